@@ -1,0 +1,13 @@
+/** Directory errors: configuration and programming errors only (outcomes are data, not throws). */
+
+export const DIRECTORY_ERROR_CODES = ['invalid_config', 'insecure_transport', 'store_corrupt', 'closed'] as const;
+export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number];
+
+export class DirectoryError extends Error {
+  override readonly name = 'DirectoryError';
+  readonly code: DirectoryErrorCode;
+  constructor(code: DirectoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

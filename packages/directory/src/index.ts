@@ -1,0 +1,3 @@
+/** Public surface of @writeback/directory: the Directory interface and its adapters. */
+export * from './directory.js';
+export * from './errors.js';

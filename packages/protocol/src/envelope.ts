@@ -1,0 +1,267 @@
+/**
+ * The end-to-end envelope between the cloud and one agent.
+ *
+ * - The secret part of a request (passwords) is sealed to the agent's X25519 key: an ephemeral
+ *   X25519 agreement, HKDF-SHA256 (salt = request id), AES-256-GCM, with the request metadata as
+ *   associated data, so the relay can neither read it nor move it onto another request.
+ * - The whole request is signed by the cloud (Ed25519), so the relay cannot forge or alter one.
+ * - The agent's answer is signed by the agent, so the relay cannot forge an outcome either.
+ * - A request id, issue time and deadline let the agent refuse stale and replayed requests.
+ */
+import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from './canonical.js';
+import { ProtocolError } from './errors.js';
+import { PublicKeySchema, publicKeyObject } from './keys.js';
+import { OPERATION_SCHEMAS, OperationNameSchema, type OperationName, type OperationRequest } from './operations.js';
+import { OperationResultSchema, type OperationResult } from './outcomes.js';
+
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Longest a request may live: the agent refuses deadlines further away than this. */
+export const MAX_REQUEST_LIFETIME_MS = 5 * 60_000;
+/** Clock skew tolerated between cloud and agent. */
+export const MAX_CLOCK_SKEW_MS = 2 * 60_000;
+
+const B64 = z.string().regex(/^[A-Za-z0-9_-]*$/).max(16_384);
+const IdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+
+export const SealedSchema = z.object({
+  epk: PublicKeySchema,
+  iv: B64.length(16),
+  ct: B64,
+});
+export type Sealed = z.infer<typeof SealedSchema>;
+
+export const RequestEnvelopeSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  requestId: IdSchema,
+  tenantId: IdSchema,
+  agentId: IdSchema,
+  op: OperationNameSchema,
+  issuedAt: z.number().int().nonnegative(),
+  deadline: z.number().int().nonnegative(),
+  params: z.record(z.string(), z.unknown()),
+  sealed: SealedSchema.optional(),
+  sig: B64.length(86),
+});
+export type RequestEnvelope = z.infer<typeof RequestEnvelopeSchema>;
+
+export const ResponseEnvelopeSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  requestId: IdSchema,
+  tenantId: IdSchema,
+  agentId: IdSchema,
+  op: OperationNameSchema,
+  completedAt: z.number().int().nonnegative(),
+  result: OperationResultSchema,
+  sig: B64.length(86),
+});
+export type ResponseEnvelope = z.infer<typeof ResponseEnvelopeSchema>;
+
+const REQUEST_CONTEXT = 'writeback/v1/request\n';
+const RESPONSE_CONTEXT = 'writeback/v1/response\n';
+const SEAL_INFO = 'writeback/v1/seal';
+
+function signBytes(context: string, body: unknown, key: KeyObject): string {
+  return sign(null, Buffer.from(context + canonicalJson(body)), key).toString('base64url');
+}
+
+function verifyBytes(context: string, body: unknown, sig: string, key: KeyObject): boolean {
+  const sigBuf = Buffer.from(sig, 'base64url');
+  if (sigBuf.length !== 64) return false;
+  try {
+    return verify(null, Buffer.from(context + canonicalJson(body)), key, sigBuf);
+  } catch {
+    return false;
+  }
+}
+
+/** The associated data bound into the AEAD: everything about the request except the ciphertext. */
+function associatedData(h: Omit<RequestEnvelope, 'sealed' | 'sig'>): Buffer {
+  return Buffer.from(
+    canonicalJson({ v: h.v, requestId: h.requestId, tenantId: h.tenantId, agentId: h.agentId, op: h.op, issuedAt: h.issuedAt, deadline: h.deadline, params: h.params }),
+  );
+}
+
+function deriveKey(shared: Buffer, requestId: string, epk: string, recipient: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.from(requestId), Buffer.from(`${SEAL_INFO}|${epk}|${recipient}`), 32));
+}
+
+export interface SealOptions {
+  request: OperationRequest;
+  tenantId: string;
+  agentId: string;
+  /** The agent's X25519 public key (base64url). */
+  agentEncryptionKey: string;
+  /** The cloud's Ed25519 private key. */
+  cloudSigningKey: KeyObject;
+  deadline: number;
+  now?: number;
+  requestId?: string;
+}
+
+/** Seal and sign a request for one agent. */
+export function sealRequest(o: SealOptions): RequestEnvelope {
+  const now = o.now ?? Date.now();
+  const header = {
+    v: PROTOCOL_VERSION,
+    requestId: o.requestId ?? randomUUID(),
+    tenantId: o.tenantId,
+    agentId: o.agentId,
+    op: o.request.op,
+    issuedAt: now,
+    deadline: o.deadline,
+    params: o.request.params as Record<string, unknown>,
+  };
+  let sealed: Sealed | undefined;
+  if (o.request.secret !== undefined) {
+    const eph = generateKeyPairSync('x25519');
+    const epkJwk = eph.publicKey.export({ format: 'jwk' });
+    const epk = String(epkJwk.x);
+    const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject('X25519', o.agentEncryptionKey) });
+    const key = deriveKey(shared, header.requestId, epk, o.agentEncryptionKey);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(associatedData(header));
+    const ct = Buffer.concat([cipher.update(Buffer.from(JSON.stringify(o.request.secret))), cipher.final(), cipher.getAuthTag()]);
+    sealed = { epk, iv: iv.toString('base64url'), ct: ct.toString('base64url') };
+  }
+  const unsigned = sealed ? { ...header, sealed } : header;
+  return { ...unsigned, sig: signBytes(REQUEST_CONTEXT, unsigned, o.cloudSigningKey) };
+}
+
+/** Remembers request ids until their deadline, so a replay inside the window is refused. */
+export class ReplayCache {
+  readonly #seen = new Map<string, number>();
+  readonly #max: number;
+  constructor(maxEntries = 100_000) {
+    this.#max = maxEntries;
+  }
+  /** Returns false when the id was seen already (a replay); records it otherwise. */
+  remember(requestId: string, expiresAt: number, now: number): boolean {
+    const prior = this.#seen.get(requestId);
+    if (prior !== undefined && prior >= now) return false;
+    if (this.#seen.size >= this.#max) this.sweep(now);
+    // Still full of live entries: refuse rather than forget one that could be replayed.
+    if (this.#seen.size >= this.#max) return false;
+    this.#seen.set(requestId, expiresAt + MAX_CLOCK_SKEW_MS);
+    return true;
+  }
+  sweep(now: number): void {
+    for (const [id, exp] of this.#seen) if (exp < now) this.#seen.delete(id);
+  }
+  get size(): number {
+    return this.#seen.size;
+  }
+}
+
+export interface OpenOptions {
+  cloudVerifyKey: KeyObject;
+  agentDecryptionKey: KeyObject;
+  agentEncryptionPublicKey: string;
+  agentId: string;
+  tenantId: string;
+  replay: ReplayCache;
+  now?: number;
+  /** Requests issued before this time are refused (e.g. before the agent started: its replay cache is empty). */
+  notIssuedBefore?: number;
+}
+
+export type OpenedRequest = OperationRequest & { requestId: string; deadline: number; issuedAt: number };
+
+/**
+ * Verify, check freshness, decrypt and parse a request. Throws ProtocolError with a stable code;
+ * nothing may be acted on unless this returns.
+ */
+export function openRequest(raw: unknown, o: OpenOptions): OpenedRequest {
+  const parsed = RequestEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) throw new ProtocolError('malformed_frame', 'request envelope does not match the schema');
+  const env = parsed.data;
+  const { sig, ...unsigned } = env;
+  if (!verifyBytes(REQUEST_CONTEXT, unsigned, sig, o.cloudVerifyKey)) throw new ProtocolError('bad_signature', 'request signature does not verify');
+  if (env.tenantId !== o.tenantId) throw new ProtocolError('wrong_tenant', 'request is for another tenant');
+  if (env.agentId !== o.agentId) throw new ProtocolError('wrong_agent', 'request is for another agent');
+  const now = o.now ?? Date.now();
+  if (env.deadline <= now) throw new ProtocolError('expired', 'request deadline has passed');
+  if (env.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError('not_yet_valid', 'request issued in the future');
+  if (o.notIssuedBefore !== undefined && env.issuedAt < o.notIssuedBefore) throw new ProtocolError('expired', 'request issued before this agent started');
+  if (env.deadline - env.issuedAt > MAX_REQUEST_LIFETIME_MS) throw new ProtocolError('deadline_too_far', 'request lifetime exceeds the maximum');
+  const schemas = OPERATION_SCHEMAS[env.op as OperationName];
+  const params = schemas.params.safeParse(env.params);
+  if (!params.success) throw new ProtocolError('invalid_params', `invalid params for ${env.op}`);
+  let secret: unknown;
+  if (schemas.secret) {
+    if (!env.sealed) throw new ProtocolError('invalid_params', `${env.op} needs a sealed secret`);
+    let plain: Buffer;
+    try {
+      const shared = diffieHellman({ privateKey: o.agentDecryptionKey, publicKey: publicKeyObject('X25519', env.sealed.epk) });
+      const key = deriveKey(shared, env.requestId, env.sealed.epk, o.agentEncryptionPublicKey);
+      const ct = Buffer.from(env.sealed.ct, 'base64url');
+      if (ct.length < 16) throw new Error('short ciphertext');
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(env.sealed.iv, 'base64url'));
+      decipher.setAAD(associatedData(env));
+      decipher.setAuthTag(ct.subarray(ct.length - 16));
+      plain = Buffer.concat([decipher.update(ct.subarray(0, ct.length - 16)), decipher.final()]);
+    } catch (cause) {
+      throw new ProtocolError('bad_ciphertext', 'sealed secret does not decrypt', { cause });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(plain.toString('utf8'));
+    } catch (cause) {
+      throw new ProtocolError('bad_ciphertext', 'sealed secret is not JSON', { cause });
+    } finally {
+      plain.fill(0);
+    }
+    const s = schemas.secret.safeParse(json);
+    if (!s.success) throw new ProtocolError('invalid_params', `invalid secret for ${env.op}`);
+    secret = s.data;
+  } else if (env.sealed) {
+    throw new ProtocolError('invalid_params', `${env.op} carries no secret`);
+  }
+  // Replay is recorded last: a request refused for another reason does not burn its id.
+  if (!o.replay.remember(env.requestId, env.deadline, now)) throw new ProtocolError('replayed', 'request id was seen before');
+  return { op: env.op, params: params.data, secret, requestId: env.requestId, deadline: env.deadline, issuedAt: env.issuedAt } as OpenedRequest;
+}
+
+export interface SignResponseOptions {
+  request: { requestId: string; tenantId: string; agentId: string; op: OperationName };
+  result: OperationResult;
+  agentSigningKey: KeyObject;
+  now?: number;
+}
+
+export function signResponse(o: SignResponseOptions): ResponseEnvelope {
+  const unsigned = {
+    v: PROTOCOL_VERSION,
+    requestId: o.request.requestId,
+    tenantId: o.request.tenantId,
+    agentId: o.request.agentId,
+    op: o.request.op,
+    completedAt: o.now ?? Date.now(),
+    result: o.result,
+  };
+  return { ...unsigned, sig: signBytes(RESPONSE_CONTEXT, unsigned, o.agentSigningKey) };
+}
+
+/** Verify an agent's answer to a request the cloud sent. Throws ProtocolError. */
+export function verifyResponse(raw: unknown, expect: { requestId: string; tenantId: string; agentId: string; op: OperationName; agentVerifyKey: KeyObject }): ResponseEnvelope {
+  const parsed = ResponseEnvelopeSchema.safeParse(raw);
+  if (!parsed.success) throw new ProtocolError('malformed_frame', 'response envelope does not match the schema');
+  const env = parsed.data;
+  const { sig, ...unsigned } = env;
+  if (!verifyBytes(RESPONSE_CONTEXT, unsigned, sig, expect.agentVerifyKey)) throw new ProtocolError('bad_signature', 'response signature does not verify');
+  if (env.requestId !== expect.requestId || env.op !== expect.op) throw new ProtocolError('malformed_frame', 'response is for another request');
+  if (env.tenantId !== expect.tenantId) throw new ProtocolError('wrong_tenant', 'response from another tenant');
+  if (env.agentId !== expect.agentId) throw new ProtocolError('wrong_agent', 'response from another agent');
+  return env;
+}
+
+/** Generic signed statement helpers (agent certificates, auth proofs). */
+export function signStatement(context: string, body: unknown, key: KeyObject): string {
+  return signBytes(`writeback/v1/${context}\n`, body, key);
+}
+export function verifyStatement(context: string, body: unknown, sig: string, key: KeyObject): boolean {
+  return verifyBytes(`writeback/v1/${context}\n`, body, sig, key);
+}

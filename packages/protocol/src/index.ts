@@ -1,0 +1,9 @@
+/** Public surface of @writeback/protocol: wire schemas, outcome vocabulary, envelope crypto. No I/O. */
+export * from './outcomes.js';
+export * from './operations.js';
+export * from './errors.js';
+export * from './canonical.js';
+export * from './keys.js';
+export * from './envelope.js';
+export * from './frames.js';
+export * from './log.js';
