@@ -1,0 +1,55 @@
+/**
+ * The contract between the cloud and the relay: how the cloud learns which agents of a tenant are
+ * connected and sends one sealed request to one of them. Two implementations: in-process (the hub
+ * runs inside the cloud process, the default) and over NATS (relay nodes as separate processes).
+ */
+import type { RequestEnvelope, ResponseEnvelope, ProtocolErrorCode } from '@writeback/protocol';
+
+/** A connected, authenticated agent as the relay sees it. */
+export interface AgentPresence {
+  agentId: string;
+  tenantId: string;
+  name: string;
+  agentVersion: string;
+  directory: string;
+  capabilities: Record<string, boolean>;
+  relayId: string;
+  /** Open authenticated connections of this agent (an agent may hold several). */
+  connections: number;
+  connectedAt: number;
+  lastSeenAt: number;
+  /** Last heartbeat round trip, ms. */
+  rttMs: number | null;
+  /** Requests sent and not yet answered. */
+  inFlight: number;
+}
+
+/**
+ * What became of one request:
+ * - `response`: the agent answered (signed envelope; the cloud verifies it);
+ * - `rejected`: the agent refused it before acting (nothing written);
+ * - `unavailable`: no connection to that agent; the request was NOT sent;
+ * - `timeout`: sent, no answer by the deadline (the write may have happened);
+ * - `lost`: sent, then the connection died before an answer (the write may have happened).
+ */
+export type RelayAnswer =
+  | { kind: 'response'; envelope: ResponseEnvelope }
+  | { kind: 'rejected'; code: ProtocolErrorCode; message: string }
+  | { kind: 'unavailable' }
+  | { kind: 'timeout' }
+  | { kind: 'lost' };
+
+export interface RelayClient {
+  /** Connected agents of a tenant, healthiest first. */
+  listAgents(tenantId: string): Promise<AgentPresence[]>;
+  /** All connected agents (for /healthz and the agents page). */
+  allAgents(): Promise<AgentPresence[]>;
+  /** Send a sealed request to one agent and wait for its answer or the envelope's deadline. */
+  send(envelope: RequestEnvelope): Promise<RelayAnswer>;
+  /** Cut a revoked agent off at once, on every relay node. */
+  revoke(agentId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Decides, at connection time, whether an agent's certificate is still honoured (not revoked). */
+export type AgentGate = (agentId: string, tenantId: string) => Promise<boolean> | boolean;
