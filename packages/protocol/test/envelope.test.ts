@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ProtocolError,
+  ReplayCache,
+  generateEncryptionKeyPair,
+  generateSigningKeyPair,
+  openRequest,
+  privateKeyObject,
+  publicKeyObject,
+  sealRequest,
+  signResponse,
+  verifyResponse,
+  type OperationRequest,
+  type RequestEnvelope,
+} from '@writeback/protocol';
+
+const cloud = generateSigningKeyPair();
+const agentEnc = generateEncryptionKeyPair();
+const agentSig = generateSigningKeyPair();
+const cloudKey = privateKeyObject(cloud.privateJwk);
+const NOW = 1_800_000_000_000;
+const SECRET = 'Correct-Horse-42!';
+
+const reset: OperationRequest = {
+  op: 'password.reset',
+  params: { user: { by: 'login', value: 'alice' }, forceChange: true, unlock: false, enforceHistory: true },
+  secret: { newPassword: SECRET },
+};
+
+function seal(over: Partial<{ deadline: number; request: OperationRequest; agentId: string; tenantId: string }> = {}): RequestEnvelope {
+  return sealRequest({
+    request: over.request ?? reset,
+    tenantId: over.tenantId ?? 't1',
+    agentId: over.agentId ?? 'a1',
+    agentEncryptionKey: agentEnc.publicKey,
+    cloudSigningKey: cloudKey,
+    deadline: over.deadline ?? NOW + 10_000,
+    now: NOW,
+  });
+}
+
+function open(env: unknown, replay = new ReplayCache(), now = NOW) {
+  return openRequest(JSON.parse(JSON.stringify(env)), {
+    cloudVerifyKey: publicKeyObject('Ed25519', cloud.publicKey),
+    agentDecryptionKey: privateKeyObject(agentEnc.privateJwk),
+    agentEncryptionPublicKey: agentEnc.publicKey,
+    agentId: 'a1',
+    tenantId: 't1',
+    replay,
+    now,
+  });
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ProtocolError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+describe('envelope', () => {
+  it('round-trips a sealed request and never carries the password in clear', () => {
+    const env = seal();
+    assert.equal(JSON.stringify(env).includes(SECRET), false);
+    const opened = open(env);
+    assert.equal(opened.op, 'password.reset');
+    assert.deepEqual(opened.secret, { newPassword: SECRET });
+  });
+
+  it('refuses a forged signature', () => {
+    const other = generateSigningKeyPair();
+    const forged = sealRequest({ request: reset, tenantId: 't1', agentId: 'a1', agentEncryptionKey: agentEnc.publicKey, cloudSigningKey: privateKeyObject(other.privateJwk), deadline: NOW + 1000, now: NOW });
+    assert.equal(code(() => open(forged)), 'bad_signature');
+  });
+
+  it('refuses altered metadata (params bound by the signature)', () => {
+    const env = seal();
+    const altered = { ...env, params: { ...env.params, user: { by: 'login', value: 'administrator' } } };
+    assert.equal(code(() => open(altered)), 'bad_signature');
+  });
+
+  it('refuses tampered ciphertext', () => {
+    const env = seal();
+    const ct = Buffer.from(env.sealed?.ct ?? '', 'base64url');
+    ct[0] = (ct[0] ?? 0) ^ 1;
+    const tampered = { ...env, sealed: { ...env.sealed, ct: ct.toString('base64url') } };
+    // The signature covers the ciphertext, so tampering is caught there first.
+    assert.equal(code(() => open(tampered)), 'bad_signature');
+  });
+
+  it('refuses ciphertext sealed to another agent key even when signed', () => {
+    const otherEnc = generateEncryptionKeyPair();
+    const env = sealRequest({ request: reset, tenantId: 't1', agentId: 'a1', agentEncryptionKey: otherEnc.publicKey, cloudSigningKey: cloudKey, deadline: NOW + 1000, now: NOW });
+    assert.equal(code(() => open(env)), 'bad_ciphertext');
+  });
+
+  it('refuses expired, future, too-long-lived, other-tenant and other-agent requests', () => {
+    assert.equal(code(() => open(seal({ deadline: NOW - 1 }))), 'expired');
+    assert.equal(code(() => open(seal(), new ReplayCache(), NOW - 10 * 60_000)), 'not_yet_valid');
+    assert.equal(code(() => open(seal({ deadline: NOW + 60 * 60_000 }))), 'deadline_too_far');
+    assert.equal(code(() => open(seal({ tenantId: 't2' }))), 'wrong_tenant');
+    assert.equal(code(() => open(seal({ agentId: 'a2' }))), 'wrong_agent');
+  });
+
+  it('refuses a replayed request id', () => {
+    const replay = new ReplayCache();
+    const env = seal();
+    open(env, replay);
+    assert.equal(code(() => open(env, replay)), 'replayed');
+  });
+
+  it('refuses malformed envelopes and wrong types', () => {
+    assert.equal(code(() => open({})), 'malformed_frame');
+    assert.equal(code(() => open({ ...seal(), deadline: 'soon' })), 'malformed_frame');
+    assert.equal(code(() => open(null)), 'malformed_frame');
+  });
+
+  it('signs responses so the relay cannot forge an outcome', () => {
+    const agentKey = privateKeyObject(agentSig.privateJwk);
+    const req = { requestId: 'r1', tenantId: 't1', agentId: 'a1', op: 'password.reset' as const };
+    const resp = signResponse({ request: req, result: { outcome: 'policy_violation', reasons: ['too_short'] }, agentSigningKey: agentKey, now: NOW });
+    const expect = { ...req, agentVerifyKey: publicKeyObject('Ed25519', agentSig.publicKey) };
+    assert.equal(verifyResponse(JSON.parse(JSON.stringify(resp)), expect).result.outcome, 'policy_violation');
+    const forged = { ...resp, result: { outcome: 'succeeded' } };
+    assert.equal(code(() => verifyResponse(forged, expect)), 'bad_signature');
+    assert.equal(code(() => verifyResponse(resp, { ...expect, requestId: 'r2' })), 'malformed_frame');
+  });
+});

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages for the real directory servers and the browser,
+# npm packages) and runs every test: type-check, then all node:test files.
+#   npm test                 everything
+#   npm test -- --no-setup   skip the install steps (they are idempotent anyway)
+#   npm test -- <files...>   only these test files
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+setup=1
+files=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-setup) setup=0 ;;
+    *) files+=("$arg") ;;
+  esac
+done
+
+if [ "$setup" = 1 ]; then
+  if [ -x scripts/install-directory-servers.sh ] || [ -f scripts/install-directory-servers.sh ]; then
+    bash scripts/install-directory-servers.sh
+  fi
+  [ -d node_modules ] || npm ci
+fi
+
+echo "== type-check"
+npx tsc -p tsconfig.json --noEmit
+
+if [ ${#files[@]} -eq 0 ]; then
+  mapfile -t files < <(find packages test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+fi
+echo "== ${#files[@]} test files"
+# Two workers: the machine has 2 cores and some tests start real servers (Samba, slapd).
+exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"
