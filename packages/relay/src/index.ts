@@ -1,0 +1,17 @@
+/** Public surface of @writeback/relay: the agent hub, its in-process and NATS RelayClients. */
+export * from './client.js';
+export * from './errors.js';
+export { createRelayHub, sortPresence, WS_MAX_PAYLOAD, type RelayHub, type RelayHubOptions, type PresenceEvent } from './hub.js';
+export {
+  startNatsBridge,
+  createNatsRelayClient,
+  createNatsGate,
+  serveAgentGate,
+  agentRequestSubject,
+  AgentPresenceSchema,
+  RelayAnswerSchema,
+  type NatsBridge,
+  type NatsRelayClientOptions,
+  type NatsSubjectOptions,
+} from './nats.js';
+export { loadRelayConfig, type RelayConfig } from './config.js';

@@ -1,0 +1,69 @@
+/**
+ * A standalone relay node: serves agents over WSS (or WS behind a proxy) and reaches the cloud
+ * nodes through NATS (requests, presence, revocations, and the agent gate the cloud answers).
+ *
+ *   RELAY_PORT=8443 RELAY_HOST=0.0.0.0 TLS_CERT=cert.pem TLS_KEY=key.pem \
+ *   NATS_URL=nats://127.0.0.1:4222 WRITEBACK_CLOUD_PUBLIC_KEY=<base64url> \
+ *   node --import tsx packages/relay/src/main.ts
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { connect } from 'nats';
+import { createLogger, publicKeyObject } from '@writeback/protocol';
+import { loadRelayConfig } from './config.js';
+import { createRelayHub } from './hub.js';
+import { createNatsGate, startNatsBridge } from './nats.js';
+
+async function main(): Promise<void> {
+  const log = createLogger({ name: 'relay' });
+  const config = loadRelayConfig();
+  for (const w of config.warnings) log.warn(`INSECURE: ${w}`);
+
+  const nc = await connect({ servers: config.natsUrl, name: `writeback-relay${config.relayId ? `-${config.relayId}` : ''}`, maxReconnectAttempts: -1 });
+  const hub = createRelayHub({
+    ...(config.relayId ? { relayId: config.relayId } : {}),
+    cloudVerifyKey: publicKeyObject('Ed25519', config.cloudPublicKey),
+    gate: createNatsGate(nc, { prefix: config.natsPrefix, log }),
+    heartbeatMs: config.heartbeatMs,
+    log,
+  });
+  const bridge = startNatsBridge(hub, nc, { prefix: config.natsPrefix, log });
+
+  const onRequest: Parameters<typeof createHttpServer>[1] = (req, res) => {
+    if (req.url === '/healthz') {
+      const agents = hub.presence();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, relayId: hub.relayId, agents: agents.length }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'not found' } }));
+  };
+  const server: HttpServer | HttpsServer = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, onRequest)
+    : createHttpServer(onRequest);
+  hub.attach(server, config.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  log.info('relay listening', { relayId: hub.relayId, host: config.host, port: config.port, path: config.path, tls: config.tls !== null });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('relay stopping', { signal });
+    await bridge.stop();
+    await hub.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await nc.drain();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`relay failed to start: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,361 @@
+/**
+ * Several relay nodes over NATS. Each node holding an agent's connection subscribes (in one queue
+ * group, so exactly one node takes a request) to that agent's request subject; the cloud sends a
+ * request with NATS request/reply, where "no responders" means no node holds the agent. Presence is
+ * gathered by scatter/gather on `<prefix>.presence`; nodes announce changes on
+ * `<prefix>.presence.changed` so clients refresh their cache at once. Revocations are broadcast on
+ * `<prefix>.control.revoke`; the cloud answers the agent gate on `<prefix>.control.agent-allowed`.
+ *
+ * Everything that arrives over NATS is parsed with a schema: a NATS account is not a trust root.
+ */
+import { ErrorCode, NatsError, RequestStrategy, StringCodec, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { z } from 'zod';
+import {
+  PROTOCOL_ERROR_CODES,
+  RequestEnvelopeSchema,
+  ResponseEnvelopeSchema,
+  createLogger,
+  type Logger,
+  type RequestEnvelope,
+} from '@writeback/protocol';
+import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './client.js';
+import { sortPresence, type RelayHub } from './hub.js';
+
+const sc = StringCodec();
+const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+
+export const AgentPresenceSchema = z.object({
+  agentId: Id,
+  tenantId: Id,
+  name: z.string().max(128),
+  agentVersion: z.string().max(64),
+  directory: z.string().max(32),
+  capabilities: z.record(z.string(), z.boolean()),
+  relayId: Id,
+  connections: z.number().int().nonnegative(),
+  connectedAt: z.number(),
+  lastSeenAt: z.number(),
+  rttMs: z.number().nonnegative().nullable(),
+  inFlight: z.number().int().nonnegative(),
+});
+
+const PresenceReplySchema = z.object({ relayId: Id, agents: z.array(AgentPresenceSchema) });
+
+export const RelayAnswerSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('response'), envelope: ResponseEnvelopeSchema }),
+  z.object({ kind: z.literal('rejected'), code: z.enum(PROTOCOL_ERROR_CODES), message: z.string().max(1024) }),
+  z.object({ kind: z.literal('unavailable') }),
+  z.object({ kind: z.literal('timeout') }),
+  z.object({ kind: z.literal('lost') }),
+]);
+
+const RevokeSchema = z.object({ agentId: Id });
+const GateRequestSchema = z.object({ agentId: Id, tenantId: Id });
+const GateReplySchema = z.object({ allowed: z.boolean() });
+
+export interface NatsSubjectOptions {
+  /** Subject prefix, so several deployments can share one NATS. Default `wb`. */
+  prefix?: string;
+}
+
+function checkPrefix(prefix: string, fn: string): string {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`${fn}: option "prefix" must be dot-separated [A-Za-z0-9_-] tokens`);
+  return prefix;
+}
+
+/**
+ * The subject an agent's requests travel on. Agent ids may contain '.', which NATS reads as a
+ * token separator; it is escaped (ids never contain '%'), keeping the mapping one-to-one.
+ */
+export function agentRequestSubject(prefix: string, agentId: string): string {
+  return `${prefix}.agent.${agentId.replaceAll('.', '%2E')}.req`;
+}
+
+function parseJson<T>(data: Uint8Array, schema: z.ZodType<T>): T | null {
+  try {
+    const parsed = schema.safeParse(JSON.parse(sc.decode(data)));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The NATS error code of an error, if it is one. */
+const natsCode = (err: unknown): string | undefined => (err instanceof NatsError ? err.code : undefined);
+
+const encode = (value: unknown): Uint8Array => sc.encode(JSON.stringify(value));
+
+export interface NatsBridge {
+  /** Unsubscribe everything this node subscribed (the hub and the NATS connection stay open). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Make a hub reachable by every cloud node through NATS: requests for agents it holds, presence
+ * scatter requests and revocations.
+ */
+export function startNatsBridge(hub: RelayHub, nc: NatsConnection, options: NatsSubjectOptions & { log?: Logger } = {}): NatsBridge {
+  const prefix = checkPrefix(options.prefix ?? 'wb', 'startNatsBridge');
+  const log = (options.log ?? createLogger({ name: 'relay-nats' })).child({ relayId: hub.relayId });
+  const agentSubs = new Map<string, Subscription>();
+  let stopped = false;
+
+  const onRequest = (agentId: string) => (err: Error | null, msg: Msg) => {
+    if (err) return log.warn('agent request subscription error', { agentId, err });
+    void (async () => {
+      const env = parseJson(msg.data, RequestEnvelopeSchema);
+      let answer: RelayAnswer;
+      if (!env) answer = { kind: 'rejected', code: 'malformed_frame', message: 'request envelope does not match the schema' };
+      else if (env.agentId !== agentId) answer = { kind: 'rejected', code: 'wrong_agent', message: 'envelope is for another agent than its subject' };
+      else answer = await hub.send(env);
+      if (!msg.respond(encode(answer))) log.warn('request over NATS had no reply subject', { agentId });
+    })().catch((e: unknown) => log.error('answering a NATS request failed', { agentId, err: e }));
+  };
+
+  const hold = (agentId: string) => {
+    if (stopped || agentSubs.has(agentId)) return;
+    // One queue group across nodes: a request reaches exactly one node, never two.
+    agentSubs.set(agentId, nc.subscribe(agentRequestSubject(prefix, agentId), { queue: `${prefix}.relay`, callback: onRequest(agentId) }));
+  };
+  const release = (agentId: string) => {
+    const sub = agentSubs.get(agentId);
+    if (!sub) return;
+    agentSubs.delete(agentId);
+    sub.unsubscribe();
+  };
+
+  const offPresence = hub.onPresence((e) => {
+    if (e.type === 'connected') hold(e.agentId);
+    else if (e.connections === 0) release(e.agentId);
+    if (!stopped) nc.publish(`${prefix}.presence.changed`, encode({ relayId: hub.relayId, type: e.type, agentId: e.agentId, tenantId: e.tenantId }));
+  });
+  for (const p of hub.presence()) hold(p.agentId);
+
+  const presenceSub = nc.subscribe(`${prefix}.presence`, {
+    callback: (err, msg) => {
+      if (err) return log.warn('presence subscription error', { err });
+      msg.respond(encode({ relayId: hub.relayId, agents: hub.presence() }));
+    },
+  });
+  const revokeSub = nc.subscribe(`${prefix}.control.revoke`, {
+    callback: (err, msg) => {
+      if (err) return log.warn('revoke subscription error', { err });
+      const body = parseJson(msg.data, RevokeSchema);
+      if (!body) return log.warn('malformed revocation ignored');
+      const closed = hub.revoke(body.agentId);
+      if (msg.reply) msg.respond(encode({ relayId: hub.relayId, closed }));
+    },
+  });
+
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      offPresence();
+      for (const id of [...agentSubs.keys()]) release(id);
+      presenceSub.unsubscribe();
+      revokeSub.unsubscribe();
+      if (!nc.isClosed()) await nc.flush();
+    },
+  };
+}
+
+export interface NatsRelayClientOptions extends NatsSubjectOptions {
+  /** How long a presence scatter request collects node replies. Default 100 ms. */
+  presenceWindowMs?: number;
+  /** Background presence refresh interval; listAgents answers from this cache. Default 1 000 ms. */
+  refreshMs?: number;
+  /** Extra wait past the deadline for the node's own `timeout` answer. Default 250 ms. */
+  graceMs?: number;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** Merge one agent seen on several nodes into one presence. */
+function mergePresence(a: AgentPresence, b: AgentPresence): AgentPresence {
+  const best = (b.inFlight < a.inFlight || (b.inFlight === a.inFlight && (b.rttMs ?? Infinity) < (a.rttMs ?? Infinity))) ? b : a;
+  const rtts = [a.rttMs, b.rttMs].filter((r): r is number => r !== null);
+  return {
+    ...best,
+    connections: a.connections + b.connections,
+    connectedAt: Math.min(a.connectedAt, b.connectedAt),
+    lastSeenAt: Math.max(a.lastSeenAt, b.lastSeenAt),
+    rttMs: rtts.length ? Math.min(...rtts) : null,
+    inFlight: a.inFlight + b.inFlight,
+  };
+}
+
+/**
+ * A RelayClient for a cloud node talking to relay nodes over NATS. `listAgents` answers from a
+ * presence cache refreshed every `refreshMs` and right after any node announces a change; it
+ * only waits (one presence window) on first use or after a change.
+ */
+export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClientOptions = {}): RelayClient {
+  const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsRelayClient');
+  const windowMs = options.presenceWindowMs ?? 100;
+  const refreshMs = options.refreshMs ?? 1_000;
+  const graceMs = options.graceMs ?? 250;
+  for (const [k, v] of Object.entries({ presenceWindowMs: windowMs, refreshMs, graceMs })) {
+    if (!Number.isFinite(v) || v < 0) throw new TypeError(`createNatsRelayClient: option "${k}" must be a non-negative number`);
+  }
+  const now = options.now ?? Date.now;
+  const log = options.log ?? createLogger({ name: 'relay-nats-client' });
+  let cache: AgentPresence[] | null = null;
+  let dirty = true;
+  let refreshing: Promise<AgentPresence[]> | null = null;
+  let closed = false;
+
+  const gather = async (): Promise<AgentPresence[]> => {
+    const byAgent = new Map<string, AgentPresence>();
+    try {
+      const replies = await nc.requestMany(`${prefix}.presence`, undefined, { strategy: RequestStrategy.Timer, maxWait: windowMs });
+      for await (const msg of replies) {
+        const body = parseJson(msg.data, PresenceReplySchema);
+        if (!body) {
+          log.warn('malformed presence reply ignored');
+          continue;
+        }
+        for (const p of body.agents) {
+          const prior = byAgent.get(p.agentId);
+          byAgent.set(p.agentId, prior ? mergePresence(prior, p) : p);
+        }
+      }
+    } catch (err) {
+      // No node answering means no agents, not an error.
+      if (natsCode(err) !== ErrorCode.NoResponders) throw err;
+    }
+    return sortPresence([...byAgent.values()]);
+  };
+
+  const refresh = (): Promise<AgentPresence[]> => {
+    if (!refreshing) {
+      dirty = false;
+      refreshing = gather()
+        .then((list) => {
+          cache = list;
+          return list;
+        })
+        .catch((err: unknown) => {
+          dirty = true;
+          log.warn('presence refresh failed', { err });
+          return cache ?? [];
+        })
+        .finally(() => {
+          refreshing = null;
+        });
+    }
+    return refreshing;
+  };
+
+  const current = async (): Promise<AgentPresence[]> => {
+    if (closed) return [];
+    if (cache === null || dirty) return refresh();
+    return cache;
+  };
+
+  const changedSub = nc.subscribe(`${prefix}.presence.changed`, {
+    callback: () => {
+      dirty = true;
+      void refresh();
+    },
+  });
+  const timer = setInterval(() => void refresh(), refreshMs);
+  timer.unref();
+
+  return {
+    async listAgents(tenantId) {
+      return (await current()).filter((p) => p.tenantId === tenantId);
+    },
+    allAgents: current,
+    async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
+      if (closed || nc.isClosed()) return { kind: 'unavailable' };
+      const remaining = envelope.deadline - now();
+      if (remaining <= 0) return { kind: 'rejected', code: 'expired', message: 'deadline passed before the request was sent' };
+      let msg: Msg;
+      try {
+        msg = await nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), { timeout: remaining + graceMs });
+      } catch (err) {
+        if (natsCode(err) === ErrorCode.NoResponders) {
+          dirty = true;
+          return { kind: 'unavailable' };
+        }
+        if (natsCode(err) === ErrorCode.Timeout) return { kind: 'timeout' };
+        // The request may have reached a node and the agent: its fate is unknown.
+        log.warn('NATS request failed', { requestId: envelope.requestId, err });
+        return { kind: 'lost' };
+      }
+      const answer = parseJson(msg.data, RelayAnswerSchema);
+      if (!answer) {
+        log.error('malformed answer from a relay node', { requestId: envelope.requestId });
+        return { kind: 'lost' };
+      }
+      if (answer.kind === 'unavailable') dirty = true;
+      return answer;
+    },
+    async revoke(agentId: string) {
+      nc.publish(`${prefix}.control.revoke`, encode({ agentId }));
+      await nc.flush();
+      dirty = true;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      changedSub.unsubscribe();
+      if (!nc.isClosed()) await nc.flush();
+    },
+  };
+}
+
+/** An AgentGate for standalone relay nodes: asks the cloud over NATS. Fails closed. */
+export function createNatsGate(nc: NatsConnection, options: NatsSubjectOptions & { timeoutMs?: number; log?: Logger } = {}): AgentGate {
+  const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsGate');
+  const timeout = options.timeoutMs ?? 2_000;
+  const log = options.log ?? createLogger({ name: 'relay-gate' });
+  return async (agentId, tenantId) => {
+    try {
+      const msg = await nc.request(`${prefix}.control.agent-allowed`, encode({ agentId, tenantId }), { timeout });
+      const reply = parseJson(msg.data, GateReplySchema);
+      if (!reply) {
+        log.error('malformed gate reply; refusing the agent', { agentId });
+        return false;
+      }
+      return reply.allowed;
+    } catch (err) {
+      log.error('agent gate unreachable; refusing the agent', { agentId, err });
+      return false;
+    }
+  };
+}
+
+/** Answer relay nodes' gate questions (called by the cloud). One queue group: each question is answered once. */
+export function serveAgentGate(nc: NatsConnection, gate: AgentGate, options: NatsSubjectOptions & { log?: Logger } = {}): { stop(): Promise<void> } {
+  const prefix = checkPrefix(options.prefix ?? 'wb', 'serveAgentGate');
+  const log = options.log ?? createLogger({ name: 'relay-gate' });
+  const sub = nc.subscribe(`${prefix}.control.agent-allowed`, {
+    queue: `${prefix}.gate`,
+    callback: (err, msg) => {
+      if (err) return log.warn('gate subscription error', { err });
+      const body = parseJson(msg.data, GateRequestSchema);
+      if (!body) {
+        msg.respond(encode({ allowed: false }));
+        return;
+      }
+      void Promise.resolve()
+        .then(() => gate(body.agentId, body.tenantId))
+        .then(
+          (allowed) => msg.respond(encode({ allowed: allowed === true })),
+          (e: unknown) => {
+            log.error('gate threw; refusing the agent', { agentId: body.agentId, err: e });
+            msg.respond(encode({ allowed: false }));
+          },
+        );
+    },
+  });
+  return {
+    async stop() {
+      sub.unsubscribe();
+      if (!nc.isClosed()) await nc.flush();
+    },
+  };
+}

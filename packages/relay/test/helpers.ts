@@ -1,0 +1,210 @@
+/**
+ * Test fixtures for the relay: real keys and certificates, a hub on a real HTTP server on port 0,
+ * and a scripted agent speaking the wire protocol over a real WebSocket (the real agent lives in
+ * @writeback/agent; this one can misbehave on purpose).
+ */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+import { WebSocket } from 'ws';
+import {
+  RelayToAgentFrameSchema,
+  encodeFrame,
+  generateEncryptionKeyPair,
+  generateSigningKeyPair,
+  issueAgentCertificate,
+  parseFrame,
+  privateKeyObject,
+  publicKeyObject,
+  sealRequest,
+  signAuthProof,
+  signResponse,
+  type AgentCertificate,
+  type AgentToRelayFrame,
+  type KeyPair,
+  type OperationResult,
+  type RelayToAgentFrame,
+  type RequestEnvelope,
+} from '@writeback/protocol';
+import { createRelayHub, type RelayHub, type RelayHubOptions } from '../src/index.js';
+
+export interface Cloud {
+  signingKey: KeyObject;
+  verifyKey: KeyObject;
+}
+
+export function makeCloud(): Cloud {
+  const pair = generateSigningKeyPair();
+  return { signingKey: privateKeyObject(pair.privateJwk), verifyKey: publicKeyObject('Ed25519', pair.publicKey) };
+}
+
+export interface AgentIdentity {
+  agentId: string;
+  tenantId: string;
+  certificate: AgentCertificate;
+  signing: KeyPair;
+  encryption: KeyPair;
+  signingKey: KeyObject;
+}
+
+export function makeAgentIdentity(cloud: Cloud, tenantId: string, agentId: string, issuer: KeyObject = cloud.signingKey): AgentIdentity {
+  const signing = generateSigningKeyPair();
+  const encryption = generateEncryptionKeyPair();
+  const certificate = issueAgentCertificate(
+    { agentId, tenantId, name: `agent ${agentId}`, signingKey: signing.publicKey, encryptionKey: encryption.publicKey, issuedAt: Date.now() },
+    issuer,
+  );
+  return { agentId, tenantId, certificate, signing, encryption, signingKey: privateKeyObject(signing.privateJwk) };
+}
+
+export interface HubFixture {
+  hub: RelayHub;
+  server: Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHub(cloud: Cloud, options: Partial<RelayHubOptions> = {}, port = 0): Promise<HubFixture> {
+  const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: quietLog(), ...options });
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  hub.attach(server);
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    hub,
+    server,
+    port: actual,
+    url: `ws://127.0.0.1:${actual}/agent`,
+    async close() {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A logger that drops everything (tests assert on codes, not log lines). */
+export function quietLog() {
+  const noop = () => {};
+  const log = { debug: noop, info: noop, warn: noop, error: noop, child: () => log };
+  return log;
+}
+
+/** A scripted agent: queues every frame it receives, sends whatever the test tells it to. */
+export class ScriptedAgent {
+  readonly ws: WebSocket;
+  readonly frames: RelayToAgentFrame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #waiters: Array<() => void> = [];
+  autoPong = true;
+  /** When set, request frames are answered with this result. */
+  answer: ((env: RequestEnvelope) => OperationResult | null | Promise<OperationResult | null>) | null = null;
+
+  constructor(url: string, readonly id: AgentIdentity | null = null) {
+    this.ws = new WebSocket(url);
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.ws.on('error', () => {});
+    this.ws.on('message', (data) => {
+      const frame = parseFrame(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), RelayToAgentFrameSchema);
+      if (frame.t === 'ping' && this.autoPong) this.send({ v: 1, t: 'pong', ts: frame.ts });
+      if (frame.t === 'request' && this.answer && this.id) void this.#answer(frame.envelope);
+      this.frames.push(frame);
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  async #answer(env: RequestEnvelope) {
+    const result = await this.answer?.(env);
+    if (!result || !this.id) return;
+    this.send({ v: 1, t: 'response', envelope: signResponse({ request: env, result, agentSigningKey: this.id.signingKey }) });
+  }
+
+  async opened(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN) return;
+    await once(this.ws, 'open');
+  }
+
+  send(frame: AgentToRelayFrame): void {
+    this.ws.send(encodeFrame(frame));
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  /** The next frame of type `t` (consumed from the queue), waiting up to `ms`. */
+  async next<T extends RelayToAgentFrame['t']>(t: T, ms = 2_000): Promise<Extract<RelayToAgentFrame, { t: T }>> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const i = this.frames.findIndex((f) => f.t === t);
+      if (i >= 0) {
+        const [f] = this.frames.splice(i, 1);
+        return f as Extract<RelayToAgentFrame, { t: T }>;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${t} frame within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Answer the challenge with this identity; returns the welcome. */
+  async authenticate(opts: { signWith?: KeyObject; certificate?: AgentCertificate } = {}) {
+    if (!this.id) throw new Error('no identity');
+    const challenge = await this.next('challenge');
+    const certificate = opts.certificate ?? this.id.certificate;
+    this.send({
+      v: 1,
+      t: 'auth',
+      certificate,
+      sig: signAuthProof(challenge.nonce, challenge.relayId, certificate, opts.signWith ?? this.id.signingKey),
+      agentVersion: 'test-1',
+      directory: 'embedded',
+      capabilities: { unlock: true },
+    });
+    return challenge;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export async function connectAgent(url: string, id: AgentIdentity): Promise<ScriptedAgent> {
+  const agent = new ScriptedAgent(url, id);
+  await agent.authenticate();
+  await agent.next('welcome');
+  return agent;
+}
+
+/** A sealed, signed health request (no secret) for an agent. */
+export function healthRequest(cloud: Cloud, id: AgentIdentity, deadlineInMs = 2_000, requestId?: string): RequestEnvelope {
+  return sealRequest({
+    request: { op: 'health', params: {} },
+    tenantId: id.tenantId,
+    agentId: id.agentId,
+    agentEncryptionKey: id.encryption.publicKey,
+    cloudSigningKey: cloud.signingKey,
+    deadline: Date.now() + deadlineInMs,
+    ...(requestId ? { requestId } : {}),
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Poll until `fn` is true (for effects that happen on another socket), up to `ms`. */
+export async function until(fn: () => boolean | Promise<boolean>, ms = 2_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * The relay hub over real WebSockets with real keys: handshake, protocol violations, heartbeats,
+ * routing and what each request resolves to.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MAX_FRAME_BYTES, generateSigningKeyPair, privateKeyObject, signResponse } from '@writeback/protocol';
+import type { PresenceEvent } from '../src/index.js';
+import { ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, makeCloud, sleep, startHub, until, type HubFixture } from './helpers.js';
+
+const cloud = makeCloud();
+const ok = { outcome: 'succeeded' as const };
+
+describe('handshake', () => {
+  let fx: HubFixture;
+  const events: PresenceEvent[] = [];
+  const denied = new Set<string>();
+  before(async () => {
+    fx = await startHub(cloud, { authTimeoutMs: 150, gate: (agentId) => !denied.has(agentId), onPresence: (e) => events.push(e) });
+  });
+  after(() => fx.close());
+
+  test('a valid certificate and proof get a welcome, and the agent becomes present', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-ok');
+    const agent = new ScriptedAgent(fx.url, id);
+    const challenge = await agent.authenticate();
+    assert.equal(challenge.relayId, fx.hub.relayId);
+    assert.match(challenge.nonce, /^[A-Za-z0-9_-]{43}$/);
+    const welcome = await agent.next('welcome');
+    assert.ok(welcome.heartbeatMs > 0);
+    const agents = await fx.hub.client().listAgents('tenant-a');
+    assert.equal(agents.length, 1);
+    assert.equal(agents[0]?.agentId, 'agent-ok');
+    assert.equal(agents[0]?.connections, 1);
+    assert.equal(agents[0]?.directory, 'embedded');
+    assert.deepEqual(await fx.hub.client().listAgents('tenant-b'), []);
+    assert.ok(events.some((e) => e.type === 'connected' && e.agentId === 'agent-ok'));
+    agent.close();
+    await until(() => !fx.hub.holds('agent-ok'), 2_000, 'disconnect');
+    assert.ok(events.some((e) => e.type === 'disconnected' && e.agentId === 'agent-ok' && e.connections === 0));
+  });
+
+  test('a certificate not signed by the cloud is refused with auth_failed', async () => {
+    const otherCloud = generateSigningKeyPair();
+    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-forged', privateKeyObject(otherCloud.privateJwk));
+    const agent = new ScriptedAgent(fx.url, id);
+    await agent.authenticate();
+    assert.equal((await agent.next('error')).code, 'auth_failed');
+    await agent.closed;
+    assert.equal(fx.hub.holds('agent-forged'), false);
+  });
+
+  test('a certificate whose fields were altered is refused with auth_failed', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-altered');
+    const agent = new ScriptedAgent(fx.url, id);
+    await agent.authenticate({ certificate: { ...id.certificate, tenantId: 'tenant-b' } });
+    assert.equal((await agent.next('error')).code, 'auth_failed');
+    await agent.closed;
+  });
+
+  test('a proof signed with a key other than the certificate key is refused with auth_failed', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-wrong-proof');
+    const agent = new ScriptedAgent(fx.url, id);
+    await agent.authenticate({ signWith: privateKeyObject(generateSigningKeyPair().privateJwk) });
+    assert.equal((await agent.next('error')).code, 'auth_failed');
+    await agent.closed;
+  });
+
+  test('an agent the gate refuses gets agent_revoked', async () => {
+    denied.add('agent-denied');
+    const agent = new ScriptedAgent(fx.url, makeAgentIdentity(cloud, 'tenant-a', 'agent-denied'));
+    await agent.authenticate();
+    assert.equal((await agent.next('error')).code, 'agent_revoked');
+    await agent.closed;
+  });
+
+  test('no auth frame in time gives auth_timeout', async () => {
+    const agent = new ScriptedAgent(fx.url);
+    await agent.next('challenge');
+    assert.equal((await agent.next('error', 1_000)).code, 'auth_timeout');
+    await agent.closed;
+  });
+
+  test('any frame other than auth before authentication is refused', async () => {
+    const agent = new ScriptedAgent(fx.url);
+    await agent.next('challenge');
+    agent.send({ v: 1, t: 'pong', ts: 1 });
+    assert.equal((await agent.next('error')).code, 'unexpected_frame');
+    await agent.closed;
+  });
+
+  test('revoke() cuts a connected agent off at once, fails its pending request as lost, and refuses it afterwards', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-revoked-live');
+    const agent = await connectAgent(fx.url, id);
+    const pending = fx.hub.send(healthRequest(cloud, id));
+    await agent.next('request');
+    await fx.hub.client().revoke('agent-revoked-live');
+    assert.equal((await agent.next('error')).code, 'agent_revoked');
+    assert.deepEqual(await pending, { kind: 'lost' });
+    await agent.closed;
+    assert.equal(fx.hub.holds('agent-revoked-live'), false);
+    // The gate still says yes (stale), the hub remembers the revocation.
+    const again = new ScriptedAgent(fx.url, id);
+    await again.authenticate();
+    assert.equal((await again.next('error')).code, 'agent_revoked');
+  });
+});
+
+describe('protocol violations close the connection with a code', () => {
+  let fx: HubFixture;
+  before(async () => {
+    fx = await startHub(cloud);
+  });
+  after(() => fx.close());
+
+  const violations: Array<[string, (a: ScriptedAgent) => void, string]> = [
+    ['malformed JSON', (a) => a.sendRaw('{"v":1,"t":'), 'malformed_frame'],
+    ['a frame that is not in the schema', (a) => a.sendRaw(JSON.stringify({ v: 1, t: 'bogus' })), 'malformed_frame'],
+    ['an unsupported protocol version', (a) => a.sendRaw(JSON.stringify({ v: 2, t: 'pong', ts: 1 })), 'unsupported_version'],
+    ['a frame over MAX_FRAME_BYTES', (a) => a.sendRaw(JSON.stringify({ v: 1, t: 'pong', ts: 1, pad: 'x'.repeat(MAX_FRAME_BYTES) })), 'frame_too_large'],
+    ['a binary frame', (a) => a.sendRaw(Buffer.from('{"v":1,"t":"pong","ts":1}')), 'malformed_frame'],
+  ];
+  for (const [name, act, code] of violations) {
+    test(`${name} → ${code}`, async () => {
+      const id = makeAgentIdentity(cloud, 'tenant-v', `agent-${code}`);
+      const agent = await connectAgent(fx.url, id);
+      const pending = fx.hub.send(healthRequest(cloud, id));
+      await agent.next('request');
+      act(agent);
+      assert.equal((await agent.next('error')).code, code);
+      await agent.closed;
+      assert.deepEqual(await pending, { kind: 'lost' });
+    });
+  }
+
+  test('a frame far above the limit is cut off by ws before buffering (close 1009)', async () => {
+    const agent = await connectAgent(fx.url, makeAgentIdentity(cloud, 'tenant-v', 'agent-huge'));
+    agent.sendRaw('x'.repeat(MAX_FRAME_BYTES * 3));
+    const { code } = await agent.closed;
+    assert.equal(code, 1009);
+  });
+
+  test('a response claiming another tenant gets wrong_tenant and is never delivered', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-v', 'agent-cross');
+    const agent = await connectAgent(fx.url, id);
+    const env = healthRequest(cloud, id);
+    const pending = fx.hub.send(env);
+    await agent.next('request');
+    const forged = signResponse({ request: { ...env, tenantId: 'tenant-other' }, result: ok, agentSigningKey: id.signingKey });
+    agent.send({ v: 1, t: 'response', envelope: forged });
+    assert.equal((await agent.next('error')).code, 'wrong_tenant');
+    assert.deepEqual(await pending, { kind: 'lost' });
+  });
+
+  test('the hub keeps serving other agents after violations', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-v', 'agent-after');
+    const agent = await connectAgent(fx.url, id);
+    agent.answer = () => ok;
+    const answer = await fx.hub.send(healthRequest(cloud, id));
+    assert.equal(answer.kind, 'response');
+    agent.close();
+  });
+});
+
+describe('requests', () => {
+  let fx: HubFixture;
+  before(async () => {
+    fx = await startHub(cloud);
+  });
+  after(() => fx.close());
+
+  test('a response from the agent resolves the request', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-answers');
+    const agent = await connectAgent(fx.url, id);
+    agent.answer = () => ok;
+    const env = healthRequest(cloud, id);
+    const answer = await fx.hub.client().send(env);
+    assert.equal(answer.kind, 'response');
+    if (answer.kind === 'response') {
+      assert.equal(answer.envelope.requestId, env.requestId);
+      assert.equal(answer.envelope.result.outcome, 'succeeded');
+    }
+    agent.close();
+  });
+
+  test('a reject frame resolves rejected with its code', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-rejects');
+    const agent = await connectAgent(fx.url, id);
+    const env = healthRequest(cloud, id);
+    const pending = fx.hub.send(env);
+    await agent.next('request');
+    agent.send({ v: 1, t: 'reject', requestId: env.requestId, code: 'replayed', message: 'seen' });
+    const answer = await pending;
+    assert.equal(answer.kind, 'rejected');
+    if (answer.kind === 'rejected') assert.equal(answer.code, 'replayed');
+    agent.close();
+  });
+
+  test('no connection of the agent → unavailable at once, nothing sent', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-absent');
+    const t0 = performance.now();
+    assert.deepEqual(await fx.hub.send(healthRequest(cloud, id)), { kind: 'unavailable' });
+    assert.ok(performance.now() - t0 < 50);
+  });
+
+  test('a request naming another tenant than the connected agent has is never sent to it', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-isolated');
+    const agent = await connectAgent(fx.url, id);
+    const env = healthRequest(cloud, { ...id, tenantId: 'tenant-s' });
+    assert.deepEqual(await fx.hub.send(env), { kind: 'unavailable' });
+    await sleep(30);
+    assert.equal(agent.frames.filter((f) => f.t === 'request').length, 0);
+    agent.close();
+  });
+
+  test('no answer by the deadline → timeout; a late answer is ignored and the connection stays', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-slow');
+    const agent = await connectAgent(fx.url, id);
+    const env = healthRequest(cloud, id, 150);
+    const t0 = performance.now();
+    assert.deepEqual(await fx.hub.send(env), { kind: 'timeout' });
+    assert.ok(performance.now() - t0 >= 140);
+    agent.send({ v: 1, t: 'response', envelope: signResponse({ request: env, result: ok, agentSigningKey: id.signingKey }) });
+    await sleep(50);
+    assert.equal(agent.ws.readyState, agent.ws.OPEN);
+    assert.equal(fx.hub.holds('agent-slow'), true);
+    agent.close();
+  });
+
+  test('a deadline already past → rejected expired, not sent', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-past');
+    const agent = await connectAgent(fx.url, id);
+    const answer = await fx.hub.send(healthRequest(cloud, id, -1));
+    assert.equal(answer.kind, 'rejected');
+    if (answer.kind === 'rejected') assert.equal(answer.code, 'expired');
+    agent.close();
+  });
+
+  test('two agents of one tenant: healthiest first, requests spread, failover after one goes', async () => {
+    const a = makeAgentIdentity(cloud, 'tenant-ha', 'agent-ha-1');
+    const b = makeAgentIdentity(cloud, 'tenant-ha', 'agent-ha-2');
+    const agentA = await connectAgent(fx.url, a);
+    const agentB = await connectAgent(fx.url, b);
+    const client = fx.hub.client();
+    assert.deepEqual((await client.listAgents('tenant-ha')).map((p) => p.agentId).sort(), ['agent-ha-1', 'agent-ha-2']);
+
+    // A request in flight on A makes B the healthiest: the cloud's pick spreads the load.
+    const slow = client.send(healthRequest(cloud, a, 1_000));
+    await agentA.next('request');
+    const ranked = await client.listAgents('tenant-ha');
+    assert.deepEqual(ranked.map((p) => [p.agentId, p.inFlight]), [['agent-ha-2', 0], ['agent-ha-1', 1]]);
+    agentB.answer = () => ok;
+    const pick = ranked[0]?.agentId === 'agent-ha-2' ? b : a;
+    assert.equal((await client.send(healthRequest(cloud, pick))).kind, 'response');
+
+    // A dies mid-request: its request is lost, B is still there and answers.
+    agentA.ws.terminate();
+    assert.deepEqual(await slow, { kind: 'lost' });
+    await until(async () => (await client.listAgents('tenant-ha')).length === 1, 2_000, 'A gone');
+    assert.equal((await client.listAgents('tenant-ha'))[0]?.agentId, 'agent-ha-2');
+    assert.deepEqual(await client.send(healthRequest(cloud, a)), { kind: 'unavailable' });
+    assert.equal((await client.send(healthRequest(cloud, b))).kind, 'response');
+    agentB.close();
+  });
+
+  test('one agent with two connections: concurrent requests go to the least-loaded connection', async () => {
+    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-two-conns');
+    const c1 = await connectAgent(fx.url, id);
+    const c2 = await connectAgent(fx.url, id);
+    assert.equal((await fx.hub.client().listAgents('tenant-r')).find((p) => p.agentId === id.agentId)?.connections, 2);
+    const r1 = fx.hub.send(healthRequest(cloud, id, 500));
+    const r2 = fx.hub.send(healthRequest(cloud, id, 500));
+    await c1.next('request');
+    await c2.next('request');
+    c1.ws.terminate();
+    c2.ws.terminate();
+    assert.deepEqual(await r1, { kind: 'lost' });
+    assert.deepEqual(await r2, { kind: 'lost' });
+  });
+
+  test('more connections than maxConnectionsPerAgent are refused with overloaded', async () => {
+    const small = await startHub(cloud, { maxConnectionsPerAgent: 1 });
+    try {
+      const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-greedy');
+      const first = await connectAgent(small.url, id);
+      const second = new ScriptedAgent(small.url, id);
+      await second.authenticate();
+      assert.equal((await second.next('error')).code, 'overloaded');
+      first.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('heartbeats', () => {
+  test('pongs record rtt; a silent agent is terminated after two intervals and its pending request is lost', async () => {
+    const fx = await startHub(cloud, { heartbeatMs: 50 });
+    try {
+      const id = makeAgentIdentity(cloud, 'tenant-h', 'agent-heart');
+      const agent = await connectAgent(fx.url, id);
+      await agent.next('ping', 1_000);
+      await until(() => fx.hub.presence()[0]?.rttMs !== null, 1_000, 'rtt');
+      assert.ok((fx.hub.presence()[0]?.rttMs ?? -1) >= 0);
+
+      agent.autoPong = false;
+      const pending = fx.hub.send(healthRequest(cloud, id, 5_000));
+      const t0 = performance.now();
+      assert.deepEqual(await pending, { kind: 'lost' });
+      const elapsed = performance.now() - t0;
+      assert.ok(elapsed < 1_000, `dead peer detected in ${elapsed} ms`);
+      assert.equal(fx.hub.holds('agent-heart'), false);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  test('closing the hub resolves pending requests as lost and refuses new ones as unavailable', async () => {
+    const fx = await startHub(cloud);
+    const id = makeAgentIdentity(cloud, 'tenant-h', 'agent-closing');
+    const agent = await connectAgent(fx.url, id);
+    const pending = fx.hub.send(healthRequest(cloud, id));
+    await agent.next('request');
+    await fx.close();
+    assert.deepEqual(await pending, { kind: 'lost' });
+    assert.deepEqual(await fx.hub.send(healthRequest(cloud, id)), { kind: 'unavailable' });
+    await fx.hub.close(); // idempotent
+  });
+});
+
+describe('configuration', () => {
+  test('bad options throw TypeError naming the option', async () => {
+    const { createRelayHub } = await import('../src/index.js');
+    assert.throws(() => createRelayHub({ cloudVerifyKey: cloud.signingKey, gate: () => true }), (e: unknown) => e instanceof TypeError && /cloudVerifyKey/.test(e.message));
+    assert.throws(() => createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, heartbeatMs: 0 }), (e: unknown) => e instanceof TypeError && /heartbeatMs/.test(e.message));
+  });
+});
