@@ -1,6 +1,18 @@
 /** Directory errors: configuration and programming errors only (outcomes are data, not throws). */
 
-export const DIRECTORY_ERROR_CODES = ['invalid_config', 'insecure_transport', 'store_corrupt', 'closed'] as const;
+export const DIRECTORY_ERROR_CODES = [
+  'invalid_config',
+  'insecure_transport',
+  'store_corrupt',
+  'closed',
+  // Embedded directory: its folder is held by another instance; a journal write failed; and its
+  // administration API (createUser, updateUser, definePolicy...) refusing bad input.
+  'store_locked',
+  'store_failed',
+  'user_exists',
+  'not_found',
+  'invalid_input',
+] as const;
 export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number];
 
 export class DirectoryError extends Error {

@@ -1,3 +1,4 @@
 /** Public surface of @writeback/directory: the Directory interface and its adapters. */
 export * from './directory.js';
 export * from './errors.js';
+export * from './embedded/index.js';
