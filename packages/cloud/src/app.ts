@@ -1,0 +1,237 @@
+/**
+ * createCloud: assembles the service from its parts and starts it. Order matters: the store and
+ * its migrations first, then the cloud signing key (decrypted once, never per request), the relay
+ * (in-process hub on `/agent` of the same server, or NATS), the writeback service, the HTTP app,
+ * then the listener and the periodic sweep of abandoned audit records.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { connect, type NatsConnection } from 'nats';
+import { createLogger, type Logger } from '@writeback/protocol';
+import { createNatsRelayClient, createRelayHub, serveAgentGate, type RelayClient, type RelayHub, type RelayHubOptions } from '@writeback/relay';
+import { agentGate, touchAgents } from './agents/registry.js';
+import { issueAgentToken } from './agents/tokens.js';
+import { createAdmin, type Admin, type AdminRole } from './auth/admins.js';
+import { countOperatorKeys, createApiKey, importApiKey } from './auth/api-keys.js';
+import { configWarnings, loadConfig, type CloudConfig, type CloudConfigInput } from './config.js';
+import { createHttpApp } from './http/app.js';
+import type { Services } from './http/context.js';
+import { loadOrCreateCloudKey } from './keys/cloud-key.js';
+import { resolveMasterKey } from './keys/master-key.js';
+import { createRateLimiter } from './rate-limit/limiter.js';
+import { openStore, type Db } from './store/index.js';
+import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
+import { createWritebackService, type WritebackService } from './writeback/service.js';
+
+export interface CloudDeps {
+  /** Use this relay client instead of creating a hub or a NATS client (tests, custom transports). */
+  relayClient?: RelayClient;
+  /** Extra options for the embedded hub (heartbeats, limits). */
+  relayHub?: Partial<Omit<RelayHubOptions, 'cloudVerifyKey' | 'gate'>>;
+  /** Clock for tokens, sessions, deadlines and rate limits (tests freeze it). */
+  now?: () => number;
+  log?: Logger;
+  /** A known operator key (`wbk_<id>.<secret>`) to install at start-up, for demos and tests. */
+  operatorKey?: string;
+  /** Where the first generated operator key is shown, once. Default: stdout. */
+  printOperatorKey?: (key: string) => void;
+}
+
+export interface BootstrapOptions {
+  /** Create the tenant, or reuse the one with this slug. */
+  tenant?: { slug: string; name?: string };
+  /** A tenant API key for that tenant. */
+  apiKey?: boolean | { name?: string };
+  admin?: { login: string; password: string; role?: AdminRole };
+  agentToken?: boolean | { ttlSeconds?: number };
+  /** An extra operator key. */
+  operatorKey?: boolean;
+}
+
+export interface BootstrapResult {
+  tenant?: Tenant;
+  apiKey?: string;
+  admin?: Admin;
+  agentToken?: { token: string; expiresAt: number };
+  operatorKey?: string;
+}
+
+export interface Cloud {
+  app: FastifyInstance;
+  server: HttpServer | HttpsServer;
+  relayClient: RelayClient;
+  /** The embedded hub, when relayMode is embedded and no relay client was injected. */
+  relayHub: RelayHub | null;
+  store: Db;
+  config: CloudConfig;
+  /** Where this instance listens, e.g. http://127.0.0.1:43121 */
+  url: string;
+  /** The WebSocket URL agents are given at registration. */
+  relayUrl: string;
+  /** base64url Ed25519 public key agents verify requests with. */
+  cloudPublicKey: string;
+  writeback: WritebackService;
+  /** The operator key created by this start (first start only), else null. */
+  initialOperatorKey: string | null;
+  /** Demo/test set-up in one call: tenant, tenant API key, admin, agent token, operator key. */
+  bootstrap(opts: BootstrapOptions): Promise<BootstrapResult>;
+  close(): Promise<void>;
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Create, start and return the cloud service. `config` is parsed (and frozen) here if it was not already. */
+export async function createCloud(configInput: CloudConfig | CloudConfigInput = {}, deps: CloudDeps = {}): Promise<Cloud> {
+  const config = loadConfig({ overrides: configInput });
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? createLogger({ name: 'cloud' });
+  for (const w of configWarnings(config)) log.warn(`INSECURE CONFIGURATION: ${w}`);
+
+  const https = config.tls ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : undefined;
+  const masterKey = resolveMasterKey(config, log);
+  const db = await openStore({ url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
+  const cleanup: (() => Promise<void>)[] = [() => db.close()];
+  const unwind = async () => {
+    for (const fn of cleanup.reverse()) await fn().catch((err: unknown) => log.error('shutdown step failed', { err }));
+  };
+
+  try {
+    const cloudKey = await loadOrCreateCloudKey(db, masterKey.key, now());
+    masterKey.key.fill(0);
+
+    let initialOperatorKey: string | null = null;
+    if (deps.operatorKey) await importApiKey(db, { scope: 'operator', tenantId: null, name: 'preset operator key', token: deps.operatorKey }, now());
+    else if ((await countOperatorKeys(db)) === 0) {
+      const { token } = await createApiKey(db, { scope: 'operator', tenantId: null, name: 'first operator key' }, now());
+      initialOperatorKey = token;
+      // Shown once, outside the log (log lines are kept; this secret must not be).
+      (deps.printOperatorKey ?? ((k: string) => process.stdout.write(`\nFirst operator API key (shown once, store it now):\n  ${k}\n\n`)))(token);
+    }
+
+    const gate = agentGate(db);
+    let relayHub: RelayHub | null = null;
+    let relayClient: RelayClient;
+    let nc: NatsConnection | null = null;
+    if (deps.relayClient) relayClient = deps.relayClient;
+    else if (config.relayMode === 'embedded') {
+      relayHub = createRelayHub({ ...deps.relayHub, cloudVerifyKey: cloudKey.verifyKey, gate, log: log.child({ component: 'relay' }), now });
+      relayClient = relayHub.client();
+    } else {
+      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud' });
+      relayClient = createNatsRelayClient(nc, { log: log.child({ component: 'relay' }), now });
+      const gateServer = serveAgentGate(nc, gate, { log: log.child({ component: 'relay-gate' }) });
+      const conn = nc;
+      cleanup.push(async () => {
+        await gateServer.stop();
+        await conn.drain();
+      });
+    }
+
+    const writeback = createWritebackService({ db, relay: relayClient, cloudKey, deadlineMs: config.writebackDeadlineMs, now, log: log.child({ component: 'writeback' }), pendingGraceMs: config.pendingGraceMs });
+
+    let url = '';
+    let relayUrl = '';
+    const rl = config.rateLimits;
+    const services: Services = {
+      config,
+      db,
+      relay: relayClient,
+      writeback,
+      cloudKey,
+      now,
+      log,
+      limiters: {
+        changePerUser: createRateLimiter(rl.passwordChangePerUser, now),
+        changePerIp: createRateLimiter(rl.passwordChangePerIp, now),
+        signInPerLogin: createRateLimiter(rl.adminSignInPerLogin, now),
+        signInPerIp: createRateLimiter(rl.adminSignInPerIp, now),
+      },
+      relayUrl: () => relayUrl,
+    };
+    const app = createHttpApp(services, https ? { https } : {});
+    if (relayHub) relayHub.attach(app.server, '/agent');
+    // Shutdown runs these in reverse: the relay closes before the HTTP server, because agents'
+    // upgraded sockets would keep server.close() waiting; requests still in flight then resolve
+    // `lost` and are answered truthfully (outcome_unknown for writes).
+    cleanup.push(() => app.close());
+    const relayForClose = relayClient;
+    cleanup.push(() => relayForClose.close());
+
+    await app.listen({ port: config.port, host: config.host });
+    const addr = app.server.address();
+    const port = addr !== null && typeof addr === 'object' ? (addr satisfies AddressInfo).port : config.port;
+    url = `${https ? 'https' : 'http'}://${hostForUrl(config.host)}:${port}`;
+    relayUrl = config.relayUrl ?? `${(config.publicUrl ?? url).replace(/^http/, 'ws').replace(/\/+$/, '')}/agent`;
+    if (config.relayMode === 'nats' && !config.relayUrl && !deps.relayClient) log.warn('RELAY_URL is not set in nats mode: agents are told to dial this node, which runs no hub');
+
+    // Records left pending by a previous process are closed now, then periodically.
+    await writeback.sweepPending();
+    const timer = setInterval(() => {
+      void (async () => {
+        try {
+          await writeback.sweepPending();
+          const seen = await relayClient.allAgents();
+          await touchAgents(db, seen.map((a) => ({ agentId: a.agentId, lastSeenAt: a.lastSeenAt, agentVersion: a.agentVersion })));
+        } catch (err) {
+          log.error('periodic maintenance failed', { err });
+        }
+      })();
+    }, config.pendingSweepIntervalMs);
+    timer.unref();
+    cleanup.push(async () => clearInterval(timer));
+
+    log.info('cloud started', { url, relayMode: deps.relayClient ? 'injected' : config.relayMode, relayUrl, store: db.engine, cloudKeyId: cloudKey.id });
+
+    let closing: Promise<void> | null = null;
+    return {
+      app,
+      server: app.server,
+      relayClient,
+      relayHub,
+      store: db,
+      config,
+      url,
+      relayUrl,
+      cloudPublicKey: cloudKey.publicKey,
+      writeback,
+      initialOperatorKey,
+      async bootstrap(opts) {
+        const out: BootstrapResult = {};
+        const t = now();
+        if (opts.operatorKey) out.operatorKey = (await createApiKey(db, { scope: 'operator', tenantId: null, name: 'bootstrap operator key' }, t)).token;
+        if (opts.tenant) {
+          out.tenant = (await findTenant(db, opts.tenant.slug)) ?? (await createTenant(db, { slug: opts.tenant.slug, name: opts.tenant.name ?? opts.tenant.slug }, t));
+        }
+        const tenant = out.tenant;
+        if ((opts.apiKey || opts.admin || opts.agentToken) && !tenant) throw new TypeError('bootstrap: apiKey, admin and agentToken need a tenant');
+        if (tenant && opts.apiKey) {
+          const name = typeof opts.apiKey === 'object' && opts.apiKey.name ? opts.apiKey.name : 'bootstrap key';
+          out.apiKey = (await createApiKey(db, { scope: 'tenant', tenantId: tenant.id, name }, t)).token;
+        }
+        if (tenant && opts.admin) out.admin = await createAdmin(db, { tenantId: tenant.id, login: opts.admin.login, password: opts.admin.password, role: opts.admin.role ?? 'admin' }, t);
+        if (tenant && opts.agentToken) {
+          const ttl = typeof opts.agentToken === 'object' && opts.agentToken.ttlSeconds ? opts.agentToken.ttlSeconds : config.agentTokenTtlSeconds;
+          const tok = await issueAgentToken(db, { tenantId: tenant.id, createdBy: 'system:bootstrap', ttlMs: ttl * 1000 }, t);
+          out.agentToken = { token: tok.token, expiresAt: tok.expiresAt };
+        }
+        return out;
+      },
+      close() {
+        closing ??= (async () => {
+          log.info('cloud stopping');
+          await unwind();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

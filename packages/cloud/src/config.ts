@@ -1,0 +1,216 @@
+/**
+ * Cloud configuration: read once at start-up from the environment and/or an object, parsed with a
+ * schema into a frozen object. Bad configuration is a programming/deployment error, so it throws a
+ * TypeError naming the dotted option (and its environment variable); insecure but legal choices
+ * are returned as warnings that the caller logs loudly.
+ */
+import { z } from 'zod';
+import { MAX_REQUEST_LIFETIME_MS } from '@writeback/protocol';
+
+const Port = z.coerce.number().int().min(0).max(65_535);
+const PositiveInt = z.coerce.number().int().positive();
+
+const Bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
+
+const DatabaseUrl = z
+  .string()
+  .min(1)
+  .refine((v) => v.startsWith('sqlite:') || v.startsWith('postgres://') || v.startsWith('postgresql://'), 'must be sqlite:<path>, sqlite::memory: or postgres://...');
+
+const HttpUrl = z
+  .string()
+  .url()
+  .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL');
+const WsUrl = z
+  .string()
+  .url()
+  .refine((v) => /^wss?:\/\//.test(v), 'must be a ws(s) URL');
+
+const RateLimit = z.object({
+  /** Attempts allowed per window; 0 disables the limit (warned about). */
+  limit: z.coerce.number().int().min(0),
+  windowSeconds: PositiveInt,
+});
+
+const ConfigSchema = z.object({
+  port: Port.default(8080),
+  host: z.string().min(1).default('127.0.0.1'),
+  databaseUrl: DatabaseUrl.default('sqlite:.data/writeback.db'),
+  /** PostgreSQL only: schema to use (created if missing); lets tests and tenants of a shared server stay apart. */
+  databaseSchema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _')
+    .optional(),
+  relayMode: z.enum(['embedded', 'nats']).default('embedded'),
+  natsUrl: z.string().min(1).optional(),
+  /** Where browsers and agents reach this service (behind a proxy, it differs from host:port). */
+  publicUrl: HttpUrl.optional(),
+  /** Override for the relay URL handed to agents (NATS mode: the relay nodes' public address). */
+  relayUrl: WsUrl.optional(),
+  tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** How long one writeback request may take end to end. */
+  writebackDeadlineMs: PositiveInt.max(MAX_REQUEST_LIFETIME_MS).default(10_000),
+  rateLimits: z
+    .object({
+      passwordChangePerUser: RateLimit.default({ limit: 5, windowSeconds: 900 }),
+      passwordChangePerIp: RateLimit.default({ limit: 30, windowSeconds: 900 }),
+      adminSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
+      adminSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
+    })
+    .default({
+      passwordChangePerUser: { limit: 5, windowSeconds: 900 },
+      passwordChangePerIp: { limit: 30, windowSeconds: 900 },
+      adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
+      adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+    }),
+  /** base64url 32-byte key that encrypts the cloud's private signing key at rest. */
+  masterKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url-encoded 32-byte key')
+    .optional(),
+  bodyLimitBytes: PositiveInt.max(1024 * 1024).default(16 * 1024),
+  sessionTtlSeconds: PositiveInt.max(24 * 3600).default(30 * 60),
+  agentTokenTtlSeconds: PositiveInt.max(7 * 24 * 3600).default(3600),
+  /** How often pending audit records whose deadline passed are closed as outcome_unknown. */
+  pendingSweepIntervalMs: PositiveInt.default(60_000),
+  /** Grace after a deadline before a pending record counts as abandoned (another node may still be finishing). */
+  pendingGraceMs: z.coerce.number().int().min(0).default(30_000),
+  /** Trust X-Forwarded-For (only behind a proxy you control: it decides the per-IP rate limit key). */
+  trustProxy: Bool.default(false),
+});
+
+/** The parsed, frozen configuration. */
+export type CloudConfig = Readonly<z.infer<typeof ConfigSchema>>;
+/** What callers may pass: every option optional, numbers may be strings (from the environment). */
+export type CloudConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variable for each top-level option (nested rate limits use RATE_LIMIT_*). */
+const ENV: Record<string, string> = {
+  port: 'PORT',
+  host: 'HOST',
+  databaseUrl: 'DATABASE_URL',
+  databaseSchema: 'DATABASE_SCHEMA',
+  relayMode: 'RELAY_MODE',
+  natsUrl: 'NATS_URL',
+  publicUrl: 'PUBLIC_URL',
+  relayUrl: 'RELAY_URL',
+  'tls.cert': 'TLS_CERT',
+  'tls.key': 'TLS_KEY',
+  writebackDeadlineMs: 'WRITEBACK_DEADLINE_MS',
+  'rateLimits.passwordChangePerUser.limit': 'RATE_LIMIT_CHANGE_PER_USER',
+  'rateLimits.passwordChangePerIp.limit': 'RATE_LIMIT_CHANGE_PER_IP',
+  'rateLimits.passwordChangePerUser.windowSeconds': 'RATE_LIMIT_WINDOW_SECONDS',
+  'rateLimits.passwordChangePerIp.windowSeconds': 'RATE_LIMIT_WINDOW_SECONDS',
+  masterKey: 'WRITEBACK_MASTER_KEY',
+  bodyLimitBytes: 'BODY_LIMIT_BYTES',
+  sessionTtlSeconds: 'SESSION_TTL_SECONDS',
+  agentTokenTtlSeconds: 'AGENT_TOKEN_TTL_SECONDS',
+  pendingSweepIntervalMs: 'PENDING_SWEEP_INTERVAL_MS',
+  trustProxy: 'TRUST_PROXY',
+};
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function setPath(target: Plain, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let at = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = at[part];
+    if (isPlain(next)) at = next;
+    else {
+      const fresh: Plain = {};
+      at[part] = fresh;
+      at = fresh;
+    }
+  }
+  const last = parts[parts.length - 1];
+  if (last !== undefined) at[last] = value;
+}
+
+function fromEnv(env: Record<string, string | undefined>): Plain {
+  const out: Plain = {};
+  for (const [path, name] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(out, path, value);
+  }
+  return out;
+}
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const prev = out[k];
+    out[k] = isPlain(prev) && isPlain(v) ? merge(prev, v) : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (isPlain(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function withDefaultLimits(input: Plain): Plain {
+  // Partial rate-limit objects from the environment (only a limit, say) get the other half from the defaults.
+  const rl = input.rateLimits;
+  if (!isPlain(rl)) return input;
+  const defaults: Plain = {
+    passwordChangePerUser: { limit: 5, windowSeconds: 900 },
+    passwordChangePerIp: { limit: 30, windowSeconds: 900 },
+    adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
+    adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+  };
+  return { ...input, rateLimits: merge(defaults, rl) };
+}
+
+export interface LoadConfigOptions {
+  /** Environment to read (default: none; pass process.env in main). */
+  env?: Record<string, string | undefined>;
+  /** Options given in code; they win over the environment. */
+  overrides?: CloudConfigInput;
+}
+
+/**
+ * Parse configuration once. Throws TypeError naming the first bad option, e.g.
+ * `config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER): ...`.
+ */
+export function loadConfig(opts: LoadConfigOptions = {}): CloudConfig {
+  const raw = withDefaultLimits(merge(fromEnv(opts.env ?? {}), isPlain(opts.overrides) ? opts.overrides : {}));
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue ? issue.path.map(String).join('.') : '';
+    const env = ENV[path];
+    throw new TypeError(`config.${path}${env ? ` (${env})` : ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const config = parsed.data;
+  if (config.relayMode === 'nats' && !config.natsUrl) throw new TypeError('config.natsUrl (NATS_URL): required when relayMode is nats');
+  if (config.databaseSchema && !config.databaseUrl.startsWith('postgres')) {
+    throw new TypeError('config.databaseSchema (DATABASE_SCHEMA): only applies to a postgres:// databaseUrl');
+  }
+  return deepFreeze(config);
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Legal but insecure choices; the caller logs each at warn level at start-up. */
+export function configWarnings(config: CloudConfig): string[] {
+  const w: string[] = [];
+  const publicHttps = config.publicUrl?.startsWith('https://') ?? false;
+  if (!config.tls && !LOOPBACK.has(config.host) && !publicHttps) {
+    w.push(`listening on ${config.host} without TLS and without an https PUBLIC_URL: passwords would cross the network in clear text unless a TLS proxy fronts this service`);
+  }
+  if (config.publicUrl && !publicHttps) w.push('PUBLIC_URL is not https: agents and browsers will not use TLS');
+  if (!config.masterKey) w.push('WRITEBACK_MASTER_KEY is not set: a development key is generated and kept next to the database; set one in production');
+  if (config.trustProxy) w.push('TRUST_PROXY is on: X-Forwarded-For decides client IPs (and per-IP rate limits); only enable behind your own proxy');
+  for (const [name, rl] of Object.entries(config.rateLimits)) if (rl.limit === 0) w.push(`rate limit ${name} is disabled`);
+  if (config.relayMode === 'nats' && config.natsUrl && !config.natsUrl.startsWith('tls://')) {
+    w.push('NATS_URL does not use tls://: relay traffic between nodes is not encrypted in transit (envelopes stay sealed end to end)');
+  }
+  return w;
+}

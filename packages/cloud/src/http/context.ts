@@ -1,0 +1,29 @@
+/**
+ * What HTTP routes are given to work with: the services below the HTTP layer, built once by
+ * createCloud. Routes reach the store and the relay only through these.
+ */
+import type { Logger } from '@writeback/protocol';
+import type { RelayClient } from '@writeback/relay';
+import type { CloudConfig } from '../config.js';
+import type { CloudSigningKey } from '../keys/cloud-key.js';
+import type { RateLimiter } from '../rate-limit/limiter.js';
+import type { Db } from '../store/index.js';
+import type { WritebackService } from '../writeback/service.js';
+
+export interface Services {
+  config: CloudConfig;
+  db: Db;
+  relay: RelayClient;
+  writeback: WritebackService;
+  cloudKey: CloudSigningKey;
+  now: () => number;
+  log: Logger;
+  limiters: {
+    changePerUser: RateLimiter;
+    changePerIp: RateLimiter;
+    signInPerLogin: RateLimiter;
+    signInPerIp: RateLimiter;
+  };
+  /** The WebSocket URL agents are told to dial (known once the server listens). */
+  relayUrl(): string;
+}

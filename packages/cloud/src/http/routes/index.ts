@@ -1,0 +1,51 @@
+/** Every route of the API, in one list: the server registers these and the OpenAPI document describes these. */
+import { z } from 'zod';
+import { buildOpenApi } from '../openapi.js';
+import { defineRoute, type Route } from '../route.js';
+import { issueAgentTokenRoute, listAgentsRoute, registerAgentRoute, revokeAgentRoute } from './agents.js';
+import { auditRoute } from './audit.js';
+import { healthRoute } from './health.js';
+import { changePasswordRoute } from './password-change.js';
+import { signInRoute, signOutRoute } from './sessions.js';
+import { createAdminRoute, createApiKeyRoute, createTenantRoute, listApiKeysRoute, listTenantsRoute, revokeApiKeyRoute } from './tenants.js';
+import { policyRoute, resetPasswordRoute, unlockRoute } from './users.js';
+
+const API_ROUTES: readonly Route[] = [
+  healthRoute,
+  createTenantRoute,
+  listTenantsRoute,
+  createApiKeyRoute,
+  listApiKeysRoute,
+  revokeApiKeyRoute,
+  createAdminRoute,
+  signInRoute,
+  signOutRoute,
+  issueAgentTokenRoute,
+  registerAgentRoute,
+  listAgentsRoute,
+  revokeAgentRoute,
+  resetPasswordRoute,
+  unlockRoute,
+  policyRoute,
+  changePasswordRoute,
+  auditRoute,
+];
+
+let cached: Record<string, unknown> | undefined;
+
+const openApiRoute = defineRoute({
+  method: 'GET',
+  url: '/openapi.json',
+  operationId: 'openapi',
+  summary: 'This OpenAPI 3.1 document',
+  tag: 'service',
+  auth: 'none',
+  responses: { 200: { description: 'The document', schema: z.object({ openapi: z.string() }).loose() } },
+  errors: [],
+  async handle() {
+    cached ??= buildOpenApi(ALL_ROUTES.map((r) => r.doc));
+    return { status: 200, body: cached };
+  },
+});
+
+export const ALL_ROUTES: readonly Route[] = [...API_ROUTES, openApiRoute];

@@ -1,0 +1,45 @@
+/**
+ * How an outcome travels over HTTP: one status per outcome (from protocol's OUTCOME_HTTP_STATUS,
+ * never varied) and one body shape for every writeback answer.
+ */
+import { z } from 'zod';
+import {
+  EffectivePolicySchema,
+  OUTCOME_HTTP_STATUS,
+  OutcomeCodeSchema,
+  PolicyReasonSchema,
+  type OperationName,
+  type OperationResult,
+} from '@writeback/protocol';
+import { outcomeMessage } from './messages.js';
+
+/** The body of every writeback answer. */
+export const OutcomeBodySchema = z.object({
+  outcome: OutcomeCodeSchema,
+  reasons: z.array(PolicyReasonSchema).optional(),
+  policy: EffectivePolicySchema.optional(),
+  message: z.string(),
+  requestId: z.string(),
+  historyEnforced: z.boolean().optional(),
+  /** Only for resets where the service generated the password; shown once. */
+  temporaryPassword: z.string().optional(),
+});
+export type OutcomeBody = z.infer<typeof OutcomeBodySchema>;
+
+export interface OutcomeAnswer {
+  status: number;
+  body: OutcomeBody;
+}
+
+export function outcomeAnswer(result: OperationResult, requestId: string, o: { op: OperationName; now?: number; temporaryPassword?: string }): OutcomeAnswer {
+  const body: OutcomeBody = {
+    outcome: result.outcome,
+    ...(result.reasons?.length ? { reasons: result.reasons } : {}),
+    ...(result.policy ? { policy: result.policy } : {}),
+    message: outcomeMessage(result, { op: o.op, ...(o.now !== undefined ? { now: o.now } : {}) }),
+    requestId,
+    ...(result.historyEnforced !== undefined ? { historyEnforced: result.historyEnforced } : {}),
+    ...(o.temporaryPassword !== undefined && result.outcome === 'succeeded' ? { temporaryPassword: o.temporaryPassword } : {}),
+  };
+  return { status: OUTCOME_HTTP_STATUS[result.outcome], body };
+}

@@ -1,0 +1,51 @@
+/** Tenants: one organisation, its directory, agents, admins and audit trail. */
+import { z } from 'zod';
+import { CloudError } from '../errors.js';
+import { newId } from '../ids.js';
+import { parseRow, parseRows, type Db } from '../store/index.js';
+
+const TENANT_ID = /^t-[0-9a-f]{16}$/;
+
+/** Lower-case slug used in URLs; it may not look like a tenant id, so `:tenant` accepts either unambiguously. */
+export const TenantSlugSchema = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and inner hyphens, at most 63')
+  .refine((s) => !TENANT_ID.test(s), 'reserved form');
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  name: string;
+  createdAt: number;
+}
+
+const TenantRow = z.object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.number() }).transform(
+  (r): Tenant => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }),
+);
+
+export async function createTenant(db: Db, input: { slug: string; name: string }, now: number): Promise<Tenant> {
+  const tenant: Tenant = { id: newId('t'), slug: input.slug, name: input.name, createdAt: now };
+  try {
+    await db.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [tenant.id, tenant.slug, tenant.name, now]);
+  } catch (err) {
+    if (err instanceof CloudError && err.code === 'conflict') throw new CloudError('conflict', 'a tenant with this slug exists', { cause: err });
+    throw err;
+  }
+  return tenant;
+}
+
+export async function listTenants(db: Db): Promise<Tenant[]> {
+  return parseRows(TenantRow, await db.query('SELECT id, slug, name, created_at FROM tenants ORDER BY slug'));
+}
+
+export async function getTenantById(db: Db, id: string): Promise<Tenant | undefined> {
+  const row = await db.one('SELECT id, slug, name, created_at FROM tenants WHERE id = ?', [id]);
+  return row ? parseRow(TenantRow, row) : undefined;
+}
+
+/** Find a tenant by the `:tenant` path segment: its id or its slug. */
+export async function findTenant(db: Db, ref: string): Promise<Tenant | undefined> {
+  const byId = TENANT_ID.test(ref);
+  const row = await db.one(`SELECT id, slug, name, created_at FROM tenants WHERE ${byId ? 'id' : 'slug'} = ?`, [ref]);
+  return row ? parseRow(TenantRow, row) : undefined;
+}
