@@ -1,0 +1,252 @@
+/**
+ * `writeback-agent`: the agent's command line.
+ *
+ *   writeback-agent register --cloud <url> --token <t> --name <n> --state <path> --directory <json|@file>
+ *   writeback-agent run --state <path> [--connections <n>] [--ca <pem file>] [--allow-plaintext]
+ *   writeback-agent status --state <path> [--json]
+ *
+ * Every argument is parsed with a schema; usage errors exit 2, runtime errors exit 1 with the
+ * error's code. The token may come from WRITEBACK_AGENT_TOKEN instead of argv (argv is visible
+ * in the process list).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { createLogger } from '@writeback/protocol';
+import { loadState } from './config.js';
+import { startAgent } from './daemon.js';
+import { resolveDirectoryFactory } from './directory-factory.js';
+import { AgentError } from './errors.js';
+import { registerAgent } from './register.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  fetch: typeof fetch;
+}
+
+const USAGE = `writeback-agent ${AGENT_VERSION}: on-premises agent for password writeback
+
+Usage:
+  writeback-agent register --cloud <url> --token <token> --name <name> --state <path> --directory <json|@file>
+                           [--overwrite] [--allow-plaintext]
+      Make this agent's key pairs, register their public halves with the cloud using the admin's
+      one-time token (or WRITEBACK_AGENT_TOKEN), and write the state file (mode 0600).
+  writeback-agent run --state <path> [--connections <1-16>] [--ca <pem file>] [--allow-plaintext]
+      Connect to the relay and execute requests until SIGTERM/SIGINT (then finish in-flight work).
+  writeback-agent status --state <path> [--json]
+      Show this agent's identity and, when it runs, its relay links.
+  writeback-agent --help | --version
+`;
+
+class UsageError extends Error {}
+
+const StatePath = z.string().min(1);
+
+const RegisterArgs = z.object({
+  cloud: z.string().min(1),
+  token: z.string().min(1).max(1024),
+  name: z.string().min(1).max(128),
+  state: StatePath,
+  directory: z.string().min(1),
+  overwrite: z.boolean().default(false),
+  'allow-plaintext': z.boolean().default(false),
+});
+const RunArgs = z.object({
+  state: StatePath,
+  connections: z.coerce.number().int().min(1).max(16).default(1),
+  ca: z.string().min(1).optional(),
+  'allow-plaintext': z.boolean().default(false),
+});
+const StatusArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
+
+const StatusFileSchema = z.object({
+  pid: z.number().int(),
+  updatedAt: z.string(),
+  links: z.array(z.looseObject({ index: z.number(), status: z.string(), lastError: z.string().nullable() })),
+});
+
+function parse<T>(schema: z.ZodType<T>, values: Record<string, unknown>): T {
+  const r = schema.safeParse(values);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new UsageError(`--${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return r.data;
+}
+
+function args(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): Record<string, unknown> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+async function readDirectoryArg(value: string): Promise<unknown> {
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = await readFile(value.slice(1), 'utf8');
+    } catch {
+      throw new UsageError(`--directory: cannot read ${value.slice(1)}`);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError('--directory: not JSON');
+  }
+}
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  async register(argv, io) {
+    const raw = args(argv, {
+      cloud: { type: 'string' },
+      token: { type: 'string' },
+      name: { type: 'string' },
+      state: { type: 'string' },
+      directory: { type: 'string' },
+      overwrite: { type: 'boolean' },
+      'allow-plaintext': { type: 'boolean' },
+    });
+    const a = parse(RegisterArgs, { ...raw, token: raw.token ?? io.env.WRITEBACK_AGENT_TOKEN });
+    const state = await registerAgent({
+      cloudUrl: a.cloud,
+      token: a.token,
+      name: a.name,
+      statePath: a.state,
+      directory: await readDirectoryArg(a.directory),
+      overwrite: a.overwrite,
+      allowPlaintext: a['allow-plaintext'],
+      fetch: io.fetch,
+      log: createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) }),
+    });
+    io.stdout(`registered agent ${state.agentId} (tenant ${state.tenantId}); relay ${state.relayUrl}; state written to ${a.state}\n`);
+    return 0;
+  },
+
+  async run(argv, io) {
+    const a = parse(RunArgs, args(argv, { state: { type: 'string' }, connections: { type: 'string' }, ca: { type: 'string' }, 'allow-plaintext': { type: 'boolean' } }));
+    const openDirectory = await resolveDirectoryFactory();
+    if (!openDirectory) throw new AgentError('directory_not_configured', 'this build has no directory factory (@writeback/directory openDirectory)');
+    const log = createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) });
+    const agent = await startAgent({
+      statePath: a.state,
+      openDirectory,
+      log,
+      connections: a.connections,
+      allowPlaintext: a['allow-plaintext'],
+      statusPath: `${a.state}.status`,
+      ...(a.ca ? { caFile: a.ca } : {}),
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        log.info('signal received; stopping', { signal });
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await agent.stop();
+    return 0;
+  },
+
+  async status(argv, io) {
+    const a = parse(StatusArgs, args(argv, { state: { type: 'string' }, json: { type: 'boolean' } }));
+    const state = await loadState(a.state);
+    let running: z.infer<typeof StatusFileSchema> | null = null;
+    try {
+      const parsed = StatusFileSchema.safeParse(JSON.parse(await readFile(`${a.state}.status`, 'utf8')));
+      if (parsed.success) running = parsed.data;
+    } catch {
+      running = null;
+    }
+    const alive = running !== null && pidAlive(running.pid);
+    const summary = {
+      agentId: state.agentId,
+      tenantId: state.tenantId,
+      name: state.name,
+      cloudUrl: state.cloudUrl,
+      relayUrl: state.relayUrl,
+      directory: state.directory.kind,
+      certificateIssuedAt: new Date(state.certificate.issuedAt).toISOString(),
+      daemon: running && alive ? { pid: running.pid, updatedAt: running.updatedAt, links: running.links } : null,
+    };
+    if (a.json) {
+      io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+      return 0;
+    }
+    const lines = [
+      `agent      ${summary.agentId} (${summary.name})`,
+      `tenant     ${summary.tenantId}`,
+      `cloud      ${summary.cloudUrl}`,
+      `relay      ${summary.relayUrl}`,
+      `directory  ${summary.directory}`,
+      `daemon     ${summary.daemon ? `running, pid ${summary.daemon.pid}, updated ${summary.daemon.updatedAt}` : 'not running'}`,
+      ...(summary.daemon?.links ?? []).map((l) => `  link ${l.index}  ${l.status}${l.lastError ? `  (last error: ${l.lastError})` : ''}`),
+    ];
+    io.stdout(`${lines.join('\n')}\n`);
+    return 0;
+  },
+
+  // doctor: checks state permissions, relay reachability/TLS, directory bind and rights.
+  // Not in this build yet; add it here as `async doctor(argv, io) { ... }` and in USAGE.
+};
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err instanceof Error && 'code' in err && err.code === 'EPERM';
+  }
+}
+
+/** Run the CLI with these arguments (without node and the script). Returns the exit code. */
+export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  const full: CliIo = {
+    stdout: io.stdout ?? ((t) => process.stdout.write(t)),
+    stderr: io.stderr ?? ((t) => process.stderr.write(t)),
+    env: io.env ?? process.env,
+    fetch: io.fetch ?? fetch,
+  };
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    full.stdout(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    full.stdout(`${AGENT_VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    full.stderr(`unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    full.stdout(USAGE);
+    return 0;
+  }
+  try {
+    return await command(rest, full);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      full.stderr(`${name}: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof AgentError) {
+      full.stderr(`${name} failed [${err.code}${err.cloudCode ? `/${err.cloudCode}` : ''}]: ${err.message}\n`);
+      return 1;
+    }
+    full.stderr(`${name} failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+    return 1;
+  }
+}

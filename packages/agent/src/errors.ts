@@ -1,0 +1,42 @@
+/**
+ * Agent errors: one base error with a stable `code` callers switch on (the CLI maps codes to exit
+ * messages; tests assert on codes), the `cause` kept (after panva/jose `util/errors.ts`).
+ */
+
+export const AGENT_ERROR_CODES = [
+  /** No state file at the given path. */
+  'state_not_found',
+  /** The state file is readable by group or others (must be 0600). */
+  'state_insecure_permissions',
+  /** The state file does not parse or its parts do not belong together. */
+  'state_invalid',
+  /** Registering would overwrite an existing state file. */
+  'state_exists',
+  /** The cloud refused the registration token (unknown, used or expired). */
+  'invalid_token',
+  /** The cloud refused the registration for another reason. */
+  'registration_refused',
+  /** The cloud could not be reached. */
+  'cloud_unreachable',
+  /** The cloud answered something that does not parse or does not verify. */
+  'bad_cloud_response',
+  /** A plain-text URL to a non-loopback host without an explicit opt-in. */
+  'insecure_url',
+  /** A configuration value or CLI argument is invalid. */
+  'invalid_config',
+  /** No Directory was given and none can be built from the state's directory config. */
+  'directory_not_configured',
+] as const;
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+  readonly code: AgentErrorCode;
+  /** The cloud's own error code, when the error came from the cloud. */
+  readonly cloudCode: string | undefined;
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; cloudCode?: string }) {
+    super(message, options);
+    this.code = code;
+    this.cloudCode = options?.cloudCode;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The executor: turns one sealed request from the cloud into at most one directory call and one
+ * signed answer. Nothing is done unless `openRequest` accepts the request (cloud signature, this
+ * tenant and agent, deadline, replay cache, decryption); a refusal becomes a `reject` (nothing
+ * written). A directory call that throws becomes `outcome_unknown` for a write (it may have landed)
+ * and `directory_unavailable` for a read. An answer is sent even after the deadline: the relay will
+ * already have said `timeout`, but the cloud's log is better for it.
+ *
+ * Freshness after a restart. The replay cache lives in memory, so a request issued before this
+ * process started might have been executed by the previous process and must be refused. The agent
+ * therefore refuses requests issued before its own start time expressed in the cloud's clock:
+ * `startedAt + offset`, where `offset = serverTime - localReceiveTime` is learned from the relay's
+ * challenge (the relay runs beside the cloud). Process start minus the allowed skew would not do:
+ * it would accept, after a quick restart, requests the old process may already have executed.
+ * Because the relay is not trusted, the offset is only allowed to make the rule stricter: it is
+ * clamped to [0, MAX_CLOCK_SKEW_MS] (a lying relay can delay service, never widen the window), and
+ * a later challenge can only raise the bound. The cost: with an agent clock ahead of the cloud's,
+ * requests issued in the first |offset| ms after start are refused (`expired`). Keep clocks in NTP.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  MAX_CLOCK_SKEW_MS,
+  OPERATION_SCHEMAS,
+  OperationResultSchema,
+  ProtocolError,
+  ReplayCache,
+  createLogger,
+  openRequest,
+  signResponse,
+  type Logger,
+  type OpenedRequest,
+  type OperationResult,
+  type ProtocolErrorCode,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+} from '@writeback/protocol';
+import type { Directory } from '@writeback/directory';
+import { AGENT_VERSION } from './version.js';
+
+/** What to send back for one request. */
+export type Execution =
+  | { kind: 'response'; envelope: ResponseEnvelope }
+  | { kind: 'reject'; requestId: string; code: ProtocolErrorCode; message: string };
+
+export interface ExecutorIdentity {
+  agentId: string;
+  tenantId: string;
+  signingKey: KeyObject;
+  decryptionKey: KeyObject;
+  encryptionPublicKey: string;
+  cloudVerifyKey: KeyObject;
+}
+
+export interface ExecutorOptions {
+  directory: Directory;
+  identity: ExecutorIdentity;
+  log?: Logger;
+  /** Local clock (tests freeze it). */
+  now?: () => number;
+  /** Local time the process started; defaults to now() at creation. */
+  startedAt?: number;
+  replay?: ReplayCache;
+  agentVersion?: string;
+}
+
+export interface Executor {
+  /** Open, execute and answer one request. Never throws. */
+  execute(envelope: RequestEnvelope): Promise<Execution>;
+  /** Learn the cloud-side clock from a relay challenge (see the module header). */
+  observeServerTime(serverTime: number, receivedAt?: number): void;
+  /** Requests refused from here on: issued before this time (cloud clock). */
+  readonly notIssuedBefore: number;
+  /** Requests currently at the directory. */
+  readonly inFlight: number;
+  /** From now on, verified requests are answered `agent_unavailable` without touching the directory. */
+  stopAccepting(): void;
+  /** Wait until no request is at the directory, or `timeoutMs`. True when drained. */
+  drain(timeoutMs: number): Promise<boolean>;
+}
+
+/** Strings a result must never contain: the request's secrets (a defensive check on adapters). */
+function secretStrings(req: OpenedRequest): string[] {
+  switch (req.op) {
+    case 'password.reset':
+      return [req.secret.newPassword];
+    case 'password.change':
+      return [req.secret.currentPassword, req.secret.newPassword];
+    case 'credentials.verify':
+      return [req.secret.password];
+    default:
+      return [];
+  }
+}
+
+export function createExecutor(o: ExecutorOptions): Executor {
+  const now = o.now ?? Date.now;
+  const startedAt = o.startedAt ?? now();
+  const replay = o.replay ?? new ReplayCache();
+  const log = o.log ?? createLogger({ name: 'agent' });
+  const version = o.agentVersion ?? AGENT_VERSION;
+  const id = o.identity;
+  const dir = o.directory;
+  let notIssuedBefore = startedAt;
+  let inFlight = 0;
+  let accepting = true;
+  const drainWaiters = new Set<() => void>();
+
+  const call = async (req: OpenedRequest): Promise<OperationResult> => {
+    switch (req.op) {
+      case 'password.reset':
+        return dir.resetPassword(req.params.user, req.secret.newPassword, {
+          forceChange: req.params.forceChange,
+          unlock: req.params.unlock,
+          enforceHistory: req.params.enforceHistory,
+        });
+      case 'password.change':
+        return dir.changePassword(req.params.user, req.secret.currentPassword, req.secret.newPassword);
+      case 'account.unlock':
+        return dir.unlock(req.params.user);
+      case 'policy.get':
+        return dir.getPolicy(req.params.user);
+      case 'credentials.verify':
+        return dir.verifyCredentials(req.params.user, req.secret.password);
+      case 'health': {
+        const h = await dir.health();
+        return {
+          outcome: h.ok ? 'succeeded' : 'directory_unavailable',
+          data: {
+            directory: { ok: h.ok, kind: h.kind, latencyMs: h.latencyMs, ...(h.detail !== undefined ? { detail: h.detail } : {}) },
+            agentVersion: version,
+            uptimeSeconds: Math.max(0, Math.round((now() - startedAt) / 1000)),
+          },
+        };
+      }
+    }
+  };
+
+  /** Run the directory call; a throw or an invalid result is never reported as success. */
+  const run = async (req: OpenedRequest): Promise<OperationResult> => {
+    const writes = OPERATION_SCHEMAS[req.op].writes;
+    const failed: OperationResult = writes ? { outcome: 'outcome_unknown', detail: 'the directory call failed part-way; the change may or may not have been made' } : { outcome: 'directory_unavailable' };
+    let raw: OperationResult;
+    try {
+      raw = await call(req);
+    } catch (err) {
+      log.error('directory call threw', { requestId: req.requestId, op: req.op, err });
+      return req.op === 'health' ? { ...failed, data: { agentVersion: version } } : failed;
+    }
+    const parsed = OperationResultSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.error('directory returned an invalid result', { requestId: req.requestId, op: req.op });
+      return failed;
+    }
+    let result = parsed.data;
+    const text = JSON.stringify(result);
+    if (secretStrings(req).some((s) => s.length >= 4 && text.includes(s))) {
+      // An adapter echoed a password (e.g. in a diagnostic): drop the free-text parts.
+      log.error('directory result contained a secret; detail and data removed', { requestId: req.requestId, op: req.op });
+      const { detail: _d, data: _x, ...rest } = result;
+      result = rest;
+    }
+    return result;
+  };
+
+  const sign = (env: RequestEnvelope, result: OperationResult): Execution => ({
+    kind: 'response',
+    envelope: signResponse({ request: env, result, agentSigningKey: id.signingKey, now: now() }),
+  });
+
+  const settleDrain = () => {
+    if (inFlight === 0) for (const w of drainWaiters) w();
+  };
+
+  return {
+    async execute(env) {
+      let req: OpenedRequest;
+      try {
+        req = openRequest(env, {
+          cloudVerifyKey: id.cloudVerifyKey,
+          agentDecryptionKey: id.decryptionKey,
+          agentEncryptionPublicKey: id.encryptionPublicKey,
+          agentId: id.agentId,
+          tenantId: id.tenantId,
+          replay,
+          now: now(),
+          notIssuedBefore,
+        });
+      } catch (err) {
+        const code: ProtocolErrorCode = err instanceof ProtocolError ? err.code : 'malformed_frame';
+        if (!(err instanceof ProtocolError)) log.error('unexpected error opening a request', { err });
+        log.warn('request refused', { requestId: env.requestId, op: env.op, code });
+        return { kind: 'reject', requestId: env.requestId, code, message: err instanceof ProtocolError ? err.message : 'request could not be opened' };
+      }
+      if (!accepting) return sign(env, { outcome: 'agent_unavailable', detail: 'the agent is stopping' });
+      inFlight++;
+      const t0 = now();
+      try {
+        const result = await run(req);
+        log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms: now() - t0, late: now() > req.deadline });
+        return sign(env, result);
+      } finally {
+        inFlight--;
+        settleDrain();
+      }
+    },
+    observeServerTime(serverTime, receivedAt = now()) {
+      const offset = serverTime - receivedAt;
+      if (Math.abs(offset) > MAX_CLOCK_SKEW_MS) log.warn('clock differs from the relay by more than the allowed skew; check NTP', { offsetMs: offset });
+      const bound = startedAt + Math.min(Math.max(offset, 0), MAX_CLOCK_SKEW_MS);
+      notIssuedBefore = Math.max(notIssuedBefore, bound);
+    },
+    get notIssuedBefore() {
+      return notIssuedBefore;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    stopAccepting() {
+      accepting = false;
+    },
+    drain(timeoutMs) {
+      if (inFlight === 0) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          drainWaiters.delete(onDrained);
+          resolve(ok);
+        };
+        const onDrained = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        drainWaiters.add(onDrained);
+      });
+    },
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * Agent test fixtures: a cloud key and a way to mint an agent state as registration would, a small
+ * in-memory Directory (the real adapters are tested in @writeback/directory), a real relay hub on
+ * a real port, and a real HTTP server playing the cloud's register endpoint.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import {
+  generateEncryptionKeyPair,
+  generateSigningKeyPair,
+  issueAgentCertificate,
+  privateKeyObject,
+  publicKeyObject,
+  sealRequest,
+  type EffectivePolicy,
+  type Logger,
+  type OperationRequest,
+  type OperationResult,
+  type RequestEnvelope,
+  type UserRef,
+} from '@writeback/protocol';
+import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '@writeback/directory';
+import { createRelayHub, type RelayHub, type RelayHubOptions } from '@writeback/relay';
+import type { AgentState } from '../src/index.js';
+
+export interface Cloud {
+  publicKey: string;
+  signingKey: KeyObject;
+  verifyKey: KeyObject;
+}
+
+export function makeCloud(): Cloud {
+  const pair = generateSigningKeyPair();
+  return { publicKey: pair.publicKey, signingKey: privateKeyObject(pair.privateJwk), verifyKey: publicKeyObject('Ed25519', pair.publicKey) };
+}
+
+/** An agent state as a successful registration would leave it. */
+export function makeState(cloud: Cloud, o: { agentId?: string; tenantId?: string; relayUrl?: string } = {}): AgentState {
+  const signing = generateSigningKeyPair();
+  const encryption = generateEncryptionKeyPair();
+  const agentId = o.agentId ?? 'agent-1';
+  const tenantId = o.tenantId ?? 'tenant-1';
+  return {
+    version: 1,
+    cloudUrl: 'http://127.0.0.1:1/',
+    relayUrl: o.relayUrl ?? 'ws://127.0.0.1:1/agent',
+    agentId,
+    tenantId,
+    name: `agent ${agentId}`,
+    certificate: issueAgentCertificate({ agentId, tenantId, name: `agent ${agentId}`, signingKey: signing.publicKey, encryptionKey: encryption.publicKey, issuedAt: Date.now() }, cloud.signingKey),
+    cloudSigningKey: cloud.publicKey,
+    signing,
+    encryption,
+    directory: { kind: 'embedded' },
+  };
+}
+
+/** A request from the cloud to the agent of `state`. */
+export function request(cloud: Cloud, state: AgentState, req: OperationRequest, o: { deadlineInMs?: number; now?: number; requestId?: string } = {}): RequestEnvelope {
+  const now = o.now ?? Date.now();
+  return sealRequest({
+    request: req,
+    tenantId: state.tenantId,
+    agentId: state.agentId,
+    agentEncryptionKey: state.encryption.publicKey,
+    cloudSigningKey: cloud.signingKey,
+    deadline: now + (o.deadlineInMs ?? 5_000),
+    now,
+    ...(o.requestId ? { requestId: o.requestId } : {}),
+  });
+}
+
+export const alice: UserRef = { by: 'login', value: 'alice' };
+
+const POLICY: EffectivePolicy = {
+  source: 'embedded',
+  minLength: 8,
+  complexity: true,
+  historyLength: 3,
+  minAgeSeconds: 0,
+  maxAgeSeconds: 0,
+  lockoutThreshold: 5,
+  lockoutDurationSeconds: 900,
+};
+
+type Method = 'resetPassword' | 'changePassword' | 'unlock' | 'getPolicy' | 'verifyCredentials' | 'health';
+
+/** An in-memory directory with one user per login; records which methods ran (never passwords). */
+export class FakeDirectory implements Directory {
+  readonly kind = 'embedded' as const;
+  readonly capabilities: DirectoryCapabilities = {
+    enforcesHistoryOnReset: true,
+    exactPolicyReasons: true,
+    forceChangeOnReset: true,
+    unlock: true,
+    fineGrainedPolicies: false,
+    verifyCredentials: true,
+  };
+  readonly calls: Array<{ method: Method; user?: string; options?: ResetOptions }> = [];
+  readonly passwords = new Map<string, string>([['alice', 'Initial-Passw0rd']]);
+  readonly locked = new Set<string>(['alice']);
+  /** Methods that throw (after "reaching the directory"). */
+  readonly failing = new Set<Method>();
+  /** Delay of every call, ms. */
+  delayMs = 0;
+  /** A diagnostic to append to results (to test that secrets are scrubbed). */
+  echo: ((secret: string) => string) | null = null;
+
+  async #enter(method: Method, user?: UserRef, options?: ResetOptions) {
+    this.calls.push({ method, ...(user ? { user: user.value } : {}), ...(options ? { options } : {}) });
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failing.has(method)) throw new Error(`connection reset during ${method}`);
+  }
+
+  async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
+    await this.#enter('resetPassword', user, options);
+    if (!this.passwords.has(user.value)) return { outcome: 'user_not_found' };
+    if (newPassword.length < POLICY.minLength) return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
+    this.passwords.set(user.value, newPassword);
+    if (options.unlock) this.locked.delete(user.value);
+    return { outcome: 'succeeded', historyEnforced: options.enforceHistory, ...(this.echo ? { detail: this.echo(newPassword) } : {}) };
+  }
+
+  async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
+    await this.#enter('changePassword', user);
+    const stored = this.passwords.get(user.value);
+    if (stored === undefined) return { outcome: 'user_not_found' };
+    if (stored !== currentPassword) return { outcome: 'wrong_current_password' };
+    if (newPassword.length < POLICY.minLength) return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
+    this.passwords.set(user.value, newPassword);
+    return { outcome: 'succeeded' };
+  }
+
+  async unlock(user: UserRef): Promise<OperationResult> {
+    await this.#enter('unlock', user);
+    if (!this.passwords.has(user.value)) return { outcome: 'user_not_found' };
+    this.locked.delete(user.value);
+    return { outcome: 'succeeded' };
+  }
+
+  async getPolicy(user?: UserRef): Promise<OperationResult> {
+    await this.#enter('getPolicy', user);
+    return { outcome: 'succeeded', policy: POLICY };
+  }
+
+  async verifyCredentials(user: UserRef, password: string): Promise<OperationResult> {
+    await this.#enter('verifyCredentials', user);
+    const stored = this.passwords.get(user.value);
+    if (stored === undefined) return { outcome: 'user_not_found' };
+    return { outcome: stored === password ? 'succeeded' : 'wrong_current_password' };
+  }
+
+  async findUser(user: UserRef): Promise<DirectoryUser | null> {
+    if (!this.passwords.has(user.value)) return null;
+    return { anchor: `id-${user.value}`, login: user.value, enabled: true, locked: this.locked.has(user.value), mustChange: false, protected: false, passwordLastSetAt: null };
+  }
+
+  async health(): Promise<DirectoryHealth> {
+    await this.#enter('health');
+    return { ok: true, kind: 'embedded', latencyMs: 1 };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A logger that drops everything; `lines` keeps what would have been written (to check redaction). */
+export function captureLog() {
+  const lines: string[] = [];
+  const make = (fields: Record<string, unknown>): Logger => {
+    const write = (level: string) => (msg: string, f?: Record<string, unknown>) => {
+      lines.push(JSON.stringify({ level, msg, ...fields, ...f }, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message } : v)));
+    };
+    const log = { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'), child: (more: Record<string, unknown>) => make({ ...fields, ...more }) };
+    return log;
+  };
+  return { log: make({}), lines };
+}
+
+export interface HubFixture {
+  hub: RelayHub;
+  server: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A real relay hub on a real HTTP server (port 0 unless given). */
+export async function startHub(cloud: Cloud, options: Partial<RelayHubOptions> = {}, port = 0): Promise<HubFixture> {
+  const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log, ...options });
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  hub.attach(server);
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    hub,
+    server,
+    port: actual,
+    url: `ws://127.0.0.1:${actual}/agent`,
+    async close() {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A real HTTP server playing the cloud's register endpoint. */
+export async function startFakeCloud(handler: (body: unknown, req: IncomingMessage) => { status: number; body: unknown }) {
+  const received: unknown[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
+    let body: unknown = null;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      body = null;
+    }
+    if (req.method !== 'POST' || req.url !== '/api/v1/agents/register') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found' } }));
+      return;
+    }
+    received.push(body);
+    const out = handler(body, req);
+    res.writeHead(out.status, { 'content-type': 'application/json' }).end(JSON.stringify(out.body));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export async function tempDir(): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), 'wb-agent-'));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function until(fn: () => boolean | Promise<boolean>, ms = 3_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
