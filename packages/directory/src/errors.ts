@@ -12,6 +12,9 @@ export const DIRECTORY_ERROR_CODES = [
   'user_exists',
   'not_found',
   'invalid_input',
+  // AD adapter: findUser could not reach any domain controller (operations answer
+  // directory_unavailable as an outcome instead).
+  'unavailable',
 ] as const;
 export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number];
 

@@ -2,3 +2,5 @@
 export * from './directory.js';
 export * from './errors.js';
 export * from './embedded/index.js';
+export * from './ad/index.js';
+export * from './doctor.js';

@@ -1,0 +1,742 @@
+/**
+ * The Active Directory adapter (Windows AD and Samba AD): finds users by objectGUID or login, writes
+ * passwords the way AD requires (`unicodePwd` over TLS: REPLACE for a reset, DELETE old + ADD new
+ * in one modify for a change), and turns what the DC answers into exact outcomes.
+ *
+ * Each operation takes one pooled service-account connection and runs in steps: find the user,
+ * refuse what must not be written (protected, disabled), pre-check the password against the
+ * effective policy (domain or fine-grained), write once, classify the answer. Until the write has
+ * been sent, a lost connection means `directory_unavailable` (nothing written; retried once on a
+ * fresh connection); after it, `outcome_unknown`, never `succeeded`.
+ */
+import {
+  createLogger,
+  type EffectivePolicy,
+  type Logger,
+  type OperationResult,
+  type PolicyReason,
+  type UserRef,
+} from '@writeback/protocol';
+import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Control, type Entry, type Filter } from 'ldapts';
+import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
+import { DirectoryError } from '../errors.js';
+import { filetimeToMs, intervalToSeconds } from './ad-time.js';
+import { resolveAdConfig, type ResolvedAdConfig } from './config.js';
+import { PolicyHintsControl, POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
+import { bytes, int, str, strings } from './entry.js';
+import { guidFromString, guidToString } from './guid.js';
+import { classifyLdapError, type LdapFailure } from './ldap-errors.js';
+import { AdPool, NotSentError, type AdConnection, type RootDse } from './pool.js';
+import { classifyRejection, precheckPassword } from './password-rules.js';
+
+/** Injected dependencies (tests freeze the clock and capture the log). */
+export interface AdDirectoryDeps {
+  log?: Logger;
+  now?: () => number;
+}
+
+/** userAccountControl / msDS-User-Account-Control-Computed bits. */
+const UF_ACCOUNTDISABLE = 0x2;
+const UF_LOCKOUT = 0x10;
+const UF_DONT_EXPIRE_PASSWD = 0x10000;
+const UF_PASSWORD_EXPIRED = 0x800000;
+/** sAMAccountType of normal user accounts (excludes computers, trusts, groups). */
+const SAM_USER_OBJECT = '805306368';
+/** How long domain and PSO policy reads are reused. */
+const POLICY_TTL_MS = 60_000;
+
+const USER_ATTRS = [
+  'objectGUID',
+  'sAMAccountName',
+  'userPrincipalName',
+  'mail',
+  'displayName',
+  'userAccountControl',
+  'adminCount',
+  'pwdLastSet',
+  'lockoutTime',
+];
+/** Constructed attributes: read with a base search (Windows does not compute all of them in subtree searches). */
+const CONSTRUCTED_ATTRS = ['msDS-User-Account-Control-Computed', 'msDS-ResultantPSO'];
+const DOMAIN_POLICY_ATTRS = ['minPwdLength', 'pwdHistoryLength', 'pwdProperties', 'minPwdAge', 'maxPwdAge', 'lockoutThreshold', 'lockoutDuration'];
+const PSO_ATTRS = [
+  'cn',
+  'msDS-MinimumPasswordLength',
+  'msDS-PasswordHistoryLength',
+  'msDS-PasswordComplexityEnabled',
+  'msDS-MinimumPasswordAge',
+  'msDS-MaximumPasswordAge',
+  'msDS-LockoutThreshold',
+  'msDS-LockoutDuration',
+];
+
+/** A user as read from the DC. */
+interface AdUser {
+  dn: string;
+  anchor: string;
+  login: string;
+  upn: string | undefined;
+  mail: string | undefined;
+  displayName: string | undefined;
+  uac: number;
+  computedUac: number | undefined;
+  adminCount: number;
+  /** Raw pwdLastSet ("0" = must change). */
+  pwdLastSet: string | undefined;
+  pwdLastSetMs: number | null;
+  lockoutTimeMs: number | null;
+  resultantPso: string | undefined;
+}
+
+type Lookup = { kind: 'found'; user: AdUser } | { kind: 'not_found' } | { kind: 'ambiguous' };
+
+/** The effective policy and whether its numbers are known (an unreadable PSO leaves them unknown). */
+interface PolicyView {
+  policy: EffectivePolicy;
+  exact: boolean;
+}
+
+type WriteAnswer = { kind: 'ok' } | { kind: 'refused'; failure: Extract<LdapFailure, { kind: 'result' }> } | { kind: 'unknown'; failure: LdapFailure };
+
+/** A read the DC refused with an LDAP result (not a transport failure). */
+class ReadRefusedError extends Error {
+  override readonly name = 'ReadRefusedError';
+  constructor(readonly failure: Extract<LdapFailure, { kind: 'result' }>) {
+    super(failure.diagnostic);
+  }
+}
+
+/** One operation's hold on a connection. */
+interface OpContext {
+  conn: AdConnection;
+  /** The connection's state is unknown (transport failure): discard instead of reuse. */
+  broken: boolean;
+}
+
+const result = (outcome: OperationResult['outcome'], extra: Omit<OperationResult, 'outcome'> = {}): OperationResult => ({ outcome, ...extra });
+
+/** AD string form of a password for unicodePwd: the quoted string in UTF-16LE. */
+function unicodePwd(password: string): Buffer {
+  return Buffer.from(`"${password}"`, 'utf16le');
+}
+
+/** Hints OID this DC supports (or undefined). */
+function hintsOidOf(root: RootDse): string | undefined {
+  if (root.supportedControl.includes(POLICY_HINTS_OID)) return POLICY_HINTS_OID;
+  if (root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID)) return POLICY_HINTS_DEPRECATED_OID;
+  return undefined;
+}
+
+export class AdDirectory implements Directory {
+  readonly kind = 'ad' as const;
+  private readonly pool: AdPool;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private closed = false;
+  private lastRootDse: RootDse | undefined;
+  private domainCache: { at: number; key: string; view: PolicyView } | undefined;
+  private readonly psoCache = new Map<string, { at: number; view: PolicyView | null }>();
+
+  /** Use openAdDirectory(); the constructor does no I/O. */
+  constructor(
+    private readonly cfg: ResolvedAdConfig,
+    deps: AdDirectoryDeps = {},
+  ) {
+    this.log = deps.log ?? createLogger({ name: 'directory.ad' });
+    this.now = deps.now ?? Date.now;
+    this.pool = new AdPool(cfg, this.log, this.now);
+    this.pool.onConnect = (c) => {
+      this.lastRootDse = c.rootDse;
+    };
+  }
+
+  /** What the DC last connected to supports (policy hints decide history on resets). */
+  get capabilities(): DirectoryCapabilities {
+    return {
+      enforcesHistoryOnReset: this.cfg.policyHints !== 'off' && this.lastRootDse !== undefined && hintsOidOf(this.lastRootDse) !== undefined,
+      exactPolicyReasons: true,
+      forceChangeOnReset: true,
+      unlock: true,
+      fineGrainedPolicies: true,
+      verifyCredentials: true,
+    };
+  }
+
+  /** The rootDSE of the DC last connected to (doctor and diagnostics). */
+  get rootDse(): RootDse | undefined {
+    return this.lastRootDse;
+  }
+
+  /** Forget cached domain/PSO policies (after an administrator changed them). */
+  clearPolicyCache(): void {
+    this.domainCache = undefined;
+    this.psoCache.clear();
+  }
+
+  /** Connect once so capabilities are known; failures are logged, not thrown (the DC may come later). */
+  async warmUp(): Promise<boolean> {
+    try {
+      const conn = await this.pool.acquire();
+      this.pool.release(conn);
+      return true;
+    } catch (err) {
+      this.log.warn('no DC reachable at start; operations answer directory_unavailable until one is', {
+        reason: err instanceof NotSentError ? err.reason : 'error',
+      });
+      return false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operations
+
+  async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
+    return this.run('password.reset', user, async (ctx) => {
+      const found = await this.lookup(ctx, user);
+      if (found.kind !== 'found') return this.notFound(found);
+      const u = found.user;
+      const refused = this.refuseWrite(u);
+      if (refused) return refused;
+
+      const view = await this.effectivePolicy(ctx, u, false);
+      if (view.exact) {
+        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
+        if (reasons.length > 0) return result('policy_violation', { reasons, policy: view.policy });
+      }
+
+      const hintsOid = this.cfg.policyHints === 'off' ? undefined : hintsOidOf(ctx.conn.rootDse);
+      const useHints = options.enforceHistory && hintsOid !== undefined;
+      const changes = [new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }) })];
+      // One modify, so the must-change flag and the unlock are applied with the password or not at all.
+      if (options.forceChange) changes.push(new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }));
+      if (options.unlock) changes.push(new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }));
+      const controls = useHints && hintsOid ? [new PolicyHintsControl(hintsOid)] : [];
+
+      const answer = await this.write(ctx, u.dn, changes, controls);
+      if (answer.kind === 'ok') {
+        return result('succeeded', {
+          historyEnforced: useHints,
+          data: { mustChange: options.forceChange, unlocked: options.unlock },
+        });
+      }
+      if (answer.kind === 'unknown') return this.unknown(answer.failure);
+      const f = answer.failure;
+      if (f.code === 50) {
+        const missing = await this.missingResetRight(ctx, u, options);
+        return result('access_denied', { missingRight: missing, detail: 'The service account lacks a right needed for this reset.' });
+      }
+      return this.classifyWriteRefusal(ctx, 'reset', f, u, newPassword, useHints);
+    });
+  }
+
+  async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
+    return this.run('password.change', user, async (ctx) => {
+      const found = await this.lookup(ctx, user);
+      if (found.kind !== 'found') return this.notFound(found);
+      const u = found.user;
+      const refused = this.refuseWrite(u);
+      if (refused) return refused;
+
+      const view = await this.effectivePolicy(ctx, u, false);
+      if (view.exact) {
+        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
+        if (reasons.length > 0) return result('policy_violation', { reasons, policy: view.policy });
+      }
+
+      // DELETE old + ADD new in one modify: the DC verifies the current password, history and
+      // minimum age, exactly as for the user's own change.
+      const answer = await this.write(ctx, u.dn, [
+        new Change({ operation: 'delete', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(currentPassword)] }) }),
+        new Change({ operation: 'add', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }) }),
+      ]);
+      if (answer.kind === 'ok') return result('succeeded');
+      if (answer.kind === 'unknown') return this.unknown(answer.failure);
+      const f = answer.failure;
+      if (f.code === 50) return result('access_denied', { missingRight: 'Change Password on the user object' });
+      return this.classifyWriteRefusal(ctx, 'change', f, u, newPassword, false);
+    });
+  }
+
+  async unlock(user: UserRef): Promise<OperationResult> {
+    return this.run('account.unlock', user, async (ctx) => {
+      const found = await this.lookup(ctx, user);
+      if (found.kind !== 'found') return this.notFound(found);
+      const u = found.user;
+      const refused = this.refuseWrite(u);
+      if (refused) return refused;
+      const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
+      // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
+      const answer = await this.write(ctx, u.dn, [new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) })]);
+      if (answer.kind === 'ok') return result('succeeded', { data: { wasLocked } });
+      if (answer.kind === 'unknown') return this.unknown(answer.failure);
+      if (answer.failure.code === 50) return result('access_denied', { missingRight: 'Write lockoutTime on the user object' });
+      return this.otherRefusal(answer.failure);
+    });
+  }
+
+  async getPolicy(user?: UserRef): Promise<OperationResult> {
+    return this.run('policy.get', user, async (ctx) => {
+      if (!user) {
+        const view = await this.domainPolicy(ctx, false);
+        return result('succeeded', { policy: view.policy });
+      }
+      const found = await this.lookup(ctx, user);
+      if (found.kind !== 'found') return this.notFound(found);
+      const view = await this.effectivePolicy(ctx, found.user, false);
+      return result('succeeded', { policy: view.policy, ...(view.exact ? {} : { detail: 'The fine-grained policy applying to this user could not be read; values shown are the domain policy.' }) });
+    });
+  }
+
+  async verifyCredentials(user: UserRef, password: string): Promise<OperationResult> {
+    return this.run('credentials.verify', user, async (ctx) => {
+      // An empty password makes an LDAP simple bind anonymous, which "succeeds".
+      if (password.length === 0) return result('wrong_current_password');
+      const found = await this.lookup(ctx, user);
+      if (found.kind !== 'found') return this.notFound(found);
+      const u = found.user;
+      if (u.uac & UF_ACCOUNTDISABLE) return result('account_disabled');
+
+      const refusal = await this.pool.bindAs(ctx.conn.url, u.dn, password);
+      if (refusal === null) return result('succeeded', { data: { mustChange: false, expired: false } });
+      if (refusal.code !== 49) {
+        this.log.warn('user bind refused with an unexpected result', { ldapCode: refusal.code, diagnostic: refusal.diagnostic });
+        return refusal.code === 50 ? result('access_denied', { missingRight: 'Bind as the user' }) : result('directory_unavailable');
+      }
+      // AD's bind sub-codes (the `data` field): which ones imply the password itself was right.
+      switch (refusal.data) {
+        case '773':
+          return result('succeeded', { data: { mustChange: true, expired: false } });
+        case '532':
+          return result('succeeded', { data: { mustChange: true, expired: true } });
+        case '775':
+          return result('account_locked');
+        case '533':
+          return result('account_disabled');
+        case '701':
+          return result('account_disabled', { data: { accountExpired: true } });
+        case '530':
+        case '531':
+          return result('account_disabled', { data: { logonRestricted: true } });
+        case '525':
+          return result('user_not_found');
+        default:
+          return result('wrong_current_password');
+      }
+    });
+  }
+
+  async findUser(user: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
+    let found: Lookup | undefined;
+    const r = await this.run('user.find', user, async (ctx) => {
+      found = await this.lookup(ctx, user);
+      return result('succeeded');
+    });
+    if (!found) throw new DirectoryError('unavailable', `directory lookup failed: ${r.outcome}`);
+    const f: Lookup = found;
+    if (f.kind === 'not_found') return null;
+    if (f.kind === 'ambiguous') return 'ambiguous';
+    const u = f.user;
+    return {
+      anchor: u.anchor,
+      login: u.login,
+      dn: u.dn,
+      ...(u.upn ? { userPrincipalName: u.upn } : {}),
+      ...(u.mail ? { mail: u.mail } : {}),
+      ...(u.displayName ? { displayName: u.displayName } : {}),
+      enabled: (u.uac & UF_ACCOUNTDISABLE) === 0,
+      locked: u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0,
+      mustChange: u.pwdLastSet === '0',
+      protected: u.adminCount === 1,
+      passwordLastSetAt: u.pwdLastSetMs === null ? null : new Date(u.pwdLastSetMs).toISOString(),
+    };
+  }
+
+  async health(): Promise<DirectoryHealth> {
+    if (this.closed) return { ok: false, kind: 'ad', latencyMs: 0, detail: 'closed' };
+    const t0 = performance.now();
+    let conn: AdConnection;
+    try {
+      conn = await this.pool.acquire();
+    } catch (err) {
+      return { ok: false, kind: 'ad', latencyMs: Math.round(performance.now() - t0), detail: `no DC reachable (${err instanceof NotSentError ? err.reason : 'error'})` };
+    }
+    const t1 = performance.now();
+    try {
+      if (!conn.client.isBound) throw new NotSentError('lost', 'connection lost');
+      await conn.client.search('', { scope: 'base', attributes: ['currentTime'] });
+      this.pool.release(conn);
+      return { ok: true, kind: 'ad', latencyMs: Math.round((performance.now() - t1) * 10) / 10, detail: conn.url.url };
+    } catch (err) {
+      this.pool.discard(conn);
+      const f = classifyLdapError(err);
+      if (f.kind === 'transport') this.pool.markDown(conn.url, f);
+      return { ok: false, kind: 'ad', latencyMs: Math.round(performance.now() - t0), detail: `rootDSE read failed on ${conn.url.url}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Steps
+
+  /**
+   * Run one operation on a pooled connection. A failure before any write (NotSentError) is retried
+   * once on a fresh connection (possibly another DC), then answered `directory_unavailable`.
+   */
+  private async run(op: string, user: UserRef | undefined, fn: (ctx: OpContext) => Promise<OperationResult>): Promise<OperationResult> {
+    if (this.closed) throw new DirectoryError('closed', 'AD directory is closed');
+    const t0 = performance.now();
+    let lastReason = 'no_dc';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let conn: AdConnection;
+      try {
+        conn = await this.pool.acquire();
+      } catch (err) {
+        if (!(err instanceof NotSentError)) throw err;
+        lastReason = err.reason;
+        // acquire() already tried every DC; a refused bind or bad TLS will not fix itself.
+        break;
+      }
+      const ctx: OpContext = { conn, broken: false };
+      try {
+        const r = await fn(ctx);
+        if (ctx.broken) this.pool.discard(conn);
+        else this.pool.release(conn);
+        this.logOutcome(op, user, r, conn, t0);
+        return r;
+      } catch (err) {
+        this.pool.discard(conn);
+        if (err instanceof ReadRefusedError) {
+          const r = this.readRefusal(err.failure);
+          this.logOutcome(op, user, r, conn, t0, err.failure.diagnostic);
+          return r;
+        }
+        if (!(err instanceof NotSentError)) throw err;
+        if (err.failure) this.pool.markDown(conn.url, err.failure);
+        lastReason = err.reason;
+      }
+    }
+    const r = result('directory_unavailable', { detail: 'No domain controller could be reached.' });
+    this.log.warn('directory operation failed before anything was written', { op, by: user?.by, reason: lastReason, ms: Math.round(performance.now() - t0) });
+    return r;
+  }
+
+  private logOutcome(op: string, user: UserRef | undefined, r: OperationResult, conn: AdConnection, t0: number, diagnostic?: string): void {
+    this.log.info('directory operation', {
+      op,
+      by: user?.by,
+      user: user?.value,
+      outcome: r.outcome,
+      reasons: r.reasons,
+      dc: conn.url.url,
+      ms: Math.round((performance.now() - t0) * 10) / 10,
+      ...(diagnostic ? { diagnostic } : {}),
+    });
+  }
+
+  /** A search, with transport failures turned into NotSentError and refusals into ReadRefusedError. */
+  private async search(ctx: OpContext, base: string, options: Parameters<AdConnection['client']['search']>[1]): Promise<Entry[]> {
+    if (!ctx.conn.client.isBound) throw new NotSentError('lost', 'connection lost before the read');
+    try {
+      const res = await ctx.conn.client.search(base, options);
+      return res.searchEntries;
+    } catch (err) {
+      const f = classifyLdapError(err);
+      if (f.kind === 'transport') {
+        ctx.broken = true;
+        throw new NotSentError('lost', 'connection lost during a read', f);
+      }
+      throw new ReadRefusedError(f);
+    }
+  }
+
+  /** The one write of an operation. After the request left, a transport failure means "unknown". */
+  private async write(ctx: OpContext, dn: string, changes: Change[], controls: Control[] = []): Promise<WriteAnswer> {
+    // Checked synchronously right before modify(): ldapts would otherwise reconnect unbound.
+    if (!ctx.conn.client.isBound) throw new NotSentError('lost', 'connection lost before the write');
+    try {
+      await ctx.conn.client.modify(dn, changes, controls.length > 0 ? controls : undefined);
+      return { kind: 'ok' };
+    } catch (err) {
+      const f = classifyLdapError(err);
+      if (f.kind === 'result') return { kind: 'refused', failure: f };
+      ctx.broken = true;
+      this.pool.markDown(ctx.conn.url, f);
+      return { kind: 'unknown', failure: f };
+    }
+  }
+
+  private unknown(f: LdapFailure): OperationResult {
+    this.log.error('connection lost after the write was sent: the directory may or may not have applied it', {
+      errorCode: f.kind === 'transport' ? f.errorCode : f.code,
+      diagnostic: f.diagnostic,
+    });
+    return result('outcome_unknown', { detail: 'The connection to the domain controller was lost after the change was sent; it may or may not have been applied.' });
+  }
+
+  private notFound(l: Exclude<Lookup, { kind: 'found' }>): OperationResult {
+    return l.kind === 'ambiguous' ? result('ambiguous_user', { detail: 'More than one user matches this login.' }) : result('user_not_found');
+  }
+
+  /** Protected and disabled accounts are never written. */
+  private refuseWrite(u: AdUser): OperationResult | null {
+    if (u.adminCount === 1 && !this.cfg.allowProtected) {
+      return result('protected_account', { detail: 'Privileged accounts (adminCount=1) are not managed through writeback.' });
+    }
+    if (u.uac & UF_ACCOUNTDISABLE) return result('account_disabled');
+    return null;
+  }
+
+  /** Find exactly one user in scope. Hostile input can only fail to match. */
+  private async lookup(ctx: OpContext, ref: UserRef): Promise<Lookup> {
+    let identity: Filter;
+    let matches: (e: Entry) => boolean;
+    if (ref.by === 'anchor') {
+      const guid = guidFromString(ref.value);
+      if (!guid) return { kind: 'not_found' };
+      identity = new EqualityFilter({ attribute: 'objectGUID', value: guid });
+      matches = (e) => bytes(e, 'objectGUID')?.equals(guid) === true;
+    } else {
+      // Samba cuts filter values at NUL, so "alice\0x" would match alice; no real login has
+      // control characters.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to reject them
+      if (/[\u0000-\u001f\u007f]/.test(ref.value)) return { kind: 'not_found' };
+      const wanted = ref.value.toLocaleLowerCase('en-US');
+      identity = new OrFilter({
+        filters: [new EqualityFilter({ attribute: 'sAMAccountName', value: ref.value }), new EqualityFilter({ attribute: 'userPrincipalName', value: ref.value })],
+      });
+      matches = (e) => [str(e, 'sAMAccountName'), str(e, 'userPrincipalName')].some((v) => v !== undefined && v.toLocaleLowerCase('en-US') === wanted);
+    }
+    const filters: Filter[] = [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), identity];
+    if (this.cfg.userFilter) filters.push(this.cfg.userFilter);
+    const entries = (
+      await this.search(ctx, this.cfg.baseDn, {
+        scope: 'sub',
+        filter: new AndFilter({ filters }),
+        attributes: USER_ATTRS,
+        explicitBufferAttributes: ['objectGUID', 'objectSid'],
+      })
+    ).filter(matches);
+    if (entries.length === 0) return { kind: 'not_found' };
+    if (entries.length > 1) return { kind: 'ambiguous' };
+    const e = entries[0];
+    const guid = e ? bytes(e, 'objectGUID') : undefined;
+    const login = e ? str(e, 'sAMAccountName') : undefined;
+    if (!e || !guid || guid.length !== 16 || !login) return { kind: 'not_found' };
+
+    const constructed = (await this.search(ctx, e.dn, { scope: 'base', attributes: CONSTRUCTED_ATTRS }))[0];
+    const pwdLastSet = str(e, 'pwdLastSet');
+    return {
+      kind: 'found',
+      user: {
+        dn: e.dn,
+        anchor: guidToString(guid),
+        login,
+        upn: str(e, 'userPrincipalName'),
+        mail: str(e, 'mail'),
+        displayName: str(e, 'displayName'),
+        uac: int(e, 'userAccountControl') ?? 0,
+        computedUac: constructed ? int(constructed, 'msDS-User-Account-Control-Computed') : undefined,
+        adminCount: int(e, 'adminCount') ?? 0,
+        pwdLastSet,
+        pwdLastSetMs: filetimeToMs(pwdLastSet),
+        lockoutTimeMs: filetimeToMs(str(e, 'lockoutTime')),
+        resultantPso: constructed ? str(constructed, 'msDS-ResultantPSO') : undefined,
+      },
+    };
+  }
+
+  /** The domain's default policy (rootDSE defaultNamingContext), cached briefly. */
+  private async domainPolicy(ctx: OpContext, fresh: boolean): Promise<PolicyView> {
+    const root = ctx.conn.rootDse.defaultNamingContext ?? this.cfg.baseDn;
+    const t = this.now();
+    if (!fresh && this.domainCache && this.domainCache.key === root && t - this.domainCache.at < POLICY_TTL_MS) return this.domainCache.view;
+    let e: Entry | undefined;
+    try {
+      e = (await this.search(ctx, root, { scope: 'base', attributes: DOMAIN_POLICY_ATTRS }))[0];
+    } catch (err) {
+      if (!(err instanceof ReadRefusedError)) throw err;
+    }
+    const minLength = e ? int(e, 'minPwdLength') : undefined;
+    const view: PolicyView = {
+      exact: e !== undefined && minLength !== undefined,
+      policy: {
+        source: 'domain',
+        minLength: Math.max(0, minLength ?? 0),
+        complexity: ((e ? int(e, 'pwdProperties') : 0) ?? 0) % 2 === 1,
+        historyLength: Math.max(0, (e ? int(e, 'pwdHistoryLength') : 0) ?? 0),
+        minAgeSeconds: intervalToSeconds(e ? str(e, 'minPwdAge') : undefined),
+        maxAgeSeconds: intervalToSeconds(e ? str(e, 'maxPwdAge') : undefined),
+        lockoutThreshold: Math.max(0, (e ? int(e, 'lockoutThreshold') : 0) ?? 0),
+        lockoutDurationSeconds: intervalToSeconds(e ? str(e, 'lockoutDuration') : undefined),
+      },
+    };
+    if (!view.exact) this.log.warn('domain password policy not readable; pre-checks disabled', { dn: root });
+    this.domainCache = { at: t, key: root, view };
+    return view;
+  }
+
+  /** A PSO's settings, or null when the service account cannot read it. */
+  private async psoPolicy(ctx: OpContext, dn: string, fresh: boolean): Promise<PolicyView | null> {
+    const t = this.now();
+    const cached = this.psoCache.get(dn);
+    if (!fresh && cached && t - cached.at < POLICY_TTL_MS) return cached.view;
+    let e: Entry | undefined;
+    try {
+      e = (await this.search(ctx, dn, { scope: 'base', attributes: PSO_ATTRS }))[0];
+    } catch (err) {
+      if (!(err instanceof ReadRefusedError)) throw err;
+      e = undefined;
+    }
+    const minLength = e ? int(e, 'msDS-MinimumPasswordLength') : undefined;
+    let view: PolicyView | null = null;
+    if (e && minLength !== undefined) {
+      view = {
+        exact: true,
+        policy: {
+          source: 'fine_grained',
+          name: str(e, 'cn') ?? dn,
+          minLength,
+          complexity: str(e, 'msDS-PasswordComplexityEnabled')?.toUpperCase() === 'TRUE',
+          historyLength: Math.max(0, int(e, 'msDS-PasswordHistoryLength') ?? 0),
+          minAgeSeconds: intervalToSeconds(str(e, 'msDS-MinimumPasswordAge')),
+          maxAgeSeconds: intervalToSeconds(str(e, 'msDS-MaximumPasswordAge')),
+          lockoutThreshold: Math.max(0, int(e, 'msDS-LockoutThreshold') ?? 0),
+          lockoutDurationSeconds: intervalToSeconds(str(e, 'msDS-LockoutDuration')),
+        },
+      };
+    } else {
+      this.log.warn('fine-grained password policy not readable by the service account; grant it read access to the Password Settings Container', { pso: dn });
+    }
+    this.psoCache.set(dn, { at: t, view });
+    return view;
+  }
+
+  /** The policy that applies to this user, with the user's own password dates. */
+  private async effectivePolicy(ctx: OpContext, u: AdUser, fresh: boolean): Promise<PolicyView> {
+    let view = await this.domainPolicy(ctx, fresh);
+    if (u.resultantPso) {
+      const pso = await this.psoPolicy(ctx, u.resultantPso, fresh);
+      if (pso) view = pso;
+      else {
+        const cn = /^CN=((?:[^,\\]|\\.)+)/i.exec(u.resultantPso)?.[1] ?? u.resultantPso;
+        view = { exact: false, policy: { ...view.policy, source: 'fine_grained', name: cn } };
+      }
+    }
+    const p: EffectivePolicy = { ...view.policy, passwordLastSetAt: u.pwdLastSetMs === null ? null : new Date(u.pwdLastSetMs).toISOString() };
+    if (u.pwdLastSetMs !== null) {
+      if (p.minAgeSeconds > 0) p.nextChangeAllowedAt = new Date(u.pwdLastSetMs + p.minAgeSeconds * 1000).toISOString();
+      const neverExpires = (u.uac & UF_DONT_EXPIRE_PASSWD) !== 0 || p.maxAgeSeconds === 0;
+      p.expiresAt = neverExpires ? null : new Date(u.pwdLastSetMs + p.maxAgeSeconds * 1000).toISOString();
+    } else if (u.computedUac !== undefined && u.computedUac & UF_PASSWORD_EXPIRED) {
+      p.expiresAt = null;
+    }
+    return { exact: view.exact, policy: p };
+  }
+
+  /** Map a DC refusal of a password write (anything but 50) to an outcome. */
+  private async classifyWriteRefusal(
+    ctx: OpContext,
+    op: 'reset' | 'change',
+    f: Extract<LdapFailure, { kind: 'result' }>,
+    u: AdUser,
+    newPassword: string,
+    hintsUsed: boolean,
+  ): Promise<OperationResult> {
+    if (f.code === 19) {
+      if (f.ext === '00000056') return this.logged(f, result('wrong_current_password'));
+      if (f.ext === '00000775') return this.logged(f, result('account_locked'));
+      if (f.ext === '0000052D') {
+        // Read the policy again: the cached one may be why the pre-check let this through.
+        let view: PolicyView | null = null;
+        try {
+          view = await this.effectivePolicy(ctx, u, true);
+        } catch (err) {
+          if (!(err instanceof NotSentError || err instanceof ReadRefusedError)) throw err;
+          if (err instanceof NotSentError) ctx.broken = true;
+        }
+        const localReasons = view?.exact ? precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName }) : [];
+        const reasons: PolicyReason[] = classifyRejection({
+          op,
+          diagnostic: f.diagnostic,
+          policy: view?.exact ? view.policy : null,
+          localReasons,
+          hintsUsed,
+          now: this.now(),
+          passwordLastSetMs: u.pwdLastSetMs,
+        });
+        return this.logged(f, result('policy_violation', { reasons, ...(view ? { policy: view.policy } : {}) }));
+      }
+    }
+    return this.otherRefusal(f);
+  }
+
+  /** Refusals that are neither policy nor rights: the DC answered, so nothing was written. */
+  private otherRefusal(f: Extract<LdapFailure, { kind: 'result' }>): OperationResult {
+    switch (f.code) {
+      case 32:
+        return this.logged(f, result('user_not_found'));
+      case 19:
+      case 53:
+        return this.logged(f, result('policy_violation', { reasons: ['unspecified'], detail: 'The directory refused the password.' }));
+      default:
+        this.log.error('directory refused the write', { ldapCode: f.code, ext: f.ext, diagnostic: f.diagnostic });
+        return result('directory_unavailable', { detail: 'The domain controller refused the request.' });
+    }
+  }
+
+  /** Searches the DC refused (bad base DN, no read right...). */
+  private readRefusal(f: Extract<LdapFailure, { kind: 'result' }>): OperationResult {
+    this.log.error('directory refused a read; check baseDn, userFilter and the service account read rights', {
+      ldapCode: f.code,
+      diagnostic: f.diagnostic,
+      baseDn: this.cfg.baseDn,
+    });
+    if (f.code === 50) return result('access_denied', { missingRight: 'Read users under the configured baseDn' });
+    return result('directory_unavailable', { detail: 'The domain controller refused to search for the user.' });
+  }
+
+  private logged(f: Extract<LdapFailure, { kind: 'result' }>, r: OperationResult): OperationResult {
+    this.log.info('directory refused the password write', { ldapCode: f.code, ext: f.ext, diagnostic: f.diagnostic, outcome: r.outcome, reasons: r.reasons });
+    return r;
+  }
+
+  /** Which right a refused reset lacked: the attribute writes are visible in allowedAttributesEffective. */
+  private async missingResetRight(ctx: OpContext, u: AdUser, options: ResetOptions): Promise<string> {
+    if (options.forceChange || options.unlock) {
+      try {
+        const e = (await this.search(ctx, u.dn, { scope: 'base', attributes: ['allowedAttributesEffective'] }))[0];
+        const allowed = new Set((e ? strings(e, 'allowedAttributesEffective') : []).map((a) => a.toLowerCase()));
+        if (options.forceChange && !allowed.has('pwdlastset')) return 'Write pwdLastSet on the user object';
+        if (options.unlock && !allowed.has('lockouttime')) return 'Write lockoutTime on the user object';
+      } catch (err) {
+        if (!(err instanceof NotSentError || err instanceof ReadRefusedError)) throw err;
+        if (err instanceof NotSentError) ctx.broken = true;
+      }
+    }
+    return 'Reset Password on the user object';
+  }
+}
+
+/**
+ * Open an AD directory: parse the config (throws DirectoryError 'invalid_config' or
+ * 'insecure_transport'), then connect once to learn the DC's capabilities. An unreachable DC is
+ * logged, not thrown: operations answer `directory_unavailable` until one answers.
+ */
+export async function openAdDirectory(config: unknown, deps: AdDirectoryDeps = {}): Promise<AdDirectory> {
+  const cfg = resolveAdConfig(config);
+  const log = deps.log ?? createLogger({ name: 'directory.ad' });
+  if (cfg.skipTlsVerification) {
+    log.warn(
+      '!!! dangerouslySkipTlsVerification is ON: the DC certificate is NOT verified. Anyone on the network path can impersonate the DC and read every password written. Lab use only. !!!',
+      { urls: cfg.urls.map((u) => u.url) },
+    );
+  }
+  const dir = new AdDirectory(cfg, { ...deps, log });
+  await dir.warmUp();
+  return dir;
+}

@@ -1,0 +1,307 @@
+/**
+ * `agent doctor` for Active Directory: checks, against the real DCs, what decides whether
+ * writeback will work and answer exactly: TLS verification, the service account's bind and rights,
+ * policy-hints support, the minimum password age, protected accounts in scope, clock skew.
+ *
+ * Everything is read-only except one optional probe (`probeReset`, on by default): an admin reset
+ * of one ordinary user in scope to a one-character password, made only when that user's effective
+ * policy is readable and requires at least two characters, so the DC must refuse it. A refusal for
+ * policy proves the Reset Password right without changing anything; "insufficient access" proves
+ * it is missing.
+ */
+import { createLogger, type Logger } from '@writeback/protocol';
+import { AndFilter, Attribute, Change, EqualityFilter, type Client, type Entry, type Filter } from 'ldapts';
+import type { DoctorCheck } from '../doctor.js';
+import { DirectoryError } from '../errors.js';
+import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
+import { resolveAdConfig, type AdUrl, type ResolvedAdConfig } from './config.js';
+import { POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
+import { int, str, strings } from './entry.js';
+import { classifyLdapError } from './ldap-errors.js';
+import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
+
+export interface AdDoctorDeps {
+  log?: Logger;
+  now?: () => number;
+  /** Probe the Reset Password right with a reset the DC must refuse (default true). */
+  probeReset?: boolean;
+}
+
+const SAM_USER_OBJECT = '805306368';
+const UF_ACCOUNTDISABLE = 0x2;
+const UF_PASSWD_NOTREQD = 0x20;
+const SKEW_WARN_S = 60;
+/** Kerberos refuses tickets beyond 5 minutes of skew by default. */
+const SKEW_FAIL_S = 300;
+
+/** Run every AD check; never throws for what it finds (a bad config is a failed `config` check). */
+export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): Promise<DoctorCheck[]> {
+  const log = deps.log ?? createLogger({ name: 'directory.ad.doctor' });
+  const now = deps.now ?? Date.now;
+  const checks: DoctorCheck[] = [];
+
+  let cfg: ResolvedAdConfig;
+  try {
+    cfg = resolveAdConfig(config);
+  } catch (err) {
+    if (!(err instanceof DirectoryError)) throw err;
+    checks.push({
+      id: 'config',
+      status: 'fail',
+      summary: err.message,
+      fix: err.code === 'insecure_transport' ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.' : 'Correct the option named above.',
+    });
+    return checks;
+  }
+  checks.push({ id: 'config', status: 'pass', summary: `${cfg.urls.length} DC URL(s), base ${cfg.baseDn}` });
+
+  // TLS and bind, per DC; keep the first bound connection for the rest.
+  let bound: { client: Client; url: AdUrl; root: RootDse } | undefined;
+  for (const url of cfg.urls) {
+    let client: Client;
+    try {
+      client = await openClient(cfg, url, log);
+      // ldaps:// connects lazily: an anonymous rootDSE read makes the TLS handshake happen here.
+      await client.search('', { scope: 'base', attributes: ['1.1'] }).catch((err: unknown) => {
+        if (classifyLdapError(err).kind === 'transport') throw err;
+      });
+    } catch (err) {
+      const f = err instanceof NotSentError ? err.failure : classifyLdapError(err);
+      const tlsProblem = err instanceof NotSentError ? err.reason === 'tls' : false;
+      const code = f?.kind === 'transport' ? f.errorCode : undefined;
+      const isTls = tlsProblem || (code !== undefined && /CERT|SIGNATURE|ISSUER|ALTNAME|SELF_SIGNED/.test(code));
+      checks.push({
+        id: `tls:${url.url}`,
+        status: 'fail',
+        summary: isTls ? `TLS certificate of ${url.url} did not verify (${code ?? 'error'})` : `cannot connect to ${url.url} (${code ?? 'error'})`,
+        fix: isTls
+          ? code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+            ? 'The certificate is for another name: connect by that name, or set tlsServerName to it.'
+            : 'Set caFile to the PEM of the CA that issued the DC certificate (AD CS root, or the DC self-signed CA).'
+          : 'Check the host and port, the firewall, and that the DC has an LDAPS certificate (port 636) or allows StartTLS (389).',
+      });
+      continue;
+    }
+    checks.push(
+      cfg.skipTlsVerification
+        ? {
+            id: `tls:${url.url}`,
+            status: 'warn',
+            summary: `connected to ${url.url} WITHOUT verifying its certificate`,
+            fix: 'Remove dangerouslySkipTlsVerification and set caFile: anyone on the path could read every password.',
+          }
+        : { id: `tls:${url.url}`, status: 'pass', summary: `TLS to ${url.url} verified${url.startTls ? ' (StartTLS)' : ''}` },
+    );
+    if (bound) {
+      await client.unbind().catch(() => undefined);
+      continue;
+    }
+    try {
+      await client.bind(cfg.bindDn, cfg.bindPassword);
+      bound = { client, url, root: await readRootDse(client) };
+    } catch (err) {
+      await client.unbind().catch(() => undefined);
+      const f = classifyLdapError(err);
+      checks.push({
+        id: 'bind',
+        status: 'fail',
+        summary: `service account bind refused on ${url.url} (LDAP ${f.kind === 'result' ? f.code : 'transport'}${f.kind === 'result' && f.data ? `, data ${f.data}` : ''})`,
+        fix: bindFix(f.kind === 'result' ? f.data : undefined),
+      });
+      return checks;
+    }
+  }
+  if (!bound) return checks;
+  checks.push({ id: 'bind', status: 'pass', summary: `bound as ${cfg.bindDn} on ${bound.url.url}` });
+
+  const { client, root } = bound;
+  try {
+    checks.push(clockCheck(root, now()));
+    checks.push(hintsCheck(root, cfg));
+    const domainDn = root.defaultNamingContext ?? cfg.baseDn;
+    const domain = (await client.search(domainDn, { scope: 'base', attributes: ['minPwdAge', 'minPwdLength', 'pwdProperties'] })).searchEntries[0];
+    const minAge = intervalToSeconds(domain ? str(domain, 'minPwdAge') : undefined);
+    checks.push(
+      minAge > 0
+        ? { id: 'min_pwd_age', status: 'pass', summary: `minimum password age ${formatSeconds(minAge)}` }
+        : {
+            id: 'min_pwd_age',
+            status: 'warn',
+            summary: 'minimum password age is 0: users can change their password several times in a row and cycle through the history back to an old one',
+            fix: 'Set "Minimum password age" to 1 day in the domain policy (or the PSO).',
+          },
+    );
+
+    const scope = (extra: Filter[]): Filter =>
+      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...(cfg.userFilter ? [cfg.userFilter] : []), ...extra] });
+    const users = (
+      await client.search(cfg.baseDn, {
+        scope: 'sub',
+        filter: scope([]),
+        attributes: ['sAMAccountName', 'adminCount', 'userAccountControl', 'msDS-ResultantPSO'],
+        sizeLimit: 0,
+        paged: { pageSize: 500 },
+      })
+    ).searchEntries;
+    const protectedUsers = users.filter((u) => int(u, 'adminCount') === 1);
+    checks.push(
+      users.length > 0
+        ? { id: 'users_in_scope', status: 'pass', summary: `${users.length} user account(s) in scope` }
+        : { id: 'users_in_scope', status: 'fail', summary: 'no user accounts in scope', fix: 'Check baseDn and userFilter.' },
+    );
+    checks.push(
+      protectedUsers.length === 0
+        ? { id: 'protected_accounts', status: 'pass', summary: 'no protected (adminCount=1) accounts in scope' }
+        : cfg.allowProtected
+          ? {
+              id: 'protected_accounts',
+              status: 'warn',
+              summary: `${protectedUsers.length} protected account(s) in scope and allowProtected is on: their passwords can be reset from the cloud`,
+              fix: 'Turn allowProtected off unless privileged accounts must be managed through writeback.',
+            }
+          : {
+              id: 'protected_accounts',
+              status: 'warn',
+              summary: `${protectedUsers.length} protected account(s) in scope (e.g. ${str(protectedUsers[0] ?? { dn: '' }, 'sAMAccountName') ?? '?'}); writes to them are refused`,
+              fix: 'Narrow baseDn / userFilter to exclude privileged accounts, so their users see a clear answer earlier.',
+            },
+    );
+
+    // Rights, on one ordinary user in scope (not the service account itself).
+    const serviceLogin = /^([^@]+)@/.exec(cfg.bindDn)?.[1]?.toLowerCase();
+    const probe = users.find((u) => {
+      const uac = int(u, 'userAccountControl') ?? 0;
+      return (
+        int(u, 'adminCount') !== 1 &&
+        (uac & (UF_ACCOUNTDISABLE | UF_PASSWD_NOTREQD)) === 0 &&
+        u.dn.toLowerCase() !== cfg.bindDn.toLowerCase() &&
+        str(u, 'sAMAccountName')?.toLowerCase() !== serviceLogin
+      );
+    });
+    if (!probe) {
+      checks.push({ id: 'rights', status: 'warn', summary: 'no ordinary enabled user in scope to check the service account rights on' });
+    } else {
+      checks.push(...(await rightsChecks(client, probe, domain, deps.probeReset !== false)));
+    }
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+  return checks;
+}
+
+function bindFix(data: string | undefined): string {
+  switch (data) {
+    case '52e':
+      return 'Wrong bindPassword (or bindDn): correct it.';
+    case '775':
+      return 'The service account is locked out: unlock it and exclude it from lockout-prone jobs.';
+    case '533':
+      return 'The service account is disabled: enable it.';
+    case '532':
+    case '773':
+      return 'The service account password expired or must be changed: set a new one and mark it "never expires".';
+    case '701':
+      return 'The service account itself has expired: extend accountExpires.';
+    default:
+      return 'Check bindDn (a DN or user@domain) and bindPassword.';
+  }
+}
+
+function clockCheck(root: RootDse, now: number): DoctorCheck {
+  const dcTime = generalizedTimeToMs(root.currentTime);
+  if (dcTime === null) return { id: 'clock_skew', status: 'warn', summary: 'the DC did not report currentTime' };
+  const skew = Math.round((now - dcTime) / 1000);
+  const abs = Math.abs(skew);
+  if (abs > SKEW_FAIL_S) {
+    return { id: 'clock_skew', status: 'fail', summary: `agent clock is ${skew} s off the DC`, fix: 'Synchronise the agent host with the domain time (NTP): Kerberos and password ages depend on it.' };
+  }
+  if (abs > SKEW_WARN_S) return { id: 'clock_skew', status: 'warn', summary: `agent clock is ${skew} s off the DC`, fix: 'Synchronise the agent host with NTP.' };
+  return { id: 'clock_skew', status: 'pass', summary: `clock within ${abs} s of the DC` };
+}
+
+function hintsCheck(root: RootDse, cfg: ResolvedAdConfig): DoctorCheck {
+  const has = root.supportedControl.includes(POLICY_HINTS_OID) || root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID);
+  if (cfg.policyHints === 'off') {
+    return { id: 'policy_hints', status: 'warn', summary: 'policyHints is off: admin resets ignore password history', fix: 'Set policyHints: auto.' };
+  }
+  return has
+    ? { id: 'policy_hints', status: 'pass', summary: 'the DC enforces password history on admin resets when asked (LDAP_SERVER_POLICY_HINTS)' }
+    : {
+        id: 'policy_hints',
+        status: 'warn',
+        summary: 'the DC does not support LDAP_SERVER_POLICY_HINTS: admin resets cannot enforce password history (results say historyEnforced: false)',
+        fix: 'Windows Server 2016 or later supports it; Samba does not.',
+      };
+}
+
+async function rightsChecks(client: Client, user: Entry, domain: Entry | undefined, probeReset: boolean): Promise<DoctorCheck[]> {
+  const out: DoctorCheck[] = [];
+  const login = str(user, 'sAMAccountName') ?? user.dn;
+  const e = (await client.search(user.dn, { scope: 'base', attributes: ['allowedAttributesEffective'] })).searchEntries[0];
+  const allowed = new Set((e ? strings(e, 'allowedAttributesEffective') : []).map((a) => a.toLowerCase()));
+  for (const [attr, what] of [
+    ['pwdLastSet', 'force a password change at next logon'],
+    ['lockoutTime', 'unlock accounts'],
+  ] as const) {
+    out.push(
+      allowed.has(attr.toLowerCase())
+        ? { id: `rights.${attr}`, status: 'pass', summary: `can write ${attr} on users (checked on ${login})` }
+        : {
+            id: `rights.${attr}`,
+            status: 'fail',
+            summary: `cannot write ${attr} on ${login}: cannot ${what}`,
+            fix: `Delegate "Write ${attr}" on descendant User objects to the service account.`,
+          },
+    );
+  }
+
+  if (!probeReset) {
+    out.push({ id: 'rights.reset', status: 'warn', summary: 'Reset Password right not checked (probe disabled)' });
+    return out;
+  }
+  // The probe must be refused for policy: only when the user's effective minimum length is
+  // known and at least 2.
+  const pso = str(user, 'msDS-ResultantPSO');
+  let minLength: number | undefined;
+  if (pso) {
+    const p = (await client.search(pso, { scope: 'base', attributes: ['msDS-MinimumPasswordLength'] }).catch(() => ({ searchEntries: [] as Entry[] }))).searchEntries[0];
+    minLength = p ? int(p, 'msDS-MinimumPasswordLength') : undefined;
+  } else {
+    minLength = domain ? int(domain, 'minPwdLength') : undefined;
+  }
+  if (minLength === undefined || minLength < 2) {
+    out.push({
+      id: 'rights.reset',
+      status: 'warn',
+      summary: 'Reset Password right not checked: the probe needs a readable minimum length of at least 2',
+      fix: 'Make sure "Reset Password" on descendant User objects is delegated to the service account.',
+    });
+    return out;
+  }
+  try {
+    await client.modify(user.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from('"!"', 'utf16le')] }) }));
+    // Cannot happen with minLength >= 2; say so loudly if a DC ever accepts it.
+    out.push({ id: 'rights.reset', status: 'fail', summary: `the DC ACCEPTED a 1-character password for ${login} despite a minimum length of ${minLength}`, fix: 'Reset that user password now and check the DC password policy.' });
+  } catch (err) {
+    const f = classifyLdapError(err);
+    if (f.kind === 'result' && f.code === 19) {
+      out.push({ id: 'rights.reset', status: 'pass', summary: `has Reset Password on users (checked on ${login}; the probe was refused for policy, nothing changed)` });
+    } else if (f.kind === 'result' && f.code === 50) {
+      out.push({
+        id: 'rights.reset',
+        status: 'fail',
+        summary: `no Reset Password right on ${login}`,
+        fix: 'Delegate the "Reset Password" extended right on descendant User objects to the service account.',
+      });
+    } else {
+      out.push({ id: 'rights.reset', status: 'warn', summary: `Reset Password probe inconclusive (${f.kind === 'result' ? `LDAP ${f.code}` : 'connection error'})` });
+    }
+  }
+  return out;
+}
+
+function formatSeconds(s: number): string {
+  if (s % 86400 === 0) return `${s / 86400} day(s)`;
+  if (s % 3600 === 0) return `${s / 3600} hour(s)`;
+  return `${s} s`;
+}
