@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './embedded/index.js';
 export * from './ad/index.js';
 export * from './doctor.js';
+export * from './openldap/index.js';

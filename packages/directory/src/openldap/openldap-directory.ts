@@ -1,0 +1,735 @@
+/**
+ * The OpenLDAP adapter: password writes through the RFC 3062 Password Modify extended operation
+ * with the ppolicy request control, so slapd's own policy decides and its response control says
+ * why (too short, too young, in history...).
+ *
+ * Semantics:
+ * - Users are found by `{by:'anchor'}` (entryUUID; a value that is not a UUID matches nobody) or
+ *   `{by:'login'}` (the login attribute, `uid` by default), under baseDn and userFilter, with filter
+ *   OBJECTS, never string concatenation: `*`, `(`, `\`, NUL, `,`, `=` are plain characters that
+ *   match nobody else. Two matches: ambiguous_user.
+ * - Checks run in this order; the first that applies is the answer:
+ *   reset:  user_not_found / ambiguous_user, protected_account (member of a protectedGroup, unless
+ *           allowProtected), account_disabled (pwdAccountLockedTime 000001010000Z), then slapd.
+ *   change: the same, then account_locked (pwdAccountLockedTime in force), then the user's bind
+ *           (wrong_current_password, counted by slapd toward lockout; account_locked), then slapd.
+ *   unlock: user_not_found, protected_account, account_disabled; succeeded with data.wasLocked.
+ *   verify: user_not_found, account_disabled, account_locked, then the user's bind; succeeded with
+ *           data { mustChange, expired }.
+ * - WHY a change binds as the user (and not as the service account with oldPasswd): slapd decides
+ *   "user or administrator" from the BOUND identity. A service account with `manage` bypasses every
+ *   check even when it sends oldPasswd, and one with `write` gives history/minAge only by accident
+ *   of its ACL; bound as the user, slapd applies the user's rules whatever the service account's
+ *   right. The bind also makes a wrong current password count toward lockout (an exop oldPasswd
+ *   mismatch does not), and a locked account fails the bind. Cost: one short-lived connection.
+ *   The one exception: an EXPIRED password cannot bind, so that change goes through the service
+ *   account with oldPasswd, and only when serviceAccountEnforcesPolicy says slapd will enforce the
+ *   policy on it (otherwise access_denied rather than a change that skips the rules).
+ * - A reset is the exop as the service account without oldPasswd. Whether slapd enforces the
+ *   policy depends on the service account's right (`write`: like the user, history and minimum
+ *   age included; `manage`: bypass); the adapter cannot read ACLs, so `serviceAccountEnforcesPolicy`
+ *   says which, `historyEnforced` reports it, and the doctor checks it on a canary. slapd itself
+ *   clears a lockout when a password is set; `forceChange` sets pwdReset TRUE (a manage account's
+ *   reset sets it on its own when pwdMustChange is on, so without forceChange it is removed).
+ * - An empty new password is refused before anything is sent (slapd would generate one when the
+ *   field is missing); an empty current password too (an empty simple bind is anonymous).
+ * - Connection lost or timed out after the request went out: outcome_unknown. Before: 
+ *   directory_unavailable. An LDAP error result means slapd did not apply the operation.
+ * - Raw diagnostics go to the log only; results carry codes, reasons and the effective policy.
+ */
+import {
+  createLogger,
+  MAX_PASSWORD_LENGTH,
+  MAX_USER_REF_LENGTH,
+  type Logger,
+  type OperationResult,
+  type UserRef,
+} from '@writeback/protocol';
+import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
+import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
+import { DirectoryError } from '../errors.js';
+import { parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+import {
+  BindRejectedError,
+  connectAndBind,
+  isResultCodeError,
+  ServerList,
+  ServicePool,
+  UnreachableError,
+  type OpenedClient,
+  type PooledConnection,
+} from './connection.js';
+import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, wipe } from './password-modify.js';
+import {
+  first,
+  isDisabled,
+  isLocked,
+  settingsFromEntry,
+  toEffectivePolicy,
+  userStateFromEntry,
+  values,
+  type PpolicySettings,
+  type RawEntry,
+  type UserPasswordState,
+} from './policy.js';
+import { PasswordPolicyControl, reasonsForPpolicyError, type PasswordPolicyResponse } from './ppolicy-control.js';
+
+/** What the adapter needs from its host. */
+export interface OpenLdapDeps {
+  log?: Logger;
+  /** Clock (ms since epoch) for lockout and minimum-age arithmetic; tests freeze it. */
+  now?: () => number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const POLICY_ATTRS = [
+  'pwdMinLength',
+  'pwdMaxLength',
+  'pwdCheckQuality',
+  'pwdInHistory',
+  'pwdMinAge',
+  'pwdMaxAge',
+  'pwdMaxFailure',
+  'pwdLockout',
+  'pwdLockoutDuration',
+  'pwdMustChange',
+  'pwdSafeModify',
+];
+const POLICY_CACHE_MS = 60_000;
+
+/** A user as looked up for one operation. */
+interface Found {
+  entry: RawEntry;
+  dn: string;
+  login: string;
+  state: UserPasswordState;
+}
+
+type Lookup = { kind: 'found'; user: Found } | { kind: 'none' } | { kind: 'ambiguous' };
+
+const result = (outcome: OperationResult['outcome'], extra: Omit<OperationResult, 'outcome'> = {}): OperationResult => ({
+  outcome,
+  ...extra,
+});
+
+/** Thrown inside an operation to answer at once with this result. */
+class Answer extends Error {
+  constructor(readonly result: OperationResult) {
+    super(result.outcome);
+  }
+}
+
+export class OpenLdapDirectory implements Directory {
+  readonly kind = 'openldap' as const;
+  readonly capabilities: DirectoryCapabilities;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly servers: ServerList;
+  private readonly pool: ServicePool;
+  private readonly policyCache = new Map<string, { at: number; settings: PpolicySettings | null }>();
+  private closed = false;
+
+  /** Use openOpenLdapDirectory(); this takes an already parsed configuration. */
+  constructor(
+    readonly config: ResolvedOpenLdapConfig,
+    deps: OpenLdapDeps = {},
+  ) {
+    this.log = deps.log ?? createLogger({ name: 'directory.openldap' });
+    this.now = deps.now ?? Date.now;
+    this.servers = new ServerList(config.urls, config.serverRetryMs, () => Date.now());
+    this.pool = new ServicePool(config, this.servers, this.log);
+    this.capabilities = Object.freeze({
+      enforcesHistoryOnReset: config.serviceAccountEnforcesPolicy,
+      exactPolicyReasons: true,
+      forceChangeOnReset: true,
+      unlock: true,
+      fineGrainedPolicies: true,
+      verifyCredentials: true,
+    });
+  }
+
+  // ---------------------------------------------------------------- operations
+
+  async resetPassword(ref: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
+    return this.operation('password.reset', async (conn) => {
+      const user = await this.requireUser(conn, ref);
+      await this.refuseProtected(conn, user);
+      if (isDisabled(user.state)) return result('account_disabled');
+      const policy = await this.policyFor(conn, user.entry);
+      const historyEnforced = this.config.serviceAccountEnforcesPolicy;
+      const early = this.refuseUnsendable(newPassword, policy, user.state);
+      if (early) return { ...early, historyEnforced };
+
+      await this.writePassword(conn.client, 'reset', { userIdentity: user.dn, newPassword }, policy, user.state, conn);
+
+      // The password is set from here on: whatever fails below, the answer stays `succeeded`.
+      const data: Record<string, unknown> = {};
+      const extra: Omit<OperationResult, 'outcome'> = { historyEnforced };
+      try {
+        const after = (await this.readEntry(conn, user.dn)) ?? user.entry;
+        let state = userStateFromEntry(after);
+        if (options.unlock && state.lockedTime !== undefined && !isDisabled(state)) {
+          await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
+          state = { ...state, lockedTime: undefined };
+        }
+        if (options.forceChange && !state.reset) {
+          await this.guard(conn, () =>
+            conn.client.modify(user.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdReset', values: ['TRUE'] }) })),
+          );
+          state = { ...state, reset: true };
+        } else if (!options.forceChange && state.reset) {
+          await this.deleteIfPresent(conn, user.dn, 'pwdReset');
+          state = { ...state, reset: false };
+        }
+        data.locked = isLocked(state, policy, this.now());
+        data.mustChange = state.reset;
+      } catch (err) {
+        this.log.warn('openldap: password reset, but a follow-up step failed', { dn: user.dn, err: this.describe(err) });
+        data.followUpFailed = true;
+        if (isResultCodeError(err) && err.code === 50) {
+          extra.missingRight = options.forceChange ? 'manage on pwdReset' : 'manage on pwdReset / pwdAccountLockedTime';
+        }
+        extra.detail = options.forceChange
+          ? 'password set, but must-change-at-next-logon could not be set'
+          : 'password set, but the account flags could not be updated';
+      }
+      return result('succeeded', { ...extra, data });
+    });
+  }
+
+  async changePassword(ref: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
+    return this.operation('password.change', async (conn) => {
+      if (currentPassword === '' || currentPassword.length > MAX_PASSWORD_LENGTH) return result('wrong_current_password');
+      const user = await this.requireUser(conn, ref);
+      await this.refuseProtected(conn, user);
+      if (isDisabled(user.state)) return result('account_disabled');
+      const policy = await this.policyFor(conn, user.entry);
+      if (isLocked(user.state, policy, this.now())) return result('account_locked');
+      const early = this.refuseUnsendable(newPassword, policy, user.state);
+      if (early) return early;
+
+      let bindCtl: PasswordPolicyControl | undefined;
+      let session: OpenedClient;
+      try {
+        session = await connectAndBind(this.config, this.servers, user.dn, currentPassword, () => {
+          bindCtl = new PasswordPolicyControl();
+          return [bindCtl];
+        });
+      } catch (err) {
+        const resp = bindCtl?.response ?? null;
+        if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
+          return this.changeExpired(conn, user, currentPassword, newPassword, policy);
+        }
+        return this.bindFailure(err, resp, user);
+      }
+      try {
+        await this.writePassword(
+          session.client,
+          'change',
+          { userIdentity: user.dn, oldPassword: currentPassword, newPassword },
+          policy,
+          user.state,
+        );
+      } finally {
+        await session.client.unbind().catch(() => undefined);
+      }
+      return result('succeeded');
+    });
+  }
+
+  async unlock(ref: UserRef): Promise<OperationResult> {
+    return this.operation('account.unlock', async (conn) => {
+      const user = await this.requireUser(conn, ref);
+      await this.refuseProtected(conn, user);
+      if (isDisabled(user.state)) return result('account_disabled');
+      const policy = await this.policyFor(conn, user.entry);
+      const wasLocked = isLocked(user.state, policy, this.now());
+      if (user.state.lockedTime !== undefined) {
+        try {
+          await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
+        } catch (err) {
+          throw new Answer(this.writeFailure(err, null, 'unlock', policy, user.state));
+        }
+      }
+      return result('succeeded', { data: { wasLocked } });
+    });
+  }
+
+  async getPolicy(ref?: UserRef): Promise<OperationResult> {
+    return this.operation('policy.get', async (conn) => {
+      if (ref === undefined) {
+        const settings = await this.loadPolicy(conn, this.config.defaultPolicyDn);
+        if (!settings) return this.policyUnreadable(this.config.defaultPolicyDn);
+        return result('succeeded', { policy: toEffectivePolicy(settings) });
+      }
+      const user = await this.requireUser(conn, ref);
+      const dn = this.policyDnOf(user.entry);
+      const settings = await this.loadPolicy(conn, dn);
+      if (!settings) return this.policyUnreadable(dn);
+      return result('succeeded', { policy: toEffectivePolicy(settings, user.state) });
+    });
+  }
+
+  async verifyCredentials(ref: UserRef, password: string): Promise<OperationResult> {
+    return this.operation('credentials.verify', async (conn) => {
+      if (password === '' || password.length > MAX_PASSWORD_LENGTH) return result('wrong_current_password');
+      const user = await this.requireUser(conn, ref);
+      if (isDisabled(user.state)) return result('account_disabled');
+      const policy = await this.policyFor(conn, user.entry);
+      if (isLocked(user.state, policy, this.now())) return result('account_locked');
+      let bindCtl: PasswordPolicyControl | undefined;
+      try {
+        const session = await connectAndBind(this.config, this.servers, user.dn, password, () => {
+          bindCtl = new PasswordPolicyControl();
+          return [bindCtl];
+        });
+        await session.client.unbind().catch(() => undefined);
+      } catch (err) {
+        const resp = bindCtl?.response ?? null;
+        // slapd reports passwordExpired only after the password itself was verified.
+        if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
+          return result('succeeded', { data: { mustChange: true, expired: true } });
+        }
+        return this.bindFailure(err, resp, user);
+      }
+      const resp = bindCtl?.response ?? null;
+      const data: Record<string, unknown> = {
+        mustChange: resp?.error === 'changeAfterReset' || user.state.reset,
+        expired: false,
+      };
+      if (resp?.timeBeforeExpiration !== undefined) data.expiresInSeconds = resp.timeBeforeExpiration;
+      if (resp?.graceAuthNsRemaining !== undefined) {
+        data.expired = true;
+        data.graceLoginsRemaining = resp.graceAuthNsRemaining;
+      }
+      return result('succeeded', { data });
+    });
+  }
+
+  /**
+   * Looks a user up (no secrets). null when not found, 'ambiguous' for several matches. Throws
+   * UnreachableError when no server can be reached, DirectoryError `closed` after close().
+   */
+  async findUser(ref: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
+    const conn = await this.acquire();
+    let broken = false;
+    try {
+      const found = await this.lookupWithRetry(conn, ref);
+      const c = found.conn;
+      if (found.lookup.kind === 'none') return null;
+      if (found.lookup.kind === 'ambiguous') return 'ambiguous';
+      const user = found.lookup.user;
+      const policy = await this.policyFor(c, user.entry);
+      const isProtected = await this.isProtected(c, user);
+      const anchor = first(user.entry, this.config.anchorAttribute) ?? '';
+      const out: DirectoryUser = {
+        anchor,
+        login: user.login,
+        dn: user.dn,
+        enabled: !isDisabled(user.state),
+        locked: isLocked(user.state, policy, this.now()),
+        mustChange: user.state.reset,
+        protected: isProtected,
+        passwordLastSetAt: user.state.reset || user.state.changedAt === null ? null : new Date(user.state.changedAt).toISOString(),
+      };
+      const mail = first(user.entry, 'mail');
+      if (mail) out.mail = mail;
+      const displayName = first(user.entry, 'displayName') ?? first(user.entry, 'cn');
+      if (displayName) out.displayName = displayName;
+      return out;
+    } catch (err) {
+      broken = !isResultCodeError(err);
+      if (err instanceof UnreachableError || err instanceof DirectoryError) throw err;
+      throw new UnreachableError('directory lookup failed', 'network', { cause: err });
+    } finally {
+      this.pool.release(conn, broken);
+    }
+  }
+
+  async health(): Promise<DirectoryHealth> {
+    const started = performance.now();
+    const ms = () => Math.round((performance.now() - started) * 100) / 100;
+    if (this.closed) return { ok: false, kind: 'openldap', latencyMs: 0, detail: 'closed' };
+    let conn: PooledConnection | undefined;
+    let broken = false;
+    try {
+      conn = await this.pool.acquire();
+      const c = conn;
+      await this.guard(c, () => c.client.search('', { scope: 'base', attributes: ['supportedExtension'] }));
+      return { ok: true, kind: 'openldap', latencyMs: ms(), detail: conn.url };
+    } catch (err) {
+      broken = true;
+      return { ok: false, kind: 'openldap', latencyMs: ms(), detail: this.unavailableDetail(err) };
+    } finally {
+      if (conn) this.pool.release(conn, broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close();
+  }
+
+  // ---------------------------------------------------------------- steps
+
+  /**
+   * Runs one operation on a pooled service connection: maps what escapes (Answer, unreachable
+   * server, LDAP errors of the read steps) to an outcome and logs it without secrets.
+   */
+  private async operation(op: string, body: (conn: PooledConnection) => Promise<OperationResult>): Promise<OperationResult> {
+    let conn: PooledConnection;
+    try {
+      conn = await this.acquire();
+    } catch (err) {
+      if (err instanceof DirectoryError) throw err;
+      return this.logged(op, this.unavailable(err));
+    }
+    let broken = false;
+    try {
+      return this.logged(op, await body(conn));
+    } catch (err) {
+      if (err instanceof Answer) return this.logged(op, err.result);
+      broken = !isResultCodeError(err);
+      if (err instanceof DirectoryError) throw err;
+      if (isResultCodeError(err) && err.code === 50) {
+        this.log.warn('openldap: access denied while reading', { op, err: this.describe(err) });
+        return this.logged(op, result('access_denied', { missingRight: 'read on users, groups and policies' }));
+      }
+      return this.logged(op, this.unavailable(err));
+    } finally {
+      this.pool.release(conn, broken);
+    }
+  }
+
+  private async acquire(): Promise<PooledConnection> {
+    if (this.closed) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
+    return this.pool.acquire();
+  }
+
+  private logged(op: string, r: OperationResult): OperationResult {
+    const fields: Record<string, unknown> = { op, outcome: r.outcome };
+    if (r.reasons) fields.reasons = r.reasons;
+    if (r.missingRight) fields.missingRight = r.missingRight;
+    this.log.debug('openldap: operation done', fields);
+    return r;
+  }
+
+  /** Calls `fn` only if the connection is still bound: checked synchronously, right before. */
+  private guard<T>(conn: PooledConnection, fn: () => Promise<T>): Promise<T> {
+    if (!conn.usable) return Promise.reject(new UnreachableError('directory connection lost', 'lost'));
+    return fn();
+  }
+
+  private userFilter(ref: UserRef): Filter | null {
+    if (ref.value.length === 0 || ref.value.length > MAX_USER_REF_LENGTH) return null;
+    let f: Filter;
+    if (ref.by === 'anchor') {
+      if (this.config.anchorAttribute.toLowerCase() === 'entryuuid' && !UUID.test(ref.value)) return null;
+      f = new EqualityFilter({ attribute: this.config.anchorAttribute, value: ref.value });
+    } else {
+      f = new EqualityFilter({ attribute: this.config.loginAttribute, value: ref.value });
+    }
+    return this.config.parsedUserFilter ? new AndFilter({ filters: [this.config.parsedUserFilter, f] }) : f;
+  }
+
+  private userAttributes(): string[] {
+    return [
+      this.config.anchorAttribute,
+      this.config.loginAttribute,
+      'cn',
+      'displayName',
+      'mail',
+      'pwdAccountLockedTime',
+      'pwdPolicySubentry',
+      'pwdChangedTime',
+      'pwdReset',
+    ];
+  }
+
+  private async lookup(conn: PooledConnection, ref: UserRef): Promise<Lookup> {
+    const filter = this.userFilter(ref);
+    if (!filter) return { kind: 'none' };
+    const res = await this.guard(conn, () =>
+      conn.client.search(this.config.baseDn, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes() }),
+    );
+    const [entry, second] = res.searchEntries;
+    if (!entry) return { kind: 'none' };
+    if (second) return { kind: 'ambiguous' };
+    return {
+      kind: 'found',
+      user: { entry, dn: entry.dn, login: first(entry, this.config.loginAttribute) ?? '', state: userStateFromEntry(entry) },
+    };
+  }
+
+  /**
+   * The first read of an operation: a pooled connection the server closed while idle fails here,
+   * before anything was written, so it is retried once on a fresh connection.
+   */
+  private async lookupWithRetry(conn: PooledConnection, ref: UserRef): Promise<{ conn: PooledConnection; lookup: Lookup }> {
+    try {
+      return { conn, lookup: await this.lookup(conn, ref) };
+    } catch (err) {
+      if (isResultCodeError(err) || conn.usable) throw err;
+      this.log.debug('openldap: pooled connection was lost; retrying on a new one', { err: this.describe(err) });
+      await this.pool.renew(conn);
+      return { conn, lookup: await this.lookup(conn, ref) };
+    }
+  }
+
+  private async requireUser(conn: PooledConnection, ref: UserRef): Promise<Found> {
+    const { lookup } = await this.lookupWithRetry(conn, ref);
+    if (lookup.kind === 'none') throw new Answer(result('user_not_found'));
+    if (lookup.kind === 'ambiguous') throw new Answer(result('ambiguous_user'));
+    return lookup.user;
+  }
+
+  private async readEntry(conn: PooledConnection, dn: string): Promise<RawEntry | null> {
+    const res = await this.guard(conn, () => conn.client.search(dn, { scope: 'base', attributes: this.userAttributes() }));
+    const e = res.searchEntries[0];
+    return e ?? null;
+  }
+
+  /** Membership in any protectedGroup (member / uniqueMember by DN, memberUid by login; not nested). */
+  private async isProtected(conn: PooledConnection, user: Found): Promise<boolean> {
+    for (const group of this.config.protectedGroups) {
+      const filters: Filter[] = [
+        new EqualityFilter({ attribute: 'member', value: user.dn }),
+        new EqualityFilter({ attribute: 'uniqueMember', value: user.dn }),
+      ];
+      if (user.login) filters.push(new EqualityFilter({ attribute: 'memberUid', value: user.login }));
+      try {
+        const res = await this.guard(conn, () =>
+          conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }),
+        );
+        if (res.searchEntries.length > 0) return true;
+      } catch (err) {
+        // A protected group that cannot be read must not silently unprotect its members.
+        if (isResultCodeError(err) && err.code === 32) {
+          this.log.warn('openldap: a protected group does not exist or cannot be read; treating the user as protected', { group });
+          return true;
+        }
+        throw err;
+      }
+    }
+    return false;
+  }
+
+  private async refuseProtected(conn: PooledConnection, user: Found): Promise<void> {
+    if (this.config.allowProtected || this.config.protectedGroups.length === 0) return;
+    if (await this.isProtected(conn, user)) throw new Answer(result('protected_account'));
+  }
+
+  private policyDnOf(entry: RawEntry): string {
+    return values(entry, 'pwdPolicySubentry')[0] ?? this.config.defaultPolicyDn;
+  }
+
+  /** A policy entry, cached a minute; null when it does not exist or cannot be read. */
+  private async loadPolicy(conn: PooledConnection, dn: string): Promise<PpolicySettings | null> {
+    const t = this.now();
+    const hit = this.policyCache.get(dn);
+    if (hit && t - hit.at < POLICY_CACHE_MS && t >= hit.at) return hit.settings;
+    let settings: PpolicySettings | null = null;
+    try {
+      const res = await this.guard(conn, () => conn.client.search(dn, { scope: 'base', attributes: POLICY_ATTRS }));
+      const e = res.searchEntries[0];
+      if (e) settings = settingsFromEntry(e);
+    } catch (err) {
+      if (!isResultCodeError(err) || (err.code !== 32 && err.code !== 50)) throw err;
+      this.log.warn('openldap: password policy entry not readable', { policyDn: dn, code: err.code });
+    }
+    this.policyCache.set(dn, { at: t, settings });
+    return settings;
+  }
+
+  private async policyFor(conn: PooledConnection, entry: RawEntry): Promise<PpolicySettings | null> {
+    return this.loadPolicy(conn, this.policyDnOf(entry));
+  }
+
+  private policyUnreadable(dn: string): OperationResult {
+    return result('access_denied', {
+      missingRight: `read on ${dn}`.slice(0, 256),
+      detail: 'the password policy entry does not exist or the service account cannot read it',
+    });
+  }
+
+  /** Refuses what must never be sent: an empty password (slapd generates one), an oversized one. */
+  private refuseUnsendable(newPassword: string, policy: PpolicySettings | null, state: UserPasswordState): OperationResult | null {
+    const reasons = newPassword === '' ? (['too_short'] as const) : newPassword.length > MAX_PASSWORD_LENGTH ? (['too_long'] as const) : null;
+    if (!reasons) return null;
+    return result('policy_violation', { reasons: [...reasons], ...(policy ? { policy: toEffectivePolicy(policy, state) } : {}) });
+  }
+
+  /**
+   * Sends the Password Modify exop with a fresh ppolicy control. Throws Answer with the outcome
+   * when slapd refuses, or when the connection is lost after the request went out (outcome_unknown).
+   */
+  private async writePassword(
+    client: OpenedClient['client'],
+    op: 'reset' | 'change',
+    req: { userIdentity: string; oldPassword?: string; newPassword: string },
+    policy: PpolicySettings | null,
+    state: UserPasswordState,
+    pooled?: PooledConnection,
+  ): Promise<void> {
+    const ctl = new PasswordPolicyControl();
+    const value = encodePasswordModifyRequest(req);
+    try {
+      const usable = pooled ? pooled.usable : client.isBound;
+      if (!usable) throw new UnreachableError('directory connection lost', 'lost');
+      await client.exop(PASSWORD_MODIFY_OID, value, [ctl]);
+    } catch (err) {
+      throw new Answer(this.writeFailure(err, ctl.response, op, policy, state));
+    } finally {
+      wipe(value);
+    }
+  }
+
+  private writeFailure(
+    err: unknown,
+    resp: PasswordPolicyResponse | null,
+    op: 'reset' | 'change' | 'unlock',
+    policy: PpolicySettings | null,
+    state: UserPasswordState,
+  ): OperationResult {
+    if (err instanceof Answer) return err.result;
+    if (err instanceof UnreachableError) return this.unavailable(err);
+    if (!isResultCodeError(err)) {
+      this.log.warn('openldap: connection lost after the request was sent; the write may or may not have happened', {
+        op,
+        err: this.describe(err),
+      });
+      return result('outcome_unknown', { detail: 'the directory connection was lost after the request was sent' });
+    }
+    const withPolicy = policy ? { policy: toEffectivePolicy(policy, state) } : {};
+    this.log.debug('openldap: write refused', { op, code: err.code, diagnostic: err.message, ppolicy: resp?.error });
+    switch (err.code) {
+      case 19:
+        return result('policy_violation', { reasons: reasonsForPpolicyError(resp?.error) ?? ['unspecified'], ...withPolicy });
+      case 50:
+        if (resp?.error === 'mustSupplyOldPassword') {
+          return result('access_denied', { missingRight: 'pwdSafeModify: the current password is required' });
+        }
+        if (resp?.error === 'passwordModNotAllowed') {
+          return result('access_denied', { missingRight: 'pwdAllowUserChange is FALSE' });
+        }
+        return result('access_denied', {
+          missingRight: op === 'unlock' ? 'manage on pwdAccountLockedTime' : op === 'change' ? 'self write on userPassword' : 'write on userPassword',
+        });
+      case 53:
+        if (resp?.error === 'passwordModNotAllowed') return result('access_denied', { missingRight: 'pwdAllowUserChange is FALSE' });
+        // slapd answers a wrong oldPasswd with 53 and no control.
+        if (op === 'change' && !resp?.error) return result('wrong_current_password');
+        this.log.warn('openldap: server unwilling to perform the write', { op, diagnostic: err.message });
+        return result('directory_unavailable', { detail: 'the directory is unwilling to perform the write' });
+      case 32:
+        return result('user_not_found');
+      case 10:
+        this.log.warn('openldap: write referred elsewhere (read-only replica?)', { op, diagnostic: err.message });
+        return result('directory_unavailable', { detail: 'the server is a read-only replica' });
+      default:
+        this.log.warn('openldap: write failed', { op, code: err.code, diagnostic: err.message });
+        return result('directory_unavailable', { detail: `the directory refused the write (LDAP result ${err.code})` });
+    }
+  }
+
+  /** An answer for a failed user bind (change, verify). */
+  private bindFailure(err: unknown, resp: PasswordPolicyResponse | null, user: Found): OperationResult {
+    if (err instanceof BindRejectedError) {
+      if (err.code === 49) {
+        if (resp?.error === 'accountLocked') return result(isDisabled(user.state) ? 'account_disabled' : 'account_locked');
+        return result('wrong_current_password');
+      }
+      this.log.warn('openldap: user bind refused', { code: err.code });
+      return result('directory_unavailable', { detail: `the directory refused the bind (LDAP result ${err.code})` });
+    }
+    return this.unavailable(err);
+  }
+
+  /** A change of an expired password: the user cannot bind, so the service account carries oldPasswd. */
+  private async changeExpired(
+    conn: PooledConnection,
+    user: Found,
+    currentPassword: string,
+    newPassword: string,
+    policy: PpolicySettings | null,
+  ): Promise<OperationResult> {
+    if (!this.config.serviceAccountEnforcesPolicy) {
+      return result('access_denied', {
+        missingRight: 'a policy-enforcing (write, not manage) right on userPassword',
+        detail: 'the password has expired and the service account would bypass the password policy',
+      });
+    }
+    await this.writePassword(
+      conn.client,
+      'change',
+      { userIdentity: user.dn, oldPassword: currentPassword, newPassword },
+      policy,
+      user.state,
+      conn,
+    );
+    return result('succeeded');
+  }
+
+  private async deleteIfPresent(conn: PooledConnection, dn: string, attr: string): Promise<void> {
+    try {
+      await this.guard(conn, () =>
+        conn.client.modify(dn, new Change({ operation: 'delete', modification: new Attribute({ type: attr }) })),
+      );
+    } catch (err) {
+      if (isResultCodeError(err) && err.code === 16) return;
+      throw err;
+    }
+  }
+
+  private unavailable(err: unknown): OperationResult {
+    const detail = this.unavailableDetail(err);
+    this.log.warn('openldap: directory unavailable', { detail, err: this.describe(err) });
+    return result('directory_unavailable', { detail });
+  }
+
+  private unavailableDetail(err: unknown): string {
+    if (err instanceof BindRejectedError) return 'the service account could not bind';
+    if (err instanceof UnreachableError) {
+      switch (err.reason) {
+        case 'tls':
+          return 'TLS to the directory failed (certificate not trusted or wrong name)';
+        case 'timeout':
+          return 'the directory did not answer in time';
+        case 'pool_exhausted':
+          return 'all directory connections are busy';
+        default:
+          return 'the directory cannot be reached';
+      }
+    }
+    if (isResultCodeError(err)) return `the directory answered LDAP result ${err.code}`;
+    return 'the directory cannot be reached';
+  }
+
+  /** An error for the log: class, code and the server's diagnostic (never a password). */
+  private describe(err: unknown): Record<string, unknown> {
+    if (err instanceof Error) {
+      const out: Record<string, unknown> = { name: err.name, message: err.message };
+      if (isResultCodeError(err)) out.code = err.code;
+      if (err instanceof UnreachableError) out.reason = err.reason;
+      if (err.cause instanceof Error) out.cause = err.cause.message;
+      return out;
+    }
+    return { value: String(err) };
+  }
+}
+
+/**
+ * Opens the OpenLDAP adapter: parses `config` (TypeError naming the option, DirectoryError
+ * `insecure_transport` for plain LDAP that is not allowed), warns loudly about insecure choices,
+ * and tries one service connection (a server that is down is logged, not thrown: operations answer
+ * directory_unavailable until it is back).
+ */
+export async function openOpenLdapDirectory(config: OpenLdapConfig | ResolvedOpenLdapConfig, deps: OpenLdapDeps = {}): Promise<OpenLdapDirectory> {
+  const log = deps.log ?? createLogger({ name: 'directory.openldap' });
+  const resolved = 'parsedUserFilter' in config ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+  const dir = new OpenLdapDirectory(resolved, { ...deps, log });
+  const h = await dir.health();
+  if (!h.ok) log.warn('openldap: directory not reachable at start; will keep trying per request', { detail: h.detail });
+  return dir;
+}
