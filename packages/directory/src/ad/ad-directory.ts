@@ -283,7 +283,14 @@ export class AdDirectory implements Directory {
       const found = await this.lookup(ctx, user);
       if (found.kind !== 'found') return this.notFound(found);
       const view = await this.effectivePolicy(ctx, found.user, false);
-      return result('succeeded', { policy: view.policy, ...(view.exact ? {} : { detail: 'The fine-grained policy applying to this user could not be read; values shown are the domain policy.' }) });
+      if (!view.exact) {
+        // Showing the domain rules for a user a PSO governs would tell them the wrong rule.
+        return result('access_denied', {
+          missingRight: 'Read fine-grained password policies (Password Settings Container)',
+          detail: 'The password policy that applies to this user could not be read.',
+        });
+      }
+      return result('succeeded', { policy: view.policy });
     });
   }
 
@@ -669,7 +676,7 @@ export class AdDirectory implements Directory {
           now: this.now(),
           passwordLastSetMs: u.pwdLastSetMs,
         });
-        return this.logged(f, result('policy_violation', { reasons, ...(view ? { policy: view.policy } : {}) }));
+        return this.logged(f, result('policy_violation', { reasons, ...(view?.exact ? { policy: view.policy } : {}) }));
       }
     }
     return this.otherRefusal(f);

@@ -12,8 +12,8 @@
  *
  * The template domain EXAMPLE.TEST has: complexity on, min length 7, history 24, min age 0,
  * lockout after 3 bad passwords; OU=People; a delegated service account `svc-writeback` with
- * Reset Password plus write pwdLastSet / lockoutTime on every user (inherited from the domain root),
- * and no other rights.
+ * Reset Password plus write pwdLastSet / lockoutTime on every user (inherited from the domain root)
+ * and read access to the Password Settings Container (fine-grained policies), and no other rights.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { Attribute, Change, Client, EqualityFilter } from 'ldapts';
 const execFileP = promisify(execFile);
 
 /** Bump when the template's content changes, so stale caches are not reused. */
-const TEMPLATE_VERSION = 3;
+const TEMPLATE_VERSION = 4;
 const REALM = 'EXAMPLE.TEST';
 const DOMAIN = 'EXAMPLE';
 const BASE_DN = 'DC=example,DC=test';
@@ -515,6 +515,9 @@ async function buildTemplate(templateDir: string): Promise<void> {
       `--objectdn=${BASE_DN}`,
       `--sddl=(OA;CIIO;CR;${resetPassword};${userClass};${sid})(OA;CIIO;WP;${pwdLastSet};${userClass};${sid})(OA;CIIO;WP;${lockoutTime};${userClass};${sid})`,
     ]);
+    // Fine-grained policies are readable only by Domain Admins by default; the adapter needs to
+    // read them to pre-check and to tell users the rule (a documented delegation step).
+    await tool(['dsacl', 'set', `--objectdn=CN=Password Settings Container,CN=System,${BASE_DN}`, `--sddl=(A;CI;RPLCLORC;;;${sid})`]);
     writeFileSync(path.join(work, 'READY'), `${new Date().toISOString()}\n`);
     try {
       renameSync(work, templateDir);
