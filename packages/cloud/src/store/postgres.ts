@@ -3,6 +3,7 @@
  * BIGINT columns (timestamps in ms) come back as numbers, not strings, so rows look the same as
  * SQLite's. An optional schema isolates one deployment (or one test run) on a shared server.
  */
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { CloudError } from '../errors.js';
 import { conflict, type Db, type Row, type SqlValue } from './db.js';
@@ -76,10 +77,25 @@ function bind(client: Queryable, convert: (s: string) => string) {
   return { query, exec };
 }
 
+/** libpq falls back to the OS user when the URL names none; pg only reads $USER, which may be unset. */
+export function withDefaultUser(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (u.username) return url;
+  const user = process.env.PGUSER ?? process.env.USER ?? userInfo().username;
+  if (!user) return url;
+  u.username = encodeURIComponent(user);
+  return u.toString();
+}
+
 export async function openPostgres(o: PostgresOptions): Promise<Db> {
   if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new TypeError('config.databaseSchema: invalid schema name');
   if (o.schema) {
-    const setup = new pg.Client({ connectionString: o.url });
+    const setup = new pg.Client({ connectionString: withDefaultUser(o.url) });
     try {
       await setup.connect();
       await setup.query(`CREATE SCHEMA IF NOT EXISTS "${o.schema}"`);
@@ -90,7 +106,7 @@ export async function openPostgres(o: PostgresOptions): Promise<Db> {
     }
   }
   const pool = new pg.Pool({
-    connectionString: o.url,
+    connectionString: withDefaultUser(o.url),
     max: o.max ?? 10,
     types,
     ...(o.schema ? { options: `-c search_path="${o.schema}"` } : {}),

@@ -1,0 +1,58 @@
+/** Configuration: defaults, environment parsing, TypeErrors naming the option, warnings, freezing. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { configWarnings, loadConfig } from '../src/config.js';
+
+test('defaults match the documented ones', () => {
+  const c = loadConfig();
+  assert.equal(c.port, 8080);
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.databaseUrl, 'sqlite:.data/writeback.db');
+  assert.equal(c.relayMode, 'embedded');
+  assert.equal(c.writebackDeadlineMs, 10_000);
+  assert.deepEqual(c.rateLimits.passwordChangePerUser, { limit: 5, windowSeconds: 900 });
+  assert.deepEqual(c.rateLimits.passwordChangePerIp, { limit: 30, windowSeconds: 900 });
+  assert.equal(c.bodyLimitBytes, 16 * 1024);
+  assert.equal(c.agentTokenTtlSeconds, 3600);
+});
+
+test('the environment is read, and code overrides win over it', () => {
+  const c = loadConfig({
+    env: { PORT: '9000', HOST: '0.0.0.0', WRITEBACK_DEADLINE_MS: '2500', RATE_LIMIT_CHANGE_PER_USER: '3', TRUST_PROXY: 'true', PUBLIC_URL: 'https://id.example.com' },
+    overrides: { port: 9100 },
+  });
+  assert.equal(c.port, 9100);
+  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.writebackDeadlineMs, 2500);
+  assert.deepEqual(c.rateLimits.passwordChangePerUser, { limit: 3, windowSeconds: 900 });
+  assert.equal(c.trustProxy, true);
+});
+
+test('bad options throw a TypeError naming the dotted option and its variable', () => {
+  assert.throws(() => loadConfig({ env: { PORT: 'eighty' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.port (PORT)'));
+  assert.throws(() => loadConfig({ env: { DATABASE_URL: 'mysql://x' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.databaseUrl (DATABASE_URL)'));
+  assert.throws(
+    () => loadConfig({ env: { RATE_LIMIT_CHANGE_PER_USER: '-1' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER)'),
+  );
+  assert.throws(() => loadConfig({ env: { WRITEBACK_MASTER_KEY: 'short' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey (WRITEBACK_MASTER_KEY)'));
+  assert.throws(() => loadConfig({ env: { RELAY_MODE: 'nats' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.natsUrl (NATS_URL)'));
+  assert.throws(() => loadConfig({ overrides: { writebackDeadlineMs: 10 * 60_000 } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.writebackDeadlineMs'));
+});
+
+test('the result is deeply frozen', () => {
+  const c = loadConfig();
+  assert.ok(Object.isFrozen(c));
+  assert.ok(Object.isFrozen(c.rateLimits));
+  assert.ok(Object.isFrozen(c.rateLimits.passwordChangePerIp));
+});
+
+test('insecure choices produce warnings; a safe set-up produces none', () => {
+  const unsafe = configWarnings(loadConfig({ env: { HOST: '0.0.0.0', TRUST_PROXY: '1', RATE_LIMIT_CHANGE_PER_IP: '0' } }));
+  assert.ok(unsafe.some((w) => w.includes('without TLS')));
+  assert.ok(unsafe.some((w) => w.includes('WRITEBACK_MASTER_KEY')));
+  assert.ok(unsafe.some((w) => w.includes('TRUST_PROXY')));
+  assert.ok(unsafe.some((w) => w.includes('passwordChangePerIp')));
+  const safe = configWarnings(loadConfig({ env: { WRITEBACK_MASTER_KEY: 'A'.repeat(43), PUBLIC_URL: 'https://id.example.com' } }));
+  assert.deepEqual(safe, []);
+});

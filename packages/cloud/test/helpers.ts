@@ -1,0 +1,293 @@
+/**
+ * Test fixtures for the cloud: a started cloud on a real port with a real store (SQLite file or a
+ * fresh PostgreSQL schema), an agent that holds real keys and answers sealed requests with signed
+ * responses (protocol helpers), an in-test RelayClient that routes to such agents, a log capture
+ * and a frozen clock.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import {
+  generateEncryptionKeyPair,
+  generateSigningKeyPair,
+  openRequest,
+  privateKeyObject,
+  publicKeyObject,
+  ReplayCache,
+  setDefaultLogSink,
+  signResponse,
+  type KeyPair,
+  type OpenedRequest,
+  type OperationResult,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+} from '@writeback/protocol';
+import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
+import { withDefaultUser } from '../src/store/postgres.js';
+import { createCloud, type Cloud, type CloudConfigInput, type CloudDeps } from '../src/index.js';
+
+export const PG_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test';
+
+export type EngineName = 'sqlite' | 'postgres';
+export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres'];
+
+/** A frozen clock the test moves by hand. */
+export class Clock {
+  t: number;
+  constructor(start = Date.UTC(2030, 0, 15, 12, 0, 0)) {
+    this.t = start;
+  }
+  now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+/** Every log line written through the default sink while the capture is on. */
+export function captureLogs(): { lines: string[]; stop: () => void } {
+  const lines: string[] = [];
+  const prev = setDefaultLogSink((line) => lines.push(line));
+  return { lines, stop: () => void setDefaultLogSink(prev) };
+}
+
+export interface TempStore {
+  engine: EngineName;
+  /** config fields selecting this store */
+  config: Pick<CloudConfigInput, 'databaseUrl' | 'databaseSchema'>;
+  /** SQLite: the database file path. */
+  file?: string;
+  /** PostgreSQL: the schema. */
+  schema?: string;
+  drop(): Promise<void>;
+}
+
+export function tempStore(engine: EngineName): TempStore {
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'wb-cloud-'));
+    const file = join(dir, 'writeback.db');
+    return { engine, config: { databaseUrl: `sqlite:${file}` }, file, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const schema = `wbt_${randomBytes(6).toString('hex')}`;
+  return {
+    engine,
+    schema,
+    config: { databaseUrl: PG_URL, databaseSchema: schema },
+    drop: async () => {
+      const c = new pg.Client({ connectionString: withDefaultUser(PG_URL) });
+      await c.connect();
+      try {
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export const newMasterKey = (): string => randomBytes(32).toString('base64url');
+export const newOperatorKey = (): string => `wbk_${randomBytes(8).toString('hex')}.${randomBytes(32).toString('base64url')}`;
+
+export interface Started {
+  cloud: Cloud;
+  store: TempStore;
+  operatorKey: string;
+  stop(): Promise<void>;
+}
+
+export async function startCloud(o: { engine?: EngineName; config?: CloudConfigInput; deps?: CloudDeps } = {}): Promise<Started> {
+  const store = tempStore(o.engine ?? 'sqlite');
+  const operatorKey = newOperatorKey();
+  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), ...store.config, ...o.config }, { operatorKey, ...o.deps });
+  return {
+    cloud,
+    store,
+    operatorKey,
+    async stop() {
+      await cloud.close();
+      await store.drop();
+    },
+  };
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+/** A small fetch wrapper: JSON in, parsed JSON out. */
+export async function api(base: string, method: string, path: string, o: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  let body: string | undefined;
+  if (o.rawBody !== undefined) body = o.rawBody;
+  else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Pull a field out of an untyped JSON body (tests only: a missing field fails the test). */
+export function field(json: unknown, ...path: (string | number)[]): unknown {
+  let at: unknown = json;
+  for (const p of path) {
+    if (at === null || typeof at !== 'object') throw new Error(`no ${path.join('.')} in ${JSON.stringify(json)}`);
+    at = Reflect.get(at, p);
+  }
+  return at;
+}
+export const str = (json: unknown, ...path: (string | number)[]): string => {
+  const v = field(json, ...path);
+  if (typeof v !== 'string') throw new Error(`${path.join('.')} is not a string in ${JSON.stringify(json)}`);
+  return v;
+};
+export const errorCode = (r: ApiResponse): unknown => (r.json && typeof r.json === 'object' && 'error' in r.json ? field(r.json, 'error', 'code') : undefined);
+
+export type Script = (req: OpenedRequest) => OperationResult | Promise<OperationResult>;
+
+/** An agent with real keys: registers over HTTP, opens sealed requests, signs its answers. */
+export class TestAgent {
+  readonly signing: KeyPair = generateSigningKeyPair();
+  readonly encryption: KeyPair = generateEncryptionKeyPair();
+  readonly replay = new ReplayCache();
+  agentId = '';
+  tenantId = '';
+  cloudSigningKey = '';
+  certificate: unknown = null;
+  relayUrl = '';
+  opened: OpenedRequest[] = [];
+  script: Script = () => ({ outcome: 'succeeded' });
+  constructor(readonly name = 'agent-1') {}
+
+  async register(base: string, token: string): Promise<ApiResponse> {
+    const r = await api(base, 'POST', '/api/v1/agents/register', {
+      body: { token, name: this.name, signingKey: this.signing.publicKey, encryptionKey: this.encryption.publicKey, agentVersion: '0.1.0-test', directory: 'embedded' },
+    });
+    if (r.status === 201) {
+      this.agentId = str(r.json, 'agentId');
+      this.tenantId = str(r.json, 'tenantId');
+      this.cloudSigningKey = str(r.json, 'cloudSigningKey');
+      this.relayUrl = str(r.json, 'relayUrl');
+      this.certificate = field(r.json, 'certificate');
+    }
+    return r;
+  }
+
+  open(env: RequestEnvelope, now?: number): OpenedRequest {
+    const req = openRequest(JSON.parse(JSON.stringify(env)), {
+      cloudVerifyKey: publicKeyObject('Ed25519', this.cloudSigningKey),
+      agentDecryptionKey: privateKeyObject(this.encryption.privateJwk),
+      agentEncryptionPublicKey: this.encryption.publicKey,
+      agentId: this.agentId,
+      tenantId: this.tenantId,
+      replay: this.replay,
+      ...(now !== undefined ? { now } : {}),
+    });
+    this.opened.push(req);
+    return req;
+  }
+
+  /** Open, run the script, sign the result (optionally with another key, to forge). */
+  async answer(env: RequestEnvelope, o: { now?: number; signWith?: KeyPair } = {}): Promise<ResponseEnvelope> {
+    const req = this.open(env, o.now);
+    const result = await this.script(req);
+    return signResponse({
+      request: { requestId: env.requestId, tenantId: env.tenantId, agentId: env.agentId, op: env.op },
+      result,
+      agentSigningKey: privateKeyObject((o.signWith ?? this.signing).privateJwk),
+      ...(o.now !== undefined ? { now: o.now } : {}),
+    });
+  }
+
+  presence(over: Partial<AgentPresence> = {}): AgentPresence {
+    return {
+      agentId: this.agentId,
+      tenantId: this.tenantId,
+      name: this.name,
+      agentVersion: '0.1.0-test',
+      directory: 'embedded',
+      capabilities: {},
+      relayId: 'fake-relay',
+      connections: 1,
+      connectedAt: 0,
+      lastSeenAt: 0,
+      rttMs: 3,
+      inFlight: 0,
+      ...over,
+    };
+  }
+}
+
+export type Behaviour = (env: RequestEnvelope, agent: TestAgent) => Promise<RelayAnswer>;
+
+export const respond =
+  (o: { now?: number } = {}): Behaviour =>
+  async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, o) });
+
+/**
+ * An in-test RelayClient: the relay itself is the relay engineer's (tested there, and end to end by
+ * the lead); this one lets a test decide what each agent's connection does with a request.
+ */
+export class FakeRelay implements RelayClient {
+  readonly conns = new Map<string, { agent: TestAgent; behaviour: Behaviour; presence: Partial<AgentPresence> }>();
+  readonly sent: RequestEnvelope[] = [];
+  readonly revoked: string[] = [];
+  /** Extra presence entries (e.g. an agent the store does not know). */
+  extra: AgentPresence[] = [];
+  connect(agent: TestAgent, behaviour: Behaviour = respond(), presence: Partial<AgentPresence> = {}): void {
+    this.conns.set(agent.agentId, { agent, behaviour, presence });
+  }
+  disconnect(agent: TestAgent): void {
+    this.conns.delete(agent.agentId);
+  }
+  async listAgents(tenantId: string): Promise<AgentPresence[]> {
+    return (await this.allAgents()).filter((p) => p.tenantId === tenantId);
+  }
+  async allAgents(): Promise<AgentPresence[]> {
+    return [...[...this.conns.values()].map((c) => c.agent.presence(c.presence)), ...this.extra];
+  }
+  async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
+    this.sent.push(envelope);
+    const c = this.conns.get(envelope.agentId);
+    if (!c) return { kind: 'unavailable' };
+    return c.behaviour(envelope, c.agent);
+  }
+  async revoke(agentId: string): Promise<void> {
+    this.revoked.push(agentId);
+    this.conns.delete(agentId);
+  }
+  async close(): Promise<void> {}
+}
+
+/** A tenant with a tenant API key and a registered agent connected through a FakeRelay. */
+export async function tenantWithAgent(started: Started, relay: FakeRelay, slug = 'acme', agentName = 'agent-1'): Promise<{ tenantId: string; slug: string; apiKey: string; agent: TestAgent }> {
+  const b = await started.cloud.bootstrap({ tenant: { slug }, apiKey: true, agentToken: true });
+  if (!b.tenant || !b.apiKey || !b.agentToken) throw new Error('bootstrap failed');
+  const agent = new TestAgent(agentName);
+  const r = await agent.register(started.cloud.url, b.agentToken.token);
+  if (r.status !== 201) throw new Error(`register failed: ${r.status} ${r.text}`);
+  relay.connect(agent);
+  return { tenantId: b.tenant.id, slug, apiKey: b.apiKey, agent };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}

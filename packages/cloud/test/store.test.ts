@@ -1,0 +1,193 @@
+/**
+ * The data layer on both engines, same test bodies: migrations from empty and re-run, the Db
+ * contract (transactions, conflicts), the repositories, and the audit record's state machine
+ * under concurrency.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { MIGRATIONS, migrate, openStore, type Db } from '../src/store/index.js';
+import { CloudError } from '../src/errors.js';
+import { createTenant, findTenant, listTenants } from '../src/tenants/tenants.js';
+import { finishRecord, getAuditByRequestId, insertPending, listAudit, sweepPending } from '../src/audit/audit.js';
+import { authenticateApiKey, createApiKey, revokeApiKey } from '../src/auth/api-keys.js';
+import { loadOrCreateCloudKey } from '../src/keys/cloud-key.js';
+import { numberPlaceholders } from '../src/store/postgres.js';
+import { ENGINES, tempStore, type TempStore } from './helpers.js';
+
+const codeOf = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CloudError) return e.code;
+    throw e;
+  }
+  return 'no error';
+};
+
+test('placeholders are numbered outside quoted text only', () => {
+  assert.equal(numberPlaceholders(`SELECT ? , '?' , "a?" , ?`), `SELECT $1 , '?' , "a?" , $2`);
+});
+
+for (const engine of ENGINES) {
+  describe(`store on ${engine}`, () => {
+    let ts: TempStore;
+    let db: Db;
+    before(async () => {
+      ts = tempStore(engine);
+      db = await openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}), migrate: false });
+    });
+    after(async () => {
+      await db.close();
+      await ts.drop();
+    });
+
+    test('migrations apply from empty, are recorded, and a re-run applies nothing', async () => {
+      const first = await migrate(db);
+      assert.deepEqual(first, MIGRATIONS.map((m) => m.id));
+      const rows = await db.query('SELECT id, name FROM schema_migrations ORDER BY id');
+      assert.deepEqual(
+        rows.map((r) => Number(r.id)),
+        MIGRATIONS.map((m) => m.id),
+      );
+      assert.deepEqual(await migrate(db), []);
+      // Every table of the logical schema exists and is empty.
+      for (const table of ['tenants', 'admins', 'admin_sessions', 'api_keys', 'agent_tokens', 'agents', 'cloud_keys', 'audit']) {
+        const row = await db.one(`SELECT COUNT(*) AS n FROM ${table}`);
+        assert.equal(Number(row?.n), 0, table);
+      }
+    });
+
+    test('concurrent migrate calls agree: one applies, the others see it applied', async () => {
+      const ts2 = tempStore(engine);
+      const one = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
+      try {
+        const all = await Promise.all([migrate(one), migrate(one), migrate(one)]);
+        assert.deepEqual(all.flat().sort(), MIGRATIONS.map((m) => m.id));
+      } finally {
+        await one.close();
+      }
+      if (engine === 'sqlite') return ts2.drop();
+      // PostgreSQL: two separate pools (two nodes starting together) on a fresh schema.
+      await ts2.drop();
+      const a = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
+      const b = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
+      try {
+        const [x, y] = await Promise.all([migrate(a), migrate(b)]);
+        assert.deepEqual([...x, ...y].sort(), MIGRATIONS.map((m) => m.id));
+      } finally {
+        await a.close();
+        await b.close();
+        await ts2.drop();
+      }
+    });
+
+    test('a failed transaction leaves nothing behind; a unique violation is a conflict', async () => {
+      await assert.rejects(
+        db.tx(async (t) => {
+          await t.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', ['t-00000000000000aa', 'rolled-back', 'x', 1]);
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.equal(await findTenant(db, 'rolled-back'), undefined);
+      await createTenant(db, { slug: 'unique-one', name: 'U' }, 1);
+      assert.equal(await codeOf(createTenant(db, { slug: 'unique-one', name: 'U2' }, 2)), 'conflict');
+      assert.ok((await listTenants(db)).some((t) => t.slug === 'unique-one'));
+    });
+
+    test('numbers round-trip as numbers (BIGINT ms timestamps)', async () => {
+      const t = await createTenant(db, { slug: 'big-time', name: 'B' }, 4_102_444_800_123);
+      const again = await findTenant(db, t.id);
+      assert.equal(again?.createdAt, 4_102_444_800_123);
+      assert.equal(typeof again?.createdAt, 'number');
+    });
+
+    test('api keys: only the hash is stored; revoked keys stop authenticating', async () => {
+      const tenant = await createTenant(db, { slug: 'keys', name: 'K' }, 10);
+      const { key, token } = await createApiKey(db, { scope: 'tenant', tenantId: tenant.id, name: 'k' }, 10);
+      const stored = await db.one('SELECT secret_hash FROM api_keys WHERE id = ?', [key.id]);
+      assert.ok(stored && typeof stored.secret_hash === 'string' && !token.includes(stored.secret_hash));
+      assert.equal((await authenticateApiKey(db, token, 20))?.id, key.id);
+      assert.equal(await authenticateApiKey(db, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 20), null);
+      assert.equal(await revokeApiKey(db, tenant.id, key.id, 30), true);
+      assert.equal(await authenticateApiKey(db, token, 40), null);
+    });
+
+    test('the cloud key is created once, encrypted, and refuses the wrong master key', async () => {
+      const mk = Buffer.alloc(32, 7);
+      const k1 = await loadOrCreateCloudKey(db, mk, 1);
+      const k2 = await loadOrCreateCloudKey(db, mk, 2);
+      assert.equal(k1.publicKey, k2.publicKey);
+      const row = await db.one('SELECT private_key_enc FROM cloud_keys WHERE id = ?', [k1.id]);
+      assert.ok(row && typeof row.private_key_enc === 'string' && row.private_key_enc.startsWith('v1.'));
+      assert.equal(await codeOf(loadOrCreateCloudKey(db, Buffer.alloc(32, 8), 3)), 'master_key_mismatch');
+    });
+
+    test('audit: pending → done once; finish and sweep race with exactly one winner', async () => {
+      const requestId = randomUUID();
+      await insertPending(db, { tenantId: 't-x', requestId, actor: { kind: 'api_key', id: 'k1' }, action: 'password.reset', targetUser: 'alice', startedAt: 100, deadlineAt: 200 });
+      assert.equal((await getAuditByRequestId(db, requestId))?.state, 'pending');
+      // A duplicate request id is refused: one record per request.
+      assert.equal(await codeOf(insertPending(db, { tenantId: 't-x', requestId, actor: { kind: 'api_key', id: 'k1' }, action: 'password.reset', startedAt: 100, deadlineAt: 200 })), 'conflict');
+      const results = await Promise.all([
+        finishRecord(db, requestId, { outcome: 'succeeded', latencyMs: 5, finishedAt: 105 }),
+        sweepPending(db, 1_000, 1_000).then((n) => n > 0),
+        finishRecord(db, requestId, { outcome: 'timeout', latencyMs: 6, finishedAt: 106 }),
+      ]);
+      assert.equal(results.filter(Boolean).length, 1);
+      const rec = await getAuditByRequestId(db, requestId);
+      assert.equal(rec?.state, 'done');
+      assert.ok(rec?.outcome === 'succeeded' || rec?.outcome === 'outcome_unknown' || rec?.outcome === 'timeout');
+    });
+
+    test('audit: many concurrent requests each get exactly one record, all finished', async () => {
+      const ids = Array.from({ length: 40 }, () => randomUUID());
+      await Promise.all(
+        ids.map(async (requestId, i) => {
+          await insertPending(db, { tenantId: 't-many', requestId, actor: { kind: 'user', id: `u${i}` }, action: 'password.change', targetUser: `u${i}`, startedAt: 1_000 + i, deadlineAt: 9_000 });
+          assert.equal(await finishRecord(db, requestId, { outcome: i % 2 ? 'succeeded' : 'policy_violation', reasons: i % 2 ? undefined : ['too_short'], latencyMs: i, finishedAt: 2_000 + i }), true);
+        }),
+      );
+      const rows = await db.query("SELECT request_id, state FROM audit WHERE tenant_id = 't-many'");
+      assert.equal(rows.length, ids.length);
+      assert.ok(rows.every((r) => r.state === 'done'));
+      assert.equal(new Set(rows.map((r) => r.request_id)).size, ids.length);
+    });
+
+    test('audit: the sweep closes only records past their deadline', async () => {
+      const live = randomUUID();
+      const dead = randomUUID();
+      await insertPending(db, { tenantId: 't-sweep', requestId: live, actor: { kind: 'user', id: 'a' }, action: 'password.change', startedAt: 50_000, deadlineAt: 60_000 });
+      await insertPending(db, { tenantId: 't-sweep', requestId: dead, actor: { kind: 'user', id: 'b' }, action: 'password.change', startedAt: 10_000, deadlineAt: 20_000 });
+      assert.equal(await sweepPending(db, 30_000, 55_000), 1);
+      const d = await getAuditByRequestId(db, dead);
+      assert.equal(d?.state, 'done');
+      assert.equal(d?.outcome, 'outcome_unknown');
+      assert.equal(d?.latencyMs, 45_000);
+      assert.equal((await getAuditByRequestId(db, live))?.state, 'pending');
+    });
+
+    test('audit listing: filters, newest first, cursor pages cover everything once', async () => {
+      for (let i = 0; i < 7; i++) {
+        const requestId = randomUUID();
+        await insertPending(db, { tenantId: 't-list', requestId, actor: { kind: 'user', id: 'x' }, action: 'password.change', targetUser: i % 2 ? 'Bob' : 'carol', startedAt: 5_000 + (i < 3 ? 0 : i), deadlineAt: 99_000 });
+        await finishRecord(db, requestId, { outcome: i % 2 ? 'succeeded' : 'wrong_current_password', latencyMs: 1, finishedAt: 6_000 });
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await listAudit(db, 't-list', { limit: 3, cursor });
+        seen.push(...page.items.map((r) => r.requestId));
+        for (let i = 1; i < page.items.length; i++) assert.ok((page.items[i - 1]?.startedAt ?? 0) >= (page.items[i]?.startedAt ?? 0));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      assert.equal(seen.length, 7);
+      assert.equal(new Set(seen).size, 7);
+      assert.equal((await listAudit(db, 't-list', { limit: 50, user: 'bob' })).items.length, 3);
+      assert.equal((await listAudit(db, 't-list', { limit: 50, outcome: 'wrong_current_password' })).items.length, 4);
+      assert.equal((await listAudit(db, 't-list', { limit: 50, from: 5_004 })).items.length, 3);
+      assert.equal(await codeOf(listAudit(db, 't-list', { limit: 5, cursor: 'not-a-cursor' })), 'invalid_request');
+    });
+  });
+}
