@@ -124,7 +124,7 @@ export interface ChangesPage {
   more: boolean;
 }
 
-const FORBIDDEN_IN_LOGIN = /[\u0000-\u001f\u007f"/\\[\]:;|=,+*?<>@()]/u;
+const FORBIDDEN_IN_LOGIN = /[\p{Cc}"/\\[\]:;|=,+*?<>@()]/u;
 const LoginSchema = z
   .string()
   .min(1)
@@ -133,16 +133,16 @@ const LoginSchema = z
 const UpnSchema = z
   .string()
   .max(256)
-  .regex(/^[^\s@\u0000-\u001f\u007f*()\\]+@[^\s@\u0000-\u001f\u007f*()\\]+$/u, 'upn must look like name@domain');
+  .regex(/^[^\s@\p{Cc}*()\\]+@[^\s@\p{Cc}*()\\]+$/u, 'upn must look like name@domain');
 const MailSchema = z
   .string()
   .max(256)
-  .regex(/^[^\s@\u0000-\u001f\u007f]+@[^\s@\u0000-\u001f\u007f]+$/u, 'mail must look like name@domain');
+  .regex(/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u, 'mail must look like name@domain');
 const DisplayNameSchema = z
   .string()
   .min(1)
   .max(256)
-  .refine((v) => !/[\u0000-\u001f\u007f]/u.test(v), 'displayName contains a control character');
+  .refine((v) => !/[\p{Cc}]/u.test(v), 'displayName contains a control character');
 const PolicyNameSchema = z
   .string()
   .min(1)
@@ -763,7 +763,7 @@ export class EmbeddedDirectory implements Directory {
     };
   }
 
-  /** Apply the configured default-policy fields (journaled only when they change something). */
+  /** @internal Apply the configured default-policy fields at open (journaled only when they change something). */
   async applyConfiguredPolicy(): Promise<void> {
     if (!this.config.policy) return;
     const current = this.defaultPolicy();
