@@ -219,11 +219,14 @@ class RelayLink {
       case 'request': {
         if (state.status !== 'ready') return this.#violation(ws, 'request before welcome');
         this.#arm(2 * state.heartbeatMs, 'heartbeat_missed');
-        void o.executor.execute(frame.envelope).then((ex) => {
+        const work = o.executor.execute(frame.envelope).then((ex) => {
           // If the socket went meanwhile the relay has already answered `lost`; nothing to send.
           if (ex.kind === 'response') this.#send(ws, { v: PROTOCOL_VERSION, t: 'response', envelope: ex.envelope });
           else this.#send(ws, { v: PROTOCOL_VERSION, t: 'reject', requestId: ex.requestId, code: ex.code, message: ex.message.slice(0, 1024) });
         });
+        // close() waits for these, so an answer finished during a graceful stop still goes out.
+        this.#answering.add(work);
+        void work.finally(() => this.#answering.delete(work));
         return;
       }
       case 'error':
@@ -235,6 +238,7 @@ class RelayLink {
   }
 
   #pendingRelayId: string | null = null;
+  readonly #answering = new Set<Promise<void>>();
 
   #violation(ws: WebSocket, what: string) {
     this.lastError = 'unexpected_frame';
@@ -269,24 +273,31 @@ class RelayLink {
     }, delay);
   }
 
-  close(): Promise<void> {
-    if (this.#closedPromise) return this.#closedPromise;
+  close(answerWaitMs = 2_000): Promise<void> {
+    this.#closedPromise ??= this.#close(answerWaitMs);
+    return this.#closedPromise;
+  }
+
+  async #close(answerWaitMs: number): Promise<void> {
     this.#closing = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#answering.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#answering]), new Promise<void>((resolve) => (timer = setTimeout(resolve, answerWaitMs)))]);
+      clearTimeout(timer);
+    }
     const ws = this.#ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) {
       this.#ws = null;
       this.#set({ status: 'closed', since: this.o.now() });
-      this.#closedPromise = Promise.resolve();
-      return this.#closedPromise;
+      return;
     }
-    this.#closedPromise = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       ws.once('close', () => resolve());
       ws.close(1000, 'agent stopping');
       setTimeout(() => ws.terminate(), 2_000).unref();
     });
-    return this.#closedPromise;
   }
 }
 

@@ -34,6 +34,8 @@ export interface StartAgentOptions {
   /** Written (0600, atomically) on every link change and every few seconds, for `writeback-agent status`. */
   statusPath?: string;
   backoff?: Partial<BackoffPolicy>;
+  /** Called on every link state change (after the status file is scheduled). */
+  onStatus?: (links: ConnectionStatus[]) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -99,7 +101,10 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       capabilities,
       log,
       now,
-      onStatus: writeStatus,
+      onStatus: (links) => {
+        writeStatus(links);
+        o.onStatus?.(links);
+      },
       ...(o.connections !== undefined ? { connections: o.connections } : {}),
       ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
       ...(o.allowPlaintext !== undefined ? { allowPlaintext: o.allowPlaintext } : {}),
