@@ -75,7 +75,7 @@ export interface SlapdLab {
   ldapmodify(ldif: string, opts?: { relax?: boolean }): Promise<void>;
   /** ldapsearch as the rootDN, operational attributes included; returns the LDIF text. */
   ldapsearch(base: string, filter: string, attrs?: string[]): Promise<string>;
-  /** Creates a user (inetOrgPerson + posixAccount-free) with a unique uid unless given. */
+  /** Creates an inetOrgPerson with a unique uid unless given (any characters: the DN is escaped). */
   addUser(opts?: AddUserOptions): Promise<LabUser>;
   /** Exit code of `ldapwhoami -x -D dn -y <file>`: an independent witness of which password works. */
   whoami(dn: string, password: string): Promise<number>;
@@ -95,6 +95,16 @@ function ssha(password: string): string {
   const salt = randomBytes(8);
   const digest = createHash('sha1').update(password, 'utf8').update(salt).digest();
   return `{SSHA}${Buffer.concat([digest, salt]).toString('base64')}`;
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/** RFC 4514 escaping of one RDN value (so fixtures can hold hostile names). */
+export function escapeRdnValue(v: string): string {
+  let out = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/\u0000/g, '\\00');
+  if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
+  if (out.endsWith(' ')) out = `${out.slice(0, -1)}\\ `;
+  return out;
 }
 
 /** A password that satisfies both lab policies (length >= 12). */
@@ -267,12 +277,11 @@ olcAccess: {0}to dn.subtree="cn=Monitor" by users read by * none
 `;
 
   const person = (uid: string, ou: string, password: string, extra: string[] = []): string =>
-    `dn: uid=${uid},${ou},${baseDn}
+    `dn:: ${b64(`uid=${escapeRdnValue(uid)},${ou},${baseDn}`)}
 objectClass: inetOrgPerson
-uid: ${uid}
-cn: ${uid}
-sn: ${uid}
-mail: ${uid}@example.test
+uid:: ${b64(uid)}
+cn:: ${b64(uid)}
+sn:: ${b64(uid)}
 userPassword: ${ssha(password)}
 ${extra.join('\n')}`.trimEnd();
 
@@ -445,7 +454,7 @@ pwdSafeModify: FALSE`,
       const extra = [...(o.extra ?? [])];
       if (o.policyDn) extra.push(`pwdPolicySubentry: ${o.policyDn}`);
       await lab.ldapadd(`${person(uid, ou, password, extra)}\n`);
-      return { uid, dn: `uid=${uid},${ou},${baseDn}`, password };
+      return { uid, dn: `uid=${escapeRdnValue(uid)},${ou},${baseDn}`, password };
     },
     async whoami(dn, password) {
       const f = join(dir, `pw-${randomUUID()}`);
