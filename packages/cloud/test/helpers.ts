@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
+  createLogger,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
   openRequest,
@@ -99,7 +100,9 @@ export interface Started {
 export async function startCloud(o: { engine?: EngineName; config?: CloudConfigInput; deps?: CloudDeps } = {}): Promise<Started> {
   const store = tempStore(o.engine ?? 'sqlite');
   const operatorKey = newOperatorKey();
-  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), ...store.config, ...o.config }, { operatorKey, ...o.deps });
+  // Quiet unless a test passes its own logger (or captures the default sink at debug level).
+  const log = createLogger({ name: 'cloud', level: 'error' });
+  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), ...store.config, ...o.config }, { operatorKey, log, ...o.deps });
   return {
     cloud,
     store,
@@ -232,9 +235,10 @@ export class TestAgent {
 
 export type Behaviour = (env: RequestEnvelope, agent: TestAgent) => Promise<RelayAnswer>;
 
+/** Answer with the agent's script; `now` is the agent's clock (a number, or a function read per request). */
 export const respond =
-  (o: { now?: number } = {}): Behaviour =>
-  async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, o) });
+  (o: { now?: number | (() => number) } = {}): Behaviour =>
+  async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, o.now === undefined ? {} : { now: typeof o.now === 'function' ? o.now() : o.now }) });
 
 /**
  * An in-test RelayClient: the relay itself is the relay engineer's (tested there, and end to end by
