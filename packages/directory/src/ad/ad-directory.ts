@@ -427,7 +427,9 @@ export class AdDirectory implements Directory {
         lastReason = err.reason;
       }
     }
-    const r = result('directory_unavailable', { detail: 'No domain controller could be reached.' });
+    const r = result('directory_unavailable', {
+      detail: lastReason === 'bind_rejected' ? 'The directory refused the service account sign-in.' : 'No domain controller could be reached.',
+    });
     this.log.warn('directory operation failed before anything was written', { op, by: user?.by, reason: lastReason, ms: Math.round(performance.now() - t0) });
     return r;
   }

@@ -71,6 +71,12 @@ export class AdPool {
   private readonly health = new Map<string, UrlHealth>();
   private opening = 0;
   private closed = false;
+  /**
+   * After the DC refused the service account's password, binds pause: every retry would be one
+   * more bad password, and the lockout policy would lock the service account out.
+   */
+  private bindRejections = 0;
+  private bindPausedUntil = 0;
   /** Called with every new connection's rootDSE (capabilities follow the DC in use). */
   onConnect: ((c: AdConnection) => void) | undefined;
 
@@ -233,6 +239,9 @@ export class AdPool {
 
   /** Open, bind and read the rootDSE on the first DC that answers. */
   private async open(): Promise<AdConnection> {
+    if (this.now() < this.bindPausedUntil) {
+      throw new NotSentError('bind_rejected', 'service account bind refused recently; not retrying yet');
+    }
     let last: NotSentError | undefined;
     for (const url of this.orderedUrls()) {
       try {
@@ -244,10 +253,13 @@ export class AdPool {
           const f = classifyLdapError(err);
           if (f.kind === 'result') {
             // A refused service bind is a configuration problem, the same on every DC.
+            this.bindRejections++;
+            this.bindPausedUntil = this.now() + Math.min(600_000, 30_000 * 2 ** Math.min(this.bindRejections - 1, 5));
             this.log.error('service account bind refused by the DC; check bindDn / bindPassword and that the account is enabled and not locked', {
               url: url.url,
               ldapCode: f.code,
               data: f.data,
+              retryInMs: this.bindPausedUntil - this.now(),
             });
             throw new NotSentError('bind_rejected', 'service account bind refused', f);
           }
@@ -265,6 +277,7 @@ export class AdPool {
           h.failures = 0;
           h.downUntil = 0;
         }
+        this.bindRejections = 0;
         const conn: AdConnection = { client, url, rootDse };
         this.onConnect?.(conn);
         return conn;
