@@ -10,7 +10,7 @@ import type { DirectoryFactory } from './daemon.js';
 /** The directory package's factory, or null when this build has none yet. */
 export async function resolveDirectoryFactory(): Promise<DirectoryFactory | null> {
   const mod: Record<string, unknown> = await import('@writeback/directory');
-  const open = mod['openDirectory'];
+  const open = mod.openDirectory;
   if (typeof open !== 'function') return null;
   // Trusted code of this repository, not data: the factory's contract is Directory-returning.
   return async (config, log) => (await open(config, { log })) as Directory;

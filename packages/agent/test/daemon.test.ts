@@ -261,7 +261,9 @@ describe('graceful stop', () => {
     try {
       await agent.ready();
       let out = '';
-      const io = { stdout: (t: string) => void (out += t), stderr: () => {}, env: {} };
+      const io = { stdout: (t: string) => {
+        out += t;
+      }, stderr: () => {}, env: {} };
       const Status = z.object({ agentId: z.string(), daemon: z.object({ pid: z.number(), links: z.array(z.object({ status: z.string() })) }).nullable() });
       await until(async () => {
         out = '';

@@ -168,7 +168,11 @@ describe('CLI', () => {
       await writeFile(dirFile, JSON.stringify({ kind: 'openldap', url: 'ldaps://ldap.example.test' }));
       let out = '';
       let err = '';
-      const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), env: { WRITEBACK_AGENT_TOKEN: GOOD_TOKEN } };
+      const io = { stdout: (t: string) => {
+        out += t;
+      }, stderr: (t: string) => {
+        err += t;
+      }, env: { WRITEBACK_AGENT_TOKEN: GOOD_TOKEN } };
       const code = await runCli(['register', '--cloud', fake.url, '--name', 'site-1', '--state', statePath, '--directory', `@${dirFile}`], io);
       assert.equal(code, 0, err);
       assert.match(out, /agent-1/);
@@ -190,7 +194,11 @@ describe('CLI', () => {
   test('usage errors exit 2, runtime errors exit 1 with the code', async () => {
     let out = '';
     let err = '';
-    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), env: {} };
+    const io = { stdout: (t: string) => {
+        out += t;
+      }, stderr: (t: string) => {
+        err += t;
+      }, env: {} };
     assert.equal(await runCli(['--help'], io), 0);
     assert.match(out, /register/);
     assert.equal(await runCli(['bogus'], io), 2);

@@ -140,7 +140,7 @@ function positiveInt(value: number | undefined, fallback: number, path: string):
 /** Create a relay hub. Misconfiguration throws TypeError naming the option. */
 export function createRelayHub(options: RelayHubOptions): RelayHub {
   if (!options || typeof options !== 'object') throw new TypeError('createRelayHub: options are required');
-  if (!options.cloudVerifyKey || options.cloudVerifyKey.type !== 'public' || options.cloudVerifyKey.asymmetricKeyType !== 'ed25519') {
+  if (options.cloudVerifyKey?.type !== 'public' || options.cloudVerifyKey.asymmetricKeyType !== 'ed25519') {
     throw new TypeError('createRelayHub: option "cloudVerifyKey" must be an Ed25519 public KeyObject');
   }
   if (typeof options.gate !== 'function') throw new TypeError('createRelayHub: option "gate" must be a function');
@@ -251,22 +251,31 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       frame = parseFrame(buf, AgentToRelayFrameSchema);
     } catch (err) {
-      if (err instanceof ProtocolError) return fail(conn, err.code, err.message);
+      if (err instanceof ProtocolError) {
+        fail(conn, err.code, err.message);
+        return;
+      }
       log.error('unexpected error parsing a frame', { err });
-      return fail(conn, 'malformed_frame', 'frame could not be parsed');
+      fail(conn, 'malformed_frame', 'frame could not be parsed');
+      return;
     }
     const phase = conn.phase;
     switch (phase.kind) {
       case 'challenged':
-        if (frame.t !== 'auth') return fail(conn, 'unexpected_frame', `expected auth, got ${frame.t}`);
+        if (frame.t !== 'auth') {
+          fail(conn, 'unexpected_frame', `expected auth, got ${frame.t}`);
+          return;
+        }
         clearTimeout(phase.authTimer);
         conn.phase = { kind: 'verifying' };
         void authenticate(conn, phase.nonce, frame);
         return;
       case 'verifying':
-        return fail(conn, 'unexpected_frame', 'frame sent before welcome');
+        fail(conn, 'unexpected_frame', 'frame sent before welcome');
+        return;
       case 'ready':
-        return onReadyFrame(conn, phase.identity, frame);
+        onReadyFrame(conn, phase.identity, frame);
+        return;
     }
   };
 
@@ -278,20 +287,33 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     } catch {
       proofOk = false; // a certificate key that is not a point on the curve
     }
-    if (!proofOk) return fail(conn, 'auth_failed', 'certificate or proof does not verify');
-    if (revoked.has(cert.agentId)) return fail(conn, 'agent_revoked', 'agent has been revoked');
+    if (!proofOk) {
+      fail(conn, 'auth_failed', 'certificate or proof does not verify');
+      return;
+    }
+    if (revoked.has(cert.agentId)) {
+      fail(conn, 'agent_revoked', 'agent has been revoked');
+      return;
+    }
     let allowed: boolean;
     try {
       allowed = await gate(cert.agentId, cert.tenantId);
     } catch (err) {
       log.error('agent gate failed; refusing the agent', { agentId: cert.agentId, err: new RelayError('gate_failed', 'gate threw', { cause: err }) });
-      return fail(conn, 'auth_failed', 'agent could not be checked');
+      fail(conn, 'auth_failed', 'agent could not be checked');
+      return;
     }
     // The socket may have gone while the gate was asked.
     if (conn.phase.kind !== 'verifying') return;
-    if (!allowed || revoked.has(cert.agentId)) return fail(conn, 'agent_revoked', 'agent has been revoked');
+    if (!allowed || revoked.has(cert.agentId)) {
+      fail(conn, 'agent_revoked', 'agent has been revoked');
+      return;
+    }
     const set = byAgent.get(cert.agentId) ?? new Set<Conn>();
-    if (set.size >= maxPerAgent) return fail(conn, 'overloaded', `agent already holds ${set.size} connections`);
+    if (set.size >= maxPerAgent) {
+      fail(conn, 'overloaded', `agent already holds ${set.size} connections`);
+      return;
+    }
     const identity: AgentIdentity = {
       agentId: cert.agentId,
       tenantId: cert.tenantId,
@@ -312,7 +334,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   const onReadyFrame = (conn: Conn, id: AgentIdentity, frame: AgentToRelayFrame): void => {
     switch (frame.t) {
       case 'auth':
-        return fail(conn, 'unexpected_frame', 'already authenticated');
+        fail(conn, 'unexpected_frame', 'already authenticated');
+        return;
       case 'pong': {
         const ping = conn.lastPing;
         // Only a pong echoing our last ping counts, so an agent cannot fake a low rtt.
@@ -321,8 +344,14 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
       }
       case 'response': {
         const env = frame.envelope;
-        if (env.tenantId !== id.tenantId) return fail(conn, 'wrong_tenant', 'response claims another tenant', env.requestId);
-        if (env.agentId !== id.agentId) return fail(conn, 'wrong_agent', 'response claims another agent', env.requestId);
+        if (env.tenantId !== id.tenantId) {
+          fail(conn, 'wrong_tenant', 'response claims another tenant', env.requestId);
+          return;
+        }
+        if (env.agentId !== id.agentId) {
+          fail(conn, 'wrong_agent', 'response claims another agent', env.requestId);
+          return;
+        }
         const p = conn.pending.get(env.requestId);
         if (!p) {
           // Normal after a timeout: the agent answers late.

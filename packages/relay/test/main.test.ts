@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import { generateSigningKeyPair, privateKeyObject, publicKeyObject } from '@writeback/protocol';
 import { createNatsRelayClient, loadRelayConfig, serveAgentGate } from '../src/index.js';
-import { ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, quietLog, sleep, until } from './helpers.js';
+import { type ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, quietLog, sleep, until } from './helpers.js';
 
 const key = generateSigningKeyPair().publicKey;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -59,7 +59,7 @@ async function freePort(): Promise<number> {
 }
 
 describe('standalone relay process', async () => {
-  let probe;
+  let probe: NatsConnection;
   try {
     probe = await connect({ servers: NATS_URL, timeout: 1_000, maxReconnectAttempts: 0 });
   } catch {
