@@ -5,13 +5,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { AgentToRelayFrameSchema, parseFrame, publicKeyObject, verifyResponse, type RequestEnvelope } from '@writeback/protocol';
-import type { RelayAnswer } from '@writeback/relay';
+import { createRelayHub, type RelayAnswer } from '@writeback/relay';
 import { AgentError, runCli, startAgent, writeState, type AgentState, type ConnectionStatus, type RunningAgent } from '../src/index.js';
 import { FakeDirectory, alice, captureLog, makeCloud, makeState, request, sleep, startHub, tempDir, until, type HubFixture } from './fixtures.js';
 
@@ -278,4 +280,50 @@ describe('graceful stop', () => {
       await dir.remove();
     }
   });
+
+  test('wss:// with a private CA: trusted with --ca, refused without it', async (t) => {
+    const dir = await tempDir();
+    try {
+      const pki = await makeTestPki(dir.path);
+      if (!pki) return t.skip('openssl not available');
+      const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log });
+      const server = createHttpsServer({ cert: pki.cert, key: pki.key });
+      hub.attach(server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const state = makeState(cloud, { relayUrl: `wss://localhost:${port}/agent`, agentId: 'agent-tls', tenantId: 'tenant-tls' });
+      const untrusting = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: fastBackoff });
+      const trusting = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, caFile: pki.caFile });
+      try {
+        await trusting.ready();
+        const env = request(cloud, state, { op: 'health', params: {} });
+        assert.equal(outcome(state, env, await hub.client().send(env)), 'succeeded');
+        await until(() => untrusting.status()[0]?.lastError === 'socket_error', 3_000, 'TLS refusal');
+        assert.notEqual(untrusting.status()[0]?.status, 'ready');
+        assert.equal((await hub.client().listAgents('tenant-tls'))[0]?.connections, 1);
+      } finally {
+        await untrusting.stop();
+        await trusting.stop();
+        await hub.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    } finally {
+      await dir.remove();
+    }
+  });
 });
+
+/** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI. */
+async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
+  const run = (args: string[]) => new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const ok =
+    (await run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=writeback test CA'])) &&
+    (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
+    (await run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'san.ext']));
+  if (!ok) return null;
+  return { caFile: join(dir, 'ca.pem'), cert: await readFile(join(dir, 'srv.pem')), key: await readFile(join(dir, 'srv.key')) };
+}
