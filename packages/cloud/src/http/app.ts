@@ -52,6 +52,13 @@ function sendError(reply: FastifyReply, e: CloudError): FastifyReply {
   });
 }
 
+const registered = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
+
+/** Every method + path the app serves (HEAD routes Fastify adds for GET included), for checks against the OpenAPI document. */
+export function registeredRoutes(app: FastifyInstance): readonly { method: string; url: string }[] {
+  return registered.get(app) ?? [];
+}
+
 export function createHttpApp(services: Services, o: HttpAppOptions = {}): FastifyInstance {
   const { config, log } = services;
   const app = Fastify({
@@ -89,6 +96,11 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
     return payload;
   });
 
+  const seen: { method: string; url: string }[] = [];
+  registered.set(app, seen);
+  app.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) seen.push({ method: String(method), url: r.url });
+  });
   for (const route of o.routes ?? ALL_ROUTES) route.register(app, services);
   return app;
 }
