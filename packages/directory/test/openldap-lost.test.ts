@@ -1,0 +1,137 @@
+/**
+ * The OpenLDAP adapter when the directory goes away: a connection lost after the Password Modify
+ * request left the adapter is outcome_unknown (never succeeded), whether or not slapd applied it;
+ * a server that is down or frozen is directory_unavailable; the pool reconnects after a restart.
+ * The real slapd is crashed (SIGKILL) or frozen (SIGSTOP); a TCP relay holds or drops exactly the
+ * one request or answer that must go missing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { OpenLdapDirectory } from '../src/openldap/index.js';
+import { labPassword, startSlapd, type SlapdLab } from './lab/slapd.js';
+import { ldapOpTag, startTcpProxy, type TcpProxy } from './lab/tcp-proxy.js';
+import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
+
+const EXTENDED_REQUEST = 0x77;
+let lab: SlapdLab;
+let proxy: TcpProxy;
+let captured: CapturedLog;
+const secrets: string[] = [];
+const noOptions = { forceChange: false, unlock: false, enforceHistory: true };
+
+before(async () => {
+  lab = await startSlapd({ tls: false });
+  proxy = await startTcpProxy(Number(new URL(lab.url).port));
+  captured = captureLog();
+});
+
+after(async () => {
+  await proxy?.close();
+  await lab?.stop();
+  captured.assertNoSecrets([...secrets, ...Object.values(lab.passwords)]);
+});
+
+async function throughProxy(): Promise<OpenLdapDirectory> {
+  return openLab(lab, { urls: [proxy.url], timeoutMs: 1500 }, { log: captured.log });
+}
+
+test('request lost before slapd saw it (slapd crashed): outcome_unknown, and indeed nothing was written', async () => {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  const dir = await throughProxy();
+  try {
+    proxy.onClientData = (chunk) => {
+      if (ldapOpTag(chunk) !== EXTENDED_REQUEST) return 'forward';
+      void lab.crash();
+      return 'hold';
+    };
+    const r = await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions);
+    assert.equal(r.outcome, 'outcome_unknown');
+  } finally {
+    proxy.onClientData = () => 'forward';
+    await lab.restart();
+  }
+  assert.equal(await lab.whoami(u.dn, u.password), 0);
+  assert.notEqual(await lab.whoami(u.dn, next), 0);
+  // The pool noticed the dead connection: the next operation reconnects by itself.
+  const again = await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions);
+  assert.equal(again.outcome, 'succeeded');
+  assert.equal(await lab.whoami(u.dn, next), 0);
+  await dir.close();
+});
+
+test('answer lost after slapd applied the change: outcome_unknown, never succeeded (the write did happen)', async () => {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  const dir = await throughProxy();
+  try {
+    proxy.onClientData = (chunk) => {
+      if (ldapOpTag(chunk) === EXTENDED_REQUEST) {
+        proxy.dropServerData = true;
+        setTimeout(() => void lab.crash(), 100);
+      }
+      return 'forward';
+    };
+    const r = await dir.changePassword({ by: 'login', value: u.uid }, u.password, next);
+    assert.equal(r.outcome, 'outcome_unknown');
+  } finally {
+    proxy.onClientData = () => 'forward';
+    proxy.dropServerData = false;
+    await lab.restart();
+  }
+  assert.equal(await lab.whoami(u.dn, next), 0);
+  await dir.close();
+});
+
+test('slapd frozen: the lookup times out before any write (directory_unavailable)', async () => {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  const dir = await openLab(lab, { timeoutMs: 300 }, { log: captured.log });
+  try {
+    assert.equal((await dir.health()).ok, true);
+    lab.pause();
+    const r = await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions);
+    assert.equal(r.outcome, 'directory_unavailable');
+  } finally {
+    lab.resume();
+  }
+  assert.equal(await lab.whoami(u.dn, u.password), 0);
+  await dir.close();
+});
+
+test('slapd down: directory_unavailable everywhere; back up: the same adapter works again', async () => {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  const dir = await openLab(lab, { timeoutMs: 1000, serverRetryMs: 0 }, { log: captured.log });
+  assert.equal((await dir.health()).ok, true);
+  await lab.crash();
+  try {
+    assert.equal((await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions)).outcome, 'directory_unavailable');
+    assert.equal((await dir.verifyCredentials({ by: 'login', value: u.uid }, u.password)).outcome, 'directory_unavailable');
+    assert.equal((await dir.unlock({ by: 'login', value: u.uid })).outcome, 'directory_unavailable');
+    assert.equal((await dir.health()).ok, false);
+    await assert.rejects(dir.findUser({ by: 'login', value: u.uid }), (e: unknown) => e instanceof Error && e.name === 'UnreachableError');
+  } finally {
+    await lab.restart();
+  }
+  assert.equal((await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions)).outcome, 'succeeded');
+  assert.equal(await lab.whoami(u.dn, next), 0);
+  await dir.close();
+});
+
+test('idle pooled connections killed by a restart are replaced without failing the next operation', async () => {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  const dir = await openLab(lab, {}, { log: captured.log });
+  assert.equal((await dir.health()).ok, true);
+  await lab.restart();
+  const r = await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions);
+  assert.equal(r.outcome, 'succeeded');
+  assert.equal(await lab.whoami(u.dn, next), 0);
+  await dir.close();
+});
