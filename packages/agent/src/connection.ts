@@ -225,8 +225,9 @@ class RelayLink {
           else this.#send(ws, { v: PROTOCOL_VERSION, t: 'reject', requestId: ex.requestId, code: ex.code, message: ex.message.slice(0, 1024) });
         });
         // close() waits for these, so an answer finished during a graceful stop still goes out.
-        this.#answering.add(work);
-        void work.finally(() => this.#answering.delete(work));
+        const guarded = work.catch((err: unknown) => o.log.error('answering a request failed', { link: this.index, requestId: frame.envelope.requestId, err }));
+        this.#answering.add(guarded);
+        void guarded.finally(() => this.#answering.delete(guarded));
         return;
       }
       case 'error':

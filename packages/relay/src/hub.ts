@@ -311,8 +311,17 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     }
     const set = byAgent.get(cert.agentId) ?? new Set<Conn>();
     if (set.size >= maxPerAgent) {
-      fail(conn, 'overloaded', `agent already holds ${set.size} connections`);
-      return;
+      // After a network blip the agent redials before its old sockets are declared dead: give the
+      // slot of one already silent for a heartbeat to the proven-live newcomer.
+      const t = now();
+      const stale = [...set].filter((c) => t - c.lastSeenAt > heartbeatMs).sort((a, b) => a.lastSeenAt - b.lastSeenAt)[0];
+      if (!stale) {
+        fail(conn, 'overloaded', `agent already holds ${set.size} connections`);
+        return;
+      }
+      log.info('replacing a silent connection of the agent', { agentId: cert.agentId, connectionId: stale.id });
+      cleanup(stale);
+      stale.ws.terminate();
     }
     const identity: AgentIdentity = {
       agentId: cert.agentId,

@@ -293,6 +293,25 @@ describe('requests', () => {
   });
 });
 
+describe('connection limit', () => {
+  test('at the limit, a connection silent for a heartbeat gives its slot to a newcomer', async () => {
+    const fx = await startHub(cloud, { maxConnectionsPerAgent: 1, heartbeatMs: 60 });
+    try {
+      const id = makeAgentIdentity(cloud, 'tenant-l', 'agent-redial');
+      const old = await connectAgent(fx.url, id);
+      old.autoPong = false;
+      await sleep(90);
+      const fresh = await connectAgent(fx.url, id);
+      await old.closed;
+      fresh.answer = () => ok;
+      assert.equal((await fx.hub.send(healthRequest(cloud, id))).kind, 'response');
+      assert.equal(fx.hub.presence()[0]?.connections, 1);
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe('heartbeats', () => {
   test('pongs record rtt; a silent agent is terminated after two intervals and its pending request is lost', async () => {
     const fx = await startHub(cloud, { heartbeatMs: 50 });
