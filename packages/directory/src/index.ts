@@ -5,3 +5,4 @@ export * from './embedded/index.js';
 export * from './ad/index.js';
 export * from './doctor.js';
 export * from './openldap/index.js';
+export * from './factory.js';

@@ -1,0 +1,195 @@
+/**
+ * Whole-system harness: a real cloud (HTTP + in-process relay + SQLite store) on a real port, a
+ * real agent registered with a one-time token (in this process or as its own OS process), and the
+ * embedded directory on disk. Every log line of the run is captured so tests can look for secrets.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCloud, type Cloud } from '@writeback/cloud';
+import { HASH_COST, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
+import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
+import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
+
+export const PASSWORDS = {
+  alice: 'Tulip-Initial-2024!',
+  bob: 'Maple-Initial-2024!',
+  carol: 'Cedar-Initial-2024!',
+  dave: 'Birch-Initial-2024!',
+  erin: 'Aspen-Initial-2024!',
+  frank: 'Hazel-Initial-2024!',
+} as const;
+
+export interface SystemOptions {
+  deadlineMs?: number;
+  heartbeatMs?: number;
+  /** 'inprocess' (default), 'process' (the agent CLI as its own OS process) or 'none'. */
+  agent?: 'inprocess' | 'process' | 'none';
+  /** Rewrite the relay URL the agent dials (to put a proxy in between). */
+  agentRelayUrl?: (relayUrl: string) => string;
+  hash?: EmbeddedHashCost;
+  /** Wrap the directory the in-process agent uses (e.g. to slow it down). */
+  wrapDirectory?: (d: Directory) => Directory;
+  port?: number;
+  dir?: string;
+  rateLimitPerUser?: number;
+}
+
+export interface System {
+  cloud: Cloud;
+  url: string;
+  tenant: string;
+  apiKey: string;
+  dir: string;
+  statePath: string;
+  state: AgentState | null;
+  directory: EmbeddedDirectory;
+  agent: RunningAgent | null;
+  agentProcess: ChildProcess | null;
+  logs: string[];
+  log: Logger;
+  api(method: string, path: string, body?: unknown, key?: string | null): Promise<{ status: number; body: Record<string, unknown> }>;
+  startAgentProcess(): Promise<ChildProcess>;
+  stop(): Promise<void>;
+}
+
+/** Every log line written by any logger without its own sink, for the whole test file. */
+export const capturedLogs: string[] = [];
+setDefaultLogSink((line) => capturedLogs.push(line));
+
+export const DIRECTORY_POLICY = {
+  minLength: 10,
+  complexity: true,
+  historyLength: 5,
+  minAgeSeconds: 0,
+  maxAgeSeconds: 0,
+  lockoutThreshold: 3,
+  lockoutDurationSeconds: 900,
+};
+
+export async function seedUsers(directory: EmbeddedDirectory): Promise<void> {
+  await directory.definePolicy('strict', { minLength: 14, minAgeSeconds: 86_400 });
+  await directory.createUser({ login: 'alice', displayName: 'Alice Martin', password: PASSWORDS.alice });
+  await directory.createUser({ login: 'bob', displayName: 'Bob Stone', password: PASSWORDS.bob });
+  await directory.createUser({ login: 'carol', displayName: 'Carol Disabled', password: PASSWORDS.carol, enabled: false });
+  await directory.createUser({ login: 'dave', displayName: 'Dave Admin', password: PASSWORDS.dave, protected: true });
+  await directory.createUser({ login: 'erin', displayName: 'Erin Lock', password: PASSWORDS.erin });
+  await directory.createUser({ login: 'frank', displayName: 'Frank Strict', password: PASSWORDS.frank, policyName: 'strict' });
+}
+
+export async function startSystem(o: SystemOptions = {}): Promise<System> {
+  const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'wb-e2e-')));
+  const logs = capturedLogs;
+  const log = createLogger({ name: 'e2e' });
+  const masterKey = randomBytes(32).toString('base64url');
+  const cloud = await createCloud(
+    {
+      port: o.port ?? 0,
+      databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
+      masterKey,
+      writebackDeadlineMs: o.deadlineMs ?? 5_000,
+      pendingGraceMs: 0,
+      ...(o.rateLimitPerUser !== undefined
+        ? { rateLimits: { passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 }, passwordChangePerIp: { limit: 1000, windowSeconds: 900 }, adminSignInPerLogin: { limit: 10, windowSeconds: 900 }, adminSignInPerIp: { limit: 50, windowSeconds: 900 } } }
+        : {}),
+    },
+    { log: log.child({ part: 'cloud' }), printOperatorKey: () => {}, ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}) },
+  );
+  const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
+  const apiKey = boot.apiKey ?? '';
+  const directoryConfig = { kind: 'embedded' as const, path: join(dir, 'directory'), hash: o.hash ?? { ...HASH_COST.fast }, policy: DIRECTORY_POLICY };
+  const directory = await openEmbeddedDirectory(directoryConfig, { log: log.child({ part: 'directory' }) });
+  await seedUsers(directory);
+
+  const statePath = join(dir, 'agent.json');
+  let state: AgentState | null = null;
+  let agent: RunningAgent | null = null;
+  let agentProcess: ChildProcess | null = null;
+  if ((o.agent ?? 'inprocess') !== 'none') {
+    state = await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'agent-1', statePath, directory: directoryConfig, log: log.child({ part: 'agent' }) });
+    if (o.agentRelayUrl) state = { ...state, relayUrl: o.agentRelayUrl(state.relayUrl) };
+  }
+
+  const sys: System = {
+    cloud,
+    url: cloud.url,
+    tenant: 'acme',
+    apiKey,
+    dir,
+    statePath,
+    state,
+    directory,
+    agent,
+    agentProcess,
+    logs,
+    log,
+    async api(method, path, body, key = apiKey) {
+      const headers: Record<string, string> = {};
+      if (key) headers.authorization = `Bearer ${key}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`${cloud.url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+      const text = await res.text();
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      } catch {
+        parsed = { raw: text };
+      }
+      return { status: res.status, body: parsed };
+    },
+    async startAgentProcess() {
+      // The directory files are opened by the agent process: close ours first (single writer).
+      await directory.close();
+      const child = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        env: { ...process.env, LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const collect = (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
+      };
+      child.stdout?.on('data', collect);
+      child.stderr?.on('data', collect);
+      sys.agentProcess = child;
+      await waitFor(async () => (await cloud.relayClient.listAgents(boot.tenant?.id ?? '')).length > 0, 20_000, 'agent process to connect');
+      return child;
+    },
+    async stop() {
+      await sys.agent?.stop();
+      if (sys.agentProcess && sys.agentProcess.exitCode === null) {
+        sys.agentProcess.kill('SIGKILL');
+      }
+      await cloud.close();
+      await directory.close().catch(() => {});
+      if (!o.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+
+  if (state && (o.agent ?? 'inprocess') === 'inprocess') {
+    agent = await startAgent({ state, directory: o.wrapDirectory ? o.wrapDirectory(directory) : directory, log: log.child({ part: 'agent' }), allowPlaintext: true });
+    await agent.ready();
+    sys.agent = agent;
+  } else if (state && o.agent === 'process') {
+    await sys.startAgentProcess();
+  }
+  return sys;
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every secret a test used must be absent from these texts. */
+export function findSecrets(texts: Iterable<string>, secrets: Iterable<string>): string[] {
+  const found: string[] = [];
+  const all = [...texts].join('\n');
+  for (const s of secrets) if (all.includes(s)) found.push(s);
+  return found;
+}
