@@ -8,9 +8,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { BerWriter } from 'ldapts';
 import type { EffectivePolicy } from '@writeback/protocol';
 import { DirectoryError, guidFromString, guidToString, resolveAdConfig } from '@writeback/directory';
 import { filetimeToMs, generalizedTimeToMs, intervalToSeconds } from '../src/ad/ad-time.js';
+import { PolicyHintsControl } from '../src/ad/controls.js';
 import { classifyRejection, complexityCategories, containsUserName, precheckPassword } from '../src/ad/password-rules.js';
 
 const base = { kind: 'ad', bindDn: 'svc@example.test', bindPassword: 'x', baseDn: 'DC=example,DC=test' } as const;
@@ -99,6 +101,15 @@ describe('AD encodings', () => {
     assert.equal(intervalToSeconds(undefined), 0);
     assert.equal(generalizedTimeToMs('20261125111503.0Z'), Date.UTC(2026, 10, 25, 11, 15, 3));
     assert.equal(generalizedTimeToMs('garbage'), null);
+  });
+});
+
+describe('AD policy-hints control', () => {
+  it('encodes as a critical control whose value is OCTET STRING { SEQUENCE { INTEGER 1 } }', () => {
+    const w = new BerWriter();
+    new PolicyHintsControl('1.2.840.113556.1.4.2239').write(w);
+    const oid = Buffer.from('1.2.840.113556.1.4.2239').toString('hex');
+    assert.equal(w.buffer.toString('hex'), `3023${'0417'}${oid}0101ff04053003020101`);
   });
 });
 

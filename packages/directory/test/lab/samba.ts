@@ -120,6 +120,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
 
   const lease = claimAddress();
   const dir = await mkdtemp(path.join(tmpdir(), 'writeback-samba-'));
+  lease.recordDir(dir);
   let proc: ChildProcess | undefined;
   let adminClient: Client | undefined;
   let stopped = false;
@@ -134,7 +135,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
     rmSync(dir, { recursive: true, force: true });
     lease.release();
   };
-  process.once('exit', cleanupSync);
+  registerCleanup(cleanupSync);
 
   try {
     await execFileP('cp', ['-a', `${templateDir}/.`, dir]);
@@ -150,7 +151,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
     );
   } catch (err) {
     cleanupSync();
-    process.removeListener('exit', cleanupSync);
+    unregisterCleanup(cleanupSync);
     throw err;
   }
 
@@ -166,6 +167,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc = child;
+    if (child.pid) lease.recordPid(child.pid);
     const chunks: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => chunks.push(b));
     child.stderr?.on('data', (b: Buffer) => chunks.push(b));
@@ -213,7 +215,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
   } catch (err) {
     await stopProcess();
     cleanupSync();
-    process.removeListener('exit', cleanupSync);
+    unregisterCleanup(cleanupSync);
     throw err;
   }
 
@@ -303,7 +305,7 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
       stopped = true;
       await rm(dir, { recursive: true, force: true });
       lease.release();
-      process.removeListener('exit', cleanupSync);
+      unregisterCleanup(cleanupSync);
     },
   };
   return dc;
@@ -365,7 +367,47 @@ function runWithInput(cmd: string, args: string[], input: string, env: Record<st
 
 interface Lease {
   address: string;
+  /** Remember the DC folder, so a later run can remove it if this process dies without cleaning up. */
+  recordDir(dir: string): void;
+  /** Remember the samba PID, so a later run can stop an orphan DC of a process that died. */
+  recordPid(pid: number): void;
   release(): void;
+}
+
+// Cleanup at exit and on the usual termination signals (the test runner sends SIGTERM on timeout):
+// kill the samba process group, remove the folder, release the address.
+const cleanups = new Set<() => void>();
+const TERM_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+function runCleanups(): void {
+  for (const c of [...cleanups]) {
+    cleanups.delete(c);
+    try {
+      c();
+    } catch {
+      // best effort
+    }
+  }
+}
+function onSignal(sig: NodeJS.Signals): void {
+  runCleanups();
+  for (const s of TERM_SIGNALS) process.removeListener(s, onSignal);
+  process.removeListener('exit', runCleanups);
+  // Re-raise so the process ends the way it would have without us.
+  process.kill(process.pid, sig);
+}
+function registerCleanup(c: () => void): void {
+  if (cleanups.size === 0) {
+    process.on('exit', runCleanups);
+    for (const s of TERM_SIGNALS) process.on(s, onSignal);
+  }
+  cleanups.add(c);
+}
+function unregisterCleanup(c: () => void): void {
+  cleanups.delete(c);
+  if (cleanups.size === 0) {
+    process.removeListener('exit', runCleanups);
+    for (const s of TERM_SIGNALS) process.removeListener(s, onSignal);
+  }
 }
 
 function claimAddress(): Lease {
@@ -376,6 +418,8 @@ function claimAddress(): Lease {
     if (!tryLock(lock)) continue;
     return {
       address,
+      recordDir: (dir) => writeFileSync(path.join(lock, 'dir'), dir),
+      recordPid: (pid) => writeFileSync(path.join(lock, 'samba-pid'), `${pid} ${startTimeOf(pid) ?? ''}`),
       release: () => {
         try {
           if (readFileSync(path.join(lock, 'pid'), 'utf8') === String(process.pid)) rmSync(lock, { recursive: true, force: true });
@@ -408,6 +452,13 @@ function tryLock(lock: string): boolean {
         owner = 0;
       }
       if (owner && isAlive(owner)) return false;
+      killOrphanSamba(lock);
+      try {
+        const leftover = readFileSync(path.join(lock, 'dir'), 'utf8');
+        if (path.dirname(leftover) === tmpdir() && path.basename(leftover).startsWith('writeback-samba-')) rmSync(leftover, { recursive: true, force: true });
+      } catch {
+        // no folder recorded
+      }
       rmSync(lock, { recursive: true, force: true });
     }
   }
@@ -423,6 +474,36 @@ function portsBusySync(lock: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Process start time (clock ticks since boot, /proc/<pid>/stat field 22): with the PID, identifies one process. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; fields after it are space-separated.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stop the samba a dead test process left running, if that PID still is the same process. */
+function killOrphanSamba(lock: string): void {
+  let recorded: string[] = [];
+  try {
+    recorded = readFileSync(path.join(lock, 'samba-pid'), 'utf8').split(' ');
+  } catch {
+    return;
+  }
+  const pid = Number(recorded[0]);
+  if (!pid || !recorded[1] || startTimeOf(pid) !== recorded[1]) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 50 && isAlive(pid); i++) Atomics.wait(pause, 0, 0, 50);
 }
 
 function isAlive(pid: number): boolean {
