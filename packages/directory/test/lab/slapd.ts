@@ -173,9 +173,17 @@ function onExitCleanup(fn: () => void): void {
   live.add(fn);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.once('exit', () => {
+    const all = () => {
       for (const f of live) f();
-    });
+      live.clear();
+    };
+    process.once('exit', all);
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        all();
+        process.kill(process.pid, sig);
+      });
+    }
   }
 }
 
@@ -351,6 +359,7 @@ pwdSafeModify: FALSE`,
   let port = 0;
   let tlsPort = 0;
   let child: ChildProcess | undefined;
+  let watchdog: ChildProcess | undefined;
   let stderr = '';
 
   const launch = async (): Promise<void> => {
@@ -362,6 +371,14 @@ pwdSafeModify: FALSE`,
       stderr = (stderr + b.toString()).slice(-4000);
     });
     child = proc;
+    // A watchdog that outlives a test process killed with SIGKILL (no exit hook runs then): when
+    // our end of its stdin closes without a word, it kills slapd and removes the folder.
+    watchdog?.stdin?.end('keep\n');
+    const dog = spawn('sh', ['-c', `if read _; then kill -9 ${proc.pid} 2>/dev/null; else kill -9 ${proc.pid} 2>/dev/null; rm -rf '${dir}'; fi`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    dog.unref();
+    watchdog = dog;
     let exited = false;
     proc.once('exit', () => {
       exited = true;
@@ -400,6 +417,7 @@ pwdSafeModify: FALSE`,
   };
   const cleanup = (): void => {
     killNow();
+    watchdog?.stdin?.end('keep\n');
     rmSync(dir, { recursive: true, force: true });
   };
   onExitCleanup(cleanup);
