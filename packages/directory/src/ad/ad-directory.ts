@@ -335,8 +335,9 @@ export class AdDirectory implements Directory {
   async findUser(user: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
     let found: Lookup | undefined;
     const r = await this.run('user.find', user, async (ctx) => {
-      found = await this.lookup(ctx, user);
-      return result('succeeded');
+      const l = await this.lookup(ctx, user);
+      found = l;
+      return l.kind === 'found' ? result('succeeded') : this.notFound(l);
     });
     if (!found) throw new DirectoryError('unavailable', `directory lookup failed: ${r.outcome}`);
     const f: Lookup = found;

@@ -134,19 +134,29 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
 
     const scope = (extra: Filter[]): Filter =>
       new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...(cfg.userFilter ? [cfg.userFilter] : []), ...extra] });
-    const users = (
+    // One page is enough to know the scope is not empty and to pick a probe user; protected
+    // accounts are few, so they are counted in full.
+    let users: Entry[] = [];
+    for await (const page of client.searchPaginated(cfg.baseDn, {
+      scope: 'sub',
+      filter: scope([]),
+      attributes: ['sAMAccountName', 'adminCount', 'userAccountControl', 'msDS-ResultantPSO'],
+      paged: { pageSize: 200 },
+    })) {
+      users = page.searchEntries;
+      break;
+    }
+    const protectedUsers = (
       await client.search(cfg.baseDn, {
         scope: 'sub',
-        filter: scope([]),
-        attributes: ['sAMAccountName', 'adminCount', 'userAccountControl', 'msDS-ResultantPSO'],
-        sizeLimit: 0,
+        filter: scope([new EqualityFilter({ attribute: 'adminCount', value: '1' })]),
+        attributes: ['sAMAccountName'],
         paged: { pageSize: 500 },
       })
     ).searchEntries;
-    const protectedUsers = users.filter((u) => int(u, 'adminCount') === 1);
     checks.push(
       users.length > 0
-        ? { id: 'users_in_scope', status: 'pass', summary: `${users.length} user account(s) in scope` }
+        ? { id: 'users_in_scope', status: 'pass', summary: `${users.length === 200 ? 'at least 200' : users.length} user account(s) in scope` }
         : { id: 'users_in_scope', status: 'fail', summary: 'no user accounts in scope', fix: 'Check baseDn and userFilter.' },
     );
     checks.push(
