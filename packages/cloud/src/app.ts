@@ -124,8 +124,8 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       relayClient = relayHub.client();
     } else {
       nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud' });
-      relayClient = createNatsRelayClient(nc, { log: log.child({ component: 'relay' }), now });
-      const gateServer = serveAgentGate(nc, gate, { log: log.child({ component: 'relay-gate' }) });
+      relayClient = createNatsRelayClient(nc, { prefix: config.natsPrefix, log: log.child({ component: 'relay' }), now });
+      const gateServer = serveAgentGate(nc, gate, { prefix: config.natsPrefix, log: log.child({ component: 'relay-gate' }) });
       const conn = nc;
       cleanup.push(async () => {
         await gateServer.stop();

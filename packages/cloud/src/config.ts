@@ -43,6 +43,11 @@ const ConfigSchema = z.object({
     .optional(),
   relayMode: z.enum(['embedded', 'nats']).default('embedded'),
   natsUrl: z.string().min(1).optional(),
+  /** Subject prefix shared with the relay nodes (lets deployments, or test runs, share one NATS). */
+  natsPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of letters, digits, _ and -')
+    .default('wb'),
   /** Where browsers and agents reach this service (behind a proxy, it differs from host:port). */
   publicUrl: HttpUrl.optional(),
   /** Override for the relay URL handed to agents (NATS mode: the relay nodes' public address). */
@@ -92,6 +97,7 @@ const ENV: Record<string, string> = {
   databaseSchema: 'DATABASE_SCHEMA',
   relayMode: 'RELAY_MODE',
   natsUrl: 'NATS_URL',
+  natsPrefix: 'NATS_PREFIX',
   publicUrl: 'PUBLIC_URL',
   relayUrl: 'RELAY_URL',
   'tls.cert': 'TLS_CERT',

@@ -59,7 +59,7 @@ describe('agents', () => {
     const valid = await issue();
     const wrongSecret = valid.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     const answers = [];
-    for (const token of [expiring, 'wbt_0123456789abcdef.' + 'A'.repeat(43), 'not-a-token', wrongSecret, valid.replace('wbt_', 'wbk_')]) {
+    for (const token of [expiring, `wbt_0123456789abcdef.${'A'.repeat(43)}`, 'not-a-token', wrongSecret, valid.replace('wbt_', 'wbk_')]) {
       const r = await new TestAgent('x').register(base, token);
       assert.equal(r.status, 401, token);
       answers.push(r.json);

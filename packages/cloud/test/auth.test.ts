@@ -27,7 +27,7 @@ describe('auth', () => {
     const path = '/api/v1/tenants/acme/agents';
     assert.equal(errorCode(await api(base, 'GET', path)), 'unauthorized');
     assert.equal(errorCode(await api(base, 'GET', path, { headers: { authorization: 'Basic Zm9vOmJhcg==' } })), 'unauthorized');
-    assert.equal(errorCode(await api(base, 'GET', path, { token: 'wbk_0123456789abcdef.' + 'A'.repeat(43) })), 'unauthorized');
+    assert.equal(errorCode(await api(base, 'GET', path, { token: `wbk_0123456789abcdef.${'A'.repeat(43)}` })), 'unauthorized');
     const wrongSecret = acmeKey.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     const r = await api(base, 'GET', path, { token: wrongSecret });
     assert.equal(r.status, 401);

@@ -6,43 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { WebSocket } from 'ws';
-import {
-  AgentCertificateSchema,
-  RelayToAgentFrameSchema,
-  encodeFrame,
-  parseFrame,
-  privateKeyObject,
-  signAuthProof,
-  type AgentCertificate,
-  type RelayToAgentFrame,
-} from '@writeback/protocol';
-import { api, field, startCloud, str, TestAgent, until, type Started } from './helpers.js';
-
-/** Connects to the relay as `agent`, authenticates, answers requests with the agent's script. */
-class WireAgent {
-  readonly frames: RelayToAgentFrame[] = [];
-  readonly ws: WebSocket;
-  readonly closed: Promise<{ code: number }>;
-  constructor(url: string, readonly agent: TestAgent, cert: AgentCertificate) {
-    this.ws = new WebSocket(url);
-    this.closed = new Promise((resolve) => this.ws.on('close', (code) => resolve({ code })));
-    this.ws.on('message', (data) => {
-      const frame = parseFrame(data.toString(), RelayToAgentFrameSchema);
-      this.frames.push(frame);
-      if (frame.t === 'challenge') {
-        const sig = signAuthProof(frame.nonce, frame.relayId, cert, privateKeyObject(agent.signing.privateJwk));
-        this.ws.send(encodeFrame({ v: 1, t: 'auth', certificate: cert, sig, agentVersion: '0.1.0-test', directory: 'embedded' }));
-      } else if (frame.t === 'ping') {
-        this.ws.send(encodeFrame({ v: 1, t: 'pong', ts: frame.ts }));
-      } else if (frame.t === 'request') {
-        void agent.answer(frame.envelope).then((envelope) => this.ws.send(encodeFrame({ v: 1, t: 'response', envelope })));
-      }
-    });
-  }
-  welcomed = (): boolean => this.frames.some((f) => f.t === 'welcome');
-  errorCodes = (): string[] => this.frames.flatMap((f) => (f.t === 'error' ? [f.code] : []));
-}
+import { AgentCertificateSchema, type AgentCertificate } from '@writeback/protocol';
+import { api, field, startCloud, str, TestAgent, until, WireAgent, type Started } from './helpers.js';
 
 describe('embedded relay', () => {
   let s: Started;

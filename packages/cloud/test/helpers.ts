@@ -9,8 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { WebSocket } from 'ws';
 import {
+  RelayToAgentFrameSchema,
   createLogger,
+  encodeFrame,
+  parseFrame,
+  signAuthProof,
+  type AgentCertificate,
+  type RelayToAgentFrame,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
   openRequest,
@@ -295,3 +302,29 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 
     await sleep(10);
   }
 }
+
+/** Connects to the relay as `agent`, authenticates, answers requests with the agent's script. */
+export class WireAgent {
+  readonly frames: RelayToAgentFrame[] = [];
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number }>;
+  constructor(url: string, readonly agent: TestAgent, cert: AgentCertificate) {
+    this.ws = new WebSocket(url);
+    this.closed = new Promise((resolve) => this.ws.on('close', (code) => resolve({ code })));
+    this.ws.on('message', (data) => {
+      const frame = parseFrame(data.toString(), RelayToAgentFrameSchema);
+      this.frames.push(frame);
+      if (frame.t === 'challenge') {
+        const sig = signAuthProof(frame.nonce, frame.relayId, cert, privateKeyObject(agent.signing.privateJwk));
+        this.ws.send(encodeFrame({ v: 1, t: 'auth', certificate: cert, sig, agentVersion: '0.1.0-test', directory: 'embedded' }));
+      } else if (frame.t === 'ping') {
+        this.ws.send(encodeFrame({ v: 1, t: 'pong', ts: frame.ts }));
+      } else if (frame.t === 'request') {
+        void agent.answer(frame.envelope).then((envelope) => this.ws.send(encodeFrame({ v: 1, t: 'response', envelope })));
+      }
+    });
+  }
+  welcomed = (): boolean => this.frames.some((f) => f.t === 'welcome');
+  errorCodes = (): string[] => this.frames.flatMap((f) => (f.t === 'error' ? [f.code] : []));
+}
+

@@ -130,7 +130,7 @@ export async function finishRecord(db: Db, requestId: string, f: FinishInput): P
   const r = await db.exec(
     `UPDATE audit SET state = 'done', outcome = ?, reasons = ?, detail = ?, agent_id = ?, latency_ms = ?, finished_at = ?
      WHERE request_id = ? AND state = 'pending'`,
-    [f.outcome, f.reasons && f.reasons.length ? JSON.stringify(f.reasons) : null, f.detail?.slice(0, 1024) ?? null, f.agentId ?? null, Math.max(0, Math.round(f.latencyMs)), f.finishedAt, requestId],
+    [f.outcome, f.reasons?.length ? JSON.stringify(f.reasons) : null, f.detail?.slice(0, 1024) ?? null, f.agentId ?? null, Math.max(0, Math.round(f.latencyMs)), f.finishedAt, requestId],
   );
   return r.changes === 1;
 }

@@ -27,7 +27,7 @@ export const dummyPasswordHash = (): Promise<string> => (dummy ??= hashPassword(
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/.exec(stored);
-  if (!m || !m[1] || !m[2] || !m[3] || !m[4] || !m[5]) return false;
+  if (!m?.[1] || !m[2] || !m[3] || !m[4] || !m[5]) return false;
   const expected = Buffer.from(m[5], 'base64url');
   const key = await derive(password, Buffer.from(m[4], 'base64url'), { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]) });
   return key.length === expected.length && timingSafeEqual(key, expected);

@@ -32,7 +32,7 @@ export function encryptPrivateKey(plain: Buffer, masterKey: Buffer, id: string, 
 
 export function decryptPrivateKey(enc: string, masterKey: Buffer, id: string, publicKey: string): Buffer {
   const m = /^v1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]+)$/.exec(enc);
-  if (!m || !m[1] || !m[2]) throw new CloudError('master_key_mismatch', 'stored cloud key is not in a known format');
+  if (!m?.[1] || !m[2]) throw new CloudError('master_key_mismatch', 'stored cloud key is not in a known format');
   const ct = Buffer.from(m[2], 'base64url');
   try {
     const d = createDecipheriv('aes-256-gcm', masterKey, Buffer.from(m[1], 'base64url'));

@@ -75,8 +75,10 @@ function succeeded(op: OperationName | undefined): string {
       return 'This is the password policy that applies to the account.';
     case 'credentials.verify':
       return 'The credentials are valid.';
+    case 'health':
+      return 'The on-premises password service is healthy.';
     default:
-      return 'Done.';
+      return 'The operation succeeded.';
   }
 }
 

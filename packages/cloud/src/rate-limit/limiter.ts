@@ -84,5 +84,10 @@ export function reserveAll(entries: readonly (readonly [RateLimiter, string])[])
     for (const release of held) release();
     return { ok: false, retryAfterSeconds: retry };
   }
-  return { ok: true, release: () => held.forEach((release) => release()) };
+  return {
+    ok: true,
+    release: () => {
+      for (const release of held) release();
+    },
+  };
 }

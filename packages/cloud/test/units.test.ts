@@ -1,0 +1,138 @@
+/** Small pure parts: outcome messages, the password generator, the rate limiter, token parsing. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { OUTCOME_CODES, OPERATIONS, POLICY_REASONS, type EffectivePolicy } from '@writeback/protocol';
+import { outcomeMessage, reasonMessage } from '../src/outcomes/messages.js';
+import { generatePassword } from '../src/writeback/password-generator.js';
+import { createRateLimiter, reserveAll } from '../src/rate-limit/limiter.js';
+import { issueToken, parseToken, secretMatches } from '../src/auth/tokens.js';
+import { hashPassword, verifyPassword } from '../src/auth/passwords.js';
+import { Clock } from './helpers.js';
+
+const POLICY: EffectivePolicy = {
+  source: 'domain',
+  minLength: 12,
+  maxLength: 20,
+  complexity: true,
+  historyLength: 24,
+  minAgeSeconds: 86_400,
+  maxAgeSeconds: 0,
+  lockoutThreshold: 5,
+  lockoutDurationSeconds: 1_800,
+};
+const NOW = Date.UTC(2030, 0, 15, 12);
+
+describe('outcome messages', () => {
+  test('every outcome has a message for every operation, with no placeholder left', () => {
+    for (const op of OPERATIONS) {
+      for (const outcome of OUTCOME_CODES) {
+        const m = outcomeMessage({ outcome }, { op, now: NOW });
+        assert.ok(m.length > 5 && !m.includes('undefined'), `${op} ${outcome}`);
+      }
+    }
+  });
+
+  test('reasons are explained with the policy values', () => {
+    assert.equal(reasonMessage('too_short', POLICY), 'The password must be at least 12 characters long.');
+    assert.equal(reasonMessage('too_long', POLICY), 'The password must be at most 20 characters long.');
+    assert.equal(reasonMessage('history', POLICY), 'The password must not be one of your last 24 passwords.');
+    assert.match(reasonMessage('complexity', POLICY), /three of these four groups/);
+    assert.match(reasonMessage('contains_user_name', POLICY), /user name/);
+    for (const r of POLICY_REASONS) assert.ok(reasonMessage(r, undefined, NOW).length > 10, r);
+  });
+
+  test('minimum age names the time from which a change is allowed', () => {
+    const at = new Date(NOW + 26 * 3_600_000).toISOString();
+    const m = reasonMessage('min_age', { ...POLICY, nextChangeAllowedAt: at }, NOW);
+    assert.ok(m.includes(at));
+    assert.ok(m.includes('1 day'));
+    assert.ok(reasonMessage('min_age', POLICY, NOW).includes('once every 1 day'));
+  });
+
+  test('a policy violation joins its reasons; locked accounts say how long', () => {
+    const m = outcomeMessage({ outcome: 'policy_violation', reasons: ['too_short', 'history'], policy: POLICY }, { op: 'password.change' });
+    assert.equal(m, 'The password must be at least 12 characters long. The password must not be one of your last 24 passwords.');
+    assert.match(outcomeMessage({ outcome: 'account_locked', policy: POLICY }), /30 minutes/);
+    assert.match(outcomeMessage({ outcome: 'access_denied', missingRight: 'Reset Password' }, { op: 'password.reset' }), /missing right: Reset Password/);
+  });
+
+  test('uncertain outcomes never read as success', () => {
+    for (const outcome of ['timeout', 'outcome_unknown'] as const) {
+      const m = outcomeMessage({ outcome }, { op: 'password.reset' });
+      assert.match(m, /not reported as a success/);
+    }
+    assert.equal(outcomeMessage({ outcome: 'agent_unavailable' }, { op: 'password.change' }), 'The on-premises password service is unreachable; nothing was changed.');
+  });
+});
+
+describe('password generator', () => {
+  test('meets length bounds and all four groups; never contains the login', () => {
+    for (let i = 0; i < 200; i++) {
+      const p = generatePassword(POLICY, 'jane.doe');
+      assert.ok(p.length >= 12 && p.length <= 20, String(p.length));
+      for (const re of [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/]) assert.match(p, re);
+      assert.ok(!/jane|doe/i.test(p));
+    }
+    assert.equal(generatePassword(null).length, 20);
+    assert.equal(generatePassword({ minLength: 40 }).length, 40);
+    assert.equal(generatePassword({ minLength: 0, maxLength: 8 }).length, 8);
+  });
+});
+
+describe('rate limiter', () => {
+  test('sliding window with reservations that can be released', () => {
+    const clock = new Clock(0);
+    const rl = createRateLimiter({ limit: 2, windowSeconds: 60 }, clock.now);
+    const a = rl.reserve('k');
+    assert.ok(a.ok);
+    clock.advance(10_000);
+    assert.ok(rl.reserve('k').ok);
+    const refused = rl.reserve('k');
+    assert.ok(!refused.ok);
+    assert.equal(refused.retryAfterSeconds, 50, 'until the oldest attempt leaves the window');
+    if (a.ok) a.release();
+    assert.ok(rl.reserve('k').ok, 'a released reservation frees its slot');
+    assert.ok(!rl.reserve('k').ok);
+    clock.advance(59_999);
+    assert.ok(!rl.reserve('k').ok, 'both attempts made at 10 s are still inside the window at 69.999 s');
+    clock.advance(1);
+    assert.ok(rl.reserve('k').ok, 'they left the window at 70 s');
+    assert.ok(rl.reserve('other').ok, 'keys are independent');
+  });
+
+  test('reserveAll takes all or nothing', () => {
+    const clock = new Clock(0);
+    const user = createRateLimiter({ limit: 1, windowSeconds: 60 }, clock.now);
+    const ip = createRateLimiter({ limit: 5, windowSeconds: 60 }, clock.now);
+    assert.ok(reserveAll([[user, 'u'], [ip, 'i']]).ok);
+    assert.ok(!reserveAll([[user, 'u'], [ip, 'i']]).ok);
+    assert.equal(ip.count('i'), 1, 'the refused attempt did not keep its IP slot');
+  });
+
+  test('a limit of 0 disables the limiter', () => {
+    const rl = createRateLimiter({ limit: 0, windowSeconds: 60 }, () => 0);
+    for (let i = 0; i < 100; i++) assert.ok(rl.reserve('k').ok);
+  });
+});
+
+describe('tokens and password hashes', () => {
+  test('tokens parse only in their own kind; secrets compare by hash', () => {
+    const t = issueToken('wbt');
+    const parsed = parseToken('wbt', t.token);
+    assert.ok(parsed);
+    assert.equal(parsed.id, t.id);
+    assert.equal(parseToken('wbk', t.token), null);
+    assert.equal(parseToken('wbt', `${t.token}x`), null);
+    assert.ok(secretMatches(parsed.secret, t.secretHash));
+    assert.ok(!secretMatches(parsed.secret, undefined));
+    assert.ok(!secretMatches('x'.repeat(43), t.secretHash));
+  });
+
+  test('scrypt hashes verify only the right password', async () => {
+    const h = await hashPassword('pässwörd-Ω');
+    assert.match(h, /^scrypt\$16384\$8\$1\$/);
+    assert.ok(await verifyPassword('pässwörd-Ω', h));
+    assert.ok(!(await verifyPassword('passwörd-Ω', h)));
+    assert.ok(!(await verifyPassword('x', 'not-a-hash')));
+  });
+});
