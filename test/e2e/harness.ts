@@ -52,6 +52,9 @@ export interface System {
   log: Logger;
   api(method: string, path: string, body?: unknown, key?: string | null): Promise<{ status: number; body: Record<string, unknown> }>;
   startAgentProcess(): Promise<ChildProcess>;
+  /** Stop the cloud (and its in-process relay) and start it again on the same port and store. */
+  restartCloud(): Promise<void>;
+  tenantId: string;
   stop(): Promise<void>;
 }
 
@@ -84,9 +87,9 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
   const logs = capturedLogs;
   const log = createLogger({ name: 'e2e' });
   const masterKey = randomBytes(32).toString('base64url');
-  const cloud = await createCloud(
+  const makeCloud = (port: number) => createCloud(
     {
-      port: o.port ?? 0,
+      port,
       databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
       masterKey,
       writebackDeadlineMs: o.deadlineMs ?? 5_000,
@@ -97,6 +100,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
     },
     { log: log.child({ part: 'cloud' }), printOperatorKey: () => {}, ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}) },
   );
+  let cloud = await makeCloud(o.port ?? 0);
   const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
   const apiKey = boot.apiKey ?? '';
   const directoryConfig = { kind: 'embedded' as const, path: join(dir, 'directory'), hash: o.hash ?? { ...HASH_COST.fast }, policy: DIRECTORY_POLICY };
@@ -114,6 +118,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
 
   const sys: System = {
     cloud,
+    tenantId: boot.tenant?.id ?? '',
     url: cloud.url,
     tenant: 'acme',
     apiKey,
@@ -129,7 +134,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
       const headers: Record<string, string> = {};
       if (key) headers.authorization = `Bearer ${key}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(`${cloud.url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+      const res = await fetch(`${sys.cloud.url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
       const text = await res.text();
       let parsed: Record<string, unknown> = {};
       try {
@@ -153,15 +158,21 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
       child.stdout?.on('data', collect);
       child.stderr?.on('data', collect);
       sys.agentProcess = child;
-      await waitFor(async () => (await cloud.relayClient.listAgents(boot.tenant?.id ?? '')).length > 0, 20_000, 'agent process to connect');
+      await waitFor(async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0, 20_000, 'agent process to connect');
       return child;
+    },
+    async restartCloud() {
+      const port = Number(new URL(cloud.url).port);
+      await cloud.close();
+      cloud = await makeCloud(port);
+      sys.cloud = cloud;
     },
     async stop() {
       await sys.agent?.stop();
       if (sys.agentProcess && sys.agentProcess.exitCode === null) {
         sys.agentProcess.kill('SIGKILL');
       }
-      await cloud.close();
+      await sys.cloud.close();
       await directory.close().catch(() => {});
       if (!o.dir) await rm(dir, { recursive: true, force: true });
     },
