@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { DirectoryError } from '../src/errors.js';
 import type { OpenLdapDirectory } from '../src/openldap/index.js';
 import { labPassword, startSlapd, type SlapdLab } from './lab/slapd.js';
 import { ldapOpTag, startTcpProxy, type TcpProxy } from './lab/tcp-proxy.js';
@@ -92,7 +93,7 @@ test('slapd frozen: the lookup times out before any write (directory_unavailable
   const dir = await openLab(lab, { timeoutMs: 300 }, { log: captured.log });
   try {
     assert.equal((await dir.health()).ok, true);
-    lab.pause();
+    await lab.pause();
     const r = await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions);
     assert.equal(r.outcome, 'directory_unavailable');
   } finally {
@@ -114,7 +115,7 @@ test('slapd down: directory_unavailable everywhere; back up: the same adapter wo
     assert.equal((await dir.verifyCredentials({ by: 'login', value: u.uid }, u.password)).outcome, 'directory_unavailable');
     assert.equal((await dir.unlock({ by: 'login', value: u.uid })).outcome, 'directory_unavailable');
     assert.equal((await dir.health()).ok, false);
-    await assert.rejects(dir.findUser({ by: 'login', value: u.uid }), (e: unknown) => e instanceof Error && e.name === 'UnreachableError');
+    await assert.rejects(dir.findUser({ by: 'login', value: u.uid }), (e: unknown) => e instanceof DirectoryError && e.code === 'unavailable');
   } finally {
     await lab.restart();
   }

@@ -103,6 +103,14 @@ export interface ResolvedOpenLdapConfig
   readonly ca: Buffer | undefined;
 }
 
+/** Configurations this module parsed (a plain object that merely looks resolved is parsed again). */
+const resolvedConfigs = new WeakSet<object>();
+
+/** True for a configuration returned by parseOpenLdapConfig. */
+export function isResolvedOpenLdapConfig(c: unknown): c is ResolvedOpenLdapConfig {
+  return typeof c === 'object' && c !== null && resolvedConfigs.has(c);
+}
+
 function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost') return true;
@@ -180,7 +188,7 @@ export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log
   }
 
   const { bindPassword: _p, bindPasswordFile: _f, ...rest } = cfg;
-  return Object.freeze({
+  const resolved: ResolvedOpenLdapConfig = Object.freeze({
     ...rest,
     urls: Object.freeze([...cfg.urls]) as string[],
     protectedGroups: Object.freeze([...cfg.protectedGroups]) as string[],
@@ -189,4 +197,6 @@ export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log
     parsedUserFilter,
     ca,
   } satisfies ResolvedOpenLdapConfig);
+  resolvedConfigs.add(resolved);
+  return resolved;
 }

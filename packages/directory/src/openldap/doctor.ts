@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, PresenceFilter, type Client, type Filter } from 'ldapts';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
-import { parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+import { isResolvedOpenLdapConfig, parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import { BindRejectedError, connectAndBind, isResultCodeError, ServerList, UnreachableError, type OpenedClient } from './connection.js';
 import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, wipe } from './password-modify.js';
 import { first, parseGeneralizedTime, settingsFromEntry, type PpolicySettings, type RawEntry } from './policy.js';
@@ -37,7 +37,7 @@ export async function openLdapDoctorChecks(
 
   let cfg: ResolvedOpenLdapConfig;
   try {
-    cfg = 'parsedUserFilter' in config ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+    cfg = isResolvedOpenLdapConfig(config) ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
   } catch (err) {
     const insecure = err instanceof DirectoryError && err.code === 'insecure_transport';
     checks.push({

@@ -1,7 +1,6 @@
 /** Public surface of the OpenLDAP adapter. */
-export { OpenLdapConfigSchema, parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+export { OpenLdapConfigSchema, parseOpenLdapConfig, isResolvedOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 export { OpenLdapDirectory, openOpenLdapDirectory, type OpenLdapDeps } from './openldap-directory.js';
-export { UnreachableError as OpenLdapUnreachableError } from './connection.js';
 export {
   PasswordPolicyControl,
   PPOLICY_CONTROL_OID,

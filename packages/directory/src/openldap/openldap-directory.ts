@@ -48,7 +48,7 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+import { isResolvedOpenLdapConfig, parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
   BindRejectedError,
   connectAndBind,
@@ -308,10 +308,16 @@ export class OpenLdapDirectory implements Directory {
 
   /**
    * Looks a user up (no secrets). null when not found, 'ambiguous' for several matches. Throws
-   * UnreachableError when no server can be reached, DirectoryError `closed` after close().
+   * DirectoryError `unavailable` when the directory cannot answer, `closed` after close().
    */
   async findUser(ref: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
-    const conn = await this.acquire();
+    let conn: PooledConnection;
+    try {
+      conn = await this.acquire();
+    } catch (err) {
+      if (err instanceof DirectoryError) throw err;
+      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, { cause: err });
+    }
     let broken = false;
     try {
       const found = await this.lookupWithRetry(conn, ref);
@@ -339,8 +345,8 @@ export class OpenLdapDirectory implements Directory {
       return out;
     } catch (err) {
       broken = !isResultCodeError(err);
-      if (err instanceof UnreachableError || err instanceof DirectoryError) throw err;
-      throw new UnreachableError('directory lookup failed', 'network', { cause: err });
+      if (err instanceof DirectoryError) throw err;
+      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, { cause: err });
     } finally {
       this.pool.release(conn, broken);
     }
@@ -727,7 +733,7 @@ export class OpenLdapDirectory implements Directory {
  */
 export async function openOpenLdapDirectory(config: OpenLdapConfig | ResolvedOpenLdapConfig, deps: OpenLdapDeps = {}): Promise<OpenLdapDirectory> {
   const log = deps.log ?? createLogger({ name: 'directory.openldap' });
-  const resolved = 'parsedUserFilter' in config ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+  const resolved = isResolvedOpenLdapConfig(config) ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
   const dir = new OpenLdapDirectory(resolved, { ...deps, log });
   const h = await dir.health();
   if (!h.ok) log.warn('openldap: directory not reachable at start; will keep trying per request', { detail: h.detail });

@@ -11,7 +11,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,8 +79,9 @@ export interface SlapdLab {
   addUser(opts?: AddUserOptions): Promise<LabUser>;
   /** Exit code of `ldapwhoami -x -D dn -y <file>`: an independent witness of which password works. */
   whoami(dn: string, password: string): Promise<number>;
-  /** SIGSTOP / SIGCONT the server (requests are accepted by the kernel but not answered). */
-  pause(): void;
+  /** SIGSTOP the server and wait until it is stopped (the kernel still accepts and buffers requests). */
+  pause(): Promise<void>;
+  /** SIGCONT. */
   resume(): void;
   /** SIGKILL the server, keeping its folder and ports for restart(). */
   crash(): Promise<void>;
@@ -487,8 +488,15 @@ pwdSafeModify: FALSE`,
         rmSync(f, { force: true });
       }
     },
-    pause() {
+    async pause() {
+      const pid = child?.pid;
       child?.kill('SIGSTOP');
+      // Signal delivery is asynchronous: wait for the stopped state (field 3 of /proc/<pid>/stat).
+      for (let i = 0; pid !== undefined && i < 200; i++) {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (/^\d+ \(.*\) [Tt] /.test(stat)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
     },
     resume() {
       child?.kill('SIGCONT');
