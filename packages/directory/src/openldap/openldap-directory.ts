@@ -18,9 +18,9 @@
  *           data { mustChange, expired }.
  * - WHY a change binds as the user (and not as the service account with oldPasswd): slapd decides
  *   "user or administrator" from the BOUND identity. A service account with `manage` bypasses every
- *   check even when it sends oldPasswd, and one with `write` gives history/minAge only by accident
- *   of its ACL; bound as the user, slapd applies the user's rules whatever the service account's
- *   right. The bind also makes a wrong current password count toward lockout (an exop oldPasswd
+ *   check even when it sends oldPasswd; one with `write` gets the user's checks, but only because
+ *   of how its ACL happens to be written. Bound as the user, slapd applies the user's rules
+ *   whatever the service account's right. The bind also makes a wrong current password count toward lockout (an exop oldPasswd
  *   mismatch does not), and a locked account fails the bind. Cost: one short-lived connection.
  *   The one exception: an EXPIRED password cannot bind, so that change goes through the service
  *   account with oldPasswd, and only when serviceAccountEnforcesPolicy says slapd will enforce the
@@ -33,9 +33,11 @@
  *   reset sets it on its own when pwdMustChange is on, so without forceChange it is removed).
  * - An empty new password is refused before anything is sent (slapd would generate one when the
  *   field is missing); an empty current password too (an empty simple bind is anonymous).
- * - Connection lost or timed out after the request went out: outcome_unknown. Before: 
+ * - Connection lost or timed out after the request went out: outcome_unknown; before it:
  *   directory_unavailable. An LDAP error result means slapd did not apply the operation.
  * - Raw diagnostics go to the log only; results carry codes, reasons and the effective policy.
+ * - Policy entries are cached for a minute per adapter: a policy edited in the directory shows in
+ *   policy.get and in lockout arithmetic up to a minute later (slapd itself enforces at once).
  */
 import {
   createLogger,
@@ -131,7 +133,7 @@ export class OpenLdapDirectory implements Directory {
 
   /** Use openOpenLdapDirectory(); this takes an already parsed configuration. */
   constructor(
-    readonly config: ResolvedOpenLdapConfig,
+    private readonly config: ResolvedOpenLdapConfig,
     deps: OpenLdapDeps = {},
   ) {
     this.log = deps.log ?? createLogger({ name: 'directory.openldap' });
