@@ -8,7 +8,7 @@
  * for passwords containing "SLOW" (Samba calls it inside the password write, before committing).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +19,7 @@ import { startSambaDc, type LabUser, type SambaDc } from './lab/samba.js';
 
 let dc: SambaDc;
 let scriptDir: string;
+let inFlight: string;
 const logLines: string[] = [];
 const log = createLogger({ name: 'ad-transport-test', level: 'debug', sink: (l) => logLines.push(l) });
 let seq = 0;
@@ -51,7 +52,9 @@ function check(checks: DoctorCheck[], id: string): DoctorCheck {
 before(async () => {
   scriptDir = mkdtempSync(path.join(tmpdir(), 'ad-transport-'));
   const script = path.join(scriptDir, 'check-password.sh');
-  writeFileSync(script, `#!/bin/sh\nread -r pw\ncase "$pw" in *SLOW*) sleep ${SLOW_SECONDS} ;; esac\nexit 0\n`);
+  inFlight = path.join(scriptDir, 'in-flight');
+  // The marker tells the test the write has reached the DC and is being processed.
+  writeFileSync(script, `#!/bin/sh\nread -r pw\ncase "$pw" in *SLOW*) touch '${inFlight}'; sleep ${SLOW_SECONDS} ;; esac\nexit 0\n`);
   chmodSync(script, 0o755);
   dc = await startSambaDc({ extraConfig: [`check password script = ${script}`] });
 });
@@ -213,9 +216,11 @@ describe('AD transport: the DC fails while a write is in flight', () => {
     try {
       const u = await user();
       assertOutcome(await dir.verifyCredentials({ by: 'login', value: u.login }, u.password), 'succeeded');
+      rmSync(inFlight, { force: true });
       const pending = dir.resetPassword({ by: 'login', value: u.login }, 'SLOW-Killed-Pass-1', reset);
-      // The lookup takes milliseconds; then the write sits in the DC's check script.
-      await new Promise((res) => setTimeout(res, 800));
+      // Kill the DC once the write sits in its check script (sent, not yet committed).
+      for (let i = 0; i < 200 && !existsSync(inFlight); i++) await new Promise((res) => setTimeout(res, 25));
+      assert.ok(existsSync(inFlight), 'the write never reached the DC');
       dc.signal('SIGKILL');
       assertOutcome(await pending, 'outcome_unknown');
 

@@ -599,17 +599,17 @@ async function buildTemplate(templateDir: string): Promise<void> {
     // Fine-grained policies are readable only by Domain Admins by default; the adapter needs to
     // read them to pre-check and to tell users the rule (a documented delegation step).
     await tool(['dsacl', 'set', `--objectdn=CN=Password Settings Container,CN=System,${BASE_DN}`, `--sddl=(A;CI;RPLCLORC;;;${sid})`]);
+    // Paths inside smb.conf name the build folder; point them at the final one before it appears,
+    // since a parallel test process may copy the template the moment the rename lands.
+    const finalConf = readFileSync(confPath, 'utf8').split(work).join(templateDir);
+    writeFileSync(confPath, finalConf);
     writeFileSync(path.join(work, 'READY'), `${new Date().toISOString()}\n`);
     try {
       renameSync(work, templateDir);
     } catch {
       // Another process built it at the same time; keep theirs.
       await rm(work, { recursive: true, force: true });
-      return;
     }
-    // Paths inside smb.conf name the build folder; rewrite them to the final one.
-    const finalConf = readFileSync(path.join(templateDir, 'etc/smb.conf'), 'utf8').split(work).join(templateDir);
-    writeFileSync(path.join(templateDir, 'etc/smb.conf'), finalConf);
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     throw err;
