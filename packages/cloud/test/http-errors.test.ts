@@ -91,7 +91,8 @@ describe('HTTP errors', () => {
       const r = await api(s2.cloud.url, 'GET', '/api/v1/tenants', { token: s2.operatorKey });
       assert.equal(r.status, 500);
       assert.deepEqual(r.json, { error: { code: 'internal_error', message: 'internal error' } });
-      assert.ok(cap.lines.some((l) => l.includes('"request failed"') && l.includes('store_unavailable')));
+      const errors = cap.lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'error');
+      assert.ok(errors.some((l) => l.err?.code === 'store_unavailable'), 'the cause is logged');
       const h = await api(s2.cloud.url, 'GET', '/healthz');
       assert.equal(h.status, 503);
       assert.equal(field(h.json, 'store'), 'error');

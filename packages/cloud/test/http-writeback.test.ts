@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { OUTCOME_CODES, OUTCOME_HTTP_STATUS, type EffectivePolicy, type OpenedRequest, type OperationResult } from '@writeback/protocol';
+import { outcomeMessage } from '../src/outcomes/messages.js';
 import { api, Clock, errorCode, FakeRelay, field, respond, startCloud, str, tenantWithAgent, type Started, type TestAgent } from './helpers.js';
 
 const POLICY: EffectivePolicy = {
@@ -50,7 +51,7 @@ describe('writeback over HTTP', () => {
     const r = await reset('alice', { newPassword: 'Given-Password-2030', unlock: true });
     assert.equal(r.status, 200);
     assert.equal(str(r.json, 'outcome'), 'succeeded');
-    assert.equal(str(r.json, 'message'), 'The password was reset.');
+    assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'succeeded' }, { op: 'password.reset' }));
     assert.match(str(r.json, 'requestId'), /^[0-9a-f-]{36}$/);
     assert.equal(Reflect.get(Object(r.json), 'temporaryPassword'), undefined);
     const req = agent.opened[0];
@@ -81,7 +82,7 @@ describe('writeback over HTTP', () => {
     const r = await reset('carol');
     assert.equal(r.status, 422);
     assert.equal(Reflect.get(Object(r.json), 'temporaryPassword'), undefined);
-    assert.equal(str(r.json, 'message'), 'The password must not be one of your last 24 passwords.');
+    assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'policy_violation', reasons: ['history'], policy: POLICY }));
   });
 
   test('a generated reset for an unknown user stops at the policy read', async () => {
@@ -123,7 +124,7 @@ describe('writeback over HTTP', () => {
     const r = await reset('alice', { newPassword: 'Another-Password-1' });
     assert.equal(r.status, 200);
     assert.equal(field(r.json, 'historyEnforced'), false);
-    assert.ok(str(r.json, 'message').includes('history'));
+    assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'succeeded', historyEnforced: false }, { op: 'password.reset' }));
   });
 
   test('effective policy and unlock', async () => {
@@ -132,7 +133,7 @@ describe('writeback over HTTP', () => {
     assert.deepEqual(field(p.json, 'policy'), POLICY);
     const u = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/unlock', { token: apiKey });
     assert.equal(u.status, 200);
-    assert.equal(str(u.json, 'message'), 'The account was unlocked.');
+    assert.equal(str(u.json, 'message'), outcomeMessage({ outcome: 'succeeded' }, { op: 'account.unlock' }));
     assert.equal(agent.opened[1]?.op, 'account.unlock');
   });
 
@@ -156,16 +157,16 @@ describe('writeback over HTTP', () => {
       const r = await reset('alice', { newPassword: 'Given-Password-2030' });
       assert.equal(r.status, 503);
       assert.equal(str(r.json, 'outcome'), 'agent_unavailable');
-      assert.equal(str(r.json, 'message'), 'The on-premises password service is unreachable; nothing was changed.');
+      assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'agent_unavailable' }, { op: 'password.reset' }));
       relay.connect(agent, async () => ({ kind: 'lost' }));
       const lost = await reset('alice', { newPassword: 'Given-Password-2030' });
       assert.equal(lost.status, 502);
       assert.equal(str(lost.json, 'outcome'), 'outcome_unknown');
-      assert.ok(str(lost.json, 'message').includes('not reported as a success'));
+      assert.equal(str(lost.json, 'message'), outcomeMessage({ outcome: 'outcome_unknown' }, { op: 'password.reset' }));
       relay.connect(agent, async () => ({ kind: 'timeout' }));
       const slow = await reset('alice', { newPassword: 'Given-Password-2030' });
       assert.equal(slow.status, 504);
-      assert.ok(str(slow.json, 'message').includes('may or may not'));
+      assert.equal(str(slow.json, 'message'), outcomeMessage({ outcome: 'timeout' }, { op: 'password.reset' }));
     } finally {
       relay.connect(agent, respond({ now: clock.now }));
     }
@@ -178,7 +179,7 @@ describe('writeback over HTTP', () => {
     };
     const ok = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'dave', currentPassword: 'Old-Password-1', newPassword: 'New-Password-22' } });
     assert.equal(ok.status, 200);
-    assert.equal(str(ok.json, 'message'), 'The password was changed.');
+    assert.equal(str(ok.json, 'message'), outcomeMessage({ outcome: 'succeeded' }, { op: 'password.change' }));
     const bad = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'dave', currentPassword: 'guess', newPassword: 'New-Password-22' } });
     assert.equal(bad.status, 403);
     assert.equal(str(bad.json, 'outcome'), 'wrong_current_password');

@@ -1,0 +1,149 @@
+/**
+ * Start-up and restart: the generated development master key (0600, next to the database), the
+ * cloud key surviving a restart, the first operator key printed once, the sweep of records a dead
+ * process left pending, a wrong master key refusing to start, HTTPS, and the process entry
+ * (main.ts) from the environment with a clean stop on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '@writeback/protocol';
+import { insertPending, getAuditByRequestId } from '../src/audit/audit.js';
+import { CloudError } from '../src/errors.js';
+import { openStore } from '../src/store/index.js';
+import { createCloud } from '../src/index.js';
+import { api, FakeRelay, newMasterKey } from './helpers.js';
+
+const quiet = () => createLogger({ name: 'cloud', level: 'error', sink: () => undefined });
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'wb-life-'));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('first start generates a 0600 master key and an operator key shown once; a restart keeps both identities', async () => {
+  const dir = tempDir();
+  const databaseUrl = `sqlite:${join(dir, 'wb.db')}`;
+  const printed: string[] = [];
+  const first = await createCloud({ port: 0, databaseUrl }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) });
+  const key = first.cloudPublicKey;
+  assert.equal(printed.length, 1);
+  assert.equal(first.initialOperatorKey, printed[0]);
+  assert.equal((await api(first.url, 'GET', '/api/v1/tenants', { token: printed[0] })).status, 200);
+  await first.close();
+  assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
+
+  // A request whose process died mid-flight: pending with a deadline long past.
+  const db = await openStore({ url: databaseUrl });
+  await insertPending(db, { tenantId: 't-0000000000000001', requestId: 'c0ffee00-0000-4000-8000-000000000001', actor: { kind: 'user', id: 'x' }, action: 'password.change', startedAt: 1_000, deadlineAt: 2_000 });
+  await db.close();
+
+  const second = await createCloud({ port: 0, databaseUrl }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) });
+  try {
+    assert.equal(second.cloudPublicKey, key, 'the signing key survives a restart (agents keep trusting it)');
+    assert.equal(printed.length, 1, 'the operator key is printed only on the first start');
+    assert.equal(second.initialOperatorKey, null);
+    const swept = await getAuditByRequestId(second.store, 'c0ffee00-0000-4000-8000-000000000001');
+    assert.equal(swept?.state, 'done');
+    assert.equal(swept?.outcome, 'outcome_unknown');
+  } finally {
+    await second.close();
+  }
+});
+
+test('a master key that does not decrypt the stored cloud key refuses to start', async () => {
+  const dir = tempDir();
+  const databaseUrl = `sqlite:${join(dir, 'wb.db')}`;
+  const c = await createCloud({ port: 0, databaseUrl, masterKey: newMasterKey() }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined });
+  await c.close();
+  await assert.rejects(
+    createCloud({ port: 0, databaseUrl, masterKey: newMasterKey() }, { relayClient: new FakeRelay(), log: quiet() }),
+    (e: unknown) => e instanceof CloudError && e.code === 'master_key_mismatch',
+  );
+});
+
+test('PostgreSQL without a master key is a configuration error', async () => {
+  await assert.rejects(createCloud({ port: 0, databaseUrl: 'postgres://127.0.0.1:5432/test' }, { log: quiet() }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey'));
+});
+
+test('TLS_CERT/TLS_KEY serve HTTPS and agents are given a wss:// relay URL', async () => {
+  const dir = tempDir();
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const c = await createCloud({ port: 0, databaseUrl: 'sqlite::memory:', masterKey: newMasterKey(), tls: { cert, key } }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined });
+  try {
+    assert.match(c.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(c.relayUrl, /^wss:\/\/127\.0\.0\.1:\d+\/agent$/);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(`${c.url}/healthz`, { ca: readFileSync(cert) }, (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => {
+          data += d.toString();
+        });
+        res.on('end', () => resolve(data));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(JSON.parse(body).status, 'ok');
+  } finally {
+    await c.close();
+  }
+});
+
+test('main.ts starts from the environment, prints the first operator key once, and stops cleanly on SIGTERM', async () => {
+  const dir = tempDir();
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, PORT: '0', DATABASE_URL: `sqlite:${join(dir, 'wb.db')}`, WRITEBACK_MASTER_KEY: newMasterKey(), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = once(proc, 'exit');
+  try {
+    const started = Date.now();
+    while (!/"msg":"cloud started"/.test(stderr)) {
+      if (Date.now() - started > 15_000) throw new Error(`no start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1] ?? '';
+    const opKey = /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/.exec(stdout)?.[0] ?? '';
+    assert.ok(opKey, 'the operator key is on stdout');
+    assert.ok(!stderr.includes(opKey.split('.')[1] ?? 'x'), 'and not in the log');
+    assert.equal((await api(url, 'GET', '/api/v1/tenants', { token: opKey })).status, 200);
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  const [code] = await exited;
+  assert.equal(code, 0);
+});
+
+test('main.ts exits 1 on bad configuration, naming the option', async () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', main], { env: { ...process.env, PORT: 'eighty' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const [code] = await once(proc, 'exit');
+  assert.equal(code, 1);
+  assert.ok(stderr.includes('config.port (PORT)'));
+});
