@@ -18,7 +18,7 @@ import { decodePasswordPolicyResponse, reasonsForPpolicyError } from '../src/ope
 
 test('Password Modify request value: SEQUENCE { [0] id, [1] old, [2] new }', () => {
   const v = encodePasswordModifyRequest({ userIdentity: 'uid=a', oldPassword: 'o', newPassword: 'nn' });
-  assert.equal(v.toString('hex'), `300e` + `8005${Buffer.from('uid=a').toString('hex')}` + `81016f` + `82026e6e`);
+  assert.equal(v.toString('hex'), `300e8005${Buffer.from('uid=a').toString('hex')}81016f82026e6e`);
   const onlyNew = encodePasswordModifyRequest({ newPassword: '' });
   assert.equal(onlyNew.toString('hex'), '30028200', 'newPasswd is always present, even empty');
 });

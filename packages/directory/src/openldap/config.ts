@@ -21,7 +21,7 @@ const DnSchema = z
   .string()
   .min(3)
   .max(1024)
-  .refine((s) => !/[\u0000-\u001f]/.test(s) && s.includes('='), 'must be a distinguished name');
+  .refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20) && s.includes('='), 'must be a distinguished name');
 
 export const OpenLdapConfigSchema = z
   .object({

@@ -43,7 +43,7 @@ export interface PasswordPolicyResponse {
 export function decodePasswordPolicyResponse(value: Buffer): PasswordPolicyResponse {
   if (value.length === 0) return {};
   const seq = readElement(value, 0);
-  if (!seq || seq.tag !== 0x30) return { malformed: true };
+  if (seq?.tag !== 0x30) return { malformed: true };
   const out: PasswordPolicyResponse = {};
   let pos = seq.start;
   while (pos < seq.end) {

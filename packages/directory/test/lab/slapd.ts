@@ -102,7 +102,7 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 /** RFC 4514 escaping of one RDN value (so fixtures can hold hostile names). */
 export function escapeRdnValue(v: string): string {
-  let out = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/\u0000/g, '\\00');
+  let out = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replaceAll(String.fromCharCode(0), '\\00');
   if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
   if (out.endsWith(' ')) out = `${out.slice(0, -1)}\\ `;
   return out;
