@@ -413,6 +413,15 @@ describe('AD adapter on Samba: hostile names', () => {
     assert.equal(await kinitOk(victim, victim.password), true);
   });
 
+  it('a user whose DN needs escaping (comma, plus, quotes, #) is written and verified', async () => {
+    seq++;
+    const u = await dc.createUser({ login: `dn${process.pid % 1000}x${seq}`, cn: `Smith, "Jo" +#${seq}\\`, password: pw(`Init-Pass-${seq}!`) });
+    assert.match(u.dn, /\\,/);
+    assertOutcome(await dir.resetPassword(byLogin(u), pw('Escaped-Dn-Pass-1'), reset), 'succeeded');
+    assertOutcome(await dir.verifyCredentials(byAnchor(u), 'Escaped-Dn-Pass-1'), 'succeeded');
+    assert.equal(await kinitOk(u, 'Escaped-Dn-Pass-1'), true);
+  });
+
   it('a non-ASCII login is found exactly', async () => {
     const u = await user({ login: `jöran-${seq}` });
     const f = await dir.findUser(byLogin(u));
