@@ -112,6 +112,7 @@ const ENV: Record<string, string> = {
   sessionTtlSeconds: 'SESSION_TTL_SECONDS',
   agentTokenTtlSeconds: 'AGENT_TOKEN_TTL_SECONDS',
   pendingSweepIntervalMs: 'PENDING_SWEEP_INTERVAL_MS',
+  pendingGraceMs: 'PENDING_GRACE_MS',
   trustProxy: 'TRUST_PROXY',
 };
 
