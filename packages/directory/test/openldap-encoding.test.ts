@@ -15,6 +15,7 @@ import {
   userStateFromEntry,
 } from '../src/openldap/policy.js';
 import { decodePasswordPolicyResponse, reasonsForPpolicyError } from '../src/openldap/ppolicy-control.js';
+import { outcomeForWriteResult } from '../src/openldap/write-outcome.js';
 
 test('Password Modify request value: SEQUENCE { [0] id, [1] old, [2] new }', () => {
   const v = encodePasswordModifyRequest({ userIdentity: 'uid=a', oldPassword: 'o', newPassword: 'nn' });
@@ -106,4 +107,21 @@ test('effective policy: min length only counts with pwdCheckQuality; must-change
   const r = toEffectivePolicy(p, { changedAt: changed, reset: true, lockedTime: undefined });
   assert.equal(r.passwordLastSetAt, null);
   assert.equal(r.expiresAt, null);
+});
+
+test('LDAP result codes on a password write to outcomes', () => {
+  const o = (code: number, error: Parameters<typeof reasonsForPpolicyError>[0] | null, op: 'reset' | 'change' | 'unlock') =>
+    outcomeForWriteResult(code, error === null ? null : { error }, op).result;
+  assert.deepEqual(o(19, 'passwordTooShort', 'reset'), { outcome: 'policy_violation', reasons: ['too_short'] });
+  assert.deepEqual(o(19, 'passwordInHistory', 'change'), { outcome: 'policy_violation', reasons: ['history'] });
+  assert.deepEqual(o(19, null, 'change'), { outcome: 'policy_violation', reasons: ['unspecified'] });
+  assert.deepEqual(o(50, null, 'reset'), { outcome: 'access_denied', missingRight: 'write on userPassword' });
+  assert.deepEqual(o(50, null, 'unlock'), { outcome: 'access_denied', missingRight: 'manage on pwdAccountLockedTime' });
+  assert.equal(o(50, 'mustSupplyOldPassword', 'reset').outcome, 'access_denied');
+  assert.deepEqual(o(53, null, 'change'), { outcome: 'wrong_current_password' });
+  assert.equal(o(53, null, 'reset').outcome, 'directory_unavailable');
+  assert.equal(o(32, null, 'reset').outcome, 'user_not_found');
+  assert.equal(o(10, null, 'reset').outcome, 'directory_unavailable');
+  assert.equal(o(80, null, 'change').outcome, 'directory_unavailable');
+  assert.equal(outcomeForWriteResult(80, null, 'reset').unexpected, true);
 });

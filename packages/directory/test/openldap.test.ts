@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { UserRef } from '@writeback/protocol';
-import type { OpenLdapDirectory } from '../src/openldap/index.js';
+import { Client, ResultCodeError } from 'ldapts';
+import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, PasswordPolicyControl, type OpenLdapDirectory } from '../src/openldap/index.js';
+import { outcomeForWriteResult } from '../src/openldap/write-outcome.js';
 import { labPassword, startSlapd, type LabUser, type SlapdLab } from './lab/slapd.js';
 import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
 
@@ -197,6 +199,24 @@ describe('change', () => {
     const r = await dir.changePassword(login(u), 'not-the-password', pw());
     assert.equal(r.outcome, 'wrong_current_password');
     assert.match(await lab.ldapsearch(u.dn, '(objectClass=*)', ['pwdFailureTime']), /pwdFailureTime: /);
+    assert.equal(await lab.whoami(u.dn, u.password), 0);
+  });
+
+  test('slapd answers a wrong oldPasswd with 53 and no ppolicy control: mapped to wrong_current_password', async () => {
+    // Pins the server behaviour the outcome table relies on (a change whose password moved between
+    // the user's bind and the exop, or an expired password changed through the service account).
+    const u = await user();
+    const client = new Client({ url: lab.url });
+    await client.bind(lab.pwAdminDn, lab.passwords[lab.pwAdminDn] ?? '');
+    const ctl = new PasswordPolicyControl();
+    const err = await client
+      .exop(PASSWORD_MODIFY_OID, encodePasswordModifyRequest({ userIdentity: u.dn, oldPassword: 'not-it', newPassword: pw() }), [ctl])
+      .then(() => null, (e: unknown) => e);
+    await client.unbind();
+    assert.ok(err instanceof ResultCodeError);
+    assert.equal(err.code, 53);
+    assert.equal(ctl.response, null);
+    assert.deepEqual(outcomeForWriteResult(err.code, ctl.response, 'change').result, { outcome: 'wrong_current_password' });
     assert.equal(await lab.whoami(u.dn, u.password), 0);
   });
 

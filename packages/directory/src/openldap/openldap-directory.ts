@@ -74,7 +74,8 @@ import {
   type RawEntry,
   type UserPasswordState,
 } from './policy.js';
-import { PasswordPolicyControl, reasonsForPpolicyError, type PasswordPolicyResponse } from './ppolicy-control.js';
+import { PasswordPolicyControl, type PasswordPolicyResponse } from './ppolicy-control.js';
+import { outcomeForWriteResult } from './write-outcome.js';
 
 /** What the adapter needs from its host. */
 export interface OpenLdapDeps {
@@ -609,36 +610,11 @@ export class OpenLdapDirectory implements Directory {
       });
       return result('outcome_unknown', { detail: 'the directory connection was lost after the request was sent' });
     }
-    const withPolicy = policy ? { policy: toEffectivePolicy(policy, state) } : {};
-    this.log.debug('openldap: write refused', { op, code: err.code, diagnostic: err.message, ppolicy: resp?.error });
-    switch (err.code) {
-      case 19:
-        return result('policy_violation', { reasons: reasonsForPpolicyError(resp?.error) ?? ['unspecified'], ...withPolicy });
-      case 50:
-        if (resp?.error === 'mustSupplyOldPassword') {
-          return result('access_denied', { missingRight: 'pwdSafeModify: the current password is required' });
-        }
-        if (resp?.error === 'passwordModNotAllowed') {
-          return result('access_denied', { missingRight: 'pwdAllowUserChange is FALSE' });
-        }
-        return result('access_denied', {
-          missingRight: op === 'unlock' ? 'manage on pwdAccountLockedTime' : op === 'change' ? 'self write on userPassword' : 'write on userPassword',
-        });
-      case 53:
-        if (resp?.error === 'passwordModNotAllowed') return result('access_denied', { missingRight: 'pwdAllowUserChange is FALSE' });
-        // slapd answers a wrong oldPasswd with 53 and no control.
-        if (op === 'change' && !resp?.error) return result('wrong_current_password');
-        this.log.warn('openldap: server unwilling to perform the write', { op, diagnostic: err.message });
-        return result('directory_unavailable', { detail: 'the directory is unwilling to perform the write' });
-      case 32:
-        return result('user_not_found');
-      case 10:
-        this.log.warn('openldap: write referred elsewhere (read-only replica?)', { op, diagnostic: err.message });
-        return result('directory_unavailable', { detail: 'the server is a read-only replica' });
-      default:
-        this.log.warn('openldap: write failed', { op, code: err.code, diagnostic: err.message });
-        return result('directory_unavailable', { detail: `the directory refused the write (LDAP result ${err.code})` });
-    }
+    const { result: r, unexpected } = outcomeForWriteResult(err.code, resp, op);
+    const fields = { op, code: err.code, diagnostic: err.message, ppolicy: resp?.error };
+    if (unexpected) this.log.warn('openldap: write failed', fields);
+    else this.log.debug('openldap: write refused', fields);
+    return r.outcome === 'policy_violation' && policy ? { ...r, policy: toEffectivePolicy(policy, state) } : r;
   }
 
   /** An answer for a failed user bind (change, verify). */
