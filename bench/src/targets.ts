@@ -19,14 +19,15 @@ export interface DirectoryTarget {
 
 const INITIAL = 'Initial-Bench-Pass-1!';
 
-export async function startDirectoryTarget(kind: 'embedded' | 'ad' | 'openldap', o: { dir: string; users: number; log: Logger }): Promise<DirectoryTarget> {
+export async function startDirectoryTarget(kind: 'embedded' | 'ad' | 'openldap', o: { dir: string; users: number; log: Logger; hash?: { N: number; r: number; p: number } }): Promise<DirectoryTarget> {
   const logins = Array.from({ length: o.users }, (_, i) => `bench${String(i).padStart(4, '0')}`);
   if (kind === 'embedded') {
-    const config = { kind: 'embedded', path: join(o.dir, 'directory'), hash: { ...HASH_COST.fast }, policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0 } };
+    const hash = o.hash ?? { ...HASH_COST.fast };
+    const config = { kind: 'embedded', path: join(o.dir, 'directory'), hash, policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0 } };
     const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
     for (const login of logins) await d.createUser({ login, password: INITIAL });
     await d.close();
-    return { describe: `embedded (scrypt N=${HASH_COST.fast.N} r=${HASH_COST.fast.r} p=${HASH_COST.fast.p}, history 24 enforced on reset)`, config, users: logins, throughputTotal: (n) => n, stop: async () => {} };
+    return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, stop: async () => {} };
   }
   throw new TypeError(`--directory ${kind}: not available in this build yet`);
 }

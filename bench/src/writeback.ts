@@ -10,6 +10,7 @@
  * bottleneck; the standard cost (N=16384 r=8) is ~50x slower per write.
  */
 import { spawn } from 'node:child_process';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     total: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '32' },
     users: { type: 'string', default: '64' },
+    /** Embedded directory scrypt cost: N[,r[,p]] (default HASH_COST.fast = 1024,1,1). */
+    hash: { type: 'string' },
   },
 });
 const kind = values.directory;
@@ -43,7 +46,9 @@ const pw = (i: number, tag: string) => `Bq${tag}-${i}-${randomBytes(3).toString(
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'wb-bench-'));
-  const target: DirectoryTarget = await startDirectoryTarget(kind as 'embedded' | 'ad' | 'openldap', { dir, users: USERS, log });
+  const [hN, hr, hp] = (values.hash ?? '').split(',').map(Number);
+  const hash = values.hash ? { N: hN ?? 1024, r: hr || 1, p: hp || 1 } : undefined;
+  const target: DirectoryTarget = await startDirectoryTarget(kind as 'embedded' | 'ad' | 'openldap', { dir, users: USERS, log, ...(hash ? { hash } : {}) });
   process.stdout.write(`directory: ${target.describe}\n`);
   try {
     // 1. Straight on the adapter, in this process.
@@ -63,19 +68,34 @@ async function main() {
     const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
     const statePath = join(dir, 'agent.json');
     await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'bench-agent', statePath, directory: target.config, log });
-    const agent = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], { env: { ...process.env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const agent = spawn(process.execPath, [...(process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : []), 'packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], { env: { ...process.env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
     try {
       const until = Date.now() + 20_000;
       while ((await cloud.relayClient.allAgents()).length === 0) {
         if (Date.now() > until) throw new Error('agent did not connect');
         await new Promise((r) => setTimeout(r, 25));
       }
-      const headers = { authorization: `Bearer ${boot.apiKey}`, 'content-type': 'application/json' };
+      // A lean keep-alive HTTP client: the load generator shares the 2 cores with the system under test.
+      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: C });
+      const base = new URL(cloud.url);
+      const post = (path: string, payload: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = httpRequest(
+            { agent: httpAgent, host: base.hostname, port: base.port, path, method: 'POST', headers: { authorization: `Bearer ${boot.apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+              res.on('error', reject);
+            },
+          );
+          req.on('error', reject);
+          req.end(payload);
+        });
       const reset = async (i: number, tag: string) => {
         const user = target.users[i % target.users.length] ?? '';
-        const res = await fetch(`${cloud.url}/api/v1/tenants/bench/users/${encodeURIComponent(user)}/password/reset`, { method: 'POST', headers, body: JSON.stringify({ newPassword: pw(i, tag), forceChange: false, enforceHistory: true }) });
-        const body = (await res.json()) as { outcome?: string };
-        if (body.outcome !== 'succeeded') throw new Error(`full reset: ${res.status} ${JSON.stringify(body)}`);
+        const res = await post(`/api/v1/tenants/bench/users/${encodeURIComponent(user)}/password/reset`, JSON.stringify({ newPassword: pw(i, tag), forceChange: false, enforceHistory: true }));
+        if (!res.body.includes('"outcome":"succeeded"')) throw new Error(`full reset: ${res.status} ${res.body}`);
       };
       await drive(Math.min(50, N), 4, (i) => reset(i, 'w')); // warm-up
       const f1 = await drive(N, 1, (i) => reset(i, 'f'));
@@ -90,6 +110,7 @@ async function main() {
       process.stdout.write(`\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`);
       process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n\n`);
       process.stdout.write(`overhead_p50_ms=${(fs.p50 - ds.p50).toFixed(2)} overhead_p99_ms=${(fs.p99 - ds.p99).toFixed(2)} throughput_rps=${fullRps.toFixed(0)}\n`);
+      httpAgent.destroy();
     } finally {
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));

@@ -25,7 +25,7 @@ import {
   ProtocolError,
   ReplayCache,
   createLogger,
-  openRequest,
+  openParsedRequest,
   signResponse,
   type Logger,
   type OpenedRequest,
@@ -175,7 +175,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
     async execute(env) {
       let req: OpenedRequest;
       try {
-        req = openRequest(env, {
+        req = openParsedRequest(env, {
           cloudVerifyKey: id.cloudVerifyKey,
           agentDecryptionKey: id.decryptionKey,
           agentEncryptionPublicKey: id.encryptionPublicKey,

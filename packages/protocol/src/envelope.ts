@@ -177,7 +177,14 @@ export type OpenedRequest = OperationRequest & { requestId: string; deadline: nu
 export function openRequest(raw: unknown, o: OpenOptions): OpenedRequest {
   const parsed = RequestEnvelopeSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('malformed_frame', 'request envelope does not match the schema');
-  const env = parsed.data;
+  return openParsedRequest(parsed.data, o);
+}
+
+/**
+ * As {@link openRequest}, for an envelope already parsed with RequestEnvelopeSchema (e.g. inside a
+ * frame parsed with the frame schemas): the hot path parses each frame once.
+ */
+export function openParsedRequest(env: RequestEnvelope, o: OpenOptions): OpenedRequest {
   const { sig, ...unsigned } = env;
   if (!verifyBytes(REQUEST_CONTEXT, unsigned, sig, o.cloudVerifyKey)) throw new ProtocolError('bad_signature', 'request signature does not verify');
   if (env.tenantId !== o.tenantId) throw new ProtocolError('wrong_tenant', 'request is for another tenant');
@@ -246,10 +253,22 @@ export function signResponse(o: SignResponseOptions): ResponseEnvelope {
 }
 
 /** Verify an agent's answer to a request the cloud sent. Throws ProtocolError. */
-export function verifyResponse(raw: unknown, expect: { requestId: string; tenantId: string; agentId: string; op: OperationName; agentVerifyKey: KeyObject }): ResponseEnvelope {
+export interface ResponseExpectation {
+  requestId: string;
+  tenantId: string;
+  agentId: string;
+  op: OperationName;
+  agentVerifyKey: KeyObject;
+}
+
+export function verifyResponse(raw: unknown, expect: ResponseExpectation): ResponseEnvelope {
   const parsed = ResponseEnvelopeSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('malformed_frame', 'response envelope does not match the schema');
-  const env = parsed.data;
+  return verifyParsedResponse(parsed.data, expect);
+}
+
+/** As {@link verifyResponse}, for an envelope already parsed with ResponseEnvelopeSchema. */
+export function verifyParsedResponse(env: ResponseEnvelope, expect: ResponseExpectation): ResponseEnvelope {
   const { sig, ...unsigned } = env;
   if (!verifyBytes(RESPONSE_CONTEXT, unsigned, sig, expect.agentVerifyKey)) throw new ProtocolError('bad_signature', 'response signature does not verify');
   if (env.requestId !== expect.requestId || env.op !== expect.op) throw new ProtocolError('malformed_frame', 'response is for another request');

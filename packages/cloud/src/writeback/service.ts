@@ -15,7 +15,7 @@ import {
   OPERATION_SCHEMAS,
   publicKeyObject,
   sealRequest,
-  verifyResponse,
+  verifyParsedResponse,
   type Logger,
   type OperationRequest,
   type OperationResult,
@@ -144,7 +144,7 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       switch (answer.kind) {
         case 'response': {
           try {
-            const env = verifyResponse(answer.envelope, { requestId, tenantId, agentId: agent.id, op: request.op, agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) });
+            const env = verifyParsedResponse(answer.envelope, { requestId, tenantId, agentId: agent.id, op: request.op, agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) });
             return { result: env.result, agentId: agent.id };
           } catch (err) {
             log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
