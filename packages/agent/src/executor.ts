@@ -121,6 +121,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
         return dir.getPolicy(req.params.user);
       case 'credentials.verify':
         return dir.verifyCredentials(req.params.user, req.secret.password);
+      case 'sync.pull':
+      case 'sync.anchors': {
+        if (!dir.sync) return { outcome: 'directory_unavailable', detail: `the ${dir.kind} adapter cannot sync` };
+        const data = req.op === 'sync.pull' ? await dir.sync.pullChanges(req.params.cursor, req.params.limit) : await dir.sync.listAnchors(req.params.cursor, req.params.limit);
+        return { outcome: 'succeeded', data };
+      }
       case 'health': {
         const h = await dir.health();
         return {

@@ -6,7 +6,7 @@
  * or configuration errors. When a write may or may not have reached the directory (connection lost
  * after the request went out), the outcome is `outcome_unknown`, never `succeeded`.
  */
-import type { EffectivePolicy, OperationResult, UserRef } from '@writeback/protocol';
+import type { EffectivePolicy, OperationResult, SyncAnchorsData, SyncPullData, UserRef } from '@writeback/protocol';
 
 export type DirectoryKind = 'embedded' | 'ad' | 'openldap';
 
@@ -59,6 +59,18 @@ export interface DirectoryHealth {
   detail?: string;
 }
 
+/**
+ * Sync source: what the cloud's pulls read (see packages/protocol/src/sync.ts). Only users in the
+ * adapter's configured scope are ever returned, and writes to users outside scope answer
+ * user_not_found.
+ */
+export interface SyncSource {
+  /** Changes after `cursor` (null: everything in scope, from the start), bounded by `limit` and MAX_SYNC_BATCH_BYTES. */
+  pullChanges(cursor: string | null, limit: number): Promise<SyncPullData>;
+  /** Every anchor in scope, page by page (deletion detection). */
+  listAnchors(cursor: string | null, limit: number): Promise<SyncAnchorsData>;
+}
+
 export interface Directory {
   readonly kind: DirectoryKind;
   readonly capabilities: DirectoryCapabilities;
@@ -75,6 +87,8 @@ export interface Directory {
   findUser(user: UserRef): Promise<DirectoryUser | null | 'ambiguous'>;
   health(): Promise<DirectoryHealth>;
   close(): Promise<void>;
+  /** Present when the adapter can sync users up to the cloud. */
+  readonly sync?: SyncSource;
 }
 
 export type { EffectivePolicy };

@@ -1,6 +1,7 @@
 /** Public surface of @writeback/protocol: wire schemas, outcome vocabulary, envelope crypto. No I/O. */
 export * from './outcomes.js';
 export * from './operations.js';
+export * from './sync.js';
 export * from './errors.js';
 export * from './canonical.js';
 export * from './keys.js';

@@ -3,6 +3,7 @@
  * into the envelope's associated data); `secret` is only ever carried encrypted to the agent's key.
  */
 import { z } from 'zod';
+import { SyncAnchorsParamsSchema, SyncPullParamsSchema, type SyncAnchorsParams, type SyncPullParams } from './sync.js';
 
 export const OPERATIONS = [
   'password.reset',
@@ -10,6 +11,8 @@ export const OPERATIONS = [
   'account.unlock',
   'policy.get',
   'credentials.verify',
+  'sync.pull',
+  'sync.anchors',
   'health',
 ] as const;
 export type OperationName = (typeof OPERATIONS)[number];
@@ -56,6 +59,8 @@ export const OPERATION_SCHEMAS = {
   'account.unlock': { params: UnlockParamsSchema, secret: null, writes: true },
   'policy.get': { params: PolicyParamsSchema, secret: null, writes: false },
   'credentials.verify': { params: VerifyParamsSchema, secret: VerifySecretSchema, writes: false },
+  'sync.pull': { params: SyncPullParamsSchema, secret: null, writes: false },
+  'sync.anchors': { params: SyncAnchorsParamsSchema, secret: null, writes: false },
   health: { params: HealthParamsSchema, secret: null, writes: false },
 } as const;
 
@@ -75,4 +80,6 @@ export type OperationRequest =
   | { op: 'account.unlock'; params: UnlockParams; secret?: undefined }
   | { op: 'policy.get'; params: PolicyParams; secret?: undefined }
   | { op: 'credentials.verify'; params: VerifyParams; secret: VerifySecret }
+  | { op: 'sync.pull'; params: SyncPullParams; secret?: undefined }
+  | { op: 'sync.anchors'; params: SyncAnchorsParams; secret?: undefined }
   | { op: 'health'; params: Record<string, never>; secret?: undefined };
