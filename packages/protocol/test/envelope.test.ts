@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  ProtocolError,
   ReplayCache,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
@@ -14,6 +13,7 @@ import {
   type OperationRequest,
   type RequestEnvelope,
 } from '@writeback/protocol';
+import { errorCode } from './helpers.js';
 
 const cloud = generateSigningKeyPair();
 const agentEnc = generateEncryptionKeyPair();
@@ -52,15 +52,7 @@ function open(env: unknown, replay = new ReplayCache(), now = NOW) {
   });
 }
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 describe('envelope', () => {
   it('round-trips a sealed request and never carries the password in clear', () => {

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import {
   AgentToRelayFrameSchema,
   MAX_FRAME_BYTES,
-  ProtocolError,
   createLogger,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
@@ -15,16 +14,9 @@ import {
   verifyAgentCertificate,
   verifyAuthProof,
 } from '@writeback/protocol';
+import { errorCode } from './helpers.js';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 describe('frames', () => {
   it('rejects oversized, non-JSON, wrong-version and wrong-shape frames with codes', () => {
