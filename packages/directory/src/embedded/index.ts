@@ -23,3 +23,4 @@ export {
   type ResolvedEmbeddedConfig,
 } from './config.js';
 export { DEFAULT_POLICY as EMBEDDED_DEFAULT_POLICY, type PasswordPolicy as EmbeddedPasswordPolicy } from './policy.js';
+export { embeddedDoctorChecks, type EmbeddedDoctorDeps } from './doctor.js';
