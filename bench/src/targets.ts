@@ -1,7 +1,14 @@
 /**
  * The directories a benchmark can run against: the embedded one (always), and the real Samba AD
  * DC and slapd from the test lab (when their Debian packages are installed).
+ *
+ * The lab servers are the directory package's test fixtures, imported by path (they are test
+ * infrastructure, not its public API) and only when asked for (they install exit hooks). Each target
+ * returns the adapter configuration the bench uses twice: straight in this process, and written into
+ * the agent's state file for the agent process, so everything it names (CA file, service password
+ * file) is an absolute path that process can read.
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import type { Logger } from '@writeback/protocol';
@@ -17,17 +24,119 @@ export interface DirectoryTarget {
   stop(): Promise<void>;
 }
 
+export type TargetKind = 'embedded' | 'ad' | 'openldap';
+
+export interface TargetOptions {
+  /** Scratch folder of this run (removed by the caller after stop()). */
+  dir: string;
+  users: number;
+  log: Logger;
+  hash?: { N: number; r: number; p: number };
+}
+
+/** Meets every lab policy: Samba complexity (3 of 4 classes, no account name), slapd length 8. */
 const INITIAL = 'Initial-Bench-Pass-1!';
 
-export async function startDirectoryTarget(kind: 'embedded' | 'ad' | 'openldap', o: { dir: string; users: number; log: Logger; hash?: { N: number; r: number; p: number } }): Promise<DirectoryTarget> {
+/**
+ * Samba serialises password writes in one process (`-M single`) at about 35 ms each, so the
+ * throughput phase is capped to keep a run near a minute.
+ */
+export const SAMBA_THROUGHPUT_CAP = 300;
+
+/** Start the directory `kind` with `users` bench users holding an initial password. */
+export async function startDirectoryTarget(kind: TargetKind, o: TargetOptions): Promise<DirectoryTarget> {
   const logins = Array.from({ length: o.users }, (_, i) => `bench${String(i).padStart(4, '0')}`);
-  if (kind === 'embedded') {
-    const hash = o.hash ?? { ...HASH_COST.fast };
-    const config = { kind: 'embedded', path: join(o.dir, 'directory'), hash, policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0 } };
-    const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
-    for (const login of logins) await d.createUser({ login, password: INITIAL });
-    await d.close();
-    return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, stop: async () => {} };
+  switch (kind) {
+    case 'embedded':
+      return startEmbedded(logins, o);
+    case 'ad':
+      return startAd(logins, o);
+    case 'openldap':
+      return startOpenLdap(logins, o);
   }
-  throw new TypeError(`--directory ${kind}: not available in this build yet`);
+}
+
+async function startEmbedded(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
+  const hash = o.hash ?? { ...HASH_COST.fast };
+  const config = { kind: 'embedded', path: join(o.dir, 'directory'), hash, policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0 } };
+  const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
+  for (const login of logins) await d.createUser({ login, password: INITIAL });
+  await d.close();
+  return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, stop: async () => {} };
+}
+
+/** Run `fn` over `items`, `width` at a time (user creation: the servers are single-threaded anyway). */
+async function eachLimited<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) await fn(items[i] as T);
+    }),
+  );
+}
+
+/** The service password goes into a 0600 file the config names, so the state file holds no copy. */
+async function servicePasswordFile(dir: string, password: string): Promise<string> {
+  const file = join(dir, 'directory-service.pw');
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  return file;
+}
+
+async function startAd(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
+  const { startSambaDc } = await import('../../packages/directory/test/lab/samba.js');
+  const dc = await startSambaDc();
+  try {
+    await eachLimited(logins, 4, async (login) => {
+      await dc.createUser({ login, password: INITIAL });
+    });
+    const config = {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPasswordFile: await servicePasswordFile(o.dir, dc.servicePassword),
+      baseDn: `OU=People,${dc.baseDn}`,
+      caFile: dc.caFile,
+    };
+    return {
+      describe: `ad (Samba AD DC ${dc.host}, ldaps with the lab CA, delegated svc-writeback; Samba 4.17 has no policy hints: resets do not enforce history, so every password is unique anyway)`,
+      config,
+      users: logins,
+      throughputTotal: (n) => Math.min(n, SAMBA_THROUGHPUT_CAP),
+      stop: () => dc.stop(),
+    };
+  } catch (err) {
+    await dc.stop();
+    throw err;
+  }
+}
+
+async function startOpenLdap(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
+  const { startSlapd } = await import('../../packages/directory/test/lab/slapd.js');
+  const lab = await startSlapd({ tls: true });
+  try {
+    if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
+    await eachLimited(logins, 4, async (uid) => {
+      await lab.addUser({ uid, password: INITIAL });
+    });
+    const config = {
+      kind: 'openldap',
+      urls: [lab.ldapsUrl],
+      caFile: lab.caFile,
+      // `write` (not `manage`) on userPassword: slapd checks the policy on resets too, as in production.
+      bindDn: lab.pwAdminDn,
+      bindPasswordFile: await servicePasswordFile(o.dir, lab.passwords[lab.pwAdminDn] ?? ''),
+      baseDn: lab.baseDn,
+      protectedGroups: [lab.protectedGroupDn],
+    };
+    return {
+      describe: `openldap (slapd ${lab.ldapsUrl}, ldaps with the lab CA, ppolicy history 3 enforced for the write-right service account)`,
+      config,
+      users: logins,
+      throughputTotal: (n) => n,
+      stop: () => lab.stop(),
+    };
+  } catch (err) {
+    await lab.stop();
+    throw err;
+  }
 }
