@@ -1,7 +1,9 @@
 /**
  * Whole-system harness: a real cloud (HTTP + in-process relay + SQLite store) on a real port, a
  * real agent registered with a one-time token (in this process or as its own OS process), and the
- * embedded directory on disk. Every log line of the run is captured so tests can look for secrets.
+ * embedded directory on disk (seeded with the users below) or, with `directoryConfig`, a real
+ * directory the test started (Samba AD, slapd) and its adapter. Every log line of the run is
+ * captured so tests can look for secrets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloud, type Cloud } from '@writeback/cloud';
-import { HASH_COST, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
+import { HASH_COST, openDirectory, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
 import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
 import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
 
@@ -35,9 +37,21 @@ export interface SystemOptions {
   port?: number;
   dir?: string;
   rateLimitPerUser?: number;
+  /**
+   * An adapter configuration (`ad`, `openldap`) for a directory the test started and seeded
+   * itself, used instead of the embedded one: written into the agent's state (so an agent process
+   * opens it too; any file it names must be an absolute path) and opened here as `directory`.
+   */
+  directoryConfig?: ExternalDirectoryConfig;
 }
 
-export interface System {
+/** An adapter configuration for a real directory; validated by the adapter when it is opened. */
+export interface ExternalDirectoryConfig extends Record<string, unknown> {
+  kind: 'ad' | 'openldap';
+}
+
+/** A running system; `D` is the embedded directory unless the test gave a `directoryConfig`. */
+export interface System<D extends Directory = EmbeddedDirectory> {
   cloud: Cloud;
   url: string;
   tenant: string;
@@ -45,7 +59,8 @@ export interface System {
   dir: string;
   statePath: string;
   state: AgentState | null;
-  directory: EmbeddedDirectory;
+  /** The directory the in-process agent uses (for an agent process: a second handle on the same directory). */
+  directory: D;
   agent: RunningAgent | null;
   agentProcess: ChildProcess | null;
   logs: string[];
@@ -82,7 +97,11 @@ export async function seedUsers(directory: EmbeddedDirectory): Promise<void> {
   await directory.createUser({ login: 'frank', displayName: 'Frank Strict', password: PASSWORDS.frank, policyName: 'strict' });
 }
 
-export async function startSystem(o: SystemOptions = {}): Promise<System> {
+/** Start the whole system around the seeded embedded directory… */
+export async function startSystem(o?: SystemOptions & { directoryConfig?: undefined }): Promise<System>;
+/** …or around a real directory the test started. */
+export async function startSystem(o: SystemOptions & { directoryConfig: ExternalDirectoryConfig }): Promise<System<Directory>>;
+export async function startSystem(o: SystemOptions = {}): Promise<System<Directory>> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'wb-e2e-')));
   const logs = capturedLogs;
   const log = createLogger({ name: 'e2e' });
@@ -103,9 +122,20 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
   let cloud = await makeCloud(o.port ?? 0);
   const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
   const apiKey = boot.apiKey ?? '';
-  const directoryConfig = { kind: 'embedded' as const, path: join(dir, 'directory'), hash: o.hash ?? { ...HASH_COST.fast }, policy: DIRECTORY_POLICY };
-  const directory = await openEmbeddedDirectory(directoryConfig, { log: log.child({ part: 'directory' }) });
-  await seedUsers(directory);
+  let directoryConfig: Record<string, unknown>;
+  let directory: Directory;
+  // Only the embedded directory is single-writer: its files must be closed here before an agent process opens them.
+  let embedded: EmbeddedDirectory | null = null;
+  if (o.directoryConfig) {
+    directoryConfig = o.directoryConfig;
+    directory = await openDirectory(directoryConfig, { log: log.child({ part: 'directory' }) });
+  } else {
+    const config = { kind: 'embedded' as const, path: join(dir, 'directory'), hash: o.hash ?? { ...HASH_COST.fast }, policy: DIRECTORY_POLICY };
+    directoryConfig = config;
+    embedded = await openEmbeddedDirectory(config, { log: log.child({ part: 'directory' }) });
+    await seedUsers(embedded);
+    directory = embedded;
+  }
 
   const statePath = join(dir, 'agent.json');
   let state: AgentState | null = null;
@@ -116,7 +146,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
     if (o.agentRelayUrl) state = { ...state, relayUrl: o.agentRelayUrl(state.relayUrl) };
   }
 
-  const sys: System = {
+  const sys: System<Directory> = {
     cloud,
     tenantId: boot.tenant?.id ?? '',
     url: cloud.url,
@@ -146,7 +176,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System> {
     },
     async startAgentProcess() {
       // The directory files are opened by the agent process: close ours first (single writer).
-      await directory.close();
+      await embedded?.close();
       const child = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], {
         cwd: new URL('../../', import.meta.url).pathname,
         env: { ...process.env, LOG_LEVEL: 'debug' },
