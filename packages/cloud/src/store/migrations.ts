@@ -107,6 +107,137 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX audit_pending ON audit (state, deadline_at)`,
     ],
   },
+  {
+    // Directory sync (owner: cloud sync). directory_users holds synced (onprem) and cloud-only users;
+    // *_lc columns are the lower-cased lookup keys; groups is a JSON array; deleted users keep their row
+    // (deleted_at) so a re-appearing anchor is the same user. sync_state is one row per tenant.
+    id: 2,
+    name: 'sync_users',
+    statements: [
+      `CREATE TABLE directory_users (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        source TEXT NOT NULL CHECK (source IN ('onprem', 'cloud')),
+        anchor TEXT,
+        login TEXT NOT NULL,
+        login_lc TEXT NOT NULL,
+        upn TEXT,
+        upn_lc TEXT,
+        mail TEXT,
+        mail_lc TEXT,
+        display_name TEXT,
+        mobile TEXT,
+        dn TEXT,
+        enabled INTEGER NOT NULL,
+        locked INTEGER NOT NULL,
+        must_change INTEGER NOT NULL,
+        protected INTEGER NOT NULL,
+        password_last_set_at TEXT,
+        groups_json TEXT NOT NULL,
+        password_hash TEXT,
+        password_hash_set_at TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        deleted_at BIGINT,
+        UNIQUE (tenant_id, anchor)
+      )`,
+      `CREATE INDEX directory_users_login ON directory_users (tenant_id, login_lc)`,
+      `CREATE INDEX directory_users_upn ON directory_users (tenant_id, upn_lc)`,
+      `CREATE INDEX directory_users_mail ON directory_users (tenant_id, mail_lc)`,
+      `CREATE TABLE sync_state (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        phase TEXT NOT NULL,
+        cursor TEXT,
+        full_cursor TEXT,
+        in_full INTEGER NOT NULL,
+        first_full_at BIGINT,
+        last_run_at BIGINT,
+        last_success_at BIGINT,
+        last_full_at BIGINT,
+        last_anchors_at BIGINT,
+        last_error TEXT,
+        agent_id TEXT,
+        created_count INTEGER NOT NULL,
+        updated_count INTEGER NOT NULL,
+        deleted_count INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        pending_deletes TEXT,
+        pending_since BIGINT,
+        lease_owner TEXT,
+        lease_until BIGINT
+      )`,
+      `CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        settings TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  {
+    // Owner: web pages (web-sspr). Sessions of the pages, self-service flows, users' verification
+    // methods and the one-time codes sent to them. Secrets are stored only hashed (sessions, flows,
+    // codes, answers) or sealed (TOTP keys, see web/sealing.ts).
+    id: 3,
+    name: 'web',
+    statements: [
+      `CREATE TABLE web_sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('user', 'admin')),
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        subject_id TEXT NOT NULL,
+        subject_login TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX web_sessions_subject ON web_sessions (tenant_id, kind, subject_id)`,
+      `CREATE INDEX web_sessions_expiry ON web_sessions (expires_at)`,
+      `CREATE TABLE web_flows (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        kind TEXT NOT NULL,
+        user_key TEXT,
+        login TEXT NOT NULL,
+        state TEXT NOT NULL,
+        verified TEXT NOT NULL,
+        required INTEGER NOT NULL,
+        csrf_token TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX web_flows_expiry ON web_flows (expires_at)`,
+      `CREATE TABLE user_methods (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        user_key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('email', 'totp', 'questions', 'sms')),
+        value TEXT NOT NULL,
+        last_step BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, user_key, kind)
+      )`,
+      `CREATE TABLE sent_codes (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        purpose TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+      )`,
+      `CREATE INDEX sent_codes_owner ON sent_codes (tenant_id, owner, purpose)`,
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */
