@@ -9,11 +9,14 @@ import { CloudError, type CloudErrorCode } from '../errors.js';
 import type { Services } from './context.js';
 import { ALL_ROUTES } from './routes/index.js';
 import type { Route } from './route.js';
+import { registerWebPages } from '../web/register.js';
 
 export interface HttpAppOptions {
   https?: { cert: string | Buffer; key: string | Buffer };
   /** Routes to serve (default: all). */
   routes?: readonly Route[];
+  /** Serve the web pages (default: true). */
+  webPages?: boolean;
 }
 
 /** Fastify's own client errors, mapped to ours. */
@@ -99,8 +102,11 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
   const seen: { method: string; url: string }[] = [];
   registered.set(app, seen);
   app.addHook('onRoute', (r) => {
+    // The web pages (/t/..., /assets/...) are HTML, not part of the API document.
+    if (r.url.startsWith('/t/') || r.url === '/t' || r.url.startsWith('/assets/')) return;
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) seen.push({ method: String(method), url: r.url });
   });
   for (const route of o.routes ?? ALL_ROUTES) route.register(app, services);
+  if (o.webPages ?? true) registerWebPages(app, services);
   return app;
 }

@@ -1,0 +1,105 @@
+/**
+ * HTML for the server-rendered pages: a tagged template that escapes every interpolation, `raw()`
+ * for fragments that are already safe (other templates, trusted constants), and the page layout
+ * (lang attribute, skip link, header, main landmark). There is no inline script or style anywhere:
+ * the Content-Security-Policy (csp.ts) forbids both.
+ */
+import { t } from './i18n/index.js';
+
+/** A fragment known to be safe HTML. Only `html` and `raw` make one. */
+export class SafeHtml {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  toString(): string {
+    return this.#value;
+  }
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
+
+/** Escape text for element content and quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"'`]/g, (c) => ESCAPES[c] ?? c);
+}
+
+/** Trusted HTML, inserted as is. Never pass user input. */
+export const raw = (s: string): SafeHtml => new SafeHtml(s);
+
+export type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
+
+function render(v: HtmlValue): string {
+  if (v === null || v === undefined || v === false) return '';
+  if (v instanceof SafeHtml) return v.toString();
+  if (Array.isArray(v)) return v.map(render).join('');
+  return escapeHtml(String(v));
+}
+
+/** Tagged template: every `${value}` is escaped unless it is a SafeHtml; arrays are joined. */
+export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  let out = strings[0] ?? '';
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + (strings[i + 1] ?? '');
+  return new SafeHtml(out);
+}
+
+export interface NavLink {
+  href: string;
+  label: string;
+  current?: boolean;
+}
+
+export interface Page {
+  title: string;
+  body: SafeHtml;
+  /** The tenant's display name, shown in the header. */
+  tenantName?: string;
+  /** Links in the header (sign out is a form: pass `signOut`). */
+  nav?: readonly NavLink[];
+  /** A POST form for signing out (action URL + CSRF token). */
+  signOut?: { action: string; csrf: string };
+  /** Extra scripts (same-origin URLs only). */
+  scripts?: readonly string[];
+  lang?: string;
+}
+
+/** The whole document for one page. */
+export function layout(p: Page): string {
+  const nav = p.nav?.length
+    ? html`<nav aria-label="${t('layout.nav')}"><ul>${p.nav.map((l) => html`<li><a href="${l.href}"${l.current ? raw(' aria-current="page"') : ''}>${l.label}</a></li>`)}</ul></nav>`
+    : '';
+  const signOut = p.signOut
+    ? html`<form method="post" action="${p.signOut.action}" class="signout"><input type="hidden" name="_csrf" value="${p.signOut.csrf}"><button type="submit" class="link">${t('layout.signOut')}</button></form>`
+    : '';
+  const doc = html`<!doctype html>
+<html lang="${p.lang ?? 'en'}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${p.title} · ${p.tenantName ?? t('layout.product')}</title>
+<link rel="stylesheet" href="/assets/app.css">
+${(p.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`)}
+</head>
+<body>
+<a class="skip" href="#main">${t('layout.skip')}</a>
+<header class="top"><div class="wrap"><span class="brand">${p.tenantName ?? t('layout.product')}</span>${nav}${signOut}</div></header>
+<main id="main" tabindex="-1"><div class="wrap">
+<h1>${p.title}</h1>
+${p.body}
+</div></main>
+<footer class="foot"><div class="wrap">${t('layout.footer')}</div></footer>
+</body>
+</html>
+`;
+  return doc.toString();
+}
+
+/** A notice box: `role=alert` for errors (read out at once), `status` for the rest. */
+export function notice(kind: 'error' | 'success' | 'info' | 'warning', text: HtmlValue, code?: string): SafeHtml {
+  const role = kind === 'error' ? 'alert' : 'status';
+  return html`<div class="notice ${kind}" role="${role}"${code ? html` data-code="${code}"` : ''}>${text}</div>`;
+}
+
+/** Hidden CSRF field for a form. */
+export const csrfField = (token: string): SafeHtml => html`<input type="hidden" name="_csrf" value="${token}">`;
