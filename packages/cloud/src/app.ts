@@ -18,6 +18,7 @@ import { createAdmin, type Admin, type AdminRole } from './auth/admins.js';
 import { countOperatorKeys, createApiKey, importApiKey } from './auth/api-keys.js';
 import { configWarnings, loadConfig, type CloudConfig, type CloudConfigInput } from './config.js';
 import { createHttpApp } from './http/app.js';
+import { createMailerFromConfig, createSmsFromConfig, type Mailer, type SmsProvider } from './mail/index.js';
 import type { Services } from './http/context.js';
 import { loadOrCreateCloudKey } from './keys/cloud-key.js';
 import { resolveMasterKey } from './keys/master-key.js';
@@ -34,6 +35,10 @@ export interface CloudDeps {
   /** Clock for tokens, sessions, deadlines and rate limits (tests freeze it). */
   now?: () => number;
   log?: Logger;
+  /** Use this mailer instead of the configured one (tests). */
+  mailer?: Mailer;
+  /** Use this SMS provider instead of the configured one (tests). */
+  sms?: SmsProvider;
   /** A known operator key (`wbk_<id>.<secret>`) to install at start-up, for demos and tests. */
   operatorKey?: string;
   /** Where the first generated operator key is shown, once. Default: stdout. */
@@ -74,6 +79,9 @@ export interface Cloud {
   /** base64url Ed25519 public key agents verify requests with. */
   cloudPublicKey: string;
   writeback: WritebackService;
+  /** Outgoing mail and SMS (the in-memory development ones expose `messages`). */
+  mailer: Mailer;
+  sms: SmsProvider;
   /** The operator key created by this start (first start only), else null. */
   initialOperatorKey: string | null;
   /** Demo/test set-up in one call: tenant, tenant API key, admin, agent token, operator key. */
@@ -135,6 +143,11 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
 
     const writeback = createWritebackService({ db, relay: relayClient, cloudKey, deadlineMs: config.writebackDeadlineMs, now, log: log.child({ component: 'writeback' }), pendingGraceMs: config.pendingGraceMs });
 
+    const mailer = deps.mailer ?? createMailerFromConfig(config, log.child({ component: 'mail' }), now);
+    const sms = deps.sms ?? createSmsFromConfig(config, log.child({ component: 'sms' }), now);
+    cleanup.push(() => mailer.close());
+    if (mailer.kind === 'memory') log.info('mail is kept in memory (development): nothing is delivered; set SMTP_HOST to send');
+
     let url = '';
     let relayUrl = '';
     const rl = config.rateLimits;
@@ -146,6 +159,8 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       cloudKey,
       now,
       log,
+      mailer,
+      sms,
       limiters: {
         changePerUser: createRateLimiter(rl.passwordChangePerUser, now),
         changePerIp: createRateLimiter(rl.passwordChangePerIp, now),
@@ -200,6 +215,8 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       relayUrl,
       cloudPublicKey: cloudKey.publicKey,
       writeback,
+      mailer,
+      sms,
       initialOperatorKey,
       async bootstrap(opts) {
         const out: BootstrapResult = {};

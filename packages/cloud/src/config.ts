@@ -82,6 +82,29 @@ const ConfigSchema = z.object({
   pendingGraceMs: z.coerce.number().int().min(0).default(30_000),
   /** Trust X-Forwarded-For (only behind a proxy you control: it decides the per-IP rate limit key). */
   trustProxy: Bool.default(false),
+  /** Outgoing mail. `memory` keeps messages in this process (development); `smtp` sends them (default when an SMTP host is set). */
+  mail: z
+    .object({
+      transport: z.enum(['memory', 'smtp']).optional(),
+      from: z.string().min(3).default('writeback <no-reply@localhost>'),
+      smtp: z
+        .object({
+          host: z.string().min(1),
+          port: Port.default(587),
+          /** tls: implicit TLS (465); starttls: upgrade required; none: plain text (local relay only). */
+          security: z.enum(['tls', 'starttls', 'none']).default('starttls'),
+          user: z.string().min(1).optional(),
+          password: z.string().min(1).optional(),
+          passwordFile: z.string().min(1).optional(),
+          caFile: z.string().min(1).optional(),
+          rejectUnauthorized: Bool.default(true),
+        })
+        .optional(),
+    })
+    .prefault({})
+    .transform((m) => ({ ...m, transport: m.transport ?? (m.smtp ? ('smtp' as const) : ('memory' as const)) })),
+  /** Text messages: `console` is the development provider (kept in memory, logged without the text). */
+  sms: z.object({ provider: z.enum(['console']).default('console') }).prefault({}),
 });
 
 /** The parsed, frozen configuration. */
@@ -114,6 +137,17 @@ const ENV: Record<string, string> = {
   pendingSweepIntervalMs: 'PENDING_SWEEP_INTERVAL_MS',
   pendingGraceMs: 'PENDING_GRACE_MS',
   trustProxy: 'TRUST_PROXY',
+  'mail.transport': 'MAIL_TRANSPORT',
+  'mail.from': 'MAIL_FROM',
+  'mail.smtp.host': 'SMTP_HOST',
+  'mail.smtp.port': 'SMTP_PORT',
+  'mail.smtp.security': 'SMTP_SECURITY',
+  'mail.smtp.user': 'SMTP_USER',
+  'mail.smtp.password': 'SMTP_PASSWORD',
+  'mail.smtp.passwordFile': 'SMTP_PASSWORD_FILE',
+  'mail.smtp.caFile': 'SMTP_CA_FILE',
+  'mail.smtp.rejectUnauthorized': 'SMTP_TLS_REJECT_UNAUTHORIZED',
+  'sms.provider': 'SMS_PROVIDER',
 };
 
 type Plain = Record<string, unknown>;
@@ -200,6 +234,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): CloudConfig {
   if (config.databaseSchema && !config.databaseUrl.startsWith('postgres')) {
     throw new TypeError('config.databaseSchema (DATABASE_SCHEMA): only applies to a postgres:// databaseUrl');
   }
+  if (config.mail.transport === 'smtp' && !config.mail.smtp) throw new TypeError('config.mail.smtp.host (SMTP_HOST): required when mail.transport is smtp');
+  if (config.mail.smtp?.password && config.mail.smtp.passwordFile) throw new TypeError('config.mail.smtp.passwordFile (SMTP_PASSWORD_FILE): set either a password or a password file, not both');
   return deepFreeze(config);
 }
 
@@ -216,6 +252,8 @@ export function configWarnings(config: CloudConfig): string[] {
   if (!config.masterKey) w.push('WRITEBACK_MASTER_KEY is not set: a development key is generated and kept next to the database; set one in production');
   if (config.trustProxy) w.push('TRUST_PROXY is on: X-Forwarded-For decides client IPs (and per-IP rate limits); only enable behind your own proxy');
   for (const [name, rl] of Object.entries(config.rateLimits)) if (rl.limit === 0) w.push(`rate limit ${name} is disabled`);
+  if (config.mail.smtp?.security === 'none' && !LOOPBACK.has(config.mail.smtp.host)) w.push('SMTP_SECURITY is none towards a non-local host: mail and SMTP credentials cross the network in clear text');
+  if (config.mail.smtp && !config.mail.smtp.rejectUnauthorized) w.push('SMTP_TLS_REJECT_UNAUTHORIZED is false: any SMTP server certificate is accepted');
   if (config.relayMode === 'nats' && config.natsUrl && !config.natsUrl.startsWith('tls://')) {
     w.push('NATS_URL does not use tls://: relay traffic between nodes is not encrypted in transit (envelopes stay sealed end to end)');
   }

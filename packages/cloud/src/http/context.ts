@@ -6,6 +6,7 @@ import type { Logger } from '@writeback/protocol';
 import type { RelayClient } from '@writeback/relay';
 import type { CloudConfig } from '../config.js';
 import type { CloudSigningKey } from '../keys/cloud-key.js';
+import type { Mailer, SmsProvider } from '../mail/mailer.js';
 import type { RateLimiter } from '../rate-limit/limiter.js';
 import type { Db } from '../store/index.js';
 import type { WritebackService } from '../writeback/service.js';
@@ -18,6 +19,10 @@ export interface Services {
   cloudKey: CloudSigningKey;
   now: () => number;
   log: Logger;
+  /** Outgoing e-mail (SMTP, or kept in memory in development). */
+  mailer: Mailer;
+  /** Outgoing text messages (console/memory provider in development). */
+  sms: SmsProvider;
   limiters: {
     changePerUser: RateLimiter;
     changePerIp: RateLimiter;
