@@ -27,6 +27,8 @@ import { bytes, int, str, strings } from './entry.js';
 import { guidFromString, guidToString } from './guid.js';
 import { classifyLdapError, type LdapFailure } from './ldap-errors.js';
 import { AdPool, NotSentError, type AdConnection, type RootDse } from './pool.js';
+import { AdSyncSource } from './sync.js';
+import { isDnWithin, normalizeDn } from '../sync-window.js';
 import { classifyRejection, precheckPassword } from './password-rules.js';
 
 /** Injected dependencies (tests freeze the clock and capture the log). */
@@ -136,6 +138,9 @@ export class AdDirectory implements Directory {
   private lastRootDse: RootDse | undefined;
   private domainCache: { at: number; key: string; view: PolicyView } | undefined;
   private readonly psoCache = new Map<string, { at: number; view: PolicyView | null }>();
+  private readonly scopeBases: readonly string[];
+  /** Users in scope and their changes, for the cloud's pulls (packages/protocol/src/sync.ts). */
+  readonly sync: AdSyncSource;
 
   /** Use openAdDirectory(); the constructor does no I/O. */
   constructor(
@@ -148,6 +153,8 @@ export class AdDirectory implements Directory {
     this.pool.onConnect = (c) => {
       this.lastRootDse = c.rootDse;
     };
+    this.scopeBases = cfg.scope.baseDns.map(normalizeDn);
+    this.sync = new AdSyncSource(cfg, this.pool, this.log, () => this.closed, this.now);
   }
 
   /** What the DC last connected to supports (policy hints decide history on resets). */
@@ -521,8 +528,9 @@ export class AdDirectory implements Directory {
       });
       matches = (e) => [str(e, 'sAMAccountName'), str(e, 'userPrincipalName')].some((v) => v !== undefined && v.toLocaleLowerCase('en-US') === wanted);
     }
-    const filters: Filter[] = [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), identity];
-    if (this.cfg.userFilter) filters.push(this.cfg.userFilter);
+    // Scope: userFilter, scope.filter and scope.group are conditions of this same search; the
+    // subtrees (scope.baseDns, all below baseDn) are checked on the DNs it returns.
+    const filters: Filter[] = [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), identity, ...this.cfg.scope.extraFilters];
     const entries = (
       await this.search(ctx, this.cfg.baseDn, {
         scope: 'sub',
@@ -530,7 +538,7 @@ export class AdDirectory implements Directory {
         attributes: USER_ATTRS,
         explicitBufferAttributes: ['objectGUID', 'objectSid'],
       })
-    ).filter(matches);
+    ).filter((e) => matches(e) && this.inScopeSubtree(e.dn));
     if (entries.length === 0) return { kind: 'not_found' };
     if (entries.length > 1) return { kind: 'ambiguous' };
     const e = entries[0];
@@ -558,6 +566,12 @@ export class AdDirectory implements Directory {
         resultantPso: constructed ? str(constructed, 'msDS-ResultantPSO') : undefined,
       },
     };
+  }
+
+  /** The DN is below one of the scope's subtrees. */
+  private inScopeSubtree(dn: string): boolean {
+    const n = normalizeDn(dn);
+    return this.scopeBases.some((b) => isDnWithin(n, b));
   }
 
   /** The domain's default policy (rootDSE defaultNamingContext), cached briefly. */

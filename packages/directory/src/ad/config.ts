@@ -5,9 +5,10 @@
  * transport that would send passwords in clear throws DirectoryError('insecure_transport').
  */
 import { readFileSync } from 'node:fs';
-import { FilterParser, type Filter } from 'ldapts';
+import { ExtensibleFilter, FilterParser, type Filter } from 'ldapts';
 import { z } from 'zod';
 import { DirectoryError } from '../errors.js';
+import { isDnWithin, normalizeDn, parseScopeFilter } from '../sync-window.js';
 
 export const AdConfigSchema = z
   .object({
@@ -39,6 +40,21 @@ export const AdConfigSchema = z
     timeoutMs: z.number().int().min(100).max(120_000).default(5000),
     /** `auto`: send LDAP_SERVER_POLICY_HINTS on resets that ask for history when the DC advertises it. */
     policyHints: z.enum(['auto', 'off']).default('auto'),
+    /**
+     * Which users are synced to the cloud AND may be written: users outside scope are never synced,
+     * and writes to them answer user_not_found (as for a user that does not exist).
+     */
+    scope: z
+      .object({
+        /** Subtrees holding the users (default [baseDn]); each must be baseDn or below it. */
+        baseDns: z.array(z.string().min(3).max(1024)).min(1).max(32).optional(),
+        /** LDAP filter the users must also match, e.g. `(department=Sales)`. */
+        filter: z.string().min(3).max(4096).optional(),
+        /** DN of a group: only its members, nested groups included (LDAP_MATCHING_RULE_IN_CHAIN). */
+        group: z.string().min(3).max(1024).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -63,6 +79,19 @@ export interface ResolvedAdConfig {
   readonly poolSize: number;
   readonly timeoutMs: number;
   readonly policyHints: 'auto' | 'off';
+  readonly scope: ResolvedAdScope;
+}
+
+/** The users in scope (see AdConfigSchema.scope). */
+export interface ResolvedAdScope {
+  /** Subtrees searched (default [baseDn]). */
+  readonly baseDns: readonly string[];
+  /** scope.filter, parsed. */
+  readonly filter: Filter | undefined;
+  /** scope.group's DN. */
+  readonly group: string | undefined;
+  /** Everything but the subtree as one filter object: userFilter AND scope.filter AND group membership. */
+  readonly extraFilters: readonly Filter[];
 }
 
 export interface AdUrl {
@@ -131,6 +160,8 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     }
   }
 
+  const scope = resolveScope(c, userFilter);
+
   let ca: Buffer | undefined;
   if (c.caFile !== undefined) {
     try {
@@ -158,5 +189,43 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     poolSize: c.poolSize,
     timeoutMs: c.timeoutMs,
     policyHints: c.policyHints,
+    scope,
   });
+}
+
+/** LDAP_MATCHING_RULE_IN_CHAIN: transitive group membership. */
+export const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
+
+function resolveScope(c: AdConfig, userFilter: Filter | undefined): ResolvedAdScope {
+  const base = normalizeDn(c.baseDn);
+  const baseDns = (c.scope?.baseDns ?? [c.baseDn]).map((dn, i) => {
+    if (!dn.includes('=') || hasControlChars(dn)) throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: must be a distinguished name`);
+    if (!isDnWithin(normalizeDn(dn), base)) throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: must be baseDn or below it`);
+    return dn;
+  });
+  const normalized = baseDns.map(normalizeDn);
+  normalized.forEach((n, i) => {
+    if (normalized.some((m, j) => j !== i && isDnWithin(n, m) && (n !== m || j < i))) {
+      throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: repeats or lies inside another entry of scope.baseDns`);
+    }
+  });
+  let filter: Filter | undefined;
+  if (c.scope?.filter !== undefined) {
+    const parsed = parseScopeFilter(c.scope.filter);
+    if (typeof parsed === 'string') throw new DirectoryError('invalid_config', `ad.scope.filter: ${parsed}`);
+    filter = parsed;
+  }
+  const group = c.scope?.group;
+  if (group !== undefined && (!group.includes('=') || hasControlChars(group))) {
+    throw new DirectoryError('invalid_config', 'ad.scope.group: must be the distinguished name of a group');
+  }
+  const extraFilters: Filter[] = [];
+  if (userFilter) extraFilters.push(userFilter);
+  if (filter) extraFilters.push(filter);
+  if (group !== undefined) extraFilters.push(new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }));
+  return Object.freeze({ baseDns: Object.freeze(baseDns), filter, group, extraFilters: Object.freeze(extraFilters) });
+}
+
+function hasControlChars(s: string): boolean {
+  return [...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
 }

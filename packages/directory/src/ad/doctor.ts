@@ -133,7 +133,7 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     );
 
     const scope = (extra: Filter[]): Filter =>
-      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...(cfg.userFilter ? [cfg.userFilter] : []), ...extra] });
+      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...cfg.scope.extraFilters, ...extra] });
     // One page is enough to know the scope is not empty and to pick a probe user; protected
     // accounts are few, so they are counted in full.
     let users: Entry[] = [];

@@ -1,0 +1,461 @@
+/**
+ * Sync source of the AD adapter (Windows AD and Samba AD): the users in scope and their changes,
+ * pulled by the cloud (packages/protocol/src/sync.ts), ordered by `uSNChanged`.
+ *
+ * - Full sync (cursor null): the DC's `highestCommittedUSN` at the start is the watermark; users in
+ *   scope are read in uSNChanged windows up to it (sync-window.ts: bounded batches, resumable from
+ *   the cursor alone, no server-side paging state). A user changed during the full pass gets a
+ *   USN above the watermark and comes with the first incremental pulls.
+ * - Incremental: windows of `uSNChanged > watermark` up to the DC's current highestCommittedUSN:
+ *   users in scope → upsert; users changed but no longer in scope (moved to another OU, filter no
+ *   longer matching) → delete; tombstones (Show Deleted control, needs List Contents + Read
+ *   Property on CN=Deleted Objects for the service account, otherwise deletions are only found by
+ *   the cloud's sync.anchors pass) → delete.
+ * - USNs are per DC: the cursor names the DC by its invocationId (NTDS Settings of rootDSE
+ *   dsServiceName; it also changes when a DC is restored from backup). Another DC, or a cursor
+ *   this code did not make: `reset: true` (the cloud restarts a full sync).
+ * - Group scoping: adding a user to a group does not change the user's uSNChanged (memberOf is a
+ *   back link), so a change of the scoping group or a group nested in it answers `reset: true`.
+ *
+ * Cursors: `usn:<invocationId>:f:<watermark>:<pos>:<tie>:<width>:<total>` during the full pass,
+ * `usn:<invocationId>:i:<pos>:<tie>:<width>` after it; anchors: `anchors:<invocationId>:<pos>:<tie>:<width>`.
+ */
+import {
+  MAX_SYNC_BATCH_USERS,
+  type Logger,
+  type SyncAnchorsData,
+  type SyncChange,
+  type SyncPullData,
+  type SyncedUser,
+} from '@writeback/protocol';
+import {
+  AndFilter,
+  Control,
+  EqualityFilter,
+  ExtensibleFilter,
+  GreaterThanEqualsFilter,
+  LessThanEqualsFilter,
+  NotFilter,
+  OrFilter,
+  type Entry,
+  type Filter,
+} from 'ldapts';
+import type { SyncSource } from '../directory.js';
+import { DirectoryError } from '../errors.js';
+import { changeBytes, pullWindows, type KeyedChange, type WindowState } from '../sync-window.js';
+import { filetimeToMs, intervalToSeconds } from './ad-time.js';
+import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
+import { bytes, int, str, strings } from './entry.js';
+import { guidToString } from './guid.js';
+import { classifyLdapError } from './ldap-errors.js';
+import type { AdConnection, AdPool } from './pool.js';
+
+/** LDAP_SERVER_SHOW_DELETED_OID: include tombstones in a search. */
+export const SHOW_DELETED_OID = '1.2.840.113556.1.4.417';
+
+class ShowDeletedControl extends Control {
+  constructor() {
+    super(SHOW_DELETED_OID, { critical: true });
+  }
+}
+
+const SAM_USER_OBJECT = '805306368';
+const UF_ACCOUNTDISABLE = 0x2;
+const SYNC_ATTRS = [
+  'objectGUID',
+  'sAMAccountName',
+  'userPrincipalName',
+  'mail',
+  'displayName',
+  'mobile',
+  'userAccountControl',
+  'lockoutTime',
+  'pwdLastSet',
+  'adminCount',
+  'memberOf',
+  'uSNChanged',
+];
+const INITIAL_WIDTH = 1000;
+const MAX_WIDTH = 2 ** 40;
+/** Windows one pull may read before answering `more` (each is 1-4 searches). */
+const MAX_WINDOWS = 32;
+/** A user's JSON stays below this; memberOf values beyond it are left out. */
+const MAX_USER_BYTES = 8 * 1024;
+const PAGE = { pageSize: 500 };
+
+type Cursor =
+  | { phase: 'full'; dc: string; end: number; state: WindowState; total: number }
+  | { phase: 'inc'; dc: string; state: WindowState };
+
+const NUM = '(0|[1-9][0-9]{0,15})';
+const HEX = '([0-9a-f]{32}|[0-9a-f]{1,64})';
+const TIE = '([0-9a-f]{0,32})';
+const FULL_RE = new RegExp(`^usn:${HEX}:f:${NUM}:${NUM}:${TIE}:${NUM}:${NUM}$`);
+const INC_RE = new RegExp(`^usn:${HEX}:i:${NUM}:${TIE}:${NUM}$`);
+const ANCHORS_RE = new RegExp(`^anchors:${HEX}:${NUM}:${TIE}:${NUM}$`);
+
+/** Parses a pull cursor; null when this code did not make it. */
+export function parseAdCursor(text: string): Cursor | null {
+  let m = FULL_RE.exec(text);
+  if (m) {
+    const [, dc = '', end, pos, tie = '', width, total] = m;
+    return { phase: 'full', dc, end: Number(end), state: { pos: { n: Number(pos), tie }, width: Number(width) }, total: Number(total) };
+  }
+  m = INC_RE.exec(text);
+  if (m) {
+    const [, dc = '', pos, tie = '', width] = m;
+    return { phase: 'inc', dc, state: { pos: { n: Number(pos), tie }, width: Number(width) } };
+  }
+  return null;
+}
+
+export function formatAdCursor(c: Cursor): string {
+  const s = c.state;
+  return c.phase === 'full'
+    ? `usn:${c.dc}:f:${c.end}:${s.pos.n}:${s.pos.tie}:${Math.floor(s.width)}:${c.total}`
+    : `usn:${c.dc}:i:${s.pos.n}:${s.pos.tie}:${Math.floor(s.width)}`;
+}
+
+/** What a pull learns about the DC first. */
+interface DcView {
+  id: string;
+  highestUsn: number;
+  namingContext: string;
+  lockoutDurationSeconds: number;
+}
+
+/** `v` when it fits the synced user's field, else undefined (an oversized value must not fail the batch). */
+const fit = (v: string | undefined, max: number): string | undefined => (v !== undefined && v.length > 0 && v.length <= max ? v : undefined);
+
+export class AdSyncSource implements SyncSource {
+  private warnedTombstones = false;
+
+  constructor(
+    private readonly cfg: ResolvedAdConfig,
+    private readonly pool: AdPool,
+    private readonly log: Logger,
+    private readonly isClosed: () => boolean,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async pullChanges(cursorText: string | null, limitIn: number): Promise<SyncPullData> {
+    const limit = Math.max(1, Math.min(MAX_SYNC_BATCH_USERS, Math.floor(limitIn)));
+    return this.withConnection(async (conn) => {
+      const dc = await this.dcView(conn);
+      let cursor: Cursor;
+      if (cursorText === null) {
+        const total = await this.countInScope(conn);
+        cursor = { phase: 'full', dc: dc.id, end: dc.highestUsn, state: { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH }, total };
+        this.log.info('ad sync: full sync started', { dc: dc.id, watermark: dc.highestUsn, total });
+      } else {
+        const parsed = parseAdCursor(cursorText);
+        if (!parsed || parsed.dc !== dc.id) {
+          this.log.warn('ad sync: cursor not valid on this DC; the cloud restarts a full sync', { reason: parsed ? 'other_dc' : 'unknown_cursor', dc: dc.id });
+          return { changes: [], cursor: '', more: false, reset: true };
+        }
+        cursor = parsed;
+      }
+
+      if (cursor.phase === 'full') {
+        const r = await pullWindows({
+          state: cursor.state,
+          end: cursor.end,
+          limit,
+          fetch: (lo, hi) => this.fetchInScope(conn, dc, lo, hi ?? cursor.end),
+          maxWidth: MAX_WIDTH,
+          maxWindows: MAX_WINDOWS,
+        });
+        if (!r.done) return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, total: cursor.total };
+        // Full pass done: continue incrementally after its watermark.
+        const next: Cursor = { phase: 'inc', dc: dc.id, state: { pos: { n: cursor.end + 1, tie: '' }, width: INITIAL_WIDTH } };
+        return { changes: r.changes, cursor: formatAdCursor(next), more: false, total: cursor.total };
+      }
+
+      const inc = cursor;
+      if (this.cfg.scope.group !== undefined && (await this.scopeGroupChanged(conn, dc, inc.state.pos.n, dc.highestUsn))) {
+        this.log.info('ad sync: the scoping group (or a group nested in it) changed; the cloud restarts a full sync', { dc: dc.id });
+        return { changes: [], cursor: '', more: false, reset: true };
+      }
+      await this.checkTombstonesVisible(conn, dc);
+      const r = await pullWindows({
+        state: inc.state,
+        end: dc.highestUsn,
+        limit,
+        fetch: (lo, hi) => this.fetchChanges(conn, dc, lo, hi ?? dc.highestUsn),
+        maxWidth: MAX_WIDTH,
+        maxWindows: MAX_WINDOWS,
+      });
+      return { changes: r.changes, cursor: formatAdCursor({ ...inc, state: r.state }), more: !r.done };
+    });
+  }
+
+  async listAnchors(cursorText: string | null, limitIn: number): Promise<SyncAnchorsData> {
+    const limit = Math.max(1, Math.min(2000, Math.floor(limitIn)));
+    return this.withConnection(async (conn) => {
+      const dc = await this.dcView(conn);
+      let state: WindowState = { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH };
+      if (cursorText !== null) {
+        const m = ANCHORS_RE.exec(cursorText);
+        if (!m || m[1] !== dc.id) {
+          // No reset flag in this answer: refuse, so the cloud starts the pass again instead of
+          // treating users it did not see as deleted.
+          throw new DirectoryError('unavailable', 'anchors cursor is not valid on this domain controller; start the anchors pass again');
+        }
+        state = { pos: { n: Number(m[2]), tie: m[3] ?? '' }, width: Number(m[4]) };
+      }
+      // The end follows the DC's highest USN at every page: a user changed during the pass moves
+      // ahead of the position and is listed later, never skipped.
+      const r = await pullWindows({
+        state,
+        end: dc.highestUsn,
+        limit,
+        fetch: async (lo, hi) => {
+          const out: KeyedChange[] = [];
+          for (const base of this.cfg.scope.baseDns) {
+            const entries = await this.search(conn, base, this.scopeFilter(lo, hi ?? dc.highestUsn), ['objectGUID', 'uSNChanged']);
+            for (const e of entries) {
+              const guid = bytes(e, 'objectGUID');
+              const usn = int(e, 'uSNChanged');
+              if (guid?.length !== 16 || usn === undefined) continue;
+              out.push({ n: usn, tie: guid.toString('hex'), change: { kind: 'delete', anchor: guidToString(guid) } });
+            }
+          }
+          return out;
+        },
+        maxWidth: MAX_WIDTH,
+        maxWindows: MAX_WINDOWS,
+        budgetBytes: Number.MAX_SAFE_INTEGER,
+      });
+      const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
+      return { anchors, cursor: r.done ? null : `anchors:${dc.id}:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}` };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private async withConnection<T>(fn: (conn: AdConnection) => Promise<T>): Promise<T> {
+    if (this.isClosed()) throw new DirectoryError('closed', 'AD directory is closed');
+    let conn: AdConnection;
+    try {
+      conn = await this.pool.acquire();
+    } catch (err) {
+      throw new DirectoryError('unavailable', 'no domain controller reachable for sync', { cause: err });
+    }
+    try {
+      const r = await fn(conn);
+      this.pool.release(conn);
+      return r;
+    } catch (err) {
+      if (err instanceof DirectoryError) {
+        this.pool.release(conn);
+        throw err;
+      }
+      this.pool.discard(conn);
+      const f = classifyLdapError(err);
+      if (f.kind === 'transport') this.pool.markDown(conn.url, f);
+      this.log.warn('ad sync: read failed', { kind: f.kind, code: f.kind === 'result' ? f.code : f.errorCode, diagnostic: f.diagnostic });
+      throw new DirectoryError('unavailable', `sync read failed (${f.kind === 'result' ? `LDAP result ${f.code}` : 'connection lost'})`, { cause: err });
+    }
+  }
+
+  private async search(conn: AdConnection, base: string, filter: Filter, attributes: string[], controls?: Control[]): Promise<Entry[]> {
+    // ldapts would reconnect a dropped client unbound; the pool's clients refuse, but say why here.
+    if (!conn.client.isBound) throw new Error('connection lost before a sync read');
+    const res = await conn.client.search(base, { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'], paged: PAGE }, controls);
+    return res.searchEntries;
+  }
+
+  private async dcView(conn: AdConnection): Promise<DcView> {
+    if (!conn.client.isBound) throw new Error('connection lost before a sync read');
+    const root = (await conn.client.search('', { scope: 'base', attributes: ['highestCommittedUSN', 'dsServiceName', 'serverName', 'defaultNamingContext'] })).searchEntries[0];
+    const highest = root ? int(root, 'highestCommittedUSN') : undefined;
+    if (!root || highest === undefined) throw new DirectoryError('unavailable', 'the DC did not report highestCommittedUSN');
+    const dsService = str(root, 'dsServiceName');
+    let id: string | undefined;
+    if (dsService) {
+      try {
+        const ntds = (await conn.client.search(dsService, { scope: 'base', attributes: ['invocationId', 'objectGUID'], explicitBufferAttributes: ['invocationId', 'objectGUID'] }))
+          .searchEntries[0];
+        const inv = ntds ? (bytes(ntds, 'invocationId') ?? bytes(ntds, 'objectGUID')) : undefined;
+        if (inv?.length === 16) id = inv.toString('hex');
+      } catch (err) {
+        if (classifyLdapError(err).kind === 'transport') throw err;
+      }
+    }
+    // Without a readable invocationId, the server's name stands for the DC (restores then go unnoticed).
+    id ??= Buffer.from(str(root, 'serverName') ?? dsService ?? conn.url.url, 'utf8').toString('hex').slice(0, 64);
+    const nc = str(root, 'defaultNamingContext') ?? conn.rootDse.defaultNamingContext ?? this.cfg.baseDn;
+    let lockoutDurationSeconds = 0;
+    const domain = (await conn.client.search(nc, { scope: 'base', attributes: ['lockoutDuration'] })).searchEntries[0];
+    if (domain) lockoutDurationSeconds = intervalToSeconds(str(domain, 'lockoutDuration'));
+    return { id, highestUsn: highest, namingContext: nc, lockoutDurationSeconds };
+  }
+
+  private usnRange(lo: number, hi: number): Filter[] {
+    return [new GreaterThanEqualsFilter({ attribute: 'uSNChanged', value: String(lo) }), new LessThanEqualsFilter({ attribute: 'uSNChanged', value: String(hi) })];
+  }
+
+  /** Users in scope (the subtree is the search base) within a USN range. */
+  private scopeFilter(lo: number, hi: number): Filter {
+    return new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.usnRange(lo, hi), ...this.cfg.scope.extraFilters] });
+  }
+
+  private async countInScope(conn: AdConnection): Promise<number> {
+    let n = 0;
+    const filter = new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.cfg.scope.extraFilters] });
+    for (const base of this.cfg.scope.baseDns) {
+      if (!conn.client.isBound) throw new Error('connection lost before a sync read');
+      for await (const page of conn.client.searchPaginated(base, { scope: 'sub', filter, attributes: ['1.1'], paged: PAGE })) n += page.searchEntries.length;
+    }
+    return n;
+  }
+
+  private async fetchInScope(conn: AdConnection, dc: DcView, lo: number, hi: number): Promise<KeyedChange[]> {
+    const out: KeyedChange[] = [];
+    for (const base of this.cfg.scope.baseDns) {
+      for (const e of await this.search(conn, base, this.scopeFilter(lo, hi), SYNC_ATTRS)) {
+        const k = this.toUpsert(e, dc);
+        if (k) out.push(k);
+      }
+    }
+    return out;
+  }
+
+  /** Incremental window: upserts in scope, deletes for users that left scope and for tombstones. */
+  private async fetchChanges(conn: AdConnection, dc: DcView, lo: number, hi: number): Promise<KeyedChange[]> {
+    const out = await this.fetchInScope(conn, dc, lo, hi);
+    const seen = new Set(out.map((k) => k.tie));
+    // Every user changed in the window, wherever it is now: those not in scope left it.
+    const changed = await this.search(
+      conn,
+      dc.namingContext,
+      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.usnRange(lo, hi)] }),
+      ['objectGUID', 'uSNChanged'],
+    );
+    for (const e of changed) {
+      const k = this.toDelete(e);
+      if (k && !seen.has(k.tie)) {
+        seen.add(k.tie);
+        out.push(k);
+      }
+    }
+    // Tombstones of users (computers are users too in AD's class tree).
+    const deleted = await this.search(
+      conn,
+      dc.namingContext,
+      new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'isDeleted', value: 'TRUE' }),
+          new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
+          new NotFilter({ filter: new EqualityFilter({ attribute: 'objectClass', value: 'computer' }) }),
+          ...this.usnRange(lo, hi),
+        ],
+      }),
+      ['objectGUID', 'uSNChanged'],
+      [new ShowDeletedControl()],
+    );
+    for (const e of deleted) {
+      const k = this.toDelete(e);
+      if (k && !seen.has(k.tie)) {
+        seen.add(k.tie);
+        out.push(k);
+      }
+    }
+    return out;
+  }
+
+  /** The scoping group or a group nested in it changed after `from` (membership is not visible on the users' USNs). */
+  private async scopeGroupChanged(conn: AdConnection, dc: DcView, from: number, to: number): Promise<boolean> {
+    const group = this.cfg.scope.group;
+    if (group === undefined || from > to) return false;
+    const groups = await this.search(
+      conn,
+      dc.namingContext,
+      new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
+          ...this.usnRange(from, to),
+          new OrFilter({
+            filters: [
+              new EqualityFilter({ attribute: 'distinguishedName', value: group }),
+              new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }),
+            ],
+          }),
+        ],
+      }),
+      ['1.1'],
+    );
+    return groups.length > 0;
+  }
+
+  /** Once: say when the service account cannot see tombstones (deletions then wait for the anchors pass). */
+  private async checkTombstonesVisible(conn: AdConnection, dc: DcView): Promise<void> {
+    if (this.warnedTombstones) return;
+    this.warnedTombstones = true;
+    let visible = false;
+    try {
+      const res = await conn.client.search(`CN=Deleted Objects,${dc.namingContext}`, { scope: 'base', attributes: ['1.1'] }, [new ShowDeletedControl()]);
+      visible = res.searchEntries.length > 0;
+    } catch (err) {
+      if (classifyLdapError(err).kind === 'transport') throw err;
+    }
+    if (!visible) {
+      this.log.warn(
+        'ad sync: the service account cannot list CN=Deleted Objects; deleted users are found only by the anchors pass. Grant it List Contents and Read Property there (dsacls /takeownership first) to see deletions in incremental pulls',
+        { dc: dc.id },
+      );
+    }
+  }
+
+  private toDelete(e: Entry): KeyedChange | null {
+    const guid = bytes(e, 'objectGUID');
+    const usn = int(e, 'uSNChanged');
+    if (guid?.length !== 16 || usn === undefined) return null;
+    return { n: usn, tie: guid.toString('hex'), change: { kind: 'delete', anchor: guidToString(guid) } };
+  }
+
+  private toUpsert(e: Entry, dc: DcView): KeyedChange | null {
+    const guid = bytes(e, 'objectGUID');
+    const usn = int(e, 'uSNChanged');
+    const login = fit(str(e, 'sAMAccountName'), 256);
+    if (guid?.length !== 16 || usn === undefined || !login) return null;
+    const uac = int(e, 'userAccountControl') ?? 0;
+    const pwdLastSet = str(e, 'pwdLastSet');
+    const lockoutMs = filetimeToMs(str(e, 'lockoutTime'));
+    const locked = lockoutMs !== null && (dc.lockoutDurationSeconds === 0 || this.now() < lockoutMs + dc.lockoutDurationSeconds * 1000);
+    const pwdMs = filetimeToMs(pwdLastSet);
+    const user: SyncedUser = {
+      anchor: guidToString(guid),
+      login,
+      enabled: (uac & UF_ACCOUNTDISABLE) === 0,
+      locked,
+      mustChange: pwdLastSet === '0',
+      protected: int(e, 'adminCount') === 1,
+      passwordLastSetAt: pwdMs === null ? null : new Date(pwdMs).toISOString(),
+    };
+    const dn = fit(e.dn, 1024);
+    if (dn) user.dn = dn;
+    const upn = fit(str(e, 'userPrincipalName'), 256);
+    if (upn) user.userPrincipalName = upn;
+    const mail = fit(str(e, 'mail'), 256);
+    if (mail) user.mail = mail;
+    const displayName = fit(str(e, 'displayName'), 256);
+    if (displayName) user.displayName = displayName;
+    const mobile = fit(str(e, 'mobile'), 64);
+    if (mobile) user.mobile = mobile;
+    const groups = strings(e, 'memberOf').filter((g) => g.length <= 1024);
+    if (groups.length > 0) {
+      const kept: string[] = [];
+      let size = changeBytes({ kind: 'upsert', user });
+      for (const g of groups) {
+        size += Buffer.byteLength(g, 'utf8') + 3;
+        if (size > MAX_USER_BYTES || kept.length >= 1000) break;
+        kept.push(g);
+      }
+      if (kept.length < groups.length) this.log.warn('ad sync: memberOf list cut to keep the user inside one batch', { anchor: user.anchor, groups: groups.length, kept: kept.length });
+      user.groups = kept;
+    }
+    const change: SyncChange = { kind: 'upsert', user };
+    return { n: usn, tie: guid.toString('hex'), change };
+  }
+}

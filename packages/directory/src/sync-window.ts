@@ -1,0 +1,154 @@
+/**
+ * Resumable, bounded sync pulls over a directory's change order (AD `uSNChanged`, OpenLDAP
+ * `entryCSN` time), shared by the AD and OpenLDAP sync sources.
+ *
+ * Why windows: a server-side paged search keeps its cookie on ONE connection of ONE server, so it
+ * cannot survive an agent restart or the cloud pausing between pulls; and LDAP has no "ORDER BY"
+ * that every server supports. Instead, the key space (an integer: a USN, or microseconds of a CSN)
+ * is walked in windows `[lo, hi]`, each fetched with a range filter. Inside a window, entries are
+ * sorted by (key, tie) so a window larger than one batch can be cut anywhere and resumed at the
+ * exact entry. The window width adapts: it doubles while windows come back sparse and shrinks in
+ * proportion when one overflows a batch, so memory stays near one batch and the total transfer is
+ * one pass over the directory (plus the overflow of cut windows).
+ *
+ * The whole state (position, width) fits in the cursor: any agent process, any time later, resumes
+ * where the last committed batch ended. Replaying a cursor gives the same batch (upserts by anchor).
+ */
+import { MAX_SYNC_BATCH_BYTES, type SyncChange } from '@writeback/protocol';
+import { FilterParser, type Filter } from 'ldapts';
+
+/** One change with its place in the change order. */
+export interface KeyedChange {
+  /** Integer key (USN, or microseconds since the epoch of a CSN). */
+  n: number;
+  /** Orders changes with the same key (non-empty; compared as strings). */
+  tie: string;
+  change: SyncChange;
+}
+
+/** Everything up to and including (n, tie) is done; tie '' means nothing at n is done yet. */
+export interface WindowPosition {
+  n: number;
+  tie: string;
+}
+
+export interface WindowState {
+  pos: WindowPosition;
+  /** Width of the next window (keys). */
+  width: number;
+}
+
+export interface WindowPullOptions {
+  state: WindowState;
+  /** Inclusive last key to cover, or null for an open end (see openFrom). */
+  end: number | null;
+  /** With an open end: a window reaching this key has no upper bound (takes everything after lo). */
+  openFrom?: number;
+  limit: number;
+  /** Changes with lo <= key <= hi (hi null: no upper bound), in any order. */
+  fetch(lo: number, hi: number | null): Promise<KeyedChange[]>;
+  maxWidth: number;
+  /** Round trips one pull may spend walking empty windows before answering `more`. */
+  maxWindows: number;
+  /** Byte budget of the changes' JSON (default MAX_SYNC_BATCH_BYTES - 2048 for the cursor and envelope). */
+  budgetBytes?: number;
+}
+
+export interface WindowPullResult {
+  changes: SyncChange[];
+  state: WindowState;
+  /** The key space up to `end` (or the open end) is covered. */
+  done: boolean;
+}
+
+/** (a) strictly after (b) in the change order. */
+export function isAfter(a: { n: number; tie: string }, b: WindowPosition): boolean {
+  return a.n > b.n || (a.n === b.n && a.tie > b.tie);
+}
+
+function compare(a: KeyedChange, b: KeyedChange): number {
+  if (a.n !== b.n) return a.n < b.n ? -1 : 1;
+  return a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0;
+}
+
+/** JSON size of one change in a batch (the comma included). */
+export function changeBytes(c: SyncChange): number {
+  return Buffer.byteLength(JSON.stringify(c), 'utf8') + 1;
+}
+
+/**
+ * One pull: walk windows from the state's position until `limit` changes (or the byte budget) are
+ * collected, the end is reached, or `maxWindows` windows were read.
+ */
+export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResult> {
+  let pos = o.state.pos;
+  let width = Math.max(1, Math.min(o.maxWidth, Math.floor(o.state.width)));
+  const out: SyncChange[] = [];
+  let bytes = 0;
+  const budget = o.budgetBytes ?? MAX_SYNC_BATCH_BYTES - 2048;
+
+  for (let i = 0; i < o.maxWindows; i++) {
+    const lo = pos.n;
+    if (o.end !== null && lo > o.end) return { changes: out, state: { pos, width }, done: true };
+    let hi: number | null = lo + width - 1;
+    if (o.end !== null) hi = Math.min(hi, o.end);
+    else if (o.openFrom !== undefined && hi >= o.openFrom) hi = null;
+
+    const items = (await o.fetch(lo, hi)).filter((c) => isAfter(c, pos)).sort(compare);
+    let taken = 0;
+    for (const it of items) {
+      const size = changeBytes(it.change);
+      if (out.length >= o.limit || (out.length > 0 && bytes + size > budget)) break;
+      out.push(it.change);
+      bytes += size;
+      taken++;
+    }
+    if (taken < items.length) {
+      // The batch is full inside this window: resume right after the last change taken, with a
+      // window narrowed to about what fitted.
+      const last = items[taken - 1];
+      if (last) pos = { n: last.n, tie: last.tie };
+      width = Math.max(1, Math.floor((width * Math.max(1, taken)) / items.length));
+      return { changes: out, state: { pos, width }, done: false };
+    }
+    if (hi === null) {
+      // Open end: everything after lo was read; continue after the newest change seen.
+      const last = items[items.length - 1];
+      if (last) pos = { n: last.n, tie: last.tie };
+      return { changes: out, state: { pos, width }, done: true };
+    }
+    pos = { n: hi + 1, tie: '' };
+    if (items.length * 4 < o.limit) width = Math.min(o.maxWidth, width * 2);
+    if (out.length >= o.limit) return { changes: out, state: { pos, width }, done: o.end !== null && pos.n > o.end };
+  }
+  return { changes: out, state: { pos, width }, done: o.end !== null && pos.n > o.end };
+}
+
+/** Lower-cased DN with the spaces around separators removed (enough to compare configured DNs). */
+export function normalizeDn(dn: string): string {
+  return dn
+    .trim()
+    .replace(/\s*([,=+])\s*/g, '$1')
+    .toLowerCase();
+}
+
+/** `dn` is `base` or below it (both normalised with normalizeDn). */
+export function isDnWithin(dn: string, base: string): boolean {
+  return dn === base || dn.endsWith(`,${base}`);
+}
+
+/**
+ * Parses a scope filter from a configuration (ldapts' parser): one parenthesised expression, no
+ * control characters, nothing after it. Returns the reason as a string when it is refused.
+ */
+export function parseScopeFilter(text: string): Filter | string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to reject them
+  if (/[\u0000-\u001f\u007f]/.test(text)) return 'control characters are not allowed (write \\00-style escapes)';
+  const t = text.trim();
+  if (!t.startsWith('(') || !t.endsWith(')')) return 'must be one parenthesised LDAP filter, e.g. (department=Sales)';
+  try {
+    return FilterParser.parseString(t);
+  } catch {
+    return 'not a valid LDAP filter';
+  }
+}
