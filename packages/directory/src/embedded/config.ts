@@ -74,6 +74,14 @@ export const EmbeddedConfigSchema = z
     allowProtected: z.boolean().default(false),
     /** Default-policy fields set at every open (fields not named keep what setDefaultPolicy stored). */
     policy: PolicySettingsSchema.optional(),
+    /**
+     * Users the directory serves and syncs to the cloud: members of at least one of these groups.
+     * Users outside it are never synced and writes to them answer user_not_found. Absent: everyone.
+     */
+    syncScope: z
+      .object({ groups: z.array(z.string().min(1).max(256)).min(1).max(100) })
+      .strict()
+      .optional(),
     /** Compact the journal into the snapshot once it is larger than this and than the snapshot. */
     compactAfterBytes: z.number().int().min(1).max(2 ** 40).default(8 * 1024 * 1024),
   })
@@ -111,5 +119,6 @@ export function parseEmbeddedConfig(input: unknown, opts: { prefix?: string; log
     ...cfg,
     hash: Object.freeze({ ...cfg.hash }),
     ...(policy ? { policy: Object.freeze({ ...policy }) } : {}),
+    ...(cfg.syncScope ? { syncScope: Object.freeze({ groups: [...cfg.syncScope.groups] }) } : {}),
   });
 }

@@ -45,6 +45,7 @@ import {
   type Logger,
   type OperationResult,
   type PolicyReason,
+  type SyncedUser,
   type UserRef,
 } from '@writeback/protocol';
 import { z } from 'zod';
@@ -70,6 +71,7 @@ import {
 } from './policy.js';
 import type { Change, StoredUser } from './state.js';
 import { EmbeddedStore } from './store.js';
+import { EmbeddedSyncSource } from './sync.js';
 
 /** Injected collaborators: a clock (epoch ms) and a logger. */
 export interface EmbeddedDeps {
@@ -84,6 +86,8 @@ export interface EmbeddedUser extends DirectoryUser {
   createdAt: string;
   /** Sequence number of the user's last change. */
   seq: number;
+  mobile?: string;
+  groups: string[];
 }
 
 /** Input of {@link EmbeddedDirectory.createUser}. */
@@ -92,6 +96,9 @@ export interface CreateUserInput {
   displayName?: string;
   mail?: string;
   upn?: string;
+  mobile?: string;
+  /** Group names (sync scope). */
+  groups?: string[];
   /** Checked against the policy's length and complexity rules; absent: no password yet. */
   password?: string;
   enabled?: boolean;
@@ -106,6 +113,8 @@ export interface UpdateUserPatch {
   displayName?: string | null;
   mail?: string | null;
   upn?: string | null;
+  mobile?: string | null;
+  groups?: string[];
   enabled?: boolean;
   protected?: boolean;
   mustChange?: boolean;
@@ -143,6 +152,8 @@ const DisplayNameSchema = z
   .min(1)
   .max(256)
   .refine((v) => !/[\p{Cc}]/u.test(v), 'displayName contains a control character');
+const MobileSchema = z.string().regex(/^\+?[0-9][0-9 ()-]{2,40}$/, 'mobile must be a phone number');
+const GroupsSchema = z.array(z.string().min(1).max(256).refine((v) => !/[\p{Cc}]/u.test(v), 'group names may not contain control characters')).max(1000);
 const PolicyNameSchema = z
   .string()
   .min(1)
@@ -155,6 +166,8 @@ const CreateUserSchema = z
     displayName: DisplayNameSchema.optional(),
     mail: MailSchema.optional(),
     upn: UpnSchema.optional(),
+    mobile: MobileSchema.optional(),
+    groups: GroupsSchema.optional(),
     password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
     enabled: z.boolean().default(true),
     protected: z.boolean().default(false),
@@ -169,6 +182,8 @@ const UpdateUserSchema = z
     displayName: DisplayNameSchema.nullable(),
     mail: MailSchema.nullable(),
     upn: UpnSchema.nullable(),
+    mobile: MobileSchema.nullable(),
+    groups: GroupsSchema,
     enabled: z.boolean(),
     protected: z.boolean(),
     mustChange: z.boolean(),
@@ -216,6 +231,9 @@ export class EmbeddedDirectory implements Directory {
     verifyCredentials: true,
   });
 
+  /** Sync source over the journal (see ./sync.ts). */
+  readonly sync: EmbeddedSyncSource;
+
   private readonly queue = new KeyedQueue();
   private readonly inflight = new Set<Promise<unknown>>();
   private closing = false;
@@ -226,7 +244,14 @@ export class EmbeddedDirectory implements Directory {
     private readonly store: EmbeddedStore,
     private readonly now: () => number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sync = new EmbeddedSyncSource({
+      state: () => this.store.state,
+      toSynced: (u) => this.toSynced(u, this.now()),
+      scopeGroups: config.syncScope?.groups ?? null,
+      assertOpen: () => this.assertOpen(),
+    });
+  }
 
   private get state() {
     return this.store.state;
@@ -393,6 +418,8 @@ export class EmbeddedDirectory implements Directory {
           ...(data.upn === undefined ? {} : { upn: data.upn }),
           ...(data.mail === undefined ? {} : { mail: data.mail }),
           ...(data.displayName === undefined ? {} : { displayName: data.displayName }),
+          ...(data.mobile === undefined ? {} : { mobile: data.mobile }),
+          ...(data.groups === undefined ? {} : { groups: [...new Set(data.groups)] }),
           ...(data.policyName === undefined ? {} : { policyName: data.policyName }),
           enabled: data.enabled,
           protected: data.protected,
@@ -437,7 +464,8 @@ export class EmbeddedDirectory implements Directory {
         if (data.enabled !== undefined) next.enabled = data.enabled;
         if (data.protected !== undefined) next.protected = data.protected;
         if (data.mustChange !== undefined) next.mustChange = data.mustChange;
-        for (const key of ['displayName', 'mail', 'upn', 'policyName'] as const) {
+        if (data.groups !== undefined) next.groups = [...new Set(data.groups)];
+        for (const key of ['displayName', 'mail', 'upn', 'mobile', 'policyName'] as const) {
           const v = data[key];
           if (v === null) delete next[key];
           else if (v !== undefined) next[key] = v;
@@ -578,9 +606,9 @@ export class EmbeddedDirectory implements Directory {
   private lookup(ref: UserRef): StoredUser | undefined {
     const value: unknown = ref?.value;
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_USER_REF_LENGTH) return undefined;
-    if (ref.by === 'anchor') return this.state.users.get(value);
-    if (ref.by === 'login') return this.state.findByLogin(value);
-    return undefined;
+    const user = ref.by === 'anchor' ? this.state.users.get(value) : ref.by === 'login' ? this.state.findByLogin(value) : undefined;
+    // Users outside the sync scope are not served at all (as the real adapters' search base and filter).
+    return user && this.sync.inScope(user) ? user : undefined;
   }
 
   private lookupAdmin(anchorOrLogin: string): StoredUser | undefined {
@@ -607,7 +635,7 @@ export class EmbeddedDirectory implements Directory {
     }
     return this.queue.run(found.anchor, async () => {
       const user = this.state.users.get(found.anchor);
-      return user ? op(user) : { outcome: 'user_not_found' };
+      return user && this.sync.inScope(user) ? op(user) : { outcome: 'user_not_found' };
     });
   }
 
@@ -752,6 +780,8 @@ export class EmbeddedDirectory implements Directory {
       ...(user.upn === undefined ? {} : { userPrincipalName: user.upn }),
       ...(user.mail === undefined ? {} : { mail: user.mail }),
       ...(user.displayName === undefined ? {} : { displayName: user.displayName }),
+      ...(user.mobile === undefined ? {} : { mobile: user.mobile }),
+      groups: [...(user.groups ?? [])],
       enabled: user.enabled,
       locked: isLocked(user, this.resolvePolicy(user).policy, now),
       mustChange: user.mustChange,
@@ -760,6 +790,23 @@ export class EmbeddedDirectory implements Directory {
       policyName: user.policyName ?? null,
       createdAt: new Date(user.createdAt).toISOString(),
       seq: user.seq,
+    };
+  }
+
+  private toSynced(user: StoredUser, now: number): SyncedUser {
+    return {
+      anchor: user.anchor,
+      login: user.login,
+      ...(user.upn === undefined ? {} : { userPrincipalName: user.upn }),
+      ...(user.mail === undefined ? {} : { mail: user.mail }),
+      ...(user.displayName === undefined ? {} : { displayName: user.displayName }),
+      ...(user.mobile === undefined ? {} : { mobile: user.mobile }),
+      enabled: user.enabled,
+      locked: isLocked(user, this.resolvePolicy(user).policy, now),
+      mustChange: user.mustChange,
+      protected: user.protected,
+      passwordLastSetAt: iso(this.times(user).passwordLastSetAt),
+      groups: [...(user.groups ?? [])],
     };
   }
 

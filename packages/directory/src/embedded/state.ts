@@ -5,6 +5,7 @@
  * users leave a tombstone, so "changes since seq N" survives compaction (AD's uSNChanged, in small).
  * Records and snapshots come from disk: they are parsed with the schemas below, never cast.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PolicySettingsSchema, type PolicySettings } from './config.js';
 import type { PasswordPolicy } from './policy.js';
@@ -17,6 +18,9 @@ export const StoredUserSchema = z.object({
   upn: z.string().max(1024).optional(),
   mail: z.string().max(1024).optional(),
   displayName: z.string().max(1024).optional(),
+  mobile: z.string().max(64).optional(),
+  /** Group names the user is a member of (sync scope, SSPR groups). */
+  groups: z.array(z.string().min(1).max(256)).max(1000).optional(),
   enabled: z.boolean(),
   protected: z.boolean(),
   mustChange: z.boolean(),
@@ -81,6 +85,8 @@ export const SnapshotSchema = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
   version: z.literal(1),
   seq: z.number().int().min(0),
+  /** Random id of this store, made at its first open: a cursor from another (replaced, restored) store is refused. */
+  storeId: z.string().min(1).max(64).optional(),
   defaultPolicy: CompletePolicySchema.nullable(),
   policies: z.record(z.string(), PolicySettingsSchema),
   users: z.array(StoredUserSchema.extend({ seq: meta.seq })),
@@ -98,6 +104,8 @@ export function foldLogin(value: string): string {
 
 export class DirectoryState {
   seq = 0;
+  /** See SnapshotSchema.storeId; a store without one gets one now (and keeps it from the next snapshot on). */
+  storeId: string = randomUUID();
   /** The stored default policy (null: never set, the built-in default applies). */
   defaultPolicy: PasswordPolicy | null = null;
   readonly policies = new Map<string, PolicySettings>();
@@ -155,6 +163,7 @@ export class DirectoryState {
       format: SNAPSHOT_FORMAT,
       version: 1,
       seq: this.seq,
+      storeId: this.storeId,
       defaultPolicy: this.defaultPolicy,
       policies: Object.fromEntries(this.policies),
       users: [...this.users.values()],
@@ -165,6 +174,7 @@ export class DirectoryState {
   static fromSnapshot(s: Snapshot): DirectoryState {
     const st = new DirectoryState();
     st.seq = s.seq;
+    if (s.storeId !== undefined) st.storeId = s.storeId;
     st.defaultPolicy = s.defaultPolicy;
     for (const [name, settings] of Object.entries(s.policies)) st.policies.set(name, settings);
     for (const u of s.users) {
