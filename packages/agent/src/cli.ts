@@ -4,6 +4,7 @@
  *   writeback-agent register --cloud <url> --token <t> --name <n> --state <path> --directory <json|@file>
  *   writeback-agent run --state <path> [--connections <n>] [--ca <pem file>] [--allow-plaintext]
  *   writeback-agent status --state <path> [--json]
+ *   writeback-agent doctor --state <path> [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
  *
  * Every argument is parsed with a schema; usage errors exit 2, runtime errors exit 1 with the
  * error's code. The token may come from WRITEBACK_AGENT_TOKEN instead of argv (argv is visible
@@ -17,6 +18,7 @@ import { loadState } from './config.js';
 import { startAgent } from './daemon.js';
 import { resolveDirectoryFactory } from './directory-factory.js';
 import { AgentError } from './errors.js';
+import { doctorExitCode, runDoctor, type DoctorReport } from './doctor.js';
 import { registerAgent } from './register.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -25,6 +27,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   fetch: typeof fetch;
+  /** stdout is a terminal (colours are used only then, and only without NO_COLOR). */
+  isTTY?: boolean;
 }
 
 const USAGE = `writeback-agent ${AGENT_VERSION}: on-premises agent for password writeback
@@ -38,6 +42,9 @@ Usage:
       Connect to the relay and execute requests until SIGTERM/SIGINT (then finish in-flight work).
   writeback-agent status --state <path> [--json]
       Show this agent's identity and, when it runs, its relay links.
+  writeback-agent doctor --state <path> [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
+      Check the state file, the cloud, the relay (TLS, port, the real handshake), the clock and the
+      directory (TLS, bind, rights, policy). Exit 0: all pass; 1: warnings only; 2: a failure.
   writeback-agent --help | --version
 `;
 
@@ -61,6 +68,13 @@ const RunArgs = z.object({
   'allow-plaintext': z.boolean().default(false),
 });
 const StatusArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
+const DoctorArgs = z.object({
+  state: StatePath,
+  json: z.boolean().default(false),
+  ca: z.string().min(1).optional(),
+  timeout: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  'no-reset-probe': z.boolean().default(false),
+});
 
 const StatusFileSchema = z.object({
   pid: z.number().int(),
@@ -196,9 +210,40 @@ const COMMANDS: Record<string, Command> = {
     return 0;
   },
 
-  // doctor: checks state permissions, relay reachability/TLS, directory bind and rights.
-  // Not in this build yet; add it here as `async doctor(argv, io) { ... }` and in USAGE.
+  async doctor(argv, io) {
+    const a = parse(
+      DoctorArgs,
+      args(argv, { state: { type: 'string' }, json: { type: 'boolean' }, ca: { type: 'string' }, timeout: { type: 'string' }, 'no-reset-probe': { type: 'boolean' } }),
+    );
+    const report = await runDoctor({
+      statePath: a.state,
+      timeoutMs: a.timeout,
+      log: createLogger({ name: 'agent.doctor', level: 'error', sink: (line) => io.stderr(`${line}\n`) }),
+      ...(a.ca ? { caFile: a.ca } : {}),
+      ...(a['no-reset-probe'] ? { probeReset: false } : {}),
+    });
+    io.stdout(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report, io.isTTY === true && !io.env.NO_COLOR));
+    return doctorExitCode(report.status);
+  },
 };
+
+const COLOURS = { pass: '\x1b[32m', warn: '\x1b[33m', fail: '\x1b[31m' } as const;
+const RESET = '\x1b[0m';
+
+/** The readable report: one line per check, an indented fix under a warning or failure, a summary. */
+export function formatDoctorReport(report: DoctorReport, colour: boolean): string {
+  const paint = (status: keyof typeof COLOURS, text: string) => (colour ? `${COLOURS[status]}${text}${RESET}` : text);
+  const width = Math.max(0, ...report.checks.map((c) => c.id.length));
+  const lines: string[] = [];
+  for (const c of report.checks) {
+    lines.push(`${paint(c.status, c.status.toUpperCase())}  ${c.id.padEnd(width)}  ${c.summary}`);
+    if (c.status !== 'pass' && c.fix) lines.push(`${' '.repeat(6 + width)}→ ${c.fix}`);
+  }
+  const count = (s: keyof typeof COLOURS) => report.checks.filter((c) => c.status === s).length;
+  const verdict = report.status === 'pass' ? 'all checks pass' : report.status === 'warn' ? 'warnings only' : 'at least one check FAILS';
+  lines.push('', `${report.checks.length} checks: ${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail: ${paint(report.status, verdict)}`);
+  return `${lines.join('\n')}\n`;
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -216,6 +261,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
     stderr: io.stderr ?? ((t) => process.stderr.write(t)),
     env: io.env ?? process.env,
     fetch: io.fetch ?? fetch,
+    isTTY: io.isTTY ?? (io.stdout === undefined && process.stdout.isTTY === true),
   };
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

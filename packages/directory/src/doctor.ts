@@ -11,4 +11,6 @@ export interface DoctorCheck {
   status: 'pass' | 'warn' | 'fail';
   summary: string;
   fix?: string;
+  /** A machine-readable reason when there is one (e.g. the relay's refusal code), for scripts and tests. */
+  code?: string;
 }

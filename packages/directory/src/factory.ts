@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import type { Logger } from '@writeback/protocol';
 import type { Directory, DirectoryKind } from './directory.js';
-import { openAdDirectory } from './ad/index.js';
-import { EmbeddedConfigSchema, openEmbeddedDirectory } from './embedded/index.js';
-import { OpenLdapConfigSchema, openOpenLdapDirectory } from './openldap/index.js';
+import type { DoctorCheck } from './doctor.js';
+import { adDoctorChecks, openAdDirectory } from './ad/index.js';
+import { EmbeddedConfigSchema, embeddedDoctorChecks, openEmbeddedDirectory } from './embedded/index.js';
+import { OpenLdapConfigSchema, openLdapDoctorChecks, openOpenLdapDirectory } from './openldap/index.js';
 
 export const DIRECTORY_KINDS: readonly DirectoryKind[] = ['embedded', 'ad', 'openldap'];
 
@@ -35,5 +36,50 @@ export async function openDirectory(config: unknown, deps: OpenDirectoryDeps = {
       if (!parsed.success) throw new TypeError(`directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
       return openOpenLdapDirectory(parsed.data, deps);
     }
+  }
+}
+
+export interface DirectoryDoctorDeps {
+  log?: Logger;
+  now?: () => number;
+  /** AD only: probe the Reset Password right with a reset the DC must refuse (default true). */
+  probeReset?: boolean;
+}
+
+/**
+ * The doctor checks of the adapter a configuration names. Never throws: a bad configuration is a
+ * failed `config` check, and an adapter that stops on an unexpected error (a server going away
+ * mid-run) becomes a failed `checks` entry naming the error class and code, never its message,
+ * which could quote a server's reply.
+ */
+export async function directoryDoctorChecks(config: unknown, deps: DirectoryDoctorDeps = {}): Promise<DoctorCheck[]> {
+  const k = KindSchema.safeParse(config);
+  if (!k.success) {
+    return [{ id: 'config', status: 'fail', summary: `directory.kind: must be one of ${DIRECTORY_KINDS.join(', ')}`, fix: 'Set directory.kind in the state file (register again with a correct --directory).' }];
+  }
+  const shapeFailure = (issues: readonly { path: readonly PropertyKey[]; message: string }[]): DoctorCheck[] => [
+    {
+      id: 'config',
+      status: 'fail',
+      summary: `directory.${issues[0]?.path.map(String).join('.') ?? ''}: ${issues[0]?.message ?? 'invalid'}`,
+      fix: 'Correct the option named above in the state file\'s directory configuration.',
+    },
+  ];
+  try {
+    switch (k.data.kind) {
+      case 'embedded':
+        return await embeddedDoctorChecks(config, deps);
+      case 'ad':
+        return await adDoctorChecks(config, deps);
+      case 'openldap': {
+        const parsed = OpenLdapConfigSchema.safeParse(config);
+        if (!parsed.success) return shapeFailure(parsed.error.issues);
+        return await openLdapDoctorChecks(parsed.data, deps);
+      }
+    }
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    const code = typeof err === 'object' && err !== null && 'code' in err && (typeof err.code === 'string' || typeof err.code === 'number') ? ` ${String(err.code)}` : '';
+    return [{ id: 'checks', status: 'fail', summary: `the ${k.data.kind} checks stopped on an unexpected error (${name}${code})`, fix: 'Run the doctor again; if it repeats, report it with the agent log.' }];
   }
 }
