@@ -1,0 +1,272 @@
+/**
+ * The whole system against real directories: HTTP API → cloud → in-process relay → agent as its
+ * own OS process → a Samba AD DC (lab) or slapd (lab) over LDAPS with the lab CA pinned. Every
+ * written password is proven with tools nobody here wrote: MIT `kinit` against the DC's KDC, and
+ * OpenLDAP's `ldapwhoami` against slapd, with the new password (accepted) and the old one
+ * (refused). Refusals are checked on their outcome codes and reasons, and the effective policy the
+ * API returns is compared with what the servers' own tools (`samba-tool`, `ldapsearch`) report.
+ *
+ * One DC and one slapd for the whole file; every test makes its own users. The servers come from
+ * Debian packages that `npm test` installs (scripts/install-directory-servers.sh); a suite is
+ * skipped, saying why, only when they are not installed.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
+import type { Directory } from '@writeback/directory';
+import { startSambaDc, type LabUser as SambaUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
+import { startSlapd, type LabUser as SlapdUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
+import { capturedLogs, findSecrets, startSystem, type System } from './harness.js';
+
+const T = '/api/v1/tenants/acme';
+/** Every password this file uses; none may appear in any log line of the run. */
+const secrets = new Set<string>();
+
+/** A fresh password meeting both lab policies (Samba: 3 of 4 classes, length 7; slapd: length 8). */
+function pw(tag: string): string {
+  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
+  secrets.add(p);
+  return p;
+}
+
+/** Why a suite cannot run here, or undefined when every program it needs is installed. */
+function missing(programs: string[]): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
+  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
+  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
+}
+
+function expectOutcome(res: { status: number; body: Record<string, unknown> }, outcome: keyof typeof OUTCOME_HTTP_STATUS): void {
+  assert.equal(res.body.outcome, outcome, JSON.stringify(res.body));
+  assert.equal(res.status, OUTCOME_HTTP_STATUS[outcome]);
+  assert.equal(typeof res.body.requestId, 'string');
+}
+
+/** The service password goes into a 0600 file the adapter config names (as in production). */
+async function passwordFile(dir: string, password: string): Promise<string> {
+  const file = join(dir, `service-${randomBytes(4).toString('hex')}.pw`);
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  return file;
+}
+
+/** The whole system around a directory the suite started; the agent runs as its own process. */
+async function startAround(config: Record<string, unknown> & { kind: 'ad' | 'openldap' }): Promise<System<Directory>> {
+  // Generous deadline: the machine is shared, and Samba's own write takes ~35 ms on an idle one.
+  return startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: config });
+}
+
+after(() => {
+  assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
+});
+
+describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: missing(['samba', 'samba-tool', 'kinit', 'ldapsearch']) }, () => {
+  let dc: SambaDc;
+  let sys: System<Directory>;
+  let scratch = '';
+  let seq = 0;
+
+  before(async () => {
+    dc = await startSambaDc();
+    secrets.add(dc.servicePassword);
+    secrets.add(dc.adminPassword);
+    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ad-'));
+    sys = await startAround({
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPasswordFile: await passwordFile(scratch, dc.servicePassword),
+      baseDn: `OU=People,${dc.baseDn}`,
+      caFile: dc.caFile,
+    });
+  });
+  after(async () => {
+    await sys?.stop();
+    await dc?.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function user(): Promise<SambaUser> {
+    seq++;
+    const password = pw(`Init${seq}`);
+    return dc.createUser({ login: `e2e${process.pid % 1000}u${seq}`, password });
+  }
+  const kinit = async (u: SambaUser, password: string) => (await dc.kinit(`${u.login}@${dc.realm}`, password)).code === 0;
+
+  it('admin reset succeeds; kinit accepts the new password and refuses the old one', async () => {
+    const u = await user();
+    const next = pw('Reset');
+    expectOutcome(await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: next, forceChange: false }), 'succeeded');
+    assert.equal(await kinit(u, next), true);
+    assert.equal(await kinit(u, u.password), false);
+  });
+
+  it("user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written", async () => {
+    const u = await user();
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: `${u.password}x`, newPassword: pw('Nope') }, null), 'wrong_current_password');
+    assert.equal(await kinit(u, u.password), true);
+    const next = pw('Change');
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: u.password, newPassword: next }, null), 'succeeded');
+    assert.equal(await kinit(u, next), true);
+    assert.equal(await kinit(u, u.password), false);
+  });
+
+  it('a too-short password is policy_violation [too_short] with the domain policy, and nothing is written', async () => {
+    const u = await user();
+    const short = 'Ab1!x';
+    secrets.add(short);
+    for (const res of [
+      await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: short }),
+      await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: u.password, newPassword: short }, null),
+    ]) {
+      expectOutcome(res, 'policy_violation');
+      assert.deepEqual(res.body.reasons, ['too_short']);
+      assert.equal((res.body.policy as { minLength?: unknown } | undefined)?.minLength, 7);
+    }
+    assert.equal(await kinit(u, u.password), true);
+  });
+
+  it('an unknown user is user_not_found', async () => {
+    expectOutcome(await sys.api('POST', `${T}/users/nobody-${seq}/password/reset`, { newPassword: pw('Ghost') }), 'user_not_found');
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: `nobody-${seq}`, currentPassword: pw('Ghost'), newPassword: pw('Ghost') }, null), 'user_not_found');
+  });
+
+  it('unlock: an account locked by three bad binds signs in again after the API unlock', async () => {
+    const u = await user();
+    for (let i = 0; i < 3; i++) assert.notEqual((await dc.ldapBind(u.dn, `Wrong-${i}-Pass!`)).code, 0);
+    // Locked: even the right password is refused now (independent check with ldapsearch).
+    assert.notEqual((await dc.ldapBind(u.dn, u.password)).code, 0);
+    expectOutcome(await sys.api('POST', `${T}/users/${u.login}/unlock`, {}), 'succeeded');
+    assert.equal((await dc.ldapBind(u.dn, u.password)).code, 0);
+    assert.equal(await kinit(u, u.password), true);
+  });
+
+  it("policy.get returns the domain policy samba-tool reports", async () => {
+    const u = await user();
+    const res = await sys.api('GET', `${T}/users/${u.login}/policy`);
+    expectOutcome(res, 'succeeded');
+    const policy = res.body.policy as Record<string, unknown>;
+    const shown = await dc.sambaTool(['domain', 'passwordsettings', 'show']);
+    const number = (label: string): number => {
+      const m = new RegExp(`^${label}[^:]*:\\s*(\\d+)`, 'm').exec(shown);
+      assert.ok(m?.[1], `samba-tool shows ${label}`);
+      return Number(m[1]);
+    };
+    assert.equal(policy.source, 'domain');
+    assert.equal(policy.minLength, number('Minimum password length'));
+    assert.equal(policy.historyLength, number('Password history length'));
+    assert.equal(policy.complexity, /^Password complexity:\s*on/m.test(shown));
+    assert.equal(policy.lockoutThreshold, number('Account lockout threshold'));
+    assert.equal(policy.minAgeSeconds, number('Minimum password age') * 86_400);
+  });
+});
+
+describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldaps)', { skip: missing(['slapd', 'slapadd', 'ldapwhoami', 'ldapsearch']) }, () => {
+  let lab: SlapdLab;
+  let sys: System<Directory>;
+  let scratch = '';
+
+  before(async () => {
+    lab = await startSlapd({ tls: true });
+    if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
+    for (const p of Object.values(lab.passwords)) secrets.add(p);
+    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ldap-'));
+    sys = await startAround({
+      kind: 'openldap',
+      urls: [lab.ldapsUrl],
+      caFile: lab.caFile,
+      // `write` (not `manage`) on userPassword: slapd checks its policy on admin resets too.
+      bindDn: lab.pwAdminDn,
+      bindPasswordFile: await passwordFile(scratch, lab.passwords[lab.pwAdminDn] ?? ''),
+      baseDn: lab.baseDn,
+      protectedGroups: [lab.protectedGroupDn],
+    });
+  });
+  after(async () => {
+    await sys?.stop();
+    await lab?.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function user(): Promise<SlapdUser> {
+    return lab.addUser({ password: pw('Init') });
+  }
+
+  it('admin reset succeeds; ldapwhoami accepts the new password and refuses the old one', async () => {
+    const u = await user();
+    const next = pw('Reset');
+    expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next, forceChange: false }), 'succeeded');
+    assert.equal(await lab.whoami(u.dn, next), 0);
+    assert.notEqual(await lab.whoami(u.dn, u.password), 0);
+  });
+
+  it('user change with the right current password succeeds (ldapwhoami); with a wrong one: wrong_current_password, nothing written', async () => {
+    const u = await user();
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: `${u.password}x`, newPassword: pw('Nope') }, null), 'wrong_current_password');
+    assert.equal(await lab.whoami(u.dn, u.password), 0);
+    const next = pw('Change');
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: u.password, newPassword: next }, null), 'succeeded');
+    assert.equal(await lab.whoami(u.dn, next), 0);
+    assert.notEqual(await lab.whoami(u.dn, u.password), 0);
+  });
+
+  it('a too-short password is policy_violation [too_short] with the ppolicy entry, and nothing is written', async () => {
+    const u = await user();
+    const short = 'Ab1!x';
+    secrets.add(short);
+    for (const res of [
+      await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: short }),
+      await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: u.password, newPassword: short }, null),
+    ]) {
+      expectOutcome(res, 'policy_violation');
+      assert.deepEqual(res.body.reasons, ['too_short']);
+      assert.equal((res.body.policy as { minLength?: unknown } | undefined)?.minLength, 8);
+    }
+    assert.equal(await lab.whoami(u.dn, u.password), 0);
+  });
+
+  it('a password from history is policy_violation [history] (slapd enforces it for the write-right account)', async () => {
+    const u = await user();
+    const next = pw('Hist');
+    expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next }), 'succeeded');
+    const res = await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: next, newPassword: u.password }, null);
+    expectOutcome(res, 'policy_violation');
+    assert.deepEqual(res.body.reasons, ['history']);
+    assert.equal(await lab.whoami(u.dn, next), 0);
+  });
+
+  it('an unknown user is user_not_found', async () => {
+    expectOutcome(await sys.api('POST', `${T}/users/nobody-e2e/password/reset`, { newPassword: pw('Ghost') }), 'user_not_found');
+    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: 'nobody-e2e', currentPassword: pw('Ghost'), newPassword: pw('Ghost') }, null), 'user_not_found');
+  });
+
+  it('unlock: an account locked by three bad binds binds again after the API unlock', async () => {
+    const u = await user();
+    for (let i = 0; i < 3; i++) assert.notEqual(await lab.whoami(u.dn, `Wrong-${i}-Pass!`), 0);
+    assert.notEqual(await lab.whoami(u.dn, u.password), 0);
+    expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/unlock`, {}), 'succeeded');
+    assert.equal(await lab.whoami(u.dn, u.password), 0);
+  });
+
+  it('policy.get returns the ppolicy entry ldapsearch reads', async () => {
+    const u = await user();
+    const res = await sys.api('GET', `${T}/users/${u.uid}/policy`);
+    expectOutcome(res, 'succeeded');
+    const policy = res.body.policy as Record<string, unknown>;
+    const ldif = await lab.ldapsearch(lab.defaultPolicyDn, '(objectClass=pwdPolicy)', ['pwdMinLength', 'pwdInHistory', 'pwdMaxFailure', 'pwdMinAge']);
+    const number = (attr: string): number => {
+      const m = new RegExp(`^${attr}: (\\d+)$`, 'm').exec(ldif);
+      assert.ok(m?.[1], `ldapsearch shows ${attr}`);
+      return Number(m[1]);
+    };
+    assert.equal(policy.source, 'ppolicy');
+    assert.equal(policy.minLength, number('pwdMinLength'));
+    assert.equal(policy.historyLength, number('pwdInHistory'));
+    assert.equal(policy.lockoutThreshold, number('pwdMaxFailure'));
+    assert.equal(policy.minAgeSeconds, number('pwdMinAge'));
+  });
+});
