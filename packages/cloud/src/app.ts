@@ -25,6 +25,7 @@ import { resolveMasterKey } from './keys/master-key.js';
 import { createRateLimiter } from './rate-limit/limiter.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
+import { createSyncEngine, type SyncEngine } from './sync/engine.js';
 import { createWritebackService, type WritebackService } from './writeback/service.js';
 
 export interface CloudDeps {
@@ -79,6 +80,8 @@ export interface Cloud {
   /** base64url Ed25519 public key agents verify requests with. */
   cloudPublicKey: string;
   writeback: WritebackService;
+  /** Directory sync: `runOnce(tenantId)` when `syncEnabled` is off (tests). */
+  sync: SyncEngine;
   /** Outgoing mail and SMS (the in-memory development ones expose `messages`). */
   mailer: Mailer;
   sms: SmsProvider;
@@ -148,6 +151,16 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     cleanup.push(() => mailer.close());
     if (mailer.kind === 'memory') log.info('mail is kept in memory (development): nothing is delivered; set SMTP_HOST to send');
 
+    const sync = createSyncEngine({
+      db,
+      writeback,
+      relay: relayClient,
+      now,
+      log: log.child({ component: 'sync' }),
+      anchorsIntervalMs: config.syncAnchorsIntervalMs,
+      leaseMs: config.syncLeaseMs,
+    });
+
     let url = '';
     let relayUrl = '';
     const rl = config.rateLimits;
@@ -166,7 +179,10 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
         changePerIp: createRateLimiter(rl.passwordChangePerIp, now),
         signInPerLogin: createRateLimiter(rl.adminSignInPerLogin, now),
         signInPerIp: createRateLimiter(rl.adminSignInPerIp, now),
+        userSignInPerLogin: createRateLimiter(rl.userSignInPerLogin, now),
+        userSignInPerIp: createRateLimiter(rl.userSignInPerIp, now),
       },
+      sync,
       relayUrl: () => relayUrl,
     };
     const app = createHttpApp(services, https ? { https } : {});
@@ -200,6 +216,9 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     }, config.pendingSweepIntervalMs);
     timer.unref();
     cleanup.push(async () => clearInterval(timer));
+    // Stops before the relay closes (cleanup runs in reverse), so a run in flight ends cleanly.
+    cleanup.push(() => sync.stop());
+    if (config.syncEnabled) sync.start();
 
     log.info('cloud started', { url, relayMode: deps.relayClient ? 'injected' : config.relayMode, relayUrl, store: db.engine, cloudKeyId: cloudKey.id });
 
@@ -215,6 +234,7 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       relayUrl,
       cloudPublicKey: cloudKey.publicKey,
       writeback,
+      sync,
       mailer,
       sms,
       initialOperatorKey,

@@ -61,12 +61,16 @@ const ConfigSchema = z.object({
       passwordChangePerIp: RateLimit.default({ limit: 30, windowSeconds: 900 }),
       adminSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
       adminSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
+      userSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
+      userSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
     })
     .default({
       passwordChangePerUser: { limit: 5, windowSeconds: 900 },
       passwordChangePerIp: { limit: 30, windowSeconds: 900 },
       adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
       adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+      userSignInPerLogin: { limit: 10, windowSeconds: 900 },
+      userSignInPerIp: { limit: 50, windowSeconds: 900 },
     }),
   /** base64url 32-byte key that encrypts the cloud's private signing key at rest. */
   masterKey: z
@@ -105,6 +109,12 @@ const ConfigSchema = z.object({
     .transform((m) => ({ ...m, transport: m.transport ?? (m.smtp ? ('smtp' as const) : ('memory' as const)) })),
   /** Text messages: `console` is the development provider (kept in memory, logged without the text). */
   sms: z.object({ provider: z.enum(['console']).default('console') }).prefault({}),
+  /** Run directory sync for every tenant with a connected agent (tests turn it off and call cloud.sync.runOnce). */
+  syncEnabled: Bool.default(true),
+  /** How often deletions are also looked for by listing every anchor (directories without tombstones). */
+  syncAnchorsIntervalMs: PositiveInt.default(600_000),
+  /** How long one node's claim on a tenant's sync lasts without renewal (several cloud nodes). */
+  syncLeaseMs: PositiveInt.min(1_000).default(30_000),
 });
 
 /** The parsed, frozen configuration. */
@@ -148,6 +158,11 @@ const ENV: Record<string, string> = {
   'mail.smtp.caFile': 'SMTP_CA_FILE',
   'mail.smtp.rejectUnauthorized': 'SMTP_TLS_REJECT_UNAUTHORIZED',
   'sms.provider': 'SMS_PROVIDER',
+  syncEnabled: 'SYNC_ENABLED',
+  syncAnchorsIntervalMs: 'SYNC_ANCHORS_INTERVAL_MS',
+  syncLeaseMs: 'SYNC_LEASE_MS',
+  'rateLimits.userSignInPerLogin.limit': 'RATE_LIMIT_SIGNIN_PER_USER',
+  'rateLimits.userSignInPerIp.limit': 'RATE_LIMIT_SIGNIN_PER_IP',
 };
 
 type Plain = Record<string, unknown>;
@@ -205,6 +220,8 @@ function withDefaultLimits(input: Plain): Plain {
     passwordChangePerIp: { limit: 30, windowSeconds: 900 },
     adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
     adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+    userSignInPerLogin: { limit: 10, windowSeconds: 900 },
+    userSignInPerIp: { limit: 50, windowSeconds: 900 },
   };
   return { ...input, rateLimits: merge(defaults, rl) };
 }

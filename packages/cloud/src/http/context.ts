@@ -9,6 +9,7 @@ import type { CloudSigningKey } from '../keys/cloud-key.js';
 import type { Mailer, SmsProvider } from '../mail/mailer.js';
 import type { RateLimiter } from '../rate-limit/limiter.js';
 import type { Db } from '../store/index.js';
+import type { SyncEngine } from '../sync/engine.js';
 import type { WritebackService } from '../writeback/service.js';
 
 export interface Services {
@@ -28,7 +29,12 @@ export interface Services {
     changePerIp: RateLimiter;
     signInPerLogin: RateLimiter;
     signInPerIp: RateLimiter;
+    /** End-user sign-in (POST /sign-in and the sign-in page). */
+    userSignInPerLogin: RateLimiter;
+    userSignInPerIp: RateLimiter;
   };
+  /** Directory sync (state, runs, held-back deletions). */
+  sync: SyncEngine;
   /** The WebSocket URL agents are told to dial (known once the server listens). */
   relayUrl(): string;
 }

@@ -52,6 +52,11 @@ export interface ExecuteInput {
   /** The user the operation is about, as the caller named it (for the audit log). */
   target?: string | null;
   clientIp?: string | null;
+  /**
+   * false: no audit record (only for read-only operations such as sync pulls, which would otherwise
+   * fill the audit log every few seconds); the result is logged at debug level. Default true.
+   */
+  audit?: boolean;
 }
 
 export interface ExecuteResult {
@@ -174,17 +179,21 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const startedAt = now();
       const deadline = startedAt + deps.deadlineMs;
       const requestId = randomUUID();
+      const audited = input.audit !== false;
+      if (!audited && OPERATION_SCHEMAS[input.request.op].writes) throw new TypeError('executeOperation: a writing operation is always audited');
       // Audit first: if this process dies from here on, the sweep still closes the record.
-      await insertPending(db, {
-        tenantId: input.tenantId,
-        requestId,
-        actor: input.actor,
-        action: input.request.op,
-        targetUser: input.target ?? null,
-        clientIp: input.clientIp ?? null,
-        startedAt,
-        deadlineAt: deadline,
-      });
+      if (audited) {
+        await insertPending(db, {
+          tenantId: input.tenantId,
+          requestId,
+          actor: input.actor,
+          action: input.request.op,
+          targetUser: input.target ?? null,
+          clientIp: input.clientIp ?? null,
+          startedAt,
+          deadlineAt: deadline,
+        });
+      }
       let final: Final;
       try {
         final = await run(input, requestId, deadline);
@@ -196,6 +205,10 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const finishedAt = now();
       const latencyMs = finishedAt - startedAt;
       const r = final.result;
+      if (!audited) {
+        log.debug('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs });
+        return { requestId, result: r, agentId: final.agentId, latencyMs };
+      }
       try {
         const applied = await finishRecord(db, requestId, {
           outcome: r.outcome,
