@@ -10,9 +10,12 @@
  *   directory.*  the adapter's own checks (`directoryDoctorChecks`), prefixed
  *
  * Checks are independent: one failing does not stop the others, except that nothing can be
- * checked without a readable state. The relay handshake does not stay: it closes right after
- * `welcome`, and a request routed to it in that instant is answered with a signed
- * `agent_unavailable` (nothing done), so a real request never becomes `lost`.
+ * checked without a readable state. The relay handshake does not stay: it closes as soon as
+ * `welcome` arrives and never executes anything. The relay sends a request to the agent's
+ * least-busy connection, preferring one with a measured round trip (this one never has); so only
+ * when the daemon's connections are all busier, or absent, and only in the instant between
+ * `welcome` and the close, can a request be routed here: it then ends `lost` on the relay (for a
+ * write, `outcome_unknown`), as one sent to a daemon in the middle of stopping would.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -28,7 +31,6 @@ import {
   encodeFrame,
   parseFrame,
   signAuthProof,
-  signResponse,
   type Logger,
   type RelayErrorCode,
   type RelayToAgentFrame,
@@ -296,10 +298,7 @@ type Handshake =
   | { kind: 'refused'; code: RelayErrorCode; serverTime: number | null; receivedAt: number }
   | { kind: 'failed'; reason: string; serverTime: number | null; receivedAt: number };
 
-/**
- * The agent's real handshake, once: challenge → auth (signed with the agent's key) → welcome or
- * error. Closes right after; a request routed here meanwhile gets a signed agent_unavailable.
- */
+/** The agent's real handshake, once: challenge → auth (signed with the agent's key) → welcome or error, then close. */
 function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, timeoutMs: number, now: () => number): Promise<Handshake> {
   return new Promise((resolve) => {
     let serverTime: number | null = null;
@@ -354,14 +353,9 @@ function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, t
           return finish({ kind: 'welcome', serverTime, receivedAt, relayId, connectionId: frame.connectionId });
         case 'error':
           return finish({ kind: 'refused', code: frame.code, serverTime, receivedAt });
-        case 'request': {
-          // Routed to us in the instant before the close: answer, signed, that nothing was done.
-          const env = frame.envelope;
-          if (env.agentId === state.agentId && env.tenantId === state.tenantId && ws.readyState === WebSocket.OPEN) {
-            ws.send(encodeFrame({ v: PROTOCOL_VERSION, t: 'response', envelope: signResponse({ request: env, result: { outcome: 'agent_unavailable', detail: 'doctor connection; not executed' }, agentSigningKey: keys.signingKey, now: now() }) }));
-          }
+        case 'request':
+          // Never executed; the close that follows `welcome` is already on its way.
           return;
-        }
         case 'ping':
           return;
       }
