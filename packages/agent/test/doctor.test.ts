@@ -179,6 +179,23 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
     assert.equal(check(await doctor({ statePath: other }), 'directory.store').status, 'pass');
   });
 
+  test('relay not reachable: the clock comes from the cloud\'s Date header', async () => {
+    const path = join(dir.path, 'no-relay.json');
+    await writeState(path, { ...state, relayUrl: 'ws://127.0.0.1:1/agent' });
+    const report = await doctor({ statePath: path, now: () => Date.now() + 45_000 });
+    assert.equal(check(report, 'relay.reach').status, 'fail');
+    assert.equal(check(report, 'cloud.health').status, 'pass');
+    assert.equal(check(report, 'clock_skew').status, 'warn');
+    assert.equal(check(await doctor({ statePath: path }), 'clock_skew').status, 'pass');
+  });
+
+  test('plain text to another host fails cloud.url and relay.url', async () => {
+    const path = join(dir.path, 'remote-plain.json');
+    await writeState(path, { ...state, cloudUrl: 'http://192.0.2.1/', relayUrl: 'ws://192.0.2.1/agent' });
+    const report = await doctor({ statePath: path, timeoutMs: 300 });
+    for (const id of ['cloud.url', 'relay.url', 'cloud.health', 'relay.reach']) assert.equal(check(report, id).status, 'fail', id);
+  });
+
   test('an agent of another cloud is refused: relay.auth fails (auth_failed)', async () => {
     const foreign = makeState(makeCloud(), { relayUrl: state.relayUrl, agentId: 'agent-x', tenantId: tenant });
     const path = join(dir.path, 'foreign.json');
