@@ -238,6 +238,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX sent_codes_owner ON sent_codes (tenant_id, owner, purpose)`,
     ],
   },
+  {
+    // Owner: admin pages (web-admin). Each admin's TOTP second factor: the key sealed with a key
+    // derived from the cloud's signing key (web/admin/totp-store.ts), confirmed once the admin
+    // proved a code, and the last step accepted (a code is never accepted twice).
+    id: 4,
+    name: 'admin_web',
+    statements: [
+      `CREATE TABLE admin_totp (
+        admin_id TEXT PRIMARY KEY REFERENCES admins(id),
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        secret_sealed TEXT NOT NULL,
+        confirmed_at BIGINT,
+        last_step BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */

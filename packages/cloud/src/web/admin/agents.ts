@@ -1,0 +1,173 @@
+/**
+ * Agents: each registered agent's status (connected, connections, last heartbeat, round-trip
+ * latency, requests in flight), version, directory kind; the tenant's sync state (from the sync
+ * engine's `sync_state` row, when there is one); outstanding registration tokens. Admins issue a
+ * token (shown once, on the answer to the POST, never stored in clear), revoke an unused token,
+ * and revoke an agent (cut off by the relay gate at once). The help desk sees the page read-only.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { listTenantAgents, revokeAgent } from '../../agents/registry.js';
+import { issueAgentToken } from '../../agents/tokens.js';
+import type { Services } from '../../http/context.js';
+import { parseRows, type Db } from '../../store/index.js';
+import { WebError } from '../errors.js';
+import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
+import { t } from '../i18n/index.js';
+import { parseForm, redirect, sendPage } from '../page.js';
+import { ago, utc } from './format.js';
+import { requireAdmin, type AdminContext } from './guard.js';
+import { adminLayout } from './layout.js';
+
+const TTL_CHOICES = [3600, 86400, 604800] as const;
+
+const SyncRow = z.object({
+  phase: z.string().nullable().catch(null),
+  last_run_at: z.coerce.number().nullable().catch(null),
+  last_success_at: z.coerce.number().nullable().catch(null),
+  last_full_at: z.coerce.number().nullable().catch(null),
+  last_error: z.string().nullable().catch(null),
+  agent_id: z.string().nullable().catch(null),
+  total: z.coerce.number().nullable().catch(null),
+  pending_deletes: z.string().nullable().catch(null),
+});
+type SyncState = z.infer<typeof SyncRow>;
+
+async function syncState(db: Db, tenantId: string): Promise<SyncState | null> {
+  try {
+    const rows = parseRows(SyncRow, await db.query('SELECT phase, last_run_at, last_success_at, last_full_at, last_error, agent_id, total, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]));
+    return rows[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const TokenRow = z.object({ id: z.string(), created_at: z.coerce.number(), expires_at: z.coerce.number(), created_by: z.string() });
+
+async function openTokens(db: Db, tenantId: string, now: number) {
+  return parseRows(TokenRow, await db.query('SELECT id, created_at, expires_at, created_by FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC', [tenantId, now]));
+}
+
+/** Expire an unused token now; false when there is no such open token. */
+async function revokeToken(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
+  const r = await db.exec('UPDATE agent_tokens SET expires_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL AND expires_at > ?', [now, id, tenantId, now]);
+  return r.changes === 1;
+}
+
+const Done = z.object({ done: z.enum(['agent_revoked', 'token_revoked']).optional() });
+const AgentParams = z.object({ tenant: z.string(), agentId: z.string().min(1).max(64) });
+const TokenParams = z.object({ tenant: z.string(), tokenId: z.string().min(1).max(64) });
+const IssueForm = z.object({ ttlSeconds: z.coerce.number().int().refine((v) => (TTL_CHOICES as readonly number[]).includes(v)) });
+
+async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml | ''): Promise<string> {
+  const now = services.now();
+  const isAdmin = ctx.admin.role === 'admin';
+  const [registered, presence, sync, tokens] = await Promise.all([
+    listTenantAgents(services.db, ctx.tenant.id),
+    services.relay.listAgents(ctx.tenant.id).catch((err: unknown) => {
+      services.log.error('relay presence failed', { err });
+      return null;
+    }),
+    syncState(services.db, ctx.tenant.id),
+    openTokens(services.db, ctx.tenant.id, now),
+  ]);
+  const live = new Map((presence ?? []).filter((p) => p.tenantId === ctx.tenant.id).map((p) => [p.agentId, p]));
+  const csrf = ctx.session.csrfToken;
+  const rows = registered.map((a) => {
+    const p = live.get(a.id);
+    const connected = (p?.connections ?? 0) > 0;
+    const lastSeen = Math.max(a.lastSeenAt ?? 0, p?.lastSeenAt ?? 0) || null;
+    return html`<tr data-agent-id="${a.id}"><td data-label="${t('admin.agents.col.agent')}"><strong>${a.name}</strong><span class="sub mono">${a.id}</span></td>
+<td data-label="${t('admin.agents.col.status')}">${connected ? html`<span class="badge on" data-status="connected">${t('admin.agents.connected', { n: p?.connections ?? 0 })}</span>` : html`<span class="badge bad" data-status="disconnected">${t('admin.agents.disconnected')}</span>`}</td>
+<td data-label="${t('admin.agents.col.version')}">${p?.agentVersion ?? a.version}</td>
+<td data-label="${t('admin.agents.col.directory')}">${p?.directory ?? a.directory}</td>
+<td data-label="${t('admin.agents.col.heartbeat')}">${lastSeen ? html`<time datetime="${new Date(lastSeen).toISOString()}" title="${utc(lastSeen)}">${ago(lastSeen, now)}</time>` : t('admin.never')}</td>
+<td data-label="${t('admin.agents.col.latency')}">${p?.rttMs === null || p?.rttMs === undefined ? '—' : `${Math.round(p.rttMs)} ms`}${p && p.inFlight > 0 ? html`<span class="sub">${t('admin.agents.inFlight', { n: p.inFlight })}</span>` : ''}</td>
+<td data-label="${t('admin.agents.col.registered')}">${utc(a.registeredAt)}</td>
+${isAdmin ? html`<td><form method="post" action="${ctx.base}/agents/${encodeURIComponent(a.id)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary danger" aria-label="${t('admin.agents.revokeAria', { name: a.name })}">${t('admin.agents.revoke')}</button></form></td>` : ''}</tr>`;
+  });
+  const agentsTable = registered.length
+    ? html`<div class="table-wrap"><table class="data"><caption class="visually-hidden">${t('admin.agents.caption')}</caption>
+<thead><tr><th scope="col">${t('admin.agents.col.agent')}</th><th scope="col">${t('admin.agents.col.status')}</th><th scope="col">${t('admin.agents.col.version')}</th><th scope="col">${t('admin.agents.col.directory')}</th><th scope="col">${t('admin.agents.col.heartbeat')}</th><th scope="col">${t('admin.agents.col.latency')}</th><th scope="col">${t('admin.agents.col.registered')}</th>${isAdmin ? html`<th scope="col"><span class="visually-hidden">${t('admin.agents.col.actions')}</span></th>` : ''}</tr></thead>
+<tbody>${rows}</tbody></table></div>`
+    : notice('warning', t('admin.agents.none'));
+  const relayNote = presence === null ? notice('warning', t('admin.agents.relayDown')) : '';
+  const syncBlock = sync
+    ? html`<dl class="attrs">
+<dt>${t('admin.sync.phase')}</dt><dd>${sync.phase ?? '—'}</dd>
+<dt>${t('admin.sync.lastSuccess')}</dt><dd>${sync.last_success_at ? html`${utc(sync.last_success_at)} (${ago(sync.last_success_at, now)})` : t('admin.never')}</dd>
+<dt>${t('admin.sync.lastRun')}</dt><dd>${utc(sync.last_run_at)}</dd>
+<dt>${t('admin.sync.lastFull')}</dt><dd>${utc(sync.last_full_at)}</dd>
+<dt>${t('admin.sync.total')}</dt><dd>${sync.total ?? '—'}</dd>
+<dt>${t('admin.sync.lastError')}</dt><dd>${sync.last_error ?? t('admin.sync.noError')}</dd>
+${sync.pending_deletes ? html`<dt>${t('admin.sync.held')}</dt><dd>${t('admin.sync.heldText')}</dd>` : ''}
+</dl>`
+    : html`<p class="empty">${t('admin.sync.none')}</p>`;
+  const tokenRows = tokens.map(
+    (k) => html`<li><span><span class="mono">${k.id}</span> · ${t('admin.tokens.expires', { at: utc(k.expires_at) })} · ${k.created_by}</span>
+${isAdmin ? html`<form method="post" action="${ctx.base}/agents/tokens/${encodeURIComponent(k.id)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary">${t('admin.tokens.revoke')}</button></form>` : ''}</li>`,
+  );
+  const issueForm = isAdmin
+    ? html`<form method="post" action="${ctx.base}/agents/tokens" class="inline-form">${csrfField(csrf)}
+<div class="field"><label for="ttlSeconds">${t('admin.tokens.ttl')}</label><select id="ttlSeconds" name="ttlSeconds">${TTL_CHOICES.map((s) => html`<option value="${s}"${s === 3600 ? raw(' selected') : ''}>${t(`admin.tokens.ttl.${s}`)}</option>`)}</select></div>
+<div class="field"><button type="submit" id="issue-token">${t('admin.tokens.issue')}</button></div></form>`
+    : html`<p class="hint">${t('admin.readOnly')}</p>`;
+  const body = html`${top}${relayNote}
+<section aria-labelledby="agents-h"><h2 id="agents-h">${t('admin.agents.registered')}</h2>${agentsTable}</section>
+<div class="layout-admin">
+<section class="card" aria-labelledby="sync-h"><h2 id="sync-h">${t('admin.sync.title')}</h2>${syncBlock}</section>
+<section class="card" aria-labelledby="tokens-h"><h2 id="tokens-h">${t('admin.tokens.title')}</h2>
+<p>${t('admin.tokens.intro')}</p>
+${tokens.length ? html`<ul class="methods tokens">${tokenRows}</ul>` : html`<p class="empty">${t('admin.tokens.none')}</p>`}
+${issueForm}</section></div>`;
+  return adminLayout({ title: t('admin.agents.title'), body, tenantName: ctx.tenant.name, ctx, section: 'agents' });
+}
+
+export function registerAdminAgents(web: FastifyInstance, services: Services): void {
+  web.get('/t/:tenant/admin/agents', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const d = Done.safeParse(req.query);
+    const top = d.success && d.data.done ? notice('success', t(d.data.done === 'agent_revoked' ? 'admin.agents.revoked' : 'admin.tokens.revoked')) : '';
+    return sendPage(reply, await agentsPage(services, ctx, top));
+  });
+
+  web.post('/t/:tenant/admin/agents/tokens', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
+    if (!ctx) return reply;
+    const form = parseForm(IssueForm, req.body);
+    const tok = await issueAgentToken(services.db, { tenantId: ctx.tenant.id, createdBy: `admin:${ctx.admin.id}`, ttlMs: form.ttlSeconds * 1000 }, services.now());
+    services.log.info('agent registration token issued (pages)', { tenantId: ctx.tenant.id, tokenId: tok.id, adminId: ctx.admin.id });
+    const cloudUrl = services.config.publicUrl ?? services.relayUrl().replace(/^ws/, 'http').replace(/\/agent$/, '');
+    const shown = html`<div class="card once" id="token-card"><h2>${t('admin.tokens.issuedTitle')}</h2>
+<p>${t('admin.tokens.issuedIntro', { at: utc(tok.expiresAt) })}</p>
+<p><output class="secret big" id="agent-token">${tok.token}</output></p>
+<p class="label">${t('admin.tokens.command')}</p>
+<pre class="cmd">writeback-agent register --cloud ${cloudUrl} --token ${tok.token} --name &lt;name&gt; --state /var/lib/writeback/agent.json --directory @directory.json</pre></div>`;
+    return sendPage(reply, await agentsPage(services, ctx, shown), 201);
+  });
+
+  web.post('/t/:tenant/admin/agents/tokens/:tokenId/revoke', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
+    if (!ctx) return reply;
+    const p = parseForm(TokenParams, req.params);
+    if (!(await revokeToken(services.db, ctx.tenant.id, p.tokenId, services.now()))) throw new WebError('not_found');
+    services.log.info('agent registration token revoked (pages)', { tenantId: ctx.tenant.id, tokenId: p.tokenId, adminId: ctx.admin.id });
+    return redirect(reply, `${ctx.base}/agents?done=token_revoked`);
+  });
+
+  web.post('/t/:tenant/admin/agents/:agentId/revoke', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
+    if (!ctx) return reply;
+    const p = parseForm(AgentParams, req.params);
+    if (!(await revokeAgent(services.db, ctx.tenant.id, p.agentId, services.now()))) throw new WebError('not_found');
+    // The store is the truth (the relay gate reads it); closing live connections is best effort on top.
+    try {
+      await services.relay.revoke(p.agentId);
+    } catch (err) {
+      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', { agentId: p.agentId, err });
+    }
+    services.log.warn('agent revoked (pages)', { tenantId: ctx.tenant.id, agentId: p.agentId, adminId: ctx.admin.id });
+    return redirect(reply, `${ctx.base}/agents?done=agent_revoked`);
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * Who is signed in to the admin pages, checked on every request: an admin web session
+ * (session.ts, kind `admin`) that finished both factors, whose account still exists, is enabled
+ * and belongs to the tenant of the path. The role is read from the account on every request, so a
+ * demotion or a disabled account takes effect at once. Pages needing the `admin` role answer a
+ * 403 page (code `forbidden`) to the help desk.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ADMIN_ROLES, type AdminRole } from '../../auth/admins.js';
+import type { Services } from '../../http/context.js';
+import { parseRow } from '../../store/index.js';
+import type { Tenant } from '../../tenants/tenants.js';
+import { html, notice } from '../html.js';
+import { t } from '../i18n/index.js';
+import { pageTenant, redirect, sendPage, tenantBase } from '../page.js';
+import { currentSession, type WebSession } from '../session.js';
+import { adminLayout } from './layout.js';
+
+export interface AdminAccount {
+  id: string;
+  login: string;
+  role: AdminRole;
+}
+
+export interface AdminContext {
+  tenant: Tenant;
+  admin: AdminAccount;
+  session: WebSession;
+  /** `/t/<slug>/admin` */
+  base: string;
+}
+
+/** What an admin session carries: `mfa` between the password and the second factor, `ok` after. */
+export const AdminSessionData = z.object({ stage: z.enum(['mfa', 'ok']), pwAt: z.number() });
+export type AdminSessionData = z.infer<typeof AdminSessionData>;
+
+/** How long the second factor may take after the password. */
+export const MFA_WINDOW_MS = 5 * 60_000;
+
+const AccountRow = z.object({ id: z.string(), tenant_id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES), disabled_at: z.coerce.number().nullable() });
+
+export async function loadAdminAccount(services: Services, tenantId: string, adminId: string): Promise<AdminAccount | null> {
+  const row = await services.db.one('SELECT id, tenant_id, login, role, disabled_at FROM admins WHERE id = ?', [adminId]);
+  const a = row ? parseRow(AccountRow, row) : undefined;
+  if (!a || a.tenant_id !== tenantId || a.disabled_at !== null) return null;
+  return { id: a.id, login: a.login, role: a.role };
+}
+
+export const adminBase = (tenant: Pick<Tenant, 'slug'>): string => `${tenantBase(tenant)}/admin`;
+
+/** The admin session in any stage (for the sign-in steps). */
+export async function adminSession(services: Services, req: FastifyRequest, tenant: Tenant): Promise<{ session: WebSession; data: AdminSessionData } | null> {
+  const session = await currentSession(services, req, 'admin', tenant.id);
+  if (!session) return null;
+  const data = AdminSessionData.safeParse(session.data);
+  return data.success ? { session, data: data.data } : null;
+}
+
+/**
+ * The signed-in admin, or null after sending the answer: a redirect to sign-in (no session, or
+ * second factor not done) or a 403 page (role too low).
+ */
+export async function requireAdmin(services: Services, req: FastifyRequest, reply: FastifyReply, o: { role?: 'admin' } = {}): Promise<AdminContext | null> {
+  const tenant = await pageTenant(services, req);
+  const base = adminBase(tenant);
+  const s = await adminSession(services, req, tenant);
+  const admin = s && s.data.stage === 'ok' ? await loadAdminAccount(services, tenant.id, s.session.subjectId) : null;
+  if (!s || !admin) {
+    redirect(reply, `${base}/signin`);
+    return null;
+  }
+  const ctx: AdminContext = { tenant, admin, session: s.session, base };
+  if (o.role === 'admin' && admin.role !== 'admin') {
+    sendForbidden(reply, ctx);
+    return null;
+  }
+  return ctx;
+}
+
+export function sendForbidden(reply: FastifyReply, ctx: AdminContext): void {
+  const body = html`${notice('error', html`<p>${t('admin.forbidden')}</p><p class="ref">${t('outcome.code', { code: 'forbidden' })}</p>`, 'forbidden')}
+<p><a href="${ctx.base}/users">${t('admin.backToUsers')}</a></p>`;
+  sendPage(reply, adminLayout({ title: t('admin.forbidden.title'), body, tenantName: ctx.tenant.name, ctx }), 403);
+}

@@ -1,0 +1,53 @@
+/**
+ * The admin pages' document: the same skeleton as the end-user layout (html.ts) plus the admin
+ * stylesheet (wider content for tables), the section navigation, who is signed in with which
+ * role, and the sign-out form. No inline script or style (the CSP forbids both).
+ */
+import { html, raw, type SafeHtml } from '../html.js';
+import { t } from '../i18n/index.js';
+import type { AdminContext } from './guard.js';
+
+export type AdminSection = 'users' | 'agents' | 'settings' | 'audit';
+
+export interface AdminPage {
+  title: string;
+  body: SafeHtml;
+  tenantName: string;
+  /** Signed in: navigation and sign-out are shown. */
+  ctx?: AdminContext | null;
+  section?: AdminSection;
+}
+
+const SECTIONS: readonly AdminSection[] = ['users', 'agents', 'settings', 'audit'];
+
+export function adminLayout(p: AdminPage): string {
+  const c = p.ctx;
+  const nav = c
+    ? html`<nav aria-label="${t('admin.nav.label')}"><ul>${SECTIONS.map(
+        (s) => html`<li><a href="${c.base}/${s}"${s === p.section ? raw(' aria-current="page"') : ''}>${t(`admin.nav.${s}`)}</a></li>`,
+      )}</ul></nav>
+<div class="who"><span class="visually-hidden">${t('admin.who.label')}</span>${c.admin.login} <span class="role">${t(`admin.role.${c.admin.role}`)}</span></div>
+<form method="post" action="${c.base}/signout" class="signout"><input type="hidden" name="_csrf" value="${c.session.csrfToken}"><button type="submit" class="link">${t('layout.signOut')}</button></form>`
+    : '';
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${p.title} · ${p.tenantName} · ${t('admin.product')}</title>
+<link rel="stylesheet" href="/assets/app.css">
+<link rel="stylesheet" href="/assets/admin.css">
+</head>
+<body class="admin">
+<a class="skip" href="#main">${t('layout.skip')}</a>
+<header class="top"><div class="wrap"><span class="brand">${p.tenantName} <span class="brand-sub">${t('admin.product')}</span></span>${nav}</div></header>
+<main id="main" tabindex="-1"><div class="wrap">
+<h1>${p.title}</h1>
+${p.body}
+</div></main>
+<footer class="foot"><div class="wrap">${t('admin.footer')}</div></footer>
+</body>
+</html>
+`.toString();
+}

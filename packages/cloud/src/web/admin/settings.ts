@@ -1,0 +1,179 @@
+/**
+ * Tenant settings (tenants/settings.ts): self-service on/off, who may use it (groups), which
+ * verification methods and how many are required, registration, unlock, the per-user attempt
+ * limit, admins told of every reset, and the sign-in mode. Admins change them; the help desk sees
+ * them read-only (a POST from a help-desk session is refused with 403 `forbidden`). Invalid input
+ * re-renders the form with an error summary that links to each field.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import type { Services } from '../../http/context.js';
+import { isPlainEmail } from '../../mail/mailer.js';
+import { getTenantSettings, updateTenantSettings, type TenantSettings } from '../../tenants/settings.js';
+import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
+import { t } from '../i18n/index.js';
+import { parseForm, redirect, sendPage } from '../page.js';
+import { requireAdmin, type AdminContext } from './guard.js';
+import { adminLayout } from './layout.js';
+
+const METHODS = ['email', 'totp', 'questions', 'sms'] as const;
+type Method = (typeof METHODS)[number];
+
+const OneOrMany = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
+const Checkbox = z
+  .string()
+  .optional()
+  .transform((v) => v !== undefined);
+const Lines = z
+  .string()
+  .max(20_000)
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(/[\r\n,;]+/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+const SettingsForm = z.object({
+  ssprEnabled: Checkbox,
+  groups: Lines,
+  methods: OneOrMany,
+  required: z.coerce.number().int().min(1).max(2),
+  requireRegistration: Checkbox,
+  unlockEnabled: Checkbox,
+  attemptsPerHour: z.string().trim().max(6),
+  notifyAdmins: Lines,
+  signInMode: z.enum(['cloud_hash', 'pass_through']),
+});
+
+type FieldError = { field: string; message: string };
+
+/** Checks beyond the schema, each naming the field (for the error summary's links). */
+function validate(f: z.infer<typeof SettingsForm>): { errors: FieldError[]; methods: Method[]; attempts: number } {
+  const errors: FieldError[] = [];
+  const methods = METHODS.filter((m) => f.methods.includes(m));
+  if (f.methods.some((m) => !(METHODS as readonly string[]).includes(m))) errors.push({ field: 'method-email', message: t('admin.settings.err.methodUnknown') });
+  if (methods.length === 0) errors.push({ field: 'method-email', message: t('admin.settings.err.noMethod') });
+  else if (f.required > methods.length) errors.push({ field: 'required', message: t('admin.settings.err.required', { n: methods.length }) });
+  const attempts = /^\d+$/.test(f.attemptsPerHour) ? Number(f.attemptsPerHour) : Number.NaN;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) errors.push({ field: 'attemptsPerHour', message: t('admin.settings.err.attempts') });
+  if (f.groups.length > 100 || f.groups.some((g) => g.length > 256)) errors.push({ field: 'groups', message: t('admin.settings.err.groups') });
+  const badMail = f.notifyAdmins.find((m) => !isPlainEmail(m));
+  if (badMail !== undefined || f.notifyAdmins.length > 20) errors.push({ field: 'notifyAdmins', message: t('admin.settings.err.notify') });
+  return { errors, methods, attempts };
+}
+
+interface Shown {
+  ssprEnabled: boolean;
+  groups: string[];
+  methods: readonly string[];
+  required: number;
+  requireRegistration: boolean;
+  unlockEnabled: boolean;
+  attemptsPerHour: string;
+  notifyAdmins: string[];
+  signInMode: 'cloud_hash' | 'pass_through';
+}
+
+const fromSettings = (s: TenantSettings): Shown => ({
+  ssprEnabled: s.sspr.enabled,
+  groups: s.sspr.groups,
+  methods: s.sspr.methods,
+  required: s.sspr.required,
+  requireRegistration: s.sspr.requireRegistration,
+  unlockEnabled: s.sspr.unlockEnabled,
+  attemptsPerHour: String(s.sspr.attemptsPerHour),
+  notifyAdmins: s.sspr.notifyAdmins,
+  signInMode: s.signIn.mode,
+});
+
+function settingsForm(ctx: AdminContext, v: Shown, errors: readonly FieldError[]): SafeHtml {
+  const editable = ctx.admin.role === 'admin';
+  const err = (field: string) => errors.find((e) => e.field === field);
+  const invalid = (field: string) => (err(field) ? raw(' aria-invalid="true"') : '');
+  const errText = (field: string) => {
+    const e = err(field);
+    return e ? html`<span class="field-error" id="${field}-error">${e.message}</span>` : '';
+  };
+  const checked = (b: boolean) => (b ? raw(' checked') : '');
+  const summary = errors.length
+    ? html`<div class="notice error" role="alert" data-code="invalid_request"><p>${t('admin.settings.err.summary')}</p><ul>${errors.map((e) => html`<li><a href="#${e.field}">${e.message}</a></li>`)}</ul></div>`
+    : '';
+  return html`${summary}${editable ? '' : notice('info', t('admin.settings.readOnly'))}
+<form method="post" action="${ctx.base}/settings" novalidate>
+${csrfField(ctx.session.csrfToken)}
+<fieldset class="card"${editable ? '' : raw(' disabled')}>
+<legend>${t('admin.settings.ssprTitle')}</legend>
+<div class="choice"><input id="ssprEnabled" name="ssprEnabled" type="checkbox" value="1"${checked(v.ssprEnabled)}><label for="ssprEnabled">${t('admin.settings.ssprEnabled')}</label></div>
+<div class="choice"><input id="unlockEnabled" name="unlockEnabled" type="checkbox" value="1"${checked(v.unlockEnabled)}><label for="unlockEnabled">${t('admin.settings.unlockEnabled')}</label></div>
+<div class="field"><label for="groups">${t('admin.settings.groups')}</label><span class="hint" id="groups-hint">${t('admin.settings.groupsHint')}</span>
+<textarea id="groups" name="groups" rows="3" aria-describedby="groups-hint"${invalid('groups')}>${v.groups.join('\n')}</textarea>${errText('groups')}</div>
+<fieldset class="inner"><legend>${t('admin.settings.methods')}</legend>
+${METHODS.map((m) => html`<div class="choice"><input id="method-${m}" name="methods" type="checkbox" value="${m}"${checked(v.methods.includes(m))}${invalid(m === 'email' ? 'method-email' : '')}><label for="method-${m}">${t(`admin.settings.method.${m}`)}</label></div>`)}
+${errText('method-email')}</fieldset>
+<div class="field"><label for="required">${t('admin.settings.required')}</label><select id="required" name="required"${invalid('required')}>${[1, 2].map((n) => html`<option value="${n}"${v.required === n ? raw(' selected') : ''}>${t(n === 1 ? 'admin.settings.required.1' : 'admin.settings.required.2')}</option>`)}</select>${errText('required')}</div>
+<div class="choice"><input id="requireRegistration" name="requireRegistration" type="checkbox" value="1"${checked(v.requireRegistration)}><label for="requireRegistration">${t('admin.settings.requireRegistration')}</label></div>
+<div class="field"><label for="attemptsPerHour">${t('admin.settings.attempts')}</label><span class="hint" id="attempts-hint">${t('admin.settings.attemptsHint')}</span>
+<input id="attemptsPerHour" name="attemptsPerHour" type="text" inputmode="numeric" value="${v.attemptsPerHour}" aria-describedby="attempts-hint"${invalid('attemptsPerHour')}>${errText('attemptsPerHour')}</div>
+<div class="field"><label for="notifyAdmins">${t('admin.settings.notify')}</label><span class="hint" id="notify-hint">${t('admin.settings.notifyHint')}</span>
+<textarea id="notifyAdmins" name="notifyAdmins" rows="2" aria-describedby="notify-hint"${invalid('notifyAdmins')}>${v.notifyAdmins.join('\n')}</textarea>${errText('notifyAdmins')}</div>
+</fieldset>
+<fieldset class="card"${editable ? '' : raw(' disabled')}>
+<legend>${t('admin.settings.signInTitle')}</legend>
+${(['cloud_hash', 'pass_through'] as const).map(
+  (m) => html`<div class="choice"><input id="signin-${m}" name="signInMode" type="radio" value="${m}"${checked(v.signInMode === m)}><label for="signin-${m}">${t(`admin.settings.signIn.${m}`)}</label></div>`,
+)}
+</fieldset>
+${editable ? html`<div class="actions"><button type="submit" id="settings-save">${t('admin.settings.save')}</button></div>` : ''}
+</form>`;
+}
+
+function page(ctx: AdminContext, body: SafeHtml): string {
+  return adminLayout({ title: t('admin.settings.title'), body, tenantName: ctx.tenant.name, ctx, section: 'settings' });
+}
+
+export function registerAdminSettings(web: FastifyInstance, services: Services): void {
+  web.get('/t/:tenant/admin/settings', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const saved = z.object({ saved: z.string().optional() }).safeParse(req.query);
+    const current = await getTenantSettings(services.db, ctx.tenant.id);
+    const top = saved.success && saved.data.saved ? notice('success', t('admin.settings.saved')) : '';
+    return sendPage(reply, page(ctx, html`${top}${settingsForm(ctx, fromSettings(current), [])}`));
+  });
+
+  web.post('/t/:tenant/admin/settings', async (req, reply: FastifyReply) => {
+    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
+    if (!ctx) return reply;
+    const form = parseForm(SettingsForm, req.body);
+    const { errors, methods, attempts } = validate(form);
+    if (errors.length) {
+      const shown: Shown = { ...form, methods: form.methods, attemptsPerHour: form.attemptsPerHour };
+      return sendPage(reply, page(ctx, settingsForm(ctx, shown, errors)), 400);
+    }
+    await updateTenantSettings(
+      services.db,
+      ctx.tenant.id,
+      {
+        signIn: { mode: form.signInMode },
+        sspr: {
+          enabled: form.ssprEnabled,
+          groups: form.groups,
+          methods,
+          required: form.required,
+          requireRegistration: form.requireRegistration,
+          unlockEnabled: form.unlockEnabled,
+          attemptsPerHour: attempts,
+          notifyAdmins: form.notifyAdmins,
+        },
+      },
+      services.now(),
+    );
+    services.log.info('tenant settings changed (pages)', { tenantId: ctx.tenant.id, adminId: ctx.admin.id });
+    return redirect(reply, `${ctx.base}/settings?saved=1`);
+  });
+}

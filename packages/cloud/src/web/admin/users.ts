@@ -1,0 +1,312 @@
+/**
+ * Users: the list (search, filters: synced/cloud, locked, must change; paging) from the synced
+ * copy (users/directory-users.ts), and one user's page: attributes, reset (a set password, or a
+ * generated one shown ONCE on the result page and never stored), force change at next logon,
+ * unlock, unlock alone, and the user's recent audit events. Before the tenant's first sync there
+ * are no rows: a user is then looked up in the directory by login, as the API does.
+ *
+ * Writes go through the writeback service exactly as the API's routes/users.ts does (one audited
+ * request per operation, actor = this admin); the outcome is shown in plain words with its code.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationName, type OperationRequest, type OperationResult, type UserRef } from '@writeback/protocol';
+import type { Services } from '../../http/context.js';
+import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
+import { checkBanned } from '../../policy/banned.js';
+import { getUserById, findUserByLogin, hasUsers, listUsers, noteUserState, type CloudUser } from '../../users/directory-users.js';
+import { generatePassword } from '../../writeback/password-generator.js';
+import { WebError } from '../errors.js';
+import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
+import { t } from '../i18n/index.js';
+import { parseForm, sendPage } from '../page.js';
+import { deleteSubjectSessions } from '../session.js';
+import { auditForUser } from './audit-query.js';
+import { auditTable } from './audit.js';
+import { ago, utc } from './format.js';
+import { requireAdmin, type AdminContext } from './guard.js';
+import { adminLayout } from './layout.js';
+
+const PAGE_SIZE = 25;
+
+const Flag = z
+  .union([z.literal('1'), z.literal('on'), z.literal('')])
+  .optional()
+  .transform((v) => v === '1' || v === 'on');
+
+const ListQuery = z.object({
+  q: z.string().trim().max(128).optional(),
+  source: z.enum(['', 'onprem', 'cloud']).optional(),
+  locked: Flag,
+  mustChange: Flag,
+  page: z.coerce.number().int().min(1).max(100_000).optional(),
+});
+
+const RefParams = z.object({ tenant: z.string(), ref: z.string().min(1).max(256) });
+
+const ResetForm = z.object({
+  mode: z.enum(['generate', 'set']).default('generate'),
+  newPassword: PasswordSchema.optional(),
+  forceChange: Flag,
+  unlock: Flag,
+});
+
+/** Whom an operation is about: the synced record (if any) and how the agent finds the user. */
+interface Target {
+  user: CloudUser | null;
+  login: string;
+  ref: UserRef;
+  url: string;
+}
+
+async function loadTarget(services: Services, ctx: AdminContext, refParam: string): Promise<Target> {
+  const tenantId = ctx.tenant.id;
+  const user = (await getUserById(services.db, tenantId, refParam)) ?? (await findUserByLogin(services.db, tenantId, refParam));
+  if (user) {
+    return {
+      user,
+      login: user.login,
+      ref: user.source === 'onprem' && user.anchor ? { by: 'anchor', value: user.anchor } : { by: 'login', value: user.login },
+      url: `${ctx.base}/users/${encodeURIComponent(user.id)}`,
+    };
+  }
+  // No synced copy yet: act on the directory by login (the agent answers user_not_found if wrong).
+  if (!(await hasUsers(services.db, tenantId))) return { user: null, login: refParam, ref: { by: 'login', value: refParam }, url: `${ctx.base}/users/${encodeURIComponent(refParam)}` };
+  throw new WebError('not_found');
+}
+
+function badges(u: CloudUser): SafeHtml {
+  return html`${u.locked ? html`<span class="badge bad">${t('admin.users.locked')}</span> ` : ''}${u.mustChange ? html`<span class="badge warn">${t('admin.users.mustChange')}</span> ` : ''}${
+    u.enabled ? '' : html`<span class="badge bad">${t('admin.users.disabled')}</span> `
+  }${u.protected ? html`<span class="badge">${t('admin.users.protected')}</span> ` : ''}${!u.locked && !u.mustChange && u.enabled ? html`<span class="badge on">${t('admin.users.ok')}</span>` : ''}`;
+}
+
+const sourceText = (u: CloudUser): string => t(u.source === 'onprem' ? 'admin.users.source.onprem' : 'admin.users.source.cloud');
+
+function pager(base: string, params: URLSearchParams, page: number, total: number): SafeHtml {
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const link = (p: number) => {
+    const q = new URLSearchParams(params);
+    q.set('page', String(p));
+    return `${base}?${q.toString()}`;
+  };
+  const first = total === 0 ? 0 : (page - 1) * PAGE_SIZE + 1;
+  const last = Math.min(total, page * PAGE_SIZE);
+  return html`<nav class="pager" aria-label="${t('admin.pager.label')}"><span>${t('admin.pager.showing', { first, last, total })}</span>
+${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">${t('admin.pager.prev')}</a>` : ''}
+${page < pages ? html`<a href="${link(page + 1)}" rel="next">${t('admin.pager.next')}</a>` : ''}</nav>`;
+}
+
+async function execute(services: Services, ctx: AdminContext, target: Target, req: FastifyRequest, request: OperationRequest) {
+  return services.writeback.executeOperation({
+    tenantId: ctx.tenant.id,
+    request,
+    actor: { kind: 'admin', id: ctx.admin.id },
+    target: target.login,
+    clientIp: req.ip,
+  });
+}
+
+/** The plain-words outcome box: the message, the policy reasons one per line, the reference. */
+export function outcomeBox(result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>, op: OperationName, requestId: string | null, now: number): SafeHtml {
+  const ok = result.outcome === 'succeeded';
+  const uncertain = result.outcome === 'timeout' || result.outcome === 'outcome_unknown';
+  const reasons = result.outcome === 'policy_violation' && result.reasons?.length ? html`<ul class="reasons">${result.reasons.map((r) => html`<li data-reason="${r}">${reasonMessage(r, result.policy, now)}</li>`)}</ul>` : '';
+  const text = result.outcome === 'policy_violation' ? t('admin.result.policy') : outcomeMessage(result, { op, now });
+  return notice(
+    ok ? 'success' : uncertain ? 'warning' : 'error',
+    html`<p>${text}</p>${reasons}<p class="ref">${t('outcome.code', { code: result.outcome })}${requestId ? html` · ${t('admin.result.request', { id: requestId })}` : ''}</p>`,
+    result.outcome,
+  );
+}
+
+function statusOf(outcome: OperationResult['outcome']): number {
+  return outcome === 'succeeded' ? 200 : OUTCOME_HTTP_STATUS[outcome];
+}
+
+async function notifyUser(services: Services, ctx: AdminContext, user: CloudUser | null, what: 'reset' | 'unlock'): Promise<void> {
+  if (!user?.mail) return;
+  const at = utc(services.now());
+  try {
+    await services.mailer.send({
+      to: user.mail,
+      subject: t(what === 'reset' ? 'admin.mail.reset.subject' : 'admin.mail.unlock.subject', { tenant: ctx.tenant.name }),
+      text: t(what === 'reset' ? 'admin.mail.reset.text' : 'admin.mail.unlock.text', { login: user.login, at, tenant: ctx.tenant.name }),
+    });
+  } catch (err) {
+    services.log.warn('user notification not sent', { tenantId: ctx.tenant.id, userId: user.id, err });
+  }
+}
+
+export function registerAdminUsers(web: FastifyInstance, services: Services): void {
+  web.get('/t/:tenant/admin/users', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const q = parseForm(ListQuery, req.query);
+    const page = q.page ?? 1;
+    const filters = {
+      ...(q.q ? { search: q.q } : {}),
+      ...(q.source ? { source: q.source } : {}),
+      ...(q.locked ? { locked: true } : {}),
+      ...(q.mustChange ? { mustChange: true } : {}),
+    };
+    const [{ users, total }, any] = await Promise.all([listUsers(services.db, ctx.tenant.id, { ...filters, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }), hasUsers(services.db, ctx.tenant.id)]);
+    const params = new URLSearchParams();
+    if (q.q) params.set('q', q.q);
+    if (q.source) params.set('source', q.source);
+    if (q.locked) params.set('locked', '1');
+    if (q.mustChange) params.set('mustChange', '1');
+    const opt = (v: string, label: string) => html`<option value="${v}"${(q.source ?? '') === v ? raw(' selected') : ''}>${label}</option>`;
+    const filterForm = html`<form method="get" action="${ctx.base}/users" class="filters card" role="search">
+<div class="field grow"><label for="q">${t('admin.users.search')}</label><input id="q" name="q" type="text" value="${q.q ?? ''}" autocomplete="off" spellcheck="false"></div>
+<div class="field"><label for="source">${t('admin.users.source')}</label><select id="source" name="source">${opt('', t('admin.users.source.all'))}${opt('onprem', t('admin.users.source.onprem'))}${opt('cloud', t('admin.users.source.cloud'))}</select></div>
+<div class="field checks"><div class="choice"><input id="locked" name="locked" type="checkbox" value="1"${q.locked ? raw(' checked') : ''}><label for="locked">${t('admin.users.filterLocked')}</label></div>
+<div class="choice"><input id="mustChange" name="mustChange" type="checkbox" value="1"${q.mustChange ? raw(' checked') : ''}><label for="mustChange">${t('admin.users.filterMustChange')}</label></div></div>
+<div class="field"><button type="submit">${t('admin.users.filter')}</button></div>
+</form>`;
+    const lookup = any
+      ? ''
+      : html`${notice('info', t('admin.users.noSync'))}
+<form method="get" action="${ctx.base}/users/lookup" class="card filters">
+<div class="field grow"><label for="login">${t('admin.users.lookupLogin')}</label><input id="login" name="login" type="text" required autocomplete="off" spellcheck="false"></div>
+<div class="field"><button type="submit">${t('admin.users.lookup')}</button></div></form>`;
+    const table = users.length
+      ? html`<div class="table-wrap"><table class="data">
+<caption class="visually-hidden">${t('admin.users.caption')}</caption>
+<thead><tr><th scope="col">${t('admin.users.col.user')}</th><th scope="col">${t('admin.users.col.mail')}</th><th scope="col">${t('admin.users.col.source')}</th><th scope="col">${t('admin.users.col.status')}</th><th scope="col">${t('admin.users.col.pwdSet')}</th></tr></thead>
+<tbody>${users.map(
+          (u) => html`<tr><td data-label="${t('admin.users.col.user')}"><a href="${ctx.base}/users/${encodeURIComponent(u.id)}">${u.login}</a>${u.displayName ? html`<span class="sub">${u.displayName}</span>` : ''}</td>
+<td data-label="${t('admin.users.col.mail')}">${u.mail ?? '—'}</td><td data-label="${t('admin.users.col.source')}">${sourceText(u)}</td><td data-label="${t('admin.users.col.status')}">${badges(u)}</td><td data-label="${t('admin.users.col.pwdSet')}">${u.passwordLastSetAt ? u.passwordLastSetAt.slice(0, 10) : '—'}</td></tr>`,
+        )}</tbody></table></div>
+${pager(`${ctx.base}/users`, params, page, total)}`
+      : any
+        ? html`<p class="empty">${t('admin.users.none')}</p>`
+        : '';
+    const body = html`${filterForm}${lookup}${table}`;
+    return sendPage(reply, adminLayout({ title: t('admin.users.title'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }));
+  });
+
+  web.get('/t/:tenant/admin/users/lookup', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const q = parseForm(z.object({ login: z.string().trim().min(1).max(256) }), req.query);
+    return reply.code(303).header('location', `${ctx.base}/users/${encodeURIComponent(q.login)}`).send();
+  });
+
+  async function userPage(reply: FastifyReply, ctx: AdminContext, target: Target, result: SafeHtml | '' = '', status = 200) {
+    const u = target.user;
+    const attrs: [string, HtmlCell][] = u
+      ? [
+          [t('admin.user.login'), u.login],
+          [t('admin.user.displayName'), u.displayName ?? '—'],
+          [t('admin.user.upn'), u.userPrincipalName ?? '—'],
+          [t('admin.user.mail'), u.mail ?? '—'],
+          [t('admin.user.mobile'), u.mobile ?? '—'],
+          [t('admin.user.source'), sourceText(u)],
+          [t('admin.user.status'), badges(u)],
+          [t('admin.user.pwdSet'), u.passwordLastSetAt ?? '—'],
+          [t('admin.user.groups'), u.groups.length ? u.groups.join(', ') : '—'],
+          [t('admin.user.updated'), html`${utc(u.updatedAt)} (${ago(u.updatedAt, services.now())})`],
+        ]
+      : [[t('admin.user.login'), target.login]];
+    const events = await auditForUser(services.db, ctx.tenant.id, [target.login, u?.userPrincipalName ?? '', u?.mail ?? ''], 10);
+    const csrf = ctx.session.csrfToken;
+    const body = html`${result}
+${u ? '' : notice('info', t('admin.user.directoryOnly'))}
+<div class="layout-admin">
+<section class="card" aria-labelledby="attrs-h"><h2 id="attrs-h">${t('admin.user.attributes')}</h2>
+<dl class="attrs">${attrs.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl></section>
+<section class="card" aria-labelledby="reset-h"><h2 id="reset-h">${t('admin.user.resetTitle')}</h2>
+<form method="post" action="${target.url}/reset" novalidate>
+${csrfField(csrf)}
+<fieldset><legend>${t('admin.user.newPassword')}</legend>
+<div class="choice"><input id="mode-generate" name="mode" type="radio" value="generate" checked><label for="mode-generate">${t('admin.user.generate')}</label></div>
+<div class="choice"><input id="mode-set" name="mode" type="radio" value="set"><label for="mode-set">${t('admin.user.setThis')}</label></div>
+<div class="field indent"><label for="newPassword">${t('admin.user.password')}</label><span class="hint" id="pw-hint">${t('admin.user.passwordHint')}</span>
+<input id="newPassword" name="newPassword" type="password" autocomplete="new-password" aria-describedby="pw-hint"></div>
+</fieldset>
+<div class="choice"><input id="forceChange" name="forceChange" type="checkbox" value="1" checked><label for="forceChange">${t('admin.user.forceChange')}</label></div>
+<div class="choice"><input id="unlock" name="unlock" type="checkbox" value="1"${u?.locked ? raw(' checked') : ''}><label for="unlock">${t('admin.user.alsoUnlock')}</label></div>
+<div class="actions"><button type="submit" id="reset-submit">${t('admin.user.resetSubmit')}</button></div>
+</form></section>
+<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('admin.user.unlockTitle')}</h2>
+<p>${t('admin.user.unlockIntro')}</p>
+<form method="post" action="${target.url}/unlock">${csrfField(csrf)}<button type="submit" class="secondary" id="unlock-submit">${t('admin.user.unlockSubmit')}</button></form></section>
+</div>
+<section aria-labelledby="events-h"><h2 id="events-h">${t('admin.user.events')}</h2>
+${events.length ? auditTable(events, ctx, services.now(), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
+<p><a href="${ctx.base}/audit?user=${encodeURIComponent(target.login)}">${t('admin.user.allEvents')}</a></p></section>`;
+    return sendPage(reply, adminLayout({ title: u?.displayName ?? target.login, body, tenantName: ctx.tenant.name, ctx, section: 'users' }), status);
+  }
+
+  web.get('/t/:tenant/admin/users/:ref', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const p = parseForm(RefParams, req.params);
+    return userPage(reply, ctx, await loadTarget(services, ctx, p.ref));
+  });
+
+  web.post('/t/:tenant/admin/users/:ref/reset', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const p = parseForm(RefParams, req.params);
+    const target = await loadTarget(services, ctx, p.ref);
+    const form = parseForm(ResetForm, req.body);
+    const now = services.now();
+    let newPassword = form.mode === 'set' ? (form.newPassword ?? '') : undefined;
+    if (newPassword === '') return userPage(reply, ctx, target, notice('error', t('admin.user.passwordMissing'), 'invalid_request'), 400);
+    if (newPassword !== undefined) {
+      const banned = checkBanned(newPassword, { login: target.login, displayName: target.user?.displayName });
+      if (banned.banned) return userPage(reply, ctx, target, outcomeBox({ outcome: 'policy_violation', reasons: ['banned'] }, 'password.reset', null, now), 422);
+    }
+    if (newPassword === undefined) {
+      // A generated password must meet the directory's own policy: read it first.
+      const policy = await execute(services, ctx, target, req, { op: 'policy.get', params: { user: target.ref } });
+      if (policy.result.outcome !== 'succeeded') return userPage(reply, ctx, target, outcomeBox(policy.result, 'policy.get', policy.requestId, services.now()), statusOf(policy.result.outcome));
+      newPassword = generatePassword(policy.result.policy, target.login);
+    }
+    const generated = form.mode === 'generate';
+    const r = await execute(services, ctx, target, req, {
+      op: 'password.reset',
+      params: { user: target.ref, forceChange: form.forceChange, unlock: form.unlock, enforceHistory: true },
+      secret: { newPassword },
+    });
+    const ok = r.result.outcome === 'succeeded';
+    if (ok) {
+      if (target.user) {
+        await noteUserState(services.db, ctx.tenant.id, target.user.id, { mustChange: form.forceChange, ...(form.unlock ? { locked: false } : {}) }, services.now());
+        await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.user.id);
+      }
+      await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.login);
+      await notifyUser(services, ctx, target.user, 'reset');
+    }
+    const shown =
+      ok && generated
+        ? html`<div class="card once" id="temporary-password-card"><h2>${t('admin.user.tempTitle')}</h2>
+<p>${t('admin.user.tempIntro')}</p>
+<p><output class="secret big" id="temporary-password">${newPassword}</output></p>
+<p class="hint">${t(form.forceChange ? 'admin.user.tempForce' : 'admin.user.tempNoForce')}</p></div>`
+        : '';
+    const body = html`${outcomeBox(r.result, 'password.reset', r.requestId, services.now())}${shown}
+<p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
+    services.log.info('admin reset from pages', { tenantId: ctx.tenant.id, adminId: ctx.admin.id, requestId: r.requestId, outcome: r.result.outcome, generated });
+    return sendPage(reply, adminLayout({ title: t('admin.user.resetResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }), statusOf(r.result.outcome));
+  });
+
+  web.post('/t/:tenant/admin/users/:ref/unlock', async (req, reply) => {
+    const ctx = await requireAdmin(services, req, reply);
+    if (!ctx) return reply;
+    const p = parseForm(RefParams, req.params);
+    const target = await loadTarget(services, ctx, p.ref);
+    const r = await execute(services, ctx, target, req, { op: 'account.unlock', params: { user: target.ref } });
+    if (r.result.outcome === 'succeeded') {
+      if (target.user) await noteUserState(services.db, ctx.tenant.id, target.user.id, { locked: false }, services.now());
+      await notifyUser(services, ctx, target.user, 'unlock');
+    }
+    const body = html`${outcomeBox(r.result, 'account.unlock', r.requestId, services.now())}
+<p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
+    return sendPage(reply, adminLayout({ title: t('admin.user.unlockResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }), statusOf(r.result.outcome));
+  });
+}
+
+type HtmlCell = string | SafeHtml;
