@@ -116,6 +116,8 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
     assert.equal(body.status, 'warn');
     const ids = body.checks.map((c: unknown) => (typeof c === 'object' && c !== null && 'id' in c ? c.id : null));
     for (const id of ['state.file', 'relay.auth', 'clock_skew', 'directory.store']) assert.ok(ids.includes(id), id);
+    // The report never carries the agent's private keys.
+    for (const secret of [state.signing.privateJwk.d, state.encryption.privateJwk.d]) assert.equal(stdout.includes(secret), false);
   });
 
   test('readable report: one line per check, fixes under warnings, colour only on a TTY without NO_COLOR', async () => {
