@@ -1,0 +1,110 @@
+/**
+ * A cookie-keeping HTTP client for the admin pages (no browser): follows nothing by itself,
+ * reads the CSRF token from the last page, and signs an admin in through both steps (password,
+ * then a TOTP code computed from the enrolment key shown on the page).
+ */
+import { totpCode } from '../../../packages/cloud/src/auth/totp.js';
+
+export interface PageResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  location: string | null;
+}
+
+export class AdminClient {
+  readonly cookies = new Map<string, string>();
+  lastCsrf: string | null = null;
+  /** The enrolment key seen at the admin's first sign-in (to compute later codes). */
+  secret: string | null = null;
+
+  constructor(readonly baseUrl: string) {}
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  private keep(res: Response): void {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair?.indexOf('=') ?? -1;
+      if (!pair || i < 0) continue;
+      const name = pair.slice(0, i).trim();
+      const value = pair.slice(i + 1).trim();
+      if (value === '' || /Max-Age=0/i.test(c)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  async request(method: 'GET' | 'POST', path: string, form?: Record<string, string | string[]>): Promise<PageResponse> {
+    const headers: Record<string, string> = { cookie: this.cookieHeader() };
+    let body: string | undefined;
+    if (form) {
+      const p = new URLSearchParams();
+      for (const [k, v] of Object.entries(form)) for (const one of Array.isArray(v) ? v : [v]) p.append(k, one);
+      body = p.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+    this.keep(res);
+    const text = await res.text();
+    const m = /name="_csrf" value="([^"]+)"/.exec(text);
+    if (m?.[1]) this.lastCsrf = m[1];
+    return { status: res.status, headers: res.headers, text, location: res.headers.get('location') };
+  }
+
+  get(path: string): Promise<PageResponse> {
+    return this.request('GET', path);
+  }
+
+  /** POST a form with the CSRF token of the last page (unless `_csrf` is given). */
+  post(path: string, form: Record<string, string | string[]> = {}): Promise<PageResponse> {
+    return this.request('POST', path, { _csrf: this.lastCsrf ?? '', ...form });
+  }
+
+  /** Both steps; enrols on first use. Returns the final response (303 to users). */
+  async signIn(tenant: string, login: string, password: string, now: () => number = Date.now): Promise<PageResponse> {
+    await this.get(`/t/${tenant}/admin/signin`);
+    const r1 = await this.post(`/t/${tenant}/admin/signin`, { login, password });
+    if (r1.status !== 303) return r1;
+    const page = await this.get(`/t/${tenant}/admin/signin/totp`);
+    const m = /data-secret="([A-Z2-7]+)"/.exec(page.text);
+    if (m?.[1]) this.secret = m[1];
+    if (!this.secret) throw new Error('no TOTP key known for this admin');
+    // The next step's code: never the one accepted last time (replay), still inside the window.
+    return this.post(`/t/${tenant}/admin/signin/totp`, { code: totpCode(this.secret, now() + (m?.[1] ? 0 : 30_000)) });
+  }
+}
+
+/** Parse CSV (RFC 4180) into rows of cells. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = '';
+      i++;
+    } else cell += ch;
+  }
+  if (cell !== '' || row.length) {
+    row.push(cell);
+    rows.push(row);
+  }
+  return rows;
+}
