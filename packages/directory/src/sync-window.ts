@@ -23,7 +23,8 @@ export interface KeyedChange {
   n: number;
   /** Orders changes with the same key (non-empty; compared as strings). */
   tie: string;
-  change: SyncChange;
+  /** null: a place in the order to move past without sending anything (e.g. a user outside scope). */
+  change: SyncChange | null;
 }
 
 /** Everything up to and including (n, tie) is done; tie '' means nothing at n is done yet. */
@@ -40,10 +41,14 @@ export interface WindowState {
 
 export interface WindowPullOptions {
   state: WindowState;
-  /** Inclusive last key to cover, or null for an open end (see openFrom). */
+  /** Inclusive last key to cover, or null for an open end (see settleFrom). */
   end: number | null;
-  /** With an open end: a window reaching this key has no upper bound (takes everything after lo). */
-  openFrom?: number;
+  /**
+   * With an open end (keys are times): the window reaching this key is the tail. It has no upper
+   * bound, and once read the position stays at the newest change SEEN instead of moving past the
+   * window, so changes that land later with keys in the window are not skipped.
+   */
+  settleFrom?: number;
   limit: number;
   /** Changes with lo <= key <= hi (hi null: no upper bound), in any order. */
   fetch(lo: number, hi: number | null): Promise<KeyedChange[]>;
@@ -60,6 +65,14 @@ export interface WindowPullResult {
   /** The key space up to `end` (or the open end) is covered. */
   done: boolean;
 }
+
+/** A window held more entries than a fetch may return (thrown by `fetch`): pullWindows narrows it. */
+export class WindowTooWideError extends Error {
+  override readonly name = 'WindowTooWideError';
+}
+
+/** Entries one window's search may return before it counts as too wide (the search's sizeLimit). */
+export const MAX_WINDOW_ENTRIES = 5000;
 
 /** (a) strictly after (b) in the change order. */
 export function isAfter(a: { n: number; tie: string }, b: WindowPosition): boolean {
@@ -92,11 +105,24 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
     if (o.end !== null && lo > o.end) return { changes: out, state: { pos, width }, done: true };
     let hi: number | null = lo + width - 1;
     if (o.end !== null) hi = Math.min(hi, o.end);
-    else if (o.openFrom !== undefined && hi >= o.openFrom) hi = null;
+    else if (o.settleFrom !== undefined && hi >= o.settleFrom) hi = null;
 
-    const items = (await o.fetch(lo, hi)).filter((c) => isAfter(c, pos)).sort(compare);
+    let fetched: KeyedChange[];
+    try {
+      fetched = await o.fetch(lo, hi);
+    } catch (err) {
+      // More entries than a window may hold (the server's size limit): narrow it and read again.
+      if (!(err instanceof WindowTooWideError) || width === 1) throw err;
+      width = Math.max(1, Math.floor(width / 8));
+      continue;
+    }
+    const items = fetched.filter((c) => isAfter(c, pos)).sort(compare);
     let taken = 0;
     for (const it of items) {
+      if (it.change === null) {
+        taken++;
+        continue;
+      }
       const size = changeBytes(it.change);
       if (out.length >= o.limit || (out.length > 0 && bytes + size > budget)) break;
       out.push(it.change);
@@ -104,15 +130,20 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
       taken++;
     }
     if (taken < items.length) {
-      // The batch is full inside this window: resume right after the last change taken, with a
-      // window narrowed to about what fitted.
+      // The batch is full inside this window: resume right after the last change taken, with the
+      // next window as wide as the keys that held this batch (the local density).
       const last = items[taken - 1];
-      if (last) pos = { n: last.n, tie: last.tie };
-      width = Math.max(1, Math.floor((width * Math.max(1, taken)) / items.length));
+      const firstItem = items[0];
+      if (last && firstItem) {
+        pos = { n: last.n, tie: last.tie };
+        width = Math.max(1, last.n - firstItem.n + 1);
+      } else {
+        width = Math.max(1, Math.floor(width / 8));
+      }
       return { changes: out, state: { pos, width }, done: false };
     }
     if (hi === null) {
-      // Open end: everything after lo was read; continue after the newest change seen.
+      // The tail: everything after lo was read; continue after the newest change seen.
       const last = items[items.length - 1];
       if (last) pos = { n: last.n, tie: last.tie };
       return { changes: out, state: { pos, width }, done: true };

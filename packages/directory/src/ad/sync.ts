@@ -42,7 +42,7 @@ import {
 } from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { changeBytes, pullWindows, type KeyedChange, type WindowState } from '../sync-window.js';
+import { changeBytes, MAX_WINDOW_ENTRIES, pullWindows, WindowTooWideError, type KeyedChange, type WindowState } from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
 import { bytes, int, str, strings } from './entry.js';
@@ -261,8 +261,18 @@ export class AdSyncSource implements SyncSource {
   private async search(conn: AdConnection, base: string, filter: Filter, attributes: string[], controls?: Control[]): Promise<Entry[]> {
     // ldapts would reconnect a dropped client unbound; the pool's clients refuse, but say why here.
     if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-    const res = await conn.client.search(base, { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'], paged: PAGE }, controls);
-    return res.searchEntries;
+    try {
+      const res = await conn.client.search(
+        base,
+        { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'], paged: PAGE, sizeLimit: MAX_WINDOW_ENTRIES },
+        controls,
+      );
+      return res.searchEntries;
+    } catch (err) {
+      const f = classifyLdapError(err);
+      if (f.kind === 'result' && f.code === 4) throw new WindowTooWideError('window holds more entries than the size limit');
+      throw err;
+    }
   }
 
   private async dcView(conn: AdConnection): Promise<DcView> {

@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { FilterParser, type Filter } from 'ldapts';
+import { EqualityFilter, FilterParser, type Filter } from 'ldapts';
 import type { Logger } from '@writeback/protocol';
 import { DirectoryError } from '../errors.js';
+import { isDnWithin, normalizeDn, parseScopeFilter } from '../sync-window.js';
 
 const LdapUrlSchema = z
   .string()
@@ -82,6 +83,27 @@ export const OpenLdapConfigSchema = z
     timeoutMs: z.number().int().min(50).max(120_000).default(10_000),
     /** How long a server that failed is skipped before being tried first again. */
     serverRetryMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    /**
+     * Which users are synced to the cloud AND may be written: users outside scope are never synced,
+     * and writes to them answer user_not_found (as for a user that does not exist).
+     */
+    scope: z
+      .object({
+        /** Subtrees holding the users (default [baseDn]); each must be baseDn or below it. */
+        baseDns: z.array(DnSchema).min(1).max(32).optional(),
+        /** LDAP filter the users must also match, e.g. `(departmentNumber=42)`. */
+        filter: z.string().min(3).max(4096).optional(),
+        /** DN of a group (groupOfNames / groupOfUniqueNames / posixGroup): only its direct members. */
+        group: DnSchema.optional(),
+        /**
+         * How membership of `group` is checked: `member` (default) reads the group's member,
+         * uniqueMember and memberUid values (one extra read per lookup); `memberOf` adds
+         * `(memberOf=<group>)` to the user search (needs slapd's memberof overlay).
+         */
+        groupMembership: z.enum(['member', 'memberOf']).default('member'),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((c) => (c.bindPassword === undefined) !== (c.bindPasswordFile === undefined), {
@@ -101,6 +123,17 @@ export interface ResolvedOpenLdapConfig
   readonly parsedUserFilter: Filter | undefined;
   /** caFile's content. */
   readonly ca: Buffer | undefined;
+  /** The users in scope, resolved (see OpenLdapConfigSchema.scope). */
+  readonly resolvedScope: ResolvedOpenLdapScope;
+}
+
+export interface ResolvedOpenLdapScope {
+  /** Subtrees searched (default [baseDn]). */
+  readonly baseDns: readonly string[];
+  readonly group: string | undefined;
+  readonly groupMembership: 'member' | 'memberOf';
+  /** Conditions of every user search besides the identity: userFilter, scope.filter, memberOf. */
+  readonly extraFilters: readonly Filter[];
 }
 
 /** Configurations this module parsed (a plain object that merely looks resolved is parsed again). */
@@ -153,6 +186,8 @@ export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log
     }
   }
 
+  const resolvedScope = resolveScope(cfg, parsedUserFilter, at);
+
   let ca: Buffer | undefined;
   if (cfg.caFile !== undefined) {
     try {
@@ -196,7 +231,35 @@ export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log
     defaultPolicyDn: cfg.defaultPolicyDn ?? `cn=default,ou=policies,${cfg.baseDn}`,
     parsedUserFilter,
     ca,
+    resolvedScope,
   } satisfies ResolvedOpenLdapConfig);
   resolvedConfigs.add(resolved);
   return resolved;
+}
+
+function resolveScope(
+  cfg: z.output<typeof OpenLdapConfigSchema>,
+  userFilter: Filter | undefined,
+  at: (path: (string | number)[]) => string,
+): ResolvedOpenLdapScope {
+  const base = normalizeDn(cfg.baseDn);
+  const baseDns = cfg.scope?.baseDns ?? [cfg.baseDn];
+  const normalized = baseDns.map(normalizeDn);
+  normalized.forEach((n, i) => {
+    if (!isDnWithin(n, base)) throw new TypeError(`${at(['scope', 'baseDns', i])}: must be baseDn or below it`);
+    if (normalized.some((m, j) => j !== i && isDnWithin(n, m) && (n !== m || j < i))) {
+      throw new TypeError(`${at(['scope', 'baseDns', i])}: repeats or lies inside another entry of scope.baseDns`);
+    }
+  });
+  const extraFilters: Filter[] = [];
+  if (userFilter) extraFilters.push(userFilter);
+  if (cfg.scope?.filter !== undefined) {
+    const parsed = parseScopeFilter(cfg.scope.filter);
+    if (typeof parsed === 'string') throw new TypeError(`${at(['scope', 'filter'])}: ${parsed}`);
+    extraFilters.push(parsed);
+  }
+  const group = cfg.scope?.group;
+  const groupMembership = cfg.scope?.groupMembership ?? 'member';
+  if (group !== undefined && groupMembership === 'memberOf') extraFilters.push(new EqualityFilter({ attribute: 'memberOf', value: group }));
+  return Object.freeze({ baseDns: Object.freeze([...baseDns]), group, groupMembership, extraFilters: Object.freeze(extraFilters) });
 }

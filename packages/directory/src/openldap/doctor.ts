@@ -241,7 +241,8 @@ function defaultPolicyChecks(cfg: ResolvedOpenLdapConfig, p: PpolicySettings | n
 }
 
 function userFilter(cfg: ResolvedOpenLdapConfig, extra: Filter): Filter {
-  return cfg.parsedUserFilter ? new AndFilter({ filters: [cfg.parsedUserFilter, extra] }) : extra;
+  const scope = cfg.resolvedScope.extraFilters;
+  return scope.length > 0 ? new AndFilter({ filters: [...scope, extra] }) : extra;
 }
 
 async function findTarget(cfg: ResolvedOpenLdapConfig, client: Client): Promise<{ check: DoctorCheck; entry?: RawEntry }> {

@@ -76,6 +76,8 @@ import {
 } from './policy.js';
 import { PasswordPolicyControl, type PasswordPolicyResponse } from './ppolicy-control.js';
 import { outcomeForWriteResult } from './write-outcome.js';
+import { OpenLdapSyncSource } from './sync.js';
+import { isDnWithin, normalizeDn } from '../sync-window.js';
 
 /** What the adapter needs from its host. */
 export interface OpenLdapDeps {
@@ -131,6 +133,10 @@ export class OpenLdapDirectory implements Directory {
   private readonly pool: ServicePool;
   private readonly policyCache = new Map<string, { at: number; settings: PpolicySettings | null }>();
   private closed = false;
+  /** Normalised scope.baseDns when they differ from [baseDn] (lookups then check the DN found). */
+  private readonly scopeBases: readonly string[] | undefined;
+  /** Users in scope and their changes, for the cloud's pulls (packages/protocol/src/sync.ts). */
+  readonly sync: OpenLdapSyncSource;
 
   /** Use openOpenLdapDirectory(); this takes an already parsed configuration. */
   constructor(
@@ -141,6 +147,9 @@ export class OpenLdapDirectory implements Directory {
     this.now = deps.now ?? Date.now;
     this.servers = new ServerList(config.urls, config.serverRetryMs, () => Date.now());
     this.pool = new ServicePool(config, this.servers, this.log);
+    const bases = config.resolvedScope.baseDns.map(normalizeDn);
+    this.scopeBases = bases.length === 1 && bases[0] === normalizeDn(config.baseDn) ? undefined : bases;
+    this.sync = new OpenLdapSyncSource(config, this.pool, this.log, () => this.closed, this.now);
     this.capabilities = Object.freeze({
       enforcesHistoryOnReset: config.serviceAccountEnforcesPolicy,
       exactPolicyReasons: true,
@@ -439,7 +448,9 @@ export class OpenLdapDirectory implements Directory {
     } else {
       f = new EqualityFilter({ attribute: this.config.loginAttribute, value: ref.value });
     }
-    return this.config.parsedUserFilter ? new AndFilter({ filters: [this.config.parsedUserFilter, f] }) : f;
+    // Scope: userFilter, scope.filter (and memberOf) are conditions of the same search.
+    const extra = this.config.resolvedScope.extraFilters;
+    return extra.length > 0 ? new AndFilter({ filters: [...extra, f] }) : f;
   }
 
   private userAttributes(): string[] {
@@ -459,16 +470,38 @@ export class OpenLdapDirectory implements Directory {
   private async lookup(conn: PooledConnection, ref: UserRef): Promise<Lookup> {
     const filter = this.userFilter(ref);
     if (!filter) return { kind: 'none' };
+    // With scope.baseDns the subtrees are checked on the DNs found (one search below baseDn).
     const res = await this.guard(conn, () =>
-      conn.client.search(this.config.baseDn, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes() }),
+      conn.client.search(this.config.baseDn, { scope: 'sub', filter, sizeLimit: this.scopeBases ? 0 : 2, attributes: this.userAttributes() }),
     );
-    const [entry, second] = res.searchEntries;
+    const bases = this.scopeBases;
+    const entries = bases ? res.searchEntries.filter((e) => bases.some((b) => isDnWithin(normalizeDn(e.dn), b))) : res.searchEntries;
+    const [entry, second] = entries;
     if (!entry) return { kind: 'none' };
     if (second) return { kind: 'ambiguous' };
-    return {
-      kind: 'found',
-      user: { entry, dn: entry.dn, login: first(entry, this.config.loginAttribute) ?? '', state: userStateFromEntry(entry) },
-    };
+    const user: Found = { entry, dn: entry.dn, login: first(entry, this.config.loginAttribute) ?? '', state: userStateFromEntry(entry) };
+    const { group, groupMembership } = this.config.resolvedScope;
+    if (group !== undefined && groupMembership === 'member' && !(await this.isDirectMember(conn, group, user))) return { kind: 'none' };
+    return { kind: 'found', user };
+  }
+
+  /** scope.group by its member values (a group that does not exist or cannot be read has no members). */
+  private async isDirectMember(conn: PooledConnection, group: string, user: Found): Promise<boolean> {
+    const filters: Filter[] = [
+      new EqualityFilter({ attribute: 'member', value: user.dn }),
+      new EqualityFilter({ attribute: 'uniqueMember', value: user.dn }),
+    ];
+    if (user.login) filters.push(new EqualityFilter({ attribute: 'memberUid', value: user.login }));
+    try {
+      const res = await this.guard(conn, () => conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }));
+      return res.searchEntries.length > 0;
+    } catch (err) {
+      if (isResultCodeError(err) && err.code === 32) {
+        this.log.warn('openldap: the scope group does not exist or cannot be read; no user is in scope', { group });
+        return false;
+      }
+      throw err;
+    }
   }
 
   /**

@@ -1,0 +1,431 @@
+/**
+ * Sync source of the OpenLDAP adapter: the users in scope and their changes, pulled by the cloud
+ * (packages/protocol/src/sync.ts), ordered by `entryCSN` (slapd keeps it on every entry, with
+ * microseconds and a counter, and keeps it when replicating; its ORDERING rule makes
+ * `(entryCSN>=…)` work without any overlay).
+ *
+ * - Full sync and incremental pulls walk CSN-time windows (sync-window.ts: bounded batches,
+ *   resumable from the cursor alone). A user changed during the full pass moves ahead of the
+ *   position and comes later in the same pass. The newest minute is the "tail": once read, the
+ *   position stays at the newest change seen, so a change landing a moment later is not skipped.
+ * - Incremental pulls also answer `delete` for users changed but no longer in scope (moved out of
+ *   the subtrees, filter or group no longer matching).
+ * - Deletions: OpenLDAP keeps no tombstones (without the accesslog overlay), so a deleted entry
+ *   is simply gone and no pull can see it. Deleted users are found by the cloud's `sync.anchors`
+ *   pass, which it runs after every full sync and periodically.
+ * - Group scoping (scope.group): group membership does not change the members' entryCSN, so the
+ *   cursor remembers the group's entryCSN and a changed group answers `reset: true`.
+ * - The change order is the server's clock: servers whose clocks disagree by more than the tail
+ *   (a minute) can skip changes after a fail-over to another server.
+ *
+ * Cursors: `csn:f:<groupCsn>:<pos>:<tie>:<width>:<total>` during the full pass,
+ * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group);
+ * anchors: `anchors:<pos>:<tie>:<width>`. pos is microseconds of a CSN time, tie `<csn>|<anchor>`.
+ */
+import { MAX_SYNC_BATCH_USERS, type Logger, type SyncAnchorsData, type SyncChange, type SyncPullData, type SyncedUser } from '@writeback/protocol';
+import { AndFilter, GreaterThanEqualsFilter, NotFilter, PresenceFilter, type Entry, type Filter } from 'ldapts';
+import type { SyncSource } from '../directory.js';
+import { DirectoryError } from '../errors.js';
+import { isDnWithin, MAX_WINDOW_ENTRIES, normalizeDn, pullWindows, WindowTooWideError, type KeyedChange, type WindowState } from '../sync-window.js';
+import type { ResolvedOpenLdapConfig } from './config.js';
+import { isResultCodeError, type PooledConnection, type ServicePool } from './connection.js';
+import { first, isDisabled, isLocked, parseGeneralizedTime, settingsFromEntry, userStateFromEntry, values, type PpolicySettings } from './policy.js';
+
+const HOUR_US = 3_600_000_000;
+const MAX_WIDTH = 2 ** 50;
+const MAX_WINDOWS = 48;
+/** Windows reaching into the newest minute are the tail (see the module header). */
+const TAIL_US = 60_000_000;
+const PAGE = { pageSize: 500 };
+const POLICY_ATTRS = ['pwdLockout', 'pwdLockoutDuration', 'pwdMaxFailure', 'pwdMinLength', 'pwdCheckQuality'];
+
+type Cursor = { phase: 'full' | 'inc'; groupCsn: string; state: WindowState; total: number };
+
+const NUM = '(0|[1-9][0-9]{0,15})';
+const TIE = '([0-9A-Za-z.#|{}=,_-]{0,200})';
+const GCSN = '(-|[0-9.Z#]{1,64})';
+const FULL_RE = new RegExp(`^csn:f:${GCSN}:${NUM}:${TIE}:${NUM}:${NUM}$`);
+const INC_RE = new RegExp(`^csn:i:${GCSN}:${NUM}:${TIE}:${NUM}$`);
+const ANCHORS_RE = new RegExp(`^anchors:${NUM}:${TIE}:${NUM}$`);
+
+export function parseOpenLdapCursor(text: string): Cursor | null {
+  let m = FULL_RE.exec(text);
+  if (m) {
+    const [, groupCsn = '-', pos, tie = '', width, total] = m;
+    return { phase: 'full', groupCsn, state: { pos: { n: Number(pos), tie }, width: Number(width) }, total: Number(total) };
+  }
+  m = INC_RE.exec(text);
+  if (m) {
+    const [, groupCsn = '-', pos, tie = '', width] = m;
+    return { phase: 'inc', groupCsn, state: { pos: { n: Number(pos), tie }, width: Number(width) }, total: 0 };
+  }
+  return null;
+}
+
+function formatCursor(c: Cursor): string {
+  const s = c.state;
+  const w = Math.floor(s.width);
+  return c.phase === 'full' ? `csn:f:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}:${c.total}` : `csn:i:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}`;
+}
+
+/** CSN `YYYYmmddHHMMSS.ffffffZ#…` → microseconds since the epoch; null when not a CSN. */
+export function csnMicros(csn: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.(\d{6})Z#/.exec(csn);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, us] = m.map(Number);
+  return Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 1, h ?? 0, mi ?? 0, s ?? 0) * 1000 + (us ?? 0);
+}
+
+/** The smallest CSN at microsecond `n`. */
+export function csnLowerBound(n: number): string {
+  const d = new Date(Math.floor(n / 1000));
+  const p = (v: number, w = 2) => String(v).padStart(w, '0');
+  const us = ((n % 1_000_000) + 1_000_000) % 1_000_000;
+  return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(us, 6)}Z#000000#000#000000`;
+}
+
+const fit = (v: string | undefined, max: number): string | undefined => (v !== undefined && v.length > 0 && v.length <= max ? v : undefined);
+
+/** Member values of a group entry (DNs normalised, memberUid logins as they are). */
+interface Members {
+  dns: Set<string>;
+  uids: Set<string>;
+}
+
+/** What one pull reads once. */
+interface PullContext {
+  conn: PooledConnection;
+  namingContext: string;
+  scopeMembers: Members | undefined;
+  /** null: a protected group could not be read, so everyone counts as protected (as for writes). */
+  protectedMembers: Members | null;
+  policies: Map<string, PpolicySettings | null>;
+  now: number;
+}
+
+export class OpenLdapSyncSource implements SyncSource {
+  private namingContext: string | undefined;
+
+  constructor(
+    private readonly cfg: ResolvedOpenLdapConfig,
+    private readonly pool: ServicePool,
+    private readonly log: Logger,
+    private readonly isClosed: () => boolean,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async pullChanges(cursorText: string | null, limitIn: number): Promise<SyncPullData> {
+    const limit = Math.max(1, Math.min(MAX_SYNC_BATCH_USERS, Math.floor(limitIn)));
+    return this.withContext(async (ctx) => {
+      const groupCsn = await this.groupCsn(ctx);
+      let cursor: Cursor;
+      if (cursorText === null) {
+        cursor = { phase: 'full', groupCsn, state: { pos: { n: 0, tie: '' }, width: HOUR_US }, total: await this.countInScope(ctx) };
+        this.log.info('openldap sync: full sync started', { total: cursor.total });
+      } else {
+        const parsed = parseOpenLdapCursor(cursorText);
+        if (!parsed) {
+          this.log.warn('openldap sync: cursor not made by this adapter; the cloud restarts a full sync');
+          return { changes: [], cursor: '', more: false, reset: true };
+        }
+        if (parsed.groupCsn !== groupCsn) {
+          this.log.info('openldap sync: the scoping group changed; the cloud restarts a full sync', { group: this.cfg.resolvedScope.group });
+          return { changes: [], cursor: '', more: false, reset: true };
+        }
+        cursor = parsed;
+      }
+      const full = cursor.phase === 'full';
+      const r = await pullWindows({
+        state: cursor.state,
+        end: null,
+        settleFrom: ctx.now * 1000 - TAIL_US,
+        limit,
+        fetch: (lo, hi) => this.fetchChanges(ctx, lo, hi, full ? 'skip' : 'delete'),
+        maxWidth: MAX_WIDTH,
+        maxWindows: MAX_WINDOWS,
+      });
+      if (full) {
+        if (!r.done) return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, total: cursor.total };
+        return { changes: r.changes, cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }), more: false, total: cursor.total };
+      }
+      return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: !r.done };
+    });
+  }
+
+  async listAnchors(cursorText: string | null, limitIn: number): Promise<SyncAnchorsData> {
+    const limit = Math.max(1, Math.min(2000, Math.floor(limitIn)));
+    return this.withContext(async (ctx) => {
+      let state: WindowState = { pos: { n: 0, tie: '' }, width: HOUR_US };
+      if (cursorText !== null) {
+        const m = ANCHORS_RE.exec(cursorText);
+        if (!m) throw new DirectoryError('unavailable', 'anchors cursor was not made by this adapter; start the anchors pass again');
+        state = { pos: { n: Number(m[1]), tie: m[2] ?? '' }, width: Number(m[3]) };
+      }
+      const r = await pullWindows({
+        state,
+        end: null,
+        settleFrom: ctx.now * 1000 - TAIL_US,
+        limit,
+        fetch: async (lo, hi) => {
+          const out: KeyedChange[] = [];
+          for (const base of this.cfg.resolvedScope.baseDns) {
+            for (const e of await this.search(ctx, base, this.inScopeFilter(lo, hi), [this.cfg.anchorAttribute, this.cfg.loginAttribute, 'entryCSN'])) {
+              if (!this.isScopeMember(ctx, e)) continue;
+              const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
+              if (k) out.push(k);
+            }
+          }
+          return out;
+        },
+        maxWidth: MAX_WIDTH,
+        maxWindows: MAX_WINDOWS,
+        budgetBytes: Number.MAX_SAFE_INTEGER,
+      });
+      const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
+      return { anchors, cursor: r.done ? null : `anchors:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}` };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private async withContext<T>(fn: (ctx: PullContext) => Promise<T>): Promise<T> {
+    if (this.isClosed()) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
+    let conn: PooledConnection;
+    try {
+      conn = await this.pool.acquire();
+    } catch (err) {
+      if (err instanceof DirectoryError) throw err;
+      throw new DirectoryError('unavailable', 'no directory server reachable for sync', { cause: err });
+    }
+    let broken = false;
+    try {
+      const ctx: PullContext = {
+        conn,
+        namingContext: await this.findNamingContext(conn),
+        scopeMembers: undefined,
+        protectedMembers: { dns: new Set(), uids: new Set() },
+        policies: new Map(),
+        now: this.now(),
+      };
+      const { group, groupMembership } = this.cfg.resolvedScope;
+      if (group !== undefined && groupMembership === 'member') ctx.scopeMembers = (await this.readMembers(ctx, group)) ?? { dns: new Set(), uids: new Set() };
+      for (const g of this.cfg.protectedGroups) {
+        const m = await this.readMembers(ctx, g);
+        if (!m || !ctx.protectedMembers) {
+          ctx.protectedMembers = null;
+          continue;
+        }
+        for (const d of m.dns) ctx.protectedMembers.dns.add(d);
+        for (const u of m.uids) ctx.protectedMembers.uids.add(u);
+      }
+      return await fn(ctx);
+    } catch (err) {
+      if (err instanceof DirectoryError) throw err;
+      broken = !isResultCodeError(err);
+      this.log.warn('openldap sync: read failed', { code: isResultCodeError(err) ? err.code : undefined, err: err instanceof Error ? err.message : String(err) });
+      throw new DirectoryError('unavailable', `sync read failed (${isResultCodeError(err) ? `LDAP result ${err.code}` : 'connection lost'})`, { cause: err });
+    } finally {
+      this.pool.release(conn, broken);
+    }
+  }
+
+  private async search(ctx: PullContext, base: string, filter: Filter, attributes: string[], sizeLimit = MAX_WINDOW_ENTRIES): Promise<Entry[]> {
+    if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+    try {
+      return (await ctx.conn.client.search(base, { scope: 'sub', filter, attributes, paged: PAGE, sizeLimit })).searchEntries;
+    } catch (err) {
+      if (isResultCodeError(err) && err.code === 4) throw new WindowTooWideError('window holds more entries than the size limit');
+      throw err;
+    }
+  }
+
+  /** The database suffix holding baseDn (rootDSE namingContexts), for "left scope" searches. */
+  private async findNamingContext(conn: PooledConnection): Promise<string> {
+    if (this.namingContext) return this.namingContext;
+    if (!conn.usable) throw new Error('directory connection lost before a sync read');
+    const root = (await conn.client.search('', { scope: 'base', attributes: ['namingContexts'] })).searchEntries[0];
+    const base = normalizeDn(this.cfg.baseDn);
+    const nc = (root ? values(root, 'namingContexts') : []).find((n) => isDnWithin(base, normalizeDn(n)));
+    this.namingContext = nc ?? this.cfg.baseDn;
+    return this.namingContext;
+  }
+
+  /** A group's member values; null when it does not exist or cannot be read. */
+  private async readMembers(ctx: PullContext, group: string): Promise<Members | null> {
+    if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+    try {
+      const e = (await ctx.conn.client.search(group, { scope: 'base', attributes: ['member', 'uniqueMember', 'memberUid'] })).searchEntries[0];
+      if (!e) return null;
+      return { dns: new Set([...values(e, 'member'), ...values(e, 'uniqueMember')].map(normalizeDn)), uids: new Set(values(e, 'memberUid')) };
+    } catch (err) {
+      if (isResultCodeError(err) && (err.code === 32 || err.code === 50)) return null;
+      throw err;
+    }
+  }
+
+  /** entryCSN of scope.group ('-' without one; 'missing' when it cannot be read). */
+  private async groupCsn(ctx: PullContext): Promise<string> {
+    const group = this.cfg.resolvedScope.group;
+    if (group === undefined) return '-';
+    if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+    try {
+      const e = (await ctx.conn.client.search(group, { scope: 'base', attributes: ['entryCSN'] })).searchEntries[0];
+      const csn = e ? first(e, 'entryCSN') : undefined;
+      return csn && /^[0-9.Z#]{1,64}$/.test(csn) ? csn : '-';
+    } catch (err) {
+      if (isResultCodeError(err) && (err.code === 32 || err.code === 50)) return '-';
+      throw err;
+    }
+  }
+
+  private csnRange(lo: number, hi: number | null): Filter[] {
+    const f: Filter[] = [new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(lo) })];
+    if (hi !== null) f.push(new NotFilter({ filter: new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(hi + 1) }) }));
+    return f;
+  }
+
+  /** Users (entries with a login) matching the scope's filters, within a CSN window. */
+  private inScopeFilter(lo: number | null, hi: number | null): Filter {
+    return new AndFilter({
+      filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.cfg.resolvedScope.extraFilters, ...(lo === null ? [] : this.csnRange(lo, hi))],
+    });
+  }
+
+  private isScopeMember(ctx: PullContext, e: Entry): boolean {
+    const m = ctx.scopeMembers;
+    if (!m) return true;
+    const login = first(e, this.cfg.loginAttribute);
+    return m.dns.has(normalizeDn(e.dn)) || (login !== undefined && m.uids.has(login));
+  }
+
+  private async countInScope(ctx: PullContext): Promise<number> {
+    let n = 0;
+    for (const base of this.cfg.resolvedScope.baseDns) {
+      if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+      const attrs = ctx.scopeMembers ? [this.cfg.loginAttribute] : ['1.1'];
+      for await (const page of ctx.conn.client.searchPaginated(base, { scope: 'sub', filter: this.inScopeFilter(null, null), attributes: attrs, paged: PAGE })) {
+        n += page.searchEntries.filter((e) => this.isScopeMember(ctx, e)).length;
+      }
+    }
+    return n;
+  }
+
+  private userAttributes(): string[] {
+    const a = [
+      this.cfg.anchorAttribute,
+      this.cfg.loginAttribute,
+      'cn',
+      'displayName',
+      'mail',
+      'mobile',
+      'pwdAccountLockedTime',
+      'pwdReset',
+      'pwdChangedTime',
+      'pwdPolicySubentry',
+      'entryCSN',
+    ];
+    if (this.cfg.resolvedScope.groupMembership === 'memberOf') a.push('memberOf');
+    return a;
+  }
+
+  private async fetchInScope(ctx: PullContext, lo: number, hi: number | null): Promise<KeyedChange[]> {
+    const out: KeyedChange[] = [];
+    for (const base of this.cfg.resolvedScope.baseDns) {
+      for (const e of await this.search(ctx, base, this.inScopeFilter(lo, hi), this.userAttributes())) {
+        if (!this.isScopeMember(ctx, e)) continue;
+        const user = await this.toUser(ctx, e);
+        if (!user) continue;
+        const k = this.keyed(e, () => ({ kind: 'upsert', user }));
+        if (k) out.push(k);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * One window: upserts for users in scope; users changed but not in scope are deletes in
+   * incremental pulls (they may have left scope) and only places to move past in the full pass
+   * (so it ends after the newest entry, not after the newest user in scope).
+   */
+  private async fetchChanges(ctx: PullContext, lo: number, hi: number | null, outOfScope: 'delete' | 'skip'): Promise<KeyedChange[]> {
+    const out = await this.fetchInScope(ctx, lo, hi);
+    const seen = new Set(out.map((k) => k.tie));
+    const changed = await this.search(
+      ctx,
+      ctx.namingContext,
+      new AndFilter({ filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.csnRange(lo, hi)] }),
+      [this.cfg.anchorAttribute, 'entryCSN'],
+    );
+    for (const e of changed) {
+      const k = this.keyed(e, (anchor) => (outOfScope === 'delete' ? { kind: 'delete', anchor } : null));
+      if (k && !seen.has(k.tie)) {
+        seen.add(k.tie);
+        out.push(k);
+      }
+    }
+    return out;
+  }
+
+  private keyed(e: Entry, make: (anchor: string) => SyncChange | null): KeyedChange | null {
+    const csn = first(e, 'entryCSN');
+    const anchor = fit(first(e, this.cfg.anchorAttribute), 128);
+    const n = csn ? csnMicros(csn) : null;
+    if (!csn || !anchor || n === null) return null;
+    return { n, tie: `${csn}|${anchor}`, change: make(anchor) };
+  }
+
+  private async policy(ctx: PullContext, dn: string): Promise<PpolicySettings | null> {
+    if (ctx.policies.has(dn)) return ctx.policies.get(dn) ?? null;
+    let settings: PpolicySettings | null = null;
+    try {
+      if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+      const e = (await ctx.conn.client.search(dn, { scope: 'base', attributes: POLICY_ATTRS })).searchEntries[0];
+      if (e) settings = settingsFromEntry(e);
+    } catch (err) {
+      if (!isResultCodeError(err) || (err.code !== 32 && err.code !== 50)) throw err;
+    }
+    ctx.policies.set(dn, settings);
+    return settings;
+  }
+
+  private async toUser(ctx: PullContext, e: Entry): Promise<SyncedUser | null> {
+    const anchor = fit(first(e, this.cfg.anchorAttribute), 128);
+    const login = fit(first(e, this.cfg.loginAttribute), 256);
+    if (!anchor || !login) return null;
+    const state = userStateFromEntry(e);
+    const disabled = isDisabled(state);
+    let locked = false;
+    if (state.lockedTime !== undefined && !disabled) {
+      const policyDn = first(e, 'pwdPolicySubentry') ?? this.cfg.defaultPolicyDn;
+      locked = isLocked(state, await this.policy(ctx, policyDn), ctx.now);
+    }
+    const changed = first(e, 'pwdChangedTime');
+    const changedAt = changed === undefined || state.reset ? null : parseGeneralizedTime(changed);
+    const pm = ctx.protectedMembers;
+    const user: SyncedUser = {
+      anchor,
+      login,
+      enabled: !disabled,
+      locked,
+      mustChange: state.reset,
+      protected: pm === null || pm.dns.has(normalizeDn(e.dn)) || pm.uids.has(login),
+      passwordLastSetAt: changedAt === null ? null : new Date(changedAt).toISOString(),
+    };
+    const dn = fit(e.dn, 1024);
+    if (dn) user.dn = dn;
+    const mail = fit(first(e, 'mail'), 256);
+    if (mail) user.mail = mail;
+    const displayName = fit(first(e, 'displayName') ?? first(e, 'cn'), 256);
+    if (displayName) user.displayName = displayName;
+    const mobile = fit(first(e, 'mobile'), 64);
+    if (mobile) user.mobile = mobile;
+    const { group, groupMembership } = this.cfg.resolvedScope;
+    if (groupMembership === 'memberOf') {
+      const groups = values(e, 'memberOf').filter((g) => g.length <= 1024);
+      if (groups.length > 0) user.groups = groups.slice(0, 64);
+    } else if (group !== undefined) {
+      user.groups = [group];
+    }
+    return user;
+  }
+}
