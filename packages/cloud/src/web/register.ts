@@ -12,6 +12,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError } from '../errors.js';
 import type { Services } from '../http/context.js';
+import { registerAdminPages } from './admin/index.js';
 import { ASSETS } from './assets.js';
 import { setSecurityHeaders } from './csp.js';
 import { assertCsrf, expectedSessionToken, presentedToken } from './csrf.js';
@@ -21,6 +22,7 @@ import { t, type MessageKey } from './i18n/index.js';
 import { loadPageTenant, sendPage } from './page.js';
 import { registerUserPages } from './pages/index.js';
 import { isSecureSite } from './session.js';
+import { waitText } from './time-text.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -56,17 +58,6 @@ const ERROR_TEXT: Record<WebErrorCode, MessageKey> = {
   payload_too_large: 'error.payload_too_large',
   internal_error: 'error.internal_error',
 };
-
-/** Whole minutes (at least one) for "wait ..." texts. */
-export function waitText(seconds: number): string {
-  const s = Math.max(1, Math.ceil(seconds));
-  if (s < 60) return t(s === 1 ? 'duration.second' : 'duration.seconds', { n: s });
-  const m = Math.ceil(s / 60);
-  if (m < 120) return t(m === 1 ? 'duration.minute' : 'duration.minutes', { n: m });
-  const h = Math.round(m / 60);
-  if (h < 48) return t('duration.hours', { n: h });
-  return t('duration.days', { n: Math.round(h / 24) });
-}
 
 export function errorPage(e: WebError, home: string | null): string {
   const text = e.code === 'rate_limited' ? t('error.rate_limited', { wait: waitText(e.retryAfterSeconds ?? 60) }) : t(ERROR_TEXT[e.code]);
@@ -112,5 +103,6 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
     }
 
     registerUserPages(web, services);
+    registerAdminPages(web, services);
   });
 }

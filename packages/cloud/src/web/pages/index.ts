@@ -2,7 +2,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../http/context.js';
 import { pageTenant, redirect, tenantBase } from '../page.js';
+import { registerAccountPages } from './account.js';
+import { registerForgotPages } from './forgot.js';
+import { registerSignInPages } from './signin.js';
 
 export function registerUserPages(web: FastifyInstance, services: Services): void {
   web.get('/t/:tenant', async (req, reply) => redirect(reply, `${tenantBase(await pageTenant(services, req))}/signin`));
+  registerSignInPages(web, services);
+  registerAccountPages(web, services);
+  registerForgotPages(web, services);
 }

@@ -1,0 +1,329 @@
+/**
+ * My Account: change the password (current + new, written back synchronously; the exact outcome
+ * and the rule that failed in plain words), and set up the ways to prove it's you (email code,
+ * text message code, authenticator app, security questions). A user who must change the password
+ * (expired, or reset with "change at next logon") sees only the change form until it is done.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import QRCode from 'qrcode';
+import { z } from 'zod';
+import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationResult } from '@writeback/protocol';
+import { generateTotpSecret, totpUri, verifyTotp } from '../../auth/totp.js';
+import type { Services } from '../../http/context.js';
+import { isPlainEmail } from '../../mail/mailer.js';
+import { reserveAll } from '../../rate-limit/limiter.js';
+import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
+import type { Tenant } from '../../tenants/tenants.js';
+import { lookupKey } from '../../users/directory-users.js';
+import { CodeInputSchema, checkCode, issueCode } from '../codes.js';
+import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
+import { t, type MessageKey } from '../i18n/index.js';
+import { getMethods, QUESTION_IDS, QUESTIONS_REQUIRED, QuestionIdSchema, registeredKinds, setEmail, setQuestions, setSms, setTotp, type MethodKind, type QuestionId } from '../methods.js';
+import { outcomeNotice } from '../outcome-text.js';
+import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
+import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
+import { seal, unseal } from '../sealing.js';
+import { updateSessionData } from '../session.js';
+import { changePassword, notifyAfterWrite } from '../write.js';
+import { POLICY_SCRIPT, signedInUser, userPage, type SignedIn } from './common.js';
+import { WebError } from '../errors.js';
+
+const METHOD_LABEL: Record<MethodKind, MessageKey> = {
+  email: 'account.method.email',
+  totp: 'account.method.totp',
+  questions: 'account.method.questions',
+  sms: 'account.method.sms',
+};
+
+async function requireUser(services: Services, req: FastifyRequest, reply: FastifyReply, tenant: Tenant): Promise<SignedIn | null> {
+  const s = await signedInUser(services, req, tenant);
+  if (!s) {
+    await redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
+    return null;
+  }
+  return s;
+}
+
+function mustChange(s: SignedIn): boolean {
+  return s.data.mustChange === true || s.data.expired === true;
+}
+
+async function registrationMissing(services: Services, tenant: Tenant, settings: TenantSettings, s: SignedIn): Promise<number> {
+  if (!settings.sspr.enabled || !settings.sspr.requireRegistration) return 0;
+  const have = registeredKinds(await getMethods(services.db, tenant.id, s.user.key), settings.sspr.methods, s.user.mail).length;
+  return Math.max(0, settings.sspr.required - have);
+}
+
+interface AccountView {
+  result?: OperationResult;
+  formError?: SafeHtml;
+  done?: MethodKind;
+}
+
+async function renderAccount(services: Services, req: FastifyRequest, reply: FastifyReply, tenant: Tenant, s: SignedIn, v: AccountView = {}, status = 200): Promise<FastifyReply> {
+  const base = tenantBase(tenant);
+  const settings = await getTenantSettings(services.db, tenant.id);
+  const now = services.now();
+  const policy = await fetchPolicy(services, tenant.id, s.user.login, req.ip);
+  const forced = mustChange(s);
+  const missing = await registrationMissing(services, tenant, settings, s);
+  const notices: SafeHtml[] = [];
+  if (v.result) notices.push(outcomeNotice(v.result, 'change'));
+  if (v.formError) notices.push(v.formError);
+  if (!v.result && forced) notices.push(notice('warning', html`<p>${t(s.data.expired ? 'account.expired' : 'account.mustChange')}</p>`, s.data.expired ? 'password_expired' : 'must_change'));
+  if (!v.result && policy.outcome === 'agent_unavailable') notices.push(outcomeNotice({ outcome: 'agent_unavailable' }, 'change'));
+  if (v.done) notices.push(notice('success', html`<p>${t(`register.${v.done}.done`)}</p>`, 'method_registered'));
+  if (!forced && missing > 0) notices.push(notice('info', html`<p>${t('account.registerNeeded', { n: settings.sspr.required })}</p>`, 'registration_required'));
+
+  const changeForm = html`<section class="card" aria-labelledby="change-h"><h2 id="change-h">${t('account.change')}</h2>
+<div class="layout-2"><form method="post" action="${base}/account/password" novalidate>
+${csrfField(s.session.csrfToken)}
+<input type="text" name="username" autocomplete="username" value="${s.user.login}" hidden>
+<div class="field"><label for="currentPassword">${t('account.current')}</label>
+<input type="password" id="currentPassword" name="currentPassword" autocomplete="current-password" required maxlength="256"></div>
+${newPasswordFields()}
+<div class="actions"><button type="submit">${t('account.submit')}</button></div>
+</form>
+${policyPanel(policy.policy, s.user, { now, forReset: false })}</div></section>`;
+
+  let methods: SafeHtml | string = '';
+  if (!forced && settings.sspr.enabled) {
+    const m = await getMethods(services.db, tenant.id, s.user.key);
+    const have = new Set(registeredKinds(m, settings.sspr.methods, s.user.mail));
+    methods = html`<section class="card" aria-labelledby="methods-h"><h2 id="methods-h">${t('account.methods')}</h2>
+<p>${t('account.methodsIntro')}</p>
+<ul class="methods">${settings.sspr.methods.map(
+      (k) => html`<li data-method="${k}"><span>${t(METHOD_LABEL[k])} <span class="badge${have.has(k) ? ' on' : ''}">${t(have.has(k) ? 'account.method.done' : 'account.method.none')}</span></span>
+<a class="button secondary" href="${base}/account/methods/${k}">${t(have.has(k) ? 'account.method.change' : 'account.method.set')}<span class="visually-hidden">: ${t(METHOD_LABEL[k])}</span></a></li>`,
+    )}</ul></section>`;
+  }
+  const body = html`${notices}<p>${t('account.hello', { name: s.user.displayName ?? s.user.login })}</p>${changeForm}${methods}`;
+  return sendPage(reply, userPage(tenant, { title: t('account.title'), body, csrf: s.session.csrfToken, current: 'account', scripts: [POLICY_SCRIPT] }), status);
+}
+
+const ChangeForm = z.object({
+  _csrf: z.string(),
+  username: z.string().max(256).optional(),
+  currentPassword: PasswordSchema.min(1),
+  newPassword: PasswordSchema.min(1),
+  confirmPassword: PasswordSchema,
+});
+
+function methodPage(tenant: Tenant, s: SignedIn, title: string, body: SafeHtml): string {
+  const back = html`<p><a href="${tenantBase(tenant)}/account">${t('account.title')}</a></p>`;
+  return userPage(tenant, { title, body: html`${body}${back}`, csrf: s.session.csrfToken, current: 'account' });
+}
+
+/** Allowed to set this method up at all (tenant offers it). */
+async function offered(services: Services, tenant: Tenant, kind: MethodKind): Promise<void> {
+  const settings = await getTenantSettings(services.db, tenant.id);
+  if (!settings.sspr.enabled || !settings.sspr.methods.includes(kind)) throw new WebError('not_found');
+}
+
+const PHONE = /^\+?[0-9][0-9 ()-]{6,19}$/;
+
+export function registerAccountPages(web: FastifyInstance, services: Services): void {
+  web.get('/t/:tenant/account', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    const q = z.object({ done: z.enum(['email', 'totp', 'questions', 'sms']).optional() }).safeParse(req.query);
+    return renderAccount(services, req, reply, tenant, s, q.success && q.data.done ? { done: q.data.done } : {});
+  });
+
+  web.post('/t/:tenant/account/password', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    const form = parseForm(ChangeForm, req.body);
+    if (form.newPassword !== form.confirmPassword) {
+      return renderAccount(services, req, reply, tenant, s, { formError: notice('error', html`<p>${t('reason.mismatch')}</p>`, 'mismatch') }, 422);
+    }
+    const r = reserveAll([
+      [services.limiters.changePerUser, `${tenant.id}:${lookupKey(s.user.login)}`],
+      [services.limiters.changePerIp, req.ip],
+    ]);
+    if (!r.ok) throw new WebError('rate_limited', { retryAfterSeconds: r.retryAfterSeconds });
+    const result = await changePassword(services, { tenantId: tenant.id, user: s.user, clientIp: req.ip }, form.currentPassword, form.newPassword);
+    // Only attempts that tested the current password count (as in the API).
+    if (!['succeeded', 'wrong_current_password', 'timeout', 'outcome_unknown'].includes(result.outcome)) r.release();
+    if (result.outcome === 'succeeded') {
+      const { mustChange: _m, expired: _e, ...rest } = s.data;
+      await updateSessionData(services.db, s.session.id, rest);
+      s.data = rest;
+      notifyAfterWrite(services, { tenantId: tenant.id, user: s.user, clientIp: req.ip }, 'change');
+    }
+    return renderAccount(services, req, reply, tenant, s, { result }, OUTCOME_HTTP_STATUS[result.outcome]);
+  });
+
+  // ---- email and text message: address → code → confirmed ----
+  for (const kind of ['email', 'sms'] as const) {
+    const purpose = kind === 'email' ? 'register_email' : 'register_sms';
+    const titleKey: MessageKey = kind === 'email' ? 'register.email.title' : 'register.sms.title';
+
+    const addressForm = (tenant: Tenant, s: SignedIn, value: string, error?: SafeHtml): string => {
+      const base = tenantBase(tenant);
+      const field =
+        kind === 'email'
+          ? html`<div class="field"><label for="address">${t('register.email.address')}</label><input type="email" id="address" name="address" autocomplete="email" required maxlength="254" value="${value}"></div>`
+          : html`<div class="field"><label for="address">${t('register.sms.number')}</label><span class="hint" id="address-hint">${t('register.sms.numberHint')}</span><input type="tel" id="address" name="address" autocomplete="tel" required maxlength="20" aria-describedby="address-hint" value="${value}"></div>`;
+      return methodPage(tenant, s, t(titleKey), html`${error ?? ''}<form method="post" action="${base}/account/methods/${kind}/send" class="card">${csrfField(s.session.csrfToken)}${field}<div class="actions"><button type="submit">${t(kind === 'email' ? 'register.email.send' : 'register.sms.send')}</button></div></form>`);
+    };
+    const codeForm = (tenant: Tenant, s: SignedIn, address: string, error?: SafeHtml): string => {
+      const base = tenantBase(tenant);
+      return methodPage(
+        tenant,
+        s,
+        t(titleKey),
+        html`${error ?? notice('info', html`<p>${t(kind === 'email' ? 'register.email.sent' : 'register.sms.sent', { address })}</p>`, 'code_sent')}
+<form method="post" action="${base}/account/methods/${kind}/confirm" class="card">${csrfField(s.session.csrfToken)}
+<div class="field"><label for="code">${t('register.email.code')}</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="16"></div>
+<div class="actions"><button type="submit">${t('register.email.confirm')}</button></div></form>`,
+      );
+    };
+
+    web.get(`/t/:tenant/account/methods/${kind}`, async (req, reply) => {
+      const tenant = await pageTenant(services, req);
+      const s = await requireUser(services, req, reply, tenant);
+      if (!s) return reply;
+      await offered(services, tenant, kind);
+      const m = await getMethods(services.db, tenant.id, s.user.key);
+      return sendPage(reply, addressForm(tenant, s, (kind === 'email' ? (m.email ?? s.user.mail) : (m.sms ?? s.user.mobile)) ?? ''));
+    });
+
+    web.post(`/t/:tenant/account/methods/${kind}/send`, async (req, reply) => {
+      const tenant = await pageTenant(services, req);
+      const s = await requireUser(services, req, reply, tenant);
+      if (!s) return reply;
+      await offered(services, tenant, kind);
+      const form = parseForm(z.object({ address: z.string().trim().max(254) }), req.body);
+      const ok = kind === 'email' ? isPlainEmail(form.address) : PHONE.test(form.address);
+      if (!ok) return sendPage(reply, addressForm(tenant, s, form.address, notice('error', html`<p>${t('error.invalid_request')}</p>`, 'invalid_address')), 422);
+      const code = await issueCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, channel: kind });
+      const data = { ...s.data, ...(kind === 'email' ? { pendingEmail: form.address } : { pendingSms: form.address }) };
+      await updateSessionData(services.db, s.session.id, data);
+      try {
+        if (kind === 'email') await services.mailer.send({ to: form.address, subject: t('mail.code.subject'), text: t('mail.code.text', { code }) });
+        else await services.sms.send({ to: form.address, text: t('sms.code', { code }) });
+      } catch (err) {
+        services.log.warn('could not send a registration code', { tenantId: tenant.id, channel: kind, err });
+        return sendPage(reply, addressForm(tenant, s, form.address, notice('error', html`<p>${t('error.internal_error')}</p>`, 'send_failed')), 502);
+      }
+      return sendPage(reply, codeForm(tenant, s, form.address));
+    });
+
+    web.post(`/t/:tenant/account/methods/${kind}/confirm`, async (req, reply) => {
+      const tenant = await pageTenant(services, req);
+      const s = await requireUser(services, req, reply, tenant);
+      if (!s) return reply;
+      await offered(services, tenant, kind);
+      const address = kind === 'email' ? s.data.pendingEmail : s.data.pendingSms;
+      if (!address) return redirect(reply, `${tenantBase(tenant)}/account/methods/${kind}`);
+      const form = parseForm(z.object({ code: z.string().max(32) }), req.body);
+      const code = CodeInputSchema.safeParse(form.code);
+      const check = code.success ? await checkCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, code: code.data }) : 'wrong';
+      if (check !== 'ok') {
+        return sendPage(reply, codeForm(tenant, s, address, notice('error', html`<p>${t(code.success ? 'register.code.wrong' : 'register.code.invalid')}</p>`, 'code_wrong')), 422);
+      }
+      if (kind === 'email') await setEmail(services.db, tenant.id, s.user.key, address, services.now());
+      else await setSms(services.db, tenant.id, s.user.key, address, services.now());
+      const { pendingEmail: _e, pendingSms: _s, ...rest } = s.data;
+      await updateSessionData(services.db, s.session.id, rest);
+      return redirect(reply, `${tenantBase(tenant)}/account?done=${kind}`);
+    });
+  }
+
+  // ---- authenticator app: QR + key → confirm a code ----
+  const pendingContext = (s: SignedIn): string => `pending-totp|${s.session.id}`;
+
+  async function totpPage(tenant: Tenant, s: SignedIn, secret: string, error?: SafeHtml): Promise<string> {
+    const base = tenantBase(tenant);
+    const uri = totpUri({ secret, issuer: tenant.name, account: s.user.login });
+    const svg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    const src = `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
+    const grouped = secret.replace(/(.{4})/g, '$1 ').trim();
+    return methodPage(
+      tenant,
+      s,
+      t('register.totp.title'),
+      html`${error ?? ''}<div class="card"><p>${t('register.totp.scan')}</p>
+<img class="qr" src="${src}" alt="${t('register.totp.qr')}" width="192" height="192">
+<p>${t('register.totp.secret')}: <code class="secret" data-totp-secret>${grouped}</code></p>
+<form method="post" action="${base}/account/methods/totp">${csrfField(s.session.csrfToken)}
+<div class="field"><label for="code">${t('register.totp.code')}</label><input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="8"></div>
+<div class="actions"><button type="submit">${t('register.totp.confirm')}</button></div></form></div>`,
+    );
+  }
+
+  web.get('/t/:tenant/account/methods/totp', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    await offered(services, tenant, 'totp');
+    let secret = s.data.pendingTotp ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s)) : null;
+    if (!secret) {
+      secret = generateTotpSecret();
+      s.data = { ...s.data, pendingTotp: seal(services.cloudKey.privateKey, secret, pendingContext(s)) };
+      await updateSessionData(services.db, s.session.id, s.data);
+    }
+    return sendPage(reply, await totpPage(tenant, s, secret));
+  });
+
+  web.post('/t/:tenant/account/methods/totp', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    await offered(services, tenant, 'totp');
+    const secret = s.data.pendingTotp ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s)) : null;
+    if (!secret) return redirect(reply, `${tenantBase(tenant)}/account/methods/totp`);
+    const form = parseForm(z.object({ code: z.string().max(16) }), req.body);
+    const step = verifyTotp(secret, form.code, services.now(), 1);
+    if (step === null) return sendPage(reply, await totpPage(tenant, s, secret, notice('error', html`<p>${t('register.code.wrong')}</p>`, 'code_wrong')), 422);
+    await setTotp(services, tenant.id, s.user.key, secret, step);
+    const { pendingTotp: _p, ...rest } = s.data;
+    await updateSessionData(services.db, s.session.id, rest);
+    return redirect(reply, `${tenantBase(tenant)}/account?done=totp`);
+  });
+
+  // ---- security questions ----
+  function questionsPage(tenant: Tenant, s: SignedIn, chosen: readonly (QuestionId | undefined)[], error?: SafeHtml): string {
+    const base = tenantBase(tenant);
+    const rows: SafeHtml[] = [];
+    for (let i = 0; i < QUESTIONS_REQUIRED; i++) {
+      const n = i + 1;
+      const pick = chosen[i] ?? QUESTION_IDS[i];
+      rows.push(html`<fieldset><legend>${t('register.questions.question', { n })}</legend>
+<div class="field"><label for="q${n}">${t('register.questions.question', { n })}</label><select id="q${n}" name="q${n}">${QUESTION_IDS.map((id) => html`<option value="${id}"${id === pick ? raw(' selected') : ''}>${t(`question.${id}`)}</option>`)}</select></div>
+<div class="field"><label for="a${n}">${t('register.questions.answer', { n })}</label><input type="text" id="a${n}" name="a${n}" autocomplete="off" required maxlength="128"></div></fieldset>`);
+    }
+    return methodPage(tenant, s, t('register.questions.title'), html`${error ?? ''}<p>${t('register.questions.intro')}</p><form method="post" action="${base}/account/methods/questions" class="card">${csrfField(s.session.csrfToken)}${rows}<div class="actions"><button type="submit">${t('register.questions.save')}</button></div></form>`);
+  }
+
+  web.get('/t/:tenant/account/methods/questions', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    await offered(services, tenant, 'questions');
+    return sendPage(reply, questionsPage(tenant, s, []));
+  });
+
+  const QuestionsForm = z.object({ q1: QuestionIdSchema, q2: QuestionIdSchema, q3: QuestionIdSchema, a1: z.string().max(128), a2: z.string().max(128), a3: z.string().max(128) });
+
+  web.post('/t/:tenant/account/methods/questions', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    await offered(services, tenant, 'questions');
+    const f = parseForm(QuestionsForm, req.body);
+    const qa = [
+      { id: f.q1, answer: f.a1 },
+      { id: f.q2, answer: f.a2 },
+      { id: f.q3, answer: f.a3 },
+    ];
+    const chosen = qa.map((x) => x.id);
+    if (new Set(chosen).size !== QUESTIONS_REQUIRED) return sendPage(reply, questionsPage(tenant, s, chosen, notice('error', html`<p>${t('register.questions.distinct')}</p>`, 'questions_not_distinct')), 422);
+    if (qa.some((x) => x.answer.trim().length < 3)) return sendPage(reply, questionsPage(tenant, s, chosen, notice('error', html`<p>${t('register.questions.short')}</p>`, 'answer_too_short')), 422);
+    await setQuestions(services.db, tenant.id, s.user.key, qa, services.now());
+    return redirect(reply, `${tenantBase(tenant)}/account?done=questions`);
+  });
+}
