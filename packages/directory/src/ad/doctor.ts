@@ -121,14 +121,21 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     const domainDn = root.defaultNamingContext ?? cfg.baseDn;
     const domain = (await client.search(domainDn, { scope: 'base', attributes: ['minPwdAge', 'minPwdLength', 'pwdProperties'] })).searchEntries[0];
     const minAge = intervalToSeconds(domain ? str(domain, 'minPwdAge') : undefined);
+    // The issue's list of what makes writeback fail in practice: a minimum age above 0 refuses a
+    // user's second change inside the window (min_age, with the time it is allowed again); admin
+    // resets are not limited. 0 lets users cycle through the history: said, but not a failure cause.
     checks.push(
       minAge > 0
-        ? { id: 'min_pwd_age', status: 'pass', summary: `minimum password age ${formatSeconds(minAge)}` }
-        : {
+        ? {
             id: 'min_pwd_age',
             status: 'warn',
-            summary: 'minimum password age is 0: users can change their password several times in a row and cycle through the history back to an old one',
-            fix: 'Set "Minimum password age" to 1 day in the domain policy (or the PSO).',
+            summary: `minimum password age is ${formatSeconds(minAge)}: a user who just changed their password cannot change it again before then (writeback answers policy_violation/min_age with the time it is allowed); admin resets are not limited`,
+            fix: 'Keep it if you want users not to cycle through the history (recommended); tell the help desk that an admin reset is the way out inside the window.',
+          }
+        : {
+            id: 'min_pwd_age',
+            status: 'pass',
+            summary: 'no minimum password age: changes are never refused for age (users could cycle through the history; 1 day in the domain policy or a PSO prevents it)',
           },
     );
 
