@@ -15,5 +15,6 @@ export {
 } from './connection.js';
 export { startAgent, type StartAgentOptions, type RunningAgent, type DirectoryFactory } from './daemon.js';
 export { runCli, type CliIo } from './cli.js';
+export { runDoctor, doctorExitCode, type DoctorReport, type DoctorOptions } from './doctor.js';
 export { isLoopbackHost } from './urls.js';
 export { AGENT_VERSION } from './version.js';
