@@ -151,3 +151,9 @@ export async function chartPoints(db: Db, tenantId: string, f: AuditFilter, cap 
   const rows = parseRows(PointRow, await db.query(`SELECT started_at, action, outcome FROM audit WHERE ${w.sql} ORDER BY started_at DESC LIMIT ?`, [...w.params, cap + 1]));
   return { points: rows.slice(0, cap).map((r) => ({ startedAt: r.started_at, action: r.action, outcome: r.outcome })), capped: rows.length > cap };
 }
+
+/** The tenant's admin logins by id (to show who acted, instead of an id). */
+export async function adminLogins(db: Db, tenantId: string): Promise<Map<string, string>> {
+  const rows = await db.query('SELECT id, login FROM admins WHERE tenant_id = ?', [tenantId]);
+  return new Map(rows.map((r) => [String(r.id), String(r.login)]));
+}

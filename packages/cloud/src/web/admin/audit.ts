@@ -11,7 +11,7 @@ import type { Services } from '../../http/context.js';
 import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
-import { auditActions, chartPoints, queryAudit, type AuditFilter, type AuditRow } from './audit-query.js';
+import { adminLogins, auditActions, chartPoints, queryAudit, type AuditFilter, type AuditRow } from './audit-query.js';
 import { classOf, mixChart, outcomeMix, perDay, perDayChart } from './chart.js';
 import { csvLine } from './csv.js';
 import { dayOf, utc } from './format.js';
@@ -63,10 +63,13 @@ function queryString(q: AuditQuery, page?: number): string {
   return s ? `?${s}` : '';
 }
 
-const actorText = (r: AuditRow): string => `${r.actorKind}:${r.actorId}`;
+function actorCell(r: AuditRow, admins: ReadonlyMap<string, string>): SafeHtml {
+  const name = r.actorKind === 'admin' ? (admins.get(r.actorId) ?? r.actorId) : r.actorId;
+  return html`${name}<span class="sub">${t(`admin.audit.actor.${r.actorKind === 'admin' || r.actorKind === 'user' || r.actorKind === 'api_key' ? r.actorKind : 'system'}`)}</span>`;
+}
 
 /** The records table (also used on a user's page). */
-export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, _now: number, o: { showTarget: boolean } = { showTarget: true }): SafeHtml {
+export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, admins: ReadonlyMap<string, string>, o: { showTarget: boolean } = { showTarget: true }): SafeHtml {
   return html`<div class="table-wrap"><table class="data audit">
 <caption class="visually-hidden">${t('admin.audit.caption')}</caption>
 <thead><tr><th scope="col">${t('admin.audit.col.time')}</th><th scope="col">${t('admin.audit.col.action')}</th>${o.showTarget ? html`<th scope="col">${t('admin.audit.col.user')}</th>` : ''}<th scope="col">${t('admin.audit.col.outcome')}</th><th scope="col">${t('admin.audit.col.actor')}</th><th scope="col">${t('admin.audit.col.latency')}</th></tr></thead>
@@ -75,7 +78,7 @@ export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, _now: n
 <td data-label="${t('admin.audit.col.action')}">${r.action}</td>
 ${o.showTarget ? html`<td data-label="${t('admin.audit.col.user')}">${r.targetUser ? html`<a href="${ctx.base}/audit?user=${encodeURIComponent(r.targetUser)}">${r.targetUser}</a>` : '—'}</td>` : ''}
 <td data-label="${t('admin.audit.col.outcome')}"><span class="badge ${r.state === 'pending' ? 'warn' : classOf(r.outcome) === 'succeeded' ? 'on' : classOf(r.outcome) === 'failed' ? 'bad' : 'warn'}" data-outcome="${r.outcome ?? 'pending'}">${r.outcome ?? t('admin.audit.pending')}</span>${r.reasons.length ? html`<span class="sub">${r.reasons.join(', ')}</span>` : ''}</td>
-<td data-label="${t('admin.audit.col.actor')}">${actorText(r)}</td>
+<td data-label="${t('admin.audit.col.actor')}">${actorCell(r, admins)}</td>
 <td data-label="${t('admin.audit.col.latency')}">${r.latencyMs === null ? '—' : `${r.latencyMs} ms`}</td></tr>`,
   )}</tbody></table></div>`;
 }
@@ -91,10 +94,11 @@ export function registerAdminAudit(web: FastifyInstance, services: Services): vo
     // The chart covers the chosen dates, or the last two weeks.
     const chartTo = filter.to ?? Date.parse(`${dayOf(now)}T00:00:00Z`) + DAY_MS;
     const chartFrom = filter.from ?? chartTo - CHART_DEFAULT_DAYS * DAY_MS;
-    const [list, actions, chart] = await Promise.all([
+    const [list, actions, chart, admins] = await Promise.all([
       queryAudit(services.db, ctx.tenant.id, filter, { limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }),
       auditActions(services.db, ctx.tenant.id),
       chartPoints(services.db, ctx.tenant.id, { ...filter, from: chartFrom, to: chartTo }),
+      adminLogins(services.db, ctx.tenant.id),
     ]);
     const sel = (v: string | undefined, cur: string | undefined) => (v === cur ? raw(' selected') : '');
     const form = html`<form method="get" action="${ctx.base}/audit" class="filters card" aria-label="${t('admin.audit.filters')}">
@@ -119,7 +123,7 @@ ${page < pages ? html`<a href="${ctx.base}/audit${queryString(q, page + 1)}" rel
 <p class="actions-line"><a class="button secondary" id="csv-export" href="${ctx.base}/audit.csv${queryString(q)}" download>${t('admin.audit.csv')}</a></p>
 ${charts}
 <section aria-labelledby="records-h"><h2 id="records-h">${t('admin.audit.records')}</h2>
-${list.rows.length ? auditTable(list.rows, ctx, now) : html`<p class="empty">${t('admin.audit.none')}</p>`}
+${list.rows.length ? auditTable(list.rows, ctx, admins) : html`<p class="empty">${t('admin.audit.none')}</p>`}
 ${pager}</section>`;
     return sendPage(reply, adminLayout({ title: t('admin.audit.title'), body, tenantName: ctx.tenant.name, ctx, section: 'audit' }));
   });

@@ -50,16 +50,16 @@ export function outcomeMix(points: readonly ChartPoint[]): [OutcomeCode | 'pendi
 const CLASSES: readonly ResultClass[] = ['succeeded', 'failed', 'uncertain'];
 
 export function perDayChart(days: readonly DayBucket[]): SafeHtml {
-  const W = 720;
-  const H = 200;
-  const padL = 36;
+  const W = 420;
+  const H = 180;
+  const padL = 30;
   const padB = 28;
   const plotH = H - padB - 10;
   const max = Math.max(1, ...days.map((d) => d.counts.succeeded + d.counts.failed + d.counts.uncertain));
   const slot = (W - padL - 8) / Math.max(1, days.length);
   const bw = Math.max(2, Math.min(28, slot * 0.7));
   const y = (v: number) => 10 + plotH - (v / max) * plotH;
-  const labelEvery = Math.max(1, Math.ceil(days.length / 10));
+  const labelEvery = Math.max(1, Math.ceil(days.length / 6));
   const bars = days.map((d, i) => {
     let acc = 0;
     const x = padL + i * slot + (slot - bw) / 2;
@@ -86,13 +86,13 @@ export function perDayChart(days: readonly DayBucket[]): SafeHtml {
 export function mixChart(mix: readonly [OutcomeCode | 'pending', number][]): SafeHtml {
   const total = mix.reduce((s, [, n]) => s + n, 0);
   if (total === 0) return html`<p class="empty">${t('admin.chart.none')}</p>`;
-  const W = 720;
-  const rowH = 22;
-  const labelW = 190;
+  const W = 420;
+  const rowH = 24;
+  const labelW = 168;
   const H = mix.length * rowH + 4;
   const max = Math.max(...mix.map(([, n]) => n));
   const rows = mix.map(([o, n], i) => {
-    const w = ((W - labelW - 60) * n) / max;
+    const w = ((W - labelW - 70) * n) / max;
     const colour = CLASS_COLOUR[o === 'pending' ? 'uncertain' : classOf(o)];
     const yy = i * rowH + 2;
     return html`<text x="${labelW - 8}" y="${yy + 15}" text-anchor="end" font-size="12" fill="#1b1f24">${o}</text><rect x="${labelW}" y="${yy + 3}" width="${Math.max(1, w).toFixed(1)}" height="${rowH - 8}" fill="${colour}"><title>${o}: ${n}</title></rect><text x="${(labelW + w + 6).toFixed(1)}" y="${yy + 15}" font-size="12" fill="#1b1f24">${n} (${Math.round((n * 100) / total)}%)</text>`;

@@ -104,7 +104,7 @@ function settingsForm(ctx: AdminContext, v: Shown, errors: readonly FieldError[]
     ? html`<div class="notice error" role="alert" data-code="invalid_request"><p>${t('admin.settings.err.summary')}</p><ul>${errors.map((e) => html`<li><a href="#${e.field}">${e.message}</a></li>`)}</ul></div>`
     : '';
   return html`${summary}${editable ? '' : notice('info', t('admin.settings.readOnly'))}
-<form method="post" action="${ctx.base}/settings" novalidate>
+<form method="post" action="${ctx.base}/settings" class="settings" novalidate>
 ${csrfField(ctx.session.csrfToken)}
 <fieldset class="card"${editable ? '' : raw(' disabled')}>
 <legend>${t('admin.settings.ssprTitle')}</legend>

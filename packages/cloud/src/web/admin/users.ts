@@ -21,7 +21,7 @@ import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
 import { deleteSubjectSessions } from '../session.js';
-import { auditForUser } from './audit-query.js';
+import { adminLogins, auditForUser } from './audit-query.js';
 import { auditTable } from './audit.js';
 import { ago, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
@@ -204,7 +204,7 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
           [t('admin.user.mobile'), u.mobile ?? '—'],
           [t('admin.user.source'), sourceText(u)],
           [t('admin.user.status'), badges(u)],
-          [t('admin.user.pwdSet'), u.passwordLastSetAt ?? '—'],
+          [t('admin.user.pwdSet'), u.passwordLastSetAt ? utc(Date.parse(u.passwordLastSetAt)) : t('admin.user.pwdNotSet')],
           [t('admin.user.groups'), u.groups.length ? u.groups.join(', ') : '—'],
           [t('admin.user.updated'), html`${utc(u.updatedAt)} (${ago(u.updatedAt, services.now())})`],
         ]
@@ -234,7 +234,7 @@ ${csrfField(csrf)}
 <form method="post" action="${target.url}/unlock">${csrfField(csrf)}<button type="submit" class="secondary" id="unlock-submit">${t('admin.user.unlockSubmit')}</button></form></section>
 </div>
 <section aria-labelledby="events-h"><h2 id="events-h">${t('admin.user.events')}</h2>
-${events.length ? auditTable(events, ctx, services.now(), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
+${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.tenant.id), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
 <p><a href="${ctx.base}/audit?user=${encodeURIComponent(target.login)}">${t('admin.user.allEvents')}</a></p></section>`;
     return sendPage(reply, adminLayout({ title: u?.displayName ?? target.login, body, tenantName: ctx.tenant.name, ctx, section: 'users' }), status);
   }
