@@ -35,6 +35,7 @@ import {
   type ResponseEnvelope,
 } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
+import { SyncProgress, type SyncProgressObserver } from './sync-progress.js';
 import { AGENT_VERSION } from './version.js';
 
 /** What to send back for one request. */
@@ -61,6 +62,8 @@ export interface ExecutorOptions {
   startedAt?: number;
   replay?: ReplayCache;
   agentVersion?: string;
+  /** Shown the answers of sync.pull (full-sync progress bar or log lines); default on stderr. */
+  syncProgress?: SyncProgressObserver;
 }
 
 export interface Executor {
@@ -104,6 +107,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
   let inFlight = 0;
   let accepting = true;
   const drainWaiters = new Set<() => void>();
+  const progress = o.syncProgress ?? new SyncProgress({ log, now });
 
   const call = async (req: OpenedRequest): Promise<OperationResult> => {
     switch (req.op) {
@@ -124,8 +128,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
       case 'sync.pull':
       case 'sync.anchors': {
         if (!dir.sync) return { outcome: 'directory_unavailable', detail: `the ${dir.kind} adapter cannot sync` };
-        const data = req.op === 'sync.pull' ? await dir.sync.pullChanges(req.params.cursor, req.params.limit) : await dir.sync.listAnchors(req.params.cursor, req.params.limit);
-        return { outcome: 'succeeded', data };
+        if (req.op === 'sync.pull') {
+          const data = await dir.sync.pullChanges(req.params.cursor, req.params.limit);
+          progress.observe(req.params.cursor, data);
+          return { outcome: 'succeeded', data };
+        }
+        return { outcome: 'succeeded', data: await dir.sync.listAnchors(req.params.cursor, req.params.limit) };
       }
       case 'health': {
         const h = await dir.health();
