@@ -1,4 +1,5 @@
 /** Percentiles and the report lines every benchmark prints. */
+import { readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -27,8 +28,14 @@ export function row(label: string, s: Summary): string {
   return `${label.padEnd(34)} n=${String(s.n).padStart(5)}  p50=${ms(s.p50).padStart(7)}  p95=${ms(s.p95).padStart(7)}  p99=${ms(s.p99).padStart(7)}  mean=${ms(s.mean).padStart(7)}  max=${ms(s.max).padStart(7)} ms`;
 }
 
+/** Elapsed wall time and per-call latencies of one run. */
+export interface Drive {
+  elapsedMs: number;
+  latencies: number[];
+}
+
 /** Run `fn(i)` for i in [0, total) with `concurrency` workers; returns elapsed ms and per-call latencies. */
-export async function drive(total: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<{ elapsedMs: number; latencies: number[] }> {
+export async function drive(total: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<Drive> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -44,4 +51,23 @@ export async function drive(total: number, concurrency: number, fn: (i: number) 
     }),
   );
   return { elapsedMs: performance.now() - t0, latencies };
+}
+
+/** Clock ticks per second of /proc CPU times (USER_HZ; 100 on every Linux build in use). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, all threads) another process has used so far, in ms, from
+ * /proc/<pid>/stat; 10 ms ticks, so only sums over many requests mean anything. NaN off Linux.
+ */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may hold spaces): utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
 }

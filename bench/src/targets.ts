@@ -21,6 +21,8 @@ export interface DirectoryTarget {
   users: string[];
   /** Requests for the throughput phase (slow directories get fewer). */
   throughputTotal(requested: number): number;
+  /** Workers of the throughput phase (a directory that serialises writes gets fewer). */
+  throughputConcurrency(requested: number): number;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,12 @@ const INITIAL = 'Initial-Bench-Pass-1!';
  * throughput phase is capped to keep a run near a minute.
  */
 export const SAMBA_THROUGHPUT_CAP = 300;
+/**
+ * Workers against Samba: the adapter's pool (4 connections) plus as many waiting. More only queue
+ * in the pool, and on a busy machine a queue of 32 × 35 ms passes the adapter's 5 s pool timeout
+ * (`directory_unavailable`), which measures the queue, not the path.
+ */
+export const SAMBA_CONCURRENCY_CAP = 8;
 
 /** Start the directory `kind` with `users` bench users holding an initial password. */
 export async function startDirectoryTarget(kind: TargetKind, o: TargetOptions): Promise<DirectoryTarget> {
@@ -62,7 +70,7 @@ async function startEmbedded(logins: string[], o: TargetOptions): Promise<Direct
   const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
   for (const login of logins) await d.createUser({ login, password: INITIAL });
   await d.close();
-  return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, stop: async () => {} };
+  return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, throughputConcurrency: (c) => c, stop: async () => {} };
 }
 
 /** Run `fn` over `items`, `width` at a time (user creation: the servers are single-threaded anyway). */
@@ -102,6 +110,7 @@ async function startAd(logins: string[], o: TargetOptions): Promise<DirectoryTar
       config,
       users: logins,
       throughputTotal: (n) => Math.min(n, SAMBA_THROUGHPUT_CAP),
+      throughputConcurrency: (c) => Math.min(c, SAMBA_CONCURRENCY_CAP),
       stop: () => dc.stop(),
     };
   } catch (err) {
@@ -133,6 +142,7 @@ async function startOpenLdap(logins: string[], o: TargetOptions): Promise<Direct
       config,
       users: logins,
       throughputTotal: (n) => n,
+      throughputConcurrency: (c) => c,
       stop: () => lab.stop(),
     };
   } catch (err) {
