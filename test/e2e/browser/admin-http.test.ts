@@ -135,6 +135,11 @@ describe('admin pages over HTTP', () => {
     assert.deepEqual(s.sspr.notifyAdmins, ['sec@example.test']);
     assert.equal(s.sspr.requireRegistration, false);
     assert.equal(s.signIn.mode, 'pass_through');
+    // The change is in the audit log, attributed to the admin.
+    const csv = parseCsv((await admin.get('/t/acme/admin/audit.csv?action=admin.settings.update')).text);
+    assert.equal(csv.length, 2);
+    assert.equal(csv[1]?.[csv[0]?.indexOf('actor_kind') ?? -1], 'admin');
+    assert.equal(csv[1]?.[csv[0]?.indexOf('outcome') ?? -1], 'succeeded');
   });
 
   test('help desk: settings and agents are read-only; their POSTs are refused with 403 forbidden', async () => {

@@ -15,6 +15,7 @@ import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
+import { recordAdminAction } from './admin-audit.js';
 import { ago, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
 import { adminLayout } from './layout.js';
@@ -138,6 +139,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const form = parseForm(IssueForm, req.body);
     const tok = await issueAgentToken(services.db, { tenantId: ctx.tenant.id, createdBy: `admin:${ctx.admin.id}`, ttlMs: form.ttlSeconds * 1000 }, services.now());
     services.log.info('agent registration token issued (pages)', { tenantId: ctx.tenant.id, tokenId: tok.id, adminId: ctx.admin.id });
+    await recordAdminAction(services, ctx, 'admin.agent_token.issue', `token ${tok.id}`, req.ip);
     const cloudUrl = services.config.publicUrl ?? services.relayUrl().replace(/^ws/, 'http').replace(/\/agent$/, '');
     const shown = html`<div class="card once" id="token-card"><h2>${t('admin.tokens.issuedTitle')}</h2>
 <p>${t('admin.tokens.issuedIntro', { at: utc(tok.expiresAt) })}</p>
@@ -153,6 +155,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const p = parseForm(TokenParams, req.params);
     if (!(await revokeToken(services.db, ctx.tenant.id, p.tokenId, services.now()))) throw new WebError('not_found');
     services.log.info('agent registration token revoked (pages)', { tenantId: ctx.tenant.id, tokenId: p.tokenId, adminId: ctx.admin.id });
+    await recordAdminAction(services, ctx, 'admin.agent_token.revoke', `token ${p.tokenId}`, req.ip);
     return redirect(reply, `${ctx.base}/agents?done=token_revoked`);
   });
 
@@ -168,6 +171,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
       services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', { agentId: p.agentId, err });
     }
     services.log.warn('agent revoked (pages)', { tenantId: ctx.tenant.id, agentId: p.agentId, adminId: ctx.admin.id });
+    await recordAdminAction(services, ctx, 'admin.agent.revoke', `agent ${p.agentId}`, req.ip);
     return redirect(reply, `${ctx.base}/agents?done=agent_revoked`);
   });
 }

@@ -75,7 +75,7 @@ export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, admins:
 <thead><tr><th scope="col">${t('admin.audit.col.time')}</th><th scope="col">${t('admin.audit.col.action')}</th>${o.showTarget ? html`<th scope="col">${t('admin.audit.col.user')}</th>` : ''}<th scope="col">${t('admin.audit.col.outcome')}</th><th scope="col">${t('admin.audit.col.actor')}</th><th scope="col">${t('admin.audit.col.latency')}</th></tr></thead>
 <tbody>${rows.map(
     (r) => html`<tr data-request-id="${r.requestId}"><td data-label="${t('admin.audit.col.time')}"><time datetime="${new Date(r.startedAt).toISOString()}">${utc(r.startedAt)}</time></td>
-<td data-label="${t('admin.audit.col.action')}">${r.action}</td>
+<td data-label="${t('admin.audit.col.action')}">${r.action}${r.action.startsWith('admin.') && r.detail ? html`<span class="sub">${r.detail}</span>` : ''}</td>
 ${o.showTarget ? html`<td data-label="${t('admin.audit.col.user')}">${r.targetUser ? html`<a href="${ctx.base}/audit?user=${encodeURIComponent(r.targetUser)}">${r.targetUser}</a>` : '—'}</td>` : ''}
 <td data-label="${t('admin.audit.col.outcome')}"><span class="badge ${r.state === 'pending' ? 'warn' : classOf(r.outcome) === 'succeeded' ? 'on' : classOf(r.outcome) === 'failed' ? 'bad' : 'warn'}" data-outcome="${r.outcome ?? 'pending'}">${r.outcome ?? t('admin.audit.pending')}</span>${r.reasons.length ? html`<span class="sub">${r.reasons.join(', ')}</span>` : ''}</td>
 <td data-label="${t('admin.audit.col.actor')}">${actorCell(r, admins)}</td>

@@ -71,7 +71,7 @@ export function perDayChart(days: readonly DayBucket[]): SafeHtml {
       acc += n;
       return html`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.max(0.5, hgt).toFixed(1)}" fill="${CLASS_COLOUR[c]}"><title>${d.day}: ${n} ${t(`admin.chart.${c}`)}</title></rect>`;
     });
-    const label = i % labelEvery === 0 ? html`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#4a5360">${d.day.slice(5)}</text>` : '';
+    const label = (days.length - 1 - i) % labelEvery === 0 ? html`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#4a5360">${d.day.slice(5)}</text>` : '';
     return html`${parts}${label}`;
   });
   const ticks = [0, Math.round(max / 2), max].filter((v, i, a) => a.indexOf(v) === i);

@@ -13,6 +13,7 @@ import { getTenantSettings, updateTenantSettings, type TenantSettings } from '..
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
+import { recordAdminAction } from './admin-audit.js';
 import { requireAdmin, type AdminContext } from './guard.js';
 import { adminLayout } from './layout.js';
 
@@ -174,6 +175,7 @@ export function registerAdminSettings(web: FastifyInstance, services: Services):
       services.now(),
     );
     services.log.info('tenant settings changed (pages)', { tenantId: ctx.tenant.id, adminId: ctx.admin.id });
+    await recordAdminAction(services, ctx, 'admin.settings.update', 'settings', req.ip);
     return redirect(reply, `${ctx.base}/settings?saved=1`);
   });
 }
