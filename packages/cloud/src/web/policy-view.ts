@@ -49,7 +49,7 @@ export function policyPanel(policy: EffectivePolicy | null, user: { login: strin
   return html`<aside class="policy" aria-labelledby="policy-h"><h2 id="policy-h">${t('policy.heading')}</h2>
 <ul class="checklist" data-policy-checklist data-min-length="${policy.minLength}" data-max-length="${policy.maxLength ?? 0}" data-names="${names.join('\n')}" data-met-text="${t('policy.met')}" data-unmet-text="${t('policy.notMet')}" aria-live="polite">
 ${policy.minLength > 0 ? item('minLength', 'policy.minLength', { minLength: policy.minLength }) : ''}
-${policy.maxLength ? item('maxLength', 'policy.maxLength', { maxLength: policy.maxLength }) : ''}
+${policy.maxLength && policy.maxLength < 128 ? item('maxLength', 'policy.maxLength', { maxLength: policy.maxLength }) : ''}
 ${policy.complexity ? item('complexity', 'policy.complexity') : ''}
 ${policy.complexity ? item('noName', 'policy.noName') : ''}
 ${policy.historyLength > 0 ? item(null, 'policy.history', { historyLength: policy.historyLength }) : ''}

@@ -119,7 +119,7 @@ function verifyPage(tenant: Tenant, flow: Flow, settings: TenantSettings, o: { q
   }
   const resend =
     current === 'email' || current === 'sms'
-      ? html`<form method="post" action="${base}/forgot/method">${csrfField(flow.csrfToken)}<input type="hidden" name="method" value="${current}"><button type="submit" class="link">${t('forgot.verify.resend')}</button></form>`
+      ? html`<form method="post" action="${base}/forgot/method" class="inline-link">${csrfField(flow.csrfToken)}<input type="hidden" name="method" value="${current}"><button type="submit" class="link">${t('forgot.verify.resend')}</button></form>`
       : '';
   const body = html`${progress}${o.error ?? o.info ?? ''}<form method="post" action="${base}/forgot/verify" class="card" data-method="${current}">${csrfField(flow.csrfToken)}
 <p>${t(PROMPT_KEY[current])}</p>${fields}<div class="actions"><button type="submit">${t('forgot.verify.submit')}</button></div></form>${resend}${remaining.length > 1 ? choices : ''}`;
@@ -144,7 +144,7 @@ async function newPasswordPage(services: Services, req: FastifyRequest, tenant: 
   const agentDown = policy.outcome === 'agent_unavailable' && !result ? outcomeNotice({ outcome: 'agent_unavailable' }, 'reset') : '';
   return page(
     tenant,
-    t('forgot.reset.title'),
+    t('forgot.title'),
     html`${result ?? ''}${agentDown}<section class="card" aria-labelledby="reset-h"><h2 id="reset-h">${t('forgot.choose.reset')}</h2>
 <div class="layout-2"><form method="post" action="${base}/forgot/new" novalidate>${csrfField(flow.csrfToken)}
 <input type="text" name="username" autocomplete="username" value="${user.login}" hidden>
