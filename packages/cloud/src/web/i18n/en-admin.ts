@@ -111,7 +111,7 @@ export const enAdmin = {
   'admin.user.tempForce': 'The user must choose a new password when signing in with it.',
   'admin.user.tempNoForce': 'The user is not asked to change it at sign-in.',
   'admin.user.back': 'Back to {login}',
-  'admin.result.policy': 'The directory did not accept the new password:',
+  'admin.result.policy': 'The new password was not accepted:',
   'admin.result.request': 'Request {id}',
   'admin.mail.reset.subject': '{tenant}: your password was reset',
   'admin.mail.reset.text': 'The password of your account {login} was reset by your help desk on {at}.\n\nIf you did not ask for this, contact your help desk at once.',
