@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCloud, type Cloud } from '@writeback/cloud';
+import { createCloud, type Cloud, type CloudConfigInput } from '@writeback/cloud';
 import { HASH_COST, openDirectory, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
 import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
 import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
@@ -43,6 +43,10 @@ export interface SystemOptions {
    * opens it too; any file it names must be an absolute path) and opened here as `directory`.
    */
   directoryConfig?: ExternalDirectoryConfig;
+  /** Run the cloud's directory sync on its timer (default off: tests call cloud.sync.runOnce). */
+  sync?: boolean;
+  /** Extra cloud configuration. */
+  cloudConfig?: CloudConfigInput;
 }
 
 /** An adapter configuration for a real directory; validated by the adapter when it is opened. */
@@ -113,9 +117,11 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
       masterKey,
       writebackDeadlineMs: o.deadlineMs ?? 5_000,
       pendingGraceMs: 0,
+      syncEnabled: o.sync ?? false,
       ...(o.rateLimitPerUser !== undefined
         ? { rateLimits: { passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 }, passwordChangePerIp: { limit: 1000, windowSeconds: 900 }, adminSignInPerLogin: { limit: 10, windowSeconds: 900 }, adminSignInPerIp: { limit: 50, windowSeconds: 900 } } }
         : {}),
+      ...o.cloudConfig,
     },
     { log: log.child({ part: 'cloud' }), printOperatorKey: () => {}, ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}) },
   );

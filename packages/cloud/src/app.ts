@@ -26,6 +26,7 @@ import { createRateLimiter } from './rate-limit/limiter.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
 import { createSyncEngine, type SyncEngine } from './sync/engine.js';
+import { createUserResolver } from './users/resolve.js';
 import { createWritebackService, type WritebackService } from './writeback/service.js';
 
 export interface CloudDeps {
@@ -144,7 +145,19 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       });
     }
 
-    const writeback = createWritebackService({ db, relay: relayClient, cloudKey, deadlineMs: config.writebackDeadlineMs, now, log: log.child({ component: 'writeback' }), pendingGraceMs: config.pendingGraceMs });
+    // The resolver needs the sync engine, which needs the writeback service: tied by a late binding.
+    let syncRef: SyncEngine | null = null;
+    const users = createUserResolver({
+      db,
+      now,
+      log: log.child({ component: 'users' }),
+      sync: () => {
+        if (!syncRef) throw new TypeError('sync engine used before it was created');
+        return syncRef;
+      },
+    });
+    cleanup.push(() => users.drain());
+    const writeback = createWritebackService({ db, relay: relayClient, cloudKey, deadlineMs: config.writebackDeadlineMs, now, log: log.child({ component: 'writeback' }), pendingGraceMs: config.pendingGraceMs, users });
 
     const mailer = deps.mailer ?? createMailerFromConfig(config, log.child({ component: 'mail' }), now);
     const sms = deps.sms ?? createSmsFromConfig(config, log.child({ component: 'sms' }), now);
@@ -160,6 +173,7 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       anchorsIntervalMs: config.syncAnchorsIntervalMs,
       leaseMs: config.syncLeaseMs,
     });
+    syncRef = sync;
 
     let url = '';
     let relayUrl = '';

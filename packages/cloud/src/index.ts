@@ -10,3 +10,7 @@ export { outcomeAnswer, OutcomeBodySchema, type OutcomeBody } from './outcomes/h
 export { buildOpenApi } from './http/openapi.js';
 export type { Actor, Principal } from './auth/principal.js';
 export type { AuditRecord } from './audit/audit.js';
+export { createSyncEngine, readSyncStatus, type SyncEngine, type SyncPhase, type SyncStatus, type SyncRunResult } from './sync/engine.js';
+export { getTenantSettings, updateTenantSettings, TenantSettingsSchema, type TenantSettings, type DeepPartial } from './tenants/settings.js';
+export { findUserByLogin, getUserById, listUsers, type CloudUser } from './users/directory-users.js';
+export { signInUser, type SignInOutcome, type SignInResult } from './users/sign-in.js';

@@ -109,7 +109,8 @@ export async function startCloud(o: { engine?: EngineName; config?: CloudConfigI
   const operatorKey = newOperatorKey();
   // Quiet unless a test passes its own logger (or captures the default sink at debug level).
   const log = createLogger({ name: 'cloud', level: 'error' });
-  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), ...store.config, ...o.config }, { operatorKey, log, ...o.deps });
+  // Sync off unless a test turns it on: its pulls would reach the scripted agents.
+  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), syncEnabled: false, ...store.config, ...o.config }, { operatorKey, log, ...o.deps });
   return {
     cloud,
     store,

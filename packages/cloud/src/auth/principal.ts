@@ -28,10 +28,15 @@ export const TENANT_PERMISSIONS = [
   'agents.manage',
   'admins.manage',
   'keys.manage',
+  'users.read',
+  'users.manage',
+  'sync.read',
+  'sync.manage',
+  'settings.manage',
 ] as const;
 export type TenantPermission = (typeof TENANT_PERMISSIONS)[number];
 
-const HELPDESK: ReadonlySet<TenantPermission> = new Set(['users.reset', 'users.unlock', 'users.policy', 'audit.read', 'agents.read']);
+const HELPDESK: ReadonlySet<TenantPermission> = new Set(['users.reset', 'users.unlock', 'users.policy', 'audit.read', 'agents.read', 'users.read', 'sync.read']);
 /** The operator sets a tenant up (keys, admins) but does not act on its users. */
 const OPERATOR: ReadonlySet<TenantPermission> = new Set(['admins.manage', 'keys.manage']);
 

@@ -12,7 +12,7 @@ import type { Services } from './context.js';
 import { checkBearer, principalOf } from './steps/check-auth.js';
 import { parseInput } from './steps/parse-input.js';
 
-export type Method = 'GET' | 'POST' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface RouteContext<P, Q, B> {
   params: P;

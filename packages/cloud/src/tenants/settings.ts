@@ -74,7 +74,7 @@ export async function getTenantSettings(db: Db, tenantId: string): Promise<Tenan
  * Apply a partial update and store the result. An invalid result is refused with `invalid_request`
  * naming the paths (never the values); nothing is stored then.
  */
-export async function updateTenantSettings(db: Db, tenantId: string, patch: DeepPartial<TenantSettings>, now: number = Date.now()): Promise<TenantSettings> {
+export async function updateTenantSettings(db: Db, tenantId: string, patch: DeepPartial<TenantSettings> | Record<string, unknown>, now: number = Date.now()): Promise<TenantSettings> {
   return db.tx(async (t) => {
     const current = await getTenantSettings(t, tenantId);
     const parsed = TenantSettingsSchema.safeParse(mergeSettings(current, patch));

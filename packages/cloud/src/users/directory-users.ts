@@ -318,10 +318,11 @@ export async function usableCloudHash(db: Db, tenantId: string, userId: string):
 }
 
 /**
- * Record the cloud hash of a password just written (or verified) through the cloud. `setAt` is the
- * directory's passwordLastSetAt when known, else the time of the write (ISO).
+ * Record the cloud hash of a password just written (or verified) through the cloud (null: the
+ * password changed but no hash is kept, e.g. a temporary one). `setAt`: the time of the write (ISO),
+ * at or after the directory's own passwordLastSetAt for it.
  */
-export async function setCloudHash(db: Db, tenantId: string, userId: string, hash: string, setAt: string, now: number): Promise<void> {
+export async function setCloudHash(db: Db, tenantId: string, userId: string, hash: string | null, setAt: string, now: number): Promise<void> {
   await db.exec('UPDATE directory_users SET password_hash = ?, password_hash_set_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [hash, setAt, now, tenantId, userId]);
 }
 

@@ -20,13 +20,17 @@ import {
   type OperationRequest,
   type OperationResult,
   type RequestEnvelope,
+  type UserRef,
 } from '@writeback/protocol';
 import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
 import { listTenantAgents, type RegisteredAgent } from '../agents/registry.js';
 import { finishRecord, insertPending, sweepPending } from '../audit/audit.js';
 import type { Actor } from '../auth/principal.js';
 import type { CloudSigningKey } from '../keys/cloud-key.js';
+import { CloudError } from '../errors.js';
 import type { Db } from '../store/index.js';
+import type { CloudUser } from '../users/directory-users.js';
+import type { UserResolver } from '../users/resolve.js';
 
 export interface WritebackDeps {
   db: Db;
@@ -43,6 +47,42 @@ export interface WritebackDeps {
   relayGraceMs?: number;
   /** Grace past a deadline before the sweep closes a pending record. Default 30 000. */
   pendingGraceMs?: number;
+  /**
+   * Resolves the user a request names through the synced users (by anchor once the tenant has
+   * synced) and records the cloud side of successful writes. Absent: requests go as given.
+   */
+  users?: UserResolver;
+}
+
+/** The user a request is about, if it names one. */
+function userOf(req: OperationRequest): UserRef | undefined {
+  switch (req.op) {
+    case 'password.reset':
+    case 'password.change':
+    case 'account.unlock':
+    case 'credentials.verify':
+    case 'policy.get':
+      return req.params.user;
+    default:
+      return undefined;
+  }
+}
+
+function withUser(req: OperationRequest, user: UserRef): OperationRequest {
+  switch (req.op) {
+    case 'password.reset':
+      return { ...req, params: { ...req.params, user } };
+    case 'password.change':
+      return { ...req, params: { ...req.params, user } };
+    case 'account.unlock':
+      return { ...req, params: { ...req.params, user } };
+    case 'credentials.verify':
+      return { ...req, params: { ...req.params, user } };
+    case 'policy.get':
+      return { ...req, params: { ...req.params, user } };
+    default:
+      return req;
+  }
 }
 
 export interface ExecuteInput {
@@ -71,6 +111,8 @@ export interface WritebackService {
   executeOperation(input: ExecuteInput): Promise<ExecuteResult>;
   /** Close pending audit records whose deadline (plus grace) passed. Returns how many. */
   sweepPending(): Promise<number>;
+  /** Resolves once what a recent write recorded about this cloud user (its cloud hash) is stored. */
+  userSettled(userId: string): Promise<void>;
 }
 
 interface Final {
@@ -175,7 +217,20 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
   }
 
   return {
-    async executeOperation(input) {
+    async executeOperation(given) {
+      let input = given;
+      let cloudUser: CloudUser | null = null;
+      let unknownUser = false;
+      const ref = userOf(given.request);
+      if (ref && deps.users) {
+        const r = await deps.users.resolve(given.tenantId, ref);
+        if (r.kind === 'cloud_only') throw new CloudError('not_synced_user', 'this user exists only in the cloud: there is no directory account to write to');
+        if (r.kind === 'not_found') unknownUser = true;
+        else {
+          input = { ...given, request: withUser(given.request, r.ref) };
+          cloudUser = r.user;
+        }
+      }
       const startedAt = now();
       const deadline = startedAt + deps.deadlineMs;
       const requestId = randomUUID();
@@ -196,7 +251,7 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       }
       let final: Final;
       try {
-        final = await run(input, requestId, deadline);
+        final = unknownUser ? { result: { outcome: 'user_not_found' }, agentId: null, detail: 'not among the synced users' } : await run(input, requestId, deadline);
       } catch (err) {
         // A bug or a store failure mid-flight: a write may have been sent, so never claim otherwise.
         log.error('writeback failed unexpectedly', { requestId, err });
@@ -205,6 +260,7 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const finishedAt = now();
       const latencyMs = finishedAt - startedAt;
       const r = final.result;
+      if (cloudUser && deps.users) deps.users.afterWrite(input.tenantId, cloudUser, input.request, r);
       if (!audited) {
         log.debug('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs });
         return { requestId, result: r, agentId: final.agentId, latencyMs };
@@ -224,6 +280,9 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       }
       log.info('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs });
       return { requestId, result: r, agentId: final.agentId, latencyMs };
+    },
+    async userSettled(userId) {
+      await deps.users?.settled(userId);
     },
     async sweepPending() {
       const t = now();

@@ -233,6 +233,8 @@ export class EmbeddedDirectory implements Directory {
 
   /** Sync source over the journal (see ./sync.ts). */
   readonly sync: EmbeddedSyncSource;
+  /** The same object, for the scope checks (a wrapper may replace `sync`, never the scope). */
+  private readonly syncSource: EmbeddedSyncSource;
 
   private readonly queue = new KeyedQueue();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -245,12 +247,13 @@ export class EmbeddedDirectory implements Directory {
     private readonly now: () => number,
     private readonly log: Logger,
   ) {
-    this.sync = new EmbeddedSyncSource({
+    this.syncSource = new EmbeddedSyncSource({
       state: () => this.store.state,
       toSynced: (u) => this.toSynced(u, this.now()),
       scopeGroups: config.syncScope?.groups ?? null,
       assertOpen: () => this.assertOpen(),
     });
+    this.sync = this.syncSource;
   }
 
   private get state() {
@@ -608,7 +611,7 @@ export class EmbeddedDirectory implements Directory {
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_USER_REF_LENGTH) return undefined;
     const user = ref.by === 'anchor' ? this.state.users.get(value) : ref.by === 'login' ? this.state.findByLogin(value) : undefined;
     // Users outside the sync scope are not served at all (as the real adapters' search base and filter).
-    return user && this.sync.inScope(user) ? user : undefined;
+    return user && this.syncSource.inScope(user) ? user : undefined;
   }
 
   private lookupAdmin(anchorOrLogin: string): StoredUser | undefined {
@@ -635,7 +638,7 @@ export class EmbeddedDirectory implements Directory {
     }
     return this.queue.run(found.anchor, async () => {
       const user = this.state.users.get(found.anchor);
-      return user && this.sync.inScope(user) ? op(user) : { outcome: 'user_not_found' };
+      return user && this.syncSource.inScope(user) ? op(user) : { outcome: 'user_not_found' };
     });
   }
 

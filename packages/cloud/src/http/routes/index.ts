@@ -4,6 +4,18 @@ import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type Route } from '../route.js';
 import { issueAgentTokenRoute, listAgentsRoute, registerAgentRoute, revokeAgentRoute } from './agents.js';
 import { auditRoute } from './audit.js';
+import {
+  confirmDeletionsRoute,
+  createCloudUserRoute,
+  getSettingsRoute,
+  getUserRoute,
+  listUsersRoute,
+  patchSettingsRoute,
+  rejectDeletionsRoute,
+  syncRunRoute,
+  syncStatusRoute,
+  userSignInRoute,
+} from './directory-users.js';
 import { healthRoute } from './health.js';
 import { changePasswordRoute } from './password-change.js';
 import { signInRoute, signOutRoute } from './sessions.js';
@@ -29,6 +41,16 @@ const API_ROUTES: readonly Route[] = [
   policyRoute,
   changePasswordRoute,
   auditRoute,
+  listUsersRoute,
+  getUserRoute,
+  createCloudUserRoute,
+  userSignInRoute,
+  syncStatusRoute,
+  syncRunRoute,
+  confirmDeletionsRoute,
+  rejectDeletionsRoute,
+  getSettingsRoute,
+  patchSettingsRoute,
 ];
 
 let cached: Record<string, unknown> | undefined;

@@ -1,0 +1,122 @@
+/**
+ * Which directory user an operation is about, once the tenant has synced: the login a caller gave
+ * is looked up in the cloud's copy (login, UPN or mail) and the request names the user by its
+ * immutable anchor, so a rename or a reused login on-premises can never redirect a write.
+ *
+ * - Before the tenant's first completed full sync: by login, as given (the directory decides).
+ * - A login the copy does not know: one incremental sync (bounded wait), then look again: a user
+ *   created on-premises a moment ago is found; anyone else is `user_not_found` without a trip
+ *   to the directory.
+ * - A cloud-only user: `not_synced_user` (there is no directory account to write to).
+ *
+ * After a password write through the cloud succeeds, the cloud hash for cloud_hash sign-in is
+ * recorded here (off the answer's path; sign-in waits for a pending one of the same user).
+ */
+import type { Logger, OperationRequest, OperationResult, UserRef } from '@writeback/protocol';
+import { hashPassword } from '../auth/passwords.js';
+import type { Db } from '../store/index.js';
+import type { SyncEngine } from '../sync/engine.js';
+import { findUserByLogin, getUserByAnchor, noteUserState, setCloudHash, type CloudUser } from './directory-users.js';
+
+export type Resolution =
+  | { kind: 'directory'; ref: UserRef; user: CloudUser | null }
+  | { kind: 'not_found' }
+  | { kind: 'cloud_only'; user: CloudUser };
+
+export interface UserResolver {
+  /** Resolve the user a request names; requests without a user pass through unchanged. */
+  resolve(tenantId: string, ref: UserRef): Promise<Resolution>;
+  /** Record what a successful write through the cloud changed (cloud hash, must-change, lock). */
+  afterWrite(tenantId: string, user: CloudUser, request: OperationRequest, result: OperationResult): void;
+  /** Wait for the hash of this user being recorded, if any. */
+  settled(userId: string): Promise<void>;
+  /** Wait for every pending record (shutdown). */
+  drain(): Promise<void>;
+}
+
+export interface ResolverDeps {
+  db: Db;
+  sync: () => SyncEngine;
+  now: () => number;
+  log: Logger;
+  /** Longest wait for the refresh sync of an unknown login. Default 3 000 ms. */
+  refreshWaitMs?: number;
+}
+
+export function createUserResolver(deps: ResolverDeps): UserResolver {
+  const { db, now, log } = deps;
+  const pending = new Map<string, Promise<void>>();
+  const refreshWaitMs = deps.refreshWaitMs ?? 3_000;
+
+  async function refresh(tenantId: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const wait = new Promise<void>((r) => {
+      timer = setTimeout(r, refreshWaitMs);
+    });
+    try {
+      await Promise.race([deps.sync().runOnce(tenantId).then(() => undefined), wait]);
+    } catch (err) {
+      log.warn('refresh sync for an unknown login failed', { tenantId, err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    async resolve(tenantId, ref) {
+      if (!(await deps.sync().hasSynced(tenantId))) return { kind: 'directory', ref, user: null };
+      const find = () => (ref.by === 'anchor' ? getUserByAnchor(db, tenantId, ref.value).then((u) => (u?.deletedAt === null ? u : null)) : findUserByLogin(db, tenantId, ref.value));
+      let user = await find();
+      if (!user) {
+        await refresh(tenantId);
+        user = await find();
+      }
+      if (!user) return { kind: 'not_found' };
+      if (user.source === 'cloud' || user.anchor === null) return { kind: 'cloud_only', user };
+      return { kind: 'directory', ref: { by: 'anchor', value: user.anchor }, user };
+    },
+    afterWrite(tenantId, user, request, result) {
+      if (result.outcome !== 'succeeded') return;
+      const t = now();
+      const job = async () => {
+        switch (request.op) {
+          case 'password.reset': {
+            const mustChange = request.params.forceChange;
+            // A temporary password is changed at the next sign-in, through the directory: no hash for it.
+            const hash = mustChange ? null : await hashPassword(request.secret.newPassword);
+            await db.tx(async (tx) => {
+              await setCloudHash(tx, tenantId, user.id, hash, new Date(now()).toISOString(), t);
+              await noteUserState(tx, tenantId, user.id, { mustChange, ...(request.params.unlock ? { locked: false } : {}) }, t);
+            });
+            return;
+          }
+          case 'password.change': {
+            const hash = await hashPassword(request.secret.newPassword);
+            await db.tx(async (tx) => {
+              await setCloudHash(tx, tenantId, user.id, hash, new Date(now()).toISOString(), t);
+              await noteUserState(tx, tenantId, user.id, { mustChange: false, locked: false }, t);
+            });
+            return;
+          }
+          case 'account.unlock':
+            await noteUserState(db, tenantId, user.id, { locked: false }, t);
+            return;
+          default:
+            return;
+        }
+      };
+      const prev = pending.get(user.id) ?? Promise.resolve();
+      const p = prev.then(job).catch((err: unknown) => log.error('could not record the cloud side of a write', { tenantId, userId: user.id, err }));
+      pending.set(user.id, p);
+      void p.then(() => {
+        if (pending.get(user.id) === p) pending.delete(user.id);
+      });
+    },
+    async settled(userId) {
+      await pending.get(userId);
+    },
+    async drain() {
+      await Promise.allSettled([...pending.values()]);
+    },
+  };
+}

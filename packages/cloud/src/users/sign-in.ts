@@ -1,0 +1,142 @@
+/**
+ * End-user sign-in, per the tenant's settings.signIn.mode:
+ *
+ * - cloud_hash: the cloud's own scrypt hash, recorded when a password was written (or verified)
+ *   through the cloud. A hash older than the directory's passwordLastSetAt (changed on-premises, as
+ *   sync shows) is stale and not used: sign-in falls through to pass-through for that user, and a
+ *   successful pass-through refreshes the hash. A must-change user always goes through the directory
+ *   (it alone says must-change / expired).
+ * - pass_through: `credentials.verify` through the agent, which binds as the user: a wrong password
+ *   counts toward the directory's lockout as it would on-premises.
+ *
+ * Cloud-only users always use the cloud hash. Before a tenant's first completed sync there are no
+ * user rows: pass-through by login. Unknown user and wrong password are both
+ * `invalid_credentials`, after the same hash work. Rate limited per login and per client IP.
+ */
+import { z } from 'zod';
+import type { OperationResult } from '@writeback/protocol';
+import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { Services } from '../http/context.js';
+import { reserveAll, type RateLimiter } from '../rate-limit/limiter.js';
+import { getTenantSettings } from '../tenants/settings.js';
+import { findUserByLogin, lookupKey, setCloudHash, usableCloudHash, type CloudUser } from './directory-users.js';
+
+export type SignInOutcome =
+  | 'succeeded'
+  | 'must_change'
+  | 'password_expired'
+  | 'invalid_credentials'
+  | 'account_locked'
+  | 'account_disabled'
+  | 'agent_unavailable'
+  | 'directory_unavailable'
+  | 'rate_limited'
+  | 'timeout';
+
+export interface SignInResult {
+  outcome: SignInOutcome;
+  user: CloudUser | null;
+  via: 'cloud_hash' | 'pass_through' | null;
+  requestId?: string;
+  /** With rate_limited: when to try again. */
+  retryAfterSeconds?: number;
+}
+
+export interface SignInInput {
+  tenantId: string;
+  login: string;
+  password: string;
+  clientIp: string | null;
+}
+
+const VerifyData = z.object({ mustChange: z.boolean().optional(), expired: z.boolean().optional() }).loose();
+
+/** Failed attempts that tested the password (or may have): they count toward the rate limits. */
+const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>(['invalid_credentials', 'account_locked', 'account_disabled', 'timeout']);
+
+function mapVerify(r: OperationResult): SignInOutcome {
+  switch (r.outcome) {
+    case 'succeeded': {
+      const d = VerifyData.safeParse(r.data ?? {});
+      if (d.success && d.data.mustChange) return 'must_change';
+      if (d.success && d.data.expired) return 'password_expired';
+      return 'succeeded';
+    }
+    case 'wrong_current_password':
+    case 'user_not_found':
+      return 'invalid_credentials';
+    case 'account_locked':
+      return 'account_locked';
+    case 'account_disabled':
+      return 'account_disabled';
+    case 'agent_unavailable':
+    case 'request_rejected':
+      return 'agent_unavailable';
+    case 'timeout':
+    case 'outcome_unknown':
+      return 'timeout';
+    default:
+      return 'directory_unavailable';
+  }
+}
+
+async function viaCloudHash(hash: string | null, password: string, user: CloudUser | null): Promise<SignInResult> {
+  const ok = await verifyPassword(password, hash ?? (await dummyPasswordHash()));
+  if (!ok || !user || hash === null) return { outcome: 'invalid_credentials', user: null, via: 'cloud_hash' };
+  if (!user.enabled) return { outcome: 'account_disabled', user, via: 'cloud_hash' };
+  if (user.locked) return { outcome: 'account_locked', user, via: 'cloud_hash' };
+  return { outcome: 'succeeded', user, via: 'cloud_hash' };
+}
+
+async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
+  const { db } = s;
+  const settings = await getTenantSettings(db, input.tenantId);
+  const synced = await s.sync.hasSynced(input.tenantId);
+  let user: CloudUser | null = null;
+  if (synced) {
+    user = await findUserByLogin(db, input.tenantId, input.login);
+    if (!user) {
+      // Unknown: the same scrypt work as a known user with a wrong password.
+      await verifyPassword(input.password, await dummyPasswordHash());
+      return { outcome: 'invalid_credentials', user: null, via: null };
+    }
+    // A write through the cloud a moment ago may still be recording this user's hash.
+    await s.writeback.userSettled(user.id);
+    if (user.source === 'cloud') return viaCloudHash(await usableCloudHash(db, input.tenantId, user.id), input.password, user);
+    if (settings.signIn.mode === 'cloud_hash' && !user.mustChange) {
+      const hash = await usableCloudHash(db, input.tenantId, user.id);
+      if (hash !== null) return viaCloudHash(hash, input.password, user);
+    }
+  }
+  const r = await s.writeback.executeOperation({
+    tenantId: input.tenantId,
+    request: { op: 'credentials.verify', params: { user: { by: 'login', value: input.login } }, secret: { password: input.password } },
+    actor: { kind: 'user', id: input.login },
+    target: input.login,
+    clientIp: input.clientIp,
+  });
+  const outcome = mapVerify(r.result);
+  if (outcome === 'succeeded' && user && settings.signIn.mode === 'cloud_hash') {
+    // The directory just accepted this password: it is the current one from now on.
+    const hash = await hashPassword(input.password);
+    await setCloudHash(db, input.tenantId, user.id, hash, new Date(s.now()).toISOString(), s.now());
+  }
+  return { outcome, user: outcome === 'invalid_credentials' ? null : user, via: 'pass_through', requestId: r.requestId };
+}
+
+/** Sign a user in (no session is made here: the web pages and the API decide what follows). */
+export async function signInUser(s: Services, input: SignInInput): Promise<SignInResult> {
+  const key = `${input.tenantId}:${lookupKey(input.login)}`;
+  const entries: [RateLimiter, string][] = [[s.limiters.userSignInPerLogin, key]];
+  if (input.clientIp) entries.push([s.limiters.userSignInPerIp, input.clientIp]);
+  const reserved = reserveAll(entries);
+  if (!reserved.ok) return { outcome: 'rate_limited', user: null, via: null, retryAfterSeconds: reserved.retryAfterSeconds };
+  let counted = true;
+  try {
+    const r = await attempt(s, input);
+    counted = COUNTED.has(r.outcome);
+    return r;
+  } finally {
+    if (!counted) reserved.release();
+  }
+}
