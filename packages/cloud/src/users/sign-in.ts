@@ -58,8 +58,9 @@ function mapVerify(r: OperationResult): SignInOutcome {
   switch (r.outcome) {
     case 'succeeded': {
       const d = VerifyData.safeParse(r.data ?? {});
-      if (d.success && d.data.mustChange) return 'must_change';
+      // AD reports an expired password as must-change too: expired is the more precise answer.
       if (d.success && d.data.expired) return 'password_expired';
+      if (d.success && d.data.mustChange) return 'must_change';
       return 'succeeded';
     }
     case 'wrong_current_password':
