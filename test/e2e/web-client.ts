@@ -1,0 +1,77 @@
+/**
+ * A browser-like HTTP client for the web pages in tests: keeps cookies, follows 303 redirects,
+ * records every URL it visits, and posts forms with the CSRF token of the last page it read.
+ */
+export type Form = Record<string, string>;
+
+export interface WebPage {
+  status: number;
+  url: string;
+  text: string;
+  headers: Headers;
+  /** `data-code` values of the notices on the page. */
+  codes: string[];
+}
+
+/** A browser-like client: keeps cookies, follows 303s, reads the CSRF field of the last page. */
+export class WebClient {
+  cookies = new Map<string, string>();
+  visited: string[] = [];
+  last: WebPage | null = null;
+  constructor(readonly base: string) {}
+
+  private store(res: Response): void {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair?.indexOf('=') ?? -1;
+      if (!pair || i < 0) continue;
+      const name = pair.slice(0, i);
+      const value = pair.slice(i + 1);
+      if (/Max-Age=0/i.test(c) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  private async send(method: string, path: string, body?: string): Promise<WebPage> {
+    let url = path;
+    let m = method;
+    let b = body;
+    for (let hop = 0; hop < 5; hop++) {
+      this.visited.push(url);
+      const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+      if (b !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+      const res = await fetch(`${this.base}${url}`, { method: m, headers, redirect: 'manual', ...(b !== undefined ? { body: b } : {}) });
+      this.store(res);
+      if (res.status === 303 || res.status === 302) {
+        url = res.headers.get('location') ?? '/';
+        m = 'GET';
+        b = undefined;
+        await res.arrayBuffer();
+        continue;
+      }
+      const text = await res.text();
+      const codes = [...text.matchAll(/data-code="([a-z_]+)"/g)].map((x) => x[1] ?? '');
+      this.last = { status: res.status, url, text, headers: res.headers, codes };
+      return this.last;
+    }
+    throw new Error('too many redirects');
+  }
+
+  get(path: string): Promise<WebPage> {
+    return this.send('GET', path);
+  }
+
+  /** POST a form with the CSRF token of the last page (or `csrf` given explicitly, null for none). */
+  post(path: string, form: Form, csrf?: string | null): Promise<WebPage> {
+    const token = csrf === undefined ? this.csrf() : csrf;
+    const body = new URLSearchParams({ ...form, ...(token !== null ? { _csrf: token } : {}) }).toString();
+    return this.send('POST', path, body);
+  }
+
+  csrf(): string {
+    const m = /name="_csrf" value="([^"]+)"/.exec(this.last?.text ?? '');
+    if (!m?.[1]) throw new Error('no CSRF field on the last page');
+    return m[1];
+  }
+}
+
