@@ -6,7 +6,7 @@
  *
  * Options: --directory embedded|ad|openldap (default embedded), --n <sequential samples>,
  * --total <requests for throughput>, --concurrency <c>, --users <n>, --hash N[,r[,p]] (embedded),
- * --rt (sequential phase at real-time priority, for a shared machine).
+ * --rt (sequential phase at real-time priority, for a shared machine), --sync on|off (the cloud's directory sync; default on).
  * The embedded directory uses scrypt N=1024 r=1 p=1 (HASH_COST.fast) so the directory is not the
  * bottleneck; the standard cost (N=16384 r=8) is ~50x slower per write. `ad` starts the lab's
  * Samba AD DC (ldaps, delegated service account; about 35 ms a reset, so the throughput phase is
@@ -42,6 +42,11 @@ const { values } = parseArgs({
      * takes at most about one core from everything else; the throughput phases run normally.
      */
     rt: { type: 'boolean', default: false },
+    /**
+     * The cloud's directory sync (on by default, as in production: an incremental pull through the
+     * agent every second). `--sync off` leaves only the writes on the path, to tell the two apart.
+     */
+    sync: { type: 'string', default: 'on' },
   },
 });
 const KINDS: readonly TargetKind[] = ['embedded', 'ad', 'openldap'];
@@ -51,6 +56,8 @@ function parseKind(raw: string): TargetKind {
   return k;
 }
 const kind = parseKind(values.directory);
+if (values.sync !== 'on' && values.sync !== 'off') throw new TypeError('--sync: on or off');
+const SYNC = values.sync === 'on';
 const N = Number(values.n);
 const TOTAL = Number(values.total);
 const REQUESTED_C = Number(values.concurrency);
@@ -78,7 +85,7 @@ async function main() {
   const hash = values.hash ? { N: hN ?? 1024, r: hr || 1, p: hp || 1 } : undefined;
   const target: DirectoryTarget = await startDirectoryTarget(kind, { dir, users: USERS, log, ...(hash ? { hash } : {}) });
   const C = target.throughputConcurrency(REQUESTED_C);
-  process.stdout.write(`directory: ${target.describe}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+  process.stdout.write(`directory: ${target.describe}\ncloud sync: ${SYNC ? 'on (incremental pull every second, the default)' : 'off'}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
   try {
     // Real servers take many clients: the direct and the whole-path samples then alternate, so both
     // see the same machine load (on a shared 2-core box, phases minutes apart do not). The embedded
@@ -114,7 +121,7 @@ async function main() {
     }
 
     // The whole path: cloud + relay in this process, the agent as its own process.
-    const cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'writeback.db')}`, masterKey: randomBytes(32).toString('base64url'), writebackDeadlineMs: 30_000, pendingGraceMs: 60_000 }, { log, printOperatorKey: () => {} });
+    const cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'writeback.db')}`, masterKey: randomBytes(32).toString('base64url'), writebackDeadlineMs: 30_000, pendingGraceMs: 60_000, syncEnabled: SYNC }, { log, printOperatorKey: () => {} });
     const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
     const statePath = join(dir, 'agent.json');
     await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'bench-agent', statePath, directory: target.config, log });
