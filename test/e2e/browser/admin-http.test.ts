@@ -122,8 +122,8 @@ describe('admin pages over HTTP', () => {
       methods: ['email', 'totp'],
       required: '2',
       attemptsPerHour: '4',
-      groups: 'SSPR Users\r\nHelpdesk',
-      notifyAdmins: 'sec@example.test',
+      groups: 'SSPR Users\r\nCN=Helpdesk,OU=Groups,DC=example,DC=test',
+      notifyAdmins: 'sec@example.test, ops@example.test',
       signInMode: 'pass_through',
     });
     assert.equal(good.status, 303);
@@ -131,8 +131,8 @@ describe('admin pages over HTTP', () => {
     assert.deepEqual(s.sspr.methods, ['email', 'totp']);
     assert.equal(s.sspr.required, 2);
     assert.equal(s.sspr.attemptsPerHour, 4);
-    assert.deepEqual(s.sspr.groups, ['SSPR Users', 'Helpdesk']);
-    assert.deepEqual(s.sspr.notifyAdmins, ['sec@example.test']);
+    assert.deepEqual(s.sspr.groups, ['SSPR Users', 'CN=Helpdesk,OU=Groups,DC=example,DC=test']);
+    assert.deepEqual(s.sspr.notifyAdmins, ['sec@example.test', 'ops@example.test']);
     assert.equal(s.sspr.requireRegistration, false);
     assert.equal(s.signIn.mode, 'pass_through');
     // The change is in the audit log, attributed to the admin.

@@ -28,26 +28,28 @@ const Checkbox = z
   .string()
   .optional()
   .transform((v) => v !== undefined);
-const Lines = z
-  .string()
-  .max(20_000)
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(/[\r\n,;]+/)
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  );
+/** Non-empty trimmed entries split at `separator` (group DNs contain commas: groups split at line ends only). */
+const listOf = (separator: RegExp) =>
+  z
+    .string()
+    .max(20_000)
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(separator)
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    );
 
 const SettingsForm = z.object({
   ssprEnabled: Checkbox,
-  groups: Lines,
+  groups: listOf(/[\r\n]+/),
   methods: OneOrMany,
   required: z.coerce.number().int().min(1).max(2),
   requireRegistration: Checkbox,
   unlockEnabled: Checkbox,
   attemptsPerHour: z.string().trim().max(6),
-  notifyAdmins: Lines,
+  notifyAdmins: listOf(/[\r\n,;]+/),
   signInMode: z.enum(['cloud_hash', 'pass_through']),
 });
 
