@@ -12,7 +12,7 @@ import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { endSession, startSession } from '../session.js';
-import { signInForPages, type SignInOutcome } from '../sign-in-bridge.js';
+import { signInUser, type SignInOutcome } from '../../users/sign-in.js';
 import { waitText } from '../time-text.js';
 import { signedInUser, userPage } from './common.js';
 
@@ -62,7 +62,7 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
   web.post('/t/:tenant/signin', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const form = parseForm(SignInForm, req.body);
-    const r = await signInForPages(services, { tenantId: tenant.id, login: form.login, password: form.password, clientIp: req.ip });
+    const r = await signInUser(services, { tenantId: tenant.id, login: form.login, password: form.password, clientIp: req.ip });
     if (r.outcome === 'succeeded' || r.outcome === 'must_change' || r.outcome === 'password_expired') {
       const login = r.user?.login ?? form.login;
       await startSession(services, req, reply, {
