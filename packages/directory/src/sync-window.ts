@@ -15,7 +15,7 @@
  * where the last committed batch ended. Replaying a cursor gives the same batch (upserts by anchor).
  */
 import { MAX_SYNC_BATCH_BYTES, type SyncChange } from '@writeback/protocol';
-import { FilterParser, type Filter } from 'ldapts';
+import { FilterParser, ResultCodeError, type Client, type Control, type Entry, type Filter, type SearchOptions } from 'ldapts';
 
 /** One change with its place in the change order. */
 export interface KeyedChange {
@@ -41,19 +41,19 @@ export interface WindowState {
 
 export interface WindowPullOptions {
   state: WindowState;
-  /** Inclusive last key to cover, or null for an open end (see settleFrom). */
-  end: number | null;
+  /** Inclusive last key to cover (AD: the DC's highestCommittedUSN; OpenLDAP: now + clock-skew allowance). */
+  end: number;
   /**
-   * With an open end (keys are times): the window reaching this key is the tail. It has no upper
-   * bound, and once read the position stays at the newest change SEEN instead of moving past the
-   * window, so changes that land later with keys in the window are not skipped.
+   * Keys at or after this are "recent" (OpenLDAP: a CSN time a few minutes ago): a recent window
+   * that was read completely moves the position only to the newest change SEEN in it, never past
+   * its end, so a change stamped there later (a server clock behind the agent's) is still found.
    */
   settleFrom?: number;
   limit: number;
-  /** Changes with lo <= key <= hi (hi null: no upper bound), in any order. */
-  fetch(lo: number, hi: number | null): Promise<KeyedChange[]>;
+  /** Changes with lo <= key <= hi, in any order; throws WindowTooWideError when there are too many. */
+  fetch(lo: number, hi: number): Promise<KeyedChange[]>;
   maxWidth: number;
-  /** Round trips one pull may spend walking empty windows before answering `more`. */
+  /** Windows one pull may read (round trips) before answering `more`. */
   maxWindows: number;
   /** Byte budget of the changes' JSON (default MAX_SYNC_BATCH_BYTES - 2048 for the cursor and envelope). */
   budgetBytes?: number;
@@ -62,7 +62,7 @@ export interface WindowPullOptions {
 export interface WindowPullResult {
   changes: SyncChange[];
   state: WindowState;
-  /** The key space up to `end` (or the open end) is covered. */
+  /** The key space up to `end` is covered. */
   done: boolean;
 }
 
@@ -71,8 +71,33 @@ export class WindowTooWideError extends Error {
   override readonly name = 'WindowTooWideError';
 }
 
-/** Entries one window's search may return before it counts as too wide (the search's sizeLimit). */
+/** Entries one window's search may return before it counts as too wide. */
 export const MAX_WINDOW_ENTRIES = 5000;
+
+/**
+ * One window's search, paged, without a client size limit: ldapts turns a server's "size limit
+ * exceeded" into SUCCESS with the entries so far whenever the request carries a sizeLimit, and
+ * slapd's default limit is 500, so a limited search would silently lose entries. Here the server's
+ * limit (result 4) and MAX_WINDOW_ENTRIES both throw WindowTooWideError instead.
+ */
+export async function searchWindow(
+  client: Client,
+  base: string,
+  options: Omit<SearchOptions, 'paged' | 'sizeLimit'>,
+  controls?: Control[],
+): Promise<Entry[]> {
+  const out: Entry[] = [];
+  try {
+    for await (const page of client.searchPaginated(base, { ...options, paged: { pageSize: 500 } }, controls)) {
+      out.push(...page.searchEntries);
+      if (out.length > MAX_WINDOW_ENTRIES) throw new WindowTooWideError(`more than ${MAX_WINDOW_ENTRIES} entries in one window`);
+    }
+  } catch (err) {
+    if (err instanceof ResultCodeError && err.code === 4) throw new WindowTooWideError('the server size limit was reached in one window');
+    throw err;
+  }
+  return out;
+}
 
 /** (a) strictly after (b) in the change order. */
 export function isAfter(a: { n: number; tie: string }, b: WindowPosition): boolean {
@@ -91,21 +116,21 @@ export function changeBytes(c: SyncChange): number {
 
 /**
  * One pull: walk windows from the state's position until `limit` changes (or the byte budget) are
- * collected, the end is reached, or `maxWindows` windows were read.
+ * collected, `end` is passed, or `maxWindows` windows were read.
  */
 export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResult> {
   let pos = o.state.pos;
+  /** Where the next window starts; ahead of pos after recent windows (see settleFrom). */
+  let scan = pos.n;
   let width = Math.max(1, Math.min(o.maxWidth, Math.floor(o.state.width)));
   const out: SyncChange[] = [];
   let bytes = 0;
   const budget = o.budgetBytes ?? MAX_SYNC_BATCH_BYTES - 2048;
 
   for (let i = 0; i < o.maxWindows; i++) {
-    const lo = pos.n;
-    if (o.end !== null && lo > o.end) return { changes: out, state: { pos, width }, done: true };
-    let hi: number | null = lo + width - 1;
-    if (o.end !== null) hi = Math.min(hi, o.end);
-    else if (o.settleFrom !== undefined && hi >= o.settleFrom) hi = null;
+    const lo = scan;
+    if (lo > o.end) return { changes: out, state: { pos, width }, done: true };
+    const hi = Math.min(lo + width - 1, o.end);
 
     let fetched: KeyedChange[];
     try {
@@ -113,7 +138,7 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
     } catch (err) {
       // More entries than a window may hold (the server's size limit): narrow it and read again.
       if (!(err instanceof WindowTooWideError) || width === 1) throw err;
-      width = Math.max(1, Math.floor(width / 8));
+      width = Math.max(1, Math.floor(width / 4));
       continue;
     }
     const items = fetched.filter((c) => isAfter(c, pos)).sort(compare);
@@ -131,28 +156,29 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
     }
     if (taken < items.length) {
       // The batch is full inside this window: resume right after the last change taken, with the
-      // next window as wide as the keys that held this batch (the local density).
+      // next window a little narrower than the keys that held this batch (the local density), so
+      // it fits a server size limit equal to the batch size.
       const last = items[taken - 1];
       const firstItem = items[0];
       if (last && firstItem) {
         pos = { n: last.n, tie: last.tie };
-        width = Math.max(1, last.n - firstItem.n + 1);
+        width = Math.max(1, Math.floor(((last.n - firstItem.n + 1) * 3) / 4));
       } else {
         width = Math.max(1, Math.floor(width / 8));
       }
       return { changes: out, state: { pos, width }, done: false };
     }
-    if (hi === null) {
-      // The tail: everything after lo was read; continue after the newest change seen.
+    scan = hi + 1;
+    if (o.settleFrom === undefined || hi < o.settleFrom) {
+      if (isAfter({ n: hi + 1, tie: '' }, pos)) pos = { n: hi + 1, tie: '' };
+    } else {
       const last = items[items.length - 1];
       if (last) pos = { n: last.n, tie: last.tie };
-      return { changes: out, state: { pos, width }, done: true };
     }
-    pos = { n: hi + 1, tie: '' };
     if (items.length * 4 < o.limit) width = Math.min(o.maxWidth, width * 2);
-    if (out.length >= o.limit) return { changes: out, state: { pos, width }, done: o.end !== null && pos.n > o.end };
+    if (out.length >= o.limit) return { changes: out, state: { pos, width }, done: scan > o.end };
   }
-  return { changes: out, state: { pos, width }, done: o.end !== null && pos.n > o.end };
+  return { changes: out, state: { pos, width }, done: scan > o.end };
 }
 
 /** Lower-cased DN with the spaces around separators removed (enough to compare configured DNs). */

@@ -42,7 +42,7 @@ import {
 } from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { changeBytes, MAX_WINDOW_ENTRIES, pullWindows, WindowTooWideError, type KeyedChange, type WindowState } from '../sync-window.js';
+import { changeBytes, pullWindows, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
 import { bytes, int, str, strings } from './entry.js';
@@ -161,7 +161,7 @@ export class AdSyncSource implements SyncSource {
           state: cursor.state,
           end: cursor.end,
           limit,
-          fetch: (lo, hi) => this.fetchInScope(conn, dc, lo, hi ?? cursor.end),
+          fetch: (lo, hi) => this.fetchInScope(conn, dc, lo, hi),
           maxWidth: MAX_WIDTH,
           maxWindows: MAX_WINDOWS,
         });
@@ -181,7 +181,7 @@ export class AdSyncSource implements SyncSource {
         state: inc.state,
         end: dc.highestUsn,
         limit,
-        fetch: (lo, hi) => this.fetchChanges(conn, dc, lo, hi ?? dc.highestUsn),
+        fetch: (lo, hi) => this.fetchChanges(conn, dc, lo, hi),
         maxWidth: MAX_WIDTH,
         maxWindows: MAX_WINDOWS,
       });
@@ -212,7 +212,7 @@ export class AdSyncSource implements SyncSource {
         fetch: async (lo, hi) => {
           const out: KeyedChange[] = [];
           for (const base of this.cfg.scope.baseDns) {
-            const entries = await this.search(conn, base, this.scopeFilter(lo, hi ?? dc.highestUsn), ['objectGUID', 'uSNChanged']);
+            const entries = await this.search(conn, base, this.scopeFilter(lo, hi), ['objectGUID', 'uSNChanged']);
             for (const e of entries) {
               const guid = bytes(e, 'objectGUID');
               const usn = int(e, 'uSNChanged');
@@ -261,18 +261,7 @@ export class AdSyncSource implements SyncSource {
   private async search(conn: AdConnection, base: string, filter: Filter, attributes: string[], controls?: Control[]): Promise<Entry[]> {
     // ldapts would reconnect a dropped client unbound; the pool's clients refuse, but say why here.
     if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-    try {
-      const res = await conn.client.search(
-        base,
-        { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'], paged: PAGE, sizeLimit: MAX_WINDOW_ENTRIES },
-        controls,
-      );
-      return res.searchEntries;
-    } catch (err) {
-      const f = classifyLdapError(err);
-      if (f.kind === 'result' && f.code === 4) throw new WindowTooWideError('window holds more entries than the size limit');
-      throw err;
-    }
+    return searchWindow(conn.client, base, { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'] }, controls);
   }
 
   private async dcView(conn: AdConnection): Promise<DcView> {

@@ -5,9 +5,12 @@
  * `(entryCSN>=…)` work without any overlay).
  *
  * - Full sync and incremental pulls walk CSN-time windows (sync-window.ts: bounded batches,
- *   resumable from the cursor alone). A user changed during the full pass moves ahead of the
- *   position and comes later in the same pass. The newest minute is the "tail": once read, the
- *   position stays at the newest change seen, so a change landing a moment later is not skipped.
+ *   resumable from the cursor alone) up to a day ahead of the agent's clock. A user changed during
+ *   the full pass moves ahead of the position and comes later in the same pass. Windows of the
+ *   last five minutes move the position only to the newest change seen in them, so a server clock
+ *   behind the agent's by less than that loses nothing.
+ * - Windows are narrowed to fit the server's size limit (slapd's default is 500 entries per
+ *   search for everyone but the rootDN); with that default the full sync's `total` is unknown.
  * - Incremental pulls also answer `delete` for users changed but no longer in scope (moved out of
  *   the subtrees, filter or group no longer matching).
  * - Deletions: OpenLDAP keeps no tombstones (without the accesslog overlay), so a deleted entry
@@ -15,18 +18,20 @@
  *   pass, which it runs after every full sync and periodically.
  * - Group scoping (scope.group): group membership does not change the members' entryCSN, so the
  *   cursor remembers the group's entryCSN and a changed group answers `reset: true`.
- * - The change order is the server's clock: servers whose clocks disagree by more than the tail
- *   (a minute) can skip changes after a fail-over to another server.
+ * - The change order is the server's clock, stamped when a write starts: a write that commits
+ *   after a later-stamped one was already read is missed (a race of milliseconds, as for every
+ *   timestamp-based sync; the next full sync repairs it), and replicas whose clocks disagree by more
+ *   than five minutes can skip changes after a fail-over.
  *
  * Cursors: `csn:f:<groupCsn>:<pos>:<tie>:<width>:<total>` during the full pass,
- * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group);
+ * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group, total -1 unknown);
  * anchors: `anchors:<pos>:<tie>:<width>`. pos is microseconds of a CSN time, tie `<csn>|<anchor>`.
  */
 import { MAX_SYNC_BATCH_USERS, type Logger, type SyncAnchorsData, type SyncChange, type SyncPullData, type SyncedUser } from '@writeback/protocol';
 import { AndFilter, GreaterThanEqualsFilter, NotFilter, PresenceFilter, type Entry, type Filter } from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { isDnWithin, MAX_WINDOW_ENTRIES, normalizeDn, pullWindows, WindowTooWideError, type KeyedChange, type WindowState } from '../sync-window.js';
+import { isDnWithin, normalizeDn, pullWindows, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
 import type { ResolvedOpenLdapConfig } from './config.js';
 import { isResultCodeError, type PooledConnection, type ServicePool } from './connection.js';
 import { first, isDisabled, isLocked, parseGeneralizedTime, settingsFromEntry, userStateFromEntry, values, type PpolicySettings } from './policy.js';
@@ -34,17 +39,24 @@ import { first, isDisabled, isLocked, parseGeneralizedTime, settingsFromEntry, u
 const HOUR_US = 3_600_000_000;
 const MAX_WIDTH = 2 ** 50;
 const MAX_WINDOWS = 48;
-/** Windows reaching into the newest minute are the tail (see the module header). */
-const TAIL_US = 60_000_000;
+/**
+ * Windows newer than this (agent clock) only move the position to changes seen: a server clock
+ * behind the agent's by less than this loses nothing.
+ */
+const SETTLE_US = 5 * 60_000_000;
+/** Changes stamped up to this far ahead of the agent's clock are read (a server clock ahead). */
+const AHEAD_US = 24 * 3_600_000_000;
 const PAGE = { pageSize: 500 };
 const POLICY_ATTRS = ['pwdLockout', 'pwdLockoutDuration', 'pwdMaxFailure', 'pwdMinLength', 'pwdCheckQuality'];
 
+/** total -1: not known (size limit). */
 type Cursor = { phase: 'full' | 'inc'; groupCsn: string; state: WindowState; total: number };
 
 const NUM = '(0|[1-9][0-9]{0,15})';
+const TOTAL = '(-1|0|[1-9][0-9]{0,15})';
 const TIE = '([0-9A-Za-z.#|{}=,_-]{0,200})';
 const GCSN = '(-|[0-9.Z#]{1,64})';
-const FULL_RE = new RegExp(`^csn:f:${GCSN}:${NUM}:${TIE}:${NUM}:${NUM}$`);
+const FULL_RE = new RegExp(`^csn:f:${GCSN}:${NUM}:${TIE}:${NUM}:${TOTAL}$`);
 const INC_RE = new RegExp(`^csn:i:${GCSN}:${NUM}:${TIE}:${NUM}$`);
 const ANCHORS_RE = new RegExp(`^anchors:${NUM}:${TIE}:${NUM}$`);
 
@@ -120,7 +132,7 @@ export class OpenLdapSyncSource implements SyncSource {
       const groupCsn = await this.groupCsn(ctx);
       let cursor: Cursor;
       if (cursorText === null) {
-        cursor = { phase: 'full', groupCsn, state: { pos: { n: 0, tie: '' }, width: HOUR_US }, total: await this.countInScope(ctx) };
+        cursor = { phase: 'full', groupCsn, state: { pos: { n: 0, tie: '' }, width: HOUR_US }, total: (await this.countInScope(ctx)) ?? -1 };
         this.log.info('openldap sync: full sync started', { total: cursor.total });
       } else {
         const parsed = parseOpenLdapCursor(cursorText);
@@ -137,16 +149,17 @@ export class OpenLdapSyncSource implements SyncSource {
       const full = cursor.phase === 'full';
       const r = await pullWindows({
         state: cursor.state,
-        end: null,
-        settleFrom: ctx.now * 1000 - TAIL_US,
+        end: ctx.now * 1000 + AHEAD_US,
+        settleFrom: ctx.now * 1000 - SETTLE_US,
         limit,
         fetch: (lo, hi) => this.fetchChanges(ctx, lo, hi, full ? 'skip' : 'delete'),
         maxWidth: MAX_WIDTH,
         maxWindows: MAX_WINDOWS,
       });
       if (full) {
-        if (!r.done) return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, total: cursor.total };
-        return { changes: r.changes, cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }), more: false, total: cursor.total };
+        const total = cursor.total >= 0 ? { total: cursor.total } : {};
+        if (!r.done) return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, ...total };
+        return { changes: r.changes, cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }), more: false, ...total };
       }
       return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: !r.done };
     });
@@ -163,13 +176,13 @@ export class OpenLdapSyncSource implements SyncSource {
       }
       const r = await pullWindows({
         state,
-        end: null,
-        settleFrom: ctx.now * 1000 - TAIL_US,
+        end: ctx.now * 1000 + AHEAD_US,
+        settleFrom: ctx.now * 1000 - SETTLE_US,
         limit,
         fetch: async (lo, hi) => {
           const out: KeyedChange[] = [];
           for (const base of this.cfg.resolvedScope.baseDns) {
-            for (const e of await this.search(ctx, base, this.inScopeFilter(lo, hi), [this.cfg.anchorAttribute, this.cfg.loginAttribute, 'entryCSN'])) {
+            for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [this.cfg.anchorAttribute, this.cfg.loginAttribute, 'entryCSN'])) {
               if (!this.isScopeMember(ctx, e)) continue;
               const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
               if (k) out.push(k);
@@ -229,14 +242,9 @@ export class OpenLdapSyncSource implements SyncSource {
     }
   }
 
-  private async search(ctx: PullContext, base: string, filter: Filter, attributes: string[], sizeLimit = MAX_WINDOW_ENTRIES): Promise<Entry[]> {
+  private async search(ctx: PullContext, base: string, filter: Filter, attributes: string[]): Promise<Entry[]> {
     if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
-    try {
-      return (await ctx.conn.client.search(base, { scope: 'sub', filter, attributes, paged: PAGE, sizeLimit })).searchEntries;
-    } catch (err) {
-      if (isResultCodeError(err) && err.code === 4) throw new WindowTooWideError('window holds more entries than the size limit');
-      throw err;
-    }
+    return searchWindow(ctx.conn.client, base, { scope: 'sub', filter, attributes });
   }
 
   /** The database suffix holding baseDn (rootDSE namingContexts), for "left scope" searches. */
@@ -278,16 +286,16 @@ export class OpenLdapSyncSource implements SyncSource {
     }
   }
 
-  private csnRange(lo: number, hi: number | null): Filter[] {
+  private csnRange(lo: number, hi: number): Filter[] {
     const f: Filter[] = [new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(lo) })];
-    if (hi !== null) f.push(new NotFilter({ filter: new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(hi + 1) }) }));
+    f.push(new NotFilter({ filter: new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(hi + 1) }) }));
     return f;
   }
 
-  /** Users (entries with a login) matching the scope's filters, within a CSN window. */
-  private inScopeFilter(lo: number | null, hi: number | null): Filter {
+  /** Users (entries with a login) matching the scope's filters, within a CSN window when given one. */
+  private inScopeFilter(window?: { lo: number; hi: number }): Filter {
     return new AndFilter({
-      filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.cfg.resolvedScope.extraFilters, ...(lo === null ? [] : this.csnRange(lo, hi))],
+      filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.cfg.resolvedScope.extraFilters, ...(window ? this.csnRange(window.lo, window.hi) : [])],
     });
   }
 
@@ -298,14 +306,27 @@ export class OpenLdapSyncSource implements SyncSource {
     return m.dns.has(normalizeDn(e.dn)) || (login !== undefined && m.uids.has(login));
   }
 
-  private async countInScope(ctx: PullContext): Promise<number> {
+  /**
+   * Users in scope, for progress bars; undefined when the server's size limit stops the count
+   * (slapd's default limit is 500 entries per search, paged or not, for everyone but the rootDN).
+   */
+  private async countInScope(ctx: PullContext): Promise<number | undefined> {
     let n = 0;
-    for (const base of this.cfg.resolvedScope.baseDns) {
-      if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
-      const attrs = ctx.scopeMembers ? [this.cfg.loginAttribute] : ['1.1'];
-      for await (const page of ctx.conn.client.searchPaginated(base, { scope: 'sub', filter: this.inScopeFilter(null, null), attributes: attrs, paged: PAGE })) {
-        n += page.searchEntries.filter((e) => this.isScopeMember(ctx, e)).length;
+    try {
+      for (const base of this.cfg.resolvedScope.baseDns) {
+        if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
+        const attrs = ctx.scopeMembers ? [this.cfg.loginAttribute] : ['1.1'];
+        for await (const page of ctx.conn.client.searchPaginated(base, { scope: 'sub', filter: this.inScopeFilter(), attributes: attrs, paged: PAGE })) {
+          n += page.searchEntries.filter((e) => this.isScopeMember(ctx, e)).length;
+        }
       }
+    } catch (err) {
+      if (!isResultCodeError(err) || err.code !== 4) throw err;
+      this.log.warn(
+        'openldap sync: the server size limit stops counting the users in scope (no progress total; windows are narrowed to fit). Raise it for the service account: olcLimits: dn.exact="<bindDn>" size=unlimited',
+        { counted: n },
+      );
+      return undefined;
     }
     return n;
   }
@@ -328,10 +349,10 @@ export class OpenLdapSyncSource implements SyncSource {
     return a;
   }
 
-  private async fetchInScope(ctx: PullContext, lo: number, hi: number | null): Promise<KeyedChange[]> {
+  private async fetchInScope(ctx: PullContext, lo: number, hi: number): Promise<KeyedChange[]> {
     const out: KeyedChange[] = [];
     for (const base of this.cfg.resolvedScope.baseDns) {
-      for (const e of await this.search(ctx, base, this.inScopeFilter(lo, hi), this.userAttributes())) {
+      for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), this.userAttributes())) {
         if (!this.isScopeMember(ctx, e)) continue;
         const user = await this.toUser(ctx, e);
         if (!user) continue;
@@ -344,11 +365,13 @@ export class OpenLdapSyncSource implements SyncSource {
 
   /**
    * One window: upserts for users in scope; users changed but not in scope are deletes in
-   * incremental pulls (they may have left scope) and only places to move past in the full pass
-   * (so it ends after the newest entry, not after the newest user in scope).
+   * incremental pulls (they may have left scope). In the full pass they are only places to move
+   * past, and only in recent windows (older ones are passed whole), so the first incremental pull
+   * does not answer `delete` for every user outside scope changed after the newest one in scope.
    */
-  private async fetchChanges(ctx: PullContext, lo: number, hi: number | null, outOfScope: 'delete' | 'skip'): Promise<KeyedChange[]> {
+  private async fetchChanges(ctx: PullContext, lo: number, hi: number, outOfScope: 'delete' | 'skip'): Promise<KeyedChange[]> {
     const out = await this.fetchInScope(ctx, lo, hi);
+    if (outOfScope === 'skip' && hi < ctx.now * 1000 - SETTLE_US) return out;
     const seen = new Set(out.map((k) => k.tie));
     const changed = await this.search(
       ctx,
