@@ -79,3 +79,9 @@ export async function checkCode(services: Services, o: { tenantId: string; purpo
   const { changes } = await services.db.exec('UPDATE sent_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, live.id]);
   return changes === 1 ? 'ok' : 'none';
 }
+
+/** Delete codes that are used or expired for more than a day (nothing left to check against). */
+export async function sweepCodes(services: Services): Promise<number> {
+  const cutoff = services.now() - 24 * 3_600_000;
+  return (await services.db.exec('DELETE FROM sent_codes WHERE expires_at <= ?', [cutoff])).changes;
+}

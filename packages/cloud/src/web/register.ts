@@ -21,7 +21,9 @@ import { html, layout, notice } from './html.js';
 import { t, type MessageKey } from './i18n/index.js';
 import { loadPageTenant, sendPage } from './page.js';
 import { registerUserPages } from './pages/index.js';
-import { isSecureSite } from './session.js';
+import { isSecureSite, sweepWebSessions } from './session.js';
+import { sweepCodes } from './codes.js';
+import { sweepFlows } from './flows.js';
 import { waitText } from './time-text.js';
 
 declare module 'fastify' {
@@ -33,6 +35,8 @@ declare module 'fastify' {
     csrfExpected?: (services: Services, req: FastifyRequest, tenantId: string) => Promise<string | null>;
   }
 }
+
+const SWEEP_EVERY_MS = 10 * 60_000;
 
 const isFastifyError = (e: unknown): e is FastifyError => e instanceof Error && 'code' in e && typeof e.code === 'string';
 
@@ -103,6 +107,13 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
     }
 
     registerUserPages(web, services);
+
+    // Ended sessions, flows and codes are deleted in the background (each check refuses them anyway).
+    const timer = setInterval(() => {
+      void Promise.all([sweepWebSessions(services.db, services.now()), sweepFlows(services), sweepCodes(services)]).catch((err: unknown) => services.log.warn('web sweep failed', { err }));
+    }, SWEEP_EVERY_MS);
+    timer.unref();
+    web.addHook('onClose', async () => clearInterval(timer));
     registerAdminPages(web, services);
   });
 }

@@ -97,7 +97,9 @@ ${policyPanel(policy.policy, s.user, { now, forReset: false })}</div></section>`
 <a class="button secondary" href="${base}/account/methods/${k}">${t(have.has(k) ? 'account.method.change' : 'account.method.set')}<span class="visually-hidden">: ${t(METHOD_LABEL[k])}</span></a></li>`,
     )}</ul></section>`;
   }
-  const body = html`${notices}<p>${t('account.hello', { name: s.user.displayName ?? s.user.login })}</p>${changeForm}${methods}`;
+  // When the tenant still needs methods from this user, setting them up comes first.
+  const sections = missing > 0 && !forced ? html`${methods}${changeForm}` : html`${changeForm}${methods}`;
+  const body = html`${notices}<p>${t('account.hello', { name: s.user.displayName ?? s.user.login })}</p>${sections}`;
   return sendPage(reply, userPage(tenant, { title: t('account.title'), body, csrf: s.session.csrfToken, current: 'account', scripts: [POLICY_SCRIPT] }), status);
 }
 

@@ -30,6 +30,7 @@ import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
 import { macOf } from '../sealing.js';
+import { deleteSubjectSessions } from '../session.js';
 import { notifyAfterWrite, resetPassword, unlockAccount } from '../write.js';
 import { agentConnected, countAttempt, POLICY_SCRIPT, userPage } from './common.js';
 
@@ -283,7 +284,11 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       return sendPage(reply, await newPasswordPage(services, req, tenant, flow, settings, outcomeNotice(result, kind)), status);
     }
     forgetFlow(services, reply);
-    if (result.outcome === 'succeeded') notifyAfterWrite(services, w, kind);
+    if (result.outcome === 'succeeded') {
+      // A reset ends the user's signed-in sessions elsewhere (someone else may have been using the old password).
+      if (kind === 'reset') await deleteSubjectSessions(services.db, tenant.id, 'user', user.cloud?.id ?? user.login.toLowerCase());
+      notifyAfterWrite(services, w, kind);
+    }
     return sendPage(reply, donePage(tenant, outcomeNotice(result, kind)), status);
   }
 
