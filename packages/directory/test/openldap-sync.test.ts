@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Attribute, Change, Client } from 'ldapts';
 import { MAX_SYNC_BATCH_BYTES, SyncPullDataSchema, type SyncChange, type SyncedUser } from '@writeback/protocol';
 import { parseOpenLdapConfig, type OpenLdapConfig, type OpenLdapDirectory } from '../src/openldap/index.js';
 import { captureLog, labConfig, openLab } from './openldap-helpers.js';
@@ -148,6 +149,32 @@ describe('OpenLDAP sync: full sync', () => {
     const rest = await pullAll(second, part.cursor, 40);
     const anchors = new Set(upserts([...part.changes, ...rest.changes]).map((u) => u.anchor));
     assert.deepEqual([...anchors].sort(), [...anchorOf.values()].sort());
+  });
+});
+
+describe('OpenLDAP sync: under a server size limit', () => {
+  it('narrows its windows to the limit and still returns every user (total unknown)', async () => {
+    const config = new Client({ url: lab.url });
+    await config.bind('cn=admin,cn=config', lab.rootPassword);
+    const limit = (op: 'add' | 'delete') =>
+      config.modify(
+        'olcDatabase={1}mdb,cn=config',
+        new Change({ operation: op, modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=100`] }) }),
+      );
+    await limit('add');
+    try {
+      const d = await open();
+      const run = await pullAll(d, null, 200);
+      assert.deepEqual([...new Set(run.totals)], [undefined]);
+      const anchors = upserts(run.changes).map((u) => u.anchor);
+      assert.equal(new Set(anchors).size, anchors.length);
+      assert.deepEqual([...anchors].sort(), [...anchorOf.values()].sort());
+      const listed = await allAnchors(d, 2000);
+      assert.deepEqual([...listed.anchors].sort(), [...anchorOf.values()].sort());
+    } finally {
+      await limit('delete');
+      await config.unbind();
+    }
   });
 });
 
