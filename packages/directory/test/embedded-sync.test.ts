@@ -114,5 +114,10 @@ describe('embedded sync source', () => {
     const { pages } = await drain(f.dir, null, 500);
     assert.equal(pages.length > 1, true);
     for (const p of pages) assert.equal(Buffer.byteLength(JSON.stringify(p)) < MAX_SYNC_BATCH_BYTES, true);
+    // Anchors pages too: 2,000 UUIDs would not fit.
+    for (let i = 0; i < 1_800; i++) await f.dir.createUser({ login: `small${i}` });
+    const first = SyncAnchorsDataSchema.parse(await f.dir.sync.listAnchors(null, 2000));
+    assert.notEqual(first.cursor, null);
+    assert.equal(Buffer.byteLength(JSON.stringify(first)) < MAX_SYNC_BATCH_BYTES, true);
   });
 });

@@ -244,6 +244,13 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     return { ...parsed.data, agentId };
   }
 
+  /** A pull started now and awaited later; a failure is kept for the await (never unhandled). */
+  function prefetch(tenantId: string, cursor: string | null): Promise<Awaited<ReturnType<typeof pull>>> {
+    const p = pull(tenantId, cursor);
+    p.catch(() => undefined);
+    return p;
+  }
+
   /** Stage deletions in the batch's transaction (decided at the end of the run). */
   async function stage(t: Db, tenantId: string, anchors: readonly string[]): Promise<void> {
     if (anchors.length === 0) return;
@@ -283,16 +290,21 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     if (!state.in_full) await db.exec("UPDATE sync_state SET in_full = 1, full_cursor = NULL, phase = 'full' WHERE tenant_id = ?", [tenantId]);
     else await db.exec("UPDATE sync_state SET phase = 'full' WHERE tenant_id = ?", [tenantId]);
     let resets = 0;
+    let next = prefetch(tenantId, cursor);
     for (;;) {
-      const page = await pull(tenantId, cursor);
+      const page = await next;
       agent.id = page.agentId;
       if (page.reset) {
         // The stored full cursor is no longer valid (restored directory...): start the walk again.
         if (++resets > 2) throw new SyncRunError('sync_reset_loop', 'the directory keeps refusing the cursor');
         cursor = null;
         await db.exec('UPDATE sync_state SET full_cursor = NULL WHERE tenant_id = ?', [tenantId]);
+        next = prefetch(tenantId, null);
         continue;
       }
+      // The next pull needs only this answer's cursor: it travels while this batch is committed.
+      // Cursors are still stored in order, each with its own batch.
+      if (page.more) next = prefetch(tenantId, page.cursor);
       await applyBatch(tenantId, page.changes, 'full_cursor', page.cursor, counts);
       cursor = page.cursor;
       if (!page.more) break;
@@ -328,10 +340,12 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   async function incremental(tenantId: string, state: State, counts: RunCounts, agent: { id: string | null }): Promise<'done' | 'reset'> {
     let cursor = state.cursor;
     if (state.phase !== 'incremental' && state.phase !== 'blocked_mass_delete') await db.exec("UPDATE sync_state SET phase = 'incremental' WHERE tenant_id = ?", [tenantId]);
+    let next = prefetch(tenantId, cursor);
     for (;;) {
-      const page = await pull(tenantId, cursor);
+      const page = await next;
       agent.id = page.agentId;
       if (page.reset) return 'reset';
+      if (page.more) next = prefetch(tenantId, page.cursor);
       if (page.changes.length > 0 || page.cursor !== cursor) await applyBatch(tenantId, page.changes, 'cursor', page.cursor, counts);
       cursor = page.cursor;
       if (!page.more) break;

@@ -144,7 +144,15 @@ export class EmbeddedSyncSource implements SyncSource {
       }
       start = lo;
     }
-    const anchors = all.slice(start, start + limit);
+    // Bounded by count and by size: 2,000 UUIDs would not fit in one frame.
+    const anchors: string[] = [];
+    let bytes = 0;
+    for (let i = start; i < all.length && anchors.length < limit; i++) {
+      const a = all[i] ?? '';
+      bytes += Buffer.byteLength(a) + 3;
+      if (anchors.length > 0 && bytes > MAX_SYNC_BATCH_BYTES - BATCH_OVERHEAD_BYTES) break;
+      anchors.push(a);
+    }
     const end = start + anchors.length >= all.length;
     return { anchors, cursor: end ? null : (anchors[anchors.length - 1] ?? null) };
   }
