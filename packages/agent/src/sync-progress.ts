@@ -158,7 +158,9 @@ export class SyncProgress implements SyncProgressObserver {
     // Keep the line inside the terminal: the text around the bar takes about 50 columns.
     const cells = Math.max(8, Math.min(30, cols - 52));
     const line = formatProgressLine(f, cells) + (note ? `  (${note})` : '');
-    this.stream.write(`\r${line}\x1b[K${last ? '\n' : ''}`);
+    // The cursor goes back to the start of the line after drawing: a log line written to the same
+    // stream before the next draw overwrites the bar instead of being glued to its end.
+    this.stream.write(`\r\x1b[K${line}${last ? '\n' : '\r'}`);
   }
 
   private logLine(run: Run, t: number, last: boolean, how?: string): void {
