@@ -47,7 +47,7 @@ async function firstRun(cloudUrl: string, bootstrap: Awaited<ReturnType<typeof c
   const directory = await openEmbeddedDirectory(directoryConfig, { log });
   await directory.definePolicy('strict', { minLength: 14, minAgeSeconds: 86_400 });
   for (const u of USERS) {
-    await directory.createUser({ login: u.login, displayName: u.displayName, password: u.password, enabled: 'enabled' in u ? u.enabled : true, protected: 'protected' in u ? u.protected : false, ...('policyName' in u ? { policyName: u.policyName } : {}) });
+    await directory.createUser({ login: u.login, displayName: u.displayName, mail: `${u.login}@demo.example`, groups: ['staff'], password: u.password, enabled: 'enabled' in u ? u.enabled : true, protected: 'protected' in u ? u.protected : false, ...('policyName' in u ? { policyName: u.policyName } : {}) });
   }
   await directory.close();
   await registerAgent({ cloudUrl, token: boot.agentToken?.token ?? '', name: 'demo-agent', statePath: join(dataDir, 'agent.json'), directory: directoryConfig, log });
@@ -74,6 +74,11 @@ async function main() {
   const until = Date.now() + 15_000;
   while ((await cloud.relayClient.allAgents()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   const connected = (await cloud.relayClient.allAgents()).length;
+  // The cloud syncs the directory's users on its own (every second); wait for the first full sync.
+  const tenant = (await cloud.bootstrap({ tenant: { slug: demo.tenant } })).tenant;
+  const syncUntil = Date.now() + 15_000;
+  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil) await new Promise((r) => setTimeout(r, 100));
+  const synced = tenant ? await cloud.sync.status(tenant.id) : null;
 
   const u = cloud.url;
   const k = demo.apiKey;
@@ -84,7 +89,7 @@ Tenant "demo". Admin API key (keep it; it is stored hashed):
   ${k}
 Admin account: ${demo.admin.login} / ${demo.admin.password}
 
-Demo users in the embedded directory:
+Demo users in the embedded directory (${synced?.firstFullSyncAt ? `synced to the cloud: ${synced.total} users` : 'not synced yet'}):
 ${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${x.note}`).join('\n')}
 
 Try it:
@@ -102,6 +107,14 @@ Try it:
   curl -s -X POST ${u}/api/v1/tenants/demo/users/carol/unlock -H 'authorization: Bearer ${k}'
   curl -s ${u}/api/v1/tenants/demo/audit -H 'authorization: Bearer ${k}'
   curl -s ${u}/healthz ; curl -s ${u}/openapi.json | head -c 300
+  # the users the cloud synced from the directory, one user (is writeback offered?), the sync state
+  curl -s '${u}/api/v1/tenants/demo/users?search=a' -H 'authorization: Bearer ${k}'
+  curl -s ${u}/api/v1/tenants/demo/users/carol -H 'authorization: Bearer ${k}'
+  curl -s ${u}/api/v1/tenants/demo/sync -H 'authorization: Bearer ${k}'
+  # end-user sign-in: the first goes to the directory (pass-through), the next uses the cloud's own hash
+  curl -s -X POST ${u}/api/v1/tenants/demo/sign-in -H 'content-type: application/json' -d '{"login":"alice@demo.example","password":"${demo.users.alice}"}'
+  # sign-in mode and the mass-delete guard are tenant settings
+  curl -s -X PATCH ${u}/api/v1/tenants/demo/settings -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"signIn":{"mode":"pass_through"}}'
 Stop the agent (Ctrl-Z / kill ${agent.pid}) and try again: agent_unavailable, at once.
 
 Ctrl-C stops everything. Delete ${dataDir} to start from scratch.
