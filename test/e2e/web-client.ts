@@ -15,6 +15,8 @@ export interface WebPage {
 
 /** A browser-like client: keeps cookies, follows 303s, reads the CSRF field of the last page. */
 export class WebClient {
+  /** Every URL any client visited in this process (to check that no secret ever went into one). */
+  static readonly everyUrl: string[] = [];
   cookies = new Map<string, string>();
   visited: string[] = [];
   last: WebPage | null = null;
@@ -38,6 +40,7 @@ export class WebClient {
     let b = body;
     for (let hop = 0; hop < 5; hop++) {
       this.visited.push(url);
+      WebClient.everyUrl.push(url);
       const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
       if (b !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
       const res = await fetch(`${this.base}${url}`, { method: m, headers, redirect: 'manual', ...(b !== undefined ? { body: b } : {}) });

@@ -7,11 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Mailer, MemoryMailer } from '../../packages/cloud/src/mail/index.js';
+import type { Mailer, MemoryMailer, MemorySmsProvider, SmsProvider } from '../../packages/cloud/src/mail/index.js';
+import { updateTenantSettings } from '../../packages/cloud/src/tenants/settings.js';
 import { PASSWORDS, capturedLogs, findSecrets, startSystem, type System } from './harness.js';
 import { WebClient as Client, type WebPage as Page } from './web-client.js';
 
 const isMemoryMailer = (m: Mailer): m is MemoryMailer => m.kind === 'memory' && 'waitFor' in m;
+const isConsoleSms = (p: SmsProvider): p is MemorySmsProvider => p.kind === 'console' && 'messages' in p;
 
 const T = '/t/acme';
 const secrets = new Set<string>(Object.values(PASSWORDS));
@@ -231,7 +233,49 @@ describe('web pages over HTTP', () => {
     }
   });
 
+  it('two methods required: an email code, then a text message code, then the reset', async () => {
+    await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email', 'sms'], required: 2 } });
+    try {
+      const sms = sys.cloud.sms;
+      if (!isConsoleSms(sms)) throw new Error('the test expects the console SMS provider');
+      const lastSms = () => {
+        const m = sms.messages.at(-1);
+        assert.ok(m);
+        return m;
+      };
+      // bob sets up his mobile number (code by text message).
+      const a = new Client(sys.url);
+      await a.get(`${T}/signin`);
+      await a.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob });
+      await a.get(`${T}/account/methods/sms`);
+      const bad = await a.post(`${T}/account/methods/sms/send`, { address: 'call me maybe' });
+      assert.equal(bad.status, 422);
+      await a.post(`${T}/account/methods/sms/send`, { address: '+44 7700 900123' });
+      assert.equal(lastSms().to, '+44 7700 900123');
+      const reg = await a.post(`${T}/account/methods/sms/confirm`, { code: codeOf(lastSms().text) });
+      assert.ok(reg.codes.includes('method_registered'));
+
+      const { c, code } = await startForgot('bob', 'bob@example.com');
+      const first = await c.post(`${T}/forgot/verify`, { code: code ?? '' });
+      assert.equal(first.url, `${T}/forgot/verify`);
+      assert.match(first.text, /Step 2 of 2/);
+      // The method already passed is not offered again.
+      assert.doesNotMatch(first.text, /value="email"/);
+      await c.post(`${T}/forgot/method`, { method: 'sms' });
+      const second = await c.post(`${T}/forgot/verify`, { code: codeOf(lastSms().text) });
+      assert.equal(second.url, `${T}/forgot/new`);
+      const fresh = 'Lantern-Ridge-4471!';
+      secrets.add(fresh);
+      const done = await c.post(`${T}/forgot/new`, { newPassword: fresh, confirmPassword: fresh });
+      assert.deepEqual(done.codes, ['succeeded']);
+    } finally {
+      await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email'], required: 1 } });
+    }
+  });
+
   it('never puts a password or code in a URL or a log line', () => {
+    assert.ok(Client.everyUrl.length > 50);
+    assert.deepEqual(findSecrets(Client.everyUrl, secrets), []);
     assert.deepEqual(findSecrets(capturedLogs, secrets), []);
   });
 });
