@@ -324,7 +324,8 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     const missing = await liveAnchors(db, tenantId);
     let cursor: string | null = null;
     do {
-      const { data } = await call(tenantId, { op: 'sync.anchors', params: { cursor, limit: 2000 } });
+      // 1,000 anchors (GUIDs) stay well inside one frame whatever the adapter's own bound.
+      const { data } = await call(tenantId, { op: 'sync.anchors', params: { cursor, limit: 1000 } });
       const parsed = SyncAnchorsDataSchema.safeParse(data);
       if (!parsed.success) throw new SyncRunError('invalid_sync_answer', 'the agent answered a sync.anchors with data that does not parse');
       for (const a of parsed.data.anchors) missing.delete(a);
