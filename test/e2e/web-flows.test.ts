@@ -233,6 +233,43 @@ describe('web pages over HTTP', () => {
     }
   });
 
+  it('security questions: registered from My Account, answers normalised, wrong answers counted', async () => {
+    await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email', 'questions'], required: 1, requireRegistration: true } });
+    try {
+      const a = new Client(sys.url);
+      await a.get(`${T}/signin`);
+      const first = await a.post(`${T}/signin`, { login: 'frank', password: PASSWORDS.frank });
+      // The tenant requires a method and frank has none: he is told, and the methods come first.
+      assert.ok(first.codes.includes('registration_required'));
+      assert.ok(first.text.indexOf('id="methods-h"') < first.text.indexOf('id="change-h"'));
+      await a.get(`${T}/account/methods/questions`);
+      const same = await a.post(`${T}/account/methods/questions`, { q1: 'first_pet', a1: 'Rex', q2: 'first_pet', a2: 'Rex', q3: 'first_car', a3: 'Volvo' });
+      assert.equal(same.status, 422);
+      assert.deepEqual(same.codes, ['questions_not_distinct']);
+      const saved = await a.post(`${T}/account/methods/questions`, { q1: 'first_pet', a1: 'Mr. Whiskers', q2: 'birth_city', a2: 'São Paulo', q3: 'first_car', a3: 'Volvo 240' });
+      assert.ok(saved.codes.includes('method_registered'));
+      assert.ok(!saved.codes.includes('registration_required'));
+      const stored = await sys.cloud.store.one("SELECT value FROM user_methods WHERE kind = 'questions' AND user_key = 'frank'");
+      assert.ok(stored && typeof stored.value === 'string' && !stored.value.includes('Whiskers') && !stored.value.includes('Volvo'));
+
+      const c = new Client(sys.url);
+      await c.get(`${T}/forgot`);
+      await c.post(`${T}/forgot`, { login: 'frank' });
+      const asked = await c.post(`${T}/forgot/method`, { method: 'questions' });
+      for (const q of ['a_first_pet', 'a_birth_city', 'a_first_car']) assert.match(asked.text, new RegExp(`name="${q}"`));
+      const wrong = await c.post(`${T}/forgot/verify`, { a_first_pet: 'mr whiskers', a_birth_city: 'Rio', a_first_car: 'volvo 240' });
+      assert.equal(wrong.status, 422);
+      assert.match(wrong.text, /Attempts left: 4\./);
+      const right = await c.post(`${T}/forgot/verify`, { a_first_pet: '  MR WHISKERS ', a_birth_city: 'são paulo', a_first_car: 'Volvo-240' });
+      assert.equal(right.url, `${T}/forgot/new`);
+      // frank's fine-grained policy: 14 characters; a reset is not held back by the minimum age.
+      assert.match(right.text, /at least 14 characters/);
+      assert.doesNotMatch(right.text, /data-min-age/);
+    } finally {
+      await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email'], required: 1, requireRegistration: false } });
+    }
+  });
+
   it('two methods required: an email code, then a text message code, then the reset', async () => {
     await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email', 'sms'], required: 2 } });
     try {
