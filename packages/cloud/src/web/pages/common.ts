@@ -67,7 +67,9 @@ export async function agentConnected(services: Services, tenantId: string): Prom
   }
 }
 
-// Self-service attempts: `attemptsPerHour` per user and four times that per client IP, per tenant setting.
+// Self-service attempts: `attemptsPerHour` per user and four times that per client IP. One limiter
+// per limit value (kept in this process, like the API's): a tenant that changes its setting starts
+// counting afresh under the new value.
 const limiters = new WeakMap<Services, Map<string, RateLimiter>>();
 
 function limiter(services: Services, perHour: number): RateLimiter {
