@@ -53,6 +53,7 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     sys = await startSystem();
     await sys.cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...ADMIN, role: 'admin' } });
     await sys.cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...HELPDESK, role: 'helpdesk' } });
+    await sys.directory.createUser({ login: 'gina', displayName: 'Gina Mail', mail: 'gina@example.test', password: 'Juniper-Initial-2024!' });
     await sys.cloud.sync.runOnce(sys.tenantId, { full: true });
     await waitFor(async () => (await listUsers(sys.cloud.store, sys.tenantId, { limit: 1, offset: 0 })).total > 0, 20_000, 'users to sync');
     base = `${sys.url}/t/acme/admin`;
@@ -135,6 +136,18 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     assert.equal(old.body.outcome, 'wrong_current_password');
     const change = await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'alice', currentPassword: temp, newPassword: 'Tulip-Chosen-2031!' }, null);
     assert.equal(change.body.outcome, 'succeeded');
+  });
+
+  test('a user with an email address is told of the reset, without the password', async () => {
+    await page.goto(`${base}/users/gina`);
+    await page.click('#reset-submit');
+    await page.waitForSelector('#temporary-password');
+    const temp = (await page.textContent('#temporary-password')) ?? '';
+    const mailer = sys.cloud.mailer;
+    assert.ok('messages' in mailer && Array.isArray(mailer.messages), 'the development mailer keeps messages');
+    const sent = mailer.messages.filter((m: { to: string }) => m.to === 'gina@example.test');
+    assert.equal(sent.length, 1);
+    assert.ok(!JSON.stringify(sent).includes(temp));
   });
 
   test('a common password set by an admin is refused with reason banned, before anything is sent', async () => {
