@@ -214,7 +214,7 @@ async function main() {
       const cCloud = cpu.fullUs / 1000 / fs.n;
       const cAgent = cpu.agentMs / fs.n;
       process.stdout.write(
-        `\nCPU per sequential reset (user+system; the directory server's own CPU not counted):\n  direct: adapter ${ms(cDirect)} ms\n  full:   client+cloud+relay ${ms(cCloud)} ms + agent process (its adapter included) ${ms(cAgent)} ms = ${ms(cCloud + cAgent)} ms\n  CPU overhead of the whole path: ${ms(cCloud + cAgent - cDirect)} ms (about the latency overhead on an idle machine, plus loopback wake-ups)\n`,
+        `\nCPU per sequential reset (user+system; the directory server's own CPU not counted):\n  direct: adapter ${ms(cDirect)} ms\n  full:   client+cloud+relay ${ms(cCloud)} ms + agent process (its adapter included) ${ms(cAgent)} ms = ${ms(cCloud + cAgent)} ms\n  CPU overhead of the whole path: ${ms(cCloud + cAgent - cDirect)} ms (about the latency overhead on an idle machine, plus loopback wake-ups)\n${SYNC ? '  (sync on: the cloud\'s background work, the sync and the cloud hash it records after each write, spills into both windows)\n' : ''}`,
       );
       process.stdout.write(`\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`);
       process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n\n`);
