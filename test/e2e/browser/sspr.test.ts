@@ -87,6 +87,18 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
     assert.equal(await page.locator('label[for="login"]').count(), 1);
     assert.equal(await page.locator('label[for="password"]').count(), 1);
     await shots(page, 'signin');
+    // Keyboard only: skip link first, then the fields, Enter submits; focus is visible.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.className'), 'skip');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.id'), 'login');
+    assert.notEqual(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle'), 'none');
+    await page.keyboard.type('carol');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.id'), 'password');
+    await page.keyboard.type(PASSWORDS.carol);
+    await Promise.all([page.waitForSelector('[data-code="account_disabled"]'), page.keyboard.press('Enter')]);
+    assert.equal(await page.getAttribute('[data-code="account_disabled"]', 'role'), 'alert');
   });
 
   test('must change at sign-in → change page → changed → signed in with methods shown', async () => {
