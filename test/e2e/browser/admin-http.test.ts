@@ -19,6 +19,7 @@ import { AdminClient, parseCsv } from './admin-client.js';
 
 const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const HELPDESK = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
+const TARGET = { login: 'guessed', password: 'Guessed-Admin-Pass-2030!' };
 const dataCode = (html: string): string | null => /data-code="([a-z_]+)"/.exec(html)?.[1] ?? null;
 
 describe('admin pages over HTTP', () => {
@@ -32,6 +33,7 @@ describe('admin pages over HTTP', () => {
     cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: randomBytes(32).toString('base64url') }, { printOperatorKey: () => {} });
     const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, admin: { ...ADMIN, role: 'admin' } });
     await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...HELPDESK, role: 'helpdesk' } });
+    await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...TARGET, role: 'helpdesk' } });
     tenantId = boot.tenant?.id ?? '';
     admin = new AdminClient(cloud.url);
   });
@@ -98,6 +100,17 @@ describe('admin pages over HTTP', () => {
     assert.equal(next.status, 303);
     admin = c;
     admin.secret = secret;
+  });
+
+  test('failed sign-ins are rate limited per login: then 429 rate_limited with Retry-After, even with the right password', async () => {
+    const c = new AdminClient(cloud.url);
+    await c.get('/t/acme/admin/signin');
+    for (let i = 0; i < 10; i++) assert.equal((await c.post('/t/acme/admin/signin', { login: TARGET.login, password: `wrong-${i}` })).status, 401);
+    const limited = await c.post('/t/acme/admin/signin', TARGET);
+    assert.equal(limited.status, 429);
+    assert.equal(dataCode(limited.text), 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+    assert.equal(limited.location, null);
   });
 
   test('an admin POST without the right CSRF token is refused (403 csrf_failed) and changes nothing', async () => {
