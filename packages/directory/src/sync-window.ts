@@ -175,8 +175,17 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
       const last = items[items.length - 1];
       if (last) pos = { n: last.n, tie: last.tie };
     }
-    if (items.length * 4 < o.limit) width = Math.min(o.maxWidth, width * 2);
     if (out.length >= o.limit) return { changes: out, state: { pos, width }, done: scan > o.end };
+    // Size the next window to the room left in this batch at this window's density (count and
+    // bytes), at most four times wider; an empty window doubles.
+    const sent = out.length;
+    if (items.length === 0 || sent === 0) {
+      width = Math.min(o.maxWidth, width * 2);
+    } else {
+      const room = Math.min(o.limit - sent, Math.floor((budget - bytes) / (bytes / sent)));
+      if (room < Math.max(1, o.limit / 10)) return { changes: out, state: { pos, width }, done: scan > o.end };
+      width = Math.max(1, Math.min(o.maxWidth, width * 4, Math.floor(((width * room) / items.length) * 0.9)));
+    }
   }
   return { changes: out, state: { pos, width }, done: scan > o.end };
 }
