@@ -7,9 +7,10 @@
  * that every server supports. Instead, the key space (an integer: a USN, or microseconds of a CSN)
  * is walked in windows `[lo, hi]`, each fetched with a range filter. Inside a window, entries are
  * sorted by (key, tie) so a window larger than one batch can be cut anywhere and resumed at the
- * exact entry. The window width adapts: it doubles while windows come back sparse and shrinks in
- * proportion when one overflows a batch, so memory stays near one batch and the total transfer is
- * one pass over the directory (plus the overflow of cut windows).
+ * exact entry. The window width adapts: it doubles while windows come back empty, is sized to the
+ * room left in the batch at the density just seen, and narrows when a window overflows the batch
+ * or the server's size limit; so memory stays near one batch (never above MAX_WINDOW_ENTRIES) and
+ * the transfer is about one pass over the directory (plus the overflow of cut windows).
  *
  * The whole state (position, width) fits in the cursor: any agent process, any time later, resumes
  * where the last committed batch ended. Replaying a cursor gives the same batch (upserts by anchor).
