@@ -102,6 +102,31 @@ describe('admin pages over HTTP', () => {
     admin.secret = secret;
   });
 
+  test('the API sign-in asks an enrolled admin for the code too: no way around the second factor', async () => {
+    const c = new AdminClient(cloud.url);
+    await c.get('/t/acme/admin/signin');
+    await c.post('/t/acme/admin/signin', TARGET);
+    const enrol = await c.get('/t/acme/admin/signin/totp');
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(enrol.text)?.[1] ?? '';
+    assert.equal((await c.post('/t/acme/admin/signin/totp', { code: totpCode(secret, Date.now()) })).status, 303);
+
+    const apiSignIn = async (extra: Record<string, string>) => {
+      const r = await fetch(`${cloud.url}/api/v1/tenants/acme/admin/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ login: TARGET.login, password: TARGET.password, ...extra }),
+      });
+      const body: unknown = await r.json();
+      const code = typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'object' && body.error !== null && 'code' in body.error ? body.error.code : null;
+      return { status: r.status, code };
+    };
+    assert.deepEqual(await apiSignIn({}), { status: 401, code: 'second_factor_required' });
+    const next = totpCode(secret, Date.now() + 30_000);
+    assert.deepEqual(await apiSignIn({ totp: next === '000000' ? '000001' : '000000' }), { status: 401, code: 'invalid_credentials' });
+    assert.equal((await apiSignIn({ totp: next })).status, 201);
+    assert.deepEqual(await apiSignIn({ totp: next }), { status: 401, code: 'invalid_credentials' }, 'a code is good once');
+  });
+
   test('failed sign-ins are rate limited per login: then 429 rate_limited with Retry-After, even with the right password', async () => {
     const c = new AdminClient(cloud.url);
     await c.get('/t/acme/admin/signin');

@@ -1,9 +1,12 @@
 /**
- * Admin sign-in: login + password → a short-lived session token usable as Bearer. Unknown tenant,
- * unknown login, wrong password and disabled account give the same answer after the same scrypt
- * work. Failed attempts are rate limited per login and per client IP.
+ * Admin sign-in: login + password (+ the TOTP code once the admin has enrolled a factor on the
+ * admin pages) → a short-lived session token usable as Bearer. Unknown tenant, unknown login,
+ * wrong password and disabled account give the same answer after the same scrypt work. Failed
+ * attempts are rate limited per login and per client IP. The second factor is checked here as on
+ * the pages, with the same replay protection, so the API is no way around it.
  */
 import { z } from 'zod';
+import { checkAdminCode, getAdminTotp } from '../../auth/admin-totp.js';
 import { ADMIN_ROLES, createSession, revokeSession, verifyAdminCredentials } from '../../auth/admins.js';
 import { dummyPasswordHash, verifyPassword } from '../../auth/passwords.js';
 import { CloudError } from '../../errors.js';
@@ -20,14 +23,14 @@ export const signInRoute = defineRoute({
   tag: 'admin',
   auth: 'none',
   params: TenantParams,
-  body: z.object({ login: z.string().min(1).max(128), password: z.string().min(1).max(256) }),
+  body: z.object({ login: z.string().min(1).max(128), password: z.string().min(1).max(256), totp: z.string().regex(/^\d{6}$/).optional() }),
   responses: {
     201: {
       description: 'Signed in; `token` is shown only here',
       schema: z.object({ token: z.string(), expiresAt: z.string(), admin: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES) }) }),
     },
   },
-  errors: ['invalid_request', 'invalid_credentials', 'rate_limited', 'payload_too_large', 'unsupported_media_type'],
+  errors: ['invalid_request', 'invalid_credentials', 'second_factor_required', 'rate_limited', 'payload_too_large', 'unsupported_media_type'],
   async handle({ params, body, services, clientIp }) {
     const { limiters } = services;
     const release = checkRateLimit([
@@ -41,6 +44,15 @@ export const signInRoute = defineRoute({
     if (!tenant || !admin) {
       services.log.warn('admin sign-in failed', { tenant: params.tenant, clientIp });
       throw new CloudError('invalid_credentials', 'the login or password is not correct');
+    }
+    const factor = await getAdminTotp(services.db, admin.id);
+    if (factor?.confirmed) {
+      if (body.totp === undefined) throw new CloudError('second_factor_required', 'this admin signs in with an authenticator code: send it as totp');
+      const check = await checkAdminCode(services.db, services.cloudKey.privateKey, admin.id, body.totp, services.now(), { enrolling: false });
+      if (check !== 'ok') {
+        services.log.warn('admin sign-in failed: second factor', { tenant: params.tenant, clientIp, check });
+        throw new CloudError('invalid_credentials', 'the login, password or authenticator code is not correct');
+      }
     }
     // Only failures count towards the limit.
     release();

@@ -24,7 +24,7 @@ import { endSession, startSession } from '../session.js';
 import { waitText } from './format.js';
 import { adminBase, adminSession, loadAdminAccount, MFA_WINDOW_MS, type AdminSessionData } from './guard.js';
 import { adminLayout } from './layout.js';
-import { beginEnrolment, checkAdminCode, getAdminTotp, unsealSecret } from './totp-store.js';
+import { beginEnrolment, checkAdminCode, getAdminTotp, unsealSecret } from '../../auth/admin-totp.js';
 
 const SignInForm = z.object({ login: z.string().trim().min(1).max(128), password: z.string().min(1).max(256) });
 const CodeForm = z.object({ code: z.string().trim().max(16) });

@@ -10,8 +10,8 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { generateTotpSecret, verifyTotp } from '../../auth/totp.js';
-import { parseRow, type Db } from '../../store/index.js';
+import { generateTotpSecret, verifyTotp } from './totp.js';
+import { parseRow, type Db } from '../store/index.js';
 
 const keys = new WeakMap<KeyObject, Buffer>();
 function sealKey(signingKey: KeyObject): Buffer {
