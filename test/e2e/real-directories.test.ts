@@ -47,6 +47,13 @@ function expectOutcome(res: { status: number; body: Record<string, unknown> }, o
   assert.equal(typeof res.body.requestId, 'string');
 }
 
+/** Exactly one audit record for the request, completed with `outcome` (never `pending`). */
+async function expectOneAudit(sys: System<Directory>, requestId: unknown, outcome: string): Promise<void> {
+  const audit = await sys.api('GET', `${T}/audit?limit=50`);
+  const mine = (audit.body.items as { requestId: string; outcome: string }[]).filter((i) => i.requestId === requestId);
+  assert.deepEqual(mine.map((i) => i.outcome), [outcome]);
+}
+
 /** The service password goes into a 0600 file the adapter config names (as in production). */
 async function passwordFile(dir: string, password: string): Promise<string> {
   const file = join(dir, `service-${randomBytes(4).toString('hex')}.pw`);
@@ -60,18 +67,33 @@ async function startAround(config: Record<string, unknown> & { kind: 'ad' | 'ope
   return startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: config });
 }
 
+const sambaSkip = missing(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
+const slapdSkip = missing(['slapd', 'slapadd', 'ldapwhoami', 'ldapsearch']);
+/** Both servers start side by side (each suite awaits its own; a failed start fails that suite). */
+let dcStarting: Promise<SambaDc> | undefined;
+let slapdStarting: Promise<SlapdLab> | undefined;
+
+before(() => {
+  if (!sambaSkip) dcStarting = startSambaDc();
+  if (!slapdSkip) slapdStarting = startSlapd({ tls: true });
+  // Awaited (and their errors reported) by the suites' own before hooks.
+  dcStarting?.catch(() => {});
+  slapdStarting?.catch(() => {});
+});
+
 after(() => {
   assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
 });
 
-describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: missing(['samba', 'samba-tool', 'kinit', 'ldapsearch']) }, () => {
+describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sambaSkip }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
   let scratch = '';
   let seq = 0;
 
   before(async () => {
-    dc = await startSambaDc();
+    if (!dcStarting) throw new Error('the DC was not started');
+    dc = await dcStarting;
     secrets.add(dc.servicePassword);
     secrets.add(dc.adminPassword);
     scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ad-'));
@@ -97,12 +119,14 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: mi
   }
   const kinit = async (u: SambaUser, password: string) => (await dc.kinit(`${u.login}@${dc.realm}`, password)).code === 0;
 
-  it('admin reset succeeds; kinit accepts the new password and refuses the old one', async () => {
+  it('admin reset succeeds (one audit record); kinit accepts the new password and refuses the old one', async () => {
     const u = await user();
     const next = pw('Reset');
-    expectOutcome(await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: next, forceChange: false }), 'succeeded');
+    const res = await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: next, forceChange: false });
+    expectOutcome(res, 'succeeded');
     assert.equal(await kinit(u, next), true);
     assert.equal(await kinit(u, u.password), false);
+    await expectOneAudit(sys, res.body.requestId, 'succeeded');
   });
 
   it("user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written", async () => {
@@ -165,13 +189,14 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: mi
   });
 });
 
-describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldaps)', { skip: missing(['slapd', 'slapadd', 'ldapwhoami', 'ldapsearch']) }, () => {
+describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldaps)', { skip: slapdSkip }, () => {
   let lab: SlapdLab;
   let sys: System<Directory>;
   let scratch = '';
 
   before(async () => {
-    lab = await startSlapd({ tls: true });
+    if (!slapdStarting) throw new Error('slapd was not started');
+    lab = await slapdStarting;
     if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     for (const p of Object.values(lab.passwords)) secrets.add(p);
     scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ldap-'));
@@ -196,12 +221,14 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     return lab.addUser({ password: pw('Init') });
   }
 
-  it('admin reset succeeds; ldapwhoami accepts the new password and refuses the old one', async () => {
+  it('admin reset succeeds (one audit record); ldapwhoami accepts the new password and refuses the old one', async () => {
     const u = await user();
     const next = pw('Reset');
-    expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next, forceChange: false }), 'succeeded');
+    const res = await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next, forceChange: false });
+    expectOutcome(res, 'succeeded');
     assert.equal(await lab.whoami(u.dn, next), 0);
     assert.notEqual(await lab.whoami(u.dn, u.password), 0);
+    await expectOneAudit(sys, res.body.requestId, 'succeeded');
   });
 
   it('user change with the right current password succeeds (ldapwhoami); with a wrong one: wrong_current_password, nothing written', async () => {
