@@ -67,7 +67,8 @@ export function errorPage(e: WebError, home: string | null): string {
   const text = e.code === 'rate_limited' ? t('error.rate_limited', { wait: waitText(e.retryAfterSeconds ?? 60) }) : t(ERROR_TEXT[e.code]);
   const body = html`${notice('error', html`<p>${text}</p><p class="ref">${t('outcome.code', { code: e.code })}</p>`, e.code)}
 <p><a href="${home ?? '/'}">${t('error.back')}</a></p>`;
-  return layout({ title: t('error.title'), body });
+  const title = e.code === 'rate_limited' ? t('error.title.rate_limited') : e.code === 'csrf_failed' ? t('error.title.csrf_failed') : e.code === 'not_found' ? t('error.title.not_found') : t('error.title');
+  return layout({ title, body });
 }
 
 /** Hook the pages into the application (called from http/app.ts). */

@@ -6,8 +6,8 @@ export function waitText(seconds: number): string {
   const s = Math.max(1, Math.ceil(seconds));
   if (s < 60) return t(s === 1 ? 'duration.second' : 'duration.seconds', { n: s });
   const m = Math.ceil(s / 60);
-  if (m < 120) return t(m === 1 ? 'duration.minute' : 'duration.minutes', { n: m });
-  const h = Math.round(m / 60);
-  if (h < 48) return t('duration.hours', { n: h });
+  if (m < 60) return t(m === 1 ? 'duration.minute' : 'duration.minutes', { n: m });
+  const h = Math.ceil(m / 60);
+  if (h < 48) return t(h === 1 ? 'duration.hour' : 'duration.hours', { n: h });
   return t('duration.days', { n: Math.round(h / 24) });
 }

@@ -11,6 +11,9 @@ export const en = {
   'layout.footer': 'Your password is checked and stored by your organisation’s own directory.',
 
   'error.title': 'Something went wrong',
+  'error.title.rate_limited': 'Please wait',
+  'error.title.csrf_failed': 'This form has expired',
+  'error.title.not_found': 'Page not found',
   'error.csrf_failed': 'This form has expired or did not come from this site. Go back, reload the page and try again.',
   'error.not_found': 'There is no such page.',
   'error.invalid_request': 'Some of the information sent was not valid. Go back and check the form.',

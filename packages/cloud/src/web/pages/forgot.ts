@@ -203,12 +203,11 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
         // Resending counts as an attempt (it is also a way to flood someone's inbox).
         countAttempt(services, { tenantId: tenant.id, userKey: flow.userKey ?? flow.login.toLowerCase(), clientIp: req.ip, perHour: settings.sspr.attemptsPerHour * 2 });
         const code = await issueCode(services, { tenantId: tenant.id, purpose: 'reset', owner: flow.id, channel: method });
-        let to: string | null = null;
-        if (flow.userKey) {
-          const m = await getMethods(services.db, tenant.id, flow.userKey);
-          const user = await resolveUser(services, tenant.id, flow.login);
-          to = method === 'email' ? (m.email ?? user.mail) : m.sms;
-        }
+        // The same look-ups for every name; only an in-scope user gets an address.
+        const m = await getMethods(services.db, tenant.id, flow.userKey ?? flow.login.toLowerCase());
+        const user = await resolveUser(services, tenant.id, flow.login);
+        const address = method === 'email' ? (m.email ?? user.mail) : m.sms;
+        const to = flow.userKey ? address : null;
         sendInBackground(services, tenant.id, method, to, code);
         await setCurrentMethod(services, flow, method);
       } else if (method === 'questions') {
@@ -226,7 +225,8 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       if (!current || flow.state !== 'started') return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
       const body = z.record(z.string(), z.unknown()).safeParse(req.body ?? {});
       const fields = body.success ? body.data : {};
-      const m = flow.userKey ? await getMethods(services.db, tenant.id, flow.userKey) : null;
+      const found = await getMethods(services.db, tenant.id, flow.userKey ?? flow.login.toLowerCase());
+      const m = flow.userKey ? found : null;
       let passed = false;
       if (current === 'email' || current === 'sms') {
         const code = CodeInputSchema.safeParse(fields.code);
