@@ -6,7 +6,9 @@
  *
  * Options: --directory embedded|ad|openldap (default embedded), --n <sequential samples>,
  * --total <requests for throughput>, --concurrency <c>, --users <n>, --hash N[,r[,p]] (embedded),
- * --rt (sequential phase at real-time priority, for a shared machine), --sync on|off (the cloud's directory sync; default on).
+ * --rt (sequential phase at real-time priority, for a shared machine), --sync on|off (the cloud's
+ * directory sync; default on). Environment: BENCH_AGENT_NODE_ARGS (e.g. `--cpu-prof`) and
+ * BENCH_AGENT_LOG_LEVEL (default error) for the agent process.
  * The embedded directory uses scrypt N=1024 r=1 p=1 (HASH_COST.fast) so the directory is not the
  * bottleneck; the standard cost (N=16384 r=8) is ~50x slower per write. `ad` starts the lab's
  * Samba AD DC (ldaps, delegated service account; about 35 ms a reset, so the throughput phase is
@@ -102,7 +104,7 @@ async function main() {
     // CPU time (user + system) of the sequential samples: this process's around each call (the
     // adapter for direct calls; HTTP client + cloud + relay for full ones), the agent process's over
     // the whole sequential phase (it is idle during direct calls). Unlike latency on a shared box,
-    // CPU time is not inflated by waiting for a core.
+    // CPU time is not inflated by waiting for a core (only by other work thrashing the caches).
     const cpu = { directUs: 0, fullUs: 0, agentMs: 0 };
     const withCpu = async (side: 'directUs' | 'fullUs', fn: () => Promise<void>) => {
       const c0 = process.cpuUsage();
