@@ -121,7 +121,8 @@ test('main.ts starts from the environment, prints the first operator key once, a
   try {
     const started = Date.now();
     while (!/"msg":"cloud started"/.test(stderr)) {
-      if (Date.now() - started > 15_000) throw new Error(`no start: ${stderr}`);
+      // Generous: tsx compiles the whole cloud at start, several seconds on a loaded 2-core machine.
+      if (Date.now() - started > 60_000) throw new Error(`no start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1] ?? '';
