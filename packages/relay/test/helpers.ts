@@ -136,7 +136,7 @@ export class ScriptedAgent {
   }
 
   /** The next frame of type `t` (consumed from the queue), waiting up to `ms`. */
-  async next<T extends RelayToAgentFrame['t']>(t: T, ms = 2_000): Promise<Extract<RelayToAgentFrame, { t: T }>> {
+  async next<T extends RelayToAgentFrame['t']>(t: T, ms = 10_000): Promise<Extract<RelayToAgentFrame, { t: T }>> {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.frames.findIndex((f) => f.t === t);
@@ -201,7 +201,7 @@ export function healthRequest(cloud: Cloud, id: AgentIdentity, deadlineInMs = 2_
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Poll until `fn` is true (for effects that happen on another socket), up to `ms`. */
-export async function until(fn: () => boolean | Promise<boolean>, ms = 2_000, what = 'condition'): Promise<void> {
+export async function until(fn: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

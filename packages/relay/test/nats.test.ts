@@ -63,7 +63,7 @@ describe('relay nodes over NATS', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-on-a');
     const agent = await connectAgent(nodeA.url, id);
     agent.answer = () => ok;
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 2_000, 'presence');
+    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 10_000, 'presence');
     const [p] = await client.listAgents('tenant-n');
     assert.equal(p?.relayId, 'node-a');
     assert.equal(p?.connections, 1);
@@ -73,7 +73,7 @@ describe('relay nodes over NATS', async () => {
     assert.equal(answer.kind, 'response');
     if (answer.kind === 'response') assert.equal(answer.envelope.requestId, env.requestId);
     agent.close();
-    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 2_000, 'gone');
+    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 10_000, 'gone');
   });
 
   test('an agent on both nodes is one presence with its connections summed, and gets each request once', async () => {
@@ -85,7 +85,7 @@ describe('relay nodes over NATS', async () => {
       answered++;
       return ok;
     };
-    await until(async () => (await client.listAgents('tenant-n2'))[0]?.connections === 2, 2_000, 'both connections');
+    await until(async () => (await client.listAgents('tenant-n2'))[0]?.connections === 2, 10_000, 'both connections');
     for (let i = 0; i < 4; i++) assert.equal((await client.send(healthRequest(cloud, id))).kind, 'response');
     assert.equal(answered, 4);
     onA.close();
@@ -102,8 +102,8 @@ describe('relay nodes over NATS', async () => {
   test('no answer by the deadline → timeout', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-mute');
     const agent = await connectAgent(nodeB.url, id);
-    await until(() => nodeB.hub.holds('agent-mute'), 2_000, 'held');
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'), 2_000, 'presence');
+    await until(() => nodeB.hub.holds('agent-mute'), 10_000, 'held');
+    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'), 10_000, 'presence');
     assert.deepEqual(await client.send(healthRequest(cloud, id, 200)), { kind: 'timeout' });
     agent.close();
   });
@@ -111,11 +111,11 @@ describe('relay nodes over NATS', async () => {
   test('revoke through the client cuts the agent off on whichever node holds it', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-to-revoke');
     const agent = await connectAgent(nodeB.url, id);
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 2_000, 'presence');
+    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 10_000, 'presence');
     await client.revoke('agent-to-revoke');
     assert.equal((await agent.next('error')).code, 'agent_revoked');
     await agent.closed;
-    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 2_000, 'gone');
+    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 10_000, 'gone');
   });
 
   test('the NATS gate: the cloud refuses a revoked agent at connection time', async () => {
