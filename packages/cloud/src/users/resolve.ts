@@ -64,7 +64,11 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
 
   return {
     async resolve(tenantId, ref) {
-      if (!(await deps.sync().hasSynced(tenantId))) return { kind: 'directory', ref, user: null };
+      if (!(await deps.sync().hasSynced(tenantId))) {
+        // No synced rows yet, but cloud-only users may exist: they are never sent to the directory.
+        const local = ref.by === 'login' ? await findUserByLogin(db, tenantId, ref.value) : null;
+        return local?.source === 'cloud' ? { kind: 'cloud_only', user: local } : { kind: 'directory', ref, user: null };
+      }
       const find = () => (ref.by === 'anchor' ? getUserByAnchor(db, tenantId, ref.value).then((u) => (u?.deletedAt === null ? u : null)) : findUserByLogin(db, tenantId, ref.value));
       let user = await find();
       if (!user) {

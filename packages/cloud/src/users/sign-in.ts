@@ -93,9 +93,14 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
   const { db } = s;
   const settings = await getTenantSettings(db, input.tenantId);
   const synced = await s.sync.hasSynced(input.tenantId);
-  let user: CloudUser | null = null;
-  if (synced) {
-    user = await findUserByLogin(db, input.tenantId, input.login);
+  // Cloud-only users exist whether or not the directory was ever synced.
+  let user: CloudUser | null = await findUserByLogin(db, input.tenantId, input.login);
+  if (user?.source === 'cloud') {
+    await s.writeback.userSettled(user.id);
+    return viaCloudHash(await usableCloudHash(db, input.tenantId, user.id), input.password, user);
+  }
+  if (!synced) user = null;
+  else {
     if (!user) {
       // Unknown: the same scrypt work as a known user with a wrong password.
       await verifyPassword(input.password, await dummyPasswordHash());
@@ -103,7 +108,6 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
     }
     // A write through the cloud a moment ago may still be recording this user's hash.
     await s.writeback.userSettled(user.id);
-    if (user.source === 'cloud') return viaCloudHash(await usableCloudHash(db, input.tenantId, user.id), input.password, user);
     if (settings.signIn.mode === 'cloud_hash' && !user.mustChange) {
       const hash = await usableCloudHash(db, input.tenantId, user.id);
       if (hash !== null) return viaCloudHash(hash, input.password, user);

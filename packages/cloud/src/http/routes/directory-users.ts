@@ -122,7 +122,10 @@ export const getUserRoute = defineRoute({
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.read');
-    if (!(await services.sync.hasSynced(tenant.id))) {
+    const synced = await services.sync.hasSynced(tenant.id);
+    const user = await findUserByLogin(services.db, tenant.id, params.login);
+    if (user) return { status: 200, body: { user: userBody(user), synced, writeback: writebackOffer(user) } };
+    if (!synced) {
       const r = await services.writeback.executeOperation({
         tenantId: tenant.id,
         request: { op: 'policy.get', params: { user: { by: 'login', value: params.login } } },
@@ -133,9 +136,7 @@ export const getUserRoute = defineRoute({
       if (r.result.outcome === 'user_not_found') throw new CloudError('not_found', 'no such user');
       return { status: 200, body: { user: null, synced: false, writeback: { offered: true } } };
     }
-    const user = await findUserByLogin(services.db, tenant.id, params.login);
-    if (!user) throw new CloudError('not_found', 'no such user');
-    return { status: 200, body: { user: userBody(user), synced: true, writeback: writebackOffer(user) } };
+    throw new CloudError('not_found', 'no such user');
   },
 });
 
