@@ -4,7 +4,7 @@
  * immutable anchor, so a rename or a reused login on-premises can never redirect a write.
  *
  * - Before the tenant's first completed full sync: by login, as given (the directory decides).
- * - A login the copy does not know: one incremental sync (bounded wait), then look again: a user
+ * - A login the copy does not know: one incremental sync (at most 5 s), then look again: a user
  *   created on-premises a moment ago is found; anyone else is `user_not_found` without a trip
  *   to the directory.
  * - A cloud-only user: `not_synced_user` (there is no directory account to write to).
@@ -39,14 +39,14 @@ export interface ResolverDeps {
   sync: () => SyncEngine;
   now: () => number;
   log: Logger;
-  /** Longest wait for the refresh sync of an unknown login. Default 3 000 ms. */
+  /** Longest wait for the refresh sync of an unknown login. Default 5 000 ms. */
   refreshWaitMs?: number;
 }
 
 export function createUserResolver(deps: ResolverDeps): UserResolver {
   const { db, now, log } = deps;
   const pending = new Map<string, Promise<void>>();
-  const refreshWaitMs = deps.refreshWaitMs ?? 3_000;
+  const refreshWaitMs = deps.refreshWaitMs ?? 5_000;
 
   async function refresh(tenantId: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
