@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, MAX_SYNC_BATCH_BYTES, SyncPullDataSchema, type SyncChange, type SyncedUser } from '@writeback/protocol';
-import { DirectoryError, openAdDirectory, resolveAdConfig, type AdDirectory } from '@writeback/directory';
+import { adDoctorChecks, DirectoryError, openAdDirectory, resolveAdConfig, type AdDirectory, type DoctorCheck } from '@writeback/directory';
 import { startSambaDc, type SambaDc } from './lab/samba.js';
 import { addOus, bulkAddUsers, grantDeletedObjectsRead } from './lab/samba-sync.js';
 
@@ -61,6 +61,15 @@ const upserts = (cs: SyncChange[]): SyncedUser[] => cs.flatMap((c) => (c.kind ==
 const deletes = (cs: SyncChange[]): string[] => cs.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
 
 let full: Run;
+let deletionsBefore: DoctorCheck | undefined;
+
+async function deletionsCheck(): Promise<DoctorCheck | undefined> {
+  const checks = await adDoctorChecks(
+    { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile },
+    { probeReset: false, log: createLogger({ name: 'ad-sync-doctor', level: 'error', sink: () => undefined }) },
+  );
+  return checks.find((c) => c.id === 'sync_deletions');
+}
 const anchorOf = new Map<string, string>();
 let incCursor: string;
 
@@ -74,6 +83,7 @@ before(async () => {
     groups: `OU=Groups,${dc.baseDn}`,
   };
   await addOus(dc, [ou.sync, ou.sub, ou.elsewhere, ou.groups]);
+  deletionsBefore = await deletionsCheck();
   await grantDeletedObjectsRead(dc);
   await bulkAddUsers(
     dc,
@@ -223,6 +233,11 @@ describe('AD sync: incremental', () => {
       assert.equal(r.reset, true, c);
       assert.deepEqual(r.changes, []);
     }
+  });
+
+  it('doctor says whether the service account can see deletions', async () => {
+    assert.equal(deletionsBefore?.status, 'warn');
+    assert.equal((await deletionsCheck())?.status, 'pass');
   });
 
   it('lists every anchor in scope, page by page', async () => {

@@ -19,6 +19,7 @@ import { POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
 import { int, str, strings } from './entry.js';
 import { classifyLdapError } from './ldap-errors.js';
 import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
+import { ShowDeletedControl } from './sync.js';
 
 export interface AdDoctorDeps {
   log?: Logger;
@@ -33,6 +34,27 @@ const UF_PASSWD_NOTREQD = 0x20;
 const SKEW_WARN_S = 60;
 /** Kerberos refuses tickets beyond 5 minutes of skew by default. */
 const SKEW_FAIL_S = 300;
+
+/** Sync sees deleted users in incremental pulls only when the service account can list tombstones. */
+async function deletionsCheck(client: Client, domainDn: string): Promise<DoctorCheck> {
+  let visible = false;
+  try {
+    // The container itself is visible to everyone; its attributes only with Read Property.
+    const res = await client.search(`CN=Deleted Objects,${domainDn}`, { scope: 'base', attributes: ['isDeleted'] }, [new ShowDeletedControl()]);
+    const e = res.searchEntries[0];
+    visible = e !== undefined && str(e, 'isDeleted')?.toUpperCase() === 'TRUE';
+  } catch (err) {
+    if (classifyLdapError(err).kind === 'transport') throw err;
+  }
+  return visible
+    ? { id: 'sync_deletions', status: 'pass', summary: 'the service account can list CN=Deleted Objects: deleted users reach the cloud with the next incremental sync' }
+    : {
+        id: 'sync_deletions',
+        status: 'warn',
+        summary: 'the service account cannot list CN=Deleted Objects: deleted users reach the cloud only with its periodic anchors pass',
+        fix: `dsacls "CN=Deleted Objects,${domainDn}" /takeownership, then dsacls "CN=Deleted Objects,${domainDn}" /G <domain>\\<service account>:LCRP`,
+      };
+}
 
 /** Run every AD check; never throws for what it finds (a bad config is a failed `config` check). */
 export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): Promise<DoctorCheck[]> {
@@ -144,28 +166,31 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     // One page is enough to know the scope is not empty and to pick a probe user; protected
     // accounts are few, so they are counted in full.
     let users: Entry[] = [];
-    for await (const page of client.searchPaginated(cfg.baseDn, {
-      scope: 'sub',
-      filter: scope([]),
-      attributes: ['sAMAccountName', 'adminCount', 'userAccountControl', 'msDS-ResultantPSO'],
-      paged: { pageSize: 200 },
-    })) {
-      users = page.searchEntries;
-      break;
-    }
-    const protectedUsers = (
-      await client.search(cfg.baseDn, {
+    const protectedUsers: Entry[] = [];
+    for (const base of cfg.scope.baseDns) {
+      for await (const page of client.searchPaginated(base, {
+        scope: 'sub',
+        filter: scope([]),
+        attributes: ['sAMAccountName', 'adminCount', 'userAccountControl', 'msDS-ResultantPSO'],
+        paged: { pageSize: 200 },
+      })) {
+        users = [...users, ...page.searchEntries].slice(0, 200);
+        break;
+      }
+      const found = await client.search(base, {
         scope: 'sub',
         filter: scope([new EqualityFilter({ attribute: 'adminCount', value: '1' })]),
         attributes: ['sAMAccountName'],
         paged: { pageSize: 500 },
-      })
-    ).searchEntries;
+      });
+      protectedUsers.push(...found.searchEntries);
+    }
     checks.push(
       users.length > 0
         ? { id: 'users_in_scope', status: 'pass', summary: `${users.length === 200 ? 'at least 200' : users.length} user account(s) in scope` }
-        : { id: 'users_in_scope', status: 'fail', summary: 'no user accounts in scope', fix: 'Check baseDn and userFilter.' },
+        : { id: 'users_in_scope', status: 'fail', summary: 'no user accounts in scope', fix: 'Check baseDn, userFilter and scope.' },
     );
+    checks.push(await deletionsCheck(client, domainDn));
     checks.push(
       protectedUsers.length === 0
         ? { id: 'protected_accounts', status: 'pass', summary: 'no protected (adminCount=1) accounts in scope' }

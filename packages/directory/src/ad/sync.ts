@@ -53,7 +53,8 @@ import type { AdConnection, AdPool } from './pool.js';
 /** LDAP_SERVER_SHOW_DELETED_OID: include tombstones in a search. */
 export const SHOW_DELETED_OID = '1.2.840.113556.1.4.417';
 
-class ShowDeletedControl extends Control {
+/** Asks the DC to include tombstones (needs List Contents on CN=Deleted Objects to see any). */
+export class ShowDeletedControl extends Control {
   constructor() {
     super(SHOW_DELETED_OID, { critical: true });
   }
@@ -393,8 +394,10 @@ export class AdSyncSource implements SyncSource {
     this.warnedTombstones = true;
     let visible = false;
     try {
-      const res = await conn.client.search(`CN=Deleted Objects,${dc.namingContext}`, { scope: 'base', attributes: ['1.1'] }, [new ShowDeletedControl()]);
-      visible = res.searchEntries.length > 0;
+      // The container itself is visible to everyone; its attributes only with Read Property.
+      const res = await conn.client.search(`CN=Deleted Objects,${dc.namingContext}`, { scope: 'base', attributes: ['isDeleted'] }, [new ShowDeletedControl()]);
+      const e = res.searchEntries[0];
+      visible = e !== undefined && str(e, 'isDeleted')?.toUpperCase() === 'TRUE';
     } catch (err) {
       if (classifyLdapError(err).kind === 'transport') throw err;
     }
