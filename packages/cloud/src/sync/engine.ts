@@ -251,13 +251,21 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     return p;
   }
 
-  /** Stage deletions in the batch's transaction (decided at the end of the run). */
-  async function stage(t: Db, tenantId: string, anchors: readonly string[]): Promise<void> {
-    if (anchors.length === 0) return;
-    const row = await t.one('SELECT pending_deletes, pending_since FROM sync_state WHERE tenant_id = ?', [tenantId]);
-    const set = new Set(parsePending(typeof row?.pending_deletes === 'string' ? row.pending_deletes : null));
-    for (const a of anchors) set.add(a);
-    await t.exec('UPDATE sync_state SET pending_deletes = ?, pending_since = COALESCE(pending_since, ?) WHERE tenant_id = ?', [JSON.stringify([...set]), now(), tenantId]);
+  /**
+   * Stage deletions in the batch's transaction (decided at the end of the run); anchors the same
+   * batch upserts (a user that came back) leave the staged set.
+   */
+  async function stage(t: Db, tenantId: string, deleted: readonly string[], upserted: ReadonlySet<string> = new Set()): Promise<void> {
+    if (deleted.length === 0 && upserted.size === 0) return;
+    const row = await t.one('SELECT pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
+    const before = parsePending(typeof row?.pending_deletes === 'string' ? row.pending_deletes : null);
+    if (deleted.length === 0 && before.length === 0) return;
+    const set = new Set(before);
+    for (const a of upserted) set.delete(a);
+    for (const a of deleted) set.add(a);
+    if (set.size === before.length && deleted.length === 0) return;
+    if (set.size === 0) await t.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [tenantId]);
+    else await t.exec('UPDATE sync_state SET pending_deletes = ?, pending_since = COALESCE(pending_since, ?) WHERE tenant_id = ?', [JSON.stringify([...set]), now(), tenantId]);
   }
 
   /** Apply one pulled batch and store where the next pull starts, in one transaction. */
@@ -277,6 +285,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         t,
         tenantId,
         deletes.filter((a) => !upserted.has(a)),
+        upserted,
       );
       await t.exec(`UPDATE sync_state SET ${cursorColumn} = ? WHERE tenant_id = ?`, [cursor, tenantId]);
       return out;
