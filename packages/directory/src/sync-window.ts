@@ -58,7 +58,15 @@ export interface WindowPullOptions {
   maxWindows: number;
   /** Byte budget of the changes' JSON (default MAX_SYNC_BATCH_BYTES - 2048 for the cursor and envelope). */
   budgetBytes?: number;
+  /**
+   * Time one pull may spend before answering with what it has (default SYNC_PULL_TIME_BUDGET_MS):
+   * the cloud waits for each pull only so long (WRITEBACK_DEADLINE_MS, 10 s by default).
+   */
+  timeBudgetMs?: number;
 }
+
+/** How long one pull walks windows before answering (`more: true` when not done). */
+export const SYNC_PULL_TIME_BUDGET_MS = 4000;
 
 export interface WindowPullResult {
   changes: SyncChange[];
@@ -127,8 +135,11 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
   const out: SyncChange[] = [];
   let bytes = 0;
   const budget = o.budgetBytes ?? MAX_SYNC_BATCH_BYTES - 2048;
+  const stopAt = performance.now() + (o.timeBudgetMs ?? SYNC_PULL_TIME_BUDGET_MS);
 
   for (let i = 0; i < o.maxWindows; i++) {
+    // Out of time: answer with what is there (the position is exact, the next pull goes on).
+    if (i > 0 && performance.now() > stopAt) return { changes: out, state: { pos, width }, done: false };
     const lo = scan;
     if (lo > o.end) return { changes: out, state: { pos, width }, done: true };
     const hi = Math.min(lo + width - 1, o.end);

@@ -55,6 +55,23 @@ describe('sync windows', () => {
     assert.ok(stats.largest <= 600, `largest window ${stats.largest}`);
   });
 
+  it('answers with what it has when its time is up, and goes on from there', async () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({ n: 1 + i * 50, tie: 't', change: del(`x${i}`) }));
+    const { fetch, stats } = space(items);
+    let state: WindowState = { pos: { n: 0, tie: '' }, width: 10 };
+    const got: SyncChange[] = [];
+    for (let pulls = 0; ; pulls++) {
+      assert.ok(pulls < 1000);
+      const before = stats.fetches;
+      const r = await pullWindows({ state, end: 6_000, limit: 500, fetch, maxWidth: 2 ** 40, maxWindows: 32, timeBudgetMs: 0 });
+      assert.ok(stats.fetches - before <= 1, 'one window per pull at most');
+      got.push(...r.changes);
+      state = r.state;
+      if (r.done) break;
+    }
+    assert.equal(got.length, 100);
+  });
+
   it('narrows a window the server refuses as too wide', async () => {
     const items = Array.from({ length: 400 }, (_, i) => ({ n: 50 + i, tie: 't', change: del(`x${i}`) }));
     const { fetch } = space(items, 100);

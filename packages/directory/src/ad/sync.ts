@@ -83,15 +83,19 @@ const MAX_WINDOWS = 32;
 /** A user's JSON stays below this; memberOf values beyond it are left out. */
 const MAX_USER_BYTES = 8 * 1024;
 const PAGE = { pageSize: 500 };
+/** Time the first pull may spend counting the users in scope (`total`). */
+const COUNT_BUDGET_MS = 2500;
 
 type Cursor =
+  /** total -1: not counted (see countInScope). */
   | { phase: 'full'; dc: string; end: number; state: WindowState; total: number }
   | { phase: 'inc'; dc: string; state: WindowState };
 
 const NUM = '(0|[1-9][0-9]{0,15})';
 const HEX = '([0-9a-f]{32}|[0-9a-f]{1,64})';
 const TIE = '([0-9a-f]{0,32})';
-const FULL_RE = new RegExp(`^usn:${HEX}:f:${NUM}:${NUM}:${TIE}:${NUM}:${NUM}$`);
+const TOTAL = '(-1|0|[1-9][0-9]{0,15})';
+const FULL_RE = new RegExp(`^usn:${HEX}:f:${NUM}:${NUM}:${TIE}:${NUM}:${TOTAL}$`);
 const INC_RE = new RegExp(`^usn:${HEX}:i:${NUM}:${TIE}:${NUM}$`);
 const ANCHORS_RE = new RegExp(`^anchors:${HEX}:${NUM}:${TIE}:${NUM}$`);
 
@@ -145,7 +149,7 @@ export class AdSyncSource implements SyncSource {
       const dc = await this.dcView(conn);
       let cursor: Cursor;
       if (cursorText === null) {
-        const total = await this.countInScope(conn);
+        const total = (await this.countInScope(conn)) ?? -1;
         cursor = { phase: 'full', dc: dc.id, end: dc.highestUsn, state: { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH }, total };
         this.log.info('ad sync: full sync started', { dc: dc.id, watermark: dc.highestUsn, total });
       } else {
@@ -166,10 +170,11 @@ export class AdSyncSource implements SyncSource {
           maxWidth: MAX_WIDTH,
           maxWindows: MAX_WINDOWS,
         });
-        if (!r.done) return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, total: cursor.total };
+        const total = cursor.total >= 0 ? { total: cursor.total } : {};
+        if (!r.done) return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, ...total };
         // Full pass done: continue incrementally after its watermark.
         const next: Cursor = { phase: 'inc', dc: dc.id, state: { pos: { n: cursor.end + 1, tie: '' }, width: INITIAL_WIDTH } };
-        return { changes: r.changes, cursor: formatAdCursor(next), more: false, total: cursor.total };
+        return { changes: r.changes, cursor: formatAdCursor(next), more: false, ...total };
       }
 
       const inc = cursor;
@@ -300,12 +305,23 @@ export class AdSyncSource implements SyncSource {
     return new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.usnRange(lo, hi), ...this.cfg.scope.extraFilters] });
   }
 
-  private async countInScope(conn: AdConnection): Promise<number> {
+  /**
+   * Users in scope, for progress bars; undefined when counting takes longer than COUNT_BUDGET_MS
+   * (the first pull must still answer within the cloud's deadline).
+   */
+  private async countInScope(conn: AdConnection): Promise<number | undefined> {
     let n = 0;
+    const stopAt = performance.now() + COUNT_BUDGET_MS;
     const filter = new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.cfg.scope.extraFilters] });
     for (const base of this.cfg.scope.baseDns) {
       if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-      for await (const page of conn.client.searchPaginated(base, { scope: 'sub', filter, attributes: ['1.1'], paged: PAGE })) n += page.searchEntries.length;
+      for await (const page of conn.client.searchPaginated(base, { scope: 'sub', filter, attributes: ['1.1'], paged: PAGE })) {
+        n += page.searchEntries.length;
+        if (performance.now() > stopAt) {
+          this.log.info('ad sync: counting the users in scope takes too long; the full sync runs without a total', { counted: n });
+          return undefined;
+        }
+      }
     }
     return n;
   }

@@ -47,6 +47,8 @@ const SETTLE_US = 5 * 60_000_000;
 /** Changes stamped up to this far ahead of the agent's clock are read (a server clock ahead). */
 const AHEAD_US = 24 * 3_600_000_000;
 const PAGE = { pageSize: 500 };
+/** Time the first pull may spend counting the users in scope (`total`). */
+const COUNT_BUDGET_MS = 2500;
 const POLICY_ATTRS = ['pwdLockout', 'pwdLockoutDuration', 'pwdMaxFailure', 'pwdMinLength', 'pwdCheckQuality'];
 
 /** total -1: not known (size limit). */
@@ -308,16 +310,20 @@ export class OpenLdapSyncSource implements SyncSource {
 
   /**
    * Users in scope, for progress bars; undefined when the server's size limit stops the count
-   * (slapd's default limit is 500 entries per search, paged or not, for everyone but the rootDN).
+   * (slapd's default limit is 500 entries per search, paged or not, for everyone but the rootDN)
+   * or counting takes longer than COUNT_BUDGET_MS.
    */
   private async countInScope(ctx: PullContext): Promise<number | undefined> {
     let n = 0;
+    const stopAt = performance.now() + COUNT_BUDGET_MS;
     try {
       for (const base of this.cfg.resolvedScope.baseDns) {
         if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
         const attrs = ctx.scopeMembers ? [this.cfg.loginAttribute] : ['1.1'];
         for await (const page of ctx.conn.client.searchPaginated(base, { scope: 'sub', filter: this.inScopeFilter(), attributes: attrs, paged: PAGE })) {
           n += page.searchEntries.filter((e) => this.isScopeMember(ctx, e)).length;
+          // The first pull must still answer within the cloud's deadline.
+          if (performance.now() > stopAt) return undefined;
         }
       }
     } catch (err) {
