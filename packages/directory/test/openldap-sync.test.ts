@@ -291,6 +291,30 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     assert.ok(upserts(again.changes).some((u) => u.login === 'u022'));
   });
 
+  it('with groupMembership memberOf (slapd memberof overlay) the group is one condition of the search', async () => {
+    const config = new Client({ url: lab.url });
+    await config.bind('cn=admin,cn=config', lab.rootPassword);
+    try {
+      await config.modify('cn=module{0},cn=config', new Change({ operation: 'add', modification: new Attribute({ type: 'olcModuleLoad', values: ['memberof'] }) }));
+      await config.add('olcOverlay=memberof,olcDatabase={1}mdb,cn=config', { objectClass: ['olcOverlayConfig', 'olcMemberOf'], olcOverlay: 'memberof' });
+    } finally {
+      await config.unbind();
+    }
+    // The overlay keeps memberOf for memberships made from now on.
+    const group = `cn=overlaid,ou=groups,${lab.baseDn}`;
+    const members = ['u040', 'u041', 'u042', 'u043'].map((u) => `member: uid=${u},${ou.people}`).join('\n');
+    await lab.ldapadd(`dn: ${group}\nobjectClass: groupOfNames\ncn: overlaid\n${members}\n`);
+    const viaMemberOf = await open({ scope: { baseDns: [ou.people], filter: '(departmentNumber=sales)', group, groupMembership: 'memberOf' } });
+    const run = await pullAll(viaMemberOf, null, 100);
+    const users = upserts(run.changes);
+    assert.deepEqual(users.map((u) => u.login).sort(), ['u040', 'u042']);
+    assert.ok(users.every((u) => u.groups?.includes(group)));
+    const opts = { forceChange: false, unlock: false, enforceHistory: false };
+    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u044' }, 'Never-Written-1!', opts)).outcome, 'user_not_found');
+    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u041' }, 'Never-Written-1!', opts)).outcome, 'user_not_found');
+    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u042' }, 'Written-Pass-42!', opts)).outcome, 'succeeded');
+  });
+
   it('refuses hostile or misplaced scope options at config parse with a TypeError naming the option', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ filter: '(cn=*)(|(objectClass=*)' }, 'directory.scope.filter'],
