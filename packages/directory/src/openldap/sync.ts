@@ -376,19 +376,23 @@ export class OpenLdapSyncSource implements SyncSource {
    * does not answer `delete` for every user outside scope changed after the newest one in scope.
    */
   private async fetchChanges(ctx: PullContext, lo: number, hi: number, outOfScope: 'delete' | 'skip'): Promise<KeyedChange[]> {
-    const out = await this.fetchInScope(ctx, lo, hi);
-    if (outOfScope === 'skip' && hi < ctx.now * 1000 - SETTLE_US) return out;
-    const seen = new Set(out.map((k) => k.tie));
+    if (outOfScope === 'skip' && hi < ctx.now * 1000 - SETTLE_US) return this.fetchInScope(ctx, lo, hi);
+    // Every user changed in the window, wherever it is, read BEFORE the users in scope: a write
+    // committed between the two reads then shows up as in scope (upsert), never as "left scope"
+    // (delete) for a user who did not leave.
     const changed = await this.search(
       ctx,
       ctx.namingContext,
       new AndFilter({ filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.csnRange(lo, hi)] }),
       [this.cfg.anchorAttribute, 'entryCSN'],
     );
+    const out = await this.fetchInScope(ctx, lo, hi);
+    const inScope = new Set(out.flatMap((k) => (k.change?.kind === 'upsert' ? [k.change.user.anchor] : [])));
     for (const e of changed) {
       const k = this.keyed(e, (anchor) => (outOfScope === 'delete' ? { kind: 'delete', anchor } : null));
-      if (k && !seen.has(k.tie)) {
-        seen.add(k.tie);
+      const anchor = first(e, this.cfg.anchorAttribute);
+      if (k && anchor !== undefined && !inScope.has(anchor)) {
+        inScope.add(anchor);
         out.push(k);
       }
     }
