@@ -136,13 +136,18 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
   let bytes = 0;
   const budget = o.budgetBytes ?? MAX_SYNC_BATCH_BYTES - 2048;
   const stopAt = performance.now() + (o.timeBudgetMs ?? SYNC_PULL_TIME_BUDGET_MS);
+  let narrowed = false;
 
   for (let i = 0; i < o.maxWindows; i++) {
     // Out of time: answer with what is there (the position is exact, the next pull goes on).
     if (i > 0 && performance.now() > stopAt) return { changes: out, state: { pos, width }, done: false };
     const lo = scan;
     if (lo > o.end) return { changes: out, state: { pos, width }, done: true };
-    const hi = Math.min(lo + width - 1, o.end);
+    // The recent stretch is read in ONE window (unless the server's size limit forced narrowing):
+    // walking it in several would let a write that commits between two of them, stamped in an
+    // earlier one, fall behind a newer change already seen.
+    const recent = o.settleFrom !== undefined && lo >= o.settleFrom && !narrowed;
+    const hi = recent ? o.end : Math.min(lo + width - 1, o.end);
 
     let fetched: KeyedChange[];
     try {
@@ -150,7 +155,8 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
     } catch (err) {
       // More entries than a window may hold (the server's size limit): narrow it and read again.
       if (!(err instanceof WindowTooWideError) || width === 1) throw err;
-      width = Math.max(1, Math.floor(width / 4));
+      width = Math.max(1, Math.floor(Math.min(width, hi - lo + 1) / 4));
+      narrowed = true;
       continue;
     }
     const items = fetched.filter((c) => isAfter(c, pos)).sort(compare);

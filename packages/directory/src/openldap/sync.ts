@@ -18,10 +18,12 @@
  *   pass, which it runs after every full sync and periodically.
  * - Group scoping (scope.group): group membership does not change the members' entryCSN, so the
  *   cursor remembers the group's entryCSN and a changed group answers `reset: true`.
- * - The change order is the server's clock, stamped when a write starts: a write that commits
- *   after a later-stamped one was already read is missed (a race of milliseconds, as for every
- *   timestamp-based sync; the next full sync repairs it), and replicas whose clocks disagree by more
- *   than five minutes can skip changes after a fail-over.
+ * - The change order is the server's clock, stamped when a write starts. The last five minutes
+ *   are read in one window (sync-window.ts), so within a pull a late commit cannot fall behind a
+ *   newer change; across pulls, with concurrent writers, a write that commits after a later-stamped
+ *   one was already returned is missed (a race of milliseconds, as for every timestamp-based sync;
+ *   the next full sync repairs it). Replicas whose clocks disagree by more than five minutes can
+ *   skip changes after a fail-over.
  *
  * Cursors: `csn:f:<groupCsn>:<pos>:<tie>:<width>:<total>` during the full pass,
  * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group, total -1 unknown);
