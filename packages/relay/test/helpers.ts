@@ -105,7 +105,12 @@ export class ScriptedAgent {
 
   constructor(url: string, readonly id: AgentIdentity | null = null) {
     this.ws = new WebSocket(url);
-    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      this.ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const w of this.#waiters.splice(0)) w();
+      }),
+    );
     this.ws.on('error', () => {});
     this.ws.on('message', (data) => {
       const frame = parseFrame(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), RelayToAgentFrameSchema);
@@ -144,6 +149,8 @@ export class ScriptedAgent {
         const [f] = this.frames.splice(i, 1);
         return f as Extract<RelayToAgentFrame, { t: T }>;
       }
+      // A closed socket brings no more frames: say so at once (callers retry a refused connect).
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`no ${t} frame: the socket is closed`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no ${t} frame within ${ms} ms`);
       await new Promise<void>((resolve) => {
