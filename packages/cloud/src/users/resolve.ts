@@ -10,12 +10,15 @@
  * - A cloud-only user: `not_synced_user` (there is no directory account to write to).
  *
  * After a password write through the cloud succeeds, the cloud hash for cloud_hash sign-in is
- * recorded here (off the answer's path; sign-in waits for a pending one of the same user).
+ * recorded here (off the answer's path; sign-in waits for a pending one of the same user). Only
+ * tenants whose sign-in mode is cloud_hash pay for it (one scrypt, ~40 ms of CPU a write); under
+ * pass_through the stored hash is cleared instead, so a later switch back never trusts a stale one.
  */
 import type { Logger, OperationRequest, OperationResult, UserRef } from '@writeback/protocol';
 import { hashPassword } from '../auth/passwords.js';
 import type { Db } from '../store/index.js';
 import type { SyncEngine } from '../sync/engine.js';
+import { getTenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, getUserByAnchor, noteUserState, setCloudHash, type CloudUser } from './directory-users.js';
 
 export type Resolution =
@@ -83,11 +86,13 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
       if (result.outcome !== 'succeeded') return;
       const t = now();
       const job = async () => {
+        const keepHash = (await getTenantSettings(db, tenantId)).signIn.mode === 'cloud_hash';
+        const cloudHash = (password: string) => (keepHash ? hashPassword(password) : Promise.resolve(null));
         switch (request.op) {
           case 'password.reset': {
             const mustChange = request.params.forceChange;
             // A temporary password is changed at the next sign-in, through the directory: no hash for it.
-            const hash = mustChange ? null : await hashPassword(request.secret.newPassword);
+            const hash = mustChange ? null : await cloudHash(request.secret.newPassword);
             await db.tx(async (tx) => {
               await setCloudHash(tx, tenantId, user.id, hash, new Date(now()).toISOString(), t);
               await noteUserState(tx, tenantId, user.id, { mustChange, ...(request.params.unlock ? { locked: false } : {}) }, t);
@@ -95,7 +100,7 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
             return;
           }
           case 'password.change': {
-            const hash = await hashPassword(request.secret.newPassword);
+            const hash = await cloudHash(request.secret.newPassword);
             await db.tx(async (tx) => {
               await setCloudHash(tx, tenantId, user.id, hash, new Date(now()).toISOString(), t);
               await noteUserState(tx, tenantId, user.id, { mustChange: false, locked: false }, t);
