@@ -9,7 +9,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { registerAgent } from '@writeback/agent';
-import { createCloud } from '@writeback/cloud';
+import { createCloud, type Mailer, type SmsProvider } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 
@@ -54,9 +54,28 @@ async function firstRun(cloudUrl: string, bootstrap: Awaited<ReturnType<typeof c
   return { tenant: 'demo', apiKey: boot.apiKey ?? '', admin: { login: 'admin', password: adminPassword }, users: Object.fromEntries(USERS.map((u) => [u.login, u.password])) };
 }
 
+/**
+ * The demo has no mail server: mail and text messages (one-time codes of the forgot-password flow,
+ * change notifications) are written as files into DATA_DIR/outbox, readable by this user only, in
+ * place of a delivery. The log says only that one was written. (SMTP_HOST configures real mail.)
+ */
+const outbox = join(dataDir, 'outbox');
+let outboxSeq = 0;
+async function toOutbox(to: string, body: string): Promise<void> {
+  await mkdir(outbox, { recursive: true, mode: 0o700 });
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${++outboxSeq}-${to.replace(/[^A-Za-z0-9@.+-]/g, '_')}.txt`;
+  await writeFile(join(outbox, name), body, { mode: 0o600 });
+}
+const outboxMailer: Mailer = {
+  kind: 'memory',
+  send: (m) => toOutbox(m.to, `To: ${m.to}\nSubject: ${m.subject}\n\n${m.text}\n`),
+  close: async () => {},
+};
+const outboxSms: SmsProvider = { kind: 'outbox', send: (m) => toOutbox(m.to, `SMS to ${m.to}\n\n${m.text}\n`) };
+
 async function main() {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const cloud = await createCloud({ port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` }, { log, printOperatorKey: () => {} });
+  const cloud = await createCloud({ port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` }, { log, printOperatorKey: () => {}, mailer: outboxMailer, sms: outboxSms });
   const demoPath = join(dataDir, 'demo.json');
   let demo: Demo;
   if (existsSync(demoPath)) demo = DemoSchema.parse(JSON.parse(await readFile(demoPath, 'utf8')));
@@ -92,7 +111,12 @@ Admin account: ${demo.admin.login} / ${demo.admin.password}
 Demo users in the embedded directory (${synced?.firstFullSyncAt ? `synced to the cloud: ${synced.total} users` : 'not synced yet'}):
 ${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${x.note}`).join('\n')}
 
-Try it:
+In a browser:
+  ${u}/t/demo/signin          self-service: sign in (e.g. alice), change the password, set up methods
+  ${u}/t/demo/forgot          forgot password (codes "sent" by mail land in ${outbox}/)
+  ${u}/t/demo/admin/signin    admin portal: ${demo.admin.login} / ${demo.admin.password}, then enrol an authenticator app (TOTP)
+
+Try it with the API:
   # admin reset (set, or omit newPassword to generate one shown once)
   curl -s -X POST ${u}/api/v1/tenants/demo/users/alice/password/reset -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"newPassword":"Sunny-Day-2025!","forceChange":false}'
   # a policy failure says which rule and what the rule is

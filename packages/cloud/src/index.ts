@@ -14,3 +14,4 @@ export { createSyncEngine, readSyncStatus, type SyncEngine, type SyncPhase, type
 export { getTenantSettings, updateTenantSettings, TenantSettingsSchema, type TenantSettings, type DeepPartial } from './tenants/settings.js';
 export { findUserByLogin, getUserById, listUsers, type CloudUser } from './users/directory-users.js';
 export { signInUser, type SignInOutcome, type SignInResult } from './users/sign-in.js';
+export type { Mailer, MailMessage, SmsMessage, SmsProvider } from './mail/mailer.js';
