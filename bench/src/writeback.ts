@@ -7,7 +7,7 @@
  * Options: --directory embedded|ad|openldap (default embedded), --n <sequential samples>,
  * --total <requests for throughput>, --concurrency <c>, --users <n>, --hash N[,r[,p]] (embedded),
  * --rt (sequential phase at real-time priority, for a shared machine), --sync on|off (the cloud's
- * directory sync; default on). Environment: BENCH_AGENT_NODE_ARGS (e.g. `--cpu-prof`) and
+ * directory sync; default off), --signin cloud_hash|pass_through (the tenant's sign-in mode with sync on). Environment: BENCH_AGENT_NODE_ARGS (e.g. `--cpu-prof`) and
  * BENCH_AGENT_LOG_LEVEL (default error) for the agent process.
  * The embedded directory uses scrypt N=1024 r=1 p=1 (HASH_COST.fast) so the directory is not the
  * bottleneck; the standard cost (N=16384 r=8) is ~50x slower per write. `ad` starts the lab's
@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registerAgent } from '@writeback/agent';
-import { createCloud } from '@writeback/cloud';
+import { createCloud, updateTenantSettings } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { drive, ms, processCpuMs, row, summarize, type Drive } from './stats.js';
@@ -45,10 +45,13 @@ const { values } = parseArgs({
      */
     rt: { type: 'boolean', default: false },
     /**
-     * The cloud's directory sync (on by default, as in production: an incremental pull through the
-     * agent every second). `--sync off` leaves only the writes on the path, to tell the two apart.
+     * The cloud's directory sync (production runs it: an incremental pull through the agent every
+     * second, and, for tenants signing in with cloud_hash, one scrypt hash recorded by the cloud
+     * after each write). Off by default: the headline is the writeback path itself (HTTP → relay →
+     * agent → directory); `--sync on` adds that background work, `--signin` picks the tenant's mode.
      */
-    sync: { type: 'string', default: 'on' },
+    sync: { type: 'string', default: 'off' },
+    signin: { type: 'string', default: 'cloud_hash' },
   },
 });
 const KINDS: readonly TargetKind[] = ['embedded', 'ad', 'openldap'];
@@ -60,6 +63,8 @@ function parseKind(raw: string): TargetKind {
 const kind = parseKind(values.directory);
 if (values.sync !== 'on' && values.sync !== 'off') throw new TypeError('--sync: on or off');
 const SYNC = values.sync === 'on';
+if (values.signin !== 'cloud_hash' && values.signin !== 'pass_through') throw new TypeError('--signin: cloud_hash or pass_through');
+const SIGNIN: 'cloud_hash' | 'pass_through' = values.signin;
 const N = Number(values.n);
 const TOTAL = Number(values.total);
 const REQUESTED_C = Number(values.concurrency);
@@ -87,7 +92,7 @@ async function main() {
   const hash = values.hash ? { N: hN ?? 1024, r: hr || 1, p: hp || 1 } : undefined;
   const target: DirectoryTarget = await startDirectoryTarget(kind, { dir, users: USERS, log, ...(hash ? { hash } : {}) });
   const C = target.throughputConcurrency(REQUESTED_C);
-  process.stdout.write(`directory: ${target.describe}\ncloud sync: ${SYNC ? 'on (incremental pull every second, the default)' : 'off'}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+  process.stdout.write(`directory: ${target.describe}\ncloud sync: ${SYNC ? `on (incremental pull every second; sign-in mode ${SIGNIN}${SIGNIN === 'cloud_hash' ? ': one scrypt hash recorded by the cloud per write' : ''})` : 'off (the writeback path alone; --sync on adds the background sync)'}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
   try {
     // Real servers take many clients: the direct and the whole-path samples then alternate, so both
     // see the same machine load (on a shared 2-core box, phases minutes apart do not). The embedded
@@ -125,6 +130,7 @@ async function main() {
     // The whole path: cloud + relay in this process, the agent as its own process.
     const cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'writeback.db')}`, masterKey: randomBytes(32).toString('base64url'), writebackDeadlineMs: 30_000, pendingGraceMs: 60_000, syncEnabled: SYNC }, { log, printOperatorKey: () => {} });
     const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
+    if (boot.tenant) await updateTenantSettings(cloud.store, boot.tenant.id, { signIn: { mode: SIGNIN } });
     const statePath = join(dir, 'agent.json');
     await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'bench-agent', statePath, directory: target.config, log });
     const agent = spawn(process.execPath, [...(process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : []), 'packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], { env: { ...process.env, LOG_LEVEL: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
