@@ -94,6 +94,51 @@ const Row = z
 const COLUMNS =
   'id, tenant_id, request_id, actor_kind, actor_id, action, target_user, agent_id, outcome, reasons, detail, latency_ms, started_at, deadline_at, finished_at, state, client_ip';
 
+/** Records matching `where` (an SQL condition over the audit table built by the caller with `?` parameters). */
+export async function selectAudit(db: Db, where: string, params: readonly SqlValue[], tail = ''): Promise<AuditRecord[]> {
+  return parseRows(Row, await db.query(`SELECT ${COLUMNS} FROM audit WHERE ${where} ${tail}`, [...params]));
+}
+
+/** What the readers of the log filter on (the API and the admin pages). */
+export interface AuditFilter {
+  /** Inclusive start, exclusive end (ms). */
+  from?: number | undefined;
+  to?: number | undefined;
+  /** An outcome code, or `pending` for records without one yet. */
+  outcome?: OutcomeCode | 'pending' | undefined;
+  action?: string | undefined;
+  /** Target user (exact, case-insensitive). */
+  user?: string | undefined;
+}
+
+/** The SQL condition of a filter, within one tenant. */
+export function auditWhere(tenantId: string, f: AuditFilter): { sql: string; params: SqlValue[] } {
+  const where = ['tenant_id = ?'];
+  const params: SqlValue[] = [tenantId];
+  if (f.from !== undefined) {
+    where.push('started_at >= ?');
+    params.push(f.from);
+  }
+  if (f.to !== undefined) {
+    where.push('started_at < ?');
+    params.push(f.to);
+  }
+  if (f.outcome === 'pending') where.push("state = 'pending'");
+  else if (f.outcome !== undefined) {
+    where.push('outcome = ?');
+    params.push(f.outcome);
+  }
+  if (f.action !== undefined) {
+    where.push('action = ?');
+    params.push(f.action);
+  }
+  if (f.user !== undefined) {
+    where.push('LOWER(target_user) = ?');
+    params.push(f.user.toLowerCase());
+  }
+  return { sql: where.join(' AND '), params };
+}
+
 export interface PendingInput {
   tenantId: string;
   requestId: string;
@@ -148,11 +193,7 @@ export async function sweepPending(db: Db, before: number, now: number): Promise
   return r.changes;
 }
 
-export interface AuditQuery {
-  from?: number | undefined;
-  to?: number | undefined;
-  outcome?: OutcomeCode | undefined;
-  user?: string | undefined;
+export interface AuditQuery extends AuditFilter {
   limit: number;
   cursor?: string | undefined;
 }
@@ -173,36 +214,18 @@ const encodeCursor = (r: AuditRecord): string => Buffer.from(JSON.stringify([r.s
 
 /** A tenant's records, newest first, one page at a time. */
 export async function listAudit(db: Db, tenantId: string, q: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
-  const where: string[] = ['tenant_id = ?'];
-  const params: SqlValue[] = [tenantId];
-  if (q.from !== undefined) {
-    where.push('started_at >= ?');
-    params.push(q.from);
-  }
-  if (q.to !== undefined) {
-    where.push('started_at < ?');
-    params.push(q.to);
-  }
-  if (q.outcome !== undefined) {
-    where.push('outcome = ?');
-    params.push(q.outcome);
-  }
-  if (q.user !== undefined) {
-    where.push('LOWER(target_user) = LOWER(?)');
-    params.push(q.user);
-  }
+  const w = auditWhere(tenantId, q);
   if (q.cursor !== undefined) {
     const [t, id] = decodeCursor(q.cursor);
-    where.push('(started_at < ? OR (started_at = ? AND id < ?))');
-    params.push(t, t, id);
+    w.sql += ' AND (started_at < ? OR (started_at = ? AND id < ?))';
+    w.params.push(t, t, id);
   }
-  params.push(q.limit + 1);
-  const rows = parseRows(Row, await db.query(`SELECT ${COLUMNS} FROM audit WHERE ${where.join(' AND ')} ORDER BY started_at DESC, id DESC LIMIT ?`, params));
+  const rows = await selectAudit(db, w.sql, [...w.params, q.limit + 1], 'ORDER BY started_at DESC, id DESC LIMIT ?');
   const items = rows.slice(0, q.limit);
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null };
 }
 
 export async function getAuditByRequestId(db: Db, requestId: string): Promise<AuditRecord | undefined> {
-  return parseRows(Row, await db.query(`SELECT ${COLUMNS} FROM audit WHERE request_id = ?`, [requestId]))[0];
+  return (await selectAudit(db, 'request_id = ?', [requestId]))[0];
 }

@@ -11,7 +11,7 @@ import type { Services } from '../../http/context.js';
 import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
-import { adminLogins, auditActions, chartPoints, queryAudit, type AuditFilter, type AuditRow } from './audit-query.js';
+import { adminLogins, auditActions, chartPoints, queryAudit, type AuditFilter, type AuditRecord } from './audit-query.js';
 import { classOf, mixChart, outcomeMix, perDay, perDayChart } from './chart.js';
 import { csvLine } from './csv.js';
 import { dayOf, utc } from './format.js';
@@ -63,13 +63,13 @@ function queryString(q: AuditQuery, page?: number): string {
   return s ? `?${s}` : '';
 }
 
-function actorCell(r: AuditRow, admins: ReadonlyMap<string, string>): SafeHtml {
-  const name = r.actorKind === 'admin' ? (admins.get(r.actorId) ?? r.actorId) : r.actorId;
-  return html`${name}<span class="sub">${t(`admin.audit.actor.${r.actorKind === 'admin' || r.actorKind === 'user' || r.actorKind === 'api_key' ? r.actorKind : 'system'}`)}</span>`;
+function actorCell(r: AuditRecord, admins: ReadonlyMap<string, string>): SafeHtml {
+  const name = r.actor.kind === 'admin' ? (admins.get(r.actor.id) ?? r.actor.id) : r.actor.id;
+  return html`${name}<span class="sub">${t(`admin.audit.actor.${r.actor.kind === 'admin' || r.actor.kind === 'user' || r.actor.kind === 'api_key' ? r.actor.kind : 'system'}`)}</span>`;
 }
 
 /** The records table (also used on a user's page). */
-export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, admins: ReadonlyMap<string, string>, o: { showTarget: boolean } = { showTarget: true }): SafeHtml {
+export function auditTable(rows: readonly AuditRecord[], ctx: AdminContext, admins: ReadonlyMap<string, string>, o: { showTarget: boolean } = { showTarget: true }): SafeHtml {
   return html`<div class="table-wrap"><table class="data audit">
 <caption class="visually-hidden">${t('admin.audit.caption')}</caption>
 <thead><tr><th scope="col">${t('admin.audit.col.time')}</th><th scope="col">${t('admin.audit.col.action')}</th>${o.showTarget ? html`<th scope="col">${t('admin.audit.col.user')}</th>` : ''}<th scope="col">${t('admin.audit.col.outcome')}</th><th scope="col">${t('admin.audit.col.actor')}</th><th scope="col">${t('admin.audit.col.latency')}</th></tr></thead>
@@ -77,7 +77,7 @@ export function auditTable(rows: readonly AuditRow[], ctx: AdminContext, admins:
     (r) => html`<tr data-request-id="${r.requestId}"><td data-label="${t('admin.audit.col.time')}"><time datetime="${new Date(r.startedAt).toISOString()}">${utc(r.startedAt)}</time></td>
 <td data-label="${t('admin.audit.col.action')}">${r.action}${r.action.startsWith('admin.') && r.detail ? html`<span class="sub">${r.detail}</span>` : ''}</td>
 ${o.showTarget ? html`<td data-label="${t('admin.audit.col.user')}">${r.targetUser ? html`<a href="${ctx.base}/audit?user=${encodeURIComponent(r.targetUser)}">${r.targetUser}</a>` : '—'}</td>` : ''}
-<td data-label="${t('admin.audit.col.outcome')}"><span class="badge ${r.state === 'pending' ? 'warn' : classOf(r.outcome) === 'succeeded' ? 'on' : classOf(r.outcome) === 'failed' ? 'bad' : 'warn'}" data-outcome="${r.outcome ?? 'pending'}">${r.outcome ?? t('admin.audit.pending')}</span>${r.reasons.length ? html`<span class="sub">${r.reasons.join(', ')}</span>` : ''}</td>
+<td data-label="${t('admin.audit.col.outcome')}"><span class="badge ${r.state === 'pending' ? 'warn' : classOf(r.outcome) === 'succeeded' ? 'on' : classOf(r.outcome) === 'failed' ? 'bad' : 'warn'}" data-outcome="${r.outcome ?? 'pending'}">${r.outcome ?? t('admin.audit.pending')}</span>${r.reasons?.length ? html`<span class="sub">${r.reasons.join(', ')}</span>` : ''}</td>
 <td data-label="${t('admin.audit.col.actor')}">${actorCell(r, admins)}</td>
 <td data-label="${t('admin.audit.col.latency')}">${r.latencyMs === null ? '—' : `${r.latencyMs} ms`}</td></tr>`,
   )}</tbody></table></div>`;
@@ -142,10 +142,10 @@ ${pager}</section>`;
         r.action,
         r.targetUser,
         r.outcome,
-        r.reasons.join(';'),
+        (r.reasons ?? []).join(';'),
         r.detail,
-        r.actorKind,
-        r.actorId,
+        r.actor.kind,
+        r.actor.id,
         r.agentId,
         r.latencyMs,
         r.clientIp,
