@@ -6,8 +6,7 @@
  * Read-only on purpose: opening the store for real would take its lock, compact it and apply the
  * configured policy (writes), would fail while the agent daemon holds it (the usual case when an
  * administrator runs the doctor), and, run as another user (sudo), would leave files the agent
- * cannot replace. So the snapshot and the journal are read back here with the store's own schemas
- * and `DirectoryState.apply`, without the lock.
+ * cannot replace. So the files are read back with the store's own reader (`load`), without the lock.
  */
 import { constants as fsc } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
@@ -16,8 +15,9 @@ import { createLogger, type Logger } from '@writeback/protocol';
 import type { DoctorCheck } from '../doctor.js';
 import { HASH_COST, parseEmbeddedConfig, type ResolvedEmbeddedConfig } from './config.js';
 import { DEFAULT_POLICY, mergePolicy, type PasswordPolicy } from './policy.js';
-import { DirectoryState, JournalRecordSchema, SnapshotSchema } from './state.js';
-import { JOURNAL_FILE, LOCK_FILE, SNAPSHOT_FILE } from './store.js';
+import type { DirectoryState } from './state.js';
+import { JOURNAL_FILE, LOCK_FILE, load, SNAPSHOT_FILE } from './store.js';
+import { DirectoryError } from '../errors.js';
 
 export interface EmbeddedDoctorDeps {
   log?: Logger;
@@ -46,70 +46,19 @@ function formatSeconds(s: number): string {
   return `${s} s`;
 }
 
-type ReadBack =
-  | { ok: true; state: DirectoryState; journalLines: number; tornTail: boolean }
-  | { ok: false; summary: string; fix: string };
+type ReadBack = { ok: true; state: DirectoryState } | { ok: false; summary: string; fix: string };
 
-/**
- * The store as `EmbeddedStore.open` would load it (snapshot, then journal records above its seq),
- * without taking the lock or writing. A torn last line is what a write in progress looks like from
- * outside, so it is not an error here.
- */
+/** The store as `EmbeddedStore.open` would load it, through the same reader, without the lock. */
 async function readBack(folder: string): Promise<ReadBack> {
-  const corrupt = (summary: string): ReadBack => ({
-    ok: false,
-    summary,
-    fix: 'Stop the agent and restore the directory folder from a backup; the agent refuses to open a corrupt store.',
-  });
-  let snapText: string | null;
-  let journalText: string | null;
   try {
-    snapText = await readIfExists(join(folder, SNAPSHOT_FILE));
-    journalText = await readIfExists(join(folder, JOURNAL_FILE));
+    const { state } = await load(folder, createLogger({ name: 'directory.embedded.doctor', level: 'error' }));
+    return { ok: true, state };
   } catch (err) {
+    if (err instanceof DirectoryError && err.code === 'store_corrupt') {
+      return { ok: false, summary: err.message, fix: 'Stop the agent and restore the directory folder from a backup; the agent refuses to open a corrupt store.' };
+    }
     return { ok: false, summary: `store files cannot be read (${String(errnoCode(err) ?? 'error')})`, fix: 'Run the doctor as the user the agent runs as, and give that user read and write access to the folder.' };
   }
-  let state = new DirectoryState();
-  if (snapText !== null) {
-    let json: unknown;
-    try {
-      json = JSON.parse(snapText);
-    } catch {
-      return corrupt(`${SNAPSHOT_FILE} is not JSON`);
-    }
-    const parsed = SnapshotSchema.safeParse(json);
-    if (!parsed.success) return corrupt(`${SNAPSHOT_FILE} does not match its schema`);
-    state = DirectoryState.fromSnapshot(parsed.data);
-  }
-  const lines = (journalText ?? '').split('\n');
-  const tail = lines.pop() ?? '';
-  let tornTail = tail !== '';
-  const records = lines.map((line) => {
-    if (line.trim() === '') return null;
-    try {
-      const r = JournalRecordSchema.safeParse(JSON.parse(line));
-      return r.success ? r.data : null;
-    } catch {
-      return null;
-    }
-  });
-  let lastGood = -1;
-  records.forEach((r, i) => {
-    if (r) lastGood = i;
-  });
-  const snapshotSeq = state.seq;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    if (!r) {
-      if (i < lastGood) return corrupt(`${JOURNAL_FILE} line ${i + 1} is unreadable`);
-      if ((lines[i] ?? '').trim() !== '') tornTail = true;
-      continue;
-    }
-    if (r.seq <= snapshotSeq) continue;
-    if (r.seq <= state.seq) return corrupt(`${JOURNAL_FILE} line ${i + 1} goes back in sequence`);
-    state.apply(r);
-  }
-  return { ok: true, state, journalLines: lines.length, tornTail };
 }
 
 /** The process holding the store's lock, when it is alive. */

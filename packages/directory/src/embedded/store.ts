@@ -282,7 +282,12 @@ async function takeLock(folder: string): Promise<void> {
   throw new DirectoryError('store_locked', 'embedded directory lock could not be taken');
 }
 
-async function load(folder: string, log: Logger): Promise<{ state: DirectoryState; report: OpenReport }> {
+/**
+ * The state the files hold (snapshot, then journal records above its seq; a torn last line is
+ * dropped). Reads only: no lock, no write, so the doctor uses it on a store the agent holds open.
+ * Throws DirectoryError('store_corrupt') for anything else unreadable.
+ */
+export async function load(folder: string, log: Logger): Promise<{ state: DirectoryState; report: OpenReport }> {
   const snapText = await readIfExists(join(folder, SNAPSHOT_FILE));
   let state = new DirectoryState();
   if (snapText !== null) {
