@@ -796,21 +796,10 @@ export class EmbeddedDirectory implements Directory {
     };
   }
 
+  /** What the cloud syncs of a user: the public view without the embedded-only fields. */
   private toSynced(user: StoredUser, now: number): SyncedUser {
-    return {
-      anchor: user.anchor,
-      login: user.login,
-      ...(user.upn === undefined ? {} : { userPrincipalName: user.upn }),
-      ...(user.mail === undefined ? {} : { mail: user.mail }),
-      ...(user.displayName === undefined ? {} : { displayName: user.displayName }),
-      ...(user.mobile === undefined ? {} : { mobile: user.mobile }),
-      enabled: user.enabled,
-      locked: isLocked(user, this.resolvePolicy(user).policy, now),
-      mustChange: user.mustChange,
-      protected: user.protected,
-      passwordLastSetAt: iso(this.times(user).passwordLastSetAt),
-      groups: [...(user.groups ?? [])],
-    };
+    const { policyName: _policy, createdAt: _created, seq: _seq, ...synced } = this.toPublic(user, now);
+    return synced;
   }
 
   /** @internal Apply the configured default-policy fields at open (journaled only when they change something). */
