@@ -1,48 +1,27 @@
 /**
- * Admins' TOTP second factor (table `admin_totp`, migration 4). The key is sealed (AES-256-GCM)
- * with a key derived by HKDF from the cloud's signing key, with the admin id as associated data,
- * so a copy of the store alone does not yield working codes. A code is accepted only for a step
+ * Admins' TOTP second factor (table `admin_totp`, migration 4). The key is sealed with
+ * keys/sealing.ts (AES-256-GCM under a key derived from the cloud's signing key, the admin id bound
+ * as associated data), so a copy of the store alone does not yield working codes. A code is accepted only for a step
  * later than the last accepted one (a conditional UPDATE, so two concurrent submissions of the
  * same code cannot both win).
  *
  *   (none) ──begin──▶ enrolling (secret, unconfirmed) ──confirm(code)──▶ active (last_step)
  *                          └──begin again: new secret (unconfirmed only)
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { generateTotpSecret, verifyTotp } from './totp.js';
+import { seal, unseal } from '../keys/sealing.js';
 import { parseRow, type Db } from '../store/index.js';
 
-const keys = new WeakMap<KeyObject, Buffer>();
-function sealKey(signingKey: KeyObject): Buffer {
-  let k = keys.get(signingKey);
-  if (!k) {
-    k = Buffer.from(hkdfSync('sha256', signingKey.export({ format: 'der', type: 'pkcs8' }), 'writeback', 'writeback/admin/totp-seal/v1', 32));
-    keys.set(signingKey, k);
-  }
-  return k;
-}
+const context = (adminId: string) => `admin-totp:${adminId}`;
 
 export function sealSecret(signingKey: KeyObject, secret: string, adminId: string): string {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', sealKey(signingKey), iv);
-  c.setAAD(Buffer.from(`admin-totp:${adminId}`));
-  const body = Buffer.concat([c.update(secret, 'utf8'), c.final(), c.getAuthTag()]);
-  return `v1.${iv.toString('base64url')}.${body.toString('base64url')}`;
+  return seal(signingKey, secret, context(adminId));
 }
 
 export function unsealSecret(signingKey: KeyObject, sealed: string, adminId: string): string | null {
-  const m = /^v1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22,})$/.exec(sealed);
-  if (!m?.[1] || !m[2]) return null;
-  const body = Buffer.from(m[2], 'base64url');
-  try {
-    const d = createDecipheriv('aes-256-gcm', sealKey(signingKey), Buffer.from(m[1], 'base64url'));
-    d.setAAD(Buffer.from(`admin-totp:${adminId}`));
-    d.setAuthTag(body.subarray(body.length - 16));
-    return Buffer.concat([d.update(body.subarray(0, body.length - 16)), d.final()]).toString('utf8');
-  } catch {
-    return null;
-  }
+  return unseal(signingKey, sealed, context(adminId));
 }
 
 const Row = z.object({

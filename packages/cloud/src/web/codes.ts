@@ -8,7 +8,7 @@ import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Services } from '../http/context.js';
 import { parseRow } from '../store/index.js';
-import { macOf } from './sealing.js';
+import { macOf } from '../keys/sealing.js';
 
 export const CODE_DIGITS = 8;
 export const CODE_TTL_MS = 10 * 60_000;

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Services } from '../http/context.js';
 import { parseRows, type Db } from '../store/index.js';
-import { seal, unseal } from './sealing.js';
+import { seal, unseal } from '../keys/sealing.js';
 
 export const METHOD_KINDS = ['email', 'totp', 'questions', 'sms'] as const;
 export type MethodKind = (typeof METHOD_KINDS)[number];

@@ -22,7 +22,7 @@ import { getMethods, QUESTION_IDS, QUESTIONS_REQUIRED, QuestionIdSchema, registe
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
-import { seal, unseal } from '../sealing.js';
+import { seal, unseal } from '../../keys/sealing.js';
 import { updateSessionData } from '../session.js';
 import { changePassword, notifyAfterWrite } from '../write.js';
 import { POLICY_SCRIPT, signedInUser, userPage, type SignedIn } from './common.js';

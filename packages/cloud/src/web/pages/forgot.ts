@@ -29,7 +29,7 @@ import { checkAnswers, claimTotpStep, getMethods, METHOD_KINDS, openTotpSecret, 
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
-import { macOf } from '../sealing.js';
+import { macOf } from '../../keys/sealing.js';
 import { deleteSubjectSessions } from '../session.js';
 import { notifyAfterWrite, resetPassword, unlockAccount } from '../write.js';
 import { agentConnected, countAttempt, POLICY_SCRIPT, userPage } from './common.js';

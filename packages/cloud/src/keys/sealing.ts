@@ -1,6 +1,7 @@
 /**
- * Keys the pages derive from the cloud's signing key (already in memory, never re-read): one to
- * seal secrets the pages must read back (TOTP keys: AES-256-GCM), one to hash one-time codes
+ * Keys derived from the cloud's signing key (already in memory, never re-read): one to seal
+ * secrets the cloud must read back (users' and admins' TOTP keys: AES-256-GCM, with a context
+ * bound as associated data), one to hash one-time codes
  * (HMAC-SHA256, so a copy of the store alone cannot brute-force a 6-8 digit code offline).
  * Derived with HKDF, each with its own label, so neither can stand in for the signing key.
  */
