@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
-import { createLogger, MAX_SYNC_BATCH_BYTES, SyncPullDataSchema, type SyncChange, type SyncedUser } from '@writeback/protocol';
+import { createLogger, SyncPullDataSchema } from '@writeback/protocol';
 import { adDoctorChecks, DirectoryError, openAdDirectory, resolveAdConfig, type AdDirectory, type DoctorCheck } from '@writeback/directory';
+import { deletes, pullAll, upserts, type Run } from './sync-helpers.js';
 import { startSambaDc, type SambaDc } from './lab/samba.js';
 import { addOus, bulkAddUsers, grantDeletedObjectsRead } from './lab/samba-sync.js';
 
@@ -31,34 +32,6 @@ async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory
   return d;
 }
 
-interface Run {
-  changes: SyncChange[];
-  batches: number;
-  cursor: string;
-  totals: (number | undefined)[];
-}
-
-/** Pull until more=false (or `maxBatches`), checking every answer against the wire schema and bounds. */
-async function pullAll(d: AdDirectory, cursor: string | null, limit: number, maxBatches = Number.POSITIVE_INFINITY): Promise<Run> {
-  const sync = d.sync;
-  const run: Run = { changes: [], batches: 0, cursor: cursor ?? '', totals: [] };
-  for (;;) {
-    const data = await sync.pullChanges(cursor, limit);
-    SyncPullDataSchema.parse(data);
-    assert.equal(data.reset, undefined);
-    assert.ok(data.changes.length <= limit);
-    assert.ok(Buffer.byteLength(JSON.stringify(data)) <= MAX_SYNC_BATCH_BYTES);
-    run.changes.push(...data.changes);
-    run.batches++;
-    run.totals.push(data.total);
-    run.cursor = data.cursor;
-    cursor = data.cursor;
-    if (!data.more || run.batches >= maxBatches) return run;
-  }
-}
-
-const upserts = (cs: SyncChange[]): SyncedUser[] => cs.flatMap((c) => (c.kind === 'upsert' ? [c.user] : []));
-const deletes = (cs: SyncChange[]): string[] => cs.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
 
 let full: Run;
 let deletionsBefore: DoctorCheck | undefined;
@@ -118,7 +91,7 @@ after(async () => {
 
 describe('AD sync: full sync', () => {
   it('pages every user in scope in bounded batches, once each, with the total', async () => {
-    full = await pullAll(dir, null, 50);
+    full = await pullAll(dir.sync, null, 50);
     const users = upserts(full.changes);
     assert.equal(deletes(full.changes).length, 0);
     assert.equal(users.length, BULK + 2);
@@ -161,11 +134,11 @@ describe('AD sync: full sync', () => {
 
   it('resumes after a crash from the last cursor: the union is every user', async () => {
     const first = await openDir({ scope: { baseDns: [ou.sync] } });
-    const part = await pullAll(first, null, 40, 3);
+    const part = await pullAll(first.sync, null, 40, 3);
     assert.equal(part.batches, 3);
     await first.close();
     const second = await openDir({ scope: { baseDns: [ou.sync] } });
-    const rest = await pullAll(second, part.cursor, 40);
+    const rest = await pullAll(second.sync, part.cursor, 40);
     const anchors = new Set(upserts([...part.changes, ...rest.changes]).map((u) => u.anchor));
     assert.deepEqual([...anchors].sort(), [...anchorOf.values()].sort());
   });
@@ -216,7 +189,7 @@ describe('AD sync: incremental', () => {
     for (let i = 100; i < 160; i++) {
       await admin.modify(`CN=s${pad(i)},${ou.sync}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: [`+4179${i}`] }) }));
     }
-    const run = await pullAll(dir, incCursor, 25);
+    const run = await pullAll(dir.sync, incCursor, 25);
     assert.equal(run.batches, 3);
     const users = upserts(run.changes);
     assert.equal(users.length, 60);
@@ -269,7 +242,7 @@ describe('AD sync: scope by filter and nested group', () => {
 
   it('syncs only users matching the filter and (transitively) in the group', async () => {
     scoped = await openDir({ scope: { baseDns: [ou.sync], filter: '(department=Sales)', group: `CN=G-outer,${ou.groups}` } });
-    const run = await pullAll(scoped, null, 100);
+    const run = await pullAll(scoped.sync, null, 100);
     const logins = upserts(run.changes)
       .map((u) => u.login)
       .sort();
@@ -298,7 +271,7 @@ describe('AD sync: scope by filter and nested group', () => {
     await admin.modify(`CN=G-inner,${ou.groups}`, new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [`CN=s022,${ou.sync}`] }) }));
     const r = await scoped.sync.pullChanges(scopedCursor, 100);
     assert.equal(r.reset, true);
-    const again = await pullAll(scoped, null, 100);
+    const again = await pullAll(scoped.sync, null, 100);
     assert.ok(upserts(again.changes).some((u) => u.login === 's022'));
   });
 

@@ -10,9 +10,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, Client } from 'ldapts';
-import { MAX_SYNC_BATCH_BYTES, SyncPullDataSchema, type SyncChange, type SyncedUser } from '@writeback/protocol';
+import { SyncPullDataSchema } from '@writeback/protocol';
 import { parseOpenLdapConfig, type OpenLdapConfig, type OpenLdapDirectory } from '../src/openldap/index.js';
 import { captureLog, labConfig, openLab } from './openldap-helpers.js';
+import { allAnchors, deletes, pullAll, upserts } from './sync-helpers.js';
 import { startSlapd, type SlapdLab } from './lab/slapd.js';
 
 const BULK = 300;
@@ -28,46 +29,7 @@ async function open(over: Partial<OpenLdapConfig> = {}): Promise<OpenLdapDirecto
   return d;
 }
 
-interface Run {
-  changes: SyncChange[];
-  batches: number;
-  cursor: string;
-  totals: (number | undefined)[];
-}
 
-async function pullAll(d: OpenLdapDirectory, cursor: string | null, limit: number, maxBatches = Number.POSITIVE_INFINITY): Promise<Run> {
-  const run: Run = { changes: [], batches: 0, cursor: cursor ?? '', totals: [] };
-  for (;;) {
-    const data = await d.sync.pullChanges(cursor, limit);
-    SyncPullDataSchema.parse(data);
-    assert.equal(data.reset, undefined);
-    assert.ok(data.changes.length <= limit);
-    assert.ok(Buffer.byteLength(JSON.stringify(data)) <= MAX_SYNC_BATCH_BYTES);
-    run.changes.push(...data.changes);
-    run.batches++;
-    run.totals.push(data.total);
-    run.cursor = data.cursor;
-    cursor = data.cursor;
-    if (!data.more || run.batches >= maxBatches) return run;
-  }
-}
-
-const upserts = (cs: SyncChange[]): SyncedUser[] => cs.flatMap((c) => (c.kind === 'upsert' ? [c.user] : []));
-const deletes = (cs: SyncChange[]): string[] => cs.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
-
-async function allAnchors(d: OpenLdapDirectory, limit: number): Promise<{ anchors: string[]; pages: number }> {
-  const anchors: string[] = [];
-  let cursor: string | null = null;
-  let pages = 0;
-  do {
-    const page = await d.sync.listAnchors(cursor, limit);
-    assert.ok(page.anchors.length <= limit);
-    anchors.push(...page.anchors);
-    cursor = page.cursor;
-    pages++;
-  } while (cursor !== null);
-  return { anchors, pages };
-}
 
 const anchorOf = new Map<string, string>();
 let incCursor: string;
@@ -109,7 +71,7 @@ after(async () => {
 
 describe('OpenLDAP sync: full sync', () => {
   it('pages every user in scope in bounded batches, once each, with the total', async () => {
-    const full = await pullAll(dir, null, 50);
+    const full = await pullAll(dir.sync, null, 50);
     const users = upserts(full.changes);
     assert.equal(deletes(full.changes).length, 0);
     assert.equal(users.length, BULK + 4, 'bulk users and the lab’s alice, bob, carol, dave');
@@ -142,11 +104,11 @@ describe('OpenLDAP sync: full sync', () => {
 
   it('resumes after a crash from the last cursor: the union is every user', async () => {
     const first = await open();
-    const part = await pullAll(first, null, 40, 3);
+    const part = await pullAll(first.sync, null, 40, 3);
     assert.equal(part.batches, 3);
     await first.close();
     const second = await open();
-    const rest = await pullAll(second, part.cursor, 40);
+    const rest = await pullAll(second.sync, part.cursor, 40);
     const anchors = new Set(upserts([...part.changes, ...rest.changes]).map((u) => u.anchor));
     assert.deepEqual([...anchors].sort(), [...anchorOf.values()].sort());
   });
@@ -164,12 +126,12 @@ describe('OpenLDAP sync: under a server size limit', () => {
     await limit('add');
     try {
       const d = await open();
-      const run = await pullAll(d, null, 200);
+      const run = await pullAll(d.sync, null, 200);
       assert.deepEqual([...new Set(run.totals)], [undefined]);
       const anchors = upserts(run.changes).map((u) => u.anchor);
       assert.equal(new Set(anchors).size, anchors.length);
       assert.deepEqual([...anchors].sort(), [...anchorOf.values()].sort());
-      const listed = await allAnchors(d, 2000);
+      const listed = await allAnchors(d.sync, 2000);
       assert.deepEqual([...listed.anchors].sort(), [...anchorOf.values()].sort());
     } finally {
       await limit('delete');
@@ -217,7 +179,7 @@ describe('OpenLDAP sync: incremental', () => {
     assert.deepEqual(next.changes, []);
     incCursor = data.cursor;
 
-    const { anchors, pages } = await allAnchors(dir, 100);
+    const { anchors, pages } = await allAnchors(dir.sync, 100);
     assert.ok(pages >= 3);
     assert.equal(new Set(anchors).size, anchors.length);
     const expected = new Set(anchorOf.values());
@@ -230,7 +192,7 @@ describe('OpenLDAP sync: incremental', () => {
   it('pages a burst of changes in bounded batches', async () => {
     const mods = Array.from({ length: 60 }, (_, k) => `dn: uid=u${pad(k + 100)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4179${k}\n`);
     await lab.ldapmodify(mods.join('\n'));
-    const run = await pullAll(dir, incCursor, 25);
+    const run = await pullAll(dir.sync, incCursor, 25);
     assert.equal(run.batches, 3);
     const users = upserts(run.changes);
     assert.equal(users.length, 60);
@@ -253,7 +215,7 @@ describe('OpenLDAP sync: scope by filter and group', () => {
 
   it('syncs only users matching the filter and in the group', async () => {
     scoped = await open({ scope: { baseDns: [ou.people], filter: '(departmentNumber=sales)', group: ou.group } });
-    const run = await pullAll(scoped, null, 100);
+    const run = await pullAll(scoped.sync, null, 100);
     assert.deepEqual(
       upserts(run.changes)
         .map((u) => u.login)
@@ -287,7 +249,7 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     );
     await lab.ldapmodify(`dn: ${ou.group}\nchangetype: modify\nadd: member\nmember: uid=u022,${ou.people}\n`);
     assert.equal((await scoped.sync.pullChanges(quiet.cursor, 100)).reset, true);
-    const again = await pullAll(scoped, null, 100);
+    const again = await pullAll(scoped.sync, null, 100);
     assert.ok(upserts(again.changes).some((u) => u.login === 'u022'));
   });
 
@@ -305,7 +267,7 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     const members = ['u040', 'u041', 'u042', 'u043'].map((u) => `member: uid=${u},${ou.people}`).join('\n');
     await lab.ldapadd(`dn: ${group}\nobjectClass: groupOfNames\ncn: overlaid\n${members}\n`);
     const viaMemberOf = await open({ scope: { baseDns: [ou.people], filter: '(departmentNumber=sales)', group, groupMembership: 'memberOf' } });
-    const run = await pullAll(viaMemberOf, null, 100);
+    const run = await pullAll(viaMemberOf.sync, null, 100);
     const users = upserts(run.changes);
     assert.deepEqual(users.map((u) => u.login).sort(), ['u040', 'u042']);
     assert.ok(users.every((u) => u.groups?.includes(group)));

@@ -9,14 +9,14 @@
  * cannot replace. So the files are read back with the store's own reader (`load`), without the lock.
  */
 import { constants as fsc } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger, type Logger } from '@writeback/protocol';
 import type { DoctorCheck } from '../doctor.js';
 import { HASH_COST, parseEmbeddedConfig, type ResolvedEmbeddedConfig } from './config.js';
 import { DEFAULT_POLICY, mergePolicy, type PasswordPolicy } from './policy.js';
 import type { DirectoryState } from './state.js';
-import { JOURNAL_FILE, LOCK_FILE, load, SNAPSHOT_FILE } from './store.js';
+import { JOURNAL_FILE, LOCK_FILE, load, readIfExists, SNAPSHOT_FILE } from './store.js';
 import { DirectoryError } from '../errors.js';
 
 export interface EmbeddedDoctorDeps {
@@ -26,15 +26,6 @@ export interface EmbeddedDoctorDeps {
 
 function errnoCode(err: unknown): unknown {
   return typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
-}
-
-async function readIfExists(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 const canWrite = (path: string) => access(path, fsc.W_OK | fsc.X_OK).then(() => true, () => false);

@@ -69,7 +69,8 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function readIfExists(path: string): Promise<string | null> {
+/** A file's text, or null when it does not exist. */
+export async function readIfExists(path: string): Promise<string | null> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
