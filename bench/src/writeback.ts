@@ -15,7 +15,6 @@
  * capped at 300 requests) and `openldap` the lab's slapd (ldaps, ppolicy), both on loopback.
  */
 import { execFile, spawn } from 'node:child_process';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { registerAgent } from '@writeback/agent';
 import { createCloud, updateTenantSettings } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
+import { LeanHttpClient } from './http-client.js';
 import { drive, ms, processCpuMs, row, summarize, type Drive } from './stats.js';
 import { startDirectoryTarget, type DirectoryTarget, type TargetKind } from './targets.js';
 
@@ -140,23 +140,10 @@ async function main() {
         if (Date.now() > until) throw new Error('agent did not connect');
         await new Promise((r) => setTimeout(r, 25));
       }
-      // A lean keep-alive HTTP client: the load generator shares the 2 cores with the system under test.
-      const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: C });
-      const base = new URL(cloud.url);
-      const post = (path: string, payload: string) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) => {
-          const req = httpRequest(
-            { agent: httpAgent, host: base.hostname, port: base.port, path, method: 'POST', headers: { authorization: `Bearer ${boot.apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
-            (res) => {
-              const chunks: Buffer[] = [];
-              res.on('data', (c: Buffer) => chunks.push(c));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-              res.on('error', reject);
-            },
-          );
-          req.on('error', reject);
-          req.end(payload);
-        });
+      // A lean keep-alive HTTP client (http-client.ts): the load generator shares this process, and
+      // the 2 cores, with the cloud and the relay it measures.
+      const http = new LeanHttpClient(cloud.url, { maxSockets: C, headers: { Authorization: `Bearer ${boot.apiKey}` } });
+      const post = (path: string, payload: string) => http.post(path, payload);
       const reset = async (i: number, tag: string) => {
         requests++;
         const user = target.users[i % target.users.length] ?? '';
@@ -231,7 +218,7 @@ async function main() {
       if (failed > requests / 100) process.exitCode = 1;
       process.stdout.write(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end\n`);
       process.stdout.write(`overhead_p50_ms=${(fs.p50 - ds.p50).toFixed(2)} overhead_p99_ms=${(fs.p99 - ds.p99).toFixed(2)} throughput_rps=${fullRps.toFixed(0)}\n`);
-      httpAgent.destroy();
+      http.close();
     } finally {
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
