@@ -88,6 +88,71 @@ function deriveKey(shared: Buffer, requestId: string, epk: string, recipient: st
   return Buffer.from(hkdfSync('sha256', shared, Buffer.from(requestId), Buffer.from(`${SEAL_INFO}|${epk}|${recipient}`), 32));
 }
 
+/**
+ * One ephemeral X25519 agreement with a recipient: the ephemeral public key that travels and the
+ * shared secret; the ephemeral private key is dropped as soon as the secret is computed.
+ */
+export interface EphemeralAgreement {
+  epk: string;
+  shared: Buffer;
+}
+
+export function agreeEphemeral(recipient: string): EphemeralAgreement {
+  const eph = generateKeyPairSync('x25519');
+  const epk = String(eph.publicKey.export({ format: 'jwk' }).x);
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject('X25519', recipient) });
+  return { epk, shared };
+}
+
+/**
+ * Computes the next request's ephemeral agreement for a recipient ahead of time, while the sender
+ * waits for the current answer, so the key generation and the agreement (about half the cost of
+ * sealing) are off the request's path. Each agreement is still used once: `take` hands the ready
+ * one over and schedules the next. At most one is kept per recipient, for `maxRecipients`.
+ */
+export class EphemeralPool {
+  readonly #ready = new Map<string, EphemeralAgreement>();
+  readonly #scheduled = new Set<string>();
+  readonly #max: number;
+  constructor(maxRecipients = 1_000) {
+    this.#max = maxRecipients;
+  }
+  take(recipient: string): EphemeralAgreement {
+    const ready = this.#ready.get(recipient);
+    if (ready) this.#ready.delete(recipient);
+    this.#refill(recipient);
+    return ready ?? agreeEphemeral(recipient);
+  }
+  #refill(recipient: string): void {
+    if (this.#scheduled.has(recipient)) return;
+    this.#scheduled.add(recipient);
+    setImmediate(() => {
+      this.#scheduled.delete(recipient);
+      if (this.#ready.has(recipient)) return;
+      if (this.#ready.size >= this.#max) {
+        const oldest = this.#ready.keys().next().value;
+        if (oldest !== undefined) this.#drop(oldest);
+      }
+      try {
+        this.#ready.set(recipient, agreeEphemeral(recipient));
+      } catch {
+        // Not a valid key: take() computes inline and reports it there.
+      }
+    }).unref();
+  }
+  #drop(recipient: string): void {
+    this.#ready.get(recipient)?.shared.fill(0);
+    this.#ready.delete(recipient);
+  }
+  /** Forget every precomputed agreement (the secrets are zeroed). */
+  clear(): void {
+    for (const r of [...this.#ready.keys()]) this.#drop(r);
+  }
+  get size(): number {
+    return this.#ready.size;
+  }
+}
+
 export interface SealOptions {
   request: OperationRequest;
   tenantId: string;
@@ -99,6 +164,8 @@ export interface SealOptions {
   deadline: number;
   now?: number;
   requestId?: string;
+  /** Precomputed ephemeral agreements (see EphemeralPool); default: computed here. */
+  ephemeral?: EphemeralPool;
 }
 
 /** Seal and sign a request for one agent. */
@@ -116,11 +183,9 @@ export function sealRequest(o: SealOptions): RequestEnvelope {
   };
   let sealed: Sealed | undefined;
   if (o.request.secret !== undefined) {
-    const eph = generateKeyPairSync('x25519');
-    const epkJwk = eph.publicKey.export({ format: 'jwk' });
-    const epk = String(epkJwk.x);
-    const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject('X25519', o.agentEncryptionKey) });
+    const { epk, shared } = o.ephemeral ? o.ephemeral.take(o.agentEncryptionKey) : agreeEphemeral(o.agentEncryptionKey);
     const key = deriveKey(shared, header.requestId, epk, o.agentEncryptionKey);
+    shared.fill(0);
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(associatedData(header));
@@ -202,8 +267,10 @@ export function openParsedRequest(env: RequestEnvelope, o: OpenOptions): OpenedR
     if (!env.sealed) throw new ProtocolError('invalid_params', `${env.op} needs a sealed secret`);
     let plain: Buffer;
     try {
-      const shared = diffieHellman({ privateKey: o.agentDecryptionKey, publicKey: publicKeyObject('X25519', env.sealed.epk) });
+      // One ephemeral key per request: not worth a place in publicKeyObject's cache.
+      const shared = diffieHellman({ privateKey: o.agentDecryptionKey, publicKey: publicKeyObject('X25519', env.sealed.epk, { cache: false }) });
       const key = deriveKey(shared, env.requestId, env.sealed.epk, o.agentEncryptionPublicKey);
+      shared.fill(0);
       const ct = Buffer.from(env.sealed.ct, 'base64url');
       if (ct.length < 16) throw new Error('short ciphertext');
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(env.sealed.iv, 'base64url'));

@@ -33,17 +33,23 @@ export const generateEncryptionKeyPair = (): KeyPair => generate('x25519');
 
 const publicCache = new Map<string, KeyObject>();
 
-/** A public KeyObject from its base64url form; cached, since the hot path verifies with few keys. */
-export function publicKeyObject(crv: 'Ed25519' | 'X25519', x: string): KeyObject {
+const BASE64URL_KEY = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * A public KeyObject from its base64url form; cached, since the hot path verifies with few keys.
+ * `cache: false` for keys seen once (the ephemeral key of a sealed request).
+ */
+export function publicKeyObject(crv: 'Ed25519' | 'X25519', x: string, o: { cache?: boolean } = {}): KeyObject {
   const id = `${crv}:${x}`;
   let key = publicCache.get(id);
   if (!key) {
-    if (!PublicKeySchema.safeParse(x).success) throw new ProtocolError('bad_key', `not a ${crv} public key`);
+    if (!BASE64URL_KEY.test(x)) throw new ProtocolError('bad_key', `not a ${crv} public key`);
     try {
       key = createPublicKey({ key: { kty: 'OKP', crv, x }, format: 'jwk' });
     } catch (cause) {
       throw new ProtocolError('bad_key', `not a ${crv} public key`, { cause });
     }
+    if (o.cache === false) return key;
     if (publicCache.size > 10_000) publicCache.clear();
     publicCache.set(id, key);
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  EphemeralPool,
   ReplayCache,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
@@ -55,6 +56,29 @@ function open(env: unknown, replay = new ReplayCache(), now = NOW) {
 const code = errorCode;
 
 describe('envelope', () => {
+  it('seals with precomputed ephemeral agreements: each used once, ready again after a turn of the event loop', async () => {
+    const pool = new EphemeralPool();
+    const withPool = () =>
+      sealRequest({ request: reset, tenantId: 't1', agentId: 'a1', agentEncryptionKey: agentEnc.publicKey, cloudSigningKey: cloudKey, deadline: NOW + 10_000, now: NOW, ephemeral: pool });
+    const first = withPool(); // nothing ready yet: computed inline, the next one scheduled
+    assert.equal(pool.size, 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pool.size, 1);
+    const second = withPool();
+    assert.equal(pool.size, 0);
+    const third = withPool(); // taken before the refill ran: inline again, never the same key twice
+    const epks = [first, second, third].map((e) => e.sealed?.epk);
+    assert.equal(new Set(epks).size, 3);
+    const replay = new ReplayCache();
+    for (const env of [first, second, third]) {
+      const opened = open(env, replay);
+      assert.equal(opened.op === 'password.reset' && opened.secret.newPassword, SECRET);
+    }
+    await new Promise((r) => setImmediate(r));
+    pool.clear();
+    assert.equal(pool.size, 0);
+  });
+
   it('round-trips a sealed request and never carries the password in clear', () => {
     const env = seal();
     assert.equal(JSON.stringify(env).includes(SECRET), false);

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  EphemeralPool,
   OPERATION_SCHEMAS,
   publicKeyObject,
   sealRequest,
@@ -135,6 +136,8 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
   const relayGraceMs = deps.relayGraceMs ?? 2_000;
   const pendingGraceMs = deps.pendingGraceMs ?? 30_000;
   if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0) throw new TypeError('createWritebackService: deadlineMs must be a positive integer');
+  // The next request's ephemeral key agreement per agent, computed while waiting for this one.
+  const ephemeral = new EphemeralPool();
 
   async function send(envelope: RequestEnvelope): Promise<RelayAnswer> {
     const guard = settleAfter(envelope.deadline - now() + relayGraceMs);
@@ -181,7 +184,7 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       if (now() >= deadline) break;
       let envelope: RequestEnvelope;
       try {
-        envelope = sealRequest({ request, tenantId, agentId: agent.id, agentEncryptionKey: agent.encryptionKey, cloudSigningKey: cloudKey.privateKey, deadline, now: now(), requestId });
+        envelope = sealRequest({ request, tenantId, agentId: agent.id, agentEncryptionKey: agent.encryptionKey, cloudSigningKey: cloudKey.privateKey, deadline, now: now(), requestId, ephemeral });
       } catch (err) {
         log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
         continue;
