@@ -25,6 +25,7 @@ import { createCloud, updateTenantSettings } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { LeanHttpClient } from './http-client.js';
+import { probeWake } from './wake-probe.js';
 import { drive, ms, processCpuMs, row, summarize, type Drive } from './stats.js';
 import { startDirectoryTarget, type DirectoryTarget, type TargetKind } from './targets.js';
 
@@ -93,6 +94,8 @@ async function main() {
   const target: DirectoryTarget = await startDirectoryTarget(kind, { dir, users: USERS, log, ...(hash ? { hash } : {}) });
   const C = target.throughputConcurrency(REQUESTED_C);
   process.stdout.write(`directory: ${target.describe}\ncloud sync: ${SYNC ? `on (incremental pull every second; sign-in mode ${SIGNIN}${SIGNIN === 'cloud_hash' ? ': one scrypt hash recorded by the cloud per write' : ''})` : 'off (the writeback path alone; --sync on adds the background sync)'}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+  const wake = await probeWake();
+  process.stdout.write(`process hop on this machine (loopback round trip to another process, p50): ${ms(wake.hotMs)} ms back to back, ${ms(wake.idleMs)} ms after ${wake.idleGapMs} ms idle (the full path has one such round trip more than the direct call)\n`);
   try {
     // Real servers take many clients: the direct and the whole-path samples then alternate, so both
     // see the same machine load (on a shared 2-core box, phases minutes apart do not). The embedded
@@ -111,6 +114,17 @@ async function main() {
     // the whole sequential phase (it is idle during direct calls). Unlike latency on a shared box,
     // CPU time is not inflated by waiting for a core (only by other work thrashing the caches).
     const cpu = { directUs: 0, fullUs: 0, agentMs: 0 };
+    // CPU (ms) of the throughput phases: this process's, and the agent's over the full phase.
+    const cpuT = { direct: 0, full: 0, agent: 0 };
+    const throughputWithCpu = async (fn: () => Promise<Drive>, side: 'direct' | 'full', agentPid?: number): Promise<Drive> => {
+      const c0 = process.cpuUsage();
+      const a0 = agentPid === undefined ? 0 : processCpuMs(agentPid);
+      const out = await fn();
+      const c = process.cpuUsage(c0);
+      cpuT[side] += (c.user + c.system) / 1000;
+      if (agentPid !== undefined) cpuT.agent += processCpuMs(agentPid) - a0;
+      return out;
+    };
     const withCpu = async (side: 'directUs' | 'fullUs', fn: () => Promise<void>) => {
       const c0 = process.cpuUsage();
       await fn();
@@ -123,7 +137,7 @@ async function main() {
       const sequential = await priority();
       d1 = await drive(N, 1, (i) => withCpu('directUs', () => directReset(i, 'd')));
       await sequential.restore();
-      dT = await drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e'));
+      dT = await throughputWithCpu(() => drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e')), 'direct');
       await direct.close();
     }
 
@@ -182,7 +196,7 @@ async function main() {
         await sequential.restore();
         d1 = { elapsedMs, latencies: dl };
         f1 = { elapsedMs, latencies: fl };
-        dT = await drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e'));
+        dT = await throughputWithCpu(() => drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e')), 'direct');
         await direct.close();
       } else {
         await drive(Math.min(50, N), 4, (i) => reset(i, 'w')); // warm-up
@@ -192,7 +206,7 @@ async function main() {
         cpu.agentMs = processCpuMs(agent.pid) - agent0;
         await sequential.restore();
       }
-      const fT = await drive(target.throughputTotal(TOTAL), C, (i) => reset(i, 'g'));
+      const fT = await throughputWithCpu(() => drive(target.throughputTotal(TOTAL), C, (i) => reset(i, 'g')), 'full', agent.pid);
       if (!d1 || !dT) throw new Error('direct phase missing');
 
       const ds = summarize(d1.latencies);
@@ -212,7 +226,11 @@ async function main() {
         `\nCPU per sequential reset (user+system; the directory server's own CPU not counted):\n  direct: adapter ${ms(cDirect)} ms\n  full:   client+cloud+relay ${ms(cCloud)} ms + agent process (its adapter included) ${ms(cAgent)} ms = ${ms(cCloud + cAgent)} ms\n  CPU overhead of the whole path: ${ms(cCloud + cAgent - cDirect)} ms (about the latency overhead on an idle machine, plus loopback wake-ups)\n${SYNC ? '  (sync on: the cloud\'s background work, the sync and the cloud hash it records after each write, spills into both windows)\n' : ''}`,
       );
       process.stdout.write(`\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`);
-      process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n\n`);
+      process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n`);
+      // Under load nothing sits idle, so this is the path's own CPU without the cost of waking idle processes.
+      const warmDirect = cpuT.direct / dT.latencies.length;
+      const warmFull = (cpuT.full + cpuT.agent) / fT.latencies.length;
+      process.stdout.write(`  CPU per reset under load (warm): direct adapter ${ms(warmDirect)} ms; full path ${ms(warmFull)} ms (client+cloud+relay ${ms(cpuT.full / fT.latencies.length)} + agent ${ms(cpuT.agent / fT.latencies.length)}); the path's own: ${ms(warmFull - warmDirect)} ms\n\n`);
       const failed = [...failures.values()].reduce((a, b) => a + b, 0);
       if (failed > 0) process.stdout.write(`not succeeded (phase tags: v/w warm-up, d/f sequential, e/g throughput): ${[...failures].map(([k, n]) => `${k}=${n}`).join(' ')} of ${requests} requests\n`);
       if (failed > requests / 100) process.exitCode = 1;
