@@ -10,12 +10,12 @@
  *   directory.*  the adapter's own checks (`directoryDoctorChecks`), prefixed
  *
  * Checks are independent: one failing does not stop the others, except that nothing can be
- * checked without a readable state. The relay handshake does not stay: it closes as soon as
- * `welcome` arrives and never executes anything. The relay sends a request to the agent's
- * least-busy connection, preferring one with a measured round trip (this one never has); so only
- * when the daemon's connections are all busier, or absent, and only in the instant between
- * `welcome` and the close, can a request be routed here: it then ends `lost` on the relay (for a
- * write, `outcome_unknown`), as one sent to a daemon in the middle of stopping would.
+ * checked without a readable state. The relay handshake is a probe (`probe: true` in the auth
+ * frame): the relay gives the verdict the agent itself would get (welcome, revoked, unknown) and
+ * closes the connection, which never joins the agent's connections, so no request can be routed
+ * to it and a running agent's slots are untouched. A relay older than the probe flag treats it as
+ * an agent connection; the doctor then closes as soon as `welcome` arrives and never executes the
+ * request that could reach it in that instant (it would end `lost` on the relay).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -343,8 +343,9 @@ function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, t
               sig: signAuthProof(frame.nonce, frame.relayId, state.certificate, keys.signingKey),
               agentVersion: AGENT_VERSION,
               directory: state.directory.kind,
-              // No capabilities: the cloud should not prefer this connection for anything.
               capabilities: {},
+              // The relay closes a probe after its verdict: no request can be routed here.
+              probe: true,
             }),
           );
           return;

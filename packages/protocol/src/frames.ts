@@ -86,6 +86,12 @@ export const AgentToRelayFrameSchema = z.discriminatedUnion('t', [
     agentVersion: z.string().max(64),
     directory: z.string().max(32),
     capabilities: z.record(z.string(), z.boolean()).optional(),
+    /**
+     * A check of the handshake only (`writeback-agent doctor`): the relay answers `welcome` or
+     * `error` as for the agent itself, then closes at once; the connection never takes a request,
+     * never counts as the agent being present and never takes one of the agent's slots.
+     */
+    probe: z.boolean().optional(),
   }),
   z.object({ v: V, t: z.literal('response'), envelope: ResponseEnvelopeSchema }),
   /** The agent refused a request before acting on it (bad signature, expired, replayed...). Nothing was written. */

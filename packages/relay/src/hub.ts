@@ -309,6 +309,14 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
       fail(conn, 'agent_revoked', 'agent has been revoked');
       return;
     }
+    if (frame.probe === true) {
+      // The doctor's check: the same verdict as the agent would get, and nothing else.
+      cleanup(conn);
+      conn.ws.send(encodeFrame({ v: PROTOCOL_VERSION, t: 'welcome', connectionId: conn.id, heartbeatMs }), () => conn.ws.close(1000, 'probe done'));
+      setTimeout(() => conn.ws.terminate(), 1_000).unref();
+      log.info('agent handshake probe answered', { agentId: cert.agentId, tenantId: cert.tenantId, connectionId: conn.id, remote: conn.remote });
+      return;
+    }
     const set = byAgent.get(cert.agentId) ?? new Set<Conn>();
     if (set.size >= maxPerAgent) {
       // After a network blip the agent redials before its old sockets are declared dead: give the

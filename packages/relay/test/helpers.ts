@@ -164,7 +164,7 @@ export class ScriptedAgent {
   }
 
   /** Answer the challenge with this identity; returns the welcome. */
-  async authenticate(opts: { signWith?: KeyObject; certificate?: AgentCertificate } = {}) {
+  async authenticate(opts: { signWith?: KeyObject; certificate?: AgentCertificate; probe?: boolean } = {}) {
     if (!this.id) throw new Error('no identity');
     const challenge = await this.next('challenge');
     const certificate = opts.certificate ?? this.id.certificate;
@@ -176,6 +176,7 @@ export class ScriptedAgent {
       agentVersion: 'test-1',
       directory: 'embedded',
       capabilities: { unlock: true },
+      ...(opts.probe ? { probe: true } : {}),
     });
     return challenge;
   }

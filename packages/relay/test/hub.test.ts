@@ -278,6 +278,43 @@ describe('requests', () => {
     assert.deepEqual(await r2, { kind: 'lost' });
   });
 
+  test('a handshake probe (doctor) gets the verdict and is closed: never present, never routed to, takes no slot', async () => {
+    const small = await startHub(cloud, { maxConnectionsPerAgent: 1, gate: (agentId) => agentId !== 'agent-probed-revoked' });
+    try {
+      const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-probed');
+      const events: string[] = [];
+      small.hub.onPresence((e) => events.push(`${e.type}:${e.agentId}`));
+      const running = await connectAgent(small.url, id);
+      running.answer = () => ok;
+      // The running agent holds the only slot: a probe still gets its welcome, then the relay closes it.
+      const probe = new ScriptedAgent(small.url, id);
+      await probe.authenticate({ probe: true });
+      assert.ok((await probe.next('welcome')).heartbeatMs > 0);
+      assert.equal((await probe.closed).code, 1000);
+      const present = await small.hub.client().listAgents('tenant-r');
+      assert.equal(present.length, 1);
+      assert.equal(present[0]?.connections, 1);
+      assert.deepEqual(events, ['connected:agent-probed']);
+      // Requests keep going to the running agent (the probe never joined its connections).
+      for (let i = 0; i < 3; i++) assert.equal((await small.hub.client().send(healthRequest(cloud, id))).kind, 'response');
+      running.close();
+      await until(() => !small.hub.holds('agent-probed'), 10_000, 'disconnect');
+      // With no agent connected, a probe does not make it present: a request is unavailable at once.
+      const alone = new ScriptedAgent(small.url, id);
+      await alone.authenticate({ probe: true });
+      await alone.next('welcome');
+      assert.equal((await small.hub.client().send(healthRequest(cloud, id))).kind, 'unavailable');
+      await alone.closed;
+      assert.deepEqual(await small.hub.client().listAgents('tenant-r'), []);
+      // A revoked agent's probe gets the same refusal as the agent.
+      const revoked = new ScriptedAgent(small.url, makeAgentIdentity(cloud, 'tenant-r', 'agent-probed-revoked'));
+      await revoked.authenticate({ probe: true });
+      assert.equal((await revoked.next('error')).code, 'agent_revoked');
+    } finally {
+      await small.close();
+    }
+  });
+
   test('more connections than maxConnectionsPerAgent are refused with overloaded', async () => {
     const small = await startHub(cloud, { maxConnectionsPerAgent: 1 });
     try {
