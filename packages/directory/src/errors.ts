@@ -1,7 +1,8 @@
 /** Directory errors: configuration and programming errors only (outcomes are data, not throws). */
 
 export const DIRECTORY_ERROR_CODES = [
-  'invalid_config',
+  // A bad option is a TypeError naming it (every adapter); a transport that would send passwords
+  // in clear is this error.
   'insecure_transport',
   'store_corrupt',
   'closed',

@@ -1,7 +1,7 @@
 /**
  * Configuration of the Active Directory adapter (also Samba AD): which DCs, how to reach them
  * securely, which service account, which users are in scope. Parsed once at start-up into a frozen
- * object; bad options throw DirectoryError('invalid_config') naming the dotted option path, and a
+ * object; bad options throw a TypeError naming the dotted option path (as the other adapters), and a
  * transport that would send passwords in clear throws DirectoryError('insecure_transport').
  */
 import { readFileSync } from 'node:fs';
@@ -102,15 +102,15 @@ export interface AdUrl {
 }
 
 /**
- * Parse and resolve an AD config. Throws DirectoryError('invalid_config') for bad options (message
- * names the option path) and DirectoryError('insecure_transport') for `ldap://` without StartTLS.
+ * Parse and resolve an AD config. Throws TypeError for bad options (the message starts with the
+ * option path) and DirectoryError('insecure_transport') for `ldap://` without StartTLS.
  */
 export function resolveAdConfig(input: unknown): ResolvedAdConfig {
   const parsed = AdConfigSchema.safeParse(input);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first ? ['ad', ...first.path.map(String)].join('.') : 'ad';
-    throw new DirectoryError('invalid_config', `${where}: ${first?.message ?? 'invalid AD configuration'}`);
+    throw new TypeError(`${where}: ${first?.message ?? 'invalid AD configuration'}`);
   }
   const c = parsed.data;
 
@@ -119,11 +119,11 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     try {
       u = new URL(raw);
     } catch {
-      throw new DirectoryError('invalid_config', `ad.urls.${i}: not a URL`);
+      throw new TypeError(`ad.urls.${i}: not a URL`);
     }
-    if (u.pathname !== '' && u.pathname !== '/') throw new DirectoryError('invalid_config', `ad.urls.${i}: give scheme, host and port only`);
+    if (u.pathname !== '' && u.pathname !== '/') throw new TypeError(`ad.urls.${i}: give scheme, host and port only`);
     if (u.protocol === 'ldaps:') {
-      if (c.startTls) throw new DirectoryError('invalid_config', `ad.urls.${i}: startTls is for ldap:// URLs; ldaps:// is already TLS`);
+      if (c.startTls) throw new TypeError(`ad.urls.${i}: startTls is for ldap:// URLs; ldaps:// is already TLS`);
       return { url: raw, startTls: false };
     }
     if (u.protocol === 'ldap:') {
@@ -135,20 +135,20 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
       }
       return { url: raw, startTls: true };
     }
-    throw new DirectoryError('invalid_config', `ad.urls.${i}: scheme must be ldaps:// or ldap:// (with startTls)`);
+    throw new TypeError(`ad.urls.${i}: scheme must be ldaps:// or ldap:// (with startTls)`);
   });
 
   if ((c.bindPassword === undefined) === (c.bindPasswordFile === undefined)) {
-    throw new DirectoryError('invalid_config', 'ad.bindPassword: give exactly one of bindPassword and bindPasswordFile');
+    throw new TypeError('ad.bindPassword: give exactly one of bindPassword and bindPasswordFile');
   }
   let bindPassword = c.bindPassword ?? '';
   if (c.bindPasswordFile !== undefined) {
     try {
       bindPassword = readFileSync(c.bindPasswordFile, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new DirectoryError('invalid_config', `ad.bindPasswordFile: cannot read ${c.bindPasswordFile}`, { cause: err });
+      throw new TypeError(`ad.bindPasswordFile: cannot read ${c.bindPasswordFile}`, { cause: err });
     }
-    if (bindPassword === '') throw new DirectoryError('invalid_config', 'ad.bindPasswordFile: file is empty');
+    if (bindPassword === '') throw new TypeError('ad.bindPasswordFile: file is empty');
   }
 
   let userFilter: Filter | undefined;
@@ -156,7 +156,7 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     try {
       userFilter = FilterParser.parseString(c.userFilter);
     } catch (err) {
-      throw new DirectoryError('invalid_config', 'ad.userFilter: not a valid LDAP filter', { cause: err });
+      throw new TypeError('ad.userFilter: not a valid LDAP filter', { cause: err });
     }
   }
 
@@ -167,10 +167,10 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     try {
       ca = readFileSync(c.caFile);
     } catch (err) {
-      throw new DirectoryError('invalid_config', `ad.caFile: cannot read ${c.caFile}`, { cause: err });
+      throw new TypeError(`ad.caFile: cannot read ${c.caFile}`, { cause: err });
     }
     if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
-      throw new DirectoryError('invalid_config', 'ad.caFile: no PEM certificate in the file');
+      throw new TypeError('ad.caFile: no PEM certificate in the file');
     }
   }
 
@@ -199,25 +199,25 @@ export const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
 function resolveScope(c: AdConfig, userFilter: Filter | undefined): ResolvedAdScope {
   const base = normalizeDn(c.baseDn);
   const baseDns = (c.scope?.baseDns ?? [c.baseDn]).map((dn, i) => {
-    if (!dn.includes('=') || hasControlChars(dn)) throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: must be a distinguished name`);
-    if (!isDnWithin(normalizeDn(dn), base)) throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: must be baseDn or below it`);
+    if (!dn.includes('=') || hasControlChars(dn)) throw new TypeError(`ad.scope.baseDns.${i}: must be a distinguished name`);
+    if (!isDnWithin(normalizeDn(dn), base)) throw new TypeError(`ad.scope.baseDns.${i}: must be baseDn or below it`);
     return dn;
   });
   const normalized = baseDns.map(normalizeDn);
   normalized.forEach((n, i) => {
     if (normalized.some((m, j) => j !== i && isDnWithin(n, m) && (n !== m || j < i))) {
-      throw new DirectoryError('invalid_config', `ad.scope.baseDns.${i}: repeats or lies inside another entry of scope.baseDns`);
+      throw new TypeError(`ad.scope.baseDns.${i}: repeats or lies inside another entry of scope.baseDns`);
     }
   });
   let filter: Filter | undefined;
   if (c.scope?.filter !== undefined) {
     const parsed = parseScopeFilter(c.scope.filter);
-    if (typeof parsed === 'string') throw new DirectoryError('invalid_config', `ad.scope.filter: ${parsed}`);
+    if (typeof parsed === 'string') throw new TypeError(`ad.scope.filter: ${parsed}`);
     filter = parsed;
   }
   const group = c.scope?.group;
   if (group !== undefined && (!group.includes('=') || hasControlChars(group))) {
-    throw new DirectoryError('invalid_config', 'ad.scope.group: must be the distinguished name of a group');
+    throw new TypeError('ad.scope.group: must be the distinguished name of a group');
   }
   const extraFilters: Filter[] = [];
   if (userFilter) extraFilters.push(userFilter);
