@@ -66,12 +66,13 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
   try {
     cfg = resolveAdConfig(config);
   } catch (err) {
-    if (!(err instanceof DirectoryError)) throw err;
+    // A bad option is a TypeError naming it; plain LDAP is DirectoryError insecure_transport.
+    if (!(err instanceof DirectoryError) && !(err instanceof TypeError)) throw err;
     checks.push({
       id: 'config',
       status: 'fail',
       summary: err.message,
-      fix: err.code === 'insecure_transport' ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.' : 'Correct the option named above.',
+      fix: err instanceof DirectoryError && err.code === 'insecure_transport' ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.' : 'Correct the option named above.',
     });
     return checks;
   }
