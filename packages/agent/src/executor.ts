@@ -210,7 +210,10 @@ export function createExecutor(o: ExecutorOptions): Executor {
       const t0 = now();
       try {
         const result = await run(req);
-        log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms: now() - t0, late: now() > req.deadline });
+        const ms = now() - t0;
+        const late = now() > req.deadline;
+        // Logged after the answer has been handed to the socket (the caller sends it in this turn).
+        setImmediate(() => log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms, late }));
         return sign(env, result);
       } finally {
         inFlight--;

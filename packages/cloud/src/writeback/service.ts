@@ -281,7 +281,8 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       } catch (err) {
         log.error('could not finish the audit record; the sweep will close it', { requestId, err });
       }
-      log.info('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs });
+      // Logged once the caller has sent its answer (it does in this turn): a log write is not on the answer's path.
+      setImmediate(() => log.info('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs }));
       return { requestId, result: r, agentId: final.agentId, latencyMs };
     },
     async userSettled(userId) {
