@@ -96,6 +96,23 @@ for (const engine of ENGINES) {
       assert.ok((await listTenants(db)).some((t) => t.slug === 'unique-one'));
     });
 
+    test('a found tenant is remembered per store; a miss is asked again (another node may create it)', async () => {
+      assert.equal(await findTenant(db, 'made-elsewhere'), undefined);
+      // Another node (a second pool on the same database) creates it: the miss was not remembered.
+      const other = await openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}), migrate: false });
+      try {
+        await createTenant(other, { slug: 'made-elsewhere', name: 'E' }, 5);
+      } finally {
+        await other.close();
+      }
+      const found = await findTenant(db, 'made-elsewhere');
+      assert.equal(found?.name, 'E');
+      // The next look is served from memory: the same frozen object, by slug and by id.
+      assert.equal(await findTenant(db, 'made-elsewhere'), found);
+      assert.ok(Object.isFrozen(found));
+      assert.equal((await findTenant(db, found?.id ?? ''))?.slug, 'made-elsewhere');
+    });
+
     test('numbers round-trip as numbers (BIGINT ms timestamps)', async () => {
       const t = await createTenant(db, { slug: 'big-time', name: 'B' }, 4_102_444_800_123);
       const again = await findTenant(db, t.id);

@@ -466,12 +466,21 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     }
   }
 
+  const syncedTenants = new Set<string>();
+
   return {
     runOnce: (tenantId, opts = {}) => queued(tenantId, () => runLocked(tenantId, opts)),
     async status(tenantId) {
       return (await readSyncStatus(db, tenantId)) ?? toStatus(await loadState(db, tenantId));
     },
-    hasSynced: (tenantId) => tenantHasSynced(db, tenantId),
+    async hasSynced(tenantId) {
+      // first_full_at is set once and never cleared: a tenant that has synced stays synced, so a
+      // yes is remembered (every write asks); a no is asked again.
+      if (syncedTenants.has(tenantId)) return true;
+      const synced = await tenantHasSynced(db, tenantId);
+      if (synced) syncedTenants.add(tenantId);
+      return synced;
+    },
     confirmDeletions: (tenantId) =>
       queued(tenantId, () =>
         db.tx(async (t) => {

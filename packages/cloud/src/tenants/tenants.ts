@@ -43,9 +43,29 @@ export async function getTenantById(db: Db, id: string): Promise<Tenant | undefi
   return row ? parseRow(TenantRow, row) : undefined;
 }
 
+/**
+ * Tenants found by findTenant, per store. A tenant is never renamed or deleted (nothing updates or
+ * deletes a tenants row), so a found one stays right and every request can skip the read; a miss
+ * is asked again (another node may have created it). Whoever adds renaming or deleting must drop
+ * this cache.
+ */
+const foundTenants = new WeakMap<Db, Map<string, Tenant>>();
+const FOUND_TENANTS_MAX = 10_000;
+
 /** Find a tenant by the `:tenant` path segment: its id or its slug. */
 export async function findTenant(db: Db, ref: string): Promise<Tenant | undefined> {
+  const known = foundTenants.get(db)?.get(ref);
+  if (known) return known;
   const byId = TENANT_ID.test(ref);
   const row = await db.one(`SELECT id, slug, name, created_at FROM tenants WHERE ${byId ? 'id' : 'slug'} = ?`, [ref]);
-  return row ? parseRow(TenantRow, row) : undefined;
+  if (!row) return undefined;
+  const tenant = Object.freeze(parseRow(TenantRow, row));
+  let cache = foundTenants.get(db);
+  if (!cache) {
+    cache = new Map();
+    foundTenants.set(db, cache);
+  }
+  if (cache.size >= FOUND_TENANTS_MAX) cache.clear();
+  cache.set(ref, tenant);
+  return tenant;
 }
