@@ -159,6 +159,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   const conns = new Set<Conn>();
   /** agentId → its authenticated connections. */
   const byAgent = new Map<string, Set<Conn>>();
+  /** tenantId → ids of its agents with a ready connection (a tenant's lookups do not walk every agent). */
+  const byTenant = new Map<string, Set<string>>();
   const revoked = new Set<string>();
   const listeners = new Set<(e: PresenceEvent) => void>();
   if (options.onPresence) listeners.add(options.onPresence);
@@ -211,6 +213,11 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
       set?.delete(conn);
       const remaining = set?.size ?? 0;
       if (set && remaining === 0) byAgent.delete(agentId);
+      if (![...(set ?? [])].some((c) => c.phase.kind === 'ready' && c.phase.identity.tenantId === tenantId)) {
+        const agents = byTenant.get(tenantId);
+        agents?.delete(agentId);
+        if (agents?.size === 0) byTenant.delete(tenantId);
+      }
       log.info('agent disconnected', { agentId, tenantId, connectionId: conn.id, connections: remaining });
       emit({ type: 'disconnected', agentId, tenantId, connectionId: conn.id, connections: remaining });
     }
@@ -343,6 +350,9 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     conn.phase = { kind: 'ready', identity, connectedAt: now() };
     set.add(conn);
     byAgent.set(cert.agentId, set);
+    const agents = byTenant.get(cert.tenantId) ?? new Set<string>();
+    agents.add(cert.agentId);
+    byTenant.set(cert.tenantId, agents);
     sendFrame(conn, { v: PROTOCOL_VERSION, t: 'welcome', connectionId: conn.id, heartbeatMs });
     log.info('agent connected', { agentId: identity.agentId, tenantId: identity.tenantId, connectionId: conn.id, connections: set.size, remote: conn.remote });
     emit({ type: 'connected', agentId: identity.agentId, tenantId: identity.tenantId, connectionId: conn.id, connections: set.size });
@@ -450,7 +460,10 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
 
   const presence = (tenantId?: string): AgentPresence[] => {
     const out: AgentPresence[] = [];
-    for (const [agentId, set] of byAgent) {
+    const ids = tenantId === undefined ? byAgent.keys() : (byTenant.get(tenantId) ?? new Set<string>()).values();
+    for (const agentId of ids) {
+      const set = byAgent.get(agentId);
+      if (!set) continue;
       let p: AgentPresence | null = null;
       for (const c of set) {
         if (c.phase.kind !== 'ready') continue;
