@@ -4,6 +4,10 @@
  * p50/p95/p99 of both, the overhead, and throughput, ending with
  *   overhead_p50_ms=<x> overhead_p99_ms=<y> throughput_rps=<z>
  *
+ * It also prints this machine's process-hop cost (wake-probe.ts) and the CPU per reset under load.
+ * The HTTP load generator is http-client.ts (raw keep-alive sockets: it shares this process with the
+ * cloud). docs/performance.md explains the output and today's figures.
+ *
  * Options: --directory embedded|ad|openldap (default embedded), --n <sequential samples>,
  * --total <requests for throughput>, --concurrency <c>, --users <n>, --hash N[,r[,p]] (embedded),
  * --rt (sequential phase at real-time priority, for a shared machine), --sync on|off (the cloud's
@@ -227,10 +231,11 @@ async function main() {
       );
       process.stdout.write(`\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`);
       process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n`);
-      // Under load nothing sits idle, so this is the path's own CPU without the cost of waking idle processes.
+      // Under load nothing sits idle (unless the directory is the bottleneck, as Samba is), so this is
+      // the path's own CPU without the cost of waking idle processes.
       const warmDirect = cpuT.direct / dT.latencies.length;
       const warmFull = (cpuT.full + cpuT.agent) / fT.latencies.length;
-      process.stdout.write(`  CPU per reset under load (warm): direct adapter ${ms(warmDirect)} ms; full path ${ms(warmFull)} ms (client+cloud+relay ${ms(cpuT.full / fT.latencies.length)} + agent ${ms(cpuT.agent / fT.latencies.length)}); the path's own: ${ms(warmFull - warmDirect)} ms\n\n`);
+      process.stdout.write(`  CPU per reset under load (warm unless the directory is the bottleneck): direct adapter ${ms(warmDirect)} ms; full path ${ms(warmFull)} ms (client+cloud+relay ${ms(cpuT.full / fT.latencies.length)} + agent ${ms(cpuT.agent / fT.latencies.length)}); the path's own: ${ms(warmFull - warmDirect)} ms\n\n`);
       const failed = [...failures.values()].reduce((a, b) => a + b, 0);
       if (failed > 0) process.stdout.write(`not succeeded (phase tags: v/w warm-up, d/f sequential, e/g throughput): ${[...failures].map(([k, n]) => `${k}=${n}`).join(' ')} of ${requests} requests\n`);
       if (failed > requests / 100) process.exitCode = 1;
