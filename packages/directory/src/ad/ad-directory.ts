@@ -747,8 +747,8 @@ export class AdDirectory implements Directory {
 }
 
 /**
- * Open an AD directory: parse the config (throws TypeError naming the option, or
- * DirectoryError 'insecure_transport'), then connect once to learn the DC's capabilities. An unreachable DC is
+ * Open an AD directory: parse the config (throws TypeError naming the option, or DirectoryError
+ * 'insecure_transport'), then connect once to learn the DC's capabilities. An unreachable DC is
  * logged, not thrown: operations answer `directory_unavailable` until one answers.
  */
 export async function openAdDirectory(config: unknown, deps: AdDirectoryDeps = {}): Promise<AdDirectory> {
