@@ -117,6 +117,27 @@ describe('web pages over HTTP', () => {
     assert.deepEqual(anon.codes, ['csrf_failed']);
   });
 
+  it('sends a form posted after its session ended to the sign-in page, and does nothing', async () => {
+    const c = new Client(sys.url);
+    await c.get(`${T}/signin`);
+    assert.equal((await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice })).url, `${T}/account`);
+    // The person leaves the change form open past the session's end.
+    await sys.cloud.store.exec("UPDATE web_sessions SET expires_at = ? WHERE kind = 'user' AND subject_login = ?", [Date.now() - 1, 'alice']);
+    const p = await c.post(`${T}/account/password`, { currentPassword: PASSWORDS.alice, newPassword: 'Never-Written-Pw-77', confirmPassword: 'Never-Written-Pw-77' });
+    assert.equal(p.url, `${T}/signin?m=expired`);
+    assert.ok(p.codes.includes('session_expired'));
+    // Nothing was written: the old password still signs in.
+    const again = new Client(sys.url);
+    await again.get(`${T}/signin`);
+    assert.equal((await again.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice })).url, `${T}/account`);
+    await again.post(`${T}/signout`, {});
+    // Without any session cookie, a wrong token is still csrf_failed.
+    const fresh = new Client(sys.url);
+    await fresh.get(`${T}/signin`);
+    const forged = await fresh.post(`${T}/account/password`, { currentPassword: 'a', newPassword: 'b', confirmPassword: 'b' }, 'q'.repeat(43));
+    assert.deepEqual(forged.codes, ['csrf_failed']);
+  });
+
   it('answers the same for an unknown user name and sends nothing', async () => {
     const before = mails().messages.length;
     const known = await startForgot('bob', 'bob@example.com');

@@ -7,13 +7,15 @@
  *   (`/t/:tenant/admin/...` → admin, else user), or, without a session, the browser's anonymous
  *   CSRF cookie (`wb-csrf`, random, HttpOnly), which pages set when they render a form.
  * All cookies are SameSite=Strict as well, so this is a second, independent barrier.
+ * A session-bound form whose session has ended meanwhile (its cookie is still sent, the session is
+ * gone) is answered with a redirect to the sign-in page, and nothing is done.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../http/context.js';
 import { getCookie, setCookie } from './cookies.js';
 import { WebError } from './errors.js';
-import { currentSession, isSecureSite, type WebSessionKind } from './session.js';
+import { COOKIE_BASE, currentSession, isSecureSite, type WebSessionKind } from './session.js';
 
 export const ANON_CSRF_COOKIE = 'wb-csrf';
 
@@ -59,12 +61,24 @@ export function presentedToken(req: FastifyRequest): string | null {
 
 /** Throws `csrf_failed` unless the presented token equals the expected one. */
 export function assertCsrf(expected: string | null, presented: string | null): void {
-  if (!expected || !presented || !safeEqual(expected, presented)) throw new WebError('csrf_failed');
+  if (!csrfMatches(expected, presented)) throw new WebError('csrf_failed');
 }
 
-/** The token a session-bound (or anonymous) POST must carry. */
-export async function expectedSessionToken(services: Services, req: FastifyRequest, tenantId: string): Promise<string | null> {
-  const session = await currentSession(services, req, kindOfPath(req.url), tenantId);
-  if (session) return session.csrfToken;
-  return getCookie(req, ANON_CSRF_COOKIE, isSecureSite(services));
+/**
+ * The token a session-bound (or anonymous) POST must carry, and whether the browser still presents
+ * the cookie of a session of the path's kind that has ended (idle or absolute limit, or signed out
+ * in another tab): a form posted from a page of that session then gets the sign-in page, not
+ * `csrf_failed`.
+ */
+export async function expectedSessionCheck(services: Services, req: FastifyRequest, tenantId: string): Promise<{ expected: string | null; sessionEnded: boolean }> {
+  const kind = kindOfPath(req.url);
+  const session = await currentSession(services, req, kind, tenantId);
+  if (session) return { expected: session.csrfToken, sessionEnded: false };
+  const secure = isSecureSite(services);
+  return { expected: getCookie(req, ANON_CSRF_COOKIE, secure), sessionEnded: getCookie(req, COOKIE_BASE[kind], secure) !== null };
+}
+
+/** True when `presented` is the expected token (constant time). */
+export function csrfMatches(expected: string | null, presented: string | null): boolean {
+  return expected !== null && presented !== null && safeEqual(expected, presented);
 }

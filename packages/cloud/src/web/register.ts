@@ -15,11 +15,11 @@ import type { Services } from '../http/context.js';
 import { registerAdminPages } from './admin/index.js';
 import { ASSETS } from './assets.js';
 import { setSecurityHeaders } from './csp.js';
-import { assertCsrf, expectedSessionToken, presentedToken } from './csrf.js';
+import { assertCsrf, csrfMatches, expectedSessionCheck, kindOfPath, presentedToken } from './csrf.js';
 import { WebError, type WebErrorCode } from './errors.js';
 import { html, layout, notice } from './html.js';
 import { t, type MessageKey } from './i18n/index.js';
-import { loadPageTenant, sendPage } from './page.js';
+import { loadPageTenant, redirect, sendPage, tenantBase } from './page.js';
 import { registerUserPages } from './pages/index.js';
 import { isSecureSite, sweepWebSessions } from './session.js';
 import { sweepCodes } from './codes.js';
@@ -82,14 +82,21 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
       return payload;
     });
 
-    web.addHook('preHandler', async (req) => {
+    web.addHook('preHandler', async (req, reply) => {
       if (req.method !== 'POST') return;
       const params = req.params;
       const ref = params !== null && typeof params === 'object' && 'tenant' in params ? params.tenant : undefined;
       const tenant = await loadPageTenant(services, ref);
       const custom = req.routeOptions.config.csrfExpected;
-      const expected = custom ? await custom(services, req, tenant.id) : await expectedSessionToken(services, req, tenant.id);
-      assertCsrf(expected, presentedToken(req));
+      if (custom) return assertCsrf(await custom(services, req, tenant.id), presentedToken(req));
+      const { expected, sessionEnded } = await expectedSessionCheck(services, req, tenant.id);
+      const presented = presentedToken(req);
+      if (!csrfMatches(expected, presented) && sessionEnded) {
+        // A form from a page of a session that has ended since: nothing is done, the person signs in
+        // again (the same page a GET of a signed-in page leads to) instead of a "form expired" error.
+        return kindOfPath(req.url) === 'admin' ? redirect(reply, `${tenantBase(tenant)}/admin/signin?expired=1`) : redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
+      }
+      assertCsrf(expected, presented);
     });
 
     web.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
