@@ -127,6 +127,48 @@ describe('admin pages over HTTP', () => {
     assert.deepEqual(await apiSignIn({ totp: next }), { status: 401, code: 'invalid_credentials' }, 'a code is good once');
   });
 
+  test("the operator removes a lost authenticator: the admin's sessions end and the next sign-in enrols a new one", async () => {
+    const LOST = { login: 'lostphone', password: 'Lost-Phone-Admin-2030!' };
+    const { operatorKey } = await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...LOST, role: 'helpdesk' }, operatorKey: true });
+    const adminId = String((await cloud.store.one('SELECT id FROM admins WHERE login = ?', [LOST.login]))?.id);
+    const operator = (method: string, path: string, key = operatorKey ?? '') => fetch(`${cloud.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
+    const path = `/api/v1/tenants/acme/admins/${adminId}/second-factor`;
+    // No factor yet: nothing to remove.
+    assert.equal((await operator('DELETE', path)).status, 404);
+
+    const web = new AdminClient(cloud.url);
+    await web.get('/t/acme/admin/signin');
+    await web.post('/t/acme/admin/signin', LOST);
+    const secret = /data-secret="([A-Z2-7]+)"/.exec((await web.get('/t/acme/admin/signin/totp')).text)?.[1] ?? '';
+    assert.equal((await web.post('/t/acme/admin/signin/totp', { code: totpCode(secret, Date.now()) })).status, 303);
+    assert.equal((await web.get('/t/acme/admin/users')).status, 200);
+    const apiSession = await fetch(`${cloud.url}/api/v1/tenants/acme/admin/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...LOST, totp: totpCode(secret, Date.now() + 30_000) }),
+    });
+    assert.equal(apiSession.status, 201);
+    const token = String(((await apiSession.json()) as { token?: unknown }).token);
+    assert.equal((await operator('GET', '/api/v1/tenants/acme/audit', token)).status, 200);
+
+    // Refusals: the help desk may not (not even for itself), an unknown admin is 404.
+    assert.equal((await operator('DELETE', path, token)).status, 403);
+    assert.equal((await operator('DELETE', '/api/v1/tenants/acme/admins/adm-0000000000000000/second-factor')).status, 404);
+
+    assert.equal((await operator('DELETE', path)).status, 204);
+    assert.equal((await operator('DELETE', path)).status, 404, 'removed once');
+    // Every session of that admin has ended: the page session and the API token.
+    assert.equal((await web.get('/t/acme/admin/users')).location, '/t/acme/admin/signin');
+    assert.equal((await operator('GET', '/api/v1/tenants/acme/audit', token)).status, 401);
+    // The next sign-in with the password enrols a new authenticator (a new key is shown).
+    const again = new AdminClient(cloud.url);
+    await again.get('/t/acme/admin/signin');
+    assert.equal((await again.post('/t/acme/admin/signin', LOST)).location, '/t/acme/admin/signin/totp');
+    const fresh = /data-secret="([A-Z2-7]+)"/.exec((await again.get('/t/acme/admin/signin/totp')).text)?.[1] ?? '';
+    assert.match(fresh, /^[A-Z2-7]{32}$/);
+    assert.notEqual(fresh, secret);
+  });
+
   test('failed sign-ins are rate limited per login: then 429 rate_limited with Retry-After, even with the right password', async () => {
     const c = new AdminClient(cloud.url);
     await c.get('/t/acme/admin/signin');

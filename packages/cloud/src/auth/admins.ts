@@ -87,6 +87,16 @@ export async function authenticateSession(db: Db, raw: string, now: number): Pro
   return { id: rec.id, expiresAt: rec.expires_at, admin: { id: rec.admin_id, tenantId: rec.tenant_id, login: rec.login, role: rec.role, createdAt: rec.created_at } };
 }
 
+/** Whether `adminId` is an admin account of the tenant (enabled or not). */
+export async function adminOfTenant(db: Db, tenantId: string, adminId: string): Promise<boolean> {
+  return (await db.one('SELECT id FROM admins WHERE id = ? AND tenant_id = ?', [adminId, tenantId])) !== undefined;
+}
+
+/** Revoke every API session of an admin (its web sessions are web/session.ts's). Returns how many. */
+export async function revokeAdminSessions(db: Db, adminId: string, now: number): Promise<number> {
+  return (await db.exec('UPDATE admin_sessions SET revoked_at = ? WHERE admin_id = ? AND revoked_at IS NULL', [now, adminId])).changes;
+}
+
 export async function revokeSession(db: Db, sessionId: string, now: number): Promise<void> {
   await db.exec('UPDATE admin_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, sessionId]);
 }

@@ -1,7 +1,8 @@
 /** Setting tenants up: tenants (operator), their API keys and admin accounts (operator or tenant admin). */
 import { z } from 'zod';
 import { actorOf } from '../../auth/principal.js';
-import { ADMIN_ROLES, createAdmin } from '../../auth/admins.js';
+import { ADMIN_ROLES, adminOfTenant, createAdmin, revokeAdminSessions } from '../../auth/admins.js';
+import { resetAdminTotp } from '../../auth/admin-totp.js';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../../auth/api-keys.js';
 import { CloudError } from '../../errors.js';
 import { createTenant, listTenants, TenantSlugSchema, type Tenant } from '../../tenants/tenants.js';
@@ -9,6 +10,7 @@ import { defineRoute } from '../route.js';
 import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
 import { checkOperator } from '../steps/check-auth.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
+import { deleteSubjectSessions } from '../../web/session.js';
 
 const TenantView = z.object({ id: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() });
 const tenantView = (t: Tenant) => ({ id: t.id, slug: t.slug, name: t.name, createdAt: iso(t.createdAt) });
@@ -125,5 +127,28 @@ export const createAdminRoute = defineRoute({
     const admin = await createAdmin(services.db, { tenantId: tenant.id, login: body.login, password: body.password, role: body.role }, services.now());
     services.log.info('admin created', { tenantId: tenant.id, adminId: admin.id, role: admin.role });
     return { status: 201, body: { id: admin.id, login: admin.login, role: admin.role, createdAt: iso(admin.createdAt) } };
+  },
+});
+
+export const resetAdminSecondFactorRoute = defineRoute({
+  method: 'DELETE',
+  url: '/api/v1/tenants/:tenant/admins/:adminId/second-factor',
+  operationId: 'resetAdminSecondFactor',
+  summary: "Remove an admin's authenticator (lost device)",
+  description:
+    'For an admin who lost the authenticator (operator key, tenant key or a tenant admin; not the help desk): the factor is removed and every session of that admin ends (API and pages). At the next sign-in with the password the admin enrols a new authenticator, so check who is asking before calling this.',
+  tag: 'operator',
+  auth: 'bearer',
+  params: z.object({ tenant: TenantRef, adminId: z.string().regex(/^adm-[0-9a-f]{16}$/) }),
+  responses: { 204: { description: 'Removed; the sessions of the admin have ended' } },
+  errors: AUTH_ERRORS,
+  async handle({ principal, params, services }) {
+    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
+    if (!(await adminOfTenant(services.db, tenant.id, params.adminId))) throw new CloudError('not_found', 'no such admin in this tenant');
+    if (!(await resetAdminTotp(services.db, params.adminId))) throw new CloudError('not_found', 'this admin has no authenticator enrolled');
+    const api = await revokeAdminSessions(services.db, params.adminId, services.now());
+    const web = await deleteSubjectSessions(services.db, tenant.id, 'admin', params.adminId);
+    services.log.info('admin second factor removed', { tenantId: tenant.id, adminId: params.adminId, by: principal ? actorOf(principal) : null, sessionsEnded: api + web });
+    return { status: 204 };
   },
 });
