@@ -117,6 +117,17 @@ describe('web pages over HTTP', () => {
     assert.deepEqual(anon.codes, ['csrf_failed']);
   });
 
+  it('shows the rules panel without an audit record per page view (the writes are audited)', async () => {
+    const c = new Client(sys.url);
+    await c.get(`${T}/signin`);
+    assert.equal((await c.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob })).url, `${T}/account`);
+    const page = await c.get(`${T}/account`);
+    assert.match(page.text, /data-rule="minLength"/);
+    const rows = await sys.cloud.store.query("SELECT action FROM audit WHERE action = 'policy.get' AND target_user = 'bob'");
+    assert.equal(rows.length, 0);
+    await c.post(`${T}/signout`, {});
+  });
+
   it('sends a form posted after its session ended to the sign-in page, and does nothing', async () => {
     const c = new Client(sys.url);
     await c.get(`${T}/signin`);

@@ -17,6 +17,11 @@ export interface PolicyLookup {
   policy: EffectivePolicy | null;
 }
 
+/**
+ * The user's effective policy for the rules panel of a page (My Account, the forgot flow's new
+ * password step). A page view is not an operation: the read is not audited (it is logged at debug
+ * level); the write the page leads to is.
+ */
 export async function fetchPolicy(services: Services, tenantId: string, login: string, clientIp: string | null): Promise<PolicyLookup> {
   const r = await services.writeback.executeOperation({
     tenantId,
@@ -24,6 +29,7 @@ export async function fetchPolicy(services: Services, tenantId: string, login: s
     actor: { kind: 'user', id: login },
     target: login,
     clientIp,
+    audit: false,
   });
   return { outcome: r.result.outcome, policy: r.result.outcome === 'succeeded' ? (r.result.policy ?? null) : null };
 }
