@@ -32,6 +32,8 @@ export interface SystemOptions {
   /** Rewrite the relay URL the agent dials (to put a proxy in between). */
   agentRelayUrl?: (relayUrl: string) => string;
   hash?: EmbeddedHashCost;
+  /** More users for the embedded directory, added before any agent opens it (an agent process needs them there first). */
+  seed?: (d: EmbeddedDirectory) => Promise<void>;
   /** Wrap the directory the in-process agent uses (e.g. to slow it down). */
   wrapDirectory?: (d: Directory) => Directory;
   port?: number;
@@ -140,6 +142,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
     directoryConfig = config;
     embedded = await openEmbeddedDirectory(config, { log: log.child({ part: 'directory' }) });
     await seedUsers(embedded);
+    await o.seed?.(embedded);
     directory = embedded;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Directory sync and sign-in through the whole system: cloud → in-process relay → agent → embedded
  * directory (a few hundred users). Full sync, every kind of change seen after one incremental run,
- * the agent stopped in the middle of a full sync (resume: no loss, no duplicates), the mass-delete
+ * the agent stopped in the middle of a full sync (resume: no loss, no duplicates; also with the
+ * agent as its own OS process killed with SIGKILL, 4,000 users), the mass-delete
  * guard, writeback by anchor for synced users only, and sign-in in both modes — including a
  * password changed on the directory behind the cloud's back and a must-change user.
  */
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startAgent } from '@writeback/agent';
 import type { Directory, EmbeddedDirectory } from '@writeback/directory';
-import { PASSWORDS, startSystem, type System } from './harness.js';
+import { PASSWORDS, startSystem, waitFor, type System } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 const EXTRA_USERS = 300;
@@ -246,5 +247,54 @@ describe('sync through the whole system', () => {
     assert.equal(actions.filter((a) => a.startsWith('sync.')).length, 0);
     const all = sys.logs.join('\n');
     for (const secret of ['Tulip-Cloud-Reset-2030!', 'Maple-Onprem-Change-2030!', 'Spruce-Changed-2030!', 'Cloud-Only-Pass-2030', PASSWORDS.alice]) assert.equal(all.includes(secret), false);
+  });
+});
+
+describe('sync with the agent as its own OS process', () => {
+  const MANY = 4000;
+  let sys: System;
+  before(async () => {
+    sys = await startSystem({
+      agent: 'process',
+      rateLimitPerUser: 100,
+      seed: async (d) => {
+        for (let i = 0; i < MANY; i++) await d.createUser({ login: `k${String(i).padStart(4, '0')}` });
+      },
+    });
+  });
+  after(() => sys?.stop());
+
+  it('an agent process killed (SIGKILL) mid full sync: the next run completes from where it stopped, no loss, no duplicates', async () => {
+    const all = SEEDED + MANY;
+    const running = syncNow(sys);
+    // Kill the process as soon as some batches are in the cloud, with more to come.
+    let seen = 0;
+    await waitFor(async () => {
+      seen = (await users(sys)).total;
+      return seen > 0;
+    }, 30_000, 'the first synced batch');
+    sys.agentProcess?.kill('SIGKILL');
+    const first = await running;
+    assert.ok(seen < all, `the full sync finished (${seen} users) before the kill: nothing was tested`);
+    assert.equal(first.phase, 'error', JSON.stringify(first));
+    assert.equal(first.fullInProgress, true);
+    const partial = await users(sys);
+    assert.equal(partial.synced, false);
+    assert.ok(partial.total < all, `partial ${partial.total}`);
+
+    await sys.startAgentProcess();
+    const second = await syncNow(sys);
+    assert.equal(second.phase, 'idle', JSON.stringify(second));
+    assert.equal(second.fullInProgress, false);
+    assert.equal(second.total, all);
+    const anchors = new Set<string>();
+    for (let offset = 0; offset < all; offset += 500) {
+      const page = await users(sys, `&offset=${offset}`);
+      for (const u of page.users) anchors.add(u.anchor);
+    }
+    assert.equal(anchors.size, all, 'every user once');
+    assert.equal((await users(sys)).synced, true);
+    const again = await syncNow(sys, true);
+    assert.deepEqual(again.counts, { created: 0, updated: 0, deleted: 0 });
   });
 });
