@@ -25,6 +25,8 @@ fi
 
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit
+echo "== lint (biome.json: the linter's recommended rules; formatting is not checked)"
+npx biome check .
 
 if [ ${#files[@]} -eq 0 ]; then
   mapfile -t files < <(find packages test -name '*.test.ts' -not -path '*/node_modules/*' | sort)

@@ -137,7 +137,10 @@ export class LeanHttpClient {
 
   #dispatch(p: Pending): void {
     const idle = this.#idle.pop();
-    if (idle) return idle.send(p);
+    if (idle) {
+      idle.send(p);
+      return;
+    }
     if (this.#all.size < this.#max) {
       const c = new Connection(
         this.#host,
@@ -153,7 +156,8 @@ export class LeanHttpClient {
         },
       );
       this.#all.add(c);
-      return c.send(p);
+      c.send(p);
+      return;
     }
     this.#queue.push(p);
   }

@@ -149,7 +149,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
   const statePath = join(dir, 'agent.json');
   let state: AgentState | null = null;
   let agent: RunningAgent | null = null;
-  let agentProcess: ChildProcess | null = null;
+  const agentProcess: ChildProcess | null = null;
   if ((o.agent ?? 'inprocess') !== 'none') {
     state = await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'agent-1', statePath, directory: directoryConfig, log: log.child({ part: 'agent' }) });
     if (o.agentRelayUrl) state = { ...state, relayUrl: o.agentRelayUrl(state.relayUrl) };

@@ -9,7 +9,7 @@
  * `welcome` or `error` + close. Heartbeats: the relay pings every `heartbeatMs`; a peer silent for
  * two intervals is dead (both sides apply the rule).
  */
-import { type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { ProtocolError, PROTOCOL_ERROR_CODES } from './errors.js';
 import { PublicKeySchema, publicKeyObject } from './keys.js';
