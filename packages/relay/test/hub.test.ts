@@ -16,7 +16,8 @@ describe('handshake', () => {
   const events: PresenceEvent[] = [];
   const denied = new Set<string>();
   before(async () => {
-    fx = await startHub(cloud, { authTimeoutMs: 150, gate: (agentId) => !denied.has(agentId), onPresence: (e) => events.push(e) });
+    // The agents here answer the challenge at once; only the auth_timeout test waits it out (its own hub).
+    fx = await startHub(cloud, { authTimeoutMs: 10_000, gate: (agentId) => !denied.has(agentId), onPresence: (e) => events.push(e) });
   });
   after(() => fx.close());
 
@@ -75,10 +76,17 @@ describe('handshake', () => {
   });
 
   test('no auth frame in time gives auth_timeout', async () => {
-    const agent = new ScriptedAgent(fx.url);
-    await agent.next('challenge');
-    assert.equal((await agent.next('error', 5_000)).code, 'auth_timeout');
-    await agent.closed;
+    // A hub of its own with a short timeout: on a loaded machine a 150 ms budget could also time out
+    // the agents of the other tests, which answer at once.
+    const quick = await startHub(cloud, { authTimeoutMs: 150 });
+    try {
+      const agent = new ScriptedAgent(quick.url);
+      await agent.next('challenge');
+      assert.equal((await agent.next('error', 5_000)).code, 'auth_timeout');
+      await agent.closed;
+    } finally {
+      await quick.close();
+    }
   });
 
   test('any frame other than auth before authentication is refused', async () => {
