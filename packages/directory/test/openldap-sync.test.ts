@@ -2,7 +2,8 @@
  * The OpenLDAP adapter's sync source against a real slapd: a full sync of a few hundred users in
  * several bounded batches, then creates, modifies, renames, moves in and out of scope and disables,
  * each seen after ONE incremental pull; deletions are NOT seen by pulls (no tombstones) and are
- * found by the anchors pass; cursors replayed, resumed after a "crash", refused when foreign;
+ * found by the anchors pass; a user written again between a bounded window's two reads is not
+ * reported as having left scope; cursors replayed, resumed after a "crash", refused when foreign;
  * scope by subtrees, filter and group, for pulls and for writes.
  *
  * One slapd for the file; the tests run in order (each builds on the directory the previous left).
@@ -198,6 +199,49 @@ describe('OpenLDAP sync: incremental', () => {
     assert.equal(users.length, 60);
     assert.equal(new Set(users.map((u) => u.anchor)).size, 60);
     incCursor = run.cursor;
+  });
+
+  it('a user written again while a window is read is not reported as having left scope', async () => {
+    const mods = Array.from({ length: 60 }, (_, k) => `dn: uid=u${pad(k + 200)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4178${k}\n`);
+    await lab.ldapmodify(mods.join('\n'));
+    const moving = 'u200'; // the first change, so in the first window
+    // A server size limit of 20 makes the adapter read the 60 changes in bounded windows (they end
+    // before now). Right after the first read of "every user changed in the window" of such a
+    // window, the user is written again: its entryCSN leaves the window before the in-scope read.
+    const config = new Client({ url: lab.url });
+    await config.bind('cn=admin,cn=config', lab.rootPassword);
+    const limit = (op: 'add' | 'delete') =>
+      config.modify('olcDatabase={1}mdb,cn=config', new Change({ operation: op, modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=20`] }) }));
+    const writer = new Client({ url: lab.url });
+    await writer.bind(lab.rootDn, lab.rootPassword);
+    const original = Client.prototype.searchPaginated;
+    let fired = false;
+    Client.prototype.searchPaginated = async function* (this: Client, base: string, options: Parameters<Client['searchPaginated']>[1], controls?: Parameters<Client['searchPaginated']>[2]) {
+      let holdsMoving = false;
+      for await (const page of original.call(this, base, options, controls)) {
+        if (page.searchEntries.some((e) => e.dn === `uid=${moving},${ou.people}`)) holdsMoving = true;
+        yield page;
+      }
+      const m = /!\(entryCSN>=(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)\.(\d{3})/.exec(String(options?.filter ?? ''));
+      const hi = m ? Date.UTC(+(m[1] ?? 0), +(m[2] ?? 1) - 1, +(m[3] ?? 0), +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0)) : Number.POSITIVE_INFINITY;
+      if (!fired && holdsMoving && base === lab.baseDn && hi + 2 < Date.now()) {
+        fired = true;
+        await writer.modify(`uid=${moving},${ou.people}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: ['+41780000000'] }) }));
+      }
+    } as Client['searchPaginated'];
+    await limit('add');
+    try {
+      const run = await pullAll(dir.sync, incCursor, 25);
+      assert.ok(fired, 'the second write happened between the two reads of a bounded window');
+      assert.ok(!deletes(run.changes).includes(anchorOf.get(moving) ?? ''), 'no delete for a user who never left');
+      assert.ok(upserts(run.changes).some((u) => u.login === moving && u.mobile === '+41780000000'), 'its newer change is read later');
+      incCursor = run.cursor;
+    } finally {
+      Client.prototype.searchPaginated = original;
+      await limit('delete');
+      await config.unbind();
+      await writer.unbind();
+    }
   });
 
   it('answers reset for a cursor it did not make', async () => {

@@ -12,7 +12,8 @@
  * - Windows are narrowed to fit the server's size limit (slapd's default is 500 entries per
  *   search for everyone but the rootDN); with that default the full sync's `total` is unknown.
  * - Incremental pulls also answer `delete` for users changed but no longer in scope (moved out of
- *   the subtrees, filter or group no longer matching).
+ *   the subtrees, filter or group no longer matching), checked by anchor without the window: a
+ *   user written again while a bounded window was read has left the window, not the scope.
  * - Deletions: OpenLDAP keeps no tombstones (without the accesslog overlay), so a deleted entry
  *   is simply gone and no pull can see it. Deleted users are found by the cloud's `sync.anchors`
  *   pass, which it runs after every full sync and periodically.
@@ -30,7 +31,7 @@
  * anchors: `anchors:<pos>:<tie>:<width>`. pos is microseconds of a CSN time, tie `<csn>|<anchor>`.
  */
 import { MAX_SYNC_BATCH_USERS, type Logger, type SyncAnchorsData, type SyncChange, type SyncPullData, type SyncedUser } from '@writeback/protocol';
-import { AndFilter, GreaterThanEqualsFilter, NotFilter, PresenceFilter, type Entry, type Filter } from 'ldapts';
+import { AndFilter, EqualityFilter, GreaterThanEqualsFilter, NotFilter, OrFilter, PresenceFilter, type Entry, type Filter } from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
 import { isDnWithin, normalizeDn, pullWindows, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
@@ -52,6 +53,8 @@ const PAGE = { pageSize: 500 };
 /** Time the first pull may spend counting the users in scope (`total`). */
 const COUNT_BUDGET_MS = 2500;
 const POLICY_ATTRS = ['pwdLockout', 'pwdLockoutDuration', 'pwdMaxFailure', 'pwdMinLength', 'pwdCheckQuality'];
+/** Anchors per "still in scope?" search (an OR of equality filters). */
+const ANCHOR_CHECK_CHUNK = 50;
 
 /** total -1: not known (size limit). */
 type Cursor = { phase: 'full' | 'inc'; groupCsn: string; state: WindowState; total: number };
@@ -390,8 +393,15 @@ export class OpenLdapSyncSource implements SyncSource {
     );
     const out = await this.fetchInScope(ctx, lo, hi);
     const inScope = new Set(out.flatMap((k) => (k.change?.kind === 'upsert' ? [k.change.user.anchor] : [])));
-    for (const e of changed) {
-      const k = this.keyed(e, (anchor) => (outOfScope === 'delete' ? { kind: 'delete', anchor } : null));
+    const leaving = changed.filter((e) => {
+      const anchor = first(e, this.cfg.anchorAttribute);
+      return anchor !== undefined && !inScope.has(anchor);
+    });
+    // A user written again between the two reads has left the window, not the scope: its newer
+    // change is read in a later window. Only users not in scope now (whatever their entryCSN) leave.
+    const stayed = outOfScope === 'delete' && leaving.length > 0 ? await this.anchorsInScope(ctx, leaving.flatMap((e) => first(e, this.cfg.anchorAttribute) ?? [])) : new Set<string>();
+    for (const e of leaving) {
+      const k = this.keyed(e, (anchor) => (outOfScope === 'delete' && !stayed.has(anchor) ? { kind: 'delete', anchor } : null));
       const anchor = first(e, this.cfg.anchorAttribute);
       if (k && anchor !== undefined && !inScope.has(anchor)) {
         inScope.add(anchor);
@@ -399,6 +409,21 @@ export class OpenLdapSyncSource implements SyncSource {
       }
     }
     return out;
+  }
+
+  /** Of these anchors, the ones whose user is in scope now (any entryCSN). */
+  private async anchorsInScope(ctx: PullContext, anchors: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < anchors.length; i += ANCHOR_CHECK_CHUNK) {
+      const byAnchor = new OrFilter({ filters: anchors.slice(i, i + ANCHOR_CHECK_CHUNK).map((value) => new EqualityFilter({ attribute: this.cfg.anchorAttribute, value })) });
+      for (const base of this.cfg.resolvedScope.baseDns) {
+        for (const e of await this.search(ctx, base, new AndFilter({ filters: [this.inScopeFilter(), byAnchor] }), [this.cfg.anchorAttribute, this.cfg.loginAttribute])) {
+          const anchor = first(e, this.cfg.anchorAttribute);
+          if (anchor !== undefined && this.isScopeMember(ctx, e)) found.add(anchor);
+        }
+      }
+    }
+    return found;
   }
 
   private keyed(e: Entry, make: (anchor: string) => SyncChange | null): KeyedChange | null {
