@@ -7,13 +7,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloud, type Cloud, type CloudConfigInput } from '@writeback/cloud';
 import { HASH_COST, openDirectory, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
 import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
 import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
+import type { SambaDc } from '../../packages/directory/test/lab/samba.js';
 
 export const PASSWORDS = {
   alice: 'Tulip-Initial-2024!',
@@ -242,4 +243,33 @@ export function findSecrets(texts: Iterable<string>, secrets: Iterable<string>):
   const all = [...texts].join('\n');
   for (const s of secrets) if (all.includes(s)) found.push(s);
   return found;
+}
+
+/**
+ * The whole system in front of a lab Samba AD DC (agent as its own process, LDAPS with the lab CA,
+ * the delegated service account): its password goes into a 0600 file in a scratch folder, as an
+ * administrator would give it. `stop()` stops the system and removes the folder (not the DC).
+ */
+export async function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Promise<{ sys: System<Directory>; stop(): Promise<void> }> {
+  const scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-samba-'));
+  try {
+    const bindPasswordFile = join(scratch, 'service.pw');
+    await writeFile(bindPasswordFile, `${dc.servicePassword}\n`, { mode: 0o600 });
+    const sys = await startSystem({
+      agent: 'process',
+      deadlineMs: 20_000,
+      rateLimitPerUser: 100,
+      directoryConfig: { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPasswordFile, baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`, caFile: dc.caFile },
+    });
+    return {
+      sys,
+      async stop() {
+        await sys.stop();
+        await rm(scratch, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -12,15 +12,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import type { Directory } from '@writeback/directory';
 import { guidToString, startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import { bulkAddUsers, grantDeletedObjectsRead } from '../../packages/directory/test/lab/samba-sync.js';
-import { capturedLogs, findSecrets, startSystem, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystemOnSamba, type System } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 const BULK = 100;
@@ -51,7 +49,7 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
   let dc: SambaDc;
   let admin: Client;
   let sys: System<Directory>;
-  let scratch = '';
+  let stopSystem: (() => Promise<void>) | undefined;
   const people = (): string => `OU=People,${dc.baseDn}`;
   const u: Record<'mod' | 'ren' | 'dis' | 'del' | 'pwd' | 'must', LabUser | undefined> = { mod: undefined, ren: undefined, dis: undefined, del: undefined, pwd: undefined, must: undefined };
   const need = (k: keyof typeof u): LabUser => {
@@ -105,21 +103,12 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
       Array.from({ length: BULK }, (_, k) => ({ cn: `b${tag}x${pad(k)}`, login: `b${tag}x${pad(k)}`, parentDn: people(), mail: `b${tag}x${pad(k)}@example.test`, displayName: `Bulk ${k}` })),
     );
     for (const k of Object.keys(u) as (keyof typeof u)[]) u[k] = await dc.createUser({ login: `s${tag}${k}`, password: pw(`Init${k}`) });
-    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-sync-ad-'));
-    const bindPasswordFile = join(scratch, 'service.pw');
-    await writeFile(bindPasswordFile, `${dc.servicePassword}\n`, { mode: 0o600 });
-    sys = await startSystem({
-      agent: 'process',
-      deadlineMs: 20_000,
-      rateLimitPerUser: 100,
-      directoryConfig: { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPasswordFile, baseDn: people(), caFile: dc.caFile },
-    });
+    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc, { baseDn: people() }));
   });
   after(async () => {
-    await sys?.stop();
+    await stopSystem?.();
     await admin?.unbind().catch(() => undefined);
     await dc?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
     assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
   });
 

@@ -8,14 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import { startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import type { Mailer, MemoryMailer } from '../../packages/cloud/src/mail/index.js';
-import { capturedLogs, findSecrets, startSystem, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystemOnSamba, type System } from './harness.js';
 import { WebClient } from './web-client.js';
 
 const T = '/t/acme';
@@ -36,26 +34,17 @@ function missing(programs: string[]): string | undefined {
 describe('self-service pages against Samba AD', { skip: missing(['samba', 'samba-tool', 'kinit']) }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
-  let scratch = '';
+  let stopSystem: (() => Promise<void>) | undefined;
 
   before(async () => {
     dc = await startSambaDc();
     secrets.add(dc.servicePassword);
     secrets.add(dc.adminPassword);
-    scratch = await mkdtemp(join(tmpdir(), 'wb-web-ad-'));
-    const file = join(scratch, 'service.pw');
-    await writeFile(file, `${dc.servicePassword}\n`, { mode: 0o600 });
-    sys = await startSystem({
-      agent: 'process',
-      deadlineMs: 20_000,
-      rateLimitPerUser: 100,
-      directoryConfig: { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPasswordFile: file, baseDn: `OU=People,${dc.baseDn}`, caFile: dc.caFile },
-    });
+    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc));
   });
   after(async () => {
-    await sys?.stop();
+    await stopSystem?.();
     await dc?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
     assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password or code appeared in a log line');
   });
 

@@ -8,14 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSambaDc, type SambaDc } from '../../../packages/directory/test/lab/samba.js';
-import { capturedLogs, findSecrets, startSystem, type System } from '../harness.js';
+import { capturedLogs, findSecrets, startSystemOnSamba, type System } from '../harness.js';
 import { chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
 
 const T = '/t/acme';
@@ -30,9 +28,9 @@ function skipReason(): string | false {
 describe('self-service change page in Chromium against Samba AD', { skip: skipReason() }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
+  let stopSystem: (() => Promise<void>) | undefined;
   let browser: Browser;
   let ctx: BrowserContext;
-  let scratch = '';
   const secrets = new Set<string>();
   const visited: string[] = [];
   const pw = (tag: string): string => {
@@ -46,15 +44,7 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
     dc = await startSambaDc();
     secrets.add(dc.servicePassword);
     secrets.add(dc.adminPassword);
-    scratch = await mkdtemp(join(tmpdir(), 'wb-browser-ad-'));
-    const file = join(scratch, 'service.pw');
-    await writeFile(file, `${dc.servicePassword}\n`, { mode: 0o600 });
-    sys = await startSystem({
-      agent: 'process',
-      deadlineMs: 20_000,
-      rateLimitPerUser: 100,
-      directoryConfig: { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPasswordFile: file, baseDn: `OU=People,${dc.baseDn}`, caFile: dc.caFile },
-    });
+    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc));
     browser = await launchChromium();
     ctx = await newContext(browser);
     // Generous: the machine running the suite may be busy; nothing here asserts on time.
@@ -63,9 +53,8 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
   after(async () => {
     await ctx?.close().catch(() => {});
     await browser?.close();
-    await sys?.stop();
+    await stopSystem?.();
     await dc?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
     assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
     assert.deepEqual(findSecrets(visited, secrets), [], 'a password appeared in a URL');
   });
