@@ -6,6 +6,7 @@
  */
 import { Attribute, Change } from 'ldapts';
 import { createLogger } from '@writeback/protocol';
+import { reportSyncSpeed } from './sync-helpers.js';
 import { openAdDirectory } from '../src/ad/index.js';
 import { startSambaDc } from './lab/samba.js';
 import { addOus, bulkAddUsers } from './lab/samba-sync.js';
@@ -15,7 +16,7 @@ const limit = Number(process.argv[3] ?? 500);
 const dc = await startSambaDc();
 const ou = `OU=Speed,${dc.baseDn}`;
 await addOus(dc, [ou]);
-let t = performance.now();
+const t = performance.now();
 await bulkAddUsers(
   dc,
   Array.from({ length: n }, (_, i) => ({ cn: `p${i}`, login: `p${i}`, parentDn: ou, mail: `p${i}@example.test`, displayName: `Speed ${i}`, mobile: `+41700${i}` })),
@@ -26,42 +27,11 @@ const dir = await openAdDirectory(
   { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile, scope: { baseDns: [ou] } },
   { log: createLogger({ name: 'speed', level: 'error' }) },
 );
-let cursor: string | null = null;
-let users = 0;
-let pulls = 0;
-t = performance.now();
-for (;;) {
-  const r = await dir.sync.pullChanges(cursor, limit);
-  users += r.changes.length;
-  pulls++;
-  cursor = r.cursor;
-  if (!r.more) break;
-}
-let s = (performance.now() - t) / 1000;
-console.log(`full sync: ${users} users in ${pulls} pulls, ${s.toFixed(2)} s = ${Math.round(users / s)} users/s, ${((s * 1000) / pulls).toFixed(1)} ms/pull`);
-
-const admin = await dc.admin();
-for (let i = 0; i < 100; i++) {
-  await admin.modify(`CN=p${i * 7},${ou}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: [`changed${i}@example.test`] }) }));
-}
-t = performance.now();
-const inc = await dir.sync.pullChanges(cursor, limit);
-console.log(`incremental pull after 100 changes: ${inc.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
-t = performance.now();
-const idle = await dir.sync.pullChanges(inc.cursor, limit);
-console.log(`incremental pull, nothing changed: ${idle.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
-
-let anchors = 0;
-let pages = 0;
-let ac: string | null = null;
-t = performance.now();
-do {
-  const page = await dir.sync.listAnchors(ac, 2000);
-  anchors += page.anchors.length;
-  pages++;
-  ac = page.cursor;
-} while (ac !== null);
-s = (performance.now() - t) / 1000;
-console.log(`anchors pass: ${anchors} anchors in ${pages} pages, ${s.toFixed(2)} s`);
+await reportSyncSpeed(dir.sync, limit, async () => {
+  const admin = await dc.admin();
+  for (let i = 0; i < 100; i++) {
+    await admin.modify(`CN=p${i * 7},${ou}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: [`changed${i}@example.test`] }) }));
+  }
+});
 await dir.close();
 await dc.stop();

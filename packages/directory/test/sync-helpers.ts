@@ -48,3 +48,45 @@ export async function allAnchors(source: SyncSource, limit: number): Promise<{ a
 
 export const upserts = (cs: SyncChange[]): SyncedUser[] => cs.flatMap((c) => (c.kind === 'upsert' ? [c.user] : []));
 export const deletes = (cs: SyncChange[]): string[] => cs.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
+
+/**
+ * For the speed scripts (ad-sync-speed.ts, openldap-sync-speed.ts): time a full sync in batches of
+ * `limit`, an incremental pull after `makeChanges` (100 changes), an idle pull and the anchors pass,
+ * and print the figures. Raw pulls: no schema checks inside the timed loops.
+ */
+export async function reportSyncSpeed(source: SyncSource, limit: number, makeChanges: () => Promise<void>): Promise<void> {
+  let cursor: string | null = null;
+  let users = 0;
+  let pulls = 0;
+  let t = performance.now();
+  for (;;) {
+    const r = await source.pullChanges(cursor, limit);
+    users += r.changes.length;
+    pulls++;
+    cursor = r.cursor;
+    if (!r.more) break;
+  }
+  let s = (performance.now() - t) / 1000;
+  console.log(`full sync: ${users} users in ${pulls} pulls, ${s.toFixed(2)} s = ${Math.round(users / s)} users/s, ${((s * 1000) / pulls).toFixed(1)} ms/pull`);
+
+  await makeChanges();
+  t = performance.now();
+  const inc = await source.pullChanges(cursor, limit);
+  console.log(`incremental pull after 100 changes: ${inc.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
+  t = performance.now();
+  const idle = await source.pullChanges(inc.cursor, limit);
+  console.log(`incremental pull, nothing changed: ${idle.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
+
+  let anchors = 0;
+  let pages = 0;
+  let ac: string | null = null;
+  t = performance.now();
+  do {
+    const page = await source.listAnchors(ac, 2000);
+    anchors += page.anchors.length;
+    pages++;
+    ac = page.cursor;
+  } while (ac !== null);
+  s = (performance.now() - t) / 1000;
+  console.log(`anchors pass: ${anchors} anchors in ${pages} pages, ${s.toFixed(2)} s`);
+}
