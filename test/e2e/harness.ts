@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,4 +273,21 @@ export async function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {
     await rm(scratch, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Why a suite cannot run here (a program it needs is not installed), or undefined when it can. */
+export function missingPrograms(programs: string[]): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
+  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
+  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
+}
+
+/**
+ * A fresh password meeting both lab policies (Samba: 3 of 4 classes, length 7; slapd: length 8),
+ * added to `secrets` (the set the test checks every log line against).
+ */
+export function labPassword(tag: string, secrets: Set<string>): string {
+  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
+  secrets.add(p);
+  return p;
 }

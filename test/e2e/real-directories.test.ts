@@ -12,7 +12,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,25 +20,13 @@ import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
 import { startSambaDc, type LabUser as SambaUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import { startSlapd, type LabUser as SlapdUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
-import { capturedLogs, findSecrets, startSystem, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystem, type System, missingPrograms, labPassword } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 /** Every password this file uses; none may appear in any log line of the run. */
 const secrets = new Set<string>();
 
-/** A fresh password meeting both lab policies (Samba: 3 of 4 classes, length 7; slapd: length 8). */
-function pw(tag: string): string {
-  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
-  secrets.add(p);
-  return p;
-}
-
-/** Why a suite cannot run here, or undefined when every program it needs is installed. */
-function missing(programs: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
-}
+const pw = (tag: string): string => labPassword(tag, secrets);
 
 function expectOutcome(res: { status: number; body: Record<string, unknown> }, outcome: keyof typeof OUTCOME_HTTP_STATUS): void {
   assert.equal(res.body.outcome, outcome, JSON.stringify(res.body));
@@ -67,8 +54,8 @@ async function startAround(config: Record<string, unknown> & { kind: 'ad' | 'ope
   return startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: config });
 }
 
-const sambaSkip = missing(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
-const slapdSkip = missing(['slapd', 'slapadd', 'ldapwhoami', 'ldapsearch']);
+const sambaSkip = missingPrograms(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
+const slapdSkip = missingPrograms(['slapd', 'slapadd', 'ldapwhoami', 'ldapsearch']);
 /** Both servers start side by side (each suite awaits its own; a failed start fails that suite). */
 let dcStarting: Promise<SambaDc> | undefined;
 let slapdStarting: Promise<SlapdLab> | undefined;

@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,29 +13,19 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Directory } from '@writeback/directory';
 import { startSlapd, type LabUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
-import { capturedLogs, findSecrets, startSystem, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystem, type System, missingPrograms, labPassword } from './harness.js';
 
 const run = promisify(execFile);
 
 const T = '/api/v1/tenants/acme';
 const secrets = new Set<string>();
-const pw = (tag: string) => {
-  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
-  secrets.add(p);
-  return p;
-};
-
-function missing(programs: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
-}
+const pw = (tag: string): string => labPassword(tag, secrets);
 
 after(() => {
   assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
 });
 
-describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missing(['slapd', 'slapadd', 'ldappasswd', 'ldapsearch']) }, () => {
+describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missingPrograms(['slapd', 'slapadd', 'ldappasswd', 'ldapsearch']) }, () => {
   let lab: SlapdLab;
   let sys: System<Directory>;
   let scratch = '';

@@ -10,31 +10,18 @@
  * One DC for the file; the tests run in order (each builds on the directory the previous left).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import type { Directory } from '@writeback/directory';
 import { guidToString, startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import { bulkAddUsers, grantDeletedObjectsRead } from '../../packages/directory/test/lab/samba-sync.js';
-import { capturedLogs, findSecrets, startSystemOnSamba, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 const BULK = 100;
 const secrets = new Set<string>();
-const pw = (tag: string): string => {
-  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
-  secrets.add(p);
-  return p;
-};
+const pw = (tag: string): string => labPassword(tag, secrets);
 const pad = (i: number): string => String(i).padStart(3, '0');
-
-function missing(programs: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
-}
 
 interface CloudUserRow {
   anchor: string | null;
@@ -45,7 +32,7 @@ interface CloudUserRow {
   source: string;
 }
 
-describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: missing(['samba', 'samba-tool', 'ldbadd', 'kinit']) }, () => {
+describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: missingPrograms(['samba', 'samba-tool', 'ldbadd', 'kinit']) }, () => {
   let dc: SambaDc;
   let admin: Client;
   let sys: System<Directory>;

@@ -6,32 +6,19 @@
  * new password works and the old one does not.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import { startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import type { Mailer, MemoryMailer } from '../../packages/cloud/src/mail/index.js';
-import { capturedLogs, findSecrets, startSystemOnSamba, type System } from './harness.js';
+import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
 import { WebClient } from './web-client.js';
 
 const T = '/t/acme';
 const secrets = new Set<string>();
-const pw = (tag: string): string => {
-  const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
-  secrets.add(p);
-  return p;
-};
+const pw = (tag: string): string => labPassword(tag, secrets);
 const isMemoryMailer = (m: Mailer): m is MemoryMailer => m.kind === 'memory' && 'waitFor' in m;
 
-function missing(programs: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
-}
-
-describe('self-service pages against Samba AD', { skip: missing(['samba', 'samba-tool', 'kinit']) }, () => {
+describe('self-service pages against Samba AD', { skip: missingPrograms(['samba', 'samba-tool', 'kinit']) }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
   let stopSystem: (() => Promise<void>) | undefined;

@@ -6,23 +6,18 @@
  * in any URL the browser visited or in any log line. Screenshots go to test-output/screenshots/.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSambaDc, type SambaDc } from '../../../packages/directory/test/lab/samba.js';
-import { capturedLogs, findSecrets, startSystemOnSamba, type System } from '../harness.js';
+import { capturedLogs, findSecrets, missingPrograms, startSystemOnSamba, type System, labPassword } from '../harness.js';
 import { chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
 
 const T = '/t/acme';
 
 function skipReason(): string | false {
   if (!chromiumAvailable()) return 'chromium is not installed (npm test installs it)';
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = ['samba', 'samba-tool', 'kinit'].filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : false;
+  return missingPrograms(['samba', 'samba-tool', 'kinit']) ?? false;
 }
 
 describe('self-service change page in Chromium against Samba AD', { skip: skipReason() }, () => {
@@ -33,11 +28,7 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
   let ctx: BrowserContext;
   const secrets = new Set<string>();
   const visited: string[] = [];
-  const pw = (tag: string): string => {
-    const p = `${tag}-${randomBytes(6).toString('base64url')}-7a!`;
-    secrets.add(p);
-    return p;
-  };
+  const pw = (tag: string): string => labPassword(tag, secrets);
   const codes = (page: Page): Promise<string[]> => page.locator('[data-code]').evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
 
   before(async () => {
