@@ -9,8 +9,9 @@
  *   to the directory.
  * - A cloud-only user: `not_synced_user` (there is no directory account to write to).
  *
- * After a password write through the cloud succeeds, the cloud hash for cloud_hash sign-in is
- * recorded here (off the answer's path; sign-in waits for a pending one of the same user). Only
+ * After a password write through the cloud succeeds, or the directory verifies a password at
+ * sign-in, the cloud hash for cloud_hash sign-in is recorded here (off the answer's path; sign-in
+ * waits for a pending one of the same user). Only
  * tenants whose sign-in mode is cloud_hash pay for it (one scrypt, ~40 ms of CPU a write); under
  * pass_through the stored hash is cleared instead, so a later switch back never trusts a stale one.
  */
@@ -29,7 +30,10 @@ export type Resolution =
 export interface UserResolver {
   /** Resolve the user a request names; requests without a user pass through unchanged. */
   resolve(tenantId: string, ref: UserRef): Promise<Resolution>;
-  /** Record what a successful write through the cloud changed (cloud hash, must-change, lock). */
+  /**
+   * Record what a successful operation through the cloud changed (cloud hash, must-change, lock):
+   * a write, or a password the directory verified at sign-in. Off the answer's path.
+   */
   afterWrite(tenantId: string, user: CloudUser, request: OperationRequest, result: OperationResult): void;
   /** Wait for the hash of this user being recorded, if any. */
   settled(userId: string): Promise<void>;
@@ -86,8 +90,8 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
       if (result.outcome !== 'succeeded') return;
       const t = now();
       const job = async () => {
-        const keepHash = (await getTenantSettings(db, tenantId)).signIn.mode === 'cloud_hash';
-        const cloudHash = (password: string) => (keepHash ? hashPassword(password) : Promise.resolve(null));
+        const keepHash = async () => (await getTenantSettings(db, tenantId)).signIn.mode === 'cloud_hash';
+        const cloudHash = async (password: string) => ((await keepHash()) ? hashPassword(password) : null);
         switch (request.op) {
           case 'password.reset': {
             const mustChange = request.params.forceChange;
@@ -110,6 +114,14 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
           case 'account.unlock':
             await noteUserState(db, tenantId, user.id, { locked: false }, t);
             return;
+          case 'credentials.verify': {
+            // Sign-in through the directory accepted this password: under cloud_hash it is the
+            // cloud hash from now on (not one the directory says must be changed: that is its own).
+            const d = result.data ?? {};
+            if (d.mustChange === true || d.expired === true || !(await keepHash())) return;
+            await setCloudHash(db, tenantId, user.id, await hashPassword(request.secret.password), new Date(now()).toISOString(), t);
+            return;
+          }
           default:
             return;
         }

@@ -15,23 +15,25 @@
  */
 import { z } from 'zod';
 import type { OperationResult } from '@writeback/protocol';
-import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import type { Services } from '../http/context.js';
 import { reserveAll, type RateLimiter } from '../rate-limit/limiter.js';
 import { getTenantSettings } from '../tenants/settings.js';
-import { findUserByLogin, lookupKey, setCloudHash, usableCloudHash, type CloudUser } from './directory-users.js';
+import { findUserByLogin, lookupKey, usableCloudHash, type CloudUser } from './directory-users.js';
 
-export type SignInOutcome =
-  | 'succeeded'
-  | 'must_change'
-  | 'password_expired'
-  | 'invalid_credentials'
-  | 'account_locked'
-  | 'account_disabled'
-  | 'agent_unavailable'
-  | 'directory_unavailable'
-  | 'rate_limited'
-  | 'timeout';
+export const SIGN_IN_OUTCOMES = [
+  'succeeded',
+  'must_change',
+  'password_expired',
+  'invalid_credentials',
+  'account_locked',
+  'account_disabled',
+  'agent_unavailable',
+  'directory_unavailable',
+  'rate_limited',
+  'timeout',
+] as const;
+export type SignInOutcome = (typeof SIGN_IN_OUTCOMES)[number];
 
 export interface SignInResult {
   outcome: SignInOutcome;
@@ -120,12 +122,9 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
     target: input.login,
     clientIp: input.clientIp,
   });
+  // Under cloud_hash the writeback service records the verified password as the cloud hash, off
+  // this answer's path (users/resolve.ts afterWrite); the next sign-in waits for it (userSettled).
   const outcome = mapVerify(r.result);
-  if (outcome === 'succeeded' && user && settings.signIn.mode === 'cloud_hash') {
-    // The directory just accepted this password: it is the current one from now on.
-    const hash = await hashPassword(input.password);
-    await setCloudHash(db, input.tenantId, user.id, hash, new Date(s.now()).toISOString(), s.now());
-  }
   return { outcome, user: outcome === 'invalid_credentials' ? null : user, via: 'pass_through', requestId: r.requestId };
 }
 

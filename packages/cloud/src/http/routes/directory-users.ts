@@ -13,7 +13,7 @@ import { CloudError } from '../../errors.js';
 import type { SyncStatus } from '../../sync/engine.js';
 import { getTenantSettings, TenantSettingsSchema, updateTenantSettings } from '../../tenants/settings.js';
 import { createCloudUser, findUserByLogin, listUsers, type CloudUser } from '../../users/directory-users.js';
-import { signInUser, type SignInOutcome } from '../../users/sign-in.js';
+import { SIGN_IN_OUTCOMES, signInUser, type SignInOutcome } from '../../users/sign-in.js';
 import { defineRoute, type ResponseDoc } from '../route.js';
 import { isoOrNull, TenantParams, UserParams } from '../schemas.js';
 import { loadTenant, loadTenantFor } from '../steps/load-tenant.js';
@@ -202,7 +202,7 @@ function signInResponses(): Record<number, ResponseDoc> {
 }
 
 const SignInBody = z.object({
-  outcome: z.enum(['succeeded', 'must_change', 'password_expired', 'invalid_credentials', 'account_locked', 'account_disabled', 'agent_unavailable', 'directory_unavailable', 'rate_limited', 'timeout']),
+  outcome: z.enum(SIGN_IN_OUTCOMES),
   via: z.enum(['cloud_hash', 'pass_through']).nullable(),
   requestId: z.string().optional(),
   user: z.object({ id: z.string(), login: z.string(), displayName: z.string().nullable() }).optional(),
