@@ -69,21 +69,10 @@ function userOf(req: OperationRequest): UserRef | undefined {
   }
 }
 
+/** The same request naming `user` instead (only for requests that name one). */
 function withUser(req: OperationRequest, user: UserRef): OperationRequest {
-  switch (req.op) {
-    case 'password.reset':
-      return { ...req, params: { ...req.params, user } };
-    case 'password.change':
-      return { ...req, params: { ...req.params, user } };
-    case 'account.unlock':
-      return { ...req, params: { ...req.params, user } };
-    case 'credentials.verify':
-      return { ...req, params: { ...req.params, user } };
-    case 'policy.get':
-      return { ...req, params: { ...req.params, user } };
-    default:
-      return req;
-  }
+  // Every operation userOf answers for has params.user of this one type.
+  return userOf(req) === undefined ? req : ({ ...req, params: { ...req.params, user } } as OperationRequest);
 }
 
 export interface ExecuteInput {
