@@ -16,6 +16,7 @@ import { HASH_COST, openDirectory, openEmbeddedDirectory, type Directory, type E
 import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
 import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
 import type { SambaDc } from '../../packages/directory/test/lab/samba.js';
+import type { SlapdLab } from '../../packages/directory/test/lab/slapd.js';
 
 export const PASSWORDS = {
   alice: 'Tulip-Initial-2024!',
@@ -246,24 +247,30 @@ export function findSecrets(texts: Iterable<string>, secrets: Iterable<string>):
   return found;
 }
 
+/** A system started around a real directory, with the scratch folder that holds its files. */
+export interface SystemAround {
+  sys: System<Directory>;
+  /** Removed by stop(). */
+  scratch: string;
+  /** Stops the system and removes the scratch folder (not the directory server). */
+  stop(): Promise<void>;
+}
+
 /**
- * The whole system in front of a lab Samba AD DC (agent as its own process, LDAPS with the lab CA,
- * the delegated service account): its password goes into a 0600 file in a scratch folder, as an
- * administrator would give it. `stop()` stops the system and removes the folder (not the DC).
+ * The whole system (agent as its own process) in front of a directory a test started: the service
+ * password goes into a 0600 file in a scratch folder that `config` then names as
+ * `bindPasswordFile`, as an administrator would give it.
  */
-export async function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Promise<{ sys: System<Directory>; stop(): Promise<void> }> {
-  const scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-samba-'));
+export async function startSystemAround(config: ExternalDirectoryConfig, servicePassword: string): Promise<SystemAround> {
+  const scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-dir-'));
   try {
     const bindPasswordFile = join(scratch, 'service.pw');
-    await writeFile(bindPasswordFile, `${dc.servicePassword}\n`, { mode: 0o600 });
-    const sys = await startSystem({
-      agent: 'process',
-      deadlineMs: 20_000,
-      rateLimitPerUser: 100,
-      directoryConfig: { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPasswordFile, baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`, caFile: dc.caFile },
-    });
+    await writeFile(bindPasswordFile, `${servicePassword}\n`, { mode: 0o600 });
+    // Generous deadline: the machine is shared, and Samba's own write takes ~35 ms on an idle one.
+    const sys = await startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: { ...config, bindPasswordFile } });
     return {
       sys,
+      scratch,
       async stop() {
         await sys.stop();
         await rm(scratch, { recursive: true, force: true });
@@ -273,6 +280,23 @@ export async function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {
     await rm(scratch, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** In front of a lab Samba AD DC: LDAPS with the lab CA, the delegated service account. */
+export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Promise<SystemAround> {
+  return startSystemAround({ kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`, caFile: dc.caFile }, dc.servicePassword);
+}
+
+/**
+ * In front of a lab slapd started with TLS: LDAPS with the lab CA, the account with `write` (not
+ * `manage`) on userPassword, so slapd checks its policy on admin resets too.
+ */
+export function startSystemOnSlapd(lab: SlapdLab): Promise<SystemAround> {
+  if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
+  return startSystemAround(
+    { kind: 'openldap', urls: [lab.ldapsUrl], caFile: lab.caFile, bindDn: lab.pwAdminDn, baseDn: lab.baseDn, protectedGroups: [lab.protectedGroupDn] },
+    lab.passwords[lab.pwAdminDn] ?? '',
+  );
 }
 
 /** Why a suite cannot run here (a program it needs is not installed), or undefined when it can. */

@@ -11,16 +11,12 @@
  * skipped, saying why, only when they are not installed.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
 import { startSambaDc, type LabUser as SambaUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import { startSlapd, type LabUser as SlapdUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
-import { capturedLogs, findSecrets, startSystem, type System, missingPrograms, labPassword } from './harness.js';
+import { capturedLogs, findSecrets, labPassword, missingPrograms, startSystemOnSamba, startSystemOnSlapd, type System } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 /** Every password this file uses; none may appear in any log line of the run. */
@@ -39,19 +35,6 @@ async function expectOneAudit(sys: System<Directory>, requestId: unknown, outcom
   const audit = await sys.api('GET', `${T}/audit?limit=50`);
   const mine = (audit.body.items as { requestId: string; outcome: string }[]).filter((i) => i.requestId === requestId);
   assert.deepEqual(mine.map((i) => i.outcome), [outcome]);
-}
-
-/** The service password goes into a 0600 file the adapter config names (as in production). */
-async function passwordFile(dir: string, password: string): Promise<string> {
-  const file = join(dir, `service-${randomBytes(4).toString('hex')}.pw`);
-  await writeFile(file, `${password}\n`, { mode: 0o600 });
-  return file;
-}
-
-/** The whole system around a directory the suite started; the agent runs as its own process. */
-async function startAround(config: Record<string, unknown> & { kind: 'ad' | 'openldap' }): Promise<System<Directory>> {
-  // Generous deadline: the machine is shared, and Samba's own write takes ~35 ms on an idle one.
-  return startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: config });
 }
 
 const sambaSkip = missingPrograms(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
@@ -75,7 +58,7 @@ after(() => {
 describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sambaSkip }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
-  let scratch = '';
+  let stopSystem: (() => Promise<void>) | undefined;
   let seq = 0;
 
   before(async () => {
@@ -83,20 +66,11 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     dc = await dcStarting;
     secrets.add(dc.servicePassword);
     secrets.add(dc.adminPassword);
-    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ad-'));
-    sys = await startAround({
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPasswordFile: await passwordFile(scratch, dc.servicePassword),
-      baseDn: `OU=People,${dc.baseDn}`,
-      caFile: dc.caFile,
-    });
+    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc));
   });
   after(async () => {
-    await sys?.stop();
+    await stopSystem?.();
     await dc?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   async function user(): Promise<SambaUser> {
@@ -179,29 +153,17 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
 describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldaps)', { skip: slapdSkip }, () => {
   let lab: SlapdLab;
   let sys: System<Directory>;
-  let scratch = '';
+  let stopSystem: (() => Promise<void>) | undefined;
 
   before(async () => {
     if (!slapdStarting) throw new Error('slapd was not started');
     lab = await slapdStarting;
-    if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     for (const p of Object.values(lab.passwords)) secrets.add(p);
-    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-ldap-'));
-    sys = await startAround({
-      kind: 'openldap',
-      urls: [lab.ldapsUrl],
-      caFile: lab.caFile,
-      // `write` (not `manage`) on userPassword: slapd checks its policy on admin resets too.
-      bindDn: lab.pwAdminDn,
-      bindPasswordFile: await passwordFile(scratch, lab.passwords[lab.pwAdminDn] ?? ''),
-      baseDn: lab.baseDn,
-      protectedGroups: [lab.protectedGroupDn],
-    });
+    ({ sys, stop: stopSystem } = await startSystemOnSlapd(lab));
   });
   after(async () => {
-    await sys?.stop();
+    await stopSystem?.();
     await lab?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   async function user(): Promise<SlapdUser> {

@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Directory } from '@writeback/directory';
 import { startSlapd, type LabUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
-import { capturedLogs, findSecrets, startSystem, type System, missingPrograms, labPassword } from './harness.js';
+import { capturedLogs, findSecrets, labPassword, missingPrograms, startSystemOnSlapd, type System } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -29,6 +28,7 @@ describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missin
   let lab: SlapdLab;
   let sys: System<Directory>;
   let scratch = '';
+  let stopSystem: (() => Promise<void>) | undefined;
   const users: LabUser[] = [];
 
   const syncNow = async (full = false) => {
@@ -45,21 +45,12 @@ describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missin
     lab = await startSlapd({ tls: true });
     if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     for (const p of Object.values(lab.passwords)) secrets.add(p);
-    scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-sync-ldap-'));
     for (let i = 0; i < 40; i++) users.push(await lab.addUser({ password: pw('Init'), extra: [`mail: sync${i}@example.test`] }));
-    const bindPasswordFile = join(scratch, 'service.pw');
-    await writeFile(bindPasswordFile, `${lab.passwords[lab.pwAdminDn] ?? ''}\n`, { mode: 0o600 });
-    sys = await startSystem({
-      agent: 'process',
-      deadlineMs: 20_000,
-      rateLimitPerUser: 100,
-      directoryConfig: { kind: 'openldap', urls: [lab.ldapsUrl], caFile: lab.caFile, bindDn: lab.pwAdminDn, bindPasswordFile, baseDn: lab.baseDn, protectedGroups: [lab.protectedGroupDn] },
-    });
+    ({ sys, scratch, stop: stopSystem } = await startSystemOnSlapd(lab));
   });
   after(async () => {
-    await sys?.stop();
+    await stopSystem?.();
     await lab?.stop();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
   it('full sync brings every user; a change made with ldapmodify and a deletion are seen', async () => {
