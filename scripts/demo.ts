@@ -29,29 +29,84 @@ type Demo = z.infer<typeof DemoSchema>;
 const USERS = [
   { login: 'alice', displayName: 'Alice Martin', password: 'Orchid-Rain-2024!', note: 'ordinary user' },
   { login: 'bob', displayName: 'Bob Stone', password: 'Pebble-Wind-2024!', note: 'ordinary user' },
-  { login: 'carol', displayName: 'Carol Reed', password: 'Meadow-Lake-2024!', note: 'disabled account', enabled: false },
-  { login: 'dave', displayName: 'Dave Admin', password: 'Granite-Peak-2024!', note: 'protected (admin) account', protected: true },
-  { login: 'frank', displayName: 'Frank Strict', password: 'Harbor-Light-2024!', note: 'fine-grained policy: 14 characters, 1-day minimum age', policyName: 'strict' },
+  {
+    login: 'carol',
+    displayName: 'Carol Reed',
+    password: 'Meadow-Lake-2024!',
+    note: 'disabled account',
+    enabled: false,
+  },
+  {
+    login: 'dave',
+    displayName: 'Dave Admin',
+    password: 'Granite-Peak-2024!',
+    note: 'protected (admin) account',
+    protected: true,
+  },
+  {
+    login: 'frank',
+    displayName: 'Frank Strict',
+    password: 'Harbor-Light-2024!',
+    note: 'fine-grained policy: 14 characters, 1-day minimum age',
+    policyName: 'strict',
+  },
 ] as const;
 
-async function firstRun(cloudUrl: string, bootstrap: Awaited<ReturnType<typeof createCloud>>['bootstrap']): Promise<Demo> {
+async function firstRun(
+  cloudUrl: string,
+  bootstrap: Awaited<ReturnType<typeof createCloud>>['bootstrap'],
+): Promise<Demo> {
   const adminPassword = `Admin-${Math.random().toString(36).slice(2, 10)}-9!`;
-  const boot = await bootstrap({ tenant: { slug: 'demo', name: 'Demo Corp' }, apiKey: { name: 'demo key' }, admin: { login: 'admin', password: adminPassword, role: 'admin' }, agentToken: true });
+  const boot = await bootstrap({
+    tenant: { slug: 'demo', name: 'Demo Corp' },
+    apiKey: { name: 'demo key' },
+    admin: { login: 'admin', password: adminPassword, role: 'admin' },
+    agentToken: true,
+  });
   const directoryConfig = {
     kind: 'embedded' as const,
     path: join(dataDir, 'directory'),
     // The demo favours speed over hash strength; production agents use the standard cost.
     hash: { ...HASH_COST.fast },
-    policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 5, lockoutDurationSeconds: 900 },
+    policy: {
+      minLength: 10,
+      complexity: true,
+      historyLength: 24,
+      minAgeSeconds: 0,
+      maxAgeSeconds: 0,
+      lockoutThreshold: 5,
+      lockoutDurationSeconds: 900,
+    },
   };
   const directory = await openEmbeddedDirectory(directoryConfig, { log });
   await directory.definePolicy('strict', { minLength: 14, minAgeSeconds: 86_400 });
   for (const u of USERS) {
-    await directory.createUser({ login: u.login, displayName: u.displayName, mail: `${u.login}@demo.example`, groups: ['staff'], password: u.password, enabled: 'enabled' in u ? u.enabled : true, protected: 'protected' in u ? u.protected : false, ...('policyName' in u ? { policyName: u.policyName } : {}) });
+    await directory.createUser({
+      login: u.login,
+      displayName: u.displayName,
+      mail: `${u.login}@demo.example`,
+      groups: ['staff'],
+      password: u.password,
+      enabled: 'enabled' in u ? u.enabled : true,
+      protected: 'protected' in u ? u.protected : false,
+      ...('policyName' in u ? { policyName: u.policyName } : {}),
+    });
   }
   await directory.close();
-  await registerAgent({ cloudUrl, token: boot.agentToken?.token ?? '', name: 'demo-agent', statePath: join(dataDir, 'agent.json'), directory: directoryConfig, log });
-  return { tenant: 'demo', apiKey: boot.apiKey ?? '', admin: { login: 'admin', password: adminPassword }, users: Object.fromEntries(USERS.map((u) => [u.login, u.password])) };
+  await registerAgent({
+    cloudUrl,
+    token: boot.agentToken?.token ?? '',
+    name: 'demo-agent',
+    statePath: join(dataDir, 'agent.json'),
+    directory: directoryConfig,
+    log,
+  });
+  return {
+    tenant: 'demo',
+    apiKey: boot.apiKey ?? '',
+    admin: { login: 'admin', password: adminPassword },
+    users: Object.fromEntries(USERS.map((u) => [u.login, u.password])),
+  };
 }
 
 /**
@@ -75,7 +130,10 @@ const outboxSms: SmsProvider = { kind: 'outbox', send: (m) => toOutbox(m.to, `SM
 
 async function main() {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const cloud = await createCloud({ port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` }, { log, printOperatorKey: () => {}, mailer: outboxMailer, sms: outboxSms });
+  const cloud = await createCloud(
+    { port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` },
+    { log, printOperatorKey: () => {}, mailer: outboxMailer, sms: outboxSms },
+  );
   const demoPath = join(dataDir, 'demo.json');
   let demo: Demo;
   if (existsSync(demoPath)) demo = DemoSchema.parse(JSON.parse(await readFile(demoPath, 'utf8')));
@@ -85,18 +143,24 @@ async function main() {
     await chmod(demoPath, 0o600);
   }
 
-  const agent = spawn(process.execPath, [join(root, 'packages/agent/bin/writeback-agent.js'), 'run', '--state', join(dataDir, 'agent.json')], {
-    cwd: root,
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const agent = spawn(
+    process.execPath,
+    [join(root, 'packages/agent/bin/writeback-agent.js'), 'run', '--state', join(dataDir, 'agent.json')],
+    {
+      cwd: root,
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   const until = Date.now() + 15_000;
-  while ((await cloud.relayClient.allAgents()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  while ((await cloud.relayClient.allAgents()).length === 0 && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 50));
   const connected = (await cloud.relayClient.allAgents()).length;
   // The cloud syncs the directory's users on its own (every second); wait for the first full sync.
   const tenant = (await cloud.bootstrap({ tenant: { slug: demo.tenant } })).tenant;
   const syncUntil = Date.now() + 15_000;
-  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil) await new Promise((r) => setTimeout(r, 100));
+  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil)
+    await new Promise((r) => setTimeout(r, 100));
   const synced = tenant ? await cloud.sync.status(tenant.id) : null;
 
   const u = cloud.url;

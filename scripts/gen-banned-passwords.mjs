@@ -71,10 +71,42 @@ q1w2e3r4 a1b2c3d4 a1b2c3 1a2b3c 1q2w3e4r5t6y zxcvbnm123 asdf1234 password123 adm
 
 const years = [];
 for (let y = 1960; y <= 2035; y++) years.push(String(y));
-const shortYears = ['00', '01', '07', '10', '12', '13', '19', '20', '21', '22', '23', '24', '25', '26', '69', '77', '88', '99'];
+const shortYears = [
+  '00',
+  '01',
+  '07',
+  '10',
+  '12',
+  '13',
+  '19',
+  '20',
+  '21',
+  '22',
+  '23',
+  '24',
+  '25',
+  '26',
+  '69',
+  '77',
+  '88',
+  '99',
+];
 const suffixes = ['1', '12', '123', '1234', '!', '1!', '123!', '@123', '#1', '01', '007', '2!', '99'];
 const seasons = ['Spring', 'Summer', 'Autumn', 'Fall', 'Winter'];
-const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const months = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 const out = new Set();
 const base = words.split(/\s+/).filter(Boolean);
@@ -82,17 +114,57 @@ const cap = (w) => w.charAt(0).toUpperCase() + w.slice(1);
 for (const w of base) out.add(w);
 for (const w of walksAndNumbers.split(/\s+/).filter(Boolean)) out.add(w);
 // The shapes people use to satisfy "upper, lower, digit, symbol".
-const shaped = ['password', 'welcome', 'letmein', 'changeme', 'qwerty', 'admin', 'monkey', 'dragon', 'football', 'sunshine', 'iloveyou', 'princess', 'master', 'secret', 'company', 'summer', 'winter', 'hello', 'login', 'access'];
+const shaped = [
+  'password',
+  'welcome',
+  'letmein',
+  'changeme',
+  'qwerty',
+  'admin',
+  'monkey',
+  'dragon',
+  'football',
+  'sunshine',
+  'iloveyou',
+  'princess',
+  'master',
+  'secret',
+  'company',
+  'summer',
+  'winter',
+  'hello',
+  'login',
+  'access',
+];
 for (const w of shaped) for (const s of suffixes) out.add(`${cap(w)}${s}`);
-for (const w of ['P@ssw0rd', 'P@ssword', 'Passw0rd', 'P4ssw0rd', 'Pa$$w0rd', 'Pa$$word', 'W3lc0me', 'Welc0me', 'L3tm31n', 'Adm1n', 'Adm1n1strator', 'Q1w2e3r4', 'Ch4ngeme', 'S3cr3t', 'M0nkey', 'Dr4gon']) {
+for (const w of [
+  'P@ssw0rd',
+  'P@ssword',
+  'Passw0rd',
+  'P4ssw0rd',
+  'Pa$$w0rd',
+  'Pa$$word',
+  'W3lc0me',
+  'Welc0me',
+  'L3tm31n',
+  'Adm1n',
+  'Adm1n1strator',
+  'Q1w2e3r4',
+  'Ch4ngeme',
+  'S3cr3t',
+  'M0nkey',
+  'Dr4gon',
+]) {
   out.add(w);
   for (const s of ['1', '123', '!', '1!', '2024', '2025', '2026']) out.add(`${w}${s}`);
 }
-for (const s of [...seasons, ...months]) for (const y of [...years.slice(-16), ...shortYears.slice(-8)]) {
-  out.add(`${s}${y}`);
-  if (s.length <= 6) out.add(`${s}${y}!`);
-}
-for (const w of base.slice(0, 120)) for (const y of ['2020', '2021', '2022', '2023', '2024', '2025', '2026']) out.add(`${w}${y}`);
+for (const s of [...seasons, ...months])
+  for (const y of [...years.slice(-16), ...shortYears.slice(-8)]) {
+    out.add(`${s}${y}`);
+    if (s.length <= 6) out.add(`${s}${y}!`);
+  }
+for (const w of base.slice(0, 120))
+  for (const y of ['2020', '2021', '2022', '2023', '2024', '2025', '2026']) out.add(`${w}${y}`);
 for (const w of base.slice(0, 200)) for (const s of ['1', '123', '!']) out.add(`${w}${s}`);
 
 const lines = [...out];

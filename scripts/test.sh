@@ -25,7 +25,7 @@ fi
 
 echo "== type-check"
 npx tsc -p tsconfig.json --noEmit
-echo "== lint (biome.json: the linter's recommended rules; formatting is not checked)"
+echo "== lint and format (biome.json: the linter's recommended rules; the formatter, line width 120)"
 npx biome check .
 
 if [ ${#files[@]} -eq 0 ]; then

@@ -35,19 +35,28 @@ const { values } = parseArgs({
     generate: { type: 'string' },
   },
 });
-if (values.directory !== 'embedded' && values.directory !== 'openldap') throw new TypeError('--directory: embedded or openldap');
+if (values.directory !== 'embedded' && values.directory !== 'openldap')
+  throw new TypeError('--directory: embedded or openldap');
 const KIND: 'embedded' | 'openldap' = values.directory;
 const USERS = Number(values.users ?? (KIND === 'embedded' ? 100_000 : 10_000));
 const CHANGES = Number(values.changes);
 if (!(USERS >= 10)) throw new TypeError('--users: at least 10');
 if (!(CHANGES >= 1)) throw new TypeError('--changes: at least 1');
 
-const log = createLogger({ name: 'bench', level: process.env.BENCH_LOG_LEVEL === 'debug' ? 'debug' : process.env.BENCH_LOG_LEVEL === 'info' ? 'info' : 'error' });
+const log = createLogger({
+  name: 'bench',
+  level: process.env.BENCH_LOG_LEVEL === 'debug' ? 'debug' : process.env.BENCH_LOG_LEVEL === 'info' ? 'info' : 'error',
+});
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
 const login = (i: number) => `user${String(i).padStart(6, '0')}`;
 
 function directoryConfig(dir: string) {
-  return { kind: 'embedded' as const, path: join(dir, 'directory'), hash: { ...HASH_COST.fast }, compactAfterBytes: 256 * 1024 * 1024 };
+  return {
+    kind: 'embedded' as const,
+    path: join(dir, 'directory'),
+    hash: { ...HASH_COST.fast },
+    compactAfterBytes: 256 * 1024 * 1024,
+  };
 }
 
 /** Child process: create the users, many at a time (one journal write carries many of them). */
@@ -57,7 +66,15 @@ async function generate(dir: string): Promise<void> {
   for (let start = 0; start < USERS; start += CHUNK) {
     const jobs: Promise<unknown>[] = [];
     for (let i = start; i < Math.min(USERS, start + CHUNK); i++) {
-      jobs.push(d.createUser({ login: login(i), upn: `${login(i)}@corp.example`, mail: `${login(i)}@mail.example`, displayName: `User ${i}`, groups: ['staff'] }));
+      jobs.push(
+        d.createUser({
+          login: login(i),
+          upn: `${login(i)}@corp.example`,
+          mail: `${login(i)}@mail.example`,
+          displayName: `User ${i}`,
+          groups: ['staff'],
+        }),
+      );
     }
     await Promise.all(jobs);
   }
@@ -74,11 +91,17 @@ async function vmHwmMb(pid: number | undefined): Promise<number> {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wb-bench-sync-'));
-  process.stdout.write(`machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+  process.stdout.write(
+    `machine: ${cpus().length} cores, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at start\n`,
+  );
   try {
     const g0 = performance.now();
     const target = KIND === 'embedded' ? await embeddedTarget(dir) : await openldapTarget(dir);
-    process.stdout.write(`generated ${USERS} users in ${target.describe} in ${((performance.now() - g0) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `generated ${USERS} users in ${target.describe} in ${((performance.now() - g0) / 1000).toFixed(1)} s\n`,
+    );
     try {
       await measure(dir, target);
     } finally {
@@ -93,12 +116,20 @@ interface Target {
   describe: string;
   config: Record<string, unknown>;
   /** Make one change on the directory; resolves with the column that shows it in the cloud's copy. */
-  change(login: string, i: number, api: (path: string, body: unknown) => Promise<unknown>): Promise<{ column: 'display_name' | 'password_last_set_at' }>;
+  change(
+    login: string,
+    i: number,
+    api: (path: string, body: unknown) => Promise<unknown>,
+  ): Promise<{ column: 'display_name' | 'password_last_set_at' }>;
   stop(): Promise<void>;
 }
 
 async function embeddedTarget(dir: string): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/sync.ts', '--generate', dir, '--users', String(USERS)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'bench/src/sync.ts', '--generate', dir, '--users', String(USERS)],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   if (code !== 0) throw new Error(`user generation failed (exit ${code})`);
   return {
@@ -107,7 +138,10 @@ async function embeddedTarget(dir: string): Promise<Target> {
     // The agent process holds the embedded store (single writer): the change is a reset through the
     // API, answered once the directory has it.
     async change(who, _i, api) {
-      const body = await api(`/users/${who}/password/reset`, { newPassword: `Bs-${randomBytes(6).toString('hex')}-9x!`, forceChange: false });
+      const body = await api(`/users/${who}/password/reset`, {
+        newPassword: `Bs-${randomBytes(6).toString('hex')}-9x!`,
+        forceChange: false,
+      });
       const outcome = body !== null && typeof body === 'object' && 'outcome' in body ? body.outcome : undefined;
       if (outcome !== 'succeeded') throw new Error(`reset answered ${String(outcome)}`);
       return { column: 'password_last_set_at' };
@@ -125,7 +159,9 @@ async function openldapTarget(dir: string): Promise<Target> {
     for (let start = 0; start < USERS; start += CHUNK) {
       const entries: string[] = [];
       for (let i = start; i < Math.min(USERS, start + CHUNK); i++) {
-        entries.push(`dn: uid=${login(i)},ou=people,${lab.baseDn}\nobjectClass: inetOrgPerson\nuid: ${login(i)}\ncn: User ${i}\nsn: ${i}\nmail: ${login(i)}@mail.example\ndisplayName: User ${i}\n`);
+        entries.push(
+          `dn: uid=${login(i)},ou=people,${lab.baseDn}\nobjectClass: inetOrgPerson\nuid: ${login(i)}\ncn: User ${i}\nsn: ${i}\nmail: ${login(i)}@mail.example\ndisplayName: User ${i}\n`,
+        );
       }
       await lab.ldapadd(entries.join('\n'));
     }
@@ -133,11 +169,21 @@ async function openldapTarget(dir: string): Promise<Target> {
     await writeFile(pwFile, `${lab.passwords[lab.pwAdminDn] ?? ''}\n`, { mode: 0o600 });
     return {
       describe: `slapd (lab, ldaps, default 500-entry size limit)`,
-      config: { kind: 'openldap', urls: [lab.ldapsUrl], caFile: lab.caFile, bindDn: lab.pwAdminDn, bindPasswordFile: pwFile, baseDn: lab.baseDn, protectedGroups: [lab.protectedGroupDn] },
+      config: {
+        kind: 'openldap',
+        urls: [lab.ldapsUrl],
+        caFile: lab.caFile,
+        bindDn: lab.pwAdminDn,
+        bindPasswordFile: pwFile,
+        baseDn: lab.baseDn,
+        protectedGroups: [lab.protectedGroupDn],
+      },
       // A change made with OpenLDAP's own tool, straight on the server.
       async change(who, i) {
         const name = `Changed ${i} ${randomBytes(3).toString('hex')}`;
-        await lab.ldapmodify(`dn: uid=${who},ou=people,${lab.baseDn}\nchangetype: modify\nreplace: displayName\ndisplayName: ${name}\n`);
+        await lab.ldapmodify(
+          `dn: uid=${who},ou=people,${lab.baseDn}\nchangetype: modify\nreplace: displayName\ndisplayName: ${name}\n`,
+        );
         return { column: 'display_name' };
       },
       stop: () => lab.stop(),
@@ -150,14 +196,30 @@ async function openldapTarget(dir: string): Promise<Target> {
 
 async function measure(dir: string, target: Target): Promise<void> {
   const cloud = await createCloud(
-    { port: 0, databaseUrl: `sqlite:${join(dir, 'writeback.db')}`, masterKey: randomBytes(32).toString('base64url'), writebackDeadlineMs: 30_000, syncEnabled: false },
+    {
+      port: 0,
+      databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
+      masterKey: randomBytes(32).toString('base64url'),
+      writebackDeadlineMs: 30_000,
+      syncEnabled: false,
+    },
     { log, printOperatorKey: () => {} },
   );
   const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
   const tenantId = boot.tenant?.id ?? '';
   const statePath = join(dir, 'agent.json');
-  await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'bench-agent', statePath, directory: target.config, log });
-  const agent = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], { env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
+  await registerAgent({
+    cloudUrl: cloud.url,
+    token: boot.agentToken?.token ?? '',
+    name: 'bench-agent',
+    statePath,
+    directory: target.config,
+    log,
+  });
+  const agent = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], {
+    env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   try {
     const until = Date.now() + 60_000;
     while ((await cloud.relayClient.allAgents()).length === 0) {
@@ -168,7 +230,12 @@ async function measure(dir: string, target: Target): Promise<void> {
     // Initial full sync: pull batches (each upserted with its cursor in one transaction), then the anchors pass.
     // The agent's link is listed a moment before it is ready for requests: wait for one answer.
     for (let i = 0; ; i++) {
-      const h = await cloud.writeback.executeOperation({ tenantId, request: { op: 'health', params: {} }, actor: { kind: 'system', id: 'bench' }, audit: false });
+      const h = await cloud.writeback.executeOperation({
+        tenantId,
+        request: { op: 'health', params: {} },
+        actor: { kind: 'system', id: 'bench' },
+        audit: false,
+      });
       if (h.result.outcome === 'succeeded') break;
       if (i > 100) throw new Error(`agent not answering: ${h.result.outcome}`);
       await sleep(100);
@@ -182,9 +249,14 @@ async function measure(dir: string, target: Target): Promise<void> {
     const cloudCpuMs = (cpu.user + cpu.system) / 1000;
     const agentCpuMs = processCpuMs(agent.pid) - agentCpu0;
     // The slapd lab has users of its own (alice, bob...) besides the generated ones.
-    if (full.status.phase !== 'idle' || full.status.total < USERS) throw new Error(`full sync ended ${full.status.phase} (${full.status.lastError ?? 'no error'}) with ${full.status.total} users`);
+    if (full.status.phase !== 'idle' || full.status.total < USERS)
+      throw new Error(
+        `full sync ended ${full.status.phase} (${full.status.lastError ?? 'no error'}) with ${full.status.total} users`,
+      );
     const usersPerS = USERS / fullS;
-    process.stdout.write(`initial full sync from ${KIND}: ${USERS} users in ${fullS.toFixed(1)} s = ${Math.round(usersPerS)} users/s (SQLite, WAL)\n`);
+    process.stdout.write(
+      `initial full sync from ${KIND}: ${USERS} users in ${fullS.toFixed(1)} s = ${Math.round(usersPerS)} users/s (SQLite, WAL)\n`,
+    );
     // On a shared machine the wall clock includes waiting for a core; CPU time does not.
     process.stdout.write(
       `  CPU per 1,000 users: cloud ${ms((cloudCpuMs * 1000) / USERS)} ms, agent ${ms((agentCpuMs * 1000) / USERS)} ms (pulls overlap commits, so an idle 2-core machine runs at about ${Math.round((USERS / Math.max(cloudCpuMs, agentCpuMs)) * 1000)} users/s)\n`,
@@ -196,10 +268,18 @@ async function measure(dir: string, target: Target): Promise<void> {
     for (let i = 0; i < CHANGES; i++) {
       await sleep(Math.random() * 1_000);
       const who = login(Math.floor(Math.random() * USERS));
-      const read = () => cloud.store.one('SELECT password_last_set_at, display_name FROM directory_users WHERE tenant_id = ? AND login_lc = ?', [tenantId, who]);
+      const read = () =>
+        cloud.store.one(
+          'SELECT password_last_set_at, display_name FROM directory_users WHERE tenant_id = ? AND login_lc = ?',
+          [tenantId, who],
+        );
       const before = await read();
       const api = async (path: string, body: unknown): Promise<unknown> => {
-        const res = await fetch(`${cloud.url}/api/v1/tenants/bench${path}`, { method: 'POST', headers: { authorization: `Bearer ${boot.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const res = await fetch(`${cloud.url}/api/v1/tenants/bench${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${boot.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         return res.json();
       };
       const { column } = await target.change(who, i, api);
@@ -207,7 +287,10 @@ async function measure(dir: string, target: Target): Promise<void> {
       for (;;) {
         const row = await read();
         if (row && row[column] !== before?.[column]) break;
-        if (performance.now() - changedAt > 30_000) throw new Error(`a change did not reach the cloud within 30 s (sync: ${JSON.stringify(await cloud.sync.status(tenantId))})`);
+        if (performance.now() - changedAt > 30_000)
+          throw new Error(
+            `a change did not reach the cloud within 30 s (sync: ${JSON.stringify(await cloud.sync.status(tenantId))})`,
+          );
         await sleep(5);
       }
       latencies.push(performance.now() - changedAt);
@@ -215,12 +298,18 @@ async function measure(dir: string, target: Target): Promise<void> {
     latencies.sort((a, b) => a - b);
     const p50 = percentile(latencies, 50);
     const p95 = percentile(latencies, 95);
-    process.stdout.write(`incremental latency (directory change → visible in the cloud store, ${CHANGES} changes, 1 s interval): p50 ${ms(p50)} ms, p95 ${ms(p95)} ms, max ${ms(latencies[latencies.length - 1] ?? Number.NaN)} ms\n`);
+    process.stdout.write(
+      `incremental latency (directory change → visible in the cloud store, ${CHANGES} changes, 1 s interval): p50 ${ms(p50)} ms, p95 ${ms(p95)} ms, max ${ms(latencies[latencies.length - 1] ?? Number.NaN)} ms\n`,
+    );
 
     const agentMb = await vmHwmMb(agent.pid);
     const cloudMb = process.resourceUsage().maxRSS / 1024;
-    process.stdout.write(`peak RSS: agent process ${agentMb.toFixed(0)} MB${KIND === 'embedded' ? ` (its directory holds the ${USERS} users in memory)` : ''}, cloud process ${cloudMb.toFixed(0)} MB\n`);
-    process.stdout.write(`sync_users_per_s=${Math.round(usersPerS)} agent_peak_rss_mb=${agentMb.toFixed(0)} cloud_peak_rss_mb=${cloudMb.toFixed(0)} incremental_p50_ms=${Math.round(p50)}\n`);
+    process.stdout.write(
+      `peak RSS: agent process ${agentMb.toFixed(0)} MB${KIND === 'embedded' ? ` (its directory holds the ${USERS} users in memory)` : ''}, cloud process ${cloudMb.toFixed(0)} MB\n`,
+    );
+    process.stdout.write(
+      `sync_users_per_s=${Math.round(usersPerS)} agent_peak_rss_mb=${agentMb.toFixed(0)} cloud_peak_rss_mb=${cloudMb.toFixed(0)} incremental_p50_ms=${Math.round(p50)}\n`,
+    );
   } finally {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));

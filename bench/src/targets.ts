@@ -66,11 +66,30 @@ export async function startDirectoryTarget(kind: TargetKind, o: TargetOptions): 
 
 async function startEmbedded(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
   const hash = o.hash ?? { ...HASH_COST.fast };
-  const config = { kind: 'embedded', path: join(o.dir, 'directory'), hash, policy: { minLength: 10, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0 } };
+  const config = {
+    kind: 'embedded',
+    path: join(o.dir, 'directory'),
+    hash,
+    policy: {
+      minLength: 10,
+      complexity: true,
+      historyLength: 24,
+      minAgeSeconds: 0,
+      maxAgeSeconds: 0,
+      lockoutThreshold: 0,
+    },
+  };
   const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
   for (const login of logins) await d.createUser({ login, password: INITIAL });
   await d.close();
-  return { describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`, config, users: logins, throughputTotal: (n) => n, throughputConcurrency: (c) => c, stop: async () => {} };
+  return {
+    describe: `embedded (scrypt N=${hash.N} r=${hash.r} p=${hash.p}, history 24 enforced on reset: 2 scrypt derivations per reset)`,
+    config,
+    users: logins,
+    throughputTotal: (n) => n,
+    throughputConcurrency: (c) => c,
+    stop: async () => {},
+  };
 }
 
 /** Run `fn` over `items`, `width` at a time (user creation: the servers are single-threaded anyway). */

@@ -50,7 +50,11 @@ export async function probeWake(o: { idleGapMs?: number; hot?: number; idle?: nu
       idle.push(await once());
     }
     sock.destroy();
-    const p50 = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+    const p50 = (xs: number[]) =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        50,
+      );
     return { hotMs: p50(hot.slice(50)), idleMs: p50(idle), idleGapMs: gap };
   } finally {
     child.kill();

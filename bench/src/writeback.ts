@@ -68,7 +68,8 @@ function parseKind(raw: string): TargetKind {
 const kind = parseKind(values.directory);
 if (values.sync !== 'on' && values.sync !== 'off') throw new TypeError('--sync: on or off');
 const SYNC = values.sync === 'on';
-if (values.signin !== 'cloud_hash' && values.signin !== 'pass_through') throw new TypeError('--signin: cloud_hash or pass_through');
+if (values.signin !== 'cloud_hash' && values.signin !== 'pass_through')
+  throw new TypeError('--signin: cloud_hash or pass_through');
 const SIGNIN: 'cloud_hash' | 'pass_through' = values.signin;
 const N = Number(values.n);
 const TOTAL = Number(values.total);
@@ -95,11 +96,22 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'wb-bench-'));
   const [hN, hr, hp] = (values.hash ?? '').split(',').map(Number);
   const hash = values.hash ? { N: hN ?? 1024, r: hr || 1, p: hp || 1 } : undefined;
-  const target: DirectoryTarget = await startDirectoryTarget(kind, { dir, users: USERS, log, ...(hash ? { hash } : {}) });
+  const target: DirectoryTarget = await startDirectoryTarget(kind, {
+    dir,
+    users: USERS,
+    log,
+    ...(hash ? { hash } : {}),
+  });
   const C = target.throughputConcurrency(REQUESTED_C);
-  process.stdout.write(`directory: ${target.describe}\ncloud sync: ${SYNC ? `on (incremental pull every second; sign-in mode ${SIGNIN}${SIGNIN === 'cloud_hash' ? ': one scrypt hash recorded by the cloud per write' : ''})` : 'off (the writeback path alone; --sync on adds the background sync)'}\nmachine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at start\n`);
+  process.stdout.write(
+    `directory: ${target.describe}\ncloud sync: ${SYNC ? `on (incremental pull every second; sign-in mode ${SIGNIN}${SIGNIN === 'cloud_hash' ? ': one scrypt hash recorded by the cloud per write' : ''})` : 'off (the writeback path alone; --sync on adds the background sync)'}\nmachine: ${cpus().length} cores, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at start\n`,
+  );
   const wake = await probeWake();
-  process.stdout.write(`process hop on this machine (loopback round trip to another process, p50): ${ms(wake.hotMs)} ms back to back, ${ms(wake.idleMs)} ms after ${wake.idleGapMs} ms idle (the full path has one such round trip more than the direct call)\n`);
+  process.stdout.write(
+    `process hop on this machine (loopback round trip to another process, p50): ${ms(wake.hotMs)} ms back to back, ${ms(wake.idleMs)} ms after ${wake.idleGapMs} ms idle (the full path has one such round trip more than the direct call)\n`,
+  );
   try {
     // Real servers take many clients: the direct and the whole-path samples then alternate, so both
     // see the same machine load (on a shared 2-core box, phases minutes apart do not). The embedded
@@ -108,7 +120,11 @@ async function main() {
     const direct: Directory = await openDirectory(target.config, { log });
     const directReset = async (i: number, tag: string) => {
       requests++;
-      const r = await direct.resetPassword({ by: 'login', value: target.users[i % target.users.length] ?? '' }, pw(i, tag), { forceChange: false, unlock: false, enforceHistory: true });
+      const r = await direct.resetPassword(
+        { by: 'login', value: target.users[i % target.users.length] ?? '' },
+        pw(i, tag),
+        { forceChange: false, unlock: false, enforceHistory: true },
+      );
       if (r.outcome !== 'succeeded') notSucceeded(`direct/${tag}`, r.outcome);
     };
     let d1: Drive | undefined;
@@ -120,7 +136,11 @@ async function main() {
     const cpu = { directUs: 0, fullUs: 0, agentMs: 0 };
     // CPU (ms) of the throughput phases: this process's, and the agent's over the full phase.
     const cpuT = { direct: 0, full: 0, agent: 0 };
-    const throughputWithCpu = async (fn: () => Promise<Drive>, side: 'direct' | 'full', agentPid?: number): Promise<Drive> => {
+    const throughputWithCpu = async (
+      fn: () => Promise<Drive>,
+      side: 'direct' | 'full',
+      agentPid?: number,
+    ): Promise<Drive> => {
       const c0 = process.cpuUsage();
       const a0 = agentPid === undefined ? 0 : processCpuMs(agentPid);
       const out = await fn();
@@ -146,12 +166,42 @@ async function main() {
     }
 
     // The whole path: cloud + relay in this process, the agent as its own process.
-    const cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'writeback.db')}`, masterKey: randomBytes(32).toString('base64url'), writebackDeadlineMs: 30_000, pendingGraceMs: 60_000, syncEnabled: SYNC }, { log, printOperatorKey: () => {} });
+    const cloud = await createCloud(
+      {
+        port: 0,
+        databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
+        masterKey: randomBytes(32).toString('base64url'),
+        writebackDeadlineMs: 30_000,
+        pendingGraceMs: 60_000,
+        syncEnabled: SYNC,
+      },
+      { log, printOperatorKey: () => {} },
+    );
     const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
     if (boot.tenant) await updateTenantSettings(cloud.store, boot.tenant.id, { signIn: { mode: SIGNIN } });
     const statePath = join(dir, 'agent.json');
-    await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'bench-agent', statePath, directory: target.config, log });
-    const agent = spawn(process.execPath, [...(process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : []), 'packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], { env: { ...process.env, LOG_LEVEL: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
+    await registerAgent({
+      cloudUrl: cloud.url,
+      token: boot.agentToken?.token ?? '',
+      name: 'bench-agent',
+      statePath,
+      directory: target.config,
+      log,
+    });
+    const agent = spawn(
+      process.execPath,
+      [
+        ...(process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : []),
+        'packages/agent/bin/writeback-agent.js',
+        'run',
+        '--state',
+        statePath,
+      ],
+      {
+        env: { ...process.env, LOG_LEVEL: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     try {
       const until = Date.now() + 20_000;
       while ((await cloud.relayClient.allAgents()).length === 0) {
@@ -160,13 +210,20 @@ async function main() {
       }
       // A lean keep-alive HTTP client (http-client.ts): the load generator shares this process, and
       // the 2 cores, with the cloud and the relay it measures.
-      const http = new LeanHttpClient(cloud.url, { maxSockets: C, headers: { Authorization: `Bearer ${boot.apiKey}` } });
+      const http = new LeanHttpClient(cloud.url, {
+        maxSockets: C,
+        headers: { Authorization: `Bearer ${boot.apiKey}` },
+      });
       const post = (path: string, payload: string) => http.post(path, payload);
       const reset = async (i: number, tag: string) => {
         requests++;
         const user = target.users[i % target.users.length] ?? '';
-        const res = await post(`/api/v1/tenants/bench/users/${encodeURIComponent(user)}/password/reset`, JSON.stringify({ newPassword: pw(i, tag), forceChange: false, enforceHistory: true }));
-        if (!res.body.includes('"outcome":"succeeded"')) notSucceeded(`full/${tag}`, /"outcome":"([a-z_]+)"/.exec(res.body)?.[1] ?? `http_${res.status}`);
+        const res = await post(
+          `/api/v1/tenants/bench/users/${encodeURIComponent(user)}/password/reset`,
+          JSON.stringify({ newPassword: pw(i, tag), forceChange: false, enforceHistory: true }),
+        );
+        if (!res.body.includes('"outcome":"succeeded"'))
+          notSucceeded(`full/${tag}`, /"outcome":"([a-z_]+)"/.exec(res.body)?.[1] ?? `http_${res.status}`);
       };
       let f1: Drive;
       if (interleave) {
@@ -200,7 +257,10 @@ async function main() {
         await sequential.restore();
         d1 = { elapsedMs, latencies: dl };
         f1 = { elapsedMs, latencies: fl };
-        dT = await throughputWithCpu(() => drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e')), 'direct');
+        dT = await throughputWithCpu(
+          () => drive(target.throughputTotal(TOTAL), C, (i) => directReset(i, 'e')),
+          'direct',
+        );
         await direct.close();
       } else {
         await drive(Math.min(50, N), 4, (i) => reset(i, 'w')); // warm-up
@@ -210,37 +270,58 @@ async function main() {
         cpu.agentMs = processCpuMs(agent.pid) - agent0;
         await sequential.restore();
       }
-      const fT = await throughputWithCpu(() => drive(target.throughputTotal(TOTAL), C, (i) => reset(i, 'g')), 'full', agent.pid);
+      const fT = await throughputWithCpu(
+        () => drive(target.throughputTotal(TOTAL), C, (i) => reset(i, 'g')),
+        'full',
+        agent.pid,
+      );
       if (!d1 || !dT) throw new Error('direct phase missing');
 
       const ds = summarize(d1.latencies);
       const fs = summarize(f1.latencies);
       const directRps = (dT.latencies.length / dT.elapsedMs) * 1000;
       const fullRps = (fT.latencies.length / fT.elapsedMs) * 1000;
-      process.stdout.write(`\nsequential (concurrency 1, ${interleave ? 'direct and full samples interleaved' : 'direct phase, then full phase'}${values.rt ? ', SCHED_FIFO' : ''}):\n${row('direct adapter reset', ds)}\n${row('full path reset (HTTP→relay→agent)', fs)}\n`);
+      process.stdout.write(
+        `\nsequential (concurrency 1, ${interleave ? 'direct and full samples interleaved' : 'direct phase, then full phase'}${values.rt ? ', SCHED_FIFO' : ''}):\n${row('direct adapter reset', ds)}\n${row('full path reset (HTTP→relay→agent)', fs)}\n`,
+      );
       if (interleave) {
         const pairs = summarize(f1.latencies.map((f, i) => f - (d1?.latencies[i] ?? Number.NaN)));
         process.stdout.write(`${row('paired overhead (full_i − direct_i)', pairs)}\n`);
       }
-      process.stdout.write(`${row('overhead (full − direct)', { n: fs.n, p50: fs.p50 - ds.p50, p95: fs.p95 - ds.p95, p99: fs.p99 - ds.p99, mean: fs.mean - ds.mean, max: fs.max - ds.max })}\n`);
+      process.stdout.write(
+        `${row('overhead (full − direct)', { n: fs.n, p50: fs.p50 - ds.p50, p95: fs.p95 - ds.p95, p99: fs.p99 - ds.p99, mean: fs.mean - ds.mean, max: fs.max - ds.max })}\n`,
+      );
       const cDirect = cpu.directUs / 1000 / ds.n;
       const cCloud = cpu.fullUs / 1000 / fs.n;
       const cAgent = cpu.agentMs / fs.n;
       process.stdout.write(
-        `\nCPU per sequential reset (user+system; the directory server's own CPU not counted):\n  direct: adapter ${ms(cDirect)} ms\n  full:   client+cloud+relay ${ms(cCloud)} ms + agent process (its adapter included) ${ms(cAgent)} ms = ${ms(cCloud + cAgent)} ms\n  CPU overhead of the whole path: ${ms(cCloud + cAgent - cDirect)} ms (about the latency overhead on an idle machine, plus loopback wake-ups)\n${SYNC ? '  (sync on: the cloud\'s background work, the sync and the cloud hash it records after each write, spills into both windows)\n' : ''}`,
+        `\nCPU per sequential reset (user+system; the directory server's own CPU not counted):\n  direct: adapter ${ms(cDirect)} ms\n  full:   client+cloud+relay ${ms(cCloud)} ms + agent process (its adapter included) ${ms(cAgent)} ms = ${ms(cCloud + cAgent)} ms\n  CPU overhead of the whole path: ${ms(cCloud + cAgent - cDirect)} ms (about the latency overhead on an idle machine, plus loopback wake-ups)\n${SYNC ? "  (sync on: the cloud's background work, the sync and the cloud hash it records after each write, spills into both windows)\n" : ''}`,
       );
-      process.stdout.write(`\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`);
+      process.stdout.write(
+        `\nthroughput (concurrency ${C}):\n  direct adapter: ${directRps.toFixed(0)} resets/s (${dT.latencies.length} in ${(dT.elapsedMs / 1000).toFixed(2)} s)\n  full path:      ${fullRps.toFixed(0)} resets/s (${fT.latencies.length} in ${(fT.elapsedMs / 1000).toFixed(2)} s); ${row('latency under load', summarize(fT.latencies)).trim()}\n`,
+      );
       process.stdout.write(`  ratio full/direct throughput: ${(fullRps / directRps).toFixed(2)}\n`);
       // Under load nothing sits idle (unless the directory is the bottleneck, as Samba is), so this is
       // the path's own CPU without the cost of waking idle processes.
       const warmDirect = cpuT.direct / dT.latencies.length;
       const warmFull = (cpuT.full + cpuT.agent) / fT.latencies.length;
-      process.stdout.write(`  CPU per reset under load (warm unless the directory is the bottleneck): direct adapter ${ms(warmDirect)} ms; full path ${ms(warmFull)} ms (client+cloud+relay ${ms(cpuT.full / fT.latencies.length)} + agent ${ms(cpuT.agent / fT.latencies.length)}); the path's own: ${ms(warmFull - warmDirect)} ms\n\n`);
+      process.stdout.write(
+        `  CPU per reset under load (warm unless the directory is the bottleneck): direct adapter ${ms(warmDirect)} ms; full path ${ms(warmFull)} ms (client+cloud+relay ${ms(cpuT.full / fT.latencies.length)} + agent ${ms(cpuT.agent / fT.latencies.length)}); the path's own: ${ms(warmFull - warmDirect)} ms\n\n`,
+      );
       const failed = [...failures.values()].reduce((a, b) => a + b, 0);
-      if (failed > 0) process.stdout.write(`not succeeded (phase tags: v/w warm-up, d/f sequential, e/g throughput): ${[...failures].map(([k, n]) => `${k}=${n}`).join(' ')} of ${requests} requests\n`);
+      if (failed > 0)
+        process.stdout.write(
+          `not succeeded (phase tags: v/w warm-up, d/f sequential, e/g throughput): ${[...failures].map(([k, n]) => `${k}=${n}`).join(' ')} of ${requests} requests\n`,
+        );
       if (failed > requests / 100) process.exitCode = 1;
-      process.stdout.write(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end\n`);
-      process.stdout.write(`overhead_p50_ms=${(fs.p50 - ds.p50).toFixed(2)} overhead_p99_ms=${(fs.p99 - ds.p99).toFixed(2)} throughput_rps=${fullRps.toFixed(0)}\n`);
+      process.stdout.write(
+        `load average ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')} at the end\n`,
+      );
+      process.stdout.write(
+        `overhead_p50_ms=${(fs.p50 - ds.p50).toFixed(2)} overhead_p99_ms=${(fs.p99 - ds.p99).toFixed(2)} throughput_rps=${fullRps.toFixed(0)}\n`,
+      );
       http.close();
     } finally {
       agent.kill('SIGTERM');
@@ -279,7 +360,8 @@ async function descendants(pid: number): Promise<number[]> {
 /** SCHED_FIFO for `pid`'s process tree, every thread (`chrt -a`); restore() puts SCHED_OTHER back. */
 async function realtime(pid: number): Promise<{ restore(): Promise<void> }> {
   const pids = await descendants(pid);
-  const chrt = (args: string[]) => new Promise<void>((resolve, reject) => execFile('chrt', args, (err) => (err ? reject(err) : resolve())));
+  const chrt = (args: string[]) =>
+    new Promise<void>((resolve, reject) => execFile('chrt', args, (err) => (err ? reject(err) : resolve())));
   for (const p of pids) await chrt(['-a', '-f', '-p', '10', String(p)]);
   return {
     async restore() {

@@ -12,7 +12,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloud, type Cloud, type CloudConfigInput } from '@writeback/cloud';
-import { HASH_COST, openDirectory, openEmbeddedDirectory, type Directory, type EmbeddedDirectory, type EmbeddedHashCost } from '@writeback/directory';
+import {
+  HASH_COST,
+  openDirectory,
+  openEmbeddedDirectory,
+  type Directory,
+  type EmbeddedDirectory,
+  type EmbeddedHashCost,
+} from '@writeback/directory';
 import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
 import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
 import type { SambaDc } from '../../packages/directory/test/lab/samba.js';
@@ -74,7 +81,12 @@ export interface System<D extends Directory = EmbeddedDirectory> {
   agentProcess: ChildProcess | null;
   logs: string[];
   log: Logger;
-  api(method: string, path: string, body?: unknown, key?: string | null): Promise<{ status: number; body: Record<string, unknown> }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    key?: string | null,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   startAgentProcess(): Promise<ChildProcess>;
   /** Stop the cloud (and its in-process relay) and start it again on the same port and store. */
   restartCloud(): Promise<void>;
@@ -100,36 +112,60 @@ export async function seedUsers(directory: EmbeddedDirectory): Promise<void> {
   await directory.definePolicy('strict', { minLength: 14, minAgeSeconds: 86_400 });
   await directory.createUser({ login: 'alice', displayName: 'Alice Martin', password: PASSWORDS.alice });
   await directory.createUser({ login: 'bob', displayName: 'Bob Stone', password: PASSWORDS.bob });
-  await directory.createUser({ login: 'carol', displayName: 'Carol Disabled', password: PASSWORDS.carol, enabled: false });
+  await directory.createUser({
+    login: 'carol',
+    displayName: 'Carol Disabled',
+    password: PASSWORDS.carol,
+    enabled: false,
+  });
   await directory.createUser({ login: 'dave', displayName: 'Dave Admin', password: PASSWORDS.dave, protected: true });
   await directory.createUser({ login: 'erin', displayName: 'Erin Lock', password: PASSWORDS.erin });
-  await directory.createUser({ login: 'frank', displayName: 'Frank Strict', password: PASSWORDS.frank, policyName: 'strict' });
+  await directory.createUser({
+    login: 'frank',
+    displayName: 'Frank Strict',
+    password: PASSWORDS.frank,
+    policyName: 'strict',
+  });
 }
 
 /** Start the whole system around the seeded embedded directory… */
 export async function startSystem(o?: SystemOptions & { directoryConfig?: undefined }): Promise<System>;
 /** …or around a real directory the test started. */
-export async function startSystem(o: SystemOptions & { directoryConfig: ExternalDirectoryConfig }): Promise<System<Directory>>;
+export async function startSystem(
+  o: SystemOptions & { directoryConfig: ExternalDirectoryConfig },
+): Promise<System<Directory>>;
 export async function startSystem(o: SystemOptions = {}): Promise<System<Directory>> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'wb-e2e-')));
   const logs = capturedLogs;
   const log = createLogger({ name: 'e2e' });
   const masterKey = randomBytes(32).toString('base64url');
-  const makeCloud = (port: number) => createCloud(
-    {
-      port,
-      databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
-      masterKey,
-      writebackDeadlineMs: o.deadlineMs ?? 5_000,
-      pendingGraceMs: 0,
-      syncEnabled: o.sync ?? false,
-      ...(o.rateLimitPerUser !== undefined
-        ? { rateLimits: { passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 }, passwordChangePerIp: { limit: 1000, windowSeconds: 900 }, adminSignInPerLogin: { limit: 10, windowSeconds: 900 }, adminSignInPerIp: { limit: 50, windowSeconds: 900 } } }
-        : {}),
-      ...o.cloudConfig,
-    },
-    { log: log.child({ part: 'cloud' }), printOperatorKey: () => {}, ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}) },
-  );
+  const makeCloud = (port: number) =>
+    createCloud(
+      {
+        port,
+        databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
+        masterKey,
+        writebackDeadlineMs: o.deadlineMs ?? 5_000,
+        pendingGraceMs: 0,
+        syncEnabled: o.sync ?? false,
+        ...(o.rateLimitPerUser !== undefined
+          ? {
+              rateLimits: {
+                passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 },
+                passwordChangePerIp: { limit: 1000, windowSeconds: 900 },
+                adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
+                adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+              },
+            }
+          : {}),
+        ...o.cloudConfig,
+      },
+      {
+        log: log.child({ part: 'cloud' }),
+        printOperatorKey: () => {},
+        ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}),
+      },
+    );
   let cloud = await makeCloud(o.port ?? 0);
   const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
   const apiKey = boot.apiKey ?? '';
@@ -141,7 +177,12 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
     directoryConfig = o.directoryConfig;
     directory = await openDirectory(directoryConfig, { log: log.child({ part: 'directory' }) });
   } else {
-    const config = { kind: 'embedded' as const, path: join(dir, 'directory'), hash: o.hash ?? { ...HASH_COST.fast }, policy: DIRECTORY_POLICY };
+    const config = {
+      kind: 'embedded' as const,
+      path: join(dir, 'directory'),
+      hash: o.hash ?? { ...HASH_COST.fast },
+      policy: DIRECTORY_POLICY,
+    };
     directoryConfig = config;
     embedded = await openEmbeddedDirectory(config, { log: log.child({ part: 'directory' }) });
     await seedUsers(embedded);
@@ -154,7 +195,14 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
   let agent: RunningAgent | null = null;
   const agentProcess: ChildProcess | null = null;
   if ((o.agent ?? 'inprocess') !== 'none') {
-    state = await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'agent-1', statePath, directory: directoryConfig, log: log.child({ part: 'agent' }) });
+    state = await registerAgent({
+      cloudUrl: cloud.url,
+      token: boot.agentToken?.token ?? '',
+      name: 'agent-1',
+      statePath,
+      directory: directoryConfig,
+      log: log.child({ part: 'agent' }),
+    });
     if (o.agentRelayUrl) state = { ...state, relayUrl: o.agentRelayUrl(state.relayUrl) };
   }
 
@@ -176,7 +224,11 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
       const headers: Record<string, string> = {};
       if (key) headers.authorization = `Bearer ${key}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(`${sys.cloud.url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+      const res = await fetch(`${sys.cloud.url}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
       const text = await res.text();
       let parsed: Record<string, unknown> = {};
       try {
@@ -200,7 +252,11 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
       child.stdout?.on('data', collect);
       child.stderr?.on('data', collect);
       sys.agentProcess = child;
-      await waitFor(async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0, 20_000, 'agent process to connect');
+      await waitFor(
+        async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0,
+        20_000,
+        'agent process to connect',
+      );
       return child;
     },
     async restartCloud() {
@@ -221,7 +277,12 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
   };
 
   if (state && (o.agent ?? 'inprocess') === 'inprocess') {
-    agent = await startAgent({ state, directory: o.wrapDirectory ? o.wrapDirectory(directory) : directory, log: log.child({ part: 'agent' }), allowPlaintext: true });
+    agent = await startAgent({
+      state,
+      directory: o.wrapDirectory ? o.wrapDirectory(directory) : directory,
+      log: log.child({ part: 'agent' }),
+      allowPlaintext: true,
+    });
     await agent.ready();
     sys.agent = agent;
   } else if (state && o.agent === 'process') {
@@ -261,13 +322,21 @@ export interface SystemAround {
  * password goes into a 0600 file in a scratch folder that `config` then names as
  * `bindPasswordFile`, as an administrator would give it.
  */
-export async function startSystemAround(config: ExternalDirectoryConfig, servicePassword: string): Promise<SystemAround> {
+export async function startSystemAround(
+  config: ExternalDirectoryConfig,
+  servicePassword: string,
+): Promise<SystemAround> {
   const scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-dir-'));
   try {
     const bindPasswordFile = join(scratch, 'service.pw');
     await writeFile(bindPasswordFile, `${servicePassword}\n`, { mode: 0o600 });
     // Generous deadline: the machine is shared, and Samba's own write takes ~35 ms on an idle one.
-    const sys = await startSystem({ agent: 'process', deadlineMs: 20_000, rateLimitPerUser: 100, directoryConfig: { ...config, bindPasswordFile } });
+    const sys = await startSystem({
+      agent: 'process',
+      deadlineMs: 20_000,
+      rateLimitPerUser: 100,
+      directoryConfig: { ...config, bindPasswordFile },
+    });
     return {
       sys,
       scratch,
@@ -284,7 +353,16 @@ export async function startSystemAround(config: ExternalDirectoryConfig, service
 
 /** In front of a lab Samba AD DC: LDAPS with the lab CA, the delegated service account. */
 export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Promise<SystemAround> {
-  return startSystemAround({ kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`, caFile: dc.caFile }, dc.servicePassword);
+  return startSystemAround(
+    {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`,
+      caFile: dc.caFile,
+    },
+    dc.servicePassword,
+  );
 }
 
 /**
@@ -294,7 +372,14 @@ export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Pr
 export function startSystemOnSlapd(lab: SlapdLab): Promise<SystemAround> {
   if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
   return startSystemAround(
-    { kind: 'openldap', urls: [lab.ldapsUrl], caFile: lab.caFile, bindDn: lab.pwAdminDn, baseDn: lab.baseDn, protectedGroups: [lab.protectedGroupDn] },
+    {
+      kind: 'openldap',
+      urls: [lab.ldapsUrl],
+      caFile: lab.caFile,
+      bindDn: lab.pwAdminDn,
+      baseDn: lab.baseDn,
+      protectedGroups: [lab.protectedGroupDn],
+    },
     lab.passwords[lab.pwAdminDn] ?? '',
   );
 }
@@ -303,7 +388,9 @@ export function startSystemOnSlapd(lab: SlapdLab): Promise<SystemAround> {
 export function missingPrograms(programs: string[]): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
   const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)` : undefined;
+  return absent.length
+    ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)`
+    : undefined;
 }
 
 /**

@@ -18,7 +18,10 @@ after(async () => {
   await sys?.stop();
 });
 
-function expectOutcome(res: { status: number; body: Record<string, unknown> }, outcome: keyof typeof OUTCOME_HTTP_STATUS) {
+function expectOutcome(
+  res: { status: number; body: Record<string, unknown> },
+  outcome: keyof typeof OUTCOME_HTTP_STATUS,
+) {
   assert.equal(res.body.outcome, outcome, JSON.stringify(res.body));
   assert.equal(res.status, OUTCOME_HTTP_STATUS[outcome]);
   assert.equal(typeof res.body.requestId, 'string');
@@ -27,7 +30,10 @@ function expectOutcome(res: { status: number; body: Record<string, unknown> }, o
 
 describe('admin reset', () => {
   it('succeeds and the new password works on the directory', async () => {
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: 'Tulip-Reset-2025!', forceChange: false });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: 'Tulip-Reset-2025!',
+      forceChange: false,
+    });
     expectOutcome(res, 'succeeded');
     const verify = await sys.directory.verifyCredentials({ by: 'login', value: 'alice' }, 'Tulip-Reset-2025!');
     assert.equal(verify.outcome, 'succeeded');
@@ -59,56 +65,124 @@ describe('admin reset', () => {
   });
 
   it('enforces history on reset when asked, and says so', async () => {
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: 'Tulip-Reset-2025!', enforceHistory: true });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: 'Tulip-Reset-2025!',
+      enforceHistory: true,
+    });
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
   });
 
   it('answers user_not_found, account_disabled and protected_account', async () => {
-    expectOutcome(await sys.api('POST', `${T}/users/nobody/password/reset`, { newPassword: 'Valid-Pass-2025!' }), 'user_not_found');
-    expectOutcome(await sys.api('POST', `${T}/users/carol/password/reset`, { newPassword: 'Valid-Pass-2025!' }), 'account_disabled');
-    expectOutcome(await sys.api('POST', `${T}/users/dave/password/reset`, { newPassword: 'Valid-Pass-2025!' }), 'protected_account');
+    expectOutcome(
+      await sys.api('POST', `${T}/users/nobody/password/reset`, { newPassword: 'Valid-Pass-2025!' }),
+      'user_not_found',
+    );
+    expectOutcome(
+      await sys.api('POST', `${T}/users/carol/password/reset`, { newPassword: 'Valid-Pass-2025!' }),
+      'account_disabled',
+    );
+    expectOutcome(
+      await sys.api('POST', `${T}/users/dave/password/reset`, { newPassword: 'Valid-Pass-2025!' }),
+      'protected_account',
+    );
   });
 
   it('treats hostile user names as plain names that match nobody', async () => {
-    for (const name of ['*', 'a*', '(uid=*)', 'al\\2aice', 'alice)(|(uid=*', '..', 'ali ce', 'ålice', 'x'.repeat(200)]) {
-      const res = await sys.api('POST', `${T}/users/${encodeURIComponent(name)}/password/reset`, { newPassword: 'Valid-Pass-2025!' });
+    for (const name of [
+      '*',
+      'a*',
+      '(uid=*)',
+      'al\\2aice',
+      'alice)(|(uid=*',
+      '..',
+      'ali ce',
+      'ålice',
+      'x'.repeat(200),
+    ]) {
+      const res = await sys.api('POST', `${T}/users/${encodeURIComponent(name)}/password/reset`, {
+        newPassword: 'Valid-Pass-2025!',
+      });
       // '..' is resolved away by URL normalisation before it reaches a route: a plain 404.
       const code = (res.body.error as { code?: string } | undefined)?.code;
-      assert.ok(res.body.outcome === 'user_not_found' || code === 'invalid_request' || (name === '..' && code === 'not_found'), `${name}: ${JSON.stringify(res.body)}`);
+      assert.ok(
+        res.body.outcome === 'user_not_found' || code === 'invalid_request' || (name === '..' && code === 'not_found'),
+        `${name}: ${JSON.stringify(res.body)}`,
+      );
     }
-    const tooLong = await sys.api('POST', `${T}/users/${'y'.repeat(300)}/password/reset`, { newPassword: 'Valid-Pass-2025!' });
+    const tooLong = await sys.api('POST', `${T}/users/${'y'.repeat(300)}/password/reset`, {
+      newPassword: 'Valid-Pass-2025!',
+    });
     assert.equal(tooLong.status, 400);
   });
 });
 
 describe('user change', () => {
   it('succeeds with the right current password', async () => {
-    const res = await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Aspen-Changed-2025!' }, null);
+    const res = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Aspen-Changed-2025!' },
+      null,
+    );
     expectOutcome(res, 'succeeded');
   });
 
   it('refuses the wrong current password, then locks the account after the threshold', async () => {
     for (let i = 0; i < 3; i++) {
-      expectOutcome(await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2025!!' }, null), 'wrong_current_password');
+      expectOutcome(
+        await sys.api(
+          'POST',
+          `${T}/password/change`,
+          { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2025!!' },
+          null,
+        ),
+        'wrong_current_password',
+      );
     }
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' }, null), 'account_locked');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' },
+        null,
+      ),
+      'account_locked',
+    );
   });
 
   it('unlocks through the admin API, after which the change works', async () => {
     expectOutcome(await sys.api('POST', `${T}/users/erin/unlock`, {}), 'succeeded');
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' }, null), 'succeeded');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' },
+        null,
+      ),
+      'succeeded',
+    );
   });
 
   it('refuses a password from history', async () => {
-    const res = await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: 'Aspen-Next-2025!!', newPassword: 'Aspen-Changed-2025!' }, null);
+    const res = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: 'erin', currentPassword: 'Aspen-Next-2025!!', newPassword: 'Aspen-Changed-2025!' },
+      null,
+    );
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
     assert.equal((res.body.policy as { historyLength: number }).historyLength, 5);
   });
 
   it('refuses a change before the minimum age, saying when it becomes possible (fine-grained policy)', async () => {
-    const res = await sys.api('POST', `${T}/password/change`, { username: 'frank', currentPassword: PASSWORDS.frank, newPassword: 'Hazel-Changed-2025!' }, null);
+    const res = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: 'frank', currentPassword: PASSWORDS.frank, newPassword: 'Hazel-Changed-2025!' },
+      null,
+    );
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['min_age']);
     const policy = res.body.policy as { source: string; nextChangeAllowedAt: string; minLength: number };
@@ -119,7 +193,12 @@ describe('user change', () => {
 
   it('answers too_long for an over-long new password without echoing it', async () => {
     const long = `Aa1!${'x'.repeat(252)}`;
-    const res = await sys.api('POST', `${T}/password/change`, { username: 'bob', currentPassword: 'whatever', newPassword: `${long}yy` }, null);
+    const res = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: 'bob', currentPassword: 'whatever', newPassword: `${long}yy` },
+      null,
+    );
     assert.equal(res.status, 400);
     assert.equal(JSON.stringify(res.body).includes(long), false);
   });

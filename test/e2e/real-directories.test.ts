@@ -16,7 +16,15 @@ import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
 import { startSambaDc, type LabUser as SambaUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
 import { startSlapd, type LabUser as SlapdUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
-import { capturedLogs, findSecrets, labPassword, missingPrograms, startSystemOnSamba, startSystemOnSlapd, type System } from './harness.js';
+import {
+  capturedLogs,
+  findSecrets,
+  labPassword,
+  missingPrograms,
+  startSystemOnSamba,
+  startSystemOnSlapd,
+  type System,
+} from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 /** Every password this file uses; none may appear in any log line of the run. */
@@ -24,7 +32,10 @@ const secrets = new Set<string>();
 
 const pw = (tag: string): string => labPassword(tag, secrets);
 
-function expectOutcome(res: { status: number; body: Record<string, unknown> }, outcome: keyof typeof OUTCOME_HTTP_STATUS): void {
+function expectOutcome(
+  res: { status: number; body: Record<string, unknown> },
+  outcome: keyof typeof OUTCOME_HTTP_STATUS,
+): void {
   assert.equal(res.body.outcome, outcome, JSON.stringify(res.body));
   assert.equal(res.status, OUTCOME_HTTP_STATUS[outcome]);
   assert.equal(typeof res.body.requestId, 'string');
@@ -34,7 +45,10 @@ function expectOutcome(res: { status: number; body: Record<string, unknown> }, o
 async function expectOneAudit(sys: System<Directory>, requestId: unknown, outcome: string): Promise<void> {
   const audit = await sys.api('GET', `${T}/audit?limit=50`);
   const mine = (audit.body.items as { requestId: string; outcome: string }[]).filter((i) => i.requestId === requestId);
-  assert.deepEqual(mine.map((i) => i.outcome), [outcome]);
+  assert.deepEqual(
+    mine.map((i) => i.outcome),
+    [outcome],
+  );
 }
 
 const sambaSkip = missingPrograms(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
@@ -78,24 +92,44 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     const password = pw(`Init${seq}`);
     return dc.createUser({ login: `e2e${process.pid % 1000}u${seq}`, password });
   }
-  const kinit = async (u: SambaUser, password: string) => (await dc.kinit(`${u.login}@${dc.realm}`, password)).code === 0;
+  const kinit = async (u: SambaUser, password: string) =>
+    (await dc.kinit(`${u.login}@${dc.realm}`, password)).code === 0;
 
   it('admin reset succeeds (one audit record); kinit accepts the new password and refuses the old one', async () => {
     const u = await user();
     const next = pw('Reset');
-    const res = await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: next, forceChange: false });
+    const res = await sys.api('POST', `${T}/users/${u.login}/password/reset`, {
+      newPassword: next,
+      forceChange: false,
+    });
     expectOutcome(res, 'succeeded');
     assert.equal(await kinit(u, next), true);
     assert.equal(await kinit(u, u.password), false);
     await expectOneAudit(sys, res.body.requestId, 'succeeded');
   });
 
-  it("user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written", async () => {
+  it('user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written', async () => {
     const u = await user();
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: `${u.password}x`, newPassword: pw('Nope') }, null), 'wrong_current_password');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.login, currentPassword: `${u.password}x`, newPassword: pw('Nope') },
+        null,
+      ),
+      'wrong_current_password',
+    );
     assert.equal(await kinit(u, u.password), true);
     const next = pw('Change');
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: u.password, newPassword: next }, null), 'succeeded');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.login, currentPassword: u.password, newPassword: next },
+        null,
+      ),
+      'succeeded',
+    );
     assert.equal(await kinit(u, next), true);
     assert.equal(await kinit(u, u.password), false);
   });
@@ -106,7 +140,12 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     secrets.add(short);
     for (const res of [
       await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: short }),
-      await sys.api('POST', `${T}/password/change`, { username: u.login, currentPassword: u.password, newPassword: short }, null),
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.login, currentPassword: u.password, newPassword: short },
+        null,
+      ),
     ]) {
       expectOutcome(res, 'policy_violation');
       assert.deepEqual(res.body.reasons, ['too_short']);
@@ -116,8 +155,19 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
   });
 
   it('an unknown user is user_not_found', async () => {
-    expectOutcome(await sys.api('POST', `${T}/users/nobody-${seq}/password/reset`, { newPassword: pw('Ghost') }), 'user_not_found');
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: `nobody-${seq}`, currentPassword: pw('Ghost'), newPassword: pw('Ghost') }, null), 'user_not_found');
+    expectOutcome(
+      await sys.api('POST', `${T}/users/nobody-${seq}/password/reset`, { newPassword: pw('Ghost') }),
+      'user_not_found',
+    );
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: `nobody-${seq}`, currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
+        null,
+      ),
+      'user_not_found',
+    );
   });
 
   it('unlock: an account locked by three bad binds signs in again after the API unlock', async () => {
@@ -130,7 +180,7 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     assert.equal(await kinit(u, u.password), true);
   });
 
-  it("policy.get returns the domain policy samba-tool reports", async () => {
+  it('policy.get returns the domain policy samba-tool reports', async () => {
     const u = await user();
     const res = await sys.api('GET', `${T}/users/${u.login}/policy`);
     expectOutcome(res, 'succeeded');
@@ -182,10 +232,26 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
 
   it('user change with the right current password succeeds (ldapwhoami); with a wrong one: wrong_current_password, nothing written', async () => {
     const u = await user();
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: `${u.password}x`, newPassword: pw('Nope') }, null), 'wrong_current_password');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.uid, currentPassword: `${u.password}x`, newPassword: pw('Nope') },
+        null,
+      ),
+      'wrong_current_password',
+    );
     assert.equal(await lab.whoami(u.dn, u.password), 0);
     const next = pw('Change');
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: u.password, newPassword: next }, null), 'succeeded');
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.uid, currentPassword: u.password, newPassword: next },
+        null,
+      ),
+      'succeeded',
+    );
     assert.equal(await lab.whoami(u.dn, next), 0);
     assert.notEqual(await lab.whoami(u.dn, u.password), 0);
   });
@@ -196,7 +262,12 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     secrets.add(short);
     for (const res of [
       await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: short }),
-      await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: u.password, newPassword: short }, null),
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: u.uid, currentPassword: u.password, newPassword: short },
+        null,
+      ),
     ]) {
       expectOutcome(res, 'policy_violation');
       assert.deepEqual(res.body.reasons, ['too_short']);
@@ -209,15 +280,31 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     const u = await user();
     const next = pw('Hist');
     expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next }), 'succeeded');
-    const res = await sys.api('POST', `${T}/password/change`, { username: u.uid, currentPassword: next, newPassword: u.password }, null);
+    const res = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: u.uid, currentPassword: next, newPassword: u.password },
+      null,
+    );
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
     assert.equal(await lab.whoami(u.dn, next), 0);
   });
 
   it('an unknown user is user_not_found', async () => {
-    expectOutcome(await sys.api('POST', `${T}/users/nobody-e2e/password/reset`, { newPassword: pw('Ghost') }), 'user_not_found');
-    expectOutcome(await sys.api('POST', `${T}/password/change`, { username: 'nobody-e2e', currentPassword: pw('Ghost'), newPassword: pw('Ghost') }, null), 'user_not_found');
+    expectOutcome(
+      await sys.api('POST', `${T}/users/nobody-e2e/password/reset`, { newPassword: pw('Ghost') }),
+      'user_not_found',
+    );
+    expectOutcome(
+      await sys.api(
+        'POST',
+        `${T}/password/change`,
+        { username: 'nobody-e2e', currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
+        null,
+      ),
+      'user_not_found',
+    );
   });
 
   it('unlock: an account locked by three bad binds binds again after the API unlock', async () => {
@@ -233,7 +320,12 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     const res = await sys.api('GET', `${T}/users/${u.uid}/policy`);
     expectOutcome(res, 'succeeded');
     const policy = res.body.policy as Record<string, unknown>;
-    const ldif = await lab.ldapsearch(lab.defaultPolicyDn, '(objectClass=pwdPolicy)', ['pwdMinLength', 'pwdInHistory', 'pwdMaxFailure', 'pwdMinAge']);
+    const ldif = await lab.ldapsearch(lab.defaultPolicyDn, '(objectClass=pwdPolicy)', [
+      'pwdMinLength',
+      'pwdInHistory',
+      'pwdMaxFailure',
+      'pwdMinAge',
+    ]);
     const number = (attr: string): number => {
       const m = new RegExp(`^${attr}: (\\d+)$`, 'm').exec(ldif);
       assert.ok(m?.[1], `ldapsearch shows ${attr}`);

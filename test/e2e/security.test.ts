@@ -44,12 +44,25 @@ async function unchanged(login: 'alice' | 'bob') {
 
 describe('through a hostile relay', () => {
   it('carries sealed requests it cannot read', async () => {
-    const res = await sys.api('POST', `${T}/users/bob/password/reset`, { newPassword: pw('Maple-Through-Mitm-1!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/bob/password/reset`, {
+      newPassword: pw('Maple-Through-Mitm-1!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'succeeded');
     assert.ok(mitm.frames.some((f) => f.text.includes('"t":"request"')));
-    assert.deepEqual(findSecrets(mitm.frames.map((f) => f.text), used), []);
+    assert.deepEqual(
+      findSecrets(
+        mitm.frames.map((f) => f.text),
+        used,
+      ),
+      [],
+    );
     // Put bob back for the checks below.
-    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, { forceChange: false, unlock: false, enforceHistory: false });
+    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: false,
+    });
   });
 
   it('cannot alter the ciphertext: the agent rejects it and nothing is written', async () => {
@@ -60,7 +73,10 @@ describe('through a hostile relay', () => {
       env.sealed.ct = ct.toString('base64url');
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Tulip-Tampered-1!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: pw('Tulip-Tampered-1!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('alice');
     assert.ok(mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"bad_signature"')));
@@ -72,7 +88,10 @@ describe('through a hostile relay', () => {
       env.params.user.value = 'bob';
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Tulip-Retarget-1!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: pw('Tulip-Retarget-1!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('bob');
     await unchanged('alice');
@@ -86,7 +105,10 @@ describe('through a hostile relay', () => {
       env.sig = signStatement('request', unsigned, forger).slice(0, 86);
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Tulip-Forged-1!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: pw('Tulip-Forged-1!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('alice');
   });
@@ -96,10 +118,21 @@ describe('through a hostile relay', () => {
       send(frame);
       setTimeout(() => send(frame), 200);
     };
-    const res = await sys.api('POST', `${T}/users/bob/password/reset`, { newPassword: pw('Maple-Replayed-1!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/bob/password/reset`, {
+      newPassword: pw('Maple-Replayed-1!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'succeeded');
-    await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"replayed"')), 3_000, 'the replay to be refused');
-    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, { forceChange: false, unlock: false, enforceHistory: false });
+    await waitFor(
+      () => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"replayed"')),
+      3_000,
+      'the replay to be refused',
+    );
+    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: false,
+    });
   });
 
   it('cannot deliver a request after its deadline: refused as expired, reported as timeout', async () => {
@@ -107,9 +140,16 @@ describe('through a hostile relay', () => {
       const env = frame.envelope as { deadline: number };
       setTimeout(() => send(frame), Math.max(0, env.deadline - Date.now()) + 100);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Tulip-Late-1!!'), forceChange: false });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
+      newPassword: pw('Tulip-Late-1!!'),
+      forceChange: false,
+    });
     assert.equal(res.body.outcome, 'timeout');
-    await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"expired"')), 8_000, 'the late request to be refused');
+    await waitFor(
+      () => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"expired"')),
+      8_000,
+      'the late request to be refused',
+    );
     await unchanged('alice');
   });
 
@@ -149,7 +189,10 @@ describe('malformed frames at the relay', () => {
       const { ws, frames, closed } = await rawSocket();
       ws.send(payload);
       await closed;
-      assert.ok(frames.some((f) => f.includes(`"code":"${code}"`)), `${name}: ${frames.join(' | ')}`);
+      assert.ok(
+        frames.some((f) => f.includes(`"code":"${code}"`)),
+        `${name}: ${frames.join(' | ')}`,
+      );
       const health = await sys.api('GET', '/healthz', undefined, null);
       assert.equal(health.status, 200);
       assert.equal(health.body.agentsConnected, 1);
@@ -161,6 +204,12 @@ describe('secrets', () => {
   it('no password used in this run appears in any log line or relayed frame', () => {
     assert.ok(capturedLogs.length > 0);
     assert.deepEqual(findSecrets(capturedLogs, used), []);
-    assert.deepEqual(findSecrets(mitm.frames.map((f) => f.text), used), []);
+    assert.deepEqual(
+      findSecrets(
+        mitm.frames.map((f) => f.text),
+        used,
+      ),
+      [],
+    );
   });
 });

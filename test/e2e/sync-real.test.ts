@@ -24,7 +24,9 @@ after(() => {
   assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password appeared in a log line');
 });
 
-describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missingPrograms(['slapd', 'slapadd', 'ldappasswd', 'ldapsearch']) }, () => {
+describe('sync and sign-in against slapd (agent process, ldaps)', {
+  skip: missingPrograms(['slapd', 'slapadd', 'ldappasswd', 'ldapsearch']),
+}, () => {
   let lab: SlapdLab;
   let sys: System<Directory>;
   let scratch = '';
@@ -45,7 +47,8 @@ describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missin
     lab = await startSlapd({ tls: true });
     if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     for (const p of Object.values(lab.passwords)) secrets.add(p);
-    for (let i = 0; i < 40; i++) users.push(await lab.addUser({ password: pw('Init'), extra: [`mail: sync${i}@example.test`] }));
+    for (let i = 0; i < 40; i++)
+      users.push(await lab.addUser({ password: pw('Init'), extra: [`mail: sync${i}@example.test`] }));
     ({ sys, scratch, stop: stopSystem } = await startSystemOnSlapd(lab));
   });
   after(async () => {
@@ -64,7 +67,9 @@ describe('sync and sign-in against slapd (agent process, ldaps)', { skip: missin
     const changed = users[0];
     const gone = users[1];
     if (!changed || !gone) throw new Error('no users');
-    await lab.ldapmodify(`dn: ${changed.dn}\nchangetype: modify\nreplace: displayName\ndisplayName: Changed On Slapd\n`);
+    await lab.ldapmodify(
+      `dn: ${changed.dn}\nchangetype: modify\nreplace: displayName\ndisplayName: Changed On Slapd\n`,
+    );
     await lab.ldapmodify(`dn: ${gone.dn}\nchangetype: delete\n`);
     const inc = await syncNow();
     assert.equal(inc.lastError, null);

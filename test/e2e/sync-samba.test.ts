@@ -32,13 +32,22 @@ interface CloudUserRow {
   source: string;
 }
 
-describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: missingPrograms(['samba', 'samba-tool', 'ldbadd', 'kinit']) }, () => {
+describe('sync and sign-in against Samba AD (agent process, ldaps)', {
+  skip: missingPrograms(['samba', 'samba-tool', 'ldbadd', 'kinit']),
+}, () => {
   let dc: SambaDc;
   let admin: Client;
   let sys: System<Directory>;
   let stopSystem: (() => Promise<void>) | undefined;
   const people = (): string => `OU=People,${dc.baseDn}`;
-  const u: Record<'mod' | 'ren' | 'dis' | 'del' | 'pwd' | 'must', LabUser | undefined> = { mod: undefined, ren: undefined, dis: undefined, del: undefined, pwd: undefined, must: undefined };
+  const u: Record<'mod' | 'ren' | 'dis' | 'del' | 'pwd' | 'must', LabUser | undefined> = {
+    mod: undefined,
+    ren: undefined,
+    dis: undefined,
+    del: undefined,
+    pwd: undefined,
+    must: undefined,
+  };
   const need = (k: keyof typeof u): LabUser => {
     const v = u[k];
     if (!v) throw new Error(`no user ${k}`);
@@ -64,10 +73,16 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
     const r = await sys.api('POST', `${T}/sign-in`, { login, password }, null);
     return { outcome: r.body.outcome, via: r.body.via };
   };
-  const kinit = async (login: string, password: string) => (await dc.kinit(`${login}@${dc.realm}`, password)).code === 0;
+  const kinit = async (login: string, password: string) =>
+    (await dc.kinit(`${login}@${dc.realm}`, password)).code === 0;
   /** The directory's own answer: every user account under OU=People, login → objectGUID. */
   const dcUsers = async (): Promise<Map<string, string>> => {
-    const { searchEntries } = await admin.search(people(), { scope: 'sub', filter: '(sAMAccountType=805306368)', attributes: ['sAMAccountName', 'objectGUID'], explicitBufferAttributes: ['objectGUID'] });
+    const { searchEntries } = await admin.search(people(), {
+      scope: 'sub',
+      filter: '(sAMAccountType=805306368)',
+      attributes: ['sAMAccountName', 'objectGUID'],
+      explicitBufferAttributes: ['objectGUID'],
+    });
     const m = new Map<string, string>();
     for (const e of searchEntries) {
       const guid = e.objectGUID;
@@ -87,9 +102,16 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
     // Bulk users (disabled, no password: one ldbadd), plus enabled ones to change later.
     await bulkAddUsers(
       dc,
-      Array.from({ length: BULK }, (_, k) => ({ cn: `b${tag}x${pad(k)}`, login: `b${tag}x${pad(k)}`, parentDn: people(), mail: `b${tag}x${pad(k)}@example.test`, displayName: `Bulk ${k}` })),
+      Array.from({ length: BULK }, (_, k) => ({
+        cn: `b${tag}x${pad(k)}`,
+        login: `b${tag}x${pad(k)}`,
+        parentDn: people(),
+        mail: `b${tag}x${pad(k)}@example.test`,
+        displayName: `Bulk ${k}`,
+      })),
     );
-    for (const k of Object.keys(u) as (keyof typeof u)[]) u[k] = await dc.createUser({ login: `s${tag}${k}`, password: pw(`Init${k}`) });
+    for (const k of Object.keys(u) as (keyof typeof u)[])
+      u[k] = await dc.createUser({ login: `s${tag}${k}`, password: pw(`Init${k}`) });
     ({ sys, stop: stopSystem } = await startSystemOnSamba(dc, { baseDn: people() }));
   });
   after(async () => {
@@ -110,7 +132,10 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
     assert.deepEqual([...got.entries()].sort(), [...truth.entries()].sort());
     assert.equal(got.get(need('mod').login), need('mod').guid);
     const b = rows.find((r) => r.login === `b${tag}x007`);
-    assert.deepEqual({ mail: b?.mail, enabled: b?.enabled, mustChange: b?.mustChange }, { mail: `b${tag}x007@example.test`, enabled: false, mustChange: true });
+    assert.deepEqual(
+      { mail: b?.mail, enabled: b?.enabled, mustChange: b?.mustChange },
+      { mail: `b${tag}x007@example.test`, enabled: false, mustChange: true },
+    );
   });
 
   it('create, mail change, login rename, disable and delete on the DC: one incremental run shows each', async () => {
@@ -120,9 +145,13 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
     const ren = need('ren');
     const dis = need('dis');
     const del = need('del');
-    const replace = (type: string, value: string) => new Change({ operation: 'replace', modification: new Attribute({ type, values: [value] }) });
+    const replace = (type: string, value: string) =>
+      new Change({ operation: 'replace', modification: new Attribute({ type, values: [value] }) });
     await admin.modify(mod.dn, replace('mail', `changed${tag}@example.test`));
-    await admin.modify(ren.dn, [replace('sAMAccountName', `s${tag}renamed`), replace('userPrincipalName', `s${tag}renamed@example.test`)]);
+    await admin.modify(ren.dn, [
+      replace('sAMAccountName', `s${tag}renamed`),
+      replace('userPrincipalName', `s${tag}renamed@example.test`),
+    ]);
     await admin.modify(dis.dn, replace('userAccountControl', '514'));
     await admin.del(del.dn);
 
@@ -165,7 +194,12 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', { skip: mis
     assert.equal(((await getUser(m.login)).body.user as CloudUserRow).mustChange, true);
     assert.deepEqual(await signIn(m.login, temp), { outcome: 'must_change', via: 'pass_through' });
     const next = pw('Changed');
-    const r = await sys.api('POST', `${T}/password/change`, { username: m.login, currentPassword: temp, newPassword: next }, null);
+    const r = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: m.login, currentPassword: temp, newPassword: next },
+      null,
+    );
     assert.equal(r.body.outcome, 'succeeded', JSON.stringify(r.body));
     assert.equal(await kinit(m.login, next), true);
     assert.equal(await kinit(m.login, temp), false);

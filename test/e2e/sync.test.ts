@@ -18,7 +18,14 @@ const SEEDED = 6;
 const PAGE = 25;
 
 interface UsersPage {
-  users: { login: string; anchor: string; displayName: string | null; enabled: boolean; mustChange: boolean; groups: string[] }[];
+  users: {
+    login: string;
+    anchor: string;
+    displayName: string | null;
+    enabled: boolean;
+    mustChange: boolean;
+    groups: string[];
+  }[];
   total: number;
   synced: boolean;
 }
@@ -71,7 +78,12 @@ describe('sync through the whole system', () => {
   const gate = new PullGate();
   before(async () => {
     sys = await startSystem({ wrapDirectory: (d) => gate.wrap(d as EmbeddedDirectory), rateLimitPerUser: 100 });
-    for (let i = 0; i < EXTRA_USERS; i++) await sys.directory.createUser({ login: `user${String(i).padStart(3, '0')}`, mail: `user${i}@acme.example`, groups: ['staff'] });
+    for (let i = 0; i < EXTRA_USERS; i++)
+      await sys.directory.createUser({
+        login: `user${String(i).padStart(3, '0')}`,
+        mail: `user${i}@acme.example`,
+        groups: ['staff'],
+      });
   });
   after(() => sys?.stop());
 
@@ -99,7 +111,12 @@ describe('sync through the whole system', () => {
     gate.stopAfter = null;
     const before = gate.pulls;
     if (!sys.state) throw new Error('no agent state');
-    sys.agent = await startAgent({ state: sys.state, directory: gate.wrap(sys.directory), log: sys.log.child({ part: 'agent-2' }), allowPlaintext: true });
+    sys.agent = await startAgent({
+      state: sys.state,
+      directory: gate.wrap(sys.directory),
+      log: sys.log.child({ part: 'agent-2' }),
+      allowPlaintext: true,
+    });
     await sys.agent.ready();
     const second = await syncNow(sys);
     assert.equal(second.phase, 'idle', JSON.stringify(second));
@@ -118,7 +135,11 @@ describe('sync through the whole system', () => {
   });
 
   it('create, modify, rename, disable, delete: each seen after one incremental run', async () => {
-    const created = await sys.directory.createUser({ login: 'newcomer', displayName: 'New Comer', mobile: '+1 555 0100' });
+    const created = await sys.directory.createUser({
+      login: 'newcomer',
+      displayName: 'New Comer',
+      mobile: '+1 555 0100',
+    });
     const renamed = await sys.directory.updateUser('user001', { login: 'user001-renamed' });
     await sys.directory.updateUser('user002', { displayName: 'Changed Name' });
     await sys.directory.updateUser('user003', { enabled: false });
@@ -144,13 +165,26 @@ describe('sync through the whole system', () => {
   });
 
   it('writeback resolves synced users by anchor; unknown → user_not_found; cloud-only → not_synced_user', async () => {
-    const r = await sys.api('POST', `${T}/users/user005/password/reset`, { newPassword: 'Fresh-Reset-2030!', forceChange: false });
+    const r = await sys.api('POST', `${T}/users/user005/password/reset`, {
+      newPassword: 'Fresh-Reset-2030!',
+      forceChange: false,
+    });
     assert.equal(r.body.outcome, 'succeeded');
-    assert.equal((await sys.directory.verifyCredentials({ by: 'login', value: 'user005' }, 'Fresh-Reset-2030!')).outcome, 'succeeded');
+    assert.equal(
+      (await sys.directory.verifyCredentials({ by: 'login', value: 'user005' }, 'Fresh-Reset-2030!')).outcome,
+      'succeeded',
+    );
     // A user created on the directory a moment ago is found by the refresh sync.
     await sys.directory.createUser({ login: 'justnow', password: 'Just-Created-2030!' });
     const fresh = await sys.api('POST', `${T}/users/justnow/unlock`);
-    assert.equal(fresh.body.outcome, 'succeeded', sys.logs.filter((l) => /sync|error/.test(l)).slice(-10).join('\n'));
+    assert.equal(
+      fresh.body.outcome,
+      'succeeded',
+      sys.logs
+        .filter((l) => /sync|error/.test(l))
+        .slice(-10)
+        .join('\n'),
+    );
     const unknown = await sys.api('POST', `${T}/users/nobody-here/unlock`);
     assert.equal(unknown.body.outcome, 'user_not_found');
     assert.equal(unknown.status, 404);
@@ -164,7 +198,9 @@ describe('sync through the whole system', () => {
   });
 
   it('the mass-delete guard holds deletions back until an admin confirms', async () => {
-    const patch = await sys.api('PATCH', `${T}/settings`, { sync: { massDeleteThresholdPercent: 10, massDeleteMinUsers: 10 } });
+    const patch = await sys.api('PATCH', `${T}/settings`, {
+      sync: { massDeleteThresholdPercent: 10, massDeleteMinUsers: 10 },
+    });
     assert.equal(patch.status, 200);
     const victims = (await users(sys, '&search=user1')).users.map((u) => u.login);
     assert.ok(victims.length > 40);
@@ -199,24 +235,63 @@ describe('sync through the whole system', () => {
   it('sign-in: pass-through first, then the cloud hash; a password changed on the directory falls through to pass-through', async () => {
     assert.equal((await syncNow(sys)).lastError, null);
     // No cloud hash yet: the directory checks it (and the cloud keeps a hash of it).
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), { status: 200, outcome: 'succeeded', via: 'pass_through' });
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), { status: 200, outcome: 'succeeded', via: 'cloud_hash' });
-    assert.deepEqual(await signIn(sys, 'ALICE', 'not-her-password'), { status: 401, outcome: 'invalid_credentials', via: 'cloud_hash' });
-    assert.deepEqual(await signIn(sys, 'nobody-at-all', 'whatever-it-is'), { status: 401, outcome: 'invalid_credentials', via: null });
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'pass_through',
+    });
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'cloud_hash',
+    });
+    assert.deepEqual(await signIn(sys, 'ALICE', 'not-her-password'), {
+      status: 401,
+      outcome: 'invalid_credentials',
+      via: 'cloud_hash',
+    });
+    assert.deepEqual(await signIn(sys, 'nobody-at-all', 'whatever-it-is'), {
+      status: 401,
+      outcome: 'invalid_credentials',
+      via: null,
+    });
 
     // A reset through the cloud records the hash.
-    const reset = await sys.api('POST', `${T}/users/bob/password/reset`, { newPassword: 'Tulip-Cloud-Reset-2030!', forceChange: false });
+    const reset = await sys.api('POST', `${T}/users/bob/password/reset`, {
+      newPassword: 'Tulip-Cloud-Reset-2030!',
+      forceChange: false,
+    });
     assert.equal(reset.body.outcome, 'succeeded');
-    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), { status: 200, outcome: 'succeeded', via: 'cloud_hash' });
+    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'cloud_hash',
+    });
 
     // Changed on-premises behind the cloud's back (a later passwordLastSetAt, beyond the 1 s tolerance).
     await new Promise((r) => setTimeout(r, 1_200));
-    const direct = await sys.directory.resetPassword({ by: 'login', value: 'bob' }, 'Maple-Onprem-Change-2030!', { forceChange: false, unlock: false, enforceHistory: false });
+    const direct = await sys.directory.resetPassword({ by: 'login', value: 'bob' }, 'Maple-Onprem-Change-2030!', {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: false,
+    });
     assert.equal(direct.outcome, 'succeeded');
     await syncNow(sys);
-    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), { status: 200, outcome: 'succeeded', via: 'pass_through' });
-    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), { status: 401, outcome: 'invalid_credentials', via: 'cloud_hash' });
-    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), { status: 200, outcome: 'succeeded', via: 'cloud_hash' });
+    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'pass_through',
+    });
+    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), {
+      status: 401,
+      outcome: 'invalid_credentials',
+      via: 'cloud_hash',
+    });
+    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'cloud_hash',
+    });
 
     assert.equal((await signIn(sys, 'carol', PASSWORDS.carol)).outcome, 'account_disabled');
   });
@@ -224,21 +299,50 @@ describe('sync through the whole system', () => {
   it('pass-through mode always asks the directory; a must-change user is sent to change, and the change is written back', async () => {
     const patch = await sys.api('PATCH', `${T}/settings`, { signIn: { mode: 'pass_through' } });
     assert.equal((patch.body as { signIn: { mode: string } }).signIn.mode, 'pass_through');
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), { status: 200, outcome: 'succeeded', via: 'pass_through' });
-    assert.deepEqual(await signIn(sys, 'alice', 'not-her-password'), { status: 401, outcome: 'invalid_credentials', via: 'pass_through' });
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'pass_through',
+    });
+    assert.deepEqual(await signIn(sys, 'alice', 'not-her-password'), {
+      status: 401,
+      outcome: 'invalid_credentials',
+      via: 'pass_through',
+    });
 
     await sys.directory.updateUser('erin', { mustChange: true });
     await syncNow(sys);
-    assert.deepEqual(await signIn(sys, 'erin', PASSWORDS.erin), { status: 200, outcome: 'must_change', via: 'pass_through' });
-    const change = await sys.api('POST', `${T}/password/change`, { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Spruce-Changed-2030!' }, null);
+    assert.deepEqual(await signIn(sys, 'erin', PASSWORDS.erin), {
+      status: 200,
+      outcome: 'must_change',
+      via: 'pass_through',
+    });
+    const change = await sys.api(
+      'POST',
+      `${T}/password/change`,
+      { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Spruce-Changed-2030!' },
+      null,
+    );
     assert.equal(change.body.outcome, 'succeeded');
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), { status: 200, outcome: 'succeeded', via: 'pass_through' });
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'pass_through',
+    });
 
     await sys.api('PATCH', `${T}/settings`, { signIn: { mode: 'cloud_hash' } });
     // Under pass_through the cloud keeps no hash (nor pays for one): back in cloud_hash mode, the
     // first sign-in asks the directory and records the hash, the next one uses it.
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), { status: 200, outcome: 'succeeded', via: 'pass_through' });
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), { status: 200, outcome: 'succeeded', via: 'cloud_hash' });
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'pass_through',
+    });
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
+      status: 200,
+      outcome: 'succeeded',
+      via: 'cloud_hash',
+    });
   });
 
   it('sync pulls do not fill the audit log; no password in any log line', async () => {
@@ -246,7 +350,14 @@ describe('sync through the whole system', () => {
     const actions = (audit.body.items as { action: string }[]).map((i) => i.action);
     assert.equal(actions.filter((a) => a.startsWith('sync.')).length, 0);
     const all = sys.logs.join('\n');
-    for (const secret of ['Tulip-Cloud-Reset-2030!', 'Maple-Onprem-Change-2030!', 'Spruce-Changed-2030!', 'Cloud-Only-Pass-2030', PASSWORDS.alice]) assert.equal(all.includes(secret), false);
+    for (const secret of [
+      'Tulip-Cloud-Reset-2030!',
+      'Maple-Onprem-Change-2030!',
+      'Spruce-Changed-2030!',
+      'Cloud-Only-Pass-2030',
+      PASSWORDS.alice,
+    ])
+      assert.equal(all.includes(secret), false);
   });
 });
 
@@ -269,10 +380,14 @@ describe('sync with the agent as its own OS process', () => {
     const running = syncNow(sys);
     // Kill the process as soon as some batches are in the cloud, with more to come.
     let seen = 0;
-    await waitFor(async () => {
-      seen = (await users(sys)).total;
-      return seen > 0;
-    }, 30_000, 'the first synced batch');
+    await waitFor(
+      async () => {
+        seen = (await users(sys)).total;
+        return seen > 0;
+      },
+      30_000,
+      'the first synced batch',
+    );
     sys.agentProcess?.kill('SIGKILL');
     const first = await running;
     assert.ok(seen < all, `the full sync finished (${seen} users) before the kill: nothing was tested`);

@@ -43,7 +43,12 @@ export class WebClient {
       WebClient.everyUrl.push(url);
       const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
       if (b !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const res = await fetch(`${this.base}${url}`, { method: m, headers, redirect: 'manual', ...(b !== undefined ? { body: b } : {}) });
+      const res = await fetch(`${this.base}${url}`, {
+        method: m,
+        headers,
+        redirect: 'manual',
+        ...(b !== undefined ? { body: b } : {}),
+      });
       this.store(res);
       if (res.status === 303 || res.status === 302) {
         url = res.headers.get('location') ?? '/';
@@ -77,4 +82,3 @@ export class WebClient {
     return m[1];
   }
 }
-

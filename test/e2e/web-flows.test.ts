@@ -50,7 +50,10 @@ describe('web pages over HTTP', () => {
   }
 
   /** Start a forgot flow and ask for an email code; returns the client (and the code when one was mailed). */
-  async function startForgot(login: string, address?: string): Promise<{ c: Client; code: string | null; start: Page; verify: Page }> {
+  async function startForgot(
+    login: string,
+    address?: string,
+  ): Promise<{ c: Client; code: string | null; start: Page; verify: Page }> {
     const c = new Client(sys.url);
     await c.get(`${T}/forgot`);
     const start = await c.post(`${T}/forgot`, { login });
@@ -74,7 +77,15 @@ describe('web pages over HTTP', () => {
     const res = await fetch(`${sys.url}${T}/signin`);
     assert.equal(res.status, 200);
     const csp = res.headers.get('content-security-policy') ?? '';
-    for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"]) assert.ok(csp.includes(d), d);
+    for (const d of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ])
+      assert.ok(csp.includes(d), d);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
     assert.equal(res.headers.get('x-frame-options'), 'DENY');
@@ -106,7 +117,11 @@ describe('web pages over HTTP', () => {
     const ok = await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice });
     assert.equal(ok.url, `${T}/account`);
     // A signed-in form needs the session's token, not the anonymous one it had before.
-    const stale = await c.post(`${T}/account/password`, { currentPassword: 'a', newPassword: 'b', confirmPassword: 'b' }, 'y'.repeat(43));
+    const stale = await c.post(
+      `${T}/account/password`,
+      { currentPassword: 'a', newPassword: 'b', confirmPassword: 'b' },
+      'y'.repeat(43),
+    );
     assert.equal(stale.status, 403);
     // A flow step without the flow's token.
     const f = new Client(sys.url);
@@ -123,7 +138,9 @@ describe('web pages over HTTP', () => {
     assert.equal((await c.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob })).url, `${T}/account`);
     const page = await c.get(`${T}/account`);
     assert.match(page.text, /data-rule="minLength"/);
-    const rows = await sys.cloud.store.query("SELECT action FROM audit WHERE action = 'policy.get' AND target_user = 'bob'");
+    const rows = await sys.cloud.store.query(
+      "SELECT action FROM audit WHERE action = 'policy.get' AND target_user = 'bob'",
+    );
     assert.equal(rows.length, 0);
     await c.post(`${T}/signout`, {});
   });
@@ -133,8 +150,15 @@ describe('web pages over HTTP', () => {
     await c.get(`${T}/signin`);
     assert.equal((await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice })).url, `${T}/account`);
     // The person leaves the change form open past the session's end.
-    await sys.cloud.store.exec("UPDATE web_sessions SET expires_at = ? WHERE kind = 'user' AND subject_login = ?", [Date.now() - 1, 'alice']);
-    const p = await c.post(`${T}/account/password`, { currentPassword: PASSWORDS.alice, newPassword: 'Never-Written-Pw-77', confirmPassword: 'Never-Written-Pw-77' });
+    await sys.cloud.store.exec("UPDATE web_sessions SET expires_at = ? WHERE kind = 'user' AND subject_login = ?", [
+      Date.now() - 1,
+      'alice',
+    ]);
+    const p = await c.post(`${T}/account/password`, {
+      currentPassword: PASSWORDS.alice,
+      newPassword: 'Never-Written-Pw-77',
+      confirmPassword: 'Never-Written-Pw-77',
+    });
     assert.equal(p.url, `${T}/signin?m=expired`);
     assert.ok(p.codes.includes('session_expired'));
     // Nothing was written: the old password still signs in.
@@ -145,7 +169,11 @@ describe('web pages over HTTP', () => {
     // Without any session cookie, a wrong token is still csrf_failed.
     const fresh = new Client(sys.url);
     await fresh.get(`${T}/signin`);
-    const forged = await fresh.post(`${T}/account/password`, { currentPassword: 'a', newPassword: 'b', confirmPassword: 'b' }, 'q'.repeat(43));
+    const forged = await fresh.post(
+      `${T}/account/password`,
+      { currentPassword: 'a', newPassword: 'b', confirmPassword: 'b' },
+      'q'.repeat(43),
+    );
     assert.deepEqual(forged.codes, ['csrf_failed']);
   });
 
@@ -201,10 +229,18 @@ describe('web pages over HTTP', () => {
     assert.equal(done.status, 200);
     assert.deepEqual(done.codes, ['succeeded']);
     // The flow is over (and its cookie gone): posting again writes nothing.
-    const again = await c.post(`${T}/forgot/new`, { newPassword: 'Another-Harbor-7319!', confirmPassword: 'Another-Harbor-7319!' }, done.text.includes('_csrf') ? undefined : 'x'.repeat(43));
+    const again = await c.post(
+      `${T}/forgot/new`,
+      { newPassword: 'Another-Harbor-7319!', confirmPassword: 'Another-Harbor-7319!' },
+      done.text.includes('_csrf') ? undefined : 'x'.repeat(43),
+    );
     assert.ok(again.status === 410 || again.status === 403);
     // The directory has the new password.
-    const check = await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'alice', currentPassword: fresh, newPassword: 'Second-Harbor-8420!' });
+    const check = await sys.api('POST', '/api/v1/tenants/acme/password/change', {
+      username: 'alice',
+      currentPassword: fresh,
+      newPassword: 'Second-Harbor-8420!',
+    });
     secrets.add('Second-Harbor-8420!');
     assert.equal(check.body.outcome, 'succeeded');
     // The used code does not open a new flow.
@@ -228,8 +264,17 @@ describe('web pages over HTTP', () => {
   });
 
   it('unlocks only, for a locked user who still knows the password', async () => {
-    for (let i = 0; i < 3; i++) await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Whatever-Else-123!' });
-    const locked = await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Whatever-Else-123!' });
+    for (let i = 0; i < 3; i++)
+      await sys.api('POST', '/api/v1/tenants/acme/password/change', {
+        username: 'erin',
+        currentPassword: `Wrong-${i}-Password!`,
+        newPassword: 'Whatever-Else-123!',
+      });
+    const locked = await sys.api('POST', '/api/v1/tenants/acme/password/change', {
+      username: 'erin',
+      currentPassword: PASSWORDS.erin,
+      newPassword: 'Whatever-Else-123!',
+    });
     assert.equal(locked.body.outcome, 'account_locked');
     const { c, code } = await startForgot('erin', 'erin@example.com');
     await c.post(`${T}/forgot/verify`, { code: code ?? '' });
@@ -243,9 +288,17 @@ describe('web pages over HTTP', () => {
   });
 
   it('limits attempts per user per hour and says how long to wait', async () => {
-    await sys.cloud.store.exec("UPDATE tenant_settings SET settings = ? WHERE tenant_id = ?", [JSON.stringify({ sspr: { attemptsPerHour: 2 } }), sys.tenantId]);
+    await sys.cloud.store.exec('UPDATE tenant_settings SET settings = ? WHERE tenant_id = ?', [
+      JSON.stringify({ sspr: { attemptsPerHour: 2 } }),
+      sys.tenantId,
+    ]);
     const row = await sys.cloud.store.one('SELECT tenant_id FROM tenant_settings WHERE tenant_id = ?', [sys.tenantId]);
-    if (!row) await sys.cloud.store.exec('INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?)', [sys.tenantId, JSON.stringify({ sspr: { attemptsPerHour: 2 } }), Date.now()]);
+    if (!row)
+      await sys.cloud.store.exec('INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?)', [
+        sys.tenantId,
+        JSON.stringify({ sspr: { attemptsPerHour: 2 } }),
+        Date.now(),
+      ]);
     try {
       const c = new Client(sys.url);
       await c.get(`${T}/forgot`);
@@ -266,7 +319,9 @@ describe('web pages over HTTP', () => {
   });
 
   it('security questions: registered from My Account, answers normalised, wrong answers counted', async () => {
-    await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email', 'questions'], required: 1, requireRegistration: true } });
+    await updateTenantSettings(sys.cloud.store, sys.tenantId, {
+      sspr: { methods: ['email', 'questions'], required: 1, requireRegistration: true },
+    });
     try {
       const a = new Client(sys.url);
       await a.get(`${T}/signin`);
@@ -275,30 +330,62 @@ describe('web pages over HTTP', () => {
       assert.ok(first.codes.includes('registration_required'));
       assert.ok(first.text.indexOf('id="methods-h"') < first.text.indexOf('id="change-h"'));
       await a.get(`${T}/account/methods/questions`);
-      const same = await a.post(`${T}/account/methods/questions`, { q1: 'first_pet', a1: 'Rex', q2: 'first_pet', a2: 'Rex', q3: 'first_car', a3: 'Volvo' });
+      const same = await a.post(`${T}/account/methods/questions`, {
+        q1: 'first_pet',
+        a1: 'Rex',
+        q2: 'first_pet',
+        a2: 'Rex',
+        q3: 'first_car',
+        a3: 'Volvo',
+      });
       assert.equal(same.status, 422);
       assert.deepEqual(same.codes, ['questions_not_distinct']);
-      const saved = await a.post(`${T}/account/methods/questions`, { q1: 'first_pet', a1: 'Mr. Whiskers', q2: 'birth_city', a2: 'São Paulo', q3: 'first_car', a3: 'Volvo 240' });
+      const saved = await a.post(`${T}/account/methods/questions`, {
+        q1: 'first_pet',
+        a1: 'Mr. Whiskers',
+        q2: 'birth_city',
+        a2: 'São Paulo',
+        q3: 'first_car',
+        a3: 'Volvo 240',
+      });
       assert.ok(saved.codes.includes('method_registered'));
       assert.ok(!saved.codes.includes('registration_required'));
-      const stored = await sys.cloud.store.one("SELECT value FROM user_methods WHERE kind = 'questions' AND user_key = 'frank'");
-      assert.ok(stored && typeof stored.value === 'string' && !stored.value.includes('Whiskers') && !stored.value.includes('Volvo'));
+      const stored = await sys.cloud.store.one(
+        "SELECT value FROM user_methods WHERE kind = 'questions' AND user_key = 'frank'",
+      );
+      assert.ok(
+        stored &&
+          typeof stored.value === 'string' &&
+          !stored.value.includes('Whiskers') &&
+          !stored.value.includes('Volvo'),
+      );
 
       const c = new Client(sys.url);
       await c.get(`${T}/forgot`);
       await c.post(`${T}/forgot`, { login: 'frank' });
       const asked = await c.post(`${T}/forgot/method`, { method: 'questions' });
-      for (const q of ['a_first_pet', 'a_birth_city', 'a_first_car']) assert.match(asked.text, new RegExp(`name="${q}"`));
-      const wrong = await c.post(`${T}/forgot/verify`, { a_first_pet: 'mr whiskers', a_birth_city: 'Rio', a_first_car: 'volvo 240' });
+      for (const q of ['a_first_pet', 'a_birth_city', 'a_first_car'])
+        assert.match(asked.text, new RegExp(`name="${q}"`));
+      const wrong = await c.post(`${T}/forgot/verify`, {
+        a_first_pet: 'mr whiskers',
+        a_birth_city: 'Rio',
+        a_first_car: 'volvo 240',
+      });
       assert.equal(wrong.status, 422);
       assert.match(wrong.text, /Attempts left: 4\./);
-      const right = await c.post(`${T}/forgot/verify`, { a_first_pet: '  MR WHISKERS ', a_birth_city: 'são paulo', a_first_car: 'Volvo-240' });
+      const right = await c.post(`${T}/forgot/verify`, {
+        a_first_pet: '  MR WHISKERS ',
+        a_birth_city: 'são paulo',
+        a_first_car: 'Volvo-240',
+      });
       assert.equal(right.url, `${T}/forgot/new`);
       // frank's fine-grained policy: 14 characters; a reset is not held back by the minimum age.
       assert.match(right.text, /at least 14 characters/);
       assert.doesNotMatch(right.text, /data-min-age/);
     } finally {
-      await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email'], required: 1, requireRegistration: false } });
+      await updateTenantSettings(sys.cloud.store, sys.tenantId, {
+        sspr: { methods: ['email'], required: 1, requireRegistration: false },
+      });
     }
   });
 

@@ -64,7 +64,11 @@ describe('self-service pages against Samba AD', { skip: missingPrograms(['samba'
     // A password without enough character groups: the DC refuses it, the page says which rule.
     const weak = 'lowercaseonlyletters';
     secrets.add(weak);
-    const refused = await c.post(`${T}/account/password`, { currentPassword: u.password, newPassword: weak, confirmPassword: weak });
+    const refused = await c.post(`${T}/account/password`, {
+      currentPassword: u.password,
+      newPassword: weak,
+      confirmPassword: weak,
+    });
     assert.equal(refused.status, 422);
     assert.deepEqual(refused.codes, ['policy_violation']);
     assert.match(refused.text, /data-reason="complexity"/);
@@ -74,7 +78,9 @@ describe('self-service pages against Samba AD', { skip: missingPrograms(['samba'
     await c.get(`${T}/account/methods/email`);
     let since = Date.now();
     await c.post(`${T}/account/methods/email/send`, { address });
-    const done = await c.post(`${T}/account/methods/email/confirm`, { code: codeIn((await mails().waitFor(address, { since })).text) });
+    const done = await c.post(`${T}/account/methods/email/confirm`, {
+      code: codeIn((await mails().waitFor(address, { since })).text),
+    });
     assert.ok(done.codes.includes('method_registered'));
     await c.post(`${T}/signout`, {});
 
@@ -84,7 +90,9 @@ describe('self-service pages against Samba AD', { skip: missingPrograms(['samba'
     await f.post(`${T}/forgot`, { login: u.login });
     since = Date.now();
     await f.post(`${T}/forgot/method`, { method: 'email' });
-    const verified = await f.post(`${T}/forgot/verify`, { code: codeIn((await mails().waitFor(address, { since })).text) });
+    const verified = await f.post(`${T}/forgot/verify`, {
+      code: codeIn((await mails().waitFor(address, { since })).text),
+    });
     assert.equal(verified.url, `${T}/forgot/new`);
     const short = 'Ab1!x';
     secrets.add(short);

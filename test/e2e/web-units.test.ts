@@ -12,13 +12,22 @@ import { createTenant } from '../../packages/cloud/src/tenants/tenants.js';
 import { html, raw } from '../../packages/cloud/src/web/html.js';
 import { hasMessage, t } from '../../packages/cloud/src/web/i18n/index.js';
 import { reasonText, outcomeNotice } from '../../packages/cloud/src/web/outcome-text.js';
-import { createWebSession, loadWebSession, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../../packages/cloud/src/web/session.js';
+import {
+  createWebSession,
+  loadWebSession,
+  SESSION_ABSOLUTE_MS,
+  SESSION_IDLE_MS,
+} from '../../packages/cloud/src/web/session.js';
 
 describe('html template', () => {
   it('escapes every interpolation, keeps SafeHtml, joins arrays', () => {
     const evil = `<script>alert("x")</script>&'\``;
-    const out = html`<p title="${evil}">${evil}${[html`<b>${'<i>'}</b>`, '<u>']}${raw('<br>')}${null}${false}</p>`.toString();
-    assert.equal(out, '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;<b>&lt;i&gt;</b>&lt;u&gt;<br></p>');
+    const out =
+      html`<p title="${evil}">${evil}${[html`<b>${'<i>'}</b>`, '<u>']}${raw('<br>')}${null}${false}</p>`.toString();
+    assert.equal(
+      out,
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;<b>&lt;i&gt;</b>&lt;u&gt;<br></p>',
+    );
   });
 });
 
@@ -35,7 +44,11 @@ describe('web sessions', () => {
 
   it('ends after 15 idle minutes', async () => {
     const t0 = 1_000_000;
-    const { cookie } = await createWebSession(db, { kind: 'user', tenantId, subjectId: 'u1', subjectLogin: 'alice' }, t0);
+    const { cookie } = await createWebSession(
+      db,
+      { kind: 'user', tenantId, subjectId: 'u1', subjectLogin: 'alice' },
+      t0,
+    );
     assert.ok(await loadWebSession(db, cookie, 'user', t0 + SESSION_IDLE_MS - 1_000));
     // That request counted as activity: another idle period from there is fine.
     assert.ok(await loadWebSession(db, cookie, 'user', t0 + 2 * SESSION_IDLE_MS - 5_000));
@@ -56,7 +69,11 @@ describe('web sessions', () => {
   });
 
   it('refuses a wrong secret, a malformed cookie, and the other kind', async () => {
-    const { cookie } = await createWebSession(db, { kind: 'admin', tenantId, subjectId: 'a1', subjectLogin: 'root' }, 0);
+    const { cookie } = await createWebSession(
+      db,
+      { kind: 'admin', tenantId, subjectId: 'a1', subjectLogin: 'root' },
+      0,
+    );
     const [id] = cookie.split('.');
     assert.equal(await loadWebSession(db, `${id}.${'A'.repeat(43)}`, 'admin', 1), null);
     assert.equal(await loadWebSession(db, 'garbage', 'admin', 1), null);
@@ -71,7 +88,15 @@ describe('web sessions', () => {
 describe('cookies behind an https public URL', () => {
   let cloud: Cloud;
   before(async () => {
-    cloud = await createCloud({ port: 0, databaseUrl: 'sqlite::memory:', masterKey: 'B'.repeat(43), publicUrl: 'https://passwords.example.test' }, { printOperatorKey: () => {} });
+    cloud = await createCloud(
+      {
+        port: 0,
+        databaseUrl: 'sqlite::memory:',
+        masterKey: 'B'.repeat(43),
+        publicUrl: 'https://passwords.example.test',
+      },
+      { printOperatorKey: () => {} },
+    );
     await cloud.bootstrap({ tenant: { slug: 'acme' } });
   });
   after(async () => {
@@ -96,7 +121,18 @@ describe('cookies behind an https public URL', () => {
 });
 
 describe('plain words', () => {
-  const policy: EffectivePolicy = { source: 'domain', minLength: 12, maxLength: 64, complexity: true, historyLength: 24, minAgeSeconds: 86_400, maxAgeSeconds: 0, lockoutThreshold: 5, lockoutDurationSeconds: 900, nextChangeAllowedAt: '2026-11-29T14:05:00.000Z' };
+  const policy: EffectivePolicy = {
+    source: 'domain',
+    minLength: 12,
+    maxLength: 64,
+    complexity: true,
+    historyLength: 24,
+    minAgeSeconds: 86_400,
+    maxAgeSeconds: 0,
+    lockoutThreshold: 5,
+    lockoutDurationSeconds: 900,
+    nextChangeAllowedAt: '2026-11-29T14:05:00.000Z',
+  };
 
   it('every outcome code has a message', () => {
     for (const code of OUTCOME_CODES) {
@@ -116,7 +152,10 @@ describe('plain words', () => {
     assert.equal(seen.size, POLICY_REASONS.length);
     assert.equal(reasonText('too_short', policy), 'Your new password must be at least 12 characters.');
     assert.equal(reasonText('history', policy), 'Your new password must not be one of your last 24 passwords.');
-    assert.equal(reasonText('min_age', policy), 'You changed your password recently. You can change it again after 2026-11-29 14:05 UTC.');
+    assert.equal(
+      reasonText('min_age', policy),
+      'You changed your password recently. You can change it again after 2026-11-29 14:05 UTC.',
+    );
     assert.match(t('outcome.agent_unavailable'), /can’t be reached right now, so nothing was changed/);
   });
 });

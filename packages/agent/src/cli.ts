@@ -140,14 +140,28 @@ const COMMANDS: Record<string, Command> = {
       fetch: io.fetch,
       log: createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) }),
     });
-    io.stdout(`registered agent ${state.agentId} (tenant ${state.tenantId}); relay ${state.relayUrl}; state written to ${a.state}\n`);
+    io.stdout(
+      `registered agent ${state.agentId} (tenant ${state.tenantId}); relay ${state.relayUrl}; state written to ${a.state}\n`,
+    );
     return 0;
   },
 
   async run(argv, io) {
-    const a = parse(RunArgs, args(argv, { state: { type: 'string' }, connections: { type: 'string' }, ca: { type: 'string' }, 'allow-plaintext': { type: 'boolean' } }));
+    const a = parse(
+      RunArgs,
+      args(argv, {
+        state: { type: 'string' },
+        connections: { type: 'string' },
+        ca: { type: 'string' },
+        'allow-plaintext': { type: 'boolean' },
+      }),
+    );
     const openDirectory = await resolveDirectoryFactory();
-    if (!openDirectory) throw new AgentError('directory_not_configured', 'this build has no directory factory (@writeback/directory openDirectory)');
+    if (!openDirectory)
+      throw new AgentError(
+        'directory_not_configured',
+        'this build has no directory factory (@writeback/directory openDirectory)',
+      );
     const log = createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) });
     const agent = await startAgent({
       statePath: a.state,
@@ -204,7 +218,9 @@ const COMMANDS: Record<string, Command> = {
       `relay      ${summary.relayUrl}`,
       `directory  ${summary.directory}`,
       `daemon     ${summary.daemon ? `running, pid ${summary.daemon.pid}, updated ${summary.daemon.updatedAt}` : 'not running'}`,
-      ...(summary.daemon?.links ?? []).map((l) => `  link ${l.index}  ${l.status}${l.lastError ? `  (last error: ${l.lastError})` : ''}`),
+      ...(summary.daemon?.links ?? []).map(
+        (l) => `  link ${l.index}  ${l.status}${l.lastError ? `  (last error: ${l.lastError})` : ''}`,
+      ),
     ];
     io.stdout(`${lines.join('\n')}\n`);
     return 0;
@@ -213,7 +229,13 @@ const COMMANDS: Record<string, Command> = {
   async doctor(argv, io) {
     const a = parse(
       DoctorArgs,
-      args(argv, { state: { type: 'string' }, json: { type: 'boolean' }, ca: { type: 'string' }, timeout: { type: 'string' }, 'no-reset-probe': { type: 'boolean' } }),
+      args(argv, {
+        state: { type: 'string' },
+        json: { type: 'boolean' },
+        ca: { type: 'string' },
+        timeout: { type: 'string' },
+        'no-reset-probe': { type: 'boolean' },
+      }),
     );
     const report = await runDoctor({
       statePath: a.state,
@@ -222,7 +244,11 @@ const COMMANDS: Record<string, Command> = {
       ...(a.ca ? { caFile: a.ca } : {}),
       ...(a['no-reset-probe'] ? { probeReset: false } : {}),
     });
-    io.stdout(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report, io.isTTY === true && !io.env.NO_COLOR));
+    io.stdout(
+      a.json
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : formatDoctorReport(report, io.isTTY === true && !io.env.NO_COLOR),
+    );
     return doctorExitCode(report.status);
   },
 };
@@ -240,8 +266,16 @@ export function formatDoctorReport(report: DoctorReport, colour: boolean): strin
     if (c.status !== 'pass' && c.fix) lines.push(`${' '.repeat(6 + width)}→ ${c.fix}`);
   }
   const count = (s: keyof typeof COLOURS) => report.checks.filter((c) => c.status === s).length;
-  const verdict = report.status === 'pass' ? 'all checks pass' : report.status === 'warn' ? 'warnings only' : 'at least one check FAILS';
-  lines.push('', `${report.checks.length} checks: ${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail: ${paint(report.status, verdict)}`);
+  const verdict =
+    report.status === 'pass'
+      ? 'all checks pass'
+      : report.status === 'warn'
+        ? 'warnings only'
+        : 'at least one check FAILS';
+  lines.push(
+    '',
+    `${report.checks.length} checks: ${count('pass')} pass, ${count('warn')} warn, ${count('fail')} fail: ${paint(report.status, verdict)}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -19,7 +19,11 @@ import {
 } from '@writeback/protocol';
 import { AgentError } from './errors.js';
 
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 const KeyPairSchema = z.object({ publicKey: PublicKeySchema, privateJwk: PrivateJwkSchema });
 
 /**
@@ -60,10 +64,13 @@ export interface AgentKeys {
 export function checkStateConsistency(state: AgentState): AgentKeys {
   const c = state.certificate;
   const problems: string[] = [];
-  if (state.signing.privateJwk.crv !== 'Ed25519' || state.signing.privateJwk.x !== state.signing.publicKey) problems.push('signing key pair');
-  if (state.encryption.privateJwk.crv !== 'X25519' || state.encryption.privateJwk.x !== state.encryption.publicKey) problems.push('encryption key pair');
+  if (state.signing.privateJwk.crv !== 'Ed25519' || state.signing.privateJwk.x !== state.signing.publicKey)
+    problems.push('signing key pair');
+  if (state.encryption.privateJwk.crv !== 'X25519' || state.encryption.privateJwk.x !== state.encryption.publicKey)
+    problems.push('encryption key pair');
   if (c.agentId !== state.agentId || c.tenantId !== state.tenantId) problems.push('certificate identity');
-  if (c.signingKey !== state.signing.publicKey || c.encryptionKey !== state.encryption.publicKey) problems.push('certificate keys');
+  if (c.signingKey !== state.signing.publicKey || c.encryptionKey !== state.encryption.publicKey)
+    problems.push('certificate keys');
   if (problems.length) throw new AgentError('state_invalid', `state file parts do not match: ${problems.join(', ')}`);
   let keys: AgentKeys;
   try {
@@ -76,7 +83,8 @@ export function checkStateConsistency(state: AgentState): AgentKeys {
   } catch (cause) {
     throw new AgentError('state_invalid', 'state file holds an unusable key', { cause });
   }
-  if (!verifyAgentCertificate(c, keys.cloudVerifyKey)) throw new AgentError('state_invalid', 'certificate is not signed by the cloud key in the state file');
+  if (!verifyAgentCertificate(c, keys.cloudVerifyKey))
+    throw new AgentError('state_invalid', 'certificate is not signed by the cloud key in the state file');
   return keys;
 }
 
@@ -86,12 +94,16 @@ export async function loadState(path: string): Promise<AgentState> {
   try {
     mode = (await stat(path)).mode;
   } catch (cause) {
-    if (cause instanceof Error && 'code' in cause && cause.code === 'ENOENT') throw new AgentError('state_not_found', `no state file at ${path}`, { cause });
+    if (cause instanceof Error && 'code' in cause && cause.code === 'ENOENT')
+      throw new AgentError('state_not_found', `no state file at ${path}`, { cause });
     throw new AgentError('state_invalid', `state file ${path} cannot be read`, { cause });
   }
   // Private keys: a file group/others can read is treated as compromised-in-waiting, not used.
   if ((mode & 0o077) !== 0) {
-    throw new AgentError('state_insecure_permissions', `state file ${path} has mode ${(mode & 0o777).toString(8)}; it must be 600 (chmod 600 ${path})`);
+    throw new AgentError(
+      'state_insecure_permissions',
+      `state file ${path} has mode ${(mode & 0o777).toString(8)}; it must be 600 (chmod 600 ${path})`,
+    );
   }
   let json: unknown;
   try {

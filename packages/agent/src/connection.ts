@@ -53,7 +53,11 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({ baseMs: 
  * Delay before retry number `attempt` (0-based): "full jitter", uniform in
  * [0, min(cap, base·2^attempt)), so many agents cut off at once do not come back in lockstep.
  */
-export function backoffDelay(attempt: number, policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'> = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'> = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
   return Math.floor(Math.min(Math.max(random(), 0), 1 - Number.EPSILON) * ceiling);
 }
@@ -90,7 +94,16 @@ export interface RelayConnections {
 }
 
 /** The loose shape of a request frame, to name the request when its envelope does not parse. */
-const LooseRequestSchema = z.object({ t: z.literal('request'), envelope: z.object({ requestId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/) }) });
+const LooseRequestSchema = z.object({
+  t: z.literal('request'),
+  envelope: z.object({
+    requestId: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._:-]+$/),
+  }),
+});
 
 class RelayLink {
   state: ConnectionState;
@@ -103,7 +116,12 @@ class RelayLink {
 
   constructor(
     readonly index: number,
-    private readonly o: Required<Pick<RelayConnectionsOptions, 'certificate' | 'signingKey' | 'executor' | 'agentVersion' | 'directoryKind' | 'capabilities'>> & {
+    private readonly o: Required<
+      Pick<
+        RelayConnectionsOptions,
+        'certificate' | 'signingKey' | 'executor' | 'agentVersion' | 'directoryKind' | 'capabilities'
+      >
+    > & {
       url: string;
       ca: Buffer | undefined;
       handshakeTimeoutMs: number;
@@ -178,7 +196,13 @@ class RelayLink {
       }
       const req = LooseRequestSchema.safeParse(loose);
       if (req.success && this.state.status === 'ready') {
-        this.#send(ws, { v: PROTOCOL_VERSION, t: 'reject', requestId: req.data.envelope.requestId, code, message: 'request frame does not parse' });
+        this.#send(ws, {
+          v: PROTOCOL_VERSION,
+          t: 'reject',
+          requestId: req.data.envelope.requestId,
+          code,
+          message: 'request frame does not parse',
+        });
         return;
       }
       o.log.warn('malformed frame from the relay; reconnecting', { link: this.index, code });
@@ -204,11 +228,22 @@ class RelayLink {
         return;
       }
       case 'welcome': {
-        if (state.status !== 'authenticating' || !this.#pendingRelayId) return this.#violation(ws, 'welcome out of turn');
+        if (state.status !== 'authenticating' || !this.#pendingRelayId)
+          return this.#violation(ws, 'welcome out of turn');
         this.lastError = null;
-        this.#set({ status: 'ready', since: o.now(), relayId: this.#pendingRelayId, connectionId: frame.connectionId, heartbeatMs: frame.heartbeatMs });
+        this.#set({
+          status: 'ready',
+          since: o.now(),
+          relayId: this.#pendingRelayId,
+          connectionId: frame.connectionId,
+          heartbeatMs: frame.heartbeatMs,
+        });
         this.#arm(2 * frame.heartbeatMs, 'heartbeat_missed');
-        o.log.info('relay link ready', { link: this.index, relayId: this.#pendingRelayId, connectionId: frame.connectionId });
+        o.log.info('relay link ready', {
+          link: this.index,
+          relayId: this.#pendingRelayId,
+          connectionId: frame.connectionId,
+        });
         return;
       }
       case 'ping':
@@ -222,18 +257,32 @@ class RelayLink {
         const work = o.executor.execute(frame.envelope).then((ex) => {
           // If the socket went meanwhile the relay has already answered `lost`; nothing to send.
           if (ex.kind === 'response') this.#send(ws, { v: PROTOCOL_VERSION, t: 'response', envelope: ex.envelope });
-          else this.#send(ws, { v: PROTOCOL_VERSION, t: 'reject', requestId: ex.requestId, code: ex.code, message: ex.message.slice(0, 1024) });
+          else
+            this.#send(ws, {
+              v: PROTOCOL_VERSION,
+              t: 'reject',
+              requestId: ex.requestId,
+              code: ex.code,
+              message: ex.message.slice(0, 1024),
+            });
         });
         // close() waits for these, so an answer finished during a graceful stop still goes out.
-        const guarded = work.catch((err: unknown) => o.log.error('answering a request failed', { link: this.index, requestId: frame.envelope.requestId, err }));
+        const guarded = work.catch((err: unknown) =>
+          o.log.error('answering a request failed', { link: this.index, requestId: frame.envelope.requestId, err }),
+        );
         this.#answering.add(guarded);
         void guarded.finally(() => this.#answering.delete(guarded));
         return;
       }
       case 'error':
         this.lastError = frame.code;
-        o.log.warn('relay reported an error', { link: this.index, code: frame.code, ...(frame.requestId ? { requestId: frame.requestId } : {}) });
-        if (frame.code === 'agent_revoked') o.log.error('this agent has been revoked by the cloud; it must be registered again');
+        o.log.warn('relay reported an error', {
+          link: this.index,
+          code: frame.code,
+          ...(frame.requestId ? { requestId: frame.requestId } : {}),
+        });
+        if (frame.code === 'agent_revoked')
+          o.log.error('this agent has been revoked by the cloud; it must be registered again');
         return;
     }
   }
@@ -264,7 +313,8 @@ class RelayLink {
       if (o.now() - prev.since >= o.backoff.stableMs) this.#attempt = 0;
     }
     // Revoked or refused: retrying fast cannot help, go straight to the longest wait.
-    if (this.lastError === 'agent_revoked' || this.lastError === 'auth_failed') this.#attempt = Math.max(this.#attempt, 30);
+    if (this.lastError === 'agent_revoked' || this.lastError === 'auth_failed')
+      this.#attempt = Math.max(this.#attempt, 30);
     const delay = backoffDelay(this.#attempt, o.backoff, o.random);
     this.#set({ status: 'backoff', attempt: this.#attempt, since: o.now(), retryAt: o.now() + delay });
     this.#attempt++;
@@ -285,7 +335,10 @@ class RelayLink {
     this.#timer = null;
     if (this.#answering.size > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.#answering]), new Promise<void>((resolve) => (timer = setTimeout(resolve, answerWaitMs)))]);
+      await Promise.race([
+        Promise.allSettled([...this.#answering]),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, answerWaitMs))),
+      ]);
       clearTimeout(timer);
     }
     const ws = this.#ws;
@@ -305,9 +358,15 @@ class RelayLink {
 /** Open `connections` links to the relay. Throws AgentError for an unacceptable URL or CA file. */
 export function connectToRelay(options: RelayConnectionsOptions): RelayConnections {
   const log = options.log ?? createLogger({ name: 'agent' });
-  const url = checkOutboundUrl(options.relayUrl, { secure: 'wss:', plain: 'ws:', option: 'relayUrl' }, options.allowPlaintext ?? false, log);
+  const url = checkOutboundUrl(
+    options.relayUrl,
+    { secure: 'wss:', plain: 'ws:', option: 'relayUrl' },
+    options.allowPlaintext ?? false,
+    log,
+  );
   const count = options.connections ?? 1;
-  if (!Number.isInteger(count) || count < 1 || count > 16) throw new AgentError('invalid_config', 'connections must be an integer from 1 to 16');
+  if (!Number.isInteger(count) || count < 1 || count > 16)
+    throw new AgentError('invalid_config', 'connections must be an integer from 1 to 16');
   let ca: Buffer | undefined;
   if (options.caFile !== undefined) {
     try {

@@ -6,7 +6,13 @@
  */
 import { createLogger, type Logger } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
-import { checkStateConsistency, loadState, writeFileAtomic0600, type AgentState, type DirectoryConfig } from './config.js';
+import {
+  checkStateConsistency,
+  loadState,
+  writeFileAtomic0600,
+  type AgentState,
+  type DirectoryConfig,
+} from './config.js';
 import { connectToRelay, type BackoffPolicy, type ConnectionStatus, type RelayConnections } from './connection.js';
 import { AgentError } from './errors.js';
 import { createExecutor } from './executor.js';
@@ -84,9 +90,22 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const writeStatus = (links: ConnectionStatus[]) => {
     const path = o.statusPath;
     if (!path) return;
-    const body = JSON.stringify({ pid: process.pid, updatedAt: new Date(now()).toISOString(), agentId: state.agentId, tenantId: state.tenantId, agentVersion: AGENT_VERSION, links }, null, 2);
+    const body = JSON.stringify(
+      {
+        pid: process.pid,
+        updatedAt: new Date(now()).toISOString(),
+        agentId: state.agentId,
+        tenantId: state.tenantId,
+        agentVersion: AGENT_VERSION,
+        links,
+      },
+      null,
+      2,
+    );
     // Serialised: a slow write must not land after a newer one.
-    statusWrite = statusWrite.then(() => writeFileAtomic0600(path, `${body}\n`)).catch((err: unknown) => log.warn('status file could not be written', { err }));
+    statusWrite = statusWrite
+      .then(() => writeFileAtomic0600(path, `${body}\n`))
+      .catch((err: unknown) => log.warn('status file could not be written', { err }));
   };
 
   let relay: RelayConnections;
@@ -118,7 +137,12 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const relayLinks = relay;
   const statusTimer = o.statusPath ? setInterval(() => writeStatus(relayLinks.status()), 5_000) : null;
   statusTimer?.unref();
-  log.info('agent started', { tenantId: state.tenantId, relayUrl: state.relayUrl, directory: directory.kind, version: AGENT_VERSION });
+  log.info('agent started', {
+    tenantId: state.tenantId,
+    relayUrl: state.relayUrl,
+    directory: directory.kind,
+    version: AGENT_VERSION,
+  });
 
   let stopping: Promise<void> | null = null;
   return {
@@ -130,7 +154,10 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       stopping ??= (async () => {
         executor.stopAccepting();
         const drained = await executor.drain(o.stopTimeoutMs ?? 10_000);
-        if (!drained) log.warn('stopping with requests still at the directory; their outcome is unknown to the cloud', { inFlight: executor.inFlight });
+        if (!drained)
+          log.warn('stopping with requests still at the directory; their outcome is unknown to the cloud', {
+            inFlight: executor.inFlight,
+          });
         await relayLinks.close();
         if (statusTimer) clearInterval(statusTimer);
         writeStatus(relayLinks.status());

@@ -106,37 +106,77 @@ async function stateChecks(path: string): Promise<StateResult> {
     const code = errnoCode(err);
     return none(
       code === 'ENOENT'
-        ? { id: 'state.file', status: 'fail', summary: `no state file at ${path}`, fix: 'Give the path the agent runs with (--state), or register the agent (writeback-agent register).' }
-        : { id: 'state.file', status: 'fail', summary: `${path} cannot be examined (${code})`, fix: 'Run the doctor as the user the agent runs as.' },
+        ? {
+            id: 'state.file',
+            status: 'fail',
+            summary: `no state file at ${path}`,
+            fix: 'Give the path the agent runs with (--state), or register the agent (writeback-agent register).',
+          }
+        : {
+            id: 'state.file',
+            status: 'fail',
+            summary: `${path} cannot be examined (${code})`,
+            fix: 'Run the doctor as the user the agent runs as.',
+          },
     );
   }
-  if (!info.isFile()) return none({ id: 'state.file', status: 'fail', summary: `${path} is not a file`, fix: 'Give the path of the state file written by register.' });
+  if (!info.isFile())
+    return none({
+      id: 'state.file',
+      status: 'fail',
+      summary: `${path} is not a file`,
+      fix: 'Give the path of the state file written by register.',
+    });
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    return none({ id: 'state.file', status: 'fail', summary: `${path} cannot be read (${errnoCode(err)})`, fix: 'Run the doctor as the user the agent runs as (the file is 0600).' });
+    return none({
+      id: 'state.file',
+      status: 'fail',
+      summary: `${path} cannot be read (${errnoCode(err)})`,
+      fix: 'Run the doctor as the user the agent runs as (the file is 0600).',
+    });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return none({ id: 'state.file', status: 'fail', summary: `${path} is not JSON`, fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).' });
+    return none({
+      id: 'state.file',
+      status: 'fail',
+      summary: `${path} is not JSON`,
+      fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).',
+    });
   }
   const parsed = AgentStateSchema.safeParse(json);
   if (!parsed.success) {
     const where = parsed.error.issues[0]?.path.map(String).join('.') ?? '';
-    return none({ id: 'state.file', status: 'fail', summary: `${path} is not a valid state file (at "${where}")`, fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).' });
+    return none({
+      id: 'state.file',
+      status: 'fail',
+      summary: `${path} is not a valid state file (at "${where}")`,
+      fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).',
+    });
   }
   let keys: AgentKeys;
   try {
     keys = checkStateConsistency(parsed.data);
   } catch (err) {
     const what = err instanceof AgentError ? err.code : errnoCode(err);
-    return none({ id: 'state.file', status: 'fail', summary: `${path}: its keys and certificate do not belong together (${what})`, fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).' });
+    return none({
+      id: 'state.file',
+      status: 'fail',
+      summary: `${path}: its keys and certificate do not belong together (${what})`,
+      fix: 'Restore the state file from a backup, or register the agent again (revoke the old one).',
+    });
   }
   const state = parsed.data;
-  checks.push({ id: 'state.file', status: 'pass', summary: `agent ${state.agentId} (${state.name}) of tenant ${state.tenantId}, ${state.directory.kind} directory` });
+  checks.push({
+    id: 'state.file',
+    status: 'pass',
+    summary: `agent ${state.agentId} (${state.name}) of tenant ${state.tenantId}, ${state.directory.kind} directory`,
+  });
 
   const mode = Number(info.mode) & 0o777;
   checks.push(
@@ -153,7 +193,11 @@ async function stateChecks(path: string): Promise<StateResult> {
   const owner = Number(info.uid);
   checks.push(
     uid === null || owner === uid
-      ? { id: 'state.owner', status: 'pass', summary: uid === null ? 'owner not checked on this platform' : `owned by this user (uid ${owner})` }
+      ? {
+          id: 'state.owner',
+          status: 'pass',
+          summary: uid === null ? 'owner not checked on this platform' : `owned by this user (uid ${owner})`,
+        }
       : {
           id: 'state.owner',
           status: 'warn',
@@ -176,7 +220,12 @@ interface HttpAnswer {
 /** One GET with a CA and a timeout (fetch cannot take a CA file). */
 function httpGet(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const options = { method: 'GET', timeout: timeoutMs, headers: { accept: 'application/json', 'user-agent': `writeback-agent/${AGENT_VERSION} doctor` }, ...(ca ? { ca } : {}) };
+    const options = {
+      method: 'GET',
+      timeout: timeoutMs,
+      headers: { accept: 'application/json', 'user-agent': `writeback-agent/${AGENT_VERSION} doctor` },
+      ...(ca ? { ca } : {}),
+    };
     const onResponse = (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -186,11 +235,16 @@ function httpGet(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<H
       });
       res.on('end', () => {
         const d = res.headers.date ? Date.parse(res.headers.date) : Number.NaN;
-        resolve({ status: res.statusCode ?? 0, date: Number.isFinite(d) ? d : null, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({
+          status: res.statusCode ?? 0,
+          date: Number.isFinite(d) ? d : null,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
       });
       res.on('error', reject);
     };
-    const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
+    const req =
+      url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
     req.end();
@@ -198,8 +252,10 @@ function httpGet(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<H
 }
 
 function tlsFix(code: string): string | null {
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'The certificate is for another name: use the name it was issued for in the URL.';
-  if (/CERT|SELF_SIGNED|ISSUER|SIGNATURE|UNABLE_TO_VERIFY/.test(code)) return 'Give the CA that issued the certificate (--ca <pem>, as for run), or install a publicly trusted certificate.';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return 'The certificate is for another name: use the name it was issued for in the URL.';
+  if (/CERT|SELF_SIGNED|ISSUER|SIGNATURE|UNABLE_TO_VERIFY/.test(code))
+    return 'Give the CA that issued the certificate (--ca <pem>, as for run), or install a publicly trusted certificate.';
   return null;
 }
 
@@ -220,7 +276,12 @@ interface CloudResult {
   date: { server: number; local: number } | null;
 }
 
-async function cloudChecks(state: AgentState, ca: Buffer | undefined, timeoutMs: number, now: () => number): Promise<CloudResult> {
+async function cloudChecks(
+  state: AgentState,
+  ca: Buffer | undefined,
+  timeoutMs: number,
+  now: () => number,
+): Promise<CloudResult> {
   const checks: DoctorCheck[] = [];
   const url = new URL(state.cloudUrl);
   checks.push(urlCheck('cloud.url', url, 'https:', 'cloudUrl'));
@@ -230,7 +291,12 @@ async function cloudChecks(state: AgentState, ca: Buffer | undefined, timeoutMs:
     answer = await httpGet(health, ca, timeoutMs);
   } catch (err) {
     const code = errnoCode(err);
-    checks.push({ id: 'cloud.health', status: 'fail', summary: `GET ${health.href} failed (${code})`, fix: reachFix(code, 'cloud') });
+    checks.push({
+      id: 'cloud.health',
+      status: 'fail',
+      summary: `GET ${health.href} failed (${code})`,
+      fix: reachFix(code, 'cloud'),
+    });
     return { checks, date: null };
   }
   const local = now();
@@ -242,9 +308,22 @@ async function cloudChecks(state: AgentState, ca: Buffer | undefined, timeoutMs:
   } catch {
     status = null;
   }
-  if (answer.status === 200 && status === 'ok') checks.push({ id: 'cloud.health', status: 'pass', summary: `${health.href} answers ok` });
-  else if (answer.status === 503) checks.push({ id: 'cloud.health', status: 'fail', summary: `${health.href} answers 503: the cloud's store does not answer`, fix: 'The cloud operator must check its database.' });
-  else checks.push({ id: 'cloud.health', status: 'fail', summary: `${health.href} answers HTTP ${answer.status}, not the writeback health document`, fix: 'Check cloudUrl in the state file points at the writeback cloud (not a proxy page).' });
+  if (answer.status === 200 && status === 'ok')
+    checks.push({ id: 'cloud.health', status: 'pass', summary: `${health.href} answers ok` });
+  else if (answer.status === 503)
+    checks.push({
+      id: 'cloud.health',
+      status: 'fail',
+      summary: `${health.href} answers 503: the cloud's store does not answer`,
+      fix: 'The cloud operator must check its database.',
+    });
+  else
+    checks.push({
+      id: 'cloud.health',
+      status: 'fail',
+      summary: `${health.href} answers HTTP ${answer.status}, not the writeback health document`,
+      fix: 'Check cloudUrl in the state file points at the writeback cloud (not a proxy page).',
+    });
   return { checks, date };
 }
 
@@ -254,12 +333,27 @@ function urlCheck(id: string, url: URL, secure: 'https:' | 'wss:', option: strin
   const port = url.port === '' ? (plain ? 80 : 443) : Number(url.port);
   if (plain) {
     if (isLoopbackHost(url.hostname)) {
-      return { id, status: 'warn', summary: `INSECURE: ${option} ${url.origin} is plain text (acceptable only for a local test stack on this host)`, fix: `Use ${secure}// with TLS in front of the cloud for anything real.` };
+      return {
+        id,
+        status: 'warn',
+        summary: `INSECURE: ${option} ${url.origin} is plain text (acceptable only for a local test stack on this host)`,
+        fix: `Use ${secure}// with TLS in front of the cloud for anything real.`,
+      };
     }
-    return { id, status: 'fail', summary: `INSECURE: ${option} ${url.origin} is plain text to another host: anyone on the path sees and can tamper with the traffic`, fix: `Put TLS in front of the cloud and use ${secure}//…:443.` };
+    return {
+      id,
+      status: 'fail',
+      summary: `INSECURE: ${option} ${url.origin} is plain text to another host: anyone on the path sees and can tamper with the traffic`,
+      fix: `Put TLS in front of the cloud and use ${secure}//…:443.`,
+    };
   }
   if (port !== 443) {
-    return { id, status: 'warn', summary: `${option} ${url.origin} uses port ${port}: firewalls usually allow only 443 outbound`, fix: 'Serve it on 443, or make sure the outbound firewall allows this port.' };
+    return {
+      id,
+      status: 'warn',
+      summary: `${option} ${url.origin} uses port ${port}: firewalls usually allow only 443 outbound`,
+      fix: 'Serve it on 443, or make sure the outbound firewall allows this port.',
+    };
   }
   return { id, status: 'pass', summary: `${url.origin} (TLS, port 443)` };
 }
@@ -274,9 +368,18 @@ function reach(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<{ t
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
     const socket = secure
-      ? tlsConnect({ host, port, servername: isIpLiteral(host) ? '' : host, ...(ca ? { ca } : {}), ALPNProtocols: ['http/1.1'] })
+      ? tlsConnect({
+          host,
+          port,
+          servername: isIpLiteral(host) ? '' : host,
+          ...(ca ? { ca } : {}),
+          ALPNProtocols: ['http/1.1'],
+        })
       : netConnect({ host, port });
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
+    const timer = setTimeout(
+      () => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
     socket.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -299,13 +402,24 @@ type Handshake =
   | { kind: 'failed'; reason: string; serverTime: number | null; receivedAt: number };
 
 /** The agent's real handshake, once: challenge → auth (signed with the agent's key) → welcome or error, then close. */
-function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, timeoutMs: number, now: () => number): Promise<Handshake> {
+function handshake(
+  state: AgentState,
+  keys: AgentKeys,
+  ca: Buffer | undefined,
+  timeoutMs: number,
+  now: () => number,
+): Promise<Handshake> {
   return new Promise((resolve) => {
     let serverTime: number | null = null;
     let receivedAt = 0;
     let relayId = '';
     let done = false;
-    const ws = new WebSocket(state.relayUrl, { maxPayload: MAX_FRAME_BYTES * 2, handshakeTimeout: timeoutMs, perMessageDeflate: false, ...(ca ? { ca } : {}) });
+    const ws = new WebSocket(state.relayUrl, {
+      maxPayload: MAX_FRAME_BYTES * 2,
+      handshakeTimeout: timeoutMs,
+      perMessageDeflate: false,
+      ...(ca ? { ca } : {}),
+    });
     const finish = (h: Handshake) => {
       if (done) return;
       done = true;
@@ -315,10 +429,28 @@ function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, t
       else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
       setTimeout(() => ws.terminate(), 1_000).unref();
     };
-    const timer = setTimeout(() => finish({ kind: 'failed', reason: serverTime === null ? 'no challenge in time' : 'no answer to auth in time', serverTime, receivedAt }), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish({
+          kind: 'failed',
+          reason: serverTime === null ? 'no challenge in time' : 'no answer to auth in time',
+          serverTime,
+          receivedAt,
+        }),
+      timeoutMs,
+    );
     ws.on('error', (err) => finish({ kind: 'failed', reason: errnoCode(err), serverTime, receivedAt }));
-    ws.on('unexpected-response', (_req, res) => finish({ kind: 'failed', reason: `HTTP ${res.statusCode ?? 0} instead of a WebSocket upgrade`, serverTime, receivedAt }));
-    ws.on('close', (code) => finish({ kind: 'failed', reason: `closed (${code}) without an answer`, serverTime, receivedAt }));
+    ws.on('unexpected-response', (_req, res) =>
+      finish({
+        kind: 'failed',
+        reason: `HTTP ${res.statusCode ?? 0} instead of a WebSocket upgrade`,
+        serverTime,
+        receivedAt,
+      }),
+    );
+    ws.on('close', (code) =>
+      finish({ kind: 'failed', reason: `closed (${code}) without an answer`, serverTime, receivedAt }),
+    );
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       let frame: RelayToAgentFrame;
@@ -331,7 +463,8 @@ function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, t
       }
       switch (frame.t) {
         case 'challenge':
-          if (serverTime !== null) return finish({ kind: 'failed', reason: 'second challenge', serverTime, receivedAt });
+          if (serverTime !== null)
+            return finish({ kind: 'failed', reason: 'second challenge', serverTime, receivedAt });
           serverTime = frame.serverTime;
           receivedAt = now();
           relayId = frame.relayId;
@@ -350,7 +483,8 @@ function handshake(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, t
           );
           return;
         case 'welcome':
-          if (serverTime === null) return finish({ kind: 'failed', reason: 'welcome before challenge', serverTime, receivedAt });
+          if (serverTime === null)
+            return finish({ kind: 'failed', reason: 'welcome before challenge', serverTime, receivedAt });
           return finish({ kind: 'welcome', serverTime, receivedAt, relayId, connectionId: frame.connectionId });
         case 'error':
           return finish({ kind: 'refused', code: frame.code, serverTime, receivedAt });
@@ -369,31 +503,65 @@ interface RelayResult {
   clock: { server: number; local: number } | null;
 }
 
-async function relayChecks(state: AgentState, keys: AgentKeys, ca: Buffer | undefined, timeoutMs: number, now: () => number): Promise<RelayResult> {
+async function relayChecks(
+  state: AgentState,
+  keys: AgentKeys,
+  ca: Buffer | undefined,
+  timeoutMs: number,
+  now: () => number,
+): Promise<RelayResult> {
   const checks: DoctorCheck[] = [];
   const url = new URL(state.relayUrl);
   if (url.protocol !== 'wss:' && url.protocol !== 'ws:') {
-    checks.push({ id: 'relay.url', status: 'fail', summary: `relayUrl ${url.origin} is not a ws(s):// URL`, fix: 'Register the agent again against a correctly configured cloud.' });
+    checks.push({
+      id: 'relay.url',
+      status: 'fail',
+      summary: `relayUrl ${url.origin} is not a ws(s):// URL`,
+      fix: 'Register the agent again against a correctly configured cloud.',
+    });
     return { checks, clock: null };
   }
   checks.push(urlCheck('relay.url', url, 'wss:', 'relayUrl'));
   try {
     const r = await reach(url, ca, timeoutMs);
-    checks.push({ id: 'relay.reach', status: 'pass', summary: `${url.host} reachable${r.tls ? `, ${r.tls} certificate verified` : ' (no TLS)'}` });
+    checks.push({
+      id: 'relay.reach',
+      status: 'pass',
+      summary: `${url.host} reachable${r.tls ? `, ${r.tls} certificate verified` : ' (no TLS)'}`,
+    });
   } catch (err) {
     const code = errnoCode(err);
-    checks.push({ id: 'relay.reach', status: 'fail', summary: `${url.host} not reachable (${code})`, fix: reachFix(code, 'relay') });
-    checks.push({ id: 'relay.auth', status: 'fail', summary: 'not tried: the relay is not reachable', fix: 'Fix relay.reach first.' });
+    checks.push({
+      id: 'relay.reach',
+      status: 'fail',
+      summary: `${url.host} not reachable (${code})`,
+      fix: reachFix(code, 'relay'),
+    });
+    checks.push({
+      id: 'relay.auth',
+      status: 'fail',
+      summary: 'not tried: the relay is not reachable',
+      fix: 'Fix relay.reach first.',
+    });
     return { checks, clock: null };
   }
   const h = await handshake(state, keys, ca, timeoutMs, now);
   const clock = h.serverTime === null ? null : { server: h.serverTime, local: h.receivedAt };
   if (h.kind === 'welcome') {
-    checks.push({ id: 'relay.auth', status: 'pass', summary: `relay ${h.relayId} accepted this agent's key (welcome; the connection was closed at once)` });
+    checks.push({
+      id: 'relay.auth',
+      status: 'pass',
+      summary: `relay ${h.relayId} accepted this agent's key (welcome; the connection was closed at once)`,
+    });
   } else if (h.kind === 'refused') {
     checks.push(refusalCheck(h.code));
   } else {
-    checks.push({ id: 'relay.auth', status: 'fail', summary: `handshake with ${url.origin}${url.pathname} failed: ${h.reason}`, fix: 'Check relayUrl (path /agent) and that no proxy on the way strips WebSocket upgrades.' });
+    checks.push({
+      id: 'relay.auth',
+      status: 'fail',
+      summary: `handshake with ${url.origin}${url.pathname} failed: ${h.reason}`,
+      fix: 'Check relayUrl (path /agent) and that no proxy on the way strips WebSocket upgrades.',
+    });
   }
   return { checks, clock };
 }
@@ -401,32 +569,68 @@ async function relayChecks(state: AgentState, keys: AgentKeys, ca: Buffer | unde
 function refusalCheck(code: RelayErrorCode): DoctorCheck {
   switch (code) {
     case 'agent_revoked':
-      return { id: 'relay.auth', status: 'fail', code, summary: 'the relay refused this agent: agent_revoked (revoked, or unknown to the cloud)', fix: 'Ask an admin for a new registration token and register again (--overwrite).' };
+      return {
+        id: 'relay.auth',
+        status: 'fail',
+        code,
+        summary: 'the relay refused this agent: agent_revoked (revoked, or unknown to the cloud)',
+        fix: 'Ask an admin for a new registration token and register again (--overwrite).',
+      };
     case 'auth_failed':
       return {
         id: 'relay.auth',
         status: 'fail',
         code,
-        summary: 'the relay refused this agent: auth_failed (its certificate is not signed by this cloud, or the cloud could not check it)',
+        summary:
+          'the relay refused this agent: auth_failed (its certificate is not signed by this cloud, or the cloud could not check it)',
         fix: 'The state belongs to another cloud (or its key changed): register again with a token of this cloud.',
       };
     case 'overloaded':
-      return { id: 'relay.auth', status: 'pass', code, summary: 'the relay accepted this agent\'s key (no free connection slot: the running agent holds them all)' };
+      return {
+        id: 'relay.auth',
+        status: 'pass',
+        code,
+        summary: "the relay accepted this agent's key (no free connection slot: the running agent holds them all)",
+      };
     default:
-      return { id: 'relay.auth', status: 'fail', code, summary: `the relay refused the handshake: ${code}`, fix: 'Check that the agent and the cloud run compatible versions.' };
+      return {
+        id: 'relay.auth',
+        status: 'fail',
+        code,
+        summary: `the relay refused the handshake: ${code}`,
+        fix: 'Check that the agent and the cloud run compatible versions.',
+      };
   }
 }
 
 function clockCheck(relay: RelayResult['clock'], cloud: CloudResult['date']): DoctorCheck {
   const from = relay ? 'the relay' : cloud ? "the cloud's Date header" : null;
   const pair = relay ?? cloud;
-  if (!pair || !from) return { id: 'clock_skew', status: 'warn', summary: 'not measured: neither the relay nor the cloud answered', fix: 'Fix the relay / cloud checks; keep this host in NTP.' };
+  if (!pair || !from)
+    return {
+      id: 'clock_skew',
+      status: 'warn',
+      summary: 'not measured: neither the relay nor the cloud answered',
+      fix: 'Fix the relay / cloud checks; keep this host in NTP.',
+    };
   const skew = pair.local - pair.server;
   const s = Math.round(skew / 1000);
   const abs = Math.abs(skew);
   const what = `local clock is ${s >= 0 ? '+' : ''}${s} s from ${from}`;
-  if (abs > CLOCK_SKEW_FAIL_MS) return { id: 'clock_skew', status: 'fail', summary: `${what}: requests would be refused as expired or not yet valid`, fix: 'Synchronise this host with NTP (chrony / systemd-timesyncd).' };
-  if (abs > CLOCK_SKEW_WARN_MS) return { id: 'clock_skew', status: 'warn', summary: `${what}: deadlines are tight at this skew`, fix: 'Synchronise this host with NTP.' };
+  if (abs > CLOCK_SKEW_FAIL_MS)
+    return {
+      id: 'clock_skew',
+      status: 'fail',
+      summary: `${what}: requests would be refused as expired or not yet valid`,
+      fix: 'Synchronise this host with NTP (chrony / systemd-timesyncd).',
+    };
+  if (abs > CLOCK_SKEW_WARN_MS)
+    return {
+      id: 'clock_skew',
+      status: 'warn',
+      summary: `${what}: deadlines are tight at this skew`,
+      fix: 'Synchronise this host with NTP.',
+    };
   return { id: 'clock_skew', status: 'pass', summary: what };
 }
 
@@ -436,7 +640,8 @@ function clockCheck(relay: RelayResult['clock'], cloud: CloudResult['date']): Do
 export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
   const now = o.now ?? Date.now;
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const log = o.log ?? createLogger({ name: 'agent.doctor', level: 'error', sink: (line) => process.stderr.write(`${line}\n`) });
+  const log =
+    o.log ?? createLogger({ name: 'agent.doctor', level: 'error', sink: (line) => process.stderr.write(`${line}\n`) });
   const s = await stateChecks(o.statePath);
   if (!s.state || !s.keys) return { status: 'fail', checks: s.checks };
   const { state, keys } = s;
@@ -448,14 +653,23 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
       ca = await readFile(o.caFile);
       caChecks.push({ id: 'ca', status: 'pass', summary: `CA file ${o.caFile} read` });
     } catch (err) {
-      caChecks.push({ id: 'ca', status: 'fail', summary: `CA file ${o.caFile} cannot be read (${errnoCode(err)})`, fix: 'Give a readable PEM file to --ca.' });
+      caChecks.push({
+        id: 'ca',
+        status: 'fail',
+        summary: `CA file ${o.caFile} cannot be read (${errnoCode(err)})`,
+        fix: 'Give a readable PEM file to --ca.',
+      });
     }
   }
 
   const [cloud, relay, directory] = await Promise.all([
     cloudChecks(state, ca, timeoutMs, now),
     relayChecks(state, keys, ca, timeoutMs, now),
-    directoryDoctorChecks(state.directory, { log, now, ...(o.probeReset === undefined ? {} : { probeReset: o.probeReset }) }),
+    directoryDoctorChecks(state.directory, {
+      log,
+      now,
+      ...(o.probeReset === undefined ? {} : { probeReset: o.probeReset }),
+    }),
   ]);
   const checks = [
     ...s.checks,

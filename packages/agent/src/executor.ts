@@ -140,7 +140,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
         return {
           outcome: h.ok ? 'succeeded' : 'directory_unavailable',
           data: {
-            directory: { ok: h.ok, kind: h.kind, latencyMs: h.latencyMs, ...(h.detail !== undefined ? { detail: h.detail } : {}) },
+            directory: {
+              ok: h.ok,
+              kind: h.kind,
+              latencyMs: h.latencyMs,
+              ...(h.detail !== undefined ? { detail: h.detail } : {}),
+            },
             agentVersion: version,
             uptimeSeconds: Math.max(0, Math.round((now() - startedAt) / 1000)),
           },
@@ -152,7 +157,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
   /** Run the directory call; a throw or an invalid result is never reported as success. */
   const run = async (req: OpenedRequest): Promise<OperationResult> => {
     const writes = OPERATION_SCHEMAS[req.op].writes;
-    const failed: OperationResult = writes ? { outcome: 'outcome_unknown', detail: 'the directory call failed part-way; the change may or may not have been made' } : { outcome: 'directory_unavailable' };
+    const failed: OperationResult = writes
+      ? {
+          outcome: 'outcome_unknown',
+          detail: 'the directory call failed part-way; the change may or may not have been made',
+        }
+      : { outcome: 'directory_unavailable' };
     let raw: OperationResult;
     try {
       raw = await call(req);
@@ -169,7 +179,10 @@ export function createExecutor(o: ExecutorOptions): Executor {
     const text = JSON.stringify(result);
     if (secretStrings(req).some((s) => s.length >= 4 && text.includes(s))) {
       // An adapter echoed a password (e.g. in a diagnostic): drop the free-text parts.
-      log.error('directory result contained a secret; detail and data removed', { requestId: req.requestId, op: req.op });
+      log.error('directory result contained a secret; detail and data removed', {
+        requestId: req.requestId,
+        op: req.op,
+      });
       const { detail: _d, data: _x, ...rest } = result;
       result = rest;
     }
@@ -203,7 +216,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
         const code: ProtocolErrorCode = err instanceof ProtocolError ? err.code : 'malformed_frame';
         if (!(err instanceof ProtocolError)) log.error('unexpected error opening a request', { err });
         log.warn('request refused', { requestId: env.requestId, op: env.op, code });
-        return { kind: 'reject', requestId: env.requestId, code, message: err instanceof ProtocolError ? err.message : 'request could not be opened' };
+        return {
+          kind: 'reject',
+          requestId: env.requestId,
+          code,
+          message: err instanceof ProtocolError ? err.message : 'request could not be opened',
+        };
       }
       if (!accepting) return sign(env, { outcome: 'agent_unavailable', detail: 'the agent is stopping' });
       inFlight++;
@@ -213,7 +231,9 @@ export function createExecutor(o: ExecutorOptions): Executor {
         const ms = now() - t0;
         const late = now() > req.deadline;
         // Logged after the answer has been handed to the socket (the caller sends it in this turn).
-        setImmediate(() => log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms, late }));
+        setImmediate(() =>
+          log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms, late }),
+        );
         return sign(env, result);
       } finally {
         inFlight--;
@@ -222,7 +242,8 @@ export function createExecutor(o: ExecutorOptions): Executor {
     },
     observeServerTime(serverTime, receivedAt = now()) {
       const offset = serverTime - receivedAt;
-      if (Math.abs(offset) > MAX_CLOCK_SKEW_MS) log.warn('clock differs from the relay by more than the allowed skew; check NTP', { offsetMs: offset });
+      if (Math.abs(offset) > MAX_CLOCK_SKEW_MS)
+        log.warn('clock differs from the relay by more than the allowed skew; check NTP', { offsetMs: offset });
       const bound = startedAt + Math.min(Math.max(offset, 0), MAX_CLOCK_SKEW_MS);
       notIssuedBefore = Math.max(notIssuedBefore, bound);
     },

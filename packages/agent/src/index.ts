@@ -1,8 +1,23 @@
 /** Public surface of @writeback/agent: registration, state file, executor, relay links, daemon, CLI. */
 export * from './errors.js';
-export { AgentStateSchema, DirectoryConfigSchema, checkStateConsistency, loadState, writeState, type AgentState, type AgentKeys, type DirectoryConfig } from './config.js';
+export {
+  AgentStateSchema,
+  DirectoryConfigSchema,
+  checkStateConsistency,
+  loadState,
+  writeState,
+  type AgentState,
+  type AgentKeys,
+  type DirectoryConfig,
+} from './config.js';
 export { registerAgent, type RegisterOptions } from './register.js';
-export { createExecutor, type Executor, type ExecutorOptions, type ExecutorIdentity, type Execution } from './executor.js';
+export {
+  createExecutor,
+  type Executor,
+  type ExecutorOptions,
+  type ExecutorIdentity,
+  type Execution,
+} from './executor.js';
 export {
   backoffDelay,
   connectToRelay,

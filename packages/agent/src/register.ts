@@ -14,12 +14,22 @@ import {
   generateSigningKeyPair,
   type Logger,
 } from '@writeback/protocol';
-import { AgentStateSchema, DirectoryConfigSchema, checkStateConsistency, writeState, type AgentState } from './config.js';
+import {
+  AgentStateSchema,
+  DirectoryConfigSchema,
+  checkStateConsistency,
+  writeState,
+  type AgentState,
+} from './config.js';
 import { AgentError } from './errors.js';
 import { checkOutboundUrl } from './urls.js';
 import { AGENT_VERSION } from './version.js';
 
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 
 const RegisterResponseSchema = z.object({
   agentId: Id,
@@ -54,14 +64,26 @@ export interface RegisterOptions {
 /** Register this agent with the cloud and write its state file. Throws AgentError. */
 export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
   const log = o.log ?? createLogger({ name: 'agent' });
-  const cloud = checkOutboundUrl(o.cloudUrl, { secure: 'https:', plain: 'http:', option: 'cloudUrl' }, o.allowPlaintext ?? false, log);
+  const cloud = checkOutboundUrl(
+    o.cloudUrl,
+    { secure: 'https:', plain: 'http:', option: 'cloudUrl' },
+    o.allowPlaintext ?? false,
+    log,
+  );
   const directory = DirectoryConfigSchema.safeParse(o.directory);
   if (!directory.success) throw new AgentError('invalid_config', 'directory config must be an object with a "kind"');
   const name = z.string().min(1).max(128).safeParse(o.name);
   if (!name.success) throw new AgentError('invalid_config', 'name must be 1 to 128 characters');
-  if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > 1024) throw new AgentError('invalid_config', 'token is required');
+  if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > 1024)
+    throw new AgentError('invalid_config', 'token is required');
   // Checked before the request: a refused write after it would burn the one-time token.
-  if (!o.overwrite && (await access(o.statePath).then(() => true, () => false))) {
+  if (
+    !o.overwrite &&
+    (await access(o.statePath).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     throw new AgentError('state_exists', `a state file already exists at ${o.statePath}`);
   }
 
@@ -97,8 +119,13 @@ export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
   if (res.status !== 201) {
     const err = CloudErrorSchema.safeParse(body);
     const cloudCode = err.success ? err.data.error.code : undefined;
-    if (res.status === 401) throw new AgentError('invalid_token', 'the cloud refused the registration token', cloudCode ? { cloudCode } : {});
-    throw new AgentError('registration_refused', `the cloud refused the registration (HTTP ${res.status})`, cloudCode ? { cloudCode } : {});
+    if (res.status === 401)
+      throw new AgentError('invalid_token', 'the cloud refused the registration token', cloudCode ? { cloudCode } : {});
+    throw new AgentError(
+      'registration_refused',
+      `the cloud refused the registration (HTTP ${res.status})`,
+      cloudCode ? { cloudCode } : {},
+    );
   }
   const parsed = RegisterResponseSchema.safeParse(body);
   if (!parsed.success) throw new AgentError('bad_cloud_response', 'the registration answer does not match the schema');
@@ -120,7 +147,11 @@ export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
   try {
     checkStateConsistency(state);
   } catch (cause) {
-    throw new AgentError('bad_cloud_response', 'the certificate the cloud issued does not match this agent or does not verify', { cause });
+    throw new AgentError(
+      'bad_cloud_response',
+      'the certificate the cloud issued does not match this agent or does not verify',
+      { cause },
+    );
   }
   await writeState(o.statePath, state);
   log.info('agent registered', { agentId: state.agentId, tenantId: state.tenantId, relayUrl: state.relayUrl });

@@ -170,7 +170,13 @@ export class SyncProgress implements SyncProgressObserver {
       total: f.total,
       rate: Math.round(f.rate),
       ...(f.etaSeconds !== null && !last ? { etaSeconds: f.etaSeconds } : {}),
-      ...(last ? { done: how === 'done', ...(how && how !== 'done' ? { ended: how } : {}), seconds: Math.round((t - run.startedAt) / 100) / 10 } : {}),
+      ...(last
+        ? {
+            done: how === 'done',
+            ...(how && how !== 'done' ? { ended: how } : {}),
+            seconds: Math.round((t - run.startedAt) / 100) / 10,
+          }
+        : {}),
     });
   }
 }

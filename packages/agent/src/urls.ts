@@ -20,7 +20,12 @@ export function isLoopbackHost(hostname: string): boolean {
  * Throws AgentError `invalid_config` for a malformed URL or another scheme, `insecure_url` for a
  * plain-text URL to a non-loopback host without `allowPlaintext`.
  */
-export function checkOutboundUrl(raw: string, kind: { secure: 'wss:' | 'https:'; plain: 'ws:' | 'http:'; option: string }, allowPlaintext: boolean, log: Logger): URL {
+export function checkOutboundUrl(
+  raw: string,
+  kind: { secure: 'wss:' | 'https:'; plain: 'ws:' | 'http:'; option: string },
+  allowPlaintext: boolean,
+  log: Logger,
+): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -29,12 +34,22 @@ export function checkOutboundUrl(raw: string, kind: { secure: 'wss:' | 'https:';
   }
   if (url.username || url.password) throw new AgentError('invalid_config', `${kind.option} must not carry credentials`);
   if (url.protocol === kind.secure) return url;
-  if (url.protocol !== kind.plain) throw new AgentError('invalid_config', `${kind.option} must be a ${kind.secure}// URL`);
+  if (url.protocol !== kind.plain)
+    throw new AgentError('invalid_config', `${kind.option} must be a ${kind.secure}// URL`);
   if (isLoopbackHost(url.hostname)) {
-    log.warn(`INSECURE: ${kind.option} uses plain ${kind.plain}// (loopback host; acceptable for a local stack only)`, { host: url.host });
+    log.warn(`INSECURE: ${kind.option} uses plain ${kind.plain}// (loopback host; acceptable for a local stack only)`, {
+      host: url.host,
+    });
     return url;
   }
-  if (!allowPlaintext) throw new AgentError('insecure_url', `${kind.option} uses plain ${kind.plain}// to a non-loopback host; use ${kind.secure}// (or allow plaintext explicitly)`);
-  log.warn(`INSECURE: ${kind.option} uses plain ${kind.plain}// to a remote host because plaintext was explicitly allowed`, { host: url.host });
+  if (!allowPlaintext)
+    throw new AgentError(
+      'insecure_url',
+      `${kind.option} uses plain ${kind.plain}// to a non-loopback host; use ${kind.secure}// (or allow plaintext explicitly)`,
+    );
+  log.warn(
+    `INSECURE: ${kind.option} uses plain ${kind.plain}// to a remote host because plaintext was explicitly allowed`,
+    { host: url.host },
+  );
   return url;
 }

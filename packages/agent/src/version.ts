@@ -4,7 +4,9 @@ import { z } from 'zod';
 
 function readVersion(): string {
   try {
-    const pkg = z.object({ version: z.string().max(64) }).safeParse(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')));
+    const pkg = z
+      .object({ version: z.string().max(64) })
+      .safeParse(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')));
     return pkg.success ? pkg.data.version : '0.0.0';
   } catch {
     // A bundled build has no package.json beside it.

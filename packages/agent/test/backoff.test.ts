@@ -10,12 +10,27 @@ test('the ceiling doubles from 250 ms per attempt and stops at 30 s', () => {
 });
 
 test('full jitter: the delay is uniform in [0, ceiling)', () => {
-  assert.equal(backoffDelay(5, DEFAULT_BACKOFF, () => 0), 0);
-  assert.equal(backoffDelay(5, DEFAULT_BACKOFF, () => 0.5), 4_000);
-  assert.equal(backoffDelay(3, { baseMs: 100, capMs: 10_000 }, () => 0.25), 200);
+  assert.equal(
+    backoffDelay(5, DEFAULT_BACKOFF, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(5, DEFAULT_BACKOFF, () => 0.5),
+    4_000,
+  );
+  assert.equal(
+    backoffDelay(3, { baseMs: 100, capMs: 10_000 }, () => 0.25),
+    200,
+  );
   // A misbehaving random source cannot push the delay outside the range.
-  assert.equal(backoffDelay(2, DEFAULT_BACKOFF, () => 7), 999);
-  assert.equal(backoffDelay(2, DEFAULT_BACKOFF, () => -1), 0);
+  assert.equal(
+    backoffDelay(2, DEFAULT_BACKOFF, () => 7),
+    999,
+  );
+  assert.equal(
+    backoffDelay(2, DEFAULT_BACKOFF, () => -1),
+    0,
+  );
 });
 
 test('with Math.random every delay stays within its ceiling', () => {
@@ -29,5 +44,8 @@ test('with Math.random every delay stays within its ceiling', () => {
 });
 
 test('negative attempts behave as the first', () => {
-  assert.equal(backoffDelay(-3, DEFAULT_BACKOFF, () => 0.5), 125);
+  assert.equal(
+    backoffDelay(-3, DEFAULT_BACKOFF, () => 0.5),
+    125,
+  );
 });

@@ -12,19 +12,52 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { AgentToRelayFrameSchema, parseFrame, publicKeyObject, verifyResponse, type RequestEnvelope } from '@writeback/protocol';
+import {
+  AgentToRelayFrameSchema,
+  parseFrame,
+  publicKeyObject,
+  verifyResponse,
+  type RequestEnvelope,
+} from '@writeback/protocol';
 import { createRelayHub, type RelayAnswer } from '@writeback/relay';
-import { AgentError, runCli, startAgent, writeState, type AgentState, type ConnectionStatus, type RunningAgent } from '../src/index.js';
-import { FakeDirectory, alice, captureLog, makeCloud, makeState, request, sleep, startHub, tempDir, until, type HubFixture } from './fixtures.js';
+import {
+  AgentError,
+  runCli,
+  startAgent,
+  writeState,
+  type AgentState,
+  type ConnectionStatus,
+  type RunningAgent,
+} from '../src/index.js';
+import {
+  FakeDirectory,
+  alice,
+  captureLog,
+  makeCloud,
+  makeState,
+  request,
+  sleep,
+  startHub,
+  tempDir,
+  until,
+  type HubFixture,
+} from './fixtures.js';
 
 const cloud = makeCloud();
 const fastBackoff = { baseMs: 20, capMs: 100, stableMs: 10_000 };
-const resetReq = (newPassword: string) => ({ op: 'password.reset' as const, params: { user: alice, forceChange: false, unlock: false, enforceHistory: true }, secret: { newPassword } });
+const resetReq = (newPassword: string) => ({
+  op: 'password.reset' as const,
+  params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+  secret: { newPassword },
+});
 
 function outcome(state: AgentState, env: RequestEnvelope, answer: RelayAnswer): string {
   assert.equal(answer.kind, 'response', JSON.stringify(answer));
   if (answer.kind !== 'response') throw new Error('unreachable');
-  return verifyResponse(answer.envelope, { ...env, agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey) }).result.outcome;
+  return verifyResponse(answer.envelope, {
+    ...env,
+    agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey),
+  }).result.outcome;
 }
 
 function rejectedWith(answer: RelayAnswer): string {
@@ -43,7 +76,13 @@ describe('an agent connected to a real relay', () => {
     fx = await startHub(cloud);
     state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-d', tenantId: 'tenant-d' });
     directory = new FakeDirectory();
-    agent = await startAgent({ state, directory, log: captureLog().log, backoff: fastBackoff, now: () => Date.now() + skewMs });
+    agent = await startAgent({
+      state,
+      directory,
+      log: captureLog().log,
+      backoff: fastBackoff,
+      now: () => Date.now() + skewMs,
+    });
     await agent.ready();
   });
   after(async () => {
@@ -63,8 +102,18 @@ describe('an agent connected to a real relay', () => {
     const client = fx.hub.client();
     const ops = [
       [request(cloud, state, resetReq('Over-The-Wire-1')), 'succeeded'],
-      [request(cloud, state, { op: 'password.change', params: { user: alice }, secret: { currentPassword: 'Over-The-Wire-1', newPassword: 'Over-The-Wire-2' } }), 'succeeded'],
-      [request(cloud, state, { op: 'credentials.verify', params: { user: alice }, secret: { password: 'wrong' } }), 'wrong_current_password'],
+      [
+        request(cloud, state, {
+          op: 'password.change',
+          params: { user: alice },
+          secret: { currentPassword: 'Over-The-Wire-1', newPassword: 'Over-The-Wire-2' },
+        }),
+        'succeeded',
+      ],
+      [
+        request(cloud, state, { op: 'credentials.verify', params: { user: alice }, secret: { password: 'wrong' } }),
+        'wrong_current_password',
+      ],
       [request(cloud, state, { op: 'account.unlock', params: { user: alice } }), 'succeeded'],
       [request(cloud, state, { op: 'policy.get', params: { user: alice } }), 'succeeded'],
       [request(cloud, state, { op: 'health', params: {} }), 'succeeded'],
@@ -81,7 +130,10 @@ describe('an agent connected to a real relay', () => {
 
     const env = request(cloud, state, resetReq('Tampered-Pass-1'));
     assert.ok(env.sealed);
-    const tampered = { ...env, sealed: { ...env.sealed, ct: `${env.sealed.ct.startsWith('A') ? 'B' : 'A'}${env.sealed.ct.slice(1)}` } };
+    const tampered = {
+      ...env,
+      sealed: { ...env.sealed, ct: `${env.sealed.ct.startsWith('A') ? 'B' : 'A'}${env.sealed.ct.slice(1)}` },
+    };
     assert.equal(rejectedWith(await client.send(tampered)), 'bad_signature');
     assert.equal(directory.calls.length, before);
 
@@ -95,7 +147,12 @@ describe('an agent connected to a real relay', () => {
     const before = directory.calls.length;
     skewMs = 10_000;
     try {
-      assert.equal(rejectedWith(await fx.hub.client().send(request(cloud, state, resetReq('Late-Pass-123'), { deadlineInMs: 2_000 }))), 'expired');
+      assert.equal(
+        rejectedWith(
+          await fx.hub.client().send(request(cloud, state, resetReq('Late-Pass-123'), { deadlineInMs: 2_000 })),
+        ),
+        'expired',
+      );
     } finally {
       skewMs = 0;
     }
@@ -117,7 +174,12 @@ describe('links', () => {
   test('the agent comes back by itself when the relay restarts on the same port', async () => {
     let fx = await startHub(cloud);
     const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-r', tenantId: 'tenant-r' });
-    const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: fastBackoff });
+    const agent = await startAgent({
+      state,
+      directory: new FakeDirectory(),
+      log: captureLog().log,
+      backoff: fastBackoff,
+    });
     try {
       await agent.ready();
       const port = fx.port;
@@ -155,10 +217,13 @@ describe('links', () => {
     let accepted = 0;
     wss.on('connection', (ws) => {
       accepted++;
-      ws.send(JSON.stringify({ v: 1, t: 'challenge', nonce: 'n'.repeat(43), relayId: 'silent', serverTime: Date.now() }));
+      ws.send(
+        JSON.stringify({ v: 1, t: 'challenge', nonce: 'n'.repeat(43), relayId: 'silent', serverTime: Date.now() }),
+      );
       ws.on('message', (data) => {
         const frame = parseFrame(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), AgentToRelayFrameSchema);
-        if (frame.t === 'auth') ws.send(JSON.stringify({ v: 1, t: 'welcome', connectionId: `c${accepted}`, heartbeatMs: 40 }));
+        if (frame.t === 'auth')
+          ws.send(JSON.stringify({ v: 1, t: 'welcome', connectionId: `c${accepted}`, heartbeatMs: 40 }));
       });
     });
     const port = (wss.address() as AddressInfo).port;
@@ -172,15 +237,24 @@ describe('links', () => {
   test('a relay that stops sending heartbeats is dropped after two intervals and redialled; a flapping link backs off further', async () => {
     const relay = await silentRelay();
     const state = makeState(cloud, { relayUrl: relay.url });
-    const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: fastBackoff });
+    const agent = await startAgent({
+      state,
+      directory: new FakeDirectory(),
+      log: captureLog().log,
+      backoff: fastBackoff,
+    });
     try {
       await agent.ready();
       await until(() => relay.accepted() >= 3, 3_000, 'redials');
       // Never stable for stableMs: each drop counts as one more failed attempt.
-      await until(() => {
-        const s = agent.status()[0];
-        return s?.status === 'backoff' && s.attempt >= 2 && s.lastError === 'heartbeat_missed';
-      }, 3_000, 'growing backoff');
+      await until(
+        () => {
+          const s = agent.status()[0];
+          return s?.status === 'backoff' && s.attempt >= 2 && s.lastError === 'heartbeat_missed';
+        },
+        3_000,
+        'growing backoff',
+      );
     } finally {
       await agent.stop();
       await relay.close();
@@ -195,7 +269,13 @@ describe('links', () => {
       const s = links[0];
       if (s?.status === 'backoff') attempts.push(s.attempt);
     };
-    const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: { ...fastBackoff, stableMs: 0 }, onStatus });
+    const agent = await startAgent({
+      state,
+      directory: new FakeDirectory(),
+      log: captureLog().log,
+      backoff: { ...fastBackoff, stableMs: 0 },
+      onStatus,
+    });
     try {
       await until(() => attempts.length >= 3, 3_000, 'redials');
       assert.deepEqual(new Set(attempts), new Set([0]));
@@ -208,7 +288,12 @@ describe('links', () => {
   test('a revoked agent is cut off and waits the longest backoff before trying again', async () => {
     const fx = await startHub(cloud);
     const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-x', tenantId: 'tenant-x' });
-    const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: { baseMs: 20, capMs: 60_000 } });
+    const agent = await startAgent({
+      state,
+      directory: new FakeDirectory(),
+      log: captureLog().log,
+      backoff: { baseMs: 20, capMs: 60_000 },
+    });
     try {
       await agent.ready();
       await fx.hub.client().revoke('agent-x');
@@ -224,8 +309,14 @@ describe('links', () => {
 
   test('a plain ws:// relay URL to a remote host is refused unless explicitly allowed', async () => {
     const state = makeState(cloud, { relayUrl: 'ws://relay.example.test/agent' });
-    await assert.rejects(startAgent({ state, directory: new FakeDirectory(), log: captureLog().log }), (e: unknown) => e instanceof AgentError && e.code === 'insecure_url');
-    await assert.rejects(startAgent({ state, log: captureLog().log }), (e: unknown) => e instanceof AgentError && e.code === 'directory_not_configured');
+    await assert.rejects(
+      startAgent({ state, directory: new FakeDirectory(), log: captureLog().log }),
+      (e: unknown) => e instanceof AgentError && e.code === 'insecure_url',
+    );
+    await assert.rejects(
+      startAgent({ state, log: captureLog().log }),
+      (e: unknown) => e instanceof AgentError && e.code === 'directory_not_configured',
+    );
   });
 });
 
@@ -246,7 +337,9 @@ describe('graceful stop', () => {
       await stopped;
       assert.equal(agent.status()[0]?.status, 'closed');
       await sleep(20);
-      assert.deepEqual(await fx.hub.client().send(request(cloud, state, { op: 'health', params: {} })), { kind: 'unavailable' });
+      assert.deepEqual(await fx.hub.client().send(request(cloud, state, { op: 'health', params: {} })), {
+        kind: 'unavailable',
+      });
     } finally {
       await agent.stop();
       await fx.close();
@@ -259,19 +352,35 @@ describe('graceful stop', () => {
     const statePath = join(dir.path, 'agent.json');
     const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-st', tenantId: 'tenant-st' });
     await writeState(statePath, state);
-    const agent = await startAgent({ statePath, statusPath: `${statePath}.status`, directory: new FakeDirectory(), log: captureLog().log });
+    const agent = await startAgent({
+      statePath,
+      statusPath: `${statePath}.status`,
+      directory: new FakeDirectory(),
+      log: captureLog().log,
+    });
     try {
       await agent.ready();
       let out = '';
-      const io = { stdout: (t: string) => {
-        out += t;
-      }, stderr: () => {}, env: {} };
-      const Status = z.object({ agentId: z.string(), daemon: z.object({ pid: z.number(), links: z.array(z.object({ status: z.string() })) }).nullable() });
-      await until(async () => {
-        out = '';
-        if ((await runCli(['status', '--state', statePath, '--json'], io)) !== 0) return false;
-        return Status.parse(JSON.parse(out)).daemon?.links[0]?.status === 'ready';
-      }, 3_000, 'status file');
+      const io = {
+        stdout: (t: string) => {
+          out += t;
+        },
+        stderr: () => {},
+        env: {},
+      };
+      const Status = z.object({
+        agentId: z.string(),
+        daemon: z.object({ pid: z.number(), links: z.array(z.object({ status: z.string() })) }).nullable(),
+      });
+      await until(
+        async () => {
+          out = '';
+          if ((await runCli(['status', '--state', statePath, '--json'], io)) !== 0) return false;
+          return Status.parse(JSON.parse(out)).daemon?.links[0]?.status === 'ready';
+        },
+        3_000,
+        'status file',
+      );
       assert.equal(Status.parse(JSON.parse(out)).daemon?.pid, process.pid);
       assert.equal((await stat(`${statePath}.status`)).mode & 0o777, 0o600);
     } finally {
@@ -292,9 +401,23 @@ describe('graceful stop', () => {
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
       const port = (server.address() as AddressInfo).port;
-      const state = makeState(cloud, { relayUrl: `wss://localhost:${port}/agent`, agentId: 'agent-tls', tenantId: 'tenant-tls' });
-      const untrusting = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, backoff: fastBackoff });
-      const trusting = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, caFile: pki.caFile });
+      const state = makeState(cloud, {
+        relayUrl: `wss://localhost:${port}/agent`,
+        agentId: 'agent-tls',
+        tenantId: 'tenant-tls',
+      });
+      const untrusting = await startAgent({
+        state,
+        directory: new FakeDirectory(),
+        log: captureLog().log,
+        backoff: fastBackoff,
+      });
+      const trusting = await startAgent({
+        state,
+        directory: new FakeDirectory(),
+        log: captureLog().log,
+        caFile: pki.caFile,
+      });
       try {
         await trusting.ready();
         const env = request(cloud, state, { op: 'health', params: {} });
@@ -317,13 +440,46 @@ describe('graceful stop', () => {
 
 /** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI. */
 async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
-  const run = (args: string[]) => new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
+  const run = (args: string[]) =>
+    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   const ok =
-    (await run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=writeback test CA'])) &&
+    (await run([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=writeback test CA',
+    ])) &&
     (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
-    (await run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'san.ext']));
+    (await run([
+      'x509',
+      '-req',
+      '-in',
+      'srv.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'srv.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+    ]));
   if (!ok) return null;
-  return { caFile: join(dir, 'ca.pem'), cert: await readFile(join(dir, 'srv.pem')), key: await readFile(join(dir, 'srv.key')) };
+  return {
+    caFile: join(dir, 'ca.pem'),
+    cert: await readFile(join(dir, 'srv.pem')),
+    key: await readFile(join(dir, 'srv.key')),
+  };
 }

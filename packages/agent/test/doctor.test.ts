@@ -43,24 +43,42 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
   let apiKey: string;
   let tenant: string;
   let agent: RunningAgent | null = null;
-  const doctor = (extra: Partial<Parameters<typeof runDoctor>[0]> = {}) => runDoctor({ statePath, log: quiet, timeoutMs: 5_000, ...extra });
+  const doctor = (extra: Partial<Parameters<typeof runDoctor>[0]> = {}) =>
+    runDoctor({ statePath, log: quiet, timeoutMs: 5_000, ...extra });
 
   before(async () => {
     dir = await tempDir();
     cloud = await createCloud(
-      { port: 0, databaseUrl: `sqlite:${join(dir.path, 'cloud.db')}`, masterKey: randomBytes(32).toString('base64url'), pendingGraceMs: 0 },
+      {
+        port: 0,
+        databaseUrl: `sqlite:${join(dir.path, 'cloud.db')}`,
+        masterKey: randomBytes(32).toString('base64url'),
+        pendingGraceMs: 0,
+      },
       { log: quiet, printOperatorKey: () => {} },
     );
     const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
     apiKey = boot.apiKey ?? '';
     tenant = boot.tenant?.id ?? '';
-    const directory = { kind: 'embedded', path: join(dir.path, 'directory'), hash: { ...HASH_COST.fast }, policy: { minAgeSeconds: 0 } };
+    const directory = {
+      kind: 'embedded',
+      path: join(dir.path, 'directory'),
+      hash: { ...HASH_COST.fast },
+      policy: { minAgeSeconds: 0 },
+    };
     const d = await openEmbeddedDirectory({ ...directory, kind: 'embedded' }, { log: quiet });
     await d.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
     await d.createUser({ login: 'dave', displayName: 'Dave Admin', password: 'Birch-Initial-2024!', protected: true });
     await d.close();
     statePath = join(dir.path, 'agent.json');
-    state = await registerAgent({ cloudUrl: cloud.url, token: boot.agentToken?.token ?? '', name: 'doctor-agent', statePath, directory, log: quiet });
+    state = await registerAgent({
+      cloudUrl: cloud.url,
+      token: boot.agentToken?.token ?? '',
+      name: 'doctor-agent',
+      statePath,
+      directory,
+      log: quiet,
+    });
   });
 
   after(async () => {
@@ -70,7 +88,10 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
   });
 
   test('healthy system, with the agent running: warnings only (plain text on loopback, fast hashes), exit code 1', async () => {
-    const d = await openEmbeddedDirectory({ kind: 'embedded', path: join(dir.path, 'directory'), hash: { ...HASH_COST.fast } }, { log: quiet });
+    const d = await openEmbeddedDirectory(
+      { kind: 'embedded', path: join(dir.path, 'directory'), hash: { ...HASH_COST.fast } },
+      { log: quiet },
+    );
     agent = await startAgent({ state, directory: d, log: quiet, allowPlaintext: true });
     try {
       await agent.ready();
@@ -79,7 +100,21 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
         report.checks.filter((c) => c.status === 'fail'),
         [],
       );
-      for (const id of ['state.file', 'state.permissions', 'state.owner', 'cloud.health', 'relay.reach', 'relay.auth', 'clock_skew', 'directory.config', 'directory.folder', 'directory.store', 'directory.min_age', 'directory.users', 'directory.protected_accounts']) {
+      for (const id of [
+        'state.file',
+        'state.permissions',
+        'state.owner',
+        'cloud.health',
+        'relay.reach',
+        'relay.auth',
+        'clock_skew',
+        'directory.config',
+        'directory.folder',
+        'directory.store',
+        'directory.min_age',
+        'directory.users',
+        'directory.protected_accounts',
+      ]) {
         assert.equal(check(report, id).status, 'pass', JSON.stringify(check(report, id)));
       }
       // ws:// and http:// to 127.0.0.1 on a port other than 443; scrypt below the standard cost.
@@ -91,7 +126,11 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
       assert.equal(doctorExitCode(report.status), 1);
       // The doctor's own connection came and went; the running agent's link is untouched.
       assert.equal(agent.status()[0]?.status, 'ready');
-      await until(async () => (await cloud.relayClient.listAgents(tenant))[0]?.connections === 1, 3_000, 'the doctor connection to go');
+      await until(
+        async () => (await cloud.relayClient.listAgents(tenant))[0]?.connections === 1,
+        3_000,
+        'the doctor connection to go',
+      );
     } finally {
       await agent.stop();
       agent = null;
@@ -108,22 +147,35 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
 
   test('the CLI as its own process: --json, exit code 1, the same checks', async () => {
     const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = execFile(process.execPath, ['packages/agent/bin/writeback-agent.js', 'doctor', '--state', statePath, '--json'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'error' } }, (_err, out) => resolve({ code: child.exitCode, stdout: out }));
+      const child = execFile(
+        process.execPath,
+        ['packages/agent/bin/writeback-agent.js', 'doctor', '--state', statePath, '--json'],
+        { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'error' } },
+        (_err, out) => resolve({ code: child.exitCode, stdout: out }),
+      );
     });
     assert.equal(code, 1, stdout);
     const body: unknown = JSON.parse(stdout);
-    assert.ok(typeof body === 'object' && body !== null && 'status' in body && 'checks' in body && Array.isArray(body.checks));
+    assert.ok(
+      typeof body === 'object' && body !== null && 'status' in body && 'checks' in body && Array.isArray(body.checks),
+    );
     assert.equal(body.status, 'warn');
     const ids = body.checks.map((c: unknown) => (typeof c === 'object' && c !== null && 'id' in c ? c.id : null));
     for (const id of ['state.file', 'relay.auth', 'clock_skew', 'directory.store']) assert.ok(ids.includes(id), id);
     // The report never carries the agent's private keys.
-    for (const secret of [state.signing.privateJwk.d, state.encryption.privateJwk.d]) assert.equal(stdout.includes(secret), false);
+    for (const secret of [state.signing.privateJwk.d, state.encryption.privateJwk.d])
+      assert.equal(stdout.includes(secret), false);
   });
 
   test('readable report: one line per check, fixes under warnings, colour only on a TTY without NO_COLOR', async () => {
     const run = async (isTTY: boolean, env: Record<string, string>) => {
       let out = '';
-      const code = await runCli(['doctor', '--state', statePath], { stdout: (t) => (out += t), stderr: () => {}, isTTY, env });
+      const code = await runCli(['doctor', '--state', statePath], {
+        stdout: (t) => (out += t),
+        stderr: () => {},
+        isTTY,
+        env,
+      });
       return { code, out };
     };
     const plain = await run(false, {});
@@ -160,7 +212,10 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
 
   test('a journal line broken mid-file fails directory.store', async () => {
     const folder = join(dir.path, 'corrupt');
-    const d = await openEmbeddedDirectory({ kind: 'embedded', path: folder, hash: { ...HASH_COST.fast } }, { log: quiet });
+    const d = await openEmbeddedDirectory(
+      { kind: 'embedded', path: folder, hash: { ...HASH_COST.fast } },
+      { log: quiet },
+    );
     await d.createUser({ login: 'bob', displayName: 'Bob', password: 'Maple-Initial-2024!' });
     await d.createUser({ login: 'erin', displayName: 'Erin', password: 'Aspen-Initial-2024!' });
     await d.close();
@@ -181,7 +236,7 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
     assert.equal(check(await doctor({ statePath: other }), 'directory.store').status, 'pass');
   });
 
-  test('relay not reachable: the clock comes from the cloud\'s Date header', async () => {
+  test("relay not reachable: the clock comes from the cloud's Date header", async () => {
     const path = join(dir.path, 'no-relay.json');
     await writeState(path, { ...state, relayUrl: 'ws://127.0.0.1:1/agent' });
     const report = await doctor({ statePath: path, now: () => Date.now() + 45_000 });
@@ -195,7 +250,8 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
     const path = join(dir.path, 'remote-plain.json');
     await writeState(path, { ...state, cloudUrl: 'http://192.0.2.1/', relayUrl: 'ws://192.0.2.1/agent' });
     const report = await doctor({ statePath: path, timeoutMs: 300 });
-    for (const id of ['cloud.url', 'relay.url', 'cloud.health', 'relay.reach']) assert.equal(check(report, id).status, 'fail', id);
+    for (const id of ['cloud.url', 'relay.url', 'cloud.health', 'relay.reach'])
+      assert.equal(check(report, id).status, 'fail', id);
   });
 
   test('an agent of another cloud is refused: relay.auth fails (auth_failed)', async () => {
@@ -208,7 +264,10 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
   });
 
   test('a revoked agent: relay.auth fails (agent_revoked), exit code 2', async () => {
-    const res = await fetch(`${cloud.url}/api/v1/tenants/acme/agents/${state.agentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${apiKey}` } });
+    const res = await fetch(`${cloud.url}/api/v1/tenants/acme/agents/${state.agentId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
     assert.equal(res.status, 204);
     const report = await doctor();
     const c = check(report, 'relay.auth');
@@ -243,7 +302,11 @@ test('wss:// with a private CA: reach and handshake pass with --ca (port not 443
     await once(server, 'listening');
     const port = (server.address() as AddressInfo).port;
     const statePath = join(dir.path, 'agent.json');
-    await writeState(statePath, { ...makeState(cloud, { relayUrl: `wss://localhost:${port}/agent` }), cloudUrl: `https://localhost:${port}/`, directory: { kind: 'embedded', path: join(dir.path, 'directory') } });
+    await writeState(statePath, {
+      ...makeState(cloud, { relayUrl: `wss://localhost:${port}/agent` }),
+      cloudUrl: `https://localhost:${port}/`,
+      directory: { kind: 'embedded', path: join(dir.path, 'directory') },
+    });
     try {
       const trusted = await runDoctor({ statePath, caFile: pki.caFile, log: quiet, timeoutMs: 5_000 });
       assert.equal(check(trusted, 'relay.url').status, 'warn');
@@ -266,13 +329,46 @@ test('wss:// with a private CA: reach and handshake pass with --ca (port not 443
 
 /** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI. */
 async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
-  const run = (args: string[]) => new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
+  const run = (args: string[]) =>
+    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   const ok =
-    (await run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=writeback test CA'])) &&
+    (await run([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=writeback test CA',
+    ])) &&
     (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
-    (await run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'san.ext']));
+    (await run([
+      'x509',
+      '-req',
+      '-in',
+      'srv.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'srv.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+    ]));
   if (!ok) return null;
-  return { caFile: join(dir, 'ca.pem'), cert: await readFile(join(dir, 'srv.pem')), key: await readFile(join(dir, 'srv.key')) };
+  return {
+    caFile: join(dir, 'ca.pem'),
+    cert: await readFile(join(dir, 'srv.pem')),
+    key: await readFile(join(dir, 'srv.key')),
+  };
 }

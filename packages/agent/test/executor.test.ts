@@ -5,7 +5,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_CLOCK_SKEW_MS, ReplayCache, publicKeyObject, signStatement, verifyResponse, type RequestEnvelope } from '@writeback/protocol';
+import {
+  MAX_CLOCK_SKEW_MS,
+  ReplayCache,
+  publicKeyObject,
+  signStatement,
+  verifyResponse,
+  type RequestEnvelope,
+} from '@writeback/protocol';
 import { checkStateConsistency, createExecutor, type AgentState, type Execution } from '../src/index.js';
 import { FakeDirectory, alice, captureLog, makeCloud, makeState, request } from './fixtures.js';
 
@@ -32,7 +39,8 @@ function setup(o: { now?: () => number; startedAt?: number } = {}) {
 function verified(state: AgentState, env: RequestEnvelope, ex: Execution) {
   assert.equal(ex.kind, 'response', ex.kind === 'reject' ? `rejected ${ex.code}` : '');
   if (ex.kind !== 'response') throw new Error('unreachable');
-  return verifyResponse(ex.envelope, { ...env, agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey) }).result;
+  return verifyResponse(ex.envelope, { ...env, agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey) })
+    .result;
 }
 
 function assertRejected(ex: Execution, code: string) {
@@ -43,20 +51,49 @@ function assertRejected(ex: Execution, code: string) {
 describe('each operation reaches its directory method and is answered signed', () => {
   test('password.reset passes the flags and the new password', async () => {
     const { state, directory, executor } = setup();
-    const env = request(cloud, state, { op: 'password.reset', params: { user: alice, forceChange: true, unlock: true, enforceHistory: false }, secret: { newPassword: 'Brand-New-Pass1' } }, { now: T0 });
+    const env = request(
+      cloud,
+      state,
+      {
+        op: 'password.reset',
+        params: { user: alice, forceChange: true, unlock: true, enforceHistory: false },
+        secret: { newPassword: 'Brand-New-Pass1' },
+      },
+      { now: T0 },
+    );
     const result = verified(state, env, await executor.execute(env));
     assert.equal(result.outcome, 'succeeded');
     assert.equal(result.historyEnforced, false);
-    assert.deepEqual(directory.calls, [{ method: 'resetPassword', user: 'alice', options: { forceChange: true, unlock: true, enforceHistory: false } }]);
+    assert.deepEqual(directory.calls, [
+      { method: 'resetPassword', user: 'alice', options: { forceChange: true, unlock: true, enforceHistory: false } },
+    ]);
     assert.equal(directory.passwords.get('alice'), 'Brand-New-Pass1');
     assert.equal(directory.locked.has('alice'), false);
   });
 
   test('password.change checks the current password', async () => {
     const { state, directory, executor } = setup();
-    const wrong = request(cloud, state, { op: 'password.change', params: { user: alice }, secret: { currentPassword: 'nope', newPassword: 'Another-Pass1' } }, { now: T0 });
+    const wrong = request(
+      cloud,
+      state,
+      {
+        op: 'password.change',
+        params: { user: alice },
+        secret: { currentPassword: 'nope', newPassword: 'Another-Pass1' },
+      },
+      { now: T0 },
+    );
     assert.equal(verified(state, wrong, await executor.execute(wrong)).outcome, 'wrong_current_password');
-    const right = request(cloud, state, { op: 'password.change', params: { user: alice }, secret: { currentPassword: 'Initial-Passw0rd', newPassword: 'Another-Pass1' } }, { now: T0 });
+    const right = request(
+      cloud,
+      state,
+      {
+        op: 'password.change',
+        params: { user: alice },
+        secret: { currentPassword: 'Initial-Passw0rd', newPassword: 'Another-Pass1' },
+      },
+      { now: T0 },
+    );
     assert.equal(verified(state, right, await executor.execute(right)).outcome, 'succeeded');
     assert.equal(directory.passwords.get('alice'), 'Another-Pass1');
   });
@@ -68,9 +105,17 @@ describe('each operation reaches its directory method and is answered signed', (
     assert.equal(directory.locked.has('alice'), false);
     const policy = request(cloud, state, { op: 'policy.get', params: { user: alice } }, { now: T0 });
     assert.equal(verified(state, policy, await executor.execute(policy)).policy?.minLength, 8);
-    const verify = request(cloud, state, { op: 'credentials.verify', params: { user: alice }, secret: { password: 'Initial-Passw0rd' } }, { now: T0 });
+    const verify = request(
+      cloud,
+      state,
+      { op: 'credentials.verify', params: { user: alice }, secret: { password: 'Initial-Passw0rd' } },
+      { now: T0 },
+    );
     assert.equal(verified(state, verify, await executor.execute(verify)).outcome, 'succeeded');
-    assert.deepEqual(directory.calls.map((c) => c.method), ['unlock', 'getPolicy', 'verifyCredentials']);
+    assert.deepEqual(
+      directory.calls.map((c) => c.method),
+      ['unlock', 'getPolicy', 'verifyCredentials'],
+    );
   });
 
   test('health reports the directory, the agent version and uptime', async () => {
@@ -85,7 +130,11 @@ describe('each operation reaches its directory method and is answered signed', (
 });
 
 describe('refusals: nothing reaches the directory', () => {
-  const reset = { op: 'password.reset' as const, params: { user: alice, forceChange: false, unlock: false, enforceHistory: true }, secret: { newPassword: 'Brand-New-Pass1' } };
+  const reset = {
+    op: 'password.reset' as const,
+    params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+    secret: { newPassword: 'Brand-New-Pass1' },
+  };
 
   test('a signature from another key → bad_signature', async () => {
     const { state, directory, executor } = setup();
@@ -127,8 +176,14 @@ describe('refusals: nothing reaches the directory', () => {
 
   test('a request for another agent or tenant → wrong_agent / wrong_tenant', async () => {
     const { state, directory, executor } = setup();
-    assertRejected(await executor.execute(request(cloud, { ...state, agentId: 'agent-2' }, reset, { now: T0 })), 'wrong_agent');
-    assertRejected(await executor.execute(request(cloud, { ...state, tenantId: 'tenant-2' }, reset, { now: T0 })), 'wrong_tenant');
+    assertRejected(
+      await executor.execute(request(cloud, { ...state, agentId: 'agent-2' }, reset, { now: T0 })),
+      'wrong_agent',
+    );
+    assertRejected(
+      await executor.execute(request(cloud, { ...state, tenantId: 'tenant-2' }, reset, { now: T0 })),
+      'wrong_tenant',
+    );
     assert.equal(directory.calls.length, 0);
   });
 
@@ -157,7 +212,12 @@ describe('refusals: nothing reaches the directory', () => {
 
   test('invalid params → invalid_params', async () => {
     const { state, directory, executor } = setup();
-    const env = request(cloud, state, { op: 'account.unlock', params: { user: { by: 'login', value: '' } } }, { now: T0 });
+    const env = request(
+      cloud,
+      state,
+      { op: 'account.unlock', params: { user: { by: 'login', value: '' } } },
+      { now: T0 },
+    );
     assertRejected(await executor.execute(env), 'invalid_params');
     assert.equal(directory.calls.length, 0);
   });
@@ -167,7 +227,16 @@ describe('failures are never success', () => {
   test('a write that throws part-way → outcome_unknown; a read that throws → directory_unavailable', async () => {
     const { state, directory, executor, lines } = setup();
     directory.failing.add('resetPassword').add('getPolicy');
-    const write = request(cloud, state, { op: 'password.reset', params: { user: alice, forceChange: false, unlock: false, enforceHistory: true }, secret: { newPassword: 'Brand-New-Pass1' } }, { now: T0 });
+    const write = request(
+      cloud,
+      state,
+      {
+        op: 'password.reset',
+        params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+        secret: { newPassword: 'Brand-New-Pass1' },
+      },
+      { now: T0 },
+    );
     assert.equal(verified(state, write, await executor.execute(write)).outcome, 'outcome_unknown');
     const read = request(cloud, state, { op: 'policy.get', params: {} }, { now: T0 });
     assert.equal(verified(state, read, await executor.execute(read)).outcome, 'directory_unavailable');
@@ -177,7 +246,16 @@ describe('failures are never success', () => {
   test('a directory result echoing the password loses its free text', async () => {
     const { state, directory, executor } = setup();
     directory.echo = (secret) => `server said: ${secret} rejected`;
-    const env = request(cloud, state, { op: 'password.reset', params: { user: alice, forceChange: false, unlock: false, enforceHistory: true }, secret: { newPassword: 'Brand-New-Pass1' } }, { now: T0 });
+    const env = request(
+      cloud,
+      state,
+      {
+        op: 'password.reset',
+        params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+        secret: { newPassword: 'Brand-New-Pass1' },
+      },
+      { now: T0 },
+    );
     const ex = await executor.execute(env);
     const result = verified(state, env, ex);
     assert.equal(result.outcome, 'succeeded');
@@ -198,7 +276,9 @@ describe('failures are never success', () => {
   test('when stopping: verified requests get agent_unavailable and the directory is not touched; drain waits for in-flight work', async () => {
     const { state, directory, executor } = setup();
     directory.delayMs = 50;
-    const inflight = executor.execute(request(cloud, state, { op: 'account.unlock', params: { user: alice } }, { now: T0 }));
+    const inflight = executor.execute(
+      request(cloud, state, { op: 'account.unlock', params: { user: alice } }, { now: T0 }),
+    );
     assert.equal(executor.inFlight, 1);
     executor.stopAccepting();
     const late = request(cloud, state, { op: 'account.unlock', params: { user: alice } }, { now: T0 });

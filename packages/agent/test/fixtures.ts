@@ -24,7 +24,13 @@ import {
   type RequestEnvelope,
   type UserRef,
 } from '@writeback/protocol';
-import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '@writeback/directory';
+import type {
+  Directory,
+  DirectoryCapabilities,
+  DirectoryHealth,
+  DirectoryUser,
+  ResetOptions,
+} from '@writeback/directory';
 import { createRelayHub, type RelayHub, type RelayHubOptions } from '@writeback/relay';
 import type { AgentState } from '../src/index.js';
 
@@ -36,11 +42,18 @@ export interface Cloud {
 
 export function makeCloud(): Cloud {
   const pair = generateSigningKeyPair();
-  return { publicKey: pair.publicKey, signingKey: privateKeyObject(pair.privateJwk), verifyKey: publicKeyObject('Ed25519', pair.publicKey) };
+  return {
+    publicKey: pair.publicKey,
+    signingKey: privateKeyObject(pair.privateJwk),
+    verifyKey: publicKeyObject('Ed25519', pair.publicKey),
+  };
 }
 
 /** An agent state as a successful registration would leave it. */
-export function makeState(cloud: Cloud, o: { agentId?: string; tenantId?: string; relayUrl?: string } = {}): AgentState {
+export function makeState(
+  cloud: Cloud,
+  o: { agentId?: string; tenantId?: string; relayUrl?: string } = {},
+): AgentState {
   const signing = generateSigningKeyPair();
   const encryption = generateEncryptionKeyPair();
   const agentId = o.agentId ?? 'agent-1';
@@ -52,7 +65,17 @@ export function makeState(cloud: Cloud, o: { agentId?: string; tenantId?: string
     agentId,
     tenantId,
     name: `agent ${agentId}`,
-    certificate: issueAgentCertificate({ agentId, tenantId, name: `agent ${agentId}`, signingKey: signing.publicKey, encryptionKey: encryption.publicKey, issuedAt: Date.now() }, cloud.signingKey),
+    certificate: issueAgentCertificate(
+      {
+        agentId,
+        tenantId,
+        name: `agent ${agentId}`,
+        signingKey: signing.publicKey,
+        encryptionKey: encryption.publicKey,
+        issuedAt: Date.now(),
+      },
+      cloud.signingKey,
+    ),
     cloudSigningKey: cloud.publicKey,
     signing,
     encryption,
@@ -61,7 +84,12 @@ export function makeState(cloud: Cloud, o: { agentId?: string; tenantId?: string
 }
 
 /** A request from the cloud to the agent of `state`. */
-export function request(cloud: Cloud, state: AgentState, req: OperationRequest, o: { deadlineInMs?: number; now?: number; requestId?: string } = {}): RequestEnvelope {
+export function request(
+  cloud: Cloud,
+  state: AgentState,
+  req: OperationRequest,
+  o: { deadlineInMs?: number; now?: number; requestId?: string } = {},
+): RequestEnvelope {
   const now = o.now ?? Date.now();
   return sealRequest({
     request: req,
@@ -120,10 +148,15 @@ export class FakeDirectory implements Directory {
   async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
     await this.#enter('resetPassword', user, options);
     if (!this.passwords.has(user.value)) return { outcome: 'user_not_found' };
-    if (newPassword.length < POLICY.minLength) return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
+    if (newPassword.length < POLICY.minLength)
+      return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
     this.passwords.set(user.value, newPassword);
     if (options.unlock) this.locked.delete(user.value);
-    return { outcome: 'succeeded', historyEnforced: options.enforceHistory, ...(this.echo ? { detail: this.echo(newPassword) } : {}) };
+    return {
+      outcome: 'succeeded',
+      historyEnforced: options.enforceHistory,
+      ...(this.echo ? { detail: this.echo(newPassword) } : {}),
+    };
   }
 
   async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
@@ -131,7 +164,8 @@ export class FakeDirectory implements Directory {
     const stored = this.passwords.get(user.value);
     if (stored === undefined) return { outcome: 'user_not_found' };
     if (stored !== currentPassword) return { outcome: 'wrong_current_password' };
-    if (newPassword.length < POLICY.minLength) return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
+    if (newPassword.length < POLICY.minLength)
+      return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
     this.passwords.set(user.value, newPassword);
     return { outcome: 'succeeded' };
   }
@@ -157,7 +191,15 @@ export class FakeDirectory implements Directory {
 
   async findUser(user: UserRef): Promise<DirectoryUser | null> {
     if (!this.passwords.has(user.value)) return null;
-    return { anchor: `id-${user.value}`, login: user.value, enabled: true, locked: this.locked.has(user.value), mustChange: false, protected: false, passwordLastSetAt: null };
+    return {
+      anchor: `id-${user.value}`,
+      login: user.value,
+      enabled: true,
+      locked: this.locked.has(user.value),
+      mustChange: false,
+      protected: false,
+      passwordLastSetAt: null,
+    };
   }
 
   async health(): Promise<DirectoryHealth> {
@@ -173,9 +215,19 @@ export function captureLog() {
   const lines: string[] = [];
   const make = (fields: Record<string, unknown>): Logger => {
     const write = (level: string) => (msg: string, f?: Record<string, unknown>) => {
-      lines.push(JSON.stringify({ level, msg, ...fields, ...f }, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message } : v)));
+      lines.push(
+        JSON.stringify({ level, msg, ...fields, ...f }, (_k, v: unknown) =>
+          v instanceof Error ? { name: v.name, message: v.message } : v,
+        ),
+      );
     };
-    const log = { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'), child: (more: Record<string, unknown>) => make({ ...fields, ...more }) };
+    const log = {
+      debug: write('debug'),
+      info: write('info'),
+      warn: write('warn'),
+      error: write('error'),
+      child: (more: Record<string, unknown>) => make({ ...fields, ...more }),
+    };
     return log;
   };
   return { log: make({}), lines };
@@ -211,7 +263,9 @@ export async function startHub(cloud: Cloud, options: Partial<RelayHubOptions> =
 }
 
 /** A real HTTP server playing the cloud's register endpoint. */
-export async function startFakeCloud(handler: (body: unknown, req: IncomingMessage) => { status: number; body: unknown }) {
+export async function startFakeCloud(
+  handler: (body: unknown, req: IncomingMessage) => { status: number; body: unknown },
+) {
   const received: unknown[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];

@@ -7,13 +7,26 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PublicKeySchema, generateSigningKeyPair, issueAgentCertificate, privateKeyObject, verifyAgentCertificate } from '@writeback/protocol';
+import {
+  PublicKeySchema,
+  generateSigningKeyPair,
+  issueAgentCertificate,
+  privateKeyObject,
+  verifyAgentCertificate,
+} from '@writeback/protocol';
 import { AgentError, loadState, registerAgent, runCli, writeState } from '../src/index.js';
 import { captureLog, makeCloud, makeState, startFakeCloud, tempDir } from './fixtures.js';
 
 const cloud = makeCloud();
 const GOOD_TOKEN = 'tok_abc.s3cret';
-const RegisterBody = z.object({ token: z.string(), name: z.string(), signingKey: PublicKeySchema, encryptionKey: PublicKeySchema, agentVersion: z.string(), directory: z.string() });
+const RegisterBody = z.object({
+  token: z.string(),
+  name: z.string(),
+  signingKey: PublicKeySchema,
+  encryptionKey: PublicKeySchema,
+  agentVersion: z.string(),
+  directory: z.string(),
+});
 
 /** The cloud's register endpoint: issues a certificate for the keys it was sent. */
 function cloudHandler(opts: { issuer?: ReturnType<typeof makeCloud> } = {}) {
@@ -21,13 +34,30 @@ function cloudHandler(opts: { issuer?: ReturnType<typeof makeCloud> } = {}) {
   return (raw: unknown) => {
     const body = RegisterBody.safeParse(raw);
     if (!body.success) return { status: 400, body: { error: { code: 'invalid_request', message: 'bad body' } } };
-    if (body.data.token !== GOOD_TOKEN) return { status: 401, body: { error: { code: 'invalid_token', message: 'unknown token' } } };
+    if (body.data.token !== GOOD_TOKEN)
+      return { status: 401, body: { error: { code: 'invalid_token', message: 'unknown token' } } };
     const agentId = `agent-${++n}`;
     const certificate = issueAgentCertificate(
-      { agentId, tenantId: 'tenant-1', name: body.data.name, signingKey: body.data.signingKey, encryptionKey: body.data.encryptionKey, issuedAt: Date.now() },
+      {
+        agentId,
+        tenantId: 'tenant-1',
+        name: body.data.name,
+        signingKey: body.data.signingKey,
+        encryptionKey: body.data.encryptionKey,
+        issuedAt: Date.now(),
+      },
       (opts.issuer ?? cloud).signingKey,
     );
-    return { status: 201, body: { agentId, tenantId: 'tenant-1', certificate, cloudSigningKey: cloud.publicKey, relayUrl: 'wss://relay.example.test/agent' } };
+    return {
+      status: 201,
+      body: {
+        agentId,
+        tenantId: 'tenant-1',
+        certificate,
+        cloudSigningKey: cloud.publicKey,
+        relayUrl: 'wss://relay.example.test/agent',
+      },
+    };
   };
 }
 
@@ -50,7 +80,14 @@ describe('registerAgent', () => {
   test('sends only public keys, verifies the certificate, and writes a 0600 state file', async () => {
     const statePath = join(dir.path, 'agent.json');
     const { log, lines } = captureLog();
-    const state = await registerAgent({ cloudUrl: fake.url, token: GOOD_TOKEN, name: 'dc-site-1', statePath, directory: { kind: 'embedded', path: '/tmp/x' }, log });
+    const state = await registerAgent({
+      cloudUrl: fake.url,
+      token: GOOD_TOKEN,
+      name: 'dc-site-1',
+      statePath,
+      directory: { kind: 'embedded', path: '/tmp/x' },
+      log,
+    });
     const sent = RegisterBody.parse(fake.received.at(-1));
     assert.equal(sent.directory, 'embedded');
     assert.equal(sent.signingKey, state.signing.publicKey);
@@ -73,8 +110,19 @@ describe('registerAgent', () => {
   test('a bad token → invalid_token, and no state file', async () => {
     const statePath = join(dir.path, 'bad-token.json');
     await assert.rejects(
-      registerAgent({ cloudUrl: fake.url, token: 'tok_wrong.x', name: 'n', statePath, directory: { kind: 'ad' }, log: captureLog().log }),
-      (e: unknown) => e instanceof AgentError && e.code === 'invalid_token' && e.cloudCode === 'invalid_token' && !e.message.includes('tok_wrong'),
+      registerAgent({
+        cloudUrl: fake.url,
+        token: 'tok_wrong.x',
+        name: 'n',
+        statePath,
+        directory: { kind: 'ad' },
+        log: captureLog().log,
+      }),
+      (e: unknown) =>
+        e instanceof AgentError &&
+        e.code === 'invalid_token' &&
+        e.cloudCode === 'invalid_token' &&
+        !e.message.includes('tok_wrong'),
     );
     await assert.rejects(stat(statePath));
   });
@@ -83,14 +131,34 @@ describe('registerAgent', () => {
     const statePath = join(dir.path, 'exists.json');
     await writeFile(statePath, '{}', { mode: 0o600 });
     const before = fake.received.length;
-    await rejects(registerAgent({ cloudUrl: fake.url, token: GOOD_TOKEN, name: 'n', statePath, directory: { kind: 'ad' }, log: captureLog().log }), 'state_exists');
+    await rejects(
+      registerAgent({
+        cloudUrl: fake.url,
+        token: GOOD_TOKEN,
+        name: 'n',
+        statePath,
+        directory: { kind: 'ad' },
+        log: captureLog().log,
+      }),
+      'state_exists',
+    );
     assert.equal(fake.received.length, before);
   });
 
   test('a certificate not signed by the cloud key it sent → bad_cloud_response', async () => {
     const rogue = await startFakeCloud(cloudHandler({ issuer: makeCloud() }));
     try {
-      await rejects(registerAgent({ cloudUrl: rogue.url, token: GOOD_TOKEN, name: 'n', statePath: join(dir.path, 'rogue.json'), directory: { kind: 'ad' }, log: captureLog().log }), 'bad_cloud_response');
+      await rejects(
+        registerAgent({
+          cloudUrl: rogue.url,
+          token: GOOD_TOKEN,
+          name: 'n',
+          statePath: join(dir.path, 'rogue.json'),
+          directory: { kind: 'ad' },
+          log: captureLog().log,
+        }),
+        'bad_cloud_response',
+      );
     } finally {
       await rogue.close();
     }
@@ -99,21 +167,62 @@ describe('registerAgent', () => {
   test('other refusals and transport problems have their own codes', async () => {
     const statePath = join(dir.path, 'x.json');
     const log = captureLog().log;
-    await rejects(registerAgent({ cloudUrl: 'http://cloud.example.test', token: GOOD_TOKEN, name: 'n', statePath, directory: { kind: 'ad' }, log }), 'insecure_url');
-    await rejects(registerAgent({ cloudUrl: 'http://127.0.0.1:1', token: GOOD_TOKEN, name: 'n', statePath, directory: { kind: 'ad' }, log }), 'cloud_unreachable');
-    await rejects(registerAgent({ cloudUrl: fake.url, token: GOOD_TOKEN, name: 'n', statePath, directory: { nokind: true }, log }), 'invalid_config');
+    await rejects(
+      registerAgent({
+        cloudUrl: 'http://cloud.example.test',
+        token: GOOD_TOKEN,
+        name: 'n',
+        statePath,
+        directory: { kind: 'ad' },
+        log,
+      }),
+      'insecure_url',
+    );
+    await rejects(
+      registerAgent({
+        cloudUrl: 'http://127.0.0.1:1',
+        token: GOOD_TOKEN,
+        name: 'n',
+        statePath,
+        directory: { kind: 'ad' },
+        log,
+      }),
+      'cloud_unreachable',
+    );
+    await rejects(
+      registerAgent({ cloudUrl: fake.url, token: GOOD_TOKEN, name: 'n', statePath, directory: { nokind: true }, log }),
+      'invalid_config',
+    );
     const teapot = await startFakeCloud(() => ({ status: 403, body: { error: { code: 'tenant_suspended' } } }));
     try {
       await assert.rejects(
-        registerAgent({ cloudUrl: teapot.url, token: GOOD_TOKEN, name: 'n', statePath, directory: { kind: 'ad' }, log }),
-        (e: unknown) => e instanceof AgentError && e.code === 'registration_refused' && e.cloudCode === 'tenant_suspended',
+        registerAgent({
+          cloudUrl: teapot.url,
+          token: GOOD_TOKEN,
+          name: 'n',
+          statePath,
+          directory: { kind: 'ad' },
+          log,
+        }),
+        (e: unknown) =>
+          e instanceof AgentError && e.code === 'registration_refused' && e.cloudCode === 'tenant_suspended',
       );
     } finally {
       await teapot.close();
     }
     const garbage = await startFakeCloud(() => ({ status: 201, body: { agentId: 'a' } }));
     try {
-      await rejects(registerAgent({ cloudUrl: garbage.url, token: GOOD_TOKEN, name: 'n', statePath, directory: { kind: 'ad' }, log }), 'bad_cloud_response');
+      await rejects(
+        registerAgent({
+          cloudUrl: garbage.url,
+          token: GOOD_TOKEN,
+          name: 'n',
+          statePath,
+          directory: { kind: 'ad' },
+          log,
+        }),
+        'bad_cloud_response',
+      );
     } finally {
       await garbage.close();
     }
@@ -149,7 +258,10 @@ describe('state file', () => {
       await writeFile(path, JSON.stringify({ ...state, signing: other }), { mode: 0o600 });
       await rejects(loadState(path), 'state_invalid');
       // A certificate signed by another cloud.
-      const forged = issueAgentCertificate({ ...state.certificate }, privateKeyObject(generateSigningKeyPair().privateJwk));
+      const forged = issueAgentCertificate(
+        { ...state.certificate },
+        privateKeyObject(generateSigningKeyPair().privateJwk),
+      );
       await writeFile(path, JSON.stringify({ ...state, certificate: forged }), { mode: 0o600 });
       await rejects(loadState(path), 'state_invalid');
     } finally {
@@ -168,12 +280,19 @@ describe('CLI', () => {
       await writeFile(dirFile, JSON.stringify({ kind: 'openldap', url: 'ldaps://ldap.example.test' }));
       let out = '';
       let err = '';
-      const io = { stdout: (t: string) => {
-        out += t;
-      }, stderr: (t: string) => {
-        err += t;
-      }, env: { WRITEBACK_AGENT_TOKEN: GOOD_TOKEN } };
-      const code = await runCli(['register', '--cloud', fake.url, '--name', 'site-1', '--state', statePath, '--directory', `@${dirFile}`], io);
+      const io = {
+        stdout: (t: string) => {
+          out += t;
+        },
+        stderr: (t: string) => {
+          err += t;
+        },
+        env: { WRITEBACK_AGENT_TOKEN: GOOD_TOKEN },
+      };
+      const code = await runCli(
+        ['register', '--cloud', fake.url, '--name', 'site-1', '--state', statePath, '--directory', `@${dirFile}`],
+        io,
+      );
       assert.equal(code, 0, err);
       assert.match(out, /agent-1/);
       assert.equal((await stat(statePath)).mode & 0o777, 0o600);
@@ -183,7 +302,9 @@ describe('CLI', () => {
       assert.equal(await runCli(['status', '--state', statePath, '--json'], io), 0);
       const status = z.object({ agentId: z.string(), directory: z.string(), daemon: z.null() }).parse(JSON.parse(out));
       assert.deepEqual(status, { ...status, agentId: 'agent-1', directory: 'openldap', daemon: null });
-      const saved = z.object({ directory: z.object({ url: z.string() }) }).parse(JSON.parse(await readFile(statePath, 'utf8')));
+      const saved = z
+        .object({ directory: z.object({ url: z.string() }) })
+        .parse(JSON.parse(await readFile(statePath, 'utf8')));
       assert.equal(saved.directory.url, 'ldaps://ldap.example.test');
     } finally {
       await fake.close();
@@ -194,11 +315,15 @@ describe('CLI', () => {
   test('usage errors exit 2, runtime errors exit 1 with the code', async () => {
     let out = '';
     let err = '';
-    const io = { stdout: (t: string) => {
+    const io = {
+      stdout: (t: string) => {
         out += t;
-      }, stderr: (t: string) => {
+      },
+      stderr: (t: string) => {
         err += t;
-      }, env: {} };
+      },
+      env: {},
+    };
     assert.equal(await runCli(['--help'], io), 0);
     assert.match(out, /register/);
     assert.equal(await runCli(['bogus'], io), 2);

@@ -10,7 +10,15 @@ import { formatDuration, formatProgressLine, progressFigures, SyncProgress } fro
 const upserts = (n: number): SyncPullData['changes'] =>
   Array.from({ length: n }, (_, i) => ({
     kind: 'upsert' as const,
-    user: { anchor: `a${i}`, login: `u${i}`, enabled: true, locked: false, mustChange: false, protected: false, passwordLastSetAt: null },
+    user: {
+      anchor: `a${i}`,
+      login: `u${i}`,
+      enabled: true,
+      locked: false,
+      mustChange: false,
+      protected: false,
+      passwordLastSetAt: null,
+    },
   }));
 
 const ESC = String.fromCharCode(27);
@@ -32,7 +40,10 @@ describe('sync progress: figures and format', () => {
     assert.equal(Math.round(f.rate), 5_230);
     assert.equal(f.etaSeconds, 17);
     assert.equal(formatProgressLine(f, 8), 'sync ▕░░░░░░░░▏ 12,400/100,000 users  5,230/s  ETA 17s');
-    assert.equal(formatProgressLine(progressFigures(50, 100, 0, 1000), 8), 'sync ▕████░░░░▏ 50/100 users  50/s  ETA 1s');
+    assert.equal(
+      formatProgressLine(progressFigures(50, 100, 0, 1000), 8),
+      'sync ▕████░░░░▏ 50/100 users  50/s  ETA 1s',
+    );
   });
 
   it('has no ETA before time has passed, and 0 at the end', () => {
@@ -44,7 +55,10 @@ describe('sync progress: figures and format', () => {
   });
 
   it('writes durations as s, m and h', () => {
-    assert.deepEqual([formatDuration(0), formatDuration(59.4), formatDuration(125), formatDuration(3_720)], ['0s', '59s', '2m05s', '1h02m']);
+    assert.deepEqual(
+      [formatDuration(0), formatDuration(59.4), formatDuration(125), formatDuration(3_720)],
+      ['0s', '59s', '2m05s', '1h02m'],
+    );
   });
 });
 

@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from 'nats';
 import { createLogger, type Logger } from '@writeback/protocol';
-import { createNatsRelayClient, createRelayHub, serveAgentGate, type RelayClient, type RelayHub, type RelayHubOptions } from '@writeback/relay';
+import {
+  createNatsRelayClient,
+  createRelayHub,
+  serveAgentGate,
+  type RelayClient,
+  type RelayHub,
+  type RelayHubOptions,
+} from '@writeback/relay';
 import { agentGate, touchAgents } from './agents/registry.js';
 import { issueAgentToken } from './agents/tokens.js';
 import { createAdmin, type Admin, type AdminRole } from './auth/admins.js';
@@ -99,7 +106,10 @@ function hostForUrl(host: string): string {
 }
 
 /** Create, start and return the cloud service. `config` is parsed (and frozen) here if it was not already. */
-export async function createCloud(configInput: CloudConfig | CloudConfigInput = {}, deps: CloudDeps = {}): Promise<Cloud> {
+export async function createCloud(
+  configInput: CloudConfig | CloudConfigInput = {},
+  deps: CloudDeps = {},
+): Promise<Cloud> {
   const config = loadConfig({ overrides: configInput });
   const now = deps.now ?? Date.now;
   const log = deps.log ?? createLogger({ name: 'cloud' });
@@ -107,7 +117,10 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
 
   const https = config.tls ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : undefined;
   const masterKey = resolveMasterKey(config, log);
-  const db = await openStore({ url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
+  const db = await openStore({
+    url: config.databaseUrl,
+    ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+  });
   const cleanup: (() => Promise<void>)[] = [() => db.close()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch((err: unknown) => log.error('shutdown step failed', { err }));
@@ -118,12 +131,24 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     masterKey.key.fill(0);
 
     let initialOperatorKey: string | null = null;
-    if (deps.operatorKey) await importApiKey(db, { scope: 'operator', tenantId: null, name: 'preset operator key', token: deps.operatorKey }, now());
+    if (deps.operatorKey)
+      await importApiKey(
+        db,
+        { scope: 'operator', tenantId: null, name: 'preset operator key', token: deps.operatorKey },
+        now(),
+      );
     else if ((await countOperatorKeys(db)) === 0) {
-      const { token } = await createApiKey(db, { scope: 'operator', tenantId: null, name: 'first operator key' }, now());
+      const { token } = await createApiKey(
+        db,
+        { scope: 'operator', tenantId: null, name: 'first operator key' },
+        now(),
+      );
       initialOperatorKey = token;
       // Shown once, outside the log (log lines are kept; this secret must not be).
-      (deps.printOperatorKey ?? ((k: string) => process.stdout.write(`\nFirst operator API key (shown once, store it now):\n  ${k}\n\n`)))(token);
+      (
+        deps.printOperatorKey ??
+        ((k: string) => process.stdout.write(`\nFirst operator API key (shown once, store it now):\n  ${k}\n\n`))
+      )(token);
     }
 
     const gate = agentGate(db);
@@ -132,12 +157,25 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     let nc: NatsConnection | null = null;
     if (deps.relayClient) relayClient = deps.relayClient;
     else if (config.relayMode === 'embedded') {
-      relayHub = createRelayHub({ ...deps.relayHub, cloudVerifyKey: cloudKey.verifyKey, gate, log: log.child({ component: 'relay' }), now });
+      relayHub = createRelayHub({
+        ...deps.relayHub,
+        cloudVerifyKey: cloudKey.verifyKey,
+        gate,
+        log: log.child({ component: 'relay' }),
+        now,
+      });
       relayClient = relayHub.client();
     } else {
       nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud' });
-      relayClient = createNatsRelayClient(nc, { prefix: config.natsPrefix, log: log.child({ component: 'relay' }), now });
-      const gateServer = serveAgentGate(nc, gate, { prefix: config.natsPrefix, log: log.child({ component: 'relay-gate' }) });
+      relayClient = createNatsRelayClient(nc, {
+        prefix: config.natsPrefix,
+        log: log.child({ component: 'relay' }),
+        now,
+      });
+      const gateServer = serveAgentGate(nc, gate, {
+        prefix: config.natsPrefix,
+        log: log.child({ component: 'relay-gate' }),
+      });
       const conn = nc;
       cleanup.push(async () => {
         await gateServer.stop();
@@ -157,12 +195,22 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       },
     });
     cleanup.push(() => users.drain());
-    const writeback = createWritebackService({ db, relay: relayClient, cloudKey, deadlineMs: config.writebackDeadlineMs, now, log: log.child({ component: 'writeback' }), pendingGraceMs: config.pendingGraceMs, users });
+    const writeback = createWritebackService({
+      db,
+      relay: relayClient,
+      cloudKey,
+      deadlineMs: config.writebackDeadlineMs,
+      now,
+      log: log.child({ component: 'writeback' }),
+      pendingGraceMs: config.pendingGraceMs,
+      users,
+    });
 
     const mailer = deps.mailer ?? createMailerFromConfig(config, log.child({ component: 'mail' }), now);
     const sms = deps.sms ?? createSmsFromConfig(config, log.child({ component: 'sms' }), now);
     cleanup.push(() => mailer.close());
-    if (mailer.kind === 'memory') log.info('mail is kept in memory (development): nothing is delivered; set SMTP_HOST to send');
+    if (mailer.kind === 'memory')
+      log.info('mail is kept in memory (development): nothing is delivered; set SMTP_HOST to send');
 
     const sync = createSyncEngine({
       db,
@@ -213,7 +261,8 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     const port = addr !== null && typeof addr === 'object' ? (addr satisfies AddressInfo).port : config.port;
     url = `${https ? 'https' : 'http'}://${hostForUrl(config.host)}:${port}`;
     relayUrl = config.relayUrl ?? `${(config.publicUrl ?? url).replace(/^http/, 'ws').replace(/\/+$/, '')}/agent`;
-    if (config.relayMode === 'nats' && !config.relayUrl && !deps.relayClient) log.warn('RELAY_URL is not set in nats mode: agents are told to dial this node, which runs no hub');
+    if (config.relayMode === 'nats' && !config.relayUrl && !deps.relayClient)
+      log.warn('RELAY_URL is not set in nats mode: agents are told to dial this node, which runs no hub');
 
     // Records left pending by a previous process are closed now, then periodically.
     await writeback.sweepPending();
@@ -222,7 +271,10 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
         try {
           await writeback.sweepPending();
           const seen = await relayClient.allAgents();
-          await touchAgents(db, seen.map((a) => ({ agentId: a.agentId, lastSeenAt: a.lastSeenAt, agentVersion: a.agentVersion })));
+          await touchAgents(
+            db,
+            seen.map((a) => ({ agentId: a.agentId, lastSeenAt: a.lastSeenAt, agentVersion: a.agentVersion })),
+          );
         } catch (err) {
           log.error('periodic maintenance failed', { err });
         }
@@ -234,7 +286,13 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
     cleanup.push(() => sync.stop());
     if (config.syncEnabled) sync.start();
 
-    log.info('cloud started', { url, relayMode: deps.relayClient ? 'injected' : config.relayMode, relayUrl, store: db.engine, cloudKeyId: cloudKey.id });
+    log.info('cloud started', {
+      url,
+      relayMode: deps.relayClient ? 'injected' : config.relayMode,
+      relayUrl,
+      store: db.engine,
+      cloudKeyId: cloudKey.id,
+    });
 
     let closing: Promise<void> | null = null;
     return {
@@ -255,20 +313,43 @@ export async function createCloud(configInput: CloudConfig | CloudConfigInput = 
       async bootstrap(opts) {
         const out: BootstrapResult = {};
         const t = now();
-        if (opts.operatorKey) out.operatorKey = (await createApiKey(db, { scope: 'operator', tenantId: null, name: 'bootstrap operator key' }, t)).token;
+        if (opts.operatorKey)
+          out.operatorKey = (
+            await createApiKey(db, { scope: 'operator', tenantId: null, name: 'bootstrap operator key' }, t)
+          ).token;
         if (opts.tenant) {
-          out.tenant = (await findTenant(db, opts.tenant.slug)) ?? (await createTenant(db, { slug: opts.tenant.slug, name: opts.tenant.name ?? opts.tenant.slug }, t));
+          out.tenant =
+            (await findTenant(db, opts.tenant.slug)) ??
+            (await createTenant(db, { slug: opts.tenant.slug, name: opts.tenant.name ?? opts.tenant.slug }, t));
         }
         const tenant = out.tenant;
-        if ((opts.apiKey || opts.admin || opts.agentToken) && !tenant) throw new TypeError('bootstrap: apiKey, admin and agentToken need a tenant');
+        if ((opts.apiKey || opts.admin || opts.agentToken) && !tenant)
+          throw new TypeError('bootstrap: apiKey, admin and agentToken need a tenant');
         if (tenant && opts.apiKey) {
           const name = typeof opts.apiKey === 'object' && opts.apiKey.name ? opts.apiKey.name : 'bootstrap key';
           out.apiKey = (await createApiKey(db, { scope: 'tenant', tenantId: tenant.id, name }, t)).token;
         }
-        if (tenant && opts.admin) out.admin = await createAdmin(db, { tenantId: tenant.id, login: opts.admin.login, password: opts.admin.password, role: opts.admin.role ?? 'admin' }, t);
+        if (tenant && opts.admin)
+          out.admin = await createAdmin(
+            db,
+            {
+              tenantId: tenant.id,
+              login: opts.admin.login,
+              password: opts.admin.password,
+              role: opts.admin.role ?? 'admin',
+            },
+            t,
+          );
         if (tenant && opts.agentToken) {
-          const ttl = typeof opts.agentToken === 'object' && opts.agentToken.ttlSeconds ? opts.agentToken.ttlSeconds : config.agentTokenTtlSeconds;
-          const tok = await issueAgentToken(db, { tenantId: tenant.id, createdBy: 'system:bootstrap', ttlMs: ttl * 1000 }, t);
+          const ttl =
+            typeof opts.agentToken === 'object' && opts.agentToken.ttlSeconds
+              ? opts.agentToken.ttlSeconds
+              : config.agentTokenTtlSeconds;
+          const tok = await issueAgentToken(
+            db,
+            { tenantId: tenant.id, createdBy: 'system:bootstrap', ttlMs: ttl * 1000 },
+            t,
+          );
           out.agentToken = { token: tok.token, expiresAt: tok.expiresAt };
         }
         return out;

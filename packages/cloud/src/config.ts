@@ -10,12 +10,18 @@ import { MAX_REQUEST_LIFETIME_MS } from '@writeback/protocol';
 const Port = z.coerce.number().int().min(0).max(65_535);
 const PositiveInt = z.coerce.number().int().positive();
 
-const Bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
+const Bool = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes'),
+]);
 
 const DatabaseUrl = z
   .string()
   .min(1)
-  .refine((v) => v.startsWith('sqlite:') || v.startsWith('postgres://') || v.startsWith('postgresql://'), 'must be sqlite:<path>, sqlite::memory: or postgres://...');
+  .refine(
+    (v) => v.startsWith('sqlite:') || v.startsWith('postgres://') || v.startsWith('postgresql://'),
+    'must be sqlite:<path>, sqlite::memory: or postgres://...',
+  );
 
 const HttpUrl = z
   .string()
@@ -247,12 +253,17 @@ export function loadConfig(opts: LoadConfigOptions = {}): CloudConfig {
     throw new TypeError(`config.${path}${env ? ` (${env})` : ''}: ${issue?.message ?? 'invalid'}`);
   }
   const config = parsed.data;
-  if (config.relayMode === 'nats' && !config.natsUrl) throw new TypeError('config.natsUrl (NATS_URL): required when relayMode is nats');
+  if (config.relayMode === 'nats' && !config.natsUrl)
+    throw new TypeError('config.natsUrl (NATS_URL): required when relayMode is nats');
   if (config.databaseSchema && !config.databaseUrl.startsWith('postgres')) {
     throw new TypeError('config.databaseSchema (DATABASE_SCHEMA): only applies to a postgres:// databaseUrl');
   }
-  if (config.mail.transport === 'smtp' && !config.mail.smtp) throw new TypeError('config.mail.smtp.host (SMTP_HOST): required when mail.transport is smtp');
-  if (config.mail.smtp?.password && config.mail.smtp.passwordFile) throw new TypeError('config.mail.smtp.passwordFile (SMTP_PASSWORD_FILE): set either a password or a password file, not both');
+  if (config.mail.transport === 'smtp' && !config.mail.smtp)
+    throw new TypeError('config.mail.smtp.host (SMTP_HOST): required when mail.transport is smtp');
+  if (config.mail.smtp?.password && config.mail.smtp.passwordFile)
+    throw new TypeError(
+      'config.mail.smtp.passwordFile (SMTP_PASSWORD_FILE): set either a password or a password file, not both',
+    );
   return deepFreeze(config);
 }
 
@@ -263,16 +274,29 @@ export function configWarnings(config: CloudConfig): string[] {
   const w: string[] = [];
   const publicHttps = config.publicUrl?.startsWith('https://') ?? false;
   if (!config.tls && !LOOPBACK.has(config.host) && !publicHttps) {
-    w.push(`listening on ${config.host} without TLS and without an https PUBLIC_URL: passwords would cross the network in clear text unless a TLS proxy fronts this service`);
+    w.push(
+      `listening on ${config.host} without TLS and without an https PUBLIC_URL: passwords would cross the network in clear text unless a TLS proxy fronts this service`,
+    );
   }
   if (config.publicUrl && !publicHttps) w.push('PUBLIC_URL is not https: agents and browsers will not use TLS');
-  if (!config.masterKey) w.push('WRITEBACK_MASTER_KEY is not set: a development key is generated and kept next to the database; set one in production');
-  if (config.trustProxy) w.push('TRUST_PROXY is on: X-Forwarded-For decides client IPs (and per-IP rate limits); only enable behind your own proxy');
-  for (const [name, rl] of Object.entries(config.rateLimits)) if (rl.limit === 0) w.push(`rate limit ${name} is disabled`);
-  if (config.mail.smtp?.security === 'none' && !LOOPBACK.has(config.mail.smtp.host)) w.push('SMTP_SECURITY is none towards a non-local host: mail and SMTP credentials cross the network in clear text');
-  if (config.mail.smtp && !config.mail.smtp.rejectUnauthorized) w.push('SMTP_TLS_REJECT_UNAUTHORIZED is false: any SMTP server certificate is accepted');
+  if (!config.masterKey)
+    w.push(
+      'WRITEBACK_MASTER_KEY is not set: a development key is generated and kept next to the database; set one in production',
+    );
+  if (config.trustProxy)
+    w.push(
+      'TRUST_PROXY is on: X-Forwarded-For decides client IPs (and per-IP rate limits); only enable behind your own proxy',
+    );
+  for (const [name, rl] of Object.entries(config.rateLimits))
+    if (rl.limit === 0) w.push(`rate limit ${name} is disabled`);
+  if (config.mail.smtp?.security === 'none' && !LOOPBACK.has(config.mail.smtp.host))
+    w.push('SMTP_SECURITY is none towards a non-local host: mail and SMTP credentials cross the network in clear text');
+  if (config.mail.smtp && !config.mail.smtp.rejectUnauthorized)
+    w.push('SMTP_TLS_REJECT_UNAUTHORIZED is false: any SMTP server certificate is accepted');
   if (config.relayMode === 'nats' && config.natsUrl && !config.natsUrl.startsWith('tls://')) {
-    w.push('NATS_URL does not use tls://: relay traffic between nodes is not encrypted in transit (envelopes stay sealed end to end)');
+    w.push(
+      'NATS_URL does not use tls://: relay traffic between nodes is not encrypted in transit (envelopes stay sealed end to end)',
+    );
   }
   return w;
 }

@@ -22,7 +22,10 @@ describe('agents', () => {
   after(() => s.stop());
 
   const issue = async (body?: unknown): Promise<string> => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: apiKey, ...(body !== undefined ? { body } : {}) });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', {
+      token: apiKey,
+      ...(body !== undefined ? { body } : {}),
+    });
     assert.equal(r.status, 201);
     return str(r.json, 'token');
   };
@@ -59,7 +62,13 @@ describe('agents', () => {
     const valid = await issue();
     const wrongSecret = valid.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     const answers = [];
-    for (const token of [expiring, `wbt_0123456789abcdef.${'A'.repeat(43)}`, 'not-a-token', wrongSecret, valid.replace('wbt_', 'wbk_')]) {
+    for (const token of [
+      expiring,
+      `wbt_0123456789abcdef.${'A'.repeat(43)}`,
+      'not-a-token',
+      wrongSecret,
+      valid.replace('wbt_', 'wbk_'),
+    ]) {
       const r = await new TestAgent('x').register(base, token);
       assert.equal(r.status, 401, token);
       answers.push(r.json);
@@ -71,14 +80,25 @@ describe('agents', () => {
 
   test('concurrent registrations with one token: exactly one wins', async () => {
     const token = await issue();
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => new TestAgent(`racer-${i}`).register(base, token)));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => new TestAgent(`racer-${i}`).register(base, token)),
+    );
     assert.equal(results.filter((r) => r.status === 201).length, 1);
     assert.ok(results.filter((r) => r.status !== 201).every((r) => errorCode(r) === 'invalid_token'));
   });
 
   test('bad registration bodies are invalid_request with the field path', async () => {
     const token = await issue();
-    const r = await api(base, 'POST', '/api/v1/agents/register', { body: { token, name: 'x', signingKey: 'short', encryptionKey: 'A'.repeat(43), agentVersion: '1', directory: 'embedded' } });
+    const r = await api(base, 'POST', '/api/v1/agents/register', {
+      body: {
+        token,
+        name: 'x',
+        signingKey: 'short',
+        encryptionKey: 'A'.repeat(43),
+        agentVersion: '1',
+        directory: 'embedded',
+      },
+    });
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
     assert.ok(JSON.stringify(field(r.json, 'error', 'details')).includes('body.signingKey'));
@@ -99,7 +119,13 @@ describe('agents', () => {
   test('the list merges registered agents with live presence; revoke cuts the agent off', async () => {
     const live = new TestAgent('live-one');
     assert.equal((await live.register(base, await issue())).status, 201);
-    relay.connect(live, undefined, { connections: 2, rttMs: 7, inFlight: 1, lastSeenAt: clock.now(), agentVersion: '9.9.9' });
+    relay.connect(live, undefined, {
+      connections: 2,
+      rttMs: 7,
+      inFlight: 1,
+      lastSeenAt: clock.now(),
+      agentVersion: '9.9.9',
+    });
     const r = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
     assert.equal(r.status, 200);
     const agents = field(r.json, 'agents');
@@ -119,7 +145,10 @@ describe('agents', () => {
     assert.equal(await agentGate(s.cloud.store)(live.agentId, live.tenantId), false);
     const after = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
     assert.ok(!after.text.includes(live.agentId));
-    assert.equal((await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: apiKey })).status, 404);
+    assert.equal(
+      (await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: apiKey })).status,
+      404,
+    );
     // Health counts connected agents across tenants.
     const h = await api(base, 'GET', '/healthz');
     assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, store: 'ok' });

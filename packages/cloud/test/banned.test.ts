@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { checkBanned, createBannedChecker, isBanned, normaliseForBanned, shippedBannedChecker } from '../src/policy/banned.js';
+import {
+  checkBanned,
+  createBannedChecker,
+  isBanned,
+  normaliseForBanned,
+  shippedBannedChecker,
+} from '../src/policy/banned.js';
 
 const rule = (pw: string, ctx = {}) => {
   const r = checkBanned(pw, ctx);
@@ -11,7 +17,9 @@ const rule = (pw: string, ctx = {}) => {
 
 describe('banned passwords', () => {
   test('the shipped list is loaded once and has thousands of entries', () => {
-    const lines = readFileSync(new URL('../data/banned-passwords.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const lines = readFileSync(new URL('../data/banned-passwords.txt', import.meta.url), 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     assert.ok(lines.length >= 2000, `${lines.length}`);
     assert.ok(shippedBannedChecker().size >= 500);
     assert.equal(shippedBannedChecker(), shippedBannedChecker());
@@ -26,7 +34,25 @@ describe('banned passwords', () => {
   });
 
   test('common passwords and their disguises are banned', () => {
-    for (const pw of ['password', 'Password1!', 'P@ssw0rd2026', 'PASSWORD', 'Welcome123', 'W3lc0me!', 'Summer2025!', 'winter24', 'qwerty123', 'Qwertyuiop!', '123456', '12345678', '1qaz2wsx', 'Dr@g0n99', 'Liverpool1', 'iloveyou!!', 'Pr1ncess']) {
+    for (const pw of [
+      'password',
+      'Password1!',
+      'P@ssw0rd2026',
+      'PASSWORD',
+      'Welcome123',
+      'W3lc0me!',
+      'Summer2025!',
+      'winter24',
+      'qwerty123',
+      'Qwertyuiop!',
+      '123456',
+      '12345678',
+      '1qaz2wsx',
+      'Dr@g0n99',
+      'Liverpool1',
+      'iloveyou!!',
+      'Pr1ncess',
+    ]) {
       assert.equal(isBanned(pw), true, pw);
     }
   });
@@ -38,7 +64,13 @@ describe('banned passwords', () => {
   });
 
   test('strong or unrelated passwords pass', () => {
-    for (const pw of ['correct-horse-battery-staple', 'Tq8#vLm2!zRw', 'Gr4nite.Lantern.Oboe', 'xK9$mQ2wZp', 'purple-umbrella-42-mosaic']) {
+    for (const pw of [
+      'correct-horse-battery-staple',
+      'Tq8#vLm2!zRw',
+      'Gr4nite.Lantern.Oboe',
+      'xK9$mQ2wZp',
+      'purple-umbrella-42-mosaic',
+    ]) {
       assert.equal(isBanned(pw), false, pw);
     }
   });

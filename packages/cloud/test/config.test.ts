@@ -18,7 +18,14 @@ test('defaults match the documented ones', () => {
 
 test('the environment is read, and code overrides win over it', () => {
   const c = loadConfig({
-    env: { PORT: '9000', HOST: '0.0.0.0', WRITEBACK_DEADLINE_MS: '2500', RATE_LIMIT_CHANGE_PER_USER: '3', TRUST_PROXY: 'true', PUBLIC_URL: 'https://id.example.com' },
+    env: {
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      WRITEBACK_DEADLINE_MS: '2500',
+      RATE_LIMIT_CHANGE_PER_USER: '3',
+      TRUST_PROXY: 'true',
+      PUBLIC_URL: 'https://id.example.com',
+    },
     overrides: { port: 9100 },
   });
   assert.equal(c.port, 9100);
@@ -29,15 +36,32 @@ test('the environment is read, and code overrides win over it', () => {
 });
 
 test('bad options throw a TypeError naming the dotted option and its variable', () => {
-  assert.throws(() => loadConfig({ env: { PORT: 'eighty' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.port (PORT)'));
-  assert.throws(() => loadConfig({ env: { DATABASE_URL: 'mysql://x' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.databaseUrl (DATABASE_URL)'));
+  assert.throws(
+    () => loadConfig({ env: { PORT: 'eighty' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.port (PORT)'),
+  );
+  assert.throws(
+    () => loadConfig({ env: { DATABASE_URL: 'mysql://x' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.databaseUrl (DATABASE_URL)'),
+  );
   assert.throws(
     () => loadConfig({ env: { RATE_LIMIT_CHANGE_PER_USER: '-1' } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER)'),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message.startsWith('config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER)'),
   );
-  assert.throws(() => loadConfig({ env: { WRITEBACK_MASTER_KEY: 'short' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey (WRITEBACK_MASTER_KEY)'));
-  assert.throws(() => loadConfig({ env: { RELAY_MODE: 'nats' } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.natsUrl (NATS_URL)'));
-  assert.throws(() => loadConfig({ overrides: { writebackDeadlineMs: 10 * 60_000 } }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.writebackDeadlineMs'));
+  assert.throws(
+    () => loadConfig({ env: { WRITEBACK_MASTER_KEY: 'short' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey (WRITEBACK_MASTER_KEY)'),
+  );
+  assert.throws(
+    () => loadConfig({ env: { RELAY_MODE: 'nats' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.natsUrl (NATS_URL)'),
+  );
+  assert.throws(
+    () => loadConfig({ overrides: { writebackDeadlineMs: 10 * 60_000 } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.writebackDeadlineMs'),
+  );
 });
 
 test('the result is deeply frozen', () => {
@@ -48,11 +72,15 @@ test('the result is deeply frozen', () => {
 });
 
 test('insecure choices produce warnings; a safe set-up produces none', () => {
-  const unsafe = configWarnings(loadConfig({ env: { HOST: '0.0.0.0', TRUST_PROXY: '1', RATE_LIMIT_CHANGE_PER_IP: '0' } }));
+  const unsafe = configWarnings(
+    loadConfig({ env: { HOST: '0.0.0.0', TRUST_PROXY: '1', RATE_LIMIT_CHANGE_PER_IP: '0' } }),
+  );
   assert.ok(unsafe.some((w) => w.includes('without TLS')));
   assert.ok(unsafe.some((w) => w.includes('WRITEBACK_MASTER_KEY')));
   assert.ok(unsafe.some((w) => w.includes('TRUST_PROXY')));
   assert.ok(unsafe.some((w) => w.includes('passwordChangePerIp')));
-  const safe = configWarnings(loadConfig({ env: { WRITEBACK_MASTER_KEY: 'A'.repeat(43), PUBLIC_URL: 'https://id.example.com' } }));
+  const safe = configWarnings(
+    loadConfig({ env: { WRITEBACK_MASTER_KEY: 'A'.repeat(43), PUBLIC_URL: 'https://id.example.com' } }),
+  );
   assert.deepEqual(safe, []);
 });

@@ -34,7 +34,11 @@ describe('embedded relay', () => {
     assert.equal(agent.relayUrl, `${base.replace('http', 'ws')}/agent`);
     wire = new WireAgent(agent.relayUrl, agent, cert);
     await until(wire.welcomed, 3_000, 'welcome');
-    await until(async () => field((await api(base, 'GET', '/healthz')).json, 'agentsConnected') === 1, 3_000, 'presence');
+    await until(
+      async () => field((await api(base, 'GET', '/healthz')).json, 'agentsConnected') === 1,
+      3_000,
+      'presence',
+    );
     const list = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
     const agents = field(list.json, 'agents');
     assert.ok(Array.isArray(agents));
@@ -44,8 +48,14 @@ describe('embedded relay', () => {
   });
 
   test('a reset travels through the hub, sealed, and the signed answer comes back', async () => {
-    agent.script = (req) => (req.op === 'password.reset' && req.secret.newPassword === 'Through-The-Hub-1' ? { outcome: 'succeeded' } : { outcome: 'access_denied' });
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', { token: apiKey, body: { newPassword: 'Through-The-Hub-1' } });
+    agent.script = (req) =>
+      req.op === 'password.reset' && req.secret.newPassword === 'Through-The-Hub-1'
+        ? { outcome: 'succeeded' }
+        : { outcome: 'access_denied' };
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', {
+      token: apiKey,
+      body: { newPassword: 'Through-The-Hub-1' },
+    });
     assert.equal(r.status, 200);
     assert.equal(str(r.json, 'outcome'), 'succeeded');
     const audit = await api(base, 'GET', '/api/v1/tenants/acme/audit', { token: apiKey });
@@ -60,7 +70,10 @@ describe('embedded relay', () => {
     assert.equal(del.status, 204);
     await wire.closed;
     assert.ok(wire.errorCodes().includes('agent_revoked'));
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', { token: apiKey, body: { newPassword: 'Through-The-Hub-2' } });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', {
+      token: apiKey,
+      body: { newPassword: 'Through-The-Hub-2' },
+    });
     assert.equal(r.status, 503);
     assert.equal(str(r.json, 'outcome'), 'agent_unavailable');
     const again = new WireAgent(agent.relayUrl, agent, cert);

@@ -75,7 +75,12 @@ export function tempStore(engine: EngineName): TempStore {
   if (engine === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'wb-cloud-'));
     const file = join(dir, 'writeback.db');
-    return { engine, config: { databaseUrl: `sqlite:${file}` }, file, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      engine,
+      config: { databaseUrl: `sqlite:${file}` },
+      file,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const schema = `wbt_${randomBytes(6).toString('hex')}`;
   return {
@@ -95,7 +100,8 @@ export function tempStore(engine: EngineName): TempStore {
 }
 
 export const newMasterKey = (): string => randomBytes(32).toString('base64url');
-export const newOperatorKey = (): string => `wbk_${randomBytes(8).toString('hex')}.${randomBytes(32).toString('base64url')}`;
+export const newOperatorKey = (): string =>
+  `wbk_${randomBytes(8).toString('hex')}.${randomBytes(32).toString('base64url')}`;
 
 export interface Started {
   cloud: Cloud;
@@ -104,13 +110,18 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export async function startCloud(o: { engine?: EngineName; config?: CloudConfigInput; deps?: CloudDeps } = {}): Promise<Started> {
+export async function startCloud(
+  o: { engine?: EngineName; config?: CloudConfigInput; deps?: CloudDeps } = {},
+): Promise<Started> {
   const store = tempStore(o.engine ?? 'sqlite');
   const operatorKey = newOperatorKey();
   // Quiet unless a test passes its own logger (or captures the default sink at debug level).
   const log = createLogger({ name: 'cloud', level: 'error' });
   // Sync off unless a test turns it on: its pulls would reach the scripted agents.
-  const cloud = await createCloud({ port: 0, masterKey: newMasterKey(), syncEnabled: false, ...store.config, ...o.config }, { operatorKey, log, ...o.deps });
+  const cloud = await createCloud(
+    { port: 0, masterKey: newMasterKey(), syncEnabled: false, ...store.config, ...o.config },
+    { operatorKey, log, ...o.deps },
+  );
   return {
     cloud,
     store,
@@ -130,7 +141,12 @@ export interface ApiResponse {
 }
 
 /** A small fetch wrapper: JSON in, parsed JSON out. */
-export async function api(base: string, method: string, path: string, o: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  o: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...o.headers };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   let body: string | undefined;
@@ -164,7 +180,8 @@ export const str = (json: unknown, ...path: (string | number)[]): string => {
   if (typeof v !== 'string') throw new Error(`${path.join('.')} is not a string in ${JSON.stringify(json)}`);
   return v;
 };
-export const errorCode = (r: ApiResponse): unknown => (r.json && typeof r.json === 'object' && 'error' in r.json ? field(r.json, 'error', 'code') : undefined);
+export const errorCode = (r: ApiResponse): unknown =>
+  r.json && typeof r.json === 'object' && 'error' in r.json ? field(r.json, 'error', 'code') : undefined;
 
 export type Script = (req: OpenedRequest) => OperationResult | Promise<OperationResult>;
 
@@ -184,7 +201,14 @@ export class TestAgent {
 
   async register(base: string, token: string): Promise<ApiResponse> {
     const r = await api(base, 'POST', '/api/v1/agents/register', {
-      body: { token, name: this.name, signingKey: this.signing.publicKey, encryptionKey: this.encryption.publicKey, agentVersion: '0.1.0-test', directory: 'embedded' },
+      body: {
+        token,
+        name: this.name,
+        signingKey: this.signing.publicKey,
+        encryptionKey: this.encryption.publicKey,
+        agentVersion: '0.1.0-test',
+        directory: 'embedded',
+      },
     });
     if (r.status === 201) {
       this.agentId = str(r.json, 'agentId');
@@ -246,7 +270,13 @@ export type Behaviour = (env: RequestEnvelope, agent: TestAgent) => Promise<Rela
 /** Answer with the agent's script; `now` is the agent's clock (a number, or a function read per request). */
 export const respond =
   (o: { now?: number | (() => number) } = {}): Behaviour =>
-  async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, o.now === undefined ? {} : { now: typeof o.now === 'function' ? o.now() : o.now }) });
+  async (env, agent) => ({
+    kind: 'response',
+    envelope: await agent.answer(
+      env,
+      o.now === undefined ? {} : { now: typeof o.now === 'function' ? o.now() : o.now },
+    ),
+  });
 
 /**
  * An in-test RelayClient: the relay itself is the relay engineer's (tested there, and end to end by
@@ -284,7 +314,12 @@ export class FakeRelay implements RelayClient {
 }
 
 /** A tenant with a tenant API key and a registered agent connected through a FakeRelay. */
-export async function tenantWithAgent(started: Started, relay: FakeRelay, slug = 'acme', agentName = 'agent-1'): Promise<{ tenantId: string; slug: string; apiKey: string; agent: TestAgent }> {
+export async function tenantWithAgent(
+  started: Started,
+  relay: FakeRelay,
+  slug = 'acme',
+  agentName = 'agent-1',
+): Promise<{ tenantId: string; slug: string; apiKey: string; agent: TestAgent }> {
   const b = await started.cloud.bootstrap({ tenant: { slug }, apiKey: true, agentToken: true });
   if (!b.tenant || !b.apiKey || !b.agentToken) throw new Error('bootstrap failed');
   const agent = new TestAgent(agentName);
@@ -296,7 +331,11 @@ export async function tenantWithAgent(started: Started, relay: FakeRelay, slug =
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 3_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -309,7 +348,11 @@ export class WireAgent {
   readonly frames: RelayToAgentFrame[] = [];
   readonly ws: WebSocket;
   readonly closed: Promise<{ code: number }>;
-  constructor(url: string, readonly agent: TestAgent, cert: AgentCertificate) {
+  constructor(
+    url: string,
+    readonly agent: TestAgent,
+    cert: AgentCertificate,
+  ) {
     this.ws = new WebSocket(url);
     this.closed = new Promise((resolve) => this.ws.on('close', (code) => resolve({ code })));
     this.ws.on('message', (data) => {
@@ -317,15 +360,18 @@ export class WireAgent {
       this.frames.push(frame);
       if (frame.t === 'challenge') {
         const sig = signAuthProof(frame.nonce, frame.relayId, cert, privateKeyObject(agent.signing.privateJwk));
-        this.ws.send(encodeFrame({ v: 1, t: 'auth', certificate: cert, sig, agentVersion: '0.1.0-test', directory: 'embedded' }));
+        this.ws.send(
+          encodeFrame({ v: 1, t: 'auth', certificate: cert, sig, agentVersion: '0.1.0-test', directory: 'embedded' }),
+        );
       } else if (frame.t === 'ping') {
         this.ws.send(encodeFrame({ v: 1, t: 'pong', ts: frame.ts }));
       } else if (frame.t === 'request') {
-        void agent.answer(frame.envelope).then((envelope) => this.ws.send(encodeFrame({ v: 1, t: 'response', envelope })));
+        void agent
+          .answer(frame.envelope)
+          .then((envelope) => this.ws.send(encodeFrame({ v: 1, t: 'response', envelope })));
       }
     });
   }
   welcomed = (): boolean => this.frames.some((f) => f.t === 'welcome');
   errorCodes = (): string[] => this.frames.flatMap((f) => (f.t === 'error' ? [f.code] : []));
 }
-

@@ -21,29 +21,43 @@ describe('HTTP errors', () => {
 
   test('a body over the limit is 413 payload_too_large', async () => {
     const big = JSON.stringify({ username: 'a', currentPassword: 'b', newPassword: 'x'.repeat(20_000) });
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: big, headers: { 'content-type': 'application/json' } });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      rawBody: big,
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(r.status, 413);
     assert.equal(errorCode(r), 'payload_too_large');
   });
 
   test('malformed JSON is 400 invalid_request; so is an empty JSON body', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: '{"username": "a", ', headers: { 'content-type': 'application/json' } });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      rawBody: '{"username": "a", ',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
-    const empty = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: '', headers: { 'content-type': 'application/json' } });
+    const empty = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      rawBody: '',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(empty.status, 400);
     assert.equal(errorCode(empty), 'invalid_request');
   });
 
   test('prototype poisoning is refused', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: '{"__proto__": {"x": 1}, "username": "a"}', headers: { 'content-type': 'application/json' } });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      rawBody: '{"__proto__": {"x": 1}, "username": "a"}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
   });
 
   test('wrong types are 400 with the zod paths in details, and the submitted password is never echoed', async () => {
     const secret = 'Echo-Me-Not-123456';
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 42, currentPassword: secret, newPassword: ['x'.repeat(300)] } });
+    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      body: { username: 42, currentPassword: secret, newPassword: ['x'.repeat(300)] },
+    });
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
     const details = field(r.json, 'error', 'details');
@@ -51,7 +65,10 @@ describe('HTTP errors', () => {
     const paths = details.map((d: unknown) => field(d, 'path'));
     assert.deepEqual(paths.sort(), ['body.newPassword', 'body.username']);
     assert.ok(!r.text.includes(secret));
-    const tooLong = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', { token: apiKey, body: { newPassword: `${secret}${'y'.repeat(300)}` } });
+    const tooLong = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', {
+      token: apiKey,
+      body: { newPassword: `${secret}${'y'.repeat(300)}` },
+    });
     assert.equal(tooLong.status, 400);
     assert.ok(!tooLong.text.includes(secret));
     assert.ok(JSON.stringify(field(tooLong.json, 'error', 'details')).includes('body.newPassword'));
@@ -59,7 +76,10 @@ describe('HTTP errors', () => {
 
   test('a JSON body that is not an object is invalid_request', async () => {
     for (const raw of ['null', '"text"', '[1,2]', '42']) {
-      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: raw, headers: { 'content-type': 'application/json' } });
+      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+        rawBody: raw,
+        headers: { 'content-type': 'application/json' },
+      });
       assert.equal(r.status, 400, raw);
       assert.equal(errorCode(r), 'invalid_request');
     }
@@ -67,7 +87,10 @@ describe('HTTP errors', () => {
 
   test('anything but JSON is 415 unsupported_media_type', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { rawBody: 'username=a', headers: { 'content-type': type } });
+      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+        rawBody: 'username=a',
+        headers: { 'content-type': type },
+      });
       assert.equal(r.status, 415, type);
       assert.equal(errorCode(r), 'unsupported_media_type');
     }
@@ -79,12 +102,17 @@ describe('HTTP errors', () => {
   });
 
   test('an authenticated route refuses before reading the body', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants', { rawBody: '{broken', headers: { 'content-type': 'application/json' } });
+    const r = await api(base, 'POST', '/api/v1/tenants', {
+      rawBody: '{broken',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(r.status, 401);
   });
 
   test('an internal failure is a generic 500; the detail is only in the log', async () => {
-    const s2 = await startCloud({ deps: { relayClient: new FakeRelay(), log: createLogger({ name: 'cloud', level: 'debug' }) } });
+    const s2 = await startCloud({
+      deps: { relayClient: new FakeRelay(), log: createLogger({ name: 'cloud', level: 'debug' }) },
+    });
     const cap = captureLogs();
     try {
       await s2.cloud.store.close();
@@ -92,7 +120,10 @@ describe('HTTP errors', () => {
       assert.equal(r.status, 500);
       assert.deepEqual(r.json, { error: { code: 'internal_error', message: 'internal error' } });
       const errors = cap.lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'error');
-      assert.ok(errors.some((l) => l.err?.code === 'store_unavailable'), 'the cause is logged');
+      assert.ok(
+        errors.some((l) => l.err?.code === 'store_unavailable'),
+        'the cause is logged',
+      );
       const h = await api(s2.cloud.url, 'GET', '/healthz');
       assert.equal(h.status, 503);
       assert.equal(field(h.json, 'store'), 'error');

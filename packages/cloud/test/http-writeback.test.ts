@@ -5,9 +5,27 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { OUTCOME_CODES, OUTCOME_HTTP_STATUS, type EffectivePolicy, type OpenedRequest, type OperationResult } from '@writeback/protocol';
+import {
+  OUTCOME_CODES,
+  OUTCOME_HTTP_STATUS,
+  type EffectivePolicy,
+  type OpenedRequest,
+  type OperationResult,
+} from '@writeback/protocol';
 import { outcomeMessage } from '../src/outcomes/messages.js';
-import { api, Clock, errorCode, FakeRelay, field, respond, startCloud, str, tenantWithAgent, type Started, type TestAgent } from './helpers.js';
+import {
+  api,
+  Clock,
+  errorCode,
+  FakeRelay,
+  field,
+  respond,
+  startCloud,
+  str,
+  tenantWithAgent,
+  type Started,
+  type TestAgent,
+} from './helpers.js';
 
 const POLICY: EffectivePolicy = {
   source: 'embedded',
@@ -31,7 +49,12 @@ describe('writeback over HTTP', () => {
   before(async () => {
     s = await startCloud({
       deps: { relayClient: relay, now: clock.now },
-      config: { rateLimits: { passwordChangePerUser: { limit: 3, windowSeconds: 900 }, passwordChangePerIp: { limit: 8, windowSeconds: 900 } } },
+      config: {
+        rateLimits: {
+          passwordChangePerUser: { limit: 3, windowSeconds: 900 },
+          passwordChangePerIp: { limit: 8, windowSeconds: 900 },
+        },
+      },
     });
     base = s.cloud.url;
     const t = await tenantWithAgent(s, relay);
@@ -42,10 +65,15 @@ describe('writeback over HTTP', () => {
   after(() => s.stop());
   beforeEach(() => {
     agent.opened = [];
-    agent.script = (req) => (req.op === 'policy.get' ? { outcome: 'succeeded', policy: POLICY } : { outcome: 'succeeded' });
+    agent.script = (req) =>
+      req.op === 'policy.get' ? { outcome: 'succeeded', policy: POLICY } : { outcome: 'succeeded' };
   });
 
-  const reset = (login: string, body?: unknown) => api(base, 'POST', `/api/v1/tenants/acme/users/${encodeURIComponent(login)}/password/reset`, { token: apiKey, ...(body !== undefined ? { body } : {}) });
+  const reset = (login: string, body?: unknown) =>
+    api(base, 'POST', `/api/v1/tenants/acme/users/${encodeURIComponent(login)}/password/reset`, {
+      token: apiKey,
+      ...(body !== undefined ? { body } : {}),
+    });
 
   test('reset with a given password: the agent gets it sealed with the flags; 200 with message and request id', async () => {
     const r = await reset('alice', { newPassword: 'Given-Password-2030', unlock: true });
@@ -56,7 +84,12 @@ describe('writeback over HTTP', () => {
     assert.equal(Reflect.get(Object(r.json), 'temporaryPassword'), undefined);
     const req = agent.opened[0];
     assert.ok(req && req.op === 'password.reset');
-    assert.deepEqual(req.params, { user: { by: 'login', value: 'alice' }, forceChange: false, unlock: true, enforceHistory: true });
+    assert.deepEqual(req.params, {
+      user: { by: 'login', value: 'alice' },
+      forceChange: false,
+      unlock: true,
+      enforceHistory: true,
+    });
     assert.deepEqual(req.secret, { newPassword: 'Given-Password-2030' });
   });
 
@@ -78,11 +111,17 @@ describe('writeback over HTTP', () => {
   });
 
   test('a generated reset that the directory refuses does not return the password', async () => {
-    agent.script = (req) => (req.op === 'policy.get' ? { outcome: 'succeeded', policy: POLICY } : { outcome: 'policy_violation', reasons: ['history'], policy: POLICY });
+    agent.script = (req) =>
+      req.op === 'policy.get'
+        ? { outcome: 'succeeded', policy: POLICY }
+        : { outcome: 'policy_violation', reasons: ['history'], policy: POLICY };
     const r = await reset('carol');
     assert.equal(r.status, 422);
     assert.equal(Reflect.get(Object(r.json), 'temporaryPassword'), undefined);
-    assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'policy_violation', reasons: ['history'], policy: POLICY }));
+    assert.equal(
+      str(r.json, 'message'),
+      outcomeMessage({ outcome: 'policy_violation', reasons: ['history'], policy: POLICY }),
+    );
   });
 
   test('a generated reset for an unknown user stops at the policy read', async () => {
@@ -99,7 +138,10 @@ describe('writeback over HTTP', () => {
   test('every outcome travels with its one HTTP status and a message', async () => {
     for (const outcome of OUTCOME_CODES) {
       const status = OUTCOME_HTTP_STATUS[outcome];
-      agent.script = (): OperationResult => (outcome === 'policy_violation' ? { outcome, reasons: ['too_short', 'complexity'], policy: POLICY } : { outcome });
+      agent.script = (): OperationResult =>
+        outcome === 'policy_violation'
+          ? { outcome, reasons: ['too_short', 'complexity'], policy: POLICY }
+          : { outcome };
       const r = await api(base, 'POST', '/api/v1/tenants/acme/users/alice/unlock', { token: apiKey });
       assert.equal(r.status, status, outcome);
       assert.equal(str(r.json, 'outcome'), outcome);
@@ -108,7 +150,11 @@ describe('writeback over HTTP', () => {
   });
 
   test('policy violation: reasons, policy and a message built from them', async () => {
-    agent.script = () => ({ outcome: 'policy_violation', reasons: ['too_short', 'min_age'], policy: { ...POLICY, nextChangeAllowedAt: new Date(clock.now() + 3 * 3_600_000).toISOString() } });
+    agent.script = () => ({
+      outcome: 'policy_violation',
+      reasons: ['too_short', 'min_age'],
+      policy: { ...POLICY, nextChangeAllowedAt: new Date(clock.now() + 3 * 3_600_000).toISOString() },
+    });
     const r = await reset('alice', { newPassword: 'short' });
     assert.equal(r.status, 422);
     assert.deepEqual(field(r.json, 'reasons'), ['too_short', 'min_age']);
@@ -124,7 +170,10 @@ describe('writeback over HTTP', () => {
     const r = await reset('alice', { newPassword: 'Another-Password-1' });
     assert.equal(r.status, 200);
     assert.equal(field(r.json, 'historyEnforced'), false);
-    assert.equal(str(r.json, 'message'), outcomeMessage({ outcome: 'succeeded', historyEnforced: false }, { op: 'password.reset' }));
+    assert.equal(
+      str(r.json, 'message'),
+      outcomeMessage({ outcome: 'succeeded', historyEnforced: false }, { op: 'password.reset' }),
+    );
   });
 
   test('effective policy and unlock', async () => {
@@ -138,9 +187,21 @@ describe('writeback over HTTP', () => {
   });
 
   test('logins are URL-decoded and passed through untouched, hostile characters included; over 256 is refused', async () => {
-    for (const login of ['o\'brien', 'CN=x,OU=y', 'a/b', 'ünïcødé', '*)(uid=*', 'x%41', 'back\\slash', ' spaced ', 'a'.repeat(256)]) {
+    for (const login of [
+      "o'brien",
+      'CN=x,OU=y',
+      'a/b',
+      'ünïcødé',
+      '*)(uid=*',
+      'x%41',
+      'back\\slash',
+      ' spaced ',
+      'a'.repeat(256),
+    ]) {
       agent.opened = [];
-      const r = await api(base, 'GET', `/api/v1/tenants/acme/users/${encodeURIComponent(login)}/policy`, { token: apiKey });
+      const r = await api(base, 'GET', `/api/v1/tenants/acme/users/${encodeURIComponent(login)}/policy`, {
+        token: apiKey,
+      });
       assert.equal(r.status, 200, login);
       const req: OpenedRequest | undefined = agent.opened[0];
       assert.ok(req && req.op === 'policy.get');
@@ -175,27 +236,46 @@ describe('writeback over HTTP', () => {
   test('self-service change: the directory decides, the wrong current password is a 403', async () => {
     agent.script = (req) => {
       assert.ok(req.op === 'password.change');
-      return req.secret.currentPassword === 'Old-Password-1' ? { outcome: 'succeeded' } : { outcome: 'wrong_current_password' };
+      return req.secret.currentPassword === 'Old-Password-1'
+        ? { outcome: 'succeeded' }
+        : { outcome: 'wrong_current_password' };
     };
-    const ok = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'dave', currentPassword: 'Old-Password-1', newPassword: 'New-Password-22' } });
+    const ok = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      body: { username: 'dave', currentPassword: 'Old-Password-1', newPassword: 'New-Password-22' },
+    });
     assert.equal(ok.status, 200);
     assert.equal(str(ok.json, 'message'), outcomeMessage({ outcome: 'succeeded' }, { op: 'password.change' }));
-    const bad = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'dave', currentPassword: 'guess', newPassword: 'New-Password-22' } });
+    const bad = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      body: { username: 'dave', currentPassword: 'guess', newPassword: 'New-Password-22' },
+    });
     assert.equal(bad.status, 403);
     assert.equal(str(bad.json, 'outcome'), 'wrong_current_password');
-    assert.equal((await api(base, 'POST', '/api/v1/tenants/nope/password/change', { body: { username: 'dave', currentPassword: 'x', newPassword: 'y' } })).status, 404);
+    assert.equal(
+      (
+        await api(base, 'POST', '/api/v1/tenants/nope/password/change', {
+          body: { username: 'dave', currentPassword: 'x', newPassword: 'y' },
+        })
+      ).status,
+      404,
+    );
   });
 
   test('self-service change is rate limited per user (attempts that test the password) and per IP', async () => {
-    const change = (username: string) => api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username, currentPassword: 'guess', newPassword: 'New-Password-22' } });
+    const change = (username: string) =>
+      api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+        body: { username, currentPassword: 'guess', newPassword: 'New-Password-22' },
+      });
     agent.script = (req) => {
       assert.ok(req.op === 'password.change');
-      if (req.secret.newPassword === 'weak') return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
+      if (req.secret.newPassword === 'weak')
+        return { outcome: 'policy_violation', reasons: ['too_short'], policy: POLICY };
       return { outcome: 'wrong_current_password' };
     };
     // Policy violations do not test the current password: not counted.
     for (let i = 0; i < 4; i++) {
-      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'erin', currentPassword: 'x', newPassword: 'weak' } });
+      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+        body: { username: 'erin', currentPassword: 'x', newPassword: 'weak' },
+      });
       assert.equal(r.status, 422);
     }
     for (let i = 0; i < 3; i++) assert.equal((await change('Erin')).status, 403);
@@ -221,25 +301,43 @@ describe('writeback over HTTP', () => {
     const items = field(page1.json, 'items');
     assert.ok(Array.isArray(items) && items.length === 5);
     const cursor = str(page1.json, 'nextCursor');
-    const page2 = await api(base, 'GET', `/api/v1/tenants/acme/audit?limit=5&cursor=${encodeURIComponent(cursor)}`, { token: apiKey });
+    const page2 = await api(base, 'GET', `/api/v1/tenants/acme/audit?limit=5&cursor=${encodeURIComponent(cursor)}`, {
+      token: apiKey,
+    });
     const ids1 = items.map((i: unknown) => field(i, 'requestId'));
     const items2 = field(page2.json, 'items');
     assert.ok(Array.isArray(items2));
     assert.ok(items2.every((i: unknown) => !ids1.includes(field(i, 'requestId'))));
-    const wrong = await api(base, 'GET', '/api/v1/tenants/acme/audit?outcome=wrong_current_password&user=ERIN&limit=100', { token: apiKey });
+    const wrong = await api(
+      base,
+      'GET',
+      '/api/v1/tenants/acme/audit?outcome=wrong_current_password&user=ERIN&limit=100',
+      { token: apiKey },
+    );
     const wrongItems = field(wrong.json, 'items');
     assert.ok(Array.isArray(wrongItems) && wrongItems.length >= 3);
-    assert.ok(wrongItems.every((i: unknown) => field(i, 'outcome') === 'wrong_current_password' && String(field(i, 'target')).toLowerCase() === 'erin'));
+    assert.ok(
+      wrongItems.every(
+        (i: unknown) =>
+          field(i, 'outcome') === 'wrong_current_password' && String(field(i, 'target')).toLowerCase() === 'erin',
+      ),
+    );
     const first = wrongItems[0];
     assert.equal(field(first, 'action'), 'password.change');
     assert.equal(field(first, 'state'), 'done');
     assert.deepEqual(field(first, 'actor'), { kind: 'user', id: 'erin' });
     const all = await api(base, 'GET', '/api/v1/tenants/acme/audit?limit=500', { token: apiKey });
-    for (const secret of ['Given-Password-2030', 'Old-Password-1', 'New-Password-22', 'Another-Password-1']) assert.ok(!all.text.includes(secret));
+    for (const secret of ['Given-Password-2030', 'Old-Password-1', 'New-Password-22', 'Another-Password-1'])
+      assert.ok(!all.text.includes(secret));
     const bad = await api(base, 'GET', '/api/v1/tenants/acme/audit?from=yesterday', { token: apiKey });
     assert.equal(bad.status, 400);
     assert.ok(JSON.stringify(bad.json).includes('query.from'));
-    const ranged = await api(base, 'GET', `/api/v1/tenants/acme/audit?from=${encodeURIComponent(new Date(clock.now() + 1).toISOString())}`, { token: apiKey });
+    const ranged = await api(
+      base,
+      'GET',
+      `/api/v1/tenants/acme/audit?from=${encodeURIComponent(new Date(clock.now() + 1).toISOString())}`,
+      { token: apiKey },
+    );
     assert.deepEqual(field(ranged.json, 'items'), []);
   });
 });

@@ -35,7 +35,10 @@ test('first start generates a 0600 master key and an operator key shown once; a 
   const dir = tempDir();
   const databaseUrl = `sqlite:${join(dir, 'wb.db')}`;
   const printed: string[] = [];
-  const first = await createCloud({ port: 0, databaseUrl }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) });
+  const first = await createCloud(
+    { port: 0, databaseUrl },
+    { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) },
+  );
   const key = first.cloudPublicKey;
   assert.equal(printed.length, 1);
   assert.equal(first.initialOperatorKey, printed[0]);
@@ -45,10 +48,20 @@ test('first start generates a 0600 master key and an operator key shown once; a 
 
   // A request whose process died mid-flight: pending with a deadline long past.
   const db = await openStore({ url: databaseUrl });
-  await insertPending(db, { tenantId: 't-0000000000000001', requestId: 'c0ffee00-0000-4000-8000-000000000001', actor: { kind: 'user', id: 'x' }, action: 'password.change', startedAt: 1_000, deadlineAt: 2_000 });
+  await insertPending(db, {
+    tenantId: 't-0000000000000001',
+    requestId: 'c0ffee00-0000-4000-8000-000000000001',
+    actor: { kind: 'user', id: 'x' },
+    action: 'password.change',
+    startedAt: 1_000,
+    deadlineAt: 2_000,
+  });
   await db.close();
 
-  const second = await createCloud({ port: 0, databaseUrl }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) });
+  const second = await createCloud(
+    { port: 0, databaseUrl },
+    { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: (k) => printed.push(k) },
+  );
   try {
     assert.equal(second.cloudPublicKey, key, 'the signing key survives a restart (agents keep trusting it)');
     assert.equal(printed.length, 1, 'the operator key is printed only on the first start');
@@ -64,7 +77,10 @@ test('first start generates a 0600 master key and an operator key shown once; a 
 test('a master key that does not decrypt the stored cloud key refuses to start', async () => {
   const dir = tempDir();
   const databaseUrl = `sqlite:${join(dir, 'wb.db')}`;
-  const c = await createCloud({ port: 0, databaseUrl, masterKey: newMasterKey() }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined });
+  const c = await createCloud(
+    { port: 0, databaseUrl, masterKey: newMasterKey() },
+    { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined },
+  );
   await c.close();
   await assert.rejects(
     createCloud({ port: 0, databaseUrl, masterKey: newMasterKey() }, { relayClient: new FakeRelay(), log: quiet() }),
@@ -73,15 +89,43 @@ test('a master key that does not decrypt the stored cloud key refuses to start',
 });
 
 test('PostgreSQL without a master key is a configuration error', async () => {
-  await assert.rejects(createCloud({ port: 0, databaseUrl: 'postgres://127.0.0.1:5432/test' }, { log: quiet() }), (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey'));
+  await assert.rejects(
+    createCloud({ port: 0, databaseUrl: 'postgres://127.0.0.1:5432/test' }, { log: quiet() }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey'),
+  );
 });
 
 test('TLS_CERT/TLS_KEY serve HTTPS and agents are given a wss:// relay URL', async () => {
   const dir = tempDir();
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  const c = await createCloud({ port: 0, databaseUrl: 'sqlite::memory:', masterKey: newMasterKey(), tls: { cert, key } }, { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const c = await createCloud(
+    { port: 0, databaseUrl: 'sqlite::memory:', masterKey: newMasterKey(), tls: { cert, key } },
+    { relayClient: new FakeRelay(), log: quiet(), printOperatorKey: () => undefined },
+  );
   try {
     assert.match(c.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     assert.match(c.relayUrl, /^wss:\/\/127\.0\.0\.1:\d+\/agent$/);
@@ -106,7 +150,13 @@ test('main.ts starts from the environment, prints the first operator key once, a
   const dir = tempDir();
   const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
   const proc = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: { ...process.env, PORT: '0', DATABASE_URL: `sqlite:${join(dir, 'wb.db')}`, WRITEBACK_MASTER_KEY: newMasterKey(), LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      DATABASE_URL: `sqlite:${join(dir, 'wb.db')}`,
+      WRITEBACK_MASTER_KEY: newMasterKey(),
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -139,7 +189,10 @@ test('main.ts starts from the environment, prints the first operator key once, a
 
 test('main.ts exits 1 on bad configuration, naming the option', async () => {
   const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', main], { env: { ...process.env, PORT: 'eighty' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, PORT: 'eighty' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();

@@ -7,7 +7,14 @@ import { describe, test } from 'node:test';
 import { createLogger } from '@writeback/protocol';
 import { startSmtpCapture } from '../../../test/e2e/browser/smtp.js';
 import { loadConfig, configWarnings } from '../src/config.js';
-import { createConsoleSmsProvider, createMailerFromConfig, createMemoryMailer, createSmtpMailer, MailError, redactAddress } from '../src/mail/index.js';
+import {
+  createConsoleSmsProvider,
+  createMailerFromConfig,
+  createMemoryMailer,
+  createSmtpMailer,
+  MailError,
+  redactAddress,
+} from '../src/mail/index.js';
 
 const CODE = '493817';
 
@@ -29,9 +36,17 @@ describe('mail', () => {
   test('SMTP mailer delivers text and html to a real SMTP server; the log has neither body nor full address', async () => {
     const smtp = await startSmtpCapture();
     const { lines, log } = logLines();
-    const mailer = createSmtpMailer({ host: smtp.host, port: smtp.port, security: 'none', from: 'Writeback <no-reply@example.test>' }, log);
+    const mailer = createSmtpMailer(
+      { host: smtp.host, port: smtp.port, security: 'none', from: 'Writeback <no-reply@example.test>' },
+      log,
+    );
     try {
-      await mailer.send({ to: 'alice@example.test', subject: 'Your code: ünïcode', text: `Your code is ${CODE}.`, html: `<p>Your code is <b>${CODE}</b>.</p>` });
+      await mailer.send({
+        to: 'alice@example.test',
+        subject: 'Your code: ünïcode',
+        text: `Your code is ${CODE}.`,
+        html: `<p>Your code is <b>${CODE}</b>.</p>`,
+      });
       const got = await smtp.waitFor('alice@example.test');
       assert.deepEqual(got.to, ['alice@example.test']);
       assert.equal(got.from, 'no-reply@example.test');
@@ -48,8 +63,17 @@ describe('mail', () => {
   });
 
   test('SMTP failure is MailError transport_failed; a bad recipient is invalid_recipient before any connection', async () => {
-    const mailer = createSmtpMailer({ host: '127.0.0.1', port: 1, security: 'none', from: 'x@example.test', timeoutMs: 2000 });
-    assert.equal(await code(() => mailer.send({ to: 'bob@example.test', subject: 's', text: 't' }))(), 'transport_failed');
+    const mailer = createSmtpMailer({
+      host: '127.0.0.1',
+      port: 1,
+      security: 'none',
+      from: 'x@example.test',
+      timeoutMs: 2000,
+    });
+    assert.equal(
+      await code(() => mailer.send({ to: 'bob@example.test', subject: 's', text: 't' }))(),
+      'transport_failed',
+    );
     for (const to of ['bob', 'a@b.c, evil@x.y', 'Bob <bob@example.test>', 'bob@example.test\r\nBcc: x@y.z']) {
       assert.equal(await code(() => mailer.send({ to, subject: 's', text: 't' }))(), 'invalid_recipient', to);
     }
@@ -81,16 +105,31 @@ describe('mail', () => {
     const mem = loadConfig({ env: {} });
     assert.equal(mem.mail.transport, 'memory');
     assert.equal(createMailerFromConfig(mem).kind, 'memory');
-    const c = loadConfig({ env: { SMTP_HOST: 'smtp.example.com', SMTP_USER: 'wb', SMTP_PASSWORD: 'pw', MAIL_FROM: 'id@example.com' } });
+    const c = loadConfig({
+      env: { SMTP_HOST: 'smtp.example.com', SMTP_USER: 'wb', SMTP_PASSWORD: 'pw', MAIL_FROM: 'id@example.com' },
+    });
     assert.equal(c.mail.transport, 'smtp');
     assert.equal(c.mail.smtp?.port, 587);
     assert.equal(c.mail.smtp?.security, 'starttls');
     assert.equal(c.mail.smtp?.rejectUnauthorized, true);
     assert.equal(c.mail.from, 'id@example.com');
-    assert.throws(() => loadConfig({ env: { MAIL_TRANSPORT: 'smtp' } }), /^TypeError: config\.mail\.smtp\.host \(SMTP_HOST\)/);
-    assert.throws(() => loadConfig({ env: { SMTP_HOST: 'h', SMTP_SECURITY: 'ssl' } }), /config\.mail\.smtp\.security \(SMTP_SECURITY\)/);
-    assert.throws(() => loadConfig({ env: { SMTP_HOST: 'h', SMTP_PASSWORD: 'a', SMTP_PASSWORD_FILE: '/x' } }), /SMTP_PASSWORD_FILE/);
-    const w = configWarnings(loadConfig({ env: { SMTP_HOST: 'mail.example.com', SMTP_SECURITY: 'none', SMTP_TLS_REJECT_UNAUTHORIZED: 'false' } }));
+    assert.throws(
+      () => loadConfig({ env: { MAIL_TRANSPORT: 'smtp' } }),
+      /^TypeError: config\.mail\.smtp\.host \(SMTP_HOST\)/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SMTP_HOST: 'h', SMTP_SECURITY: 'ssl' } }),
+      /config\.mail\.smtp\.security \(SMTP_SECURITY\)/,
+    );
+    assert.throws(
+      () => loadConfig({ env: { SMTP_HOST: 'h', SMTP_PASSWORD: 'a', SMTP_PASSWORD_FILE: '/x' } }),
+      /SMTP_PASSWORD_FILE/,
+    );
+    const w = configWarnings(
+      loadConfig({
+        env: { SMTP_HOST: 'mail.example.com', SMTP_SECURITY: 'none', SMTP_TLS_REJECT_UNAUTHORIZED: 'false' },
+      }),
+    );
     assert.ok(w.some((x) => x.includes('SMTP_SECURITY')));
     assert.ok(w.some((x) => x.includes('SMTP_TLS_REJECT_UNAUTHORIZED')));
   });

@@ -47,7 +47,11 @@ describe('nats relay mode', async () => {
   before(async () => {
     s = await startCloud({ config: { relayMode: 'nats', natsUrl: NATS_URL, natsPrefix: prefix } });
     nodeNc = await connect({ servers: NATS_URL });
-    hub = createRelayHub({ cloudVerifyKey: publicKeyObject('Ed25519', s.cloud.cloudPublicKey), gate: createNatsGate(nodeNc, { prefix, log: quiet }), log: quiet });
+    hub = createRelayHub({
+      cloudVerifyKey: publicKeyObject('Ed25519', s.cloud.cloudPublicKey),
+      gate: createNatsGate(nodeNc, { prefix, log: quiet }),
+      log: quiet,
+    });
     bridge = startNatsBridge(hub, nodeNc, { prefix, log: quiet });
     server = createServer((_req, res) => res.writeHead(404).end());
     hub.attach(server, '/agent');
@@ -71,18 +75,31 @@ describe('nats relay mode', async () => {
   test('the gate is answered by the cloud over NATS and the agent is seen through the node', async () => {
     wire = new WireAgent(nodeUrl, agent, AgentCertificateSchema.parse(agent.certificate));
     await until(wire.welcomed, 5_000, 'welcome');
-    await until(async () => field((await api(s.cloud.url, 'GET', '/healthz')).json, 'agentsConnected') === 1, 5_000, 'presence over NATS');
+    await until(
+      async () => field((await api(s.cloud.url, 'GET', '/healthz')).json, 'agentsConnected') === 1,
+      5_000,
+      'presence over NATS',
+    );
   });
 
   test('a reset crosses NATS to the node and back', async () => {
-    agent.script = (req) => (req.op === 'password.reset' && req.secret.newPassword === 'Over-NATS-Secret-1' ? { outcome: 'succeeded' } : { outcome: 'access_denied' });
-    const r = await api(s.cloud.url, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', { token: apiKey, body: { newPassword: 'Over-NATS-Secret-1' } });
+    agent.script = (req) =>
+      req.op === 'password.reset' && req.secret.newPassword === 'Over-NATS-Secret-1'
+        ? { outcome: 'succeeded' }
+        : { outcome: 'access_denied' };
+    const r = await api(s.cloud.url, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', {
+      token: apiKey,
+      body: { newPassword: 'Over-NATS-Secret-1' },
+    });
     assert.equal(r.status, 200);
     assert.equal(str(r.json, 'outcome'), 'succeeded');
   });
 
   test('revocation reaches the node: the connection closes and the gate refuses a new one', async () => {
-    assert.equal((await api(s.cloud.url, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, { token: apiKey })).status, 204);
+    assert.equal(
+      (await api(s.cloud.url, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, { token: apiKey })).status,
+      204,
+    );
     await wire.closed;
     const again = new WireAgent(nodeUrl, agent, AgentCertificateSchema.parse(agent.certificate));
     await again.closed;

@@ -56,13 +56,18 @@ describe('OpenAPI document', () => {
         assert.ok(isObj(op.responses['500']));
         const vars = [...p.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
         const params = Array.isArray(op.parameters) ? op.parameters : [];
-        for (const v of vars) assert.ok(params.some((x: unknown) => isObj(x) && x.name === v && x.in === 'path'), `${method} ${p} documents {${v}}`);
+        for (const v of vars)
+          assert.ok(
+            params.some((x: unknown) => isObj(x) && x.name === v && x.in === 'path'),
+            `${method} ${p} documents {${v}}`,
+          );
       }
     }
     const reset = paths['/api/v1/tenants/{tenant}/users/{login}/password/reset'];
     assert.ok(isObj(reset) && isObj(reset.post) && isObj(reset.post.responses));
     // Outcome statuses and error statuses are both there.
-    for (const status of ['200', '422', '423', '502', '503', '504', '401', '400']) assert.ok(status in reset.post.responses, status);
+    for (const status of ['200', '422', '423', '502', '503', '504', '401', '400'])
+      assert.ok(status in reset.post.responses, status);
     const change = paths['/api/v1/tenants/{tenant}/password/change'];
     assert.ok(isObj(change) && isObj(change.post) && isObj(change.post.responses));
     assert.ok(JSON.stringify(change.post.responses['429']).includes('rate_limited'));

@@ -26,7 +26,8 @@ test('every outcome code is documented with its HTTP status', () => {
 });
 
 test('every policy reason is documented', () => {
-  for (const reason of POLICY_REASONS) assert.ok(row(reason), `docs/outcomes.md has no row for policy reason ${reason}`);
+  for (const reason of POLICY_REASONS)
+    assert.ok(row(reason), `docs/outcomes.md has no row for policy reason ${reason}`);
 });
 
 test('every API error code is documented with its HTTP status', () => {

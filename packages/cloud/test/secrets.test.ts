@@ -22,9 +22,13 @@ async function pgDump(schema: string): Promise<string> {
   const c = new pg.Client({ connectionString: withDefaultUser(PG_URL) });
   await c.connect();
   try {
-    const tables = await c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+    const tables = await c.query<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
+      [schema],
+    );
     let out = '';
-    for (const { table_name } of tables.rows) out += JSON.stringify((await c.query(`SELECT * FROM "${schema}"."${table_name}"`)).rows);
+    for (const { table_name } of tables.rows)
+      out += JSON.stringify((await c.query(`SELECT * FROM "${schema}"."${table_name}"`)).rows);
     return out;
   } finally {
     await c.end();
@@ -35,7 +39,10 @@ for (const engine of ENGINES) {
   test(`no secret reaches the log or the ${engine} store`, async () => {
     const cap = captureLogs();
     const relay = new FakeRelay();
-    const s = await startCloud({ engine, deps: { relayClient: relay, log: createLogger({ name: 'cloud', level: 'debug' }) } });
+    const s = await startCloud({
+      engine,
+      deps: { relayClient: relay, log: createLogger({ name: 'cloud', level: 'debug' }) },
+    });
     const secrets: string[] = [ADMIN_PASSWORD, GIVEN, CURRENT, NEW, WEAK, s.operatorKey.split('.')[1] ?? 'x'];
     try {
       const base = s.cloud.url;
@@ -43,29 +50,92 @@ for (const engine of ENGINES) {
       secrets.push(apiKey.split('.')[1] ?? 'x');
       relay.connect(agent, respond());
       agent.script = (req) => {
-        if (req.op === 'policy.get') return { outcome: 'succeeded', policy: { source: 'embedded', minLength: 12, complexity: true, historyLength: 5, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 0, lockoutDurationSeconds: 0 } };
+        if (req.op === 'policy.get')
+          return {
+            outcome: 'succeeded',
+            policy: {
+              source: 'embedded',
+              minLength: 12,
+              complexity: true,
+              historyLength: 5,
+              minAgeSeconds: 0,
+              maxAgeSeconds: 0,
+              lockoutThreshold: 0,
+              lockoutDurationSeconds: 0,
+            },
+          };
         if (req.op === 'password.change') {
           if (req.secret.newPassword === WEAK) return { outcome: 'policy_violation', reasons: ['too_short'] };
-          return req.secret.currentPassword === CURRENT ? { outcome: 'succeeded' } : { outcome: 'wrong_current_password' };
+          return req.secret.currentPassword === CURRENT
+            ? { outcome: 'succeeded' }
+            : { outcome: 'wrong_current_password' };
         }
         return { outcome: 'succeeded' };
       };
 
-      const admin = await api(base, 'POST', '/api/v1/tenants/acme/admins', { token: s.operatorKey, body: { login: 'boss', password: ADMIN_PASSWORD } });
+      const admin = await api(base, 'POST', '/api/v1/tenants/acme/admins', {
+        token: s.operatorKey,
+        body: { login: 'boss', password: ADMIN_PASSWORD },
+      });
       assert.equal(admin.status, 201);
-      const session = await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', { body: { login: 'boss', password: ADMIN_PASSWORD } });
+      const session = await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', {
+        body: { login: 'boss', password: ADMIN_PASSWORD },
+      });
       const sessionToken = str(session.json, 'token');
       secrets.push(sessionToken.split('.')[1] ?? 'x');
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', { body: { login: 'boss', password: `${ADMIN_PASSWORD}-wrong` } })).status, 401);
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', {
+            body: { login: 'boss', password: `${ADMIN_PASSWORD}-wrong` },
+          })
+        ).status,
+        401,
+      );
 
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', { token: sessionToken, body: { newPassword: GIVEN } })).status, 200);
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/users/alice/password/reset', {
+            token: sessionToken,
+            body: { newPassword: GIVEN },
+          })
+        ).status,
+        200,
+      );
       const gen = await api(base, 'POST', '/api/v1/tenants/acme/users/bob/password/reset', { token: apiKey });
       assert.equal(gen.status, 200);
       secrets.push(str(gen.json, 'temporaryPassword'));
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'carol', currentPassword: CURRENT, newPassword: NEW } })).status, 200);
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'carol', currentPassword: NEW, newPassword: CURRENT } })).status, 403);
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 'carol', currentPassword: CURRENT, newPassword: WEAK } })).status, 422);
-      assert.equal((await api(base, 'POST', '/api/v1/tenants/acme/password/change', { body: { username: 42, currentPassword: CURRENT, newPassword: NEW } })).status, 400);
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+            body: { username: 'carol', currentPassword: CURRENT, newPassword: NEW },
+          })
+        ).status,
+        200,
+      );
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+            body: { username: 'carol', currentPassword: NEW, newPassword: CURRENT },
+          })
+        ).status,
+        403,
+      );
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+            body: { username: 'carol', currentPassword: CURRENT, newPassword: WEAK },
+          })
+        ).status,
+        422,
+      );
+      assert.equal(
+        (
+          await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+            body: { username: 42, currentPassword: CURRENT, newPassword: NEW },
+          })
+        ).status,
+        400,
+      );
       const tok = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: apiKey });
       secrets.push(str(tok.json, 'token').split('.')[1] ?? 'x');
       const audit = await api(base, 'GET', '/api/v1/tenants/acme/audit?limit=500', { token: apiKey });
@@ -77,7 +147,8 @@ for (const engine of ENGINES) {
     try {
       assert.ok(cap.lines.length > 10, 'the run logged');
       const log = cap.lines.join('\n');
-      for (const secret of secrets) assert.ok(!log.includes(secret), `log contains a secret (${secrets.indexOf(secret)})`);
+      for (const secret of secrets)
+        assert.ok(!log.includes(secret), `log contains a secret (${secrets.indexOf(secret)})`);
       let stored: string;
       if (engine === 'sqlite') {
         const dir = dirname(s.store.file ?? '');
@@ -89,7 +160,8 @@ for (const engine of ENGINES) {
         stored = await pgDump(s.store.schema ?? '');
         assert.ok(stored.includes('password.reset'), 'the scan reads the real rows');
       }
-      for (const secret of secrets) assert.ok(!stored.includes(secret), `store contains a secret (${secrets.indexOf(secret)})`);
+      for (const secret of secrets)
+        assert.ok(!stored.includes(secret), `store contains a secret (${secrets.indexOf(secret)})`);
     } finally {
       await s.store.drop();
     }

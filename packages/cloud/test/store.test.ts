@@ -35,7 +35,11 @@ for (const engine of ENGINES) {
     let db: Db;
     before(async () => {
       ts = tempStore(engine);
-      db = await openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}), migrate: false });
+      db = await openStore({
+        url: String(ts.config.databaseUrl),
+        ...(ts.schema ? { schema: ts.schema } : {}),
+        migrate: false,
+      });
     });
     after(async () => {
       await db.close();
@@ -44,7 +48,10 @@ for (const engine of ENGINES) {
 
     test('migrations apply from empty, are recorded, and a re-run applies nothing', async () => {
       const first = await migrate(db);
-      assert.deepEqual(first, MIGRATIONS.map((m) => m.id));
+      assert.deepEqual(
+        first,
+        MIGRATIONS.map((m) => m.id),
+      );
       const rows = await db.query('SELECT id, name FROM schema_migrations ORDER BY id');
       assert.deepEqual(
         rows.map((r) => Number(r.id)),
@@ -52,7 +59,16 @@ for (const engine of ENGINES) {
       );
       assert.deepEqual(await migrate(db), []);
       // Every table of the logical schema exists and is empty.
-      for (const table of ['tenants', 'admins', 'admin_sessions', 'api_keys', 'agent_tokens', 'agents', 'cloud_keys', 'audit']) {
+      for (const table of [
+        'tenants',
+        'admins',
+        'admin_sessions',
+        'api_keys',
+        'agent_tokens',
+        'agents',
+        'cloud_keys',
+        'audit',
+      ]) {
         const row = await db.one(`SELECT COUNT(*) AS n FROM ${table}`);
         assert.equal(Number(row?.n), 0, table);
       }
@@ -60,21 +76,39 @@ for (const engine of ENGINES) {
 
     test('concurrent migrate calls agree: one applies, the others see it applied', async () => {
       const ts2 = tempStore(engine);
-      const one = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
+      const one = await openStore({
+        url: String(ts2.config.databaseUrl),
+        ...(ts2.schema ? { schema: ts2.schema } : {}),
+        migrate: false,
+      });
       try {
         const all = await Promise.all([migrate(one), migrate(one), migrate(one)]);
-        assert.deepEqual(all.flat().sort(), MIGRATIONS.map((m) => m.id));
+        assert.deepEqual(
+          all.flat().sort(),
+          MIGRATIONS.map((m) => m.id),
+        );
       } finally {
         await one.close();
       }
       if (engine === 'sqlite') return ts2.drop();
       // PostgreSQL: two separate pools (two nodes starting together) on a fresh schema.
       await ts2.drop();
-      const a = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
-      const b = await openStore({ url: String(ts2.config.databaseUrl), ...(ts2.schema ? { schema: ts2.schema } : {}), migrate: false });
+      const a = await openStore({
+        url: String(ts2.config.databaseUrl),
+        ...(ts2.schema ? { schema: ts2.schema } : {}),
+        migrate: false,
+      });
+      const b = await openStore({
+        url: String(ts2.config.databaseUrl),
+        ...(ts2.schema ? { schema: ts2.schema } : {}),
+        migrate: false,
+      });
       try {
         const [x, y] = await Promise.all([migrate(a), migrate(b)]);
-        assert.deepEqual([...x, ...y].sort(), MIGRATIONS.map((m) => m.id));
+        assert.deepEqual(
+          [...x, ...y].sort(),
+          MIGRATIONS.map((m) => m.id),
+        );
       } finally {
         await a.close();
         await b.close();
@@ -85,7 +119,12 @@ for (const engine of ENGINES) {
     test('a failed transaction leaves nothing behind; a unique violation is a conflict', async () => {
       await assert.rejects(
         db.tx(async (t) => {
-          await t.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', ['t-00000000000000aa', 'rolled-back', 'x', 1]);
+          await t.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [
+            't-00000000000000aa',
+            'rolled-back',
+            'x',
+            1,
+          ]);
           throw new Error('boom');
         }),
         /boom/,
@@ -99,7 +138,11 @@ for (const engine of ENGINES) {
     test('a found tenant is remembered per store; a miss is asked again (another node may create it)', async () => {
       assert.equal(await findTenant(db, 'made-elsewhere'), undefined);
       // Another node (a second pool on the same database) creates it: the miss was not remembered.
-      const other = await openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}), migrate: false });
+      const other = await openStore({
+        url: String(ts.config.databaseUrl),
+        ...(ts.schema ? { schema: ts.schema } : {}),
+        migrate: false,
+      });
       try {
         await createTenant(other, { slug: 'made-elsewhere', name: 'E' }, 5);
       } finally {
@@ -143,10 +186,30 @@ for (const engine of ENGINES) {
 
     test('audit: pending → done once; finish and sweep race with exactly one winner', async () => {
       const requestId = randomUUID();
-      await insertPending(db, { tenantId: 't-x', requestId, actor: { kind: 'api_key', id: 'k1' }, action: 'password.reset', targetUser: 'alice', startedAt: 100, deadlineAt: 200 });
+      await insertPending(db, {
+        tenantId: 't-x',
+        requestId,
+        actor: { kind: 'api_key', id: 'k1' },
+        action: 'password.reset',
+        targetUser: 'alice',
+        startedAt: 100,
+        deadlineAt: 200,
+      });
       assert.equal((await getAuditByRequestId(db, requestId))?.state, 'pending');
       // A duplicate request id is refused: one record per request.
-      assert.equal(await codeOf(insertPending(db, { tenantId: 't-x', requestId, actor: { kind: 'api_key', id: 'k1' }, action: 'password.reset', startedAt: 100, deadlineAt: 200 })), 'conflict');
+      assert.equal(
+        await codeOf(
+          insertPending(db, {
+            tenantId: 't-x',
+            requestId,
+            actor: { kind: 'api_key', id: 'k1' },
+            action: 'password.reset',
+            startedAt: 100,
+            deadlineAt: 200,
+          }),
+        ),
+        'conflict',
+      );
       const results = await Promise.all([
         finishRecord(db, requestId, { outcome: 'succeeded', latencyMs: 5, finishedAt: 105 }),
         sweepPending(db, 1_000, 1_000).then((n) => n > 0),
@@ -162,8 +225,24 @@ for (const engine of ENGINES) {
       const ids = Array.from({ length: 40 }, () => randomUUID());
       await Promise.all(
         ids.map(async (requestId, i) => {
-          await insertPending(db, { tenantId: 't-many', requestId, actor: { kind: 'user', id: `u${i}` }, action: 'password.change', targetUser: `u${i}`, startedAt: 1_000 + i, deadlineAt: 9_000 });
-          assert.equal(await finishRecord(db, requestId, { outcome: i % 2 ? 'succeeded' : 'policy_violation', reasons: i % 2 ? undefined : ['too_short'], latencyMs: i, finishedAt: 2_000 + i }), true);
+          await insertPending(db, {
+            tenantId: 't-many',
+            requestId,
+            actor: { kind: 'user', id: `u${i}` },
+            action: 'password.change',
+            targetUser: `u${i}`,
+            startedAt: 1_000 + i,
+            deadlineAt: 9_000,
+          });
+          assert.equal(
+            await finishRecord(db, requestId, {
+              outcome: i % 2 ? 'succeeded' : 'policy_violation',
+              reasons: i % 2 ? undefined : ['too_short'],
+              latencyMs: i,
+              finishedAt: 2_000 + i,
+            }),
+            true,
+          );
         }),
       );
       const rows = await db.query("SELECT request_id, state FROM audit WHERE tenant_id = 't-many'");
@@ -175,8 +254,22 @@ for (const engine of ENGINES) {
     test('audit: the sweep closes only records past their deadline', async () => {
       const live = randomUUID();
       const dead = randomUUID();
-      await insertPending(db, { tenantId: 't-sweep', requestId: live, actor: { kind: 'user', id: 'a' }, action: 'password.change', startedAt: 50_000, deadlineAt: 60_000 });
-      await insertPending(db, { tenantId: 't-sweep', requestId: dead, actor: { kind: 'user', id: 'b' }, action: 'password.change', startedAt: 10_000, deadlineAt: 20_000 });
+      await insertPending(db, {
+        tenantId: 't-sweep',
+        requestId: live,
+        actor: { kind: 'user', id: 'a' },
+        action: 'password.change',
+        startedAt: 50_000,
+        deadlineAt: 60_000,
+      });
+      await insertPending(db, {
+        tenantId: 't-sweep',
+        requestId: dead,
+        actor: { kind: 'user', id: 'b' },
+        action: 'password.change',
+        startedAt: 10_000,
+        deadlineAt: 20_000,
+      });
       assert.equal(await sweepPending(db, 30_000, 55_000), 1);
       const d = await getAuditByRequestId(db, dead);
       assert.equal(d?.state, 'done');
@@ -188,15 +281,28 @@ for (const engine of ENGINES) {
     test('audit listing: filters, newest first, cursor pages cover everything once', async () => {
       for (let i = 0; i < 7; i++) {
         const requestId = randomUUID();
-        await insertPending(db, { tenantId: 't-list', requestId, actor: { kind: 'user', id: 'x' }, action: 'password.change', targetUser: i % 2 ? 'Bob' : 'carol', startedAt: 5_000 + (i < 3 ? 0 : i), deadlineAt: 99_000 });
-        await finishRecord(db, requestId, { outcome: i % 2 ? 'succeeded' : 'wrong_current_password', latencyMs: 1, finishedAt: 6_000 });
+        await insertPending(db, {
+          tenantId: 't-list',
+          requestId,
+          actor: { kind: 'user', id: 'x' },
+          action: 'password.change',
+          targetUser: i % 2 ? 'Bob' : 'carol',
+          startedAt: 5_000 + (i < 3 ? 0 : i),
+          deadlineAt: 99_000,
+        });
+        await finishRecord(db, requestId, {
+          outcome: i % 2 ? 'succeeded' : 'wrong_current_password',
+          latencyMs: 1,
+          finishedAt: 6_000,
+        });
       }
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
         const page = await listAudit(db, 't-list', { limit: 3, cursor });
         seen.push(...page.items.map((r) => r.requestId));
-        for (let i = 1; i < page.items.length; i++) assert.ok((page.items[i - 1]?.startedAt ?? 0) >= (page.items[i]?.startedAt ?? 0));
+        for (let i = 1; i < page.items.length; i++)
+          assert.ok((page.items[i - 1]?.startedAt ?? 0) >= (page.items[i]?.startedAt ?? 0));
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
       assert.equal(seen.length, 7);

@@ -35,10 +35,23 @@ for (const engine of ENGINES) {
       tenantId = boot.tenant?.id ?? '';
       const config = { kind: 'embedded' as const, path: join(folder, 'directory'), hash: { ...HASH_COST.fast } };
       dir = await openEmbeddedDirectory(config, { log: quiet });
-      for (let i = 0; i < 40; i++) await dir.createUser({ login: `user${i}`, upn: `user${i}@corp.example`, mail: `u${i}@mail.example`, displayName: `User ${i}` });
+      for (let i = 0; i < 40; i++)
+        await dir.createUser({
+          login: `user${i}`,
+          upn: `user${i}@corp.example`,
+          mail: `u${i}@mail.example`,
+          displayName: `User ${i}`,
+        });
       await dir.createUser({ login: 'under_score', mail: 'shared@mail.example' });
       await dir.createUser({ login: 'underXscore', mail: 'shared@mail.example' });
-      const state = await registerAgent({ cloudUrl: s.cloud.url, token: boot.agentToken?.token ?? '', name: 'a1', statePath: join(folder, 'agent.json'), directory: config, log: quiet });
+      const state = await registerAgent({
+        cloudUrl: s.cloud.url,
+        token: boot.agentToken?.token ?? '',
+        name: 'a1',
+        statePath: join(folder, 'agent.json'),
+        directory: config,
+        log: quiet,
+      });
       agent = await startAgent({ state, directory: dir, log: quiet, allowPlaintext: true });
       await agent.ready();
     });
@@ -64,7 +77,10 @@ for (const engine of ENGINES) {
       // A mail address two users share names nobody.
       assert.equal(await findUserByLogin(store, tenantId, 'shared@mail.example'), null);
       // `_` is a literal in a search, not a LIKE wildcard.
-      assert.deepEqual((await listUsers(store, tenantId, { search: 'under_', limit: 10, offset: 0 })).users.map((u) => u.login), ['under_score']);
+      assert.deepEqual(
+        (await listUsers(store, tenantId, { search: 'under_', limit: 10, offset: 0 })).users.map((u) => u.login),
+        ['under_score'],
+      );
       const page = await listUsers(store, tenantId, { search: 'user1', limit: 5, offset: 0 });
       assert.equal(page.total, 11);
       assert.equal(page.users.length, 5);
@@ -82,11 +98,23 @@ for (const engine of ENGINES) {
 
     it('a lease held by another node skips the run; an expired one is taken over', async () => {
       const { store, sync } = s.cloud;
-      await store.exec('UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ?', ['node-other', Date.now() + 60_000, tenantId]);
+      await store.exec('UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ?', [
+        'node-other',
+        Date.now() + 60_000,
+        tenantId,
+      ]);
       const skipped = await sync.runOnce(tenantId);
       assert.equal(skipped.skipped, 'leased_elsewhere');
       // A second engine on the same store is "another node" too.
-      const other = createSyncEngine({ db: store, writeback: s.cloud.writeback, relay: s.cloud.relayClient, now: Date.now, log: quiet, anchorsIntervalMs: 600_000, leaseMs: 30_000 });
+      const other = createSyncEngine({
+        db: store,
+        writeback: s.cloud.writeback,
+        relay: s.cloud.relayClient,
+        now: Date.now,
+        log: quiet,
+        anchorsIntervalMs: 600_000,
+        leaseMs: 30_000,
+      });
       assert.equal((await other.runOnce(tenantId)).skipped, 'leased_elsewhere');
       await store.exec('UPDATE sync_state SET lease_until = ? WHERE tenant_id = ?', [Date.now() - 1, tenantId]);
       const ran = await other.runOnce(tenantId);
@@ -101,9 +129,14 @@ for (const engine of ENGINES) {
       const { store, sync } = s.cloud;
       await assert.rejects(
         updateTenantSettings(store, tenantId, { sync: { massDeleteThresholdPercent: 250 } }),
-        (err: unknown) => err instanceof CloudError && err.code === 'invalid_request' && err.details?.[0]?.path === 'sync.massDeleteThresholdPercent',
+        (err: unknown) =>
+          err instanceof CloudError &&
+          err.code === 'invalid_request' &&
+          err.details?.[0]?.path === 'sync.massDeleteThresholdPercent',
       );
-      const settings = await updateTenantSettings(store, tenantId, { sync: { massDeleteThresholdPercent: 20, massDeleteMinUsers: 5 } });
+      const settings = await updateTenantSettings(store, tenantId, {
+        sync: { massDeleteThresholdPercent: 20, massDeleteMinUsers: 5 },
+      });
       assert.equal(settings.sync.massDeleteThresholdPercent, 20);
       assert.equal(settings.signIn.mode, 'cloud_hash');
       assert.deepEqual(await getTenantSettings(store, tenantId), settings);
@@ -116,7 +149,10 @@ for (const engine of ENGINES) {
       assert.equal(await sync.confirmDeletions(tenantId), 10);
       assert.equal((await listUsers(store, tenantId, { search: 'user2', limit: 100, offset: 0 })).total, 1);
       assert.equal((await sync.status(tenantId)).phase, 'idle');
-      await assert.rejects(sync.rejectDeletions(tenantId), (err: unknown) => err instanceof CloudError && err.code === 'conflict');
+      await assert.rejects(
+        sync.rejectDeletions(tenantId),
+        (err: unknown) => err instanceof CloudError && err.code === 'conflict',
+      );
     });
   });
 }

@@ -1,7 +1,16 @@
 /** TOTP: RFC 6238 appendix B vectors, RFC 4226 vectors, base32, the window and the matched step. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { base32Decode, base32Encode, generateTotpSecret, hotp, totpCode, totpStep, totpUri, verifyTotp } from '../src/auth/totp.js';
+import {
+  base32Decode,
+  base32Encode,
+  generateTotpSecret,
+  hotp,
+  totpCode,
+  totpStep,
+  totpUri,
+  verifyTotp,
+} from '../src/auth/totp.js';
 
 const SHA1_KEY = Buffer.from('12345678901234567890');
 const SHA256_KEY = Buffer.from('12345678901234567890123456789012');
@@ -28,7 +37,18 @@ describe('totp', () => {
   });
 
   test('RFC 4226 appendix D HOTP values (6 digits)', () => {
-    const expected = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'];
+    const expected = [
+      '755224',
+      '287082',
+      '359152',
+      '969429',
+      '338314',
+      '254676',
+      '287922',
+      '162583',
+      '399871',
+      '520489',
+    ];
     for (const [counter, code] of expected.entries()) assert.equal(hotp(SHA1_KEY, counter), code);
   });
 
@@ -59,7 +79,8 @@ describe('totp', () => {
   test('verify refuses malformed codes and secrets without throwing', () => {
     const secret = generateTotpSecret();
     const now = Date.UTC(2030, 0, 1);
-    for (const bad of ['', '12345', '1234567', 'abcdef', '12 34 5x']) assert.equal(verifyTotp(secret, bad, now), null, bad);
+    for (const bad of ['', '12345', '1234567', 'abcdef', '12 34 5x'])
+      assert.equal(verifyTotp(secret, bad, now), null, bad);
     assert.equal(verifyTotp('not base32!', '123456', now), null);
     const code = totpCode(secret, now);
     assert.equal(verifyTotp(secret, `${code.slice(0, 3)} ${code.slice(3)}`, now), totpStep(now));

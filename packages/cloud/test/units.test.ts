@@ -50,10 +50,19 @@ describe('outcome messages', () => {
   });
 
   test('a policy violation joins its reasons; locked accounts say how long', () => {
-    const m = outcomeMessage({ outcome: 'policy_violation', reasons: ['too_short', 'history'], policy: POLICY }, { op: 'password.change' });
-    assert.equal(m, 'The password must be at least 12 characters long. The password must not be one of your last 24 passwords.');
+    const m = outcomeMessage(
+      { outcome: 'policy_violation', reasons: ['too_short', 'history'], policy: POLICY },
+      { op: 'password.change' },
+    );
+    assert.equal(
+      m,
+      'The password must be at least 12 characters long. The password must not be one of your last 24 passwords.',
+    );
     assert.match(outcomeMessage({ outcome: 'account_locked', policy: POLICY }), /30 minutes/);
-    assert.match(outcomeMessage({ outcome: 'access_denied', missingRight: 'Reset Password' }, { op: 'password.reset' }), /missing right: Reset Password/);
+    assert.match(
+      outcomeMessage({ outcome: 'access_denied', missingRight: 'Reset Password' }, { op: 'password.reset' }),
+      /missing right: Reset Password/,
+    );
   });
 
   test('uncertain outcomes never read as success', () => {
@@ -61,7 +70,10 @@ describe('outcome messages', () => {
       const m = outcomeMessage({ outcome }, { op: 'password.reset' });
       assert.match(m, /not reported as a success/);
     }
-    assert.equal(outcomeMessage({ outcome: 'agent_unavailable' }, { op: 'password.change' }), 'The on-premises password service is unreachable; nothing was changed.');
+    assert.equal(
+      outcomeMessage({ outcome: 'agent_unavailable' }, { op: 'password.change' }),
+      'The on-premises password service is unreachable; nothing was changed.',
+    );
   });
 });
 
@@ -104,8 +116,18 @@ describe('rate limiter', () => {
     const clock = new Clock(0);
     const user = createRateLimiter({ limit: 1, windowSeconds: 60 }, clock.now);
     const ip = createRateLimiter({ limit: 5, windowSeconds: 60 }, clock.now);
-    assert.ok(reserveAll([[user, 'u'], [ip, 'i']]).ok);
-    assert.ok(!reserveAll([[user, 'u'], [ip, 'i']]).ok);
+    assert.ok(
+      reserveAll([
+        [user, 'u'],
+        [ip, 'i'],
+      ]).ok,
+    );
+    assert.ok(
+      !reserveAll([
+        [user, 'u'],
+        [ip, 'i'],
+      ]).ok,
+    );
     assert.equal(ip.count('i'), 1, 'the refused attempt did not keep its IP slot');
   });
 

@@ -18,9 +18,15 @@ describe('users, settings and sign-in API', () => {
   before(async () => {
     s = await startCloud({ config: { rateLimits: { userSignInPerLogin: { limit: 3, windowSeconds: 900 } } } });
     base = s.cloud.url;
-    const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, admin: { login: 'desk', password: 'Helpdesk-Pass-2030!', role: 'helpdesk' } });
+    const boot = await s.cloud.bootstrap({
+      tenant: { slug: 'acme' },
+      apiKey: true,
+      admin: { login: 'desk', password: 'Helpdesk-Pass-2030!', role: 'helpdesk' },
+    });
     apiKey = boot.apiKey ?? '';
-    const session = await api(base, 'POST', `${T}/admin/sessions`, { body: { login: 'desk', password: 'Helpdesk-Pass-2030!' } });
+    const session = await api(base, 'POST', `${T}/admin/sessions`, {
+      body: { login: 'desk', password: 'Helpdesk-Pass-2030!' },
+    });
     assert.equal(session.status, 201);
     helpdesk = str(session.json, 'token');
   });
@@ -32,7 +38,10 @@ describe('users, settings and sign-in API', () => {
     assert.equal(field(got.json, 'signIn', 'mode'), 'cloud_hash');
     assert.equal(field(got.json, 'sync', 'intervalMs'), 1000);
 
-    const patched = await api(base, 'PATCH', `${T}/settings`, { token: apiKey, body: { signIn: { mode: 'pass_through' }, sspr: { methods: ['email', 'totp'] } } });
+    const patched = await api(base, 'PATCH', `${T}/settings`, {
+      token: apiKey,
+      body: { signIn: { mode: 'pass_through' }, sspr: { methods: ['email', 'totp'] } },
+    });
     assert.equal(patched.status, 200);
     assert.equal(field(patched.json, 'signIn', 'mode'), 'pass_through');
     assert.deepEqual(field(patched.json, 'sspr', 'methods'), ['email', 'totp']);
@@ -42,11 +51,19 @@ describe('users, settings and sign-in API', () => {
     assert.equal(bad.status, 400);
     assert.equal(errorCode(bad), 'invalid_request');
     assert.equal(field(bad.json, 'error', 'details', 0, 'path'), 'sync.intervalMs');
-    assert.equal(errorCode(await api(base, 'PATCH', `${T}/settings`, { token: apiKey, body: { nonsense: {} } })), 'invalid_request');
+    assert.equal(
+      errorCode(await api(base, 'PATCH', `${T}/settings`, { token: apiKey, body: { nonsense: {} } })),
+      'invalid_request',
+    );
     assert.equal(field((await api(base, 'GET', `${T}/settings`, { token: apiKey })).json, 'sync', 'intervalMs'), 1000);
 
     assert.equal(errorCode(await api(base, 'GET', `${T}/settings`, { token: helpdesk })), 'forbidden');
-    assert.equal(errorCode(await api(base, 'PATCH', `${T}/settings`, { token: helpdesk, body: { signIn: { mode: 'cloud_hash' } } })), 'forbidden');
+    assert.equal(
+      errorCode(
+        await api(base, 'PATCH', `${T}/settings`, { token: helpdesk, body: { signIn: { mode: 'cloud_hash' } } }),
+      ),
+      'forbidden',
+    );
     assert.equal(errorCode(await api(base, 'GET', `${T}/users`, { token: s.operatorKey })), 'forbidden');
     assert.equal(errorCode(await api(base, 'GET', `${T}/settings`)), 'unauthorized');
     await api(base, 'PATCH', `${T}/settings`, { token: apiKey, body: { signIn: { mode: 'cloud_hash' } } });
@@ -65,39 +82,70 @@ describe('users, settings and sign-in API', () => {
   });
 
   test('a cloud-only user: created, listed, signs in with the cloud hash, no writeback', async () => {
-    const made = await api(base, 'POST', `${T}/users`, { token: apiKey, body: { login: 'Contractor.One', password: 'Cloud-Only-Pass-2030', mail: 'c1@example.test' } });
+    const made = await api(base, 'POST', `${T}/users`, {
+      token: apiKey,
+      body: { login: 'Contractor.One', password: 'Cloud-Only-Pass-2030', mail: 'c1@example.test' },
+    });
     assert.equal(made.status, 201);
     assert.equal(field(made.json, 'user', 'source'), 'cloud');
-    assert.equal(errorCode(await api(base, 'POST', `${T}/users`, { token: apiKey, body: { login: 'contractor.one', password: 'Another-Pass-2030!' } })), 'conflict');
-    assert.equal(errorCode(await api(base, 'POST', `${T}/users`, { token: helpdesk, body: { login: 'x', password: 'Another-Pass-2030!' } })), 'forbidden');
+    assert.equal(
+      errorCode(
+        await api(base, 'POST', `${T}/users`, {
+          token: apiKey,
+          body: { login: 'contractor.one', password: 'Another-Pass-2030!' },
+        }),
+      ),
+      'conflict',
+    );
+    assert.equal(
+      errorCode(
+        await api(base, 'POST', `${T}/users`, {
+          token: helpdesk,
+          body: { login: 'x', password: 'Another-Pass-2030!' },
+        }),
+      ),
+      'forbidden',
+    );
 
     const listed = await api(base, 'GET', `${T}/users?source=cloud&search=CONTRACTOR`, { token: apiKey });
     assert.equal(field(listed.json, 'total'), 1);
     const one = await api(base, 'GET', `${T}/users/c1@example.test`, { token: apiKey });
     assert.deepEqual(field(one.json, 'writeback'), { offered: false, reason: 'not_synced_user' });
 
-    const ok = await api(base, 'POST', `${T}/sign-in`, { body: { login: 'contractor.one', password: 'Cloud-Only-Pass-2030' } });
+    const ok = await api(base, 'POST', `${T}/sign-in`, {
+      body: { login: 'contractor.one', password: 'Cloud-Only-Pass-2030' },
+    });
     assert.equal(ok.status, 200);
     assert.equal(field(ok.json, 'outcome'), 'succeeded');
     assert.equal(field(ok.json, 'via'), 'cloud_hash');
     assert.equal(field(ok.json, 'user', 'login'), 'Contractor.One');
 
-    const reset = await api(base, 'POST', `${T}/users/contractor.one/password/reset`, { token: apiKey, body: { newPassword: 'Reset-Attempt-2030!' } });
+    const reset = await api(base, 'POST', `${T}/users/contractor.one/password/reset`, {
+      token: apiKey,
+      body: { newPassword: 'Reset-Attempt-2030!' },
+    });
     assert.equal(reset.status, 409);
     assert.equal(errorCode(reset), 'not_synced_user');
   });
 
   test('failed sign-ins are rate limited per login; the password never shows in the answer', async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await api(base, 'POST', `${T}/sign-in`, { body: { login: 'contractor.one', password: `Wrong-Guess-${i}` } });
+      const r = await api(base, 'POST', `${T}/sign-in`, {
+        body: { login: 'contractor.one', password: `Wrong-Guess-${i}` },
+      });
       assert.equal(r.status, 401);
       assert.equal(field(r.json, 'outcome'), 'invalid_credentials');
       assert.equal(r.text.includes('Wrong-Guess'), false);
     }
-    const limited = await api(base, 'POST', `${T}/sign-in`, { body: { login: 'CONTRACTOR.ONE', password: 'Cloud-Only-Pass-2030' } });
+    const limited = await api(base, 'POST', `${T}/sign-in`, {
+      body: { login: 'CONTRACTOR.ONE', password: 'Cloud-Only-Pass-2030' },
+    });
     assert.equal(limited.status, 429);
     assert.equal(field(limited.json, 'outcome'), 'rate_limited');
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
-    assert.equal(errorCode(await api(base, 'POST', '/api/v1/tenants/nope/sign-in', { body: { login: 'a', password: 'b' } })), 'not_found');
+    assert.equal(
+      errorCode(await api(base, 'POST', '/api/v1/tenants/nope/sign-in', { body: { login: 'a', password: 'b' } })),
+      'not_found',
+    );
   });
 });

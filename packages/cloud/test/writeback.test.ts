@@ -54,11 +54,33 @@ async function fixture(): Promise<Fixture> {
     tenantId: tenant.id,
     otherTenantId: other.id,
     logs,
-    service: (o = {}) => createWritebackService({ db, relay, cloudKey, deadlineMs: o.deadlineMs ?? 10_000, now: clock.now, log, relayGraceMs: o.relayGraceMs ?? 100, pendingGraceMs: o.pendingGraceMs ?? 1_000 }),
+    service: (o = {}) =>
+      createWritebackService({
+        db,
+        relay,
+        cloudKey,
+        deadlineMs: o.deadlineMs ?? 10_000,
+        now: clock.now,
+        log,
+        relayGraceMs: o.relayGraceMs ?? 100,
+        pendingGraceMs: o.pendingGraceMs ?? 1_000,
+      }),
     async agent(name, tenantId = tenant.id) {
       const a = new TestAgent(name);
       const tok = await issueAgentToken(db, { tenantId, createdBy: 'test', ttlMs: 60_000 }, clock.now());
-      const reg = await registerAgent(db, { token: tok.token, name, signingKey: a.signing.publicKey, encryptionKey: a.encryption.publicKey, agentVersion: '1', directory: 'embedded' }, cloudKey, clock.now());
+      const reg = await registerAgent(
+        db,
+        {
+          token: tok.token,
+          name,
+          signingKey: a.signing.publicKey,
+          encryptionKey: a.encryption.publicKey,
+          agentVersion: '1',
+          directory: 'embedded',
+        },
+        cloudKey,
+        clock.now(),
+      );
       a.agentId = reg.agentId;
       a.tenantId = reg.tenantId;
       a.cloudSigningKey = reg.cloudSigningKey;
@@ -94,7 +116,13 @@ describe('writeback service', () => {
       return { outcome: 'succeeded', historyEnforced: true };
     };
     fx.relay.connect(a, respond({ now: fx.clock.now() }));
-    const r = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor, target: 'alice', clientIp: '192.0.2.1' });
+    const r = await svc.executeOperation({
+      tenantId: fx.tenantId,
+      request: reset,
+      actor,
+      target: 'alice',
+      clientIp: '192.0.2.1',
+    });
     assert.equal(r.result.outcome, 'succeeded');
     assert.equal(r.result.historyEnforced, true);
     assert.equal(r.agentId, a.agentId);
@@ -126,7 +154,10 @@ describe('writeback service', () => {
     await revokeAgent(fx.db, fx.tenantId, revoked.agentId, fx.clock.now());
     const foreign = await fx.agent('foreign', fx.otherTenantId);
     fx.relay.connect(revoked);
-    fx.relay.extra = [{ ...foreign.presence(), tenantId: fx.tenantId }, { ...foreign.presence(), agentId: 'a-unknown', tenantId: fx.tenantId }];
+    fx.relay.extra = [
+      { ...foreign.presence(), tenantId: fx.tenantId },
+      { ...foreign.presence(), agentId: 'a-unknown', tenantId: fx.tenantId },
+    ];
     const r = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     assert.equal(r.result.outcome, 'agent_unavailable');
     assert.equal(fx.relay.sent.length, 0);
@@ -162,7 +193,10 @@ describe('writeback service', () => {
   test('rejected → request_rejected; timeout → timeout', async () => {
     const a = await fx.agent('rej');
     fx.relay.connect(a, behave({ kind: 'rejected', code: 'expired', message: 'expired' }));
-    assert.equal((await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor })).result.outcome, 'request_rejected');
+    assert.equal(
+      (await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor })).result.outcome,
+      'request_rejected',
+    );
     fx.relay.connect(a, behave({ kind: 'timeout' }));
     const t = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     assert.equal(t.result.outcome, 'timeout');
@@ -172,7 +206,19 @@ describe('writeback service', () => {
   test('lost: a write is outcome_unknown (never retried), a read is retried on the next agent', async () => {
     const a = await fx.agent('lossy');
     const b = await fx.agent('steady');
-    b.script = () => ({ outcome: 'succeeded', policy: { source: 'embedded', minLength: 12, complexity: true, historyLength: 24, minAgeSeconds: 0, maxAgeSeconds: 0, lockoutThreshold: 5, lockoutDurationSeconds: 900 } });
+    b.script = () => ({
+      outcome: 'succeeded',
+      policy: {
+        source: 'embedded',
+        minLength: 12,
+        complexity: true,
+        historyLength: 24,
+        minAgeSeconds: 0,
+        maxAgeSeconds: 0,
+        lockoutThreshold: 5,
+        lockoutDurationSeconds: 900,
+      },
+    });
     fx.relay.connect(a, behave({ kind: 'lost' }));
     fx.relay.connect(b, respond({ now: fx.clock.now() }));
     const w = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
@@ -190,7 +236,10 @@ describe('writeback service', () => {
     const forger = generateSigningKeyPair();
     const a = await fx.agent('forged');
     const b = await fx.agent('honest');
-    fx.relay.connect(a, async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, { now: fx.clock.now(), signWith: forger }) }));
+    fx.relay.connect(a, async (env, agent) => ({
+      kind: 'response',
+      envelope: await agent.answer(env, { now: fx.clock.now(), signWith: forger }),
+    }));
     fx.relay.connect(b, respond({ now: fx.clock.now() }));
     const w = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     assert.equal(w.result.outcome, 'outcome_unknown');
@@ -202,7 +251,10 @@ describe('writeback service', () => {
   test("an answer signed by another registered agent of the tenant is not accepted as this agent's", async () => {
     const a = await fx.agent('victim');
     const b = await fx.agent('impostor');
-    fx.relay.connect(a, async (env, agent) => ({ kind: 'response', envelope: await agent.answer(env, { now: fx.clock.now(), signWith: b.signing }) }));
+    fx.relay.connect(a, async (env, agent) => ({
+      kind: 'response',
+      envelope: await agent.answer(env, { now: fx.clock.now(), signWith: b.signing }),
+    }));
     const w = await svc.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     assert.equal(w.result.outcome, 'outcome_unknown');
   });
@@ -239,7 +291,14 @@ describe('writeback service', () => {
         return fx.db.one(sql, p);
       },
     };
-    const spied = createWritebackService({ db: spyDb, relay: fx.relay, cloudKey: fx.cloudKey, deadlineMs: 10_000, now: fx.clock.now, log: createLogger({ name: 't', sink: () => undefined }) });
+    const spied = createWritebackService({
+      db: spyDb,
+      relay: fx.relay,
+      cloudKey: fx.cloudKey,
+      deadlineMs: 10_000,
+      now: fx.clock.now,
+      log: createLogger({ name: 't', sink: () => undefined }),
+    });
     const pending = spied.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     await new Promise((r) => setTimeout(r, 30));
     const env = fx.relay.sent[fx.relay.sent.length - 1];
@@ -280,6 +339,9 @@ describe('writeback service', () => {
     release();
     await inFlight;
     assert.equal((await getAuditByRequestId(fx.db, env.requestId))?.outcome, 'outcome_unknown');
-    assert.ok(fx.logs.map((l) => JSON.parse(l)).some((l) => l.level === 'warn' && l.requestId === env.requestId), 'the late answer is logged, not recorded');
+    assert.ok(
+      fx.logs.map((l) => JSON.parse(l)).some((l) => l.level === 'warn' && l.requestId === env.requestId),
+      'the late answer is logged, not recorded',
+    );
   });
 });

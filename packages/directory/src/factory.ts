@@ -26,14 +26,20 @@ export async function openDirectory(config: unknown, deps: OpenDirectoryDeps = {
   switch (k.data.kind) {
     case 'embedded': {
       const parsed = EmbeddedConfigSchema.safeParse(config);
-      if (!parsed.success) throw new TypeError(`directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      if (!parsed.success)
+        throw new TypeError(
+          `directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+        );
       return openEmbeddedDirectory(parsed.data, deps);
     }
     case 'ad':
       return openAdDirectory(config, deps);
     case 'openldap': {
       const parsed = OpenLdapConfigSchema.safeParse(config);
-      if (!parsed.success) throw new TypeError(`directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      if (!parsed.success)
+        throw new TypeError(
+          `directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+        );
       return openOpenLdapDirectory(parsed.data, deps);
     }
   }
@@ -55,14 +61,21 @@ export interface DirectoryDoctorDeps {
 export async function directoryDoctorChecks(config: unknown, deps: DirectoryDoctorDeps = {}): Promise<DoctorCheck[]> {
   const k = KindSchema.safeParse(config);
   if (!k.success) {
-    return [{ id: 'config', status: 'fail', summary: `directory.kind: must be one of ${DIRECTORY_KINDS.join(', ')}`, fix: 'Set directory.kind in the state file (register again with a correct --directory).' }];
+    return [
+      {
+        id: 'config',
+        status: 'fail',
+        summary: `directory.kind: must be one of ${DIRECTORY_KINDS.join(', ')}`,
+        fix: 'Set directory.kind in the state file (register again with a correct --directory).',
+      },
+    ];
   }
   const shapeFailure = (issues: readonly { path: readonly PropertyKey[]; message: string }[]): DoctorCheck[] => [
     {
       id: 'config',
       status: 'fail',
       summary: `directory.${issues[0]?.path.map(String).join('.') ?? ''}: ${issues[0]?.message ?? 'invalid'}`,
-      fix: 'Correct the option named above in the state file\'s directory configuration.',
+      fix: "Correct the option named above in the state file's directory configuration.",
     },
   ];
   try {
@@ -79,7 +92,20 @@ export async function directoryDoctorChecks(config: unknown, deps: DirectoryDoct
     }
   } catch (err) {
     const name = err instanceof Error ? err.name : typeof err;
-    const code = typeof err === 'object' && err !== null && 'code' in err && (typeof err.code === 'string' || typeof err.code === 'number') ? ` ${String(err.code)}` : '';
-    return [{ id: 'checks', status: 'fail', summary: `the ${k.data.kind} checks stopped on an unexpected error (${name}${code})`, fix: 'Run the doctor again; if it repeats, report it with the agent log.' }];
+    const code =
+      typeof err === 'object' &&
+      err !== null &&
+      'code' in err &&
+      (typeof err.code === 'string' || typeof err.code === 'number')
+        ? ` ${String(err.code)}`
+        : '';
+    return [
+      {
+        id: 'checks',
+        status: 'fail',
+        summary: `the ${k.data.kind} checks stopped on an unexpected error (${name}${code})`,
+        fix: 'Run the doctor again; if it repeats, report it with the agent log.',
+      },
+    ];
   }
 }

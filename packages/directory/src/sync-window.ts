@@ -16,7 +16,15 @@
  * where the last committed batch ended. Replaying a cursor gives the same batch (upserts by anchor).
  */
 import { MAX_SYNC_BATCH_BYTES, type SyncChange } from '@writeback/protocol';
-import { FilterParser, ResultCodeError, type Client, type Control, type Entry, type Filter, type SearchOptions } from 'ldapts';
+import {
+  FilterParser,
+  ResultCodeError,
+  type Client,
+  type Control,
+  type Entry,
+  type Filter,
+  type SearchOptions,
+} from 'ldapts';
 
 /** One change with its place in the change order. */
 export interface KeyedChange {
@@ -99,10 +107,12 @@ export async function searchWindow(
   try {
     for await (const page of client.searchPaginated(base, { ...options, paged: { pageSize: 500 } }, controls)) {
       out.push(...page.searchEntries);
-      if (out.length > MAX_WINDOW_ENTRIES) throw new WindowTooWideError(`more than ${MAX_WINDOW_ENTRIES} entries in one window`);
+      if (out.length > MAX_WINDOW_ENTRIES)
+        throw new WindowTooWideError(`more than ${MAX_WINDOW_ENTRIES} entries in one window`);
     }
   } catch (err) {
-    if (err instanceof ResultCodeError && err.code === 4) throw new WindowTooWideError('the server size limit was reached in one window');
+    if (err instanceof ResultCodeError && err.code === 4)
+      throw new WindowTooWideError('the server size limit was reached in one window');
     throw err;
   }
   return out;

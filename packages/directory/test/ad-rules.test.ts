@@ -13,7 +13,12 @@ import type { EffectivePolicy } from '@writeback/protocol';
 import { DirectoryError, guidFromString, guidToString, resolveAdConfig } from '@writeback/directory';
 import { filetimeToMs, generalizedTimeToMs, intervalToSeconds } from '../src/ad/ad-time.js';
 import { PolicyHintsControl } from '../src/ad/controls.js';
-import { classifyRejection, complexityCategories, containsUserName, precheckPassword } from '../src/ad/password-rules.js';
+import {
+  classifyRejection,
+  complexityCategories,
+  containsUserName,
+  precheckPassword,
+} from '../src/ad/password-rules.js';
 
 const base = { kind: 'ad', bindDn: 'svc@example.test', bindPassword: 'x', baseDn: 'DC=example,DC=test' } as const;
 
@@ -32,15 +37,25 @@ function code(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (err) {
-    return err instanceof DirectoryError ? err.code : err instanceof TypeError ? `TypeError: ${err.message}` : 'unexpected error';
+    return err instanceof DirectoryError
+      ? err.code
+      : err instanceof TypeError
+        ? `TypeError: ${err.message}`
+        : 'unexpected error';
   }
   return undefined;
 }
 
 describe('AD config', () => {
   it('refuses plain ldap:// without StartTLS (insecure_transport)', () => {
-    assert.equal(code(() => resolveAdConfig({ ...base, urls: ['ldap://dc1.example.test'] })), 'insecure_transport');
-    assert.equal(code(() => resolveAdConfig({ ...base, urls: ['ldaps://dc1.example.test', 'ldap://dc2.example.test'] })), 'insecure_transport');
+    assert.equal(
+      code(() => resolveAdConfig({ ...base, urls: ['ldap://dc1.example.test'] })),
+      'insecure_transport',
+    );
+    assert.equal(
+      code(() => resolveAdConfig({ ...base, urls: ['ldaps://dc1.example.test', 'ldap://dc2.example.test'] })),
+      'insecure_transport',
+    );
   });
 
   it('accepts ldap:// with startTls and ldaps://, applies defaults, freezes', () => {
@@ -67,7 +82,8 @@ describe('AD config', () => {
       { ...base, urls: ['ldaps://dc1'], poolSize: 0 },
       { ...base, urls: ['ldaps://dc1'], unknownOption: 1 },
     ];
-    for (const c of bad) assert.match(code(() => resolveAdConfig(c)) ?? 'accepted', /^TypeError: ad[.:]/, JSON.stringify(c));
+    for (const c of bad)
+      assert.match(code(() => resolveAdConfig(c)) ?? 'accepted', /^TypeError: ad[.:]/, JSON.stringify(c));
   });
 
   it('reads the service password from bindPasswordFile (newline trimmed)', () => {
@@ -87,7 +103,8 @@ describe('AD encodings', () => {
     assert.equal(s, '347e9e2b-25f8-4d18-bf3e-d211d3c35403');
     assert.deepEqual(guidFromString(s), bytes);
     assert.deepEqual(guidFromString(`{${s.toUpperCase()}}`), bytes);
-    for (const bad of ['', 'not-a-guid', '347e9e2b25f84d18bf3ed211d3c35403', `${s}x`, '*', `${s}\u0000`]) assert.equal(guidFromString(bad), null);
+    for (const bad of ['', 'not-a-guid', '347e9e2b25f84d18bf3ed211d3c35403', `${s}x`, '*', `${s}\u0000`])
+      assert.equal(guidFromString(bad), null);
   });
 
   it('FILETIME, negative intervals and GeneralizedTime', () => {
@@ -138,18 +155,41 @@ describe('AD password rules', () => {
     assert.deepEqual(precheckPassword('', { ...domainPolicy, minLength: 0 }, { login: 'bob' }), ['complexity']);
   });
 
-  const ctx = { policy: domainPolicy, localReasons: [], hintsUsed: false, now: 1_000_000, passwordLastSetMs: 999_000 } as const;
+  const ctx = {
+    policy: domainPolicy,
+    localReasons: [],
+    hintsUsed: false,
+    now: 1_000_000,
+    passwordLastSetMs: 999_000,
+  } as const;
   it('classifies Samba 4.17 diagnostics', () => {
     const cases: [string, string][] = [
-      ['0000052D: Constraint violation - check_password_restrictions: the password is too short. It should be equal or longer than 12 characters!', 'too_short'],
-      ['0000052D: Constraint violation - check_password_restrictions: the password was already used (in history)!', 'history'],
-      ['0000052D: Constraint violation - check_password_restrictions: the password was already used (previous password)!', 'history'],
+      [
+        '0000052D: Constraint violation - check_password_restrictions: the password is too short. It should be equal or longer than 12 characters!',
+        'too_short',
+      ],
+      [
+        '0000052D: Constraint violation - check_password_restrictions: the password was already used (in history)!',
+        'history',
+      ],
+      [
+        '0000052D: Constraint violation - check_password_restrictions: the password was already used (previous password)!',
+        'history',
+      ],
       ['0000052D: Constraint violation - check_password_restrictions: password is too young to change!', 'min_age'],
-      ["0000052D: Constraint violation - check_password_restrictions: the password doesn't fit due to a miscellaneous restriction!", 'filter_rejected'],
+      [
+        "0000052D: Constraint violation - check_password_restrictions: the password doesn't fit due to a miscellaneous restriction!",
+        'filter_rejected',
+      ],
     ];
-    for (const [diagnostic, reason] of cases) assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic }), [reason]);
-    const complexity = '0000052D: Constraint violation - check_password_restrictions: the password does not meet the complexity criteria!';
-    assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic: complexity, localReasons: ['complexity'] }), ['complexity']);
+    for (const [diagnostic, reason] of cases)
+      assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic }), [reason]);
+    const complexity =
+      '0000052D: Constraint violation - check_password_restrictions: the password does not meet the complexity criteria!';
+    assert.deepEqual(
+      classifyRejection({ ...ctx, op: 'change', diagnostic: complexity, localReasons: ['complexity'] }),
+      ['complexity'],
+    );
     // Complexity text but the password is complex: Samba's check-password script refused it.
     assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic: complexity }), ['filter_rejected']);
   });
@@ -159,9 +199,17 @@ describe('AD password rules', () => {
     const win = '0000052D: SvcErr: DSID-031A1254, problem 5003 (WILL_NOT_PERFORM), data 0';
     for (const diagnostic of [silent, win]) {
       assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic }), ['history']);
-      assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic, policy: { ...domainPolicy, historyLength: 0 } }), ['filter_rejected']);
-      assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic, policy: { ...domainPolicy, minAgeSeconds: 86400 } }), ['min_age']);
-      assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic, localReasons: ['too_short'] }), ['too_short']);
+      assert.deepEqual(
+        classifyRejection({ ...ctx, op: 'change', diagnostic, policy: { ...domainPolicy, historyLength: 0 } }),
+        ['filter_rejected'],
+      );
+      assert.deepEqual(
+        classifyRejection({ ...ctx, op: 'change', diagnostic, policy: { ...domainPolicy, minAgeSeconds: 86400 } }),
+        ['min_age'],
+      );
+      assert.deepEqual(classifyRejection({ ...ctx, op: 'change', diagnostic, localReasons: ['too_short'] }), [
+        'too_short',
+      ]);
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic }), ['filter_rejected']);
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, hintsUsed: true }), ['history']);
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, policy: null }), ['unspecified']);

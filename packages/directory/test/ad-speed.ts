@@ -15,7 +15,9 @@ const N = Number(process.argv[2] ?? 40);
 function stats(label: string, ms: number[]): void {
   const s = [...ms].sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
-  console.log(`${label.padEnd(30)} n=${String(s.length).padStart(4)}  p50=${q(0.5).toFixed(1).padStart(6)} ms  p95=${q(0.95).toFixed(1).padStart(6)} ms  max=${(s.at(-1) ?? 0).toFixed(1).padStart(6)} ms`);
+  console.log(
+    `${label.padEnd(30)} n=${String(s.length).padStart(4)}  p50=${q(0.5).toFixed(1).padStart(6)} ms  p95=${q(0.95).toFixed(1).padStart(6)} ms  max=${(s.at(-1) ?? 0).toFixed(1).padStart(6)} ms`,
+  );
 }
 
 async function timed(fn: () => Promise<{ outcome: string }>, expect: string, out: number[]): Promise<void> {
@@ -28,7 +30,14 @@ async function timed(fn: () => Promise<{ outcome: string }>, expect: string, out
 const dc = await startSambaDc();
 try {
   const dir = await openAdDirectory(
-    { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile },
+    {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPassword: dc.servicePassword,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+    },
     { log: createLogger({ name: 'ad-speed', level: 'warn' }) },
   );
   const u = await dc.createUser({ login: 'speedy', password: 'Speed-Init-0!' });
@@ -58,13 +67,20 @@ try {
   stats('reset rejected (pre-check)', rejected);
 
   const history: number[] = [];
-  for (let i = 0; i < Math.min(N, 20); i++) await timed(() => dir.changePassword(ref, current, current), 'policy_violation', history);
+  for (let i = 0; i < Math.min(N, 20); i++)
+    await timed(() => dir.changePassword(ref, current, current), 'policy_violation', history);
   stats('change rejected (DC, 52D)', history);
 
-  const users = await Promise.all(Array.from({ length: 16 }, (_, i) => dc.createUser({ login: `burst${i}`, password: `Burst-Init-${i}!` })));
+  const users = await Promise.all(
+    Array.from({ length: 16 }, (_, i) => dc.createUser({ login: `burst${i}`, password: `Burst-Init-${i}!` })),
+  );
   const burst: number[] = [];
   const t0 = performance.now();
-  await Promise.all(users.map((b, i) => timed(() => dir.resetPassword({ by: 'anchor', value: b.guid }, `Burst-New-${i}!`, opts), 'succeeded', burst)));
+  await Promise.all(
+    users.map((b, i) =>
+      timed(() => dir.resetPassword({ by: 'anchor', value: b.guid }, `Burst-New-${i}!`, opts), 'succeeded', burst),
+    ),
+  );
   const wall = performance.now() - t0;
   stats('16 concurrent resets (pool 4)', burst);
   console.log(`burst wall time ${wall.toFixed(0)} ms (${((16 / wall) * 1000).toFixed(1)} resets/s)`);

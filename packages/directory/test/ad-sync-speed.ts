@@ -19,18 +19,39 @@ await addOus(dc, [ou]);
 const t = performance.now();
 await bulkAddUsers(
   dc,
-  Array.from({ length: n }, (_, i) => ({ cn: `p${i}`, login: `p${i}`, parentDn: ou, mail: `p${i}@example.test`, displayName: `Speed ${i}`, mobile: `+41700${i}` })),
+  Array.from({ length: n }, (_, i) => ({
+    cn: `p${i}`,
+    login: `p${i}`,
+    parentDn: ou,
+    mail: `p${i}@example.test`,
+    displayName: `Speed ${i}`,
+    mobile: `+41700${i}`,
+  })),
 );
 console.log(`imported ${n} users with ldbadd in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
 const dir = await openAdDirectory(
-  { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile, scope: { baseDns: [ou] } },
+  {
+    kind: 'ad',
+    urls: [dc.url],
+    bindDn: dc.serviceDn,
+    bindPassword: dc.servicePassword,
+    baseDn: dc.baseDn,
+    caFile: dc.caFile,
+    scope: { baseDns: [ou] },
+  },
   { log: createLogger({ name: 'speed', level: 'error' }) },
 );
 await reportSyncSpeed(dir.sync, limit, async () => {
   const admin = await dc.admin();
   for (let i = 0; i < 100; i++) {
-    await admin.modify(`CN=p${i * 7},${ou}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: [`changed${i}@example.test`] }) }));
+    await admin.modify(
+      `CN=p${i * 7},${ou}`,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'mail', values: [`changed${i}@example.test`] }),
+      }),
+    );
   }
 });
 await dir.close();

@@ -10,7 +10,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, SyncPullDataSchema } from '@writeback/protocol';
-import { adDoctorChecks, openAdDirectory, resolveAdConfig, type AdDirectory, type DoctorCheck } from '@writeback/directory';
+import {
+  adDoctorChecks,
+  openAdDirectory,
+  resolveAdConfig,
+  type AdDirectory,
+  type DoctorCheck,
+} from '@writeback/directory';
 import { deletes, pullAll, upserts, type Run } from './sync-helpers.js';
 import { startSambaDc, type SambaDc } from './lab/samba.js';
 import { addOus, bulkAddUsers, grantDeletedObjectsRead } from './lab/samba-sync.js';
@@ -25,20 +31,34 @@ const pad = (i: number): string => String(i).padStart(3, '0');
 
 async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory> {
   const d = await openAdDirectory(
-    { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile, ...extra },
+    {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPassword: dc.servicePassword,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+      ...extra,
+    },
     { log: createLogger({ name: 'ad-sync-test', level: 'warn', sink: () => undefined }) },
   );
   opened.push(d);
   return d;
 }
 
-
 let full: Run;
 let deletionsBefore: DoctorCheck | undefined;
 
 async function deletionsCheck(): Promise<DoctorCheck | undefined> {
   const checks = await adDoctorChecks(
-    { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile },
+    {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPassword: dc.servicePassword,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+    },
     { probeReset: false, log: createLogger({ name: 'ad-sync-doctor', level: 'error', sink: () => undefined }) },
   );
   return checks.find((c) => c.id === 'sync_deletions');
@@ -79,8 +99,16 @@ before(async () => {
   await dc.createUser({ login: 'out1', password: 'Out1-Init-Pass!', parentDn: ou.elsewhere });
   // Nested groups: G-outer ∋ G-inner ∋ s011..s020.
   const members = Array.from({ length: 10 }, (_, k) => `CN=s${pad(k + 11)},${ou.sync}`);
-  await admin.add(`CN=G-inner,${ou.groups}`, { objectClass: ['top', 'group'], sAMAccountName: 'G-inner', member: members });
-  await admin.add(`CN=G-outer,${ou.groups}`, { objectClass: ['top', 'group'], sAMAccountName: 'G-outer', member: [`CN=G-inner,${ou.groups}`] });
+  await admin.add(`CN=G-inner,${ou.groups}`, {
+    objectClass: ['top', 'group'],
+    sAMAccountName: 'G-inner',
+    member: members,
+  });
+  await admin.add(`CN=G-outer,${ou.groups}`, {
+    objectClass: ['top', 'group'],
+    sAMAccountName: 'G-outer',
+    member: [`CN=G-inner,${ou.groups}`],
+  });
   dir = await openDir({ scope: { baseDns: [ou.sync] } });
 });
 
@@ -147,14 +175,29 @@ describe('AD sync: full sync', () => {
 describe('AD sync: incremental', () => {
   it('sees create, modify, rename, move in scope, move out of scope, disable and delete after one pull', async () => {
     const created = await dc.createUser({ login: 'new1', password: 'New1-Init-Pass!', parentDn: ou.sync });
-    await admin.modify(`CN=s002,${ou.sync}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: ['changed@example.test'] }) }));
+    await admin.modify(
+      `CN=s002,${ou.sync}`,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'mail', values: ['changed@example.test'] }),
+      }),
+    );
     await admin.modifyDN(`CN=s003,${ou.sync}`, `CN=s003-renamed,${ou.sync}`);
     await admin.modifyDN(`CN=s004,${ou.sync}`, `CN=s004,${ou.sub}`);
     await admin.modifyDN(`CN=s005,${ou.sync}`, `CN=s005,${ou.elsewhere}`);
-    await admin.modify(`CN=en1,${ou.sync}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userAccountControl', values: ['514'] }) }));
+    await admin.modify(
+      `CN=en1,${ou.sync}`,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'userAccountControl', values: ['514'] }),
+      }),
+    );
     await admin.del(`CN=del1,${ou.sync}`);
     // Outside scope: not synced, not deleted.
-    await admin.modify(`CN=out1,${ou.elsewhere}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: ['o@example.test'] }) }));
+    await admin.modify(
+      `CN=out1,${ou.elsewhere}`,
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'mail', values: ['o@example.test'] }) }),
+    );
 
     const data = await dir.sync.pullChanges(incCursor, 500);
     SyncPullDataSchema.parse(data);
@@ -187,7 +230,10 @@ describe('AD sync: incremental', () => {
 
   it('pages a burst of changes in bounded batches', async () => {
     for (let i = 100; i < 160; i++) {
-      await admin.modify(`CN=s${pad(i)},${ou.sync}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: [`+4179${i}`] }) }));
+      await admin.modify(
+        `CN=s${pad(i)},${ou.sync}`,
+        new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: [`+4179${i}`] }) }),
+      );
     }
     const run = await pullAll(dir.sync, incCursor, 25);
     assert.equal(run.batches, 3);
@@ -241,7 +287,9 @@ describe('AD sync: scope by filter and nested group', () => {
   let scopedCursor: string;
 
   it('syncs only users matching the filter and (transitively) in the group', async () => {
-    scoped = await openDir({ scope: { baseDns: [ou.sync], filter: '(department=Sales)', group: `CN=G-outer,${ou.groups}` } });
+    scoped = await openDir({
+      scope: { baseDns: [ou.sync], filter: '(department=Sales)', group: `CN=G-outer,${ou.groups}` },
+    });
     const run = await pullAll(scoped.sync, null, 100);
     const logins = upserts(run.changes)
       .map((u) => u.login)
@@ -257,18 +305,29 @@ describe('AD sync: scope by filter and nested group', () => {
     for (const login of ['s013', 's030', 'out1']) {
       const r = await scoped.resetPassword({ by: 'login', value: login }, 'Never-Written-1!', opts);
       assert.equal(r.outcome, 'user_not_found', login);
-      assert.equal((await scoped.unlock({ by: 'anchor', value: anchorOf.get(login) ?? '00000000-0000-0000-0000-000000000000' })).outcome, 'user_not_found', login);
+      assert.equal(
+        (await scoped.unlock({ by: 'anchor', value: anchorOf.get(login) ?? '00000000-0000-0000-0000-000000000000' }))
+          .outcome,
+        'user_not_found',
+        login,
+      );
       assert.equal(await scoped.findUser({ by: 'login', value: login }), null);
     }
     // In scope: the adapter gets past the lookup (s012 was imported disabled).
-    assert.equal((await scoped.resetPassword({ by: 'login', value: 's012' }, 'Never-Written-1!', opts)).outcome, 'account_disabled');
+    assert.equal(
+      (await scoped.resetPassword({ by: 'login', value: 's012' }, 'Never-Written-1!', opts)).outcome,
+      'account_disabled',
+    );
     const r = await dir.resetPassword({ by: 'login', value: 'new1' }, 'Fresh-Reset-9x!', opts);
     assert.equal(r.outcome, 'succeeded');
   });
 
   it('answers reset when the scoping group changes (membership is not on the users’ USNs)', async () => {
     assert.equal((await scoped.sync.pullChanges(scopedCursor, 100)).reset, undefined);
-    await admin.modify(`CN=G-inner,${ou.groups}`, new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [`CN=s022,${ou.sync}`] }) }));
+    await admin.modify(
+      `CN=G-inner,${ou.groups}`,
+      new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [`CN=s022,${ou.sync}`] }) }),
+    );
     const r = await scoped.sync.pullChanges(scopedCursor, 100);
     assert.equal(r.reset, true);
     const again = await pullAll(scoped.sync, null, 100);

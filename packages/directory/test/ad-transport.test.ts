@@ -27,7 +27,15 @@ const reset = { forceChange: false, unlock: false, enforceHistory: true };
 const SLOW_SECONDS = 3;
 
 function cfg(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: `OU=People,${dc.baseDn}`, caFile: dc.caFile, ...extra };
+  return {
+    kind: 'ad',
+    urls: [dc.url],
+    bindDn: dc.serviceDn,
+    bindPassword: dc.servicePassword,
+    baseDn: `OU=People,${dc.baseDn}`,
+    caFile: dc.caFile,
+    ...extra,
+  };
 }
 
 async function user(): Promise<LabUser> {
@@ -54,7 +62,10 @@ before(async () => {
   const script = path.join(scriptDir, 'check-password.sh');
   inFlight = path.join(scriptDir, 'in-flight');
   // The marker tells the test the write has reached the DC and is being processed.
-  writeFileSync(script, `#!/bin/sh\nread -r pw\ncase "$pw" in *SLOW*) touch '${inFlight}'; sleep ${SLOW_SECONDS} ;; esac\nexit 0\n`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\nread -r pw\ncase "$pw" in *SLOW*) touch '${inFlight}'; sleep ${SLOW_SECONDS} ;; esac\nexit 0\n`,
+  );
   chmodSync(script, 0o755);
   dc = await startSambaDc({ extraConfig: [`check password script = ${script}`] });
 });
@@ -66,7 +77,10 @@ after(async () => {
 
 describe('AD transport: TLS', () => {
   it('plain ldap:// is refused when the directory is opened', async () => {
-    await assert.rejects(openAdDirectory(cfg({ urls: [`ldap://${dc.host}:389`] }), { log }), (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport');
+    await assert.rejects(
+      openAdDirectory(cfg({ urls: [`ldap://${dc.host}:389`] }), { log }),
+      (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport',
+    );
   });
 
   it('StartTLS on 389 works, and the CA-verified name can be overridden with tlsServerName', async () => {
@@ -88,12 +102,17 @@ describe('AD transport: TLS', () => {
       const before = logLines.length;
       const dir = await openAdDirectory(cfg(extra), { log });
       try {
-        assertOutcome(await dir.resetPassword({ by: 'login', value: u.login }, 'Never-Written-1', reset), 'directory_unavailable');
+        assertOutcome(
+          await dir.resetPassword({ by: 'login', value: u.login }, 'Never-Written-1', reset),
+          'directory_unavailable',
+        );
         assert.equal((await dir.health()).ok, false);
       } finally {
         await dir.close();
       }
-      const lines = logLines.slice(before).map((l) => JSON.parse(l) as { level: string; msg: string; errorCode?: string });
+      const lines = logLines
+        .slice(before)
+        .map((l) => JSON.parse(l) as { level: string; msg: string; errorCode?: string });
       assert.ok(
         lines.some((l) => l.level === 'error' && l.msg.includes('TLS verification') && typeof l.errorCode === 'string'),
         JSON.stringify(lines),
@@ -113,7 +132,12 @@ describe('AD transport: TLS', () => {
       await dir.close();
     }
     const admin = await dc.admin();
-    const svc = (await admin.search(dc.baseDn, { filter: new EqualityFilter({ attribute: 'sAMAccountName', value: 'svc-writeback' }), attributes: ['badPwdCount'] })).searchEntries[0];
+    const svc = (
+      await admin.search(dc.baseDn, {
+        filter: new EqualityFilter({ attribute: 'sAMAccountName', value: 'svc-writeback' }),
+        attributes: ['badPwdCount'],
+      })
+    ).searchEntries[0];
     assert.equal(svc?.badPwdCount, '1');
   });
 
@@ -125,7 +149,9 @@ describe('AD transport: TLS', () => {
     } finally {
       await dir.close();
     }
-    assert.ok(logLines.slice(before).some((l) => l.includes('"level":"warn"') && l.includes('dangerouslySkipTlsVerification')));
+    assert.ok(
+      logLines.slice(before).some((l) => l.includes('"level":"warn"') && l.includes('dangerouslySkipTlsVerification')),
+    );
   });
 });
 
@@ -147,7 +173,9 @@ describe('AD transport: several DCs and a pool', () => {
     const dir = await openAdDirectory(cfg({ poolSize: 2 }), { log });
     try {
       const users = await Promise.all(Array.from({ length: 8 }, () => user()));
-      const results = await Promise.all(users.map((u, i) => dir.resetPassword({ by: 'anchor', value: u.guid }, `Concurrent-Pass-${i}!`, reset)));
+      const results = await Promise.all(
+        users.map((u, i) => dir.resetPassword({ by: 'anchor', value: u.guid }, `Concurrent-Pass-${i}!`, reset)),
+      );
       for (const r of results) assertOutcome(r, 'succeeded');
       const [first] = users;
       assert.ok(first);
@@ -162,7 +190,16 @@ describe('AD doctor', () => {
   it('a correctly delegated service account passes; missing features are warnings', async () => {
     const probeUser = await user();
     const checks = await adDoctorChecks(cfg(), { log });
-    for (const id of ['config', `tls:${dc.url}`, 'bind', 'clock_skew', 'users_in_scope', 'rights.pwdLastSet', 'rights.lockoutTime', 'rights.reset']) {
+    for (const id of [
+      'config',
+      `tls:${dc.url}`,
+      'bind',
+      'clock_skew',
+      'users_in_scope',
+      'rights.pwdLastSet',
+      'rights.lockoutTime',
+      'rights.reset',
+    ]) {
       assert.equal(check(checks, id).status, 'pass', JSON.stringify(check(checks, id)));
     }
     assert.equal(check(checks, 'policy_hints').status, 'warn');
@@ -186,7 +223,10 @@ describe('AD doctor', () => {
 
   it('wrong CA, wrong password, insecure URL and clock skew are failures', async () => {
     assert.equal(check(await adDoctorChecks(cfg({ caFile: dc.otherCaFile }), { log }), `tls:${dc.url}`).status, 'fail');
-    assert.equal(check(await adDoctorChecks(cfg({ bindPassword: 'Wrong-Service-Pass' }), { log }), 'bind').status, 'fail');
+    assert.equal(
+      check(await adDoctorChecks(cfg({ bindPassword: 'Wrong-Service-Pass' }), { log }), 'bind').status,
+      'fail',
+    );
     assert.equal(check(await adDoctorChecks(cfg({ urls: [`ldap://${dc.host}`] }), { log }), 'config').status, 'fail');
     const skewed = await adDoctorChecks(cfg(), { log, now: () => Date.now() + 600_000, probeReset: false });
     assert.equal(check(skewed, 'clock_skew').status, 'fail');
@@ -225,14 +265,20 @@ describe('AD transport: the DC fails while a write is in flight', () => {
       assertOutcome(await pending, 'outcome_unknown');
 
       const t0 = Date.now();
-      assertOutcome(await dir.resetPassword({ by: 'login', value: u.login }, 'While-Down-Pass-1', reset), 'directory_unavailable');
+      assertOutcome(
+        await dir.resetPassword({ by: 'login', value: u.login }, 'While-Down-Pass-1', reset),
+        'directory_unavailable',
+      );
       assert.ok(Date.now() - t0 < 5000);
       assert.equal((await dir.health()).ok, false);
 
       await dc.restart();
       // Killed before committing: the old password is still the one.
       assert.equal(await kinitOk(u, u.password), true);
-      assertOutcome(await dir.resetPassword({ by: 'login', value: u.login }, 'After-Restart-Pass-1', reset), 'succeeded');
+      assertOutcome(
+        await dir.resetPassword({ by: 'login', value: u.login }, 'After-Restart-Pass-1', reset),
+        'succeeded',
+      );
       assert.equal(await kinitOk(u, 'After-Restart-Pass-1'), true);
     } finally {
       await dir.close();
@@ -241,7 +287,18 @@ describe('AD transport: the DC fails while a write is in flight', () => {
 
   it('no password in any log line of this file', () => {
     const all = logLines.join('\n');
-    for (const secret of ['Tls-Path-Pass-1', 'Never-Written-1', 'Failover-Pass-1', 'Concurrent-Pass-0!', 'SLOW-Timeout-Pass-1', 'SLOW-Killed-Pass-1', 'While-Down-Pass-1', 'After-Restart-Pass-1', dc.servicePassword, 'Wrong-Service-Pass']) {
+    for (const secret of [
+      'Tls-Path-Pass-1',
+      'Never-Written-1',
+      'Failover-Pass-1',
+      'Concurrent-Pass-0!',
+      'SLOW-Timeout-Pass-1',
+      'SLOW-Killed-Pass-1',
+      'While-Down-Pass-1',
+      'After-Restart-Pass-1',
+      dc.servicePassword,
+      'Wrong-Service-Pass',
+    ]) {
       assert.equal(all.includes(secret), false);
     }
   });

@@ -46,7 +46,15 @@ const byAnchor = (u: LabUser): UserRef => ({ by: 'anchor', value: u.guid });
 
 async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory> {
   return openAdDirectory(
-    { kind: 'ad', urls: [dc.url], bindDn: dc.serviceDn, bindPassword: dc.servicePassword, baseDn: dc.baseDn, caFile: dc.caFile, ...extra },
+    {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPassword: dc.servicePassword,
+      baseDn: dc.baseDn,
+      caFile: dc.caFile,
+      ...extra,
+    },
     { log: createLogger({ name: 'ad-test', level: 'debug', sink: (l) => logLines.push(l) }) },
   );
 }
@@ -86,7 +94,14 @@ describe('AD adapter on Samba: successful writes, proven by kinit and ldapsearch
     assertOutcome(await dir.changePassword(byLogin(u), u.password, pw('Changed-Once-2')), 'succeeded');
     assert.equal(await kinitOk(u, 'Changed-Once-2'), true);
     assert.equal(await kinitOk(u, u.password), false);
-    assertOutcome(await dir.changePassword({ by: 'login', value: `${u.login}@example.test` }, 'Changed-Once-2', pw('Changed-Twice-3')), 'succeeded');
+    assertOutcome(
+      await dir.changePassword(
+        { by: 'login', value: `${u.login}@example.test` },
+        'Changed-Once-2',
+        pw('Changed-Twice-3'),
+      ),
+      'succeeded',
+    );
     assert.equal(await kinitOk(u, 'Changed-Twice-3'), true);
     assert.equal(await kinitOk(u, 'Changed-Once-2'), false);
   });
@@ -142,19 +157,33 @@ describe('AD adapter on Samba: policy reasons', () => {
     const r = await dir.resetPassword(byLogin(u), pw('Ab1!'), reset);
     assertOutcome(r, 'policy_violation', ['too_short']);
     assert.equal(r.policy?.minLength, 7);
-    assertOutcome(await dir.changePassword(byLogin(u), u.password, pw('alllowercase')), 'policy_violation', ['complexity']);
+    assertOutcome(await dir.changePassword(byLogin(u), u.password, pw('alllowercase')), 'policy_violation', [
+      'complexity',
+    ]);
     assert.equal(await kinitOk(u, u.password), true);
   });
 
   it('contains_user_name: refused before the write (Samba 4.17 itself would accept it)', async () => {
     const u = await user({ displayName: 'Dana Scully' });
-    assertOutcome(await dir.resetPassword(byLogin(u), pw(`xx-${u.login.toUpperCase()}-99`), reset), 'policy_violation', ['contains_user_name']);
-    assertOutcome(await dir.changePassword(byLogin(u), u.password, pw('Scully#2024')), 'policy_violation', ['contains_user_name']);
+    assertOutcome(
+      await dir.resetPassword(byLogin(u), pw(`xx-${u.login.toUpperCase()}-99`), reset),
+      'policy_violation',
+      ['contains_user_name'],
+    );
+    assertOutcome(await dir.changePassword(byLogin(u), u.password, pw('Scully#2024')), 'policy_violation', [
+      'contains_user_name',
+    ]);
     // Nothing was written: the initial password still works, and Samba does accept such a
     // password when written directly (so the refusal really is ours).
     assert.equal(await kinitOk(u, u.password), true);
     const admin = await dc.admin();
-    await admin.modify(u.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from('"Scully#2024"', 'utf16le')] }) }));
+    await admin.modify(
+      u.dn,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from('"Scully#2024"', 'utf16le')] }),
+      }),
+    );
     assert.equal(await kinitOk(u, 'Scully#2024'), true);
   });
 
@@ -165,13 +194,18 @@ describe('AD adapter on Samba: policy reasons', () => {
     assertOutcome(r, 'policy_violation', ['history']);
     assert.equal(r.policy?.historyLength, 24);
     // Same as current counts as history too.
-    assertOutcome(await dir.changePassword(byLogin(u), 'History-One-1', 'History-One-1'), 'policy_violation', ['history']);
+    assertOutcome(await dir.changePassword(byLogin(u), 'History-One-1', 'History-One-1'), 'policy_violation', [
+      'history',
+    ]);
     assert.equal(await kinitOk(u, 'History-One-1'), true);
   });
 
   it('wrong_current_password on change', async () => {
     const u = await user();
-    assertOutcome(await dir.changePassword(byLogin(u), pw('Wrong-Current-1'), pw('Whatever-New-2')), 'wrong_current_password');
+    assertOutcome(
+      await dir.changePassword(byLogin(u), pw('Wrong-Current-1'), pw('Whatever-New-2')),
+      'wrong_current_password',
+    );
     assert.equal(await kinitOk(u, u.password), true);
   });
 
@@ -194,7 +228,20 @@ describe('AD adapter on Samba: policy reasons', () => {
 
   it('fine-grained PSO: too_short with minLength 12 and source fine_grained', async () => {
     const u = await user();
-    await dc.sambaTool(['domain', 'passwordsettings', 'pso', 'create', 'strict-pso', '1', '--min-pwd-length=12', '--complexity=on', '--history-length=5', '--min-pwd-age=0', '--max-pwd-age=0', '--account-lockout-threshold=0']);
+    await dc.sambaTool([
+      'domain',
+      'passwordsettings',
+      'pso',
+      'create',
+      'strict-pso',
+      '1',
+      '--min-pwd-length=12',
+      '--complexity=on',
+      '--history-length=5',
+      '--min-pwd-age=0',
+      '--max-pwd-age=0',
+      '--account-lockout-threshold=0',
+    ]);
     await dc.sambaTool(['domain', 'passwordsettings', 'pso', 'apply', 'strict-pso', u.login]);
     try {
       const policy = await dir.getPolicy(byLogin(u));
@@ -254,9 +301,22 @@ describe('AD adapter on Samba: policy reasons', () => {
 
 describe('AD adapter on Samba: account states and rights', () => {
   it('user_not_found by login and by anchor (unknown GUID, malformed GUID)', async () => {
-    assertOutcome(await dir.resetPassword({ by: 'login', value: 'nobody-here' }, pw('Some-Pass-1'), reset), 'user_not_found');
-    assertOutcome(await dir.resetPassword({ by: 'anchor', value: '00000000-1111-2222-3333-444444444444' }, pw('Some-Pass-1'), reset), 'user_not_found');
-    assertOutcome(await dir.changePassword({ by: 'anchor', value: 'not-a-guid' }, 'x', pw('Some-Pass-1')), 'user_not_found');
+    assertOutcome(
+      await dir.resetPassword({ by: 'login', value: 'nobody-here' }, pw('Some-Pass-1'), reset),
+      'user_not_found',
+    );
+    assertOutcome(
+      await dir.resetPassword(
+        { by: 'anchor', value: '00000000-1111-2222-3333-444444444444' },
+        pw('Some-Pass-1'),
+        reset,
+      ),
+      'user_not_found',
+    );
+    assertOutcome(
+      await dir.changePassword({ by: 'anchor', value: 'not-a-guid' }, 'x', pw('Some-Pass-1')),
+      'user_not_found',
+    );
     assert.equal(await dir.findUser({ by: 'login', value: 'nobody-here' }), null);
   });
 
@@ -304,16 +364,25 @@ describe('AD adapter on Samba: account states and rights', () => {
     // Lock again; a reset with unlock: true unlocks in the same write.
     for (let i = 0; i < 3; i++) await dc.ldapBind(u.dn, 'Bad-Guess-0');
     assertOutcome(await dir.verifyCredentials(byLogin(u), 'Reset-While-Locked-1'), 'account_locked');
-    assertOutcome(await dir.resetPassword(byLogin(u), pw('Reset-And-Unlock-1'), { ...reset, unlock: true }), 'succeeded');
+    assertOutcome(
+      await dir.resetPassword(byLogin(u), pw('Reset-And-Unlock-1'), { ...reset, unlock: true }),
+      'succeeded',
+    );
     assert.equal(await kinitOk(u, 'Reset-And-Unlock-1'), true);
   });
 
   it('protected_account: Administrator and any adminCount=1 user; allowProtected lets it through', async () => {
-    assertOutcome(await dir.resetPassword({ by: 'login', value: 'Administrator' }, pw('Admin-Takeover-1'), reset), 'protected_account');
+    assertOutcome(
+      await dir.resetPassword({ by: 'login', value: 'Administrator' }, pw('Admin-Takeover-1'), reset),
+      'protected_account',
+    );
     assertOutcome(await dir.unlock({ by: 'login', value: 'Administrator' }), 'protected_account');
     const u = await user();
     const admin = await dc.admin();
-    await admin.modify(u.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'adminCount', values: ['1'] }) }));
+    await admin.modify(
+      u.dn,
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'adminCount', values: ['1'] }) }),
+    );
     assertOutcome(await dir.resetPassword(byLogin(u), pw('Protected-Pass-1'), reset), 'protected_account');
     assert.equal(await kinitOk(u, u.password), true);
     const permissive = await openDir({ allowProtected: true });
@@ -349,7 +418,10 @@ describe('AD adapter on Samba: account states and rights', () => {
 
   it('must change at next logon: pwdLastSet=0, user bind answers data 773, a change clears it', async () => {
     const u = await user();
-    assertOutcome(await dir.resetPassword(byLogin(u), pw('Must-Change-1'), { ...reset, forceChange: true }), 'succeeded');
+    assertOutcome(
+      await dir.resetPassword(byLogin(u), pw('Must-Change-1'), { ...reset, forceChange: true }),
+      'succeeded',
+    );
     const f = await dir.findUser(byLogin(u));
     assert.ok(f && f !== 'ambiguous');
     assert.equal(f.mustChange, true);
@@ -415,7 +487,11 @@ describe('AD adapter on Samba: hostile names', () => {
 
   it('a user whose DN needs escaping (comma, plus, quotes, #) is written and verified', async () => {
     seq++;
-    const u = await dc.createUser({ login: `dn${process.pid % 1000}x${seq}`, cn: `Smith, "Jo" +#${seq}\\`, password: pw(`Init-Pass-${seq}!`) });
+    const u = await dc.createUser({
+      login: `dn${process.pid % 1000}x${seq}`,
+      cn: `Smith, "Jo" +#${seq}\\`,
+      password: pw(`Init-Pass-${seq}!`),
+    });
     assert.match(u.dn, /\\,/);
     assertOutcome(await dir.resetPassword(byLogin(u), pw('Escaped-Dn-Pass-1'), reset), 'succeeded');
     assertOutcome(await dir.verifyCredentials(byAnchor(u), 'Escaped-Dn-Pass-1'), 'succeeded');

@@ -20,16 +20,30 @@ test('an unknown or missing kind is a failed config check', async () => {
 
 test('adapter configurations that do not parse are failed config checks', async () => {
   assert.deepEqual(await ids({ kind: 'openldap', urls: 'ldaps://x' }), [['config', 'fail']]);
-  assert.deepEqual(await ids({ kind: 'ad', urls: [], bindDn: 'svc', bindPassword: 'x', baseDn: 'DC=x' }), [['config', 'fail']]);
+  assert.deepEqual(await ids({ kind: 'ad', urls: [], bindDn: 'svc', bindPassword: 'x', baseDn: 'DC=x' }), [
+    ['config', 'fail'],
+  ]);
   assert.deepEqual(await ids({ kind: 'embedded' }), [['config', 'fail']]);
 });
 
 test('plain LDAP to a DC is refused before any connection', async () => {
-  assert.deepEqual(await ids({ kind: 'ad', urls: ['ldap://dc.example.test'], bindDn: 'svc@example.test', bindPassword: 'x', baseDn: 'DC=example,DC=test' }), [['config', 'fail']]);
+  assert.deepEqual(
+    await ids({
+      kind: 'ad',
+      urls: ['ldap://dc.example.test'],
+      bindDn: 'svc@example.test',
+      bindPassword: 'x',
+      baseDn: 'DC=example,DC=test',
+    }),
+    [['config', 'fail']],
+  );
 });
 
 test('an embedded configuration is dispatched to the embedded checks', async () => {
-  const checks = await directoryDoctorChecks({ kind: 'embedded', path: join(tmpdir(), `wb-none-${process.pid}`, 'dir'), hash: { ...HASH_COST.fast } }, { log });
+  const checks = await directoryDoctorChecks(
+    { kind: 'embedded', path: join(tmpdir(), `wb-none-${process.pid}`, 'dir'), hash: { ...HASH_COST.fast } },
+    { log },
+  );
   assert.deepEqual(
     checks.map((c) => c.id),
     ['config', 'folder', 'hash_cost', 'min_age'],

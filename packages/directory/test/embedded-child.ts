@@ -16,9 +16,14 @@ const dir = await openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HAS
 
 if (mode === 'crash') {
   const anchors: string[] = [];
-  for (let i = 0; i < 20; i++) anchors.push((await dir.createUser({ login: `crash${i}`, password: 'First-Password-1' })).anchor);
+  for (let i = 0; i < 20; i++)
+    anchors.push((await dir.createUser({ login: `crash${i}`, password: 'First-Password-1' })).anchor);
   for (const anchor of anchors.slice(0, 10)) {
-    const r = await dir.resetPassword({ by: 'anchor', value: anchor }, 'Second-Password-2', { forceChange: false, unlock: false, enforceHistory: true });
+    const r = await dir.resetPassword({ by: 'anchor', value: anchor }, 'Second-Password-2', {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: true,
+    });
     if (r.outcome !== 'succeeded') throw new Error(r.outcome);
   }
   process.stdout.write(`${JSON.stringify({ anchors, seq: dir.seq })}\n`, () => process.kill(process.pid, 'SIGKILL'));
@@ -26,13 +31,22 @@ if (mode === 'crash') {
   const user = await dir.createUser({ login: 'filler', password: 'First-Password-1' });
   const outcomes: string[] = [];
   for (let i = 0; i < 10_000; i++) {
-    const r = await dir.resetPassword({ by: 'anchor', value: user.anchor }, `Password-${i}-x!`, { forceChange: false, unlock: false, enforceHistory: false });
+    const r = await dir.resetPassword({ by: 'anchor', value: user.anchor }, `Password-${i}-x!`, {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: false,
+    });
     outcomes.push(r.outcome);
     if (r.outcome !== 'succeeded') break;
   }
-  const after = await dir.resetPassword({ by: 'anchor', value: user.anchor }, 'After-Failure-1', { forceChange: false, unlock: false, enforceHistory: false });
+  const after = await dir.resetPassword({ by: 'anchor', value: user.anchor }, 'After-Failure-1', {
+    forceChange: false,
+    unlock: false,
+    enforceHistory: false,
+  });
   const health = await dir.health();
-  process.stdout.write(`${JSON.stringify({ succeeded: outcomes.length - 1, last: outcomes.at(-1), after: after.outcome, healthy: health.ok })}\n`, () =>
-    process.kill(process.pid, 'SIGKILL'),
+  process.stdout.write(
+    `${JSON.stringify({ succeeded: outcomes.length - 1, last: outcomes.at(-1), after: after.outcome, healthy: health.ok })}\n`,
+    () => process.kill(process.pid, 'SIGKILL'),
   );
 }

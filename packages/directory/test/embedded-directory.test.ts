@@ -26,7 +26,13 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
 
 async function withAlice(t: Parameters<typeof fixture>[0], extra: Parameters<typeof fixture>[1] = {}) {
   const f = await fixture(t, extra);
-  const alice = await f.dir.createUser({ login: 'asmith', displayName: 'Alice Smith', upn: 'alice@corp.example', mail: 'alice@corp.example', password: PW1 });
+  const alice = await f.dir.createUser({
+    login: 'asmith',
+    displayName: 'Alice Smith',
+    upn: 'alice@corp.example',
+    mail: 'alice@corp.example',
+    password: PW1,
+  });
   return Object.assign(f, { alice });
 }
 
@@ -71,7 +77,11 @@ describe('embedded directory: reset', () => {
     assert.deepEqual(same.reasons, ['history']);
     assert.equal(same.historyEnforced, true);
     await dir.resetPassword(byAnchor(alice.anchor), PW2, RESET);
-    assert.deepEqual((await dir.resetPassword(byAnchor(alice.anchor), PW1, RESET)).reasons, ['history'], 'an older password is remembered');
+    assert.deepEqual(
+      (await dir.resetPassword(byAnchor(alice.anchor), PW1, RESET)).reasons,
+      ['history'],
+      'an older password is remembered',
+    );
     const loose = ok(await dir.resetPassword(byAnchor(alice.anchor), PW1, { ...RESET, enforceHistory: false }));
     assert.equal(loose.outcome, 'succeeded');
     assert.equal(loose.historyEnforced, undefined);
@@ -88,7 +98,11 @@ describe('embedded directory: reset', () => {
     await dir.resetPassword(byAnchor(alice.anchor), PW3, RESET); // remembers PW3, PW2
     assert.equal((await dir.resetPassword(byAnchor(alice.anchor), PW1, RESET)).outcome, 'succeeded');
     await dir.setDefaultPolicy({ historyLength: 0 });
-    assert.equal((await dir.resetPassword(byAnchor(alice.anchor), PW1, RESET)).outcome, 'succeeded', 'no history: the same password is fine');
+    assert.equal(
+      (await dir.resetPassword(byAnchor(alice.anchor), PW1, RESET)).outcome,
+      'succeeded',
+      'no history: the same password is fine',
+    );
   });
 
   it('forceChange sets must-change (passwordLastSetAt null); the next change clears it', async (t) => {
@@ -260,9 +274,15 @@ describe('embedded directory: unlock, verify, policy', () => {
 
   it('verify: succeeded with mustChange/expired, wrong, locked, disabled; protected may sign in', async (t) => {
     const { dir, alice, clock } = await withAlice(t);
-    assert.deepEqual(ok(await dir.verifyCredentials(byLogin('asmith'), PW1)).data, { mustChange: false, expired: false });
+    assert.deepEqual(ok(await dir.verifyCredentials(byLogin('asmith'), PW1)).data, {
+      mustChange: false,
+      expired: false,
+    });
     clock.advance(42 * DAY);
-    assert.deepEqual(ok(await dir.verifyCredentials(byLogin('asmith'), PW1)).data, { mustChange: false, expired: true });
+    assert.deepEqual(ok(await dir.verifyCredentials(byLogin('asmith'), PW1)).data, {
+      mustChange: false,
+      expired: true,
+    });
     assert.equal((await dir.verifyCredentials(byLogin('asmith'), 'nope')).outcome, 'wrong_current_password');
     assert.equal((await dir.verifyCredentials(byLogin('nobody'), PW1)).outcome, 'user_not_found');
     await dir.updateUser(alice.anchor, { protected: true });
@@ -277,7 +297,7 @@ describe('embedded directory: unlock, verify, policy', () => {
     assert.equal((await dir.changePassword(byLogin('asmith'), PW1, PW2)).outcome, 'succeeded');
   });
 
-  it('getPolicy: default without a user, the user\'s times with one, user_not_found', async (t) => {
+  it("getPolicy: default without a user, the user's times with one, user_not_found", async (t) => {
     const { dir, alice, clock } = await withAlice(t);
     const d = ok(await dir.getPolicy());
     assert.equal(d.policy?.source, 'embedded');
@@ -343,7 +363,13 @@ describe('embedded directory: fine-grained policies', () => {
 describe('embedded directory: finding users', () => {
   it('login is case-insensitive; the UPN finds the user too; anchors are exact', async (t) => {
     const { dir, alice } = await withAlice(t);
-    for (const ref of [byLogin('asmith'), byLogin('ASMITH'), byLogin('alice@corp.example'), byLogin('ALICE@Corp.Example'), byAnchor(alice.anchor)]) {
+    for (const ref of [
+      byLogin('asmith'),
+      byLogin('ASMITH'),
+      byLogin('alice@corp.example'),
+      byLogin('ALICE@Corp.Example'),
+      byAnchor(alice.anchor),
+    ]) {
       const u = await dir.findUser(ref);
       assert.ok(u && u !== 'ambiguous', JSON.stringify(ref));
       assert.equal(u.anchor, alice.anchor);
@@ -413,7 +439,10 @@ describe('embedded directory: administration', () => {
 
   it('two concurrent creations of one login: one wins', async (t) => {
     const f = await fixture(t);
-    const results = await Promise.allSettled([f.dir.createUser({ login: 'twin', password: PW1 }), f.dir.createUser({ login: 'TWIN', password: PW2 })]);
+    const results = await Promise.allSettled([
+      f.dir.createUser({ login: 'twin', password: PW1 }),
+      f.dir.createUser({ login: 'TWIN', password: PW2 }),
+    ]);
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     assert.equal(f.dir.userCount, 1);
   });
@@ -466,7 +495,10 @@ describe('embedded directory: administration', () => {
     const later = f.dir.changesSince(all.cursor);
     assert.equal(later.changes.length, 1);
     assert.doesNotMatch(JSON.stringify(later), /scrypt|history|Hash/);
-    await rejects(Promise.resolve().then(() => f.dir.changesSince(-1)), 'invalid_input');
+    await rejects(
+      Promise.resolve().then(() => f.dir.changesSince(-1)),
+      'invalid_input',
+    );
   });
 });
 
@@ -479,14 +511,18 @@ describe('embedded directory: concurrency', () => {
       results.map((r) => r.outcome),
       pws.map(() => 'succeeded'),
     );
-    for (const pw of pws) assert.deepEqual((await dir.resetPassword(byAnchor(alice.anchor), pw, RESET)).reasons, ['history'], pw);
+    for (const pw of pws)
+      assert.deepEqual((await dir.resetPassword(byAnchor(alice.anchor), pw, RESET)).reasons, ['history'], pw);
     assert.equal((await dir.verifyCredentials(byAnchor(alice.anchor), pws[pws.length - 1] ?? '')).outcome, 'succeeded');
   });
 
   it('two concurrent changes from the same current password: exactly one succeeds', async (t) => {
     const { dir, clock } = await withAlice(t);
     clock.advance(DAY);
-    const [a, b] = await Promise.all([dir.changePassword(byLogin('asmith'), PW1, PW2), dir.changePassword(byLogin('asmith'), PW1, PW3)]);
+    const [a, b] = await Promise.all([
+      dir.changePassword(byLogin('asmith'), PW1, PW2),
+      dir.changePassword(byLogin('asmith'), PW1, PW3),
+    ]);
     assert.deepEqual([a.outcome, b.outcome].sort(), ['succeeded', 'wrong_current_password']);
   });
 
@@ -521,9 +557,17 @@ describe('embedded directory: secrets', () => {
       await dir.verifyCredentials(byLogin('asmith'), PW2),
     ];
     await dir.compact();
-    const store = (await readFile(join(f.path, 'snapshot.json'), 'utf8')) + (await readFile(join(f.path, 'journal.jsonl'), 'utf8'));
-    const everything = [JSON.stringify(results), JSON.stringify(dir.changesSince(0)), JSON.stringify(dir.listUsers()), store, ...f.logs.lines].join('\n');
-    for (const pw of [PW1, PW2, PW3, 'Wrong-Pass-9', 'Qz9']) assert.equal(everything.includes(pw), false, 'a password leaked');
+    const store =
+      (await readFile(join(f.path, 'snapshot.json'), 'utf8')) + (await readFile(join(f.path, 'journal.jsonl'), 'utf8'));
+    const everything = [
+      JSON.stringify(results),
+      JSON.stringify(dir.changesSince(0)),
+      JSON.stringify(dir.listUsers()),
+      store,
+      ...f.logs.lines,
+    ].join('\n');
+    for (const pw of [PW1, PW2, PW3, 'Wrong-Pass-9', 'Qz9'])
+      assert.equal(everything.includes(pw), false, 'a password leaked');
     f.logs.assertNoSecret(PW1, PW2, PW3);
   });
 

@@ -26,7 +26,12 @@ function status(checks: DoctorCheck[], id: string): string | undefined {
 async function closedStore(t: Parameters<typeof fixture>[0]): Promise<string> {
   const f = await fixture(t);
   await f.dir.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-  await f.dir.createUser({ login: 'dave', displayName: 'Dave Admin', password: 'Birch-Initial-2024!', protected: true });
+  await f.dir.createUser({
+    login: 'dave',
+    displayName: 'Dave Admin',
+    password: 'Birch-Initial-2024!',
+    protected: true,
+  });
   await f.dir.close();
   return f.path;
 }
@@ -38,12 +43,16 @@ test('a healthy store at the standard cost passes every check', async (t) => {
     checks.filter((c) => c.status !== 'pass'),
     [],
   );
-  for (const id of ['config', 'folder', 'store', 'hash_cost', 'min_age', 'users', 'protected_accounts']) assert.equal(status(checks, id), 'pass', id);
+  for (const id of ['config', 'folder', 'store', 'hash_cost', 'min_age', 'users', 'protected_accounts'])
+    assert.equal(status(checks, id), 'pass', id);
 });
 
 test('a missing folder whose parent is writable is a warning (created empty at start); a file in its place fails', async (t) => {
   const parent = await tempDir(t);
-  const missing = await embeddedDoctorChecks({ kind: 'embedded', path: join(parent, 'not-yet', 'dir'), hash: fast }, { log });
+  const missing = await embeddedDoctorChecks(
+    { kind: 'embedded', path: join(parent, 'not-yet', 'dir'), hash: fast },
+    { log },
+  );
   assert.equal(status(missing, 'folder'), 'warn');
   assert.ok(byId(missing).get('folder')?.fix);
   // Nothing to read back, so no store / users checks.
@@ -96,20 +105,40 @@ test('minimum age: configured above 0 warns, 0 passes, the stored default counts
   await f.dir.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
   await f.dir.setDefaultPolicy({ minAgeSeconds: 0 });
   await f.dir.close();
-  assert.equal(status(await embeddedDoctorChecks({ kind: 'embedded', path: f.path, hash: fast, policy: { minAgeSeconds: 3600 } }, { log }), 'min_age'), 'warn');
-  assert.equal(status(await embeddedDoctorChecks({ kind: 'embedded', path: f.path, hash: fast }, { log }), 'min_age'), 'pass');
+  assert.equal(
+    status(
+      await embeddedDoctorChecks(
+        { kind: 'embedded', path: f.path, hash: fast, policy: { minAgeSeconds: 3600 } },
+        { log },
+      ),
+      'min_age',
+    ),
+    'warn',
+  );
+  assert.equal(
+    status(await embeddedDoctorChecks({ kind: 'embedded', path: f.path, hash: fast }, { log }), 'min_age'),
+    'pass',
+  );
 });
 
 test('protected accounts: refused by default (pass), allowProtected on is a warning; no users warns', async (t) => {
   const path = await closedStore(t);
-  assert.equal(status(await embeddedDoctorChecks({ kind: 'embedded', path, hash: fast }, { log }), 'protected_accounts'), 'pass');
-  const allowed = byId(await embeddedDoctorChecks({ kind: 'embedded', path, hash: fast, allowProtected: true }, { log })).get('protected_accounts');
+  assert.equal(
+    status(await embeddedDoctorChecks({ kind: 'embedded', path, hash: fast }, { log }), 'protected_accounts'),
+    'pass',
+  );
+  const allowed = byId(
+    await embeddedDoctorChecks({ kind: 'embedded', path, hash: fast, allowProtected: true }, { log }),
+  ).get('protected_accounts');
   assert.equal(allowed?.status, 'warn');
   assert.ok(allowed?.fix);
 
   const empty = await fixture(t);
   await empty.dir.close();
-  assert.equal(status(await embeddedDoctorChecks({ kind: 'embedded', path: empty.path, hash: fast }, { log }), 'users'), 'warn');
+  assert.equal(
+    status(await embeddedDoctorChecks({ kind: 'embedded', path: empty.path, hash: fast }, { log }), 'users'),
+    'warn',
+  );
 });
 
 test('a store held open by a running directory reads back (no lock taken)', async (t) => {

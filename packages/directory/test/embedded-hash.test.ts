@@ -21,7 +21,14 @@ describe('embedded hash', () => {
     assert.equal(await verifyPassword('Secret-Pw-1', h), true);
     assert.equal(await verifyPassword('secret-pw-1', h), false);
     assert.equal(await verifyPassword('', h), false);
-    for (const bad of ['', 'scrypt$', 'bcrypt$1$2$3$4$5', h.replace('$1024$', '$1000$'), h.replace('$1024$', '$4194304$'), `${h}$x`]) {
+    for (const bad of [
+      '',
+      'scrypt$',
+      'bcrypt$1$2$3$4$5',
+      h.replace('$1024$', '$1000$'),
+      h.replace('$1024$', '$4194304$'),
+      `${h}$x`,
+    ]) {
       assert.equal(await verifyPassword('Secret-Pw-1', bad), false, bad.slice(0, 30));
     }
   });

@@ -24,7 +24,9 @@ export class CapturedLog {
   readonly lines: string[] = [];
   readonly log: Logger = createLogger({ name: 'test', level: 'debug', sink: (l) => this.lines.push(l) });
   assertNoSecret(...secrets: string[]): void {
-    for (const line of this.lines) for (const s of secrets) if (line.includes(s)) throw new Error(`a secret leaked into a log line: ${line.slice(0, 80)}`);
+    for (const line of this.lines)
+      for (const s of secrets)
+        if (line.includes(s)) throw new Error(`a secret leaked into a log line: ${line.slice(0, 80)}`);
   }
 }
 
@@ -51,7 +53,10 @@ export async function fixture(
   const clock = new FrozenClock();
   const logs = new CapturedLog();
   const open = (more: Partial<EmbeddedConfig> = {}) =>
-    openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast }, ...extra, ...more }, { now: clock.now, log: logs.log });
+    openEmbeddedDirectory(
+      { kind: 'embedded', path, hash: { ...HASH_COST.fast }, ...extra, ...more },
+      { now: clock.now, log: logs.log },
+    );
   const f: Fixture = {
     dir: await open(),
     path,

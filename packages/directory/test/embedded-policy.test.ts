@@ -41,7 +41,9 @@ describe('embedded policy: quality rules', () => {
     const p = mergePolicy(DEFAULT_POLICY, { maxLength: 10 });
     assert.deepEqual(checkPasswordQuality('Ab1!xyzxyzx', p, alice), ['too_long']);
     // Four emoji are 8 UTF-16 units but 4 characters.
-    assert.deepEqual(checkPasswordQuality('😀😀😀😀', mergePolicy(DEFAULT_POLICY, { complexity: false }), alice), ['too_short']);
+    assert.deepEqual(checkPasswordQuality('😀😀😀😀', mergePolicy(DEFAULT_POLICY, { complexity: false }), alice), [
+      'too_short',
+    ]);
   });
 
   it('complexity needs three of five categories', () => {
@@ -58,7 +60,11 @@ describe('embedded policy: quality rules', () => {
 
   it('returns every failing reason at once, in vocabulary order', () => {
     assert.deepEqual(checkPasswordQuality('abc', DEFAULT_POLICY, alice), ['too_short', 'complexity']);
-    assert.deepEqual(checkPasswordQuality('asmith', DEFAULT_POLICY, alice), ['too_short', 'complexity', 'contains_user_name']);
+    assert.deepEqual(checkPasswordQuality('asmith', DEFAULT_POLICY, alice), [
+      'too_short',
+      'complexity',
+      'contains_user_name',
+    ]);
     const p = mergePolicy(DEFAULT_POLICY, { maxLength: 8 });
     assert.deepEqual(checkPasswordQuality('xxasmithxx', p, alice), ['too_long', 'complexity', 'contains_user_name']);
   });
@@ -74,7 +80,11 @@ describe('embedded policy: quality rules', () => {
     assert.deepEqual(displayNameTokens('Lo, Al.Bert_Ed#Ng\tVan'), ['Bert', 'Van']);
     assert.deepEqual(checkPasswordQuality('Winter!jones9', DEFAULT_POLICY, alice), ['contains_user_name']);
     assert.deepEqual(checkPasswordQuality('Al1ce!Wonder', DEFAULT_POLICY, alice), []);
-    assert.equal(containsUserName('Xx1!ngAbc', { login: 'zz-user', displayName: 'Ed Ng' }), false, 'short tokens ignored');
+    assert.equal(
+      containsUserName('Xx1!ngAbc', { login: 'zz-user', displayName: 'Ed Ng' }),
+      false,
+      'short tokens ignored',
+    );
   });
 
   it('name and complexity rules are off when complexity is off', () => {
@@ -96,7 +106,10 @@ describe('embedded policy: ages and lockout', () => {
   it('expiry after maxAge; 0 means never', () => {
     assert.equal(expiresAt({ passwordLastSetAt: t0 }, DEFAULT_POLICY), t0 + 42 * day);
     assert.equal(isExpired({ passwordLastSetAt: t0 }, DEFAULT_POLICY, t0 + 42 * day), true);
-    assert.equal(isExpired({ passwordLastSetAt: t0 }, mergePolicy(DEFAULT_POLICY, { maxAgeSeconds: 0 }), t0 + 1000 * day), false);
+    assert.equal(
+      isExpired({ passwordLastSetAt: t0 }, mergePolicy(DEFAULT_POLICY, { maxAgeSeconds: 0 }), t0 + 1000 * day),
+      false,
+    );
   });
 
   it('locks at the threshold within the window, clears after the duration', () => {

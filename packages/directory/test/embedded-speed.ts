@@ -19,7 +19,8 @@ const path = await mkdtemp(join(tmpdir(), 'wb-embedded-speed-'));
 const log = createLogger({ name: 'speed', level: 'error' });
 const dir = await openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast }, durability }, { log });
 const anchors: string[] = [];
-for (let i = 0; i < users; i++) anchors.push((await dir.createUser({ login: `user${i}`, password: `Initial-${i}-Pw!` })).anchor);
+for (let i = 0; i < users; i++)
+  anchors.push((await dir.createUser({ login: `user${i}`, password: `Initial-${i}-Pw!` })).anchor);
 
 let done = 0;
 let failed = 0;
@@ -28,7 +29,11 @@ const deadline = started + seconds * 1000;
 async function worker(w: number): Promise<void> {
   for (let i = 0; performance.now() < deadline; i++) {
     const anchor = anchors[(w + i * concurrency) % anchors.length] ?? '';
-    const r = await dir.resetPassword({ by: 'anchor', value: anchor }, `Speed-${w}-${i}-Pw!`, { forceChange: false, unlock: false, enforceHistory: true });
+    const r = await dir.resetPassword({ by: 'anchor', value: anchor }, `Speed-${w}-${i}-Pw!`, {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: true,
+    });
     if (r.outcome === 'succeeded') done++;
     else failed++;
   }

@@ -39,14 +39,28 @@ async function child(mode: 'crash' | 'fill', path: string, ulimitKb?: number): P
 describe('embedded store', () => {
   it('everything survives close and reopen; sequence numbers continue', async (t) => {
     const f = await fixture(t);
-    const a = await f.dir.createUser({ login: 'alice', displayName: 'Alice A', upn: 'alice@x.example', password: PW1, mustChange: true });
+    const a = await f.dir.createUser({
+      login: 'alice',
+      displayName: 'Alice A',
+      upn: 'alice@x.example',
+      password: PW1,
+      mustChange: true,
+    });
     await f.dir.definePolicy('strict', { minLength: 14 });
     await f.dir.updateUser('alice', { policyName: 'strict', protected: true });
     await f.dir.setDefaultPolicy({ lockoutThreshold: 3 });
     await f.dir.verifyCredentials(byLogin('alice'), 'Wrong-Pass-1');
-    const before = { users: f.dir.listUsers(), policies: f.dir.listPolicies(), seq: f.dir.seq, changes: f.dir.changesSince(0) };
+    const before = {
+      users: f.dir.listUsers(),
+      policies: f.dir.listPolicies(),
+      seq: f.dir.seq,
+      changes: f.dir.changesSince(0),
+    };
     await f.reopen();
-    assert.deepEqual({ users: f.dir.listUsers(), policies: f.dir.listPolicies(), seq: f.dir.seq, changes: f.dir.changesSince(0) }, before);
+    assert.deepEqual(
+      { users: f.dir.listUsers(), policies: f.dir.listPolicies(), seq: f.dir.seq, changes: f.dir.changesSince(0) },
+      before,
+    );
     assert.equal((await f.dir.verifyCredentials(byLogin('ALICE@x.example'), PW1)).outcome, 'succeeded');
     // The bad-attempt counter persisted: the successful sign-in had one to clear (one change).
     const b = await f.dir.createUser({ login: 'bob' });
@@ -58,14 +72,21 @@ describe('embedded store', () => {
     const path = await tempDir(t);
     const got = await child('crash', path);
     assert.ok(got && typeof got === 'object' && 'anchors' in got && Array.isArray(got.anchors) && 'seq' in got);
-    assert.equal((await readFile(join(path, 'LOCK'), 'utf8')).trim().length > 0, true, 'the dead process left its lock');
+    assert.equal(
+      (await readFile(join(path, 'LOCK'), 'utf8')).trim().length > 0,
+      true,
+      'the dead process left its lock',
+    );
     const logs = new CapturedLog();
     const dir = await openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, { log: logs.log });
     t.after(() => dir.close());
     assert.equal(dir.seq, got.seq);
     assert.equal(dir.userCount, 20);
     for (const [i, anchor] of got.anchors.entries()) {
-      const r = await dir.verifyCredentials(byAnchor(String(anchor)), i < 10 ? 'Second-Password-2' : 'First-Password-1');
+      const r = await dir.verifyCredentials(
+        byAnchor(String(anchor)),
+        i < 10 ? 'Second-Password-2' : 'First-Password-1',
+      );
       assert.equal(r.outcome, 'succeeded', `user ${i}`);
     }
   });
@@ -100,14 +121,26 @@ describe('embedded store', () => {
     const lines = (await readFile(journal, 'utf8')).split('\n');
     lines[0] = '{"seq":1,"type":"user","garbage":';
     await writeFile(journal, lines.join('\n'));
-    await rejects(openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }), 'store_corrupt');
+    await rejects(
+      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
+      'store_corrupt',
+    );
     // A snapshot that is not ours is refused too, and the failed open released the lock.
     await writeFile(journal, '');
     await writeFile(join(f.path, 'snapshot.json'), '{"format":"something-else"}');
-    await rejects(openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }), 'store_corrupt');
+    await rejects(
+      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
+      'store_corrupt',
+    );
     await writeFile(join(f.path, 'snapshot.json'), '{"format":');
-    await rejects(openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }), 'store_corrupt');
-    f.dir = await openEmbeddedDirectory({ kind: 'embedded', path: join(f.path, 'fresh'), hash: { ...HASH_COST.fast } }, { log: f.logs.log });
+    await rejects(
+      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
+      'store_corrupt',
+    );
+    f.dir = await openEmbeddedDirectory(
+      { kind: 'embedded', path: join(f.path, 'fresh'), hash: { ...HASH_COST.fast } },
+      { log: f.logs.log },
+    );
   });
 
   it('compacts when the journal outgrows the threshold, and on request', async (t) => {
@@ -127,7 +160,11 @@ describe('embedded store', () => {
     await f.reopen();
     assert.equal(f.dir.seq, seq);
     assert.equal((await f.dir.verifyCredentials(byLogin('alice'), 'Rotating-29-Pw!')).outcome, 'succeeded');
-    assert.deepEqual((await f.dir.resetPassword(byLogin('alice'), 'Rotating-10-Pw!', RESET)).reasons, ['history'], 'history survived compaction');
+    assert.deepEqual(
+      (await f.dir.resetPassword(byLogin('alice'), 'Rotating-10-Pw!', RESET)).reasons,
+      ['history'],
+      'history survived compaction',
+    );
   });
 
   it('a crash between snapshot rename and journal truncation: old records are skipped, not replayed twice', async (t) => {
@@ -169,13 +206,22 @@ describe('embedded store', () => {
 
   it('one folder, one instance: a second open fails with store_locked', async (t) => {
     const f = await fixture(t);
-    await rejects(openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }), 'store_locked');
+    await rejects(
+      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }),
+      'store_locked',
+    );
     await f.dir.close();
     // A lock held by another live process (our parent stands in for it).
     await writeFile(join(f.path, 'LOCK'), `${process.ppid}\n`);
-    await rejects(openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }), 'store_locked');
+    await rejects(
+      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }),
+      'store_locked',
+    );
     await writeFile(join(f.path, 'LOCK'), '2147483646\n'); // no such process: stale
-    f.dir = await openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log });
+    f.dir = await openEmbeddedDirectory(
+      { kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } },
+      { log: f.logs.log },
+    );
   });
 
   it("durability 'fsync' writes and reads back the same", async (t) => {
@@ -195,16 +241,25 @@ describe('embedded store', () => {
   it('a full disk: the unconfirmed write is outcome_unknown, later writes directory_unavailable; reopen recovers', async (t) => {
     const path = await tempDir(t);
     const got = await child('fill', path, 64);
-    assert.ok(got && typeof got === 'object' && 'last' in got && 'after' in got && 'healthy' in got && 'succeeded' in got);
+    assert.ok(
+      got && typeof got === 'object' && 'last' in got && 'after' in got && 'healthy' in got && 'succeeded' in got,
+    );
     assert.equal(got.last, 'outcome_unknown');
     assert.equal(got.after, 'directory_unavailable');
     assert.equal(got.healthy, false);
     const clock = new FrozenClock();
     clock.advance(DAY);
-    const dir = await openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, { now: clock.now, log: new CapturedLog().log });
+    const dir = await openEmbeddedDirectory(
+      { kind: 'embedded', path, hash: { ...HASH_COST.fast } },
+      { now: clock.now, log: new CapturedLog().log },
+    );
     t.after(() => dir.close());
     const n = Number(got.succeeded);
-    assert.equal((await dir.verifyCredentials(byLogin('filler'), `Password-${n - 1}-x!`)).outcome, 'succeeded', 'the last confirmed write is there');
+    assert.equal(
+      (await dir.verifyCredentials(byLogin('filler'), `Password-${n - 1}-x!`)).outcome,
+      'succeeded',
+      'the last confirmed write is there',
+    );
     assert.equal((await dir.resetPassword(byLogin('filler'), 'Fresh-Start-1', RESET)).outcome, 'succeeded');
   });
 
@@ -220,8 +275,11 @@ describe('embedded store', () => {
       [{ kind: 'embedded', path, extra: 1 }, /./],
     ];
     for (const [cfg, re] of cases) {
-      // @ts-expect-error deliberately malformed configuration
-      await assert.rejects(openEmbeddedDirectory(cfg), (err: unknown) => err instanceof TypeError && re.test(err.message));
+      await assert.rejects(
+        // @ts-expect-error deliberately malformed configuration
+        openEmbeddedDirectory(cfg),
+        (err: unknown) => err instanceof TypeError && re.test(err.message),
+      );
     }
   });
 });

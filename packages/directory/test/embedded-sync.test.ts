@@ -6,12 +6,22 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { MAX_SYNC_BATCH_BYTES, SyncAnchorsDataSchema, SyncPullDataSchema, type SyncChange, type SyncPullData } from '@writeback/protocol';
+import {
+  MAX_SYNC_BATCH_BYTES,
+  SyncAnchorsDataSchema,
+  SyncPullDataSchema,
+  type SyncChange,
+  type SyncPullData,
+} from '@writeback/protocol';
 import type { EmbeddedDirectory } from '../src/index.js';
 import { byLogin, fixture, RESET } from './embedded-helpers.js';
 
 /** Pull until `more` is false; every answer must be a valid protocol answer. */
-async function drain(dir: EmbeddedDirectory, cursor: string | null, limit = 200): Promise<{ changes: SyncChange[]; cursor: string; pages: SyncPullData[] }> {
+async function drain(
+  dir: EmbeddedDirectory,
+  cursor: string | null,
+  limit = 200,
+): Promise<{ changes: SyncChange[]; cursor: string; pages: SyncPullData[] }> {
   const changes: SyncChange[] = [];
   const pages: SyncPullData[] = [];
   let c = cursor;
@@ -32,7 +42,13 @@ describe('embedded sync source', () => {
   it('full sync returns every user once, then incremental pulls return each kind of change', async (t) => {
     const f = await fixture(t);
     const dir = f.dir;
-    for (let i = 0; i < 30; i++) await dir.createUser({ login: `u${i}`, mail: `u${i}@corp.example`, groups: ['staff'], password: 'Initial-Pass-1' });
+    for (let i = 0; i < 30; i++)
+      await dir.createUser({
+        login: `u${i}`,
+        mail: `u${i}@corp.example`,
+        groups: ['staff'],
+        password: 'Initial-Pass-1',
+      });
     const full = await drain(dir, null, 7);
     assert.equal(full.pages.length > 4, true);
     assert.equal(new Set(upserts(full.changes).map((u) => u.anchor)).size, 30);
@@ -76,7 +92,10 @@ describe('embedded sync source', () => {
     await f.dir.compact();
     const dir = await f.reopen();
     await dir.createUser({ login: 'b' });
-    assert.deepEqual(upserts((await drain(dir, cursor)).changes).map((u) => u.login), ['b']);
+    assert.deepEqual(
+      upserts((await drain(dir, cursor)).changes).map((u) => u.login),
+      ['b'],
+    );
 
     const future = cursor.replace(/:\d+$/, ':999');
     assert.equal((await dir.sync.pullChanges(future, 10)).reset, true);
@@ -96,7 +115,10 @@ describe('embedded sync source', () => {
     const inside = await dir.createUser({ login: 'inside', groups: ['sspr'], password: 'Initial-Pass-1' });
     await dir.createUser({ login: 'outside', groups: ['other'], password: 'Initial-Pass-1' });
     const full = await drain(dir, null);
-    assert.deepEqual(upserts(full.changes).map((u) => u.login), ['inside']);
+    assert.deepEqual(
+      upserts(full.changes).map((u) => u.login),
+      ['inside'],
+    );
     assert.equal((await dir.verifyCredentials(byLogin('outside'), 'Initial-Pass-1')).outcome, 'user_not_found');
     assert.equal((await dir.verifyCredentials(byLogin('inside'), 'Initial-Pass-1')).outcome, 'succeeded');
     await dir.updateUser('inside', { groups: ['other'] });
@@ -110,7 +132,8 @@ describe('embedded sync source', () => {
   it('batches stay under the frame budget', async (t) => {
     const f = await fixture(t);
     const long = 'x'.repeat(250);
-    for (let i = 0; i < 300; i++) await f.dir.createUser({ login: `big${i}`, displayName: `${long}${i}`, groups: [long, `${long}2`, `${long}3`] });
+    for (let i = 0; i < 300; i++)
+      await f.dir.createUser({ login: `big${i}`, displayName: `${long}${i}`, groups: [long, `${long}2`, `${long}3`] });
     const { pages } = await drain(f.dir, null, 500);
     assert.equal(pages.length > 1, true);
     for (const p of pages) assert.equal(Buffer.byteLength(JSON.stringify(p)) < MAX_SYNC_BATCH_BYTES, true);

@@ -28,12 +28,31 @@ const status = (checks: DoctorCheck[], id: string) => byId(checks).get(id)?.stat
 
 test('a healthy set-up (ldaps, write-right account, canary) passes every check', async () => {
   const checks = await openLdapDoctorChecks(
-    labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.caFile, doctorCanaryLogin: canary.uid }),
+    labConfig(lab, {
+      urls: [lab.ldapsUrl ?? ''],
+      allowPlaintext: false,
+      caFile: lab.caFile,
+      doctorCanaryLogin: canary.uid,
+    }),
     { log },
   );
   const notPass = checks.filter((c) => c.status !== 'pass');
   assert.deepEqual(notPass, []);
-  for (const id of ['config', 'tls', 'bind', 'password_modify', 'ppolicy', 'policy.default', 'users', 'rights.userPassword', 'rights.pwdReset', 'rights.pwdAccountLockedTime', 'rights.policy_enforced', `protected:${lab.protectedGroupDn}`, 'clock']) {
+  for (const id of [
+    'config',
+    'tls',
+    'bind',
+    'password_modify',
+    'ppolicy',
+    'policy.default',
+    'users',
+    'rights.userPassword',
+    'rights.pwdReset',
+    'rights.pwdAccountLockedTime',
+    'rights.policy_enforced',
+    `protected:${lab.protectedGroupDn}`,
+    'clock',
+  ]) {
     assert.equal(status(checks, id), 'pass', id);
   }
 });
@@ -45,7 +64,9 @@ test('plain LDAP is a warning; no canary: enforcement not verified (warn)', asyn
 });
 
 test('a manage-right account with serviceAccountEnforcesPolicy true fails the canary check', async () => {
-  const bad = await openLdapDoctorChecks(labConfig(lab, { bindDn: lab.pwManagerDn, doctorCanaryLogin: canary.uid }), { log });
+  const bad = await openLdapDoctorChecks(labConfig(lab, { bindDn: lab.pwManagerDn, doctorCanaryLogin: canary.uid }), {
+    log,
+  });
   const c = byId(bad).get('rights.policy_enforced');
   assert.equal(c?.status, 'fail');
   assert.ok(c?.fix);
@@ -67,7 +88,10 @@ test('a service account without rights fails the rights checks, each with a fix'
 });
 
 test('a wrong CA fails the server check; a wrong password fails the bind', async () => {
-  const tls = await openLdapDoctorChecks(labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile }), { log });
+  const tls = await openLdapDoctorChecks(
+    labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile }),
+    { log },
+  );
   assert.equal(status(tls, `server:${lab.ldapsUrl}`), 'fail');
   assert.match(byId(tls).get(`server:${lab.ldapsUrl}`)?.summary ?? '', /TLS/);
   assert.equal(status(tls, 'bind'), 'fail');
@@ -83,7 +107,9 @@ test('plain LDAP without allowPlaintext fails with a fix, before connecting', as
 });
 
 test('a missing default policy fails; a minimum age warns; a missing protected group fails', async () => {
-  const missing = await openLdapDoctorChecks(labConfig(lab, { defaultPolicyDn: `cn=nope,ou=policies,${lab.baseDn}` }), { log });
+  const missing = await openLdapDoctorChecks(labConfig(lab, { defaultPolicyDn: `cn=nope,ou=policies,${lab.baseDn}` }), {
+    log,
+  });
   assert.equal(status(missing, 'policy.default'), 'fail');
   const strict = await openLdapDoctorChecks(
     labConfig(lab, { defaultPolicyDn: lab.strictPolicyDn, protectedGroups: [`cn=ghosts,ou=groups,${lab.baseDn}`] }),

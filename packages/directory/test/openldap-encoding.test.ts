@@ -37,7 +37,11 @@ test('Password Modify request value: long and non-ASCII values use long-form len
 });
 
 test('the encoded request never serialises its passwords', () => {
-  const v = encodePasswordModifyRequest({ userIdentity: 'uid=a', oldPassword: 'old-secret', newPassword: 'new-secret' });
+  const v = encodePasswordModifyRequest({
+    userIdentity: 'uid=a',
+    oldPassword: 'old-secret',
+    newPassword: 'new-secret',
+  });
   assert.equal(JSON.stringify({ value: v }), '{"value":"[redacted]"}');
 });
 
@@ -59,7 +63,10 @@ test('ppolicy response control value decoding', () => {
   assert.deepEqual(decodePasswordPolicyResponse(hex('3003810101')), { error: 'accountLocked' });
   assert.deepEqual(decodePasswordPolicyResponse(hex('3003810163')), { error: 'unknown' });
   assert.deepEqual(decodePasswordPolicyResponse(hex('3006a004800203e8')), { timeBeforeExpiration: 1000 });
-  assert.deepEqual(decodePasswordPolicyResponse(hex('3008a0038101028101' + '00')), { graceAuthNsRemaining: 2, error: 'passwordExpired' });
+  assert.deepEqual(decodePasswordPolicyResponse(hex('3008a0038101028101' + '00')), {
+    graceAuthNsRemaining: 2,
+    error: 'passwordExpired',
+  });
   // Truncated, wrong outer tag, negative enumeration, absurd length: flagged, never thrown.
   for (const bad of ['30', '3005810106', '0403810106', '30038101ff', '3084ffffffff']) {
     assert.equal(decodePasswordPolicyResponse(hex(bad)).malformed, true, bad);
@@ -90,14 +97,25 @@ test('lock in force: duration, permanent, disabled marker', () => {
   const locked = userStateFromEntry({ dn: 'uid=x', pwdAccountLockedTime: '20240101000000Z' });
   assert.equal(isLocked(locked, policy, t + 899_000), true);
   assert.equal(isLocked(locked, policy, t + 900_000), false);
-  assert.equal(isLocked(locked, settingsFromEntry({ dn: 'cn=q' }), t + 10 ** 10), true, 'duration absent or 0: until unlocked');
+  assert.equal(
+    isLocked(locked, settingsFromEntry({ dn: 'cn=q' }), t + 10 ** 10),
+    true,
+    'duration absent or 0: until unlocked',
+  );
   const disabled = userStateFromEntry({ dn: 'uid=x', pwdAccountLockedTime: '000001010000Z' });
   assert.equal(isDisabled(disabled), true);
   assert.equal(isLocked(disabled, policy, t), false);
 });
 
 test('effective policy: min length only counts with pwdCheckQuality; must-change hides the last-set time', () => {
-  const p = settingsFromEntry({ dn: 'cn=p', pwdMinLength: '8', pwdCheckQuality: '0', pwdInHistory: '2', pwdMinAge: '60', pwdMaxAge: '120' });
+  const p = settingsFromEntry({
+    dn: 'cn=p',
+    pwdMinLength: '8',
+    pwdCheckQuality: '0',
+    pwdInHistory: '2',
+    pwdMinAge: '60',
+    pwdMaxAge: '120',
+  });
   assert.equal(toEffectivePolicy(p).minLength, 0);
   const changed = Date.UTC(2024, 0, 1);
   const e = toEffectivePolicy(p, { changedAt: changed, reset: false, lockedTime: undefined });
@@ -110,8 +128,11 @@ test('effective policy: min length only counts with pwdCheckQuality; must-change
 });
 
 test('LDAP result codes on a password write to outcomes', () => {
-  const o = (code: number, error: Parameters<typeof reasonsForPpolicyError>[0] | null, op: 'reset' | 'change' | 'unlock') =>
-    outcomeForWriteResult(code, error === null ? null : { error }, op).result;
+  const o = (
+    code: number,
+    error: Parameters<typeof reasonsForPpolicyError>[0] | null,
+    op: 'reset' | 'change' | 'unlock',
+  ) => outcomeForWriteResult(code, error === null ? null : { error }, op).result;
   assert.deepEqual(o(19, 'passwordTooShort', 'reset'), { outcome: 'policy_violation', reasons: ['too_short'] });
   assert.deepEqual(o(19, 'passwordInHistory', 'change'), { outcome: 'policy_violation', reasons: ['history'] });
   assert.deepEqual(o(19, null, 'change'), { outcome: 'policy_violation', reasons: ['unspecified'] });

@@ -111,11 +111,20 @@ test('slapd down: directory_unavailable everywhere; back up: the same adapter wo
   assert.equal((await dir.health()).ok, true);
   await lab.crash();
   try {
-    assert.equal((await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions)).outcome, 'directory_unavailable');
-    assert.equal((await dir.verifyCredentials({ by: 'login', value: u.uid }, u.password)).outcome, 'directory_unavailable');
+    assert.equal(
+      (await dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions)).outcome,
+      'directory_unavailable',
+    );
+    assert.equal(
+      (await dir.verifyCredentials({ by: 'login', value: u.uid }, u.password)).outcome,
+      'directory_unavailable',
+    );
     assert.equal((await dir.unlock({ by: 'login', value: u.uid })).outcome, 'directory_unavailable');
     assert.equal((await dir.health()).ok, false);
-    await assert.rejects(dir.findUser({ by: 'login', value: u.uid }), (e: unknown) => e instanceof DirectoryError && e.code === 'unavailable');
+    await assert.rejects(
+      dir.findUser({ by: 'login', value: u.uid }),
+      (e: unknown) => e instanceof DirectoryError && e.code === 'unavailable',
+    );
   } finally {
     await lab.restart();
   }

@@ -16,7 +16,12 @@ const tls = process.argv.includes('--tls');
 const lab = await startSlapd({ tls });
 const log = createLogger({ name: 'speed', level: 'error' });
 const dir = await openOpenLdapDirectory(
-  labConfig(lab, tls ? { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.caFile, poolSize: concurrency } : { poolSize: concurrency }),
+  labConfig(
+    lab,
+    tls
+      ? { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.caFile, poolSize: concurrency }
+      : { poolSize: concurrency },
+  ),
   { log },
 );
 const noOptions = { forceChange: false, unlock: false, enforceHistory: true };
@@ -28,7 +33,8 @@ function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
-const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(2)} ms  p95 ${pct(xs, 95).toFixed(2)} ms  max ${pct(xs, 100).toFixed(2)} ms  (n=${xs.length})`;
+const fmt = (xs: number[]) =>
+  `p50 ${pct(xs, 50).toFixed(2)} ms  p95 ${pct(xs, 95).toFixed(2)} ms  max ${pct(xs, 100).toFixed(2)} ms  (n=${xs.length})`;
 
 async function timed(fn: () => Promise<{ outcome: string }>, into: number[]): Promise<void> {
   const t = performance.now();
@@ -38,7 +44,8 @@ async function timed(fn: () => Promise<{ outcome: string }>, into: number[]): Pr
 }
 
 // Warm-up: fill the pool, JIT.
-for (const u of users.slice(0, concurrency)) await dir.resetPassword({ by: 'login', value: u.uid }, labPassword(), noOptions);
+for (const u of users.slice(0, concurrency))
+  await dir.resetPassword({ by: 'login', value: u.uid }, labPassword(), noOptions);
 
 const resets: number[] = [];
 for (let i = 0; i < n; i++) {

@@ -15,7 +15,9 @@ const limit = Number(process.argv[3] ?? 500);
 const lab = await startSlapd({ tls: false });
 const blocks: string[] = [];
 for (let i = 0; i < n; i++) {
-  blocks.push(`dn: uid=s${i},ou=people,${lab.baseDn}\nobjectClass: inetOrgPerson\nuid: s${i}\ncn: Speed ${i}\nsn: ${i}\nmail: s${i}@example.test\nmobile: +41700${i}`);
+  blocks.push(
+    `dn: uid=s${i},ou=people,${lab.baseDn}\nobjectClass: inetOrgPerson\nuid: s${i}\ncn: Speed ${i}\nsn: ${i}\nmail: s${i}@example.test\nmobile: +41700${i}`,
+  );
 }
 const t = performance.now();
 await lab.ldapadd(`${blocks.join('\n\n')}\n`);
@@ -23,7 +25,11 @@ console.log(`imported ${n} users with ldapadd in ${((performance.now() - t) / 10
 
 const dir = await openOpenLdapDirectory(labConfig(lab), { log: createLogger({ name: 'speed', level: 'error' }) });
 await reportSyncSpeed(dir.sync, limit, async () => {
-  const mods = Array.from({ length: 100 }, (_, i) => `dn: uid=s${i * 7},ou=people,${lab.baseDn}\nchangetype: modify\nreplace: mail\nmail: changed${i}@example.test\n`);
+  const mods = Array.from(
+    { length: 100 },
+    (_, i) =>
+      `dn: uid=s${i * 7},ou=people,${lab.baseDn}\nchangetype: modify\nreplace: mail\nmail: changed${i}@example.test\n`,
+  );
   await lab.ldapmodify(mods.join('\n'));
 });
 await dir.close();

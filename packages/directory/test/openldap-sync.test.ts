@@ -30,8 +30,6 @@ async function open(over: Partial<OpenLdapConfig> = {}): Promise<OpenLdapDirecto
   return d;
 }
 
-
-
 const anchorOf = new Map<string, string>();
 let incCursor: string;
 
@@ -60,7 +58,9 @@ before(async () => {
     );
   }
   ldif.push(`dn: uid=outsider,${ou.elsewhere}\nobjectClass: inetOrgPerson\nuid: outsider\ncn: outsider\nsn: outsider`);
-  ldif.push(`dn: ${ou.group}\nobjectClass: groupOfNames\ncn: syncers\n${Array.from({ length: 10 }, (_, k) => `member: uid=u${pad(k + 11)},${ou.people}`).join('\n')}`);
+  ldif.push(
+    `dn: ${ou.group}\nobjectClass: groupOfNames\ncn: syncers\n${Array.from({ length: 10 }, (_, k) => `member: uid=u${pad(k + 11)},${ou.people}`).join('\n')}`,
+  );
   await lab.ldapadd(`${ldif.join('\n\n')}\n`);
   dir = await open();
 });
@@ -122,7 +122,10 @@ describe('OpenLDAP sync: under a server size limit', () => {
     const limit = (op: 'add' | 'delete') =>
       config.modify(
         'olcDatabase={1}mdb,cn=config',
-        new Change({ operation: op, modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=100`] }) }),
+        new Change({
+          operation: op,
+          modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=100`] }),
+        }),
       );
     await limit('add');
     try {
@@ -147,9 +150,15 @@ describe('OpenLDAP sync: incremental', () => {
     const p = ou.people;
     await lab.ldapmodify(`dn: uid=u002,${p}\nchangetype: modify\nreplace: mail\nmail: changed@example.test\n`);
     await lab.ldapmodify(`dn: uid=u003,${p}\nchangetype: modrdn\nnewrdn: uid=u003r\ndeleteoldrdn: 1\n`);
-    await lab.ldapmodify(`dn: uid=u004,${p}\nchangetype: modrdn\nnewrdn: uid=u004\ndeleteoldrdn: 1\nnewsuperior: ${ou.staff}\n`);
-    await lab.ldapmodify(`dn: uid=u005,${p}\nchangetype: modrdn\nnewrdn: uid=u005\ndeleteoldrdn: 1\nnewsuperior: ${ou.elsewhere}\n`);
-    await lab.ldapmodify(`dn: uid=u006,${p}\nchangetype: modify\nreplace: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n`);
+    await lab.ldapmodify(
+      `dn: uid=u004,${p}\nchangetype: modrdn\nnewrdn: uid=u004\ndeleteoldrdn: 1\nnewsuperior: ${ou.staff}\n`,
+    );
+    await lab.ldapmodify(
+      `dn: uid=u005,${p}\nchangetype: modrdn\nnewrdn: uid=u005\ndeleteoldrdn: 1\nnewsuperior: ${ou.elsewhere}\n`,
+    );
+    await lab.ldapmodify(
+      `dn: uid=u006,${p}\nchangetype: modify\nreplace: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n`,
+    );
     await lab.ldapmodify(`dn: uid=u007,${p}\nchangetype: modify\nreplace: pwdReset\npwdReset: TRUE\n`);
     await lab.ldapmodify(`dn: uid=u008,${p}\nchangetype: delete\n`);
     await lab.ldapmodify(`dn: uid=outsider,${ou.elsewhere}\nchangetype: modify\nreplace: mail\nmail: o@example.test\n`);
@@ -191,7 +200,10 @@ describe('OpenLDAP sync: incremental', () => {
   });
 
   it('pages a burst of changes in bounded batches', async () => {
-    const mods = Array.from({ length: 60 }, (_, k) => `dn: uid=u${pad(k + 100)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4179${k}\n`);
+    const mods = Array.from(
+      { length: 60 },
+      (_, k) => `dn: uid=u${pad(k + 100)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4179${k}\n`,
+    );
     await lab.ldapmodify(mods.join('\n'));
     const run = await pullAll(dir.sync, incCursor, 25);
     assert.equal(run.batches, 3);
@@ -202,7 +214,10 @@ describe('OpenLDAP sync: incremental', () => {
   });
 
   it('a user written again while a window is read is not reported as having left scope', async () => {
-    const mods = Array.from({ length: 60 }, (_, k) => `dn: uid=u${pad(k + 200)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4178${k}\n`);
+    const mods = Array.from(
+      { length: 60 },
+      (_, k) => `dn: uid=u${pad(k + 200)},${ou.people}\nchangetype: modify\nreplace: mobile\nmobile: +4178${k}\n`,
+    );
     await lab.ldapmodify(mods.join('\n'));
     const moving = 'u200'; // the first change, so in the first window
     // A server size limit of 20 makes the adapter read the 60 changes in bounded windows (they end
@@ -211,22 +226,41 @@ describe('OpenLDAP sync: incremental', () => {
     const config = new Client({ url: lab.url });
     await config.bind('cn=admin,cn=config', lab.rootPassword);
     const limit = (op: 'add' | 'delete') =>
-      config.modify('olcDatabase={1}mdb,cn=config', new Change({ operation: op, modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=20`] }) }));
+      config.modify(
+        'olcDatabase={1}mdb,cn=config',
+        new Change({
+          operation: op,
+          modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=20`] }),
+        }),
+      );
     const writer = new Client({ url: lab.url });
     await writer.bind(lab.rootDn, lab.rootPassword);
     const original = Client.prototype.searchPaginated;
     let fired = false;
-    Client.prototype.searchPaginated = async function* (this: Client, base: string, options: Parameters<Client['searchPaginated']>[1], controls?: Parameters<Client['searchPaginated']>[2]) {
+    Client.prototype.searchPaginated = async function* (
+      this: Client,
+      base: string,
+      options: Parameters<Client['searchPaginated']>[1],
+      controls?: Parameters<Client['searchPaginated']>[2],
+    ) {
       let holdsMoving = false;
       for await (const page of original.call(this, base, options, controls)) {
         if (page.searchEntries.some((e) => e.dn === `uid=${moving},${ou.people}`)) holdsMoving = true;
         yield page;
       }
       const m = /!\(entryCSN>=(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)\.(\d{3})/.exec(String(options?.filter ?? ''));
-      const hi = m ? Date.UTC(+(m[1] ?? 0), +(m[2] ?? 1) - 1, +(m[3] ?? 0), +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0)) : Number.POSITIVE_INFINITY;
+      const hi = m
+        ? Date.UTC(+(m[1] ?? 0), +(m[2] ?? 1) - 1, +(m[3] ?? 0), +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0))
+        : Number.POSITIVE_INFINITY;
       if (!fired && holdsMoving && base === lab.baseDn && hi + 2 < Date.now()) {
         fired = true;
-        await writer.modify(`uid=${moving},${ou.people}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: ['+41780000000'] }) }));
+        await writer.modify(
+          `uid=${moving},${ou.people}`,
+          new Change({
+            operation: 'replace',
+            modification: new Attribute({ type: 'mobile', values: ['+41780000000'] }),
+          }),
+        );
       }
     } as Client['searchPaginated'];
     await limit('add');
@@ -234,7 +268,10 @@ describe('OpenLDAP sync: incremental', () => {
       const run = await pullAll(dir.sync, incCursor, 25);
       assert.ok(fired, 'the second write happened between the two reads of a bounded window');
       assert.ok(!deletes(run.changes).includes(anchorOf.get(moving) ?? ''), 'no delete for a user who never left');
-      assert.ok(upserts(run.changes).some((u) => u.login === moving && u.mobile === '+41780000000'), 'its newer change is read later');
+      assert.ok(
+        upserts(run.changes).some((u) => u.login === moving && u.mobile === '+41780000000'),
+        'its newer change is read later',
+      );
       incCursor = run.cursor;
     } finally {
       Client.prototype.searchPaginated = original;
@@ -274,10 +311,17 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     const opts = { forceChange: false, unlock: false, enforceHistory: false };
     // u013: in the group, not sales. u030: sales, not in the group. u004: now in ou=staff. outsider: elsewhere.
     for (const login of ['u013', 'u030', 'u004', 'outsider']) {
-      assert.equal((await scoped.resetPassword({ by: 'login', value: login }, 'Never-Written-1!', opts)).outcome, 'user_not_found', login);
+      assert.equal(
+        (await scoped.resetPassword({ by: 'login', value: login }, 'Never-Written-1!', opts)).outcome,
+        'user_not_found',
+        login,
+      );
       assert.equal(await scoped.findUser({ by: 'login', value: login }), null, login);
     }
-    assert.equal((await scoped.resetPassword({ by: 'login', value: 'u012' }, 'Written-Pass-12!', opts)).outcome, 'succeeded');
+    assert.equal(
+      (await scoped.resetPassword({ by: 'login', value: 'u012' }, 'Written-Pass-12!', opts)).outcome,
+      'succeeded',
+    );
     // The unscoped adapter reaches u004 in ou=staff, not the outsider.
     assert.equal((await dir.unlock({ by: 'login', value: 'u004' })).outcome, 'succeeded');
     assert.equal((await dir.unlock({ by: 'login', value: 'outsider' })).outcome, 'user_not_found');
@@ -301,8 +345,14 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     const config = new Client({ url: lab.url });
     await config.bind('cn=admin,cn=config', lab.rootPassword);
     try {
-      await config.modify('cn=module{0},cn=config', new Change({ operation: 'add', modification: new Attribute({ type: 'olcModuleLoad', values: ['memberof'] }) }));
-      await config.add('olcOverlay=memberof,olcDatabase={1}mdb,cn=config', { objectClass: ['olcOverlayConfig', 'olcMemberOf'], olcOverlay: 'memberof' });
+      await config.modify(
+        'cn=module{0},cn=config',
+        new Change({ operation: 'add', modification: new Attribute({ type: 'olcModuleLoad', values: ['memberof'] }) }),
+      );
+      await config.add('olcOverlay=memberof,olcDatabase={1}mdb,cn=config', {
+        objectClass: ['olcOverlayConfig', 'olcMemberOf'],
+        olcOverlay: 'memberof',
+      });
     } finally {
       await config.unbind();
     }
@@ -310,15 +360,26 @@ describe('OpenLDAP sync: scope by filter and group', () => {
     const group = `cn=overlaid,ou=groups,${lab.baseDn}`;
     const members = ['u040', 'u041', 'u042', 'u043'].map((u) => `member: uid=${u},${ou.people}`).join('\n');
     await lab.ldapadd(`dn: ${group}\nobjectClass: groupOfNames\ncn: overlaid\n${members}\n`);
-    const viaMemberOf = await open({ scope: { baseDns: [ou.people], filter: '(departmentNumber=sales)', group, groupMembership: 'memberOf' } });
+    const viaMemberOf = await open({
+      scope: { baseDns: [ou.people], filter: '(departmentNumber=sales)', group, groupMembership: 'memberOf' },
+    });
     const run = await pullAll(viaMemberOf.sync, null, 100);
     const users = upserts(run.changes);
     assert.deepEqual(users.map((u) => u.login).sort(), ['u040', 'u042']);
     assert.ok(users.every((u) => u.groups?.includes(group)));
     const opts = { forceChange: false, unlock: false, enforceHistory: false };
-    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u044' }, 'Never-Written-1!', opts)).outcome, 'user_not_found');
-    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u041' }, 'Never-Written-1!', opts)).outcome, 'user_not_found');
-    assert.equal((await viaMemberOf.resetPassword({ by: 'login', value: 'u042' }, 'Written-Pass-42!', opts)).outcome, 'succeeded');
+    assert.equal(
+      (await viaMemberOf.resetPassword({ by: 'login', value: 'u044' }, 'Never-Written-1!', opts)).outcome,
+      'user_not_found',
+    );
+    assert.equal(
+      (await viaMemberOf.resetPassword({ by: 'login', value: 'u041' }, 'Never-Written-1!', opts)).outcome,
+      'user_not_found',
+    );
+    assert.equal(
+      (await viaMemberOf.resetPassword({ by: 'login', value: 'u042' }, 'Written-Pass-42!', opts)).outcome,
+      'succeeded',
+    );
   });
 
   it('refuses hostile or misplaced scope options at config parse with a TypeError naming the option', () => {

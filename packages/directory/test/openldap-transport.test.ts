@@ -48,9 +48,12 @@ describe('TLS', () => {
   test('ldaps:// with a wrong CA: directory_unavailable, nothing written', async () => {
     const r = await resetThrough({ urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile });
     assert.deepEqual(r, { outcome: 'directory_unavailable', changed: false });
-    const dir = await openOpenLdapDirectory(labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile }), {
-      log: captured.log,
-    });
+    const dir = await openOpenLdapDirectory(
+      labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile }),
+      {
+        log: captured.log,
+      },
+    );
     const h = await dir.health();
     await dir.close();
     assert.equal(h.ok, false);
@@ -58,7 +61,12 @@ describe('TLS', () => {
   });
 
   test('ldaps:// with the right CA but another expected name (tlsServerName): refused', async () => {
-    const r = await resetThrough({ urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.caFile, tlsServerName: 'dc.elsewhere.test' });
+    const r = await resetThrough({
+      urls: [lab.ldapsUrl ?? ''],
+      allowPlaintext: false,
+      caFile: lab.caFile,
+      tlsServerName: 'dc.elsewhere.test',
+    });
     assert.deepEqual(r, { outcome: 'directory_unavailable', changed: false });
   });
 
@@ -69,7 +77,10 @@ describe('TLS', () => {
   });
 
   test('StartTLS with the right CA, and with a wrong one', async () => {
-    assert.deepEqual(await resetThrough({ startTls: true, allowPlaintext: false, caFile: lab.caFile }), { outcome: 'succeeded', changed: true });
+    assert.deepEqual(await resetThrough({ startTls: true, allowPlaintext: false, caFile: lab.caFile }), {
+      outcome: 'succeeded',
+      changed: true,
+    });
     assert.deepEqual(await resetThrough({ startTls: true, allowPlaintext: false, caFile: lab.wrongCaFile }), {
       outcome: 'directory_unavailable',
       changed: false,
@@ -77,7 +88,10 @@ describe('TLS', () => {
   });
 
   test('change and verify also run over TLS (user-bound connections)', async () => {
-    const dir = await openOpenLdapDirectory(labConfig(lab, { startTls: true, allowPlaintext: false, caFile: lab.caFile }), { log: captured.log });
+    const dir = await openOpenLdapDirectory(
+      labConfig(lab, { startTls: true, allowPlaintext: false, caFile: lab.caFile }),
+      { log: captured.log },
+    );
     try {
       const u = await lab.addUser();
       const next = labPassword();
@@ -91,7 +105,12 @@ describe('TLS', () => {
   test('dangerouslySkipTlsVerification works with any certificate and is warned about loudly', async () => {
     const log = captureLog();
     const dir = await openOpenLdapDirectory(
-      labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile, dangerouslySkipTlsVerification: true }),
+      labConfig(lab, {
+        urls: [lab.ldapsUrl ?? ''],
+        allowPlaintext: false,
+        caFile: lab.wrongCaFile,
+        dangerouslySkipTlsVerification: true,
+      }),
       { log: log.log },
     );
     try {
@@ -106,8 +125,14 @@ describe('TLS', () => {
 describe('plain LDAP', () => {
   test('refused without allowPlaintext (insecure_transport)', async () => {
     const cfg = labConfig(lab, { allowPlaintext: false });
-    assert.throws(() => parseOpenLdapConfig(cfg), (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport');
-    await assert.rejects(openOpenLdapDirectory(cfg), (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport');
+    assert.throws(
+      () => parseOpenLdapConfig(cfg),
+      (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport',
+    );
+    await assert.rejects(
+      openOpenLdapDirectory(cfg),
+      (e: unknown) => e instanceof DirectoryError && e.code === 'insecure_transport',
+    );
   });
 
   test('allowPlaintext is honoured for loopback only', () => {
@@ -134,8 +159,14 @@ describe('servers and configuration', () => {
   test('no server reachable: directory_unavailable, health not ok, open() does not throw', async () => {
     const dir = await openOpenLdapDirectory(labConfig(lab, { urls: ['ldap://127.0.0.1:1'] }), { log: captured.log });
     try {
-      assert.equal((await dir.resetPassword({ by: 'login', value: 'alice' }, labPassword(), noOptions)).outcome, 'directory_unavailable');
-      assert.equal((await dir.changePassword({ by: 'login', value: 'alice' }, 'a-current', labPassword())).outcome, 'directory_unavailable');
+      assert.equal(
+        (await dir.resetPassword({ by: 'login', value: 'alice' }, labPassword(), noOptions)).outcome,
+        'directory_unavailable',
+      );
+      assert.equal(
+        (await dir.changePassword({ by: 'login', value: 'alice' }, 'a-current', labPassword())).outcome,
+        'directory_unavailable',
+      );
       assert.equal((await dir.getPolicy()).outcome, 'directory_unavailable');
       assert.equal((await dir.health()).ok, false);
     } finally {
@@ -144,7 +175,9 @@ describe('servers and configuration', () => {
   });
 
   test('a wrong service password: directory_unavailable, detail names the bind', async () => {
-    const dir = await openOpenLdapDirectory(labConfig(lab, { bindPassword: 'not-the-service-password' }), { log: captured.log });
+    const dir = await openOpenLdapDirectory(labConfig(lab, { bindPassword: 'not-the-service-password' }), {
+      log: captured.log,
+    });
     try {
       const r = await dir.resetPassword({ by: 'login', value: 'alice' }, labPassword(), noOptions);
       assert.equal(r.outcome, 'directory_unavailable');

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { UserRef } from '@writeback/protocol';
 import { Client, ResultCodeError } from 'ldapts';
-import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, PasswordPolicyControl, type OpenLdapDirectory } from '../src/openldap/index.js';
+import {
+  encodePasswordModifyRequest,
+  PASSWORD_MODIFY_OID,
+  PasswordPolicyControl,
+  type OpenLdapDirectory,
+} from '../src/openldap/index.js';
 import { outcomeForWriteResult } from '../src/openldap/write-outcome.js';
 import { labPassword, startSlapd, type LabUser, type SlapdLab } from './lab/slapd.js';
 import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
@@ -36,10 +41,16 @@ async function anchorOf(u: LabUser): Promise<string> {
 const noOptions = { forceChange: false, unlock: false, enforceHistory: true };
 
 /** GeneralizedTime `ms` ago. */
-const ago = (ms: number): string => new Date(Date.now() - ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+const ago = (ms: number): string =>
+  new Date(Date.now() - ms)
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 /** Pretends the password was set `ms` ago (pwdChangedTime is NO-USER-MODIFICATION: Relax control). */
 async function setChangedAgo(u: LabUser, ms: number): Promise<void> {
-  await lab.ldapmodify(`dn: ${u.dn}\nchangetype: modify\nreplace: pwdChangedTime\npwdChangedTime: ${ago(ms)}\n`, { relax: true });
+  await lab.ldapmodify(`dn: ${u.dn}\nchangetype: modify\nreplace: pwdChangedTime\npwdChangedTime: ${ago(ms)}\n`, {
+    relax: true,
+  });
 }
 
 before(async () => {
@@ -138,7 +149,11 @@ describe('reset', () => {
   });
 
   test('manage right (policy bypassed): a short password is accepted, historyEnforced false, no stray pwdReset', async () => {
-    const mgr = await openLab(lab, { bindDn: lab.pwManagerDn, serviceAccountEnforcesPolicy: false }, { log: captured.log });
+    const mgr = await openLab(
+      lab,
+      { bindDn: lab.pwManagerDn, serviceAccountEnforcesPolicy: false },
+      { log: captured.log },
+    );
     try {
       assert.equal(mgr.capabilities.enforcesHistoryOnReset, false);
       const u = await user();
@@ -210,13 +225,22 @@ describe('change', () => {
     await client.bind(lab.pwAdminDn, lab.passwords[lab.pwAdminDn] ?? '');
     const ctl = new PasswordPolicyControl();
     const err = await client
-      .exop(PASSWORD_MODIFY_OID, encodePasswordModifyRequest({ userIdentity: u.dn, oldPassword: 'not-it', newPassword: pw() }), [ctl])
-      .then(() => null, (e: unknown) => e);
+      .exop(
+        PASSWORD_MODIFY_OID,
+        encodePasswordModifyRequest({ userIdentity: u.dn, oldPassword: 'not-it', newPassword: pw() }),
+        [ctl],
+      )
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     await client.unbind();
     assert.ok(err instanceof ResultCodeError);
     assert.equal(err.code, 53);
     assert.equal(ctl.response, null);
-    assert.deepEqual(outcomeForWriteResult(err.code, ctl.response, 'change').result, { outcome: 'wrong_current_password' });
+    assert.deepEqual(outcomeForWriteResult(err.code, ctl.response, 'change').result, {
+      outcome: 'wrong_current_password',
+    });
     assert.equal(await lab.whoami(u.dn, u.password), 0);
   });
 
@@ -285,7 +309,8 @@ describe('change', () => {
 describe('lockout, unlock, disabled, protected', () => {
   test('3 bad binds lock; change and verify answer account_locked; unlock; the password works again', async () => {
     const u = await user();
-    for (let i = 0; i < 3; i++) assert.equal((await dir.verifyCredentials(login(u), 'bad-password')).outcome, 'wrong_current_password');
+    for (let i = 0; i < 3; i++)
+      assert.equal((await dir.verifyCredentials(login(u), 'bad-password')).outcome, 'wrong_current_password');
     assert.equal((await dir.verifyCredentials(login(u), u.password)).outcome, 'account_locked');
     assert.equal((await dir.changePassword(login(u), u.password, pw())).outcome, 'account_locked');
     assert.notEqual(await lab.whoami(u.dn, u.password), 0);
@@ -353,12 +378,19 @@ describe('lockout, unlock, disabled, protected', () => {
 
 describe('lookup', () => {
   test('user_not_found by login, by unknown entryUUID, by a non-UUID anchor', async () => {
-    assert.equal((await dir.resetPassword({ by: 'login', value: 'nobody-here' }, pw(), noOptions)).outcome, 'user_not_found');
     assert.equal(
-      (await dir.resetPassword({ by: 'anchor', value: '00000000-0000-4000-8000-000000000000' }, pw(), noOptions)).outcome,
+      (await dir.resetPassword({ by: 'login', value: 'nobody-here' }, pw(), noOptions)).outcome,
       'user_not_found',
     );
-    assert.equal((await dir.changePassword({ by: 'anchor', value: 'not-a-uuid' }, 'x-current', pw())).outcome, 'user_not_found');
+    assert.equal(
+      (await dir.resetPassword({ by: 'anchor', value: '00000000-0000-4000-8000-000000000000' }, pw(), noOptions))
+        .outcome,
+      'user_not_found',
+    );
+    assert.equal(
+      (await dir.changePassword({ by: 'anchor', value: 'not-a-uuid' }, 'x-current', pw())).outcome,
+      'user_not_found',
+    );
     assert.equal(await dir.findUser({ by: 'login', value: 'nobody-here' }), null);
   });
 
@@ -380,7 +412,25 @@ describe('lookup', () => {
   });
 
   test('hostile names match nobody else and break nothing', async () => {
-    const hostile = ['*', 'ali*', '*)(uid=*', '(', ')', '\\', '\\2a', '\u0000', 'alice\u0000', 'a,b', 'a=b', '+', 'x'.repeat(256), 'ünïcødé', '#x', 'alicé', 'alice2'];
+    const hostile = [
+      '*',
+      'ali*',
+      '*)(uid=*',
+      '(',
+      ')',
+      '\\',
+      '\\2a',
+      '\u0000',
+      'alice\u0000',
+      'a,b',
+      'a=b',
+      '+',
+      'x'.repeat(256),
+      'ünïcødé',
+      '#x',
+      'alicé',
+      'alice2',
+    ];
     for (const value of hostile) {
       const ref: UserRef = { by: 'login', value };
       assert.equal(await dir.findUser(ref), null, JSON.stringify(value));
@@ -459,7 +509,11 @@ describe('policy and verify', () => {
   });
 
   test('policy.get with an unreadable default policy: access_denied naming the entry', async () => {
-    const wrong = await openLab(lab, { defaultPolicyDn: `cn=missing,ou=policies,${lab.baseDn}` }, { log: captured.log });
+    const wrong = await openLab(
+      lab,
+      { defaultPolicyDn: `cn=missing,ou=policies,${lab.baseDn}` },
+      { log: captured.log },
+    );
     try {
       const r = await wrong.getPolicy();
       assert.equal(r.outcome, 'access_denied');
@@ -504,6 +558,9 @@ describe('policy and verify', () => {
       users.map(() => 'succeeded'),
     );
     const codes = await Promise.all(users.map((u, i) => lab.whoami(u.dn, next[i] ?? '')));
-    assert.deepEqual(codes, users.map(() => 0));
+    assert.deepEqual(
+      codes,
+      users.map(() => 0),
+    );
   });
 });

@@ -14,7 +14,12 @@ export interface Run {
 }
 
 /** Pull until more=false (or `maxBatches`), checking every answer against the wire schema and bounds. */
-export async function pullAll(source: SyncSource, cursor: string | null, limit: number, maxBatches = Number.POSITIVE_INFINITY): Promise<Run> {
+export async function pullAll(
+  source: SyncSource,
+  cursor: string | null,
+  limit: number,
+  maxBatches = Number.POSITIVE_INFINITY,
+): Promise<Run> {
   const run: Run = { changes: [], batches: 0, cursor: cursor ?? '', totals: [] };
   for (;;) {
     const data = await source.pullChanges(cursor, limit);
@@ -54,7 +59,11 @@ export const deletes = (cs: SyncChange[]): string[] => cs.flatMap((c) => (c.kind
  * `limit`, an incremental pull after `makeChanges` (100 changes), an idle pull and the anchors pass,
  * and print the figures. Raw pulls: no schema checks inside the timed loops.
  */
-export async function reportSyncSpeed(source: SyncSource, limit: number, makeChanges: () => Promise<void>): Promise<void> {
+export async function reportSyncSpeed(
+  source: SyncSource,
+  limit: number,
+  makeChanges: () => Promise<void>,
+): Promise<void> {
   let cursor: string | null = null;
   let users = 0;
   let pulls = 0;
@@ -67,15 +76,21 @@ export async function reportSyncSpeed(source: SyncSource, limit: number, makeCha
     if (!r.more) break;
   }
   let s = (performance.now() - t) / 1000;
-  console.log(`full sync: ${users} users in ${pulls} pulls, ${s.toFixed(2)} s = ${Math.round(users / s)} users/s, ${((s * 1000) / pulls).toFixed(1)} ms/pull`);
+  console.log(
+    `full sync: ${users} users in ${pulls} pulls, ${s.toFixed(2)} s = ${Math.round(users / s)} users/s, ${((s * 1000) / pulls).toFixed(1)} ms/pull`,
+  );
 
   await makeChanges();
   t = performance.now();
   const inc = await source.pullChanges(cursor, limit);
-  console.log(`incremental pull after 100 changes: ${inc.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
+  console.log(
+    `incremental pull after 100 changes: ${inc.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`,
+  );
   t = performance.now();
   const idle = await source.pullChanges(inc.cursor, limit);
-  console.log(`incremental pull, nothing changed: ${idle.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`);
+  console.log(
+    `incremental pull, nothing changed: ${idle.changes.length} changes in ${(performance.now() - t).toFixed(1)} ms`,
+  );
 
   let anchors = 0;
   let pages = 0;

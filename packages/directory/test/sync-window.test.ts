@@ -23,12 +23,25 @@ function space(items: KeyedChange[], maxEntries = Number.POSITIVE_INFINITY) {
   return { fetch, stats };
 }
 
-async function drain(fetch: (lo: number, hi: number) => Promise<KeyedChange[]>, end: number, limit: number, settleFrom?: number) {
+async function drain(
+  fetch: (lo: number, hi: number) => Promise<KeyedChange[]>,
+  end: number,
+  limit: number,
+  settleFrom?: number,
+) {
   let state: WindowState = { pos: { n: 0, tie: '' }, width: 10 };
   const got: SyncChange[] = [];
   let pulls = 0;
   for (;;) {
-    const r = await pullWindows({ state, end, limit, fetch, maxWidth: 2 ** 40, maxWindows: 32, ...(settleFrom !== undefined ? { settleFrom } : {}) });
+    const r = await pullWindows({
+      state,
+      end,
+      limit,
+      fetch,
+      maxWidth: 2 ** 40,
+      maxWindows: 32,
+      ...(settleFrom !== undefined ? { settleFrom } : {}),
+    });
     assert.ok(r.changes.length <= limit);
     got.push(...r.changes);
     state = r.state;
@@ -43,7 +56,8 @@ describe('sync windows', () => {
     const items: KeyedChange[] = [];
     // Sparse start, a dense burst (several changes per key), a gap, a second stretch.
     for (let i = 0; i < 50; i++) items.push({ n: 1_000 + i * 997, tie: `a${i}`, change: del(`sparse-${i}`) });
-    for (let i = 0; i < 600; i++) items.push({ n: 100_000 + Math.floor(i / 3), tie: `b${String(i).padStart(4, '0')}`, change: del(`dense-${i}`) });
+    for (let i = 0; i < 600; i++)
+      items.push({ n: 100_000 + Math.floor(i / 3), tie: `b${String(i).padStart(4, '0')}`, change: del(`dense-${i}`) });
     for (let i = 0; i < 100; i++) items.push({ n: 5_000_000 + i * 13, tie: `c${i}`, change: del(`late-${i}`) });
     const { fetch, stats } = space(items);
     const { got, pulls } = await drain(fetch, 6_000_000, 40);
@@ -63,7 +77,15 @@ describe('sync windows', () => {
     for (let pulls = 0; ; pulls++) {
       assert.ok(pulls < 1000);
       const before = stats.fetches;
-      const r = await pullWindows({ state, end: 6_000, limit: 500, fetch, maxWidth: 2 ** 40, maxWindows: 32, timeBudgetMs: 0 });
+      const r = await pullWindows({
+        state,
+        end: 6_000,
+        limit: 500,
+        fetch,
+        maxWidth: 2 ** 40,
+        maxWindows: 32,
+        timeBudgetMs: 0,
+      });
       assert.ok(stats.fetches - before <= 1, 'one window per pull at most');
       got.push(...r.changes);
       state = r.state;
@@ -80,7 +102,11 @@ describe('sync windows', () => {
   });
 
   it('moves past null changes without sending or counting them', async () => {
-    const items: KeyedChange[] = Array.from({ length: 300 }, (_, i) => ({ n: i + 1, tie: 't', change: i % 3 === 0 ? del(`kept${i}`) : null }));
+    const items: KeyedChange[] = Array.from({ length: 300 }, (_, i) => ({
+      n: i + 1,
+      tie: 't',
+      change: i % 3 === 0 ? del(`kept${i}`) : null,
+    }));
     const { fetch } = space(items);
     const { got } = await drain(fetch, 1_000, 20);
     assert.equal(got.length, 100);
@@ -88,9 +114,20 @@ describe('sync windows', () => {
 
   it('keeps a batch inside the byte budget', async () => {
     const big = 'x'.repeat(9_000);
-    const items: KeyedChange[] = Array.from({ length: 20 }, (_, i) => ({ n: i + 1, tie: 't', change: del(`${big}${i}`) }));
+    const items: KeyedChange[] = Array.from({ length: 20 }, (_, i) => ({
+      n: i + 1,
+      tie: 't',
+      change: del(`${big}${i}`),
+    }));
     const { fetch } = space(items);
-    const r = await pullWindows({ state: { pos: { n: 0, tie: '' }, width: 100 }, end: 100, limit: 500, fetch, maxWidth: 1000, maxWindows: 8 });
+    const r = await pullWindows({
+      state: { pos: { n: 0, tie: '' }, width: 100 },
+      end: 100,
+      limit: 500,
+      fetch,
+      maxWidth: 1000,
+      maxWindows: 8,
+    });
     assert.ok(r.changes.length >= 1 && r.changes.length < 20);
     assert.ok(Buffer.byteLength(JSON.stringify(r.changes)) <= MAX_SYNC_BATCH_BYTES);
     assert.equal(r.done, false);

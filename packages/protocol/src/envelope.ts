@@ -8,7 +8,18 @@
  * - The agent's answer is signed by the agent, so the relay cannot forge an outcome either.
  * - A request id, issue time and deadline let the agent refuse stale and replayed requests.
  */
-import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import { ProtocolError } from './errors.js';
@@ -23,8 +34,15 @@ export const MAX_REQUEST_LIFETIME_MS = 5 * 60_000;
 /** Clock skew tolerated between cloud and agent. */
 export const MAX_CLOCK_SKEW_MS = 2 * 60_000;
 
-const B64 = z.string().regex(/^[A-Za-z0-9_-]*$/).max(16_384);
-const IdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+const B64 = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]*$/)
+  .max(16_384);
+const IdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 
 export const SealedSchema = z.object({
   epk: PublicKeySchema,
@@ -80,12 +98,23 @@ function verifyBytes(context: string, body: unknown, sig: string, key: KeyObject
 /** The associated data bound into the AEAD: everything about the request except the ciphertext. */
 function associatedData(h: Omit<RequestEnvelope, 'sealed' | 'sig'>): Buffer {
   return Buffer.from(
-    canonicalJson({ v: h.v, requestId: h.requestId, tenantId: h.tenantId, agentId: h.agentId, op: h.op, issuedAt: h.issuedAt, deadline: h.deadline, params: h.params }),
+    canonicalJson({
+      v: h.v,
+      requestId: h.requestId,
+      tenantId: h.tenantId,
+      agentId: h.agentId,
+      op: h.op,
+      issuedAt: h.issuedAt,
+      deadline: h.deadline,
+      params: h.params,
+    }),
   );
 }
 
 function deriveKey(shared: Buffer, requestId: string, epk: string, recipient: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', shared, Buffer.from(requestId), Buffer.from(`${SEAL_INFO}|${epk}|${recipient}`), 32));
+  return Buffer.from(
+    hkdfSync('sha256', shared, Buffer.from(requestId), Buffer.from(`${SEAL_INFO}|${epk}|${recipient}`), 32),
+  );
 }
 
 /**
@@ -189,7 +218,11 @@ export function sealRequest(o: SealOptions): RequestEnvelope {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(associatedData(header));
-    const ct = Buffer.concat([cipher.update(Buffer.from(JSON.stringify(o.request.secret))), cipher.final(), cipher.getAuthTag()]);
+    const ct = Buffer.concat([
+      cipher.update(Buffer.from(JSON.stringify(o.request.secret))),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
     sealed = { epk, iv: iv.toString('base64url'), ct: ct.toString('base64url') };
   }
   const unsigned = sealed ? { ...header, sealed } : header;
@@ -251,14 +284,17 @@ export function openRequest(raw: unknown, o: OpenOptions): OpenedRequest {
  */
 export function openParsedRequest(env: RequestEnvelope, o: OpenOptions): OpenedRequest {
   const { sig, ...unsigned } = env;
-  if (!verifyBytes(REQUEST_CONTEXT, unsigned, sig, o.cloudVerifyKey)) throw new ProtocolError('bad_signature', 'request signature does not verify');
+  if (!verifyBytes(REQUEST_CONTEXT, unsigned, sig, o.cloudVerifyKey))
+    throw new ProtocolError('bad_signature', 'request signature does not verify');
   if (env.tenantId !== o.tenantId) throw new ProtocolError('wrong_tenant', 'request is for another tenant');
   if (env.agentId !== o.agentId) throw new ProtocolError('wrong_agent', 'request is for another agent');
   const now = o.now ?? Date.now();
   if (env.deadline <= now) throw new ProtocolError('expired', 'request deadline has passed');
   if (env.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError('not_yet_valid', 'request issued in the future');
-  if (o.notIssuedBefore !== undefined && env.issuedAt < o.notIssuedBefore) throw new ProtocolError('expired', 'request issued before this agent started');
-  if (env.deadline - env.issuedAt > MAX_REQUEST_LIFETIME_MS) throw new ProtocolError('deadline_too_far', 'request lifetime exceeds the maximum');
+  if (o.notIssuedBefore !== undefined && env.issuedAt < o.notIssuedBefore)
+    throw new ProtocolError('expired', 'request issued before this agent started');
+  if (env.deadline - env.issuedAt > MAX_REQUEST_LIFETIME_MS)
+    throw new ProtocolError('deadline_too_far', 'request lifetime exceeds the maximum');
   const schemas = OPERATION_SCHEMAS[env.op as OperationName];
   const params = schemas.params.safeParse(env.params);
   if (!params.success) throw new ProtocolError('invalid_params', `invalid params for ${env.op}`);
@@ -268,7 +304,10 @@ export function openParsedRequest(env: RequestEnvelope, o: OpenOptions): OpenedR
     let plain: Buffer;
     try {
       // One ephemeral key per request: not worth a place in publicKeyObject's cache.
-      const shared = diffieHellman({ privateKey: o.agentDecryptionKey, publicKey: publicKeyObject('X25519', env.sealed.epk, { cache: false }) });
+      const shared = diffieHellman({
+        privateKey: o.agentDecryptionKey,
+        publicKey: publicKeyObject('X25519', env.sealed.epk, { cache: false }),
+      });
       const key = deriveKey(shared, env.requestId, env.sealed.epk, o.agentEncryptionPublicKey);
       shared.fill(0);
       const ct = Buffer.from(env.sealed.ct, 'base64url');
@@ -295,8 +334,16 @@ export function openParsedRequest(env: RequestEnvelope, o: OpenOptions): OpenedR
     throw new ProtocolError('invalid_params', `${env.op} carries no secret`);
   }
   // Replay is recorded last: a request refused for another reason does not burn its id.
-  if (!o.replay.remember(env.requestId, env.deadline, now)) throw new ProtocolError('replayed', 'request id was seen before');
-  return { op: env.op, params: params.data, secret, requestId: env.requestId, deadline: env.deadline, issuedAt: env.issuedAt } as OpenedRequest;
+  if (!o.replay.remember(env.requestId, env.deadline, now))
+    throw new ProtocolError('replayed', 'request id was seen before');
+  return {
+    op: env.op,
+    params: params.data,
+    secret,
+    requestId: env.requestId,
+    deadline: env.deadline,
+    issuedAt: env.issuedAt,
+  } as OpenedRequest;
 }
 
 export interface SignResponseOptions {
@@ -337,8 +384,10 @@ export function verifyResponse(raw: unknown, expect: ResponseExpectation): Respo
 /** As {@link verifyResponse}, for an envelope already parsed with ResponseEnvelopeSchema. */
 export function verifyParsedResponse(env: ResponseEnvelope, expect: ResponseExpectation): ResponseEnvelope {
   const { sig, ...unsigned } = env;
-  if (!verifyBytes(RESPONSE_CONTEXT, unsigned, sig, expect.agentVerifyKey)) throw new ProtocolError('bad_signature', 'response signature does not verify');
-  if (env.requestId !== expect.requestId || env.op !== expect.op) throw new ProtocolError('malformed_frame', 'response is for another request');
+  if (!verifyBytes(RESPONSE_CONTEXT, unsigned, sig, expect.agentVerifyKey))
+    throw new ProtocolError('bad_signature', 'response signature does not verify');
+  if (env.requestId !== expect.requestId || env.op !== expect.op)
+    throw new ProtocolError('malformed_frame', 'response is for another request');
   if (env.tenantId !== expect.tenantId) throw new ProtocolError('wrong_tenant', 'response from another tenant');
   if (env.agentId !== expect.agentId) throw new ProtocolError('wrong_agent', 'response from another agent');
   return env;

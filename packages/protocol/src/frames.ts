@@ -13,12 +13,22 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { ProtocolError, PROTOCOL_ERROR_CODES } from './errors.js';
 import { PublicKeySchema, publicKeyObject } from './keys.js';
-import { PROTOCOL_VERSION, RequestEnvelopeSchema, ResponseEnvelopeSchema, signStatement, verifyStatement } from './envelope.js';
+import {
+  PROTOCOL_VERSION,
+  RequestEnvelopeSchema,
+  ResponseEnvelopeSchema,
+  signStatement,
+  verifyStatement,
+} from './envelope.js';
 
 /** Frames larger than this are refused before parsing. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 const Sig = z.string().regex(/^[A-Za-z0-9_-]{86}$/);
 
 /** The cloud's statement that an agent with these keys belongs to this tenant. */
@@ -34,7 +44,10 @@ export const AgentCertificateSchema = z.object({
 });
 export type AgentCertificate = z.infer<typeof AgentCertificateSchema>;
 
-export function issueAgentCertificate(body: Omit<AgentCertificate, 'sig' | 'v'>, cloudSigningKey: KeyObject): AgentCertificate {
+export function issueAgentCertificate(
+  body: Omit<AgentCertificate, 'sig' | 'v'>,
+  cloudSigningKey: KeyObject,
+): AgentCertificate {
   const unsigned = { v: PROTOCOL_VERSION, ...body };
   return { ...unsigned, sig: signStatement('agent-cert', unsigned, cloudSigningKey) };
 }
@@ -48,11 +61,21 @@ export function verifyAgentCertificate(cert: AgentCertificate, cloudVerifyKey: K
 export function authProofBody(nonce: string, relayId: string, cert: AgentCertificate) {
   return { nonce, relayId, agentId: cert.agentId, tenantId: cert.tenantId };
 }
-export function signAuthProof(nonce: string, relayId: string, cert: AgentCertificate, agentSigningKey: KeyObject): string {
+export function signAuthProof(
+  nonce: string,
+  relayId: string,
+  cert: AgentCertificate,
+  agentSigningKey: KeyObject,
+): string {
   return signStatement('agent-auth', authProofBody(nonce, relayId, cert), agentSigningKey);
 }
 export function verifyAuthProof(nonce: string, relayId: string, cert: AgentCertificate, sig: string): boolean {
-  return verifyStatement('agent-auth', authProofBody(nonce, relayId, cert), sig, publicKeyObject('Ed25519', cert.signingKey));
+  return verifyStatement(
+    'agent-auth',
+    authProofBody(nonce, relayId, cert),
+    sig,
+    publicKeyObject('Ed25519', cert.signingKey),
+  );
 }
 
 export const RELAY_ERROR_CODES = [
@@ -69,11 +92,23 @@ export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
 const V = z.literal(PROTOCOL_VERSION);
 
 export const RelayToAgentFrameSchema = z.discriminatedUnion('t', [
-  z.object({ v: V, t: z.literal('challenge'), nonce: z.string().regex(/^[A-Za-z0-9_-]{43}$/), relayId: Id, serverTime: z.number().int() }),
+  z.object({
+    v: V,
+    t: z.literal('challenge'),
+    nonce: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+    relayId: Id,
+    serverTime: z.number().int(),
+  }),
   z.object({ v: V, t: z.literal('welcome'), connectionId: Id, heartbeatMs: z.number().int().positive() }),
   z.object({ v: V, t: z.literal('request'), envelope: RequestEnvelopeSchema }),
   z.object({ v: V, t: z.literal('ping'), ts: z.number().int() }),
-  z.object({ v: V, t: z.literal('error'), code: z.enum(RELAY_ERROR_CODES), message: z.string().max(1024), requestId: Id.optional() }),
+  z.object({
+    v: V,
+    t: z.literal('error'),
+    code: z.enum(RELAY_ERROR_CODES),
+    message: z.string().max(1024),
+    requestId: Id.optional(),
+  }),
 ]);
 export type RelayToAgentFrame = z.infer<typeof RelayToAgentFrameSchema>;
 
@@ -95,7 +130,13 @@ export const AgentToRelayFrameSchema = z.discriminatedUnion('t', [
   }),
   z.object({ v: V, t: z.literal('response'), envelope: ResponseEnvelopeSchema }),
   /** The agent refused a request before acting on it (bad signature, expired, replayed...). Nothing was written. */
-  z.object({ v: V, t: z.literal('reject'), requestId: Id, code: z.enum(PROTOCOL_ERROR_CODES), message: z.string().max(1024) }),
+  z.object({
+    v: V,
+    t: z.literal('reject'),
+    requestId: Id,
+    code: z.enum(PROTOCOL_ERROR_CODES),
+    message: z.string().max(1024),
+  }),
   z.object({ v: V, t: z.literal('pong'), ts: z.number().int() }),
 ]);
 export type AgentToRelayFrame = z.infer<typeof AgentToRelayFrameSchema>;
@@ -103,7 +144,8 @@ export type AgentToRelayFrame = z.infer<typeof AgentToRelayFrameSchema>;
 /** Parse one text frame with a size limit and a schema. Throws ProtocolError. */
 export function parseFrame<T>(data: string | Buffer, schema: z.ZodType<T>): T {
   const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-  if (size > MAX_FRAME_BYTES) throw new ProtocolError('frame_too_large', `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
+  if (size > MAX_FRAME_BYTES)
+    throw new ProtocolError('frame_too_large', `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
   let json: unknown;
   try {
     json = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));

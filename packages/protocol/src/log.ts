@@ -4,7 +4,8 @@
  * so tests capture every line a run writes.
  */
 
-const SECRET_KEY = /pass(word)?|secret|token|^sig$|private|^d$|apikey|api_key|authorization|cookie|otp|code_?hash|ciphertext|^ct$/i;
+const SECRET_KEY =
+  /pass(word)?|secret|token|^sig$|private|^d$|apikey|api_key|authorization|cookie|otp|code_?hash|ciphertext|^ct$/i;
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -43,13 +44,24 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
-export function createLogger(opts: { name: string; level?: LogLevel; sink?: LogSink; fields?: Record<string, unknown> }): Logger {
+export function createLogger(opts: {
+  name: string;
+  level?: LogLevel;
+  sink?: LogSink;
+  fields?: Record<string, unknown>;
+}): Logger {
   const envLevel = process.env.LOG_LEVEL as LogLevel | undefined;
   const min = ORDER[opts.level ?? (envLevel && envLevel in ORDER ? envLevel : 'info')];
   const base = opts.fields ?? {};
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, name: opts.name, msg, ...(redact({ ...base, ...fields }) as object) });
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      name: opts.name,
+      msg,
+      ...(redact({ ...base, ...fields }) as object),
+    });
     (opts.sink ?? defaultSink)(line);
   };
   return {

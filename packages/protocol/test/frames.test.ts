@@ -20,10 +20,22 @@ const code = errorCode;
 
 describe('frames', () => {
   it('rejects oversized, non-JSON, wrong-version and wrong-shape frames with codes', () => {
-    assert.equal(code(() => parseFrame('x'.repeat(MAX_FRAME_BYTES + 1), AgentToRelayFrameSchema)), 'frame_too_large');
-    assert.equal(code(() => parseFrame('{not json', AgentToRelayFrameSchema)), 'malformed_frame');
-    assert.equal(code(() => parseFrame('{"v":2,"t":"pong","ts":1}', AgentToRelayFrameSchema)), 'unsupported_version');
-    assert.equal(code(() => parseFrame('{"v":1,"t":"pong","ts":"x"}', AgentToRelayFrameSchema)), 'malformed_frame');
+    assert.equal(
+      code(() => parseFrame('x'.repeat(MAX_FRAME_BYTES + 1), AgentToRelayFrameSchema)),
+      'frame_too_large',
+    );
+    assert.equal(
+      code(() => parseFrame('{not json', AgentToRelayFrameSchema)),
+      'malformed_frame',
+    );
+    assert.equal(
+      code(() => parseFrame('{"v":2,"t":"pong","ts":1}', AgentToRelayFrameSchema)),
+      'unsupported_version',
+    );
+    assert.equal(
+      code(() => parseFrame('{"v":1,"t":"pong","ts":"x"}', AgentToRelayFrameSchema)),
+      'malformed_frame',
+    );
     assert.deepEqual(parseFrame('{"v":1,"t":"pong","ts":5}', AgentToRelayFrameSchema), { v: 1, t: 'pong', ts: 5 });
   });
 
@@ -31,7 +43,14 @@ describe('frames', () => {
     const cloud = generateSigningKeyPair();
     const agent = generateSigningKeyPair();
     const cert = issueAgentCertificate(
-      { agentId: 'a1', tenantId: 't1', name: 'dc-agent', signingKey: agent.publicKey, encryptionKey: generateEncryptionKeyPair().publicKey, issuedAt: 1 },
+      {
+        agentId: 'a1',
+        tenantId: 't1',
+        name: 'dc-agent',
+        signingKey: agent.publicKey,
+        encryptionKey: generateEncryptionKeyPair().publicKey,
+        issuedAt: 1,
+      },
       privateKeyObject(cloud.privateJwk),
     );
     const cloudPub = publicKeyObject('Ed25519', cloud.publicKey);
@@ -47,7 +66,11 @@ describe('logger', () => {
   it('redacts secret-looking fields whatever the caller passes', () => {
     const lines: string[] = [];
     const log = createLogger({ name: 't', sink: (l) => lines.push(l) });
-    log.info('x', { newPassword: 'Hunter2!!', nested: { currentPassword: 'Old-Pass-1', token: 'wbt_a.b' }, user: 'alice' });
+    log.info('x', {
+      newPassword: 'Hunter2!!',
+      nested: { currentPassword: 'Old-Pass-1', token: 'wbt_a.b' },
+      user: 'alice',
+    });
     const out = lines.join('\n');
     assert.equal(out.includes('Hunter2!!'), false);
     assert.equal(out.includes('Old-Pass-1'), false);

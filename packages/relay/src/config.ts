@@ -9,13 +9,22 @@ import { PublicKeySchema } from '@writeback/protocol';
 const EnvSchema = z.object({
   RELAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8443),
   RELAY_HOST: z.string().min(1).default('127.0.0.1'),
-  RELAY_PATH: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/).default('/agent'),
-  RELAY_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional(),
+  RELAY_PATH: z
+    .string()
+    .regex(/^\/[A-Za-z0-9/_.-]*$/)
+    .default('/agent'),
+  RELAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+    .optional(),
   RELAY_HEARTBEAT_MS: z.coerce.number().int().positive().default(10_000),
   TLS_CERT: z.string().min(1).optional(),
   TLS_KEY: z.string().min(1).optional(),
   NATS_URL: z.string().regex(/^(nats|tls|wss?):\/\/\S+$/, 'a nats:// or tls:// URL'),
-  NATS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('wb'),
+  NATS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
+    .default('wb'),
   WRITEBACK_CLOUD_PUBLIC_KEY: PublicKeySchema,
 });
 
@@ -46,12 +55,19 @@ export function loadRelayConfig(env: Record<string, string | undefined> = proces
   }
   const e = parsed.data;
   if ((e.TLS_CERT === undefined) !== (e.TLS_KEY === undefined)) {
-    throw new TypeError(`relay config: ${e.TLS_CERT === undefined ? 'TLS_CERT' : 'TLS_KEY'} is required when the other TLS variable is set`);
+    throw new TypeError(
+      `relay config: ${e.TLS_CERT === undefined ? 'TLS_CERT' : 'TLS_KEY'} is required when the other TLS variable is set`,
+    );
   }
   const warnings: string[] = [];
-  const tls = e.TLS_CERT !== undefined && e.TLS_KEY !== undefined ? Object.freeze({ certFile: e.TLS_CERT, keyFile: e.TLS_KEY }) : null;
+  const tls =
+    e.TLS_CERT !== undefined && e.TLS_KEY !== undefined
+      ? Object.freeze({ certFile: e.TLS_CERT, keyFile: e.TLS_KEY })
+      : null;
   if (!tls) {
-    warnings.push('TLS_CERT/TLS_KEY not set: serving agents over plain ws://. Only acceptable behind a TLS-terminating proxy or on loopback.');
+    warnings.push(
+      'TLS_CERT/TLS_KEY not set: serving agents over plain ws://. Only acceptable behind a TLS-terminating proxy or on loopback.',
+    );
   }
   return Object.freeze({
     port: e.RELAY_PORT,

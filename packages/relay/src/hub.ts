@@ -133,7 +133,8 @@ interface Conn {
 
 function positiveInt(value: number | undefined, fallback: number, path: string): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v <= 0) throw new TypeError(`createRelayHub: option "${path}" must be a positive integer`);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new TypeError(`createRelayHub: option "${path}" must be a positive integer`);
   return v;
 }
 
@@ -145,7 +146,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   }
   if (typeof options.gate !== 'function') throw new TypeError('createRelayHub: option "gate" must be a function');
   const relayId = options.relayId ?? `relay-${randomUUID().slice(0, 8)}`;
-  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(relayId)) throw new TypeError('createRelayHub: option "relayId" must match [A-Za-z0-9._:-]{1,128}');
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(relayId))
+    throw new TypeError('createRelayHub: option "relayId" must match [A-Za-z0-9._:-]{1,128}');
   const heartbeatMs = positiveInt(options.heartbeatMs, 10_000, 'heartbeatMs');
   const authTimeoutMs = positiveInt(options.authTimeoutMs, 5_000, 'authTimeoutMs');
   const maxPerAgent = positiveInt(options.maxConnectionsPerAgent, 4, 'maxConnectionsPerAgent');
@@ -188,7 +190,12 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   /** Tell the peer why, then close. Idempotent. */
   const fail = (conn: Conn, code: RelayErrorCode, message: string, requestId?: string): void => {
     if (conn.phase.kind === 'closed') return;
-    log.warn('closing agent connection', { connectionId: conn.id, code, remote: conn.remote, ...(conn.phase.kind === 'ready' ? { agentId: conn.phase.identity.agentId } : {}) });
+    log.warn('closing agent connection', {
+      connectionId: conn.id,
+      code,
+      remote: conn.remote,
+      ...(conn.phase.kind === 'ready' ? { agentId: conn.phase.identity.agentId } : {}),
+    });
     sendFrame(conn, { v: PROTOCOL_VERSION, t: 'error', code, message, ...(requestId ? { requestId } : {}) });
     conn.ws.close(CLOSE_POLICY, code);
     // A peer that ignores the close handshake is cut off anyway.
@@ -286,7 +293,11 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     }
   };
 
-  const authenticate = async (conn: Conn, nonce: string, frame: Extract<AgentToRelayFrame, { t: 'auth' }>): Promise<void> => {
+  const authenticate = async (
+    conn: Conn,
+    nonce: string,
+    frame: Extract<AgentToRelayFrame, { t: 'auth' }>,
+  ): Promise<void> => {
     const cert = frame.certificate;
     let proofOk = false;
     try {
@@ -306,7 +317,10 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     try {
       allowed = await gate(cert.agentId, cert.tenantId);
     } catch (err) {
-      log.error('agent gate failed; refusing the agent', { agentId: cert.agentId, err: new RelayError('gate_failed', 'gate threw', { cause: err }) });
+      log.error('agent gate failed; refusing the agent', {
+        agentId: cert.agentId,
+        err: new RelayError('gate_failed', 'gate threw', { cause: err }),
+      });
       fail(conn, 'auth_failed', 'agent could not be checked');
       return;
     }
@@ -319,9 +333,16 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     if (frame.probe === true) {
       // The doctor's check: the same verdict as the agent would get, and nothing else.
       cleanup(conn);
-      conn.ws.send(encodeFrame({ v: PROTOCOL_VERSION, t: 'welcome', connectionId: conn.id, heartbeatMs }), () => conn.ws.close(1000, 'probe done'));
+      conn.ws.send(encodeFrame({ v: PROTOCOL_VERSION, t: 'welcome', connectionId: conn.id, heartbeatMs }), () =>
+        conn.ws.close(1000, 'probe done'),
+      );
       setTimeout(() => conn.ws.terminate(), 1_000).unref();
-      log.info('agent handshake probe answered', { agentId: cert.agentId, tenantId: cert.tenantId, connectionId: conn.id, remote: conn.remote });
+      log.info('agent handshake probe answered', {
+        agentId: cert.agentId,
+        tenantId: cert.tenantId,
+        connectionId: conn.id,
+        remote: conn.remote,
+      });
       return;
     }
     const set = byAgent.get(cert.agentId) ?? new Set<Conn>();
@@ -329,7 +350,9 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
       // After a network blip the agent redials before its old sockets are declared dead: give the
       // slot of one already silent for a heartbeat to the proven-live newcomer.
       const t = now();
-      const stale = [...set].filter((c) => t - c.lastSeenAt > heartbeatMs).sort((a, b) => a.lastSeenAt - b.lastSeenAt)[0];
+      const stale = [...set]
+        .filter((c) => t - c.lastSeenAt > heartbeatMs)
+        .sort((a, b) => a.lastSeenAt - b.lastSeenAt)[0];
       if (!stale) {
         fail(conn, 'overloaded', `agent already holds ${set.size} connections`);
         return;
@@ -354,8 +377,20 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     agents.add(cert.agentId);
     byTenant.set(cert.tenantId, agents);
     sendFrame(conn, { v: PROTOCOL_VERSION, t: 'welcome', connectionId: conn.id, heartbeatMs });
-    log.info('agent connected', { agentId: identity.agentId, tenantId: identity.tenantId, connectionId: conn.id, connections: set.size, remote: conn.remote });
-    emit({ type: 'connected', agentId: identity.agentId, tenantId: identity.tenantId, connectionId: conn.id, connections: set.size });
+    log.info('agent connected', {
+      agentId: identity.agentId,
+      tenantId: identity.tenantId,
+      connectionId: conn.id,
+      connections: set.size,
+      remote: conn.remote,
+    });
+    emit({
+      type: 'connected',
+      agentId: identity.agentId,
+      tenantId: identity.tenantId,
+      connectionId: conn.id,
+      connections: set.size,
+    });
   };
 
   const onReadyFrame = (conn: Conn, id: AgentIdentity, frame: AgentToRelayFrame): void => {
@@ -407,7 +442,10 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     for (const conn of conns) {
       if (conn.phase.kind !== 'ready') continue;
       if (t - conn.lastSeenAt > 2 * heartbeatMs) {
-        log.warn('agent connection silent for two heartbeats; terminating', { agentId: conn.phase.identity.agentId, connectionId: conn.id });
+        log.warn('agent connection silent for two heartbeats; terminating', {
+          agentId: conn.phase.identity.agentId,
+          connectionId: conn.id,
+        });
         cleanup(conn);
         conn.ws.terminate();
         continue;
@@ -418,20 +456,33 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   }, heartbeatMs);
   heartbeat.unref();
 
-  const readyConns = (agentId: string): Conn[] => [...(byAgent.get(agentId) ?? [])].filter((c) => c.phase.kind === 'ready' && c.ws.readyState === WebSocket.OPEN);
+  const readyConns = (agentId: string): Conn[] =>
+    [...(byAgent.get(agentId) ?? [])].filter((c) => c.phase.kind === 'ready' && c.ws.readyState === WebSocket.OPEN);
 
   const send = (envelope: RequestEnvelope): Promise<RelayAnswer> => {
     if (closed) return Promise.resolve({ kind: 'unavailable' });
-    const candidates = readyConns(envelope.agentId).filter((c) => c.phase.kind === 'ready' && c.phase.identity.tenantId === envelope.tenantId);
+    const candidates = readyConns(envelope.agentId).filter(
+      (c) => c.phase.kind === 'ready' && c.phase.identity.tenantId === envelope.tenantId,
+    );
     if (candidates.length === 0) return Promise.resolve({ kind: 'unavailable' });
     const remaining = envelope.deadline - now();
     // Not sent: nothing can have been written, so this is a refusal, not a timeout.
-    if (remaining <= 0) return Promise.resolve({ kind: 'rejected', code: 'expired', message: 'deadline passed before the request was sent' });
+    if (remaining <= 0)
+      return Promise.resolve({
+        kind: 'rejected',
+        code: 'expired',
+        message: 'deadline passed before the request was sent',
+      });
     if (candidates.some((c) => c.pending.has(envelope.requestId))) {
-      return Promise.resolve({ kind: 'rejected', code: 'replayed', message: 'a request with this id is already in flight' });
+      return Promise.resolve({
+        kind: 'rejected',
+        code: 'replayed',
+        message: 'a request with this id is already in flight',
+      });
     }
     const payload = encodeFrame({ v: PROTOCOL_VERSION, t: 'request', envelope });
-    if (Buffer.byteLength(payload) > MAX_FRAME_BYTES) return Promise.resolve({ kind: 'rejected', code: 'frame_too_large', message: 'request exceeds the frame limit' });
+    if (Buffer.byteLength(payload) > MAX_FRAME_BYTES)
+      return Promise.resolve({ kind: 'rejected', code: 'frame_too_large', message: 'request exceeds the frame limit' });
     candidates.sort((a, b) => a.pending.size - b.pending.size || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity));
     const conn = candidates[0];
     if (!conn) return Promise.resolve({ kind: 'unavailable' });
@@ -567,5 +618,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
 
 /** Healthiest first: fewest requests in flight, then lowest round trip, then a stable order. */
 export function sortPresence(list: AgentPresence[]): AgentPresence[] {
-  return list.sort((a, b) => a.inFlight - b.inFlight || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity) || a.agentId.localeCompare(b.agentId));
+  return list.sort(
+    (a, b) =>
+      a.inFlight - b.inFlight || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity) || a.agentId.localeCompare(b.agentId),
+  );
 }

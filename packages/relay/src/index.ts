@@ -1,7 +1,14 @@
 /** Public surface of @writeback/relay: the agent hub, its in-process and NATS RelayClients. */
 export * from './client.js';
 export * from './errors.js';
-export { createRelayHub, sortPresence, WS_MAX_PAYLOAD, type RelayHub, type RelayHubOptions, type PresenceEvent } from './hub.js';
+export {
+  createRelayHub,
+  sortPresence,
+  WS_MAX_PAYLOAD,
+  type RelayHub,
+  type RelayHubOptions,
+  type PresenceEvent,
+} from './hub.js';
 export {
   startNatsBridge,
   createNatsRelayClient,

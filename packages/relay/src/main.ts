@@ -20,7 +20,11 @@ async function main(): Promise<void> {
   const config = loadRelayConfig();
   for (const w of config.warnings) log.warn(`INSECURE: ${w}`);
 
-  const nc = await connect({ servers: config.natsUrl, name: `writeback-relay${config.relayId ? `-${config.relayId}` : ''}`, maxReconnectAttempts: -1 });
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `writeback-relay${config.relayId ? `-${config.relayId}` : ''}`,
+    maxReconnectAttempts: -1,
+  });
   const hub = createRelayHub({
     ...(config.relayId ? { relayId: config.relayId } : {}),
     cloudVerifyKey: publicKeyObject('Ed25519', config.cloudPublicKey),
@@ -33,10 +37,14 @@ async function main(): Promise<void> {
   const onRequest: Parameters<typeof createHttpServer>[1] = (req, res) => {
     if (req.url === '/healthz') {
       const agents = hub.presence();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, relayId: hub.relayId, agents: agents.length }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: true, relayId: hub.relayId, agents: agents.length }));
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'not found' } }));
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 'not_found', message: 'not found' } }));
   };
   const server: HttpServer | HttpsServer = config.tls
     ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, onRequest)
@@ -46,7 +54,13 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  log.info('relay listening', { relayId: hub.relayId, host: config.host, port: config.port, path: config.path, tls: config.tls !== null });
+  log.info('relay listening', {
+    relayId: hub.relayId,
+    host: config.host,
+    port: config.port,
+    path: config.path,
+    tls: config.tls !== null,
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -64,6 +78,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`relay failed to start: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`);
+  process.stderr.write(
+    `relay failed to start: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`,
+  );
   process.exit(1);
 });

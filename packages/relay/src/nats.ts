@@ -8,7 +8,15 @@
  *
  * Everything that arrives over NATS is parsed with a schema: a NATS account is not a trust root.
  */
-import { ErrorCode, NatsError, RequestStrategy, StringCodec, type Msg, type NatsConnection, type Subscription } from 'nats';
+import {
+  ErrorCode,
+  NatsError,
+  RequestStrategy,
+  StringCodec,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from 'nats';
 import { z } from 'zod';
 import {
   PROTOCOL_ERROR_CODES,
@@ -22,7 +30,11 @@ import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './clien
 import { sortPresence, type RelayHub } from './hub.js';
 
 const sc = StringCodec();
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 
 export const AgentPresenceSchema = z.object({
   agentId: Id,
@@ -59,7 +71,8 @@ export interface NatsSubjectOptions {
 }
 
 function checkPrefix(prefix: string, fn: string): string {
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`${fn}: option "prefix" must be dot-separated [A-Za-z0-9_-] tokens`);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix))
+    throw new TypeError(`${fn}: option "prefix" must be dot-separated [A-Za-z0-9_-] tokens`);
   return prefix;
 }
 
@@ -94,7 +107,11 @@ export interface NatsBridge {
  * Make a hub reachable by every cloud node through NATS: requests for agents it holds, presence
  * scatter requests and revocations.
  */
-export function startNatsBridge(hub: RelayHub, nc: NatsConnection, options: NatsSubjectOptions & { log?: Logger } = {}): NatsBridge {
+export function startNatsBridge(
+  hub: RelayHub,
+  nc: NatsConnection,
+  options: NatsSubjectOptions & { log?: Logger } = {},
+): NatsBridge {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'startNatsBridge');
   const log = (options.log ?? createLogger({ name: 'relay-nats' })).child({ relayId: hub.relayId });
   const agentSubs = new Map<string, Subscription>();
@@ -105,8 +122,10 @@ export function startNatsBridge(hub: RelayHub, nc: NatsConnection, options: Nats
     void (async () => {
       const env = parseJson(msg.data, RequestEnvelopeSchema);
       let answer: RelayAnswer;
-      if (!env) answer = { kind: 'rejected', code: 'malformed_frame', message: 'request envelope does not match the schema' };
-      else if (env.agentId !== agentId) answer = { kind: 'rejected', code: 'wrong_agent', message: 'envelope is for another agent than its subject' };
+      if (!env)
+        answer = { kind: 'rejected', code: 'malformed_frame', message: 'request envelope does not match the schema' };
+      else if (env.agentId !== agentId)
+        answer = { kind: 'rejected', code: 'wrong_agent', message: 'envelope is for another agent than its subject' };
       else answer = await hub.send(env);
       if (!msg.respond(encode(answer))) log.warn('request over NATS had no reply subject', { agentId });
     })().catch((e: unknown) => log.error('answering a NATS request failed', { agentId, err: e }));
@@ -115,7 +134,10 @@ export function startNatsBridge(hub: RelayHub, nc: NatsConnection, options: Nats
   const hold = (agentId: string) => {
     if (stopped || agentSubs.has(agentId)) return;
     // One queue group across nodes: a request reaches exactly one node, never two.
-    agentSubs.set(agentId, nc.subscribe(agentRequestSubject(prefix, agentId), { queue: `${prefix}.relay`, callback: onRequest(agentId) }));
+    agentSubs.set(
+      agentId,
+      nc.subscribe(agentRequestSubject(prefix, agentId), { queue: `${prefix}.relay`, callback: onRequest(agentId) }),
+    );
   };
   const release = (agentId: string) => {
     const sub = agentSubs.get(agentId);
@@ -127,7 +149,11 @@ export function startNatsBridge(hub: RelayHub, nc: NatsConnection, options: Nats
   const offPresence = hub.onPresence((e) => {
     if (e.type === 'connected') hold(e.agentId);
     else if (e.connections === 0) release(e.agentId);
-    if (!stopped) nc.publish(`${prefix}.presence.changed`, encode({ relayId: hub.relayId, type: e.type, agentId: e.agentId, tenantId: e.tenantId }));
+    if (!stopped)
+      nc.publish(
+        `${prefix}.presence.changed`,
+        encode({ relayId: hub.relayId, type: e.type, agentId: e.agentId, tenantId: e.tenantId }),
+      );
   });
   for (const p of hub.presence()) hold(p.agentId);
 
@@ -173,7 +199,8 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
 
 /** Merge one agent seen on several nodes into one presence. */
 function mergePresence(a: AgentPresence, b: AgentPresence): AgentPresence {
-  const best = (b.inFlight < a.inFlight || (b.inFlight === a.inFlight && (b.rttMs ?? Infinity) < (a.rttMs ?? Infinity))) ? b : a;
+  const best =
+    b.inFlight < a.inFlight || (b.inFlight === a.inFlight && (b.rttMs ?? Infinity) < (a.rttMs ?? Infinity)) ? b : a;
   const rtts = [a.rttMs, b.rttMs].filter((r): r is number => r !== null);
   return {
     ...best,
@@ -196,7 +223,8 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   const refreshMs = options.refreshMs ?? 1_000;
   const graceMs = options.graceMs ?? 250;
   for (const [k, v] of Object.entries({ presenceWindowMs: windowMs, refreshMs, graceMs })) {
-    if (!Number.isFinite(v) || v < 0) throw new TypeError(`createNatsRelayClient: option "${k}" must be a non-negative number`);
+    if (!Number.isFinite(v) || v < 0)
+      throw new TypeError(`createNatsRelayClient: option "${k}" must be a non-negative number`);
   }
   const now = options.now ?? Date.now;
   const log = options.log ?? createLogger({ name: 'relay-nats-client' });
@@ -208,7 +236,10 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   const gather = async (): Promise<AgentPresence[]> => {
     const byAgent = new Map<string, AgentPresence>();
     try {
-      const replies = await nc.requestMany(`${prefix}.presence`, undefined, { strategy: RequestStrategy.Timer, maxWait: windowMs });
+      const replies = await nc.requestMany(`${prefix}.presence`, undefined, {
+        strategy: RequestStrategy.Timer,
+        maxWait: windowMs,
+      });
       for await (const msg of replies) {
         const body = parseJson(msg.data, PresenceReplySchema);
         if (!body) {
@@ -270,10 +301,13 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
       if (closed || nc.isClosed()) return { kind: 'unavailable' };
       const remaining = envelope.deadline - now();
-      if (remaining <= 0) return { kind: 'rejected', code: 'expired', message: 'deadline passed before the request was sent' };
+      if (remaining <= 0)
+        return { kind: 'rejected', code: 'expired', message: 'deadline passed before the request was sent' };
       let msg: Msg;
       try {
-        msg = await nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), { timeout: remaining + graceMs });
+        msg = await nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), {
+          timeout: remaining + graceMs,
+        });
       } catch (err) {
         if (natsCode(err) === ErrorCode.NoResponders) {
           dirty = true;
@@ -308,7 +342,10 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
 }
 
 /** An AgentGate for standalone relay nodes: asks the cloud over NATS. Fails closed. */
-export function createNatsGate(nc: NatsConnection, options: NatsSubjectOptions & { timeoutMs?: number; log?: Logger } = {}): AgentGate {
+export function createNatsGate(
+  nc: NatsConnection,
+  options: NatsSubjectOptions & { timeoutMs?: number; log?: Logger } = {},
+): AgentGate {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsGate');
   const timeout = options.timeoutMs ?? 2_000;
   const log = options.log ?? createLogger({ name: 'relay-gate' });
@@ -329,7 +366,11 @@ export function createNatsGate(nc: NatsConnection, options: NatsSubjectOptions &
 }
 
 /** Answer relay nodes' gate questions (called by the cloud). One queue group: each question is answered once. */
-export function serveAgentGate(nc: NatsConnection, gate: AgentGate, options: NatsSubjectOptions & { log?: Logger } = {}): { stop(): Promise<void> } {
+export function serveAgentGate(
+  nc: NatsConnection,
+  gate: AgentGate,
+  options: NatsSubjectOptions & { log?: Logger } = {},
+): { stop(): Promise<void> } {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'serveAgentGate');
   const log = options.log ?? createLogger({ name: 'relay-gate' });
   const sub = nc.subscribe(`${prefix}.control.agent-allowed`, {

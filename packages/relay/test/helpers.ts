@@ -48,11 +48,23 @@ export interface AgentIdentity {
   signingKey: KeyObject;
 }
 
-export function makeAgentIdentity(cloud: Cloud, tenantId: string, agentId: string, issuer: KeyObject = cloud.signingKey): AgentIdentity {
+export function makeAgentIdentity(
+  cloud: Cloud,
+  tenantId: string,
+  agentId: string,
+  issuer: KeyObject = cloud.signingKey,
+): AgentIdentity {
   const signing = generateSigningKeyPair();
   const encryption = generateEncryptionKeyPair();
   const certificate = issueAgentCertificate(
-    { agentId, tenantId, name: `agent ${agentId}`, signingKey: signing.publicKey, encryptionKey: encryption.publicKey, issuedAt: Date.now() },
+    {
+      agentId,
+      tenantId,
+      name: `agent ${agentId}`,
+      signingKey: signing.publicKey,
+      encryptionKey: encryption.publicKey,
+      issuedAt: Date.now(),
+    },
     issuer,
   );
   return { agentId, tenantId, certificate, signing, encryption, signingKey: privateKeyObject(signing.privateJwk) };
@@ -103,7 +115,10 @@ export class ScriptedAgent {
   /** When set, request frames are answered with this result. */
   answer: ((env: RequestEnvelope) => OperationResult | null | Promise<OperationResult | null>) | null = null;
 
-  constructor(url: string, readonly id: AgentIdentity | null = null) {
+  constructor(
+    url: string,
+    readonly id: AgentIdentity | null = null,
+  ) {
     this.ws = new WebSocket(url);
     this.closed = new Promise((resolve) =>
       this.ws.on('close', (code, reason) => {
@@ -124,7 +139,11 @@ export class ScriptedAgent {
   async #answer(env: RequestEnvelope) {
     const result = await this.answer?.(env);
     if (!result || !this.id) return;
-    this.send({ v: 1, t: 'response', envelope: signResponse({ request: env, result, agentSigningKey: this.id.signingKey }) });
+    this.send({
+      v: 1,
+      t: 'response',
+      envelope: signResponse({ request: env, result, agentSigningKey: this.id.signingKey }),
+    });
   }
 
   async opened(): Promise<void> {
@@ -194,7 +213,12 @@ export async function connectAgent(url: string, id: AgentIdentity): Promise<Scri
 }
 
 /** A sealed, signed health request (no secret) for an agent. */
-export function healthRequest(cloud: Cloud, id: AgentIdentity, deadlineInMs = 2_000, requestId?: string): RequestEnvelope {
+export function healthRequest(
+  cloud: Cloud,
+  id: AgentIdentity,
+  deadlineInMs = 2_000,
+  requestId?: string,
+): RequestEnvelope {
   return sealRequest({
     request: { op: 'health', params: {} },
     tenantId: id.tenantId,

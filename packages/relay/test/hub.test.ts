@@ -6,7 +6,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_FRAME_BYTES, generateSigningKeyPair, privateKeyObject, signResponse } from '@writeback/protocol';
 import type { PresenceEvent } from '../src/index.js';
-import { ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, makeCloud, sleep, startHub, until, type HubFixture } from './helpers.js';
+import {
+  ScriptedAgent,
+  connectAgent,
+  healthRequest,
+  makeAgentIdentity,
+  makeCloud,
+  sleep,
+  startHub,
+  until,
+  type HubFixture,
+} from './helpers.js';
 
 const cloud = makeCloud();
 const ok = { outcome: 'succeeded' as const };
@@ -17,7 +27,11 @@ describe('handshake', () => {
   const denied = new Set<string>();
   before(async () => {
     // The agents here answer the challenge at once; only the auth_timeout test waits it out (its own hub).
-    fx = await startHub(cloud, { authTimeoutMs: 10_000, gate: (agentId) => !denied.has(agentId), onPresence: (e) => events.push(e) });
+    fx = await startHub(cloud, {
+      authTimeoutMs: 10_000,
+      gate: (agentId) => !denied.has(agentId),
+      onPresence: (e) => events.push(e),
+    });
   });
   after(() => fx.close());
 
@@ -124,8 +138,16 @@ describe('protocol violations close the connection with a code', () => {
   const violations: Array<[string, (a: ScriptedAgent) => void, string]> = [
     ['malformed JSON', (a) => a.sendRaw('{"v":1,"t":'), 'malformed_frame'],
     ['a frame that is not in the schema', (a) => a.sendRaw(JSON.stringify({ v: 1, t: 'bogus' })), 'malformed_frame'],
-    ['an unsupported protocol version', (a) => a.sendRaw(JSON.stringify({ v: 2, t: 'pong', ts: 1 })), 'unsupported_version'],
-    ['a frame over MAX_FRAME_BYTES', (a) => a.sendRaw(JSON.stringify({ v: 1, t: 'pong', ts: 1, pad: 'x'.repeat(MAX_FRAME_BYTES) })), 'frame_too_large'],
+    [
+      'an unsupported protocol version',
+      (a) => a.sendRaw(JSON.stringify({ v: 2, t: 'pong', ts: 1 })),
+      'unsupported_version',
+    ],
+    [
+      'a frame over MAX_FRAME_BYTES',
+      (a) => a.sendRaw(JSON.stringify({ v: 1, t: 'pong', ts: 1, pad: 'x'.repeat(MAX_FRAME_BYTES) })),
+      'frame_too_large',
+    ],
     ['a binary frame', (a) => a.sendRaw(Buffer.from('{"v":1,"t":"pong","ts":1}')), 'malformed_frame'],
   ];
   for (const [name, act, code] of violations) {
@@ -154,7 +176,11 @@ describe('protocol violations close the connection with a code', () => {
     const env = healthRequest(cloud, id);
     const pending = fx.hub.send(env);
     await agent.next('request');
-    const forged = signResponse({ request: { ...env, tenantId: 'tenant-other' }, result: ok, agentSigningKey: id.signingKey });
+    const forged = signResponse({
+      request: { ...env, tenantId: 'tenant-other' },
+      result: ok,
+      agentSigningKey: id.signingKey,
+    });
     agent.send({ v: 1, t: 'response', envelope: forged });
     assert.equal((await agent.next('error')).code, 'wrong_tenant');
     assert.deepEqual(await pending, { kind: 'lost' });
@@ -228,7 +254,11 @@ describe('requests', () => {
     const t0 = performance.now();
     assert.deepEqual(await fx.hub.send(env), { kind: 'timeout' });
     assert.ok(performance.now() - t0 >= 140);
-    agent.send({ v: 1, t: 'response', envelope: signResponse({ request: env, result: ok, agentSigningKey: id.signingKey }) });
+    agent.send({
+      v: 1,
+      t: 'response',
+      envelope: signResponse({ request: env, result: ok, agentSigningKey: id.signingKey }),
+    });
     await sleep(50);
     assert.equal(agent.ws.readyState, agent.ws.OPEN);
     assert.equal(fx.hub.holds('agent-slow'), true);
@@ -256,7 +286,13 @@ describe('requests', () => {
     const slow = client.send(healthRequest(cloud, a, 1_000));
     await agentA.next('request');
     const ranked = await client.listAgents('tenant-ha');
-    assert.deepEqual(ranked.map((p) => [p.agentId, p.inFlight]), [['agent-ha-2', 0], ['agent-ha-1', 1]]);
+    assert.deepEqual(
+      ranked.map((p) => [p.agentId, p.inFlight]),
+      [
+        ['agent-ha-2', 0],
+        ['agent-ha-1', 1],
+      ],
+    );
     agentB.answer = () => ok;
     const pick = ranked[0]?.agentId === 'agent-ha-2' ? b : a;
     assert.equal((await client.send(healthRequest(cloud, pick))).kind, 'response');
@@ -287,7 +323,10 @@ describe('requests', () => {
   });
 
   test('a handshake probe (doctor) gets the verdict and is closed: never present, never routed to, takes no slot', async () => {
-    const small = await startHub(cloud, { maxConnectionsPerAgent: 1, gate: (agentId) => agentId !== 'agent-probed-revoked' });
+    const small = await startHub(cloud, {
+      maxConnectionsPerAgent: 1,
+      gate: (agentId) => agentId !== 'agent-probed-revoked',
+    });
     try {
       const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-probed');
       const events: string[] = [];
@@ -304,7 +343,8 @@ describe('requests', () => {
       assert.equal(present[0]?.connections, 1);
       assert.deepEqual(events, ['connected:agent-probed']);
       // Requests keep going to the running agent (the probe never joined its connections).
-      for (let i = 0; i < 3; i++) assert.equal((await small.hub.client().send(healthRequest(cloud, id))).kind, 'response');
+      for (let i = 0; i < 3; i++)
+        assert.equal((await small.hub.client().send(healthRequest(cloud, id))).kind, 'response');
       running.close();
       await until(() => !small.hub.holds('agent-probed'), 10_000, 'disconnect');
       // With no agent connected, a probe does not make it present: a request is unavailable at once.
@@ -395,7 +435,13 @@ describe('heartbeats', () => {
 describe('configuration', () => {
   test('bad options throw TypeError naming the option', async () => {
     const { createRelayHub } = await import('../src/index.js');
-    assert.throws(() => createRelayHub({ cloudVerifyKey: cloud.signingKey, gate: () => true }), (e: unknown) => e instanceof TypeError && /cloudVerifyKey/.test(e.message));
-    assert.throws(() => createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, heartbeatMs: 0 }), (e: unknown) => e instanceof TypeError && /heartbeatMs/.test(e.message));
+    assert.throws(
+      () => createRelayHub({ cloudVerifyKey: cloud.signingKey, gate: () => true }),
+      (e: unknown) => e instanceof TypeError && /cloudVerifyKey/.test(e.message),
+    );
+    assert.throws(
+      () => createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, heartbeatMs: 0 }),
+      (e: unknown) => e instanceof TypeError && /heartbeatMs/.test(e.message),
+    );
   });
 });

@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { generateSigningKeyPair, privateKeyObject, publicKeyObject } from '@writeback/protocol';
 import { createNatsRelayClient, loadRelayConfig, serveAgentGate } from '../src/index.js';
-import { type ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, quietLog, sleep, until } from './helpers.js';
+import {
+  type ScriptedAgent,
+  connectAgent,
+  healthRequest,
+  makeAgentIdentity,
+  quietLog,
+  sleep,
+  until,
+} from './helpers.js';
 
 const key = generateSigningKeyPair().publicKey;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -29,7 +37,13 @@ describe('relay configuration', () => {
   });
 
   test('TLS when both files are named', () => {
-    const c = loadRelayConfig({ NATS_URL: 'nats://n:4222', WRITEBACK_CLOUD_PUBLIC_KEY: key, TLS_CERT: '/c.pem', TLS_KEY: '/k.pem', RELAY_PORT: '9000' });
+    const c = loadRelayConfig({
+      NATS_URL: 'nats://n:4222',
+      WRITEBACK_CLOUD_PUBLIC_KEY: key,
+      TLS_CERT: '/c.pem',
+      TLS_KEY: '/k.pem',
+      RELAY_PORT: '9000',
+    });
     assert.deepEqual(c.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
     assert.equal(c.port, 9000);
     assert.equal(c.warnings.length, 0);
@@ -43,7 +57,10 @@ describe('relay configuration', () => {
   ];
   for (const [name, env] of bad) {
     test(`a bad ${name} is a TypeError naming it`, () => {
-      assert.throws(() => loadRelayConfig(env), (e: unknown) => e instanceof TypeError && e.message.includes(name));
+      assert.throws(
+        () => loadRelayConfig(env),
+        (e: unknown) => e instanceof TypeError && e.message.includes(name),
+      );
     });
   }
 });
@@ -70,7 +87,10 @@ describe('standalone relay process', async () => {
 
   test('serves agents and answers the cloud over NATS', async () => {
     const pair = generateSigningKeyPair();
-    const cloud = { signingKey: privateKeyObject(pair.privateJwk), verifyKey: publicKeyObject('Ed25519', pair.publicKey) };
+    const cloud = {
+      signingKey: privateKeyObject(pair.privateJwk),
+      verifyKey: publicKeyObject('Ed25519', pair.publicKey),
+    };
     const prefix = `wbmain.${randomBytes(4).toString('hex')}`;
     const port = await freePort();
     const nc = await connect({ servers: NATS_URL });
@@ -78,7 +98,15 @@ describe('standalone relay process', async () => {
     const client = createNatsRelayClient(nc, { prefix, presenceWindowMs: 50, log: quietLog() });
     const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
     const proc = spawn(process.execPath, ['--import', 'tsx', main], {
-      env: { ...process.env, RELAY_PORT: String(port), NATS_URL, NATS_PREFIX: prefix, WRITEBACK_CLOUD_PUBLIC_KEY: pair.publicKey, RELAY_ID: 'standalone', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        RELAY_PORT: String(port),
+        NATS_URL,
+        NATS_PREFIX: prefix,
+        WRITEBACK_CLOUD_PUBLIC_KEY: pair.publicKey,
+        RELAY_ID: 'standalone',
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -7,9 +7,25 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
-import { createNatsGate, createNatsRelayClient, serveAgentGate, startNatsBridge, type NatsBridge } from '../src/index.js';
+import {
+  createNatsGate,
+  createNatsRelayClient,
+  serveAgentGate,
+  startNatsBridge,
+  type NatsBridge,
+} from '../src/index.js';
 import type { RelayClient } from '../src/index.js';
-import { ScriptedAgent, connectAgent, healthRequest, makeAgentIdentity, makeCloud, quietLog, startHub, until, type HubFixture } from './helpers.js';
+import {
+  ScriptedAgent,
+  connectAgent,
+  healthRequest,
+  makeAgentIdentity,
+  makeCloud,
+  quietLog,
+  startHub,
+  until,
+  type HubFixture,
+} from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const cloud = makeCloud();
@@ -40,7 +56,11 @@ describe('relay nodes over NATS', async () => {
   let gateService: { stop(): Promise<void> };
 
   before(async () => {
-    [ncA, ncB, ncCloud] = await Promise.all([connect({ servers: NATS_URL }), connect({ servers: NATS_URL }), connect({ servers: NATS_URL })]);
+    [ncA, ncB, ncCloud] = await Promise.all([
+      connect({ servers: NATS_URL }),
+      connect({ servers: NATS_URL }),
+      connect({ servers: NATS_URL }),
+    ]);
     // The cloud answers the gate; node B asks it over NATS, node A has a local gate.
     gateService = serveAgentGate(ncCloud, (agentId) => !denied.has(agentId), { prefix, log: quietLog() });
     nodeA = await startHub(cloud, { relayId: 'node-a' });
@@ -63,7 +83,11 @@ describe('relay nodes over NATS', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-on-a');
     const agent = await connectAgent(nodeA.url, id);
     agent.answer = () => ok;
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 10_000, 'presence');
+    await until(
+      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'),
+      10_000,
+      'presence',
+    );
     const [p] = await client.listAgents('tenant-n');
     assert.equal(p?.relayId, 'node-a');
     assert.equal(p?.connections, 1);
@@ -73,7 +97,11 @@ describe('relay nodes over NATS', async () => {
     assert.equal(answer.kind, 'response');
     if (answer.kind === 'response') assert.equal(answer.envelope.requestId, env.requestId);
     agent.close();
-    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), 10_000, 'gone');
+    await until(
+      async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'),
+      10_000,
+      'gone',
+    );
   });
 
   test('an agent on both nodes is one presence with its connections summed, and gets each request once', async () => {
@@ -103,7 +131,11 @@ describe('relay nodes over NATS', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-mute');
     const agent = await connectAgent(nodeB.url, id);
     await until(() => nodeB.hub.holds('agent-mute'), 10_000, 'held');
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'), 10_000, 'presence');
+    await until(
+      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'),
+      10_000,
+      'presence',
+    );
     assert.deepEqual(await client.send(healthRequest(cloud, id, 200)), { kind: 'timeout' });
     agent.close();
   });
@@ -111,11 +143,19 @@ describe('relay nodes over NATS', async () => {
   test('revoke through the client cuts the agent off on whichever node holds it', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-to-revoke');
     const agent = await connectAgent(nodeB.url, id);
-    await until(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 10_000, 'presence');
+    await until(
+      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'),
+      10_000,
+      'presence',
+    );
     await client.revoke('agent-to-revoke');
     assert.equal((await agent.next('error')).code, 'agent_revoked');
     await agent.closed;
-    await until(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), 10_000, 'gone');
+    await until(
+      async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'),
+      10_000,
+      'gone',
+    );
   });
 
   test('the NATS gate: the cloud refuses a revoked agent at connection time', async () => {

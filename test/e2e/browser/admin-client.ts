@@ -45,7 +45,12 @@ export class AdminClient {
       body = p.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(body !== undefined ? { body } : {}),
+    });
     this.keep(res);
     const text = await res.text();
     const m = /name="_csrf" value="([^"]+)"/.exec(text);

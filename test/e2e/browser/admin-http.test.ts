@@ -30,7 +30,10 @@ describe('admin pages over HTTP', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wb-admin-http-'));
-    cloud = await createCloud({ port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: randomBytes(32).toString('base64url') }, { printOperatorKey: () => {} });
+    cloud = await createCloud(
+      { port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: randomBytes(32).toString('base64url') },
+      { printOperatorKey: () => {} },
+    );
     const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, admin: { ...ADMIN, role: 'admin' } });
     await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...HELPDESK, role: 'helpdesk' } });
     await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...TARGET, role: 'helpdesk' } });
@@ -117,21 +120,41 @@ describe('admin pages over HTTP', () => {
         body: JSON.stringify({ login: TARGET.login, password: TARGET.password, ...extra }),
       });
       const body: unknown = await r.json();
-      const code = typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'object' && body.error !== null && 'code' in body.error ? body.error.code : null;
+      const code =
+        typeof body === 'object' &&
+        body !== null &&
+        'error' in body &&
+        typeof body.error === 'object' &&
+        body.error !== null &&
+        'code' in body.error
+          ? body.error.code
+          : null;
       return { status: r.status, code };
     };
     assert.deepEqual(await apiSignIn({}), { status: 401, code: 'second_factor_required' });
     const next = totpCode(secret, Date.now() + 30_000);
-    assert.deepEqual(await apiSignIn({ totp: next === '000000' ? '000001' : '000000' }), { status: 401, code: 'invalid_credentials' });
+    assert.deepEqual(await apiSignIn({ totp: next === '000000' ? '000001' : '000000' }), {
+      status: 401,
+      code: 'invalid_credentials',
+    });
     assert.equal((await apiSignIn({ totp: next })).status, 201);
-    assert.deepEqual(await apiSignIn({ totp: next }), { status: 401, code: 'invalid_credentials' }, 'a code is good once');
+    assert.deepEqual(
+      await apiSignIn({ totp: next }),
+      { status: 401, code: 'invalid_credentials' },
+      'a code is good once',
+    );
   });
 
   test("the operator removes a lost authenticator: the admin's sessions end and the next sign-in enrols a new one", async () => {
     const LOST = { login: 'lostphone', password: 'Lost-Phone-Admin-2030!' };
-    const { operatorKey } = await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...LOST, role: 'helpdesk' }, operatorKey: true });
+    const { operatorKey } = await cloud.bootstrap({
+      tenant: { slug: 'acme' },
+      admin: { ...LOST, role: 'helpdesk' },
+      operatorKey: true,
+    });
     const adminId = String((await cloud.store.one('SELECT id FROM admins WHERE login = ?', [LOST.login]))?.id);
-    const operator = (method: string, path: string, key = operatorKey ?? '') => fetch(`${cloud.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
+    const operator = (method: string, path: string, key = operatorKey ?? '') =>
+      fetch(`${cloud.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
     const path = `/api/v1/tenants/acme/admins/${adminId}/second-factor`;
     // No factor yet: nothing to remove.
     assert.equal((await operator('DELETE', path)).status, 404);
@@ -153,7 +176,10 @@ describe('admin pages over HTTP', () => {
 
     // Refusals: the help desk may not (not even for itself), an unknown admin is 404.
     assert.equal((await operator('DELETE', path, token)).status, 403);
-    assert.equal((await operator('DELETE', '/api/v1/tenants/acme/admins/adm-0000000000000000/second-factor')).status, 404);
+    assert.equal(
+      (await operator('DELETE', '/api/v1/tenants/acme/admins/adm-0000000000000000/second-factor')).status,
+      404,
+    );
 
     assert.equal((await operator('DELETE', path)).status, 204);
     assert.equal((await operator('DELETE', path)).status, 404, 'removed once');
@@ -172,7 +198,8 @@ describe('admin pages over HTTP', () => {
   test('failed sign-ins are rate limited per login: then 429 rate_limited with Retry-After, even with the right password', async () => {
     const c = new AdminClient(cloud.url);
     await c.get('/t/acme/admin/signin');
-    for (let i = 0; i < 10; i++) assert.equal((await c.post('/t/acme/admin/signin', { login: TARGET.login, password: `wrong-${i}` })).status, 401);
+    for (let i = 0; i < 10; i++)
+      assert.equal((await c.post('/t/acme/admin/signin', { login: TARGET.login, password: `wrong-${i}` })).status, 401);
     const limited = await c.post('/t/acme/admin/signin', TARGET);
     assert.equal(limited.status, 429);
     assert.equal(dataCode(limited.text), 'rate_limited');
@@ -183,7 +210,13 @@ describe('admin pages over HTTP', () => {
   test('an admin POST without the right CSRF token is refused (403 csrf_failed) and changes nothing', async () => {
     await admin.get('/t/acme/admin/settings');
     for (const token of ['', 'x'.repeat(43)]) {
-      const r = await admin.request('POST', '/t/acme/admin/settings', { _csrf: token, methods: 'email', required: '1', attemptsPerHour: '7', signInMode: 'cloud_hash' });
+      const r = await admin.request('POST', '/t/acme/admin/settings', {
+        _csrf: token,
+        methods: 'email',
+        required: '1',
+        attemptsPerHour: '7',
+        signInMode: 'cloud_hash',
+      });
       assert.equal(r.status, 403);
       assert.equal(dataCode(r.text), 'csrf_failed');
     }
@@ -192,10 +225,18 @@ describe('admin pages over HTTP', () => {
 
   test('settings: invalid combinations re-render with errors; valid ones are stored', async () => {
     await admin.get('/t/acme/admin/settings');
-    const bad = await admin.post('/t/acme/admin/settings', { ssprEnabled: '1', methods: 'email', required: '2', attemptsPerHour: '0', notifyAdmins: 'not an address', signInMode: 'cloud_hash' });
+    const bad = await admin.post('/t/acme/admin/settings', {
+      ssprEnabled: '1',
+      methods: 'email',
+      required: '2',
+      attemptsPerHour: '0',
+      notifyAdmins: 'not an address',
+      signInMode: 'cloud_hash',
+    });
     assert.equal(bad.status, 400);
     assert.equal(dataCode(bad.text), 'invalid_request');
-    for (const field of ['required', 'attemptsPerHour', 'notifyAdmins']) assert.ok(bad.text.includes(`href="#${field}"`), field);
+    for (const field of ['required', 'attemptsPerHour', 'notifyAdmins'])
+      assert.ok(bad.text.includes(`href="#${field}"`), field);
     const good = await admin.post('/t/acme/admin/settings', {
       ssprEnabled: '1',
       unlockEnabled: '1',
@@ -229,7 +270,12 @@ describe('admin pages over HTTP', () => {
     assert.equal(page.status, 200);
     assert.ok(page.text.includes('<fieldset class="card" disabled>'));
     assert.ok(!page.text.includes('id="settings-save"'));
-    const post = await h.post('/t/acme/admin/settings', { methods: 'email', required: '1', attemptsPerHour: '9', signInMode: 'cloud_hash' });
+    const post = await h.post('/t/acme/admin/settings', {
+      methods: 'email',
+      required: '1',
+      attemptsPerHour: '9',
+      signInMode: 'cloud_hash',
+    });
     assert.equal(post.status, 403);
     assert.equal(dataCode(post.text), 'forbidden');
     assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 4);
@@ -258,7 +304,14 @@ describe('admin pages over HTTP', () => {
     const reg = await fetch(`${cloud.url}/api/v1/agents/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, name: 'x', signingKey: 'A'.repeat(43), encryptionKey: 'A'.repeat(43), agentVersion: '1', directory: 'embedded' }),
+      body: JSON.stringify({
+        token,
+        name: 'x',
+        signingKey: 'A'.repeat(43),
+        encryptionKey: 'A'.repeat(43),
+        agentVersion: '1',
+        directory: 'embedded',
+      }),
     });
     assert.equal(reg.status, 401);
   });
@@ -280,17 +333,41 @@ describe('admin pages over HTTP', () => {
   });
 
   test('the CSV export escapes hostile values and filters like the page', async () => {
-    const hostile = ['=HYPERLINK("http://evil.example","click")', '+cmd|calc', '-2+3', '@SUM(1)', 'comma,name', 'quote"name', 'line\nbreak'];
+    const hostile = [
+      '=HYPERLINK("http://evil.example","click")',
+      '+cmd|calc',
+      '-2+3',
+      '@SUM(1)',
+      'comma,name',
+      'quote"name',
+      'line\nbreak',
+    ];
     const now = Date.now();
     for (const [i, target] of hostile.entries()) {
       const requestId = `00000000-0000-4000-8000-00000000000${i}`;
-      await insertPending(cloud.store, { tenantId, requestId, actor: { kind: 'admin', id: 'adm-x' }, action: 'password.reset', targetUser: target, startedAt: now - i, deadlineAt: now + 10_000 });
-      await finishRecord(cloud.store, requestId, { outcome: i % 2 ? 'succeeded' : 'policy_violation', reasons: i % 2 ? [] : ['too_short'], latencyMs: 3, finishedAt: now });
+      await insertPending(cloud.store, {
+        tenantId,
+        requestId,
+        actor: { kind: 'admin', id: 'adm-x' },
+        action: 'password.reset',
+        targetUser: target,
+        startedAt: now - i,
+        deadlineAt: now + 10_000,
+      });
+      await finishRecord(cloud.store, requestId, {
+        outcome: i % 2 ? 'succeeded' : 'policy_violation',
+        reasons: i % 2 ? [] : ['too_short'],
+        latencyMs: 3,
+        finishedAt: now,
+      });
     }
     const res = await admin.get('/t/acme/admin/audit.csv?action=password.reset');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/csv/);
-    assert.match(res.headers.get('content-disposition') ?? '', /^attachment; filename="audit-acme-\d{4}-\d{2}-\d{2}\.csv"$/);
+    assert.match(
+      res.headers.get('content-disposition') ?? '',
+      /^attachment; filename="audit-acme-\d{4}-\d{2}-\d{2}\.csv"$/,
+    );
     const rows = parseCsv(res.text);
     const header = rows[0] ?? [];
     const col = header.indexOf('target_user');
@@ -300,7 +377,8 @@ describe('admin pages over HTTP', () => {
     assert.deepEqual([...targets].sort(), [...expected].sort());
     for (const r of rows) assert.equal(r.length, header.length);
     // No cell of the export starts a formula.
-    for (const r of rows.slice(1)) for (const cell of r) assert.ok(!/^[=+@]/.test(cell) && !/^-[^0-9]/.test(cell), cell);
+    for (const r of rows.slice(1))
+      for (const cell of r) assert.ok(!/^[=+@]/.test(cell) && !/^-[^0-9]/.test(cell), cell);
 
     const onlyOk = parseCsv((await admin.get('/t/acme/admin/audit.csv?outcome=succeeded&action=password.reset')).text);
     assert.equal(onlyOk.length - 1, hostile.filter((_, i) => i % 2).length);

@@ -20,7 +20,9 @@ import { chromiumAvailable, launchChromium, newContext, PHONE, screenshot } from
 const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const HELPDESK = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
 
-describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)' }, () => {
+describe('admin portal in Chromium', {
+  skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)',
+}, () => {
   let sys: System;
   let browser: Browser;
   let ctx: BrowserContext;
@@ -31,14 +33,21 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
   const code = async (p: Page) => (await p.getAttribute('[data-code]', 'data-code')) ?? '';
 
   /** Password step, then the TOTP step (enrolling when the page shows a key). Returns the key. */
-  async function signIn(p: Page, who: { login: string; password: string }, key: string | null, shots?: string): Promise<string> {
+  async function signIn(
+    p: Page,
+    who: { login: string; password: string },
+    key: string | null,
+    shots?: string,
+  ): Promise<string> {
     await p.goto(`${base}/signin`);
     if (shots) await screenshot(p, `${shots}-signin`);
     await p.fill('#login', who.login);
     await p.fill('#password', who.password);
     await p.click('button[type=submit]');
     await p.waitForURL(/\/admin\/signin\/totp$/);
-    const shown = (await p.locator('#totp-secret').count()) ? await p.getAttribute('#totp-secret', 'data-secret') : null;
+    const shown = (await p.locator('#totp-secret').count())
+      ? await p.getAttribute('#totp-secret', 'data-secret')
+      : null;
     if (shots) await screenshot(p, `${shots}-totp${shown ? '-enrol' : ''}`);
     const k = shown ?? key;
     if (!k) throw new Error('no TOTP key');
@@ -53,9 +62,18 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     sys = await startSystem();
     await sys.cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...ADMIN, role: 'admin' } });
     await sys.cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...HELPDESK, role: 'helpdesk' } });
-    await sys.directory.createUser({ login: 'gina', displayName: 'Gina Mail', mail: 'gina@example.test', password: 'Juniper-Initial-2024!' });
+    await sys.directory.createUser({
+      login: 'gina',
+      displayName: 'Gina Mail',
+      mail: 'gina@example.test',
+      password: 'Juniper-Initial-2024!',
+    });
     await sys.cloud.sync.runOnce(sys.tenantId, { full: true });
-    await waitFor(async () => (await listUsers(sys.cloud.store, sys.tenantId, { limit: 1, offset: 0 })).total > 0, 20_000, 'users to sync');
+    await waitFor(
+      async () => (await listUsers(sys.cloud.store, sys.tenantId, { limit: 1, offset: 0 })).total > 0,
+      20_000,
+      'users to sync',
+    );
     base = `${sys.url}/t/acme/admin`;
     browser = await launchChromium();
     ctx = await newContext(browser);
@@ -97,7 +115,9 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
       await pp.goto(`${base}/${p}`);
       await screenshot(pp, `admin-02-${p.replace('/', '-')}-phone`);
       // Nothing wider than the phone's screen.
-      const overflow = Number(await pp.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+      const overflow = Number(
+        await pp.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'),
+      );
       assert.ok(overflow <= 1, `${p} overflows by ${overflow}px at 375px`);
     }
     await phone.close();
@@ -132,9 +152,19 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     await screenshot(up, 'admin-03-user-must-change');
     await uctx.close();
     // The old password is gone; the temporary one works for the change the user must make.
-    const old = await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'alice', currentPassword: PASSWORDS.alice, newPassword: 'Tulip-Chosen-2031!' }, null);
+    const old = await sys.api(
+      'POST',
+      '/api/v1/tenants/acme/password/change',
+      { username: 'alice', currentPassword: PASSWORDS.alice, newPassword: 'Tulip-Chosen-2031!' },
+      null,
+    );
     assert.equal(old.body.outcome, 'wrong_current_password');
-    const change = await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'alice', currentPassword: temp, newPassword: 'Tulip-Chosen-2031!' }, null);
+    const change = await sys.api(
+      'POST',
+      '/api/v1/tenants/acme/password/change',
+      { username: 'alice', currentPassword: temp, newPassword: 'Tulip-Chosen-2031!' },
+      null,
+    );
     assert.equal(change.body.outcome, 'succeeded');
   });
 
@@ -167,7 +197,13 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
   });
 
   test('unlock alone clears a lockout', async () => {
-    for (let i = 0; i < 3; i++) await sys.api('POST', '/api/v1/tenants/acme/password/change', { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2031!!' }, null);
+    for (let i = 0; i < 3; i++)
+      await sys.api(
+        'POST',
+        '/api/v1/tenants/acme/password/change',
+        { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2031!!' },
+        null,
+      );
     assert.equal(sys.directory.getUser('erin')?.locked, true);
     await page.goto(`${base}/users/erin`);
     await page.click('#unlock-submit');
@@ -181,8 +217,16 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     await page.goto(`${base}/audit`);
     const rows = page.locator('table.audit tbody tr');
     assert.ok((await rows.count()) >= 3);
-    assert.ok((await page.locator('table.audit tbody tr', { hasText: 'password.reset' }).filter({ hasText: 'alice' }).count()) >= 1);
-    assert.ok((await page.locator('table.audit tbody tr', { hasText: 'account.unlock' }).filter({ hasText: 'erin' }).count()) >= 1);
+    assert.ok(
+      (await page
+        .locator('table.audit tbody tr', { hasText: 'password.reset' })
+        .filter({ hasText: 'alice' })
+        .count()) >= 1,
+    );
+    assert.ok(
+      (await page.locator('table.audit tbody tr', { hasText: 'account.unlock' }).filter({ hasText: 'erin' }).count()) >=
+        1,
+    );
     assert.ok((await page.locator('figure.chart svg rect').count()) >= 2);
     await screenshot(page, 'admin-06-audit');
     await page.selectOption('#f-action', 'account.unlock');
@@ -200,7 +244,10 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
   });
 
   test('an admin POST with a forged CSRF token is refused', async () => {
-    const res = await ctx.request.post(`${base}/users/bob/unlock`, { form: { _csrf: 'forged-token' }, maxRedirects: 0 });
+    const res = await ctx.request.post(`${base}/users/bob/unlock`, {
+      form: { _csrf: 'forged-token' },
+      maxRedirects: 0,
+    });
     assert.equal(res.status(), 403);
     assert.match(await res.text(), /data-code="csrf_failed"/);
   });
@@ -223,7 +270,10 @@ describe('admin portal in Chromium', { skip: chromiumAvailable() ? false : 'chro
     assert.equal(await hp.locator('fieldset[disabled]').count(), 2);
     await screenshot(hp, 'admin-08-helpdesk-settings');
     const csrf = (await hp.getAttribute('input[name=_csrf]', 'value')) ?? '';
-    const res = await hctx.request.post(`${base}/settings`, { form: { _csrf: csrf, methods: 'email', required: '1', attemptsPerHour: '9', signInMode: 'cloud_hash' }, maxRedirects: 0 });
+    const res = await hctx.request.post(`${base}/settings`, {
+      form: { _csrf: csrf, methods: 'email', required: '1', attemptsPerHour: '9', signInMode: 'cloud_hash' },
+      maxRedirects: 0,
+    });
     assert.equal(res.status(), 403);
     assert.match(await res.text(), /data-code="forbidden"/);
     await hp.goto(`${base}/agents`);

@@ -35,7 +35,10 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** A fresh context (own cookie jar) with a viewport, English locale and UTC time zone. */
-export function newContext(browser: Browser, viewport: { width: number; height: number } = DESKTOP): Promise<BrowserContext> {
+export function newContext(
+  browser: Browser,
+  viewport: { width: number; height: number } = DESKTOP,
+): Promise<BrowserContext> {
   return browser.newContext({ viewport, locale: 'en-GB', timezoneId: 'UTC', acceptDownloads: true });
 }
 

@@ -10,7 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSambaDc, type SambaDc } from '../../../packages/directory/test/lab/samba.js';
-import { capturedLogs, findSecrets, missingPrograms, startSystemOnSamba, type System, labPassword } from '../harness.js';
+import {
+  capturedLogs,
+  findSecrets,
+  missingPrograms,
+  startSystemOnSamba,
+  type System,
+  labPassword,
+} from '../harness.js';
 import { chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
 
 const T = '/t/acme';
@@ -29,7 +36,8 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
   const secrets = new Set<string>();
   const visited: string[] = [];
   const pw = (tag: string): string => labPassword(tag, secrets);
-  const codes = (page: Page): Promise<string[]> => page.locator('[data-code]').evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
+  const codes = (page: Page): Promise<string[]> =>
+    page.locator('[data-code]').evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
 
   before(async () => {
     dc = await startSambaDc();
@@ -72,7 +80,7 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
     await page.fill('#confirmPassword', weak);
     await page.click('button:has-text("Change password")');
     await page.waitForSelector('[data-code="policy_violation"]');
-    assert.equal(await page.locator('[data-reason="complexity"]').count() > 0, true);
+    assert.equal((await page.locator('[data-reason="complexity"]').count()) > 0, true);
     await screenshot(page, 'sspr-samba-refused-desktop');
     assert.equal((await dc.kinit(`${u.login}@${dc.realm}`, initial)).code, 0, 'nothing was written');
 

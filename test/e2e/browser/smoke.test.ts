@@ -5,11 +5,16 @@ import type { Browser } from 'playwright-core';
 import { createCloud, type Cloud } from '@writeback/cloud';
 import { chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
 
-describe('browser smoke', { skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)' }, () => {
+describe('browser smoke', {
+  skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)',
+}, () => {
   let cloud: Cloud;
   let browser: Browser;
   before(async () => {
-    cloud = await createCloud({ port: 0, databaseUrl: 'sqlite::memory:', masterKey: 'A'.repeat(43) }, { printOperatorKey: () => {} });
+    cloud = await createCloud(
+      { port: 0, databaseUrl: 'sqlite::memory:', masterKey: 'A'.repeat(43) },
+      { printOperatorKey: () => {} },
+    );
     browser = await launchChromium();
   });
   after(async () => {

@@ -44,7 +44,9 @@ function decodeQp(s: string): Buffer {
 /** RFC 2047 encoded words (=?utf-8?Q?...?= / ?B?) in a header value. */
 function decodeWords(v: string): string {
   return v.replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=\s*/g, (_m, _cs: string, enc: string, text: string) =>
-    enc.toUpperCase() === 'B' ? Buffer.from(text, 'base64').toString('utf8') : decodeQp(text.replace(/_/g, ' ')).toString('utf8'),
+    enc.toUpperCase() === 'B'
+      ? Buffer.from(text, 'base64').toString('utf8')
+      : decodeQp(text.replace(/_/g, ' ')).toString('utf8'),
   );
 }
 
@@ -86,7 +88,8 @@ function parts(headers: Map<string, string>, body: string, out: { text: string |
 export async function startSmtpCapture(): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   let waiters: { to: string; since: number; resolve: (m: CapturedMail) => void }[] = [];
-  const matches = (m: CapturedMail, to: string, since: number) => m.at >= since && m.to.some((t) => t.toLowerCase() === to.toLowerCase());
+  const matches = (m: CapturedMail, to: string, since: number) =>
+    m.at >= since && m.to.some((t) => t.toLowerCase() === to.toLowerCase());
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],

@@ -18,7 +18,9 @@ import { startSmtpCapture, type SmtpCapture } from './smtp.js';
 
 const T = '/t/acme';
 
-describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)' }, () => {
+describe('self-service pages in Chromium', {
+  skip: chromiumAvailable() ? false : 'chromium is not installed (npm test installs it)',
+}, () => {
   let sys: System;
   let smtp: SmtpCapture;
   let browser: Browser;
@@ -60,17 +62,32 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
     await screenshot(page, `sspr-${name}-desktop`);
     await page.setViewportSize(PHONE);
     // Nothing wider than a phone screen.
-    assert.equal(await page.evaluate('document.documentElement.scrollWidth > window.innerWidth'), false, `${name} overflows at 375 px`);
+    assert.equal(
+      await page.evaluate('document.documentElement.scrollWidth > window.innerWidth'),
+      false,
+      `${name} overflows at 375 px`,
+    );
     await screenshot(page, `sspr-${name}-phone`);
     await page.setViewportSize(before);
   }
 
-  const codes = (page: Page): Promise<string[]> => page.locator('[data-code]').evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
+  const codes = (page: Page): Promise<string[]> =>
+    page.locator('[data-code]').evaluateAll((els) => els.map((e) => e.getAttribute('data-code') ?? ''));
 
   before(async () => {
     smtp = await startSmtpCapture();
-    sys = await startSystem({ rateLimitPerUser: 100, cloudConfig: { mail: { from: 'Acme passwords <no-reply@acme.test>', smtp: { host: smtp.host, port: smtp.port, security: 'none' } } } });
-    await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { methods: ['email', 'totp', 'questions'], required: 1, notifyAdmins: ['helpdesk@acme.test'] } });
+    sys = await startSystem({
+      rateLimitPerUser: 100,
+      cloudConfig: {
+        mail: {
+          from: 'Acme passwords <no-reply@acme.test>',
+          smtp: { host: smtp.host, port: smtp.port, security: 'none' },
+        },
+      },
+    });
+    await updateTenantSettings(sys.cloud.store, sys.tenantId, {
+      sspr: { methods: ['email', 'totp', 'questions'], required: 1, notifyAdmins: ['helpdesk@acme.test'] },
+    });
     browser = await launchChromium();
   });
   after(async () => {
@@ -103,7 +120,10 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
 
   test('must change at sign-in → change page → changed → signed in with methods shown', async () => {
     const temp = secret('Temporary-Cedar-5521!');
-    const reset = await sys.api('POST', '/api/v1/tenants/acme/users/bob/password/reset', { newPassword: temp, forceChange: true });
+    const reset = await sys.api('POST', '/api/v1/tenants/acme/users/bob/password/reset', {
+      newPassword: temp,
+      forceChange: true,
+    });
     assert.equal(reset.body.outcome, 'succeeded');
     const page = await open();
     await signIn(page, 'bob', temp);
@@ -149,9 +169,14 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
     assert.equal(await rule('match').getAttribute('data-met'), 'true');
     await page.click('button:has-text("Change password")');
     await page.waitForSelector('[data-code="policy_violation"]');
-    const reasons = await page.locator('[data-reason]').evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')));
+    const reasons = await page
+      .locator('[data-reason]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-reason')));
     assert.ok(reasons.includes('min_age'), `reasons: ${reasons.join(',')}`);
-    assert.match((await page.locator('[data-code="policy_violation"]').textContent()) ?? '', /You can change it again after \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    assert.match(
+      (await page.locator('[data-code="policy_violation"]').textContent()) ?? '',
+      /You can change it again after \d{4}-\d\d-\d\d \d\d:\d\d UTC/,
+    );
     await shots(page, 'policy-failure');
   });
 
@@ -207,7 +232,10 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
       await page.fill('#confirmPassword', 'short1A!');
       await page.click('button:has-text("Set new password")');
       await page.waitForSelector('[data-reason="too_short"]');
-      assert.match((await page.locator('[data-code="policy_violation"]').textContent()) ?? '', /at least 10 characters/);
+      assert.match(
+        (await page.locator('[data-code="policy_violation"]').textContent()) ?? '',
+        /at least 10 characters/,
+      );
       await shots(page, 'forgot-policy-failure');
       const fresh = secret('Orchard-Window-4417!');
       await page.fill('#newPassword', fresh);
@@ -267,14 +295,22 @@ describe('self-service pages in Chromium', { skip: chromiumAvailable() ? false :
     await page.locator('input[name="_csrf"]').evaluate((el) => el.remove());
     await page.fill('#login', 'alice');
     await page.fill('#password', 'whatever-it-is');
-    const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button:has-text("Sign in")')]);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.click('button:has-text("Sign in")'),
+    ]);
     assert.equal(res.status(), 403);
     assert.deepEqual(await codes(page), ['csrf_failed']);
     await page.goto(`${sys.url}${T}/signin`);
-    await page.locator('input[name="_csrf"]').evaluate((el) => el.setAttribute('value', 'forged-token-forged-token-forged-token-abcd'));
+    await page
+      .locator('input[name="_csrf"]')
+      .evaluate((el) => el.setAttribute('value', 'forged-token-forged-token-forged-token-abcd'));
     await page.fill('#login', 'alice');
     await page.fill('#password', 'whatever-it-is');
-    const [res2] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button:has-text("Sign in")')]);
+    const [res2] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.click('button:has-text("Sign in")'),
+    ]);
     assert.equal(res2.status(), 403);
     await shots(page, 'csrf-refused');
   });

@@ -67,9 +67,16 @@ const AgentRow = z
     }),
   );
 
-const COLUMNS = 'id, tenant_id, name, signing_key, encryption_key, directory, version, registered_at, revoked_at, last_seen_at';
+const COLUMNS =
+  'id, tenant_id, name, signing_key, encryption_key, directory, version, registered_at, revoked_at, last_seen_at';
 
-const TokenRow = z.object({ id: z.string(), tenant_id: z.string(), secret_hash: z.string(), expires_at: z.number(), used_at: z.number().nullable() });
+const TokenRow = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  secret_hash: z.string(),
+  expires_at: z.number(),
+  used_at: z.number().nullable(),
+});
 
 export interface Registration {
   agentId: string;
@@ -84,17 +91,29 @@ const invalidToken = (): CloudError => new CloudError('invalid_token', 'the regi
  * Register an agent with a one-time token. Unknown, wrong, used and expired tokens all fail the
  * same way (`invalid_token`), after the same constant-time comparison.
  */
-export async function registerAgent(db: Db, input: RegisterAgentInput, cloudKey: CloudSigningKey, now: number): Promise<Registration> {
+export async function registerAgent(
+  db: Db,
+  input: RegisterAgentInput,
+  cloudKey: CloudSigningKey,
+  now: number,
+): Promise<Registration> {
   const parsed = parseToken('wbt', input.token);
   // Hash anyway: a malformed token takes the same path as a wrong one.
   const secret = parsed?.secret ?? 'x'.repeat(43);
   return db.tx(async (t) => {
-    const row = parsed ? await t.one('SELECT id, tenant_id, secret_hash, expires_at, used_at FROM agent_tokens WHERE id = ?', [parsed.id]) : undefined;
+    const row = parsed
+      ? await t.one('SELECT id, tenant_id, secret_hash, expires_at, used_at FROM agent_tokens WHERE id = ?', [
+          parsed.id,
+        ])
+      : undefined;
     const tok = row ? parseRow(TokenRow, row) : undefined;
     const matches = secretMatches(secret, tok?.secret_hash);
     if (!matches || !tok || tok.used_at !== null || tok.expires_at <= now) throw invalidToken();
     const agentId = newId('a');
-    const won = await t.exec('UPDATE agent_tokens SET used_at = ?, used_by_agent = ? WHERE id = ? AND used_at IS NULL', [now, agentId, tok.id]);
+    const won = await t.exec(
+      'UPDATE agent_tokens SET used_at = ?, used_by_agent = ? WHERE id = ? AND used_at IS NULL',
+      [now, agentId, tok.id],
+    );
     if (won.changes !== 1) throw invalidToken();
     try {
       await t.exec(`INSERT INTO agents (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`, [
@@ -108,11 +127,19 @@ export async function registerAgent(db: Db, input: RegisterAgentInput, cloudKey:
         now,
       ]);
     } catch (err) {
-      if (err instanceof CloudError && err.code === 'conflict') throw new CloudError('conflict', 'an agent with this signing key is registered already', { cause: err });
+      if (err instanceof CloudError && err.code === 'conflict')
+        throw new CloudError('conflict', 'an agent with this signing key is registered already', { cause: err });
       throw err;
     }
     const certificate = issueAgentCertificate(
-      { agentId, tenantId: tok.tenant_id, name: input.name, signingKey: input.signingKey, encryptionKey: input.encryptionKey, issuedAt: now },
+      {
+        agentId,
+        tenantId: tok.tenant_id,
+        name: input.name,
+        signingKey: input.signingKey,
+        encryptionKey: input.encryptionKey,
+        issuedAt: now,
+      },
       cloudKey.privateKey,
     );
     return { agentId, tenantId: tok.tenant_id, certificate, cloudSigningKey: cloudKey.publicKey };
@@ -124,28 +151,48 @@ export async function getAgent(db: Db, agentId: string): Promise<RegisteredAgent
   return row ? parseRow(AgentRow, row) : undefined;
 }
 
-export async function listTenantAgents(db: Db, tenantId: string, o: { includeRevoked?: boolean } = {}): Promise<RegisteredAgent[]> {
+export async function listTenantAgents(
+  db: Db,
+  tenantId: string,
+  o: { includeRevoked?: boolean } = {},
+): Promise<RegisteredAgent[]> {
   const where = o.includeRevoked ? 'tenant_id = ?' : 'tenant_id = ? AND revoked_at IS NULL';
-  return parseRows(AgentRow, await db.query(`SELECT ${COLUMNS} FROM agents WHERE ${where} ORDER BY registered_at, id`, [tenantId]));
+  return parseRows(
+    AgentRow,
+    await db.query(`SELECT ${COLUMNS} FROM agents WHERE ${where} ORDER BY registered_at, id`, [tenantId]),
+  );
 }
 
 /** Revoke an agent of a tenant; false when there is no such live agent. */
 export async function revokeAgent(db: Db, tenantId: string, agentId: string, now: number): Promise<boolean> {
-  const r = await db.exec('UPDATE agents SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [now, agentId, tenantId]);
+  const r = await db.exec('UPDATE agents SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [
+    now,
+    agentId,
+    tenantId,
+  ]);
   return r.changes === 1;
 }
 
 /** Record what the relay saw of connected agents (last seen, version). */
-export async function touchAgents(db: Db, seen: readonly { agentId: string; lastSeenAt: number; agentVersion: string }[]): Promise<void> {
+export async function touchAgents(
+  db: Db,
+  seen: readonly { agentId: string; lastSeenAt: number; agentVersion: string }[],
+): Promise<void> {
   for (const s of seen) {
-    await db.exec('UPDATE agents SET last_seen_at = ?, version = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)', [s.lastSeenAt, s.agentVersion.slice(0, 64), s.agentId, s.lastSeenAt]);
+    await db.exec(
+      'UPDATE agents SET last_seen_at = ?, version = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)',
+      [s.lastSeenAt, s.agentVersion.slice(0, 64), s.agentId, s.lastSeenAt],
+    );
   }
 }
 
 /** The relay's admission check: a certificate is honoured only while its agent is registered and not revoked. */
 export function agentGate(db: Db): AgentGate {
   return async (agentId, tenantId) => {
-    const row = await db.one('SELECT 1 AS ok FROM agents WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [agentId, tenantId]);
+    const row = await db.one('SELECT 1 AS ok FROM agents WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [
+      agentId,
+      tenantId,
+    ]);
     return row !== undefined;
   };
 }

@@ -11,16 +11,16 @@ export interface IssuedAgentToken {
   expiresAt: number;
 }
 
-export async function issueAgentToken(db: Db, input: { tenantId: string; createdBy: string; ttlMs: number }, now: number): Promise<IssuedAgentToken> {
+export async function issueAgentToken(
+  db: Db,
+  input: { tenantId: string; createdBy: string; ttlMs: number },
+  now: number,
+): Promise<IssuedAgentToken> {
   const t = issueToken('wbt');
   const expiresAt = now + input.ttlMs;
-  await db.exec('INSERT INTO agent_tokens (id, tenant_id, secret_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)', [
-    t.id,
-    input.tenantId,
-    t.secretHash,
-    now,
-    expiresAt,
-    input.createdBy,
-  ]);
+  await db.exec(
+    'INSERT INTO agent_tokens (id, tenant_id, secret_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
+    [t.id, input.tenantId, t.secretHash, now, expiresAt, input.createdBy],
+  );
   return { id: t.id, token: t.token, expiresAt };
 }

@@ -95,7 +95,12 @@ const COLUMNS =
   'id, tenant_id, request_id, actor_kind, actor_id, action, target_user, agent_id, outcome, reasons, detail, latency_ms, started_at, deadline_at, finished_at, state, client_ip';
 
 /** Records matching `where` (an SQL condition over the audit table built by the caller with `?` parameters). */
-export async function selectAudit(db: Db, where: string, params: readonly SqlValue[], tail = ''): Promise<AuditRecord[]> {
+export async function selectAudit(
+  db: Db,
+  where: string,
+  params: readonly SqlValue[],
+  tail = '',
+): Promise<AuditRecord[]> {
   return parseRows(Row, await db.query(`SELECT ${COLUMNS} FROM audit WHERE ${where} ${tail}`, [...params]));
 }
 
@@ -156,7 +161,18 @@ export async function insertPending(db: Db, p: PendingInput): Promise<string> {
   await db.exec(
     `INSERT INTO audit (id, tenant_id, request_id, actor_kind, actor_id, action, target_user, started_at, deadline_at, state, client_ip)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-    [id, p.tenantId, p.requestId, p.actor.kind, p.actor.id.slice(0, 256), p.action, p.targetUser ?? null, p.startedAt, p.deadlineAt, p.clientIp ?? null],
+    [
+      id,
+      p.tenantId,
+      p.requestId,
+      p.actor.kind,
+      p.actor.id.slice(0, 256),
+      p.action,
+      p.targetUser ?? null,
+      p.startedAt,
+      p.deadlineAt,
+      p.clientIp ?? null,
+    ],
   );
   return id;
 }
@@ -175,7 +191,15 @@ export async function finishRecord(db: Db, requestId: string, f: FinishInput): P
   const r = await db.exec(
     `UPDATE audit SET state = 'done', outcome = ?, reasons = ?, detail = ?, agent_id = ?, latency_ms = ?, finished_at = ?
      WHERE request_id = ? AND state = 'pending'`,
-    [f.outcome, f.reasons?.length ? JSON.stringify(f.reasons) : null, f.detail?.slice(0, 1024) ?? null, f.agentId ?? null, Math.max(0, Math.round(f.latencyMs)), f.finishedAt, requestId],
+    [
+      f.outcome,
+      f.reasons?.length ? JSON.stringify(f.reasons) : null,
+      f.detail?.slice(0, 1024) ?? null,
+      f.agentId ?? null,
+      Math.max(0, Math.round(f.latencyMs)),
+      f.finishedAt,
+      requestId,
+    ],
   );
   return r.changes === 1;
 }
@@ -207,13 +231,19 @@ function decodeCursor(cursor: string): [number, string] {
   } catch {
     // fall through
   }
-  throw new CloudError('invalid_request', 'the cursor is not valid', { details: [{ path: 'cursor', issue: 'invalid_format' }] });
+  throw new CloudError('invalid_request', 'the cursor is not valid', {
+    details: [{ path: 'cursor', issue: 'invalid_format' }],
+  });
 }
 
 const encodeCursor = (r: AuditRecord): string => Buffer.from(JSON.stringify([r.startedAt, r.id])).toString('base64url');
 
 /** A tenant's records, newest first, one page at a time. */
-export async function listAudit(db: Db, tenantId: string, q: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
+export async function listAudit(
+  db: Db,
+  tenantId: string,
+  q: AuditQuery,
+): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
   const w = auditWhere(tenantId, q);
   if (q.cursor !== undefined) {
     const [t, id] = decodeCursor(q.cursor);

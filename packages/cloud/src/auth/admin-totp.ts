@@ -39,23 +39,41 @@ export interface AdminTotp {
 }
 
 export async function getAdminTotp(db: Db, adminId: string): Promise<AdminTotp | null> {
-  const row = await db.one('SELECT admin_id, secret_sealed, confirmed_at, last_step FROM admin_totp WHERE admin_id = ?', [adminId]);
+  const row = await db.one(
+    'SELECT admin_id, secret_sealed, confirmed_at, last_step FROM admin_totp WHERE admin_id = ?',
+    [adminId],
+  );
   const r = row ? parseRow(Row, row) : undefined;
-  return r ? { adminId: r.admin_id, sealed: r.secret_sealed, confirmed: r.confirmed_at !== null, lastStep: r.last_step } : null;
+  return r
+    ? { adminId: r.admin_id, sealed: r.secret_sealed, confirmed: r.confirmed_at !== null, lastStep: r.last_step }
+    : null;
 }
 
 /**
  * Start (or restart) enrolment: a new secret, unconfirmed. Refused (null) when the admin has a
  * confirmed factor already: replacing it is an operator action, never a side effect of sign-in.
  */
-export async function beginEnrolment(db: Db, signingKey: KeyObject, admin: { id: string; tenantId: string }, now: number): Promise<string | null> {
+export async function beginEnrolment(
+  db: Db,
+  signingKey: KeyObject,
+  admin: { id: string; tenantId: string },
+  now: number,
+): Promise<string | null> {
   const secret = generateTotpSecret();
   const sealed = sealSecret(signingKey, secret, admin.id);
   return db.tx(async (t) => {
     const row = await t.one('SELECT confirmed_at FROM admin_totp WHERE admin_id = ?', [admin.id]);
     if (row && row.confirmed_at !== null) return null;
-    if (row) await t.exec('UPDATE admin_totp SET secret_sealed = ?, last_step = NULL, updated_at = ? WHERE admin_id = ? AND confirmed_at IS NULL', [sealed, now, admin.id]);
-    else await t.exec('INSERT INTO admin_totp (admin_id, tenant_id, secret_sealed, confirmed_at, last_step, created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, ?, ?)', [admin.id, admin.tenantId, sealed, now, now]);
+    if (row)
+      await t.exec(
+        'UPDATE admin_totp SET secret_sealed = ?, last_step = NULL, updated_at = ? WHERE admin_id = ? AND confirmed_at IS NULL',
+        [sealed, now, admin.id],
+      );
+    else
+      await t.exec(
+        'INSERT INTO admin_totp (admin_id, tenant_id, secret_sealed, confirmed_at, last_step, created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, ?, ?)',
+        [admin.id, admin.tenantId, sealed, now, now],
+      );
     return secret;
   });
 }
@@ -66,7 +84,14 @@ export type TotpCheck = 'ok' | 'invalid' | 'replayed' | 'no_factor';
  * Check a code for the admin's factor (confirmed, or being enrolled when `enrolling`), and record
  * its step. The first accepted code of an enrolment confirms the factor.
  */
-export async function checkAdminCode(db: Db, signingKey: KeyObject, adminId: string, code: string, now: number, o: { enrolling: boolean }): Promise<TotpCheck> {
+export async function checkAdminCode(
+  db: Db,
+  signingKey: KeyObject,
+  adminId: string,
+  code: string,
+  now: number,
+  o: { enrolling: boolean },
+): Promise<TotpCheck> {
   const rec = await getAdminTotp(db, adminId);
   if (!rec || rec.confirmed === o.enrolling) return 'no_factor';
   const secret = unsealSecret(signingKey, rec.sealed, adminId);

@@ -36,11 +36,23 @@ export const TENANT_PERMISSIONS = [
 ] as const;
 export type TenantPermission = (typeof TENANT_PERMISSIONS)[number];
 
-const HELPDESK: ReadonlySet<TenantPermission> = new Set(['users.reset', 'users.unlock', 'users.policy', 'audit.read', 'agents.read', 'users.read', 'sync.read']);
+const HELPDESK: ReadonlySet<TenantPermission> = new Set([
+  'users.reset',
+  'users.unlock',
+  'users.policy',
+  'audit.read',
+  'agents.read',
+  'users.read',
+  'sync.read',
+]);
 /** The operator sets a tenant up (keys, admins) but does not act on its users. */
 const OPERATOR: ReadonlySet<TenantPermission> = new Set(['admins.manage', 'keys.manage']);
 
-export function canInTenant(p: Principal, tenantId: string, perm: TenantPermission): 'yes' | 'not_member' | 'not_allowed' {
+export function canInTenant(
+  p: Principal,
+  tenantId: string,
+  perm: TenantPermission,
+): 'yes' | 'not_member' | 'not_allowed' {
   if (p.kind === 'operator') return OPERATOR.has(perm) ? 'yes' : 'not_allowed';
   if (p.tenantId !== tenantId) return 'not_member';
   if (p.kind === 'tenant_key') return 'yes';
@@ -64,7 +76,16 @@ export async function authenticate(db: Db, token: string, now: number): Promise<
     }
     case 'wbs': {
       const s = await authenticateSession(db, token, now);
-      return s ? { kind: 'admin', sessionId: s.id, adminId: s.admin.id, login: s.admin.login, tenantId: s.admin.tenantId, role: s.admin.role } : null;
+      return s
+        ? {
+            kind: 'admin',
+            sessionId: s.id,
+            adminId: s.admin.id,
+            login: s.admin.login,
+            tenantId: s.admin.tenantId,
+            role: s.admin.role,
+          }
+        : null;
     }
     default:
       return null;

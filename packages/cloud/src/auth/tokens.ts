@@ -40,7 +40,7 @@ export function parseToken(prefix: TokenPrefix, raw: string): { id: string; secr
 /** The token's kind from its prefix, for routing a Bearer credential. */
 export function tokenPrefix(raw: string): TokenPrefix | null {
   const p = raw.slice(0, 4);
-  return p === 'wbk_' || p === 'wbs_' || p === 'wbt_' ? p.slice(0, 3) as TokenPrefix : null;
+  return p === 'wbk_' || p === 'wbs_' || p === 'wbt_' ? (p.slice(0, 3) as TokenPrefix) : null;
 }
 
 const DUMMY_HASH = hashSecret('writeback-dummy-secret');

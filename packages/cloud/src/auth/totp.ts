@@ -54,7 +54,13 @@ export function generateTotpSecret(): string {
 /** The `otpauth://totp/...` URI an authenticator app scans (as a QR code). */
 export function totpUri(opts: { secret: string; issuer: string; account: string }): string {
   const label = `${encodeURIComponent(opts.issuer)}:${encodeURIComponent(opts.account)}`;
-  const q = new URLSearchParams({ secret: opts.secret, issuer: opts.issuer, algorithm: 'SHA1', digits: String(TOTP_DIGITS), period: String(TOTP_PERIOD_SECONDS) });
+  const q = new URLSearchParams({
+    secret: opts.secret,
+    issuer: opts.issuer,
+    algorithm: 'SHA1',
+    digits: String(TOTP_DIGITS),
+    period: String(TOTP_PERIOD_SECONDS),
+  });
   return `otpauth://totp/${label}?${q.toString()}`;
 }
 
@@ -71,7 +77,9 @@ export function hotp(key: Uint8Array, counter: number, opts: HotpOptions = {}): 
   const digits = opts.digits ?? TOTP_DIGITS;
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(BigInt(counter));
-  const mac = createHmac(opts.algorithm ?? 'sha1', key).update(msg).digest();
+  const mac = createHmac(opts.algorithm ?? 'sha1', key)
+    .update(msg)
+    .digest();
   const offset = (mac[mac.length - 1] ?? 0) & 0x0f;
   const bin = mac.readUInt32BE(offset) & 0x7fffffff;
   return String(bin % 10 ** digits).padStart(digits, '0');

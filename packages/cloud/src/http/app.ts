@@ -28,14 +28,24 @@ const FASTIFY_CODES: Record<string, CloudErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
 };
 
-const isFastifyError = (e: unknown): e is FastifyError => e instanceof Error && 'code' in e && typeof e.code === 'string';
+const isFastifyError = (e: unknown): e is FastifyError =>
+  e instanceof Error && 'code' in e && typeof e.code === 'string';
 
 function toClientError(err: unknown): CloudError | null {
   if (err instanceof CloudError) return err.status < 500 ? err : null;
   if (isFastifyError(err)) {
     const mapped = FASTIFY_CODES[err.code];
-    if (mapped) return new CloudError(mapped, mapped === 'payload_too_large' ? 'the request body is too large' : mapped === 'unsupported_media_type' ? 'send application/json' : 'the request body is not valid JSON');
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new CloudError('invalid_request', 'the request is not valid');
+    if (mapped)
+      return new CloudError(
+        mapped,
+        mapped === 'payload_too_large'
+          ? 'the request body is too large'
+          : mapped === 'unsupported_media_type'
+            ? 'send application/json'
+            : 'the request body is not valid JSON',
+      );
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+      return new CloudError('invalid_request', 'the request is not valid');
   }
   // JSON.parse failures and prototype-poisoning refusals surface as plain 400s.
   if (err instanceof SyntaxError) return new CloudError('invalid_request', 'the request body is not valid JSON');
@@ -81,7 +91,8 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const client = toClientError(err);
     if (client) {
-      if (client.code !== 'unauthorized' && client.code !== 'not_found') log.info('request refused', { reqId: req.id, code: client.code });
+      if (client.code !== 'unauthorized' && client.code !== 'not_found')
+        log.info('request refused', { reqId: req.id, code: client.code });
       return sendError(reply, client);
     }
     log.error('request failed', { reqId: req.id, method: req.method, route: req.routeOptions.url, err });
@@ -92,7 +103,13 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
 
   app.addHook('onResponse', async (req, reply) => {
     // The route pattern, not the URL: paths carry logins, which the log does not need.
-    log.debug('http', { reqId: req.id, method: req.method, route: req.routeOptions.url ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime) });
+    log.debug('http', {
+      reqId: req.id,
+      method: req.method,
+      route: req.routeOptions.url ?? null,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+    });
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -104,7 +121,8 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
   app.addHook('onRoute', (r) => {
     // The web pages (/t/..., /assets/...) are HTML, not part of the API document.
     if (r.url.startsWith('/t/') || r.url === '/t' || r.url.startsWith('/assets/')) return;
-    for (const method of Array.isArray(r.method) ? r.method : [r.method]) seen.push({ method: String(method), url: r.url });
+    for (const method of Array.isArray(r.method) ? r.method : [r.method])
+      seen.push({ method: String(method), url: r.url });
   });
   for (const route of o.routes ?? ALL_ROUTES) route.register(app, services);
   if (o.webPages ?? true) registerWebPages(app, services);

@@ -22,8 +22,15 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Jso
   if (!schema) return [];
   const js = jsonSchema(schema, 'input');
   const props = isRecord(js.properties) ? js.properties : {};
-  const required = new Set(Array.isArray(js.required) ? js.required.filter((r): r is string => typeof r === 'string') : []);
-  return Object.entries(props).map(([name, s]) => ({ name, in: where, required: where === 'path' || required.has(name), schema: s }));
+  const required = new Set(
+    Array.isArray(js.required) ? js.required.filter((r): r is string => typeof r === 'string') : [],
+  );
+  return Object.entries(props).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || required.has(name),
+    schema: s,
+  }));
 }
 
 const toOpenApiPath = (url: string): string => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -34,7 +41,10 @@ function errorResponse(codes: CloudErrorCode[]): Json {
   const props = isRecord(base.properties) ? base.properties : {};
   const error = isRecord(props.error) ? props.error : {};
   const errProps = isRecord(error.properties) ? error.properties : {};
-  const schema = { ...base, properties: { ...props, error: { ...error, properties: { ...errProps, code: { type: 'string', enum: codes } } } } };
+  const schema = {
+    ...base,
+    properties: { ...props, error: { ...error, properties: { ...errProps, code: { type: 'string', enum: codes } } } },
+  };
   return { description: `Error: ${codes.join(', ')}`, content: { 'application/json': { schema } } };
 }
 
@@ -49,7 +59,12 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo = {}
   for (const r of routes) {
     const responses: Record<string, Json> = {};
     for (const [status, doc] of Object.entries(r.responses)) {
-      responses[status] = doc.schema ? { description: doc.description, content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } } } : { description: doc.description };
+      responses[status] = doc.schema
+        ? {
+            description: doc.description,
+            content: { 'application/json': { schema: jsonSchema(doc.schema, 'output') } },
+          }
+        : { description: doc.description };
     }
     const byStatus = new Map<number, CloudErrorCode[]>();
     for (const code of r.errors) {
@@ -73,7 +88,10 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo = {}
         content: { 'application/json': { schema: { oneOf: [priorJson.schema ?? {}, errJson.schema ?? {}] } } },
       };
     }
-    responses['500'] = { description: 'Internal error (details only in the server log)', content: { 'application/json': { schema: jsonSchema(ErrorBodySchema, 'output') } } };
+    responses['500'] = {
+      description: 'Internal error (details only in the server log)',
+      content: { 'application/json': { schema: jsonSchema(ErrorBodySchema, 'output') } },
+    };
     const op: Json = {
       operationId: r.operationId,
       summary: r.summary,
@@ -82,7 +100,14 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo = {}
       responses,
       ...(r.description ? { description: r.description } : {}),
       ...(r.auth === 'bearer' ? { security: [{ bearer: [] }] } : { security: [] }),
-      ...(r.body ? { requestBody: { required: !r.bodyOptional, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } } : {}),
+      ...(r.body
+        ? {
+            requestBody: {
+              required: !r.bodyOptional,
+              content: { 'application/json': { schema: jsonSchema(r.body, 'input') } },
+            },
+          }
+        : {}),
     };
     const path = toOpenApiPath(r.url);
     paths[path] = { ...(paths[path] ?? {}), [r.method.toLowerCase()]: op };
@@ -92,12 +117,17 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo = {}
     info: {
       title: info.title ?? 'writeback cloud API',
       version: info.version ?? '1',
-      description: 'Synchronous password writeback to on-premises directories. Outcome codes and error codes are listed in docs/outcomes.md.',
+      description:
+        'Synchronous password writeback to on-premises directories. Outcome codes and error codes are listed in docs/outcomes.md.',
     },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     components: {
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'An API key (wbk_<id>.<secret>) or an admin session token (wbs_<id>.<secret>).' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key (wbk_<id>.<secret>) or an admin session token (wbs_<id>.<secret>).',
+        },
       },
     },
     paths,

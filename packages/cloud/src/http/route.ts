@@ -79,7 +79,9 @@ export interface Route {
   register(app: FastifyInstance, services: Services): void;
 }
 
-export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(spec: RouteSpec<P, Q, B>): Route {
+export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
+  spec: RouteSpec<P, Q, B>,
+): Route {
   const doc: RouteDoc = {
     method: spec.method,
     url: spec.url,
@@ -106,7 +108,9 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
           const ctx: RouteContext<P, Q, B> = {
             params: spec.params ? parseInput(spec.params, req.params, 'params') : ({} as P),
             query: spec.query ? parseInput(spec.query, req.query, 'query') : ({} as Q),
-            body: spec.body ? parseInput(spec.body, req.body === undefined && spec.bodyOptional ? {} : req.body, 'body') : (undefined as B),
+            body: spec.body
+              ? parseInput(spec.body, req.body === undefined && spec.bodyOptional ? {} : req.body, 'body')
+              : (undefined as B),
             principal: principalOf(req),
             clientIp: req.ip,
             services,

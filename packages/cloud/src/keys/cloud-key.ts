@@ -40,7 +40,9 @@ export function decryptPrivateKey(enc: string, masterKey: Buffer, id: string, pu
     d.setAuthTag(ct.subarray(ct.length - 16));
     return Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
   } catch (cause) {
-    throw new CloudError('master_key_mismatch', 'the master key does not decrypt the stored cloud signing key', { cause });
+    throw new CloudError('master_key_mismatch', 'the master key does not decrypt the stored cloud signing key', {
+      cause,
+    });
   }
 }
 
@@ -54,7 +56,8 @@ function toKey(id: string, publicKey: string, plain: Buffer): CloudSigningKey {
     plain.fill(0);
   }
   const jwk = PrivateJwkSchema.parse(json);
-  if (jwk.crv !== 'Ed25519' || jwk.x !== publicKey) throw new CloudError('master_key_mismatch', 'stored cloud key does not match its public half');
+  if (jwk.crv !== 'Ed25519' || jwk.x !== publicKey)
+    throw new CloudError('master_key_mismatch', 'stored cloud key does not match its public half');
   return { id, publicKey, privateKey: privateKeyObject(jwk), verifyKey: publicKeyObject('Ed25519', publicKey) };
 }
 
@@ -64,7 +67,9 @@ export async function loadOrCreateCloudKey(db: Db, masterKey: Buffer, now: numbe
   return db.tx(async (t) => {
     // Nodes starting together on one PostgreSQL must agree on one key, not create one each.
     if (t.engine === 'postgres') await t.query('SELECT pg_advisory_xact_lock(?)', [PG_KEY_LOCK]);
-    const row = await t.one('SELECT id, public_key, private_key_enc FROM cloud_keys WHERE retired_at IS NULL ORDER BY created_at, id LIMIT 1');
+    const row = await t.one(
+      'SELECT id, public_key, private_key_enc FROM cloud_keys WHERE retired_at IS NULL ORDER BY created_at, id LIMIT 1',
+    );
     if (row) {
       const r = parseRow(Row, row);
       return toKey(r.id, r.public_key, decryptPrivateKey(r.private_key_enc, masterKey, r.id, r.public_key));
@@ -73,7 +78,12 @@ export async function loadOrCreateCloudKey(db: Db, masterKey: Buffer, now: numbe
     const id = newId('ck');
     const plain = Buffer.from(JSON.stringify(pair.privateJwk));
     const enc = encryptPrivateKey(plain, masterKey, id, pair.publicKey);
-    await t.exec('INSERT INTO cloud_keys (id, public_key, private_key_enc, created_at) VALUES (?, ?, ?, ?)', [id, pair.publicKey, enc, now]);
+    await t.exec('INSERT INTO cloud_keys (id, public_key, private_key_enc, created_at) VALUES (?, ?, ?, ?)', [
+      id,
+      pair.publicKey,
+      enc,
+      now,
+    ]);
     return toKey(id, pair.publicKey, plain);
   });
 }

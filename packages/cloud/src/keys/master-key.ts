@@ -20,14 +20,17 @@ export interface MasterKeySource {
 
 function decode(text: string, where: string): Buffer {
   const t = text.trim();
-  if (!/^[A-Za-z0-9_-]{43}$/.test(t)) throw new TypeError(`config.masterKey (WRITEBACK_MASTER_KEY): ${where} does not hold a base64url 32-byte key`);
+  if (!/^[A-Za-z0-9_-]{43}$/.test(t))
+    throw new TypeError(`config.masterKey (WRITEBACK_MASTER_KEY): ${where} does not hold a base64url 32-byte key`);
   return Buffer.from(t, 'base64url');
 }
 
 export function resolveMasterKey(config: CloudConfig, log: Logger): MasterKeySource {
   if (config.masterKey) return { key: decode(config.masterKey, 'the value'), source: 'config' };
   if (!config.databaseUrl.startsWith('sqlite:')) {
-    throw new TypeError('config.masterKey (WRITEBACK_MASTER_KEY): required with a PostgreSQL database (every node needs the same key)');
+    throw new TypeError(
+      'config.masterKey (WRITEBACK_MASTER_KEY): required with a PostgreSQL database (every node needs the same key)',
+    );
   }
   const dbPath = sqlitePath(config.databaseUrl);
   if (!dbPath) {
@@ -45,6 +48,7 @@ export function resolveMasterKey(config: CloudConfig, log: Logger): MasterKeySou
   } catch (err) {
     if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
   }
-  if ((statSync(file).mode & 0o077) !== 0) log.warn('master key file is readable by other users; chmod 600 it', { file });
+  if ((statSync(file).mode & 0o077) !== 0)
+    log.warn('master key file is readable by other users; chmod 600 it', { file });
   return { key: decode(readFileSync(file, 'utf8'), file), source: 'file' };
 }

@@ -4,7 +4,14 @@
  * subject, never the body (which holds codes).
  */
 import type { Logger } from '@writeback/protocol';
-import { assertRecipient, redactAddress, type MailMessage, type Mailer, type SmsMessage, type SmsProvider } from './mailer.js';
+import {
+  assertRecipient,
+  redactAddress,
+  type MailMessage,
+  type Mailer,
+  type SmsMessage,
+  type SmsProvider,
+} from './mailer.js';
 
 export interface SentMail extends MailMessage {
   at: number;
@@ -72,7 +79,9 @@ export interface MemorySmsProvider extends SmsProvider {
  * The development SMS provider: keeps messages in memory and logs that one was sent (redacted
  * number, no text). Real providers implement SmsProvider the same way.
  */
-export function createConsoleSmsProvider(opts: { log?: Logger; now?: () => number; keep?: number } = {}): MemorySmsProvider {
+export function createConsoleSmsProvider(
+  opts: { log?: Logger; now?: () => number; keep?: number } = {},
+): MemorySmsProvider {
   const messages: (SmsMessage & { at: number })[] = [];
   const keep = opts.keep ?? 200;
   return {

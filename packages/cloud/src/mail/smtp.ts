@@ -38,7 +38,10 @@ export function createSmtpMailer(opts: SmtpMailerOptions, log?: Logger): Mailer 
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
-    tls: { rejectUnauthorized: opts.rejectUnauthorized ?? true, ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}) },
+    tls: {
+      rejectUnauthorized: opts.rejectUnauthorized ?? true,
+      ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}),
+    },
     ...(opts.user ? { auth: { user: opts.user, pass: pass ?? '' } } : {}),
   };
   const transport = nodemailer.createTransport(transportOptions);
@@ -47,7 +50,13 @@ export function createSmtpMailer(opts: SmtpMailerOptions, log?: Logger): Mailer 
     async send(msg) {
       assertRecipient(msg.to);
       try {
-        await transport.sendMail({ from: opts.from, to: msg.to, subject: msg.subject, text: msg.text, ...(msg.html ? { html: msg.html } : {}) });
+        await transport.sendMail({
+          from: opts.from,
+          to: msg.to,
+          subject: msg.subject,
+          text: msg.text,
+          ...(msg.html ? { html: msg.html } : {}),
+        });
         log?.info('mail sent', { to: redactAddress(msg.to), subject: msg.subject });
       } catch (err) {
         log?.warn('mail not sent', { to: redactAddress(msg.to), subject: msg.subject, err });

@@ -31,7 +31,11 @@ export interface OutcomeAnswer {
   body: OutcomeBody;
 }
 
-export function outcomeAnswer(result: OperationResult, requestId: string, o: { op: OperationName; now?: number; temporaryPassword?: string }): OutcomeAnswer {
+export function outcomeAnswer(
+  result: OperationResult,
+  requestId: string,
+  o: { op: OperationName; now?: number; temporaryPassword?: string },
+): OutcomeAnswer {
   const body: OutcomeBody = {
     outcome: result.outcome,
     ...(result.reasons?.length ? { reasons: result.reasons } : {}),
@@ -39,7 +43,9 @@ export function outcomeAnswer(result: OperationResult, requestId: string, o: { o
     message: outcomeMessage(result, { op: o.op, ...(o.now !== undefined ? { now: o.now } : {}) }),
     requestId,
     ...(result.historyEnforced !== undefined ? { historyEnforced: result.historyEnforced } : {}),
-    ...(o.temporaryPassword !== undefined && result.outcome === 'succeeded' ? { temporaryPassword: o.temporaryPassword } : {}),
+    ...(o.temporaryPassword !== undefined && result.outcome === 'succeeded'
+      ? { temporaryPassword: o.temporaryPassword }
+      : {}),
   };
   return { status: OUTCOME_HTTP_STATUS[result.outcome], body };
 }

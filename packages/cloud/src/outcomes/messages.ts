@@ -31,19 +31,30 @@ function minAgeSentence(policy: EffectivePolicy | undefined, now: number): strin
   const at = policy?.nextChangeAllowedAt ? Date.parse(policy.nextChangeAllowedAt) : Number.NaN;
   if (Number.isFinite(at)) {
     const iso = new Date(at).toISOString();
-    return at > now ? `You can change your password again after ${iso} (in about ${duration((at - now) / 1000)}).` : `You can change your password again after ${iso}.`;
+    return at > now
+      ? `You can change your password again after ${iso} (in about ${duration((at - now) / 1000)}).`
+      : `You can change your password again after ${iso}.`;
   }
-  if (policy && policy.minAgeSeconds > 0) return `The password was changed too recently: it can be changed only once every ${duration(policy.minAgeSeconds)}.`;
+  if (policy && policy.minAgeSeconds > 0)
+    return `The password was changed too recently: it can be changed only once every ${duration(policy.minAgeSeconds)}.`;
   return 'The password was changed too recently; try again later.';
 }
 
 /** One sentence per policy reason. */
-export function reasonMessage(reason: PolicyReason, policy: EffectivePolicy | undefined, now: number = Date.now()): string {
+export function reasonMessage(
+  reason: PolicyReason,
+  policy: EffectivePolicy | undefined,
+  now: number = Date.now(),
+): string {
   switch (reason) {
     case 'too_short':
-      return policy ? `The password must be at least ${policy.minLength} characters long.` : 'The password is too short.';
+      return policy
+        ? `The password must be at least ${policy.minLength} characters long.`
+        : 'The password is too short.';
     case 'too_long':
-      return policy?.maxLength ? `The password must be at most ${policy.maxLength} characters long.` : 'The password is too long.';
+      return policy?.maxLength
+        ? `The password must be at most ${policy.maxLength} characters long.`
+        : 'The password is too long.';
     case 'complexity':
       return 'The password must contain characters from at least three of these four groups: upper-case letters, lower-case letters, digits, and symbols.';
     case 'history':
@@ -85,13 +96,18 @@ function succeeded(op: OperationName | undefined): string {
 const changeWord = (op: OperationName | undefined): string => (op === 'account.unlock' ? 'unlocked' : 'changed');
 
 /** The message for one result. */
-export function outcomeMessage(result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>, ctx: MessageContext = {}): string {
+export function outcomeMessage(
+  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>,
+  ctx: MessageContext = {},
+): string {
   const now = ctx.now ?? Date.now();
   const o: OutcomeCode = result.outcome;
   switch (o) {
     case 'succeeded': {
       const base = succeeded(ctx.op);
-      return result.historyEnforced === false ? `${base} Password history could not be enforced by this directory.` : base;
+      return result.historyEnforced === false
+        ? `${base} Password history could not be enforced by this directory.`
+        : base;
     }
     case 'policy_violation': {
       const reasons = result.reasons?.length ? result.reasons : (['unspecified'] as const);
@@ -107,7 +123,9 @@ export function outcomeMessage(result: Pick<OperationResult, 'outcome' | 'reason
       return 'The account is disabled.';
     case 'account_locked': {
       const d = result.policy?.lockoutDurationSeconds;
-      return d && d > 0 ? `The account is locked. Try again in ${duration(d)} or ask an administrator to unlock it.` : 'The account is locked. Ask an administrator to unlock it.';
+      return d && d > 0
+        ? `The account is locked. Try again in ${duration(d)} or ask an administrator to unlock it.`
+        : 'The account is locked. Ask an administrator to unlock it.';
     }
     case 'protected_account':
       return 'This account is protected: its password cannot be managed through this service.';

@@ -20,7 +20,20 @@ export interface BannedContext {
 export type BannedRule = 'common' | 'similar' | 'user_name' | 'tenant_word';
 export type BannedResult = { banned: false } | { banned: true; rule: BannedRule };
 
-const LEET: Readonly<Record<string, string>> = { '0': 'o', '3': 'e', '4': 'a', '5': 's', '7': 't', '8': 'b', '9': 'g', '@': 'a', $: 's', '!': 'i', '+': 't', '€': 'e' };
+const LEET: Readonly<Record<string, string>> = {
+  '0': 'o',
+  '3': 'e',
+  '4': 'a',
+  '5': 's',
+  '7': 't',
+  '8': 'b',
+  '9': 'g',
+  '@': 'a',
+  $: 's',
+  '!': 'i',
+  '+': 't',
+  '€': 'e',
+};
 const FUZZY_MIN = 6;
 const NAME_MIN = 4;
 /** What may remain of a password around a name or tenant word before it stops counting as "just the name". */
@@ -95,7 +108,8 @@ export function createBannedChecker(entries: Iterable<string>): BannedChecker {
         for (const d of deletions(c)) if (keys.has(d) || deletes.has(d)) return { banned: true, rule: 'similar' };
       }
       for (const { word, rule } of contextWords(ctx)) {
-        for (const c of candidates) if (c.includes(word) && [...c].length - [...word].length <= NAME_SLACK) return { banned: true, rule };
+        for (const c of candidates)
+          if (c.includes(word) && [...c].length - [...word].length <= NAME_SLACK) return { banned: true, rule };
       }
       return { banned: false };
     },
@@ -105,7 +119,9 @@ export function createBannedChecker(entries: Iterable<string>): BannedChecker {
 let shipped: BannedChecker | undefined;
 /** The checker over the list shipped in packages/cloud/data (read on first use, then kept). */
 export function shippedBannedChecker(): BannedChecker {
-  shipped ??= createBannedChecker(readFileSync(new URL('../../data/banned-passwords.txt', import.meta.url), 'utf8').split('\n'));
+  shipped ??= createBannedChecker(
+    readFileSync(new URL('../../data/banned-passwords.txt', import.meta.url), 'utf8').split('\n'),
+  );
   return shipped;
 }
 

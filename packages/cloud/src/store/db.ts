@@ -32,7 +32,10 @@ export interface Db {
 export function parseRow<T>(schema: z.ZodType<T>, row: Row): T {
   const parsed = schema.safeParse(row);
   if (!parsed.success) {
-    throw new CloudError('internal_error', `stored row does not match its schema: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+    throw new CloudError(
+      'internal_error',
+      `stored row does not match its schema: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`,
+    );
   }
   return parsed.data;
 }

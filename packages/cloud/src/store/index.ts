@@ -20,7 +20,9 @@ export interface OpenStoreOptions {
 
 /** Open the store and apply pending migrations. */
 export async function openStore(o: OpenStoreOptions): Promise<Db> {
-  const db = o.url.startsWith('sqlite:') ? openSqlite(o.url) : await openPostgres({ url: o.url, ...(o.schema ? { schema: o.schema } : {}) });
+  const db = o.url.startsWith('sqlite:')
+    ? openSqlite(o.url)
+    : await openPostgres({ url: o.url, ...(o.schema ? { schema: o.schema } : {}) });
   if (o.migrate !== false) {
     try {
       await migrate(db);

@@ -265,11 +265,17 @@ const PG_MIGRATION_LOCK = 7_245_301;
  * Apply every migration not yet recorded, in order, in one transaction. Safe to run at every
  * start-up and from several processes at once. Returns the ids it applied.
  */
-export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS, now: () => number = Date.now): Promise<number[]> {
+export async function migrate(
+  db: Db,
+  migrations: readonly Migration[] = MIGRATIONS,
+  now: () => number = Date.now,
+): Promise<number[]> {
   return db.tx(async (t) => {
     // Concurrent starters queue here instead of racing on CREATE TABLE (SQLite's BEGIN IMMEDIATE already serialises).
     if (t.engine === 'postgres') await t.query('SELECT pg_advisory_xact_lock(?)', [PG_MIGRATION_LOCK]);
-    await t.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    await t.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+    );
     const rows = await t.query('SELECT id FROM schema_migrations');
     const applied = new Set(rows.map((r) => Number(r.id)));
     const done: number[] = [];

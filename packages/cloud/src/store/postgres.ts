@@ -33,7 +33,8 @@ export function numberPlaceholders(sql: string): string {
 function mapError(err: unknown): unknown {
   if (err instanceof Error && 'code' in err) {
     if (err.code === '23505') return conflict(err);
-    if (typeof err.code === 'string' && /^(08|57P)/.test(err.code)) return new CloudError('store_unavailable', 'the database is unavailable', { cause: err });
+    if (typeof err.code === 'string' && /^(08|57P)/.test(err.code))
+      return new CloudError('store_unavailable', 'the database is unavailable', { cause: err });
   }
   if (err instanceof Error && /ECONNREFUSED|Connection terminated/.test(err.message)) {
     return new CloudError('store_unavailable', 'the database is unavailable', { cause: err });
@@ -93,7 +94,8 @@ export function withDefaultUser(url: string): string {
 }
 
 export async function openPostgres(o: PostgresOptions): Promise<Db> {
-  if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new TypeError('config.databaseSchema: invalid schema name');
+  if (o.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema))
+    throw new TypeError('config.databaseSchema: invalid schema name');
   if (o.schema) {
     const setup = new pg.Client({ connectionString: withDefaultUser(o.url) });
     try {

@@ -25,8 +25,13 @@ class Lock {
 }
 
 function mapError(err: unknown): unknown {
-  if (err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')) return conflict(err);
-  if (err instanceof Database.SqliteError && err.code === 'SQLITE_BUSY') return new CloudError('store_unavailable', 'the database is busy', { cause: err });
+  if (
+    err instanceof Database.SqliteError &&
+    (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  )
+    return conflict(err);
+  if (err instanceof Database.SqliteError && err.code === 'SQLITE_BUSY')
+    return new CloudError('store_unavailable', 'the database is busy', { cause: err });
   return err;
 }
 

@@ -22,7 +22,14 @@
  * same sealed, signed request path to one of the tenant's agents but do not fill the audit log.
  */
 import { randomUUID } from 'node:crypto';
-import { SyncAnchorsDataSchema, SyncPullDataSchema, type Logger, type OperationRequest, type SyncChange, type SyncedUser } from '@writeback/protocol';
+import {
+  SyncAnchorsDataSchema,
+  SyncPullDataSchema,
+  type Logger,
+  type OperationRequest,
+  type SyncChange,
+  type SyncedUser,
+} from '@writeback/protocol';
 import type { RelayClient } from '@writeback/relay';
 import { z } from 'zod';
 import { CloudError } from '../errors.js';
@@ -211,36 +218,48 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
 
   async function takeLease(tenantId: string): Promise<boolean> {
     const t = now();
-    const r = await db.exec('UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until < ?)', [
-      owner,
-      t + deps.leaseMs,
-      tenantId,
-      owner,
-      t,
-    ]);
+    const r = await db.exec(
+      'UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until < ?)',
+      [owner, t + deps.leaseMs, tenantId, owner, t],
+    );
     return r.changes === 1;
   }
 
   async function releaseLease(tenantId: string): Promise<void> {
-    await db.exec('UPDATE sync_state SET lease_owner = NULL, lease_until = NULL WHERE tenant_id = ? AND lease_owner = ?', [tenantId, owner]);
+    await db.exec(
+      'UPDATE sync_state SET lease_owner = NULL, lease_until = NULL WHERE tenant_id = ? AND lease_owner = ?',
+      [tenantId, owner],
+    );
   }
 
   /** Inside a batch transaction: renew the lease, or fail the run if another node took it. */
   async function renewLease(t: Db, tenantId: string): Promise<void> {
-    const r = await t.exec('UPDATE sync_state SET lease_until = ? WHERE tenant_id = ? AND lease_owner = ?', [now() + deps.leaseMs, tenantId, owner]);
+    const r = await t.exec('UPDATE sync_state SET lease_until = ? WHERE tenant_id = ? AND lease_owner = ?', [
+      now() + deps.leaseMs,
+      tenantId,
+      owner,
+    ]);
     if (r.changes !== 1) throw new SyncRunError('lease_lost', 'another node took over this tenant');
   }
 
   async function call(tenantId: string, request: OperationRequest): Promise<{ data: unknown; agentId: string | null }> {
-    const r = await writeback.executeOperation({ tenantId, request, actor: { kind: 'system', id: 'sync' }, target: null, audit: false });
-    if (r.result.outcome !== 'succeeded') throw new SyncRunError(r.result.outcome, `${request.op} answered ${r.result.outcome}`);
+    const r = await writeback.executeOperation({
+      tenantId,
+      request,
+      actor: { kind: 'system', id: 'sync' },
+      target: null,
+      audit: false,
+    });
+    if (r.result.outcome !== 'succeeded')
+      throw new SyncRunError(r.result.outcome, `${request.op} answered ${r.result.outcome}`);
     return { data: r.result.data, agentId: r.agentId };
   }
 
   async function pull(tenantId: string, cursor: string | null) {
     const { data, agentId } = await call(tenantId, { op: 'sync.pull', params: { cursor, limit: batchSize } });
     const parsed = SyncPullDataSchema.safeParse(data);
-    if (!parsed.success) throw new SyncRunError('invalid_sync_answer', 'the agent answered a sync.pull with data that does not parse');
+    if (!parsed.success)
+      throw new SyncRunError('invalid_sync_answer', 'the agent answered a sync.pull with data that does not parse');
     return { ...parsed.data, agentId };
   }
 
@@ -255,7 +274,12 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
    * Stage deletions in the batch's transaction (decided at the end of the run); anchors the same
    * batch upserts (a user that came back) leave the staged set.
    */
-  async function stage(t: Db, tenantId: string, deleted: readonly string[], upserted: ReadonlySet<string> = new Set()): Promise<void> {
+  async function stage(
+    t: Db,
+    tenantId: string,
+    deleted: readonly string[],
+    upserted: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     if (deleted.length === 0 && upserted.size === 0) return;
     const row = await t.one('SELECT pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
     const before = parsePending(typeof row?.pending_deletes === 'string' ? row.pending_deletes : null);
@@ -264,12 +288,25 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     for (const a of upserted) set.delete(a);
     for (const a of deleted) set.add(a);
     if (set.size === before.length && deleted.length === 0) return;
-    if (set.size === 0) await t.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [tenantId]);
-    else await t.exec('UPDATE sync_state SET pending_deletes = ?, pending_since = COALESCE(pending_since, ?) WHERE tenant_id = ?', [JSON.stringify([...set]), now(), tenantId]);
+    if (set.size === 0)
+      await t.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [
+        tenantId,
+      ]);
+    else
+      await t.exec(
+        'UPDATE sync_state SET pending_deletes = ?, pending_since = COALESCE(pending_since, ?) WHERE tenant_id = ?',
+        [JSON.stringify([...set]), now(), tenantId],
+      );
   }
 
   /** Apply one pulled batch and store where the next pull starts, in one transaction. */
-  async function applyBatch(tenantId: string, changes: readonly SyncChange[], cursorColumn: 'cursor' | 'full_cursor', cursor: string, counts: RunCounts): Promise<void> {
+  async function applyBatch(
+    tenantId: string,
+    changes: readonly SyncChange[],
+    cursorColumn: 'cursor' | 'full_cursor',
+    cursor: string,
+    counts: RunCounts,
+  ): Promise<void> {
     const upserts: SyncedUser[] = [];
     const deletes: string[] = [];
     for (const c of changes) {
@@ -294,9 +331,17 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     counts.updated += r.updated;
   }
 
-  async function fullSync(tenantId: string, state: State, counts: RunCounts, agent: { id: string | null }): Promise<void> {
+  async function fullSync(
+    tenantId: string,
+    state: State,
+    counts: RunCounts,
+    agent: { id: string | null },
+  ): Promise<void> {
     let cursor = state.in_full ? state.full_cursor : null;
-    if (!state.in_full) await db.exec("UPDATE sync_state SET in_full = 1, full_cursor = NULL, phase = 'full' WHERE tenant_id = ?", [tenantId]);
+    if (!state.in_full)
+      await db.exec("UPDATE sync_state SET in_full = 1, full_cursor = NULL, phase = 'full' WHERE tenant_id = ?", [
+        tenantId,
+      ]);
     else await db.exec("UPDATE sync_state SET phase = 'full' WHERE tenant_id = ?", [tenantId]);
     let resets = 0;
     let next = prefetch(tenantId, cursor);
@@ -320,12 +365,10 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     }
     await anchorsPass(tenantId);
     const t = now();
-    await db.exec('UPDATE sync_state SET cursor = ?, full_cursor = NULL, in_full = 0, last_full_at = ?, first_full_at = COALESCE(first_full_at, ?) WHERE tenant_id = ?', [
-      cursor,
-      t,
-      t,
-      tenantId,
-    ]);
+    await db.exec(
+      'UPDATE sync_state SET cursor = ?, full_cursor = NULL, in_full = 0, last_full_at = ?, first_full_at = COALESCE(first_full_at, ?) WHERE tenant_id = ?',
+      [cursor, t, t, tenantId],
+    );
   }
 
   /** Every live user the directory no longer lists is staged for deletion. */
@@ -336,7 +379,11 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       // 1,000 anchors (GUIDs) stay well inside one frame whatever the adapter's own bound.
       const { data } = await call(tenantId, { op: 'sync.anchors', params: { cursor, limit: 1000 } });
       const parsed = SyncAnchorsDataSchema.safeParse(data);
-      if (!parsed.success) throw new SyncRunError('invalid_sync_answer', 'the agent answered a sync.anchors with data that does not parse');
+      if (!parsed.success)
+        throw new SyncRunError(
+          'invalid_sync_answer',
+          'the agent answered a sync.anchors with data that does not parse',
+        );
       for (const a of parsed.data.anchors) missing.delete(a);
       cursor = parsed.data.cursor;
     } while (cursor !== null);
@@ -347,20 +394,28 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     });
   }
 
-  async function incremental(tenantId: string, state: State, counts: RunCounts, agent: { id: string | null }): Promise<'done' | 'reset'> {
+  async function incremental(
+    tenantId: string,
+    state: State,
+    counts: RunCounts,
+    agent: { id: string | null },
+  ): Promise<'done' | 'reset'> {
     let cursor = state.cursor;
-    if (state.phase !== 'incremental' && state.phase !== 'blocked_mass_delete') await db.exec("UPDATE sync_state SET phase = 'incremental' WHERE tenant_id = ?", [tenantId]);
+    if (state.phase !== 'incremental' && state.phase !== 'blocked_mass_delete')
+      await db.exec("UPDATE sync_state SET phase = 'incremental' WHERE tenant_id = ?", [tenantId]);
     let next = prefetch(tenantId, cursor);
     for (;;) {
       const page = await next;
       agent.id = page.agentId;
       if (page.reset) return 'reset';
       if (page.more) next = prefetch(tenantId, page.cursor);
-      if (page.changes.length > 0 || page.cursor !== cursor) await applyBatch(tenantId, page.changes, 'cursor', page.cursor, counts);
+      if (page.changes.length > 0 || page.cursor !== cursor)
+        await applyBatch(tenantId, page.changes, 'cursor', page.cursor, counts);
       cursor = page.cursor;
       if (!page.more) break;
     }
-    if (state.last_anchors_at === null || now() - state.last_anchors_at >= deps.anchorsIntervalMs) await anchorsPass(tenantId);
+    if (state.last_anchors_at === null || now() - state.last_anchors_at >= deps.anchorsIntervalMs)
+      await anchorsPass(tenantId);
     return 'done';
   }
 
@@ -379,7 +434,9 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         return true;
       }
       counts.deleted += await markDeleted(t, tenantId, pending, now());
-      await t.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [tenantId]);
+      await t.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [
+        tenantId,
+      ]);
       return false;
     });
   }
@@ -403,27 +460,43 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         await db.exec(
           `UPDATE sync_state SET phase = ?, last_run_at = ?, last_success_at = ?, last_error = NULL, agent_id = COALESCE(?, agent_id),
              created_count = ?, updated_count = ?, deleted_count = ?, total = ? WHERE tenant_id = ?`,
-          [blocked ? 'blocked_mass_delete' : 'idle', started, now(), agent.id, counts.created, counts.updated, counts.deleted, total, tenantId],
+          [
+            blocked ? 'blocked_mass_delete' : 'idle',
+            started,
+            now(),
+            agent.id,
+            counts.created,
+            counts.updated,
+            counts.deleted,
+            total,
+            tenantId,
+          ],
         );
-        if (counts.created + counts.updated + counts.deleted > 0) log.info('sync: run done', { tenantId, ...counts, total, blocked });
+        if (counts.created + counts.updated + counts.deleted > 0)
+          log.info('sync: run done', { tenantId, ...counts, total, blocked });
       } catch (err) {
         const code = err instanceof SyncRunError ? err.code : 'internal_error';
         if (!(err instanceof SyncRunError)) log.error('sync: run failed', { tenantId, err });
         else log.warn('sync: run stopped', { tenantId, code });
         const blocked = (await loadState(db, tenantId)).phase === 'blocked_mass_delete';
-        await db.exec('UPDATE sync_state SET phase = ?, last_run_at = ?, last_error = ?, agent_id = COALESCE(?, agent_id), created_count = ?, updated_count = ?, deleted_count = ? WHERE tenant_id = ?', [
-          blocked ? 'blocked_mass_delete' : 'error',
-          started,
-          code,
-          agent.id,
-          counts.created,
-          counts.updated,
-          counts.deleted,
-          tenantId,
-        ]);
+        await db.exec(
+          'UPDATE sync_state SET phase = ?, last_run_at = ?, last_error = ?, agent_id = COALESCE(?, agent_id), created_count = ?, updated_count = ?, deleted_count = ? WHERE tenant_id = ?',
+          [
+            blocked ? 'blocked_mass_delete' : 'error',
+            started,
+            code,
+            agent.id,
+            counts.created,
+            counts.updated,
+            counts.deleted,
+            tenantId,
+          ],
+        );
       }
     } finally {
-      await releaseLease(tenantId).catch((err: unknown) => log.error('sync: could not release the lease', { tenantId, err }));
+      await releaseLease(tenantId).catch((err: unknown) =>
+        log.error('sync: could not release the lease', { tenantId, err }),
+      );
     }
     return { status: toStatus(await loadState(db, tenantId)) };
   }
@@ -441,7 +514,8 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
 
   async function tenantIds(): Promise<string[]> {
     const t = now();
-    if (!tenantsCache || t - tenantsCache.at > 5_000) tenantsCache = { at: t, ids: (await listTenants(db)).map((x) => x.id) };
+    if (!tenantsCache || t - tenantsCache.at > 5_000)
+      tenantsCache = { at: t, ids: (await listTenants(db)).map((x) => x.id) };
     return tenantsCache.ids;
   }
 
@@ -457,7 +531,9 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         nextDue.set(tenantId, t + settings.sync.intervalMs);
         // No agent connected: nothing to pull from; the status keeps its last run.
         if ((await relay.listAgents(tenantId)).length === 0) continue;
-        void queued(tenantId, () => runLocked(tenantId, {})).catch((err: unknown) => log.error('sync: scheduled run failed', { tenantId, err }));
+        void queued(tenantId, () => runLocked(tenantId, {})).catch((err: unknown) =>
+          log.error('sync: scheduled run failed', { tenantId, err }),
+        );
       }
     } catch (err) {
       log.error('sync: scheduler tick failed', { err });
@@ -485,11 +561,15 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       queued(tenantId, () =>
         db.tx(async (t) => {
           const row = await t.one('SELECT phase, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
-          if (row?.phase !== 'blocked_mass_delete') throw new CloudError('conflict', 'no deletions are waiting for confirmation');
+          if (row?.phase !== 'blocked_mass_delete')
+            throw new CloudError('conflict', 'no deletions are waiting for confirmation');
           const pending = parsePending(typeof row.pending_deletes === 'string' ? row.pending_deletes : null);
           const n = await markDeleted(t, tenantId, pending, now());
           const total = await countLiveUsers(t, tenantId);
-          await t.exec("UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL, deleted_count = ?, total = ? WHERE tenant_id = ?", [n, total, tenantId]);
+          await t.exec(
+            "UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL, deleted_count = ?, total = ? WHERE tenant_id = ?",
+            [n, total, tenantId],
+          );
           log.info('sync: held-back deletions confirmed', { tenantId, deleted: n });
           return n;
         }),
@@ -498,9 +578,13 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       queued(tenantId, () =>
         db.tx(async (t) => {
           const row = await t.one('SELECT phase, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
-          if (row?.phase !== 'blocked_mass_delete') throw new CloudError('conflict', 'no deletions are waiting for confirmation');
+          if (row?.phase !== 'blocked_mass_delete')
+            throw new CloudError('conflict', 'no deletions are waiting for confirmation');
           const n = parsePending(typeof row.pending_deletes === 'string' ? row.pending_deletes : null).length;
-          await t.exec("UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?", [tenantId]);
+          await t.exec(
+            "UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?",
+            [tenantId],
+          );
           log.info('sync: held-back deletions rejected', { tenantId, discarded: n });
           return n;
         }),

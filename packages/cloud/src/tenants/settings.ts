@@ -35,7 +35,11 @@ export const TenantSettingsSchema = z.object({
 export type TenantSettings = z.infer<typeof TenantSettingsSchema>;
 
 /** Objects partial at every depth; arrays and scalars are replaced whole. */
-export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
 
 const Json = z.string().transform((s, ctx) => {
   try {
@@ -47,7 +51,8 @@ const Json = z.string().transform((s, ctx) => {
   }
 });
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Merge `patch` into `base`: nested objects merge, everything else (arrays included) replaces. */
 export function mergeSettings(base: unknown, patch: unknown): unknown {
@@ -74,7 +79,12 @@ export async function getTenantSettings(db: Db, tenantId: string): Promise<Tenan
  * Apply a partial update and store the result. An invalid result is refused with `invalid_request`
  * naming the paths (never the values); nothing is stored then.
  */
-export async function updateTenantSettings(db: Db, tenantId: string, patch: DeepPartial<TenantSettings> | Record<string, unknown>, now: number = Date.now()): Promise<TenantSettings> {
+export async function updateTenantSettings(
+  db: Db,
+  tenantId: string,
+  patch: DeepPartial<TenantSettings> | Record<string, unknown>,
+  now: number = Date.now(),
+): Promise<TenantSettings> {
   return db.tx(async (t) => {
     const current = await getTenantSettings(t, tenantId);
     const parsed = TenantSettingsSchema.safeParse(mergeSettings(current, patch));
@@ -84,8 +94,17 @@ export async function updateTenantSettings(db: Db, tenantId: string, patch: Deep
       });
     }
     const json = JSON.stringify(parsed.data);
-    const { changes } = await t.exec('UPDATE tenant_settings SET settings = ?, updated_at = ? WHERE tenant_id = ?', [json, now, tenantId]);
-    if (changes === 0) await t.exec('INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?)', [tenantId, json, now]);
+    const { changes } = await t.exec('UPDATE tenant_settings SET settings = ?, updated_at = ? WHERE tenant_id = ?', [
+      json,
+      now,
+      tenantId,
+    ]);
+    if (changes === 0)
+      await t.exec('INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?)', [
+        tenantId,
+        json,
+        now,
+      ]);
     return parsed.data;
   });
 }

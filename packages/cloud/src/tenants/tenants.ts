@@ -19,16 +19,22 @@ export interface Tenant {
   createdAt: number;
 }
 
-const TenantRow = z.object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.number() }).transform(
-  (r): Tenant => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }),
-);
+const TenantRow = z
+  .object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.number() })
+  .transform((r): Tenant => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }));
 
 export async function createTenant(db: Db, input: { slug: string; name: string }, now: number): Promise<Tenant> {
   const tenant: Tenant = { id: newId('t'), slug: input.slug, name: input.name, createdAt: now };
   try {
-    await db.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [tenant.id, tenant.slug, tenant.name, now]);
+    await db.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [
+      tenant.id,
+      tenant.slug,
+      tenant.name,
+      now,
+    ]);
   } catch (err) {
-    if (err instanceof CloudError && err.code === 'conflict') throw new CloudError('conflict', 'a tenant with this slug exists', { cause: err });
+    if (err instanceof CloudError && err.code === 'conflict')
+      throw new CloudError('conflict', 'a tenant with this slug exists', { cause: err });
     throw err;
   }
   return tenant;

@@ -98,7 +98,8 @@ export async function findUserByLogin(db: Db, tenantId: string, login: string): 
     `SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND deleted_at IS NULL AND (login_lc = ? OR upn_lc = ? OR mail_lc = ?)`,
     [tenantId, key, key, key],
   );
-  const rank = (u: CloudUser) => (lookupKey(u.login) === key ? 0 : u.userPrincipalName !== null && lookupKey(u.userPrincipalName) === key ? 1 : 2);
+  const rank = (u: CloudUser) =>
+    lookupKey(u.login) === key ? 0 : u.userPrincipalName !== null && lookupKey(u.userPrincipalName) === key ? 1 : 2;
   const users = parseRows(UserRow, rows).sort((a, b) => rank(a) - rank(b));
   const best = users[0];
   if (!best) return null;
@@ -114,7 +115,10 @@ export async function getUserById(db: Db, tenantId: string, id: string): Promise
 }
 
 export async function getUserByAnchor(db: Db, tenantId: string, anchor: string): Promise<CloudUser | null> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND anchor = ?`, [tenantId, anchor]);
+  const row = await db.one(`SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND anchor = ?`, [
+    tenantId,
+    anchor,
+  ]);
   return row ? parseRow(UserRow, row) : null;
 }
 
@@ -128,13 +132,19 @@ export interface ListUsersQuery {
 }
 
 /** Users not deleted, by login; `search` matches the start of login, UPN, mail or display name (case-insensitive). */
-export async function listUsers(db: Db, tenantId: string, q: ListUsersQuery): Promise<{ users: CloudUser[]; total: number }> {
+export async function listUsers(
+  db: Db,
+  tenantId: string,
+  q: ListUsersQuery,
+): Promise<{ users: CloudUser[]; total: number }> {
   const where: string[] = ['tenant_id = ?', 'deleted_at IS NULL'];
   const params: SqlValue[] = [tenantId];
   if (q.search !== undefined && q.search !== '') {
     // LIKE wildcards in the search are matched literally.
     const like = `${lookupKey(q.search).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    where.push("(login_lc LIKE ? ESCAPE '\\' OR upn_lc LIKE ? ESCAPE '\\' OR mail_lc LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\')");
+    where.push(
+      "(login_lc LIKE ? ESCAPE '\\' OR upn_lc LIKE ? ESCAPE '\\' OR mail_lc LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\')",
+    );
     params.push(like, like, like, like);
   }
   if (q.source) {
@@ -152,7 +162,10 @@ export async function listUsers(db: Db, tenantId: string, q: ListUsersQuery): Pr
   const w = where.join(' AND ');
   const countRow = await db.one(`SELECT COUNT(*) AS n FROM directory_users WHERE ${w}`, params);
   const total = Number(countRow?.n ?? 0);
-  const rows = await db.query(`SELECT ${COLUMNS} FROM directory_users WHERE ${w} ORDER BY login_lc, id LIMIT ? OFFSET ?`, [...params, q.limit, q.offset]);
+  const rows = await db.query(
+    `SELECT ${COLUMNS} FROM directory_users WHERE ${w} ORDER BY login_lc, id LIMIT ? OFFSET ?`,
+    [...params, q.limit, q.offset],
+  );
   return { users: parseRows(UserRow, rows), total };
 }
 
@@ -203,7 +216,12 @@ export function hashIsStale(passwordLastSetAt: string | null, hashSetAt: string 
  * query, then only new or changed users are written. A stale cloud hash (the directory reports a
  * later password set) is dropped here.
  */
-export async function upsertSyncedUsers(db: Db, tenantId: string, users: readonly SyncedUser[], now: number): Promise<Record<UpsertEffect, number>> {
+export async function upsertSyncedUsers(
+  db: Db,
+  tenantId: string,
+  users: readonly SyncedUser[],
+  now: number,
+): Promise<Record<UpsertEffect, number>> {
   const counts: Record<UpsertEffect, number> = { created: 0, updated: 0, unchanged: 0 };
   if (users.length === 0) return counts;
   // A batch may name an anchor twice (changed twice while pulled): the last one wins.
@@ -231,7 +249,11 @@ export async function upsertSyncedUsers(db: Db, tenantId: string, users: readonl
       dn: u.dn ?? null,
       password_last_set_at: u.passwordLastSetAt,
     };
-    const lc = [lookupKey(v.login), v.upn === null ? null : lookupKey(v.upn), v.mail === null ? null : lookupKey(v.mail)];
+    const lc = [
+      lookupKey(v.login),
+      v.upn === null ? null : lookupKey(v.upn),
+      v.mail === null ? null : lookupKey(v.mail),
+    ];
     const flags = [u.enabled ? 1 : 0, u.locked ? 1 : 0, u.mustChange ? 1 : 0, u.protected ? 1 : 0];
     const prev = existing.get(u.anchor);
     if (!prev) {
@@ -239,7 +261,25 @@ export async function upsertSyncedUsers(db: Db, tenantId: string, users: readonl
         `INSERT INTO directory_users (id, tenant_id, source, anchor, login, login_lc, upn, upn_lc, mail, mail_lc, display_name, mobile, dn,
            enabled, locked, must_change, protected, password_last_set_at, groups_json, created_at, updated_at)
          VALUES (?, ?, 'onprem', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [newId('u'), tenantId, u.anchor, v.login, lc[0] ?? null, v.upn, lc[1] ?? null, v.mail, lc[2] ?? null, v.display_name, v.mobile, v.dn, ...flags, v.password_last_set_at, groups, now, now],
+        [
+          newId('u'),
+          tenantId,
+          u.anchor,
+          v.login,
+          lc[0] ?? null,
+          v.upn,
+          lc[1] ?? null,
+          v.mail,
+          lc[2] ?? null,
+          v.display_name,
+          v.mobile,
+          v.dn,
+          ...flags,
+          v.password_last_set_at,
+          groups,
+          now,
+          now,
+        ],
       );
       counts.created++;
       continue;
@@ -268,7 +308,22 @@ export async function upsertSyncedUsers(db: Db, tenantId: string, users: readonl
          enabled = ?, locked = ?, must_change = ?, protected = ?, password_last_set_at = ?, groups_json = ?, updated_at = ?, deleted_at = NULL
          ${stale ? ', password_hash = NULL, password_hash_set_at = NULL' : ''}
        WHERE id = ?`,
-      [v.login, lc[0] ?? null, v.upn, lc[1] ?? null, v.mail, lc[2] ?? null, v.display_name, v.mobile, v.dn, ...flags, v.password_last_set_at, groups, now, prev.id],
+      [
+        v.login,
+        lc[0] ?? null,
+        v.upn,
+        lc[1] ?? null,
+        v.mail,
+        lc[2] ?? null,
+        v.display_name,
+        v.mobile,
+        v.dn,
+        ...flags,
+        v.password_last_set_at,
+        groups,
+        now,
+        prev.id,
+      ],
     );
     if (prev.deleted_at !== null) counts.created++;
     else counts.updated++;
@@ -293,24 +348,37 @@ export async function markDeleted(db: Db, tenantId: string, anchors: readonly st
 
 /** Anchors of the tenant's live synced users (deletion detection). */
 export async function liveAnchors(db: Db, tenantId: string): Promise<Set<string>> {
-  const rows = await db.query("SELECT anchor FROM directory_users WHERE tenant_id = ? AND source = 'onprem' AND deleted_at IS NULL", [tenantId]);
+  const rows = await db.query(
+    "SELECT anchor FROM directory_users WHERE tenant_id = ? AND source = 'onprem' AND deleted_at IS NULL",
+    [tenantId],
+  );
   const out = new Set<string>();
   for (const r of rows) if (typeof r.anchor === 'string') out.add(r.anchor);
   return out;
 }
 
 export async function countLiveUsers(db: Db, tenantId: string, source: 'onprem' | 'cloud' = 'onprem'): Promise<number> {
-  const row = await db.one('SELECT COUNT(*) AS n FROM directory_users WHERE tenant_id = ? AND source = ? AND deleted_at IS NULL', [tenantId, source]);
+  const row = await db.one(
+    'SELECT COUNT(*) AS n FROM directory_users WHERE tenant_id = ? AND source = ? AND deleted_at IS NULL',
+    [tenantId, source],
+  );
   return Number(row?.n ?? 0);
 }
 
 // ------------------------------------------------------------------ cloud hash (sign-in)
 
-const HashRow = z.object({ password_hash: z.string().nullable(), password_hash_set_at: z.string().nullable(), password_last_set_at: z.string().nullable() });
+const HashRow = z.object({
+  password_hash: z.string().nullable(),
+  password_hash_set_at: z.string().nullable(),
+  password_last_set_at: z.string().nullable(),
+});
 
 /** The stored cloud hash of a user, null when there is none or it is stale. */
 export async function usableCloudHash(db: Db, tenantId: string, userId: string): Promise<string | null> {
-  const row = await db.one('SELECT password_hash, password_hash_set_at, password_last_set_at FROM directory_users WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL', [tenantId, userId]);
+  const row = await db.one(
+    'SELECT password_hash, password_hash_set_at, password_last_set_at FROM directory_users WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL',
+    [tenantId, userId],
+  );
   if (!row) return null;
   const r = parseRow(HashRow, row);
   if (r.password_hash === null || hashIsStale(r.password_last_set_at, r.password_hash_set_at)) return null;
@@ -322,12 +390,28 @@ export async function usableCloudHash(db: Db, tenantId: string, userId: string):
  * password changed but no hash is kept, e.g. a temporary one). `setAt`: the time of the write (ISO),
  * at or after the directory's own passwordLastSetAt for it.
  */
-export async function setCloudHash(db: Db, tenantId: string, userId: string, hash: string | null, setAt: string, now: number): Promise<void> {
-  await db.exec('UPDATE directory_users SET password_hash = ?, password_hash_set_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [hash, setAt, now, tenantId, userId]);
+export async function setCloudHash(
+  db: Db,
+  tenantId: string,
+  userId: string,
+  hash: string | null,
+  setAt: string,
+  now: number,
+): Promise<void> {
+  await db.exec(
+    'UPDATE directory_users SET password_hash = ?, password_hash_set_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?',
+    [hash, setAt, now, tenantId, userId],
+  );
 }
 
 /** Reflect an outcome the cloud just caused (a reset, a change, an unlock) before the next sync shows it. */
-export async function noteUserState(db: Db, tenantId: string, userId: string, patch: { locked?: boolean; mustChange?: boolean }, now: number): Promise<void> {
+export async function noteUserState(
+  db: Db,
+  tenantId: string,
+  userId: string,
+  patch: { locked?: boolean; mustChange?: boolean },
+  now: number,
+): Promise<void> {
   const sets: string[] = [];
   const params: SqlValue[] = [];
   if (patch.locked !== undefined) {
@@ -339,7 +423,12 @@ export async function noteUserState(db: Db, tenantId: string, userId: string, pa
     params.push(patch.mustChange ? 1 : 0);
   }
   if (sets.length === 0) return;
-  await db.exec(`UPDATE directory_users SET ${sets.join(', ')}, updated_at = ? WHERE tenant_id = ? AND id = ?`, [...params, now, tenantId, userId]);
+  await db.exec(`UPDATE directory_users SET ${sets.join(', ')}, updated_at = ? WHERE tenant_id = ? AND id = ?`, [
+    ...params,
+    now,
+    tenantId,
+    userId,
+  ]);
 }
 
 /** A cloud-only user (no directory behind it; its password lives only in the cloud). */
@@ -354,7 +443,21 @@ export async function createCloudUser(
     `INSERT INTO directory_users (id, tenant_id, source, anchor, login, login_lc, upn, upn_lc, mail, mail_lc, display_name, mobile, dn,
        enabled, locked, must_change, protected, password_last_set_at, groups_json, password_hash, password_hash_set_at, created_at, updated_at)
      VALUES (?, ?, 'cloud', NULL, ?, ?, NULL, NULL, ?, ?, ?, ?, NULL, 1, 0, 0, 0, ?, '[]', ?, ?, ?, ?)`,
-    [id, tenantId, input.login, lookupKey(input.login), input.mail ?? null, input.mail ? lookupKey(input.mail) : null, input.displayName ?? null, input.mobile ?? null, new Date(now).toISOString(), input.passwordHash, new Date(now).toISOString(), now, now],
+    [
+      id,
+      tenantId,
+      input.login,
+      lookupKey(input.login),
+      input.mail ?? null,
+      input.mail ? lookupKey(input.mail) : null,
+      input.displayName ?? null,
+      input.mobile ?? null,
+      new Date(now).toISOString(),
+      input.passwordHash,
+      new Date(now).toISOString(),
+      now,
+      now,
+    ],
   );
   const u = await getUserById(db, tenantId, id);
   if (!u) throw new CloudError('internal_error', 'cloud user vanished after insert');

@@ -61,7 +61,13 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
       timer = setTimeout(r, refreshWaitMs);
     });
     try {
-      await Promise.race([deps.sync().runOnce(tenantId).then(() => undefined), wait]);
+      await Promise.race([
+        deps
+          .sync()
+          .runOnce(tenantId)
+          .then(() => undefined),
+        wait,
+      ]);
     } catch (err) {
       log.warn('refresh sync for an unknown login failed', { tenantId, err });
     } finally {
@@ -76,7 +82,10 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
         const local = ref.by === 'login' ? await findUserByLogin(db, tenantId, ref.value) : null;
         return local?.source === 'cloud' ? { kind: 'cloud_only', user: local } : { kind: 'directory', ref, user: null };
       }
-      const find = () => (ref.by === 'anchor' ? getUserByAnchor(db, tenantId, ref.value).then((u) => (u?.deletedAt === null ? u : null)) : findUserByLogin(db, tenantId, ref.value));
+      const find = () =>
+        ref.by === 'anchor'
+          ? getUserByAnchor(db, tenantId, ref.value).then((u) => (u?.deletedAt === null ? u : null))
+          : findUserByLogin(db, tenantId, ref.value);
       let user = await find();
       if (!user) {
         await refresh(tenantId);
@@ -99,7 +108,13 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
             const hash = mustChange ? null : await cloudHash(request.secret.newPassword);
             await db.tx(async (tx) => {
               await setCloudHash(tx, tenantId, user.id, hash, new Date(now()).toISOString(), t);
-              await noteUserState(tx, tenantId, user.id, { mustChange, ...(request.params.unlock ? { locked: false } : {}) }, t);
+              await noteUserState(
+                tx,
+                tenantId,
+                user.id,
+                { mustChange, ...(request.params.unlock ? { locked: false } : {}) },
+                t,
+              );
             });
             return;
           }
@@ -119,7 +134,14 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
             // cloud hash from now on (not one the directory says must be changed: that is its own).
             const d = result.data ?? {};
             if (d.mustChange === true || d.expired === true || !(await keepHash())) return;
-            await setCloudHash(db, tenantId, user.id, await hashPassword(request.secret.password), new Date(now()).toISOString(), t);
+            await setCloudHash(
+              db,
+              tenantId,
+              user.id,
+              await hashPassword(request.secret.password),
+              new Date(now()).toISOString(),
+              t,
+            );
             return;
           }
           default:
@@ -127,7 +149,11 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
         }
       };
       const prev = pending.get(user.id) ?? Promise.resolve();
-      const p = prev.then(job).catch((err: unknown) => log.error('could not record the cloud side of a write', { tenantId, userId: user.id, err }));
+      const p = prev
+        .then(job)
+        .catch((err: unknown) =>
+          log.error('could not record the cloud side of a write', { tenantId, userId: user.id, err }),
+        );
       pending.set(user.id, p);
       void p.then(() => {
         if (pending.get(user.id) === p) pending.delete(user.id);

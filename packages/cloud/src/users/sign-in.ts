@@ -54,7 +54,12 @@ export interface SignInInput {
 const VerifyData = z.object({ mustChange: z.boolean().optional(), expired: z.boolean().optional() }).loose();
 
 /** Failed attempts that tested the password (or may have): they count toward the rate limits. */
-const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>(['invalid_credentials', 'account_locked', 'account_disabled', 'timeout']);
+const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>([
+  'invalid_credentials',
+  'account_locked',
+  'account_disabled',
+  'timeout',
+]);
 
 function mapVerify(r: OperationResult): SignInOutcome {
   switch (r.outcome) {
@@ -117,7 +122,11 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
   }
   const r = await s.writeback.executeOperation({
     tenantId: input.tenantId,
-    request: { op: 'credentials.verify', params: { user: { by: 'login', value: input.login } }, secret: { password: input.password } },
+    request: {
+      op: 'credentials.verify',
+      params: { user: { by: 'login', value: input.login } },
+      secret: { password: input.password },
+    },
     actor: { kind: 'user', id: input.login },
     target: input.login,
     clientIp: input.clientIp,
@@ -125,7 +134,12 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
   // Under cloud_hash the writeback service records the verified password as the cloud hash, off
   // this answer's path (users/resolve.ts afterWrite); the next sign-in waits for it (userSettled).
   const outcome = mapVerify(r.result);
-  return { outcome, user: outcome === 'invalid_credentials' ? null : user, via: 'pass_through', requestId: r.requestId };
+  return {
+    outcome,
+    user: outcome === 'invalid_credentials' ? null : user,
+    via: 'pass_through',
+    requestId: r.requestId,
+  };
 }
 
 /** Sign a user in (no session is made here: the web pages and the API decide what follows). */
@@ -134,7 +148,8 @@ export async function signInUser(s: Services, input: SignInInput): Promise<SignI
   const entries: [RateLimiter, string][] = [[s.limiters.userSignInPerLogin, key]];
   if (input.clientIp) entries.push([s.limiters.userSignInPerIp, input.clientIp]);
   const reserved = reserveAll(entries);
-  if (!reserved.ok) return { outcome: 'rate_limited', user: null, via: null, retryAfterSeconds: reserved.retryAfterSeconds };
+  if (!reserved.ok)
+    return { outcome: 'rate_limited', user: null, via: null, retryAfterSeconds: reserved.retryAfterSeconds };
   let counted = true;
   try {
     const r = await attempt(s, input);

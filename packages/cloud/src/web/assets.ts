@@ -6,7 +6,10 @@ export interface Asset {
   type: string;
 }
 
-const load = (name: string, type: string): Asset => ({ body: readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8'), type });
+const load = (name: string, type: string): Asset => ({
+  body: readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8'),
+  type,
+});
 
 export const ASSETS: Readonly<Record<string, Asset>> = {
   'app.css': load('app.css', 'text/css; charset=utf-8'),

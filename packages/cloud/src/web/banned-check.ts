@@ -6,7 +6,10 @@
 import type { PolicyReason } from '@writeback/protocol';
 import { checkBanned } from '../policy/banned.js';
 
-export function bannedReason(password: string, ctx: { login: string; displayName: string | null }): PolicyReason | null {
+export function bannedReason(
+  password: string,
+  ctx: { login: string; displayName: string | null },
+): PolicyReason | null {
   const r = checkBanned(password, { login: ctx.login, displayName: ctx.displayName });
   if (!r.banned) return null;
   return r.rule === 'user_name' ? 'contains_user_name' : 'banned';

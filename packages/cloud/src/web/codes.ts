@@ -38,15 +38,22 @@ function newCode(): string {
   return s;
 }
 
-const hashFor = (services: Services, id: string, code: string): string => macOf(services.cloudKey.privateKey, `${id}|${code}`);
+const hashFor = (services: Services, id: string, code: string): string =>
+  macOf(services.cloudKey.privateKey, `${id}|${code}`);
 
 /** Make and store a code; the caller sends it (and only there does it appear). */
-export async function issueCode(services: Services, o: { tenantId: string; purpose: CodePurpose; owner: string; channel: CodeChannel }): Promise<string> {
+export async function issueCode(
+  services: Services,
+  o: { tenantId: string; purpose: CodePurpose; owner: string; channel: CodeChannel },
+): Promise<string> {
   const now = services.now();
   const id = randomBytes(12).toString('hex');
   const code = newCode();
   await services.db.tx(async (t) => {
-    await t.exec('UPDATE sent_codes SET used_at = ? WHERE tenant_id = ? AND owner = ? AND purpose = ? AND used_at IS NULL', [now, o.tenantId, o.owner, o.purpose]);
+    await t.exec(
+      'UPDATE sent_codes SET used_at = ? WHERE tenant_id = ? AND owner = ? AND purpose = ? AND used_at IS NULL',
+      [now, o.tenantId, o.owner, o.purpose],
+    );
     await t.exec(
       'INSERT INTO sent_codes (id, tenant_id, purpose, owner, channel, code_hash, attempts, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, NULL)',
       [id, o.tenantId, o.purpose, o.owner, o.channel, hashFor(services, id, code), now, now + CODE_TTL_MS],
@@ -59,7 +66,10 @@ export async function issueCode(services: Services, o: { tenantId: string; purpo
  * Check a presented code against the owner's live code and use it up when it matches (single use,
  * even under concurrent submissions). A wrong code counts against the code's tries.
  */
-export async function checkCode(services: Services, o: { tenantId: string; purpose: CodePurpose; owner: string; code: string }): Promise<CodeCheck> {
+export async function checkCode(
+  services: Services,
+  o: { tenantId: string; purpose: CodePurpose; owner: string; code: string },
+): Promise<CodeCheck> {
   const now = services.now();
   const row = await services.db.one(
     'SELECT id, code_hash, attempts, expires_at FROM sent_codes WHERE tenant_id = ? AND owner = ? AND purpose = ? AND used_at IS NULL ORDER BY created_at DESC LIMIT 1',
@@ -76,7 +86,10 @@ export async function checkCode(services: Services, o: { tenantId: string; purpo
     await services.db.exec('UPDATE sent_codes SET attempts = attempts + 1 WHERE id = ?', [live.id]);
     return 'wrong';
   }
-  const { changes } = await services.db.exec('UPDATE sent_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, live.id]);
+  const { changes } = await services.db.exec('UPDATE sent_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [
+    now,
+    live.id,
+  ]);
   return changes === 1 ? 'ok' : 'none';
 }
 

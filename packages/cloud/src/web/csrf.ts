@@ -31,7 +31,8 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /** The kind of session a path belongs to. */
-export const kindOfPath = (url: string): WebSessionKind => (/^\/t\/[^/]+\/admin(?:\/|$|\?)/.test(url) ? 'admin' : 'user');
+export const kindOfPath = (url: string): WebSessionKind =>
+  /^\/t\/[^/]+\/admin(?:\/|$|\?)/.test(url) ? 'admin' : 'user';
 
 const anonCache = new WeakMap<FastifyRequest, string>();
 
@@ -39,7 +40,13 @@ const anonCache = new WeakMap<FastifyRequest, string>();
  * The token to embed in a form rendered for this request: the session's, or the anonymous
  * cookie's (set now when the browser has none).
  */
-export async function csrfTokenFor(services: Services, req: FastifyRequest, reply: FastifyReply, tenantId: string, kind: WebSessionKind = kindOfPath(req.url)): Promise<string> {
+export async function csrfTokenFor(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenantId: string,
+  kind: WebSessionKind = kindOfPath(req.url),
+): Promise<string> {
   const session = await currentSession(services, req, kind, tenantId);
   if (session) return session.csrfToken;
   const secure = isSecureSite(services);
@@ -70,12 +77,19 @@ export function assertCsrf(expected: string | null, presented: string | null): v
  * in another tab): a form posted from a page of that session then gets the sign-in page, not
  * `csrf_failed`.
  */
-export async function expectedSessionCheck(services: Services, req: FastifyRequest, tenantId: string): Promise<{ expected: string | null; sessionEnded: boolean }> {
+export async function expectedSessionCheck(
+  services: Services,
+  req: FastifyRequest,
+  tenantId: string,
+): Promise<{ expected: string | null; sessionEnded: boolean }> {
   const kind = kindOfPath(req.url);
   const session = await currentSession(services, req, kind, tenantId);
   if (session) return { expected: session.csrfToken, sessionEnded: false };
   const secure = isSecureSite(services);
-  return { expected: getCookie(req, ANON_CSRF_COOKIE, secure), sessionEnded: getCookie(req, COOKIE_BASE[kind], secure) !== null };
+  return {
+    expected: getCookie(req, ANON_CSRF_COOKIE, secure),
+    sessionEnded: getCookie(req, COOKIE_BASE[kind], secure) !== null,
+  };
 }
 
 /** True when `presented` is the expected token (constant time). */

@@ -2,7 +2,14 @@
  * Errors of the pages: a stable code (shown on the page as a reference and in `data-code`, never
  * switched on by its text) and the HTTP status. Rendered as an HTML page by register.ts.
  */
-export const WEB_ERROR_CODES = ['csrf_failed', 'not_found', 'invalid_request', 'rate_limited', 'payload_too_large', 'internal_error'] as const;
+export const WEB_ERROR_CODES = [
+  'csrf_failed',
+  'not_found',
+  'invalid_request',
+  'rate_limited',
+  'payload_too_large',
+  'internal_error',
+] as const;
 export type WebErrorCode = (typeof WEB_ERROR_CODES)[number];
 
 export const WEB_ERROR_STATUS: Readonly<Record<WebErrorCode, number>> = {

@@ -164,9 +164,29 @@ export async function createFlow(
   await services.db.exec(
     `INSERT INTO web_flows (id, secret_hash, tenant_id, kind, user_key, login, state, verified, required, csrf_token, failures, data, created_at, updated_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, hashSecret(secret), flow.tenantId, flow.kind, flow.userKey, flow.login, flow.state, '[]', flow.required, flow.csrfToken, 0, JSON.stringify(flow.data), now, now, flow.expiresAt],
+    [
+      id,
+      hashSecret(secret),
+      flow.tenantId,
+      flow.kind,
+      flow.userKey,
+      flow.login,
+      flow.state,
+      '[]',
+      flow.required,
+      flow.csrfToken,
+      0,
+      JSON.stringify(flow.data),
+      now,
+      now,
+      flow.expiresAt,
+    ],
   );
-  setCookie(reply, FLOW_COOKIE, `${id}.${secret}`, { secure: isSecureSite(services), sameSite: 'Strict', maxAge: FLOW_TTL_MS / 1000 });
+  setCookie(reply, FLOW_COOKIE, `${id}.${secret}`, {
+    secure: isSecureSite(services),
+    sameSite: 'Strict',
+    maxAge: FLOW_TTL_MS / 1000,
+  });
   return flow;
 }
 
@@ -194,12 +214,25 @@ async function save(services: Services, flow: Flow, fromState: FlowState): Promi
   flow.updatedAt = services.now();
   const { changes } = await services.db.exec(
     'UPDATE web_flows SET state = ?, verified = ?, failures = ?, data = ?, updated_at = ? WHERE id = ? AND state = ?',
-    [flow.state, JSON.stringify(flow.verified), flow.failures, JSON.stringify(flow.data), flow.updatedAt, flow.id, fromState],
+    [
+      flow.state,
+      JSON.stringify(flow.verified),
+      flow.failures,
+      JSON.stringify(flow.data),
+      flow.updatedAt,
+      flow.id,
+      fromState,
+    ],
   );
   return changes === 1;
 }
 
-export async function setCurrentMethod(services: Services, flow: Flow, kind: MethodKind, questions?: QuestionId[]): Promise<void> {
+export async function setCurrentMethod(
+  services: Services,
+  flow: Flow,
+  kind: MethodKind,
+  questions?: QuestionId[],
+): Promise<void> {
   flow.data = { ...flow.data, current: kind, ...(questions ? { questions } : {}) };
   await save(services, flow, flow.state);
 }

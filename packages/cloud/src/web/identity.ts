@@ -20,7 +20,15 @@ export interface PageUser {
 
 export async function resolveUser(services: Services, tenantId: string, typed: string): Promise<PageUser> {
   const cloud = await findUserByLogin(services.db, tenantId, typed);
-  if (cloud) return { key: lookupKey(cloud.login), login: cloud.login, displayName: cloud.displayName, mail: cloud.mail, mobile: cloud.mobile, cloud };
+  if (cloud)
+    return {
+      key: lookupKey(cloud.login),
+      login: cloud.login,
+      displayName: cloud.displayName,
+      mail: cloud.mail,
+      mobile: cloud.mobile,
+      cloud,
+    };
   return { key: lookupKey(typed), login: typed, displayName: null, mail: null, mobile: null, cloud: null };
 }
 

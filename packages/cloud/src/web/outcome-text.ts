@@ -23,7 +23,9 @@ export function reasonText(reason: PolicyReason, policy: EffectivePolicy | undef
     case 'complexity':
       return t('reason.complexity');
     case 'history':
-      return policy && policy.historyLength > 0 ? t('reason.history', { historyLength: policy.historyLength }) : t('reason.history.plain');
+      return policy && policy.historyLength > 0
+        ? t('reason.history', { historyLength: policy.historyLength })
+        : t('reason.history.plain');
     case 'min_age': {
       const at = policy?.nextChangeAllowedAt ? Date.parse(policy.nextChangeAllowedAt) : Number.NaN;
       return Number.isFinite(at) ? t('reason.min_age', { at: whenText(at) }) : t('reason.min_age.plain');
@@ -46,21 +48,39 @@ export function outcomeNotice(result: OperationResult, kind: WriteKind): SafeHtm
   const o = result.outcome;
   switch (o) {
     case 'succeeded': {
-      const main = t(kind === 'change' ? 'outcome.succeeded.change' : kind === 'reset' ? 'outcome.succeeded.reset' : 'outcome.succeeded.unlock');
+      const main = t(
+        kind === 'change'
+          ? 'outcome.succeeded.change'
+          : kind === 'reset'
+            ? 'outcome.succeeded.reset'
+            : 'outcome.succeeded.unlock',
+      );
       const extra = result.historyEnforced === false ? html`<p>${t('outcome.succeeded.historyNotEnforced')}</p>` : '';
       return notice('success', html`<p>${main}</p>${extra}`, o);
     }
     case 'policy_violation': {
       const reasons = [...new Set(result.reasons?.length ? result.reasons : (['unspecified'] as const))];
-      return notice('error', html`<p>${t('outcome.policy_violation')}</p><ul>${reasons.map((r) => html`<li data-reason="${r}">${reasonText(r, result.policy)}</li>`)}</ul>`, o);
+      return notice(
+        'error',
+        html`<p>${t('outcome.policy_violation')}</p><ul>${reasons.map((r) => html`<li data-reason="${r}">${reasonText(r, result.policy)}</li>`)}</ul>`,
+        o,
+      );
     }
     case 'account_locked': {
       const d = result.policy?.lockoutDurationSeconds;
-      return notice('error', html`<p>${d && d > 0 ? t('outcome.account_locked.wait', { wait: waitText(d) }) : t('outcome.account_locked')}</p>`, o);
+      return notice(
+        'error',
+        html`<p>${d && d > 0 ? t('outcome.account_locked.wait', { wait: waitText(d) }) : t('outcome.account_locked')}</p>`,
+        o,
+      );
     }
     case 'timeout':
     case 'outcome_unknown':
-      return notice('warning', html`<p>${t(`outcome.${o}`)}</p><p class="ref">${t('outcome.code', { code: o })}</p>`, o);
+      return notice(
+        'warning',
+        html`<p>${t(`outcome.${o}`)}</p><p class="ref">${t('outcome.code', { code: o })}</p>`,
+        o,
+      );
     default:
       return notice('error', html`<p>${t(`outcome.${o}`)}</p><p class="ref">${t('outcome.code', { code: o })}</p>`, o);
   }

@@ -17,7 +17,8 @@ export function tenantParam(req: FastifyRequest): string {
 }
 
 /** The tenant of the request's `:tenant` parameter. */
-export const pageTenant = (services: Services, req: FastifyRequest): Promise<Tenant> => loadPageTenant(services, tenantParam(req));
+export const pageTenant = (services: Services, req: FastifyRequest): Promise<Tenant> =>
+  loadPageTenant(services, tenantParam(req));
 
 /** The tenant named by `:tenant` (slug or id), or a 404 page. */
 export async function loadPageTenant(services: Services, ref: unknown): Promise<Tenant> {

@@ -22,7 +22,12 @@ export interface PolicyLookup {
  * password step). A page view is not an operation: the read is not audited (it is logged at debug
  * level); the write the page leads to is.
  */
-export async function fetchPolicy(services: Services, tenantId: string, login: string, clientIp: string | null): Promise<PolicyLookup> {
+export async function fetchPolicy(
+  services: Services,
+  tenantId: string,
+  login: string,
+  clientIp: string | null,
+): Promise<PolicyLookup> {
   const r = await services.writeback.executeOperation({
     tenantId,
     request: { op: 'policy.get', params: { user: { by: 'login', value: login } } },
@@ -42,7 +47,11 @@ function item(rule: string | null, key: MessageKey, vars?: Record<string, string
  * The rules panel. `forReset`: a reset is not bound by the minimum age, so it is not shown.
  * The list carries the numbers the script needs; names are the ones the password may not contain.
  */
-export function policyPanel(policy: EffectivePolicy | null, user: { login: string; displayName: string | null }, o: { now: number; forReset: boolean }): SafeHtml {
+export function policyPanel(
+  policy: EffectivePolicy | null,
+  user: { login: string; displayName: string | null },
+  o: { now: number; forReset: boolean },
+): SafeHtml {
   if (!policy) {
     return html`<aside class="policy" aria-labelledby="policy-h"><h2 id="policy-h">${t('policy.heading')}</h2>
 <ul class="checklist" data-policy-checklist data-met-text="${t('policy.met')}" data-unmet-text="${t('policy.notMet')}" aria-live="polite">${item('match', 'policy.match')}</ul>
@@ -50,8 +59,14 @@ export function policyPanel(policy: EffectivePolicy | null, user: { login: strin
   }
   const names = policy.complexity ? nameParts(user) : [];
   const next = policy.nextChangeAllowedAt ? Date.parse(policy.nextChangeAllowedAt) : Number.NaN;
-  const minAge = !o.forReset && Number.isFinite(next) && next > o.now ? html`<p class="note" data-min-age="${new Date(next).toISOString()}">${t('policy.minAge', { at: whenText(next) })}</p>` : '';
-  const minAgeOk = !o.forReset && !minAge && policy.minAgeSeconds > 0 ? item(null, 'policy.minAgeOk', { wait: waitText(policy.minAgeSeconds) }) : '';
+  const minAge =
+    !o.forReset && Number.isFinite(next) && next > o.now
+      ? html`<p class="note" data-min-age="${new Date(next).toISOString()}">${t('policy.minAge', { at: whenText(next) })}</p>`
+      : '';
+  const minAgeOk =
+    !o.forReset && !minAge && policy.minAgeSeconds > 0
+      ? item(null, 'policy.minAgeOk', { wait: waitText(policy.minAgeSeconds) })
+      : '';
   return html`<aside class="policy" aria-labelledby="policy-h"><h2 id="policy-h">${t('policy.heading')}</h2>
 <ul class="checklist" data-policy-checklist data-min-length="${policy.minLength}" data-max-length="${policy.maxLength ?? 0}" data-names="${names.join('\n')}" data-met-text="${t('policy.met')}" data-unmet-text="${t('policy.notMet')}" aria-live="polite">
 ${policy.minLength > 0 ? item('minLength', 'policy.minLength', { minLength: policy.minLength }) : ''}

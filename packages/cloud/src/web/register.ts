@@ -38,18 +38,24 @@ declare module 'fastify' {
 
 const SWEEP_EVERY_MS = 10 * 60_000;
 
-const isFastifyError = (e: unknown): e is FastifyError => e instanceof Error && 'code' in e && typeof e.code === 'string';
+const isFastifyError = (e: unknown): e is FastifyError =>
+  e instanceof Error && 'code' in e && typeof e.code === 'string';
 
 function toWebError(err: unknown): WebError {
   if (err instanceof WebError) return err;
   if (err instanceof CloudError) {
-    if (err.code === 'rate_limited') return new WebError('rate_limited', { cause: err, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) });
+    if (err.code === 'rate_limited')
+      return new WebError('rate_limited', {
+        cause: err,
+        ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}),
+      });
     if (err.code === 'not_found') return new WebError('not_found', { cause: err });
     if (err.status < 500) return new WebError('invalid_request', { cause: err });
   }
   if (isFastifyError(err)) {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new WebError('payload_too_large', { cause: err });
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new WebError('invalid_request', { cause: err });
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+      return new WebError('invalid_request', { cause: err });
   }
   return new WebError('internal_error', { cause: err });
 }
@@ -64,10 +70,20 @@ const ERROR_TEXT: Record<WebErrorCode, MessageKey> = {
 };
 
 export function errorPage(e: WebError, home: string | null): string {
-  const text = e.code === 'rate_limited' ? t('error.rate_limited', { wait: waitText(e.retryAfterSeconds ?? 60) }) : t(ERROR_TEXT[e.code]);
+  const text =
+    e.code === 'rate_limited'
+      ? t('error.rate_limited', { wait: waitText(e.retryAfterSeconds ?? 60) })
+      : t(ERROR_TEXT[e.code]);
   const body = html`${notice('error', html`<p>${text}</p><p class="ref">${t('outcome.code', { code: e.code })}</p>`, e.code)}
 <p><a href="${home ?? '/'}">${t('error.back')}</a></p>`;
-  const title = e.code === 'rate_limited' ? t('error.title.rate_limited') : e.code === 'csrf_failed' ? t('error.title.csrf_failed') : e.code === 'not_found' ? t('error.title.not_found') : t('error.title');
+  const title =
+    e.code === 'rate_limited'
+      ? t('error.title.rate_limited')
+      : e.code === 'csrf_failed'
+        ? t('error.title.csrf_failed')
+        : e.code === 'not_found'
+          ? t('error.title.not_found')
+          : t('error.title');
   return layout({ title, body });
 }
 
@@ -94,18 +110,25 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
       if (!csrfMatches(expected, presented) && sessionEnded) {
         // A form from a page of a session that has ended since: nothing is done, the person signs in
         // again (the same page a GET of a signed-in page leads to) instead of a "form expired" error.
-        return kindOfPath(req.url) === 'admin' ? redirect(reply, `${tenantBase(tenant)}/admin/signin?expired=1`) : redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
+        return kindOfPath(req.url) === 'admin'
+          ? redirect(reply, `${tenantBase(tenant)}/admin/signin?expired=1`)
+          : redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
       }
       assertCsrf(expected, presented);
     });
 
     web.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
       const e = toWebError(err);
-      if (e.code === 'internal_error') services.log.error('page failed', { reqId: req.id, method: req.method, route: req.routeOptions.url, err });
-      else if (e.code !== 'not_found') services.log.info('page refused', { reqId: req.id, route: req.routeOptions.url ?? null, code: e.code });
+      if (e.code === 'internal_error')
+        services.log.error('page failed', { reqId: req.id, method: req.method, route: req.routeOptions.url, err });
+      else if (e.code !== 'not_found')
+        services.log.info('page refused', { reqId: req.id, route: req.routeOptions.url ?? null, code: e.code });
       if (e.retryAfterSeconds !== undefined) reply.header('retry-after', String(e.retryAfterSeconds));
       const params = req.params;
-      const ref = params !== null && typeof params === 'object' && 'tenant' in params && typeof params.tenant === 'string' ? params.tenant : null;
+      const ref =
+        params !== null && typeof params === 'object' && 'tenant' in params && typeof params.tenant === 'string'
+          ? params.tenant
+          : null;
       const home = ref && /^[a-z0-9-]{1,63}$/.test(ref) ? `/t/${ref}/signin` : null;
       return sendPage(reply, errorPage(e, home), e.status);
     });
@@ -118,7 +141,11 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
 
     // Ended sessions, flows and codes are deleted in the background (each check refuses them anyway).
     const timer = setInterval(() => {
-      void Promise.all([sweepWebSessions(services.db, services.now()), sweepFlows(services), sweepCodes(services)]).catch((err: unknown) => services.log.warn('web sweep failed', { err }));
+      void Promise.all([
+        sweepWebSessions(services.db, services.now()),
+        sweepFlows(services),
+        sweepCodes(services),
+      ]).catch((err: unknown) => services.log.warn('web sweep failed', { err }));
     }, SWEEP_EVERY_MS);
     timer.unref();
     web.addHook('onClose', async () => clearInterval(timer));

@@ -93,7 +93,11 @@ export interface NewSession {
 }
 
 /** Store a new session; returns it and the cookie value (shown to the browser only). */
-export async function createWebSession(db: Db, input: NewSession, now: number): Promise<{ session: WebSession; cookie: string }> {
+export async function createWebSession(
+  db: Db,
+  input: NewSession,
+  now: number,
+): Promise<{ session: WebSession; cookie: string }> {
   const id = randomBytes(12).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const session: WebSession = {
@@ -111,7 +115,19 @@ export async function createWebSession(db: Db, input: NewSession, now: number): 
   await db.exec(
     `INSERT INTO web_sessions (id, secret_hash, kind, tenant_id, subject_id, subject_login, csrf_token, data, created_at, last_seen_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [id, hashSecret(secret), session.kind, session.tenantId, session.subjectId, session.subjectLogin, session.csrfToken, JSON.stringify(session.data), now, now, session.expiresAt],
+    [
+      id,
+      hashSecret(secret),
+      session.kind,
+      session.tenantId,
+      session.subjectId,
+      session.subjectLogin,
+      session.csrfToken,
+      JSON.stringify(session.data),
+      now,
+      now,
+      session.expiresAt,
+    ],
   );
   return { session, cookie: `${id}.${secret}` };
 }
@@ -120,7 +136,12 @@ export async function createWebSession(db: Db, input: NewSession, now: number): 
  * The live session a cookie value names, or null (malformed, unknown, wrong secret, other kind,
  * idle or absolute timeout). An expired session is deleted.
  */
-export async function loadWebSession(db: Db, cookie: string, kind: WebSessionKind, now: number): Promise<WebSession | null> {
+export async function loadWebSession(
+  db: Db,
+  cookie: string,
+  kind: WebSessionKind,
+  now: number,
+): Promise<WebSession | null> {
   const m = COOKIE_VALUE.exec(cookie);
   if (!m?.[1] || !m[2]) return null;
   const row = await db.one('SELECT * FROM web_sessions WHERE id = ?', [m[1]]);
@@ -149,13 +170,26 @@ export async function deleteWebSession(db: Db, id: string): Promise<void> {
 }
 
 /** End every session of a subject (after a password reset, for example). */
-export async function deleteSubjectSessions(db: Db, tenantId: string, kind: WebSessionKind, subjectId: string): Promise<number> {
-  return (await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ?', [tenantId, kind, subjectId])).changes;
+export async function deleteSubjectSessions(
+  db: Db,
+  tenantId: string,
+  kind: WebSessionKind,
+  subjectId: string,
+): Promise<number> {
+  return (
+    await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ?', [
+      tenantId,
+      kind,
+      subjectId,
+    ])
+  ).changes;
 }
 
 /** Delete sessions past their absolute or idle limit. */
 export async function sweepWebSessions(db: Db, now: number): Promise<number> {
-  return (await db.exec('DELETE FROM web_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [now, now - SESSION_IDLE_MS])).changes;
+  return (
+    await db.exec('DELETE FROM web_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [now, now - SESSION_IDLE_MS])
+  ).changes;
 }
 
 // ---- request level -------------------------------------------------------------------------
@@ -168,7 +202,12 @@ export function isSecureSite(services: Services): boolean {
 const cache = new WeakMap<FastifyRequest, Map<WebSessionKind, WebSession | null>>();
 
 /** The session of this kind the request carries (loaded once per request), for the given tenant only. */
-export async function currentSession(services: Services, req: FastifyRequest, kind: WebSessionKind, tenantId: string): Promise<WebSession | null> {
+export async function currentSession(
+  services: Services,
+  req: FastifyRequest,
+  kind: WebSessionKind,
+  tenantId: string,
+): Promise<WebSession | null> {
   let byKind = cache.get(req);
   if (!byKind) {
     byKind = new Map();
@@ -186,7 +225,12 @@ export async function currentSession(services: Services, req: FastifyRequest, ki
  * Sign a subject in: any session of this kind the browser had is ended and a new one made (new id,
  * new secret, new CSRF token), and its cookie set.
  */
-export async function startSession(services: Services, req: FastifyRequest, reply: FastifyReply, input: NewSession): Promise<WebSession> {
+export async function startSession(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  input: NewSession,
+): Promise<WebSession> {
   const secure = isSecureSite(services);
   const old = getCookie(req, COOKIE_BASE[input.kind], secure);
   const oldId = old ? COOKIE_VALUE.exec(old)?.[1] : undefined;
@@ -203,7 +247,12 @@ export async function startSession(services: Services, req: FastifyRequest, repl
 }
 
 /** Sign out: delete the session and its cookie. */
-export async function endSession(services: Services, req: FastifyRequest, reply: FastifyReply, kind: WebSessionKind): Promise<void> {
+export async function endSession(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  kind: WebSessionKind,
+): Promise<void> {
   const secure = isSecureSite(services);
   const cookie = getCookie(req, COOKIE_BASE[kind], secure);
   const id = cookie ? COOKIE_VALUE.exec(cookie)?.[1] : undefined;

@@ -24,12 +24,21 @@ function preCheck(w: WriteInput, newPassword: string): OperationResult | null {
   return reason ? { outcome: 'policy_violation', reasons: [reason] } : null;
 }
 
-export async function changePassword(services: Services, w: WriteInput, currentPassword: string, newPassword: string): Promise<OperationResult> {
+export async function changePassword(
+  services: Services,
+  w: WriteInput,
+  currentPassword: string,
+  newPassword: string,
+): Promise<OperationResult> {
   const refused = preCheck(w, newPassword);
   if (refused) return refused;
   const r = await services.writeback.executeOperation({
     tenantId: w.tenantId,
-    request: { op: 'password.change', params: { user: { by: 'login', value: w.user.login } }, secret: { currentPassword, newPassword } },
+    request: {
+      op: 'password.change',
+      params: { user: { by: 'login', value: w.user.login } },
+      secret: { currentPassword, newPassword },
+    },
     actor: { kind: 'user', id: w.user.login },
     target: w.user.login,
     clientIp: w.clientIp,
@@ -43,7 +52,11 @@ export async function resetPassword(services: Services, w: WriteInput, newPasswo
   if (refused) return refused;
   const r = await services.writeback.executeOperation({
     tenantId: w.tenantId,
-    request: { op: 'password.reset', params: { user: { by: 'login', value: w.user.login }, forceChange: false, unlock: true, enforceHistory: true }, secret: { newPassword } },
+    request: {
+      op: 'password.reset',
+      params: { user: { by: 'login', value: w.user.login }, forceChange: false, unlock: true, enforceHistory: true },
+      secret: { newPassword },
+    },
     actor: { kind: 'user', id: w.user.login },
     target: w.user.login,
     clientIp: w.clientIp,
@@ -85,9 +98,17 @@ export function notifyAfterWrite(services: Services, w: WriteInput, kind: WriteK
     if (to) sends.push(services.mailer.send({ to, subject, text }));
     const what = kind === 'change' ? 'changed' : kind === 'reset' ? 'reset' : 'unlocked';
     for (const admin of settings.sspr.notifyAdmins) {
-      sends.push(services.mailer.send({ to: admin, subject: t('mail.admin.subject', { what, login: w.user.login }), text: t('mail.admin.text', { what, login: w.user.login, at }) }));
+      sends.push(
+        services.mailer.send({
+          to: admin,
+          subject: t('mail.admin.subject', { what, login: w.user.login }),
+          text: t('mail.admin.text', { what, login: w.user.login, at }),
+        }),
+      );
     }
     const results = await Promise.allSettled(sends);
-    for (const r of results) if (r.status === 'rejected') services.log.warn('notification mail failed', { tenantId: w.tenantId, err: r.reason });
+    for (const r of results)
+      if (r.status === 'rejected')
+        services.log.warn('notification mail failed', { tenantId: w.tenantId, err: r.reason });
   })().catch((err: unknown) => services.log.error('notification failed', { tenantId: w.tenantId, err }));
 }

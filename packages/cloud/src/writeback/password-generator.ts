@@ -34,7 +34,10 @@ function userTokens(login: string | undefined): string[] {
     .filter((t) => t.length >= 3);
 }
 
-export function generatePassword(policy?: Pick<EffectivePolicy, 'minLength' | 'maxLength'> | null, login?: string): string {
+export function generatePassword(
+  policy?: Pick<EffectivePolicy, 'minLength' | 'maxLength'> | null,
+  login?: string,
+): string {
   const min = Math.max(policy?.minLength ?? 0, DEFAULT_LENGTH);
   const max = policy?.maxLength && policy.maxLength > 0 ? policy.maxLength : 256;
   const length = Math.max(GROUPS.length, Math.min(min, max, 256));

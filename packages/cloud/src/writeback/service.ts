@@ -124,7 +124,8 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
   const { db, relay, cloudKey, now, log } = deps;
   const relayGraceMs = deps.relayGraceMs ?? 2_000;
   const pendingGraceMs = deps.pendingGraceMs ?? 30_000;
-  if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0) throw new TypeError('createWritebackService: deadlineMs must be a positive integer');
+  if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0)
+    throw new TypeError('createWritebackService: deadlineMs must be a positive integer');
   // The next request's ephemeral key agreement per agent, computed while waiting for this one.
   const ephemeral = new EphemeralPool();
 
@@ -166,14 +167,29 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
     const { request, tenantId } = input;
     const writes = OPERATION_SCHEMAS[request.op].writes;
     const list = await candidates(tenantId);
-    if (list.length === 0) return { result: { outcome: 'agent_unavailable' }, agentId: null, detail: 'no registered agent of the tenant is connected' };
+    if (list.length === 0)
+      return {
+        result: { outcome: 'agent_unavailable' },
+        agentId: null,
+        detail: 'no registered agent of the tenant is connected',
+      };
     let sent = false;
     let lastAgent: string | null = null;
     for (const { agent } of list) {
       if (now() >= deadline) break;
       let envelope: RequestEnvelope;
       try {
-        envelope = sealRequest({ request, tenantId, agentId: agent.id, agentEncryptionKey: agent.encryptionKey, cloudSigningKey: cloudKey.privateKey, deadline, now: now(), requestId, ephemeral });
+        envelope = sealRequest({
+          request,
+          tenantId,
+          agentId: agent.id,
+          agentEncryptionKey: agent.encryptionKey,
+          cloudSigningKey: cloudKey.privateKey,
+          deadline,
+          now: now(),
+          requestId,
+          ephemeral,
+        });
       } catch (err) {
         log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
         continue;
@@ -183,29 +199,54 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       switch (answer.kind) {
         case 'response': {
           try {
-            const env = verifyParsedResponse(answer.envelope, { requestId, tenantId, agentId: agent.id, op: request.op, agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) });
+            const env = verifyParsedResponse(answer.envelope, {
+              requestId,
+              tenantId,
+              agentId: agent.id,
+              op: request.op,
+              agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey),
+            });
             return { result: env.result, agentId: agent.id };
           } catch (err) {
             log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
-            if (writes) return { result: { outcome: 'outcome_unknown' }, agentId: agent.id, detail: 'the answer did not verify with the agent key' };
+            if (writes)
+              return {
+                result: { outcome: 'outcome_unknown' },
+                agentId: agent.id,
+                detail: 'the answer did not verify with the agent key',
+              };
             sent = true;
             continue;
           }
         }
         case 'rejected':
-          return { result: { outcome: 'request_rejected' }, agentId: agent.id, detail: `the agent refused the request (${answer.code})` };
+          return {
+            result: { outcome: 'request_rejected' },
+            agentId: agent.id,
+            detail: `the agent refused the request (${answer.code})`,
+          };
         case 'unavailable':
           continue;
         case 'timeout':
           return { result: { outcome: 'timeout' }, agentId: agent.id, detail: 'no answer before the deadline' };
         case 'lost':
-          if (writes) return { result: { outcome: 'outcome_unknown' }, agentId: agent.id, detail: 'the connection to the agent was lost after sending' };
+          if (writes)
+            return {
+              result: { outcome: 'outcome_unknown' },
+              agentId: agent.id,
+              detail: 'the connection to the agent was lost after sending',
+            };
           sent = true;
           continue;
       }
     }
-    if (sent && now() >= deadline) return { result: { outcome: 'timeout' }, agentId: lastAgent, detail: 'no agent answered before the deadline' };
-    return { result: { outcome: 'agent_unavailable' }, agentId: lastAgent, detail: sent ? 'every agent lost the request' : 'no agent could take the request' };
+    if (sent && now() >= deadline)
+      return { result: { outcome: 'timeout' }, agentId: lastAgent, detail: 'no agent answered before the deadline' };
+    return {
+      result: { outcome: 'agent_unavailable' },
+      agentId: lastAgent,
+      detail: sent ? 'every agent lost the request' : 'no agent could take the request',
+    };
   }
 
   return {
@@ -216,7 +257,11 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const ref = userOf(given.request);
       if (ref && deps.users) {
         const r = await deps.users.resolve(given.tenantId, ref);
-        if (r.kind === 'cloud_only') throw new CloudError('not_synced_user', 'this user exists only in the cloud: there is no directory account to write to');
+        if (r.kind === 'cloud_only')
+          throw new CloudError(
+            'not_synced_user',
+            'this user exists only in the cloud: there is no directory account to write to',
+          );
         if (r.kind === 'not_found') unknownUser = true;
         else {
           input = { ...given, request: withUser(given.request, r.ref) };
@@ -227,7 +272,8 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const deadline = startedAt + deps.deadlineMs;
       const requestId = randomUUID();
       const audited = input.audit !== false;
-      if (!audited && OPERATION_SCHEMAS[input.request.op].writes) throw new TypeError('executeOperation: a writing operation is always audited');
+      if (!audited && OPERATION_SCHEMAS[input.request.op].writes)
+        throw new TypeError('executeOperation: a writing operation is always audited');
       // Audit first: if this process dies from here on, the sweep still closes the record.
       if (audited) {
         await insertPending(db, {
@@ -243,18 +289,31 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       }
       let final: Final;
       try {
-        final = unknownUser ? { result: { outcome: 'user_not_found' }, agentId: null, detail: 'not among the synced users' } : await run(input, requestId, deadline);
+        final = unknownUser
+          ? { result: { outcome: 'user_not_found' }, agentId: null, detail: 'not among the synced users' }
+          : await run(input, requestId, deadline);
       } catch (err) {
         // A bug or a store failure mid-flight: a write may have been sent, so never claim otherwise.
         log.error('writeback failed unexpectedly', { requestId, err });
-        final = { result: { outcome: OPERATION_SCHEMAS[input.request.op].writes ? 'outcome_unknown' : 'agent_unavailable' }, agentId: null, detail: 'internal error' };
+        final = {
+          result: { outcome: OPERATION_SCHEMAS[input.request.op].writes ? 'outcome_unknown' : 'agent_unavailable' },
+          agentId: null,
+          detail: 'internal error',
+        };
       }
       const finishedAt = now();
       const latencyMs = finishedAt - startedAt;
       const r = final.result;
       if (cloudUser && deps.users) deps.users.afterWrite(input.tenantId, cloudUser, input.request, r);
       if (!audited) {
-        log.debug('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs });
+        log.debug('writeback', {
+          requestId,
+          tenantId: input.tenantId,
+          op: input.request.op,
+          outcome: r.outcome,
+          agentId: final.agentId,
+          latencyMs,
+        });
         return { requestId, result: r, agentId: final.agentId, latencyMs };
       }
       try {
@@ -271,7 +330,16 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
         log.error('could not finish the audit record; the sweep will close it', { requestId, err });
       }
       // Logged once the caller has sent its answer (it does in this turn): a log write is not on the answer's path.
-      setImmediate(() => log.info('writeback', { requestId, tenantId: input.tenantId, op: input.request.op, outcome: r.outcome, agentId: final.agentId, latencyMs }));
+      setImmediate(() =>
+        log.info('writeback', {
+          requestId,
+          tenantId: input.tenantId,
+          op: input.request.op,
+          outcome: r.outcome,
+          agentId: final.agentId,
+          latencyMs,
+        }),
+      );
       return { requestId, result: r, agentId: final.agentId, latencyMs };
     },
     async userSettled(userId) {

@@ -60,7 +60,15 @@ const USER_ATTRS = [
 ];
 /** Constructed attributes: read with a base search (Windows does not compute all of them in subtree searches). */
 const CONSTRUCTED_ATTRS = ['msDS-User-Account-Control-Computed', 'msDS-ResultantPSO'];
-const DOMAIN_POLICY_ATTRS = ['minPwdLength', 'pwdHistoryLength', 'pwdProperties', 'minPwdAge', 'maxPwdAge', 'lockoutThreshold', 'lockoutDuration'];
+const DOMAIN_POLICY_ATTRS = [
+  'minPwdLength',
+  'pwdHistoryLength',
+  'pwdProperties',
+  'minPwdAge',
+  'maxPwdAge',
+  'lockoutThreshold',
+  'lockoutDuration',
+];
 const PSO_ATTRS = [
   'cn',
   'msDS-MinimumPasswordLength',
@@ -98,7 +106,10 @@ interface PolicyView {
   exact: boolean;
 }
 
-type WriteAnswer = { kind: 'ok' } | { kind: 'refused'; failure: Extract<LdapFailure, { kind: 'result' }> } | { kind: 'unknown'; failure: LdapFailure };
+type WriteAnswer =
+  | { kind: 'ok' }
+  | { kind: 'refused'; failure: Extract<LdapFailure, { kind: 'result' }> }
+  | { kind: 'unknown'; failure: LdapFailure };
 
 /** A read the DC refused with an LDAP result (not a transport failure). */
 class ReadRefusedError extends Error {
@@ -115,7 +126,10 @@ interface OpContext {
   broken: boolean;
 }
 
-const result = (outcome: OperationResult['outcome'], extra: Omit<OperationResult, 'outcome'> = {}): OperationResult => ({ outcome, ...extra });
+const result = (
+  outcome: OperationResult['outcome'],
+  extra: Omit<OperationResult, 'outcome'> = {},
+): OperationResult => ({ outcome, ...extra });
 
 /** AD string form of a password for unicodePwd: the quoted string in UTF-16LE. */
 function unicodePwd(password: string): Buffer {
@@ -160,7 +174,8 @@ export class AdDirectory implements Directory {
   /** What the DC last connected to supports (policy hints decide history on resets). */
   get capabilities(): DirectoryCapabilities {
     return {
-      enforcesHistoryOnReset: this.cfg.policyHints !== 'off' && this.lastRootDse !== undefined && hintsOidOf(this.lastRootDse) !== undefined,
+      enforcesHistoryOnReset:
+        this.cfg.policyHints !== 'off' && this.lastRootDse !== undefined && hintsOidOf(this.lastRootDse) !== undefined,
       exactPolicyReasons: true,
       forceChangeOnReset: true,
       unlock: true,
@@ -213,10 +228,21 @@ export class AdDirectory implements Directory {
 
       const hintsOid = this.cfg.policyHints === 'off' ? undefined : hintsOidOf(ctx.conn.rootDse);
       const useHints = options.enforceHistory && hintsOid !== undefined;
-      const changes = [new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }) })];
+      const changes = [
+        new Change({
+          operation: 'replace',
+          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
+        }),
+      ];
       // One modify, so the must-change flag and the unlock are applied with the password or not at all.
-      if (options.forceChange) changes.push(new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }));
-      if (options.unlock) changes.push(new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }));
+      if (options.forceChange)
+        changes.push(
+          new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }),
+        );
+      if (options.unlock)
+        changes.push(
+          new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }),
+        );
       const controls = useHints && hintsOid ? [new PolicyHintsControl(hintsOid)] : [];
 
       const answer = await this.write(ctx, u.dn, changes, controls);
@@ -230,7 +256,10 @@ export class AdDirectory implements Directory {
       const f = answer.failure;
       if (f.code === 50) {
         const missing = await this.missingResetRight(ctx, u, options);
-        return result('access_denied', { missingRight: missing, detail: 'The service account lacks a right needed for this reset.' });
+        return result('access_denied', {
+          missingRight: missing,
+          detail: 'The service account lacks a right needed for this reset.',
+        });
       }
       return this.classifyWriteRefusal(ctx, 'reset', f, u, newPassword, useHints);
     });
@@ -253,8 +282,14 @@ export class AdDirectory implements Directory {
       // DELETE old + ADD new in one modify: the DC verifies the current password, history and
       // minimum age, exactly as for the user's own change.
       const answer = await this.write(ctx, u.dn, [
-        new Change({ operation: 'delete', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(currentPassword)] }) }),
-        new Change({ operation: 'add', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }) }),
+        new Change({
+          operation: 'delete',
+          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(currentPassword)] }),
+        }),
+        new Change({
+          operation: 'add',
+          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
+        }),
       ]);
       if (answer.kind === 'ok') return result('succeeded');
       if (answer.kind === 'unknown') return this.unknown(answer.failure);
@@ -273,10 +308,13 @@ export class AdDirectory implements Directory {
       if (refused) return refused;
       const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
       // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
-      const answer = await this.write(ctx, u.dn, [new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) })]);
+      const answer = await this.write(ctx, u.dn, [
+        new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }),
+      ]);
       if (answer.kind === 'ok') return result('succeeded', { data: { wasLocked } });
       if (answer.kind === 'unknown') return this.unknown(answer.failure);
-      if (answer.failure.code === 50) return result('access_denied', { missingRight: 'Write lockoutTime on the user object' });
+      if (answer.failure.code === 50)
+        return result('access_denied', { missingRight: 'Write lockoutTime on the user object' });
       return this.otherRefusal(answer.failure);
     });
   }
@@ -313,8 +351,13 @@ export class AdDirectory implements Directory {
       const refusal = await this.pool.bindAs(ctx.conn.url, u.dn, password);
       if (refusal === null) return result('succeeded', { data: { mustChange: false, expired: false } });
       if (refusal.code !== 49) {
-        this.log.warn('user bind refused with an unexpected result', { ldapCode: refusal.code, diagnostic: refusal.diagnostic });
-        return refusal.code === 50 ? result('access_denied', { missingRight: 'Bind as the user' }) : result('directory_unavailable');
+        this.log.warn('user bind refused with an unexpected result', {
+          ldapCode: refusal.code,
+          diagnostic: refusal.diagnostic,
+        });
+        return refusal.code === 50
+          ? result('access_denied', { missingRight: 'Bind as the user' })
+          : result('directory_unavailable');
       }
       // AD's bind sub-codes (the `data` field): which ones imply the password itself was right.
       switch (refusal.data) {
@@ -373,7 +416,12 @@ export class AdDirectory implements Directory {
     try {
       conn = await this.pool.acquire();
     } catch (err) {
-      return { ok: false, kind: 'ad', latencyMs: Math.round(performance.now() - t0), detail: `no DC reachable (${err instanceof NotSentError ? err.reason : 'error'})` };
+      return {
+        ok: false,
+        kind: 'ad',
+        latencyMs: Math.round(performance.now() - t0),
+        detail: `no DC reachable (${err instanceof NotSentError ? err.reason : 'error'})`,
+      };
     }
     const t1 = performance.now();
     try {
@@ -385,7 +433,12 @@ export class AdDirectory implements Directory {
       this.pool.discard(conn);
       const f = classifyLdapError(err);
       if (f.kind === 'transport') this.pool.markDown(conn.url, f);
-      return { ok: false, kind: 'ad', latencyMs: Math.round(performance.now() - t0), detail: `rootDSE read failed on ${conn.url.url}` };
+      return {
+        ok: false,
+        kind: 'ad',
+        latencyMs: Math.round(performance.now() - t0),
+        detail: `rootDSE read failed on ${conn.url.url}`,
+      };
     }
   }
 
@@ -402,7 +455,11 @@ export class AdDirectory implements Directory {
    * Run one operation on a pooled connection. A failure before any write (NotSentError) is retried
    * once on a fresh connection (possibly another DC), then answered `directory_unavailable`.
    */
-  private async run(op: string, user: UserRef | undefined, fn: (ctx: OpContext) => Promise<OperationResult>): Promise<OperationResult> {
+  private async run(
+    op: string,
+    user: UserRef | undefined,
+    fn: (ctx: OpContext) => Promise<OperationResult>,
+  ): Promise<OperationResult> {
     if (this.closed) throw new DirectoryError('closed', 'AD directory is closed');
     const t0 = performance.now();
     let lastReason = 'no_dc';
@@ -436,13 +493,28 @@ export class AdDirectory implements Directory {
       }
     }
     const r = result('directory_unavailable', {
-      detail: lastReason === 'bind_rejected' ? 'The directory refused the service account sign-in.' : 'No domain controller could be reached.',
+      detail:
+        lastReason === 'bind_rejected'
+          ? 'The directory refused the service account sign-in.'
+          : 'No domain controller could be reached.',
     });
-    this.log.warn('directory operation failed before anything was written', { op, by: user?.by, reason: lastReason, ms: Math.round(performance.now() - t0) });
+    this.log.warn('directory operation failed before anything was written', {
+      op,
+      by: user?.by,
+      reason: lastReason,
+      ms: Math.round(performance.now() - t0),
+    });
     return r;
   }
 
-  private logOutcome(op: string, user: UserRef | undefined, r: OperationResult, conn: AdConnection, t0: number, diagnostic?: string): void {
+  private logOutcome(
+    op: string,
+    user: UserRef | undefined,
+    r: OperationResult,
+    conn: AdConnection,
+    t0: number,
+    diagnostic?: string,
+  ): void {
     this.log.info('directory operation', {
       op,
       by: user?.by,
@@ -456,7 +528,11 @@ export class AdDirectory implements Directory {
   }
 
   /** A search, with transport failures turned into NotSentError and refusals into ReadRefusedError. */
-  private async search(ctx: OpContext, base: string, options: Parameters<AdConnection['client']['search']>[1]): Promise<Entry[]> {
+  private async search(
+    ctx: OpContext,
+    base: string,
+    options: Parameters<AdConnection['client']['search']>[1],
+  ): Promise<Entry[]> {
     if (!ctx.conn.client.isBound) throw new NotSentError('lost', 'connection lost before the read');
     try {
       const res = await ctx.conn.client.search(base, options);
@@ -492,17 +568,24 @@ export class AdDirectory implements Directory {
       errorCode: f.kind === 'transport' ? f.errorCode : f.code,
       diagnostic: f.diagnostic,
     });
-    return result('outcome_unknown', { detail: 'The connection to the domain controller was lost after the change was sent; it may or may not have been applied.' });
+    return result('outcome_unknown', {
+      detail:
+        'The connection to the domain controller was lost after the change was sent; it may or may not have been applied.',
+    });
   }
 
   private notFound(l: Exclude<Lookup, { kind: 'found' }>): OperationResult {
-    return l.kind === 'ambiguous' ? result('ambiguous_user', { detail: 'More than one user matches this login.' }) : result('user_not_found');
+    return l.kind === 'ambiguous'
+      ? result('ambiguous_user', { detail: 'More than one user matches this login.' })
+      : result('user_not_found');
   }
 
   /** Protected and disabled accounts are never written. */
   private refuseWrite(u: AdUser): OperationResult | null {
     if (u.adminCount === 1 && !this.cfg.allowProtected) {
-      return result('protected_account', { detail: 'Privileged accounts (adminCount=1) are not managed through writeback.' });
+      return result('protected_account', {
+        detail: 'Privileged accounts (adminCount=1) are not managed through writeback.',
+      });
     }
     if (u.uac & UF_ACCOUNTDISABLE) return result('account_disabled');
     return null;
@@ -524,13 +607,23 @@ export class AdDirectory implements Directory {
       if (/[\u0000-\u001f\u007f]/.test(ref.value)) return { kind: 'not_found' };
       const wanted = ref.value.toLocaleLowerCase('en-US');
       identity = new OrFilter({
-        filters: [new EqualityFilter({ attribute: 'sAMAccountName', value: ref.value }), new EqualityFilter({ attribute: 'userPrincipalName', value: ref.value })],
+        filters: [
+          new EqualityFilter({ attribute: 'sAMAccountName', value: ref.value }),
+          new EqualityFilter({ attribute: 'userPrincipalName', value: ref.value }),
+        ],
       });
-      matches = (e) => [str(e, 'sAMAccountName'), str(e, 'userPrincipalName')].some((v) => v !== undefined && v.toLocaleLowerCase('en-US') === wanted);
+      matches = (e) =>
+        [str(e, 'sAMAccountName'), str(e, 'userPrincipalName')].some(
+          (v) => v !== undefined && v.toLocaleLowerCase('en-US') === wanted,
+        );
     }
     // Scope: userFilter, scope.filter and scope.group are conditions of this same search; the
     // subtrees (scope.baseDns, all below baseDn) are checked on the DNs it returns.
-    const filters: Filter[] = [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), identity, ...this.cfg.scope.extraFilters];
+    const filters: Filter[] = [
+      new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+      identity,
+      ...this.cfg.scope.extraFilters,
+    ];
     const entries = (
       await this.search(ctx, this.cfg.baseDn, {
         scope: 'sub',
@@ -578,7 +671,8 @@ export class AdDirectory implements Directory {
   private async domainPolicy(ctx: OpContext, fresh: boolean): Promise<PolicyView> {
     const root = ctx.conn.rootDse.defaultNamingContext ?? this.cfg.baseDn;
     const t = this.now();
-    if (!fresh && this.domainCache && this.domainCache.key === root && t - this.domainCache.at < POLICY_TTL_MS) return this.domainCache.view;
+    if (!fresh && this.domainCache && this.domainCache.key === root && t - this.domainCache.at < POLICY_TTL_MS)
+      return this.domainCache.view;
     let e: Entry | undefined;
     try {
       e = (await this.search(ctx, root, { scope: 'base', attributes: DOMAIN_POLICY_ATTRS }))[0];
@@ -634,7 +728,10 @@ export class AdDirectory implements Directory {
         },
       };
     } else {
-      this.log.warn('fine-grained password policy not readable by the service account; grant it read access to the Password Settings Container', { pso: dn });
+      this.log.warn(
+        'fine-grained password policy not readable by the service account; grant it read access to the Password Settings Container',
+        { pso: dn },
+      );
     }
     this.psoCache.set(dn, { at: t, view });
     return view;
@@ -651,7 +748,10 @@ export class AdDirectory implements Directory {
         view = { exact: false, policy: { ...view.policy, source: 'fine_grained', name: cn } };
       }
     }
-    const p: EffectivePolicy = { ...view.policy, passwordLastSetAt: u.pwdLastSetMs === null ? null : new Date(u.pwdLastSetMs).toISOString() };
+    const p: EffectivePolicy = {
+      ...view.policy,
+      passwordLastSetAt: u.pwdLastSetMs === null ? null : new Date(u.pwdLastSetMs).toISOString(),
+    };
     if (u.pwdLastSetMs !== null) {
       if (p.minAgeSeconds > 0) p.nextChangeAllowedAt = new Date(u.pwdLastSetMs + p.minAgeSeconds * 1000).toISOString();
       const neverExpires = (u.uac & UF_DONT_EXPIRE_PASSWD) !== 0 || p.maxAgeSeconds === 0;
@@ -683,7 +783,9 @@ export class AdDirectory implements Directory {
           if (!(err instanceof NotSentError || err instanceof ReadRefusedError)) throw err;
           if (err instanceof NotSentError) ctx.broken = true;
         }
-        const localReasons = view?.exact ? precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName }) : [];
+        const localReasons = view?.exact
+          ? precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName })
+          : [];
         const reasons: PolicyReason[] = classifyRejection({
           op,
           diagnostic: f.diagnostic,
@@ -706,7 +808,10 @@ export class AdDirectory implements Directory {
         return this.logged(f, result('user_not_found'));
       case 19:
       case 53:
-        return this.logged(f, result('policy_violation', { reasons: ['unspecified'], detail: 'The directory refused the password.' }));
+        return this.logged(
+          f,
+          result('policy_violation', { reasons: ['unspecified'], detail: 'The directory refused the password.' }),
+        );
       default:
         this.log.error('directory refused the write', { ldapCode: f.code, ext: f.ext, diagnostic: f.diagnostic });
         return result('directory_unavailable', { detail: 'The domain controller refused the request.' });
@@ -725,7 +830,13 @@ export class AdDirectory implements Directory {
   }
 
   private logged(f: Extract<LdapFailure, { kind: 'result' }>, r: OperationResult): OperationResult {
-    this.log.info('directory refused the password write', { ldapCode: f.code, ext: f.ext, diagnostic: f.diagnostic, outcome: r.outcome, reasons: r.reasons });
+    this.log.info('directory refused the password write', {
+      ldapCode: f.code,
+      ext: f.ext,
+      diagnostic: f.diagnostic,
+      outcome: r.outcome,
+      reasons: r.reasons,
+    });
     return r;
   }
 

@@ -199,7 +199,8 @@ export const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
 function resolveScope(c: AdConfig, userFilter: Filter | undefined): ResolvedAdScope {
   const base = normalizeDn(c.baseDn);
   const baseDns = (c.scope?.baseDns ?? [c.baseDn]).map((dn, i) => {
-    if (!dn.includes('=') || hasControlChars(dn)) throw new TypeError(`ad.scope.baseDns.${i}: must be a distinguished name`);
+    if (!dn.includes('=') || hasControlChars(dn))
+      throw new TypeError(`ad.scope.baseDns.${i}: must be a distinguished name`);
     if (!isDnWithin(normalizeDn(dn), base)) throw new TypeError(`ad.scope.baseDns.${i}: must be baseDn or below it`);
     return dn;
   });
@@ -222,7 +223,8 @@ function resolveScope(c: AdConfig, userFilter: Filter | undefined): ResolvedAdSc
   const extraFilters: Filter[] = [];
   if (userFilter) extraFilters.push(userFilter);
   if (filter) extraFilters.push(filter);
-  if (group !== undefined) extraFilters.push(new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }));
+  if (group !== undefined)
+    extraFilters.push(new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }));
   return Object.freeze({ baseDns: Object.freeze(baseDns), filter, group, extraFilters: Object.freeze(extraFilters) });
 }
 

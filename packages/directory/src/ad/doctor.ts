@@ -40,18 +40,26 @@ async function deletionsCheck(client: Client, domainDn: string): Promise<DoctorC
   let visible = false;
   try {
     // The container itself is visible to everyone; its attributes only with Read Property.
-    const res = await client.search(`CN=Deleted Objects,${domainDn}`, { scope: 'base', attributes: ['isDeleted'] }, [new ShowDeletedControl()]);
+    const res = await client.search(`CN=Deleted Objects,${domainDn}`, { scope: 'base', attributes: ['isDeleted'] }, [
+      new ShowDeletedControl(),
+    ]);
     const e = res.searchEntries[0];
     visible = e !== undefined && str(e, 'isDeleted')?.toUpperCase() === 'TRUE';
   } catch (err) {
     if (classifyLdapError(err).kind === 'transport') throw err;
   }
   return visible
-    ? { id: 'sync_deletions', status: 'pass', summary: 'the service account can list CN=Deleted Objects: deleted users reach the cloud with the next incremental sync' }
+    ? {
+        id: 'sync_deletions',
+        status: 'pass',
+        summary:
+          'the service account can list CN=Deleted Objects: deleted users reach the cloud with the next incremental sync',
+      }
     : {
         id: 'sync_deletions',
         status: 'warn',
-        summary: 'the service account cannot list CN=Deleted Objects: deleted users reach the cloud only with its periodic anchors pass',
+        summary:
+          'the service account cannot list CN=Deleted Objects: deleted users reach the cloud only with its periodic anchors pass',
         fix: `dsacls "CN=Deleted Objects,${domainDn}" /takeownership, then dsacls "CN=Deleted Objects,${domainDn}" /G <domain>\\<service account>:LCRP`,
       };
 }
@@ -72,7 +80,10 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       id: 'config',
       status: 'fail',
       summary: err.message,
-      fix: err instanceof DirectoryError && err.code === 'insecure_transport' ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.' : 'Correct the option named above.',
+      fix:
+        err instanceof DirectoryError && err.code === 'insecure_transport'
+          ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.'
+          : 'Correct the option named above.',
     });
     return checks;
   }
@@ -96,7 +107,9 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       checks.push({
         id: `tls:${url.url}`,
         status: 'fail',
-        summary: isTls ? `TLS certificate of ${url.url} did not verify (${code ?? 'error'})` : `cannot connect to ${url.url} (${code ?? 'error'})`,
+        summary: isTls
+          ? `TLS certificate of ${url.url} did not verify (${code ?? 'error'})`
+          : `cannot connect to ${url.url} (${code ?? 'error'})`,
         fix: isTls
           ? code === 'ERR_TLS_CERT_ALTNAME_INVALID'
             ? 'The certificate is for another name: connect by that name, or set tlsServerName to it.'
@@ -113,7 +126,11 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
             summary: `connected to ${url.url} WITHOUT verifying its certificate`,
             fix: 'Remove dangerouslySkipTlsVerification and set caFile: anyone on the path could read every password.',
           }
-        : { id: `tls:${url.url}`, status: 'pass', summary: `TLS to ${url.url} verified${url.startTls ? ' (StartTLS)' : ''}` },
+        : {
+            id: `tls:${url.url}`,
+            status: 'pass',
+            summary: `TLS to ${url.url} verified${url.startTls ? ' (StartTLS)' : ''}`,
+          },
     );
     if (bound) {
       await client.unbind().catch(() => undefined);
@@ -142,7 +159,9 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     checks.push(clockCheck(root, now()));
     checks.push(hintsCheck(root, cfg));
     const domainDn = root.defaultNamingContext ?? cfg.baseDn;
-    const domain = (await client.search(domainDn, { scope: 'base', attributes: ['minPwdAge', 'minPwdLength', 'pwdProperties'] })).searchEntries[0];
+    const domain = (
+      await client.search(domainDn, { scope: 'base', attributes: ['minPwdAge', 'minPwdLength', 'pwdProperties'] })
+    ).searchEntries[0];
     const minAge = intervalToSeconds(domain ? str(domain, 'minPwdAge') : undefined);
     // The issue's list of what makes writeback fail in practice: a minimum age above 0 refuses a
     // user's second change inside the window (min_age, with the time it is allowed again); admin
@@ -158,12 +177,19 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
         : {
             id: 'min_pwd_age',
             status: 'pass',
-            summary: 'no minimum password age: changes are never refused for age (users could cycle through the history; 1 day in the domain policy or a PSO prevents it)',
+            summary:
+              'no minimum password age: changes are never refused for age (users could cycle through the history; 1 day in the domain policy or a PSO prevents it)',
           },
     );
 
     const scope = (extra: Filter[]): Filter =>
-      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...cfg.scope.extraFilters, ...extra] });
+      new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+          ...cfg.scope.extraFilters,
+          ...extra,
+        ],
+      });
     // One page is enough to know the scope is not empty and to pick a probe user; protected
     // accounts are few, so they are counted in full.
     let users: Entry[] = [];
@@ -188,8 +214,17 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     }
     checks.push(
       users.length > 0
-        ? { id: 'users_in_scope', status: 'pass', summary: `${users.length === 200 ? 'at least 200' : users.length} user account(s) in scope` }
-        : { id: 'users_in_scope', status: 'fail', summary: 'no user accounts in scope', fix: 'Check baseDn, userFilter and scope.' },
+        ? {
+            id: 'users_in_scope',
+            status: 'pass',
+            summary: `${users.length === 200 ? 'at least 200' : users.length} user account(s) in scope`,
+          }
+        : {
+            id: 'users_in_scope',
+            status: 'fail',
+            summary: 'no user accounts in scope',
+            fix: 'Check baseDn, userFilter and scope.',
+          },
     );
     checks.push(await deletionsCheck(client, domainDn));
     checks.push(
@@ -222,7 +257,11 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       );
     });
     if (!probe) {
-      checks.push({ id: 'rights', status: 'warn', summary: 'no ordinary enabled user in scope to check the service account rights on' });
+      checks.push({
+        id: 'rights',
+        status: 'warn',
+        summary: 'no ordinary enabled user in scope to check the service account rights on',
+      });
     } else {
       checks.push(...(await rightsChecks(client, probe, domain, deps.probeReset !== false)));
     }
@@ -256,31 +295,59 @@ function clockCheck(root: RootDse, now: number): DoctorCheck {
   const skew = Math.round((now - dcTime) / 1000);
   const abs = Math.abs(skew);
   if (abs > SKEW_FAIL_S) {
-    return { id: 'clock_skew', status: 'fail', summary: `agent clock is ${skew} s off the DC`, fix: 'Synchronise the agent host with the domain time (NTP): Kerberos and password ages depend on it.' };
+    return {
+      id: 'clock_skew',
+      status: 'fail',
+      summary: `agent clock is ${skew} s off the DC`,
+      fix: 'Synchronise the agent host with the domain time (NTP): Kerberos and password ages depend on it.',
+    };
   }
-  if (abs > SKEW_WARN_S) return { id: 'clock_skew', status: 'warn', summary: `agent clock is ${skew} s off the DC`, fix: 'Synchronise the agent host with NTP.' };
+  if (abs > SKEW_WARN_S)
+    return {
+      id: 'clock_skew',
+      status: 'warn',
+      summary: `agent clock is ${skew} s off the DC`,
+      fix: 'Synchronise the agent host with NTP.',
+    };
   return { id: 'clock_skew', status: 'pass', summary: `clock within ${abs} s of the DC` };
 }
 
 function hintsCheck(root: RootDse, cfg: ResolvedAdConfig): DoctorCheck {
-  const has = root.supportedControl.includes(POLICY_HINTS_OID) || root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID);
+  const has =
+    root.supportedControl.includes(POLICY_HINTS_OID) || root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID);
   if (cfg.policyHints === 'off') {
-    return { id: 'policy_hints', status: 'warn', summary: 'policyHints is off: admin resets ignore password history', fix: 'Set policyHints: auto.' };
+    return {
+      id: 'policy_hints',
+      status: 'warn',
+      summary: 'policyHints is off: admin resets ignore password history',
+      fix: 'Set policyHints: auto.',
+    };
   }
   return has
-    ? { id: 'policy_hints', status: 'pass', summary: 'the DC enforces password history on admin resets when asked (LDAP_SERVER_POLICY_HINTS)' }
+    ? {
+        id: 'policy_hints',
+        status: 'pass',
+        summary: 'the DC enforces password history on admin resets when asked (LDAP_SERVER_POLICY_HINTS)',
+      }
     : {
         id: 'policy_hints',
         status: 'warn',
-        summary: 'the DC does not support LDAP_SERVER_POLICY_HINTS: admin resets cannot enforce password history (results say historyEnforced: false)',
+        summary:
+          'the DC does not support LDAP_SERVER_POLICY_HINTS: admin resets cannot enforce password history (results say historyEnforced: false)',
         fix: 'Windows Server 2016 or later supports it; Samba does not.',
       };
 }
 
-async function rightsChecks(client: Client, user: Entry, domain: Entry | undefined, probeReset: boolean): Promise<DoctorCheck[]> {
+async function rightsChecks(
+  client: Client,
+  user: Entry,
+  domain: Entry | undefined,
+  probeReset: boolean,
+): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
   const login = str(user, 'sAMAccountName') ?? user.dn;
-  const e = (await client.search(user.dn, { scope: 'base', attributes: ['allowedAttributesEffective'] })).searchEntries[0];
+  const e = (await client.search(user.dn, { scope: 'base', attributes: ['allowedAttributesEffective'] }))
+    .searchEntries[0];
   const allowed = new Set((e ? strings(e, 'allowedAttributesEffective') : []).map((a) => a.toLowerCase()));
   for (const [attr, what] of [
     ['pwdLastSet', 'force a password change at next logon'],
@@ -307,7 +374,11 @@ async function rightsChecks(client: Client, user: Entry, domain: Entry | undefin
   const pso = str(user, 'msDS-ResultantPSO');
   let minLength: number | undefined;
   if (pso) {
-    const p = (await client.search(pso, { scope: 'base', attributes: ['msDS-MinimumPasswordLength'] }).catch(() => ({ searchEntries: [] as Entry[] }))).searchEntries[0];
+    const p = (
+      await client
+        .search(pso, { scope: 'base', attributes: ['msDS-MinimumPasswordLength'] })
+        .catch(() => ({ searchEntries: [] as Entry[] }))
+    ).searchEntries[0];
     minLength = p ? int(p, 'msDS-MinimumPasswordLength') : undefined;
   } else {
     minLength = domain ? int(domain, 'minPwdLength') : undefined;
@@ -322,13 +393,28 @@ async function rightsChecks(client: Client, user: Entry, domain: Entry | undefin
     return out;
   }
   try {
-    await client.modify(user.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from('"!"', 'utf16le')] }) }));
+    await client.modify(
+      user.dn,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'unicodePwd', values: [Buffer.from('"!"', 'utf16le')] }),
+      }),
+    );
     // Cannot happen with minLength >= 2; say so loudly if a DC ever accepts it.
-    out.push({ id: 'rights.reset', status: 'fail', summary: `the DC ACCEPTED a 1-character password for ${login} despite a minimum length of ${minLength}`, fix: 'Reset that user password now and check the DC password policy.' });
+    out.push({
+      id: 'rights.reset',
+      status: 'fail',
+      summary: `the DC ACCEPTED a 1-character password for ${login} despite a minimum length of ${minLength}`,
+      fix: 'Reset that user password now and check the DC password policy.',
+    });
   } catch (err) {
     const f = classifyLdapError(err);
     if (f.kind === 'result' && f.code === 19) {
-      out.push({ id: 'rights.reset', status: 'pass', summary: `has Reset Password on users (checked on ${login}; the probe was refused for policy, nothing changed)` });
+      out.push({
+        id: 'rights.reset',
+        status: 'pass',
+        summary: `has Reset Password on users (checked on ${login}; the probe was refused for policy, nothing changed)`,
+      });
     } else if (f.kind === 'result' && f.code === 50) {
       out.push({
         id: 'rights.reset',
@@ -337,7 +423,11 @@ async function rightsChecks(client: Client, user: Entry, domain: Entry | undefin
         fix: 'Delegate the "Reset Password" extended right on descendant User objects to the service account.',
       });
     } else {
-      out.push({ id: 'rights.reset', status: 'warn', summary: `Reset Password probe inconclusive (${f.kind === 'result' ? `LDAP ${f.code}` : 'connection error'})` });
+      out.push({
+        id: 'rights.reset',
+        status: 'warn',
+        summary: `Reset Password probe inconclusive (${f.kind === 'result' ? `LDAP ${f.code}` : 'connection error'})`,
+      });
     }
   }
   return out;

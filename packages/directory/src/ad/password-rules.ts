@@ -99,7 +99,12 @@ export function classifyRejection(ctx: RejectionContext): PolicyReason[] {
   const p = ctx.policy;
   if (!p) return ['unspecified'];
   if (ctx.op === 'change') {
-    if (p.minAgeSeconds > 0 && ctx.passwordLastSetMs !== null && ctx.now < ctx.passwordLastSetMs + p.minAgeSeconds * 1000) return ['min_age'];
+    if (
+      p.minAgeSeconds > 0 &&
+      ctx.passwordLastSetMs !== null &&
+      ctx.now < ctx.passwordLastSetMs + p.minAgeSeconds * 1000
+    )
+      return ['min_age'];
     if (p.historyLength > 0) return ['history'];
     return ['filter_rejected'];
   }

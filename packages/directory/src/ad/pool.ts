@@ -255,12 +255,15 @@ export class AdPool {
             // A refused service bind is a configuration problem, the same on every DC.
             this.bindRejections++;
             this.bindPausedUntil = this.now() + Math.min(600_000, 30_000 * 2 ** Math.min(this.bindRejections - 1, 5));
-            this.log.error('service account bind refused by the DC; check bindDn / bindPassword and that the account is enabled and not locked', {
-              url: url.url,
-              ldapCode: f.code,
-              data: f.data,
-              retryInMs: this.bindPausedUntil - this.now(),
-            });
+            this.log.error(
+              'service account bind refused by the DC; check bindDn / bindPassword and that the account is enabled and not locked',
+              {
+                url: url.url,
+                ldapCode: f.code,
+                data: f.data,
+                retryInMs: this.bindPausedUntil - this.now(),
+              },
+            );
             throw new NotSentError('bind_rejected', 'service account bind refused', f);
           }
           throw connectFailure(this.cfg, url, err, this.log);
@@ -282,7 +285,10 @@ export class AdPool {
         this.onConnect?.(conn);
         return conn;
       } catch (err) {
-        const e = err instanceof NotSentError ? err : new NotSentError('no_dc', 'directory connection failed', classifyLdapError(err));
+        const e =
+          err instanceof NotSentError
+            ? err
+            : new NotSentError('no_dc', 'directory connection failed', classifyLdapError(err));
         if (e.reason === 'bind_rejected') throw e;
         if (e.failure) this.markDown(url, e.failure);
         last = e;
@@ -300,7 +306,8 @@ export class AdPool {
 export async function readRootDse(client: Client): Promise<RootDse> {
   const res = await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ROOT_DSE_ATTRS });
   const e = res.searchEntries[0];
-  if (!e) return { defaultNamingContext: undefined, dnsHostName: undefined, supportedControl: [], currentTime: undefined };
+  if (!e)
+    return { defaultNamingContext: undefined, dnsHostName: undefined, supportedControl: [], currentTime: undefined };
   return {
     defaultNamingContext: str(e, 'defaultNamingContext'),
     dnsHostName: str(e, 'dnsHostName'),
@@ -360,15 +367,17 @@ export async function openClient(cfg: ResolvedAdConfig, url: AdUrl, log: Logger)
 export function connectFailure(cfg: ResolvedAdConfig, url: AdUrl, err: unknown, log: Logger): NotSentError {
   const f = classifyLdapError(err);
   if (isTlsVerificationError(f)) {
-    log.error('TLS verification of the DC certificate failed; set caFile to the CA that issued it (and tlsServerName if the name in the certificate differs from the URL host)', {
-      url: url.url,
-      errorCode: f.kind === 'transport' ? f.errorCode : undefined,
-      diagnostic: f.diagnostic,
-      caFile: cfg.caFile,
-      tlsServerName: cfg.tlsServerName,
-    });
+    log.error(
+      'TLS verification of the DC certificate failed; set caFile to the CA that issued it (and tlsServerName if the name in the certificate differs from the URL host)',
+      {
+        url: url.url,
+        errorCode: f.kind === 'transport' ? f.errorCode : undefined,
+        diagnostic: f.diagnostic,
+        caFile: cfg.caFile,
+        tlsServerName: cfg.tlsServerName,
+      },
+    );
     return new NotSentError('tls', 'TLS verification failed', f);
   }
   return new NotSentError('no_dc', 'directory connection failed', f);
 }
-

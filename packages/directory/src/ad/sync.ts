@@ -104,7 +104,13 @@ export function parseAdCursor(text: string): Cursor | null {
   let m = FULL_RE.exec(text);
   if (m) {
     const [, dc = '', end, pos, tie = '', width, total] = m;
-    return { phase: 'full', dc, end: Number(end), state: { pos: { n: Number(pos), tie }, width: Number(width) }, total: Number(total) };
+    return {
+      phase: 'full',
+      dc,
+      end: Number(end),
+      state: { pos: { n: Number(pos), tie }, width: Number(width) },
+      total: Number(total),
+    };
   }
   m = INC_RE.exec(text);
   if (m) {
@@ -130,7 +136,8 @@ interface DcView {
 }
 
 /** `v` when it fits the synced user's field, else undefined (an oversized value must not fail the batch). */
-const fit = (v: string | undefined, max: number): string | undefined => (v !== undefined && v.length > 0 && v.length <= max ? v : undefined);
+const fit = (v: string | undefined, max: number): string | undefined =>
+  v !== undefined && v.length > 0 && v.length <= max ? v : undefined;
 
 export class AdSyncSource implements SyncSource {
   private warnedTombstones = false;
@@ -150,12 +157,21 @@ export class AdSyncSource implements SyncSource {
       let cursor: Cursor;
       if (cursorText === null) {
         const total = (await this.countInScope(conn)) ?? -1;
-        cursor = { phase: 'full', dc: dc.id, end: dc.highestUsn, state: { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH }, total };
+        cursor = {
+          phase: 'full',
+          dc: dc.id,
+          end: dc.highestUsn,
+          state: { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH },
+          total,
+        };
         this.log.info('ad sync: full sync started', { dc: dc.id, watermark: dc.highestUsn, total });
       } else {
         const parsed = parseAdCursor(cursorText);
         if (!parsed || parsed.dc !== dc.id) {
-          this.log.warn('ad sync: cursor not valid on this DC; the cloud restarts a full sync', { reason: parsed ? 'other_dc' : 'unknown_cursor', dc: dc.id });
+          this.log.warn('ad sync: cursor not valid on this DC; the cloud restarts a full sync', {
+            reason: parsed ? 'other_dc' : 'unknown_cursor',
+            dc: dc.id,
+          });
           return { changes: [], cursor: '', more: false, reset: true };
         }
         cursor = parsed;
@@ -171,15 +187,25 @@ export class AdSyncSource implements SyncSource {
           maxWindows: MAX_WINDOWS,
         });
         const total = cursor.total >= 0 ? { total: cursor.total } : {};
-        if (!r.done) return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, ...total };
+        if (!r.done)
+          return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, ...total };
         // Full pass done: continue incrementally after its watermark.
-        const next: Cursor = { phase: 'inc', dc: dc.id, state: { pos: { n: cursor.end + 1, tie: '' }, width: INITIAL_WIDTH } };
+        const next: Cursor = {
+          phase: 'inc',
+          dc: dc.id,
+          state: { pos: { n: cursor.end + 1, tie: '' }, width: INITIAL_WIDTH },
+        };
         return { changes: r.changes, cursor: formatAdCursor(next), more: false, ...total };
       }
 
       const inc = cursor;
-      if (this.cfg.scope.group !== undefined && (await this.scopeGroupChanged(conn, dc, inc.state.pos.n, dc.highestUsn))) {
-        this.log.info('ad sync: the scoping group (or a group nested in it) changed; the cloud restarts a full sync', { dc: dc.id });
+      if (
+        this.cfg.scope.group !== undefined &&
+        (await this.scopeGroupChanged(conn, dc, inc.state.pos.n, dc.highestUsn))
+      ) {
+        this.log.info('ad sync: the scoping group (or a group nested in it) changed; the cloud restarts a full sync', {
+          dc: dc.id,
+        });
         return { changes: [], cursor: '', more: false, reset: true };
       }
       await this.checkTombstonesVisible(conn, dc);
@@ -205,7 +231,10 @@ export class AdSyncSource implements SyncSource {
         if (!m || m[1] !== dc.id) {
           // No reset flag in this answer: refuse, so the cloud starts the pass again instead of
           // treating users it did not see as deleted.
-          throw new DirectoryError('unavailable', 'anchors cursor is not valid on this domain controller; start the anchors pass again');
+          throw new DirectoryError(
+            'unavailable',
+            'anchors cursor is not valid on this domain controller; start the anchors pass again',
+          );
         }
         state = { pos: { n: Number(m[2]), tie: m[3] ?? '' }, width: Number(m[4]) };
       }
@@ -233,7 +262,10 @@ export class AdSyncSource implements SyncSource {
         budgetBytes: Number.MAX_SAFE_INTEGER,
       });
       const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
-      return { anchors, cursor: r.done ? null : `anchors:${dc.id}:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}` };
+      return {
+        anchors,
+        cursor: r.done ? null : `anchors:${dc.id}:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}`,
+      };
     });
   }
 
@@ -259,28 +291,58 @@ export class AdSyncSource implements SyncSource {
       this.pool.discard(conn);
       const f = classifyLdapError(err);
       if (f.kind === 'transport') this.pool.markDown(conn.url, f);
-      this.log.warn('ad sync: read failed', { kind: f.kind, code: f.kind === 'result' ? f.code : f.errorCode, diagnostic: f.diagnostic });
-      throw new DirectoryError('unavailable', `sync read failed (${f.kind === 'result' ? `LDAP result ${f.code}` : 'connection lost'})`, { cause: err });
+      this.log.warn('ad sync: read failed', {
+        kind: f.kind,
+        code: f.kind === 'result' ? f.code : f.errorCode,
+        diagnostic: f.diagnostic,
+      });
+      throw new DirectoryError(
+        'unavailable',
+        `sync read failed (${f.kind === 'result' ? `LDAP result ${f.code}` : 'connection lost'})`,
+        { cause: err },
+      );
     }
   }
 
-  private async search(conn: AdConnection, base: string, filter: Filter, attributes: string[], controls?: Control[]): Promise<Entry[]> {
+  private async search(
+    conn: AdConnection,
+    base: string,
+    filter: Filter,
+    attributes: string[],
+    controls?: Control[],
+  ): Promise<Entry[]> {
     // ldapts would reconnect a dropped client unbound; the pool's clients refuse, but say why here.
     if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-    return searchWindow(conn.client, base, { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'] }, controls);
+    return searchWindow(
+      conn.client,
+      base,
+      { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'] },
+      controls,
+    );
   }
 
   private async dcView(conn: AdConnection): Promise<DcView> {
     if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-    const root = (await conn.client.search('', { scope: 'base', attributes: ['highestCommittedUSN', 'dsServiceName', 'serverName', 'defaultNamingContext'] })).searchEntries[0];
+    const root = (
+      await conn.client.search('', {
+        scope: 'base',
+        attributes: ['highestCommittedUSN', 'dsServiceName', 'serverName', 'defaultNamingContext'],
+      })
+    ).searchEntries[0];
     const highest = root ? int(root, 'highestCommittedUSN') : undefined;
-    if (!root || highest === undefined) throw new DirectoryError('unavailable', 'the DC did not report highestCommittedUSN');
+    if (!root || highest === undefined)
+      throw new DirectoryError('unavailable', 'the DC did not report highestCommittedUSN');
     const dsService = str(root, 'dsServiceName');
     let id: string | undefined;
     if (dsService) {
       try {
-        const ntds = (await conn.client.search(dsService, { scope: 'base', attributes: ['invocationId', 'objectGUID'], explicitBufferAttributes: ['invocationId', 'objectGUID'] }))
-          .searchEntries[0];
+        const ntds = (
+          await conn.client.search(dsService, {
+            scope: 'base',
+            attributes: ['invocationId', 'objectGUID'],
+            explicitBufferAttributes: ['invocationId', 'objectGUID'],
+          })
+        ).searchEntries[0];
         const inv = ntds ? (bytes(ntds, 'invocationId') ?? bytes(ntds, 'objectGUID')) : undefined;
         if (inv?.length === 16) id = inv.toString('hex');
       } catch (err) {
@@ -288,7 +350,9 @@ export class AdSyncSource implements SyncSource {
       }
     }
     // Without a readable invocationId, the server's name stands for the DC (restores then go unnoticed).
-    id ??= Buffer.from(str(root, 'serverName') ?? dsService ?? conn.url.url, 'utf8').toString('hex').slice(0, 64);
+    id ??= Buffer.from(str(root, 'serverName') ?? dsService ?? conn.url.url, 'utf8')
+      .toString('hex')
+      .slice(0, 64);
     const nc = str(root, 'defaultNamingContext') ?? conn.rootDse.defaultNamingContext ?? this.cfg.baseDn;
     let lockoutDurationSeconds = 0;
     const domain = (await conn.client.search(nc, { scope: 'base', attributes: ['lockoutDuration'] })).searchEntries[0];
@@ -297,12 +361,21 @@ export class AdSyncSource implements SyncSource {
   }
 
   private usnRange(lo: number, hi: number): Filter[] {
-    return [new GreaterThanEqualsFilter({ attribute: 'uSNChanged', value: String(lo) }), new LessThanEqualsFilter({ attribute: 'uSNChanged', value: String(hi) })];
+    return [
+      new GreaterThanEqualsFilter({ attribute: 'uSNChanged', value: String(lo) }),
+      new LessThanEqualsFilter({ attribute: 'uSNChanged', value: String(hi) }),
+    ];
   }
 
   /** Users in scope (the subtree is the search base) within a USN range. */
   private scopeFilter(lo: number, hi: number): Filter {
-    return new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.usnRange(lo, hi), ...this.cfg.scope.extraFilters] });
+    return new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+        ...this.usnRange(lo, hi),
+        ...this.cfg.scope.extraFilters,
+      ],
+    });
   }
 
   /**
@@ -312,13 +385,25 @@ export class AdSyncSource implements SyncSource {
   private async countInScope(conn: AdConnection): Promise<number | undefined> {
     let n = 0;
     const stopAt = performance.now() + COUNT_BUDGET_MS;
-    const filter = new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.cfg.scope.extraFilters] });
+    const filter = new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+        ...this.cfg.scope.extraFilters,
+      ],
+    });
     for (const base of this.cfg.scope.baseDns) {
       if (!conn.client.isBound) throw new Error('connection lost before a sync read');
-      for await (const page of conn.client.searchPaginated(base, { scope: 'sub', filter, attributes: ['1.1'], paged: PAGE })) {
+      for await (const page of conn.client.searchPaginated(base, {
+        scope: 'sub',
+        filter,
+        attributes: ['1.1'],
+        paged: PAGE,
+      })) {
         n += page.searchEntries.length;
         if (performance.now() > stopAt) {
-          this.log.info('ad sync: counting the users in scope takes too long; the full sync runs without a total', { counted: n });
+          this.log.info('ad sync: counting the users in scope takes too long; the full sync runs without a total', {
+            counted: n,
+          });
           return undefined;
         }
       }
@@ -345,7 +430,12 @@ export class AdSyncSource implements SyncSource {
     const changed = await this.search(
       conn,
       dc.namingContext,
-      new AndFilter({ filters: [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }), ...this.usnRange(lo, hi)] }),
+      new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+          ...this.usnRange(lo, hi),
+        ],
+      }),
       ['objectGUID', 'uSNChanged'],
     );
     for (const e of changed) {
@@ -411,7 +501,11 @@ export class AdSyncSource implements SyncSource {
     let visible = false;
     try {
       // The container itself is visible to everyone; its attributes only with Read Property.
-      const res = await conn.client.search(`CN=Deleted Objects,${dc.namingContext}`, { scope: 'base', attributes: ['isDeleted'] }, [new ShowDeletedControl()]);
+      const res = await conn.client.search(
+        `CN=Deleted Objects,${dc.namingContext}`,
+        { scope: 'base', attributes: ['isDeleted'] },
+        [new ShowDeletedControl()],
+      );
       const e = res.searchEntries[0];
       visible = e !== undefined && str(e, 'isDeleted')?.toUpperCase() === 'TRUE';
     } catch (err) {
@@ -440,7 +534,9 @@ export class AdSyncSource implements SyncSource {
     const uac = int(e, 'userAccountControl') ?? 0;
     const pwdLastSet = str(e, 'pwdLastSet');
     const lockoutMs = filetimeToMs(str(e, 'lockoutTime'));
-    const locked = lockoutMs !== null && (dc.lockoutDurationSeconds === 0 || this.now() < lockoutMs + dc.lockoutDurationSeconds * 1000);
+    const locked =
+      lockoutMs !== null &&
+      (dc.lockoutDurationSeconds === 0 || this.now() < lockoutMs + dc.lockoutDurationSeconds * 1000);
     const pwdMs = filetimeToMs(pwdLastSet);
     const user: SyncedUser = {
       anchor: guidToString(guid),
@@ -470,7 +566,12 @@ export class AdSyncSource implements SyncSource {
         if (size > MAX_USER_BYTES || kept.length >= 1000) break;
         kept.push(g);
       }
-      if (kept.length < groups.length) this.log.warn('ad sync: memberOf list cut to keep the user inside one batch', { anchor: user.anchor, groups: groups.length, kept: kept.length });
+      if (kept.length < groups.length)
+        this.log.warn('ad sync: memberOf list cut to keep the user inside one batch', {
+          anchor: user.anchor,
+          groups: groups.length,
+          kept: kept.length,
+        });
       user.groups = kept;
     }
     const change: SyncChange = { kind: 'upsert', user };

@@ -28,14 +28,23 @@ const isPowerOfTwo = (n: number) => Number.isInteger(n) && n >= 2 && (n & (n - 1
 /** Bounds keep one hash below 256 MiB of memory, whatever a config file or a stored hash says. */
 export const HashCostSchema = z
   .object({
-    N: z.number().int().min(2).max(2 ** 20).refine(isPowerOfTwo, 'N must be a power of two'),
+    N: z
+      .number()
+      .int()
+      .min(2)
+      .max(2 ** 20)
+      .refine(isPowerOfTwo, 'N must be a power of two'),
     r: z.number().int().min(1).max(32),
     p: z.number().int().min(1).max(16),
   })
   .strict()
   .refine((c) => 128 * c.N * c.r * c.p <= 256 * 1024 * 1024, 'N*r*p too large (over 256 MiB)');
 
-const seconds = z.number().finite().min(0).max(100 * 365 * 24 * 3600);
+const seconds = z
+  .number()
+  .finite()
+  .min(0)
+  .max(100 * 365 * 24 * 3600);
 
 /**
  * Password policy settings, every field optional: used for the default policy (over the AD-like
@@ -83,7 +92,12 @@ export const EmbeddedConfigSchema = z
       .strict()
       .optional(),
     /** Compact the journal into the snapshot once it is larger than this and than the snapshot. */
-    compactAfterBytes: z.number().int().min(1).max(2 ** 40).default(8 * 1024 * 1024),
+    compactAfterBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 40)
+      .default(8 * 1024 * 1024),
   })
   .strict();
 
@@ -97,7 +111,10 @@ export type ResolvedEmbeddedConfig = Readonly<z.output<typeof EmbeddedConfigSche
  * e.g. `directory.hash.N: N must be a power of two`; warns through `log` when the hash cost is below
  * the standard one.
  */
-export function parseEmbeddedConfig(input: unknown, opts: { prefix?: string; log?: Logger } = {}): ResolvedEmbeddedConfig {
+export function parseEmbeddedConfig(
+  input: unknown,
+  opts: { prefix?: string; log?: Logger } = {},
+): ResolvedEmbeddedConfig {
   const parsed = EmbeddedConfigSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -111,9 +128,12 @@ export function parseEmbeddedConfig(input: unknown, opts: { prefix?: string; log
   }
   const std = HASH_COST.standard;
   if (cfg.hash.N * cfg.hash.r * cfg.hash.p < std.N * std.r * std.p) {
-    opts.log?.warn('embedded directory: password hash cost below the standard one; fine for tests and benchmarks only', {
-      hashCost: cfg.hash,
-    });
+    opts.log?.warn(
+      'embedded directory: password hash cost below the standard one; fine for tests and benchmarks only',
+      {
+        hashCost: cfg.hash,
+      },
+    );
   }
   return Object.freeze({
     ...cfg,

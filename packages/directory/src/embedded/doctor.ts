@@ -28,7 +28,11 @@ function errnoCode(err: unknown): unknown {
   return typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
 }
 
-const canWrite = (path: string) => access(path, fsc.W_OK | fsc.X_OK).then(() => true, () => false);
+const canWrite = (path: string) =>
+  access(path, fsc.W_OK | fsc.X_OK).then(
+    () => true,
+    () => false,
+  );
 
 function formatSeconds(s: number): string {
   if (s % 86_400 === 0) return `${s / 86_400} day(s)`;
@@ -46,9 +50,17 @@ async function readBack(folder: string): Promise<ReadBack> {
     return { ok: true, state };
   } catch (err) {
     if (err instanceof DirectoryError && err.code === 'store_corrupt') {
-      return { ok: false, summary: err.message, fix: 'Stop the agent and restore the directory folder from a backup; the agent refuses to open a corrupt store.' };
+      return {
+        ok: false,
+        summary: err.message,
+        fix: 'Stop the agent and restore the directory folder from a backup; the agent refuses to open a corrupt store.',
+      };
     }
-    return { ok: false, summary: `store files cannot be read (${String(errnoCode(err) ?? 'error')})`, fix: 'Run the doctor as the user the agent runs as, and give that user read and write access to the folder.' };
+    return {
+      ok: false,
+      summary: `store files cannot be read (${String(errnoCode(err) ?? 'error')})`,
+      fix: 'Run the doctor as the user the agent runs as, and give that user read and write access to the folder.',
+    };
   }
 }
 
@@ -75,43 +87,89 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
   try {
     cfg = parseEmbeddedConfig(config, { prefix: 'directory', log });
   } catch (err) {
-    checks.push({ id: 'config', status: 'fail', summary: err instanceof Error ? err.message : 'invalid configuration', fix: 'Correct the option named above in the state file\'s directory configuration.' });
+    checks.push({
+      id: 'config',
+      status: 'fail',
+      summary: err instanceof Error ? err.message : 'invalid configuration',
+      fix: "Correct the option named above in the state file's directory configuration.",
+    });
     return checks;
   }
   const folder = resolve(cfg.path);
-  checks.push({ id: 'config', status: 'pass', summary: `embedded directory in ${folder} (durability ${cfg.durability})` });
+  checks.push({
+    id: 'config',
+    status: 'pass',
+    summary: `embedded directory in ${folder} (durability ${cfg.durability})`,
+  });
 
   // Folder: it must exist as a folder the agent can write to, or be creatable.
   let exists = false;
   try {
     const s = await stat(folder);
     if (!s.isDirectory()) {
-      checks.push({ id: 'folder', status: 'fail', summary: `${folder} exists and is not a folder`, fix: 'Point directory.path at a folder (it is created when missing).' });
+      checks.push({
+        id: 'folder',
+        status: 'fail',
+        summary: `${folder} exists and is not a folder`,
+        fix: 'Point directory.path at a folder (it is created when missing).',
+      });
       return checks;
     }
     exists = true;
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') {
-      checks.push({ id: 'folder', status: 'fail', summary: `${folder} cannot be examined (${String(errnoCode(err) ?? 'error')})`, fix: 'Give the agent\'s user access to the folder and its parents.' });
+      checks.push({
+        id: 'folder',
+        status: 'fail',
+        summary: `${folder} cannot be examined (${String(errnoCode(err) ?? 'error')})`,
+        fix: "Give the agent's user access to the folder and its parents.",
+      });
       return checks;
     }
   }
   if (!exists) {
     // mkdir -p: the nearest existing ancestor must be writable.
     let parent = dirname(folder);
-    while (parent !== dirname(parent) && !(await stat(parent).then(() => true, () => false))) parent = dirname(parent);
+    while (
+      parent !== dirname(parent) &&
+      !(await stat(parent).then(
+        () => true,
+        () => false,
+      ))
+    )
+      parent = dirname(parent);
     checks.push(
       (await canWrite(parent))
-        ? { id: 'folder', status: 'warn', summary: `${folder} does not exist yet; the agent creates it at its first start, empty`, fix: 'Check directory.path: an existing directory is expected once users were added.' }
-        : { id: 'folder', status: 'fail', summary: `${folder} does not exist and ${parent} is not writable, so it cannot be created`, fix: `Create ${folder} and give it to the agent's user (chmod 700).` },
+        ? {
+            id: 'folder',
+            status: 'warn',
+            summary: `${folder} does not exist yet; the agent creates it at its first start, empty`,
+            fix: 'Check directory.path: an existing directory is expected once users were added.',
+          }
+        : {
+            id: 'folder',
+            status: 'fail',
+            summary: `${folder} does not exist and ${parent} is not writable, so it cannot be created`,
+            fix: `Create ${folder} and give it to the agent's user (chmod 700).`,
+          },
     );
   } else {
     const files = [SNAPSHOT_FILE, JOURNAL_FILE].map((f) => join(folder, f));
     const notWritable: string[] = [];
     if (!(await canWrite(folder))) notWritable.push(folder);
     for (const f of files) {
-      const present = await stat(f).then(() => true, () => false);
-      if (present && !(await access(f, fsc.W_OK).then(() => true, () => false))) notWritable.push(f);
+      const present = await stat(f).then(
+        () => true,
+        () => false,
+      );
+      if (
+        present &&
+        !(await access(f, fsc.W_OK).then(
+          () => true,
+          () => false,
+        ))
+      )
+        notWritable.push(f);
     }
     checks.push(
       notWritable.length === 0
@@ -120,7 +178,7 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
             id: 'folder',
             status: 'fail',
             summary: `not writable by this user: ${notWritable.join(', ')}`,
-            fix: 'Run the doctor as the agent\'s user; give that user the folder and its files (chown -R, chmod 700).',
+            fix: "Run the doctor as the agent's user; give that user the folder and its files (chown -R, chmod 700).",
           },
     );
   }
@@ -134,8 +192,17 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
       checks.push({ id: 'store', status: 'fail', summary: `store does not read back: ${rb.summary}`, fix: rb.fix });
     } else {
       state = rb.state;
-      const by = holder === null ? '' : holder === process.pid ? '; open in this process' : `; in use by process ${holder} (the agent daemon?)`;
-      checks.push({ id: 'store', status: 'pass', summary: `store reads back: ${state.users.size} user(s), change #${state.seq}${by}` });
+      const by =
+        holder === null
+          ? ''
+          : holder === process.pid
+            ? '; open in this process'
+            : `; in use by process ${holder} (the agent daemon?)`;
+      checks.push({
+        id: 'store',
+        status: 'pass',
+        summary: `store reads back: ${state.users.size} user(s), change #${state.seq}${by}`,
+      });
     }
   }
 
@@ -143,7 +210,11 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
   const cost = cfg.hash.N * cfg.hash.r * cfg.hash.p;
   checks.push(
     cost >= std.N * std.r * std.p
-      ? { id: 'hash_cost', status: 'pass', summary: `password hashes: scrypt N=${cfg.hash.N} r=${cfg.hash.r} p=${cfg.hash.p}` }
+      ? {
+          id: 'hash_cost',
+          status: 'pass',
+          summary: `password hashes: scrypt N=${cfg.hash.N} r=${cfg.hash.r} p=${cfg.hash.p}`,
+        }
       : {
           id: 'hash_cost',
           status: 'warn',
@@ -170,8 +241,17 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
     const users = [...state.users.values()];
     checks.push(
       users.length > 0
-        ? { id: 'users', status: 'pass', summary: `${users.length} user(s), ${users.filter((u) => !u.enabled).length} disabled` }
-        : { id: 'users', status: 'warn', summary: 'no users: every request will answer user_not_found', fix: 'Add users (EmbeddedDirectory.createUser) before writing back to them.' },
+        ? {
+            id: 'users',
+            status: 'pass',
+            summary: `${users.length} user(s), ${users.filter((u) => !u.enabled).length} disabled`,
+          }
+        : {
+            id: 'users',
+            status: 'warn',
+            summary: 'no users: every request will answer user_not_found',
+            fix: 'Add users (EmbeddedDirectory.createUser) before writing back to them.',
+          },
     );
     const prot = users.filter((u) => u.protected);
     checks.push(
@@ -184,7 +264,11 @@ export async function embeddedDoctorChecks(config: unknown, deps: EmbeddedDoctor
               summary: `${prot.length} protected account(s) and allowProtected is on: their passwords can be reset from the cloud`,
               fix: 'Turn allowProtected off unless privileged accounts must be managed through writeback.',
             }
-          : { id: 'protected_accounts', status: 'pass', summary: `${prot.length} protected account(s) (e.g. ${prot[0]?.login ?? '?'}); writes to them are refused (protected_account)` },
+          : {
+              id: 'protected_accounts',
+              status: 'pass',
+              summary: `${prot.length} protected account(s) (e.g. ${prot[0]?.login ?? '?'}); writes to them are refused (protected_account)`,
+            },
     );
   }
   return checks;

@@ -51,7 +51,13 @@ import {
 import { z } from 'zod';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { parseEmbeddedConfig, PolicySettingsSchema, type EmbeddedConfig, type PolicySettings, type ResolvedEmbeddedConfig } from './config.js';
+import {
+  parseEmbeddedConfig,
+  PolicySettingsSchema,
+  type EmbeddedConfig,
+  type PolicySettings,
+  type ResolvedEmbeddedConfig,
+} from './config.js';
 import { digestAndMatch, hashPassword, newSalt, spendVerifyTime, verifyPassword } from './hash.js';
 import { KeyedQueue } from './keyed-queue.js';
 import {
@@ -153,7 +159,15 @@ const DisplayNameSchema = z
   .max(256)
   .refine((v) => !/[\p{Cc}]/u.test(v), 'displayName contains a control character');
 const MobileSchema = z.string().regex(/^\+?[0-9][0-9 ()-]{2,40}$/, 'mobile must be a phone number');
-const GroupsSchema = z.array(z.string().min(1).max(256).refine((v) => !/[\p{Cc}]/u.test(v), 'group names may not contain control characters')).max(1000);
+const GroupsSchema = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((v) => !/[\p{Cc}]/u.test(v), 'group names may not contain control characters'),
+  )
+  .max(1000);
 const PolicyNameSchema = z
   .string()
   .min(1)
@@ -197,7 +211,10 @@ function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   // zod messages name the rule, never the rejected value, so no password can leak through here.
-  throw new DirectoryError('invalid_input', `${what}${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
+  throw new DirectoryError(
+    'invalid_input',
+    `${what}${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`,
+  );
 }
 
 /** A user change for the journal (the record's own seq replaces the user's). */
@@ -272,10 +289,12 @@ export class EmbeddedDirectory implements Directory {
         const { policy, name } = this.resolvePolicy(user);
         const reasons = this.qualityReasons(newPassword, policy, user);
         const historyEnforced = options.enforceHistory ? { historyEnforced: true } : {};
-        if (reasons.length > 0 && !options.enforceHistory) return this.violation(reasons, user, policy, name, now, historyEnforced);
+        if (reasons.length > 0 && !options.enforceHistory)
+          return this.violation(reasons, user, policy, name, now, historyEnforced);
         const hashed = await this.hashNew(newPassword, policy, user, reasons.length === 0);
         if (options.enforceHistory && hashed.reused) reasons.push('history');
-        if (reasons.length > 0 || hashed.credential === null) return this.violation(reasons, user, policy, name, now, historyEnforced);
+        if (reasons.length > 0 || hashed.credential === null)
+          return this.violation(reasons, user, policy, name, now, historyEnforced);
         const { credential, history } = hashed;
         const lockout: LockoutState = options.unlock ? NO_LOCKOUT : user;
         const next: StoredUser = {
@@ -363,7 +382,10 @@ export class EmbeddedDirectory implements Directory {
         if ((user.badCount !== 0 || user.lockedAt !== null) && this.store.failed === null) {
           await this.write(userChange({ ...user, ...NO_LOCKOUT }));
         }
-        return { outcome: 'succeeded', data: { mustChange: user.mustChange, expired: isExpired(this.times(user), policy, now) } };
+        return {
+          outcome: 'succeeded',
+          data: { mustChange: user.mustChange, expired: isExpired(this.times(user), policy, now) },
+        };
       }),
     );
   }
@@ -377,7 +399,11 @@ export class EmbeddedDirectory implements Directory {
   async health(): Promise<DirectoryHealth> {
     const started = performance.now();
     const ok = !this.closing && this.store.failed === null;
-    const detail = this.closing ? 'closed' : ok ? `${this.state.users.size} users, seq ${this.state.seq}` : 'journal write failed; reopen';
+    const detail = this.closing
+      ? 'closed'
+      : ok
+        ? `${this.state.users.size} users, seq ${this.state.seq}`
+        : 'journal write failed; reopen';
     return { ok, kind: 'embedded', latencyMs: performance.now() - started, detail };
   }
 
@@ -411,7 +437,10 @@ export class EmbeddedDirectory implements Directory {
       (async () => {
         const data = parseInput(CreateUserSchema, input, 'createUser');
         if (data.policyName !== undefined && !this.state.policies.has(data.policyName)) {
-          throw new DirectoryError('not_found', `createUser.policyName: no policy named ${JSON.stringify(data.policyName)}`);
+          throw new DirectoryError(
+            'not_found',
+            `createUser.policyName: no policy named ${JSON.stringify(data.policyName)}`,
+          );
         }
         this.assertNamesFree(data.login, data.upn, undefined);
         const now = this.now();
@@ -439,7 +468,11 @@ export class EmbeddedDirectory implements Directory {
         if (data.password !== undefined) {
           const { policy } = this.resolvePolicy(base);
           const reasons = this.qualityReasons(data.password, policy, base);
-          if (reasons.length > 0) throw new DirectoryError('invalid_input', `createUser.password: rejected by the policy (${reasons.join(', ')})`);
+          if (reasons.length > 0)
+            throw new DirectoryError(
+              'invalid_input',
+              `createUser.password: rejected by the policy (${reasons.join(', ')})`,
+            );
           const hashed = await this.hashNew(data.password, policy, base, true);
           user = { ...base, passwordHash: hashed.credential, passwordSetAt: now, history: hashed.history };
         }
@@ -460,7 +493,10 @@ export class EmbeddedDirectory implements Directory {
     return this.track(
       this.withAdminUser(anchorOrLogin, async (user) => {
         if (data.policyName != null && !this.state.policies.has(data.policyName)) {
-          throw new DirectoryError('not_found', `updateUser.policyName: no policy named ${JSON.stringify(data.policyName)}`);
+          throw new DirectoryError(
+            'not_found',
+            `updateUser.policyName: no policy named ${JSON.stringify(data.policyName)}`,
+          );
         }
         const next: StoredUser = { ...user };
         if (data.login !== undefined) next.login = data.login;
@@ -500,13 +536,18 @@ export class EmbeddedDirectory implements Directory {
   listUsers(): EmbeddedUser[] {
     this.assertOpen();
     const now = this.now();
-    return [...this.state.users.values()].map((u) => this.toPublic(u, now)).sort((a, b) => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0));
+    return [...this.state.users.values()]
+      .map((u) => this.toPublic(u, now))
+      .sort((a, b) => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0));
   }
 
   /** The default policy (complete) and the fine-grained policies (their overrides). */
   listPolicies(): { default: PasswordPolicy; policies: Record<string, PolicySettings> } {
     this.assertOpen();
-    return { default: { ...this.defaultPolicy() }, policies: Object.fromEntries([...this.state.policies].map(([k, v]) => [k, { ...v }])) };
+    return {
+      default: { ...this.defaultPolicy() },
+      policies: Object.fromEntries([...this.state.policies].map(([k, v]) => [k, { ...v }])),
+    };
   }
 
   /** Change fields of the default policy; returns the complete new default. Throws `invalid_input`. */
@@ -515,7 +556,8 @@ export class EmbeddedDirectory implements Directory {
       (async () => {
         const parsed = parseInput(PolicySettingsSchema, settings, 'setDefaultPolicy');
         const policy = mergePolicy(this.defaultPolicy(), parsed);
-        if (policy.minLength > policy.maxLength) throw new DirectoryError('invalid_input', 'setDefaultPolicy.minLength: greater than maxLength');
+        if (policy.minLength > policy.maxLength)
+          throw new DirectoryError('invalid_input', 'setDefaultPolicy.minLength: greater than maxLength');
         await this.adminWrite({ type: 'default_policy', policy });
         return { ...policy };
       })(),
@@ -532,7 +574,8 @@ export class EmbeddedDirectory implements Directory {
         const policyName = parseInput(PolicyNameSchema, name, 'definePolicy.name');
         const parsed = parseInput(PolicySettingsSchema, settings, 'definePolicy');
         const resolved = mergePolicy(this.defaultPolicy(), parsed);
-        if (resolved.minLength > resolved.maxLength) throw new DirectoryError('invalid_input', 'definePolicy.minLength: greater than maxLength');
+        if (resolved.minLength > resolved.maxLength)
+          throw new DirectoryError('invalid_input', 'definePolicy.minLength: greater than maxLength');
         await this.adminWrite({ type: 'policy', name: policyName, settings: parsed });
         return resolved;
       })(),
@@ -543,7 +586,8 @@ export class EmbeddedDirectory implements Directory {
   async removePolicy(name: string): Promise<void> {
     return this.track(
       (async () => {
-        if (!this.state.policies.has(name)) throw new DirectoryError('not_found', `removePolicy: no policy named ${JSON.stringify(name)}`);
+        if (!this.state.policies.has(name))
+          throw new DirectoryError('not_found', `removePolicy: no policy named ${JSON.stringify(name)}`);
         await this.adminWrite({ type: 'policy_removed', name });
         const assigned = [...this.state.users.values()].filter((u) => u.policyName === name);
         await Promise.all(
@@ -568,8 +612,10 @@ export class EmbeddedDirectory implements Directory {
    */
   changesSince(seq: number, limit = 1000): ChangesPage {
     this.assertOpen();
-    if (!Number.isInteger(seq) || seq < 0) throw new DirectoryError('invalid_input', 'changesSince.seq: a non-negative integer');
-    if (!Number.isInteger(limit) || limit < 1) throw new DirectoryError('invalid_input', 'changesSince.limit: a positive integer');
+    if (!Number.isInteger(seq) || seq < 0)
+      throw new DirectoryError('invalid_input', 'changesSince.seq: a non-negative integer');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new DirectoryError('invalid_input', 'changesSince.limit: a positive integer');
     const now = this.now();
     const found: ({ seq: number; user: StoredUser } | { seq: number; anchor: string; at: number })[] = [];
     for (const u of this.state.users.values()) if (u.seq > seq) found.push({ seq: u.seq, user: u });
@@ -609,13 +655,19 @@ export class EmbeddedDirectory implements Directory {
   private lookup(ref: UserRef): StoredUser | undefined {
     const value: unknown = ref?.value;
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_USER_REF_LENGTH) return undefined;
-    const user = ref.by === 'anchor' ? this.state.users.get(value) : ref.by === 'login' ? this.state.findByLogin(value) : undefined;
+    const user =
+      ref.by === 'anchor'
+        ? this.state.users.get(value)
+        : ref.by === 'login'
+          ? this.state.findByLogin(value)
+          : undefined;
     // Users outside the sync scope are not served at all (as the real adapters' search base and filter).
     return user && this.syncSource.inScope(user) ? user : undefined;
   }
 
   private lookupAdmin(anchorOrLogin: string): StoredUser | undefined {
-    if (typeof anchorOrLogin !== 'string' || anchorOrLogin.length === 0 || anchorOrLogin.length > MAX_USER_REF_LENGTH) return undefined;
+    if (typeof anchorOrLogin !== 'string' || anchorOrLogin.length === 0 || anchorOrLogin.length > MAX_USER_REF_LENGTH)
+      return undefined;
     return this.state.users.get(anchorOrLogin) ?? this.state.findByLogin(anchorOrLogin);
   }
 
@@ -629,7 +681,11 @@ export class EmbeddedDirectory implements Directory {
    * Find the user, then run `op` in the user's queue against the user's latest record. An unknown
    * user whose password we were given costs one hash anyway, so timing does not tell them apart.
    */
-  private async withUser(ref: UserRef, password: string | null, op: (user: StoredUser) => Promise<OperationResult>): Promise<OperationResult> {
+  private async withUser(
+    ref: UserRef,
+    password: string | null,
+    op: (user: StoredUser) => Promise<OperationResult>,
+  ): Promise<OperationResult> {
     this.assertOpen();
     const found = this.lookup(ref);
     if (!found) {
@@ -655,7 +711,8 @@ export class EmbeddedDirectory implements Directory {
 
   private assertNamesFree(login: string, upn: string | undefined, self: string | undefined): void {
     if (this.state.nameTaken(login, self)) throw new DirectoryError('user_exists', 'login already in use');
-    if (upn !== undefined && this.state.nameTaken(upn, self)) throw new DirectoryError('user_exists', 'upn already in use');
+    if (upn !== undefined && this.state.nameTaken(upn, self))
+      throw new DirectoryError('user_exists', 'upn already in use');
   }
 
   /** Journal a change for a directory operation: null when written, else the outcome to answer. */
@@ -692,7 +749,9 @@ export class EmbeddedDirectory implements Directory {
   private resolvePolicy(user: StoredUser): ResolvedPolicy {
     const base = this.defaultPolicy();
     const settings = user.policyName === undefined ? undefined : this.state.policies.get(user.policyName);
-    return settings ? { policy: mergePolicy(base, settings), name: user.policyName } : { policy: base, name: undefined };
+    return settings
+      ? { policy: mergePolicy(base, settings), name: user.policyName }
+      : { policy: base, name: undefined };
   }
 
   private times(user: StoredUser): PasswordTimes {
@@ -736,11 +795,17 @@ export class EmbeddedDirectory implements Directory {
   ): Promise<{ reused: boolean; history: string[]; credential: string | null }> {
     const remembered = user.history.slice(0, policy.historyLength);
     const [digest, credential] = await Promise.all([
-      policy.historyLength > 0 ? digestAndMatch(password, this.config.hash, Buffer.from(user.historySalt, 'base64'), remembered) : null,
+      policy.historyLength > 0
+        ? digestAndMatch(password, this.config.hash, Buffer.from(user.historySalt, 'base64'), remembered)
+        : null,
       withCredential ? hashPassword(password, this.config.hash) : null,
     ]);
     if (!digest) return { reused: false, history: [], credential };
-    return { reused: digest.matched, history: [digest.digest, ...remembered].slice(0, policy.historyLength), credential };
+    return {
+      reused: digest.matched,
+      history: [digest.digest, ...remembered].slice(0, policy.historyLength),
+      credential,
+    };
   }
 
   private async checkPassword(user: StoredUser, password: string): Promise<boolean> {
@@ -819,11 +884,19 @@ export class EmbeddedDirectory implements Directory {
  * configuration, DirectoryError `store_locked` when another instance holds the folder and
  * `store_corrupt` when its files cannot be read back.
  */
-export async function openEmbeddedDirectory(config: EmbeddedConfig, deps: EmbeddedDeps = {}): Promise<EmbeddedDirectory> {
+export async function openEmbeddedDirectory(
+  config: EmbeddedConfig,
+  deps: EmbeddedDeps = {},
+): Promise<EmbeddedDirectory> {
   const log = deps.log ?? createLogger({ name: 'directory.embedded' });
   const now = deps.now ?? Date.now;
   const cfg = parseEmbeddedConfig(config, { log });
-  const store = await EmbeddedStore.open(cfg.path, { durability: cfg.durability, compactAfterBytes: cfg.compactAfterBytes, now, log });
+  const store = await EmbeddedStore.open(cfg.path, {
+    durability: cfg.durability,
+    compactAfterBytes: cfg.compactAfterBytes,
+    now,
+    log,
+  });
   const dir = new EmbeddedDirectory(cfg, store, now, log);
   try {
     await dir.applyConfiguredPolicy();

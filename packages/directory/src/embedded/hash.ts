@@ -24,8 +24,12 @@ export function newSalt(): Buffer {
 
 function derive(password: string, salt: Buffer, cost: HashCost, keyLength: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyLength, { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r * cost.p + 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
+    scrypt(
+      password,
+      salt,
+      keyLength,
+      { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r * cost.p + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
     );
   });
 }
@@ -42,7 +46,19 @@ export function decodeHash(encoded: string): ScryptHash | null {
   const parts = encoded.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return null;
   const [, n, r, p, salt, hash] = parts;
-  if (!n || !r || !p || !salt || !hash || !INT.test(n) || !INT.test(r) || !INT.test(p) || !B64.test(salt) || !B64.test(hash)) return null;
+  if (
+    !n ||
+    !r ||
+    !p ||
+    !salt ||
+    !hash ||
+    !INT.test(n) ||
+    !INT.test(r) ||
+    !INT.test(p) ||
+    !B64.test(salt) ||
+    !B64.test(hash)
+  )
+    return null;
   const cost = HashCostSchema.safeParse({ N: Number(n), r: Number(r), p: Number(p) });
   if (!cost.success) return null;
   const saltBuf = Buffer.from(salt, 'base64');
@@ -105,7 +121,12 @@ export async function digestAndMatch(
   for (const entry of history) {
     const h = decodeHash(entry);
     if (!h) continue;
-    const sameGroup = h.cost.N === cost.N && h.cost.r === cost.r && h.cost.p === cost.p && h.hash.length === KEY_LENGTH && h.salt.equals(salt);
+    const sameGroup =
+      h.cost.N === cost.N &&
+      h.cost.r === cost.r &&
+      h.cost.p === cost.p &&
+      h.hash.length === KEY_LENGTH &&
+      h.salt.equals(salt);
     if (!sameGroup) others.push(entry);
     else if (timingSafeEqual(own, h.hash)) matched = true;
   }

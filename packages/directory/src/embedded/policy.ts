@@ -114,7 +114,11 @@ export function sortReasons(reasons: Iterable<PolicyReason>): PolicyReason[] {
  * The reasons a password fails the policy's length and complexity rules (history and minimum age
  * need stored state: see {@link minAgeBlocks} and the directory). Empty when it passes.
  */
-export function checkPasswordQuality(password: string, policy: Readonly<PasswordPolicy>, account: AccountNames): PolicyReason[] {
+export function checkPasswordQuality(
+  password: string,
+  policy: Readonly<PasswordPolicy>,
+  account: AccountNames,
+): PolicyReason[] {
   const reasons: PolicyReason[] = [];
   const length = [...password].length;
   if (length < policy.minLength) reasons.push('too_short');
@@ -133,7 +137,11 @@ export interface PasswordTimes {
 }
 
 /** When the minimum age next allows a user change (null: now). */
-export function nextChangeAllowedAt(times: PasswordTimes, policy: Readonly<PasswordPolicy>, now: number): number | null {
+export function nextChangeAllowedAt(
+  times: PasswordTimes,
+  policy: Readonly<PasswordPolicy>,
+  now: number,
+): number | null {
   if (times.passwordLastSetAt === null || policy.minAgeSeconds <= 0) return null;
   const at = times.passwordLastSetAt + policy.minAgeSeconds * 1000;
   return at > now ? at : null;

@@ -41,7 +41,6 @@ export const StoredUserSchema = z.object({
 /** A user as the store keeps it (hashes included, never a password). `seq`: its last change. */
 export type StoredUser = z.infer<typeof StoredUserSchema> & { seq: number };
 
-
 const CompletePolicySchema = z
   .object({
     minLength: z.number(),
@@ -60,11 +59,21 @@ const meta = { seq: z.number().int().min(1), at: ms };
 const userChange = z.object({ type: z.literal('user'), user: StoredUserSchema });
 const userDeleted = z.object({ type: z.literal('user_deleted'), anchor: z.string().min(1).max(256) });
 const defaultPolicyChange = z.object({ type: z.literal('default_policy'), policy: CompletePolicySchema });
-const policyChange = z.object({ type: z.literal('policy'), name: z.string().min(1).max(256), settings: PolicySettingsSchema });
+const policyChange = z.object({
+  type: z.literal('policy'),
+  name: z.string().min(1).max(256),
+  settings: PolicySettingsSchema,
+});
 const policyRemoved = z.object({ type: z.literal('policy_removed'), name: z.string().min(1).max(256) });
 
 /** A change, before it is numbered. */
-export const ChangeSchema = z.discriminatedUnion('type', [userChange, userDeleted, defaultPolicyChange, policyChange, policyRemoved]);
+export const ChangeSchema = z.discriminatedUnion('type', [
+  userChange,
+  userDeleted,
+  defaultPolicyChange,
+  policyChange,
+  policyRemoved,
+]);
 export type Change = z.infer<typeof ChangeSchema>;
 
 /** One journal line: a change with its sequence number and time. */

@@ -110,7 +110,8 @@ export class EmbeddedStore {
   /** Open (creating when missing) the store in `dir`. */
   static async open(dir: string, opts: StoreOptions): Promise<EmbeddedStore> {
     const folder = resolve(dir);
-    if (openHere.has(folder)) throw new DirectoryError('store_locked', 'embedded directory already open in this process');
+    if (openHere.has(folder))
+      throw new DirectoryError('store_locked', 'embedded directory already open in this process');
     await mkdir(folder, { recursive: true });
     await takeLock(folder);
     openHere.add(folder);
@@ -142,7 +143,10 @@ export class EmbeddedStore {
    */
   commit(change: Change): Promise<JournalRecord> {
     if (this.closed) throw new DirectoryError('closed', 'embedded directory is closed');
-    if (this.failure !== null) throw new DirectoryError('store_failed', 'embedded directory store failed a write; reopen it', { cause: this.failure });
+    if (this.failure !== null)
+      throw new DirectoryError('store_failed', 'embedded directory store failed a write; reopen it', {
+        cause: this.failure,
+      });
     const record: JournalRecord = { ...change, seq: this.state.seq + 1, at: this.opts.now() };
     this.state.apply(record);
     const line = `${JSON.stringify(record)}\n`;
@@ -210,14 +214,20 @@ export class EmbeddedStore {
   }
 
   private shouldCompact(): boolean {
-    return this.failure === null && this.journalBytes > Math.max(this.opts.compactAfterBytes, this.snapshotBytes, this.compactFloor);
+    return (
+      this.failure === null &&
+      this.journalBytes > Math.max(this.opts.compactAfterBytes, this.snapshotBytes, this.compactFloor)
+    );
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
     if (this.failure !== null) {
-      for (const p of batch) p.reject(new DirectoryError('store_failed', 'embedded directory store failed a write', { cause: this.failure }));
+      for (const p of batch)
+        p.reject(
+          new DirectoryError('store_failed', 'embedded directory store failed a write', { cause: this.failure }),
+        );
       return;
     }
     const data = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
@@ -299,7 +309,10 @@ export async function load(folder: string, log: Logger): Promise<{ state: Direct
       throw new DirectoryError('store_corrupt', 'embedded directory snapshot is not JSON', { cause: err });
     }
     const parsed = SnapshotSchema.safeParse(json);
-    if (!parsed.success) throw new DirectoryError('store_corrupt', 'embedded directory snapshot does not match its schema', { cause: parsed.error });
+    if (!parsed.success)
+      throw new DirectoryError('store_corrupt', 'embedded directory snapshot does not match its schema', {
+        cause: parsed.error,
+      });
     state = DirectoryState.fromSnapshot(parsed.data);
   }
   const report: OpenReport = { snapshotSeq: state.seq, replayed: 0, skipped: 0, tornLines: 0 };
@@ -324,7 +337,8 @@ export async function load(folder: string, log: Logger): Promise<{ state: Direct
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     if (!r) {
-      if (i < lastGood) throw new DirectoryError('store_corrupt', `embedded directory journal line ${i + 1} is unreadable`);
+      if (i < lastGood)
+        throw new DirectoryError('store_corrupt', `embedded directory journal line ${i + 1} is unreadable`);
       if ((lines[i] ?? '').trim() !== '') report.tornLines++;
       continue;
     }
@@ -332,11 +346,13 @@ export async function load(folder: string, log: Logger): Promise<{ state: Direct
       report.skipped++;
       continue;
     }
-    if (r.seq <= state.seq) throw new DirectoryError('store_corrupt', `embedded directory journal line ${i + 1} goes back in sequence`);
+    if (r.seq <= state.seq)
+      throw new DirectoryError('store_corrupt', `embedded directory journal line ${i + 1} goes back in sequence`);
     state.apply(r);
     report.replayed++;
   }
-  if (report.tornLines > 0) log.warn('embedded directory: dropped a torn journal tail (crash during a write)', { lines: report.tornLines });
+  if (report.tornLines > 0)
+    log.warn('embedded directory: dropped a torn journal tail (crash during a write)', { lines: report.tornLines });
   log.info('embedded directory: opened', { users: state.users.size, seq: state.seq, ...report });
   return { state, report };
 }

@@ -17,7 +17,13 @@
  * expires by itself is not a change and shows up at the user's next change.
  */
 import { createHash } from 'node:crypto';
-import { MAX_SYNC_BATCH_BYTES, type SyncAnchorsData, type SyncChange, type SyncedUser, type SyncPullData } from '@writeback/protocol';
+import {
+  MAX_SYNC_BATCH_BYTES,
+  type SyncAnchorsData,
+  type SyncChange,
+  type SyncedUser,
+  type SyncPullData,
+} from '@writeback/protocol';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
 import type { DirectoryState, StoredUser } from './state.js';
@@ -73,7 +79,8 @@ export class EmbeddedSyncSource implements SyncSource {
 
   async pullChanges(cursor: string | null, limit: number): Promise<SyncPullData> {
     this.deps.assertOpen();
-    if (!Number.isInteger(limit) || limit < 1) throw new DirectoryError('invalid_input', 'pullChanges.limit: a positive integer');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new DirectoryError('invalid_input', 'pullChanges.limit: a positive integer');
     const st = this.deps.state();
     let from = 0;
     if (cursor !== null) {
@@ -123,7 +130,8 @@ export class EmbeddedSyncSource implements SyncSource {
 
   async listAnchors(cursor: string | null, limit: number): Promise<SyncAnchorsData> {
     this.deps.assertOpen();
-    if (!Number.isInteger(limit) || limit < 1) throw new DirectoryError('invalid_input', 'listAnchors.limit: a positive integer');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new DirectoryError('invalid_input', 'listAnchors.limit: a positive integer');
     const st = this.deps.state();
     if (!this.byAnchor || this.byAnchor.atSeq !== st.seq || this.byAnchor.storeId !== st.storeId) {
       const anchors: string[] = [];
@@ -162,7 +170,9 @@ export class EmbeddedSyncSource implements SyncSource {
     if (st.seq - from <= SCAN_WINDOW) {
       const out: SeqEntry[] = [];
       for (const u of st.users.values()) if (u.seq > from) out.push({ seq: u.seq, anchor: u.anchor, deleted: false });
-      if (from > 0) for (const t of st.tombstones.values()) if (t.seq > from) out.push({ seq: t.seq, anchor: t.anchor, deleted: true });
+      if (from > 0)
+        for (const t of st.tombstones.values())
+          if (t.seq > from) out.push({ seq: t.seq, anchor: t.anchor, deleted: true });
       return out.sort((a, b) => a.seq - b.seq);
     }
     if (!this.bySeq || this.bySeq.atSeq !== st.seq || this.bySeq.storeId !== st.storeId) {

@@ -116,7 +116,9 @@ export type OpenLdapConfig = z.input<typeof OpenLdapConfigSchema>;
 
 /** The configuration after parsing: defaults applied, password loaded, filter parsed, frozen. */
 export interface ResolvedOpenLdapConfig
-  extends Readonly<Omit<z.output<typeof OpenLdapConfigSchema>, 'bindPassword' | 'bindPasswordFile' | 'defaultPolicyDn'>> {
+  extends Readonly<
+    Omit<z.output<typeof OpenLdapConfigSchema>, 'bindPassword' | 'bindPasswordFile' | 'defaultPolicyDn'>
+  > {
   readonly bindPassword: string;
   readonly defaultPolicyDn: string;
   /** userFilter parsed once (a syntax error fails at start-up, not per request). */
@@ -156,7 +158,10 @@ function isLoopback(host: string): boolean {
  * Parse a configuration (from a file or from code). Throws TypeError naming the dotted option path
  * (`directory.urls.0: ...`), DirectoryError `insecure_transport` for plain LDAP that is not allowed.
  */
-export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log?: Logger } = {}): ResolvedOpenLdapConfig {
+export function parseOpenLdapConfig(
+  input: unknown,
+  opts: { prefix?: string; log?: Logger } = {},
+): ResolvedOpenLdapConfig {
   const at = (path: (string | number | symbol)[]) =>
     [opts.prefix, ...path.map(String)].filter((p) => p !== undefined && p !== '').join('.') || '(config)';
   const parsed = OpenLdapConfigSchema.safeParse(input);
@@ -207,19 +212,28 @@ export function parseOpenLdapConfig(input: unknown, opts: { prefix?: string; log
       );
     }
     if (!isLoopback(u.hostname)) {
-      throw new DirectoryError('insecure_transport', `${at(['urls', i])}: allowPlaintext is only honoured for loopback servers`);
+      throw new DirectoryError(
+        'insecure_transport',
+        `${at(['urls', i])}: allowPlaintext is only honoured for loopback servers`,
+      );
     }
   });
 
   if (cfg.allowPlaintext && cfg.urls.some((u) => u.toLowerCase().startsWith('ldap:')) && !cfg.startTls) {
-    opts.log?.warn('!!! OPENLDAP PLAINTEXT: passwords travel UNENCRYPTED to the directory (allowPlaintext, loopback test server only) !!!', {
-      urls: cfg.urls,
-    });
+    opts.log?.warn(
+      '!!! OPENLDAP PLAINTEXT: passwords travel UNENCRYPTED to the directory (allowPlaintext, loopback test server only) !!!',
+      {
+        urls: cfg.urls,
+      },
+    );
   }
   if (cfg.dangerouslySkipTlsVerification) {
-    opts.log?.warn('!!! OPENLDAP TLS VERIFICATION DISABLED: any server, or anyone in between, can read every password (dangerouslySkipTlsVerification) !!!', {
-      urls: cfg.urls,
-    });
+    opts.log?.warn(
+      '!!! OPENLDAP TLS VERIFICATION DISABLED: any server, or anyone in between, can read every password (dangerouslySkipTlsVerification) !!!',
+      {
+        urls: cfg.urls,
+      },
+    );
   }
 
   const { bindPassword: _p, bindPasswordFile: _f, ...rest } = cfg;
@@ -260,6 +274,12 @@ function resolveScope(
   }
   const group = cfg.scope?.group;
   const groupMembership = cfg.scope?.groupMembership ?? 'member';
-  if (group !== undefined && groupMembership === 'memberOf') extraFilters.push(new EqualityFilter({ attribute: 'memberOf', value: group }));
-  return Object.freeze({ baseDns: Object.freeze([...baseDns]), group, groupMembership, extraFilters: Object.freeze(extraFilters) });
+  if (group !== undefined && groupMembership === 'memberOf')
+    extraFilters.push(new EqualityFilter({ attribute: 'memberOf', value: group }));
+  return Object.freeze({
+    baseDns: Object.freeze([...baseDns]),
+    group,
+    groupMembership,
+    extraFilters: Object.freeze(extraFilters),
+  });
 }

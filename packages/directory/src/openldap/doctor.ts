@@ -13,8 +13,20 @@ import { createLogger, type Logger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, PresenceFilter, type Client, type Filter } from 'ldapts';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
-import { isResolvedOpenLdapConfig, parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
-import { BindRejectedError, connectAndBind, isResultCodeError, ServerList, UnreachableError, type OpenedClient } from './connection.js';
+import {
+  isResolvedOpenLdapConfig,
+  parseOpenLdapConfig,
+  type OpenLdapConfig,
+  type ResolvedOpenLdapConfig,
+} from './config.js';
+import {
+  BindRejectedError,
+  connectAndBind,
+  isResultCodeError,
+  ServerList,
+  UnreachableError,
+  type OpenedClient,
+} from './connection.js';
 import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, wipe } from './password-modify.js';
 import { first, parseGeneralizedTime, settingsFromEntry, type PpolicySettings, type RawEntry } from './policy.js';
 import { PasswordPolicyControl, PPOLICY_CONTROL_OID } from './ppolicy-control.js';
@@ -44,7 +56,9 @@ export async function openLdapDoctorChecks(
       id: insecure ? 'tls' : 'config',
       status: 'fail',
       summary: err instanceof Error ? err.message : 'invalid configuration',
-      fix: insecure ? 'use ldaps:// URLs or startTls: true (allowPlaintext is for loopback test servers only)' : 'correct the option named above',
+      fix: insecure
+        ? 'use ldaps:// URLs or startTls: true (allowPlaintext is for loopback test servers only)'
+        : 'correct the option named above',
     });
     return checks;
   }
@@ -65,7 +79,12 @@ export async function openLdapDoctorChecks(
     }
   }
   if (!session) {
-    checks.push({ id: 'bind', status: 'fail', summary: 'no server accepted the service account', fix: 'see the server checks above' });
+    checks.push({
+      id: 'bind',
+      status: 'fail',
+      summary: 'no server accepted the service account',
+      fix: 'see the server checks above',
+    });
     return checks;
   }
   checks.push({ id: 'bind', status: 'pass', summary: `bound as ${cfg.bindDn}` });
@@ -141,7 +160,8 @@ function serverFailure(url: string, err: unknown): DoctorCheck {
 
 async function ppolicyChecks(cfg: ResolvedOpenLdapConfig, client: Client): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
-  const root = (await client.search('', { scope: 'base', attributes: ['supportedControl', 'supportedExtension'] })).searchEntries[0];
+  const root = (await client.search('', { scope: 'base', attributes: ['supportedControl', 'supportedExtension'] }))
+    .searchEntries[0];
   const controls = root ? valuesOf(root, 'supportedControl') : [];
   const extensions = root ? valuesOf(root, 'supportedExtension') : [];
   out.push(
@@ -245,7 +265,10 @@ function userFilter(cfg: ResolvedOpenLdapConfig, extra: Filter): Filter {
   return scope.length > 0 ? new AndFilter({ filters: [...scope, extra] }) : extra;
 }
 
-async function findTarget(cfg: ResolvedOpenLdapConfig, client: Client): Promise<{ check: DoctorCheck; entry?: RawEntry }> {
+async function findTarget(
+  cfg: ResolvedOpenLdapConfig,
+  client: Client,
+): Promise<{ check: DoctorCheck; entry?: RawEntry }> {
   const filter = cfg.doctorCanaryLogin
     ? userFilter(cfg, new EqualityFilter({ attribute: cfg.loginAttribute, value: cfg.doctorCanaryLogin }))
     : userFilter(cfg, new PresenceFilter({ attribute: cfg.loginAttribute }));
@@ -279,12 +302,23 @@ async function findTarget(cfg: ResolvedOpenLdapConfig, client: Client): Promise<
       },
     };
   }
-  return { entry, check: { id: 'users', status: 'pass', summary: `users found under ${cfg.baseDn} (e.g. ${entry.dn})` } };
+  return {
+    entry,
+    check: { id: 'users', status: 'pass', summary: `users found under ${cfg.baseDn} (e.g. ${entry.dn})` },
+  };
 }
 
-async function probeDelete(client: Client, dn: string, attr: string, value: string): Promise<'granted' | 'denied' | 'unknown'> {
+async function probeDelete(
+  client: Client,
+  dn: string,
+  attr: string,
+  value: string,
+): Promise<'granted' | 'denied' | 'unknown'> {
   try {
-    await client.modify(dn, new Change({ operation: 'delete', modification: new Attribute({ type: attr, values: [value] }) }));
+    await client.modify(
+      dn,
+      new Change({ operation: 'delete', modification: new Attribute({ type: attr, values: [value] }) }),
+    );
     return 'granted';
   } catch (err) {
     if (isResultCodeError(err) && err.code === 16) return 'granted';
@@ -308,7 +342,10 @@ async function rightsChecks(client: Client, dn: string): Promise<DoctorCheck[]> 
         : {
             id: `rights.${p.attr}`,
             status: r === 'denied' ? 'fail' : 'warn',
-            summary: r === 'denied' ? `service account may not modify ${p.attr}: ${p.why} will answer access_denied` : `could not determine the right on ${p.attr}`,
+            summary:
+              r === 'denied'
+                ? `service account may not modify ${p.attr}: ${p.why} will answer access_denied`
+                : `could not determine the right on ${p.attr}`,
             fix: `add to the ACL: to attrs=${p.attr} by dn.exact="<service account>" ${p.right}`,
           },
     );
@@ -338,8 +375,9 @@ async function enforcementCheck(cfg: ResolvedOpenLdapConfig, client: Client): Pr
     sizeLimit: 2,
     attributes: ['pwdPolicySubentry'],
   });
-  const canary = res.searchEntries.length === 1 ? (res.searchEntries[0]) : undefined;
-  if (!canary) return { id, status: 'warn', summary: 'canary account not found (or not unique)', fix: 'check doctorCanaryLogin' };
+  const canary = res.searchEntries.length === 1 ? res.searchEntries[0] : undefined;
+  if (!canary)
+    return { id, status: 'warn', summary: 'canary account not found (or not unique)', fix: 'check doctorCanaryLogin' };
   const policy = await readPolicy(client, first(canary, 'pwdPolicySubentry') ?? cfg.defaultPolicyDn);
   if (!policy || (policy.inHistory === 0 && policy.minAgeSeconds === 0)) {
     return {
@@ -364,7 +402,12 @@ async function enforcementCheck(cfg: ResolvedOpenLdapConfig, client: Client): Pr
   const firstTry = await attempt();
   const secondTry = firstTry === 'ok' ? await attempt() : firstTry;
   if (firstTry === 'error' || secondTry === 'error') {
-    return { id, status: 'warn', summary: 'the canary reset failed; see rights.userPassword', fix: 'give the service account write on userPassword' };
+    return {
+      id,
+      status: 'warn',
+      summary: 'the canary reset failed; see rights.userPassword',
+      fix: 'give the service account write on userPassword',
+    };
   }
   const enforced = secondTry === 'refused';
   if (enforced === claim) {
@@ -372,8 +415,8 @@ async function enforcementCheck(cfg: ResolvedOpenLdapConfig, client: Client): Pr
       id,
       status: 'pass',
       summary: enforced
-        ? 'slapd enforces the policy (history, length, minimum age) on the service account\'s resets'
-        : 'slapd bypasses the policy on the service account\'s resets, as configured (historyEnforced: false)',
+        ? "slapd enforces the policy (history, length, minimum age) on the service account's resets"
+        : "slapd bypasses the policy on the service account's resets, as configured (historyEnforced: false)",
     };
   }
   return {
@@ -382,7 +425,9 @@ async function enforcementCheck(cfg: ResolvedOpenLdapConfig, client: Client): Pr
     summary: enforced
       ? 'slapd enforces the policy on resets but serviceAccountEnforcesPolicy is false'
       : 'slapd BYPASSES the policy on resets (manage right or rootDN) but serviceAccountEnforcesPolicy is true: history would be reported as enforced when it is not',
-    fix: enforced ? 'set serviceAccountEnforcesPolicy: true' : 'give the service account write (not manage) on userPassword, or set serviceAccountEnforcesPolicy: false',
+    fix: enforced
+      ? 'set serviceAccountEnforcesPolicy: true'
+      : 'give the service account write (not manage) on userPassword, or set serviceAccountEnforcesPolicy: false',
   };
 }
 
@@ -413,7 +458,9 @@ async function protectedGroupChecks(cfg: ResolvedOpenLdapConfig, client: Client)
 async function clockCheck(client: Client, now: () => number): Promise<DoctorCheck> {
   let serverTime: number | null = null;
   try {
-    const e = (await client.search('cn=Current,cn=Time,cn=Monitor', { scope: 'base', attributes: ['monitorTimestamp'] })).searchEntries[0];
+    const e = (
+      await client.search('cn=Current,cn=Time,cn=Monitor', { scope: 'base', attributes: ['monitorTimestamp'] })
+    ).searchEntries[0];
     const v = e ? first(e, 'monitorTimestamp') : undefined;
     serverTime = v ? parseGeneralizedTime(v) : null;
   } catch {
@@ -423,7 +470,8 @@ async function clockCheck(client: Client, now: () => number): Promise<DoctorChec
     return {
       id: 'clock',
       status: 'pass',
-      summary: 'server clock not determinable (cn=Monitor not readable); lockout and minimum-age times use this host\'s clock',
+      summary:
+        "server clock not determinable (cn=Monitor not readable); lockout and minimum-age times use this host's clock",
     };
   }
   // monitorTimestamp has a 1 s resolution.

@@ -12,7 +12,13 @@
  * history, minimum age): serviceAccountEnforcesPolicy: true. With `manage` every check is bypassed:
  * set serviceAccountEnforcesPolicy: false. `openLdapDoctorChecks` verifies all of this.
  */
-export { OpenLdapConfigSchema, parseOpenLdapConfig, isResolvedOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+export {
+  OpenLdapConfigSchema,
+  parseOpenLdapConfig,
+  isResolvedOpenLdapConfig,
+  type OpenLdapConfig,
+  type ResolvedOpenLdapConfig,
+} from './config.js';
 export { OpenLdapDirectory, openOpenLdapDirectory, type OpenLdapDeps } from './openldap-directory.js';
 export {
   PasswordPolicyControl,

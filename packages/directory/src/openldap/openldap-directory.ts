@@ -50,7 +50,12 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { isResolvedOpenLdapConfig, parseOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
+import {
+  isResolvedOpenLdapConfig,
+  parseOpenLdapConfig,
+  type OpenLdapConfig,
+  type ResolvedOpenLdapConfig,
+} from './config.js';
 import {
   BindRejectedError,
   connectAndBind,
@@ -112,7 +117,10 @@ interface Found {
 
 type Lookup = { kind: 'found'; user: Found } | { kind: 'none' } | { kind: 'ambiguous' };
 
-const result = (outcome: OperationResult['outcome'], extra: Omit<OperationResult, 'outcome'> = {}): OperationResult => ({
+const result = (
+  outcome: OperationResult['outcome'],
+  extra: Omit<OperationResult, 'outcome'> = {},
+): OperationResult => ({
   outcome,
   ...extra,
 });
@@ -186,7 +194,10 @@ export class OpenLdapDirectory implements Directory {
         }
         if (options.forceChange && !state.reset) {
           await this.guard(conn, () =>
-            conn.client.modify(user.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdReset', values: ['TRUE'] }) })),
+            conn.client.modify(
+              user.dn,
+              new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdReset', values: ['TRUE'] }) }),
+            ),
           );
           state = { ...state, reset: true };
         } else if (!options.forceChange && state.reset) {
@@ -196,7 +207,10 @@ export class OpenLdapDirectory implements Directory {
         data.locked = isLocked(state, policy, this.now());
         data.mustChange = state.reset;
       } catch (err) {
-        this.log.warn('openldap: password reset, but a follow-up step failed', { dn: user.dn, err: this.describe(err) });
+        this.log.warn('openldap: password reset, but a follow-up step failed', {
+          dn: user.dn,
+          err: this.describe(err),
+        });
         data.followUpFailed = true;
         if (isResultCodeError(err) && err.code === 50) {
           extra.missingRight = options.forceChange ? 'manage on pwdReset' : 'manage on pwdReset / pwdAccountLockedTime';
@@ -211,7 +225,8 @@ export class OpenLdapDirectory implements Directory {
 
   async changePassword(ref: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
     return this.operation('password.change', async (conn) => {
-      if (currentPassword === '' || currentPassword.length > MAX_PASSWORD_LENGTH) return result('wrong_current_password');
+      if (currentPassword === '' || currentPassword.length > MAX_PASSWORD_LENGTH)
+        return result('wrong_current_password');
       const user = await this.requireUser(conn, ref);
       await this.refuseProtected(conn, user);
       if (isDisabled(user.state)) return result('account_disabled');
@@ -328,7 +343,9 @@ export class OpenLdapDirectory implements Directory {
       conn = await this.acquire();
     } catch (err) {
       if (err instanceof DirectoryError) throw err;
-      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, { cause: err });
+      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, {
+        cause: err,
+      });
     }
     let broken = false;
     try {
@@ -348,7 +365,8 @@ export class OpenLdapDirectory implements Directory {
         locked: isLocked(user.state, policy, this.now()),
         mustChange: user.state.reset,
         protected: isProtected,
-        passwordLastSetAt: user.state.reset || user.state.changedAt === null ? null : new Date(user.state.changedAt).toISOString(),
+        passwordLastSetAt:
+          user.state.reset || user.state.changedAt === null ? null : new Date(user.state.changedAt).toISOString(),
       };
       const mail = first(user.entry, 'mail');
       if (mail) out.mail = mail;
@@ -358,7 +376,9 @@ export class OpenLdapDirectory implements Directory {
     } catch (err) {
       broken = !isResultCodeError(err);
       if (err instanceof DirectoryError) throw err;
-      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, { cause: err });
+      throw new DirectoryError('unavailable', `directory lookup failed: ${this.unavailableDetail(err)}`, {
+        cause: err,
+      });
     } finally {
       this.pool.release(conn, broken);
     }
@@ -395,7 +415,10 @@ export class OpenLdapDirectory implements Directory {
    * Runs one operation on a pooled service connection: maps what escapes (Answer, unreachable
    * server, LDAP errors of the read steps) to an outcome and logs it without secrets.
    */
-  private async operation(op: string, body: (conn: PooledConnection) => Promise<OperationResult>): Promise<OperationResult> {
+  private async operation(
+    op: string,
+    body: (conn: PooledConnection) => Promise<OperationResult>,
+  ): Promise<OperationResult> {
     let conn: PooledConnection;
     try {
       conn = await this.acquire();
@@ -472,16 +495,29 @@ export class OpenLdapDirectory implements Directory {
     if (!filter) return { kind: 'none' };
     // With scope.baseDns the subtrees are checked on the DNs found (one search below baseDn).
     const res = await this.guard(conn, () =>
-      conn.client.search(this.config.baseDn, { scope: 'sub', filter, sizeLimit: this.scopeBases ? 0 : 2, attributes: this.userAttributes() }),
+      conn.client.search(this.config.baseDn, {
+        scope: 'sub',
+        filter,
+        sizeLimit: this.scopeBases ? 0 : 2,
+        attributes: this.userAttributes(),
+      }),
     );
     const bases = this.scopeBases;
-    const entries = bases ? res.searchEntries.filter((e) => bases.some((b) => isDnWithin(normalizeDn(e.dn), b))) : res.searchEntries;
+    const entries = bases
+      ? res.searchEntries.filter((e) => bases.some((b) => isDnWithin(normalizeDn(e.dn), b)))
+      : res.searchEntries;
     const [entry, second] = entries;
     if (!entry) return { kind: 'none' };
     if (second) return { kind: 'ambiguous' };
-    const user: Found = { entry, dn: entry.dn, login: first(entry, this.config.loginAttribute) ?? '', state: userStateFromEntry(entry) };
+    const user: Found = {
+      entry,
+      dn: entry.dn,
+      login: first(entry, this.config.loginAttribute) ?? '',
+      state: userStateFromEntry(entry),
+    };
     const { group, groupMembership } = this.config.resolvedScope;
-    if (group !== undefined && groupMembership === 'member' && !(await this.isDirectMember(conn, group, user))) return { kind: 'none' };
+    if (group !== undefined && groupMembership === 'member' && !(await this.isDirectMember(conn, group, user)))
+      return { kind: 'none' };
     return { kind: 'found', user };
   }
 
@@ -493,7 +529,9 @@ export class OpenLdapDirectory implements Directory {
     ];
     if (user.login) filters.push(new EqualityFilter({ attribute: 'memberUid', value: user.login }));
     try {
-      const res = await this.guard(conn, () => conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }));
+      const res = await this.guard(conn, () =>
+        conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }),
+      );
       return res.searchEntries.length > 0;
     } catch (err) {
       if (isResultCodeError(err) && err.code === 32) {
@@ -508,7 +546,10 @@ export class OpenLdapDirectory implements Directory {
    * The first read of an operation: a pooled connection the server closed while idle fails here,
    * before anything was written, so it is retried once on a fresh connection.
    */
-  private async lookupWithRetry(conn: PooledConnection, ref: UserRef): Promise<{ conn: PooledConnection; lookup: Lookup }> {
+  private async lookupWithRetry(
+    conn: PooledConnection,
+    ref: UserRef,
+  ): Promise<{ conn: PooledConnection; lookup: Lookup }> {
     try {
       return { conn, lookup: await this.lookup(conn, ref) };
     } catch (err) {
@@ -527,7 +568,9 @@ export class OpenLdapDirectory implements Directory {
   }
 
   private async readEntry(conn: PooledConnection, dn: string): Promise<RawEntry | null> {
-    const res = await this.guard(conn, () => conn.client.search(dn, { scope: 'base', attributes: this.userAttributes() }));
+    const res = await this.guard(conn, () =>
+      conn.client.search(dn, { scope: 'base', attributes: this.userAttributes() }),
+    );
     const e = res.searchEntries[0];
     return e ?? null;
   }
@@ -548,7 +591,10 @@ export class OpenLdapDirectory implements Directory {
       } catch (err) {
         // A protected group that cannot be read must not silently unprotect its members.
         if (isResultCodeError(err) && err.code === 32) {
-          this.log.warn('openldap: a protected group does not exist or cannot be read; treating the user as protected', { group });
+          this.log.warn(
+            'openldap: a protected group does not exist or cannot be read; treating the user as protected',
+            { group },
+          );
           return true;
         }
         throw err;
@@ -596,10 +642,22 @@ export class OpenLdapDirectory implements Directory {
   }
 
   /** Refuses what must never be sent: an empty password (slapd generates one), an oversized one. */
-  private refuseUnsendable(newPassword: string, policy: PpolicySettings | null, state: UserPasswordState): OperationResult | null {
-    const reasons = newPassword === '' ? (['too_short'] as const) : newPassword.length > MAX_PASSWORD_LENGTH ? (['too_long'] as const) : null;
+  private refuseUnsendable(
+    newPassword: string,
+    policy: PpolicySettings | null,
+    state: UserPasswordState,
+  ): OperationResult | null {
+    const reasons =
+      newPassword === ''
+        ? (['too_short'] as const)
+        : newPassword.length > MAX_PASSWORD_LENGTH
+          ? (['too_long'] as const)
+          : null;
     if (!reasons) return null;
-    return result('policy_violation', { reasons: [...reasons], ...(policy ? { policy: toEffectivePolicy(policy, state) } : {}) });
+    return result('policy_violation', {
+      reasons: [...reasons],
+      ...(policy ? { policy: toEffectivePolicy(policy, state) } : {}),
+    });
   }
 
   /**
@@ -654,7 +712,8 @@ export class OpenLdapDirectory implements Directory {
   private bindFailure(err: unknown, resp: PasswordPolicyResponse | null, user: Found): OperationResult {
     if (err instanceof BindRejectedError) {
       if (err.code === 49) {
-        if (resp?.error === 'accountLocked') return result(isDisabled(user.state) ? 'account_disabled' : 'account_locked');
+        if (resp?.error === 'accountLocked')
+          return result(isDisabled(user.state) ? 'account_disabled' : 'account_locked');
         return result('wrong_current_password');
       }
       this.log.warn('openldap: user bind refused', { code: err.code });
@@ -742,9 +801,14 @@ export class OpenLdapDirectory implements Directory {
  * and tries one service connection (a server that is down is logged, not thrown: operations answer
  * directory_unavailable until it is back).
  */
-export async function openOpenLdapDirectory(config: OpenLdapConfig | ResolvedOpenLdapConfig, deps: OpenLdapDeps = {}): Promise<OpenLdapDirectory> {
+export async function openOpenLdapDirectory(
+  config: OpenLdapConfig | ResolvedOpenLdapConfig,
+  deps: OpenLdapDeps = {},
+): Promise<OpenLdapDirectory> {
   const log = deps.log ?? createLogger({ name: 'directory.openldap' });
-  const resolved = isResolvedOpenLdapConfig(config) ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+  const resolved = isResolvedOpenLdapConfig(config)
+    ? config
+    : parseOpenLdapConfig(config, { prefix: 'directory', log });
   const dir = new OpenLdapDirectory(resolved, { ...deps, log });
   const h = await dir.health();
   if (!h.ok) log.warn('openldap: directory not reachable at start; will keep trying per request', { detail: h.detail });

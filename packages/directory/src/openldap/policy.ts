@@ -36,7 +36,15 @@ export function parseGeneralizedTime(s: string): number | null {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d{1,9}))?(Z|[+-]\d{4})$/.exec(s);
   if (!m) return null;
   const [, y, mo, d, h, mi = '00', se = '00', frac = '', tz = 'Z'] = m;
-  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se), Math.floor(Number(`0.${frac || '0'}`) * 1000));
+  const ms = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(se),
+    Math.floor(Number(`0.${frac || '0'}`) * 1000),
+  );
   if (!Number.isFinite(ms)) return null;
   if (tz === 'Z') return ms;
   const sign = tz.startsWith('-') ? -1 : 1;
@@ -148,7 +156,8 @@ export function toEffectivePolicy(p: PpolicySettings, user?: UserPasswordState):
     // A pending must-change (pwdReset) reads like AD's pwdLastSet=0: no usable "last set" time.
     const changedAt = user.reset ? null : user.changedAt;
     policy.passwordLastSetAt = iso(changedAt);
-    policy.nextChangeAllowedAt = changedAt !== null && p.minAgeSeconds > 0 ? iso(changedAt + p.minAgeSeconds * 1000) : null;
+    policy.nextChangeAllowedAt =
+      changedAt !== null && p.minAgeSeconds > 0 ? iso(changedAt + p.minAgeSeconds * 1000) : null;
     policy.expiresAt = changedAt !== null && p.maxAgeSeconds > 0 ? iso(changedAt + p.maxAgeSeconds * 1000) : null;
   }
   return policy;

@@ -30,14 +30,46 @@
  * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group, total -1 unknown);
  * anchors: `anchors:<pos>:<tie>:<width>`. pos is microseconds of a CSN time, tie `<csn>|<anchor>`.
  */
-import { MAX_SYNC_BATCH_USERS, type Logger, type SyncAnchorsData, type SyncChange, type SyncPullData, type SyncedUser } from '@writeback/protocol';
-import { AndFilter, EqualityFilter, GreaterThanEqualsFilter, NotFilter, OrFilter, PresenceFilter, type Entry, type Filter } from 'ldapts';
+import {
+  MAX_SYNC_BATCH_USERS,
+  type Logger,
+  type SyncAnchorsData,
+  type SyncChange,
+  type SyncPullData,
+  type SyncedUser,
+} from '@writeback/protocol';
+import {
+  AndFilter,
+  EqualityFilter,
+  GreaterThanEqualsFilter,
+  NotFilter,
+  OrFilter,
+  PresenceFilter,
+  type Entry,
+  type Filter,
+} from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { isDnWithin, normalizeDn, pullWindows, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
+import {
+  isDnWithin,
+  normalizeDn,
+  pullWindows,
+  searchWindow,
+  type KeyedChange,
+  type WindowState,
+} from '../sync-window.js';
 import type { ResolvedOpenLdapConfig } from './config.js';
 import { isResultCodeError, type PooledConnection, type ServicePool } from './connection.js';
-import { first, isDisabled, isLocked, parseGeneralizedTime, settingsFromEntry, userStateFromEntry, values, type PpolicySettings } from './policy.js';
+import {
+  first,
+  isDisabled,
+  isLocked,
+  parseGeneralizedTime,
+  settingsFromEntry,
+  userStateFromEntry,
+  values,
+  type PpolicySettings,
+} from './policy.js';
 
 const HOUR_US = 3_600_000_000;
 const MAX_WIDTH = 2 ** 50;
@@ -71,7 +103,12 @@ export function parseOpenLdapCursor(text: string): Cursor | null {
   let m = FULL_RE.exec(text);
   if (m) {
     const [, groupCsn = '-', pos, tie = '', width, total] = m;
-    return { phase: 'full', groupCsn, state: { pos: { n: Number(pos), tie }, width: Number(width) }, total: Number(total) };
+    return {
+      phase: 'full',
+      groupCsn,
+      state: { pos: { n: Number(pos), tie }, width: Number(width) },
+      total: Number(total),
+    };
   }
   m = INC_RE.exec(text);
   if (m) {
@@ -84,7 +121,9 @@ export function parseOpenLdapCursor(text: string): Cursor | null {
 function formatCursor(c: Cursor): string {
   const s = c.state;
   const w = Math.floor(s.width);
-  return c.phase === 'full' ? `csn:f:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}:${c.total}` : `csn:i:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}`;
+  return c.phase === 'full'
+    ? `csn:f:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}:${c.total}`
+    : `csn:i:${c.groupCsn}:${s.pos.n}:${s.pos.tie}:${w}`;
 }
 
 /** CSN `YYYYmmddHHMMSS.ffffffZ#…` → microseconds since the epoch; null when not a CSN. */
@@ -103,7 +142,8 @@ export function csnLowerBound(n: number): string {
   return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(us, 6)}Z#000000#000#000000`;
 }
 
-const fit = (v: string | undefined, max: number): string | undefined => (v !== undefined && v.length > 0 && v.length <= max ? v : undefined);
+const fit = (v: string | undefined, max: number): string | undefined =>
+  v !== undefined && v.length > 0 && v.length <= max ? v : undefined;
 
 /** Member values of a group entry (DNs normalised, memberUid logins as they are). */
 interface Members {
@@ -139,7 +179,12 @@ export class OpenLdapSyncSource implements SyncSource {
       const groupCsn = await this.groupCsn(ctx);
       let cursor: Cursor;
       if (cursorText === null) {
-        cursor = { phase: 'full', groupCsn, state: { pos: { n: 0, tie: '' }, width: HOUR_US }, total: (await this.countInScope(ctx)) ?? -1 };
+        cursor = {
+          phase: 'full',
+          groupCsn,
+          state: { pos: { n: 0, tie: '' }, width: HOUR_US },
+          total: (await this.countInScope(ctx)) ?? -1,
+        };
         this.log.info('openldap sync: full sync started', { total: cursor.total });
       } else {
         const parsed = parseOpenLdapCursor(cursorText);
@@ -148,7 +193,9 @@ export class OpenLdapSyncSource implements SyncSource {
           return { changes: [], cursor: '', more: false, reset: true };
         }
         if (parsed.groupCsn !== groupCsn) {
-          this.log.info('openldap sync: the scoping group changed; the cloud restarts a full sync', { group: this.cfg.resolvedScope.group });
+          this.log.info('openldap sync: the scoping group changed; the cloud restarts a full sync', {
+            group: this.cfg.resolvedScope.group,
+          });
           return { changes: [], cursor: '', more: false, reset: true };
         }
         cursor = parsed;
@@ -165,8 +212,14 @@ export class OpenLdapSyncSource implements SyncSource {
       });
       if (full) {
         const total = cursor.total >= 0 ? { total: cursor.total } : {};
-        if (!r.done) return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, ...total };
-        return { changes: r.changes, cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }), more: false, ...total };
+        if (!r.done)
+          return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, ...total };
+        return {
+          changes: r.changes,
+          cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }),
+          more: false,
+          ...total,
+        };
       }
       return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: !r.done };
     });
@@ -178,7 +231,11 @@ export class OpenLdapSyncSource implements SyncSource {
       let state: WindowState = { pos: { n: 0, tie: '' }, width: HOUR_US };
       if (cursorText !== null) {
         const m = ANCHORS_RE.exec(cursorText);
-        if (!m) throw new DirectoryError('unavailable', 'anchors cursor was not made by this adapter; start the anchors pass again');
+        if (!m)
+          throw new DirectoryError(
+            'unavailable',
+            'anchors cursor was not made by this adapter; start the anchors pass again',
+          );
         state = { pos: { n: Number(m[1]), tie: m[2] ?? '' }, width: Number(m[3]) };
       }
       const r = await pullWindows({
@@ -189,7 +246,11 @@ export class OpenLdapSyncSource implements SyncSource {
         fetch: async (lo, hi) => {
           const out: KeyedChange[] = [];
           for (const base of this.cfg.resolvedScope.baseDns) {
-            for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [this.cfg.anchorAttribute, this.cfg.loginAttribute, 'entryCSN'])) {
+            for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [
+              this.cfg.anchorAttribute,
+              this.cfg.loginAttribute,
+              'entryCSN',
+            ])) {
               if (!this.isScopeMember(ctx, e)) continue;
               const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
               if (k) out.push(k);
@@ -202,7 +263,10 @@ export class OpenLdapSyncSource implements SyncSource {
         budgetBytes: Number.MAX_SAFE_INTEGER,
       });
       const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
-      return { anchors, cursor: r.done ? null : `anchors:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}` };
+      return {
+        anchors,
+        cursor: r.done ? null : `anchors:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}`,
+      };
     });
   }
 
@@ -228,7 +292,8 @@ export class OpenLdapSyncSource implements SyncSource {
         now: this.now(),
       };
       const { group, groupMembership } = this.cfg.resolvedScope;
-      if (group !== undefined && groupMembership === 'member') ctx.scopeMembers = (await this.readMembers(ctx, group)) ?? { dns: new Set(), uids: new Set() };
+      if (group !== undefined && groupMembership === 'member')
+        ctx.scopeMembers = (await this.readMembers(ctx, group)) ?? { dns: new Set(), uids: new Set() };
       for (const g of this.cfg.protectedGroups) {
         const m = await this.readMembers(ctx, g);
         if (!m || !ctx.protectedMembers) {
@@ -242,8 +307,15 @@ export class OpenLdapSyncSource implements SyncSource {
     } catch (err) {
       if (err instanceof DirectoryError) throw err;
       broken = !isResultCodeError(err);
-      this.log.warn('openldap sync: read failed', { code: isResultCodeError(err) ? err.code : undefined, err: err instanceof Error ? err.message : String(err) });
-      throw new DirectoryError('unavailable', `sync read failed (${isResultCodeError(err) ? `LDAP result ${err.code}` : 'connection lost'})`, { cause: err });
+      this.log.warn('openldap sync: read failed', {
+        code: isResultCodeError(err) ? err.code : undefined,
+        err: err instanceof Error ? err.message : String(err),
+      });
+      throw new DirectoryError(
+        'unavailable',
+        `sync read failed (${isResultCodeError(err) ? `LDAP result ${err.code}` : 'connection lost'})`,
+        { cause: err },
+      );
     } finally {
       this.pool.release(conn, broken);
     }
@@ -269,9 +341,14 @@ export class OpenLdapSyncSource implements SyncSource {
   private async readMembers(ctx: PullContext, group: string): Promise<Members | null> {
     if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
     try {
-      const e = (await ctx.conn.client.search(group, { scope: 'base', attributes: ['member', 'uniqueMember', 'memberUid'] })).searchEntries[0];
+      const e = (
+        await ctx.conn.client.search(group, { scope: 'base', attributes: ['member', 'uniqueMember', 'memberUid'] })
+      ).searchEntries[0];
       if (!e) return null;
-      return { dns: new Set([...values(e, 'member'), ...values(e, 'uniqueMember')].map(normalizeDn)), uids: new Set(values(e, 'memberUid')) };
+      return {
+        dns: new Set([...values(e, 'member'), ...values(e, 'uniqueMember')].map(normalizeDn)),
+        uids: new Set(values(e, 'memberUid')),
+      };
     } catch (err) {
       if (isResultCodeError(err) && (err.code === 32 || err.code === 50)) return null;
       throw err;
@@ -295,14 +372,20 @@ export class OpenLdapSyncSource implements SyncSource {
 
   private csnRange(lo: number, hi: number): Filter[] {
     const f: Filter[] = [new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(lo) })];
-    f.push(new NotFilter({ filter: new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(hi + 1) }) }));
+    f.push(
+      new NotFilter({ filter: new GreaterThanEqualsFilter({ attribute: 'entryCSN', value: csnLowerBound(hi + 1) }) }),
+    );
     return f;
   }
 
   /** Users (entries with a login) matching the scope's filters, within a CSN window when given one. */
   private inScopeFilter(window?: { lo: number; hi: number }): Filter {
     return new AndFilter({
-      filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.cfg.resolvedScope.extraFilters, ...(window ? this.csnRange(window.lo, window.hi) : [])],
+      filters: [
+        new PresenceFilter({ attribute: this.cfg.loginAttribute }),
+        ...this.cfg.resolvedScope.extraFilters,
+        ...(window ? this.csnRange(window.lo, window.hi) : []),
+      ],
     });
   }
 
@@ -325,7 +408,12 @@ export class OpenLdapSyncSource implements SyncSource {
       for (const base of this.cfg.resolvedScope.baseDns) {
         if (!ctx.conn.usable) throw new Error('directory connection lost before a sync read');
         const attrs = ctx.scopeMembers ? [this.cfg.loginAttribute] : ['1.1'];
-        for await (const page of ctx.conn.client.searchPaginated(base, { scope: 'sub', filter: this.inScopeFilter(), attributes: attrs, paged: PAGE })) {
+        for await (const page of ctx.conn.client.searchPaginated(base, {
+          scope: 'sub',
+          filter: this.inScopeFilter(),
+          attributes: attrs,
+          paged: PAGE,
+        })) {
           n += page.searchEntries.filter((e) => this.isScopeMember(ctx, e)).length;
           // The first pull must still answer within the cloud's deadline.
           if (performance.now() > stopAt) return undefined;
@@ -380,7 +468,12 @@ export class OpenLdapSyncSource implements SyncSource {
    * past, and only in recent windows (older ones are passed whole), so the first incremental pull
    * does not answer `delete` for every user outside scope changed after the newest one in scope.
    */
-  private async fetchChanges(ctx: PullContext, lo: number, hi: number, outOfScope: 'delete' | 'skip'): Promise<KeyedChange[]> {
+  private async fetchChanges(
+    ctx: PullContext,
+    lo: number,
+    hi: number,
+    outOfScope: 'delete' | 'skip',
+  ): Promise<KeyedChange[]> {
     if (outOfScope === 'skip' && hi < ctx.now * 1000 - SETTLE_US) return this.fetchInScope(ctx, lo, hi);
     // Every user changed in the window, wherever it is, read BEFORE the users in scope: a write
     // committed between the two reads then shows up as in scope (upsert), never as "left scope"
@@ -388,7 +481,9 @@ export class OpenLdapSyncSource implements SyncSource {
     const changed = await this.search(
       ctx,
       ctx.namingContext,
-      new AndFilter({ filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.csnRange(lo, hi)] }),
+      new AndFilter({
+        filters: [new PresenceFilter({ attribute: this.cfg.loginAttribute }), ...this.csnRange(lo, hi)],
+      }),
       [this.cfg.anchorAttribute, 'entryCSN'],
     );
     const out = await this.fetchInScope(ctx, lo, hi);
@@ -399,9 +494,17 @@ export class OpenLdapSyncSource implements SyncSource {
     });
     // A user written again between the two reads has left the window, not the scope: its newer
     // change is read in a later window. Only users not in scope now (whatever their entryCSN) leave.
-    const stayed = outOfScope === 'delete' && leaving.length > 0 ? await this.anchorsInScope(ctx, leaving.flatMap((e) => first(e, this.cfg.anchorAttribute) ?? [])) : new Set<string>();
+    const stayed =
+      outOfScope === 'delete' && leaving.length > 0
+        ? await this.anchorsInScope(
+            ctx,
+            leaving.flatMap((e) => first(e, this.cfg.anchorAttribute) ?? []),
+          )
+        : new Set<string>();
     for (const e of leaving) {
-      const k = this.keyed(e, (anchor) => (outOfScope === 'delete' && !stayed.has(anchor) ? { kind: 'delete', anchor } : null));
+      const k = this.keyed(e, (anchor) =>
+        outOfScope === 'delete' && !stayed.has(anchor) ? { kind: 'delete', anchor } : null,
+      );
       const anchor = first(e, this.cfg.anchorAttribute);
       if (k && anchor !== undefined && !inScope.has(anchor)) {
         inScope.add(anchor);
@@ -415,9 +518,16 @@ export class OpenLdapSyncSource implements SyncSource {
   private async anchorsInScope(ctx: PullContext, anchors: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < anchors.length; i += ANCHOR_CHECK_CHUNK) {
-      const byAnchor = new OrFilter({ filters: anchors.slice(i, i + ANCHOR_CHECK_CHUNK).map((value) => new EqualityFilter({ attribute: this.cfg.anchorAttribute, value })) });
+      const byAnchor = new OrFilter({
+        filters: anchors
+          .slice(i, i + ANCHOR_CHECK_CHUNK)
+          .map((value) => new EqualityFilter({ attribute: this.cfg.anchorAttribute, value })),
+      });
       for (const base of this.cfg.resolvedScope.baseDns) {
-        for (const e of await this.search(ctx, base, new AndFilter({ filters: [this.inScopeFilter(), byAnchor] }), [this.cfg.anchorAttribute, this.cfg.loginAttribute])) {
+        for (const e of await this.search(ctx, base, new AndFilter({ filters: [this.inScopeFilter(), byAnchor] }), [
+          this.cfg.anchorAttribute,
+          this.cfg.loginAttribute,
+        ])) {
           const anchor = first(e, this.cfg.anchorAttribute);
           if (anchor !== undefined && this.isScopeMember(ctx, e)) found.add(anchor);
         }

@@ -21,21 +21,32 @@ export function outcomeForWriteResult(
     case 19:
       return ok({ outcome: 'policy_violation', reasons: reasonsForPpolicyError(resp?.error) ?? ['unspecified'] });
     case 50:
-      if (resp?.error === 'mustSupplyOldPassword') return ok({ outcome: 'access_denied', missingRight: 'pwdSafeModify: the current password is required' });
-      if (resp?.error === 'passwordModNotAllowed') return ok({ outcome: 'access_denied', missingRight: 'pwdAllowUserChange is FALSE' });
+      if (resp?.error === 'mustSupplyOldPassword')
+        return ok({ outcome: 'access_denied', missingRight: 'pwdSafeModify: the current password is required' });
+      if (resp?.error === 'passwordModNotAllowed')
+        return ok({ outcome: 'access_denied', missingRight: 'pwdAllowUserChange is FALSE' });
       return ok({
         outcome: 'access_denied',
-        missingRight: op === 'unlock' ? 'manage on pwdAccountLockedTime' : op === 'change' ? 'self write on userPassword' : 'write on userPassword',
+        missingRight:
+          op === 'unlock'
+            ? 'manage on pwdAccountLockedTime'
+            : op === 'change'
+              ? 'self write on userPassword'
+              : 'write on userPassword',
       });
     case 53:
-      if (resp?.error === 'passwordModNotAllowed') return ok({ outcome: 'access_denied', missingRight: 'pwdAllowUserChange is FALSE' });
+      if (resp?.error === 'passwordModNotAllowed')
+        return ok({ outcome: 'access_denied', missingRight: 'pwdAllowUserChange is FALSE' });
       // slapd answers a wrong oldPasswd with 53 "unwilling to verify old password" and no control.
       if (op === 'change' && !resp?.error) return ok({ outcome: 'wrong_current_password' });
       return odd({ outcome: 'directory_unavailable', detail: 'the directory is unwilling to perform the write' });
     case 32:
       return ok({ outcome: 'user_not_found' });
     case 10:
-      return odd({ outcome: 'directory_unavailable', detail: 'the server referred the write elsewhere (read-only replica?)' });
+      return odd({
+        outcome: 'directory_unavailable',
+        detail: 'the server referred the write elsewhere (read-only replica?)',
+      });
     default:
       return odd({ outcome: 'directory_unavailable', detail: `the directory refused the write (LDAP result ${code})` });
   }

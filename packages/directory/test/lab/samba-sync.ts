@@ -68,11 +68,23 @@ export async function grantDeletedObjectsRead(dc: SambaDc): Promise<void> {
   const sid = /^objectSid: (S-[0-9-]+)$/m.exec(who)?.[1];
   if (!sid) throw new Error('service account has no objectSid');
   const container = `CN=Deleted Objects,${dc.baseDn}`;
-  const { stdout } = await execFileP('ldbsearch', ['-H', H, '--controls=show_deleted:1', '-b', container, '-s', 'base', 'nTSecurityDescriptor']);
+  const { stdout } = await execFileP('ldbsearch', [
+    '-H',
+    H,
+    '--controls=show_deleted:1',
+    '-b',
+    container,
+    '-s',
+    'base',
+    'nTSecurityDescriptor',
+  ]);
   const sd = /^nTSecurityDescriptor: (.*)$/m.exec(stdout.replace(/\n /g, ''))?.[1];
   if (!sd) throw new Error('no security descriptor on CN=Deleted Objects');
   const next = sd.replace(/D:([A-Z]*)/, (m) => `${m}(A;;LCRP;;;${sid})`);
   const file = path.join(dc.dir, `sd-${process.pid}.ldif`);
-  await writeFile(file, `dn: ${container}\nchangetype: modify\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor: ${next}\n`);
+  await writeFile(
+    file,
+    `dn: ${container}\nchangetype: modify\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor: ${next}\n`,
+  );
   await execFileP('ldbmodify', ['-H', H, '--controls=show_deleted:1', file]);
 }

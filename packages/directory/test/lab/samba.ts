@@ -181,7 +181,9 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`samba exited early (${child.exitCode ?? child.signalCode}): ${Buffer.concat(chunks).toString().slice(-2000)}`);
+        throw new Error(
+          `samba exited early (${child.exitCode ?? child.signalCode}): ${Buffer.concat(chunks).toString().slice(-2000)}`,
+        );
       }
       if (await tlsAnswers(lease.address, ca)) return;
       if (Date.now() > deadline) throw new Error(`samba did not answer LDAPS on ${lease.address}:636 within 30 s`);
@@ -251,9 +253,14 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
       // -y reads the password from a file, keeping it out of the process list.
       const pwFile = path.join(dir, `pw-${Math.random().toString(36).slice(2)}`);
       writeFileSync(pwFile, password, { mode: 0o600 });
-      return runWithInput('ldapsearch', ['-x', '-H', url, '-D', bindDn, '-y', pwFile, '-b', '', '-s', 'base', '1.1'], '', {
-        LDAPTLS_CACERT: caFile,
-      }).finally(() => rmSync(pwFile, { force: true }));
+      return runWithInput(
+        'ldapsearch',
+        ['-x', '-H', url, '-D', bindDn, '-y', pwFile, '-b', '', '-s', 'base', '1.1'],
+        '',
+        {
+          LDAPTLS_CACERT: caFile,
+        },
+      ).finally(() => rmSync(pwFile, { force: true }));
     },
     async admin() {
       if (adminClient?.isBound) return adminClient;
@@ -275,8 +282,14 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
       if (o.sn) attrs.sn = o.sn;
       await client.add(dn, attrs);
       await client.modify(dn, [
-        new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [adPassword(o.password)] }) }),
-        new Change({ operation: 'replace', modification: new Attribute({ type: 'userAccountControl', values: [String(o.userAccountControl ?? 512)] }) }),
+        new Change({
+          operation: 'replace',
+          modification: new Attribute({ type: 'unicodePwd', values: [adPassword(o.password)] }),
+        }),
+        new Change({
+          operation: 'replace',
+          modification: new Attribute({ type: 'userAccountControl', values: [String(o.userAccountControl ?? 512)] }),
+        }),
       ]);
       const res = await client.search(BASE_DN, {
         filter: new EqualityFilter({ attribute: 'sAMAccountName', value: o.login }),
@@ -329,7 +342,10 @@ function escapeDnValue(v: string): string {
 
 async function sambaVersion(): Promise<string> {
   const { stdout } = await execFileP('samba', ['--version']);
-  return stdout.trim().replace(/^Version\s+/, '').replace(/[^A-Za-z0-9.+-]/g, '_');
+  return stdout
+    .trim()
+    .replace(/^Version\s+/, '')
+    .replace(/[^A-Za-z0-9.+-]/g, '_');
 }
 
 function sleep(ms: number): Promise<void> {
@@ -349,7 +365,12 @@ function tlsAnswers(host: string, ca: Buffer): Promise<boolean> {
   });
 }
 
-function runWithInput(cmd: string, args: string[], input: string, env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+function runWithInput(
+  cmd: string,
+  args: string[],
+  input: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
@@ -422,7 +443,8 @@ function claimAddress(): Lease {
       recordPid: (pid) => writeFileSync(path.join(lock, 'samba-pid'), `${pid} ${startTimeOf(pid) ?? ''}`),
       release: () => {
         try {
-          if (readFileSync(path.join(lock, 'pid'), 'utf8') === String(process.pid)) rmSync(lock, { recursive: true, force: true });
+          if (readFileSync(path.join(lock, 'pid'), 'utf8') === String(process.pid))
+            rmSync(lock, { recursive: true, force: true });
         } catch {
           // already released
         }
@@ -455,7 +477,8 @@ function tryLock(lock: string): boolean {
       killOrphanSamba(lock);
       try {
         const leftover = readFileSync(path.join(lock, 'dir'), 'utf8');
-        if (path.dirname(leftover) === tmpdir() && path.basename(leftover).startsWith('writeback-samba-')) rmSync(leftover, { recursive: true, force: true });
+        if (path.dirname(leftover) === tmpdir() && path.basename(leftover).startsWith('writeback-samba-'))
+          rmSync(leftover, { recursive: true, force: true });
       } catch {
         // no folder recorded
       }
@@ -523,7 +546,8 @@ async function buildTemplate(templateDir: string): Promise<void> {
   mkdirSync(parent, { recursive: true });
   const work = await mkdtemp(`${templateDir}.build-`);
   try {
-    for (const d of ['log', 'run/ncalrpc', 'run/winbindd', 'run/ntp_signd', 'tls']) mkdirSync(path.join(work, d), { recursive: true });
+    for (const d of ['log', 'run/ncalrpc', 'run/winbindd', 'run/ntp_signd', 'tls'])
+      mkdirSync(path.join(work, d), { recursive: true });
     await execFileP(
       'samba-tool',
       [
@@ -598,7 +622,12 @@ async function buildTemplate(templateDir: string): Promise<void> {
     ]);
     // Fine-grained policies are readable only by Domain Admins by default; the adapter needs to
     // read them to pre-check and to tell users the rule (a documented delegation step).
-    await tool(['dsacl', 'set', `--objectdn=CN=Password Settings Container,CN=System,${BASE_DN}`, `--sddl=(A;CI;RPLCLORC;;;${sid})`]);
+    await tool([
+      'dsacl',
+      'set',
+      `--objectdn=CN=Password Settings Container,CN=System,${BASE_DN}`,
+      `--sddl=(A;CI;RPLCLORC;;;${sid})`,
+    ]);
     // Paths inside smb.conf name the build folder; point them at the final one before it appears,
     // since a parallel test process may copy the template the moment the rename lands.
     const finalConf = readFileSync(confPath, 'utf8').split(work).join(templateDir);
@@ -619,12 +648,60 @@ async function buildTemplate(templateDir: string): Promise<void> {
 async function makeCertificates(tlsDir: string): Promise<void> {
   const ossl = (args: string[]) => execFileP('openssl', args, { cwd: tlsDir });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await ossl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=writeback lab CA']);
-  await ossl(['req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-days', '3650', '-subj', '/CN=unrelated lab CA']);
+  await ossl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '3650',
+    '-subj',
+    '/CN=writeback lab CA',
+  ]);
+  await ossl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'other-ca.key',
+    '-out',
+    'other-ca.pem',
+    '-days',
+    '3650',
+    '-subj',
+    '/CN=unrelated lab CA',
+  ]);
   const sans = [`DNS:${SERVER_NAME}`, 'DNS:localhost'];
   for (let i = 1; i <= MAX_ADDRESSES; i++) sans.push(`IP:127.0.0.${i}`);
-  writeFileSync(path.join(tlsDir, 'ext.cnf'), `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+  writeFileSync(
+    path.join(tlsDir, 'ext.cnf'),
+    `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+  );
   await ossl(['req', ...ec, '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${SERVER_NAME}`]);
-  await ossl(['x509', '-req', '-in', 'req.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'cert.pem', '-days', '3650', '-extfile', 'ext.cnf']);
-  await execFileP('chmod', ['600', path.join(tlsDir, 'key.pem'), path.join(tlsDir, 'ca.key'), path.join(tlsDir, 'other-ca.key')]);
+  await ossl([
+    'x509',
+    '-req',
+    '-in',
+    'req.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'cert.pem',
+    '-days',
+    '3650',
+    '-extfile',
+    'ext.cnf',
+  ]);
+  await execFileP('chmod', [
+    '600',
+    path.join(tlsDir, 'key.pem'),
+    path.join(tlsDir, 'ca.key'),
+    path.join(tlsDir, 'other-ca.key'),
+  ]);
 }

@@ -140,14 +140,32 @@ async function makeCa(dir: string, name: string): Promise<{ cert: string; key: s
   const cert = join(dir, `${name}.pem`);
   const key = join(dir, `${name}.key`);
   await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=writeback lab ${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=writeback lab ${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { cert, key };
 }
 
-async function makeTls(dir: string): Promise<{ caFile: string; wrongCaFile: string; certFile: string; keyFile: string }> {
+async function makeTls(
+  dir: string,
+): Promise<{ caFile: string; wrongCaFile: string; certFile: string; keyFile: string }> {
   const [ca, wrong] = await Promise.all([makeCa(dir, 'ca'), makeCa(dir, 'wrong-ca')]);
   const keyFile = join(dir, 'server.key');
   const csr = join(dir, 'server.csr');
@@ -158,12 +176,35 @@ async function makeTls(dir: string): Promise<{ caFile: string; wrongCaFile: stri
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
   );
   await run('openssl', [
-    'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1',
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=127.0.0.1',
   ]);
   await run('openssl', [
-    'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-    '-out', certFile, '-days', '2', '-extfile', ext,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
   ]);
   return { caFile: ca.cert, wrongCaFile: wrong.cert, certFile, keyFile };
 }
@@ -367,7 +408,9 @@ pwdSafeModify: FALSE`,
     const urls = [`ldap://127.0.0.1:${port}/`];
     if (tls) urls.push(`ldaps://127.0.0.1:${tlsPort}/`);
     stderr = '';
-    const proc = spawn('slapd', ['-h', urls.join(' '), '-F', confDir, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('slapd', ['-h', urls.join(' '), '-F', confDir, '-d', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     proc.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-4000);
     });
@@ -375,9 +418,16 @@ pwdSafeModify: FALSE`,
     // A watchdog that outlives a test process killed with SIGKILL (no exit hook runs then): when
     // our end of its stdin closes without a word, it kills slapd and removes the folder.
     watchdog?.stdin?.end('keep\n');
-    const dog = spawn('sh', ['-c', `if read _; then kill -9 ${proc.pid} 2>/dev/null; else kill -9 ${proc.pid} 2>/dev/null; rm -rf '${dir}'; fi`], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const dog = spawn(
+      'sh',
+      [
+        '-c',
+        `if read _; then kill -9 ${proc.pid} 2>/dev/null; else kill -9 ${proc.pid} 2>/dev/null; rm -rf '${dir}'; fi`,
+      ],
+      {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
     dog.unref();
     watchdog = dog;
     let exited = false;

@@ -17,15 +17,31 @@ export const issueAgentTokenRoute = defineRoute({
   tag: 'agents',
   auth: 'bearer',
   params: TenantParams,
-  body: z.object({ ttlSeconds: z.number().int().min(60).max(7 * 24 * 3600).optional() }),
+  body: z.object({
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .optional(),
+  }),
   bodyOptional: true,
-  responses: { 201: { description: 'Issued; `token` is shown only here', schema: z.object({ token: z.string(), expiresAt: z.string() }) } },
+  responses: {
+    201: {
+      description: 'Issued; `token` is shown only here',
+      schema: z.object({ token: z.string(), expiresAt: z.string() }),
+    },
+  },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'payload_too_large', 'unsupported_media_type'],
   async handle({ principal, params, body, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
     const actor = principal ? actorOf(principal) : { kind: 'system', id: 'unknown' };
     const ttlMs = (body.ttlSeconds ?? services.config.agentTokenTtlSeconds) * 1000;
-    const t = await issueAgentToken(services.db, { tenantId: tenant.id, createdBy: `${actor.kind}:${actor.id}`, ttlMs }, services.now());
+    const t = await issueAgentToken(
+      services.db,
+      { tenantId: tenant.id, createdBy: `${actor.kind}:${actor.id}`, ttlMs },
+      services.now(),
+    );
     services.log.info('agent registration token issued', { tenantId: tenant.id, tokenId: t.id });
     return { status: 201, body: { token: t.token, expiresAt: iso(t.expiresAt) } };
   },
@@ -36,24 +52,37 @@ export const registerAgentRoute = defineRoute({
   url: '/api/v1/agents/register',
   operationId: 'registerAgent',
   summary: 'Register an agent with a one-time token (the token is the credential)',
-  description: 'The agent generates its key pairs and sends only the public halves. A bad, used or expired token gets the same 401 invalid_token.',
+  description:
+    'The agent generates its key pairs and sends only the public halves. A bad, used or expired token gets the same 401 invalid_token.',
   tag: 'agents',
   auth: 'none',
   body: RegisterAgentSchema,
   responses: {
     201: {
       description: 'Registered',
-      schema: z.object({ agentId: z.string(), tenantId: z.string(), certificate: AgentCertificateSchema, cloudSigningKey: z.string(), relayUrl: z.string() }),
+      schema: z.object({
+        agentId: z.string(),
+        tenantId: z.string(),
+        certificate: AgentCertificateSchema,
+        cloudSigningKey: z.string(),
+        relayUrl: z.string(),
+      }),
     },
   },
   errors: ['invalid_request', 'invalid_token', 'conflict', 'payload_too_large', 'unsupported_media_type'],
   async handle({ body, services, clientIp }) {
     try {
       const reg = await registerAgent(services.db, body, services.cloudKey, services.now());
-      services.log.info('agent registered', { tenantId: reg.tenantId, agentId: reg.agentId, directory: body.directory, agentVersion: body.agentVersion });
+      services.log.info('agent registered', {
+        tenantId: reg.tenantId,
+        agentId: reg.agentId,
+        directory: body.directory,
+        agentVersion: body.agentVersion,
+      });
       return { status: 201, body: { ...reg, relayUrl: services.relayUrl() } };
     } catch (err) {
-      if (err instanceof CloudError && err.code === 'invalid_token') services.log.warn('agent registration refused', { clientIp });
+      if (err instanceof CloudError && err.code === 'invalid_token')
+        services.log.warn('agent registration refused', { clientIp });
       throw err;
     }
   },
@@ -126,12 +155,16 @@ export const revokeAgentRoute = defineRoute({
   errors: ['unauthorized', 'forbidden', 'not_found'],
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
-    if (!(await revokeAgent(services.db, tenant.id, params.agentId, services.now()))) throw new CloudError('not_found', 'no such agent');
+    if (!(await revokeAgent(services.db, tenant.id, params.agentId, services.now())))
+      throw new CloudError('not_found', 'no such agent');
     // The store is the truth (the gate reads it); cutting live connections is best effort on top.
     try {
       await services.relay.revoke(params.agentId);
     } catch (err) {
-      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', { agentId: params.agentId, err });
+      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', {
+        agentId: params.agentId,
+        err,
+      });
     }
     services.log.info('agent revoked', { tenantId: tenant.id, agentId: params.agentId, at: isoOrNull(services.now()) });
     return { status: 204 };

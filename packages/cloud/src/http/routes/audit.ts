@@ -40,7 +40,12 @@ export const auditRoute = defineRoute({
     limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: z.string().max(512).optional(),
   }),
-  responses: { 200: { description: 'One page of records', schema: z.object({ items: z.array(AuditItem), nextCursor: z.string().nullable() }) } },
+  responses: {
+    200: {
+      description: 'One page of records',
+      schema: z.object({ items: z.array(AuditItem), nextCursor: z.string().nullable() }),
+    },
+  },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
   async handle({ principal, params, query, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'audit.read');

@@ -77,7 +77,8 @@ export const listUsersRoute = defineRoute({
   url: '/api/v1/tenants/:tenant/users',
   operationId: 'listUsers',
   summary: 'Users of the tenant (synced and cloud-only), by login',
-  description: '`search` matches the start of login, UPN, mail or display name (case-insensitive). Before the first completed sync the list is empty and `synced` is false.',
+  description:
+    '`search` matches the start of login, UPN, mail or display name (case-insensitive). Before the first completed sync the list is empty and `synced` is false.',
   tag: 'users',
   auth: 'bearer',
   params: TenantParams,
@@ -89,7 +90,18 @@ export const listUsersRoute = defineRoute({
     limit: z.coerce.number().int().min(1).max(500).default(50),
     offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
   }),
-  responses: { 200: { description: 'One page', schema: z.object({ users: z.array(UserBody), total: z.number(), limit: z.number(), offset: z.number(), synced: z.boolean() }) } },
+  responses: {
+    200: {
+      description: 'One page',
+      schema: z.object({
+        users: z.array(UserBody),
+        total: z.number(),
+        limit: z.number(),
+        offset: z.number(),
+        synced: z.boolean(),
+      }),
+    },
+  },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
   async handle({ principal, params, query, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.read');
@@ -101,7 +113,16 @@ export const listUsersRoute = defineRoute({
       ...(query.locked !== undefined ? { locked: query.locked } : {}),
       ...(query.mustChange !== undefined ? { mustChange: query.mustChange } : {}),
     });
-    return { status: 200, body: { users: page.users.map(userBody), total: page.total, limit: query.limit, offset: query.offset, synced: await services.sync.hasSynced(tenant.id) } };
+    return {
+      status: 200,
+      body: {
+        users: page.users.map(userBody),
+        total: page.total,
+        limit: query.limit,
+        offset: query.offset,
+        synced: await services.sync.hasSynced(tenant.id),
+      },
+    };
   },
 });
 
@@ -115,7 +136,8 @@ export const getUserRoute = defineRoute({
   params: UserParams,
   responses: {
     200: {
-      description: 'The user. Before the first completed sync: `user` is null and the directory was asked whether the login exists.',
+      description:
+        'The user. Before the first completed sync: `user` is null and the directory was asked whether the login exists.',
       schema: z.object({ user: UserBody.nullable(), synced: z.boolean(), writeback: WritebackOffer }),
     },
   },
@@ -163,7 +185,8 @@ export const createCloudUserRoute = defineRoute({
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'conflict'],
   async handle({ principal, params, body, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.manage');
-    if (await findUserByLogin(services.db, tenant.id, body.login)) throw new CloudError('conflict', 'a user with this login exists');
+    if (await findUserByLogin(services.db, tenant.id, body.login))
+      throw new CloudError('conflict', 'a user with this login exists');
     const user = await createCloudUser(
       services.db,
       tenant.id,
@@ -195,9 +218,11 @@ const SIGN_IN_STATUS: Record<SignInOutcome, number> = {
 
 function signInResponses(): Record<number, ResponseDoc> {
   const byStatus = new Map<number, string[]>();
-  for (const [outcome, status] of Object.entries(SIGN_IN_STATUS)) byStatus.set(status, [...(byStatus.get(status) ?? []), outcome]);
+  for (const [outcome, status] of Object.entries(SIGN_IN_STATUS))
+    byStatus.set(status, [...(byStatus.get(status) ?? []), outcome]);
   const out: Record<number, ResponseDoc> = {};
-  for (const [status, outcomes] of byStatus) out[status] = { description: `Outcome: ${outcomes.join(', ')}`, schema: SignInBody };
+  for (const [status, outcomes] of byStatus)
+    out[status] = { description: `Outcome: ${outcomes.join(', ')}`, schema: SignInBody };
   return out;
 }
 
@@ -298,7 +323,9 @@ export const syncRunRoute = defineRoute({
   params: TenantParams,
   body: z.object({ full: z.boolean().default(false) }),
   bodyOptional: true,
-  responses: { 200: { description: 'Status after the run (phase error with lastError when it failed)', schema: SyncStatusBody } },
+  responses: {
+    200: { description: 'Status after the run (phase error with lastError when it failed)', schema: SyncStatusBody },
+  },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
   async handle({ principal, params, body, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'sync.manage');
@@ -328,7 +355,8 @@ export const rejectDeletionsRoute = defineRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/sync/deletions/reject',
   operationId: 'rejectSyncDeletions',
-  summary: 'Discard the deletions the mass-delete guard held back (the next anchors pass finds them again if they are still gone)',
+  summary:
+    'Discard the deletions the mass-delete guard held back (the next anchors pass finds them again if they are still gone)',
   tag: 'sync',
   auth: 'bearer',
   params: TenantParams,

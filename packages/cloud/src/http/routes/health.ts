@@ -2,7 +2,11 @@
 import { z } from 'zod';
 import { defineRoute } from '../route.js';
 
-const HealthSchema = z.object({ status: z.enum(['ok', 'degraded']), agentsConnected: z.number().int(), store: z.enum(['ok', 'error']) });
+const HealthSchema = z.object({
+  status: z.enum(['ok', 'degraded']),
+  agentsConnected: z.number().int(),
+  store: z.enum(['ok', 'error']),
+});
 
 export const healthRoute = defineRoute({
   method: 'GET',
@@ -11,7 +15,10 @@ export const healthRoute = defineRoute({
   summary: 'Service health',
   tag: 'service',
   auth: 'none',
-  responses: { 200: { description: 'Healthy', schema: HealthSchema }, 503: { description: 'The store does not answer', schema: HealthSchema } },
+  responses: {
+    200: { description: 'Healthy', schema: HealthSchema },
+    503: { description: 'The store does not answer', schema: HealthSchema },
+  },
   errors: [],
   async handle({ services }) {
     let store: 'ok' | 'error' = 'ok';
@@ -27,6 +34,9 @@ export const healthRoute = defineRoute({
     } catch (err) {
       services.log.error('health: relay presence failed', { err });
     }
-    return { status: store === 'ok' ? 200 : 503, body: { status: store === 'ok' ? 'ok' : 'degraded', agentsConnected, store } };
+    return {
+      status: store === 'ok' ? 200 : 503,
+      body: { status: store === 'ok' ? 'ok' : 'degraded', agentsConnected, store },
+    };
   },
 });

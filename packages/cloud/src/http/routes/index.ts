@@ -19,7 +19,15 @@ import {
 import { healthRoute } from './health.js';
 import { changePasswordRoute } from './password-change.js';
 import { signInRoute, signOutRoute } from './sessions.js';
-import { createAdminRoute, createApiKeyRoute, createTenantRoute, listApiKeysRoute, listTenantsRoute, resetAdminSecondFactorRoute, revokeApiKeyRoute } from './tenants.js';
+import {
+  createAdminRoute,
+  createApiKeyRoute,
+  createTenantRoute,
+  listApiKeysRoute,
+  listTenantsRoute,
+  resetAdminSecondFactorRoute,
+  revokeApiKeyRoute,
+} from './tenants.js';
 import { policyRoute, resetPasswordRoute, unlockRoute } from './users.js';
 
 const API_ROUTES: readonly Route[] = [

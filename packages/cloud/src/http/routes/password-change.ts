@@ -14,7 +14,13 @@ import { checkRateLimit } from '../steps/check-rate-limit.js';
 import { loadTenant } from '../steps/load-tenant.js';
 import { outcomeResponses } from './users.js';
 
-const COUNTED: ReadonlySet<OutcomeCode> = new Set<OutcomeCode>(['succeeded', 'wrong_current_password', 'user_not_found', 'timeout', 'outcome_unknown']);
+const COUNTED: ReadonlySet<OutcomeCode> = new Set<OutcomeCode>([
+  'succeeded',
+  'wrong_current_password',
+  'user_not_found',
+  'timeout',
+  'outcome_unknown',
+]);
 
 export const changePasswordRoute = defineRoute({
   method: 'POST',
@@ -43,7 +49,11 @@ export const changePasswordRoute = defineRoute({
     try {
       const r = await services.writeback.executeOperation({
         tenantId: tenant.id,
-        request: { op: 'password.change', params: { user: { by: 'login', value: body.username } }, secret: { currentPassword: body.currentPassword, newPassword: body.newPassword } },
+        request: {
+          op: 'password.change',
+          params: { user: { by: 'login', value: body.username } },
+          secret: { currentPassword: body.currentPassword, newPassword: body.newPassword },
+        },
         actor: { kind: 'user', id: body.username },
         target: body.username,
         clientIp,

@@ -23,14 +23,32 @@ export const signInRoute = defineRoute({
   tag: 'admin',
   auth: 'none',
   params: TenantParams,
-  body: z.object({ login: z.string().min(1).max(128), password: z.string().min(1).max(256), totp: z.string().regex(/^\d{6}$/).optional() }),
+  body: z.object({
+    login: z.string().min(1).max(128),
+    password: z.string().min(1).max(256),
+    totp: z
+      .string()
+      .regex(/^\d{6}$/)
+      .optional(),
+  }),
   responses: {
     201: {
       description: 'Signed in; `token` is shown only here',
-      schema: z.object({ token: z.string(), expiresAt: z.string(), admin: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES) }) }),
+      schema: z.object({
+        token: z.string(),
+        expiresAt: z.string(),
+        admin: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES) }),
+      }),
     },
   },
-  errors: ['invalid_request', 'invalid_credentials', 'second_factor_required', 'rate_limited', 'payload_too_large', 'unsupported_media_type'],
+  errors: [
+    'invalid_request',
+    'invalid_credentials',
+    'second_factor_required',
+    'rate_limited',
+    'payload_too_large',
+    'unsupported_media_type',
+  ],
   async handle({ params, body, services, clientIp }) {
     const { limiters } = services;
     const release = checkRateLimit([
@@ -47,8 +65,19 @@ export const signInRoute = defineRoute({
     }
     const factor = await getAdminTotp(services.db, admin.id);
     if (factor?.confirmed) {
-      if (body.totp === undefined) throw new CloudError('second_factor_required', 'this admin signs in with an authenticator code: send it as totp');
-      const check = await checkAdminCode(services.db, services.cloudKey.privateKey, admin.id, body.totp, services.now(), { enrolling: false });
+      if (body.totp === undefined)
+        throw new CloudError(
+          'second_factor_required',
+          'this admin signs in with an authenticator code: send it as totp',
+        );
+      const check = await checkAdminCode(
+        services.db,
+        services.cloudKey.privateKey,
+        admin.id,
+        body.totp,
+        services.now(),
+        { enrolling: false },
+      );
       if (check !== 'ok') {
         services.log.warn('admin sign-in failed: second factor', { tenant: params.tenant, clientIp, check });
         throw new CloudError('invalid_credentials', 'the login, password or authenticator code is not correct');
@@ -58,7 +87,14 @@ export const signInRoute = defineRoute({
     release();
     const session = await createSession(services.db, admin, services.config.sessionTtlSeconds * 1000, services.now());
     services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id });
-    return { status: 201, body: { token: session.token, expiresAt: iso(session.expiresAt), admin: { id: admin.id, login: admin.login, role: admin.role } } };
+    return {
+      status: 201,
+      body: {
+        token: session.token,
+        expiresAt: iso(session.expiresAt),
+        admin: { id: admin.id, login: admin.login, role: admin.role },
+      },
+    };
   },
 });
 

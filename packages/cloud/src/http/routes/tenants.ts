@@ -15,8 +15,22 @@ import { deleteSubjectSessions } from '../../web/session.js';
 const TenantView = z.object({ id: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() });
 const tenantView = (t: Tenant) => ({ id: t.id, slug: t.slug, name: t.name, createdAt: iso(t.createdAt) });
 
-const ApiKeyView = z.object({ id: z.string(), name: z.string(), scope: z.enum(['operator', 'tenant']), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
-const apiKeyView = (k: ApiKey) => ({ id: k.id, name: k.name, scope: k.scope, createdAt: iso(k.createdAt), lastUsedAt: isoOrNull(k.lastUsedAt), revokedAt: isoOrNull(k.revokedAt) });
+const ApiKeyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scope: z.enum(['operator', 'tenant']),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+const apiKeyView = (k: ApiKey) => ({
+  id: k.id,
+  name: k.name,
+  scope: k.scope,
+  createdAt: iso(k.createdAt),
+  lastUsedAt: isoOrNull(k.lastUsedAt),
+  revokedAt: isoOrNull(k.revokedAt),
+});
 
 const AUTH_ERRORS = ['unauthorized', 'forbidden', 'not_found', 'invalid_request'] as const;
 
@@ -63,12 +77,22 @@ export const createApiKeyRoute = defineRoute({
   params: TenantParams,
   body: z.object({ name: z.string().trim().min(1).max(100).default('api key') }),
   bodyOptional: true,
-  responses: { 201: { description: 'Created; `key` is shown only here', schema: ApiKeyView.extend({ key: z.string() }) } },
+  responses: {
+    201: { description: 'Created; `key` is shown only here', schema: ApiKeyView.extend({ key: z.string() }) },
+  },
   errors: [...AUTH_ERRORS, 'payload_too_large', 'unsupported_media_type'],
   async handle({ principal, params, body, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'keys.manage');
-    const { key, token } = await createApiKey(services.db, { scope: 'tenant', tenantId: tenant.id, name: body.name }, services.now());
-    services.log.info('tenant api key created', { tenantId: tenant.id, keyId: key.id, by: principal ? actorOf(principal) : null });
+    const { key, token } = await createApiKey(
+      services.db,
+      { scope: 'tenant', tenantId: tenant.id, name: body.name },
+      services.now(),
+    );
+    services.log.info('tenant api key created', {
+      tenantId: tenant.id,
+      keyId: key.id,
+      by: principal ? actorOf(principal) : null,
+    });
     return { status: 201, body: { ...apiKeyView(key), key: token } };
   },
 });
@@ -101,7 +125,8 @@ export const revokeApiKeyRoute = defineRoute({
   errors: AUTH_ERRORS,
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'keys.manage');
-    if (!(await revokeApiKey(services.db, tenant.id, params.keyId, services.now()))) throw new CloudError('not_found', 'no such live key');
+    if (!(await revokeApiKey(services.db, tenant.id, params.keyId, services.now())))
+      throw new CloudError('not_found', 'no such live key');
     services.log.info('tenant api key revoked', { tenantId: tenant.id, keyId: params.keyId });
     return { status: 204 };
   },
@@ -116,17 +141,34 @@ export const createAdminRoute = defineRoute({
   auth: 'bearer',
   params: TenantParams,
   body: z.object({
-    login: z.string().trim().min(1).max(128).regex(/^[^\s]+$/, 'no spaces'),
+    login: z
+      .string()
+      .trim()
+      .min(1)
+      .max(128)
+      .regex(/^[^\s]+$/, 'no spaces'),
     password: z.string().min(12).max(256),
     role: z.enum(ADMIN_ROLES).default('admin'),
   }),
-  responses: { 201: { description: 'Created', schema: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES), createdAt: z.string() }) } },
+  responses: {
+    201: {
+      description: 'Created',
+      schema: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES), createdAt: z.string() }),
+    },
+  },
   errors: [...AUTH_ERRORS, 'conflict', 'payload_too_large', 'unsupported_media_type'],
   async handle({ principal, params, body, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    const admin = await createAdmin(services.db, { tenantId: tenant.id, login: body.login, password: body.password, role: body.role }, services.now());
+    const admin = await createAdmin(
+      services.db,
+      { tenantId: tenant.id, login: body.login, password: body.password, role: body.role },
+      services.now(),
+    );
     services.log.info('admin created', { tenantId: tenant.id, adminId: admin.id, role: admin.role });
-    return { status: 201, body: { id: admin.id, login: admin.login, role: admin.role, createdAt: iso(admin.createdAt) } };
+    return {
+      status: 201,
+      body: { id: admin.id, login: admin.login, role: admin.role, createdAt: iso(admin.createdAt) },
+    };
   },
 });
 
@@ -144,11 +186,18 @@ export const resetAdminSecondFactorRoute = defineRoute({
   errors: AUTH_ERRORS,
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    if (!(await adminOfTenant(services.db, tenant.id, params.adminId))) throw new CloudError('not_found', 'no such admin in this tenant');
-    if (!(await resetAdminTotp(services.db, params.adminId))) throw new CloudError('not_found', 'this admin has no authenticator enrolled');
+    if (!(await adminOfTenant(services.db, tenant.id, params.adminId)))
+      throw new CloudError('not_found', 'no such admin in this tenant');
+    if (!(await resetAdminTotp(services.db, params.adminId)))
+      throw new CloudError('not_found', 'this admin has no authenticator enrolled');
     const api = await revokeAdminSessions(services.db, params.adminId, services.now());
     const web = await deleteSubjectSessions(services.db, tenant.id, 'admin', params.adminId);
-    services.log.info('admin second factor removed', { tenantId: tenant.id, adminId: params.adminId, by: principal ? actorOf(principal) : null, sessionsEnded: api + web });
+    services.log.info('admin second factor removed', {
+      tenantId: tenant.id,
+      adminId: params.adminId,
+      by: principal ? actorOf(principal) : null,
+      sessionsEnded: api + web,
+    });
     return { status: 204 };
   },
 });

@@ -17,13 +17,22 @@ import type { Principal } from '../../auth/principal.js';
 /** Every status a writeback answer can have, documented once for each writeback route. */
 export function outcomeResponses(): Record<number, ResponseDoc> {
   const byStatus = new Map<number, string[]>();
-  for (const [code, status] of Object.entries(OUTCOME_HTTP_STATUS)) byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  for (const [code, status] of Object.entries(OUTCOME_HTTP_STATUS))
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   const out: Record<number, ResponseDoc> = {};
-  for (const [status, codes] of byStatus) out[status] = { description: `Outcome: ${codes.join(', ')}`, schema: OutcomeBodySchema };
+  for (const [status, codes] of byStatus)
+    out[status] = { description: `Outcome: ${codes.join(', ')}`, schema: OutcomeBodySchema };
   return out;
 }
 
-const WRITEBACK_ERRORS = ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'payload_too_large', 'unsupported_media_type'] as const;
+const WRITEBACK_ERRORS = [
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'invalid_request',
+  'payload_too_large',
+  'unsupported_media_type',
+] as const;
 
 interface Call {
   services: Services;
@@ -72,7 +81,8 @@ export const resetPasswordRoute = defineRoute({
     if (newPassword === undefined) {
       // The generated password must pass the directory's own policy, so read it first.
       const policy = await execute(call, { op: 'policy.get', params: { user: userRef(params.login) } });
-      if (policy.result.outcome !== 'succeeded') return outcomeAnswer(policy.result, policy.requestId, { op: 'policy.get', now: services.now() });
+      if (policy.result.outcome !== 'succeeded')
+        return outcomeAnswer(policy.result, policy.requestId, { op: 'policy.get', now: services.now() });
       newPassword = generatePassword(policy.result.policy, params.login);
     }
     const forceChange = body.forceChange ?? generated;
@@ -81,7 +91,11 @@ export const resetPasswordRoute = defineRoute({
       params: { user: userRef(params.login), forceChange, unlock: body.unlock, enforceHistory: body.enforceHistory },
       secret: { newPassword },
     });
-    return outcomeAnswer(r.result, r.requestId, { op: 'password.reset', now: services.now(), ...(generated ? { temporaryPassword: newPassword } : {}) });
+    return outcomeAnswer(r.result, r.requestId, {
+      op: 'password.reset',
+      now: services.now(),
+      ...(generated ? { temporaryPassword: newPassword } : {}),
+    });
   },
 });
 
@@ -97,7 +111,10 @@ export const unlockRoute = defineRoute({
   errors: WRITEBACK_ERRORS,
   async handle({ principal, params, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.unlock');
-    const r = await execute({ services, principal, tenantId: tenant.id, login: params.login, clientIp }, { op: 'account.unlock', params: { user: userRef(params.login) } });
+    const r = await execute(
+      { services, principal, tenantId: tenant.id, login: params.login, clientIp },
+      { op: 'account.unlock', params: { user: userRef(params.login) } },
+    );
     return outcomeAnswer(r.result, r.requestId, { op: 'account.unlock', now: services.now() });
   },
 });
@@ -114,7 +131,10 @@ export const policyRoute = defineRoute({
   errors: WRITEBACK_ERRORS,
   async handle({ principal, params, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.policy');
-    const r = await execute({ services, principal, tenantId: tenant.id, login: params.login, clientIp }, { op: 'policy.get', params: { user: userRef(params.login) } });
+    const r = await execute(
+      { services, principal, tenantId: tenant.id, login: params.login, clientIp },
+      { op: 'policy.get', params: { user: userRef(params.login) } },
+    );
     return outcomeAnswer(r.result, r.requestId, { op: 'policy.get', now: services.now() });
   },
 });

@@ -29,7 +29,12 @@ export function checkTenantAccess(p: Principal | null, tenant: Tenant, perm: Ten
 }
 
 /** Load the tenant and check access in one step, checking membership before existence is revealed. */
-export async function loadTenantFor(services: Services, p: Principal | null, ref: string, perm: TenantPermission): Promise<Tenant> {
+export async function loadTenantFor(
+  services: Services,
+  p: Principal | null,
+  ref: string,
+  perm: TenantPermission,
+): Promise<Tenant> {
   if (!p) throw new CloudError('unauthorized', 'a Bearer API key or admin session is required');
   const tenant = await findTenant(services.db, ref);
   // A tenant-scoped caller learns nothing about other tenants: missing and foreign look the same.

@@ -8,11 +8,30 @@ import { finishRecord, insertPending } from '../../audit/audit.js';
 import type { Services } from '../../http/context.js';
 import type { AdminContext } from './guard.js';
 
-export type AdminAction = 'admin.settings.update' | 'admin.agent_token.issue' | 'admin.agent_token.revoke' | 'admin.agent.revoke';
+export type AdminAction =
+  | 'admin.settings.update'
+  | 'admin.agent_token.issue'
+  | 'admin.agent_token.revoke'
+  | 'admin.agent.revoke';
 
-export async function recordAdminAction(services: Services, ctx: AdminContext, action: AdminAction, target: string, clientIp: string | null): Promise<void> {
+export async function recordAdminAction(
+  services: Services,
+  ctx: AdminContext,
+  action: AdminAction,
+  target: string,
+  clientIp: string | null,
+): Promise<void> {
   const now = services.now();
   const requestId = randomUUID();
-  await insertPending(services.db, { tenantId: ctx.tenant.id, requestId, actor: { kind: 'admin', id: ctx.admin.id }, action, targetUser: null, clientIp, startedAt: now, deadlineAt: now });
+  await insertPending(services.db, {
+    tenantId: ctx.tenant.id,
+    requestId,
+    actor: { kind: 'admin', id: ctx.admin.id },
+    action,
+    targetUser: null,
+    clientIp,
+    startedAt: now,
+    deadlineAt: now,
+  });
   await finishRecord(services.db, requestId, { outcome: 'succeeded', detail: target, latencyMs: 0, finishedAt: now });
 }

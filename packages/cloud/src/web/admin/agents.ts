@@ -36,29 +36,54 @@ type SyncState = z.infer<typeof SyncRow>;
 
 async function syncState(db: Db, tenantId: string): Promise<SyncState | null> {
   try {
-    const rows = parseRows(SyncRow, await db.query('SELECT phase, last_run_at, last_success_at, last_full_at, last_error, agent_id, total, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]));
+    const rows = parseRows(
+      SyncRow,
+      await db.query(
+        'SELECT phase, last_run_at, last_success_at, last_full_at, last_error, agent_id, total, pending_deletes FROM sync_state WHERE tenant_id = ?',
+        [tenantId],
+      ),
+    );
     return rows[0] ?? null;
   } catch {
     return null;
   }
 }
 
-const TokenRow = z.object({ id: z.string(), created_at: z.coerce.number(), expires_at: z.coerce.number(), created_by: z.string() });
+const TokenRow = z.object({
+  id: z.string(),
+  created_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+  created_by: z.string(),
+});
 
 async function openTokens(db: Db, tenantId: string, now: number) {
-  return parseRows(TokenRow, await db.query('SELECT id, created_at, expires_at, created_by FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC', [tenantId, now]));
+  return parseRows(
+    TokenRow,
+    await db.query(
+      'SELECT id, created_at, expires_at, created_by FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC',
+      [tenantId, now],
+    ),
+  );
 }
 
 /** Expire an unused token now; false when there is no such open token. */
 async function revokeToken(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
-  const r = await db.exec('UPDATE agent_tokens SET expires_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL AND expires_at > ?', [now, id, tenantId, now]);
+  const r = await db.exec(
+    'UPDATE agent_tokens SET expires_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL AND expires_at > ?',
+    [now, id, tenantId, now],
+  );
   return r.changes === 1;
 }
 
 const Done = z.object({ done: z.enum(['agent_revoked', 'token_revoked']).optional() });
 const AgentParams = z.object({ tenant: z.string(), agentId: z.string().min(1).max(64) });
 const TokenParams = z.object({ tenant: z.string(), tokenId: z.string().min(1).max(64) });
-const IssueForm = z.object({ ttlSeconds: z.coerce.number().int().refine((v) => (TTL_CHOICES as readonly number[]).includes(v)) });
+const IssueForm = z.object({
+  ttlSeconds: z.coerce
+    .number()
+    .int()
+    .refine((v) => (TTL_CHOICES as readonly number[]).includes(v)),
+});
 
 async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml | ''): Promise<string> {
   const now = services.now();
@@ -105,7 +130,9 @@ ${sync.pending_deletes ? html`<dt>${t('admin.sync.held')}</dt><dd>${t('admin.syn
 </dl>`
     : html`<p class="empty">${t('admin.sync.none')}</p>`;
   const tokenRows = tokens.map(
-    (k) => html`<li><span><span class="mono">${k.id}</span> · ${t('admin.tokens.expires', { at: utc(k.expires_at) })} · ${k.created_by}</span>
+    (
+      k,
+    ) => html`<li><span><span class="mono">${k.id}</span> · ${t('admin.tokens.expires', { at: utc(k.expires_at) })} · ${k.created_by}</span>
 ${isAdmin ? html`<form method="post" action="${ctx.base}/agents/tokens/${encodeURIComponent(k.id)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary">${t('admin.tokens.revoke')}</button></form>` : ''}</li>`,
   );
   const issueForm = isAdmin
@@ -129,7 +156,10 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply);
     if (!ctx) return reply;
     const d = Done.safeParse(req.query);
-    const top = d.success && d.data.done ? notice('success', t(d.data.done === 'agent_revoked' ? 'admin.agents.revoked' : 'admin.tokens.revoked')) : '';
+    const top =
+      d.success && d.data.done
+        ? notice('success', t(d.data.done === 'agent_revoked' ? 'admin.agents.revoked' : 'admin.tokens.revoked'))
+        : '';
     return sendPage(reply, await agentsPage(services, ctx, top));
   });
 
@@ -137,10 +167,23 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const form = parseForm(IssueForm, req.body);
-    const tok = await issueAgentToken(services.db, { tenantId: ctx.tenant.id, createdBy: `admin:${ctx.admin.id}`, ttlMs: form.ttlSeconds * 1000 }, services.now());
-    services.log.info('agent registration token issued (pages)', { tenantId: ctx.tenant.id, tokenId: tok.id, adminId: ctx.admin.id });
+    const tok = await issueAgentToken(
+      services.db,
+      { tenantId: ctx.tenant.id, createdBy: `admin:${ctx.admin.id}`, ttlMs: form.ttlSeconds * 1000 },
+      services.now(),
+    );
+    services.log.info('agent registration token issued (pages)', {
+      tenantId: ctx.tenant.id,
+      tokenId: tok.id,
+      adminId: ctx.admin.id,
+    });
     await recordAdminAction(services, ctx, 'admin.agent_token.issue', `token ${tok.id}`, req.ip);
-    const cloudUrl = services.config.publicUrl ?? services.relayUrl().replace(/^ws/, 'http').replace(/\/agent$/, '');
+    const cloudUrl =
+      services.config.publicUrl ??
+      services
+        .relayUrl()
+        .replace(/^ws/, 'http')
+        .replace(/\/agent$/, '');
     const shown = html`<div class="card once" id="token-card"><h2>${t('admin.tokens.issuedTitle')}</h2>
 <p>${t('admin.tokens.issuedIntro', { at: utc(tok.expiresAt) })}</p>
 <p><output class="secret big" id="agent-token">${tok.token}</output></p>
@@ -154,7 +197,11 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     if (!ctx) return reply;
     const p = parseForm(TokenParams, req.params);
     if (!(await revokeToken(services.db, ctx.tenant.id, p.tokenId, services.now()))) throw new WebError('not_found');
-    services.log.info('agent registration token revoked (pages)', { tenantId: ctx.tenant.id, tokenId: p.tokenId, adminId: ctx.admin.id });
+    services.log.info('agent registration token revoked (pages)', {
+      tenantId: ctx.tenant.id,
+      tokenId: p.tokenId,
+      adminId: ctx.admin.id,
+    });
     await recordAdminAction(services, ctx, 'admin.agent_token.revoke', `token ${p.tokenId}`, req.ip);
     return redirect(reply, `${ctx.base}/agents?done=token_revoked`);
   });
@@ -168,7 +215,10 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     try {
       await services.relay.revoke(p.agentId);
     } catch (err) {
-      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', { agentId: p.agentId, err });
+      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', {
+        agentId: p.agentId,
+        err,
+      });
     }
     services.log.warn('agent revoked (pages)', { tenantId: ctx.tenant.id, agentId: p.agentId, adminId: ctx.admin.id });
     await recordAdminAction(services, ctx, 'admin.agent.revoke', `agent ${p.agentId}`, req.ip);

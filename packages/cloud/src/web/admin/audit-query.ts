@@ -10,19 +10,39 @@ import { parseRows, type Db } from '../../store/index.js';
 
 export type { AuditFilter, AuditRecord };
 
-export async function queryAudit(db: Db, tenantId: string, f: AuditFilter, page: { limit: number; offset: number }): Promise<{ rows: AuditRecord[]; total: number }> {
+export async function queryAudit(
+  db: Db,
+  tenantId: string,
+  f: AuditFilter,
+  page: { limit: number; offset: number },
+): Promise<{ rows: AuditRecord[]; total: number }> {
   const w = auditWhere(tenantId, f);
   const count = await db.one(`SELECT COUNT(*) AS n FROM audit WHERE ${w.sql}`, w.params);
-  const rows = await selectAudit(db, w.sql, [...w.params, page.limit, page.offset], 'ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?');
+  const rows = await selectAudit(
+    db,
+    w.sql,
+    [...w.params, page.limit, page.offset],
+    'ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?',
+  );
   return { rows, total: Number(count?.n ?? 0) };
 }
 
 /** The newest records about any of the user's names (login, UPN, mail). */
-export async function auditForUser(db: Db, tenantId: string, names: readonly string[], limit: number): Promise<AuditRecord[]> {
+export async function auditForUser(
+  db: Db,
+  tenantId: string,
+  names: readonly string[],
+  limit: number,
+): Promise<AuditRecord[]> {
   const keys = [...new Set(names.filter((n) => n.length > 0).map((n) => n.toLowerCase()))];
   if (keys.length === 0) return [];
   const marks = keys.map(() => '?').join(', ');
-  return selectAudit(db, `tenant_id = ? AND LOWER(target_user) IN (${marks})`, [tenantId, ...keys, limit], 'ORDER BY started_at DESC, id DESC LIMIT ?');
+  return selectAudit(
+    db,
+    `tenant_id = ? AND LOWER(target_user) IN (${marks})`,
+    [tenantId, ...keys, limit],
+    'ORDER BY started_at DESC, id DESC LIMIT ?',
+  );
 }
 
 /** Actions present in the tenant's log (for the filter's choices). */
@@ -37,13 +57,31 @@ export interface ChartPoint {
   outcome: OutcomeCode | null;
 }
 
-const PointRow = z.object({ started_at: z.coerce.number(), action: z.string(), outcome: OutcomeCodeSchema.nullable().catch(null) });
+const PointRow = z.object({
+  started_at: z.coerce.number(),
+  action: z.string(),
+  outcome: OutcomeCodeSchema.nullable().catch(null),
+});
 
 /** Minimal rows for the charts (capped; the chart says when the cap was hit). */
-export async function chartPoints(db: Db, tenantId: string, f: AuditFilter, cap = 50_000): Promise<{ points: ChartPoint[]; capped: boolean }> {
+export async function chartPoints(
+  db: Db,
+  tenantId: string,
+  f: AuditFilter,
+  cap = 50_000,
+): Promise<{ points: ChartPoint[]; capped: boolean }> {
   const w = auditWhere(tenantId, f);
-  const rows = parseRows(PointRow, await db.query(`SELECT started_at, action, outcome FROM audit WHERE ${w.sql} ORDER BY started_at DESC LIMIT ?`, [...w.params, cap + 1]));
-  return { points: rows.slice(0, cap).map((r) => ({ startedAt: r.started_at, action: r.action, outcome: r.outcome })), capped: rows.length > cap };
+  const rows = parseRows(
+    PointRow,
+    await db.query(`SELECT started_at, action, outcome FROM audit WHERE ${w.sql} ORDER BY started_at DESC LIMIT ?`, [
+      ...w.params,
+      cap + 1,
+    ]),
+  );
+  return {
+    points: rows.slice(0, cap).map((r) => ({ startedAt: r.started_at, action: r.action, outcome: r.outcome })),
+    capped: rows.length > cap,
+  };
 }
 
 /** The tenant's admin logins by id (to show who acted, instead of an id). */

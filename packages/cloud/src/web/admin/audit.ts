@@ -11,7 +11,14 @@ import type { Services } from '../../http/context.js';
 import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
-import { adminLogins, auditActions, chartPoints, queryAudit, type AuditFilter, type AuditRecord } from './audit-query.js';
+import {
+  adminLogins,
+  auditActions,
+  chartPoints,
+  queryAudit,
+  type AuditFilter,
+  type AuditRecord,
+} from './audit-query.js';
 import { classOf, mixChart, outcomeMix, perDay, perDayChart } from './chart.js';
 import { csvLine } from './csv.js';
 import { dayOf, utc } from './format.js';
@@ -69,12 +76,19 @@ function actorCell(r: AuditRecord, admins: ReadonlyMap<string, string>): SafeHtm
 }
 
 /** The records table (also used on a user's page). */
-export function auditTable(rows: readonly AuditRecord[], ctx: AdminContext, admins: ReadonlyMap<string, string>, o: { showTarget: boolean } = { showTarget: true }): SafeHtml {
+export function auditTable(
+  rows: readonly AuditRecord[],
+  ctx: AdminContext,
+  admins: ReadonlyMap<string, string>,
+  o: { showTarget: boolean } = { showTarget: true },
+): SafeHtml {
   return html`<div class="table-wrap"><table class="data audit">
 <caption class="visually-hidden">${t('admin.audit.caption')}</caption>
 <thead><tr><th scope="col">${t('admin.audit.col.time')}</th><th scope="col">${t('admin.audit.col.action')}</th>${o.showTarget ? html`<th scope="col">${t('admin.audit.col.user')}</th>` : ''}<th scope="col">${t('admin.audit.col.outcome')}</th><th scope="col">${t('admin.audit.col.actor')}</th><th scope="col">${t('admin.audit.col.latency')}</th></tr></thead>
 <tbody>${rows.map(
-    (r) => html`<tr data-request-id="${r.requestId}"><td data-label="${t('admin.audit.col.time')}"><time datetime="${new Date(r.startedAt).toISOString()}">${utc(r.startedAt)}</time></td>
+    (
+      r,
+    ) => html`<tr data-request-id="${r.requestId}"><td data-label="${t('admin.audit.col.time')}"><time datetime="${new Date(r.startedAt).toISOString()}">${utc(r.startedAt)}</time></td>
 <td data-label="${t('admin.audit.col.action')}">${r.action}${r.action.startsWith('admin.') && r.detail ? html`<span class="sub">${r.detail}</span>` : ''}</td>
 ${o.showTarget ? html`<td data-label="${t('admin.audit.col.user')}">${r.targetUser ? html`<a href="${ctx.base}/audit?user=${encodeURIComponent(r.targetUser)}">${r.targetUser}</a>` : '—'}</td>` : ''}
 <td data-label="${t('admin.audit.col.outcome')}"><span class="badge ${r.state === 'pending' ? 'warn' : classOf(r.outcome) === 'succeeded' ? 'on' : classOf(r.outcome) === 'failed' ? 'bad' : 'warn'}" data-outcome="${r.outcome ?? 'pending'}">${r.outcome ?? t('admin.audit.pending')}</span>${r.reasons?.length ? html`<span class="sub">${r.reasons.join(', ')}</span>` : ''}</td>
@@ -125,7 +139,10 @@ ${charts}
 <section aria-labelledby="records-h"><h2 id="records-h">${t('admin.audit.records')}</h2>
 ${list.rows.length ? auditTable(list.rows, ctx, admins) : html`<p class="empty">${t('admin.audit.none')}</p>`}
 ${pager}</section>`;
-    return sendPage(reply, adminLayout({ title: t('admin.audit.title'), body, tenantName: ctx.tenant.name, ctx, section: 'audit' }));
+    return sendPage(
+      reply,
+      adminLayout({ title: t('admin.audit.title'), body, tenantName: ctx.tenant.name, ctx, section: 'audit' }),
+    );
   });
 
   web.get('/t/:tenant/admin/audit.csv', async (req, reply) => {
@@ -133,7 +150,22 @@ ${pager}</section>`;
     if (!ctx) return reply;
     const q = parseForm(AuditQuery, req.query);
     const { rows } = await queryAudit(services.db, ctx.tenant.id, filterOf(q), { limit: CSV_MAX_ROWS, offset: 0 });
-    let out = csvLine(['started_at', 'finished_at', 'request_id', 'action', 'target_user', 'outcome', 'reasons', 'detail', 'actor_kind', 'actor_id', 'agent_id', 'latency_ms', 'client_ip', 'state']);
+    let out = csvLine([
+      'started_at',
+      'finished_at',
+      'request_id',
+      'action',
+      'target_user',
+      'outcome',
+      'reasons',
+      'detail',
+      'actor_kind',
+      'actor_id',
+      'agent_id',
+      'latency_ms',
+      'client_ip',
+      'state',
+    ]);
     for (const r of rows) {
       out += csvLine([
         new Date(r.startedAt).toISOString(),
@@ -154,6 +186,9 @@ ${pager}</section>`;
     }
     services.log.info('audit exported', { tenantId: ctx.tenant.id, adminId: ctx.admin.id, rows: rows.length });
     const name = `audit-${ctx.tenant.slug}-${dayOf(services.now())}.csv`;
-    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(out);
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${name}"`)
+      .send(out);
   });
 }

@@ -13,7 +13,8 @@ import { dayOf } from './format.js';
 export type ResultClass = 'succeeded' | 'failed' | 'uncertain';
 const CLASS_COLOUR: Record<ResultClass, string> = { succeeded: '#1d6b34', failed: '#a4161a', uncertain: '#b36b00' };
 
-export const classOf = (o: OutcomeCode | null): ResultClass => (o === 'succeeded' ? 'succeeded' : o === null || o === 'timeout' || o === 'outcome_unknown' ? 'uncertain' : 'failed');
+export const classOf = (o: OutcomeCode | null): ResultClass =>
+  o === 'succeeded' ? 'succeeded' : o === null || o === 'timeout' || o === 'outcome_unknown' ? 'uncertain' : 'failed';
 
 const WRITES = new Set(['password.reset', 'password.change']);
 
@@ -71,12 +72,16 @@ export function perDayChart(days: readonly DayBucket[]): SafeHtml {
       acc += n;
       return html`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.max(0.5, hgt).toFixed(1)}" fill="${CLASS_COLOUR[c]}"><title>${d.day}: ${n} ${t(`admin.chart.${c}`)}</title></rect>`;
     });
-    const label = (days.length - 1 - i) % labelEvery === 0 ? html`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#4a5360">${d.day.slice(5)}</text>` : '';
+    const label =
+      (days.length - 1 - i) % labelEvery === 0
+        ? html`<text x="${(x + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#4a5360">${d.day.slice(5)}</text>`
+        : '';
     return html`${parts}${label}`;
   });
   const ticks = [0, Math.round(max / 2), max].filter((v, i, a) => a.indexOf(v) === i);
   const grid = ticks.map(
-    (v) => html`<line x1="${padL}" x2="${W - 4}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#c9ced6" stroke-width="1"/><text x="${padL - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#4a5360">${v}</text>`,
+    (v) =>
+      html`<line x1="${padL}" x2="${W - 4}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#c9ced6" stroke-width="1"/><text x="${padL - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#4a5360">${v}</text>`,
   );
   const legend = html`<ul class="legend">${CLASSES.map((c) => html`<li><span class="swatch ${c}" aria-hidden="true"></span>${t(`admin.chart.${c}`)}</li>`)}</ul>`;
   return html`<figure class="chart"><svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="perday-title" preserveAspectRatio="xMidYMid meet"><title id="perday-title">${t('admin.chart.perDayTitle')}</title>${grid}${bars}</svg>
@@ -100,4 +105,3 @@ export function mixChart(mix: readonly [OutcomeCode | 'pending', number][]): Saf
   return html`<figure class="chart"><svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="mix-title" preserveAspectRatio="xMinYMin meet"><title id="mix-title">${t('admin.chart.mixTitle')}</title>${rows}</svg>
 <figcaption>${t('admin.chart.mixTitle')}</figcaption></figure>`;
 }
-

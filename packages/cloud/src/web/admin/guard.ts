@@ -38,10 +38,22 @@ export type AdminSessionData = z.infer<typeof AdminSessionData>;
 /** How long the second factor may take after the password. */
 export const MFA_WINDOW_MS = 5 * 60_000;
 
-const AccountRow = z.object({ id: z.string(), tenant_id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES), disabled_at: z.coerce.number().nullable() });
+const AccountRow = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  login: z.string(),
+  role: z.enum(ADMIN_ROLES),
+  disabled_at: z.coerce.number().nullable(),
+});
 
-export async function loadAdminAccount(services: Services, tenantId: string, adminId: string): Promise<AdminAccount | null> {
-  const row = await services.db.one('SELECT id, tenant_id, login, role, disabled_at FROM admins WHERE id = ?', [adminId]);
+export async function loadAdminAccount(
+  services: Services,
+  tenantId: string,
+  adminId: string,
+): Promise<AdminAccount | null> {
+  const row = await services.db.one('SELECT id, tenant_id, login, role, disabled_at FROM admins WHERE id = ?', [
+    adminId,
+  ]);
   const a = row ? parseRow(AccountRow, row) : undefined;
   if (!a || a.tenant_id !== tenantId || a.disabled_at !== null) return null;
   return { id: a.id, login: a.login, role: a.role };
@@ -50,7 +62,11 @@ export async function loadAdminAccount(services: Services, tenantId: string, adm
 export const adminBase = (tenant: Pick<Tenant, 'slug'>): string => `${tenantBase(tenant)}/admin`;
 
 /** The admin session in any stage (for the sign-in steps). */
-export async function adminSession(services: Services, req: FastifyRequest, tenant: Tenant): Promise<{ session: WebSession; data: AdminSessionData } | null> {
+export async function adminSession(
+  services: Services,
+  req: FastifyRequest,
+  tenant: Tenant,
+): Promise<{ session: WebSession; data: AdminSessionData } | null> {
   const session = await currentSession(services, req, 'admin', tenant.id);
   if (!session) return null;
   const data = AdminSessionData.safeParse(session.data);
@@ -61,7 +77,12 @@ export async function adminSession(services: Services, req: FastifyRequest, tena
  * The signed-in admin, or null after sending the answer: a redirect to sign-in (no session, or
  * second factor not done) or a 403 page (role too low).
  */
-export async function requireAdmin(services: Services, req: FastifyRequest, reply: FastifyReply, o: { role?: 'admin' } = {}): Promise<AdminContext | null> {
+export async function requireAdmin(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  o: { role?: 'admin' } = {},
+): Promise<AdminContext | null> {
   const tenant = await pageTenant(services, req);
   const base = adminBase(tenant);
   const s = await adminSession(services, req, tenant);

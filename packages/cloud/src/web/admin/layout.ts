@@ -24,7 +24,8 @@ export function adminLayout(p: AdminPage): string {
   const c = p.ctx;
   const nav = c
     ? html`<nav aria-label="${t('admin.nav.label')}"><ul>${SECTIONS.map(
-        (s) => html`<li><a href="${c.base}/${s}"${s === p.section ? raw(' aria-current="page"') : ''}>${t(`admin.nav.${s}`)}</a></li>`,
+        (s) =>
+          html`<li><a href="${c.base}/${s}"${s === p.section ? raw(' aria-current="page"') : ''}>${t(`admin.nav.${s}`)}</a></li>`,
       )}</ul></nav>
 <div class="who"><span class="visually-hidden">${t('admin.who.label')}</span>${c.admin.login} <span class="role">${t(`admin.role.${c.admin.role}`)}</span></div>
 <form method="post" action="${c.base}/signout" class="signout"><input type="hidden" name="_csrf" value="${c.session.csrfToken}"><button type="submit" class="link">${t('layout.signOut')}</button></form>`

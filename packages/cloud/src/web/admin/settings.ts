@@ -59,14 +59,19 @@ type FieldError = { field: string; message: string };
 function validate(f: z.infer<typeof SettingsForm>): { errors: FieldError[]; methods: Method[]; attempts: number } {
   const errors: FieldError[] = [];
   const methods = METHODS.filter((m) => f.methods.includes(m));
-  if (f.methods.some((m) => !(METHODS as readonly string[]).includes(m))) errors.push({ field: 'method-email', message: t('admin.settings.err.methodUnknown') });
+  if (f.methods.some((m) => !(METHODS as readonly string[]).includes(m)))
+    errors.push({ field: 'method-email', message: t('admin.settings.err.methodUnknown') });
   if (methods.length === 0) errors.push({ field: 'method-email', message: t('admin.settings.err.noMethod') });
-  else if (f.required > methods.length) errors.push({ field: 'required', message: t('admin.settings.err.required', { n: methods.length }) });
+  else if (f.required > methods.length)
+    errors.push({ field: 'required', message: t('admin.settings.err.required', { n: methods.length }) });
   const attempts = /^\d+$/.test(f.attemptsPerHour) ? Number(f.attemptsPerHour) : Number.NaN;
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) errors.push({ field: 'attemptsPerHour', message: t('admin.settings.err.attempts') });
-  if (f.groups.length > 100 || f.groups.some((g) => g.length > 256)) errors.push({ field: 'groups', message: t('admin.settings.err.groups') });
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100)
+    errors.push({ field: 'attemptsPerHour', message: t('admin.settings.err.attempts') });
+  if (f.groups.length > 100 || f.groups.some((g) => g.length > 256))
+    errors.push({ field: 'groups', message: t('admin.settings.err.groups') });
   const badMail = f.notifyAdmins.find((m) => !isPlainEmail(m));
-  if (badMail !== undefined || f.notifyAdmins.length > 20) errors.push({ field: 'notifyAdmins', message: t('admin.settings.err.notify') });
+  if (badMail !== undefined || f.notifyAdmins.length > 20)
+    errors.push({ field: 'notifyAdmins', message: t('admin.settings.err.notify') });
   return { errors, methods, attempts };
 }
 
@@ -128,7 +133,8 @@ ${errText('method-email')}</fieldset>
 <fieldset class="card"${editable ? '' : raw(' disabled')}>
 <legend>${t('admin.settings.signInTitle')}</legend>
 ${(['cloud_hash', 'pass_through'] as const).map(
-  (m) => html`<div class="choice"><input id="signin-${m}" name="signInMode" type="radio" value="${m}"${checked(v.signInMode === m)}><label for="signin-${m}">${t(`admin.settings.signIn.${m}`)}</label></div>`,
+  (m) =>
+    html`<div class="choice"><input id="signin-${m}" name="signInMode" type="radio" value="${m}"${checked(v.signInMode === m)}><label for="signin-${m}">${t(`admin.settings.signIn.${m}`)}</label></div>`,
 )}
 </fieldset>
 ${editable ? html`<div class="actions"><button type="submit" id="settings-save">${t('admin.settings.save')}</button></div>` : ''}

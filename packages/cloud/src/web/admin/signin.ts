@@ -46,9 +46,19 @@ ${csrfField(csrf)}
 
 const clientKey = (req: FastifyRequest): string => req.ip;
 
-async function showSignIn(services: Services, req: FastifyRequest, reply: FastifyReply, tenant: Tenant, o: { status?: number; login?: string; message?: SafeHtml | '' } = {}) {
+async function showSignIn(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenant: Tenant,
+  o: { status?: number; login?: string; message?: SafeHtml | '' } = {},
+) {
   const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'admin');
-  const doc = adminLayout({ title: t('admin.signin.title'), tenantName: tenant.name, body: signInForm(adminBase(tenant), csrf, o) });
+  const doc = adminLayout({
+    title: t('admin.signin.title'),
+    tenantName: tenant.name,
+    body: signInForm(adminBase(tenant), csrf, o),
+  });
   return sendPage(reply, doc, o.status ?? 200);
 }
 
@@ -73,7 +83,12 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
     const s = await adminSession(services, req, tenant);
     if (s?.data.stage === 'ok') return redirect(reply, `${adminBase(tenant)}/users`);
     const q = Query.safeParse(req.query);
-    const message = q.success && q.data.signedOut ? notice('success', t('admin.signin.signedOut')) : q.success && q.data.expired ? notice('info', t('admin.signin.expired')) : '';
+    const message =
+      q.success && q.data.signedOut
+        ? notice('success', t('admin.signin.signedOut'))
+        : q.success && q.data.expired
+          ? notice('info', t('admin.signin.expired'))
+          : '';
     return showSignIn(services, req, reply, tenant, { message });
   });
 
@@ -87,16 +102,34 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
     ]);
     if (!hold.ok) {
       reply.header('retry-after', String(hold.retryAfterSeconds));
-      return showSignIn(services, req, reply, tenant, { status: 429, login: form.login, message: notice('error', t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }), 'rate_limited') });
+      return showSignIn(services, req, reply, tenant, {
+        status: 429,
+        login: form.login,
+        message: notice(
+          'error',
+          t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }),
+          'rate_limited',
+        ),
+      });
     }
     const admin = await verifyAdminCredentials(services.db, tenant.id, form.login, form.password);
     if (!admin) {
       services.log.warn('admin page sign-in failed', { tenantId: tenant.id, clientIp: req.ip });
-      return showSignIn(services, req, reply, tenant, { status: 401, login: form.login, message: notice('error', t('admin.signin.invalid'), 'invalid_credentials') });
+      return showSignIn(services, req, reply, tenant, {
+        status: 401,
+        login: form.login,
+        message: notice('error', t('admin.signin.invalid'), 'invalid_credentials'),
+      });
     }
     hold.release();
     const data: AdminSessionData = { stage: 'mfa', pwAt: services.now() };
-    await startSession(services, req, reply, { kind: 'admin', tenantId: tenant.id, subjectId: admin.id, subjectLogin: admin.login, data });
+    await startSession(services, req, reply, {
+      kind: 'admin',
+      tenantId: tenant.id,
+      subjectId: admin.id,
+      subjectLogin: admin.login,
+      data,
+    });
     return redirect(reply, `${adminBase(tenant)}/signin/totp`);
   });
 
@@ -117,7 +150,13 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
     return { session: s.session, admin };
   }
 
-  async function showTotp(req: FastifyRequest, reply: FastifyReply, tenant: Tenant, status = 200, message: SafeHtml | '' = '') {
+  async function showTotp(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    tenant: Tenant,
+    status = 200,
+    message: SafeHtml | '' = '',
+  ) {
     const st = await mfaStage(req, reply, tenant);
     if (!st) return reply;
     const base = adminBase(tenant);
@@ -126,7 +165,14 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
     if (!factor?.confirmed) {
       // Keep an unconfirmed key across reloads, so a scanned code keeps working.
       const existing = factor ? unsealSecret(services.cloudKey.privateKey, factor.sealed, st.admin.id) : null;
-      const secret = existing ?? (await beginEnrolment(services.db, services.cloudKey.privateKey, { id: st.admin.id, tenantId: tenant.id }, services.now()));
+      const secret =
+        existing ??
+        (await beginEnrolment(
+          services.db,
+          services.cloudKey.privateKey,
+          { id: st.admin.id, tenantId: tenant.id },
+          services.now(),
+        ));
       if (!secret) return redirect(reply, `${base}/signin/totp`);
       const uri = totpUri({ secret, issuer: `${tenant.name} admin`, account: st.admin.login });
       enrol = html`<div class="card enrol">
@@ -147,7 +193,15 @@ ${csrfField(st.session.csrfToken)}
 <div class="actions"><button type="submit">${t(factor?.confirmed ? 'admin.totp.submit' : 'admin.totp.confirm')}</button></div>
 </form>
 </div>`;
-    return sendPage(reply, adminLayout({ title: t(factor?.confirmed ? 'admin.totp.title' : 'admin.totp.enrolPageTitle'), tenantName: tenant.name, body }), status);
+    return sendPage(
+      reply,
+      adminLayout({
+        title: t(factor?.confirmed ? 'admin.totp.title' : 'admin.totp.enrolPageTitle'),
+        tenantName: tenant.name,
+        body,
+      }),
+      status,
+    );
   }
 
   web.get('/t/:tenant/admin/signin/totp', async (req, reply) => showTotp(req, reply, await pageTenant(services, req)));
@@ -163,23 +217,51 @@ ${csrfField(st.session.csrfToken)}
     ]);
     if (!hold.ok) {
       reply.header('retry-after', String(hold.retryAfterSeconds));
-      return showTotp(req, reply, tenant, 429, notice('error', t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }), 'rate_limited'));
+      return showTotp(
+        req,
+        reply,
+        tenant,
+        429,
+        notice('error', t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }), 'rate_limited'),
+      );
     }
     const factor = await getAdminTotp(services.db, st.admin.id);
-    const r = await checkAdminCode(services.db, services.cloudKey.privateKey, st.admin.id, form.code, services.now(), { enrolling: !factor?.confirmed });
+    const r = await checkAdminCode(services.db, services.cloudKey.privateKey, st.admin.id, form.code, services.now(), {
+      enrolling: !factor?.confirmed,
+    });
     if (r === 'no_factor') {
       hold.release();
       return redirect(reply, `${adminBase(tenant)}/signin/totp`);
     }
     if (r !== 'ok') {
       services.log.warn('admin second factor refused', { tenantId: tenant.id, adminId: st.admin.id, code: r });
-      return showTotp(req, reply, tenant, 401, notice('error', t(r === 'replayed' ? 'admin.totp.replayed' : 'admin.totp.invalid'), r === 'replayed' ? 'totp_replayed' : 'totp_invalid'));
+      return showTotp(
+        req,
+        reply,
+        tenant,
+        401,
+        notice(
+          'error',
+          t(r === 'replayed' ? 'admin.totp.replayed' : 'admin.totp.invalid'),
+          r === 'replayed' ? 'totp_replayed' : 'totp_invalid',
+        ),
+      );
     }
     hold.release();
     // A new session (new id, secret and CSRF token) for the fully signed-in admin.
     const data: AdminSessionData = { stage: 'ok', pwAt: services.now() };
-    await startSession(services, req, reply, { kind: 'admin', tenantId: tenant.id, subjectId: st.admin.id, subjectLogin: st.admin.login, data });
-    services.log.info('admin signed in (pages)', { tenantId: tenant.id, adminId: st.admin.id, enrolled: !factor?.confirmed });
+    await startSession(services, req, reply, {
+      kind: 'admin',
+      tenantId: tenant.id,
+      subjectId: st.admin.id,
+      subjectLogin: st.admin.login,
+      data,
+    });
+    services.log.info('admin signed in (pages)', {
+      tenantId: tenant.id,
+      adminId: st.admin.id,
+      enrolled: !factor?.confirmed,
+    });
     return redirect(reply, `${adminBase(tenant)}/users`);
   });
 

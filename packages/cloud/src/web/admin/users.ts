@@ -10,11 +10,25 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationName, type OperationRequest, type OperationResult, type UserRef } from '@writeback/protocol';
+import {
+  OUTCOME_HTTP_STATUS,
+  PasswordSchema,
+  type OperationName,
+  type OperationRequest,
+  type OperationResult,
+  type UserRef,
+} from '@writeback/protocol';
 import type { Services } from '../../http/context.js';
 import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
 import { checkBanned } from '../../policy/banned.js';
-import { getUserById, findUserByLogin, hasUsers, listUsers, noteUserState, type CloudUser } from '../../users/directory-users.js';
+import {
+  getUserById,
+  findUserByLogin,
+  hasUsers,
+  listUsers,
+  noteUserState,
+  type CloudUser,
+} from '../../users/directory-users.js';
 import { generatePassword } from '../../writeback/password-generator.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
@@ -61,17 +75,27 @@ interface Target {
 
 async function loadTarget(services: Services, ctx: AdminContext, refParam: string): Promise<Target> {
   const tenantId = ctx.tenant.id;
-  const user = (await getUserById(services.db, tenantId, refParam)) ?? (await findUserByLogin(services.db, tenantId, refParam));
+  const user =
+    (await getUserById(services.db, tenantId, refParam)) ?? (await findUserByLogin(services.db, tenantId, refParam));
   if (user) {
     return {
       user,
       login: user.login,
-      ref: user.source === 'onprem' && user.anchor ? { by: 'anchor', value: user.anchor } : { by: 'login', value: user.login },
+      ref:
+        user.source === 'onprem' && user.anchor
+          ? { by: 'anchor', value: user.anchor }
+          : { by: 'login', value: user.login },
       url: `${ctx.base}/users/${encodeURIComponent(user.id)}`,
     };
   }
   // No synced copy yet: act on the directory by login (the agent answers user_not_found if wrong).
-  if (!(await hasUsers(services.db, tenantId))) return { user: null, login: refParam, ref: { by: 'login', value: refParam }, url: `${ctx.base}/users/${encodeURIComponent(refParam)}` };
+  if (!(await hasUsers(services.db, tenantId)))
+    return {
+      user: null,
+      login: refParam,
+      ref: { by: 'login', value: refParam },
+      url: `${ctx.base}/users/${encodeURIComponent(refParam)}`,
+    };
   throw new WebError('not_found');
 }
 
@@ -81,7 +105,8 @@ function badges(u: CloudUser): SafeHtml {
   }${u.protected ? html`<span class="badge">${t('admin.users.protected')}</span> ` : ''}${!u.locked && !u.mustChange && u.enabled ? html`<span class="badge on">${t('admin.users.ok')}</span>` : ''}`;
 }
 
-const sourceText = (u: CloudUser): string => t(u.source === 'onprem' ? 'admin.users.source.onprem' : 'admin.users.source.cloud');
+const sourceText = (u: CloudUser): string =>
+  t(u.source === 'onprem' ? 'admin.users.source.onprem' : 'admin.users.source.cloud');
 
 function pager(base: string, params: URLSearchParams, page: number, total: number): SafeHtml {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
@@ -97,7 +122,13 @@ ${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">${t('admin.pager.prev')
 ${page < pages ? html`<a href="${link(page + 1)}" rel="next">${t('admin.pager.next')}</a>` : ''}</nav>`;
 }
 
-async function execute(services: Services, ctx: AdminContext, target: Target, req: FastifyRequest, request: OperationRequest) {
+async function execute(
+  services: Services,
+  ctx: AdminContext,
+  target: Target,
+  req: FastifyRequest,
+  request: OperationRequest,
+) {
   return services.writeback.executeOperation({
     tenantId: ctx.tenant.id,
     request,
@@ -108,10 +139,18 @@ async function execute(services: Services, ctx: AdminContext, target: Target, re
 }
 
 /** The plain-words outcome box: the message, the policy reasons one per line, the reference. */
-export function outcomeBox(result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>, op: OperationName, requestId: string | null, now: number): SafeHtml {
+export function outcomeBox(
+  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>,
+  op: OperationName,
+  requestId: string | null,
+  now: number,
+): SafeHtml {
   const ok = result.outcome === 'succeeded';
   const uncertain = result.outcome === 'timeout' || result.outcome === 'outcome_unknown';
-  const reasons = result.outcome === 'policy_violation' && result.reasons?.length ? html`<ul class="reasons">${result.reasons.map((r) => html`<li data-reason="${r}">${reasonMessage(r, result.policy, now)}</li>`)}</ul>` : '';
+  const reasons =
+    result.outcome === 'policy_violation' && result.reasons?.length
+      ? html`<ul class="reasons">${result.reasons.map((r) => html`<li data-reason="${r}">${reasonMessage(r, result.policy, now)}</li>`)}</ul>`
+      : '';
   const text = result.outcome === 'policy_violation' ? t('admin.result.policy') : outcomeMessage(result, { op, now });
   return notice(
     ok ? 'success' : uncertain ? 'warning' : 'error',
@@ -124,14 +163,25 @@ function statusOf(outcome: OperationResult['outcome']): number {
   return outcome === 'succeeded' ? 200 : OUTCOME_HTTP_STATUS[outcome];
 }
 
-async function notifyUser(services: Services, ctx: AdminContext, user: CloudUser | null, what: 'reset' | 'unlock'): Promise<void> {
+async function notifyUser(
+  services: Services,
+  ctx: AdminContext,
+  user: CloudUser | null,
+  what: 'reset' | 'unlock',
+): Promise<void> {
   if (!user?.mail) return;
   const at = utc(services.now());
   try {
     await services.mailer.send({
       to: user.mail,
-      subject: t(what === 'reset' ? 'admin.mail.reset.subject' : 'admin.mail.unlock.subject', { tenant: ctx.tenant.name }),
-      text: t(what === 'reset' ? 'admin.mail.reset.text' : 'admin.mail.unlock.text', { login: user.login, at, tenant: ctx.tenant.name }),
+      subject: t(what === 'reset' ? 'admin.mail.reset.subject' : 'admin.mail.unlock.subject', {
+        tenant: ctx.tenant.name,
+      }),
+      text: t(what === 'reset' ? 'admin.mail.reset.text' : 'admin.mail.unlock.text', {
+        login: user.login,
+        at,
+        tenant: ctx.tenant.name,
+      }),
     });
   } catch (err) {
     services.log.warn('user notification not sent', { tenantId: ctx.tenant.id, userId: user.id, err });
@@ -150,13 +200,17 @@ export function registerAdminUsers(web: FastifyInstance, services: Services): vo
       ...(q.locked ? { locked: true } : {}),
       ...(q.mustChange ? { mustChange: true } : {}),
     };
-    const [{ users, total }, any] = await Promise.all([listUsers(services.db, ctx.tenant.id, { ...filters, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }), hasUsers(services.db, ctx.tenant.id)]);
+    const [{ users, total }, any] = await Promise.all([
+      listUsers(services.db, ctx.tenant.id, { ...filters, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE }),
+      hasUsers(services.db, ctx.tenant.id),
+    ]);
     const params = new URLSearchParams();
     if (q.q) params.set('q', q.q);
     if (q.source) params.set('source', q.source);
     if (q.locked) params.set('locked', '1');
     if (q.mustChange) params.set('mustChange', '1');
-    const opt = (v: string, label: string) => html`<option value="${v}"${(q.source ?? '') === v ? raw(' selected') : ''}>${label}</option>`;
+    const opt = (v: string, label: string) =>
+      html`<option value="${v}"${(q.source ?? '') === v ? raw(' selected') : ''}>${label}</option>`;
     const filterForm = html`<form method="get" action="${ctx.base}/users" class="filters card" role="search">
 <div class="field grow"><label for="q">${t('admin.users.search')}</label><input id="q" name="q" type="text" value="${q.q ?? ''}" autocomplete="off" spellcheck="false"></div>
 <div class="field"><label for="source">${t('admin.users.source')}</label><select id="source" name="source">${opt('', t('admin.users.source.all'))}${opt('onprem', t('admin.users.source.onprem'))}${opt('cloud', t('admin.users.source.cloud'))}</select></div>
@@ -175,7 +229,9 @@ export function registerAdminUsers(web: FastifyInstance, services: Services): vo
 <caption class="visually-hidden">${t('admin.users.caption')}</caption>
 <thead><tr><th scope="col">${t('admin.users.col.user')}</th><th scope="col">${t('admin.users.col.mail')}</th><th scope="col">${t('admin.users.col.source')}</th><th scope="col">${t('admin.users.col.status')}</th><th scope="col">${t('admin.users.col.pwdSet')}</th></tr></thead>
 <tbody>${users.map(
-          (u) => html`<tr><td data-label="${t('admin.users.col.user')}"><a href="${ctx.base}/users/${encodeURIComponent(u.id)}">${u.login}</a>${u.displayName ? html`<span class="sub">${u.displayName}</span>` : ''}</td>
+          (
+            u,
+          ) => html`<tr><td data-label="${t('admin.users.col.user')}"><a href="${ctx.base}/users/${encodeURIComponent(u.id)}">${u.login}</a>${u.displayName ? html`<span class="sub">${u.displayName}</span>` : ''}</td>
 <td data-label="${t('admin.users.col.mail')}">${u.mail ?? '—'}</td><td data-label="${t('admin.users.col.source')}">${sourceText(u)}</td><td data-label="${t('admin.users.col.status')}">${badges(u)}</td><td data-label="${t('admin.users.col.pwdSet')}">${u.passwordLastSetAt ? u.passwordLastSetAt.slice(0, 10) : '—'}</td></tr>`,
         )}</tbody></table></div>
 ${pager(`${ctx.base}/users`, params, page, total)}`
@@ -183,17 +239,29 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
         ? html`<p class="empty">${t('admin.users.none')}</p>`
         : '';
     const body = html`${filterForm}${lookup}${table}`;
-    return sendPage(reply, adminLayout({ title: t('admin.users.title'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }));
+    return sendPage(
+      reply,
+      adminLayout({ title: t('admin.users.title'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+    );
   });
 
   web.get('/t/:tenant/admin/users/lookup', async (req, reply) => {
     const ctx = await requireAdmin(services, req, reply);
     if (!ctx) return reply;
     const q = parseForm(z.object({ login: z.string().trim().min(1).max(256) }), req.query);
-    return reply.code(303).header('location', `${ctx.base}/users/${encodeURIComponent(q.login)}`).send();
+    return reply
+      .code(303)
+      .header('location', `${ctx.base}/users/${encodeURIComponent(q.login)}`)
+      .send();
   });
 
-  async function userPage(reply: FastifyReply, ctx: AdminContext, target: Target, result: SafeHtml | '' = '', status = 200) {
+  async function userPage(
+    reply: FastifyReply,
+    ctx: AdminContext,
+    target: Target,
+    result: SafeHtml | '' = '',
+    status = 200,
+  ) {
     const u = target.user;
     const attrs: [string, HtmlCell][] = u
       ? [
@@ -204,12 +272,20 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
           [t('admin.user.mobile'), u.mobile ?? '—'],
           [t('admin.user.source'), sourceText(u)],
           [t('admin.user.status'), badges(u)],
-          [t('admin.user.pwdSet'), u.passwordLastSetAt ? utc(Date.parse(u.passwordLastSetAt)) : t('admin.user.pwdNotSet')],
+          [
+            t('admin.user.pwdSet'),
+            u.passwordLastSetAt ? utc(Date.parse(u.passwordLastSetAt)) : t('admin.user.pwdNotSet'),
+          ],
           [t('admin.user.groups'), u.groups.length ? u.groups.join(', ') : '—'],
           [t('admin.user.updated'), html`${utc(u.updatedAt)} (${ago(u.updatedAt, services.now())})`],
         ]
       : [[t('admin.user.login'), target.login]];
-    const events = await auditForUser(services.db, ctx.tenant.id, [target.login, u?.userPrincipalName ?? '', u?.mail ?? ''], 10);
+    const events = await auditForUser(
+      services.db,
+      ctx.tenant.id,
+      [target.login, u?.userPrincipalName ?? '', u?.mail ?? ''],
+      10,
+    );
     const csrf = ctx.session.csrfToken;
     const body = html`${result}
 ${u ? '' : notice('info', t('admin.user.directoryOnly'))}
@@ -236,7 +312,11 @@ ${csrfField(csrf)}
 <section aria-labelledby="events-h"><h2 id="events-h">${t('admin.user.events')}</h2>
 ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.tenant.id), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
 <p><a href="${ctx.base}/audit?user=${encodeURIComponent(target.login)}">${t('admin.user.allEvents')}</a></p></section>`;
-    return sendPage(reply, adminLayout({ title: u?.displayName ?? target.login, body, tenantName: ctx.tenant.name, ctx, section: 'users' }), status);
+    return sendPage(
+      reply,
+      adminLayout({ title: u?.displayName ?? target.login, body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+      status,
+    );
   }
 
   web.get('/t/:tenant/admin/users/:ref', async (req, reply) => {
@@ -254,15 +334,30 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     const form = parseForm(ResetForm, req.body);
     const now = services.now();
     let newPassword = form.mode === 'set' ? (form.newPassword ?? '') : undefined;
-    if (newPassword === '') return userPage(reply, ctx, target, notice('error', t('admin.user.passwordMissing'), 'invalid_request'), 400);
+    if (newPassword === '')
+      return userPage(reply, ctx, target, notice('error', t('admin.user.passwordMissing'), 'invalid_request'), 400);
     if (newPassword !== undefined) {
       const banned = checkBanned(newPassword, { login: target.login, displayName: target.user?.displayName });
-      if (banned.banned) return userPage(reply, ctx, target, outcomeBox({ outcome: 'policy_violation', reasons: ['banned'] }, 'password.reset', null, now), 422);
+      if (banned.banned)
+        return userPage(
+          reply,
+          ctx,
+          target,
+          outcomeBox({ outcome: 'policy_violation', reasons: ['banned'] }, 'password.reset', null, now),
+          422,
+        );
     }
     if (newPassword === undefined) {
       // A generated password must meet the directory's own policy: read it first.
       const policy = await execute(services, ctx, target, req, { op: 'policy.get', params: { user: target.ref } });
-      if (policy.result.outcome !== 'succeeded') return userPage(reply, ctx, target, outcomeBox(policy.result, 'policy.get', policy.requestId, services.now()), statusOf(policy.result.outcome));
+      if (policy.result.outcome !== 'succeeded')
+        return userPage(
+          reply,
+          ctx,
+          target,
+          outcomeBox(policy.result, 'policy.get', policy.requestId, services.now()),
+          statusOf(policy.result.outcome),
+        );
       newPassword = generatePassword(policy.result.policy, target.login);
     }
     const generated = form.mode === 'generate';
@@ -274,7 +369,13 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     const ok = r.result.outcome === 'succeeded';
     if (ok) {
       if (target.user) {
-        await noteUserState(services.db, ctx.tenant.id, target.user.id, { mustChange: form.forceChange, ...(form.unlock ? { locked: false } : {}) }, services.now());
+        await noteUserState(
+          services.db,
+          ctx.tenant.id,
+          target.user.id,
+          { mustChange: form.forceChange, ...(form.unlock ? { locked: false } : {}) },
+          services.now(),
+        );
         await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.user.id);
       }
       await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.login);
@@ -289,8 +390,18 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
         : '';
     const body = html`${outcomeBox(r.result, 'password.reset', r.requestId, services.now())}${shown}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
-    services.log.info('admin reset from pages', { tenantId: ctx.tenant.id, adminId: ctx.admin.id, requestId: r.requestId, outcome: r.result.outcome, generated });
-    return sendPage(reply, adminLayout({ title: t('admin.user.resetResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }), statusOf(r.result.outcome));
+    services.log.info('admin reset from pages', {
+      tenantId: ctx.tenant.id,
+      adminId: ctx.admin.id,
+      requestId: r.requestId,
+      outcome: r.result.outcome,
+      generated,
+    });
+    return sendPage(
+      reply,
+      adminLayout({ title: t('admin.user.resetResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+      statusOf(r.result.outcome),
+    );
   });
 
   web.post('/t/:tenant/admin/users/:ref/unlock', async (req, reply) => {
@@ -300,12 +411,17 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     const target = await loadTarget(services, ctx, p.ref);
     const r = await execute(services, ctx, target, req, { op: 'account.unlock', params: { user: target.ref } });
     if (r.result.outcome === 'succeeded') {
-      if (target.user) await noteUserState(services.db, ctx.tenant.id, target.user.id, { locked: false }, services.now());
+      if (target.user)
+        await noteUserState(services.db, ctx.tenant.id, target.user.id, { locked: false }, services.now());
       await notifyUser(services, ctx, target.user, 'unlock');
     }
     const body = html`${outcomeBox(r.result, 'account.unlock', r.requestId, services.now())}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
-    return sendPage(reply, adminLayout({ title: t('admin.user.unlockResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }), statusOf(r.result.outcome));
+    return sendPage(
+      reply,
+      adminLayout({ title: t('admin.user.unlockResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+      statusOf(r.result.outcome),
+    );
   });
 }
 

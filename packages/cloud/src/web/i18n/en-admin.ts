@@ -4,7 +4,8 @@
  */
 export const enAdmin = {
   'admin.product': 'Admin',
-  'admin.footer': 'Every reset and unlock is written to the on-premises directory at once and recorded in the audit log.',
+  'admin.footer':
+    'Every reset and unlock is written to the on-premises directory at once and recorded in the audit log.',
   'admin.nav.label': 'Admin sections',
   'admin.nav.users': 'Users',
   'admin.nav.agents': 'Agents',
@@ -38,7 +39,8 @@ export const enAdmin = {
   'admin.totp.title': 'Enter your authenticator code',
   'admin.totp.enrolPageTitle': 'Set up your authenticator app',
   'admin.totp.enrolTitle': 'Scan this code with your authenticator app',
-  'admin.totp.enrolIntro': 'Admin accounts need a second step. Scan the QR code with an authenticator app (or type the key), then enter the 6-digit code it shows.',
+  'admin.totp.enrolIntro':
+    'Admin accounts need a second step. Scan the QR code with an authenticator app (or type the key), then enter the 6-digit code it shows.',
   'admin.totp.qrLabel': 'QR code for your authenticator app',
   'admin.totp.keyLabel': 'Or type this key:',
   'admin.totp.keyHint': 'Time-based, 6 digits, every 30 seconds.',
@@ -114,9 +116,11 @@ export const enAdmin = {
   'admin.result.policy': 'The new password was not accepted:',
   'admin.result.request': 'Request {id}',
   'admin.mail.reset.subject': '{tenant}: your password was reset',
-  'admin.mail.reset.text': 'The password of your account {login} was reset by your help desk on {at}.\n\nIf you did not ask for this, contact your help desk at once.',
+  'admin.mail.reset.text':
+    'The password of your account {login} was reset by your help desk on {at}.\n\nIf you did not ask for this, contact your help desk at once.',
   'admin.mail.unlock.subject': '{tenant}: your account was unlocked',
-  'admin.mail.unlock.text': 'Your account {login} was unlocked by your help desk on {at}.\n\nIf you did not ask for this, contact your help desk at once.',
+  'admin.mail.unlock.text':
+    'Your account {login} was unlocked by your help desk on {at}.\n\nIf you did not ask for this, contact your help desk at once.',
 
   'admin.agents.title': 'Agents',
   'admin.agents.registered': 'Registered agents',
@@ -132,7 +136,8 @@ export const enAdmin = {
   'admin.agents.connected': 'connected ({n})',
   'admin.agents.disconnected': 'not connected',
   'admin.agents.inFlight': '{n} in flight',
-  'admin.agents.none': 'No agent is registered: nothing can be written to the directory. Issue a registration token below and register an agent on-premises.',
+  'admin.agents.none':
+    'No agent is registered: nothing can be written to the directory. Issue a registration token below and register an agent on-premises.',
   'admin.agents.relayDown': 'The relay could not be asked which agents are connected.',
   'admin.agents.revoke': 'Revoke',
   'admin.agents.revokeAria': 'Revoke agent {name}',
@@ -184,7 +189,8 @@ export const enAdmin = {
   'admin.settings.notify': 'Tell these admins of every self-service reset (emails, one per line)',
   'admin.settings.notifyHint': 'Optional.',
   'admin.settings.signInTitle': 'How people sign in',
-  'admin.settings.signIn.cloud_hash': 'Check passwords against the hash kept by this service (works while the on-premises service is down)',
+  'admin.settings.signIn.cloud_hash':
+    'Check passwords against the hash kept by this service (works while the on-premises service is down)',
   'admin.settings.signIn.pass_through': 'Check every password with the on-premises directory (pass-through)',
   'admin.settings.save': 'Save settings',
   'admin.settings.saved': 'Settings saved.',

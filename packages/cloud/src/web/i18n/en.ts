@@ -43,21 +43,30 @@ export const en = {
   'outcome.ambiguous_user': 'More than one account matches your name. Nothing was changed. Ask your help desk.',
   'outcome.account_disabled': 'Your account is disabled. Nothing was changed. Ask your help desk.',
   'outcome.account_locked': 'Your account is locked. Nothing was changed.',
-  'outcome.account_locked.wait': 'Your account is locked. Nothing was changed. It unlocks by itself after {wait}, or you can unlock it with “Forgot password”.',
-  'outcome.protected_account': 'The password of this account cannot be managed here. Nothing was changed. Ask your help desk.',
-  'outcome.access_denied': 'The on-premises password service is not allowed to do this, so nothing was changed. Tell your help desk.',
-  'outcome.directory_unavailable': 'Your organisation’s directory can’t be reached right now, so nothing was changed. Try again in a few minutes.',
-  'outcome.agent_unavailable': 'The on-premises password service can’t be reached right now, so nothing was changed. Try again in a few minutes, or ask your help desk.',
-  'outcome.request_rejected': 'The on-premises password service refused the request, so nothing was changed. Tell your help desk.',
-  'outcome.timeout': 'The on-premises password service did not answer in time. Your password may or may not have been changed. Try signing in with the new password before trying again.',
-  'outcome.outcome_unknown': 'We could not confirm whether your password was changed. Try signing in with the new password before trying again.',
+  'outcome.account_locked.wait':
+    'Your account is locked. Nothing was changed. It unlocks by itself after {wait}, or you can unlock it with “Forgot password”.',
+  'outcome.protected_account':
+    'The password of this account cannot be managed here. Nothing was changed. Ask your help desk.',
+  'outcome.access_denied':
+    'The on-premises password service is not allowed to do this, so nothing was changed. Tell your help desk.',
+  'outcome.directory_unavailable':
+    'Your organisation’s directory can’t be reached right now, so nothing was changed. Try again in a few minutes.',
+  'outcome.agent_unavailable':
+    'The on-premises password service can’t be reached right now, so nothing was changed. Try again in a few minutes, or ask your help desk.',
+  'outcome.request_rejected':
+    'The on-premises password service refused the request, so nothing was changed. Tell your help desk.',
+  'outcome.timeout':
+    'The on-premises password service did not answer in time. Your password may or may not have been changed. Try signing in with the new password before trying again.',
+  'outcome.outcome_unknown':
+    'We could not confirm whether your password was changed. Try signing in with the new password before trying again.',
   'outcome.code': 'Reference: {code}',
 
   'reason.too_short': 'Your new password must be at least {minLength} characters.',
   'reason.too_short.plain': 'Your new password is too short.',
   'reason.too_long': 'Your new password must be at most {maxLength} characters.',
   'reason.too_long.plain': 'Your new password is too long.',
-  'reason.complexity': 'Your new password must contain characters from at least three of these four groups: capital letters, small letters, digits, symbols.',
+  'reason.complexity':
+    'Your new password must contain characters from at least three of these four groups: capital letters, small letters, digits, symbols.',
   'reason.history': 'Your new password must not be one of your last {historyLength} passwords.',
   'reason.history.plain': 'You have used this password before. Choose one you have not used recently.',
   'reason.min_age': 'You changed your password recently. You can change it again after {at}.',
@@ -78,7 +87,8 @@ export const en = {
   'policy.minAgeOk': 'can be changed now (minimum age: {wait})',
   'policy.notCommon': 'not be a common or breached password',
   'policy.match': 'be typed the same way in both fields',
-  'policy.unavailable': 'The password rules could not be read right now; the directory will still check your new password.',
+  'policy.unavailable':
+    'The password rules could not be read right now; the directory will still check your new password.',
   'policy.met': 'met',
   'policy.notMet': 'not met yet',
 
@@ -91,8 +101,10 @@ export const en = {
   'signin.invalid_credentials': 'The user name or password is not correct.',
   'signin.account_locked': 'Your account is locked. Use “Forgot your password or locked out?” to unlock it.',
   'signin.account_disabled': 'Your account is disabled. Ask your help desk.',
-  'signin.agent_unavailable': 'The on-premises password service can’t be reached right now, so we can’t check your password. Try again in a few minutes.',
-  'signin.directory_unavailable': 'Your organisation’s directory can’t be reached right now. Try again in a few minutes.',
+  'signin.agent_unavailable':
+    'The on-premises password service can’t be reached right now, so we can’t check your password. Try again in a few minutes.',
+  'signin.directory_unavailable':
+    'Your organisation’s directory can’t be reached right now. Try again in a few minutes.',
   'signin.timeout': 'Signing in took too long. Try again in a moment.',
   'signin.signedOut': 'You have signed out.',
   'signin.expired': 'Your session has ended. Sign in again.',
@@ -160,7 +172,8 @@ export const en = {
   'question.first_job': 'Where was your first job?',
 
   'forgot.title': 'Reset your password',
-  'forgot.intro': 'Type your user name. We will ask you to prove it’s you, then you can choose a new password or unlock your account.',
+  'forgot.intro':
+    'Type your user name. We will ask you to prove it’s you, then you can choose a new password or unlock your account.',
   'forgot.login': 'User name',
   'forgot.start': 'Continue',
   'forgot.sent': 'If this account exists and has a way to reach you set up, we sent a code. It expires in 10 minutes.',
@@ -196,15 +209,19 @@ export const en = {
   'forgot.tooMany': 'Too many wrong answers. For your security this reset was stopped. Start again later.',
 
   'mail.changed.subject': 'Your password was changed',
-  'mail.changed.text': 'Hello {name},\n\nThe password of your account {login} was changed on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+  'mail.changed.text':
+    'Hello {name},\n\nThe password of your account {login} was changed on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
   'mail.reset.subject': 'Your password was reset',
-  'mail.reset.text': 'Hello {name},\n\nThe password of your account {login} was reset with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+  'mail.reset.text':
+    'Hello {name},\n\nThe password of your account {login} was reset with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
   'mail.unlocked.subject': 'Your account was unlocked',
-  'mail.unlocked.text': 'Hello {name},\n\nYour account {login} was unlocked with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+  'mail.unlocked.text':
+    'Hello {name},\n\nYour account {login} was unlocked with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
   'mail.admin.subject': 'Self-service: {what} for {login}',
   'mail.admin.text': 'The account {login} had its password {what} through the password service on {at} (UTC).',
   'mail.code.subject': 'Your verification code',
-  'mail.code.text': 'Your verification code is: {code}\n\nType it on the page where you asked for it. It expires in 10 minutes. Never share it with anyone, including the help desk.\n\nIf you did not ask for a code, you can ignore this email.',
+  'mail.code.text':
+    'Your verification code is: {code}\n\nType it on the page where you asked for it. It expires in 10 minutes. Never share it with anyone, including the help desk.\n\nIf you did not ask for a code, you can ignore this email.',
   'sms.code': 'Your verification code is {code}. It expires in 10 minutes.',
 } as const;
 

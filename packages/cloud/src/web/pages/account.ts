@@ -18,7 +18,19 @@ import { lookupKey } from '../../users/directory-users.js';
 import { CodeInputSchema, checkCode, issueCode } from '../codes.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../i18n/index.js';
-import { getMethods, QUESTION_IDS, QUESTIONS_REQUIRED, QuestionIdSchema, registeredKinds, setEmail, setQuestions, setSms, setTotp, type MethodKind, type QuestionId } from '../methods.js';
+import {
+  getMethods,
+  QUESTION_IDS,
+  QUESTIONS_REQUIRED,
+  QuestionIdSchema,
+  registeredKinds,
+  setEmail,
+  setQuestions,
+  setSms,
+  setTotp,
+  type MethodKind,
+  type QuestionId,
+} from '../methods.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
@@ -35,7 +47,12 @@ const METHOD_LABEL: Record<MethodKind, MessageKey> = {
   sms: 'account.method.sms',
 };
 
-async function requireUser(services: Services, req: FastifyRequest, reply: FastifyReply, tenant: Tenant): Promise<SignedIn | null> {
+async function requireUser(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenant: Tenant,
+): Promise<SignedIn | null> {
   const s = await signedInUser(services, req, tenant);
   if (!s) {
     await redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
@@ -48,9 +65,18 @@ function mustChange(s: SignedIn): boolean {
   return s.data.mustChange === true || s.data.expired === true;
 }
 
-async function registrationMissing(services: Services, tenant: Tenant, settings: TenantSettings, s: SignedIn): Promise<number> {
+async function registrationMissing(
+  services: Services,
+  tenant: Tenant,
+  settings: TenantSettings,
+  s: SignedIn,
+): Promise<number> {
   if (!settings.sspr.enabled || !settings.sspr.requireRegistration) return 0;
-  const have = registeredKinds(await getMethods(services.db, tenant.id, s.user.key), settings.sspr.methods, s.user.mail).length;
+  const have = registeredKinds(
+    await getMethods(services.db, tenant.id, s.user.key),
+    settings.sspr.methods,
+    s.user.mail,
+  ).length;
   return Math.max(0, settings.sspr.required - have);
 }
 
@@ -60,7 +86,15 @@ interface AccountView {
   done?: MethodKind;
 }
 
-async function renderAccount(services: Services, req: FastifyRequest, reply: FastifyReply, tenant: Tenant, s: SignedIn, v: AccountView = {}, status = 200): Promise<FastifyReply> {
+async function renderAccount(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenant: Tenant,
+  s: SignedIn,
+  v: AccountView = {},
+  status = 200,
+): Promise<FastifyReply> {
   const base = tenantBase(tenant);
   const settings = await getTenantSettings(services.db, tenant.id);
   const now = services.now();
@@ -70,10 +104,25 @@ async function renderAccount(services: Services, req: FastifyRequest, reply: Fas
   const notices: SafeHtml[] = [];
   if (v.result) notices.push(outcomeNotice(v.result, 'change'));
   if (v.formError) notices.push(v.formError);
-  if (!v.result && forced) notices.push(notice('warning', html`<p>${t(s.data.expired ? 'account.expired' : 'account.mustChange')}</p>`, s.data.expired ? 'password_expired' : 'must_change'));
-  if (!v.result && policy.outcome === 'agent_unavailable') notices.push(outcomeNotice({ outcome: 'agent_unavailable' }, 'change'));
+  if (!v.result && forced)
+    notices.push(
+      notice(
+        'warning',
+        html`<p>${t(s.data.expired ? 'account.expired' : 'account.mustChange')}</p>`,
+        s.data.expired ? 'password_expired' : 'must_change',
+      ),
+    );
+  if (!v.result && policy.outcome === 'agent_unavailable')
+    notices.push(outcomeNotice({ outcome: 'agent_unavailable' }, 'change'));
   if (v.done) notices.push(notice('success', html`<p>${t(`register.${v.done}.done`)}</p>`, 'method_registered'));
-  if (!forced && missing > 0) notices.push(notice('info', html`<p>${t('account.registerNeeded', { n: settings.sspr.required })}</p>`, 'registration_required'));
+  if (!forced && missing > 0)
+    notices.push(
+      notice(
+        'info',
+        html`<p>${t('account.registerNeeded', { n: settings.sspr.required })}</p>`,
+        'registration_required',
+      ),
+    );
 
   const changeForm = html`<section class="card" aria-labelledby="change-h"><h2 id="change-h">${t('account.change')}</h2>
 <div class="layout-2"><form method="post" action="${base}/account/password" novalidate>
@@ -93,14 +142,26 @@ ${policyPanel(policy.policy, s.user, { now, forReset: false })}</div></section>`
     methods = html`<section class="card" aria-labelledby="methods-h"><h2 id="methods-h">${t('account.methods')}</h2>
 <p>${t('account.methodsIntro')}</p>
 <ul class="methods">${settings.sspr.methods.map(
-      (k) => html`<li data-method="${k}"><span>${t(METHOD_LABEL[k])} <span class="badge${have.has(k) ? ' on' : ''}">${t(have.has(k) ? 'account.method.done' : 'account.method.none')}</span></span>
+      (
+        k,
+      ) => html`<li data-method="${k}"><span>${t(METHOD_LABEL[k])} <span class="badge${have.has(k) ? ' on' : ''}">${t(have.has(k) ? 'account.method.done' : 'account.method.none')}</span></span>
 <a class="button secondary" href="${base}/account/methods/${k}">${t(have.has(k) ? 'account.method.change' : 'account.method.set')}<span class="visually-hidden">: ${t(METHOD_LABEL[k])}</span></a></li>`,
     )}</ul></section>`;
   }
   // When the tenant still needs methods from this user, setting them up comes first.
   const sections = missing > 0 && !forced ? html`${methods}${changeForm}` : html`${changeForm}${methods}`;
   const body = html`${notices}<p>${t('account.hello', { name: s.user.displayName ?? s.user.login })}</p>${sections}`;
-  return sendPage(reply, userPage(tenant, { title: t('account.title'), body, csrf: s.session.csrfToken, current: 'account', scripts: [POLICY_SCRIPT] }), status);
+  return sendPage(
+    reply,
+    userPage(tenant, {
+      title: t('account.title'),
+      body,
+      csrf: s.session.csrfToken,
+      current: 'account',
+      scripts: [POLICY_SCRIPT],
+    }),
+    status,
+  );
 }
 
 const ChangeForm = z.object({
@@ -139,14 +200,27 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     if (!s) return reply;
     const form = parseForm(ChangeForm, req.body);
     if (form.newPassword !== form.confirmPassword) {
-      return renderAccount(services, req, reply, tenant, s, { formError: notice('error', html`<p>${t('reason.mismatch')}</p>`, 'mismatch') }, 422);
+      return renderAccount(
+        services,
+        req,
+        reply,
+        tenant,
+        s,
+        { formError: notice('error', html`<p>${t('reason.mismatch')}</p>`, 'mismatch') },
+        422,
+      );
     }
     const r = reserveAll([
       [services.limiters.changePerUser, `${tenant.id}:${lookupKey(s.user.login)}`],
       [services.limiters.changePerIp, req.ip],
     ]);
     if (!r.ok) throw new WebError('rate_limited', { retryAfterSeconds: r.retryAfterSeconds });
-    const result = await changePassword(services, { tenantId: tenant.id, user: s.user, clientIp: req.ip }, form.currentPassword, form.newPassword);
+    const result = await changePassword(
+      services,
+      { tenantId: tenant.id, user: s.user, clientIp: req.ip },
+      form.currentPassword,
+      form.newPassword,
+    );
     // Only attempts that tested the current password count (as in the API).
     if (!['succeeded', 'wrong_current_password', 'timeout', 'outcome_unknown'].includes(result.outcome)) r.release();
     if (result.outcome === 'succeeded') {
@@ -169,7 +243,12 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
         kind === 'email'
           ? html`<div class="field"><label for="address">${t('register.email.address')}</label><input type="email" id="address" name="address" autocomplete="email" required maxlength="254" value="${value}"></div>`
           : html`<div class="field"><label for="address">${t('register.sms.number')}</label><span class="hint" id="address-hint">${t('register.sms.numberHint')}</span><input type="tel" id="address" name="address" autocomplete="tel" required maxlength="20" aria-describedby="address-hint" value="${value}"></div>`;
-      return methodPage(tenant, s, t(titleKey), html`${error ?? ''}<form method="post" action="${base}/account/methods/${kind}/send" class="card">${csrfField(s.session.csrfToken)}${field}<div class="actions"><button type="submit">${t(kind === 'email' ? 'register.email.send' : 'register.sms.send')}</button></div></form>`);
+      return methodPage(
+        tenant,
+        s,
+        t(titleKey),
+        html`${error ?? ''}<form method="post" action="${base}/account/methods/${kind}/send" class="card">${csrfField(s.session.csrfToken)}${field}<div class="actions"><button type="submit">${t(kind === 'email' ? 'register.email.send' : 'register.sms.send')}</button></div></form>`,
+      );
     };
     const codeForm = (tenant: Tenant, s: SignedIn, address: string, error?: SafeHtml): string => {
       const base = tenantBase(tenant);
@@ -190,7 +269,10 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       if (!s) return reply;
       await offered(services, tenant, kind);
       const m = await getMethods(services.db, tenant.id, s.user.key);
-      return sendPage(reply, addressForm(tenant, s, (kind === 'email' ? (m.email ?? s.user.mail) : (m.sms ?? s.user.mobile)) ?? ''));
+      return sendPage(
+        reply,
+        addressForm(tenant, s, (kind === 'email' ? (m.email ?? s.user.mail) : (m.sms ?? s.user.mobile)) ?? ''),
+      );
     });
 
     web.post(`/t/:tenant/account/methods/${kind}/send`, async (req, reply) => {
@@ -200,16 +282,40 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       await offered(services, tenant, kind);
       const form = parseForm(z.object({ address: z.string().trim().max(254) }), req.body);
       const ok = kind === 'email' ? isPlainEmail(form.address) : PHONE.test(form.address);
-      if (!ok) return sendPage(reply, addressForm(tenant, s, form.address, notice('error', html`<p>${t('error.invalid_request')}</p>`, 'invalid_address')), 422);
+      if (!ok)
+        return sendPage(
+          reply,
+          addressForm(
+            tenant,
+            s,
+            form.address,
+            notice('error', html`<p>${t('error.invalid_request')}</p>`, 'invalid_address'),
+          ),
+          422,
+        );
       const code = await issueCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, channel: kind });
       const data = { ...s.data, ...(kind === 'email' ? { pendingEmail: form.address } : { pendingSms: form.address }) };
       await updateSessionData(services.db, s.session.id, data);
       try {
-        if (kind === 'email') await services.mailer.send({ to: form.address, subject: t('mail.code.subject'), text: t('mail.code.text', { code }) });
+        if (kind === 'email')
+          await services.mailer.send({
+            to: form.address,
+            subject: t('mail.code.subject'),
+            text: t('mail.code.text', { code }),
+          });
         else await services.sms.send({ to: form.address, text: t('sms.code', { code }) });
       } catch (err) {
         services.log.warn('could not send a registration code', { tenantId: tenant.id, channel: kind, err });
-        return sendPage(reply, addressForm(tenant, s, form.address, notice('error', html`<p>${t('error.internal_error')}</p>`, 'send_failed')), 502);
+        return sendPage(
+          reply,
+          addressForm(
+            tenant,
+            s,
+            form.address,
+            notice('error', html`<p>${t('error.internal_error')}</p>`, 'send_failed'),
+          ),
+          502,
+        );
       }
       return sendPage(reply, codeForm(tenant, s, form.address));
     });
@@ -223,9 +329,24 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       if (!address) return redirect(reply, `${tenantBase(tenant)}/account/methods/${kind}`);
       const form = parseForm(z.object({ code: z.string().max(32) }), req.body);
       const code = CodeInputSchema.safeParse(form.code);
-      const check = code.success ? await checkCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, code: code.data }) : 'wrong';
+      const check = code.success
+        ? await checkCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, code: code.data })
+        : 'wrong';
       if (check !== 'ok') {
-        return sendPage(reply, codeForm(tenant, s, address, notice('error', html`<p>${t(code.success ? 'register.code.wrong' : 'register.code.invalid')}</p>`, 'code_wrong')), 422);
+        return sendPage(
+          reply,
+          codeForm(
+            tenant,
+            s,
+            address,
+            notice(
+              'error',
+              html`<p>${t(code.success ? 'register.code.wrong' : 'register.code.invalid')}</p>`,
+              'code_wrong',
+            ),
+          ),
+          422,
+        );
       }
       if (kind === 'email') await setEmail(services.db, tenant.id, s.user.key, address, services.now());
       else await setSms(services.db, tenant.id, s.user.key, address, services.now());
@@ -262,7 +383,9 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
     await offered(services, tenant, 'totp');
-    let secret = s.data.pendingTotp ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s)) : null;
+    let secret = s.data.pendingTotp
+      ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s))
+      : null;
     if (!secret) {
       secret = generateTotpSecret();
       s.data = { ...s.data, pendingTotp: seal(services.cloudKey.privateKey, secret, pendingContext(s)) };
@@ -276,11 +399,18 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
     await offered(services, tenant, 'totp');
-    const secret = s.data.pendingTotp ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s)) : null;
+    const secret = s.data.pendingTotp
+      ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s))
+      : null;
     if (!secret) return redirect(reply, `${tenantBase(tenant)}/account/methods/totp`);
     const form = parseForm(z.object({ code: z.string().max(16) }), req.body);
     const step = verifyTotp(secret, form.code, services.now(), 1);
-    if (step === null) return sendPage(reply, await totpPage(tenant, s, secret, notice('error', html`<p>${t('register.code.wrong')}</p>`, 'code_wrong')), 422);
+    if (step === null)
+      return sendPage(
+        reply,
+        await totpPage(tenant, s, secret, notice('error', html`<p>${t('register.code.wrong')}</p>`, 'code_wrong')),
+        422,
+      );
     await setTotp(services, tenant.id, s.user.key, secret, step);
     const { pendingTotp: _p, ...rest } = s.data;
     await updateSessionData(services.db, s.session.id, rest);
@@ -288,7 +418,12 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
   });
 
   // ---- security questions ----
-  function questionsPage(tenant: Tenant, s: SignedIn, chosen: readonly (QuestionId | undefined)[], error?: SafeHtml): string {
+  function questionsPage(
+    tenant: Tenant,
+    s: SignedIn,
+    chosen: readonly (QuestionId | undefined)[],
+    error?: SafeHtml,
+  ): string {
     const base = tenantBase(tenant);
     const rows: SafeHtml[] = [];
     for (let i = 0; i < QUESTIONS_REQUIRED; i++) {
@@ -298,7 +433,12 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
 <div class="field"><label for="q${n}">${t('register.questions.question', { n })}</label><select id="q${n}" name="q${n}">${QUESTION_IDS.map((id) => html`<option value="${id}"${id === pick ? raw(' selected') : ''}>${t(`question.${id}`)}</option>`)}</select></div>
 <div class="field"><label for="a${n}">${t('register.questions.answer', { n })}</label><input type="text" id="a${n}" name="a${n}" autocomplete="off" required maxlength="128"></div></fieldset>`);
     }
-    return methodPage(tenant, s, t('register.questions.title'), html`${error ?? ''}<p>${t('register.questions.intro')}</p><form method="post" action="${base}/account/methods/questions" class="card">${csrfField(s.session.csrfToken)}${rows}<div class="actions"><button type="submit">${t('register.questions.save')}</button></div></form>`);
+    return methodPage(
+      tenant,
+      s,
+      t('register.questions.title'),
+      html`${error ?? ''}<p>${t('register.questions.intro')}</p><form method="post" action="${base}/account/methods/questions" class="card">${csrfField(s.session.csrfToken)}${rows}<div class="actions"><button type="submit">${t('register.questions.save')}</button></div></form>`,
+    );
   }
 
   web.get('/t/:tenant/account/methods/questions', async (req, reply) => {
@@ -309,7 +449,14 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     return sendPage(reply, questionsPage(tenant, s, []));
   });
 
-  const QuestionsForm = z.object({ q1: QuestionIdSchema, q2: QuestionIdSchema, q3: QuestionIdSchema, a1: z.string().max(128), a2: z.string().max(128), a3: z.string().max(128) });
+  const QuestionsForm = z.object({
+    q1: QuestionIdSchema,
+    q2: QuestionIdSchema,
+    q3: QuestionIdSchema,
+    a1: z.string().max(128),
+    a2: z.string().max(128),
+    a3: z.string().max(128),
+  });
 
   web.post('/t/:tenant/account/methods/questions', async (req, reply) => {
     const tenant = await pageTenant(services, req);
@@ -323,8 +470,28 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       { id: f.q3, answer: f.a3 },
     ];
     const chosen = qa.map((x) => x.id);
-    if (new Set(chosen).size !== QUESTIONS_REQUIRED) return sendPage(reply, questionsPage(tenant, s, chosen, notice('error', html`<p>${t('register.questions.distinct')}</p>`, 'questions_not_distinct')), 422);
-    if (qa.some((x) => x.answer.trim().length < 3)) return sendPage(reply, questionsPage(tenant, s, chosen, notice('error', html`<p>${t('register.questions.short')}</p>`, 'answer_too_short')), 422);
+    if (new Set(chosen).size !== QUESTIONS_REQUIRED)
+      return sendPage(
+        reply,
+        questionsPage(
+          tenant,
+          s,
+          chosen,
+          notice('error', html`<p>${t('register.questions.distinct')}</p>`, 'questions_not_distinct'),
+        ),
+        422,
+      );
+    if (qa.some((x) => x.answer.trim().length < 3))
+      return sendPage(
+        reply,
+        questionsPage(
+          tenant,
+          s,
+          chosen,
+          notice('error', html`<p>${t('register.questions.short')}</p>`, 'answer_too_short'),
+        ),
+        422,
+      );
     await setQuestions(services.db, tenant.id, s.user.key, qa, services.now());
     return redirect(reply, `${tenantBase(tenant)}/account?done=questions`);
   });

@@ -42,14 +42,20 @@ export async function signedInUser(services: Services, req: FastifyRequest, tena
   return { session, data: sessionData(session), user: await resolveUser(services, tenant.id, session.subjectLogin) };
 }
 
-export function userPage(tenant: Tenant, o: { title: string; body: SafeHtml; csrf?: string; current?: 'account' | 'signin' | 'forgot'; scripts?: string[] }): string {
+export function userPage(
+  tenant: Tenant,
+  o: { title: string; body: SafeHtml; csrf?: string; current?: 'account' | 'signin' | 'forgot'; scripts?: string[] },
+): string {
   const base = tenantBase(tenant);
   return layout({
     title: o.title,
     body: o.body,
     tenantName: tenant.name,
     ...(o.csrf
-      ? { nav: [{ href: `${base}/account`, label: t('account.title'), current: o.current === 'account' }], signOut: { action: `${base}/signout`, csrf: o.csrf } }
+      ? {
+          nav: [{ href: `${base}/account`, label: t('account.title'), current: o.current === 'account' }],
+          signOut: { action: `${base}/signout`, csrf: o.csrf },
+        }
       : {}),
     ...(o.scripts ? { scripts: o.scripts } : {}),
   });
@@ -88,7 +94,10 @@ function limiter(services: Services, perHour: number): RateLimiter {
 }
 
 /** Count one self-service attempt for the user and the IP, or throw `rate_limited` with the wait. */
-export function countAttempt(services: Services, o: { tenantId: string; userKey: string; clientIp: string; perHour: number }): void {
+export function countAttempt(
+  services: Services,
+  o: { tenantId: string; userKey: string; clientIp: string; perHour: number },
+): void {
   const r = reserveAll([
     [limiter(services, o.perHour), `${o.tenantId}:u:${o.userKey}`],
     [limiter(services, o.perHour * 4), `${o.tenantId}:ip:${o.clientIp}`],

@@ -21,11 +21,34 @@ import { getTenantSettings, type TenantSettings } from '../../tenants/settings.j
 import type { Tenant } from '../../tenants/tenants.js';
 import { CodeInputSchema, checkCode, issueCode } from '../codes.js';
 import { csrfTokenFor } from '../csrf.js';
-import { assertValid, claimForWrite, createFlow, FlowError, flowCsrf, forgetFlow, loadFlow, recordFailure, recordPassed, releaseAfterRefusal, setCurrentMethod, type Flow } from '../flows.js';
+import {
+  assertValid,
+  claimForWrite,
+  createFlow,
+  FlowError,
+  flowCsrf,
+  forgetFlow,
+  loadFlow,
+  recordFailure,
+  recordPassed,
+  releaseAfterRefusal,
+  setCurrentMethod,
+  type Flow,
+} from '../flows.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../i18n/index.js';
 import { inSsprScope, resolveUser, type PageUser } from '../identity.js';
-import { checkAnswers, claimTotpStep, getMethods, METHOD_KINDS, openTotpSecret, QUESTION_IDS, QUESTIONS_REQUIRED, type MethodKind, type QuestionId } from '../methods.js';
+import {
+  checkAnswers,
+  claimTotpStep,
+  getMethods,
+  METHOD_KINDS,
+  openTotpSecret,
+  QUESTION_IDS,
+  QUESTIONS_REQUIRED,
+  type MethodKind,
+  type QuestionId,
+} from '../methods.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
@@ -55,11 +78,20 @@ function page(tenant: Tenant, title: string, body: SafeHtml, scripts?: string[])
 
 function endedPage(tenant: Tenant, e: FlowError): string {
   const key: MessageKey = e.code === 'flow_locked' ? 'forgot.tooMany' : 'forgot.expired';
-  return page(tenant, t('forgot.title'), html`${notice('error', html`<p>${t(key)}</p>`, e.code)}<p><a class="button" href="${tenantBase(tenant)}/forgot">${t('forgot.again')}</a></p>`);
+  return page(
+    tenant,
+    t('forgot.title'),
+    html`${notice('error', html`<p>${t(key)}</p>`, e.code)}<p><a class="button" href="${tenantBase(tenant)}/forgot">${t('forgot.again')}</a></p>`,
+  );
 }
 
 /** Run a flow step; an invalid flow becomes the "start again" page (410). */
-async function withFlow(services: Services, req: FastifyRequest, reply: FastifyReply, fn: (tenant: Tenant, flow: Flow, settings: TenantSettings) => Promise<FastifyReply>): Promise<FastifyReply> {
+async function withFlow(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  fn: (tenant: Tenant, flow: Flow, settings: TenantSettings) => Promise<FastifyReply>,
+): Promise<FastifyReply> {
   const tenant = await pageTenant(services, req);
   const flow = await loadFlow(services, req, tenant.id);
   try {
@@ -90,8 +122,14 @@ async function questionsFor(services: Services, tenantId: string, flow: Flow): P
 
 function startPage(tenant: Tenant, csrf: string, o: { agentDown: boolean; disabled: boolean; login?: string }): string {
   const base = tenantBase(tenant);
-  if (o.disabled) return page(tenant, t('forgot.title'), notice('error', html`<p>${t('error.sspr_disabled')}</p>`, 'sspr_disabled'));
-  if (o.agentDown) return page(tenant, t('forgot.title'), html`${outcomeNotice({ outcome: 'agent_unavailable' }, 'reset')}<p><a href="${base}/signin">${t('signin.title')}</a></p>`);
+  if (o.disabled)
+    return page(tenant, t('forgot.title'), notice('error', html`<p>${t('error.sspr_disabled')}</p>`, 'sspr_disabled'));
+  if (o.agentDown)
+    return page(
+      tenant,
+      t('forgot.title'),
+      html`${outcomeNotice({ outcome: 'agent_unavailable' }, 'reset')}<p><a href="${base}/signin">${t('signin.title')}</a></p>`,
+    );
   return page(
     tenant,
     t('forgot.title'),
@@ -102,14 +140,20 @@ function startPage(tenant: Tenant, csrf: string, o: { agentDown: boolean; disabl
   );
 }
 
-function verifyPage(tenant: Tenant, flow: Flow, settings: TenantSettings, o: { questions?: QuestionId[]; error?: SafeHtml; info?: SafeHtml }): string {
+function verifyPage(
+  tenant: Tenant,
+  flow: Flow,
+  settings: TenantSettings,
+  o: { questions?: QuestionId[]; error?: SafeHtml; info?: SafeHtml },
+): string {
   const base = tenantBase(tenant);
   const progress = html`<p class="steps">${t('forgot.verify.progress', { n: flow.verified.length + 1, total: flow.required })}</p>`;
   const current = flow.data.current;
   const remaining = settings.sspr.methods.filter((k) => !flow.verified.includes(k));
   const choices = html`<form method="post" action="${base}/forgot/method" class="card">${csrfField(flow.csrfToken)}
 <fieldset><legend>${t('forgot.verify.choose')}</legend>${remaining.map(
-    (k, i) => html`<div class="choice"><input type="radio" id="m-${k}" name="method" value="${k}"${(current ? k === current : i === 0) ? html` checked` : ''}><label for="m-${k}">${t(USE_KEY[k])}</label></div>`,
+    (k, i) =>
+      html`<div class="choice"><input type="radio" id="m-${k}" name="method" value="${k}"${(current ? k === current : i === 0) ? html` checked` : ''}><label for="m-${k}">${t(USE_KEY[k])}</label></div>`,
   )}</fieldset><div class="actions"><button type="submit"${current ? html` class="secondary"` : ''}>${t(current ? 'forgot.verify.other' : 'forgot.start')}</button></div></form>`;
   if (!current) return page(tenant, t('forgot.verify.title'), html`${progress}${o.error ?? ''}${choices}`);
   let fields: SafeHtml;
@@ -128,13 +172,29 @@ function verifyPage(tenant: Tenant, flow: Flow, settings: TenantSettings, o: { q
 }
 
 /** Send a code in the background (same time for everyone); only a known user with an address gets it. */
-function sendInBackground(services: Services, tenantId: string, kind: 'email' | 'sms', to: string | null, code: string): void {
+function sendInBackground(
+  services: Services,
+  tenantId: string,
+  kind: 'email' | 'sms',
+  to: string | null,
+  code: string,
+): void {
   if (!to) return;
-  const p = kind === 'email' ? services.mailer.send({ to, subject: t('mail.code.subject'), text: t('mail.code.text', { code }) }) : services.sms.send({ to, text: t('sms.code', { code }) });
+  const p =
+    kind === 'email'
+      ? services.mailer.send({ to, subject: t('mail.code.subject'), text: t('mail.code.text', { code }) })
+      : services.sms.send({ to, text: t('sms.code', { code }) });
   p.catch((err: unknown) => services.log.warn('could not send a reset code', { tenantId, channel: kind, err }));
 }
 
-async function newPasswordPage(services: Services, req: FastifyRequest, tenant: Tenant, flow: Flow, settings: TenantSettings, result?: SafeHtml): Promise<string> {
+async function newPasswordPage(
+  services: Services,
+  req: FastifyRequest,
+  tenant: Tenant,
+  flow: Flow,
+  settings: TenantSettings,
+  result?: SafeHtml,
+): Promise<string> {
   const base = tenantBase(tenant);
   const user = await resolveUser(services, tenant.id, flow.login);
   const policy = await fetchPolicy(services, tenant.id, user.login, req.ip);
@@ -142,7 +202,8 @@ async function newPasswordPage(services: Services, req: FastifyRequest, tenant: 
     ? html`<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('forgot.choose.unlock')}</h2><p>${t('forgot.unlock.intro')}</p>
 <form method="post" action="${base}/forgot/unlock">${csrfField(flow.csrfToken)}<div class="actions"><button type="submit" class="secondary">${t('forgot.unlock.submit')}</button></div></form></section>`
     : '';
-  const agentDown = policy.outcome === 'agent_unavailable' && !result ? outcomeNotice({ outcome: 'agent_unavailable' }, 'reset') : '';
+  const agentDown =
+    policy.outcome === 'agent_unavailable' && !result ? outcomeNotice({ outcome: 'agent_unavailable' }, 'reset') : '';
   return page(
     tenant,
     t('forgot.title'),
@@ -156,12 +217,20 @@ ${policyPanel(policy.policy, user, { now: services.now(), forReset: true })}</di
 }
 
 function donePage(tenant: Tenant, result: SafeHtml): string {
-  return page(tenant, t('forgot.done.title'), html`${result}<p><a class="button" href="${tenantBase(tenant)}/signin">${t('forgot.done.signin')}</a></p>`);
+  return page(
+    tenant,
+    t('forgot.done.title'),
+    html`${result}<p><a class="button" href="${tenantBase(tenant)}/signin">${t('forgot.done.signin')}</a></p>`,
+  );
 }
 
 const StartForm = z.object({ login: z.string().trim().min(1).max(256) });
 const MethodForm = z.object({ method: z.enum(METHOD_KINDS) });
-const NewPasswordForm = z.object({ newPassword: PasswordSchema.min(1), confirmPassword: PasswordSchema, username: z.string().max(256).optional() });
+const NewPasswordForm = z.object({
+  newPassword: PasswordSchema.min(1),
+  confirmPassword: PasswordSchema,
+  username: z.string().max(256).optional(),
+});
 
 export function registerForgotPages(web: FastifyInstance, services: Services): void {
   web.get('/t/:tenant/forgot', async (req, reply) => {
@@ -169,40 +238,76 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
     const settings = await getTenantSettings(services.db, tenant.id);
     const agentDown = settings.sspr.enabled && !(await agentConnected(services, tenant.id));
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
-    return sendPage(reply, startPage(tenant, csrf, { agentDown, disabled: !settings.sspr.enabled }), agentDown ? 503 : 200);
+    return sendPage(
+      reply,
+      startPage(tenant, csrf, { agentDown, disabled: !settings.sspr.enabled }),
+      agentDown ? 503 : 200,
+    );
   });
 
   web.post('/t/:tenant/forgot', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const settings = await getTenantSettings(services.db, tenant.id);
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
-    if (!settings.sspr.enabled) return sendPage(reply, startPage(tenant, csrf, { agentDown: false, disabled: true }), 403);
-    if (!(await agentConnected(services, tenant.id))) return sendPage(reply, startPage(tenant, csrf, { agentDown: true, disabled: false }), 503);
+    if (!settings.sspr.enabled)
+      return sendPage(reply, startPage(tenant, csrf, { agentDown: false, disabled: true }), 403);
+    if (!(await agentConnected(services, tenant.id)))
+      return sendPage(reply, startPage(tenant, csrf, { agentDown: true, disabled: false }), 503);
     const form = parseForm(StartForm, req.body);
     const user = await resolveUser(services, tenant.id, form.login);
-    countAttempt(services, { tenantId: tenant.id, userKey: user.key, clientIp: req.ip, perHour: settings.sspr.attemptsPerHour });
+    countAttempt(services, {
+      tenantId: tenant.id,
+      userKey: user.key,
+      clientIp: req.ip,
+      perHour: settings.sspr.attemptsPerHour,
+    });
     const inScope = inSsprScope(settings, user);
-    await createFlow(services, reply, { tenantId: tenant.id, userKey: inScope ? user.key : null, login: user.login, required: settings.sspr.required });
+    await createFlow(services, reply, {
+      tenantId: tenant.id,
+      userKey: inScope ? user.key : null,
+      login: user.login,
+      required: settings.sspr.required,
+    });
     return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
   });
 
   web.get('/t/:tenant/forgot/verify', async (req, reply) =>
     withFlow(services, req, reply, async (tenant, flow, settings) => {
       if (flow.state === 'verified') return redirect(reply, `${tenantBase(tenant)}/forgot/new`);
-      const questions = flow.data.current === 'questions' ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow))) : undefined;
-      const info = flow.data.current === 'email' || flow.data.current === 'sms' ? notice('info', html`<p>${t('forgot.sent')}</p>`, 'code_sent') : undefined;
-      return sendPage(reply, verifyPage(tenant, flow, settings, { ...(questions ? { questions } : {}), ...(info ? { info } : {}) }));
+      const questions =
+        flow.data.current === 'questions'
+          ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow)))
+          : undefined;
+      const info =
+        flow.data.current === 'email' || flow.data.current === 'sms'
+          ? notice('info', html`<p>${t('forgot.sent')}</p>`, 'code_sent')
+          : undefined;
+      return sendPage(
+        reply,
+        verifyPage(tenant, flow, settings, { ...(questions ? { questions } : {}), ...(info ? { info } : {}) }),
+      );
     }),
   );
 
   web.post('/t/:tenant/forgot/method', flowRoute, async (req, reply) =>
     withFlow(services, req, reply, async (tenant, flow, settings) => {
       const { method } = parseForm(MethodForm, req.body);
-      if (!settings.sspr.methods.includes(method) || flow.verified.includes(method) || flow.state !== 'started') return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
+      if (!settings.sspr.methods.includes(method) || flow.verified.includes(method) || flow.state !== 'started')
+        return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
       if (method === 'email' || method === 'sms') {
         // Resending counts as an attempt (it is also a way to flood someone's inbox).
-        countAttempt(services, { tenantId: tenant.id, userKey: flow.userKey ?? flow.login.toLowerCase(), clientIp: req.ip, perHour: settings.sspr.attemptsPerHour * 2 });
-        const code = await issueCode(services, { tenantId: tenant.id, purpose: 'reset', owner: flow.id, channel: method });
+        countAttempt(services, {
+          tenantId: tenant.id,
+          userKey: flow.userKey ?? flow.login.toLowerCase(),
+          clientIp: req.ip,
+          perHour: settings.sspr.attemptsPerHour * 2,
+        });
+        const code = await issueCode(services, {
+          tenantId: tenant.id,
+          purpose: 'reset',
+          owner: flow.id,
+          channel: method,
+        });
         // The same look-ups for every name; only an in-scope user gets an address.
         const m = await getMethods(services.db, tenant.id, flow.userKey ?? flow.login.toLowerCase());
         const user = await resolveUser(services, tenant.id, flow.login);
@@ -230,14 +335,21 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       let passed = false;
       if (current === 'email' || current === 'sms') {
         const code = CodeInputSchema.safeParse(fields.code);
-        const check = code.success ? await checkCode(services, { tenantId: tenant.id, purpose: 'reset', owner: flow.id, code: code.data }) : 'wrong';
+        const check = code.success
+          ? await checkCode(services, { tenantId: tenant.id, purpose: 'reset', owner: flow.id, code: code.data })
+          : 'wrong';
         passed = check === 'ok' && flow.userKey !== null;
       } else if (current === 'totp') {
         const code = typeof fields.code === 'string' ? fields.code.slice(0, 16) : '';
-        const secret = m?.totp && flow.userKey ? openTotpSecret(services, tenant.id, flow.userKey, m.totp.sealed) : null;
+        const secret =
+          m?.totp && flow.userKey ? openTotpSecret(services, tenant.id, flow.userKey, m.totp.sealed) : null;
         const step = verifyTotp(secret ?? 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', code, services.now(), 1);
         // A code already used (same or earlier step) is refused: no replay within its window.
-        passed = secret !== null && step !== null && flow.userKey !== null && (await claimTotpStep(services.db, tenant.id, flow.userKey, step));
+        passed =
+          secret !== null &&
+          step !== null &&
+          flow.userKey !== null &&
+          (await claimTotpStep(services.db, tenant.id, flow.userKey, step));
       } else {
         const asked = flow.data.questions ?? (await questionsFor(services, tenant.id, flow));
         const answers = new Map<QuestionId, string>();
@@ -259,8 +371,13 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       // Wrong answers are capped per flow (FLOW_MAX_FAILURES); flows themselves are counted per hour at the start.
       const left = await recordFailure(services, flow);
       if (left === 0) return sendPage(reply, endedPage(tenant, new FlowError('flow_locked')), 410);
-      const questions = current === 'questions' ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow))) : undefined;
-      const error = notice('error', html`<p>${t('forgot.verify.wrong')} ${t('forgot.verify.attemptsLeft', { n: left })}</p>`, 'verification_failed');
+      const questions =
+        current === 'questions' ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow))) : undefined;
+      const error = notice(
+        'error',
+        html`<p>${t('forgot.verify.wrong')} ${t('forgot.verify.attemptsLeft', { n: left })}</p>`,
+        'verification_failed',
+      );
       return sendPage(reply, verifyPage(tenant, flow, settings, { error, ...(questions ? { questions } : {}) }), 422);
     }),
   );
@@ -272,21 +389,36 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
     }),
   );
 
-  async function write(req: FastifyRequest, reply: FastifyReply, tenant: Tenant, flow: Flow, settings: TenantSettings, kind: 'reset' | 'unlock', newPassword: string | null): Promise<FastifyReply> {
+  async function write(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    tenant: Tenant,
+    flow: Flow,
+    settings: TenantSettings,
+    kind: 'reset' | 'unlock',
+    newPassword: string | null,
+  ): Promise<FastifyReply> {
     const user: PageUser = await resolveUser(services, tenant.id, flow.login);
-    if (!(await claimForWrite(services, flow))) return sendPage(reply, endedPage(tenant, new FlowError('flow_done')), 410);
+    if (!(await claimForWrite(services, flow)))
+      return sendPage(reply, endedPage(tenant, new FlowError('flow_done')), 410);
     const w = { tenantId: tenant.id, user, clientIp: req.ip };
-    const result = newPassword !== null ? await resetPassword(services, w, newPassword) : await unlockAccount(services, w);
+    const result =
+      newPassword !== null ? await resetPassword(services, w, newPassword) : await unlockAccount(services, w);
     const status = OUTCOME_HTTP_STATUS[result.outcome];
     if (NOTHING_WRITTEN.has(result.outcome)) {
       // Nothing was written: the verified person may try again with another password.
       await releaseAfterRefusal(services, flow);
-      return sendPage(reply, await newPasswordPage(services, req, tenant, flow, settings, outcomeNotice(result, kind)), status);
+      return sendPage(
+        reply,
+        await newPasswordPage(services, req, tenant, flow, settings, outcomeNotice(result, kind)),
+        status,
+      );
     }
     forgetFlow(services, reply);
     if (result.outcome === 'succeeded') {
       // A reset ends the user's signed-in sessions elsewhere (someone else may have been using the old password).
-      if (kind === 'reset') await deleteSubjectSessions(services.db, tenant.id, 'user', user.cloud?.id ?? user.login.toLowerCase());
+      if (kind === 'reset')
+        await deleteSubjectSessions(services.db, tenant.id, 'user', user.cloud?.id ?? user.login.toLowerCase());
       notifyAfterWrite(services, w, kind);
     }
     return sendPage(reply, donePage(tenant, outcomeNotice(result, kind)), status);
@@ -297,7 +429,18 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       if (flow.state !== 'verified') return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
       const form = parseForm(NewPasswordForm, req.body);
       if (form.newPassword !== form.confirmPassword) {
-        return sendPage(reply, await newPasswordPage(services, req, tenant, flow, settings, notice('error', html`<p>${t('reason.mismatch')}</p>`, 'mismatch')), 422);
+        return sendPage(
+          reply,
+          await newPasswordPage(
+            services,
+            req,
+            tenant,
+            flow,
+            settings,
+            notice('error', html`<p>${t('reason.mismatch')}</p>`, 'mismatch'),
+          ),
+          422,
+        );
       }
       return write(req, reply, tenant, flow, settings, 'reset', form.newPassword);
     }),
@@ -305,7 +448,8 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
 
   web.post('/t/:tenant/forgot/unlock', flowRoute, async (req, reply) =>
     withFlow(services, req, reply, async (tenant, flow, settings) => {
-      if (flow.state !== 'verified' || !settings.sspr.unlockEnabled) return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
+      if (flow.state !== 'verified' || !settings.sspr.unlockEnabled)
+        return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
       return write(req, reply, tenant, flow, settings, 'unlock', null);
     }),
   );

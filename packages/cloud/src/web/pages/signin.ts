@@ -54,7 +54,12 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
     if (await signedInUser(services, req, tenant)) return redirect(reply, `${tenantBase(tenant)}/account`);
     const q = z.object({ m: z.enum(['signedout', 'expired']).optional() }).safeParse(req.query);
     const m = q.success ? q.data.m : undefined;
-    const message = m === 'signedout' ? notice('success', html`<p>${t('signin.signedOut')}</p>`, 'signed_out') : m === 'expired' ? notice('info', html`<p>${t('signin.expired')}</p>`, 'session_expired') : undefined;
+    const message =
+      m === 'signedout'
+        ? notice('success', html`<p>${t('signin.signedOut')}</p>`, 'signed_out')
+        : m === 'expired'
+          ? notice('info', html`<p>${t('signin.expired')}</p>`, 'session_expired')
+          : undefined;
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
     return sendPage(reply, signInPage(tenant, csrf, message ? { message } : {}));
   });
@@ -62,7 +67,12 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
   web.post('/t/:tenant/signin', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const form = parseForm(SignInForm, req.body);
-    const r = await signInUser(services, { tenantId: tenant.id, login: form.login, password: form.password, clientIp: req.ip });
+    const r = await signInUser(services, {
+      tenantId: tenant.id,
+      login: form.login,
+      password: form.password,
+      clientIp: req.ip,
+    });
     if (r.outcome === 'succeeded' || r.outcome === 'must_change' || r.outcome === 'password_expired') {
       const login = r.user?.login ?? form.login;
       await startSession(services, req, reply, {
@@ -70,14 +80,22 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
         tenantId: tenant.id,
         subjectId: r.user?.id ?? login.toLowerCase(),
         subjectLogin: login,
-        data: r.outcome === 'must_change' ? { mustChange: true } : r.outcome === 'password_expired' ? { expired: true } : {},
+        data:
+          r.outcome === 'must_change'
+            ? { mustChange: true }
+            : r.outcome === 'password_expired'
+              ? { expired: true }
+              : {},
       });
       services.log.info('user signed in to the pages', { tenantId: tenant.id, outcome: r.outcome, via: r.via });
       return redirect(reply, `${tenantBase(tenant)}/account`);
     }
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
     if (r.outcome === 'rate_limited') reply.header('retry-after', String(r.retryAfterSeconds ?? 60));
-    const text = r.outcome === 'rate_limited' ? t('error.rate_limited', { wait: waitText(r.retryAfterSeconds ?? 60) }) : t(FAILURE_TEXT[r.outcome] ?? 'signin.invalid_credentials');
+    const text =
+      r.outcome === 'rate_limited'
+        ? t('error.rate_limited', { wait: waitText(r.retryAfterSeconds ?? 60) })
+        : t(FAILURE_TEXT[r.outcome] ?? 'signin.invalid_credentials');
     const message = notice('error', html`<p>${text}</p>`, r.outcome);
     return sendPage(reply, signInPage(tenant, csrf, { login: form.login, message }), STATUS[r.outcome] ?? 400);
   });
@@ -87,5 +105,4 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
     await endSession(services, req, reply, 'user');
     return redirect(reply, `${tenantBase(tenant)}/signin?m=signedout`);
   });
-
 }
