@@ -26,7 +26,7 @@ import { countOperatorKeys, createApiKey, importApiKey } from './auth/api-keys.j
 import { configWarnings, loadConfig, type CloudConfig, type CloudConfigInput } from './config.js';
 import { createHttpApp } from './http/app.js';
 import { createMailerFromConfig, createSmsFromConfig, type Mailer, type SmsProvider } from './mail/index.js';
-import type { Services } from './http/context.js';
+import type { Services } from './services.js';
 import { loadOrCreateCloudKey } from './keys/cloud-key.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { createRateLimiter } from './rate-limit/limiter.js';

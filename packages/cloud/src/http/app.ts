@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CloudError, type CloudErrorCode } from '../errors.js';
-import type { Services } from './context.js';
+import type { Services } from '../services.js';
 import { ALL_ROUTES } from './routes/index.js';
 import type { Route } from './route.js';
 import { registerWebPages } from '../web/register.js';

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
 import type { CloudErrorCode } from '../errors.js';
-import type { Services } from './context.js';
+import type { Services } from '../services.js';
 import { checkBearer, principalOf } from './steps/check-auth.js';
 import { parseInput } from './steps/parse-input.js';
 

@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import type { OperationResult } from '@writeback/protocol';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { reserveAll, type RateLimiter } from '../rate-limit/limiter.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, lookupKey, usableCloudHash, type CloudUser } from './directory-users.js';

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { parseRow } from '../store/index.js';
 import { macOf } from '../keys/sealing.js';
 

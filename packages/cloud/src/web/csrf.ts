@@ -12,7 +12,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { getCookie, setCookie } from './cookies.js';
 import { WebError } from './errors.js';
 import { COOKIE_BASE, currentSession, isSecureSite, type WebSessionKind } from './session.js';

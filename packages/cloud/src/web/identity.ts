@@ -3,7 +3,7 @@
  * mail), otherwise, before the tenant's first sync, the name as typed (the directory decides). The
  * `key` names the user in the pages' own tables (methods, flows): the canonical login, lower-cased.
  */
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import type { TenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, lookupKey, type CloudUser } from '../users/directory-users.js';
 

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { parseRows, type Db } from '../store/index.js';
 import { seal, unseal } from '../keys/sealing.js';
 

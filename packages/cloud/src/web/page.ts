@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { findTenant, type Tenant } from '../tenants/tenants.js';
 import { WebError } from './errors.js';
 

@@ -5,7 +5,7 @@
  * common-password check (policy/banned.ts) runs here before anything is sent to the agent.
  */
 import type { EffectivePolicy, OutcomeCode } from '@writeback/protocol';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { html, type SafeHtml } from './html.js';
 import { t, type MessageKey } from './i18n/index.js';
 import { nameParts } from './identity.js';

@@ -11,7 +11,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CloudError } from '../errors.js';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { registerAdminPages } from './admin/index.js';
 import { ASSETS } from './assets.js';
 import { setSecurityHeaders } from './csp.js';

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { hashSecret, secretMatches } from '../auth/tokens.js';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { parseRow, type Db } from '../store/index.js';
 import { clearCookie, getCookie, setCookie } from './cookies.js';
 

@@ -4,7 +4,7 @@
  * the notification email after a success (to the user and to the tenant's listed admins).
  */
 import type { OperationResult } from '@writeback/protocol';
-import type { Services } from '../http/context.js';
+import type { Services } from '../services.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { bannedReason } from './banned-check.js';
 import { t } from './i18n/index.js';

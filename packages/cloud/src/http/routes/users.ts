@@ -8,7 +8,7 @@ import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationRequest, type UserRe
 import { actorOf } from '../../auth/principal.js';
 import { outcomeAnswer, OutcomeBodySchema } from '../../outcomes/http.js';
 import { generatePassword } from '../../writeback/password-generator.js';
-import type { Services } from '../context.js';
+import type { Services } from '../../services.js';
 import { defineRoute, type ResponseDoc, type RouteReply } from '../route.js';
 import { UserParams } from '../schemas.js';
 import { loadTenantFor } from '../steps/load-tenant.js';

@@ -6,7 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import { authenticate, bearerFrom, type Principal } from '../../auth/principal.js';
 import { CloudError } from '../../errors.js';
-import type { Services } from '../context.js';
+import type { Services } from '../../services.js';
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 

@@ -6,7 +6,7 @@
 import { canInTenant, type Principal, type TenantPermission } from '../../auth/principal.js';
 import { CloudError } from '../../errors.js';
 import { findTenant, type Tenant } from '../../tenants/tenants.js';
-import type { Services } from '../context.js';
+import type { Services } from '../../services.js';
 
 const notFound = (): CloudError => new CloudError('not_found', 'no such tenant');
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { finishRecord, insertPending } from '../../audit/audit.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import type { AdminContext } from './guard.js';
 
 export type AdminAction =

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { listTenantAgents, revokeAgent } from '../../agents/registry.js';
 import { issueAgentToken } from '../../agents/tokens.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { parseRows, type Db } from '../../store/index.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';

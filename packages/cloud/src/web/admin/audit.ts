@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OUTCOME_CODES, OutcomeCodeSchema } from '@writeback/protocol';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';

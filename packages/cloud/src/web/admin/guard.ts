@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ADMIN_ROLES, type AdminRole } from '../../auth/admins.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { parseRow } from '../../store/index.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { html, notice } from '../html.js';

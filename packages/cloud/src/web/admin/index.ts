@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { registerAdminAgents } from './agents.js';
 import { registerAdminAudit } from './audit.js';
 import { registerAdminSettings } from './settings.js';

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { isPlainEmail } from '../../mail/mailer.js';
 import { getTenantSettings, updateTenantSettings, type TenantSettings } from '../../tenants/settings.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';

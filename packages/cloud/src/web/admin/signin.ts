@@ -13,7 +13,7 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { verifyAdminCredentials } from '../../auth/admins.js';
 import { totpUri } from '../../auth/totp.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { reserveAll } from '../../rate-limit/limiter.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { csrfTokenFor } from '../csrf.js';

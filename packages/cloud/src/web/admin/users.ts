@@ -18,7 +18,7 @@ import {
   type OperationResult,
   type UserRef,
 } from '@writeback/protocol';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
 import { checkBanned } from '../../policy/banned.js';
 import {

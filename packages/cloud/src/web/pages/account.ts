@@ -9,7 +9,7 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationResult } from '@writeback/protocol';
 import { generateTotpSecret, totpUri, verifyTotp } from '../../auth/totp.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { isPlainEmail } from '../../mail/mailer.js';
 import { reserveAll } from '../../rate-limit/limiter.js';
 import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { createRateLimiter, reserveAll, type RateLimiter } from '../../rate-limit/limiter.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { WebError } from '../errors.js';

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { NOTHING_WRITTEN, OUTCOME_HTTP_STATUS, PasswordSchema } from '@writeback/protocol';
 import { dummyPasswordHash, verifyPassword } from '../../auth/passwords.js';
 import { verifyTotp } from '../../auth/totp.js';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { CodeInputSchema, checkCode, issueCode } from '../codes.js';

@@ -1,6 +1,6 @@
 /** The end-user pages under /t/:tenant/ (sign-in, My Account, forgot password). */
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import { pageTenant, redirect, tenantBase } from '../page.js';
 import { registerAccountPages } from './account.js';
 import { registerForgotPages } from './forgot.js';

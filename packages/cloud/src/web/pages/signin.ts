@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Services } from '../../http/context.js';
+import type { Services } from '../../services.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';

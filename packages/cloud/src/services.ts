@@ -1,16 +1,16 @@
 /**
- * What HTTP routes are given to work with: the services below the HTTP layer, built once by
- * createCloud. Routes reach the store and the relay only through these.
+ * What the adapters (HTTP routes, web pages) and the use cases are given to work with: the services
+ * built once by createCloud (the composition root). Nothing reaches the store or the relay otherwise.
  */
 import type { Logger } from '@writeback/protocol';
 import type { RelayClient } from '@writeback/relay';
-import type { CloudConfig } from '../config.js';
-import type { CloudSigningKey } from '../keys/cloud-key.js';
-import type { Mailer, SmsProvider } from '../mail/mailer.js';
-import type { RateLimiter } from '../rate-limit/limiter.js';
-import type { Db } from '../store/index.js';
-import type { SyncEngine } from '../sync/engine.js';
-import type { WritebackService } from '../writeback/service.js';
+import type { CloudConfig } from './config.js';
+import type { CloudSigningKey } from './keys/cloud-key.js';
+import type { Mailer, SmsProvider } from './mail/mailer.js';
+import type { RateLimiter } from './rate-limit/limiter.js';
+import type { Db } from './store/index.js';
+import type { SyncEngine } from './sync/engine.js';
+import type { WritebackService } from './writeback/service.js';
 
 export interface Services {
   config: CloudConfig;
