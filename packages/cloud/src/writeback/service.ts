@@ -1,51 +1,33 @@
 /**
- * The writeback service: turns one operation into one sealed, signed request to one of the
- * tenant's agents through the relay, waits for the agent's signed answer and returns a single
- * outcome, with exactly one audit record per request (pending before sending, done after).
- *
- * Failover rules (nothing may be reported as done unless an agent signed it):
- * - `unavailable`: nothing was sent, so the next agent is tried while the deadline allows;
- * - `lost` or an answer that fails verification: for a writing op the write may have happened
- *   (the relay could be lying too), so the outcome is `outcome_unknown`; a read is retried on the
- *   next agent;
- * - `timeout` → `timeout`; `rejected` → `request_rejected` (the agent refused before acting).
+ * The writeback service: one operation through the cloud, with exactly one audit record per
+ * request (pending before sending, done after). It resolves the user a request names (by anchor
+ * once the tenant has synced, see users/resolve.ts), hands the request to the sending gateway
+ * (gateway/gateway.ts: agent choice, sealing, signing, failover and the mapping of transport
+ * failures to outcomes live there) and records the cloud side of a successful write afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import {
-  EphemeralPool,
   OPERATION_SCHEMAS,
-  publicKeyObject,
-  sealRequest,
-  verifyParsedResponse,
   type Logger,
   type OperationRequest,
   type OperationResult,
-  type RequestEnvelope,
   type UserRef,
 } from '@writeback/protocol';
-import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
-import { listTenantAgents, type RegisteredAgent } from '../agents/registry.js';
+import type { RelayClient } from '@writeback/relay';
 import { finishRecord, insertPending, sweepPending } from '../audit/audit.js';
 import type { Actor } from '../auth/principal.js';
-import type { CloudSigningKey } from '../keys/cloud-key.js';
 import { CloudError } from '../errors.js';
+import { createAgentGateway, type AgentGateway, type GatewayAnswer } from '../gateway/gateway.js';
+import type { CloudSigningKey } from '../keys/cloud-key.js';
 import type { Db } from '../store/index.js';
 import type { CloudUser } from '../users/directory-users.js';
 import type { UserResolver } from '../users/resolve.js';
 
-export interface WritebackDeps {
+interface WritebackCommon {
   db: Db;
-  relay: RelayClient;
-  /** Loaded once at start-up; never read from the store per request. */
-  cloudKey: CloudSigningKey;
   deadlineMs: number;
   now: () => number;
   log: Logger;
-  /**
-   * How long past the deadline the service still waits for the relay's own answer before it stops
-   * waiting itself (a relay that never answers must not hold a request forever). Default 2 000.
-   */
-  relayGraceMs?: number;
   /** Grace past a deadline before the sweep closes a pending record. Default 30 000. */
   pendingGraceMs?: number;
   /**
@@ -54,6 +36,21 @@ export interface WritebackDeps {
    */
   users?: UserResolver;
 }
+
+/** What the service sends through when it builds its own gateway (tests, single-purpose set-ups). */
+export interface OwnGatewayDeps {
+  relay: RelayClient;
+  /** Loaded once at start-up; never read from the store per request. */
+  cloudKey: CloudSigningKey;
+  /** See GatewayDeps.relayGraceMs. Default 2 000. */
+  relayGraceMs?: number;
+}
+
+/**
+ * Either the gateway to send through (the process's one, shared with sync, so one ephemeral-key
+ * pool serves both), or the relay and key to build one from.
+ */
+export type WritebackDeps = WritebackCommon & ({ gateway: AgentGateway } | OwnGatewayDeps);
 
 /** The user a request is about, if it names one. */
 function userOf(req: OperationRequest): UserRef | undefined {
@@ -105,149 +102,23 @@ export interface WritebackService {
   userSettled(userId: string): Promise<void>;
 }
 
-interface Final {
-  result: OperationResult;
-  agentId: string | null;
-  /** Internal detail for the audit record when the result has none of its own. */
-  detail?: string;
-}
-
-const settleAfter = (ms: number): { promise: Promise<RelayAnswer>; cancel: () => void } => {
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<RelayAnswer>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'timeout' }), Math.max(0, ms));
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-};
-
 export function createWritebackService(deps: WritebackDeps): WritebackService {
-  const { db, relay, cloudKey, now, log } = deps;
-  const relayGraceMs = deps.relayGraceMs ?? 2_000;
+  const { db, now, log } = deps;
   const pendingGraceMs = deps.pendingGraceMs ?? 30_000;
   if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0)
     throw new TypeError('createWritebackService: deadlineMs must be a positive integer');
-  // The next request's ephemeral key agreement per agent, computed while waiting for this one.
-  const ephemeral = new EphemeralPool();
-
-  async function send(envelope: RequestEnvelope): Promise<RelayAnswer> {
-    const guard = settleAfter(envelope.deadline - now() + relayGraceMs);
-    try {
-      return await Promise.race([relay.send(envelope), guard.promise]);
-    } catch (err) {
-      // We cannot tell whether the relay delivered it before failing: treat it as sent and lost.
-      log.error('relay send failed', { requestId: envelope.requestId, agentId: envelope.agentId, err });
-      return { kind: 'lost' };
-    } finally {
-      guard.cancel();
-    }
-  }
-
-  async function candidates(tenantId: string): Promise<{ presence: AgentPresence; agent: RegisteredAgent }[]> {
-    let presence: AgentPresence[];
-    try {
-      presence = await relay.listAgents(tenantId);
-    } catch (err) {
-      log.error('relay listAgents failed', { tenantId, err });
-      return [];
-    }
-    const registered = new Map((await listTenantAgents(db, tenantId)).map((a) => [a.id, a]));
-    const seen = new Set<string>();
-    const out: { presence: AgentPresence; agent: RegisteredAgent }[] = [];
-    for (const p of presence) {
-      const agent = registered.get(p.agentId);
-      // Only agents this store knows, of this tenant, not revoked: the relay's list is not trusted for that.
-      if (!agent || p.tenantId !== tenantId || seen.has(p.agentId)) continue;
-      seen.add(p.agentId);
-      out.push({ presence: p, agent });
-    }
-    return out;
-  }
-
-  async function run(input: ExecuteInput, requestId: string, deadline: number): Promise<Final> {
-    const { request, tenantId } = input;
-    const writes = OPERATION_SCHEMAS[request.op].writes;
-    const list = await candidates(tenantId);
-    if (list.length === 0)
-      return {
-        result: { outcome: 'agent_unavailable' },
-        agentId: null,
-        detail: 'no registered agent of the tenant is connected',
-      };
-    let sent = false;
-    let lastAgent: string | null = null;
-    for (const { agent } of list) {
-      if (now() >= deadline) break;
-      let envelope: RequestEnvelope;
-      try {
-        envelope = sealRequest({
-          request,
-          tenantId,
-          agentId: agent.id,
-          agentEncryptionKey: agent.encryptionKey,
-          cloudSigningKey: cloudKey.privateKey,
-          deadline,
-          now: now(),
-          requestId,
-          ephemeral,
+  const gateway =
+    'gateway' in deps
+      ? deps.gateway
+      : createAgentGateway({
+          db,
+          relay: deps.relay,
+          cloudKey: deps.cloudKey,
+          deadlineMs: deps.deadlineMs,
+          now,
+          log,
+          ...(deps.relayGraceMs === undefined ? {} : { relayGraceMs: deps.relayGraceMs }),
         });
-      } catch (err) {
-        log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
-        continue;
-      }
-      lastAgent = agent.id;
-      const answer = await send(envelope);
-      switch (answer.kind) {
-        case 'response': {
-          try {
-            const env = verifyParsedResponse(answer.envelope, {
-              requestId,
-              tenantId,
-              agentId: agent.id,
-              op: request.op,
-              agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey),
-            });
-            return { result: env.result, agentId: agent.id };
-          } catch (err) {
-            log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
-            if (writes)
-              return {
-                result: { outcome: 'outcome_unknown' },
-                agentId: agent.id,
-                detail: 'the answer did not verify with the agent key',
-              };
-            sent = true;
-            continue;
-          }
-        }
-        case 'rejected':
-          return {
-            result: { outcome: 'request_rejected' },
-            agentId: agent.id,
-            detail: `the agent refused the request (${answer.code})`,
-          };
-        case 'unavailable':
-          continue;
-        case 'timeout':
-          return { result: { outcome: 'timeout' }, agentId: agent.id, detail: 'no answer before the deadline' };
-        case 'lost':
-          if (writes)
-            return {
-              result: { outcome: 'outcome_unknown' },
-              agentId: agent.id,
-              detail: 'the connection to the agent was lost after sending',
-            };
-          sent = true;
-          continue;
-      }
-    }
-    if (sent && now() >= deadline)
-      return { result: { outcome: 'timeout' }, agentId: lastAgent, detail: 'no agent answered before the deadline' };
-    return {
-      result: { outcome: 'agent_unavailable' },
-      agentId: lastAgent,
-      detail: sent ? 'every agent lost the request' : 'no agent could take the request',
-    };
-  }
 
   return {
     async executeOperation(given) {
@@ -287,20 +158,10 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
           deadlineAt: deadline,
         });
       }
-      let final: Final;
-      try {
-        final = unknownUser
-          ? { result: { outcome: 'user_not_found' }, agentId: null, detail: 'not among the synced users' }
-          : await run(input, requestId, deadline);
-      } catch (err) {
-        // A bug or a store failure mid-flight: a write may have been sent, so never claim otherwise.
-        log.error('writeback failed unexpectedly', { requestId, err });
-        final = {
-          result: { outcome: OPERATION_SCHEMAS[input.request.op].writes ? 'outcome_unknown' : 'agent_unavailable' },
-          agentId: null,
-          detail: 'internal error',
-        };
-      }
+      // The gateway never throws: a failure mid-flight is already an outcome.
+      const final: Omit<GatewayAnswer, 'requestId'> = unknownUser
+        ? { result: { outcome: 'user_not_found' }, agentId: null, detail: 'not among the synced users' }
+        : await gateway.send({ tenantId: input.tenantId, request: input.request, requestId, deadline });
       const finishedAt = now();
       const latencyMs = finishedAt - startedAt;
       const r = final.result;

@@ -1,0 +1,236 @@
+/**
+ * The sending gateway: the one way the cloud talks to a tenant's agents. Given a tenant and an
+ * operation, it picks a connected agent the store knows (presence from the relay, checked against
+ * the registered, non-revoked agents of that tenant), seals the secret to that agent's key, signs
+ * the request with the cloud key, sends it through the relay with a deadline, checks the answer
+ * and returns one outcome. It knows nothing of audit records or users: the writeback service
+ * (audited writes) and the sync engine (unaudited reads) both sit on top of it.
+ *
+ * Failover rules (nothing may be reported as done unless the agent answered it):
+ * - `unavailable`: nothing was sent, so the next agent is tried while the deadline allows;
+ * - `lost` or an answer that fails verification: for a writing op the write may have happened
+ *   (the relay could be lying too), so the outcome is `outcome_unknown`; a read is retried on the
+ *   next agent;
+ * - `timeout` → `timeout`; `rejected` → `request_rejected` (the agent refused before acting);
+ * - an unexpected failure (a bug, the store) → `outcome_unknown` for a write, `agent_unavailable`
+ *   for a read: `send` never throws.
+ *
+ * The next request's ephemeral X25519 agreement per agent is computed while waiting for this one
+ * (EphemeralPool): one gateway per process, shared by everything that sends.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  EphemeralPool,
+  OPERATION_SCHEMAS,
+  publicKeyObject,
+  sealRequest,
+  verifyParsedResponse,
+  type Logger,
+  type OperationRequest,
+  type OperationResult,
+  type RequestEnvelope,
+} from '@writeback/protocol';
+import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
+import { listTenantAgents, type RegisteredAgent } from '../agents/registry.js';
+import type { CloudSigningKey } from '../keys/cloud-key.js';
+import type { Db } from '../store/index.js';
+
+export interface GatewayDeps {
+  db: Db;
+  relay: RelayClient;
+  /** Loaded once at start-up; never read from the store per request. */
+  cloudKey: CloudSigningKey;
+  /** Deadline of a request sent without one. */
+  deadlineMs: number;
+  now: () => number;
+  log: Logger;
+  /**
+   * How long past the deadline the gateway still waits for the relay's own answer before it stops
+   * waiting itself (a relay that never answers must not hold a request forever). Default 2 000.
+   */
+  relayGraceMs?: number;
+}
+
+export interface SendInput {
+  tenantId: string;
+  request: OperationRequest;
+  /** Default: a new UUID. The same id travels to every agent tried (one audit record per request). */
+  requestId?: string;
+  /** Epoch ms. Default: now + deadlineMs. */
+  deadline?: number;
+}
+
+export interface GatewayAnswer {
+  requestId: string;
+  result: OperationResult;
+  /** The agent that answered (or was last tried), if any. */
+  agentId: string | null;
+  /** Internal detail for the audit record when the result has none of its own. */
+  detail?: string;
+}
+
+export interface AgentGateway {
+  /** Send one operation to one of the tenant's connected agents; one outcome, never a throw. */
+  send(input: SendInput): Promise<GatewayAnswer>;
+}
+
+interface Candidate {
+  presence: AgentPresence;
+  agent: RegisteredAgent;
+}
+
+type Final = Omit<GatewayAnswer, 'requestId'>;
+
+const settleAfter = (ms: number): { promise: Promise<RelayAnswer>; cancel: () => void } => {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<RelayAnswer>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'timeout' }), Math.max(0, ms));
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+};
+
+export function createAgentGateway(deps: GatewayDeps): AgentGateway {
+  const { db, relay, cloudKey, now, log } = deps;
+  const relayGraceMs = deps.relayGraceMs ?? 2_000;
+  if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0)
+    throw new TypeError('createAgentGateway: deadlineMs must be a positive integer');
+  const ephemeral = new EphemeralPool();
+
+  async function transmit(envelope: RequestEnvelope): Promise<RelayAnswer> {
+    const guard = settleAfter(envelope.deadline - now() + relayGraceMs);
+    try {
+      return await Promise.race([relay.send(envelope), guard.promise]);
+    } catch (err) {
+      // We cannot tell whether the relay delivered it before failing: treat it as sent and lost.
+      log.error('relay send failed', { requestId: envelope.requestId, agentId: envelope.agentId, err });
+      return { kind: 'lost' };
+    } finally {
+      guard.cancel();
+    }
+  }
+
+  async function candidates(tenantId: string): Promise<Candidate[]> {
+    let presence: AgentPresence[];
+    try {
+      presence = await relay.listAgents(tenantId);
+    } catch (err) {
+      log.error('relay listAgents failed', { tenantId, err });
+      return [];
+    }
+    const registered = new Map((await listTenantAgents(db, tenantId)).map((a) => [a.id, a]));
+    const seen = new Set<string>();
+    const out: Candidate[] = [];
+    for (const p of presence) {
+      const agent = registered.get(p.agentId);
+      // Only agents this store knows, of this tenant, not revoked: the relay's list is not trusted for that.
+      if (!agent || p.tenantId !== tenantId || seen.has(p.agentId)) continue;
+      seen.add(p.agentId);
+      out.push({ presence: p, agent });
+    }
+    return out;
+  }
+
+  async function run(tenantId: string, request: OperationRequest, requestId: string, deadline: number): Promise<Final> {
+    const writes = OPERATION_SCHEMAS[request.op].writes;
+    const list = await candidates(tenantId);
+    if (list.length === 0)
+      return {
+        result: { outcome: 'agent_unavailable' },
+        agentId: null,
+        detail: 'no registered agent of the tenant is connected',
+      };
+    let sent = false;
+    let lastAgent: string | null = null;
+    for (const { agent } of list) {
+      if (now() >= deadline) break;
+      let envelope: RequestEnvelope;
+      try {
+        envelope = sealRequest({
+          request,
+          tenantId,
+          agentId: agent.id,
+          agentEncryptionKey: agent.encryptionKey,
+          cloudSigningKey: cloudKey.privateKey,
+          deadline,
+          now: now(),
+          requestId,
+          ephemeral,
+        });
+      } catch (err) {
+        log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
+        continue;
+      }
+      lastAgent = agent.id;
+      const answer = await transmit(envelope);
+      switch (answer.kind) {
+        case 'response': {
+          try {
+            const env = verifyParsedResponse(answer.envelope, {
+              requestId,
+              tenantId,
+              agentId: agent.id,
+              op: request.op,
+              agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey),
+            });
+            return { result: env.result, agentId: agent.id };
+          } catch (err) {
+            log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
+            if (writes)
+              return {
+                result: { outcome: 'outcome_unknown' },
+                agentId: agent.id,
+                detail: 'the answer did not verify with the agent key',
+              };
+            sent = true;
+            continue;
+          }
+        }
+        case 'rejected':
+          return {
+            result: { outcome: 'request_rejected' },
+            agentId: agent.id,
+            detail: `the agent refused the request (${answer.code})`,
+          };
+        case 'unavailable':
+          continue;
+        case 'timeout':
+          return { result: { outcome: 'timeout' }, agentId: agent.id, detail: 'no answer before the deadline' };
+        case 'lost':
+          if (writes)
+            return {
+              result: { outcome: 'outcome_unknown' },
+              agentId: agent.id,
+              detail: 'the connection to the agent was lost after sending',
+            };
+          sent = true;
+          continue;
+      }
+    }
+    if (sent && now() >= deadline)
+      return { result: { outcome: 'timeout' }, agentId: lastAgent, detail: 'no agent answered before the deadline' };
+    return {
+      result: { outcome: 'agent_unavailable' },
+      agentId: lastAgent,
+      detail: sent ? 'every agent lost the request' : 'no agent could take the request',
+    };
+  }
+
+  return {
+    async send(input) {
+      const requestId = input.requestId ?? randomUUID();
+      const deadline = input.deadline ?? now() + deps.deadlineMs;
+      try {
+        return { requestId, ...(await run(input.tenantId, input.request, requestId, deadline)) };
+      } catch (err) {
+        // A bug or a store failure mid-flight: a write may have been sent, so never claim otherwise.
+        log.error('sending to an agent failed unexpectedly', { requestId, err });
+        return {
+          requestId,
+          result: { outcome: OPERATION_SCHEMAS[input.request.op].writes ? 'outcome_unknown' : 'agent_unavailable' },
+          agentId: null,
+          detail: 'internal error',
+        };
+      }
+    },
+  };
+}
