@@ -1,8 +1,9 @@
 /**
  * createCloud: assembles the service from its parts and starts it. Order matters: the store and
  * its migrations first, then the cloud signing key (decrypted once, never per request), the relay
- * (in-process hub on `/agent` of the same server, or NATS), the writeback service, the HTTP app,
- * then the listener and the periodic sweep of abandoned audit records.
+ * (in-process hub on `/agent` of the same server, or NATS), the sending gateway with sync and the
+ * writeback service on top of it, the HTTP app, then the listener and the periodic sweep of
+ * abandoned audit records.
  */
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
@@ -32,6 +33,7 @@ import { resolveMasterKey } from './keys/master-key.js';
 import { createRateLimiter } from './rate-limit/limiter.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
+import { createAgentGateway, type AgentGateway } from './gateway/gateway.js';
 import { createSyncEngine, type SyncEngine } from './sync/engine.js';
 import { createUserResolver } from './users/resolve.js';
 import { createWritebackService, type WritebackService } from './writeback/service.js';
@@ -88,6 +90,8 @@ export interface Cloud {
   /** base64url Ed25519 public key agents verify requests with. */
   cloudPublicKey: string;
   writeback: WritebackService;
+  /** Sends operations to the tenant's agents (under the writeback service and sync). */
+  gateway: AgentGateway;
   /** Directory sync: `runOnce(tenantId)` when `syncEnabled` is off (tests). */
   sync: SyncEngine;
   /** Outgoing mail and SMS (the in-memory development ones expose `messages`). */
@@ -183,22 +187,30 @@ export async function createCloud(
       });
     }
 
-    // The resolver needs the sync engine, which needs the writeback service: tied by a late binding.
-    let syncRef: SyncEngine | null = null;
-    const users = createUserResolver({
-      db,
-      now,
-      log: log.child({ component: 'users' }),
-      sync: () => {
-        if (!syncRef) throw new TypeError('sync engine used before it was created');
-        return syncRef;
-      },
-    });
-    cleanup.push(() => users.drain());
-    const writeback = createWritebackService({
+    // Layering: the gateway sends to agents; sync and the writeback service both sit on it; the
+    // resolver is given the sync engine's two questions. No late binding is needed.
+    const gateway = createAgentGateway({
       db,
       relay: relayClient,
       cloudKey,
+      deadlineMs: config.writebackDeadlineMs,
+      now,
+      log: log.child({ component: 'gateway' }),
+    });
+    const sync = createSyncEngine({
+      db,
+      gateway,
+      relay: relayClient,
+      now,
+      log: log.child({ component: 'sync' }),
+      anchorsIntervalMs: config.syncAnchorsIntervalMs,
+      leaseMs: config.syncLeaseMs,
+    });
+    const users = createUserResolver({ db, now, log: log.child({ component: 'users' }), sync });
+    cleanup.push(() => users.drain());
+    const writeback = createWritebackService({
+      db,
+      gateway,
       deadlineMs: config.writebackDeadlineMs,
       now,
       log: log.child({ component: 'writeback' }),
@@ -211,17 +223,6 @@ export async function createCloud(
     cleanup.push(() => mailer.close());
     if (mailer.kind === 'memory')
       log.info('mail is kept in memory (development): nothing is delivered; set SMTP_HOST to send');
-
-    const sync = createSyncEngine({
-      db,
-      writeback,
-      relay: relayClient,
-      now,
-      log: log.child({ component: 'sync' }),
-      anchorsIntervalMs: config.syncAnchorsIntervalMs,
-      leaseMs: config.syncLeaseMs,
-    });
-    syncRef = sync;
 
     let url = '';
     let relayUrl = '';
@@ -306,6 +307,7 @@ export async function createCloud(
       relayUrl,
       cloudPublicKey: cloudKey.publicKey,
       writeback,
+      gateway,
       sync,
       mailer,
       sms,

@@ -108,7 +108,7 @@ for (const engine of ENGINES) {
       // A second engine on the same store is "another node" too.
       const other = createSyncEngine({
         db: store,
-        writeback: s.cloud.writeback,
+        gateway: s.cloud.gateway,
         relay: s.cloud.relayClient,
         now: Date.now,
         log: quiet,

@@ -18,7 +18,6 @@
 import type { Logger, OperationRequest, OperationResult, UserRef } from '@writeback/protocol';
 import { hashPassword } from '../auth/passwords.js';
 import type { Db } from '../store/index.js';
-import type { SyncEngine } from '../sync/engine.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, getUserByAnchor, noteUserState, setCloudHash, type CloudUser } from './directory-users.js';
 
@@ -41,9 +40,21 @@ export interface UserResolver {
   drain(): Promise<void>;
 }
 
+/**
+ * What the resolver needs of directory sync, given at wiring time (the sync engine has both): it
+ * does not import the engine, which sends through the gateway that the writeback service (which
+ * uses this resolver) sits on.
+ */
+export interface TenantSync {
+  /** Whether the tenant completed a full sync (users then resolve through the cloud's copy). */
+  hasSynced(tenantId: string): Promise<boolean>;
+  /** Run an incremental sync of the tenant now (queued behind one in progress). */
+  runOnce(tenantId: string): Promise<unknown>;
+}
+
 export interface ResolverDeps {
   db: Db;
-  sync: () => SyncEngine;
+  sync: TenantSync;
   now: () => number;
   log: Logger;
   /** Longest wait for the refresh sync of an unknown login. Default 5 000 ms. */
@@ -61,13 +72,7 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
       timer = setTimeout(r, refreshWaitMs);
     });
     try {
-      await Promise.race([
-        deps
-          .sync()
-          .runOnce(tenantId)
-          .then(() => undefined),
-        wait,
-      ]);
+      await Promise.race([deps.sync.runOnce(tenantId).then(() => undefined), wait]);
     } catch (err) {
       log.warn('refresh sync for an unknown login failed', { tenantId, err });
     } finally {
@@ -77,7 +82,7 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
 
   return {
     async resolve(tenantId, ref) {
-      if (!(await deps.sync().hasSynced(tenantId))) {
+      if (!(await deps.sync.hasSynced(tenantId))) {
         // No synced rows yet, but cloud-only users may exist: they are never sent to the directory.
         const local = ref.by === 'login' ? await findUserByLogin(db, tenantId, ref.value) : null;
         return local?.source === 'cloud' ? { kind: 'cloud_only', user: local } : { kind: 'directory', ref, user: null };

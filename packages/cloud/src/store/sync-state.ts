@@ -1,0 +1,298 @@
+/**
+ * The sync_state repository: one row per tenant with where directory sync stands (phase, cursors,
+ * the last run's counts), the deletions staged for the end of a run or held back by the
+ * mass-delete guard, and the lease that lets one node at a time sync a tenant. Every statement the
+ * sync engine runs on that table is here; callers pass the `Db` of their transaction when a step
+ * must commit with others.
+ */
+import { z } from 'zod';
+import { CloudError } from '../errors.js';
+import { parseRow, type Db } from './db.js';
+
+export const SYNC_PHASES = ['idle', 'full', 'incremental', 'blocked_mass_delete', 'error'] as const;
+export type SyncPhase = (typeof SYNC_PHASES)[number];
+
+/** Counts of one sync run. */
+export interface SyncCounts {
+  created: number;
+  updated: number;
+  deleted: number;
+}
+
+export interface SyncState {
+  tenantId: string;
+  phase: SyncPhase;
+  /** Where the next incremental pull starts (null: no full sync completed yet). */
+  cursor: string | null;
+  /** Where an interrupted full sync resumes. */
+  fullCursor: string | null;
+  inFull: boolean;
+  firstFullAt: number | null;
+  lastRunAt: number | null;
+  lastSuccessAt: number | null;
+  lastFullAt: number | null;
+  lastAnchorsAt: number | null;
+  lastError: string | null;
+  agentId: string | null;
+  counts: SyncCounts;
+  total: number;
+  /** Anchors staged for deletion. */
+  pendingDeletes: string[];
+  pendingSince: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+}
+
+const COLUMNS =
+  'tenant_id, phase, cursor, full_cursor, in_full, first_full_at, last_run_at, last_success_at, last_full_at, last_anchors_at, last_error, agent_id, created_count, updated_count, deleted_count, total, pending_deletes, pending_since, lease_owner, lease_until';
+
+const bool = z.union([z.number(), z.boolean()]).transform((v) => v === true || v === 1);
+
+/** A stored JSON array of anchors; anything else reads as none (the column is only written here). */
+const Pending = z
+  .string()
+  .nullable()
+  .transform((json): string[] => {
+    if (json === null) return [];
+    try {
+      const v: unknown = JSON.parse(json);
+      const r = z.array(z.string()).safeParse(v);
+      return r.success ? r.data : [];
+    } catch {
+      return [];
+    }
+  });
+
+const StateRow = z
+  .object({
+    tenant_id: z.string(),
+    phase: z.enum(SYNC_PHASES),
+    cursor: z.string().nullable(),
+    full_cursor: z.string().nullable(),
+    in_full: bool,
+    first_full_at: z.number().nullable(),
+    last_run_at: z.number().nullable(),
+    last_success_at: z.number().nullable(),
+    last_full_at: z.number().nullable(),
+    last_anchors_at: z.number().nullable(),
+    last_error: z.string().nullable(),
+    agent_id: z.string().nullable(),
+    created_count: z.number(),
+    updated_count: z.number(),
+    deleted_count: z.number(),
+    total: z.number(),
+    pending_deletes: Pending,
+    pending_since: z.number().nullable(),
+    lease_owner: z.string().nullable(),
+    lease_until: z.number().nullable(),
+  })
+  .transform(
+    (r): SyncState => ({
+      tenantId: r.tenant_id,
+      phase: r.phase,
+      cursor: r.cursor,
+      fullCursor: r.full_cursor,
+      inFull: r.in_full,
+      firstFullAt: r.first_full_at,
+      lastRunAt: r.last_run_at,
+      lastSuccessAt: r.last_success_at,
+      lastFullAt: r.last_full_at,
+      lastAnchorsAt: r.last_anchors_at,
+      lastError: r.last_error,
+      agentId: r.agent_id,
+      counts: { created: r.created_count, updated: r.updated_count, deleted: r.deleted_count },
+      total: r.total,
+      pendingDeletes: r.pending_deletes,
+      pendingSince: r.pending_since,
+      leaseOwner: r.lease_owner,
+      leaseUntil: r.lease_until,
+    }),
+  );
+
+const HeldRow = z.object({ phase: z.enum(SYNC_PHASES), pending_deletes: Pending });
+
+/** The tenant's sync state, or null when it never synced (nothing is created). */
+export async function getSyncState(db: Db, tenantId: string): Promise<SyncState | null> {
+  const row = await db.one(`SELECT ${COLUMNS} FROM sync_state WHERE tenant_id = ?`, [tenantId]);
+  return row ? parseRow(StateRow, row) : null;
+}
+
+/** The tenant's sync state, created idle if missing (several nodes may race to create it). */
+export async function ensureSyncState(db: Db, tenantId: string): Promise<SyncState> {
+  const found = await getSyncState(db, tenantId);
+  if (found) return found;
+  try {
+    await db.exec(
+      `INSERT INTO sync_state (tenant_id, phase, in_full, created_count, updated_count, deleted_count, total) VALUES (?, 'idle', 0, 0, 0, 0, 0)`,
+      [tenantId],
+    );
+  } catch (err) {
+    // Another node made it first.
+    if (!(err instanceof CloudError && err.code === 'conflict')) throw err;
+  }
+  const again = await getSyncState(db, tenantId);
+  if (!again) throw new CloudError('internal_error', 'sync state row vanished');
+  return again;
+}
+
+/** Whether the tenant completed a full sync (first_full_at is set once and never cleared). */
+export async function tenantHasSynced(db: Db, tenantId: string): Promise<boolean> {
+  const row = await db.one('SELECT first_full_at FROM sync_state WHERE tenant_id = ?', [tenantId]);
+  return row !== undefined && row.first_full_at !== null && row.first_full_at !== undefined;
+}
+
+/** Take the tenant's lease for `owner` until `until` if it is free, expired or already ours. One statement. */
+export async function takeSyncLease(
+  db: Db,
+  tenantId: string,
+  owner: string,
+  now: number,
+  until: number,
+): Promise<boolean> {
+  const r = await db.exec(
+    'UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until < ?)',
+    [owner, until, tenantId, owner, now],
+  );
+  return r.changes === 1;
+}
+
+/** Extend `owner`'s lease; false when another node holds it now. */
+export async function renewSyncLease(db: Db, tenantId: string, owner: string, until: number): Promise<boolean> {
+  const r = await db.exec('UPDATE sync_state SET lease_until = ? WHERE tenant_id = ? AND lease_owner = ?', [
+    until,
+    tenantId,
+    owner,
+  ]);
+  return r.changes === 1;
+}
+
+/** Give the lease up, if `owner` still holds it. */
+export async function releaseSyncLease(db: Db, tenantId: string, owner: string): Promise<void> {
+  await db.exec(
+    'UPDATE sync_state SET lease_owner = NULL, lease_until = NULL WHERE tenant_id = ? AND lease_owner = ?',
+    [tenantId, owner],
+  );
+}
+
+/** The phase and the staged deletions, or null without a row. */
+export async function getStagedDeletions(
+  db: Db,
+  tenantId: string,
+): Promise<{ phase: SyncPhase; anchors: string[] } | null> {
+  const row = await db.one('SELECT phase, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
+  if (!row) return null;
+  const r = parseRow(HeldRow, row);
+  return { phase: r.phase, anchors: r.pending_deletes };
+}
+
+/** Replace the staged deletions; an empty set clears them (and when they were first staged). */
+export async function setStagedDeletions(
+  db: Db,
+  tenantId: string,
+  anchors: readonly string[],
+  now: number,
+): Promise<void> {
+  if (anchors.length === 0)
+    await db.exec('UPDATE sync_state SET pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?', [tenantId]);
+  else
+    await db.exec(
+      'UPDATE sync_state SET pending_deletes = ?, pending_since = COALESCE(pending_since, ?) WHERE tenant_id = ?',
+      [JSON.stringify(anchors), now, tenantId],
+    );
+}
+
+/**
+ * The deletions an admin decided on are gone and the tenant is idle again; `applied`: they were
+ * applied, and the run counts say so.
+ */
+export async function closeHeldDeletions(
+  db: Db,
+  tenantId: string,
+  applied?: { deleted: number; total: number },
+): Promise<void> {
+  if (applied)
+    await db.exec(
+      "UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL, deleted_count = ?, total = ? WHERE tenant_id = ?",
+      [applied.deleted, applied.total, tenantId],
+    );
+  else
+    await db.exec(
+      "UPDATE sync_state SET phase = 'idle', pending_deletes = NULL, pending_since = NULL WHERE tenant_id = ?",
+      [tenantId],
+    );
+}
+
+export async function setSyncPhase(db: Db, tenantId: string, phase: SyncPhase): Promise<void> {
+  await db.exec('UPDATE sync_state SET phase = ? WHERE tenant_id = ?', [phase, tenantId]);
+}
+
+/** Store where the next pull starts: of the incremental walk, or of the full walk in progress. */
+export async function setSyncCursor(
+  db: Db,
+  tenantId: string,
+  walk: 'incremental' | 'full',
+  cursor: string | null,
+): Promise<void> {
+  if (walk === 'full') await db.exec('UPDATE sync_state SET full_cursor = ? WHERE tenant_id = ?', [cursor, tenantId]);
+  else await db.exec('UPDATE sync_state SET cursor = ? WHERE tenant_id = ?', [cursor, tenantId]);
+}
+
+/** A full sync starts from the beginning (`resume` false) or goes on from its stored cursor. */
+export async function beginFullSync(db: Db, tenantId: string, resume: boolean): Promise<void> {
+  if (resume) await setSyncPhase(db, tenantId, 'full');
+  else
+    await db.exec("UPDATE sync_state SET in_full = 1, full_cursor = NULL, phase = 'full' WHERE tenant_id = ?", [
+      tenantId,
+    ]);
+}
+
+/** The full walk ended at `cursor`: incremental pulls start there; the first completion is kept. */
+export async function finishFullSync(db: Db, tenantId: string, cursor: string | null, at: number): Promise<void> {
+  await db.exec(
+    'UPDATE sync_state SET cursor = ?, full_cursor = NULL, in_full = 0, last_full_at = ?, first_full_at = COALESCE(first_full_at, ?) WHERE tenant_id = ?',
+    [cursor, at, at, tenantId],
+  );
+}
+
+export async function markAnchorsPass(db: Db, tenantId: string, at: number): Promise<void> {
+  await db.exec('UPDATE sync_state SET last_anchors_at = ? WHERE tenant_id = ?', [at, tenantId]);
+}
+
+export interface RunRecord {
+  phase: SyncPhase;
+  startedAt: number;
+  /** The agent that answered last; null keeps the stored one. */
+  agentId: string | null;
+  counts: SyncCounts;
+}
+
+/** A run completed: its counts, the live total, no error. */
+export async function recordRunSuccess(
+  db: Db,
+  tenantId: string,
+  r: RunRecord & { finishedAt: number; total: number },
+): Promise<void> {
+  await db.exec(
+    `UPDATE sync_state SET phase = ?, last_run_at = ?, last_success_at = ?, last_error = NULL, agent_id = COALESCE(?, agent_id),
+       created_count = ?, updated_count = ?, deleted_count = ?, total = ? WHERE tenant_id = ?`,
+    [
+      r.phase,
+      r.startedAt,
+      r.finishedAt,
+      r.agentId,
+      r.counts.created,
+      r.counts.updated,
+      r.counts.deleted,
+      r.total,
+      tenantId,
+    ],
+  );
+}
+
+/** A run stopped with `code` (an outcome code or a sync code); what it did before stays counted. */
+export async function recordRunFailure(db: Db, tenantId: string, r: RunRecord & { code: string }): Promise<void> {
+  await db.exec(
+    'UPDATE sync_state SET phase = ?, last_run_at = ?, last_error = ?, agent_id = COALESCE(?, agent_id), created_count = ?, updated_count = ?, deleted_count = ? WHERE tenant_id = ?',
+    [r.phase, r.startedAt, r.code, r.agentId, r.counts.created, r.counts.updated, r.counts.deleted, tenantId],
+  );
+}
