@@ -1,7 +1,7 @@
 /**
  * The data layer on both engines, same test bodies: migrations from empty and re-run, the Db
- * contract (transactions, conflicts), the repositories, and the audit record's state machine
- * under concurrency.
+ * contract (transactions, conflicts), the repositories (sync_state among them: lease, staged
+ * deletions, run records), and the audit record's state machine under concurrency.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +13,24 @@ import { finishRecord, getAuditByRequestId, insertPending, listAudit, sweepPendi
 import { authenticateApiKey, createApiKey, revokeApiKey } from '../src/auth/api-keys.js';
 import { loadOrCreateCloudKey } from '../src/keys/cloud-key.js';
 import { numberPlaceholders } from '../src/store/postgres.js';
+import {
+  beginFullSync,
+  closeHeldDeletions,
+  ensureSyncState,
+  finishFullSync,
+  getStagedDeletions,
+  getSyncState,
+  markAnchorsPass,
+  recordRunFailure,
+  recordRunSuccess,
+  releaseSyncLease,
+  renewSyncLease,
+  setStagedDeletions,
+  setSyncCursor,
+  setSyncPhase,
+  takeSyncLease,
+  tenantHasSynced,
+} from '../src/store/sync-state.js';
 import { ENGINES, tempStore, type TempStore } from './helpers.js';
 
 const codeOf = async (p: Promise<unknown>): Promise<string> => {
@@ -311,6 +329,149 @@ for (const engine of ENGINES) {
       assert.equal((await listAudit(db, 't-list', { limit: 50, outcome: 'wrong_current_password' })).items.length, 4);
       assert.equal((await listAudit(db, 't-list', { limit: 50, from: 5_004 })).items.length, 3);
       assert.equal(await codeOf(listAudit(db, 't-list', { limit: 5, cursor: 'not-a-cursor' })), 'invalid_request');
+    });
+
+    test('sync state: created once (concurrently too), full walk, cursors, first completion kept', async () => {
+      const { id } = await createTenant(db, { slug: 'sync-walk', name: 'S' }, 1);
+      assert.equal(await getSyncState(db, id), null);
+      assert.equal(await tenantHasSynced(db, id), false);
+      const made = await Promise.all([ensureSyncState(db, id), ensureSyncState(db, id), ensureSyncState(db, id)]);
+      assert.ok(made.every((s) => s.phase === 'idle' && s.cursor === null && !s.inFull && s.total === 0));
+      const rows = await db.query('SELECT tenant_id FROM sync_state WHERE tenant_id = ?', [id]);
+      assert.equal(rows.length, 1);
+
+      await beginFullSync(db, id, false);
+      await setSyncCursor(db, id, 'full', 'f-1');
+      let s = await getSyncState(db, id);
+      assert.equal(s?.phase, 'full');
+      assert.equal(s?.inFull, true);
+      assert.equal(s?.fullCursor, 'f-1');
+      // Resuming keeps the stored cursor; starting again clears it.
+      await beginFullSync(db, id, true);
+      assert.equal((await getSyncState(db, id))?.fullCursor, 'f-1');
+      await finishFullSync(db, id, 'c-1', 4_102_444_800_000);
+      s = await getSyncState(db, id);
+      assert.equal(s?.cursor, 'c-1');
+      assert.equal(s?.fullCursor, null);
+      assert.equal(s?.inFull, false);
+      assert.equal(s?.firstFullAt, 4_102_444_800_000);
+      assert.equal(typeof s?.firstFullAt, 'number');
+      assert.equal(await tenantHasSynced(db, id), true);
+      await beginFullSync(db, id, false);
+      await finishFullSync(db, id, 'c-2', 4_102_444_900_000);
+      s = await getSyncState(db, id);
+      assert.equal(s?.firstFullAt, 4_102_444_800_000);
+      assert.equal(s?.lastFullAt, 4_102_444_900_000);
+      await setSyncCursor(db, id, 'incremental', 'c-3');
+      await setSyncPhase(db, id, 'incremental');
+      await markAnchorsPass(db, id, 77);
+      s = await getSyncState(db, id);
+      assert.equal(s?.cursor, 'c-3');
+      assert.equal(s?.phase, 'incremental');
+      assert.equal(s?.lastAnchorsAt, 77);
+    });
+
+    test('sync state: one lease holder; renew only by the holder; an expired lease is taken over', async () => {
+      const { id } = await createTenant(db, { slug: 'sync-lease', name: 'L' }, 1);
+      await ensureSyncState(db, id);
+      assert.equal(await takeSyncLease(db, id, 'node-a', 1_000, 31_000), true);
+      assert.equal(await takeSyncLease(db, id, 'node-a', 2_000, 32_000), true);
+      assert.equal(await takeSyncLease(db, id, 'node-b', 3_000, 33_000), false);
+      assert.equal(await renewSyncLease(db, id, 'node-b', 40_000), false);
+      assert.equal(await renewSyncLease(db, id, 'node-a', 40_000), true);
+      await releaseSyncLease(db, id, 'node-b');
+      assert.equal((await getSyncState(db, id))?.leaseOwner, 'node-a');
+      // Two nodes racing for an expired lease: exactly one gets it.
+      const race = await Promise.all([
+        takeSyncLease(db, id, 'node-b', 50_000, 80_000),
+        takeSyncLease(db, id, 'node-c', 50_000, 80_000),
+      ]);
+      assert.equal(race.filter(Boolean).length, 1);
+      const holder = race[0] ? 'node-b' : 'node-c';
+      assert.equal(await renewSyncLease(db, id, 'node-a', 90_000), false);
+      await releaseSyncLease(db, id, holder);
+      const s = await getSyncState(db, id);
+      assert.equal(s?.leaseOwner, null);
+      assert.equal(s?.leaseUntil, null);
+    });
+
+    test('sync state: staged deletions keep when they were first staged; held ones close applied or discarded', async () => {
+      const { id } = await createTenant(db, { slug: 'sync-deletes', name: 'D' }, 1);
+      assert.equal(await getStagedDeletions(db, id), null);
+      await ensureSyncState(db, id);
+      assert.deepEqual(await getStagedDeletions(db, id), { phase: 'idle', anchors: [] });
+      await db.tx(async (t) => setStagedDeletions(t, id, ['g-1', 'g-2'], 10));
+      await setStagedDeletions(db, id, ['g-1', 'g-2', 'g-3'], 20);
+      let s = await getSyncState(db, id);
+      assert.deepEqual(s?.pendingDeletes, ['g-1', 'g-2', 'g-3']);
+      assert.equal(s?.pendingSince, 10);
+      await setStagedDeletions(db, id, [], 30);
+      s = await getSyncState(db, id);
+      assert.deepEqual(s?.pendingDeletes, []);
+      assert.equal(s?.pendingSince, null);
+
+      await setStagedDeletions(db, id, ['g-4'], 40);
+      await setSyncPhase(db, id, 'blocked_mass_delete');
+      assert.deepEqual(await getStagedDeletions(db, id), { phase: 'blocked_mass_delete', anchors: ['g-4'] });
+      await closeHeldDeletions(db, id, { deleted: 1, total: 9 });
+      s = await getSyncState(db, id);
+      assert.equal(s?.phase, 'idle');
+      assert.deepEqual(s?.pendingDeletes, []);
+      assert.deepEqual(s?.counts, { created: 0, updated: 0, deleted: 1 });
+      assert.equal(s?.total, 9);
+      await setStagedDeletions(db, id, ['g-5'], 50);
+      await setSyncPhase(db, id, 'blocked_mass_delete');
+      await closeHeldDeletions(db, id);
+      s = await getSyncState(db, id);
+      assert.equal(s?.phase, 'idle');
+      assert.equal(s?.pendingSince, null);
+      assert.equal(s?.counts.deleted, 1);
+    });
+
+    test('sync state: a run records its counts; a failure keeps the last success and the last agent', async () => {
+      const { id } = await createTenant(db, { slug: 'sync-runs', name: 'R' }, 1);
+      await ensureSyncState(db, id);
+      await recordRunSuccess(db, id, {
+        phase: 'idle',
+        startedAt: 100,
+        finishedAt: 150,
+        agentId: 'a-1',
+        counts: { created: 3, updated: 2, deleted: 1 },
+        total: 42,
+      });
+      let s = await getSyncState(db, id);
+      assert.equal(s?.lastRunAt, 100);
+      assert.equal(s?.lastSuccessAt, 150);
+      assert.equal(s?.agentId, 'a-1');
+      assert.deepEqual(s?.counts, { created: 3, updated: 2, deleted: 1 });
+      assert.equal(s?.total, 42);
+      assert.equal(s?.lastError, null);
+      await recordRunFailure(db, id, {
+        phase: 'error',
+        startedAt: 200,
+        code: 'agent_unavailable',
+        agentId: null,
+        counts: { created: 0, updated: 0, deleted: 0 },
+      });
+      s = await getSyncState(db, id);
+      assert.equal(s?.phase, 'error');
+      assert.equal(s?.lastRunAt, 200);
+      assert.equal(s?.lastSuccessAt, 150);
+      assert.equal(s?.lastError, 'agent_unavailable');
+      assert.equal(s?.agentId, 'a-1');
+      assert.equal(s?.total, 42);
+      // A later success clears the error.
+      await recordRunSuccess(db, id, {
+        phase: 'idle',
+        startedAt: 300,
+        finishedAt: 310,
+        agentId: 'a-2',
+        counts: { created: 0, updated: 0, deleted: 0 },
+        total: 42,
+      });
+      s = await getSyncState(db, id);
+      assert.equal(s?.lastError, null);
+      assert.equal(s?.agentId, 'a-2');
     });
   });
 }
