@@ -2,8 +2,9 @@
  * Agent errors: one base error with a stable `code` callers switch on (the CLI maps codes to exit
  * messages; tests assert on codes), the `cause` kept (after panva/jose `util/errors.ts`).
  */
+import { defineCodes, type CodeOf, type CodedErrorOptions } from '@writeback/protocol';
 
-export const AGENT_ERROR_CODES = [
+const agentErrors = defineCodes('AgentError', [
   /** No state file at the given path. */
   'state_not_found',
   /** The state file is readable by group or others (must be 0600). */
@@ -26,17 +27,17 @@ export const AGENT_ERROR_CODES = [
   'invalid_config',
   /** No Directory was given and none can be built from the state's directory config. */
   'directory_not_configured',
-] as const;
-export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+]);
 
-export class AgentError extends Error {
-  override readonly name = 'AgentError';
-  readonly code: AgentErrorCode;
+export const AGENT_ERROR_CODES = agentErrors.codes;
+export type AgentErrorCode = CodeOf<typeof agentErrors>;
+
+/** An agent failure the CLI reports by code (AgentError.is narrows to it). */
+export class AgentError extends agentErrors.Error {
   /** The cloud's own error code, when the error came from the cloud. */
   readonly cloudCode: string | undefined;
-  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; cloudCode?: string }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: AgentErrorCode, message: string, options?: CodedErrorOptions & { cloudCode?: string }) {
+    super(code, message, options);
     this.cloudCode = options?.cloudCode;
   }
 }

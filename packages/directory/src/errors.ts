@@ -1,6 +1,7 @@
 /** Directory errors: configuration and programming errors only (outcomes are data, not throws). */
+import { defineCodes, type CodeOf } from '@writeback/protocol';
 
-export const DIRECTORY_ERROR_CODES = [
+const directoryErrors = defineCodes('DirectoryError', [
   // A bad option is a TypeError naming it (every adapter); a transport that would send passwords
   // in clear is this error.
   'insecure_transport',
@@ -16,14 +17,10 @@ export const DIRECTORY_ERROR_CODES = [
   // AD adapter: findUser could not reach any domain controller (operations answer
   // directory_unavailable as an outcome instead).
   'unavailable',
-] as const;
-export type DirectoryErrorCode = (typeof DIRECTORY_ERROR_CODES)[number];
+]);
 
-export class DirectoryError extends Error {
-  override readonly name = 'DirectoryError';
-  readonly code: DirectoryErrorCode;
-  constructor(code: DirectoryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export const DIRECTORY_ERROR_CODES = directoryErrors.codes;
+export type DirectoryErrorCode = CodeOf<typeof directoryErrors>;
+
+/** A directory refusing bad configuration or input (DirectoryError.is narrows to it). */
+export class DirectoryError extends directoryErrors.Error {}

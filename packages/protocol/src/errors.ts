@@ -1,6 +1,7 @@
 /** Protocol errors: a stable `code` callers switch on, the `cause` kept (after panva/jose). */
+import { defineCodes, type CodeOf } from './codes.js';
 
-export const PROTOCOL_ERROR_CODES = [
+const protocolErrors = defineCodes('ProtocolError', [
   'malformed_frame',
   'frame_too_large',
   'unsupported_version',
@@ -15,14 +16,11 @@ export const PROTOCOL_ERROR_CODES = [
   'wrong_agent',
   'unknown_operation',
   'invalid_params',
-] as const;
-export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+]);
 
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
-  readonly code: ProtocolErrorCode;
-  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export const PROTOCOL_ERROR_CODES = protocolErrors.codes;
+export type ProtocolErrorCode = CodeOf<typeof protocolErrors>;
+
+/** A frame or envelope refused: `code` says why (ProtocolError.is narrows to it). */
+export class ProtocolError extends protocolErrors.Error {}
+export const isProtocolError = (e: unknown): e is ProtocolError => e instanceof ProtocolError;

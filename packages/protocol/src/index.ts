@@ -2,6 +2,7 @@
 export * from './outcomes.js';
 export * from './operations.js';
 export * from './sync.js';
+export * from './codes.js';
 export * from './errors.js';
 export * from './canonical.js';
 export * from './keys.js';

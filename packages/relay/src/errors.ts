@@ -4,14 +4,12 @@
  * switch on `code`, never on the message (after panva/jose `util/errors.ts`).
  */
 
-export const RELAY_API_ERROR_CODES = ['hub_closed', 'bad_nats_message', 'gate_failed'] as const;
-export type RelayApiErrorCode = (typeof RELAY_API_ERROR_CODES)[number];
+import { defineCodes, type CodeOf } from '@writeback/protocol';
 
-export class RelayError extends Error {
-  override readonly name = 'RelayError';
-  readonly code: RelayApiErrorCode;
-  constructor(code: RelayApiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+const relayErrors = defineCodes('RelayError', ['hub_closed', 'bad_nats_message', 'gate_failed']);
+
+export const RELAY_API_ERROR_CODES = relayErrors.codes;
+export type RelayApiErrorCode = CodeOf<typeof relayErrors>;
+
+/** A failure of the relay's own API (RelayError.is narrows to it). */
+export class RelayError extends relayErrors.Error {}
