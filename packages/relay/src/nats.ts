@@ -27,7 +27,9 @@ import {
   type RequestEnvelope,
 } from '@writeback/protocol';
 import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './client.js';
-import { sortPresence, type RelayHub } from './hub.js';
+import { timeLeft } from './deadline.js';
+import type { RelayHub } from './hub.js';
+import { mergePresence, sortPresence } from './presence.js';
 
 const sc = StringCodec();
 const Id = z
@@ -197,21 +199,6 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
   now?: () => number;
 }
 
-/** Merge one agent seen on several nodes into one presence. */
-function mergePresence(a: AgentPresence, b: AgentPresence): AgentPresence {
-  const best =
-    b.inFlight < a.inFlight || (b.inFlight === a.inFlight && (b.rttMs ?? Infinity) < (a.rttMs ?? Infinity)) ? b : a;
-  const rtts = [a.rttMs, b.rttMs].filter((r): r is number => r !== null);
-  return {
-    ...best,
-    connections: a.connections + b.connections,
-    connectedAt: Math.min(a.connectedAt, b.connectedAt),
-    lastSeenAt: Math.max(a.lastSeenAt, b.lastSeenAt),
-    rttMs: rtts.length ? Math.min(...rtts) : null,
-    inFlight: a.inFlight + b.inFlight,
-  };
-}
-
 /**
  * A RelayClient for a cloud node talking to relay nodes over NATS. `listAgents` answers from a
  * presence cache refreshed every `refreshMs` and right after any node announces a change; it
@@ -300,13 +287,12 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     allAgents: current,
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
       if (closed || nc.isClosed()) return { kind: 'unavailable' };
-      const remaining = envelope.deadline - now();
-      if (remaining <= 0)
-        return { kind: 'rejected', code: 'expired', message: 'deadline passed before the request was sent' };
+      const left = timeLeft(envelope.deadline, now());
+      if (!left.ok) return left.answer;
       let msg: Msg;
       try {
         msg = await nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), {
-          timeout: remaining + graceMs,
+          timeout: left.ms + graceMs,
         });
       } catch (err) {
         if (natsCode(err) === ErrorCode.NoResponders) {
