@@ -26,7 +26,9 @@ import {
   ReplayCache,
   createLogger,
   openParsedRequest,
+  resultData,
   signResponse,
+  type HealthData,
   type Logger,
   type OpenedRequest,
   type OperationResult,
@@ -137,19 +139,17 @@ export function createExecutor(o: ExecutorOptions): Executor {
       }
       case 'health': {
         const h = await dir.health();
-        return {
-          outcome: h.ok ? 'succeeded' : 'directory_unavailable',
-          data: {
-            directory: {
-              ok: h.ok,
-              kind: h.kind,
-              latencyMs: h.latencyMs,
-              ...(h.detail !== undefined ? { detail: h.detail } : {}),
-            },
-            agentVersion: version,
-            uptimeSeconds: Math.max(0, Math.round((now() - startedAt) / 1000)),
+        const data: HealthData = {
+          directory: {
+            ok: h.ok,
+            kind: h.kind,
+            latencyMs: h.latencyMs,
+            ...(h.detail !== undefined ? { detail: h.detail } : {}),
           },
+          agentVersion: version,
+          uptimeSeconds: Math.max(0, Math.round((now() - startedAt) / 1000)),
         };
+        return { outcome: h.ok ? 'succeeded' : 'directory_unavailable', data };
       }
     }
   };
@@ -176,6 +176,19 @@ export function createExecutor(o: ExecutorOptions): Executor {
       return failed;
     }
     let result = parsed.data;
+    if (result.outcome === 'succeeded') {
+      // The cloud reads success data with the operation's schema: sign only data that matches it.
+      const data = resultData(req.op, result);
+      if (data === null) {
+        log.error('directory returned success data that does not match the operation', {
+          requestId: req.requestId,
+          op: req.op,
+        });
+        if (!writes) return failed;
+        const { data: _x, ...rest } = result;
+        result = rest;
+      } else if (result.data !== undefined) result = { ...result, data };
+    }
     const text = JSON.stringify(result);
     if (secretStrings(req).some((s) => s.length >= 4 && text.includes(s))) {
       // An adapter echoed a password (e.g. in a diagnostic): drop the free-text parts.

@@ -9,6 +9,7 @@ import {
   MAX_CLOCK_SKEW_MS,
   ReplayCache,
   publicKeyObject,
+  resultData,
   signStatement,
   verifyResponse,
   type RequestEnvelope,
@@ -122,10 +123,10 @@ describe('each operation reaches its directory method and is answered signed', (
     const { state, executor } = setup();
     const env = request(cloud, state, { op: 'health', params: {} }, { now: T0 });
     const result = verified(state, env, await executor.execute(env));
-    assert.equal(result.outcome, 'succeeded');
-    assert.equal(typeof result.data?.agentVersion, 'string');
-    assert.equal(result.data?.uptimeSeconds, 1);
-    assert.deepEqual(result.data?.directory, { ok: true, kind: 'embedded', latencyMs: 1 });
+    const health = resultData('health', result);
+    assert.equal(typeof health?.agentVersion, 'string');
+    assert.equal(health?.uptimeSeconds, 1);
+    assert.deepEqual(health?.directory, { ok: true, kind: 'embedded', latencyMs: 1 });
   });
 });
 
@@ -261,6 +262,32 @@ describe('failures are never success', () => {
     assert.equal(result.outcome, 'succeeded');
     assert.equal(result.detail, undefined);
     assert.ok(!JSON.stringify(ex).includes('Brand-New-Pass1'));
+  });
+
+  test("success data is signed only in the shape of the operation's schema", async () => {
+    const { state, directory, executor, lines } = setup();
+    const verify = () =>
+      request(
+        cloud,
+        state,
+        { op: 'credentials.verify', params: { user: alice }, secret: { password: 'Initial-Passw0rd' } },
+        { now: T0 },
+      );
+    directory.verifyCredentials = async () => ({ outcome: 'succeeded', data: { mustChange: true, dcName: 'dc1' } });
+    const typed = verify();
+    const ok = verified(state, typed, await executor.execute(typed));
+    assert.deepEqual(ok.data, { mustChange: true });
+    assert.deepEqual(resultData('credentials.verify', ok), { mustChange: true });
+    // A read whose data does not match is not a success; a write that did land stays one, without the data.
+    directory.verifyCredentials = async () => ({ outcome: 'succeeded', data: { mustChange: 'yes' } });
+    const bad = verify();
+    assert.equal(verified(state, bad, await executor.execute(bad)).outcome, 'directory_unavailable');
+    directory.unlock = async () => ({ outcome: 'succeeded', data: { wasLocked: 'maybe' } });
+    const unlock = request(cloud, state, { op: 'account.unlock', params: { user: alice } }, { now: T0 });
+    const unlocked = verified(state, unlock, await executor.execute(unlock));
+    assert.equal(unlocked.outcome, 'succeeded');
+    assert.equal(unlocked.data, undefined);
+    assert.equal(lines.filter((l) => l.includes('does not match the operation')).length, 2);
   });
 
   test('an answer is still signed and sent when the directory finishes after the deadline', async () => {

@@ -24,7 +24,14 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import { ProtocolError } from './errors.js';
 import { PublicKeySchema, publicKeyObject } from './keys.js';
-import { OPERATION_SCHEMAS, OperationNameSchema, type OperationName, type OperationRequest } from './operations.js';
+import {
+  OPERATION_SCHEMAS,
+  OperationNameSchema,
+  resultData,
+  type OperationData,
+  type OperationName,
+  type OperationRequest,
+} from './operations.js';
 import { OperationResultSchema, type OperationResult } from './outcomes.js';
 
 export const PROTOCOL_VERSION = 1 as const;
@@ -391,6 +398,14 @@ export function verifyParsedResponse(env: ResponseEnvelope, expect: ResponseExpe
   if (env.tenantId !== expect.tenantId) throw new ProtocolError('wrong_tenant', 'response from another tenant');
   if (env.agentId !== expect.agentId) throw new ProtocolError('wrong_agent', 'response from another agent');
   return env;
+}
+
+/**
+ * The typed success data of a verified answer to an `op` request (see {@link resultData}): null
+ * when the answer is for another operation, did not succeed, or its data does not match.
+ */
+export function responseData<Op extends OperationName>(env: ResponseEnvelope, op: Op): OperationData<Op> | null {
+  return env.op === op ? resultData(op, env.result) : null;
 }
 
 /** Generic signed statement helpers (agent certificates, auth proofs). */

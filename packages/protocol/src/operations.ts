@@ -3,7 +3,17 @@
  * into the envelope's associated data); `secret` is only ever carried encrypted to the agent's key.
  */
 import { z } from 'zod';
-import { SyncAnchorsParamsSchema, SyncPullParamsSchema, type SyncAnchorsParams, type SyncPullParams } from './sync.js';
+import type { OperationResult } from './outcomes.js';
+import {
+  SyncAnchorsDataSchema,
+  SyncAnchorsParamsSchema,
+  SyncPullDataSchema,
+  SyncPullParamsSchema,
+  type SyncAnchorsData,
+  type SyncAnchorsParams,
+  type SyncPullData,
+  type SyncPullParams,
+} from './sync.js';
 
 export const OPERATIONS = [
   'password.reset',
@@ -83,3 +93,89 @@ export type OperationRequest =
   | { op: 'sync.pull'; params: SyncPullParams; secret?: undefined }
   | { op: 'sync.anchors'; params: SyncAnchorsParams; secret?: undefined }
   | { op: 'health'; params: Record<string, never>; secret?: undefined };
+
+/*
+ * What each operation answers in `result.data` when it succeeded. Adapters add what they know
+ * (fields are optional where one adapter cannot tell); unknown fields are dropped on parsing.
+ */
+
+/** password.reset: the account flags as they stand after the write. */
+export const ResetDataSchema = z.object({
+  mustChange: z.boolean().optional(),
+  /** AD: the reset also cleared the lockout (it was asked to). */
+  unlocked: z.boolean().optional(),
+  locked: z.boolean().optional(),
+  /** OpenLDAP: the password is set, but a follow-up flag write failed (see result.detail). */
+  followUpFailed: z.boolean().optional(),
+});
+/** password.change: nothing beyond the outcome. */
+export const ChangeDataSchema = z.object({});
+/** account.unlock: whether the account was locked before. */
+export const UnlockDataSchema = z.object({ wasLocked: z.boolean().optional() });
+/** policy.get: nothing in data; the policy itself is `result.policy` (EffectivePolicySchema). */
+export const PolicyDataSchema = z.object({});
+/** credentials.verify: the password is right, and what the directory says about it. */
+export const VerifyDataSchema = z.object({
+  mustChange: z.boolean().optional(),
+  /** Expired (AD also reports must-change for it: expired is the more precise answer). */
+  expired: z.boolean().optional(),
+  /** OpenLDAP ppolicy: seconds until the password expires. */
+  expiresInSeconds: z.number().min(0).optional(),
+  /** OpenLDAP ppolicy: grace logins left on an expired password. */
+  graceLoginsRemaining: z.number().int().min(0).optional(),
+});
+/** health: the directory as the agent sees it, and the agent itself. */
+export const HealthDataSchema = z.object({
+  directory: z.object({
+    ok: z.boolean(),
+    kind: z.string().max(32),
+    latencyMs: z.number().min(0),
+    detail: z.string().max(1024).optional(),
+  }),
+  agentVersion: z.string().max(64),
+  uptimeSeconds: z.number().int().min(0),
+});
+
+export type ResetData = z.infer<typeof ResetDataSchema>;
+export type ChangeData = z.infer<typeof ChangeDataSchema>;
+export type UnlockData = z.infer<typeof UnlockDataSchema>;
+export type PolicyData = z.infer<typeof PolicyDataSchema>;
+export type VerifyData = z.infer<typeof VerifyDataSchema>;
+export type HealthData = z.infer<typeof HealthDataSchema>;
+
+/** Per operation: the type of `result.data` when it succeeded. */
+export interface OperationDataMap {
+  'password.reset': ResetData;
+  'password.change': ChangeData;
+  'account.unlock': UnlockData;
+  'policy.get': PolicyData;
+  'credentials.verify': VerifyData;
+  'sync.pull': SyncPullData;
+  'sync.anchors': SyncAnchorsData;
+  health: HealthData;
+}
+/** The success data of one operation: `OperationData<'credentials.verify'>`. */
+export type OperationData<Op extends OperationName> = OperationDataMap[Op];
+
+/** Per operation: the schema of `result.data` when it succeeded. */
+export const OPERATION_RESULT_DATA: { readonly [Op in OperationName]: z.ZodType<OperationDataMap[Op]> } = {
+  'password.reset': ResetDataSchema,
+  'password.change': ChangeDataSchema,
+  'account.unlock': UnlockDataSchema,
+  'policy.get': PolicyDataSchema,
+  'credentials.verify': VerifyDataSchema,
+  'sync.pull': SyncPullDataSchema,
+  'sync.anchors': SyncAnchorsDataSchema,
+  health: HealthDataSchema,
+};
+
+/**
+ * The typed success data of an operation's result: parsed with the operation's schema, or null
+ * when the outcome is not `succeeded` or the data does not match (absent data counts as `{}`,
+ * so an operation whose fields are all optional gets `{}`).
+ */
+export function resultData<Op extends OperationName>(op: Op, result: OperationResult): OperationData<Op> | null {
+  if (result.outcome !== 'succeeded') return null;
+  const parsed = OPERATION_RESULT_DATA[op].safeParse(result.data ?? {});
+  return parsed.success ? parsed.data : null;
+}
