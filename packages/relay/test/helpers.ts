@@ -27,7 +27,7 @@ import {
   type RelayToAgentFrame,
   type RequestEnvelope,
 } from '@writeback/protocol';
-import { createRelayHub, type RelayHub, type RelayHubOptions } from '../src/index.js';
+import { createRelayHub, type PresenceEvent, type RelayHub, type RelayHubOptions } from '../src/index.js';
 
 export interface Cloud {
   signingKey: KeyObject;
@@ -212,11 +212,14 @@ export async function connectAgent(url: string, id: AgentIdentity): Promise<Scri
   return agent;
 }
 
-/** A sealed, signed health request (no secret) for an agent. */
+/**
+ * A sealed, signed health request (no secret) for an agent. The default deadline is only a safety
+ * net: a test that expects `response` or `lost` must not see `timeout` because the machine is busy.
+ */
 export function healthRequest(
   cloud: Cloud,
   id: AgentIdentity,
-  deadlineInMs = 2_000,
+  deadlineInMs = 30_000,
   requestId?: string,
 ): RequestEnvelope {
   return sealRequest({
@@ -230,13 +233,49 @@ export function healthRequest(
   });
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * The next presence event of `hub` that matches. Call it before the action that causes the event
+ * (it listens from the call on); `ms` is only a safety net for a broken hub.
+ */
+export function presenceEvent(
+  hub: RelayHub,
+  match: (e: PresenceEvent) => boolean,
+  ms = 10_000,
+  what = 'presence event',
+): Promise<PresenceEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${what} within ${ms} ms`));
+    }, ms);
+    const off = hub.onPresence((e) => {
+      if (!match(e)) return;
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
 
-/** Poll until `fn` is true (for effects that happen on another socket), up to `ms`. */
+/**
+ * What `promise` settles to if it does so from microtasks alone, before any timer or I/O could
+ * run; null otherwise. "At once" without measuring time, so a loaded machine cannot fail it.
+ */
+export function settlesWithoutIo<T>(promise: Promise<T>): Promise<{ value: T } | null> {
+  return Promise.race([
+    promise.then((value) => ({ value })),
+    new Promise<null>((resolve) => setImmediate(() => resolve(null))),
+  ]);
+}
+
+/**
+ * Poll until `fn` is true, up to `ms`. Only for state no event announces, such as a NATS client's
+ * presence cache or a hub's recorded round trip; prefer `next`, `closed` and `presenceEvent`.
+ */
 export async function until(fn: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
   }
 }

@@ -4,23 +4,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { generateSigningKeyPair, privateKeyObject, publicKeyObject } from '@writeback/protocol';
 import { createNatsRelayClient, loadRelayConfig, serveAgentGate } from '../src/index.js';
-import {
-  type ScriptedAgent,
-  connectAgent,
-  healthRequest,
-  makeAgentIdentity,
-  quietLog,
-  sleep,
-  until,
-} from './helpers.js';
+import { connectAgent, healthRequest, makeAgentIdentity, quietLog, until } from './helpers.js';
 
 const key = generateSigningKeyPair().publicKey;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -65,6 +58,28 @@ describe('relay configuration', () => {
   }
 });
 
+/** Resolves when the process has written `text` to stderr; rejects if it exits first. `ms` is a safety net. */
+function stderrLine(proc: ChildProcessByStdio<null, null, Readable>, text: string, ms = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      proc.stderr.off('data', onData);
+      proc.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(text)) done();
+    };
+    const onExit = () => done(new Error(`the process exited before writing "${text}": ${seen}`));
+    const timer = setTimeout(() => done(new Error(`no "${text}" within ${ms} ms: ${seen}`)), ms);
+    proc.stderr.on('data', onData);
+    proc.once('exit', onExit);
+  });
+}
+
 async function freePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
@@ -105,30 +120,23 @@ describe('standalone relay process', async () => {
         NATS_PREFIX: prefix,
         WRITEBACK_CLOUD_PUBLIC_KEY: pair.publicKey,
         RELAY_ID: 'standalone',
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    const listening = stderrLine(proc, 'relay listening');
     let stderr = '';
     proc.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     try {
-      await until(() => stderr.includes('INSECURE'), 10_000, 'start-up warning');
+      // It logs "relay listening" once the port is bound: no need to retry the first connection.
+      await listening;
+      assert.ok(stderr.includes('INSECURE'), 'a loud warning when TLS is off');
       const id = makeAgentIdentity(cloud, 'tenant-m', 'agent-m');
-      // The process listens shortly after it prints its warning: retry the first connection.
-      let connected: ScriptedAgent | undefined;
-      const t0 = Date.now();
-      while (!connected) {
-        try {
-          connected = await connectAgent(`ws://127.0.0.1:${port}/agent`, id);
-        } catch (err) {
-          if (Date.now() - t0 > 10_000) throw err;
-          await sleep(100);
-        }
-      }
+      const connected = await connectAgent(`ws://127.0.0.1:${port}/agent`, id);
       connected.answer = () => ({ outcome: 'succeeded' });
-      await until(async () => (await client.listAgents('tenant-m')).length === 1, 3_000, 'presence');
+      await until(async () => (await client.listAgents('tenant-m')).length === 1, 10_000, 'presence');
       assert.equal((await client.listAgents('tenant-m'))[0]?.relayId, 'standalone');
       assert.equal((await client.send(healthRequest(cloud, id))).kind, 'response');
       connected.close();

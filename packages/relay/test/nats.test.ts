@@ -120,11 +120,10 @@ describe('relay nodes over NATS', async () => {
     onB.close();
   });
 
-  test('no node holds the agent → unavailable quickly', async () => {
+  test('no node holds the agent → unavailable (NATS no-responders), not a timeout', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-nowhere');
-    const t0 = performance.now();
-    assert.deepEqual(await client.send(healthRequest(cloud, id, 3_000)), { kind: 'unavailable' });
-    assert.ok(performance.now() - t0 < 500, 'no-responders answer, not a timeout');
+    // The kind tells them apart without a stopwatch: waiting out the deadline would give `timeout`.
+    assert.deepEqual(await client.send(healthRequest(cloud, id)), { kind: 'unavailable' });
   });
 
   test('no answer by the deadline → timeout', async () => {
@@ -136,7 +135,9 @@ describe('relay nodes over NATS', async () => {
       10_000,
       'presence',
     );
-    assert.deepEqual(await client.send(healthRequest(cloud, id, 200)), { kind: 'timeout' });
+    // Long enough that the trip over NATS to the node never eats the whole deadline on a busy
+    // machine (the node would then refuse it as `expired`), short enough to wait out.
+    assert.deepEqual(await client.send(healthRequest(cloud, id, 1_500)), { kind: 'timeout' });
     agent.close();
   });
 
