@@ -79,8 +79,6 @@ interface Candidate {
   agent: RegisteredAgent;
 }
 
-type Final = Omit<GatewayAnswer, 'requestId'>;
-
 const settleAfter = (ms: number): { promise: Promise<RelayAnswer>; cancel: () => void } => {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<RelayAnswer>((resolve) => {
@@ -130,11 +128,17 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     return out;
   }
 
-  async function run(tenantId: string, request: OperationRequest, requestId: string, deadline: number): Promise<Final> {
+  async function run(
+    tenantId: string,
+    request: OperationRequest,
+    requestId: string,
+    deadline: number,
+  ): Promise<GatewayAnswer> {
     const writes = OPERATION_SCHEMAS[request.op].writes;
     const list = await candidates(tenantId);
     if (list.length === 0)
       return {
+        requestId,
         result: { outcome: 'agent_unavailable' },
         agentId: null,
         detail: 'no registered agent of the tenant is connected',
@@ -172,11 +176,12 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
               op: request.op,
               agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey),
             });
-            return { result: env.result, agentId: agent.id };
+            return { requestId, result: env.result, agentId: agent.id };
           } catch (err) {
             log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
             if (writes)
               return {
+                requestId,
                 result: { outcome: 'outcome_unknown' },
                 agentId: agent.id,
                 detail: 'the answer did not verify with the agent key',
@@ -187,6 +192,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         }
         case 'rejected':
           return {
+            requestId,
             result: { outcome: 'request_rejected' },
             agentId: agent.id,
             detail: `the agent refused the request (${answer.code})`,
@@ -194,10 +200,16 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         case 'unavailable':
           continue;
         case 'timeout':
-          return { result: { outcome: 'timeout' }, agentId: agent.id, detail: 'no answer before the deadline' };
+          return {
+            requestId,
+            result: { outcome: 'timeout' },
+            agentId: agent.id,
+            detail: 'no answer before the deadline',
+          };
         case 'lost':
           if (writes)
             return {
+              requestId,
               result: { outcome: 'outcome_unknown' },
               agentId: agent.id,
               detail: 'the connection to the agent was lost after sending',
@@ -207,8 +219,14 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       }
     }
     if (sent && now() >= deadline)
-      return { result: { outcome: 'timeout' }, agentId: lastAgent, detail: 'no agent answered before the deadline' };
+      return {
+        requestId,
+        result: { outcome: 'timeout' },
+        agentId: lastAgent,
+        detail: 'no agent answered before the deadline',
+      };
     return {
+      requestId,
       result: { outcome: 'agent_unavailable' },
       agentId: lastAgent,
       detail: sent ? 'every agent lost the request' : 'no agent could take the request',
@@ -216,12 +234,10 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
   }
 
   return {
-    async send(input) {
+    send(input) {
       const requestId = input.requestId ?? randomUUID();
       const deadline = input.deadline ?? now() + deps.deadlineMs;
-      try {
-        return { requestId, ...(await run(input.tenantId, input.request, requestId, deadline)) };
-      } catch (err) {
+      return run(input.tenantId, input.request, requestId, deadline).catch((err: unknown): GatewayAnswer => {
         // A bug or a store failure mid-flight: a write may have been sent, so never claim otherwise.
         log.error('sending to an agent failed unexpectedly', { requestId, err });
         return {
@@ -230,7 +246,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           agentId: null,
           detail: 'internal error',
         };
-      }
+      });
     },
   };
 }
