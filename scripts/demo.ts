@@ -9,13 +9,14 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { registerAgent } from '@writeback/agent';
-import { createCloud, type Mailer, type SmsProvider } from '@writeback/cloud';
+import { createCloud, useStderrLogging, type Mailer, type SmsProvider } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const dataDir = resolve(process.env.DATA_DIR ?? join(root, '.data'));
 const port = Number(process.env.PORT ?? 8080);
+useStderrLogging();
 const log = createLogger({ name: 'demo', level: (process.env.LOG_LEVEL as 'info' | undefined) ?? 'warn' });
 
 const DemoSchema = z.object({

@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registerAgent } from '@writeback/agent';
-import { createCloud } from '@writeback/cloud';
+import { createCloud, useStderrLogging } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { ms, percentile, processCpuMs } from './stats.js';
@@ -43,6 +43,7 @@ const CHANGES = Number(values.changes);
 if (!(USERS >= 10)) throw new TypeError('--users: at least 10');
 if (!(CHANGES >= 1)) throw new TypeError('--changes: at least 1');
 
+useStderrLogging();
 const log = createLogger({
   name: 'bench',
   level: process.env.BENCH_LOG_LEVEL === 'debug' ? 'debug' : process.env.BENCH_LOG_LEVEL === 'info' ? 'info' : 'error',

@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { registerAgent } from '@writeback/agent';
-import { createCloud, updateTenantSettings } from '@writeback/cloud';
+import { createCloud, updateTenantSettings, useStderrLogging } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { LeanHttpClient } from './http-client.js';
@@ -77,6 +77,7 @@ const REQUESTED_C = Number(values.concurrency);
 const USERS = Number(values.users);
 if (!(USERS >= 2)) throw new TypeError('--users: at least 2 (the interleaved run splits them between the two sides)');
 
+useStderrLogging();
 const log = createLogger({ name: 'bench', level: 'error' });
 const pw = (i: number, tag: string) => `Bq${tag}-${i}-${randomBytes(3).toString('hex')}!x`;
 

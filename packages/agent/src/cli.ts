@@ -13,11 +13,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { createLogger } from '@writeback/protocol';
 import { loadState } from './config.js';
 import { startAgent } from './daemon.js';
 import { resolveDirectoryFactory } from './directory-factory.js';
 import { AgentError } from './errors.js';
+import { cliLogger } from './log-sink.js';
 import { doctorExitCode, runDoctor, type DoctorReport } from './doctor.js';
 import { registerAgent } from './register.js';
 import { AGENT_VERSION } from './version.js';
@@ -138,7 +138,7 @@ const COMMANDS: Record<string, Command> = {
       overwrite: a.overwrite,
       allowPlaintext: a['allow-plaintext'],
       fetch: io.fetch,
-      log: createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) }),
+      log: cliLogger(io, 'agent'),
     });
     io.stdout(
       `registered agent ${state.agentId} (tenant ${state.tenantId}); relay ${state.relayUrl}; state written to ${a.state}\n`,
@@ -162,7 +162,7 @@ const COMMANDS: Record<string, Command> = {
         'directory_not_configured',
         'this build has no directory factory (@writeback/directory openDirectory)',
       );
-    const log = createLogger({ name: 'agent', sink: (line) => io.stderr(`${line}\n`) });
+    const log = cliLogger(io, 'agent');
     const agent = await startAgent({
       statePath: a.state,
       openDirectory,
@@ -240,7 +240,7 @@ const COMMANDS: Record<string, Command> = {
     const report = await runDoctor({
       statePath: a.state,
       timeoutMs: a.timeout,
-      log: createLogger({ name: 'agent.doctor', level: 'error', sink: (line) => io.stderr(`${line}\n`) }),
+      log: cliLogger(io, 'agent.doctor', 'error'),
       ...(a.ca ? { caFile: a.ca } : {}),
       ...(a['no-reset-probe'] ? { probeReset: false } : {}),
     });

@@ -14,7 +14,6 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   RelayToAgentFrameSchema,
-  createLogger,
   encodeFrame,
   parseFrame,
   signAuthProof,
@@ -24,6 +23,7 @@ import {
   type RelayToAgentFrame,
 } from '@writeback/protocol';
 import { AgentError } from './errors.js';
+import { defaultLogger } from './log-sink.js';
 import type { Executor } from './executor.js';
 import { checkOutboundUrl } from './urls.js';
 
@@ -357,7 +357,7 @@ class RelayLink {
 
 /** Open `connections` links to the relay. Throws AgentError for an unacceptable URL or CA file. */
 export function connectToRelay(options: RelayConnectionsOptions): RelayConnections {
-  const log = options.log ?? createLogger({ name: 'agent' });
+  const log = options.log ?? defaultLogger('agent');
   const url = checkOutboundUrl(
     options.relayUrl,
     { secure: 'wss:', plain: 'ws:', option: 'relayUrl' },

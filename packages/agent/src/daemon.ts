@@ -4,7 +4,7 @@
  * written, the cloud fails over), requests already at the directory get up to `stopTimeoutMs` to
  * finish and be answered, then the links close.
  */
-import { createLogger, type Logger } from '@writeback/protocol';
+import type { Logger } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
 import {
   checkStateConsistency,
@@ -16,6 +16,7 @@ import {
 import { connectToRelay, type BackoffPolicy, type ConnectionStatus, type RelayConnections } from './connection.js';
 import { AgentError } from './errors.js';
 import { createExecutor } from './executor.js';
+import { defaultLogger } from './log-sink.js';
 import { AGENT_VERSION } from './version.js';
 
 /** Builds a Directory from the state file's `directory` config (the adapters' factory). */
@@ -63,7 +64,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   else if (o.statePath) state = await loadState(o.statePath);
   else throw new AgentError('invalid_config', 'startAgent needs state or statePath');
   const keys = checkStateConsistency(state);
-  const log = (o.log ?? createLogger({ name: 'agent' })).child({ agentId: state.agentId });
+  const log = (o.log ?? defaultLogger('agent')).child({ agentId: state.agentId });
   const now = o.now ?? Date.now;
   const startedAt = now();
 

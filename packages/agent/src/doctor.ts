@@ -38,6 +38,7 @@ import {
 import { directoryDoctorChecks, type DoctorCheck } from '@writeback/directory';
 import { AgentStateSchema, checkStateConsistency, type AgentKeys, type AgentState } from './config.js';
 import { AgentError } from './errors.js';
+import { stderrLogSink } from './log-sink.js';
 import { isLoopbackHost } from './urls.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -640,8 +641,7 @@ function clockCheck(relay: RelayResult['clock'], cloud: CloudResult['date']): Do
 export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
   const now = o.now ?? Date.now;
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const log =
-    o.log ?? createLogger({ name: 'agent.doctor', level: 'error', sink: (line) => process.stderr.write(`${line}\n`) });
+  const log = o.log ?? createLogger({ name: 'agent.doctor', level: 'error', sink: stderrLogSink });
   const s = await stateChecks(o.statePath);
   if (!s.state || !s.keys) return { status: 'fail', checks: s.checks };
   const { state, keys } = s;

@@ -24,7 +24,6 @@ import {
   OperationResultSchema,
   ProtocolError,
   ReplayCache,
-  createLogger,
   openParsedRequest,
   resultData,
   signResponse,
@@ -37,6 +36,7 @@ import {
   type ResponseEnvelope,
 } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
+import { defaultLogger } from './log-sink.js';
 import { SyncProgress, type SyncProgressObserver } from './sync-progress.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -101,7 +101,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
   const now = o.now ?? Date.now;
   const startedAt = o.startedAt ?? now();
   const replay = o.replay ?? new ReplayCache();
-  const log = o.log ?? createLogger({ name: 'agent' });
+  const log = o.log ?? defaultLogger('agent');
   const version = o.agentVersion ?? AGENT_VERSION;
   const id = o.identity;
   const dir = o.directory;

@@ -9,7 +9,6 @@ import { z } from 'zod';
 import {
   AgentCertificateSchema,
   PublicKeySchema,
-  createLogger,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
   type Logger,
@@ -22,6 +21,7 @@ import {
   type AgentState,
 } from './config.js';
 import { AgentError } from './errors.js';
+import { defaultLogger } from './log-sink.js';
 import { checkOutboundUrl } from './urls.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -63,7 +63,7 @@ export interface RegisterOptions {
 
 /** Register this agent with the cloud and write its state file. Throws AgentError. */
 export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
-  const log = o.log ?? createLogger({ name: 'agent' });
+  const log = o.log ?? defaultLogger('agent');
   const cloud = checkOutboundUrl(
     o.cloudUrl,
     { secure: 'https:', plain: 'http:', option: 'cloudUrl' },

@@ -11,7 +11,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from 'nats';
-import { createLogger, type Logger } from '@writeback/protocol';
+import type { Logger } from '@writeback/protocol';
 import {
   createNatsRelayClient,
   createRelayHub,
@@ -25,6 +25,7 @@ import { issueAgentToken } from './agents/tokens.js';
 import { createAdmin, type Admin, type AdminRole } from './auth/admins.js';
 import { countOperatorKeys, createApiKey, importApiKey } from './auth/api-keys.js';
 import { configWarnings, loadConfig, type CloudConfig, type CloudConfigInput } from './config.js';
+import { defaultLogger } from './log-sink.js';
 import { createHttpApp } from './http/app.js';
 import { createMailerFromConfig, createSmsFromConfig, type Mailer, type SmsProvider } from './mail/index.js';
 import type { Services } from './services.js';
@@ -116,7 +117,7 @@ export async function createCloud(
 ): Promise<Cloud> {
   const config = loadConfig({ overrides: configInput });
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? createLogger({ name: 'cloud' });
+  const log = deps.log ?? defaultLogger('cloud');
   for (const w of configWarnings(config)) log.warn(`INSECURE CONFIGURATION: ${w}`);
 
   const https = config.tls ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : undefined;

@@ -8,6 +8,7 @@ export {
   type LoadConfigOptions,
 } from './config.js';
 export { CloudError, CLOUD_ERROR_CODES, CLOUD_ERROR_HTTP_STATUS, type CloudErrorCode } from './errors.js';
+export { stderrLogSink, useStderrLogging } from './log-sink.js';
 export { openStore, migrate, MIGRATIONS, type Db, type OpenStoreOptions } from './store/index.js';
 export {
   createWritebackService,

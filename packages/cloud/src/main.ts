@@ -2,7 +2,9 @@
 import { createLogger } from '@writeback/protocol';
 import { createCloud } from './app.js';
 import { loadConfig } from './config.js';
+import { useStderrLogging } from './log-sink.js';
 
+useStderrLogging(process.env);
 const log = createLogger({ name: 'cloud' });
 
 async function main(): Promise<void> {

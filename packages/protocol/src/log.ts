@@ -1,7 +1,11 @@
 /**
  * Structured logging (JSON lines) with redaction: any field whose name looks like it holds a
- * secret is replaced before the line is written, whatever the caller passed. The sink is injected,
- * so tests capture every line a run writes.
+ * secret is replaced before the line is written, whatever the caller passed.
+ *
+ * Formatting and redaction live here; writing does not (the protocol does no I/O). Each line goes
+ * to the logger's own sink, or else to the process-wide default sink, which each app installs at
+ * start-up (its `log-sink.ts`: stderr, and LOG_LEVEL as the default level) and tests replace to
+ * capture every line a run writes. Until an app installs one, lines without a sink are dropped.
  */
 
 const SECRET_KEY =
@@ -10,15 +14,37 @@ const SECRET_KEY =
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** Where one formatted line (JSON, no newline) goes. */
 export type LogSink = (line: string) => void;
 
-let defaultSink: LogSink = (line) => process.stderr.write(`${line}\n`);
-/** Replace where every logger created without its own sink writes (tests capture output this way). */
+/** The default sink before an app installs its own: drops the line. */
+export const discardLogSink: LogSink = () => {};
+
+let defaultSink: LogSink = discardLogSink;
+let defaultLevel: LogLevel = 'info';
+
+/**
+ * Replace where every logger created without its own sink writes (apps install theirs at start-up;
+ * tests capture output this way). Takes effect for loggers already created. Returns the previous.
+ */
 export function setDefaultLogSink(sink: LogSink): LogSink {
   const prev = defaultSink;
   defaultSink = sink;
   return prev;
 }
+
+/** Replace the level of every logger created without its own level. Returns the previous. */
+export function setDefaultLogLevel(level: LogLevel): LogLevel {
+  const prev = defaultLevel;
+  defaultLevel = level;
+  return prev;
+}
+
+/** A log level from configuration text (e.g. LOG_LEVEL); undefined when it names none. */
+export function parseLogLevel(value: unknown): LogLevel | undefined {
+  return isLogLevel(value) ? value : undefined;
+}
+const isLogLevel = (value: unknown): value is LogLevel => typeof value === 'string' && Object.hasOwn(ORDER, value);
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -44,17 +70,19 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/**
+ * A logger writing one redacted JSON line per call at or above its level. Without `sink` or
+ * `level`, the process-wide defaults apply at each call (see setDefaultLogSink / setDefaultLogLevel).
+ */
 export function createLogger(opts: {
   name: string;
   level?: LogLevel;
   sink?: LogSink;
   fields?: Record<string, unknown>;
 }): Logger {
-  const envLevel = process.env.LOG_LEVEL as LogLevel | undefined;
-  const min = ORDER[opts.level ?? (envLevel && envLevel in ORDER ? envLevel : 'info')];
   const base = opts.fields ?? {};
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
+    if (ORDER[level] < ORDER[opts.level ?? defaultLevel]) return;
     const line = JSON.stringify({
       time: new Date().toISOString(),
       level,

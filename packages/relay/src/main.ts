@@ -13,9 +13,11 @@ import { connect } from 'nats';
 import { createLogger, publicKeyObject } from '@writeback/protocol';
 import { loadRelayConfig } from './config.js';
 import { createRelayHub } from './hub.js';
+import { useStderrLogging } from './log-sink.js';
 import { createNatsGate, startNatsBridge } from './nats.js';
 
 async function main(): Promise<void> {
+  useStderrLogging(process.env);
   const log = createLogger({ name: 'relay' });
   const config = loadRelayConfig();
   for (const w of config.warnings) log.warn(`INSECURE: ${w}`);
