@@ -18,12 +18,12 @@ import { setSecurityHeaders } from './csp.js';
 import { assertCsrf, csrfMatches, expectedSessionCheck, kindOfPath, presentedToken } from './csrf.js';
 import { WebError, type WebErrorCode } from './errors.js';
 import { html, layout, notice } from './html.js';
-import { t, type MessageKey } from './i18n/index.js';
+import { t, type MessageKey } from '../i18n/index.js';
 import { loadPageTenant, redirect, sendPage, tenantBase } from './page.js';
 import { registerUserPages } from './pages/index.js';
 import { isSecureSite, sweepWebSessions } from './session.js';
-import { sweepCodes } from './codes.js';
-import { sweepFlows } from './flows.js';
+import { sweepCodes } from '../usecases/methods/codes.js';
+import { sweepFlows } from '../usecases/recovery/flow.js';
 import { waitText } from './time-text.js';
 
 declare module 'fastify' {

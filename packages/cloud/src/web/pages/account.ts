@@ -8,33 +8,31 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationResult } from '@writeback/protocol';
-import { generateTotpSecret, totpUri, verifyTotp } from '../../auth/totp.js';
 import type { Services } from '../../services.js';
-import { isPlainEmail } from '../../mail/mailer.js';
 import { reserveAll } from '../../rate-limit/limiter.js';
-import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
+import { getTenantSettings } from '../../tenants/settings.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { lookupKey } from '../../users/directory-users.js';
-import { CodeInputSchema, checkCode, issueCode } from '../codes.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
-import { t, type MessageKey } from '../i18n/index.js';
+import { t, type MessageKey } from '../../i18n/index.js';
+import { confirmRegistrationCode, sendRegistrationCode } from '../../usecases/methods/contact.js';
+import { registerQuestions } from '../../usecases/methods/questions.js';
 import {
+  assertOffered,
   getMethods,
+  METHOD_KINDS,
   QUESTION_IDS,
   QUESTIONS_REQUIRED,
   QuestionIdSchema,
   registeredKinds,
-  setEmail,
-  setQuestions,
-  setSms,
-  setTotp,
+  registrationMissing,
   type MethodKind,
   type QuestionId,
-} from '../methods.js';
+} from '../../usecases/methods/registered.js';
+import { beginTotpRegistration, confirmTotpRegistration, type PendingTotp } from '../../usecases/methods/totp.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
-import { seal, unseal } from '../../keys/sealing.js';
 import { updateSessionData } from '../session.js';
 import { changePassword, notifyAfterWrite } from '../write.js';
 import { POLICY_SCRIPT, signedInUser, userPage, type SignedIn } from './common.js';
@@ -65,21 +63,6 @@ function mustChange(s: SignedIn): boolean {
   return s.data.mustChange === true || s.data.expired === true;
 }
 
-async function registrationMissing(
-  services: Services,
-  tenant: Tenant,
-  settings: TenantSettings,
-  s: SignedIn,
-): Promise<number> {
-  if (!settings.sspr.enabled || !settings.sspr.requireRegistration) return 0;
-  const have = registeredKinds(
-    await getMethods(services.db, tenant.id, s.user.key),
-    settings.sspr.methods,
-    s.user.mail,
-  ).length;
-  return Math.max(0, settings.sspr.required - have);
-}
-
 interface AccountView {
   result?: OperationResult;
   formError?: SafeHtml;
@@ -100,7 +83,7 @@ async function renderAccount(
   const now = services.now();
   const policy = await fetchPolicy(services, tenant.id, s.user.login, req.ip);
   const forced = mustChange(s);
-  const missing = await registrationMissing(services, tenant, settings, s);
+  const missing = await registrationMissing(services, tenant.id, s.user);
   const notices: SafeHtml[] = [];
   if (v.result) notices.push(outcomeNotice(v.result, 'change'));
   if (v.formError) notices.push(v.formError);
@@ -177,20 +160,12 @@ function methodPage(tenant: Tenant, s: SignedIn, title: string, body: SafeHtml):
   return userPage(tenant, { title, body: html`${body}${back}`, csrf: s.session.csrfToken, current: 'account' });
 }
 
-/** Allowed to set this method up at all (tenant offers it). */
-async function offered(services: Services, tenant: Tenant, kind: MethodKind): Promise<void> {
-  const settings = await getTenantSettings(services.db, tenant.id);
-  if (!settings.sspr.enabled || !settings.sspr.methods.includes(kind)) throw new WebError('not_found');
-}
-
-const PHONE = /^\+?[0-9][0-9 ()-]{6,19}$/;
-
 export function registerAccountPages(web: FastifyInstance, services: Services): void {
   web.get('/t/:tenant/account', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
-    const q = z.object({ done: z.enum(['email', 'totp', 'questions', 'sms']).optional() }).safeParse(req.query);
+    const q = z.object({ done: z.enum(METHOD_KINDS).optional() }).safeParse(req.query);
     return renderAccount(services, req, reply, tenant, s, q.success && q.data.done ? { done: q.data.done } : {});
   });
 
@@ -234,7 +209,6 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
 
   // ---- email and text message: address → code → confirmed ----
   for (const kind of ['email', 'sms'] as const) {
-    const purpose = kind === 'email' ? 'register_email' : 'register_sms';
     const titleKey: MessageKey = kind === 'email' ? 'register.email.title' : 'register.sms.title';
 
     const addressForm = (tenant: Tenant, s: SignedIn, value: string, error?: SafeHtml): string => {
@@ -267,7 +241,7 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       const tenant = await pageTenant(services, req);
       const s = await requireUser(services, req, reply, tenant);
       if (!s) return reply;
-      await offered(services, tenant, kind);
+      await assertOffered(services, tenant.id, kind);
       const m = await getMethods(services.db, tenant.id, s.user.key);
       return sendPage(
         reply,
@@ -279,10 +253,14 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       const tenant = await pageTenant(services, req);
       const s = await requireUser(services, req, reply, tenant);
       if (!s) return reply;
-      await offered(services, tenant, kind);
       const form = parseForm(z.object({ address: z.string().trim().max(254) }), req.body);
-      const ok = kind === 'email' ? isPlainEmail(form.address) : PHONE.test(form.address);
-      if (!ok)
+      const sent = await sendRegistrationCode(services, {
+        tenantId: tenant.id,
+        kind,
+        owner: s.session.id,
+        address: form.address,
+      });
+      if (!sent.ok && sent.problem === 'invalid_address')
         return sendPage(
           reply,
           addressForm(
@@ -293,19 +271,10 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
           ),
           422,
         );
-      const code = await issueCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, channel: kind });
+      // A code was made: the address it was sent to is the only one it can confirm.
       const data = { ...s.data, ...(kind === 'email' ? { pendingEmail: form.address } : { pendingSms: form.address }) };
       await updateSessionData(services.db, s.session.id, data);
-      try {
-        if (kind === 'email')
-          await services.mailer.send({
-            to: form.address,
-            subject: t('mail.code.subject'),
-            text: t('mail.code.text', { code }),
-          });
-        else await services.sms.send({ to: form.address, text: t('sms.code', { code }) });
-      } catch (err) {
-        services.log.warn('could not send a registration code', { tenantId: tenant.id, channel: kind, err });
+      if (!sent.ok)
         return sendPage(
           reply,
           addressForm(
@@ -316,7 +285,6 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
           ),
           502,
         );
-      }
       return sendPage(reply, codeForm(tenant, s, form.address));
     });
 
@@ -324,15 +292,21 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       const tenant = await pageTenant(services, req);
       const s = await requireUser(services, req, reply, tenant);
       if (!s) return reply;
-      await offered(services, tenant, kind);
       const address = kind === 'email' ? s.data.pendingEmail : s.data.pendingSms;
-      if (!address) return redirect(reply, `${tenantBase(tenant)}/account/methods/${kind}`);
+      if (!address) {
+        await assertOffered(services, tenant.id, kind);
+        return redirect(reply, `${tenantBase(tenant)}/account/methods/${kind}`);
+      }
       const form = parseForm(z.object({ code: z.string().max(32) }), req.body);
-      const code = CodeInputSchema.safeParse(form.code);
-      const check = code.success
-        ? await checkCode(services, { tenantId: tenant.id, purpose, owner: s.session.id, code: code.data })
-        : 'wrong';
-      if (check !== 'ok') {
+      const confirmed = await confirmRegistrationCode(services, {
+        tenantId: tenant.id,
+        userKey: s.user.key,
+        kind,
+        owner: s.session.id,
+        address,
+        code: form.code,
+      });
+      if (!confirmed.ok) {
         return sendPage(
           reply,
           codeForm(
@@ -341,15 +315,13 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
             address,
             notice(
               'error',
-              html`<p>${t(code.success ? 'register.code.wrong' : 'register.code.invalid')}</p>`,
+              html`<p>${t(confirmed.problem === 'code_wrong' ? 'register.code.wrong' : 'register.code.invalid')}</p>`,
               'code_wrong',
             ),
           ),
           422,
         );
       }
-      if (kind === 'email') await setEmail(services.db, tenant.id, s.user.key, address, services.now());
-      else await setSms(services.db, tenant.id, s.user.key, address, services.now());
       const { pendingEmail: _e, pendingSms: _s, ...rest } = s.data;
       await updateSessionData(services.db, s.session.id, rest);
       return redirect(reply, `${tenantBase(tenant)}/account?done=${kind}`);
@@ -357,14 +329,11 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
   }
 
   // ---- authenticator app: QR + key → confirm a code ----
-  const pendingContext = (s: SignedIn): string => `pending-totp|${s.session.id}`;
-
-  async function totpPage(tenant: Tenant, s: SignedIn, secret: string, error?: SafeHtml): Promise<string> {
+  async function totpPage(tenant: Tenant, s: SignedIn, pending: PendingTotp, error?: SafeHtml): Promise<string> {
     const base = tenantBase(tenant);
-    const uri = totpUri({ secret, issuer: tenant.name, account: s.user.login });
-    const svg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+    const svg = await QRCode.toString(pending.uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
     const src = `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
-    const grouped = secret.replace(/(.{4})/g, '$1 ').trim();
+    const grouped = pending.secret.replace(/(.{4})/g, '$1 ').trim();
     return methodPage(
       tenant,
       s,
@@ -382,36 +351,48 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     const tenant = await pageTenant(services, req);
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
-    await offered(services, tenant, 'totp');
-    let secret = s.data.pendingTotp
-      ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s))
-      : null;
-    if (!secret) {
-      secret = generateTotpSecret();
-      s.data = { ...s.data, pendingTotp: seal(services.cloudKey.privateKey, secret, pendingContext(s)) };
+    const pending = await beginTotpRegistration(services, {
+      tenantId: tenant.id,
+      owner: s.session.id,
+      pending: s.data.pendingTotp,
+      issuer: tenant.name,
+      account: s.user.login,
+    });
+    if (pending.created) {
+      // The key waits, sealed, in the session until a code from the app confirms it.
+      s.data = { ...s.data, pendingTotp: pending.sealed };
       await updateSessionData(services.db, s.session.id, s.data);
     }
-    return sendPage(reply, await totpPage(tenant, s, secret));
+    return sendPage(reply, await totpPage(tenant, s, pending));
   });
 
   web.post('/t/:tenant/account/methods/totp', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
-    await offered(services, tenant, 'totp');
-    const secret = s.data.pendingTotp
-      ? unseal(services.cloudKey.privateKey, s.data.pendingTotp, pendingContext(s))
-      : null;
-    if (!secret) return redirect(reply, `${tenantBase(tenant)}/account/methods/totp`);
     const form = parseForm(z.object({ code: z.string().max(16) }), req.body);
-    const step = verifyTotp(secret, form.code, services.now(), 1);
-    if (step === null)
+    const confirmed = await confirmTotpRegistration(services, {
+      tenantId: tenant.id,
+      userKey: s.user.key,
+      owner: s.session.id,
+      pending: s.data.pendingTotp,
+      code: form.code,
+      issuer: tenant.name,
+      account: s.user.login,
+    });
+    if (!confirmed.ok) {
+      if (confirmed.problem === 'no_pending') return redirect(reply, `${tenantBase(tenant)}/account/methods/totp`);
       return sendPage(
         reply,
-        await totpPage(tenant, s, secret, notice('error', html`<p>${t('register.code.wrong')}</p>`, 'code_wrong')),
+        await totpPage(
+          tenant,
+          s,
+          confirmed.pending,
+          notice('error', html`<p>${t('register.code.wrong')}</p>`, 'code_wrong'),
+        ),
         422,
       );
-    await setTotp(services, tenant.id, s.user.key, secret, step);
+    }
     const { pendingTotp: _p, ...rest } = s.data;
     await updateSessionData(services.db, s.session.id, rest);
     return redirect(reply, `${tenantBase(tenant)}/account?done=totp`);
@@ -445,7 +426,7 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     const tenant = await pageTenant(services, req);
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
-    await offered(services, tenant, 'questions');
+    await assertOffered(services, tenant.id, 'questions');
     return sendPage(reply, questionsPage(tenant, s, []));
   });
 
@@ -462,37 +443,27 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
     const tenant = await pageTenant(services, req);
     const s = await requireUser(services, req, reply, tenant);
     if (!s) return reply;
-    await offered(services, tenant, 'questions');
     const f = parseForm(QuestionsForm, req.body);
-    const qa = [
+    const answers = [
       { id: f.q1, answer: f.a1 },
       { id: f.q2, answer: f.a2 },
       { id: f.q3, answer: f.a3 },
     ];
-    const chosen = qa.map((x) => x.id);
-    if (new Set(chosen).size !== QUESTIONS_REQUIRED)
+    const saved = await registerQuestions(services, { tenantId: tenant.id, userKey: s.user.key, answers });
+    if (!saved.ok) {
+      const text =
+        saved.problem === 'questions_not_distinct' ? 'register.questions.distinct' : 'register.questions.short';
       return sendPage(
         reply,
         questionsPage(
           tenant,
           s,
-          chosen,
-          notice('error', html`<p>${t('register.questions.distinct')}</p>`, 'questions_not_distinct'),
+          answers.map((x) => x.id),
+          notice('error', html`<p>${t(text)}</p>`, saved.problem),
         ),
         422,
       );
-    if (qa.some((x) => x.answer.trim().length < 3))
-      return sendPage(
-        reply,
-        questionsPage(
-          tenant,
-          s,
-          chosen,
-          notice('error', html`<p>${t('register.questions.short')}</p>`, 'answer_too_short'),
-        ),
-        422,
-      );
-    await setQuestions(services.db, tenant.id, s.user.key, qa, services.now());
+    }
     return redirect(reply, `${tenantBase(tenant)}/account?done=questions`);
   });
 }

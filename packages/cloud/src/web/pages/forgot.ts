@@ -1,61 +1,52 @@
 /**
  * Forgot password: user name → prove it's you with the tenant's methods (1 or 2 of email code,
  * text message code, authenticator app, security questions) → choose a new password (reset with
- * history enforced, account unlocked) or only unlock the account. The flow record (flows.ts)
- * carries the state, expiry and CSRF token; its cookie binds it to this browser.
+ * history enforced, account unlocked) or only unlock the account. The flow and its steps are the
+ * use cases in usecases/recovery/ (state machine, strategies, limits, the write); this module is
+ * the adapter: it binds the flow to the browser with the cookie `wb-flow` = `<id>.<secret>`,
+ * parses each form, calls the step and renders what it answers.
  *
- * Unknown and known user names get the same pages, the same answers ("if this account exists
- * ...") and the same work (a flow, a code made and stored, a send started in the background
- * without waiting for it); only a real, registered user can pass a method. Attempts (flow starts,
- * code sends) are limited per user and per IP (settings.sspr.attemptsPerHour); wrong answers are
- * capped at FLOW_MAX_FAILURES per flow. An agent must be connected: if not, that is said before
- * the person types anything.
+ * Unknown and known user names get the same pages and the same answers ("if this account exists
+ * ..."); the use cases give them the same work. An agent must be connected: if not, that is said
+ * before the person types anything.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { NOTHING_WRITTEN, OUTCOME_HTTP_STATUS, PasswordSchema } from '@writeback/protocol';
-import { dummyPasswordHash, verifyPassword } from '../../auth/passwords.js';
-import { verifyTotp } from '../../auth/totp.js';
+import { OUTCOME_HTTP_STATUS, PasswordSchema } from '@writeback/protocol';
+import { t, type MessageKey } from '../../i18n/index.js';
 import type { Services } from '../../services.js';
 import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
 import type { Tenant } from '../../tenants/tenants.js';
-import { CodeInputSchema, checkCode, issueCode } from '../codes.js';
+import { METHOD_KINDS, type MethodKind, type QuestionId } from '../../usecases/methods/registered.js';
+import { chooseMethod } from '../../usecases/recovery/choose.js';
+import { finishRecovery } from '../../usecases/recovery/finish.js';
+import { assertValid, FLOW_TTL_MS, FlowError, loadFlow, type RecoveryFlow } from '../../usecases/recovery/flow.js';
+import { recoveryAvailability, startRecovery } from '../../usecases/recovery/start.js';
+import { questionsFor } from '../../usecases/recovery/strategies/questions.js';
+import { verifyMethod } from '../../usecases/recovery/verify.js';
+import { clearCookie, getCookie, setCookie } from '../cookies.js';
 import { csrfTokenFor } from '../csrf.js';
-import {
-  assertValid,
-  claimForWrite,
-  createFlow,
-  FlowError,
-  flowCsrf,
-  forgetFlow,
-  loadFlow,
-  recordFailure,
-  recordPassed,
-  releaseAfterRefusal,
-  setCurrentMethod,
-  type Flow,
-} from '../flows.js';
+import { WebError } from '../errors.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
-import { t, type MessageKey } from '../i18n/index.js';
-import { inSsprScope, resolveUser, type PageUser } from '../identity.js';
-import {
-  checkAnswers,
-  claimTotpStep,
-  getMethods,
-  METHOD_KINDS,
-  openTotpSecret,
-  QUESTION_IDS,
-  QUESTIONS_REQUIRED,
-  type MethodKind,
-  type QuestionId,
-} from '../methods.js';
+import { resolveUser } from '../identity.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
-import { macOf } from '../../keys/sealing.js';
-import { deleteSubjectSessions } from '../session.js';
-import { notifyAfterWrite, resetPassword, unlockAccount } from '../write.js';
-import { agentConnected, countAttempt, POLICY_SCRIPT, userPage } from './common.js';
+import { isSecureSite } from '../session.js';
+import { POLICY_SCRIPT, userPage } from './common.js';
+
+type Flow = RecoveryFlow;
+
+export const FLOW_COOKIE = 'wb-flow';
+
+/** The flow the browser's cookie names, for this tenant, in whatever state (or null). */
+const cookieFlow = (services: Services, req: FastifyRequest, tenantId: string): Promise<Flow | null> =>
+  loadFlow(services, tenantId, getCookie(req, FLOW_COOKIE, isSecureSite(services)));
+
+/** The token flow forms carry (route config `csrfExpected`). */
+export async function flowCsrf(services: Services, req: FastifyRequest, tenantId: string): Promise<string | null> {
+  return (await cookieFlow(services, req, tenantId))?.csrfToken ?? null;
+}
 
 const flowRoute = { config: { csrfExpected: flowCsrf } };
 
@@ -93,7 +84,7 @@ async function withFlow(
   fn: (tenant: Tenant, flow: Flow, settings: TenantSettings) => Promise<FastifyReply>,
 ): Promise<FastifyReply> {
   const tenant = await pageTenant(services, req);
-  const flow = await loadFlow(services, req, tenant.id);
+  const flow = await cookieFlow(services, req, tenant.id);
   try {
     assertValid(flow, services.now());
   } catch (e) {
@@ -101,23 +92,6 @@ async function withFlow(
     throw e;
   }
   return fn(tenant, flow, await getTenantSettings(services.db, tenant.id));
-}
-
-/** The questions a flow asks: the user's own, or for anyone else three fixed by the name (so a reload shows the same). */
-async function questionsFor(services: Services, tenantId: string, flow: Flow): Promise<QuestionId[]> {
-  if (flow.userKey) {
-    const m = await getMethods(services.db, tenantId, flow.userKey);
-    if (m.questions) return m.questions.map((q) => q.id);
-  }
-  const seed = macOf(services.cloudKey.privateKey, `questions|${tenantId}|${flow.login.toLowerCase()}`);
-  const pool = [...QUESTION_IDS];
-  const out: QuestionId[] = [];
-  for (let i = 0; out.length < QUESTIONS_REQUIRED; i++) {
-    const idx = (seed.charCodeAt(i) ?? 0) % pool.length;
-    const [q] = pool.splice(idx, 1);
-    if (q) out.push(q);
-  }
-  return out;
 }
 
 function startPage(tenant: Tenant, csrf: string, o: { agentDown: boolean; disabled: boolean; login?: string }): string {
@@ -148,7 +122,7 @@ function verifyPage(
 ): string {
   const base = tenantBase(tenant);
   const progress = html`<p class="steps">${t('forgot.verify.progress', { n: flow.verified.length + 1, total: flow.required })}</p>`;
-  const current = flow.data.current;
+  const current = flow.method;
   const remaining = settings.sspr.methods.filter((k) => !flow.verified.includes(k));
   const choices = html`<form method="post" action="${base}/forgot/method" class="card">${csrfField(flow.csrfToken)}
 <fieldset><legend>${t('forgot.verify.choose')}</legend>${remaining.map(
@@ -169,22 +143,6 @@ function verifyPage(
   const body = html`${progress}${o.error ?? o.info ?? ''}<form method="post" action="${base}/forgot/verify" class="card" data-method="${current}">${csrfField(flow.csrfToken)}
 <p>${t(PROMPT_KEY[current])}</p>${fields}<div class="actions"><button type="submit">${t('forgot.verify.submit')}</button></div></form>${resend}${remaining.length > 1 ? choices : ''}`;
   return page(tenant, t('forgot.verify.title'), body);
-}
-
-/** Send a code in the background (same time for everyone); only a known user with an address gets it. */
-function sendInBackground(
-  services: Services,
-  tenantId: string,
-  kind: 'email' | 'sms',
-  to: string | null,
-  code: string,
-): void {
-  if (!to) return;
-  const p =
-    kind === 'email'
-      ? services.mailer.send({ to, subject: t('mail.code.subject'), text: t('mail.code.text', { code }) })
-      : services.sms.send({ to, text: t('sms.code', { code }) });
-  p.catch((err: unknown) => services.log.warn('could not send a reset code', { tenantId, channel: kind, err }));
 }
 
 async function newPasswordPage(
@@ -235,38 +193,36 @@ const NewPasswordForm = z.object({
 export function registerForgotPages(web: FastifyInstance, services: Services): void {
   web.get('/t/:tenant/forgot', async (req, reply) => {
     const tenant = await pageTenant(services, req);
-    const settings = await getTenantSettings(services.db, tenant.id);
-    const agentDown = settings.sspr.enabled && !(await agentConnected(services, tenant.id));
+    const { availability } = await recoveryAvailability(services, tenant.id);
+    const agentDown = availability === 'agent_unavailable';
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
     return sendPage(
       reply,
-      startPage(tenant, csrf, { agentDown, disabled: !settings.sspr.enabled }),
+      startPage(tenant, csrf, { agentDown, disabled: availability === 'disabled' }),
       agentDown ? 503 : 200,
     );
   });
 
   web.post('/t/:tenant/forgot', async (req, reply) => {
     const tenant = await pageTenant(services, req);
-    const settings = await getTenantSettings(services.db, tenant.id);
     const csrf = await csrfTokenFor(services, req, reply, tenant.id, 'user');
-    if (!settings.sspr.enabled)
-      return sendPage(reply, startPage(tenant, csrf, { agentDown: false, disabled: true }), 403);
-    if (!(await agentConnected(services, tenant.id)))
-      return sendPage(reply, startPage(tenant, csrf, { agentDown: true, disabled: false }), 503);
-    const form = parseForm(StartForm, req.body);
-    const user = await resolveUser(services, tenant.id, form.login);
-    countAttempt(services, {
+    const form = StartForm.safeParse(req.body ?? {});
+    const started = await startRecovery(services, {
       tenantId: tenant.id,
-      userKey: user.key,
+      login: form.success ? form.data.login : null,
       clientIp: req.ip,
-      perHour: settings.sspr.attemptsPerHour,
     });
-    const inScope = inSsprScope(settings, user);
-    await createFlow(services, reply, {
-      tenantId: tenant.id,
-      userKey: inScope ? user.key : null,
-      login: user.login,
-      required: settings.sspr.required,
+    if (!started.ok) {
+      if (started.problem === 'disabled')
+        return sendPage(reply, startPage(tenant, csrf, { agentDown: false, disabled: true }), 403);
+      if (started.problem === 'agent_unavailable')
+        return sendPage(reply, startPage(tenant, csrf, { agentDown: true, disabled: false }), 503);
+      throw new WebError('invalid_request', form.success ? {} : { cause: form.error });
+    }
+    setCookie(reply, FLOW_COOKIE, started.token, {
+      secure: isSecureSite(services),
+      sameSite: 'Strict',
+      maxAge: FLOW_TTL_MS / 1000,
     });
     return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
   });
@@ -274,14 +230,9 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
   web.get('/t/:tenant/forgot/verify', async (req, reply) =>
     withFlow(services, req, reply, async (tenant, flow, settings) => {
       if (flow.state === 'verified') return redirect(reply, `${tenantBase(tenant)}/forgot/new`);
-      const questions =
-        flow.data.current === 'questions'
-          ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow)))
-          : undefined;
+      const questions = flow.method === 'questions' ? await questionsFor(services, tenant.id, flow) : undefined;
       const info =
-        flow.data.current === 'email' || flow.data.current === 'sms'
-          ? notice('info', html`<p>${t('forgot.sent')}</p>`, 'code_sent')
-          : undefined;
+        flow.state === 'sent_code' ? notice('info', html`<p>${t('forgot.sent')}</p>`, 'code_sent') : undefined;
       return sendPage(
         reply,
         verifyPage(tenant, flow, settings, { ...(questions ? { questions } : {}), ...(info ? { info } : {}) }),
@@ -290,95 +241,39 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
   );
 
   web.post('/t/:tenant/forgot/method', flowRoute, async (req, reply) =>
-    withFlow(services, req, reply, async (tenant, flow, settings) => {
+    withFlow(services, req, reply, async (tenant, flow) => {
       const { method } = parseForm(MethodForm, req.body);
-      if (!settings.sspr.methods.includes(method) || flow.verified.includes(method) || flow.state !== 'started')
-        return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
-      if (method === 'email' || method === 'sms') {
-        // Resending counts as an attempt (it is also a way to flood someone's inbox).
-        countAttempt(services, {
-          tenantId: tenant.id,
-          userKey: flow.userKey ?? flow.login.toLowerCase(),
-          clientIp: req.ip,
-          perHour: settings.sspr.attemptsPerHour * 2,
-        });
-        const code = await issueCode(services, {
-          tenantId: tenant.id,
-          purpose: 'reset',
-          owner: flow.id,
-          channel: method,
-        });
-        // The same look-ups for every name; only an in-scope user gets an address.
-        const m = await getMethods(services.db, tenant.id, flow.userKey ?? flow.login.toLowerCase());
-        const user = await resolveUser(services, tenant.id, flow.login);
-        const address = method === 'email' ? (m.email ?? user.mail) : m.sms;
-        const to = flow.userKey ? address : null;
-        sendInBackground(services, tenant.id, method, to, code);
-        await setCurrentMethod(services, flow, method);
-      } else if (method === 'questions') {
-        await setCurrentMethod(services, flow, method, await questionsFor(services, tenant.id, flow));
-      } else {
-        await setCurrentMethod(services, flow, method);
-      }
+      await chooseMethod(services, { flow, method, clientIp: req.ip });
       return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
     }),
   );
 
   web.post('/t/:tenant/forgot/verify', flowRoute, async (req, reply) =>
     withFlow(services, req, reply, async (tenant, flow, settings) => {
-      const current = flow.data.current;
-      if (!current || flow.state !== 'started') return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
       const body = z.record(z.string(), z.unknown()).safeParse(req.body ?? {});
-      const fields = body.success ? body.data : {};
-      const found = await getMethods(services.db, tenant.id, flow.userKey ?? flow.login.toLowerCase());
-      const m = flow.userKey ? found : null;
-      let passed = false;
-      if (current === 'email' || current === 'sms') {
-        const code = CodeInputSchema.safeParse(fields.code);
-        const check = code.success
-          ? await checkCode(services, { tenantId: tenant.id, purpose: 'reset', owner: flow.id, code: code.data })
-          : 'wrong';
-        passed = check === 'ok' && flow.userKey !== null;
-      } else if (current === 'totp') {
-        const code = typeof fields.code === 'string' ? fields.code.slice(0, 16) : '';
-        const secret =
-          m?.totp && flow.userKey ? openTotpSecret(services, tenant.id, flow.userKey, m.totp.sealed) : null;
-        const step = verifyTotp(secret ?? 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', code, services.now(), 1);
-        // A code already used (same or earlier step) is refused: no replay within its window.
-        passed =
-          secret !== null &&
-          step !== null &&
-          flow.userKey !== null &&
-          (await claimTotpStep(services.db, tenant.id, flow.userKey, step));
-      } else {
-        const asked = flow.data.questions ?? (await questionsFor(services, tenant.id, flow));
-        const answers = new Map<QuestionId, string>();
-        for (const q of asked) {
-          const v = fields[`a_${q}`];
-          if (typeof v === 'string') answers.set(q, v.slice(0, 128));
-        }
-        if (m?.questions) passed = await checkAnswers(m.questions, answers);
-        else {
-          // Same scrypt work as a real check.
-          const dummy = await dummyPasswordHash();
-          await Promise.all(asked.map((q) => verifyPassword(answers.get(q) ?? '', dummy)));
+      const asked = flow.method;
+      const r = await verifyMethod(services, { flow, input: body.success ? body.data : {}, clientIp: req.ip });
+      switch (r.kind) {
+        case 'not_answering':
+          return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
+        case 'passed':
+          return redirect(reply, `${tenantBase(tenant)}/forgot/${r.next === 'verified' ? 'new' : 'verify'}`);
+        case 'locked':
+          return sendPage(reply, endedPage(tenant, new FlowError('flow_locked')), 410);
+        case 'wrong': {
+          const questions = asked === 'questions' ? await questionsFor(services, tenant.id, flow) : undefined;
+          const error = notice(
+            'error',
+            html`<p>${t('forgot.verify.wrong')} ${t('forgot.verify.attemptsLeft', { n: r.attemptsLeft })}</p>`,
+            'verification_failed',
+          );
+          return sendPage(
+            reply,
+            verifyPage(tenant, flow, settings, { error, ...(questions ? { questions } : {}) }),
+            422,
+          );
         }
       }
-      if (passed) {
-        const state = await recordPassed(services, flow, current);
-        return redirect(reply, `${tenantBase(tenant)}/forgot/${state === 'verified' ? 'new' : 'verify'}`);
-      }
-      // Wrong answers are capped per flow (FLOW_MAX_FAILURES); flows themselves are counted per hour at the start.
-      const left = await recordFailure(services, flow);
-      if (left === 0) return sendPage(reply, endedPage(tenant, new FlowError('flow_locked')), 410);
-      const questions =
-        current === 'questions' ? (flow.data.questions ?? (await questionsFor(services, tenant.id, flow))) : undefined;
-      const error = notice(
-        'error',
-        html`<p>${t('forgot.verify.wrong')} ${t('forgot.verify.attemptsLeft', { n: left })}</p>`,
-        'verification_failed',
-      );
-      return sendPage(reply, verifyPage(tenant, flow, settings, { error, ...(questions ? { questions } : {}) }), 422);
     }),
   );
 
@@ -389,39 +284,35 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
     }),
   );
 
-  async function write(
+  async function finish(
     req: FastifyRequest,
     reply: FastifyReply,
     tenant: Tenant,
     flow: Flow,
     settings: TenantSettings,
-    kind: 'reset' | 'unlock',
-    newPassword: string | null,
+    step: { kind: 'reset'; newPassword: string } | { kind: 'unlock' },
   ): Promise<FastifyReply> {
-    const user: PageUser = await resolveUser(services, tenant.id, flow.login);
-    if (!(await claimForWrite(services, flow)))
-      return sendPage(reply, endedPage(tenant, new FlowError('flow_done')), 410);
-    const w = { tenantId: tenant.id, user, clientIp: req.ip };
-    const result =
-      newPassword !== null ? await resetPassword(services, w, newPassword) : await unlockAccount(services, w);
-    const status = OUTCOME_HTTP_STATUS[result.outcome];
-    if (NOTHING_WRITTEN.has(result.outcome)) {
-      // Nothing was written: the verified person may try again with another password.
-      await releaseAfterRefusal(services, flow);
-      return sendPage(
-        reply,
-        await newPasswordPage(services, req, tenant, flow, settings, outcomeNotice(result, kind)),
-        status,
-      );
+    const r = await finishRecovery(services, { flow, clientIp: req.ip, ...step });
+    switch (r.kind) {
+      case 'not_verified':
+        return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
+      case 'taken':
+        return sendPage(reply, endedPage(tenant, new FlowError('flow_done')), 410);
+      case 'refused':
+        // Nothing was written: the verified person may try again with another password.
+        return sendPage(
+          reply,
+          await newPasswordPage(services, req, tenant, flow, settings, outcomeNotice(r.result, step.kind)),
+          OUTCOME_HTTP_STATUS[r.result.outcome],
+        );
+      case 'finished':
+        clearCookie(reply, FLOW_COOKIE, isSecureSite(services));
+        return sendPage(
+          reply,
+          donePage(tenant, outcomeNotice(r.result, step.kind)),
+          OUTCOME_HTTP_STATUS[r.result.outcome],
+        );
     }
-    forgetFlow(services, reply);
-    if (result.outcome === 'succeeded') {
-      // A reset ends the user's signed-in sessions elsewhere (someone else may have been using the old password).
-      if (kind === 'reset')
-        await deleteSubjectSessions(services.db, tenant.id, 'user', user.cloud?.id ?? user.login.toLowerCase());
-      notifyAfterWrite(services, w, kind);
-    }
-    return sendPage(reply, donePage(tenant, outcomeNotice(result, kind)), status);
   }
 
   web.post('/t/:tenant/forgot/new', flowRoute, async (req, reply) =>
@@ -442,15 +333,13 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
           422,
         );
       }
-      return write(req, reply, tenant, flow, settings, 'reset', form.newPassword);
+      return finish(req, reply, tenant, flow, settings, { kind: 'reset', newPassword: form.newPassword });
     }),
   );
 
   web.post('/t/:tenant/forgot/unlock', flowRoute, async (req, reply) =>
-    withFlow(services, req, reply, async (tenant, flow, settings) => {
-      if (flow.state !== 'verified' || !settings.sspr.unlockEnabled)
-        return redirect(reply, `${tenantBase(tenant)}/forgot/verify`);
-      return write(req, reply, tenant, flow, settings, 'unlock', null);
-    }),
+    withFlow(services, req, reply, async (tenant, flow, settings) =>
+      finish(req, reply, tenant, flow, settings, { kind: 'unlock' }),
+    ),
   );
 }

@@ -1,0 +1,67 @@
+/**
+ * Registering an email address or a mobile number: the address is checked, a code is sent to it
+ * (purpose `register_email` / `register_sms`, owned by the web session asking), and the address is
+ * stored once that code comes back. The pending address itself is kept by the caller (the web
+ * session), so a code only confirms the address it was sent to.
+ */
+import { isPlainEmail } from '../../mail/mailer.js';
+import type { Services } from '../../services.js';
+import { userMethodRepository } from '../../store/user-methods.js';
+import { CodeInputSchema, checkCode, issueCode, sendCode } from './codes.js';
+import { assertOffered } from './registered.js';
+
+export type ContactKind = 'email' | 'sms';
+
+const PHONE = /^\+?[0-9][0-9 ()-]{6,19}$/;
+const purposeOf = (kind: ContactKind) => (kind === 'email' ? 'register_email' : 'register_sms');
+
+export type SendRegistrationResult = { ok: true } | { ok: false; problem: 'invalid_address' | 'send_failed' };
+
+/** Check the address and send it a code (waits for the send: the person is told if it failed). */
+export async function sendRegistrationCode(
+  services: Services,
+  o: { tenantId: string; kind: ContactKind; owner: string; address: string },
+): Promise<SendRegistrationResult> {
+  await assertOffered(services, o.tenantId, o.kind);
+  const valid = o.kind === 'email' ? isPlainEmail(o.address) : PHONE.test(o.address);
+  if (!valid) return { ok: false, problem: 'invalid_address' };
+  const code = await issueCode(services, {
+    tenantId: o.tenantId,
+    purpose: purposeOf(o.kind),
+    owner: o.owner,
+    channel: o.kind,
+  });
+  try {
+    await sendCode(services, o.kind, o.address, code);
+  } catch (err) {
+    services.log.warn('could not send a registration code', { tenantId: o.tenantId, channel: o.kind, err });
+    return { ok: false, problem: 'send_failed' };
+  }
+  return { ok: true };
+}
+
+export type ConfirmRegistrationResult = { ok: true } | { ok: false; problem: 'code_invalid' | 'code_wrong' };
+
+/** The code sent to `address` came back: store the address as the user's method. */
+export async function confirmRegistrationCode(
+  services: Services,
+  o: { tenantId: string; userKey: string; kind: ContactKind; owner: string; address: string; code: string },
+): Promise<ConfirmRegistrationResult> {
+  await assertOffered(services, o.tenantId, o.kind);
+  const code = CodeInputSchema.safeParse(o.code);
+  if (!code.success) return { ok: false, problem: 'code_invalid' };
+  const check = await checkCode(services, {
+    tenantId: o.tenantId,
+    purpose: purposeOf(o.kind),
+    owner: o.owner,
+    code: code.data,
+  });
+  if (check !== 'ok') return { ok: false, problem: 'code_wrong' };
+  await userMethodRepository(services.db).put(
+    o.tenantId,
+    o.userKey,
+    { kind: o.kind, value: o.address, lastStep: null },
+    services.now(),
+  );
+  return { ok: true };
+}
