@@ -209,6 +209,22 @@ describe('web pages over HTTP', () => {
     assert.deepEqual(late.codes, ['flow_locked']);
   });
 
+  // Issue 9: the flow's wrong answers were read, counted in memory and written back, so wrong
+  // answers posted at once were all checked. Now each is counted in the store before it is checked.
+  it('100 wrong codes posted at once: four are answered wrong, the rest find the flow locked', async () => {
+    const { c, code } = await startForgot('bob', 'bob@example.com');
+    const token = c.csrf();
+    const pages = await Promise.all(
+      Array.from({ length: 100 }, () => c.post(`${T}/forgot/verify`, { code: '00000000' }, token)),
+    );
+    const statuses = pages.map((p) => p.status);
+    assert.equal(statuses.filter((s) => s === 422).length, 4);
+    assert.equal(statuses.filter((s) => s === 410).length, 96);
+    for (const p of pages) if (p.status === 410) assert.deepEqual(p.codes, ['flow_locked']);
+    const late = await c.post(`${T}/forgot/verify`, { code: code ?? '' }, token);
+    assert.deepEqual(late.codes, ['flow_locked']);
+  });
+
   it('resets once with a verified flow: policy failure keeps the flow, success ends it, the code cannot be reused', async () => {
     const { c, code } = await startForgot('alice', 'alice@example.com');
     const verified = await c.post(`${T}/forgot/verify`, { code: code ?? '' });
