@@ -10,7 +10,7 @@ import { createCloud, type Cloud } from '@writeback/cloud';
 import { openStore, type Db } from '../../packages/cloud/src/store/index.js';
 import { createTenant } from '../../packages/cloud/src/tenants/tenants.js';
 import { html, raw } from '../../packages/cloud/src/web/html.js';
-import { hasMessage, t } from '../../packages/cloud/src/web/i18n/index.js';
+import { hasMessage, t } from '../../packages/cloud/src/i18n/index.js';
 import { reasonText, outcomeNotice } from '../../packages/cloud/src/web/outcome-text.js';
 import {
   createWebSession,

@@ -4,7 +4,7 @@
  * (lang attribute, skip link, header, main landmark). There is no inline script or style anywhere:
  * the Content-Security-Policy (csp.ts) forbids both.
  */
-import { t } from './i18n/index.js';
+import { t } from '../i18n/index.js';
 
 /** A fragment known to be safe HTML. Only `html` and `raw` make one. */
 export class SafeHtml {

@@ -4,7 +4,7 @@
  */
 import type { EffectivePolicy, OperationResult, PolicyReason } from '@writeback/protocol';
 import { html, notice, type SafeHtml } from './html.js';
-import { t } from './i18n/index.js';
+import { t } from '../i18n/index.js';
 import { waitText } from './time-text.js';
 
 /** A moment for people: `2026-11-29 14:05 UTC`. */

@@ -7,7 +7,7 @@
 import type { EffectivePolicy, OutcomeCode } from '@writeback/protocol';
 import type { Services } from '../services.js';
 import { html, type SafeHtml } from './html.js';
-import { t, type MessageKey } from './i18n/index.js';
+import { t, type MessageKey } from '../i18n/index.js';
 import { nameParts } from './identity.js';
 import { whenText } from './outcome-text.js';
 import { waitText } from './time-text.js';

@@ -1,5 +1,5 @@
 /** Durations in words for "wait ..." texts. */
-import { t } from './i18n/index.js';
+import { t } from '../i18n/index.js';
 
 /** Whole units, rounded up to at least one: "40 seconds", "15 minutes", "2 hours". */
 export function waitText(seconds: number): string {

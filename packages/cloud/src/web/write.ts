@@ -7,7 +7,7 @@ import type { OperationResult } from '@writeback/protocol';
 import type { Services } from '../services.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { bannedReason } from './banned-check.js';
-import { t } from './i18n/index.js';
+import { t } from '../i18n/index.js';
 import type { PageUser } from './identity.js';
 import { getMethods } from './methods.js';
 import { whenText, type WriteKind } from './outcome-text.js';

@@ -13,7 +13,7 @@ import type { Services } from '../../services.js';
 import { parseRows, type Db } from '../../store/index.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { recordAdminAction } from './admin-audit.js';
 import { ago, utc } from './format.js';

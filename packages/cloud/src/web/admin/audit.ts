@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { OUTCOME_CODES, OutcomeCodeSchema } from '@writeback/protocol';
 import type { Services } from '../../services.js';
 import { html, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
 import {
   adminLogins,

@@ -6,7 +6,7 @@
  */
 import type { OutcomeCode } from '@writeback/protocol';
 import { html, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import type { ChartPoint } from './audit-query.js';
 import { dayOf } from './format.js';
 

@@ -1,5 +1,5 @@
 /** Small formatting helpers of the admin pages: waits, UTC times, relative ages. */
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 
 /** "3 minutes", "1 hour" (rounded up to whole units) for rate-limit waits. */
 export function waitText(seconds: number): string {

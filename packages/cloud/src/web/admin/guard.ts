@@ -12,7 +12,7 @@ import type { Services } from '../../services.js';
 import { parseRow } from '../../store/index.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { html, notice } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { pageTenant, redirect, sendPage, tenantBase } from '../page.js';
 import { currentSession, type WebSession } from '../session.js';
 import { adminLayout } from './layout.js';

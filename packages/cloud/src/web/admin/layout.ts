@@ -4,7 +4,7 @@
  * role, and the sign-out form. No inline script or style (the CSP forbids both).
  */
 import { html, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import type { AdminContext } from './guard.js';
 
 export type AdminSection = 'users' | 'agents' | 'settings' | 'audit';

@@ -11,7 +11,7 @@ import type { Services } from '../../services.js';
 import { isPlainEmail } from '../../mail/mailer.js';
 import { getTenantSettings, updateTenantSettings, type TenantSettings } from '../../tenants/settings.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { recordAdminAction } from './admin-audit.js';
 import { requireAdmin, type AdminContext } from './guard.js';

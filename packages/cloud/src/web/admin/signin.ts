@@ -18,7 +18,7 @@ import { reserveAll } from '../../rate-limit/limiter.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage } from '../page.js';
 import { endSession, startSession } from '../session.js';
 import { waitText } from './format.js';

@@ -32,7 +32,7 @@ import {
 import { generatePassword } from '../../writeback/password-generator.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
-import { t } from '../i18n/index.js';
+import { t } from '../../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
 import { deleteSubjectSessions } from '../session.js';
 import { adminLogins, auditForUser } from './audit-query.js';

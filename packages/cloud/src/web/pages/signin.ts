@@ -9,7 +9,7 @@ import type { Services } from '../../services.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
-import { t, type MessageKey } from '../i18n/index.js';
+import { t, type MessageKey } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { endSession, startSession } from '../session.js';
 import { signInUser, type SignInOutcome } from '../../users/sign-in.js';
