@@ -3,6 +3,7 @@
  * use, with an explicit expiry. Only the hash of the secret is stored.
  */
 import { issueToken } from '../auth/tokens.js';
+import { insertAgentToken } from '../store/agent-tokens.js';
 import type { Db } from '../store/index.js';
 
 export interface IssuedAgentToken {
@@ -18,9 +19,13 @@ export async function issueAgentToken(
 ): Promise<IssuedAgentToken> {
   const t = issueToken('wbt');
   const expiresAt = now + input.ttlMs;
-  await db.exec(
-    'INSERT INTO agent_tokens (id, tenant_id, secret_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
-    [t.id, input.tenantId, t.secretHash, now, expiresAt, input.createdBy],
-  );
+  await insertAgentToken(db, {
+    id: t.id,
+    tenantId: input.tenantId,
+    secretHash: t.secretHash,
+    createdAt: now,
+    expiresAt,
+    createdBy: input.createdBy,
+  });
   return { id: t.id, token: t.token, expiresAt };
 }

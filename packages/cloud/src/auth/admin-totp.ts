@@ -9,10 +9,18 @@
  *                          └──begin again: new secret (unconfirmed only)
  */
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
 import { generateTotpSecret, verifyTotp } from './totp.js';
 import { seal, unseal } from '../keys/sealing.js';
-import { parseRow, type Db } from '../store/index.js';
+import {
+  claimAdminTotpStep,
+  deleteAdminTotp,
+  getAdminTotp as getStoredAdminTotp,
+  putUnconfirmedAdminTotp,
+  type AdminTotp,
+} from '../store/admin-totp.js';
+import type { Db } from '../store/index.js';
+
+export type { AdminTotp } from '../store/admin-totp.js';
 
 const context = (adminId: string) => `admin-totp:${adminId}`;
 
@@ -24,29 +32,8 @@ export function unsealSecret(signingKey: KeyObject, sealed: string, adminId: str
   return unseal(signingKey, sealed, context(adminId));
 }
 
-const Row = z.object({
-  admin_id: z.string(),
-  secret_sealed: z.string(),
-  confirmed_at: z.coerce.number().nullable(),
-  last_step: z.coerce.number().nullable(),
-});
-
-export interface AdminTotp {
-  adminId: string;
-  sealed: string;
-  confirmed: boolean;
-  lastStep: number | null;
-}
-
 export async function getAdminTotp(db: Db, adminId: string): Promise<AdminTotp | null> {
-  const row = await db.one(
-    'SELECT admin_id, secret_sealed, confirmed_at, last_step FROM admin_totp WHERE admin_id = ?',
-    [adminId],
-  );
-  const r = row ? parseRow(Row, row) : undefined;
-  return r
-    ? { adminId: r.admin_id, sealed: r.secret_sealed, confirmed: r.confirmed_at !== null, lastStep: r.last_step }
-    : null;
+  return getStoredAdminTotp(db, adminId);
 }
 
 /**
@@ -61,21 +48,7 @@ export async function beginEnrolment(
 ): Promise<string | null> {
   const secret = generateTotpSecret();
   const sealed = sealSecret(signingKey, secret, admin.id);
-  return db.tx(async (t) => {
-    const row = await t.one('SELECT confirmed_at FROM admin_totp WHERE admin_id = ?', [admin.id]);
-    if (row && row.confirmed_at !== null) return null;
-    if (row)
-      await t.exec(
-        'UPDATE admin_totp SET secret_sealed = ?, last_step = NULL, updated_at = ? WHERE admin_id = ? AND confirmed_at IS NULL',
-        [sealed, now, admin.id],
-      );
-    else
-      await t.exec(
-        'INSERT INTO admin_totp (admin_id, tenant_id, secret_sealed, confirmed_at, last_step, created_at, updated_at) VALUES (?, ?, ?, NULL, NULL, ?, ?)',
-        [admin.id, admin.tenantId, sealed, now, now],
-      );
-    return secret;
-  });
+  return (await putUnconfirmedAdminTotp(db, admin, sealed, now)) ? secret : null;
 }
 
 export type TotpCheck = 'ok' | 'invalid' | 'replayed' | 'no_factor';
@@ -99,15 +72,10 @@ export async function checkAdminCode(
   const step = verifyTotp(secret, code, now);
   if (step === null) return 'invalid';
   if (rec.lastStep !== null && step <= rec.lastStep) return 'replayed';
-  const r = await db.exec(
-    `UPDATE admin_totp SET last_step = ?, confirmed_at = COALESCE(confirmed_at, ?), updated_at = ?
-     WHERE admin_id = ? AND secret_sealed = ? AND (last_step IS NULL OR last_step < ?)`,
-    [step, now, now, adminId, rec.sealed, step],
-  );
-  return r.changes === 1 ? 'ok' : 'replayed';
+  return (await claimAdminTotpStep(db, adminId, rec.sealed, step, now)) ? 'ok' : 'replayed';
 }
 
 /** Remove an admin's factor (they enrol again at next sign-in). */
 export async function resetAdminTotp(db: Db, adminId: string): Promise<boolean> {
-  return (await db.exec('DELETE FROM admin_totp WHERE admin_id = ?', [adminId])).changes === 1;
+  return deleteAdminTotp(db, adminId);
 }

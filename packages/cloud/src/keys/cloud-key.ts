@@ -4,11 +4,11 @@
  * and public half), loaded and decrypted once at start-up, and kept as a KeyObject in memory.
  */
 import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
-import { z } from 'zod';
 import { generateSigningKeyPair, PrivateJwkSchema, privateKeyObject, publicKeyObject } from '@writeback/protocol';
 import { CloudError } from '../errors.js';
 import { newId } from '../ids.js';
-import { parseRow, type Db } from '../store/index.js';
+import { activeCloudKey, insertCloudKey, lockCloudKeys } from '../store/cloud-keys.js';
+import type { Db } from '../store/index.js';
 
 export interface CloudSigningKey {
   id: string;
@@ -17,8 +17,6 @@ export interface CloudSigningKey {
   privateKey: KeyObject;
   verifyKey: KeyObject;
 }
-
-const PG_KEY_LOCK = 7_245_302;
 
 const aad = (id: string, publicKey: string): Buffer => Buffer.from(`writeback/v1/cloud-key|${id}|${publicKey}`);
 
@@ -46,8 +44,6 @@ export function decryptPrivateKey(enc: string, masterKey: Buffer, id: string, pu
   }
 }
 
-const Row = z.object({ id: z.string(), public_key: z.string(), private_key_enc: z.string() });
-
 function toKey(id: string, publicKey: string, plain: Buffer): CloudSigningKey {
   let json: unknown;
   try {
@@ -66,24 +62,19 @@ export async function loadOrCreateCloudKey(db: Db, masterKey: Buffer, now: numbe
   if (masterKey.length !== 32) throw new TypeError('config.masterKey: must be 32 bytes');
   return db.tx(async (t) => {
     // Nodes starting together on one PostgreSQL must agree on one key, not create one each.
-    if (t.engine === 'postgres') await t.query('SELECT pg_advisory_xact_lock(?)', [PG_KEY_LOCK]);
-    const row = await t.one(
-      'SELECT id, public_key, private_key_enc FROM cloud_keys WHERE retired_at IS NULL ORDER BY created_at, id LIMIT 1',
-    );
-    if (row) {
-      const r = parseRow(Row, row);
-      return toKey(r.id, r.public_key, decryptPrivateKey(r.private_key_enc, masterKey, r.id, r.public_key));
-    }
+    await lockCloudKeys(t);
+    const found = await activeCloudKey(t);
+    if (found)
+      return toKey(
+        found.id,
+        found.publicKey,
+        decryptPrivateKey(found.privateKeyEnc, masterKey, found.id, found.publicKey),
+      );
     const pair = generateSigningKeyPair();
     const id = newId('ck');
     const plain = Buffer.from(JSON.stringify(pair.privateJwk));
     const enc = encryptPrivateKey(plain, masterKey, id, pair.publicKey);
-    await t.exec('INSERT INTO cloud_keys (id, public_key, private_key_enc, created_at) VALUES (?, ?, ?, ?)', [
-      id,
-      pair.publicKey,
-      enc,
-      now,
-    ]);
+    await insertCloudKey(t, { id, publicKey: pair.publicKey, privateKeyEnc: enc }, now);
     return toKey(id, pair.publicKey, plain);
   });
 }

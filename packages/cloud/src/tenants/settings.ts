@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { CloudError } from '../errors.js';
 import type { Db } from '../store/index.js';
+import { getSettingsDocument, putSettingsDocument } from '../store/tenants.js';
 
 export const TenantSettingsSchema = z.object({
   signIn: z.object({ mode: z.enum(['cloud_hash', 'pass_through']).default('cloud_hash') }).prefault({}),
@@ -66,9 +67,9 @@ export function mergeSettings(base: unknown, patch: unknown): unknown {
 }
 
 export async function getTenantSettings(db: Db, tenantId: string): Promise<TenantSettings> {
-  const row = await db.one('SELECT settings FROM tenant_settings WHERE tenant_id = ?', [tenantId]);
-  if (!row) return TenantSettingsSchema.parse({});
-  const stored = Json.safeParse(row.settings);
+  const doc = await getSettingsDocument(db, tenantId);
+  if (doc === null) return TenantSettingsSchema.parse({});
+  const stored = Json.safeParse(doc);
   // A stored document that no longer parses (a field narrowed since) falls back field by field to the defaults.
   const parsed = TenantSettingsSchema.safeParse(stored.success ? stored.data : {});
   if (parsed.success) return parsed.data;
@@ -93,18 +94,7 @@ export async function updateTenantSettings(
         details: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), issue: i.code })),
       });
     }
-    const json = JSON.stringify(parsed.data);
-    const { changes } = await t.exec('UPDATE tenant_settings SET settings = ?, updated_at = ? WHERE tenant_id = ?', [
-      json,
-      now,
-      tenantId,
-    ]);
-    if (changes === 0)
-      await t.exec('INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?)', [
-        tenantId,
-        json,
-        now,
-      ]);
+    await putSettingsDocument(t, tenantId, JSON.stringify(parsed.data), now);
     return parsed.data;
   });
 }

@@ -2,7 +2,10 @@
 import { z } from 'zod';
 import { CloudError } from '../errors.js';
 import { newId } from '../ids.js';
-import { parseRow, parseRows, type Db } from '../store/index.js';
+import type { Db } from '../store/index.js';
+import { getTenantRow, insertTenant, listAllTenants, type Tenant } from '../store/tenants.js';
+
+export type { Tenant } from '../store/tenants.js';
 
 const TENANT_ID = /^t-[0-9a-f]{16}$/;
 
@@ -12,26 +15,10 @@ export const TenantSlugSchema = z
   .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and inner hyphens, at most 63')
   .refine((s) => !TENANT_ID.test(s), 'reserved form');
 
-export interface Tenant {
-  id: string;
-  slug: string;
-  name: string;
-  createdAt: number;
-}
-
-const TenantRow = z
-  .object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.number() })
-  .transform((r): Tenant => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }));
-
 export async function createTenant(db: Db, input: { slug: string; name: string }, now: number): Promise<Tenant> {
   const tenant: Tenant = { id: newId('t'), slug: input.slug, name: input.name, createdAt: now };
   try {
-    await db.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [
-      tenant.id,
-      tenant.slug,
-      tenant.name,
-      now,
-    ]);
+    await insertTenant(db, tenant);
   } catch (err) {
     if (err instanceof CloudError && err.code === 'conflict')
       throw new CloudError('conflict', 'a tenant with this slug exists', { cause: err });
@@ -41,12 +28,11 @@ export async function createTenant(db: Db, input: { slug: string; name: string }
 }
 
 export async function listTenants(db: Db): Promise<Tenant[]> {
-  return parseRows(TenantRow, await db.query('SELECT id, slug, name, created_at FROM tenants ORDER BY slug'));
+  return listAllTenants(db);
 }
 
 export async function getTenantById(db: Db, id: string): Promise<Tenant | undefined> {
-  const row = await db.one('SELECT id, slug, name, created_at FROM tenants WHERE id = ?', [id]);
-  return row ? parseRow(TenantRow, row) : undefined;
+  return getTenantRow(db, 'id', id);
 }
 
 /**
@@ -62,10 +48,9 @@ const FOUND_TENANTS_MAX = 10_000;
 export async function findTenant(db: Db, ref: string): Promise<Tenant | undefined> {
   const known = foundTenants.get(db)?.get(ref);
   if (known) return known;
-  const byId = TENANT_ID.test(ref);
-  const row = await db.one(`SELECT id, slug, name, created_at FROM tenants WHERE ${byId ? 'id' : 'slug'} = ?`, [ref]);
-  if (!row) return undefined;
-  const tenant = Object.freeze(parseRow(TenantRow, row));
+  const found = await getTenantRow(db, TENANT_ID.test(ref) ? 'id' : 'slug', ref);
+  if (!found) return undefined;
+  const tenant = Object.freeze(found);
   let cache = foundTenants.get(db);
   if (!cache) {
     cache = new Map();

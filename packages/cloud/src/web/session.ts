@@ -10,73 +10,29 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { hashSecret, secretMatches } from '../auth/tokens.js';
 import type { Services } from '../services.js';
-import { parseRow, type Db } from '../store/index.js';
+import type { Db } from '../store/index.js';
+import {
+  deleteExpiredWebSessions,
+  deleteWebSession,
+  getWebSession,
+  insertWebSession,
+  touchWebSession,
+  type SessionData,
+  type WebSession,
+  type WebSessionKind,
+} from '../store/web-sessions.js';
 import { clearCookie, getCookie, setCookie } from './cookies.js';
 
-export type WebSessionKind = 'user' | 'admin';
+// The session SQL lives in store/web-sessions.ts; these stay importable from here for now.
+export type { SessionData, WebSession, WebSessionKind } from '../store/web-sessions.js';
+export { deleteSubjectSessions, deleteWebSession, updateSessionData } from '../store/web-sessions.js';
 
 export const SESSION_IDLE_MS = 15 * 60_000;
 export const SESSION_ABSOLUTE_MS = 8 * 3_600_000;
 /** last_seen_at is written at most this often (a page load must not always be a store write). */
 const TOUCH_EVERY_MS = 30_000;
-
-/** Free-form, non-secret state of a session (each user of a key parses its own value). */
-export type SessionData = Record<string, unknown>;
-
-export interface WebSession {
-  id: string;
-  kind: WebSessionKind;
-  tenantId: string;
-  /** The signed-in subject: a cloud user id (or the login before the first sync), or an admin id. */
-  subjectId: string;
-  subjectLogin: string;
-  csrfToken: string;
-  data: SessionData;
-  createdAt: number;
-  lastSeenAt: number;
-  expiresAt: number;
-}
-
-const DataSchema = z.record(z.string(), z.unknown());
-const SessionRow = z
-  .object({
-    id: z.string(),
-    secret_hash: z.string(),
-    kind: z.enum(['user', 'admin']),
-    tenant_id: z.string(),
-    subject_id: z.string(),
-    subject_login: z.string(),
-    csrf_token: z.string(),
-    data: z.string(),
-    created_at: z.coerce.number(),
-    last_seen_at: z.coerce.number(),
-    expires_at: z.coerce.number(),
-  })
-  .transform((r) => {
-    let data: SessionData = {};
-    try {
-      const parsed = DataSchema.safeParse(JSON.parse(r.data));
-      if (parsed.success) data = parsed.data;
-    } catch {
-      data = {};
-    }
-    const session: WebSession = {
-      id: r.id,
-      kind: r.kind,
-      tenantId: r.tenant_id,
-      subjectId: r.subject_id,
-      subjectLogin: r.subject_login,
-      csrfToken: r.csrf_token,
-      data,
-      createdAt: r.created_at,
-      lastSeenAt: r.last_seen_at,
-      expiresAt: r.expires_at,
-    };
-    return { session, secretHash: r.secret_hash };
-  });
 
 export const COOKIE_BASE: Readonly<Record<WebSessionKind, string>> = { user: 'wb-user', admin: 'wb-admin' };
 
@@ -112,23 +68,7 @@ export async function createWebSession(
     lastSeenAt: now,
     expiresAt: now + SESSION_ABSOLUTE_MS,
   };
-  await db.exec(
-    `INSERT INTO web_sessions (id, secret_hash, kind, tenant_id, subject_id, subject_login, csrf_token, data, created_at, last_seen_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      id,
-      hashSecret(secret),
-      session.kind,
-      session.tenantId,
-      session.subjectId,
-      session.subjectLogin,
-      session.csrfToken,
-      JSON.stringify(session.data),
-      now,
-      now,
-      session.expiresAt,
-    ],
-  );
+  await insertWebSession(db, session, hashSecret(secret));
   return { session, cookie: `${id}.${secret}` };
 }
 
@@ -144,52 +84,25 @@ export async function loadWebSession(
 ): Promise<WebSession | null> {
   const m = COOKIE_VALUE.exec(cookie);
   if (!m?.[1] || !m[2]) return null;
-  const row = await db.one('SELECT * FROM web_sessions WHERE id = ?', [m[1]]);
-  const parsed = row ? parseRow(SessionRow, row) : undefined;
+  const found = await getWebSession(db, m[1]);
   // Always one hash comparison, found or not.
-  if (!secretMatches(m[2], parsed?.secretHash) || !parsed) return null;
-  const s = parsed.session;
+  if (!secretMatches(m[2], found?.secretHash) || !found) return null;
+  const s = found.session;
   if (s.kind !== kind) return null;
   if (now >= s.expiresAt || now - s.lastSeenAt >= SESSION_IDLE_MS) {
-    await db.exec('DELETE FROM web_sessions WHERE id = ?', [s.id]);
+    await deleteWebSession(db, s.id);
     return null;
   }
   if (now - s.lastSeenAt >= TOUCH_EVERY_MS) {
-    await db.exec('UPDATE web_sessions SET last_seen_at = ? WHERE id = ?', [now, s.id]);
+    await touchWebSession(db, s.id, now);
     s.lastSeenAt = now;
   }
   return s;
 }
 
-export async function updateSessionData(db: Db, id: string, data: SessionData): Promise<void> {
-  await db.exec('UPDATE web_sessions SET data = ? WHERE id = ?', [JSON.stringify(data), id]);
-}
-
-export async function deleteWebSession(db: Db, id: string): Promise<void> {
-  await db.exec('DELETE FROM web_sessions WHERE id = ?', [id]);
-}
-
-/** End every session of a subject (after a password reset, for example). */
-export async function deleteSubjectSessions(
-  db: Db,
-  tenantId: string,
-  kind: WebSessionKind,
-  subjectId: string,
-): Promise<number> {
-  return (
-    await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ?', [
-      tenantId,
-      kind,
-      subjectId,
-    ])
-  ).changes;
-}
-
 /** Delete sessions past their absolute or idle limit. */
 export async function sweepWebSessions(db: Db, now: number): Promise<number> {
-  return (
-    await db.exec('DELETE FROM web_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [now, now - SESSION_IDLE_MS])
-  ).changes;
+  return deleteExpiredWebSessions(db, now, now - SESSION_IDLE_MS);
 }
 
 // ---- request level -------------------------------------------------------------------------

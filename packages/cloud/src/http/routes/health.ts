@@ -1,5 +1,6 @@
 /** Liveness and readiness: the store answers, and how many agents are connected across tenants. */
 import { z } from 'zod';
+import { pingStore } from '../../store/health.js';
 import { defineRoute } from '../route.js';
 
 const HealthSchema = z.object({
@@ -23,7 +24,7 @@ export const healthRoute = defineRoute({
   async handle({ services }) {
     let store: 'ok' | 'error' = 'ok';
     try {
-      await services.db.one('SELECT 1 AS ok');
+      await pingStore(services.db);
     } catch (err) {
       services.log.error('health: store check failed', { err });
       store = 'error';

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { listTenantAgents, revokeAgent } from '../../agents/registry.js';
 import { issueAgentToken } from '../../agents/tokens.js';
 import type { Services } from '../../services.js';
-import { parseRows, type Db } from '../../store/index.js';
+import { expireAgentToken, listOpenAgentTokens } from '../../store/agent-tokens.js';
+import { getSyncState } from '../../store/sync-state.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
@@ -21,59 +22,6 @@ import { requireAdmin, type AdminContext } from './guard.js';
 import { adminLayout } from './layout.js';
 
 const TTL_CHOICES = [3600, 86400, 604800] as const;
-
-const SyncRow = z.object({
-  phase: z.string().nullable().catch(null),
-  last_run_at: z.coerce.number().nullable().catch(null),
-  last_success_at: z.coerce.number().nullable().catch(null),
-  last_full_at: z.coerce.number().nullable().catch(null),
-  last_error: z.string().nullable().catch(null),
-  agent_id: z.string().nullable().catch(null),
-  total: z.coerce.number().nullable().catch(null),
-  pending_deletes: z.string().nullable().catch(null),
-});
-type SyncState = z.infer<typeof SyncRow>;
-
-async function syncState(db: Db, tenantId: string): Promise<SyncState | null> {
-  try {
-    const rows = parseRows(
-      SyncRow,
-      await db.query(
-        'SELECT phase, last_run_at, last_success_at, last_full_at, last_error, agent_id, total, pending_deletes FROM sync_state WHERE tenant_id = ?',
-        [tenantId],
-      ),
-    );
-    return rows[0] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-const TokenRow = z.object({
-  id: z.string(),
-  created_at: z.coerce.number(),
-  expires_at: z.coerce.number(),
-  created_by: z.string(),
-});
-
-async function openTokens(db: Db, tenantId: string, now: number) {
-  return parseRows(
-    TokenRow,
-    await db.query(
-      'SELECT id, created_at, expires_at, created_by FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC',
-      [tenantId, now],
-    ),
-  );
-}
-
-/** Expire an unused token now; false when there is no such open token. */
-async function revokeToken(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
-  const r = await db.exec(
-    'UPDATE agent_tokens SET expires_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL AND expires_at > ?',
-    [now, id, tenantId, now],
-  );
-  return r.changes === 1;
-}
 
 const Done = z.object({ done: z.enum(['agent_revoked', 'token_revoked']).optional() });
 const AgentParams = z.object({ tenant: z.string(), agentId: z.string().min(1).max(64) });
@@ -94,8 +42,8 @@ async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml |
       services.log.error('relay presence failed', { err });
       return null;
     }),
-    syncState(services.db, ctx.tenant.id),
-    openTokens(services.db, ctx.tenant.id, now),
+    getSyncState(services.db, ctx.tenant.id),
+    listOpenAgentTokens(services.db, ctx.tenant.id, now),
   ]);
   const live = new Map((presence ?? []).filter((p) => p.tenantId === ctx.tenant.id).map((p) => [p.agentId, p]));
   const csrf = ctx.session.csrfToken;
@@ -120,19 +68,19 @@ ${isAdmin ? html`<td><form method="post" action="${ctx.base}/agents/${encodeURIC
   const relayNote = presence === null ? notice('warning', t('admin.agents.relayDown')) : '';
   const syncBlock = sync
     ? html`<dl class="attrs">
-<dt>${t('admin.sync.phase')}</dt><dd>${sync.phase ?? '—'}</dd>
-<dt>${t('admin.sync.lastSuccess')}</dt><dd>${sync.last_success_at ? html`${utc(sync.last_success_at)} (${ago(sync.last_success_at, now)})` : t('admin.never')}</dd>
-<dt>${t('admin.sync.lastRun')}</dt><dd>${utc(sync.last_run_at)}</dd>
-<dt>${t('admin.sync.lastFull')}</dt><dd>${utc(sync.last_full_at)}</dd>
-<dt>${t('admin.sync.total')}</dt><dd>${sync.total ?? '—'}</dd>
-<dt>${t('admin.sync.lastError')}</dt><dd>${sync.last_error ?? t('admin.sync.noError')}</dd>
-${sync.pending_deletes ? html`<dt>${t('admin.sync.held')}</dt><dd>${t('admin.sync.heldText')}</dd>` : ''}
+<dt>${t('admin.sync.phase')}</dt><dd>${sync.phase}</dd>
+<dt>${t('admin.sync.lastSuccess')}</dt><dd>${sync.lastSuccessAt ? html`${utc(sync.lastSuccessAt)} (${ago(sync.lastSuccessAt, now)})` : t('admin.never')}</dd>
+<dt>${t('admin.sync.lastRun')}</dt><dd>${utc(sync.lastRunAt)}</dd>
+<dt>${t('admin.sync.lastFull')}</dt><dd>${utc(sync.lastFullAt)}</dd>
+<dt>${t('admin.sync.total')}</dt><dd>${sync.total}</dd>
+<dt>${t('admin.sync.lastError')}</dt><dd>${sync.lastError ?? t('admin.sync.noError')}</dd>
+${sync.pendingDeletes.length > 0 ? html`<dt>${t('admin.sync.held')}</dt><dd>${t('admin.sync.heldText')}</dd>` : ''}
 </dl>`
     : html`<p class="empty">${t('admin.sync.none')}</p>`;
   const tokenRows = tokens.map(
     (
       k,
-    ) => html`<li><span><span class="mono">${k.id}</span> · ${t('admin.tokens.expires', { at: utc(k.expires_at) })} · ${k.created_by}</span>
+    ) => html`<li><span><span class="mono">${k.id}</span> · ${t('admin.tokens.expires', { at: utc(k.expiresAt) })} · ${k.createdBy}</span>
 ${isAdmin ? html`<form method="post" action="${ctx.base}/agents/tokens/${encodeURIComponent(k.id)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary">${t('admin.tokens.revoke')}</button></form>` : ''}</li>`,
   );
   const issueForm = isAdmin
@@ -196,7 +144,8 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const p = parseForm(TokenParams, req.params);
-    if (!(await revokeToken(services.db, ctx.tenant.id, p.tokenId, services.now()))) throw new WebError('not_found');
+    if (!(await expireAgentToken(services.db, ctx.tenant.id, p.tokenId, services.now())))
+      throw new WebError('not_found');
     services.log.info('agent registration token revoked (pages)', {
       tenantId: ctx.tenant.id,
       tokenId: p.tokenId,

@@ -7,29 +7,17 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ADMIN_ROLES, type AdminRole } from '../../auth/admins.js';
 import type { Services } from '../../services.js';
-import { parseRow } from '../../store/index.js';
+import { getAdminById } from '../../store/admins.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { html, notice } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { pageTenant, redirect, sendPage, tenantBase } from '../page.js';
 import { currentSession, type WebSession } from '../session.js';
+import type { AdminAccount, AdminContext } from './context.js';
 import { adminLayout } from './layout.js';
 
-export interface AdminAccount {
-  id: string;
-  login: string;
-  role: AdminRole;
-}
-
-export interface AdminContext {
-  tenant: Tenant;
-  admin: AdminAccount;
-  session: WebSession;
-  /** `/t/<slug>/admin` */
-  base: string;
-}
+export type { AdminAccount, AdminContext } from './context.js';
 
 /** What an admin session carries: `mfa` between the password and the second factor, `ok` after. */
 export const AdminSessionData = z.object({ stage: z.enum(['mfa', 'ok']), pwAt: z.number() });
@@ -38,25 +26,14 @@ export type AdminSessionData = z.infer<typeof AdminSessionData>;
 /** How long the second factor may take after the password. */
 export const MFA_WINDOW_MS = 5 * 60_000;
 
-const AccountRow = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  login: z.string(),
-  role: z.enum(ADMIN_ROLES),
-  disabled_at: z.coerce.number().nullable(),
-});
-
 export async function loadAdminAccount(
   services: Services,
   tenantId: string,
   adminId: string,
 ): Promise<AdminAccount | null> {
-  const row = await services.db.one('SELECT id, tenant_id, login, role, disabled_at FROM admins WHERE id = ?', [
-    adminId,
-  ]);
-  const a = row ? parseRow(AccountRow, row) : undefined;
-  if (!a || a.tenant_id !== tenantId || a.disabled_at !== null) return null;
-  return { id: a.id, login: a.login, role: a.role };
+  const a = await getAdminById(services.db, adminId);
+  if (!a || a.admin.tenantId !== tenantId || a.disabled) return null;
+  return { id: a.admin.id, login: a.admin.login, role: a.admin.role };
 }
 
 export const adminBase = (tenant: Pick<Tenant, 'slug'>): string => `${tenantBase(tenant)}/admin`;

@@ -5,7 +5,7 @@
  */
 import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
-import type { AdminContext } from './guard.js';
+import type { AdminContext } from './context.js';
 
 export type AdminSection = 'users' | 'agents' | 'settings' | 'audit';
 
