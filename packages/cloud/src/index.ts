@@ -39,5 +39,5 @@ export {
   type DeepPartial,
 } from './tenants/settings.js';
 export { findUserByLogin, getUserById, listUsers, type CloudUser } from './users/directory-users.js';
-export { signInUser, type SignInOutcome, type SignInResult } from './users/sign-in.js';
+export { signInUser, type SignInOutcome, type SignInResult } from './usecases/user-sign-in.js';
 export type { Mailer, MailMessage, SmsMessage, SmsProvider } from './mail/mailer.js';

@@ -20,6 +20,7 @@ import { AdminClient, parseCsv } from './admin-client.js';
 const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const HELPDESK = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
 const TARGET = { login: 'guessed', password: 'Guessed-Admin-Pass-2030!' };
+const BUDGET = { login: 'budgeted', password: 'Budgeted-Admin-Pass-2030!' };
 const dataCode = (html: string): string | null => /data-code="([a-z_]+)"/.exec(html)?.[1] ?? null;
 
 describe('admin pages over HTTP', () => {
@@ -195,16 +196,31 @@ describe('admin pages over HTTP', () => {
     assert.notEqual(fresh, secret);
   });
 
-  test('failed sign-ins are rate limited per login: then 429 rate_limited with Retry-After, even with the right password', async () => {
+  test('failed sign-ins are rate limited per login with ONE budget for the pages and the API, the tenant by slug or id: then 429 rate_limited with Retry-After, even with the right password', async () => {
+    await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...BUDGET, role: 'helpdesk' } });
     const c = new AdminClient(cloud.url);
     await c.get('/t/acme/admin/signin');
-    for (let i = 0; i < 10; i++)
-      assert.equal((await c.post('/t/acme/admin/signin', { login: TARGET.login, password: `wrong-${i}` })).status, 401);
-    const limited = await c.post('/t/acme/admin/signin', TARGET);
+    const api = async (tenant: string, login: string, password: string) =>
+      (
+        await fetch(`${cloud.url}/api/v1/tenants/${encodeURIComponent(tenant)}/admin/sessions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ login, password }),
+        })
+      ).status;
+    // Ten failures spread over the pages and the API, the tenant by slug and by id, the login in
+    // another case: one budget of ten (before issue 9 this was two budgets, twenty guesses).
+    for (let i = 0; i < 4; i++)
+      assert.equal((await c.post('/t/acme/admin/signin', { login: BUDGET.login, password: `wrong-${i}` })).status, 401);
+    for (let i = 0; i < 3; i++) assert.equal(await api('acme', BUDGET.login, `wrong-api-${i}`), 401);
+    for (let i = 0; i < 3; i++) assert.equal(await api(tenantId, BUDGET.login.toUpperCase(), `wrong-id-${i}`), 401);
+    const limited = await c.post('/t/acme/admin/signin', BUDGET);
     assert.equal(limited.status, 429);
     assert.equal(dataCode(limited.text), 'rate_limited');
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     assert.equal(limited.location, null);
+    assert.equal(await api('acme', BUDGET.login, BUDGET.password), 429);
+    assert.equal(await api(tenantId, BUDGET.login, BUDGET.password), 429);
   });
 
   test('an admin POST without the right CSRF token is refused (403 csrf_failed) and changes nothing', async () => {

@@ -8,6 +8,7 @@
  * once per process. Nothing here logs or keeps the candidate.
  */
 import { readFileSync } from 'node:fs';
+import type { OperationResult } from '@writeback/protocol';
 
 export interface BannedContext {
   /** The user's login (sAMAccountName, UPN or mail; the part before @ or after \ is used too). */
@@ -133,4 +134,21 @@ export function isBanned(password: string, ctx: BannedContext = {}): boolean {
 /** The same check, saying which rule matched. */
 export function checkBanned(password: string, ctx: BannedContext = {}): BannedResult {
   return shippedBannedChecker().check(password, ctx);
+}
+
+/** The audit record's detail for a password the check refused (never the password). */
+export const BANNED_DETAIL = 'refused by the common-password check before sending';
+
+/**
+ * The check every password write through the cloud makes before anything is sent to the agent,
+ * answered in the directory's own shape: `policy_violation` with reason `banned`, or
+ * `contains_user_name` for a password built on the user's own name. Null: send it.
+ */
+export function bannedRefusal(
+  password: string,
+  who: { login: string; displayName?: string | null | undefined },
+): OperationResult | null {
+  const r = checkBanned(password, { login: who.login, displayName: who.displayName });
+  if (!r.banned) return null;
+  return { outcome: 'policy_violation', reasons: [r.rule === 'user_name' ? 'contains_user_name' : 'banned'] };
 }

@@ -5,14 +5,8 @@
 import type { EffectivePolicy, OperationResult, PolicyReason } from '@writeback/protocol';
 import { html, notice, type SafeHtml } from './html.js';
 import { t } from '../i18n/index.js';
+import { whenText } from '../i18n/time.js';
 import { waitText } from './time-text.js';
-
-/** A moment for people: `2026-11-29 14:05 UTC`. */
-export function whenText(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())} UTC`;
-}
 
 export function reasonText(reason: PolicyReason, policy: EffectivePolicy | undefined): string {
   switch (reason) {

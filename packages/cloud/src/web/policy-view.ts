@@ -1,43 +1,15 @@
 /**
- * The effective password rules for one user (policy.get through the writeback service, i.e. the
- * directory's own policy), shown next to the new-password field as a checklist that
- * assets/policy-check.js ticks while the person types. The directory still decides; the
- * common-password check (policy/banned.ts) runs here before anything is sent to the agent.
+ * The effective password rules for one user (read by usecases/policy.ts: the directory's own
+ * policy), shown next to the new-password field as a checklist that assets/policy-check.js ticks
+ * while the person types. The directory still decides; the use case's common-password check
+ * (policy/banned.ts) runs before anything is sent to the agent.
  */
-import type { EffectivePolicy, OutcomeCode } from '@writeback/protocol';
-import type { Services } from '../services.js';
+import type { EffectivePolicy } from '@writeback/protocol';
 import { html, type SafeHtml } from './html.js';
 import { t, type MessageKey } from '../i18n/index.js';
-import { nameParts } from './identity.js';
-import { whenText } from './outcome-text.js';
+import { nameParts } from '../usecases/person.js';
+import { whenText } from '../i18n/time.js';
 import { waitText } from './time-text.js';
-
-export interface PolicyLookup {
-  outcome: OutcomeCode;
-  policy: EffectivePolicy | null;
-}
-
-/**
- * The user's effective policy for the rules panel of a page (My Account, the forgot flow's new
- * password step). A page view is not an operation: the read is not audited (it is logged at debug
- * level); the write the page leads to is.
- */
-export async function fetchPolicy(
-  services: Services,
-  tenantId: string,
-  login: string,
-  clientIp: string | null,
-): Promise<PolicyLookup> {
-  const r = await services.writeback.executeOperation({
-    tenantId,
-    request: { op: 'policy.get', params: { user: { by: 'login', value: login } } },
-    actor: { kind: 'user', id: login },
-    target: login,
-    clientIp,
-    audit: false,
-  });
-  return { outcome: r.result.outcome, policy: r.result.outcome === 'succeeded' ? (r.result.policy ?? null) : null };
-}
 
 function item(rule: string | null, key: MessageKey, vars?: Record<string, string | number>): SafeHtml {
   return html`<li${rule ? html` data-rule="${rule}" data-met="false"` : ''}><span class="mark" aria-hidden="true"></span><span class="text">${t(key, vars)}</span>${rule ? html`<span class="state visually-hidden"> — ${t('policy.notMet')}</span>` : ''}</li>`;

@@ -13,7 +13,7 @@ import { CloudError } from '../../errors.js';
 import type { SyncStatus } from '../../sync/engine.js';
 import { getTenantSettings, TenantSettingsSchema, updateTenantSettings } from '../../tenants/settings.js';
 import { createCloudUser, findUserByLogin, listUsers, type CloudUser } from '../../users/directory-users.js';
-import { SIGN_IN_OUTCOMES, signInUser, type SignInOutcome } from '../../users/sign-in.js';
+import { SIGN_IN_OUTCOMES, signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
 import { defineRoute, type ResponseDoc } from '../route.js';
 import { isoOrNull, TenantParams, UserParams } from '../schemas.js';
 import { loadTenant, loadTenantFor } from '../steps/load-tenant.js';

@@ -1,19 +1,16 @@
 /**
  * Admin sign-in: login + password (+ the TOTP code once the admin has enrolled a factor on the
  * admin pages) → a short-lived session token usable as Bearer. Unknown tenant, unknown login,
- * wrong password and disabled account give the same answer after the same scrypt work. Failed
- * attempts are rate limited per login and per client IP. The second factor is checked here as on
- * the pages, with the same replay protection, so the API is no way around it.
+ * wrong password and disabled account give the same answer after the same scrypt work. The use
+ * case (usecases/admin-sign-in.ts) is the pages' too: one attempt budget per admin login in the
+ * tenant however the tenant is spelled, the same second factor with the same replay protection.
  */
 import { z } from 'zod';
-import { checkAdminCode, getAdminTotp } from '../../auth/admin-totp.js';
-import { ADMIN_ROLES, createSession, revokeSession, verifyAdminCredentials } from '../../auth/admins.js';
-import { dummyPasswordHash, verifyPassword } from '../../auth/passwords.js';
+import { ADMIN_ROLES, revokeSession } from '../../auth/admins.js';
 import { CloudError } from '../../errors.js';
-import { findTenant } from '../../tenants/tenants.js';
+import { signInAdminForToken } from '../../usecases/admin-sign-in.js';
 import { defineRoute } from '../route.js';
 import { iso, TenantParams } from '../schemas.js';
-import { checkRateLimit } from '../steps/check-rate-limit.js';
 
 export const signInRoute = defineRoute({
   method: 'POST',
@@ -50,50 +47,16 @@ export const signInRoute = defineRoute({
     'unsupported_media_type',
   ],
   async handle({ params, body, services, clientIp }) {
-    const { limiters } = services;
-    const release = checkRateLimit([
-      [limiters.signInPerLogin, `${params.tenant}:${body.login.toLowerCase()}`],
-      [limiters.signInPerIp, clientIp],
-    ]);
-    const tenant = await findTenant(services.db, params.tenant);
-    let admin = null;
-    if (tenant) admin = await verifyAdminCredentials(services.db, tenant.id, body.login, body.password);
-    else await verifyPassword(body.password, await dummyPasswordHash());
-    if (!tenant || !admin) {
-      services.log.warn('admin sign-in failed', { tenant: params.tenant, clientIp });
-      throw new CloudError('invalid_credentials', 'the login or password is not correct');
-    }
-    const factor = await getAdminTotp(services.db, admin.id);
-    if (factor?.confirmed) {
-      if (body.totp === undefined)
-        throw new CloudError(
-          'second_factor_required',
-          'this admin signs in with an authenticator code: send it as totp',
-        );
-      const check = await checkAdminCode(
-        services.db,
-        services.cloudKey.privateKey,
-        admin.id,
-        body.totp,
-        services.now(),
-        { enrolling: false },
-      );
-      if (check !== 'ok') {
-        services.log.warn('admin sign-in failed: second factor', { tenant: params.tenant, clientIp, check });
-        throw new CloudError('invalid_credentials', 'the login, password or authenticator code is not correct');
-      }
-    }
-    // Only failures count towards the limit.
-    release();
-    const session = await createSession(services.db, admin, services.config.sessionTtlSeconds * 1000, services.now());
-    services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id });
+    const { admin, token, expiresAt } = await signInAdminForToken(services, {
+      tenantRef: params.tenant,
+      login: body.login,
+      password: body.password,
+      totp: body.totp,
+      clientIp,
+    });
     return {
       status: 201,
-      body: {
-        token: session.token,
-        expiresAt: iso(session.expiresAt),
-        admin: { id: admin.id, login: admin.login, role: admin.role },
-      },
+      body: { token, expiresAt: iso(expiresAt), admin: { id: admin.id, login: admin.login, role: admin.role } },
     };
   },
 });

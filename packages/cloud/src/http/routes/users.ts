@@ -1,18 +1,22 @@
 /**
  * Admin operations on one directory user: reset the password, unlock, read the effective policy.
- * Each is one (or, for a generated reset, two) synchronous writeback requests; the answer carries
- * the outcome's single HTTP status and a plain-English message.
+ * Each route parses, calls its use case (usecases/password-reset.ts, unlock.ts, policy.ts — the
+ * same ones the admin pages call) and answers with the outcome's single HTTP status and a
+ * plain-English message.
  */
 import { z } from 'zod';
-import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationRequest, type UserRef } from '@writeback/protocol';
-import { actorOf } from '../../auth/principal.js';
+import { OUTCOME_HTTP_STATUS, PasswordSchema } from '@writeback/protocol';
+import { actorOf, type Actor, type Principal } from '../../auth/principal.js';
 import { outcomeAnswer, OutcomeBodySchema } from '../../outcomes/http.js';
-import { generatePassword } from '../../writeback/password-generator.js';
 import type { Services } from '../../services.js';
+import { resetPasswordAsAdmin } from '../../usecases/password-reset.js';
+import { readPolicyAsAdmin } from '../../usecases/policy.js';
+import { findTarget } from '../../usecases/target.js';
+import { unlockAsAdmin } from '../../usecases/unlock.js';
+import type { WriteAnswer } from '../../usecases/write.js';
 import { defineRoute, type ResponseDoc, type RouteReply } from '../route.js';
 import { UserParams } from '../schemas.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
-import type { Principal } from '../../auth/principal.js';
 
 /** Every status a writeback answer can have, documented once for each writeback route. */
 export function outcomeResponses(): Record<number, ResponseDoc> {
@@ -34,25 +38,16 @@ const WRITEBACK_ERRORS = [
   'unsupported_media_type',
 ] as const;
 
-interface Call {
-  services: Services;
-  principal: Principal | null;
-  tenantId: string;
-  login: string;
-  clientIp: string;
-}
+const actor = (p: Principal | null): Actor => (p ? actorOf(p) : { kind: 'system', id: 'unknown' });
 
-async function execute(c: Call, request: OperationRequest) {
-  return c.services.writeback.executeOperation({
-    tenantId: c.tenantId,
-    request,
-    actor: c.principal ? actorOf(c.principal) : { kind: 'system', id: 'unknown' },
-    target: c.login,
-    clientIp: c.clientIp,
+/** The use case's answer as the API's body. */
+export function answer(services: Services, a: WriteAnswer): RouteReply {
+  return outcomeAnswer(a.result, a.requestId, {
+    op: a.op,
+    now: services.now(),
+    ...(a.temporaryPassword !== undefined ? { temporaryPassword: a.temporaryPassword } : {}),
   });
 }
-
-const userRef = (login: string): UserRef => ({ by: 'login', value: login });
 
 export const resetPasswordRoute = defineRoute({
   method: 'POST',
@@ -75,27 +70,19 @@ export const resetPasswordRoute = defineRoute({
   errors: WRITEBACK_ERRORS,
   async handle({ principal, params, body, services, clientIp }): Promise<RouteReply> {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.reset');
-    const call: Call = { services, principal, tenantId: tenant.id, login: params.login, clientIp };
-    let newPassword = body.newPassword;
-    const generated = newPassword === undefined;
-    if (newPassword === undefined) {
-      // The generated password must pass the directory's own policy, so read it first.
-      const policy = await execute(call, { op: 'policy.get', params: { user: userRef(params.login) } });
-      if (policy.result.outcome !== 'succeeded')
-        return outcomeAnswer(policy.result, policy.requestId, { op: 'policy.get', now: services.now() });
-      newPassword = generatePassword(policy.result.policy, params.login);
-    }
-    const forceChange = body.forceChange ?? generated;
-    const r = await execute(call, {
-      op: 'password.reset',
-      params: { user: userRef(params.login), forceChange, unlock: body.unlock, enforceHistory: body.enforceHistory },
-      secret: { newPassword },
-    });
-    return outcomeAnswer(r.result, r.requestId, {
-      op: 'password.reset',
-      now: services.now(),
-      ...(generated ? { temporaryPassword: newPassword } : {}),
-    });
+    return answer(
+      services,
+      await resetPasswordAsAdmin(services, {
+        tenant,
+        actor: actor(principal),
+        target: await findTarget(services, tenant.id, params.login),
+        clientIp,
+        newPassword: body.newPassword,
+        forceChange: body.forceChange,
+        unlock: body.unlock,
+        enforceHistory: body.enforceHistory,
+      }),
+    );
   },
 });
 
@@ -111,11 +98,8 @@ export const unlockRoute = defineRoute({
   errors: WRITEBACK_ERRORS,
   async handle({ principal, params, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.unlock');
-    const r = await execute(
-      { services, principal, tenantId: tenant.id, login: params.login, clientIp },
-      { op: 'account.unlock', params: { user: userRef(params.login) } },
-    );
-    return outcomeAnswer(r.result, r.requestId, { op: 'account.unlock', now: services.now() });
+    const target = await findTarget(services, tenant.id, params.login);
+    return answer(services, await unlockAsAdmin(services, { tenant, actor: actor(principal), target, clientIp }));
   },
 });
 
@@ -131,10 +115,10 @@ export const policyRoute = defineRoute({
   errors: WRITEBACK_ERRORS,
   async handle({ principal, params, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'users.policy');
-    const r = await execute(
-      { services, principal, tenantId: tenant.id, login: params.login, clientIp },
-      { op: 'policy.get', params: { user: userRef(params.login) } },
+    const target = await findTarget(services, tenant.id, params.login);
+    return answer(
+      services,
+      await readPolicyAsAdmin(services, { tenantId: tenant.id, actor: actor(principal), target, clientIp }),
     );
-    return outcomeAnswer(r.result, r.requestId, { op: 'policy.get', now: services.now() });
   },
 });

@@ -6,7 +6,7 @@
  */
 import type { Services } from '../../services.js';
 import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
-import { inSsprScope, resolveUser } from '../../web/identity.js';
+import { inSsprScope, resolvePerson } from '../person.js';
 import {
   FLOW_TTL_MS,
   flowPersister,
@@ -52,7 +52,7 @@ export async function startRecovery(
   const { availability, settings } = await recoveryAvailability(services, o.tenantId);
   if (availability !== 'available') return { ok: false, problem: availability };
   if (o.login === null) return { ok: false, problem: 'invalid_login' };
-  const user = await resolveUser(services, o.tenantId, o.login);
+  const user = await resolvePerson(services, o.tenantId, o.login);
   countAttempt(services, {
     tenantId: o.tenantId,
     userKey: user.key,

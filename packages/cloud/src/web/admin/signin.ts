@@ -2,19 +2,18 @@
  * Admin sign-in, two steps:
  *   GET/POST signin        login + password (local admin accounts, scrypt; unknown login and wrong
  *                          password answer alike after the same work; failures rate limited per
- *                          login and per IP) → an admin session in stage `mfa`
+ *                          login and per IP, one budget with the API's) → an admin session in stage `mfa`
  *   GET/POST signin/totp   the TOTP code; an admin without a confirmed factor enrols first
  *                          (QR code + key, confirmed by a first code) → a NEW session in stage `ok`
- * The `mfa` stage lasts five minutes. Codes are replay-protected (totp-store.ts) and failures
- * count towards the same per-login limit.
+ * The `mfa` stage lasts five minutes. Both checks are the use case's (usecases/admin-sign-in.ts):
+ * codes are replay-protected and failures count towards the same per-login budget.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import { z } from 'zod';
-import { verifyAdminCredentials } from '../../auth/admins.js';
 import { totpUri } from '../../auth/totp.js';
 import type { Services } from '../../services.js';
-import { reserveAll } from '../../rate-limit/limiter.js';
+import { CloudError } from '../../errors.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
@@ -24,7 +23,8 @@ import { endSession, startSession } from '../session.js';
 import { waitText } from './format.js';
 import { adminBase, adminSession, loadAdminAccount, MFA_WINDOW_MS, type AdminSessionData } from './guard.js';
 import { adminLayout } from './layout.js';
-import { beginEnrolment, checkAdminCode, getAdminTotp, unsealSecret } from '../../auth/admin-totp.js';
+import { beginEnrolment, getAdminTotp, unsealSecret, type TotpCheck } from '../../auth/admin-totp.js';
+import { checkAdminCodeStep, checkAdminPasswordStep, type SignedInAdmin } from '../../usecases/admin-sign-in.js';
 
 const SignInForm = z.object({ login: z.string().trim().min(1).max(128), password: z.string().min(1).max(256) });
 const CodeForm = z.object({ code: z.string().trim().max(16) });
@@ -44,7 +44,9 @@ ${csrfField(csrf)}
 </div>`;
 }
 
-const clientKey = (req: FastifyRequest): string => req.ip;
+/** The wait of a rate_limited refusal, or null for any other error. */
+const retryAfter = (err: unknown): number | null =>
+  err instanceof CloudError && err.code === 'rate_limited' ? (err.retryAfterSeconds ?? 60) : null;
 
 async function showSignIn(
   services: Services,
@@ -95,33 +97,31 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
   web.post('/t/:tenant/admin/signin', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const form = parseForm(SignInForm, req.body);
-    const { limiters } = services;
-    const hold = reserveAll([
-      [limiters.signInPerLogin, `${tenant.id}:${form.login.toLowerCase()}`],
-      [limiters.signInPerIp, clientKey(req)],
-    ]);
-    if (!hold.ok) {
-      reply.header('retry-after', String(hold.retryAfterSeconds));
+    let signedIn: SignedInAdmin | null;
+    try {
+      signedIn = await checkAdminPasswordStep(services, {
+        tenantRef: tenant.id,
+        login: form.login,
+        password: form.password,
+        clientIp: req.ip,
+      });
+    } catch (err) {
+      const wait = retryAfter(err);
+      if (wait === null) throw err;
+      reply.header('retry-after', String(wait));
       return showSignIn(services, req, reply, tenant, {
         status: 429,
         login: form.login,
-        message: notice(
-          'error',
-          t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }),
-          'rate_limited',
-        ),
+        message: notice('error', t('admin.signin.rateLimited', { wait: waitText(wait) }), 'rate_limited'),
       });
     }
-    const admin = await verifyAdminCredentials(services.db, tenant.id, form.login, form.password);
-    if (!admin) {
-      services.log.warn('admin page sign-in failed', { tenantId: tenant.id, clientIp: req.ip });
+    if (!signedIn)
       return showSignIn(services, req, reply, tenant, {
         status: 401,
         login: form.login,
         message: notice('error', t('admin.signin.invalid'), 'invalid_credentials'),
       });
-    }
-    hold.release();
+    const { admin } = signedIn;
     const data: AdminSessionData = { stage: 'mfa', pwAt: services.now() };
     await startSession(services, req, reply, {
       kind: 'admin',
@@ -211,30 +211,24 @@ ${csrfField(st.session.csrfToken)}
     const form = parseForm(CodeForm, req.body);
     const st = await mfaStage(req, reply, tenant);
     if (!st) return reply;
-    const hold = reserveAll([
-      [services.limiters.signInPerLogin, `${tenant.id}:${st.admin.login}`],
-      [services.limiters.signInPerIp, clientKey(req)],
-    ]);
-    if (!hold.ok) {
-      reply.header('retry-after', String(hold.retryAfterSeconds));
+    let step: { check: TotpCheck; enrolled: boolean };
+    try {
+      step = await checkAdminCodeStep(services, { tenant, admin: st.admin, code: form.code, clientIp: req.ip });
+    } catch (err) {
+      const wait = retryAfter(err);
+      if (wait === null) throw err;
+      reply.header('retry-after', String(wait));
       return showTotp(
         req,
         reply,
         tenant,
         429,
-        notice('error', t('admin.signin.rateLimited', { wait: waitText(hold.retryAfterSeconds) }), 'rate_limited'),
+        notice('error', t('admin.signin.rateLimited', { wait: waitText(wait) }), 'rate_limited'),
       );
     }
-    const factor = await getAdminTotp(services.db, st.admin.id);
-    const r = await checkAdminCode(services.db, services.cloudKey.privateKey, st.admin.id, form.code, services.now(), {
-      enrolling: !factor?.confirmed,
-    });
-    if (r === 'no_factor') {
-      hold.release();
-      return redirect(reply, `${adminBase(tenant)}/signin/totp`);
-    }
-    if (r !== 'ok') {
-      services.log.warn('admin second factor refused', { tenantId: tenant.id, adminId: st.admin.id, code: r });
+    const r = step.check;
+    if (r === 'no_factor') return redirect(reply, `${adminBase(tenant)}/signin/totp`);
+    if (r !== 'ok')
       return showTotp(
         req,
         reply,
@@ -246,8 +240,6 @@ ${csrfField(st.session.csrfToken)}
           r === 'replayed' ? 'totp_replayed' : 'totp_invalid',
         ),
       );
-    }
-    hold.release();
     // A new session (new id, secret and CSRF token) for the fully signed-in admin.
     const data: AdminSessionData = { stage: 'ok', pwAt: services.now() };
     await startSession(services, req, reply, {
@@ -260,7 +252,7 @@ ${csrfField(st.session.csrfToken)}
     services.log.info('admin signed in (pages)', {
       tenantId: tenant.id,
       adminId: st.admin.id,
-      enrolled: !factor?.confirmed,
+      enrolled: step.enrolled,
     });
     return redirect(reply, `${adminBase(tenant)}/users`);
   });

@@ -5,36 +5,23 @@
  * unlock, unlock alone, and the user's recent audit events. Before the tenant's first sync there
  * are no rows: a user is then looked up in the directory by login, as the API does.
  *
- * Writes go through the writeback service exactly as the API's routes/users.ts does (one audited
- * request per operation, actor = this admin); the outcome is shown in plain words with its code.
+ * Reset and unlock are the use cases the API calls too (usecases/password-reset.ts, unlock.ts:
+ * common-password check, generated password, sessions ended, user told; one audited request per
+ * operation, actor = this admin); the outcome is shown in plain words with its code.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import {
-  OUTCOME_HTTP_STATUS,
-  PasswordSchema,
-  type OperationName,
-  type OperationRequest,
-  type OperationResult,
-  type UserRef,
-} from '@writeback/protocol';
+import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationName, type OperationResult } from '@writeback/protocol';
 import type { Services } from '../../services.js';
 import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
-import { checkBanned } from '../../policy/banned.js';
-import {
-  getUserById,
-  findUserByLogin,
-  hasUsers,
-  listUsers,
-  noteUserState,
-  type CloudUser,
-} from '../../users/directory-users.js';
-import { generatePassword } from '../../writeback/password-generator.js';
+import { resetPasswordAsAdmin } from '../../usecases/password-reset.js';
+import { findTarget, type Target } from '../../usecases/target.js';
+import { unlockAsAdmin } from '../../usecases/unlock.js';
+import { hasUsers, listUsers, type CloudUser } from '../../users/directory-users.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, sendPage } from '../page.js';
-import { deleteSubjectSessions } from '../session.js';
 import { adminLogins, auditForUser } from './audit-query.js';
 import { auditTable } from './audit.js';
 import { ago, utc } from './format.js';
@@ -65,38 +52,17 @@ const ResetForm = z.object({
   unlock: Flag,
 });
 
-/** Whom an operation is about: the synced record (if any) and how the agent finds the user. */
-interface Target {
-  user: CloudUser | null;
-  login: string;
-  ref: UserRef;
+/** Whom an operation is about (usecases/target.ts), and the page about them. */
+interface PageTarget extends Target {
   url: string;
 }
 
-async function loadTarget(services: Services, ctx: AdminContext, refParam: string): Promise<Target> {
-  const tenantId = ctx.tenant.id;
-  const user =
-    (await getUserById(services.db, tenantId, refParam)) ?? (await findUserByLogin(services.db, tenantId, refParam));
-  if (user) {
-    return {
-      user,
-      login: user.login,
-      ref:
-        user.source === 'onprem' && user.anchor
-          ? { by: 'anchor', value: user.anchor }
-          : { by: 'login', value: user.login },
-      url: `${ctx.base}/users/${encodeURIComponent(user.id)}`,
-    };
-  }
-  // No synced copy yet: act on the directory by login (the agent answers user_not_found if wrong).
-  if (!(await hasUsers(services.db, tenantId)))
-    return {
-      user: null,
-      login: refParam,
-      ref: { by: 'login', value: refParam },
-      url: `${ctx.base}/users/${encodeURIComponent(refParam)}`,
-    };
-  throw new WebError('not_found');
+async function loadTarget(services: Services, ctx: AdminContext, refParam: string): Promise<PageTarget> {
+  const target = await findTarget(services, ctx.tenant.id, refParam);
+  // A name the synced copy does not know has no page once there is a copy; before the first sync
+  // the directory decides (the agent answers user_not_found if it is wrong).
+  if (!target.user && (await hasUsers(services.db, ctx.tenant.id))) throw new WebError('not_found');
+  return { ...target, url: `${ctx.base}/users/${encodeURIComponent(target.user?.id ?? refParam)}` };
 }
 
 function badges(u: CloudUser): SafeHtml {
@@ -122,27 +88,11 @@ ${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">${t('admin.pager.prev')
 ${page < pages ? html`<a href="${link(page + 1)}" rel="next">${t('admin.pager.next')}</a>` : ''}</nav>`;
 }
 
-async function execute(
-  services: Services,
-  ctx: AdminContext,
-  target: Target,
-  req: FastifyRequest,
-  request: OperationRequest,
-) {
-  return services.writeback.executeOperation({
-    tenantId: ctx.tenant.id,
-    request,
-    actor: { kind: 'admin', id: ctx.admin.id },
-    target: target.login,
-    clientIp: req.ip,
-  });
-}
-
 /** The plain-words outcome box: the message, the policy reasons one per line, the reference. */
 export function outcomeBox(
   result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>,
   op: OperationName,
-  requestId: string | null,
+  requestId: string,
   now: number,
 ): SafeHtml {
   const ok = result.outcome === 'succeeded';
@@ -161,31 +111,6 @@ export function outcomeBox(
 
 function statusOf(outcome: OperationResult['outcome']): number {
   return outcome === 'succeeded' ? 200 : OUTCOME_HTTP_STATUS[outcome];
-}
-
-async function notifyUser(
-  services: Services,
-  ctx: AdminContext,
-  user: CloudUser | null,
-  what: 'reset' | 'unlock',
-): Promise<void> {
-  if (!user?.mail) return;
-  const at = utc(services.now());
-  try {
-    await services.mailer.send({
-      to: user.mail,
-      subject: t(what === 'reset' ? 'admin.mail.reset.subject' : 'admin.mail.unlock.subject', {
-        tenant: ctx.tenant.name,
-      }),
-      text: t(what === 'reset' ? 'admin.mail.reset.text' : 'admin.mail.unlock.text', {
-        login: user.login,
-        at,
-        tenant: ctx.tenant.name,
-      }),
-    });
-  } catch (err) {
-    services.log.warn('user notification not sent', { tenantId: ctx.tenant.id, userId: user.id, err });
-  }
 }
 
 export function registerAdminUsers(web: FastifyInstance, services: Services): void {
@@ -258,7 +183,7 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
   async function userPage(
     reply: FastifyReply,
     ctx: AdminContext,
-    target: Target,
+    target: PageTarget,
     result: SafeHtml | '' = '',
     status = 200,
   ) {
@@ -332,63 +257,39 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     const p = parseForm(RefParams, req.params);
     const target = await loadTarget(services, ctx, p.ref);
     const form = parseForm(ResetForm, req.body);
-    const now = services.now();
-    let newPassword = form.mode === 'set' ? (form.newPassword ?? '') : undefined;
+    const newPassword = form.mode === 'set' ? (form.newPassword ?? '') : undefined;
     if (newPassword === '')
       return userPage(reply, ctx, target, notice('error', t('admin.user.passwordMissing'), 'invalid_request'), 400);
-    if (newPassword !== undefined) {
-      const banned = checkBanned(newPassword, { login: target.login, displayName: target.user?.displayName });
-      if (banned.banned)
-        return userPage(
-          reply,
-          ctx,
-          target,
-          outcomeBox({ outcome: 'policy_violation', reasons: ['banned'] }, 'password.reset', null, now),
-          422,
-        );
-    }
-    if (newPassword === undefined) {
-      // A generated password must meet the directory's own policy: read it first.
-      const policy = await execute(services, ctx, target, req, { op: 'policy.get', params: { user: target.ref } });
-      if (policy.result.outcome !== 'succeeded')
-        return userPage(
-          reply,
-          ctx,
-          target,
-          outcomeBox(policy.result, 'policy.get', policy.requestId, services.now()),
-          statusOf(policy.result.outcome),
-        );
-      newPassword = generatePassword(policy.result.policy, target.login);
-    }
-    const generated = form.mode === 'generate';
-    const r = await execute(services, ctx, target, req, {
-      op: 'password.reset',
-      params: { user: target.ref, forceChange: form.forceChange, unlock: form.unlock, enforceHistory: true },
-      secret: { newPassword },
+    const r = await resetPasswordAsAdmin(services, {
+      tenant: ctx.tenant,
+      actor: { kind: 'admin', id: ctx.admin.id },
+      target,
+      clientIp: req.ip,
+      newPassword,
+      forceChange: form.forceChange,
+      unlock: form.unlock,
+      enforceHistory: true,
     });
+    if (!r.sent || r.op === 'policy.get')
+      // Refused before sending (a common password), or the generated password's policy could not
+      // be read: nothing was written, stay on the user's page with its forms.
+      return userPage(
+        reply,
+        ctx,
+        target,
+        outcomeBox(r.result, r.op, r.requestId, services.now()),
+        statusOf(r.result.outcome),
+      );
     const ok = r.result.outcome === 'succeeded';
-    if (ok) {
-      if (target.user) {
-        await noteUserState(
-          services.db,
-          ctx.tenant.id,
-          target.user.id,
-          { mustChange: form.forceChange, ...(form.unlock ? { locked: false } : {}) },
-          services.now(),
-        );
-        await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.user.id);
-      }
-      await deleteSubjectSessions(services.db, ctx.tenant.id, 'user', target.login);
-      await notifyUser(services, ctx, target.user, 'reset');
-    }
+    const generated = form.mode === 'generate';
     const shown =
       ok && generated
         ? html`<div class="card once" id="temporary-password-card"><h2>${t('admin.user.tempTitle')}</h2>
 <p>${t('admin.user.tempIntro')}</p>
-<p><output class="secret big" id="temporary-password">${newPassword}</output></p>
+<p><output class="secret big" id="temporary-password">${r.temporaryPassword ?? ''}</output></p>
 <p class="hint">${t(form.forceChange ? 'admin.user.tempForce' : 'admin.user.tempNoForce')}</p></div>`
         : '';
-    const body = html`${outcomeBox(r.result, 'password.reset', r.requestId, services.now())}${shown}
+    const body = html`${outcomeBox(r.result, r.op, r.requestId, services.now())}${shown}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
     services.log.info('admin reset from pages', {
       tenantId: ctx.tenant.id,
@@ -409,12 +310,12 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     if (!ctx) return reply;
     const p = parseForm(RefParams, req.params);
     const target = await loadTarget(services, ctx, p.ref);
-    const r = await execute(services, ctx, target, req, { op: 'account.unlock', params: { user: target.ref } });
-    if (r.result.outcome === 'succeeded') {
-      if (target.user)
-        await noteUserState(services.db, ctx.tenant.id, target.user.id, { locked: false }, services.now());
-      await notifyUser(services, ctx, target.user, 'unlock');
-    }
+    const r = await unlockAsAdmin(services, {
+      tenant: ctx.tenant,
+      actor: { kind: 'admin', id: ctx.admin.id },
+      target,
+      clientIp: req.ip,
+    });
     const body = html`${outcomeBox(r.result, 'account.unlock', r.requestId, services.now())}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
     return sendPage(

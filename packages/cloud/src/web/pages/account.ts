@@ -9,10 +9,8 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationResult } from '@writeback/protocol';
 import type { Services } from '../../services.js';
-import { reserveAll } from '../../rate-limit/limiter.js';
 import { getTenantSettings } from '../../tenants/settings.js';
 import type { Tenant } from '../../tenants/tenants.js';
-import { lookupKey } from '../../users/directory-users.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../../i18n/index.js';
 import { confirmRegistrationCode, sendRegistrationCode } from '../../usecases/methods/contact.js';
@@ -32,11 +30,11 @@ import {
 import { beginTotpRegistration, confirmTotpRegistration, type PendingTotp } from '../../usecases/methods/totp.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
-import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
+import { newPasswordFields, policyPanel } from '../policy-view.js';
+import { policyForPerson } from '../../usecases/policy.js';
 import { updateSessionData } from '../session.js';
-import { changePassword, notifyAfterWrite } from '../write.js';
+import { changeOwnPassword } from '../../usecases/password-change.js';
 import { POLICY_SCRIPT, signedInUser, userPage, type SignedIn } from './common.js';
-import { WebError } from '../errors.js';
 
 const METHOD_LABEL: Record<MethodKind, MessageKey> = {
   email: 'account.method.email',
@@ -81,7 +79,7 @@ async function renderAccount(
   const base = tenantBase(tenant);
   const settings = await getTenantSettings(services.db, tenant.id);
   const now = services.now();
-  const policy = await fetchPolicy(services, tenant.id, s.user.login, req.ip);
+  const policy = await policyForPerson(services, tenant.id, s.user.login, req.ip);
   const forced = mustChange(s);
   const missing = await registrationMissing(services, tenant.id, s.user);
   const notices: SafeHtml[] = [];
@@ -185,24 +183,17 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
         422,
       );
     }
-    const r = reserveAll([
-      [services.limiters.changePerUser, `${tenant.id}:${lookupKey(s.user.login)}`],
-      [services.limiters.changePerIp, req.ip],
-    ]);
-    if (!r.ok) throw new WebError('rate_limited', { retryAfterSeconds: r.retryAfterSeconds });
-    const result = await changePassword(
-      services,
-      { tenantId: tenant.id, user: s.user, clientIp: req.ip },
-      form.currentPassword,
-      form.newPassword,
-    );
-    // Only attempts that tested the current password count (as in the API).
-    if (!['succeeded', 'wrong_current_password', 'timeout', 'outcome_unknown'].includes(result.outcome)) r.release();
+    const { result } = await changeOwnPassword(services, {
+      tenantId: tenant.id,
+      user: s.user,
+      currentPassword: form.currentPassword,
+      newPassword: form.newPassword,
+      clientIp: req.ip,
+    });
     if (result.outcome === 'succeeded') {
       const { mustChange: _m, expired: _e, ...rest } = s.data;
       await updateSessionData(services.db, s.session.id, rest);
       s.data = rest;
-      notifyAfterWrite(services, { tenantId: tenant.id, user: s.user, clientIp: req.ip }, 'change');
     }
     return renderAccount(services, req, reply, tenant, s, { result }, OUTCOME_HTTP_STATUS[result.outcome]);
   });

@@ -9,7 +9,7 @@ import type { Services } from '../../services.js';
 import type { Tenant } from '../../tenants/tenants.js';
 import { layout, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
-import { resolveUser, type PageUser } from '../identity.js';
+import { resolvePerson, type Person } from '../../usecases/person.js';
 import { tenantBase } from '../page.js';
 import { currentSession, type WebSession } from '../session.js';
 
@@ -31,13 +31,13 @@ export function sessionData(s: WebSession): UserSessionData {
 export interface SignedIn {
   session: WebSession;
   data: UserSessionData;
-  user: PageUser;
+  user: Person;
 }
 
 export async function signedInUser(services: Services, req: FastifyRequest, tenant: Tenant): Promise<SignedIn | null> {
   const session = await currentSession(services, req, 'user', tenant.id);
   if (!session) return null;
-  return { session, data: sessionData(session), user: await resolveUser(services, tenant.id, session.subjectLogin) };
+  return { session, data: sessionData(session), user: await resolvePerson(services, tenant.id, session.subjectLogin) };
 }
 
 export function userPage(

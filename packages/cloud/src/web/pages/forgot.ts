@@ -28,10 +28,11 @@ import { clearCookie, getCookie, setCookie } from '../cookies.js';
 import { csrfTokenFor } from '../csrf.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
-import { resolveUser } from '../identity.js';
+import { resolvePerson } from '../../usecases/person.js';
 import { outcomeNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
-import { fetchPolicy, newPasswordFields, policyPanel } from '../policy-view.js';
+import { newPasswordFields, policyPanel } from '../policy-view.js';
+import { policyForPerson } from '../../usecases/policy.js';
 import { isSecureSite } from '../session.js';
 import { POLICY_SCRIPT, userPage } from './common.js';
 
@@ -154,8 +155,8 @@ async function newPasswordPage(
   result?: SafeHtml,
 ): Promise<string> {
   const base = tenantBase(tenant);
-  const user = await resolveUser(services, tenant.id, flow.login);
-  const policy = await fetchPolicy(services, tenant.id, user.login, req.ip);
+  const user = await resolvePerson(services, tenant.id, flow.login);
+  const policy = await policyForPerson(services, tenant.id, user.login, req.ip);
   const unlock = settings.sspr.unlockEnabled
     ? html`<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('forgot.choose.unlock')}</h2><p>${t('forgot.unlock.intro')}</p>
 <form method="post" action="${base}/forgot/unlock">${csrfField(flow.csrfToken)}<div class="actions"><button type="submit" class="secondary">${t('forgot.unlock.submit')}</button></div></form></section>`

@@ -12,7 +12,8 @@ import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { endSession, startSession } from '../session.js';
-import { signInUser, type SignInOutcome } from '../../users/sign-in.js';
+import { userSubject } from '../../usecases/sessions.js';
+import { signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
 import { waitText } from '../time-text.js';
 import { signedInUser, userPage } from './common.js';
 
@@ -78,7 +79,7 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
       await startSession(services, req, reply, {
         kind: 'user',
         tenantId: tenant.id,
-        subjectId: r.user?.id ?? login.toLowerCase(),
+        subjectId: userSubject(r.user, login),
         subjectLogin: login,
         data:
           r.outcome === 'must_change'

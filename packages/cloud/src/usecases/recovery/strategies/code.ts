@@ -5,7 +5,7 @@
  * look-ups); only an in-scope user with an address gets a message. A resend counts as an attempt
  * (it is also a way to flood someone's inbox).
  */
-import { resolveUser, type PageUser } from '../../../web/identity.js';
+import { resolvePerson, type Person } from '../../person.js';
 import { CodeInputSchema, checkCode, issueCode, sendCode } from '../../methods/codes.js';
 import { getMethods, type RegisteredMethods } from '../../methods/registered.js';
 import { countAttempt } from '../limits.js';
@@ -13,7 +13,7 @@ import type { RecoveryStrategy } from '../strategy.js';
 
 export function codeStrategy(
   kind: 'email' | 'sms',
-  addressOf: (m: RegisteredMethods, user: PageUser) => string | null,
+  addressOf: (m: RegisteredMethods, user: Person) => string | null,
 ): RecoveryStrategy {
   return {
     kind,
@@ -27,7 +27,7 @@ export function codeStrategy(
       const code = await issueCode(services, { tenantId, purpose: 'reset', owner: flow.id, channel: kind });
       // The same look-ups for every name; only an in-scope user gets an address.
       const m = await getMethods(services.db, tenantId, flow.userKey ?? flow.login.toLowerCase());
-      const user = await resolveUser(services, tenantId, flow.login);
+      const user = await resolvePerson(services, tenantId, flow.login);
       const to = flow.userKey ? addressOf(m, user) : null;
       if (to)
         sendCode(services, kind, to, code).catch((err: unknown) =>

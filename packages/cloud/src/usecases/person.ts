@@ -1,13 +1,15 @@
 /**
- * Who a typed user name is, for the pages: the synced cloud user when there is one (login, UPN or
- * mail), otherwise, before the tenant's first sync, the name as typed (the directory decides). The
- * `key` names the user in the pages' own tables (methods, flows): the canonical login, lower-cased.
+ * Who a typed user name is, for every self-service use case (sign-in, change, recovery, methods):
+ * the synced cloud user when there is one (login, UPN or mail), otherwise, before the tenant's first
+ * sync, the name as typed (the directory decides). The `key` names the user in the cloud's own
+ * tables (methods, flows): the canonical login, lower-cased.
  */
+import type { Actor } from '../auth/principal.js';
 import type { Services } from '../services.js';
 import type { TenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, lookupKey, type CloudUser } from '../users/directory-users.js';
 
-export interface PageUser {
+export interface Person {
   key: string;
   /** What the agent is asked about (`by: login`). */
   login: string;
@@ -18,7 +20,10 @@ export interface PageUser {
   cloud: CloudUser | null;
 }
 
-export async function resolveUser(services: Services, tenantId: string, typed: string): Promise<PageUser> {
+/** The actor of the person's own operations in the audit log. */
+export const selfActor = (p: Pick<Person, 'login'>): Actor => ({ kind: 'user', id: p.login });
+
+export async function resolvePerson(services: Services, tenantId: string, typed: string): Promise<Person> {
   const cloud = await findUserByLogin(services.db, tenantId, typed);
   if (cloud)
     return {
@@ -36,7 +41,7 @@ export async function resolveUser(services: Services, tenantId: string, typed: s
  * Whether self-service applies to this user: on for the tenant, and when groups are set, the
  * synced user is in one of them (a user the cloud does not know cannot be shown to be).
  */
-export function inSsprScope(settings: TenantSettings, user: PageUser): boolean {
+export function inSsprScope(settings: TenantSettings, user: Person): boolean {
   if (!settings.sspr.enabled) return false;
   if (settings.sspr.groups.length === 0) return true;
   if (!user.cloud) return false;
@@ -45,7 +50,7 @@ export function inSsprScope(settings: TenantSettings, user: PageUser): boolean {
 }
 
 /** Names the password must not contain (AD rule: the account name, and name parts of 3+ characters). */
-export function nameParts(user: Pick<PageUser, 'login' | 'displayName'>): string[] {
+export function nameParts(user: Pick<Person, 'login' | 'displayName'>): string[] {
   const out = new Set<string>();
   const login = user.login.includes('@') ? (user.login.split('@')[0] ?? user.login) : user.login;
   if (login.length >= 3) out.add(login);

@@ -11,15 +11,17 @@
  *
  * Cloud-only users always use the cloud hash. Before a tenant's first completed sync there are no
  * user rows: pass-through by login. Unknown user and wrong password are both
- * `invalid_credentials`, after the same hash work. Rate limited per login and per client IP.
+ * `invalid_credentials`, after the same hash work. Rate limited per account (one budget whichever
+ * alias was typed: usecases/attempts.ts) and per client IP, counting only attempts that tested the
+ * password. Called by the API's POST /sign-in and the sign-in page; neither makes its own checks.
  */
-import { z } from 'zod';
-import type { OperationResult } from '@writeback/protocol';
+import { resultData, type OperationResult } from '@writeback/protocol';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
+import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
-import { reserveAll, type RateLimiter } from '../rate-limit/limiter.js';
 import { getTenantSettings } from '../tenants/settings.js';
-import { findUserByLogin, lookupKey, usableCloudHash, type CloudUser } from './directory-users.js';
+import { findUserByLogin, usableCloudHash, type CloudUser } from '../users/directory-users.js';
+import { userBudgetKey, withAttempt } from './attempts.js';
 
 export const SIGN_IN_OUTCOMES = [
   'succeeded',
@@ -51,8 +53,6 @@ export interface SignInInput {
   clientIp: string | null;
 }
 
-const VerifyData = z.object({ mustChange: z.boolean().optional(), expired: z.boolean().optional() }).loose();
-
 /** Failed attempts that tested the password (or may have): they count toward the rate limits. */
 const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>([
   'invalid_credentials',
@@ -64,10 +64,10 @@ const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>([
 function mapVerify(r: OperationResult): SignInOutcome {
   switch (r.outcome) {
     case 'succeeded': {
-      const d = VerifyData.safeParse(r.data ?? {});
+      const d = resultData('credentials.verify', r);
       // AD reports an expired password as must-change too: expired is the more precise answer.
-      if (d.success && d.data.expired) return 'password_expired';
-      if (d.success && d.data.mustChange) return 'must_change';
+      if (d?.expired) return 'password_expired';
+      if (d?.mustChange) return 'must_change';
       return 'succeeded';
     }
     case 'wrong_current_password':
@@ -96,12 +96,12 @@ async function viaCloudHash(hash: string | null, password: string, user: CloudUs
   return { outcome: 'succeeded', user, via: 'cloud_hash' };
 }
 
-async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
+async function attempt(s: Services, input: SignInInput, found: CloudUser | null): Promise<SignInResult> {
   const { db } = s;
   const settings = await getTenantSettings(db, input.tenantId);
   const synced = await s.sync.hasSynced(input.tenantId);
   // Cloud-only users exist whether or not the directory was ever synced.
-  let user: CloudUser | null = await findUserByLogin(db, input.tenantId, input.login);
+  let user = found;
   if (user?.source === 'cloud') {
     await s.writeback.userSettled(user.id);
     return viaCloudHash(await usableCloudHash(db, input.tenantId, user.id), input.password, user);
@@ -144,18 +144,24 @@ async function attempt(s: Services, input: SignInInput): Promise<SignInResult> {
 
 /** Sign a user in (no session is made here: the web pages and the API decide what follows). */
 export async function signInUser(s: Services, input: SignInInput): Promise<SignInResult> {
-  const key = `${input.tenantId}:${lookupKey(input.login)}`;
-  const entries: [RateLimiter, string][] = [[s.limiters.userSignInPerLogin, key]];
-  if (input.clientIp) entries.push([s.limiters.userSignInPerIp, input.clientIp]);
-  const reserved = reserveAll(entries);
-  if (!reserved.ok)
-    return { outcome: 'rate_limited', user: null, via: null, retryAfterSeconds: reserved.retryAfterSeconds };
-  let counted = true;
+  const user = await findUserByLogin(s.db, input.tenantId, input.login);
   try {
-    const r = await attempt(s, input);
-    counted = COUNTED.has(r.outcome);
-    return r;
-  } finally {
-    if (!counted) reserved.release();
+    return await withAttempt(
+      [
+        [s.limiters.userSignInPerLogin, userBudgetKey(input.tenantId, user, input.login)],
+        [s.limiters.userSignInPerIp, input.clientIp],
+      ],
+      (r: SignInResult) => COUNTED.has(r.outcome),
+      () => attempt(s, input, user),
+    );
+  } catch (err) {
+    if (err instanceof CloudError && err.code === 'rate_limited')
+      return {
+        outcome: 'rate_limited',
+        user: null,
+        via: null,
+        ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}),
+      };
+    throw err;
   }
 }
