@@ -76,10 +76,21 @@ test('the store imports nothing above it', () => {
   }
 });
 
-test('no SQL in the gateway, sync, writeback or the resolver: it lives in store/', () => {
+/**
+ * Files outside store/ still allowed to hold SQL, each until its owner moves it (issue 9). Empty:
+ * the last ones (auth, agents, audit, tenants, keys, users, web sessions and admin pages, the
+ * health route) moved to store/ repositories. Add none: write a repository instead.
+ */
+const SQL_OUTSIDE_STORE_ALLOWED: readonly string[] = [];
+
+test('no SQL anywhere in src/ outside store/: it lives in repositories', () => {
+  // A string that starts a statement, or a statement run on a Db (however the SQL was built).
   const SQL = /['"`]\s*(?:SELECT\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s)/i;
-  const offenders = [...graph.keys()].filter(
-    (m) => isRoot(m) && !m.startsWith('store/') && SQL.test(readFileSync(join(SRC, m), 'utf8')),
-  );
+  const RUN = /\b(?:db|tx|services\.db)\.(?:query|one|exec)\(/;
+  const offenders = [...graph.keys()].filter((m) => {
+    if (m.startsWith('store/') || SQL_OUTSIDE_STORE_ALLOWED.includes(m)) return false;
+    const text = readFileSync(join(SRC, m), 'utf8');
+    return SQL.test(text) || RUN.test(text);
+  });
   assert.deepEqual(offenders, []);
 });
