@@ -4,9 +4,9 @@
  * An answer that is not `succeeded`, or whose data does not parse, stops the run.
  */
 import {
-  SyncAnchorsDataSchema,
-  SyncPullDataSchema,
+  resultData,
   type Logger,
+  type OperationData,
   type OperationRequest,
   type SyncAnchorsData,
   type SyncPullData,
@@ -29,7 +29,13 @@ export interface SyncPuller {
 const ANCHORS_PAGE = 1_000;
 
 export function createSyncPuller(gateway: AgentGateway, batchSize: number, log: Logger): SyncPuller {
-  async function call(tenantId: string, request: OperationRequest): Promise<{ data: unknown; agentId: string | null }> {
+  type SyncOp = 'sync.pull' | 'sync.anchors';
+
+  /** Send one sync request; its typed data, or a SyncRunError (not succeeded, or data that does not parse). */
+  async function call<Op extends SyncOp>(
+    tenantId: string,
+    request: OperationRequest & { op: Op },
+  ): Promise<{ data: OperationData<Op>; agentId: string | null }> {
     const r = await gateway.send({ tenantId, request });
     log.debug('sync request', {
       requestId: r.requestId,
@@ -40,15 +46,15 @@ export function createSyncPuller(gateway: AgentGateway, batchSize: number, log: 
     });
     if (r.result.outcome !== 'succeeded')
       throw new SyncRunError(r.result.outcome, `${request.op} answered ${r.result.outcome}`);
-    return { data: r.result.data, agentId: r.agentId };
+    const data = resultData(request.op, r.result);
+    if (data === null)
+      throw new SyncRunError('invalid_sync_answer', `the agent answered a ${request.op} with data that does not parse`);
+    return { data, agentId: r.agentId };
   }
 
   async function pull(tenantId: string, cursor: string | null): Promise<PullPage> {
     const { data, agentId } = await call(tenantId, { op: 'sync.pull', params: { cursor, limit: batchSize } });
-    const parsed = SyncPullDataSchema.safeParse(data);
-    if (!parsed.success)
-      throw new SyncRunError('invalid_sync_answer', 'the agent answered a sync.pull with data that does not parse');
-    return { ...parsed.data, agentId };
+    return { ...data, agentId };
   }
 
   return {
@@ -60,13 +66,7 @@ export function createSyncPuller(gateway: AgentGateway, batchSize: number, log: 
     },
     async anchors(tenantId, cursor) {
       const { data } = await call(tenantId, { op: 'sync.anchors', params: { cursor, limit: ANCHORS_PAGE } });
-      const parsed = SyncAnchorsDataSchema.safeParse(data);
-      if (!parsed.success)
-        throw new SyncRunError(
-          'invalid_sync_answer',
-          'the agent answered a sync.anchors with data that does not parse',
-        );
-      return parsed.data;
+      return data;
     },
   };
 }

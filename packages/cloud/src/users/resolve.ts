@@ -15,7 +15,13 @@
  * tenants whose sign-in mode is cloud_hash pay for it (one scrypt, ~40 ms of CPU a write); under
  * pass_through the stored hash is cleared instead, so a later switch back never trusts a stale one.
  */
-import type { Logger, OperationRequest, OperationResult, UserRef } from '@writeback/protocol';
+import {
+  resultData,
+  type Logger,
+  type OperationRequest,
+  type OperationResult,
+  type UserRef,
+} from '@writeback/protocol';
 import { hashPassword } from '../auth/passwords.js';
 import type { Db } from '../store/index.js';
 import { getTenantSettings } from '../tenants/settings.js';
@@ -136,9 +142,10 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
             return;
           case 'credentials.verify': {
             // Sign-in through the directory accepted this password: under cloud_hash it is the
-            // cloud hash from now on (not one the directory says must be changed: that is its own).
-            const d = result.data ?? {};
-            if (d.mustChange === true || d.expired === true || !(await keepHash())) return;
+            // cloud hash from now on (not one the directory says must be changed: that is its own;
+            // nor one whose answer's data does not parse: then we cannot tell).
+            const d = resultData('credentials.verify', result);
+            if (d === null || d.mustChange === true || d.expired === true || !(await keepHash())) return;
             await setCloudHash(
               db,
               tenantId,
