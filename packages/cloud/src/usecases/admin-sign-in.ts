@@ -9,8 +9,16 @@
  * scrypt work. Codes are replay-protected (auth/admin-totp.ts), so the API is no way around the
  * pages' second factor.
  */
-import { type Admin, createSession, verifyAdminCredentials } from '../auth/admins.js';
-import { checkAdminCode, getAdminTotp, type TotpCheck } from '../auth/admin-totp.js';
+import {
+  type Admin,
+  adminOfTenant,
+  createSession,
+  revokeAdminSessions,
+  verifyAdminCredentials,
+} from '../auth/admins.js';
+import { checkAdminCode, getAdminTotp, resetAdminTotp, type TotpCheck } from '../auth/admin-totp.js';
+import type { Actor } from '../auth/principal.js';
+import { deleteSubjectSessions } from '../store/web-sessions.js';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
@@ -142,4 +150,22 @@ export async function signInAdminForToken(
   const session = await createSession(services.db, admin, services.config.sessionTtlSeconds * 1000, services.now());
   services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id });
   return { admin, ...session };
+}
+
+/**
+ * An admin lost the authenticator: the factor is removed and every session of that admin ends,
+ * API tokens and page sessions alike; the next sign-in with the password enrols a new one.
+ */
+export async function resetAdminSecondFactor(
+  services: Services,
+  input: { tenantId: string; adminId: string; by: Actor | null },
+): Promise<void> {
+  const { tenantId, adminId } = input;
+  if (!(await adminOfTenant(services.db, tenantId, adminId)))
+    throw new CloudError('not_found', 'no such admin in this tenant');
+  if (!(await resetAdminTotp(services.db, adminId)))
+    throw new CloudError('not_found', 'this admin has no authenticator enrolled');
+  const api = await revokeAdminSessions(services.db, adminId, services.now());
+  const web = await deleteSubjectSessions(services.db, tenantId, 'admin', adminId);
+  services.log.info('admin second factor removed', { tenantId, adminId, by: input.by, sessionsEnded: api + web });
 }

@@ -1,8 +1,7 @@
 /** Setting tenants up: tenants (operator), their API keys and admin accounts (operator or tenant admin). */
 import { z } from 'zod';
 import { actorOf } from '../../auth/principal.js';
-import { ADMIN_ROLES, adminOfTenant, createAdmin, revokeAdminSessions } from '../../auth/admins.js';
-import { resetAdminTotp } from '../../auth/admin-totp.js';
+import { ADMIN_ROLES, createAdmin } from '../../auth/admins.js';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../../auth/api-keys.js';
 import { CloudError } from '../../errors.js';
 import { createTenant, listTenants, TenantSlugSchema, type Tenant } from '../../tenants/tenants.js';
@@ -10,7 +9,7 @@ import { defineRoute } from '../route.js';
 import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
 import { checkOperator } from '../steps/check-auth.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
-import { deleteSubjectSessions } from '../../web/session.js';
+import { resetAdminSecondFactor } from '../../usecases/admin-sign-in.js';
 
 const TenantView = z.object({ id: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() });
 const tenantView = (t: Tenant) => ({ id: t.id, slug: t.slug, name: t.name, createdAt: iso(t.createdAt) });
@@ -186,17 +185,10 @@ export const resetAdminSecondFactorRoute = defineRoute({
   errors: AUTH_ERRORS,
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    if (!(await adminOfTenant(services.db, tenant.id, params.adminId)))
-      throw new CloudError('not_found', 'no such admin in this tenant');
-    if (!(await resetAdminTotp(services.db, params.adminId)))
-      throw new CloudError('not_found', 'this admin has no authenticator enrolled');
-    const api = await revokeAdminSessions(services.db, params.adminId, services.now());
-    const web = await deleteSubjectSessions(services.db, tenant.id, 'admin', params.adminId);
-    services.log.info('admin second factor removed', {
+    await resetAdminSecondFactor(services, {
       tenantId: tenant.id,
       adminId: params.adminId,
       by: principal ? actorOf(principal) : null,
-      sessionsEnded: api + web,
     });
     return { status: 204 };
   },
