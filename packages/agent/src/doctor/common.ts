@@ -1,0 +1,62 @@
+/**
+ * What the doctor's checks share: the error code of a failed call, the fix for a host that cannot
+ * be reached, and the scheme/port verdict of an outbound URL (cloud.url, relay.url).
+ */
+import type { DoctorCheck } from '@writeback/directory';
+import { isLoopbackHost } from '../urls.js';
+
+/** The errno code (ENOENT, ECONNREFUSED, ERR_TLS_…) of a failure, else its name. */
+export function errnoCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.name : 'error';
+}
+
+function tlsFix(code: string): string | null {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return 'The certificate is for another name: use the name it was issued for in the URL.';
+  if (/CERT|SELF_SIGNED|ISSUER|SIGNATURE|UNABLE_TO_VERIFY/.test(code))
+    return 'Give the CA that issued the certificate (--ca <pem>, as for run), or install a publicly trusted certificate.';
+  return null;
+}
+
+export function reachFix(code: string, what: string): string {
+  return (
+    tlsFix(code) ??
+    (code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+      ? `The host name of the ${what} does not resolve here: check DNS.`
+      : code === 'ECONNREFUSED'
+        ? `Nothing listens there: check the ${what} is running and the URL's port.`
+        : `Check the outbound firewall / proxy allows this host to reach the ${what} (HTTPS, port 443).`)
+  );
+}
+
+/** Scheme and port of an outbound URL: plaintext fails unless loopback; a port other than 443 warns. */
+export function urlCheck(id: string, url: URL, secure: 'https:' | 'wss:', option: string): DoctorCheck {
+  const plain = url.protocol !== secure;
+  const port = url.port === '' ? (plain ? 80 : 443) : Number(url.port);
+  if (plain) {
+    if (isLoopbackHost(url.hostname)) {
+      return {
+        id,
+        status: 'warn',
+        summary: `INSECURE: ${option} ${url.origin} is plain text (acceptable only for a local test stack on this host)`,
+        fix: `Use ${secure}// with TLS in front of the cloud for anything real.`,
+      };
+    }
+    return {
+      id,
+      status: 'fail',
+      summary: `INSECURE: ${option} ${url.origin} is plain text to another host: anyone on the path sees and can tamper with the traffic`,
+      fix: `Put TLS in front of the cloud and use ${secure}//…:443.`,
+    };
+  }
+  if (port !== 443) {
+    return {
+      id,
+      status: 'warn',
+      summary: `${option} ${url.origin} uses port ${port}: firewalls usually allow only 443 outbound`,
+      fix: 'Serve it on 443, or make sure the outbound firewall allows this port.',
+    };
+  }
+  return { id, status: 'pass', summary: `${url.origin} (TLS, port 443)` };
+}
