@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian packages for the real directory servers and the browser,
-# npm packages) and runs every test: type-check, then all node:test files.
+# npm packages) and runs every test: type-check, lint, the dependency check, then all node:test files.
 #   npm test                 everything
 #   npm test -- --no-setup   skip the install steps (they are idempotent anyway)
 #   npm test -- <files...>   only these test files
@@ -27,6 +27,8 @@ echo "== type-check"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint and format (biome.json: the linter's recommended rules; the formatter, line width 120)"
 npx biome check .
+echo "== dependency check (.dependency-cruiser.cjs: no import cycle in packages/*/src, packages only through their public entry, cloud layers http/web → usecases → domain → store)"
+npx depcruise --config .dependency-cruiser.cjs packages/*/src
 
 if [ ${#files[@]} -eq 0 ]; then
   mapfile -t files < <(find packages test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
