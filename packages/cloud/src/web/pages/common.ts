@@ -10,7 +10,7 @@ import type { Tenant } from '../../tenants/tenants.js';
 import { layout, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { resolvePerson, type Person } from '../../usecases/person.js';
-import { tenantBase } from '../page.js';
+import { redirect, tenantBase } from '../page.js';
 import { currentSession, type WebSession } from '../session.js';
 
 /** What the pages keep in a user session (nothing secret in clear: a pending TOTP key is sealed). */
@@ -62,3 +62,18 @@ export function userPage(
 export const POLICY_SCRIPT = '/assets/policy-check.js';
 
 export const noStore = (reply: FastifyReply): FastifyReply => reply.header('cache-control', 'no-store');
+
+/** The signed-in user, or null after redirecting to sign-in (the session expired). */
+export async function requireUser(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenant: Tenant,
+): Promise<SignedIn | null> {
+  const s = await signedInUser(services, req, tenant);
+  if (!s) {
+    await redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
+    return null;
+  }
+  return s;
+}
