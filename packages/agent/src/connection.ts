@@ -4,6 +4,8 @@
  * Several links to the same relay URL (a load balancer spreads them over relay nodes) give
  * active-active paths, like Cloudflare Tunnel's HA connections. Liveness: the relay pings every
  * `heartbeatMs` (announced in `welcome`); a link that hears nothing for twice that is dropped.
+ * One file (over 400 lines) on purpose: RelayLink is one state machine (connect, challenge, serve,
+ * heartbeat, backoff, close) whose transitions share its private fields and read top to bottom.
  */
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';

@@ -7,6 +7,9 @@
  * - The whole request is signed by the cloud (Ed25519), so the relay cannot forge or alter one.
  * - The agent's answer is signed by the agent, so the relay cannot forge an outcome either.
  * - A request id, issue time and deadline let the agent refuse stale and replayed requests.
+ * - One file (over 400 lines) on purpose: sealing, opening, signing and verifying share the
+ *   context strings, the key derivation and the associated-data encoding, which stay private here
+ *   so nothing outside this module can seal or sign under them.
  */
 import {
   createCipheriv,

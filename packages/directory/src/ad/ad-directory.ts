@@ -8,6 +8,10 @@
  * effective policy (domain or fine-grained), write once, classify the answer. Until the write has
  * been sent, a lost connection means `directory_unavailable` (nothing written; retried once on a
  * fresh connection); after it, `outcome_unknown`, never `succeeded`.
+ *
+ * One file (over 400 lines) on purpose: it maps the protocol's operations onto one server's quirks
+ * (unicodePwd, policy hints, PSOs, lockout arithmetic), kept together so each operation reads top
+ * to bottom; the reusable parts are already beside it (pool, entry, password-rules, controls).
  */
 import {
   createLogger,

@@ -8,6 +8,10 @@
  * policy is readable and requires at least two characters, so the DC must refuse it. A refusal for
  * policy proves the Reset Password right without changing anything; "insufficient access" proves
  * it is missing.
+ *
+ * One file (over 400 lines) on purpose: the checks run in order on the first bound DC, each
+ * deciding what the next may try, and each knows one AD quirk; split up they would only be
+ * called from adDoctorChecks.
  */
 import { createLogger, type Logger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, type Client, type Entry, type Filter } from 'ldapts';

@@ -19,6 +19,10 @@
  *
  * Cursors: `usn:<invocationId>:f:<watermark>:<pos>:<tie>:<width>:<total>` during the full pass,
  * `usn:<invocationId>:i:<pos>:<tie>:<width>` after it; anchors: `anchors:<invocationId>:<pos>:<tie>:<width>`.
+ *
+ * One file (over 400 lines) on purpose: the cursor format, the USN windows, the tombstone and
+ * scope rules are one algorithm over one DC's change order (the generic window walk is already in
+ * sync-window.ts); kept together so a pull reads top to bottom.
  */
 import {
   MAX_SYNC_BATCH_USERS,

@@ -35,6 +35,10 @@
  *   reopened.
  * - Fine-grained policies are named sets of overrides over the default policy, assigned per user
  *   (AD PSOs); a user whose policy is removed falls back to the default.
+ *
+ * One file (over 400 lines) on purpose: it is the reference the real adapters aim for, so each
+ * operation's checks in the order above read top to bottom in one place; storage, hashing, policy
+ * and the per-user queue are already beside it (store, state, hash, policy, keyed-queue).
  */
 import { randomUUID } from 'node:crypto';
 import {

@@ -7,6 +7,10 @@
  *
  * Rights are probed without writing: deleting a value that does not exist is checked against the
  * ACL first (50 insufficientAccess without the right) and then fails with 16 noSuchAttribute.
+ *
+ * One file (over 400 lines) on purpose: the checks run in order on one bound connection, each
+ * deciding what the next may try, and each knows one slapd quirk; split up they would only be
+ * called from openLdapDoctorChecks.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@writeback/protocol';

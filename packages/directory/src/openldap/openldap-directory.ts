@@ -38,6 +38,10 @@
  * - Raw diagnostics go to the log only; results carry codes, reasons and the effective policy.
  * - Policy entries are cached for a minute per adapter: a policy edited in the directory shows in
  *   policy.get and in lockout arithmetic up to a minute later (slapd itself enforces at once).
+ *
+ * One file (over 400 lines) on purpose: it maps the protocol's operations onto slapd's quirks
+ * (Password Modify, ppolicy control, binding as the user), kept together so each operation reads top
+ * to bottom; the reusable parts are already beside it (connection, policy, write-outcome, ber).
  */
 import {
   createLogger,

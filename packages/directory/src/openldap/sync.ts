@@ -29,6 +29,10 @@
  * Cursors: `csn:f:<groupCsn>:<pos>:<tie>:<width>:<total>` during the full pass,
  * `csn:i:<groupCsn>:<pos>:<tie>:<width>` after it (groupCsn `-` without scope.group, total -1 unknown);
  * anchors: `anchors:<pos>:<tie>:<width>`. pos is microseconds of a CSN time, tie `<csn>|<anchor>`.
+ *
+ * One file (over 400 lines) on purpose: the cursor format, the CSN windows and the scope and
+ * group rules are one algorithm over slapd's change order (the generic window walk is already in
+ * sync-window.ts); kept together so a pull reads top to bottom.
  */
 import {
   MAX_SYNC_BATCH_USERS,
