@@ -1,13 +1,20 @@
 /** Agents: registration tokens, registration itself, the agent list with live presence, revocation. */
 import { z } from 'zod';
 import { AgentCertificateSchema } from '@writeback/protocol';
-import { actorOf } from '../../auth/principal.js';
-import { issueAgentToken } from '../../agents/tokens.js';
-import { listTenantAgents, registerAgent, RegisterAgentSchema, revokeAgent } from '../../agents/registry.js';
-import { CloudError } from '../../errors.js';
+import { RegisterAgentSchema } from '../../agents/registry.js';
+import { actorOf, type Actor, type Principal } from '../../auth/principal.js';
+import {
+  type AgentView as AgentViewOf,
+  issueRegistrationToken,
+  listAgents,
+  registerAgentWithToken,
+  revokeAgent,
+} from '../../usecases/agents.js';
 import { defineRoute } from '../route.js';
 import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
+
+const actor = (p: Principal | null): Actor => (p ? actorOf(p) : { kind: 'system', id: 'unknown' });
 
 export const issueAgentTokenRoute = defineRoute({
   method: 'POST',
@@ -33,16 +40,14 @@ export const issueAgentTokenRoute = defineRoute({
     },
   },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services }) {
+  async handle({ principal, params, body, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
-    const actor = principal ? actorOf(principal) : { kind: 'system', id: 'unknown' };
-    const ttlMs = (body.ttlSeconds ?? services.config.agentTokenTtlSeconds) * 1000;
-    const t = await issueAgentToken(
-      services.db,
-      { tenantId: tenant.id, createdBy: `${actor.kind}:${actor.id}`, ttlMs },
-      services.now(),
-    );
-    services.log.info('agent registration token issued', { tenantId: tenant.id, tokenId: t.id });
+    const t = await issueRegistrationToken(services, {
+      tenantId: tenant.id,
+      actor: actor(principal),
+      clientIp,
+      ttlSeconds: body.ttlSeconds ?? services.config.agentTokenTtlSeconds,
+    });
     return { status: 201, body: { token: t.token, expiresAt: iso(t.expiresAt) } };
   },
 });
@@ -71,20 +76,7 @@ export const registerAgentRoute = defineRoute({
   },
   errors: ['invalid_request', 'invalid_token', 'conflict', 'payload_too_large', 'unsupported_media_type'],
   async handle({ body, services, clientIp }) {
-    try {
-      const reg = await registerAgent(services.db, body, services.cloudKey, services.now());
-      services.log.info('agent registered', {
-        tenantId: reg.tenantId,
-        agentId: reg.agentId,
-        directory: body.directory,
-        agentVersion: body.agentVersion,
-      });
-      return { status: 201, body: { ...reg, relayUrl: services.relayUrl() } };
-    } catch (err) {
-      if (err instanceof CloudError && err.code === 'invalid_token')
-        services.log.warn('agent registration refused', { clientIp });
-      throw err;
-    }
+    return { status: 201, body: await registerAgentWithToken(services, body, clientIp) };
   },
 });
 
@@ -102,6 +94,10 @@ const AgentView = z.object({
   relayId: z.string().nullable(),
 });
 
+function agentBody(a: AgentViewOf): z.infer<typeof AgentView> {
+  return { ...a, registeredAt: iso(a.registeredAt), lastSeenAt: isoOrNull(a.lastSeenAt) };
+}
+
 export const listAgentsRoute = defineRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/agents',
@@ -114,32 +110,8 @@ export const listAgentsRoute = defineRoute({
   errors: ['unauthorized', 'forbidden', 'not_found'],
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.read');
-    const [registered, presence] = await Promise.all([
-      listTenantAgents(services.db, tenant.id),
-      services.relay.listAgents(tenant.id).catch((err: unknown) => {
-        services.log.error('relay presence failed', { err });
-        return [];
-      }),
-    ]);
-    const live = new Map(presence.filter((p) => p.tenantId === tenant.id).map((p) => [p.agentId, p]));
-    const agents = registered.map((a) => {
-      const p = live.get(a.id);
-      const lastSeen = Math.max(a.lastSeenAt ?? 0, p?.lastSeenAt ?? 0);
-      return {
-        agentId: a.id,
-        name: a.name,
-        directory: p?.directory ?? a.directory,
-        agentVersion: p?.agentVersion ?? a.version,
-        registeredAt: iso(a.registeredAt),
-        lastSeenAt: lastSeen > 0 ? iso(lastSeen) : null,
-        connected: (p?.connections ?? 0) > 0,
-        connections: p?.connections ?? 0,
-        rttMs: p?.rttMs ?? null,
-        inFlight: p?.inFlight ?? 0,
-        relayId: p?.relayId ?? null,
-      };
-    });
-    return { status: 200, body: { agents } };
+    const { agents } = await listAgents(services, tenant.id);
+    return { status: 200, body: { agents: agents.map(agentBody) } };
   },
 });
 
@@ -153,20 +125,9 @@ export const revokeAgentRoute = defineRoute({
   params: z.object({ tenant: TenantRef, agentId: z.string().min(1).max(64) }),
   responses: { 204: { description: 'Revoked' } },
   errors: ['unauthorized', 'forbidden', 'not_found'],
-  async handle({ principal, params, services }) {
+  async handle({ principal, params, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
-    if (!(await revokeAgent(services.db, tenant.id, params.agentId, services.now())))
-      throw new CloudError('not_found', 'no such agent');
-    // The store is the truth (the gate reads it); cutting live connections is best effort on top.
-    try {
-      await services.relay.revoke(params.agentId);
-    } catch (err) {
-      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', {
-        agentId: params.agentId,
-        err,
-      });
-    }
-    services.log.info('agent revoked', { tenantId: tenant.id, agentId: params.agentId, at: isoOrNull(services.now()) });
+    await revokeAgent(services, { tenantId: tenant.id, actor: actor(principal), clientIp, agentId: params.agentId });
     return { status: 204 };
   },
 });

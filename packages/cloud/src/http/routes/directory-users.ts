@@ -11,8 +11,9 @@ import { hashPassword } from '../../auth/passwords.js';
 import { actorOf } from '../../auth/principal.js';
 import { CloudError } from '../../errors.js';
 import type { SyncStatus } from '../../sync/engine.js';
-import { getTenantSettings, TenantSettingsSchema, updateTenantSettings } from '../../tenants/settings.js';
+import { TenantSettingsSchema } from '../../tenants/settings.js';
 import { createCloudUser, findUserByLogin, listUsers, type CloudUser } from '../../users/directory-users.js';
+import { readSettings, updateSettings } from '../../usecases/settings.js';
 import { SIGN_IN_OUTCOMES, signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
 import { defineRoute, type ResponseDoc } from '../route.js';
 import { isoOrNull, TenantParams, UserParams } from '../schemas.js';
@@ -381,7 +382,7 @@ export const getSettingsRoute = defineRoute({
   errors: ['unauthorized', 'forbidden', 'not_found'],
   async handle({ principal, params, services }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'settings.manage');
-    return { status: 200, body: await getTenantSettings(services.db, tenant.id) };
+    return { status: 200, body: await readSettings(services, tenant.id) };
   },
 });
 
@@ -398,8 +399,11 @@ export const patchSettingsRoute = defineRoute({
   body: z.object({ signIn: Section.optional(), sync: Section.optional(), sspr: Section.optional() }).strict(),
   responses: { 200: { description: 'The settings after the change', schema: TenantSettingsSchema } },
   errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
-  async handle({ principal, params, body, services }) {
+  async handle({ principal, params, body, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'settings.manage');
-    return { status: 200, body: await updateTenantSettings(services.db, tenant.id, body, services.now()) };
+    const actor = principal ? actorOf(principal) : { kind: 'system' as const, id: 'unknown' };
+    const r = await updateSettings(services, { tenantId: tenant.id, actor, clientIp, patch: body });
+    if (!r.ok) throw new CloudError('invalid_request', 'invalid tenant settings', { details: r.problems });
+    return { status: 200, body: r.settings };
   },
 });

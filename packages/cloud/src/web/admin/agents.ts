@@ -7,16 +7,18 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { listTenantAgents, revokeAgent } from '../../agents/registry.js';
-import { issueAgentToken } from '../../agents/tokens.js';
 import type { Services } from '../../services.js';
-import { expireAgentToken, listOpenAgentTokens } from '../../store/agent-tokens.js';
 import { getSyncState } from '../../store/sync-state.js';
-import { WebError } from '../errors.js';
+import {
+  issueRegistrationToken,
+  listAgents,
+  listOpenRegistrationTokens,
+  revokeAgent,
+  revokeRegistrationToken,
+} from '../../usecases/agents.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
-import { recordAdminAction } from './admin-audit.js';
 import { ago, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
 import { adminLayout } from './layout.js';
@@ -33,39 +35,39 @@ const IssueForm = z.object({
     .refine((v) => (TTL_CHOICES as readonly number[]).includes(v)),
 });
 
+/** The admin acting, in their tenant, from where. */
+const by = (ctx: AdminContext, clientIp: string) => ({
+  tenantId: ctx.tenant.id,
+  actor: { kind: 'admin' as const, id: ctx.admin.id },
+  clientIp,
+});
+
 async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml | ''): Promise<string> {
   const now = services.now();
   const isAdmin = ctx.admin.role === 'admin';
-  const [registered, presence, sync, tokens] = await Promise.all([
-    listTenantAgents(services.db, ctx.tenant.id),
-    services.relay.listAgents(ctx.tenant.id).catch((err: unknown) => {
-      services.log.error('relay presence failed', { err });
-      return null;
-    }),
+  const [{ agents: registered, presenceKnown }, sync, tokens] = await Promise.all([
+    listAgents(services, ctx.tenant.id),
     getSyncState(services.db, ctx.tenant.id),
-    listOpenAgentTokens(services.db, ctx.tenant.id, now),
+    listOpenRegistrationTokens(services, ctx.tenant.id),
   ]);
-  const live = new Map((presence ?? []).filter((p) => p.tenantId === ctx.tenant.id).map((p) => [p.agentId, p]));
   const csrf = ctx.session.csrfToken;
   const rows = registered.map((a) => {
-    const p = live.get(a.id);
-    const connected = (p?.connections ?? 0) > 0;
-    const lastSeen = Math.max(a.lastSeenAt ?? 0, p?.lastSeenAt ?? 0) || null;
-    return html`<tr data-agent-id="${a.id}"><td data-label="${t('admin.agents.col.agent')}"><strong>${a.name}</strong><span class="sub mono">${a.id}</span></td>
-<td data-label="${t('admin.agents.col.status')}">${connected ? html`<span class="badge on" data-status="connected">${t('admin.agents.connected', { n: p?.connections ?? 0 })}</span>` : html`<span class="badge bad" data-status="disconnected">${t('admin.agents.disconnected')}</span>`}</td>
-<td data-label="${t('admin.agents.col.version')}">${p?.agentVersion ?? a.version}</td>
-<td data-label="${t('admin.agents.col.directory')}">${p?.directory ?? a.directory}</td>
+    const lastSeen = a.lastSeenAt;
+    return html`<tr data-agent-id="${a.agentId}"><td data-label="${t('admin.agents.col.agent')}"><strong>${a.name}</strong><span class="sub mono">${a.agentId}</span></td>
+<td data-label="${t('admin.agents.col.status')}">${a.connected ? html`<span class="badge on" data-status="connected">${t('admin.agents.connected', { n: a.connections })}</span>` : html`<span class="badge bad" data-status="disconnected">${t('admin.agents.disconnected')}</span>`}</td>
+<td data-label="${t('admin.agents.col.version')}">${a.agentVersion}</td>
+<td data-label="${t('admin.agents.col.directory')}">${a.directory}</td>
 <td data-label="${t('admin.agents.col.heartbeat')}">${lastSeen ? html`<time datetime="${new Date(lastSeen).toISOString()}" title="${utc(lastSeen)}">${ago(lastSeen, now)}</time>` : t('admin.never')}</td>
-<td data-label="${t('admin.agents.col.latency')}">${p?.rttMs === null || p?.rttMs === undefined ? '—' : `${Math.round(p.rttMs)} ms`}${p && p.inFlight > 0 ? html`<span class="sub">${t('admin.agents.inFlight', { n: p.inFlight })}</span>` : ''}</td>
+<td data-label="${t('admin.agents.col.latency')}">${a.rttMs === null ? '—' : `${Math.round(a.rttMs)} ms`}${a.inFlight > 0 ? html`<span class="sub">${t('admin.agents.inFlight', { n: a.inFlight })}</span>` : ''}</td>
 <td data-label="${t('admin.agents.col.registered')}">${utc(a.registeredAt)}</td>
-${isAdmin ? html`<td><form method="post" action="${ctx.base}/agents/${encodeURIComponent(a.id)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary danger" aria-label="${t('admin.agents.revokeAria', { name: a.name })}">${t('admin.agents.revoke')}</button></form></td>` : ''}</tr>`;
+${isAdmin ? html`<td><form method="post" action="${ctx.base}/agents/${encodeURIComponent(a.agentId)}/revoke">${csrfField(csrf)}<button type="submit" class="secondary danger" aria-label="${t('admin.agents.revokeAria', { name: a.name })}">${t('admin.agents.revoke')}</button></form></td>` : ''}</tr>`;
   });
   const agentsTable = registered.length
     ? html`<div class="table-wrap"><table class="data"><caption class="visually-hidden">${t('admin.agents.caption')}</caption>
 <thead><tr><th scope="col">${t('admin.agents.col.agent')}</th><th scope="col">${t('admin.agents.col.status')}</th><th scope="col">${t('admin.agents.col.version')}</th><th scope="col">${t('admin.agents.col.directory')}</th><th scope="col">${t('admin.agents.col.heartbeat')}</th><th scope="col">${t('admin.agents.col.latency')}</th><th scope="col">${t('admin.agents.col.registered')}</th>${isAdmin ? html`<th scope="col"><span class="visually-hidden">${t('admin.agents.col.actions')}</span></th>` : ''}</tr></thead>
 <tbody>${rows}</tbody></table></div>`
     : notice('warning', t('admin.agents.none'));
-  const relayNote = presence === null ? notice('warning', t('admin.agents.relayDown')) : '';
+  const relayNote = !presenceKnown ? notice('warning', t('admin.agents.relayDown')) : '';
   const syncBlock = sync
     ? html`<dl class="attrs">
 <dt>${t('admin.sync.phase')}</dt><dd>${sync.phase}</dd>
@@ -115,17 +117,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const form = parseForm(IssueForm, req.body);
-    const tok = await issueAgentToken(
-      services.db,
-      { tenantId: ctx.tenant.id, createdBy: `admin:${ctx.admin.id}`, ttlMs: form.ttlSeconds * 1000 },
-      services.now(),
-    );
-    services.log.info('agent registration token issued (pages)', {
-      tenantId: ctx.tenant.id,
-      tokenId: tok.id,
-      adminId: ctx.admin.id,
-    });
-    await recordAdminAction(services, ctx, 'admin.agent_token.issue', `token ${tok.id}`, req.ip);
+    const tok = await issueRegistrationToken(services, { ...by(ctx, req.ip), ttlSeconds: form.ttlSeconds });
     const cloudUrl =
       services.config.publicUrl ??
       services
@@ -144,14 +136,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const p = parseForm(TokenParams, req.params);
-    if (!(await expireAgentToken(services.db, ctx.tenant.id, p.tokenId, services.now())))
-      throw new WebError('not_found');
-    services.log.info('agent registration token revoked (pages)', {
-      tenantId: ctx.tenant.id,
-      tokenId: p.tokenId,
-      adminId: ctx.admin.id,
-    });
-    await recordAdminAction(services, ctx, 'admin.agent_token.revoke', `token ${p.tokenId}`, req.ip);
+    await revokeRegistrationToken(services, { ...by(ctx, req.ip), tokenId: p.tokenId });
     return redirect(reply, `${ctx.base}/agents?done=token_revoked`);
   });
 
@@ -159,18 +144,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const p = parseForm(AgentParams, req.params);
-    if (!(await revokeAgent(services.db, ctx.tenant.id, p.agentId, services.now()))) throw new WebError('not_found');
-    // The store is the truth (the relay gate reads it); closing live connections is best effort on top.
-    try {
-      await services.relay.revoke(p.agentId);
-    } catch (err) {
-      services.log.error('relay revoke failed; the gate still refuses the agent on reconnect', {
-        agentId: p.agentId,
-        err,
-      });
-    }
-    services.log.warn('agent revoked (pages)', { tenantId: ctx.tenant.id, agentId: p.agentId, adminId: ctx.admin.id });
-    await recordAdminAction(services, ctx, 'admin.agent.revoke', `agent ${p.agentId}`, req.ip);
+    await revokeAgent(services, { ...by(ctx, req.ip), agentId: p.agentId });
     return redirect(reply, `${ctx.base}/agents?done=agent_revoked`);
   });
 }

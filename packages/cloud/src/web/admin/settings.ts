@@ -8,17 +8,18 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
-import { isPlainEmail } from '../../mail/mailer.js';
-import { getTenantSettings, updateTenantSettings, type TenantSettings } from '../../tenants/settings.js';
+import {
+  readSettings,
+  SSPR_METHODS as METHODS,
+  type SettingsProblem,
+  type TenantSettings,
+  updateSettings,
+} from '../../usecases/settings.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
-import { recordAdminAction } from './admin-audit.js';
 import { requireAdmin, type AdminContext } from './guard.js';
 import { adminLayout } from './layout.js';
-
-const METHODS = ['email', 'totp', 'questions', 'sms'] as const;
-type Method = (typeof METHODS)[number];
 
 const OneOrMany = z
   .union([z.string(), z.array(z.string())])
@@ -55,24 +56,37 @@ const SettingsForm = z.object({
 
 type FieldError = { field: string; message: string };
 
-/** Checks beyond the schema, each naming the field (for the error summary's links). */
-function validate(f: z.infer<typeof SettingsForm>): { errors: FieldError[]; methods: Method[]; attempts: number } {
+/** The form's fields in page order (the error summary follows it). */
+const FIELD_ORDER = ['ssprEnabled', 'groups', 'method-email', 'required', 'attemptsPerHour', 'notifyAdmins'];
+
+/** One of the use case's problems as the form's field error. */
+function fieldError(p: SettingsProblem, offered: number): FieldError {
+  const [section, name] = p.path.split('.');
+  switch (section === 'sspr' ? name : undefined) {
+    case 'methods':
+      return {
+        field: 'method-email',
+        message: t(p.issue === 'no_method' ? 'admin.settings.err.noMethod' : 'admin.settings.err.methodUnknown'),
+      };
+    case 'required':
+      return { field: 'required', message: t('admin.settings.err.required', { n: offered }) };
+    case 'attemptsPerHour':
+      return { field: 'attemptsPerHour', message: t('admin.settings.err.attempts') };
+    case 'groups':
+      return { field: 'groups', message: t('admin.settings.err.groups') };
+    case 'notifyAdmins':
+      return { field: 'notifyAdmins', message: t('admin.settings.err.notify') };
+    default:
+      return { field: 'ssprEnabled', message: t('error.invalid_request') };
+  }
+}
+
+/** The use case's problems as the form's field errors, each message once, in page order. */
+function fieldErrors(problems: readonly SettingsProblem[], offered: number): FieldError[] {
   const errors: FieldError[] = [];
-  const methods = METHODS.filter((m) => f.methods.includes(m));
-  if (f.methods.some((m) => !(METHODS as readonly string[]).includes(m)))
-    errors.push({ field: 'method-email', message: t('admin.settings.err.methodUnknown') });
-  if (methods.length === 0) errors.push({ field: 'method-email', message: t('admin.settings.err.noMethod') });
-  else if (f.required > methods.length)
-    errors.push({ field: 'required', message: t('admin.settings.err.required', { n: methods.length }) });
-  const attempts = /^\d+$/.test(f.attemptsPerHour) ? Number(f.attemptsPerHour) : Number.NaN;
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100)
-    errors.push({ field: 'attemptsPerHour', message: t('admin.settings.err.attempts') });
-  if (f.groups.length > 100 || f.groups.some((g) => g.length > 256))
-    errors.push({ field: 'groups', message: t('admin.settings.err.groups') });
-  const badMail = f.notifyAdmins.find((m) => !isPlainEmail(m));
-  if (badMail !== undefined || f.notifyAdmins.length > 20)
-    errors.push({ field: 'notifyAdmins', message: t('admin.settings.err.notify') });
-  return { errors, methods, attempts };
+  for (const e of problems.map((p) => fieldError(p, offered)))
+    if (!errors.some((x) => x.field === e.field && x.message === e.message)) errors.push(e);
+  return errors.sort((a, b) => FIELD_ORDER.indexOf(a.field) - FIELD_ORDER.indexOf(b.field));
 }
 
 interface Shown {
@@ -150,7 +164,7 @@ export function registerAdminSettings(web: FastifyInstance, services: Services):
     const ctx = await requireAdmin(services, req, reply);
     if (!ctx) return reply;
     const saved = z.object({ saved: z.string().optional() }).safeParse(req.query);
-    const current = await getTenantSettings(services.db, ctx.tenant.id);
+    const current = await readSettings(services, ctx.tenant.id);
     const top = saved.success && saved.data.saved ? notice('success', t('admin.settings.saved')) : '';
     return sendPage(reply, page(ctx, html`${top}${settingsForm(ctx, fromSettings(current), [])}`));
   });
@@ -159,31 +173,29 @@ export function registerAdminSettings(web: FastifyInstance, services: Services):
     const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
     if (!ctx) return reply;
     const form = parseForm(SettingsForm, req.body);
-    const { errors, methods, attempts } = validate(form);
-    if (errors.length) {
-      const shown: Shown = { ...form, methods: form.methods, attemptsPerHour: form.attemptsPerHour };
-      return sendPage(reply, page(ctx, settingsForm(ctx, shown, errors)), 400);
-    }
-    await updateTenantSettings(
-      services.db,
-      ctx.tenant.id,
-      {
+    const r = await updateSettings(services, {
+      tenantId: ctx.tenant.id,
+      actor: { kind: 'admin', id: ctx.admin.id },
+      clientIp: req.ip,
+      patch: {
         signIn: { mode: form.signInMode },
         sspr: {
           enabled: form.ssprEnabled,
           groups: form.groups,
-          methods,
+          methods: form.methods,
           required: form.required,
           requireRegistration: form.requireRegistration,
           unlockEnabled: form.unlockEnabled,
-          attemptsPerHour: attempts,
+          // Digits become a number; anything else goes as typed, for the use case to refuse.
+          attemptsPerHour: /^\d+$/.test(form.attemptsPerHour) ? Number(form.attemptsPerHour) : form.attemptsPerHour,
           notifyAdmins: form.notifyAdmins,
         },
       },
-      services.now(),
-    );
-    services.log.info('tenant settings changed (pages)', { tenantId: ctx.tenant.id, adminId: ctx.admin.id });
-    await recordAdminAction(services, ctx, 'admin.settings.update', 'settings', req.ip);
+    });
+    if (!r.ok) {
+      const offered = METHODS.filter((m) => form.methods.includes(m)).length;
+      return sendPage(reply, page(ctx, settingsForm(ctx, form, fieldErrors(r.problems, offered))), 400);
+    }
     return redirect(reply, `${ctx.base}/settings?saved=1`);
   });
 }
