@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ import { registerAgent } from '@writeback/agent';
 import { createCloud, useStderrLogging } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
+import { startAgentProcess } from '@writeback/testkit';
 import { ms, percentile, processCpuMs } from './stats.js';
 
 const { values } = parseArgs({
@@ -152,10 +153,9 @@ async function embeddedTarget(dir: string): Promise<Target> {
 }
 
 async function openldapTarget(dir: string): Promise<Target> {
-  const { startSlapd } = await import('../../packages/directory/test/lab/slapd.js');
+  const { slapdDirectoryConfig, startSlapd } = await import('@writeback/testkit/lab');
   const lab = await startSlapd({ tls: true });
   try {
-    if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     const CHUNK = 2_000;
     for (let start = 0; start < USERS; start += CHUNK) {
       const entries: string[] = [];
@@ -166,19 +166,9 @@ async function openldapTarget(dir: string): Promise<Target> {
       }
       await lab.ldapadd(entries.join('\n'));
     }
-    const pwFile = join(dir, 'service.pw');
-    await writeFile(pwFile, `${lab.passwords[lab.pwAdminDn] ?? ''}\n`, { mode: 0o600 });
     return {
       describe: `slapd (lab, ldaps, default 500-entry size limit)`,
-      config: {
-        kind: 'openldap',
-        urls: [lab.ldapsUrl],
-        caFile: lab.caFile,
-        bindDn: lab.pwAdminDn,
-        bindPasswordFile: pwFile,
-        baseDn: lab.baseDn,
-        protectedGroups: [lab.protectedGroupDn],
-      },
+      config: await slapdDirectoryConfig(lab, dir),
       // A change made with OpenLDAP's own tool, straight on the server.
       async change(who, i) {
         const name = `Changed ${i} ${randomBytes(3).toString('hex')}`;
@@ -217,17 +207,14 @@ async function measure(dir: string, target: Target): Promise<void> {
     directory: target.config,
     log,
   });
-  const agent = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], {
-    env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error' },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  const agent = await startAgentProcess({
+    statePath,
+    cloud,
+    logLevel: process.env.BENCH_LOG_LEVEL ?? 'error',
+    output: 'inherit',
+    timeoutMs: 60_000,
   });
   try {
-    const until = Date.now() + 60_000;
-    while ((await cloud.relayClient.allAgents()).length === 0) {
-      if (Date.now() > until) throw new Error('agent did not connect');
-      await sleep(25);
-    }
-
     // Initial full sync: pull batches (each upserted with its cursor in one transaction), then the anchors pass.
     // The agent's link is listed a moment before it is ready for requests: wait for one answer.
     for (let i = 0; ; i++) {
@@ -312,8 +299,7 @@ async function measure(dir: string, target: Target): Promise<void> {
       `sync_users_per_s=${Math.round(usersPerS)} agent_peak_rss_mb=${agentMb.toFixed(0)} cloud_peak_rss_mb=${cloudMb.toFixed(0)} incremental_p50_ms=${Math.round(p50)}\n`,
     );
   } finally {
-    agent.kill('SIGTERM');
-    await new Promise((r) => agent.once('exit', r));
+    await agent.stop('SIGTERM');
     await cloud.close();
   }
 }

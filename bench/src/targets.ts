@@ -2,13 +2,12 @@
  * The directories a benchmark can run against: the embedded one (always), and the real Samba AD
  * DC and slapd from the test lab (when their Debian packages are installed).
  *
- * The lab servers are the directory package's test fixtures, imported by path (they are test
- * infrastructure, not its public API) and only when asked for (they install exit hooks). Each target
+ * The lab servers come from `@writeback/testkit/lab`, imported only when asked for (they install
+ * exit hooks). Each target
  * returns the adapter configuration the bench uses twice: straight in this process, and written into
  * the agent's state file for the agent process, so everything it names (CA file, service password
  * file) is an absolute path that process can read.
  */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import type { Logger } from '@writeback/protocol';
@@ -102,28 +101,14 @@ async function eachLimited<T>(items: T[], width: number, fn: (item: T) => Promis
   );
 }
 
-/** The service password goes into a 0600 file the config names, so the state file holds no copy. */
-async function servicePasswordFile(dir: string, password: string): Promise<string> {
-  const file = join(dir, 'directory-service.pw');
-  await writeFile(file, `${password}\n`, { mode: 0o600 });
-  return file;
-}
-
 async function startAd(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
-  const { startSambaDc } = await import('../../packages/directory/test/lab/samba.js');
+  const { sambaDirectoryConfig, startSambaDc } = await import('@writeback/testkit/lab');
   const dc = await startSambaDc();
   try {
     await eachLimited(logins, 4, async (login) => {
       await dc.createUser({ login, password: INITIAL });
     });
-    const config = {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPasswordFile: await servicePasswordFile(o.dir, dc.servicePassword),
-      baseDn: `OU=People,${dc.baseDn}`,
-      caFile: dc.caFile,
-    };
+    const config = await sambaDirectoryConfig(dc, o.dir);
     return {
       describe: `ad (Samba AD DC ${dc.host}, ldaps with the lab CA, delegated svc-writeback; Samba 4.17 has no policy hints: resets do not enforce history, so every password is unique anyway)`,
       config,
@@ -139,23 +124,14 @@ async function startAd(logins: string[], o: TargetOptions): Promise<DirectoryTar
 }
 
 async function startOpenLdap(logins: string[], o: TargetOptions): Promise<DirectoryTarget> {
-  const { startSlapd } = await import('../../packages/directory/test/lab/slapd.js');
+  const { slapdDirectoryConfig, startSlapd } = await import('@writeback/testkit/lab');
   const lab = await startSlapd({ tls: true });
   try {
-    if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
     await eachLimited(logins, 4, async (uid) => {
       await lab.addUser({ uid, password: INITIAL });
     });
-    const config = {
-      kind: 'openldap',
-      urls: [lab.ldapsUrl],
-      caFile: lab.caFile,
-      // `write` (not `manage`) on userPassword: slapd checks the policy on resets too, as in production.
-      bindDn: lab.pwAdminDn,
-      bindPasswordFile: await servicePasswordFile(o.dir, lab.passwords[lab.pwAdminDn] ?? ''),
-      baseDn: lab.baseDn,
-      protectedGroups: [lab.protectedGroupDn],
-    };
+    // `write` (not `manage`) on userPassword: slapd checks the policy on resets too, as in production.
+    const config = await slapdDirectoryConfig(lab, o.dir);
     return {
       describe: `openldap (slapd ${lab.ldapsUrl}, ldaps with the lab CA, ppolicy history 3 enforced for the write-right service account)`,
       config,

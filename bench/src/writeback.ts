@@ -18,7 +18,7 @@
  * Samba AD DC (ldaps, delegated service account; about 35 ms a reset, so the throughput phase is
  * capped at 300 requests) and `openldap` the lab's slapd (ldaps, ppolicy), both on loopback.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ import { registerAgent } from '@writeback/agent';
 import { createCloud, updateTenantSettings, useStderrLogging } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
+import { startAgentProcess } from '@writeback/testkit';
 import { LeanHttpClient } from './http-client.js';
 import { probeWake } from './wake-probe.js';
 import { drive, ms, processCpuMs, row, summarize, type Drive } from './stats.js';
@@ -189,26 +190,15 @@ async function main() {
       directory: target.config,
       log,
     });
-    const agent = spawn(
-      process.execPath,
-      [
-        ...(process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : []),
-        'packages/agent/bin/writeback-agent.js',
-        'run',
-        '--state',
-        statePath,
-      ],
-      {
-        env: { ...process.env, LOG_LEVEL: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
+    const agent = await startAgentProcess({
+      statePath,
+      cloud,
+      nodeArgs: process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : [],
+      logLevel: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error',
+      output: 'inherit',
+      timeoutMs: 20_000,
+    });
     try {
-      const until = Date.now() + 20_000;
-      while ((await cloud.relayClient.allAgents()).length === 0) {
-        if (Date.now() > until) throw new Error('agent did not connect');
-        await new Promise((r) => setTimeout(r, 25));
-      }
       // A lean keep-alive HTTP client (http-client.ts): the load generator shares this process, and
       // the 2 cores, with the cloud and the relay it measures.
       const http = new LeanHttpClient(cloud.url, {
@@ -325,8 +315,7 @@ async function main() {
       );
       http.close();
     } finally {
-      agent.kill('SIGTERM');
-      await new Promise((r) => agent.once('exit', r));
+      await agent.stop('SIGTERM');
       await cloud.close();
       if (interleave) await direct.close().catch(() => {});
     }

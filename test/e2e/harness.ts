@@ -5,13 +5,13 @@
  * directory the test started (Samba AD, slapd) and its adapter. Every log line of the run is
  * captured so tests can look for secrets.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCloud, type Cloud, type CloudConfigInput } from '@writeback/cloud';
+import type { AgentState, RunningAgent } from '@writeback/agent';
+import type { Cloud, CloudConfigInput } from '@writeback/cloud';
 import {
   HASH_COST,
   openDirectory,
@@ -20,10 +20,19 @@ import {
   type EmbeddedDirectory,
   type EmbeddedHashCost,
 } from '@writeback/directory';
-import { registerAgent, startAgent, type AgentState, type RunningAgent } from '@writeback/agent';
-import { createLogger, setDefaultLogSink, type Logger } from '@writeback/protocol';
-import type { SambaDc } from '../../packages/directory/test/lab/samba.js';
-import type { SlapdLab } from '../../packages/directory/test/lab/slapd.js';
+import { createLogger, type Logger } from '@writeback/protocol';
+import {
+  captureLogs,
+  registerTestAgent,
+  startAgentProcess,
+  startCloud,
+  startTestAgent,
+  type StartedCloud,
+} from '@writeback/testkit';
+import { sambaDirectoryConfig, slapdDirectoryConfig, type SambaDc, type SlapdLab } from '@writeback/testkit/lab';
+
+export { findSecrets, waitFor } from '@writeback/testkit';
+export { missingPrograms } from '@writeback/testkit/lab';
 
 export const PASSWORDS = {
   alice: 'Tulip-Initial-2024!',
@@ -95,8 +104,7 @@ export interface System<D extends Directory = EmbeddedDirectory> {
 }
 
 /** Every log line written by any logger without its own sink, for the whole test file. */
-export const capturedLogs: string[] = [];
-setDefaultLogSink((line) => capturedLogs.push(line));
+export const capturedLogs: string[] = captureLogs().lines;
 
 export const DIRECTORY_POLICY = {
   minLength: 10,
@@ -138,35 +146,31 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'wb-e2e-')));
   const logs = capturedLogs;
   const log = createLogger({ name: 'e2e' });
-  const masterKey = randomBytes(32).toString('base64url');
-  const makeCloud = (port: number) =>
-    createCloud(
-      {
-        port,
-        databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
-        masterKey,
-        writebackDeadlineMs: o.deadlineMs ?? 5_000,
-        pendingGraceMs: 0,
-        syncEnabled: o.sync ?? false,
-        ...(o.rateLimitPerUser !== undefined
-          ? {
-              rateLimits: {
-                passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 },
-                passwordChangePerIp: { limit: 1000, windowSeconds: 900 },
-                adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
-                adminSignInPerIp: { limit: 50, windowSeconds: 900 },
-              },
-            }
-          : {}),
-        ...o.cloudConfig,
-      },
-      {
-        log: log.child({ part: 'cloud' }),
-        printOperatorKey: () => {},
-        ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}),
-      },
-    );
-  let cloud = await makeCloud(o.port ?? 0);
+  const started: StartedCloud = await startCloud({
+    config: {
+      databaseUrl: `sqlite:${join(dir, 'writeback.db')}`,
+      ...(o.port !== undefined ? { port: o.port } : {}),
+      writebackDeadlineMs: o.deadlineMs ?? 5_000,
+      pendingGraceMs: 0,
+      syncEnabled: o.sync ?? false,
+      ...(o.rateLimitPerUser !== undefined
+        ? {
+            rateLimits: {
+              passwordChangePerUser: { limit: o.rateLimitPerUser, windowSeconds: 900 },
+              passwordChangePerIp: { limit: 1000, windowSeconds: 900 },
+              adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
+              adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+            },
+          }
+        : {}),
+      ...o.cloudConfig,
+    },
+    deps: {
+      log: log.child({ part: 'cloud' }),
+      ...(o.heartbeatMs ? { relayHub: { heartbeatMs: o.heartbeatMs } } : {}),
+    },
+  });
+  const cloud = started.cloud;
   const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, apiKey: true, agentToken: true });
   const apiKey = boot.apiKey ?? '';
   let directoryConfig: Record<string, unknown>;
@@ -195,10 +199,9 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
   let agent: RunningAgent | null = null;
   const agentProcess: ChildProcess | null = null;
   if ((o.agent ?? 'inprocess') !== 'none') {
-    state = await registerAgent({
-      cloudUrl: cloud.url,
+    state = await registerTestAgent({
+      cloud,
       token: boot.agentToken?.token ?? '',
-      name: 'agent-1',
       statePath,
       directory: directoryConfig,
       log: log.child({ part: 'agent' }),
@@ -241,71 +244,41 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
     async startAgentProcess() {
       // The directory files are opened by the agent process: close ours first (single writer).
       await embedded?.close();
-      const child = spawn(process.execPath, ['packages/agent/bin/writeback-agent.js', 'run', '--state', statePath], {
-        cwd: new URL('../../', import.meta.url).pathname,
-        env: { ...process.env, LOG_LEVEL: 'debug' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const agent = await startAgentProcess({
+        statePath,
+        cloud: sys.cloud,
+        tenantId: sys.tenantId,
+        output: logs,
+        timeoutMs: 20_000,
       });
-      const collect = (chunk: Buffer) => {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
-      };
-      child.stdout?.on('data', collect);
-      child.stderr?.on('data', collect);
-      sys.agentProcess = child;
-      await waitFor(
-        async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0,
-        20_000,
-        'agent process to connect',
-      );
-      return child;
+      sys.agentProcess = agent.child;
+      return agent.child;
     },
     async restartCloud() {
-      const port = Number(new URL(cloud.url).port);
-      await cloud.close();
-      cloud = await makeCloud(port);
-      sys.cloud = cloud;
+      sys.cloud = await started.restart();
     },
     async stop() {
       await sys.agent?.stop();
       if (sys.agentProcess && sys.agentProcess.exitCode === null) {
         sys.agentProcess.kill('SIGKILL');
       }
-      await sys.cloud.close();
+      await started.stop();
       await directory.close().catch(() => {});
       if (!o.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 
   if (state && (o.agent ?? 'inprocess') === 'inprocess') {
-    agent = await startAgent({
+    agent = await startTestAgent({
       state,
       directory: o.wrapDirectory ? o.wrapDirectory(directory) : directory,
       log: log.child({ part: 'agent' }),
-      allowPlaintext: true,
     });
-    await agent.ready();
     sys.agent = agent;
   } else if (state && o.agent === 'process') {
     await sys.startAgentProcess();
   }
   return sys;
-}
-
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Every secret a test used must be absent from these texts. */
-export function findSecrets(texts: Iterable<string>, secrets: Iterable<string>): string[] {
-  const found: string[] = [];
-  const all = [...texts].join('\n');
-  for (const s of secrets) if (all.includes(s)) found.push(s);
-  return found;
 }
 
 /** A system started around a real directory, with the scratch folder that holds its files. */
@@ -318,24 +291,21 @@ export interface SystemAround {
 }
 
 /**
- * The whole system (agent as its own process) in front of a directory a test started: the service
- * password goes into a 0600 file in a scratch folder that `config` then names as
- * `bindPasswordFile`, as an administrator would give it.
+ * The whole system (agent as its own process) in front of a directory a test started: `configure`
+ * gets a scratch folder for the service password file (0600) its configuration names, as an
+ * administrator would give it.
  */
 export async function startSystemAround(
-  config: ExternalDirectoryConfig,
-  servicePassword: string,
+  configure: (scratch: string) => Promise<ExternalDirectoryConfig>,
 ): Promise<SystemAround> {
   const scratch = await mkdtemp(join(tmpdir(), 'wb-e2e-dir-'));
   try {
-    const bindPasswordFile = join(scratch, 'service.pw');
-    await writeFile(bindPasswordFile, `${servicePassword}\n`, { mode: 0o600 });
     // Generous deadline: the machine is shared, and Samba's own write takes ~35 ms on an idle one.
     const sys = await startSystem({
       agent: 'process',
       deadlineMs: 20_000,
       rateLimitPerUser: 100,
-      directoryConfig: { ...config, bindPasswordFile },
+      directoryConfig: await configure(scratch),
     });
     return {
       sys,
@@ -353,16 +323,7 @@ export async function startSystemAround(
 
 /** In front of a lab Samba AD DC: LDAPS with the lab CA, the delegated service account. */
 export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Promise<SystemAround> {
-  return startSystemAround(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      baseDn: o.baseDn ?? `OU=People,${dc.baseDn}`,
-      caFile: dc.caFile,
-    },
-    dc.servicePassword,
-  );
+  return startSystemAround((scratch) => sambaDirectoryConfig(dc, scratch, o));
 }
 
 /**
@@ -370,27 +331,7 @@ export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Pr
  * `manage`) on userPassword, so slapd checks its policy on admin resets too.
  */
 export function startSystemOnSlapd(lab: SlapdLab): Promise<SystemAround> {
-  if (!lab.ldapsUrl || !lab.caFile) throw new Error('the slapd lab started without TLS');
-  return startSystemAround(
-    {
-      kind: 'openldap',
-      urls: [lab.ldapsUrl],
-      caFile: lab.caFile,
-      bindDn: lab.pwAdminDn,
-      baseDn: lab.baseDn,
-      protectedGroups: [lab.protectedGroupDn],
-    },
-    lab.passwords[lab.pwAdminDn] ?? '',
-  );
-}
-
-/** Why a suite cannot run here (a program it needs is not installed), or undefined when it can. */
-export function missingPrograms(programs: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  const absent = programs.filter((p) => !dirs.some((d) => d && existsSync(join(d, p))));
-  return absent.length
-    ? `not installed: ${absent.join(', ')} (scripts/install-directory-servers.sh installs them)`
-    : undefined;
+  return startSystemAround((scratch) => slapdDirectoryConfig(lab, scratch));
 }
 
 /**

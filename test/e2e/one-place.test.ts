@@ -11,7 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Mailer, MemoryMailer } from '../../packages/cloud/src/mail/index.js';
+import type { Mailer } from '@writeback/cloud';
+import type { MemoryMailer } from '@writeback/cloud/testing';
 import { AdminClient } from './browser/admin-client.js';
 import { PASSWORDS, startSystem, type System } from './harness.js';
 import { WebClient } from './web-client.js';

@@ -14,8 +14,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
 import type { Directory } from '@writeback/directory';
-import { startSambaDc, type LabUser as SambaUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
-import { startSlapd, type LabUser as SlapdUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
+import {
+  startSambaDc,
+  startSlapd,
+  type SambaDc,
+  type SambaUser,
+  type SlapdLab,
+  type SlapdUser,
+} from '@writeback/testkit/lab';
 import {
   capturedLogs,
   findSecrets,

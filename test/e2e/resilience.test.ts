@@ -19,11 +19,10 @@ describe('agent killed mid-request', () => {
         forceChange: false,
       });
       // Wait until the agent has the request (it logs nothing with the password; the relay counts it in flight).
-      await waitFor(
-        async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).some((a) => a.inFlight > 0),
-        5_000,
-        'the request to be in flight',
-      );
+      await waitFor(async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).some((a) => a.inFlight > 0), {
+        timeoutMs: 5_000,
+        what: 'the request to be in flight',
+      });
       sys.agentProcess?.kill('SIGKILL');
       const res = await pending;
       assert.ok(res.body.outcome === 'outcome_unknown' || res.body.outcome === 'timeout', JSON.stringify(res.body));
@@ -55,11 +54,10 @@ describe('relay restart', () => {
         'succeeded',
       );
       await sys.restartCloud();
-      await waitFor(
-        async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0,
-        15_000,
-        'the agent to reconnect',
-      );
+      await waitFor(async () => (await sys.cloud.relayClient.listAgents(sys.tenantId)).length > 0, {
+        timeoutMs: 15_000,
+        what: 'the agent to reconnect',
+      });
       const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
         newPassword: 'Tulip-After-2025!',
         forceChange: false,

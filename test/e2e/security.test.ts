@@ -123,11 +123,10 @@ describe('through a hostile relay', () => {
       forceChange: false,
     });
     assert.equal(res.body.outcome, 'succeeded');
-    await waitFor(
-      () => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"replayed"')),
-      3_000,
-      'the replay to be refused',
-    );
+    await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"replayed"')), {
+      timeoutMs: 3_000,
+      what: 'the replay to be refused',
+    });
     await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
       forceChange: false,
       unlock: false,
@@ -145,11 +144,10 @@ describe('through a hostile relay', () => {
       forceChange: false,
     });
     assert.equal(res.body.outcome, 'timeout');
-    await waitFor(
-      () => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"expired"')),
-      8_000,
-      'the late request to be refused',
-    );
+    await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"expired"')), {
+      timeoutMs: 8_000,
+      what: 'the late request to be refused',
+    });
     await unchanged('alice');
   });
 
@@ -175,7 +173,7 @@ describe('malformed frames at the relay', () => {
       ws.once('open', r);
       ws.once('error', j);
     });
-    await waitFor(() => frames.length > 0, 2_000, 'the challenge');
+    await waitFor(() => frames.length > 0, { timeoutMs: 2_000, what: 'the challenge' });
     return { ws, frames, closed };
   }
 

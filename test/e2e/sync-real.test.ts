@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Directory } from '@writeback/directory';
-import { startSlapd, type LabUser, type SlapdLab } from '../../packages/directory/test/lab/slapd.js';
+import { startSlapd, type SlapdLab, type SlapdUser as LabUser } from '@writeback/testkit/lab';
 import { capturedLogs, findSecrets, labPassword, missingPrograms, startSystemOnSlapd, type System } from './harness.js';
 
 const run = promisify(execFile);

@@ -13,8 +13,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import type { Directory } from '@writeback/directory';
-import { guidToString, startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
-import { bulkAddUsers, grantDeletedObjectsRead } from '../../packages/directory/test/lab/samba-sync.js';
+import {
+  bulkAddUsers,
+  grantDeletedObjectsRead,
+  guidToString,
+  startSambaDc,
+  type SambaDc,
+  type SambaUser as LabUser,
+} from '@writeback/testkit/lab';
 import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
 
 const T = '/api/v1/tenants/acme';

@@ -385,8 +385,7 @@ describe('sync with the agent as its own OS process', () => {
         seen = (await users(sys)).total;
         return seen > 0;
       },
-      30_000,
-      'the first synced batch',
+      { timeoutMs: 30_000, what: 'the first synced batch' },
     );
     sys.agentProcess?.kill('SIGKILL');
     const first = await running;

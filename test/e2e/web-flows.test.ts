@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Mailer, MemoryMailer, MemorySmsProvider, SmsProvider } from '../../packages/cloud/src/mail/index.js';
-import { updateTenantSettings } from '../../packages/cloud/src/tenants/settings.js';
+import { updateTenantSettings, type Mailer, type SmsProvider } from '@writeback/cloud';
+import type { MemoryMailer, MemorySmsProvider } from '@writeback/cloud/testing';
 import { PASSWORDS, capturedLogs, findSecrets, startSystem, type System } from './harness.js';
 import { WebClient as Client, type WebPage as Page } from './web-client.js';
 

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Directory } from '@writeback/directory';
-import { startSambaDc, type LabUser, type SambaDc } from '../../packages/directory/test/lab/samba.js';
-import type { Mailer, MemoryMailer } from '../../packages/cloud/src/mail/index.js';
+import type { Mailer } from '@writeback/cloud';
+import type { MemoryMailer } from '@writeback/cloud/testing';
+import { startSambaDc, type SambaDc, type SambaUser as LabUser } from '@writeback/testkit/lab';
 import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
 import { WebClient } from './web-client.js';
 

@@ -6,18 +6,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OUTCOME_CODES, POLICY_REASONS, type EffectivePolicy } from '@writeback/protocol';
-import { createCloud, type Cloud } from '@writeback/cloud';
-import { openStore, type Db } from '../../packages/cloud/src/store/index.js';
-import { createTenant } from '../../packages/cloud/src/tenants/tenants.js';
-import { html, raw } from '../../packages/cloud/src/web/html.js';
-import { hasMessage, t } from '../../packages/cloud/src/i18n/index.js';
-import { reasonText, outcomeNotice } from '../../packages/cloud/src/web/outcome-text.js';
+import { createCloud, openStore, type Cloud, type Db } from '@writeback/cloud';
 import {
+  createTenant,
   createWebSession,
+  hasMessage,
+  html,
   loadWebSession,
+  outcomeNotice,
+  raw,
+  reasonText,
   SESSION_ABSOLUTE_MS,
   SESSION_IDLE_MS,
-} from '../../packages/cloud/src/web/session.js';
+  t,
+} from '@writeback/cloud/testing';
 
 describe('html template', () => {
   it('escapes every interpolation, keeps SafeHtml, joins arrays', () => {

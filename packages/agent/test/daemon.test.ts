@@ -39,7 +39,7 @@ import {
   sleep,
   startHub,
   tempDir,
-  until,
+  waitFor,
   type HubFixture,
 } from './fixtures.js';
 
@@ -184,9 +184,12 @@ describe('links', () => {
       await agent.ready();
       const port = fx.port;
       await fx.close();
-      await until(() => agent.status()[0]?.status !== 'ready', 2_000, 'link down');
+      await waitFor(() => agent.status()[0]?.status !== 'ready', { timeoutMs: 2_000, what: 'link down' });
       fx = await startHub(cloud, {}, port);
-      await until(() => fx.hub.holds('agent-r') && agent.status()[0]?.status === 'ready', 3_000, 'agent back');
+      await waitFor(() => fx.hub.holds('agent-r') && agent.status()[0]?.status === 'ready', {
+        timeoutMs: 3_000,
+        what: 'agent back',
+      });
       const env = request(cloud, state, { op: 'health', params: {} });
       assert.equal(outcome(state, env, await fx.hub.client().send(env)), 'succeeded');
     } finally {
@@ -200,7 +203,7 @@ describe('links', () => {
     const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-m', tenantId: 'tenant-m' });
     const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, connections: 3 });
     try {
-      await until(() => agent.status().every((s) => s.status === 'ready'), 3_000, 'three links');
+      await waitFor(() => agent.status().every((s) => s.status === 'ready'), { timeoutMs: 3_000, what: 'three links' });
       assert.equal((await fx.hub.client().listAgents('tenant-m'))[0]?.connections, 3);
       const env = request(cloud, state, { op: 'health', params: {} });
       assert.equal(outcome(state, env, await fx.hub.client().send(env)), 'succeeded');
@@ -245,15 +248,14 @@ describe('links', () => {
     });
     try {
       await agent.ready();
-      await until(() => relay.accepted() >= 3, 3_000, 'redials');
+      await waitFor(() => relay.accepted() >= 3, { timeoutMs: 3_000, what: 'redials' });
       // Never stable for stableMs: each drop counts as one more failed attempt.
-      await until(
+      await waitFor(
         () => {
           const s = agent.status()[0];
           return s?.status === 'backoff' && s.attempt >= 2 && s.lastError === 'heartbeat_missed';
         },
-        3_000,
-        'growing backoff',
+        { timeoutMs: 3_000, what: 'growing backoff' },
       );
     } finally {
       await agent.stop();
@@ -277,7 +279,7 @@ describe('links', () => {
       onStatus,
     });
     try {
-      await until(() => attempts.length >= 3, 3_000, 'redials');
+      await waitFor(() => attempts.length >= 3, { timeoutMs: 3_000, what: 'redials' });
       assert.deepEqual(new Set(attempts), new Set([0]));
     } finally {
       await agent.stop();
@@ -297,7 +299,7 @@ describe('links', () => {
     try {
       await agent.ready();
       await fx.hub.client().revoke('agent-x');
-      await until(() => agent.status()[0]?.status === 'backoff', 2_000, 'backoff');
+      await waitFor(() => agent.status()[0]?.status === 'backoff', { timeoutMs: 2_000, what: 'backoff' });
       const s = agent.status()[0];
       assert.equal(s?.lastError, 'agent_revoked');
       assert.ok(s?.status === 'backoff' && s.attempt >= 30);
@@ -331,7 +333,7 @@ describe('graceful stop', () => {
       directory.delayMs = 150;
       const env = request(cloud, state, resetReq('During-Stop-1'));
       const pending = fx.hub.client().send(env);
-      await until(() => directory.calls.length === 1, 2_000, 'request at the directory');
+      await waitFor(() => directory.calls.length === 1, { timeoutMs: 2_000, what: 'request at the directory' });
       const stopped = agent.stop();
       assert.equal(outcome(state, env, await pending), 'succeeded');
       await stopped;
@@ -372,14 +374,13 @@ describe('graceful stop', () => {
         agentId: z.string(),
         daemon: z.object({ pid: z.number(), links: z.array(z.object({ status: z.string() })) }).nullable(),
       });
-      await until(
+      await waitFor(
         async () => {
           out = '';
           if ((await runCli(['status', '--state', statePath, '--json'], io)) !== 0) return false;
           return Status.parse(JSON.parse(out)).daemon?.links[0]?.status === 'ready';
         },
-        3_000,
-        'status file',
+        { timeoutMs: 3_000, what: 'status file' },
       );
       assert.equal(Status.parse(JSON.parse(out)).daemon?.pid, process.pid);
       assert.equal((await stat(`${statePath}.status`)).mode & 0o777, 0o600);
@@ -422,7 +423,10 @@ describe('graceful stop', () => {
         await trusting.ready();
         const env = request(cloud, state, { op: 'health', params: {} });
         assert.equal(outcome(state, env, await hub.client().send(env)), 'succeeded');
-        await until(() => untrusting.status()[0]?.lastError === 'socket_error', 3_000, 'TLS refusal');
+        await waitFor(() => untrusting.status()[0]?.lastError === 'socket_error', {
+          timeoutMs: 3_000,
+          what: 'TLS refusal',
+        });
         assert.notEqual(untrusting.status()[0]?.status, 'ready');
         assert.equal((await hub.client().listAgents('tenant-tls'))[0]?.connections, 1);
       } finally {

@@ -18,7 +18,7 @@ import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { doctorExitCode, runDoctor, type DoctorCheck, type DoctorReport } from '../src/doctor.js';
 import { registerAgent, runCli, startAgent, writeState, type AgentState, type RunningAgent } from '../src/index.js';
-import { captureLog, makeCloud, makeState, tempDir, until } from './fixtures.js';
+import { captureLog, makeCloud, makeState, tempDir, waitFor } from './fixtures.js';
 import { createRelayHub } from '@writeback/relay';
 
 const ESC = '\u001b[';
@@ -126,11 +126,10 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
       assert.equal(doctorExitCode(report.status), 1);
       // The doctor's own connection came and went; the running agent's link is untouched.
       assert.equal(agent.status()[0]?.status, 'ready');
-      await until(
-        async () => (await cloud.relayClient.listAgents(tenant))[0]?.connections === 1,
-        3_000,
-        'the doctor connection to go',
-      );
+      await waitFor(async () => (await cloud.relayClient.listAgents(tenant))[0]?.connections === 1, {
+        timeoutMs: 3_000,
+        what: 'the doctor connection to go',
+      });
     } finally {
       await agent.stop();
       agent = null;

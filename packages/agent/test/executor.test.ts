@@ -14,6 +14,7 @@ import {
   verifyResponse,
   type RequestEnvelope,
 } from '@writeback/protocol';
+import { Clock } from '@writeback/testkit';
 import { checkStateConsistency, createExecutor, type AgentState, type Execution } from '../src/index.js';
 import { FakeDirectory, alice, captureLog, makeCloud, makeState, request } from './fixtures.js';
 
@@ -24,8 +25,8 @@ function setup(o: { now?: () => number; startedAt?: number } = {}) {
   const state = makeState(cloud);
   const directory = new FakeDirectory();
   const { log, lines } = captureLog();
-  let clock = T0;
-  const now = o.now ?? (() => clock);
+  const clock = new Clock(T0);
+  const now = o.now ?? clock.now;
   const executor = createExecutor({
     directory,
     identity: { agentId: state.agentId, tenantId: state.tenantId, ...checkStateConsistency(state) },
@@ -34,7 +35,7 @@ function setup(o: { now?: () => number; startedAt?: number } = {}) {
     startedAt: o.startedAt ?? T0 - 1_000,
     replay: new ReplayCache(),
   });
-  return { state, directory, executor, lines, tick: (ms: number) => (clock += ms) };
+  return { state, directory, executor, lines, tick: (ms: number) => clock.advance(ms) };
 }
 
 function verified(state: AgentState, env: RequestEnvelope, ex: Execution) {
@@ -291,12 +292,12 @@ describe('failures are never success', () => {
   });
 
   test('an answer is still signed and sent when the directory finishes after the deadline', async () => {
-    let clock = T0;
-    const { state, directory, executor } = setup({ now: () => clock });
+    const clock = new Clock(T0);
+    const { state, directory, executor } = setup({ now: clock.now });
     directory.delayMs = 20;
     const env = request(cloud, state, { op: 'account.unlock', params: { user: alice } }, { now: T0, deadlineInMs: 10 });
     const pending = executor.execute(env);
-    clock += 100;
+    clock.advance(100);
     assert.equal(verified(state, env, await pending).outcome, 'succeeded');
   });
 

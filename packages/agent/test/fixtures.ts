@@ -1,21 +1,19 @@
 /**
- * Agent test fixtures: a cloud key and a way to mint an agent state as registration would, a small
- * in-memory Directory (the real adapters are tested in @writeback/directory), a real relay hub on
- * a real port, and a real HTTP server playing the cloud's register endpoint.
+ * Agent test fixtures: a way to mint an agent state as registration would, a small in-memory
+ * Directory (the real adapters are tested in @writeback/directory), and a real HTTP server playing
+ * the cloud's register endpoint. The cloud's keys, the real relay hub on a real port and `waitFor`
+ * come from @writeback/testkit (re-exported here for the tests of this folder).
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import {
   generateEncryptionKeyPair,
   generateSigningKeyPair,
   issueAgentCertificate,
-  privateKeyObject,
-  publicKeyObject,
   sealRequest,
   type EffectivePolicy,
   type Logger,
@@ -31,23 +29,11 @@ import type {
   DirectoryUser,
   ResetOptions,
 } from '@writeback/directory';
-import { createRelayHub, type RelayHub, type RelayHubOptions } from '@writeback/relay';
+import type { CloudKeys as Cloud } from '@writeback/testkit';
 import type { AgentState } from '../src/index.js';
 
-export interface Cloud {
-  publicKey: string;
-  signingKey: KeyObject;
-  verifyKey: KeyObject;
-}
-
-export function makeCloud(): Cloud {
-  const pair = generateSigningKeyPair();
-  return {
-    publicKey: pair.publicKey,
-    signingKey: privateKeyObject(pair.privateJwk),
-    verifyKey: publicKeyObject('Ed25519', pair.publicKey),
-  };
-}
+export type { Cloud };
+export { makeCloudKeys as makeCloud, startHub, waitFor, type HubFixture } from '@writeback/testkit';
 
 /** An agent state as a successful registration would leave it. */
 export function makeState(
@@ -233,35 +219,6 @@ export function captureLog() {
   return { log: make({}), lines };
 }
 
-export interface HubFixture {
-  hub: RelayHub;
-  server: Server;
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
-
-/** A real relay hub on a real HTTP server (port 0 unless given). */
-export async function startHub(cloud: Cloud, options: Partial<RelayHubOptions> = {}, port = 0): Promise<HubFixture> {
-  const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log, ...options });
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  hub.attach(server);
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  const actual = (server.address() as AddressInfo).port;
-  return {
-    hub,
-    server,
-    port: actual,
-    url: `ws://127.0.0.1:${actual}/agent`,
-    async close() {
-      await hub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 /** A real HTTP server playing the cloud's register endpoint. */
 export async function startFakeCloud(
   handler: (body: unknown, req: IncomingMessage) => { status: number; body: unknown },
@@ -300,11 +257,3 @@ export async function tempDir(): Promise<{ path: string; remove(): Promise<void>
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export async function until(fn: () => boolean | Promise<boolean>, ms = 3_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}

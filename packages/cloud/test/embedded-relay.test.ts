@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AgentCertificateSchema, type AgentCertificate } from '@writeback/protocol';
-import { api, field, startCloud, str, TestAgent, until, WireAgent, type Started } from './helpers.js';
+import { api, field, startCloud, str, TestAgent, waitFor, WireAgent, type Started } from './helpers.js';
 
 describe('embedded relay', () => {
   let s: Started;
@@ -33,12 +33,11 @@ describe('embedded relay', () => {
   test('the agent dials the relay URL from registration and is seen as connected', async () => {
     assert.equal(agent.relayUrl, `${base.replace('http', 'ws')}/agent`);
     wire = new WireAgent(agent.relayUrl, agent, cert);
-    await until(wire.welcomed, 3_000, 'welcome');
-    await until(
-      async () => field((await api(base, 'GET', '/healthz')).json, 'agentsConnected') === 1,
-      3_000,
-      'presence',
-    );
+    await waitFor(wire.welcomed, { timeoutMs: 3_000, what: 'welcome' });
+    await waitFor(async () => field((await api(base, 'GET', '/healthz')).json, 'agentsConnected') === 1, {
+      timeoutMs: 3_000,
+      what: 'presence',
+    });
     const list = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
     const agents = field(list.json, 'agents');
     assert.ok(Array.isArray(agents));

@@ -1,18 +1,12 @@
 /**
- * Test fixtures for the cloud: a started cloud on a real port with a real store (SQLite file or a
- * fresh PostgreSQL schema), an agent that holds real keys and answers sealed requests with signed
- * responses (protocol helpers), an in-test RelayClient that routes to such agents, a log capture
- * and a frozen clock.
+ * Test fixtures for the cloud: an agent that holds real keys and answers sealed requests with
+ * signed responses (protocol helpers), an in-test RelayClient that routes to such agents, and small
+ * HTTP helpers. A started cloud with a store of its own, the log capture, the frozen clock and
+ * `waitFor` come from @writeback/testkit (re-exported here for the tests of this folder).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { WebSocket } from 'ws';
 import {
   RelayToAgentFrameSchema,
-  createLogger,
   encodeFrame,
   parseFrame,
   signAuthProof,
@@ -24,7 +18,6 @@ import {
   privateKeyObject,
   publicKeyObject,
   ReplayCache,
-  setDefaultLogSink,
   signResponse,
   type KeyPair,
   type OpenedRequest,
@@ -33,105 +26,23 @@ import {
   type ResponseEnvelope,
 } from '@writeback/protocol';
 import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
-import { withDefaultUser } from '../src/store/postgres.js';
-import { createCloud, type Cloud, type CloudConfigInput, type CloudDeps } from '../src/index.js';
+import type { StartedCloud } from '@writeback/testkit';
 
-export const PG_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test';
-
-export type EngineName = 'sqlite' | 'postgres';
-export const ENGINES: readonly EngineName[] = ['sqlite', 'postgres'];
-
-/** A frozen clock the test moves by hand. */
-export class Clock {
-  t: number;
-  constructor(start = Date.UTC(2030, 0, 15, 12, 0, 0)) {
-    this.t = start;
-  }
-  now = (): number => this.t;
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
-
-/** Every log line written through the default sink while the capture is on. */
-export function captureLogs(): { lines: string[]; stop: () => void } {
-  const lines: string[] = [];
-  const prev = setDefaultLogSink((line) => lines.push(line));
-  return { lines, stop: () => void setDefaultLogSink(prev) };
-}
-
-export interface TempStore {
-  engine: EngineName;
-  /** config fields selecting this store */
-  config: Pick<CloudConfigInput, 'databaseUrl' | 'databaseSchema'>;
-  /** SQLite: the database file path. */
-  file?: string;
-  /** PostgreSQL: the schema. */
-  schema?: string;
-  drop(): Promise<void>;
-}
-
-export function tempStore(engine: EngineName): TempStore {
-  if (engine === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'wb-cloud-'));
-    const file = join(dir, 'writeback.db');
-    return {
-      engine,
-      config: { databaseUrl: `sqlite:${file}` },
-      file,
-      drop: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  }
-  const schema = `wbt_${randomBytes(6).toString('hex')}`;
-  return {
-    engine,
-    schema,
-    config: { databaseUrl: PG_URL, databaseSchema: schema },
-    drop: async () => {
-      const c = new pg.Client({ connectionString: withDefaultUser(PG_URL) });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
-
-export const newMasterKey = (): string => randomBytes(32).toString('base64url');
-export const newOperatorKey = (): string =>
-  `wbk_${randomBytes(8).toString('hex')}.${randomBytes(32).toString('base64url')}`;
-
-export interface Started {
-  cloud: Cloud;
-  store: TempStore;
-  operatorKey: string;
-  stop(): Promise<void>;
-}
-
-export async function startCloud(
-  o: { engine?: EngineName; config?: CloudConfigInput; deps?: CloudDeps } = {},
-): Promise<Started> {
-  const store = tempStore(o.engine ?? 'sqlite');
-  const operatorKey = newOperatorKey();
-  // Quiet unless a test passes its own logger (or captures the default sink at debug level).
-  const log = createLogger({ name: 'cloud', level: 'error' });
-  // Sync off unless a test turns it on: its pulls would reach the scripted agents.
-  const cloud = await createCloud(
-    { port: 0, masterKey: newMasterKey(), syncEnabled: false, ...store.config, ...o.config },
-    { operatorKey, log, ...o.deps },
-  );
-  return {
-    cloud,
-    store,
-    operatorKey,
-    async stop() {
-      await cloud.close();
-      await store.drop();
-    },
-  };
-}
+export {
+  Clock,
+  captureLogs,
+  ENGINES,
+  newMasterKey,
+  newOperatorKey,
+  PG_URL,
+  startCloud,
+  tempStore,
+  waitFor,
+  type EngineName,
+  type TempStore,
+} from '@writeback/testkit';
+/** A started cloud (`startCloud`). */
+export type Started = StartedCloud;
 
 export interface ApiResponse {
   status: number;
@@ -327,20 +238,6 @@ export async function tenantWithAgent(
   if (r.status !== 201) throw new Error(`register failed: ${r.status} ${r.text}`);
   relay.connect(agent);
   return { tenantId: b.tenant.id, slug, apiKey: b.apiKey, agent };
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 3_000,
-  what = 'condition',
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** Connects to the relay as `agent`, authenticates, answers requests with the agent's script. */

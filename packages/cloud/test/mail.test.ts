@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createLogger } from '@writeback/protocol';
-import { startSmtpCapture } from '../../../test/e2e/browser/smtp.js';
+import { startSmtpCapture } from '@writeback/testkit/smtp';
 import { loadConfig, configWarnings } from '../src/config.js';
 import {
   createConsoleSmsProvider,

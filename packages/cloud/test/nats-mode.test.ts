@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import { AgentCertificateSchema, createLogger, publicKeyObject } from '@writeback/protocol';
 import { createNatsGate, createRelayHub, startNatsBridge, type NatsBridge, type RelayHub } from '@writeback/relay';
-import { api, field, startCloud, str, TestAgent, until, WireAgent, type Started } from './helpers.js';
+import { api, field, startCloud, str, TestAgent, waitFor, WireAgent, type Started } from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -74,12 +74,11 @@ describe('nats relay mode', async () => {
 
   test('the gate is answered by the cloud over NATS and the agent is seen through the node', async () => {
     wire = new WireAgent(nodeUrl, agent, AgentCertificateSchema.parse(agent.certificate));
-    await until(wire.welcomed, 5_000, 'welcome');
-    await until(
-      async () => field((await api(s.cloud.url, 'GET', '/healthz')).json, 'agentsConnected') === 1,
-      5_000,
-      'presence over NATS',
-    );
+    await waitFor(wire.welcomed, { timeoutMs: 5_000, what: 'welcome' });
+    await waitFor(async () => field((await api(s.cloud.url, 'GET', '/healthz')).json, 'agentsConnected') === 1, {
+      timeoutMs: 5_000,
+      what: 'presence over NATS',
+    });
   });
 
   test('a reset crosses NATS to the node and back', async () => {

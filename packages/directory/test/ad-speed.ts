@@ -8,7 +8,7 @@
  */
 import { createLogger } from '@writeback/protocol';
 import { openAdDirectory } from '../src/ad/index.js';
-import { startSambaDc } from './lab/samba.js';
+import { startSambaDc } from '@writeback/testkit/lab';
 
 const N = Number(process.argv[2] ?? 40);
 

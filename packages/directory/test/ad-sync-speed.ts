@@ -8,8 +8,7 @@ import { Attribute, Change } from 'ldapts';
 import { createLogger } from '@writeback/protocol';
 import { reportSyncSpeed } from './sync-helpers.js';
 import { openAdDirectory } from '../src/ad/index.js';
-import { startSambaDc } from './lab/samba.js';
-import { addOus, bulkAddUsers } from './lab/samba-sync.js';
+import { addOus, bulkAddUsers, startSambaDc } from '@writeback/testkit/lab';
 
 const n = Number(process.argv[2] ?? 3000);
 const limit = Number(process.argv[3] ?? 500);

@@ -18,8 +18,7 @@ import {
   type DoctorCheck,
 } from '@writeback/directory';
 import { deletes, pullAll, upserts, type Run } from './sync-helpers.js';
-import { startSambaDc, type SambaDc } from './lab/samba.js';
-import { addOus, bulkAddUsers, grantDeletedObjectsRead } from './lab/samba-sync.js';
+import { addOus, bulkAddUsers, grantDeletedObjectsRead, startSambaDc, type SambaDc } from '@writeback/testkit/lab';
 
 const BULK = 300;
 let dc: SambaDc;

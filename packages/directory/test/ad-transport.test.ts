@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger, type OperationResult } from '@writeback/protocol';
 import { EqualityFilter } from 'ldapts';
 import { adDoctorChecks, DirectoryError, openAdDirectory, type DoctorCheck } from '@writeback/directory';
-import { startSambaDc, type LabUser, type SambaDc } from './lab/samba.js';
+import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 
 let dc: SambaDc;
 let scriptDir: string;

@@ -1,5 +1,5 @@
 /**
- * The AD adapter against a real Samba 4.17 AD DC (test/lab/samba.ts): every outcome an operation
+ * The AD adapter against a real Samba 4.17 AD DC (@writeback/testkit/lab): every outcome an operation
  * can have, checked on the DC's own terms and, for successful writes, proven with tools nobody
  * here wrote (MIT `kinit` against the DC's KDC, OpenLDAP `ldapsearch` binds).
  *
@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
 import { openAdDirectory, type AdDirectory } from '@writeback/directory';
-import { startSambaDc, type LabUser, type SambaDc } from './lab/samba.js';
+import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 
 let dc: SambaDc;
 let dir: AdDirectory;

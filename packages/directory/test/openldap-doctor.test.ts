@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DoctorCheck } from '../src/doctor.js';
 import { openLdapDoctorChecks } from '../src/openldap/index.js';
-import { startSlapd, type LabUser, type SlapdLab } from './lab/slapd.js';
+import { startSlapd, type SlapdUser as LabUser, type SlapdLab } from '@writeback/testkit/lab';
 import { captureLog, labConfig } from './openldap-helpers.js';
 
 let lab: SlapdLab;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createLogger, type Logger } from '@writeback/protocol';
 import { openOpenLdapDirectory, type OpenLdapConfig, type OpenLdapDirectory } from '../src/openldap/index.js';
-import type { SlapdLab } from './lab/slapd.js';
+import type { SlapdLab } from '@writeback/testkit/lab';
 
 export interface CapturedLog {
   log: Logger;

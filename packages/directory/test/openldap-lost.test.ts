@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DirectoryError } from '../src/errors.js';
 import type { OpenLdapDirectory } from '../src/openldap/index.js';
-import { labPassword, startSlapd, type SlapdLab } from './lab/slapd.js';
+import { labPassword, startSlapd, type SlapdLab } from '@writeback/testkit/lab';
 import { ldapOpTag, startTcpProxy, type TcpProxy } from './lab/tcp-proxy.js';
 import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
 

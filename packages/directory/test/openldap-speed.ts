@@ -6,7 +6,7 @@
  */
 import { createLogger } from '@writeback/protocol';
 import { openOpenLdapDirectory } from '../src/openldap/index.js';
-import { labPassword, startSlapd, type LabUser } from './lab/slapd.js';
+import { labPassword, startSlapd, type SlapdUser as LabUser } from '@writeback/testkit/lab';
 import { labConfig } from './openldap-helpers.js';
 
 const n = Number(process.argv[2] ?? 200);

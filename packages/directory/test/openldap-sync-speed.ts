@@ -7,7 +7,7 @@
 import { createLogger } from '@writeback/protocol';
 import { reportSyncSpeed } from './sync-helpers.js';
 import { openOpenLdapDirectory } from '../src/openldap/index.js';
-import { startSlapd } from './lab/slapd.js';
+import { startSlapd } from '@writeback/testkit/lab';
 import { labConfig } from './openldap-helpers.js';
 
 const n = Number(process.argv[2] ?? 5000);

@@ -15,7 +15,7 @@ import { SyncPullDataSchema } from '@writeback/protocol';
 import { parseOpenLdapConfig, type OpenLdapConfig, type OpenLdapDirectory } from '../src/openldap/index.js';
 import { captureLog, labConfig, openLab } from './openldap-helpers.js';
 import { allAnchors, deletes, pullAll, upserts } from './sync-helpers.js';
-import { startSlapd, type SlapdLab } from './lab/slapd.js';
+import { startSlapd, type SlapdLab } from '@writeback/testkit/lab';
 
 const BULK = 300;
 let lab: SlapdLab;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DirectoryError } from '../src/errors.js';
 import { openOpenLdapDirectory, parseOpenLdapConfig } from '../src/openldap/index.js';
-import { labPassword, startSlapd, type SlapdLab } from './lab/slapd.js';
+import { labPassword, startSlapd, type SlapdLab } from '@writeback/testkit/lab';
 import { captureLog, labConfig, type CapturedLog } from './openldap-helpers.js';
 
 let lab: SlapdLab;

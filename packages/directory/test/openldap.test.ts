@@ -14,7 +14,7 @@ import {
   type OpenLdapDirectory,
 } from '../src/openldap/index.js';
 import { outcomeForWriteResult } from '../src/openldap/write-outcome.js';
-import { labPassword, startSlapd, type LabUser, type SlapdLab } from './lab/slapd.js';
+import { labPassword, startSlapd, type SlapdUser as LabUser, type SlapdLab } from '@writeback/testkit/lab';
 import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
 
 let lab: SlapdLab;

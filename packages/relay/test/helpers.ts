@@ -1,11 +1,10 @@
 /**
- * Test fixtures for the relay: real keys and certificates, a hub on a real HTTP server on port 0,
- * and a scripted agent speaking the wire protocol over a real WebSocket (the real agent lives in
- * @writeback/agent; this one can misbehave on purpose).
+ * Test fixtures for the relay: real keys and certificates, and a scripted agent speaking the wire
+ * protocol over a real WebSocket (the real agent lives in @writeback/agent; this one can misbehave
+ * on purpose). The hub on a real HTTP server, the cloud's keys, `waitFor` and the quiet logger come
+ * from @writeback/testkit (re-exported here for the tests of this folder).
  */
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { WebSocket } from 'ws';
 import {
@@ -16,7 +15,6 @@ import {
   issueAgentCertificate,
   parseFrame,
   privateKeyObject,
-  publicKeyObject,
   sealRequest,
   signAuthProof,
   signResponse,
@@ -27,17 +25,12 @@ import {
   type RelayToAgentFrame,
   type RequestEnvelope,
 } from '@writeback/protocol';
-import { createRelayHub, type PresenceEvent, type RelayHub, type RelayHubOptions } from '../src/index.js';
+import { presenceEvents, waitFor, type CloudKeys } from '@writeback/testkit';
+import type { PresenceEvent, RelayHub } from '../src/index.js';
 
-export interface Cloud {
-  signingKey: KeyObject;
-  verifyKey: KeyObject;
-}
-
-export function makeCloud(): Cloud {
-  const pair = generateSigningKeyPair();
-  return { signingKey: privateKeyObject(pair.privateJwk), verifyKey: publicKeyObject('Ed25519', pair.publicKey) };
-}
+/** The cloud's keys as the relay sees them: it verifies, the test signs. */
+export type Cloud = Pick<CloudKeys, 'signingKey' | 'verifyKey'>;
+export { makeCloudKeys as makeCloud, quietLog, startHub, waitFor, type HubFixture } from '@writeback/testkit';
 
 export interface AgentIdentity {
   agentId: string;
@@ -68,41 +61,6 @@ export function makeAgentIdentity(
     issuer,
   );
   return { agentId, tenantId, certificate, signing, encryption, signingKey: privateKeyObject(signing.privateJwk) };
-}
-
-export interface HubFixture {
-  hub: RelayHub;
-  server: Server;
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
-
-export async function startHub(cloud: Cloud, options: Partial<RelayHubOptions> = {}, port = 0): Promise<HubFixture> {
-  const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: quietLog(), ...options });
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  hub.attach(server);
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  const actual = (server.address() as AddressInfo).port;
-  return {
-    hub,
-    server,
-    port: actual,
-    url: `ws://127.0.0.1:${actual}/agent`,
-    async close() {
-      await hub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** A logger that drops everything (tests assert on codes, not log lines). */
-export function quietLog() {
-  const noop = () => {};
-  const log = { debug: noop, info: noop, warn: noop, error: noop, child: () => log };
-  return log;
 }
 
 /** A scripted agent: queues every frame it receives, sends whatever the test tells it to. */
@@ -243,18 +201,7 @@ export function presenceEvent(
   ms = 10_000,
   what = 'presence event',
 ): Promise<PresenceEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no ${what} within ${ms} ms`));
-    }, ms);
-    const off = hub.onPresence((e) => {
-      if (!match(e)) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
+  return waitFor(presenceEvents(hub), { match, timeoutMs: ms, what });
 }
 
 /**
@@ -266,16 +213,4 @@ export function settlesWithoutIo<T>(promise: Promise<T>): Promise<{ value: T } |
     promise.then((value) => ({ value })),
     new Promise<null>((resolve) => setImmediate(() => resolve(null))),
   ]);
-}
-
-/**
- * Poll until `fn` is true, up to `ms`. Only for state no event announces, such as a NATS client's
- * presence cache or a hub's recorded round trip; prefer `next`, `closed` and `presenceEvent`.
- */
-export async function until(fn: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 10));
-  }
 }

@@ -15,7 +15,7 @@ import {
   presenceEvent,
   settlesWithoutIo,
   startHub,
-  until,
+  waitFor,
   type HubFixture,
 } from './helpers.js';
 
@@ -423,7 +423,7 @@ describe('heartbeats', () => {
       const id = makeAgentIdentity(cloud, 'tenant-h', 'agent-heart');
       const agent = await connectAgent(fx.url, id);
       await agent.next('ping');
-      await until(() => (fx.hub.presence()[0]?.rttMs ?? null) !== null, 10_000, 'rtt');
+      await waitFor(() => (fx.hub.presence()[0]?.rttMs ?? null) !== null, { timeoutMs: 10_000, what: 'rtt' });
       assert.equal(fx.hub.presence()[0]?.rttMs, 0); // a stopped clock: no time between ping and pong
       const pending = fx.hub.send(healthRequest(cloud, id));
       await agent.next('request');

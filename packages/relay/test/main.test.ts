@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { generateSigningKeyPair, privateKeyObject, publicKeyObject } from '@writeback/protocol';
 import { createNatsRelayClient, loadRelayConfig, serveAgentGate } from '../src/index.js';
-import { connectAgent, healthRequest, makeAgentIdentity, quietLog, until } from './helpers.js';
+import { connectAgent, healthRequest, makeAgentIdentity, quietLog, waitFor } from './helpers.js';
 
 const key = generateSigningKeyPair().publicKey;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -136,7 +136,10 @@ describe('standalone relay process', async () => {
       const id = makeAgentIdentity(cloud, 'tenant-m', 'agent-m');
       const connected = await connectAgent(`ws://127.0.0.1:${port}/agent`, id);
       connected.answer = () => ({ outcome: 'succeeded' });
-      await until(async () => (await client.listAgents('tenant-m')).length === 1, 10_000, 'presence');
+      await waitFor(async () => (await client.listAgents('tenant-m')).length === 1, {
+        timeoutMs: 10_000,
+        what: 'presence',
+      });
       assert.equal((await client.listAgents('tenant-m'))[0]?.relayId, 'standalone');
       assert.equal((await client.send(healthRequest(cloud, id))).kind, 'response');
       connected.close();

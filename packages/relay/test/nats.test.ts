@@ -23,7 +23,7 @@ import {
   makeCloud,
   quietLog,
   startHub,
-  until,
+  waitFor,
   type HubFixture,
 } from './helpers.js';
 
@@ -83,11 +83,10 @@ describe('relay nodes over NATS', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-on-a');
     const agent = await connectAgent(nodeA.url, id);
     agent.answer = () => ok;
-    await until(
-      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'),
-      10_000,
-      'presence',
-    );
+    await waitFor(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), {
+      timeoutMs: 10_000,
+      what: 'presence',
+    });
     const [p] = await client.listAgents('tenant-n');
     assert.equal(p?.relayId, 'node-a');
     assert.equal(p?.connections, 1);
@@ -97,11 +96,10 @@ describe('relay nodes over NATS', async () => {
     assert.equal(answer.kind, 'response');
     if (answer.kind === 'response') assert.equal(answer.envelope.requestId, env.requestId);
     agent.close();
-    await until(
-      async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'),
-      10_000,
-      'gone',
-    );
+    await waitFor(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-on-a'), {
+      timeoutMs: 10_000,
+      what: 'gone',
+    });
   });
 
   test('an agent on both nodes is one presence with its connections summed, and gets each request once', async () => {
@@ -113,7 +111,10 @@ describe('relay nodes over NATS', async () => {
       answered++;
       return ok;
     };
-    await until(async () => (await client.listAgents('tenant-n2'))[0]?.connections === 2, 10_000, 'both connections');
+    await waitFor(async () => (await client.listAgents('tenant-n2'))[0]?.connections === 2, {
+      timeoutMs: 10_000,
+      what: 'both connections',
+    });
     for (let i = 0; i < 4; i++) assert.equal((await client.send(healthRequest(cloud, id))).kind, 'response');
     assert.equal(answered, 4);
     onA.close();
@@ -129,12 +130,11 @@ describe('relay nodes over NATS', async () => {
   test('no answer by the deadline → timeout', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-mute');
     const agent = await connectAgent(nodeB.url, id);
-    await until(() => nodeB.hub.holds('agent-mute'), 10_000, 'held');
-    await until(
-      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'),
-      10_000,
-      'presence',
-    );
+    await waitFor(() => nodeB.hub.holds('agent-mute'), { timeoutMs: 10_000, what: 'held' });
+    await waitFor(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-mute'), {
+      timeoutMs: 10_000,
+      what: 'presence',
+    });
     // Long enough that the trip over NATS to the node never eats the whole deadline on a busy
     // machine (the node would then refuse it as `expired`), short enough to wait out.
     assert.deepEqual(await client.send(healthRequest(cloud, id, 1_500)), { kind: 'timeout' });
@@ -144,19 +144,17 @@ describe('relay nodes over NATS', async () => {
   test('revoke through the client cuts the agent off on whichever node holds it', async () => {
     const id = makeAgentIdentity(cloud, 'tenant-n', 'agent-to-revoke');
     const agent = await connectAgent(nodeB.url, id);
-    await until(
-      async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'),
-      10_000,
-      'presence',
-    );
+    await waitFor(async () => (await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), {
+      timeoutMs: 10_000,
+      what: 'presence',
+    });
     await client.revoke('agent-to-revoke');
     assert.equal((await agent.next('error')).code, 'agent_revoked');
     await agent.closed;
-    await until(
-      async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'),
-      10_000,
-      'gone',
-    );
+    await waitFor(async () => !(await client.listAgents('tenant-n')).some((p) => p.agentId === 'agent-to-revoke'), {
+      timeoutMs: 10_000,
+      what: 'gone',
+    });
   });
 
   test('the NATS gate: the cloud refuses a revoked agent at connection time', async () => {

@@ -3,7 +3,7 @@
  * reads the CSRF token from the last page, and signs an admin in through both steps (password,
  * then a TOTP code computed from the enrolment key shown on the page).
  */
-import { totpCode } from '../../../packages/cloud/src/auth/totp.js';
+import { totpCode } from '@writeback/cloud/testing';
 
 export interface PageResponse {
   status: number;

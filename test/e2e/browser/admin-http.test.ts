@@ -10,11 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCloud, type Cloud } from '@writeback/cloud';
-import { finishRecord, insertPending } from '../../../packages/cloud/src/audit/audit.js';
-import { totpCode } from '../../../packages/cloud/src/auth/totp.js';
-import { getTenantSettings } from '../../../packages/cloud/src/tenants/settings.js';
-import { csvCell, csvLine } from '../../../packages/cloud/src/web/admin/csv.js';
+import { createCloud, getTenantSettings, type Cloud } from '@writeback/cloud';
+import { csvCell, csvLine, finishRecord, insertPending, totpCode } from '@writeback/cloud/testing';
 import { AdminClient, parseCsv } from './admin-client.js';
 
 const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };

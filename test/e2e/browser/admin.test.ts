@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { totpCode } from '../../../packages/cloud/src/auth/totp.js';
-import { listUsers } from '../../../packages/cloud/src/users/directory-users.js';
+import { listUsers } from '@writeback/cloud';
+import { totpCode } from '@writeback/cloud/testing';
 import { PASSWORDS, startSystem, waitFor, type System } from '../harness.js';
 import { parseCsv } from './admin-client.js';
 import { chromiumAvailable, launchChromium, newContext, PHONE, screenshot } from './browser.js';
@@ -69,11 +69,10 @@ describe('admin portal in Chromium', {
       password: 'Juniper-Initial-2024!',
     });
     await sys.cloud.sync.runOnce(sys.tenantId, { full: true });
-    await waitFor(
-      async () => (await listUsers(sys.cloud.store, sys.tenantId, { limit: 1, offset: 0 })).total > 0,
-      20_000,
-      'users to sync',
-    );
+    await waitFor(async () => (await listUsers(sys.cloud.store, sys.tenantId, { limit: 1, offset: 0 })).total > 0, {
+      timeoutMs: 20_000,
+      what: 'users to sync',
+    });
     base = `${sys.url}/t/acme/admin`;
     browser = await launchChromium();
     ctx = await newContext(browser);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startSambaDc, type SambaDc } from '../../../packages/directory/test/lab/samba.js';
+import { startSambaDc, type SambaDc } from '@writeback/testkit/lab';
 import {
   capturedLogs,
   findSecrets,

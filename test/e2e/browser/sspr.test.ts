@@ -10,11 +10,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { totpCode } from '../../../packages/cloud/src/auth/totp.js';
-import { updateTenantSettings } from '../../../packages/cloud/src/tenants/settings.js';
+import { updateTenantSettings } from '@writeback/cloud';
+import { totpCode } from '@writeback/cloud/testing';
+import { startSmtpCapture, type SmtpCapture } from '@writeback/testkit/smtp';
 import { PASSWORDS, capturedLogs, findSecrets, startSystem, type System } from '../harness.js';
 import { chromiumAvailable, DESKTOP, launchChromium, newContext, PHONE, screenshot } from './browser.js';
-import { startSmtpCapture, type SmtpCapture } from './smtp.js';
 
 const T = '/t/acme';
 

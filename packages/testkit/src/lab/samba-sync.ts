@@ -1,5 +1,5 @@
 /**
- * Sync test helpers for the Samba lab (test/lab/samba.ts), working on the DC's own database
+ * Sync test helpers for the Samba lab (samba.ts), working on the DC's own database
  * (`ldbadd` / `ldbmodify` on private/sam.ldb, as root, while samba runs):
  * - bulk users: one ldbadd of an LDIF file adds ~300 users in about 1.5 s (one LDAP add over
  *   LDAPS is ~50 ms on this DC); each still gets its own objectGUID and uSNChanged;

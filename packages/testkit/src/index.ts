@@ -1,0 +1,36 @@
+/**
+ * `@writeback/testkit`: the test machinery the packages' tests, the whole-system tests (test/e2e)
+ * and the bench share, built only on the packages' public exports:
+ * - start a relay hub (hub.ts), a cloud with a store of its own (cloud.ts), an agent in this
+ *   process or as its own OS process (agent.ts);
+ * - capture log lines (logs.ts), wait for an event or a condition, never for time (wait.ts), and
+ *   a clock the test moves by hand (clock.ts).
+ * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
+ * what it receives is `@writeback/testkit/smtp`.
+ */
+export {
+  AGENT_BIN,
+  agentConnected,
+  registerTestAgent,
+  startAgentProcess,
+  startTestAgent,
+  type AgentProcess,
+  type RegisterTestAgentOptions,
+  type StartAgentProcessOptions,
+} from './agent.js';
+export { Clock } from './clock.js';
+export {
+  ENGINES,
+  newMasterKey,
+  newOperatorKey,
+  PG_URL,
+  startCloud,
+  tempStore,
+  type EngineName,
+  type StartCloudOptions,
+  type StartedCloud,
+  type TempStore,
+} from './cloud.js';
+export { makeCloudKeys, presenceEvents, startHub, type CloudKeys, type HubFixture } from './hub.js';
+export { captureLogs, capturingLogger, collectLines, findSecrets, quietLog, type LogCapture } from './logs.js';
+export { DEFAULT_WAIT_MS, emitterEvents, eventsOf, waitFor, type EventSource, type WaitOptions } from './wait.js';
