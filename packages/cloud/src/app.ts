@@ -32,6 +32,7 @@ import type { Services } from './services.js';
 import { loadOrCreateCloudKey } from './keys/cloud-key.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { createRateLimiter } from './rate-limit/limiter.js';
+import { sweepAttempts } from './store/attempts.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
 import { createAgentGateway, type AgentGateway } from './gateway/gateway.js';
@@ -239,12 +240,12 @@ export async function createCloud(
       mailer,
       sms,
       limiters: {
-        changePerUser: createRateLimiter(rl.passwordChangePerUser, now),
-        changePerIp: createRateLimiter(rl.passwordChangePerIp, now),
-        signInPerLogin: createRateLimiter(rl.adminSignInPerLogin, now),
-        signInPerIp: createRateLimiter(rl.adminSignInPerIp, now),
-        userSignInPerLogin: createRateLimiter(rl.userSignInPerLogin, now),
-        userSignInPerIp: createRateLimiter(rl.userSignInPerIp, now),
+        changePerUser: createRateLimiter(db, 'change-user', rl.passwordChangePerUser, now),
+        changePerIp: createRateLimiter(db, 'change-ip', rl.passwordChangePerIp, now),
+        signInPerLogin: createRateLimiter(db, 'admin-sign-in-login', rl.adminSignInPerLogin, now),
+        signInPerIp: createRateLimiter(db, 'admin-sign-in-ip', rl.adminSignInPerIp, now),
+        userSignInPerLogin: createRateLimiter(db, 'sign-in-login', rl.userSignInPerLogin, now),
+        userSignInPerIp: createRateLimiter(db, 'sign-in-ip', rl.userSignInPerIp, now),
       },
       sync,
       relayUrl: () => relayUrl,
@@ -272,6 +273,9 @@ export async function createCloud(
       void (async () => {
         try {
           await writeback.sweepPending();
+          // Attempt budgets: nothing older than the longest window (the self-service one is an hour).
+          const longestMs = Math.max(3600, ...Object.values(config.rateLimits).map((l) => l.windowSeconds)) * 1000;
+          await sweepAttempts(db, now() - longestMs);
           const seen = await relayClient.allAgents();
           await touchAgents(
             db,

@@ -4,10 +4,8 @@ import { describe, test } from 'node:test';
 import { OUTCOME_CODES, OPERATIONS, POLICY_REASONS, type EffectivePolicy } from '@writeback/protocol';
 import { outcomeMessage, reasonMessage } from '../src/outcomes/messages.js';
 import { generatePassword } from '../src/writeback/password-generator.js';
-import { createRateLimiter, reserveAll } from '../src/rate-limit/limiter.js';
 import { issueToken, parseToken, secretMatches } from '../src/auth/tokens.js';
 import { hashPassword, verifyPassword } from '../src/auth/passwords.js';
-import { Clock } from './helpers.js';
 
 const POLICY: EffectivePolicy = {
   source: 'domain',
@@ -88,52 +86,6 @@ describe('password generator', () => {
     assert.equal(generatePassword(null).length, 20);
     assert.equal(generatePassword({ minLength: 40 }).length, 40);
     assert.equal(generatePassword({ minLength: 0, maxLength: 8 }).length, 8);
-  });
-});
-
-describe('rate limiter', () => {
-  test('sliding window with reservations that can be released', () => {
-    const clock = new Clock(0);
-    const rl = createRateLimiter({ limit: 2, windowSeconds: 60 }, clock.now);
-    const a = rl.reserve('k');
-    assert.ok(a.ok);
-    clock.advance(10_000);
-    assert.ok(rl.reserve('k').ok);
-    const refused = rl.reserve('k');
-    assert.ok(!refused.ok);
-    assert.equal(refused.retryAfterSeconds, 50, 'until the oldest attempt leaves the window');
-    if (a.ok) a.release();
-    assert.ok(rl.reserve('k').ok, 'a released reservation frees its slot');
-    assert.ok(!rl.reserve('k').ok);
-    clock.advance(59_999);
-    assert.ok(!rl.reserve('k').ok, 'both attempts made at 10 s are still inside the window at 69.999 s');
-    clock.advance(1);
-    assert.ok(rl.reserve('k').ok, 'they left the window at 70 s');
-    assert.ok(rl.reserve('other').ok, 'keys are independent');
-  });
-
-  test('reserveAll takes all or nothing', () => {
-    const clock = new Clock(0);
-    const user = createRateLimiter({ limit: 1, windowSeconds: 60 }, clock.now);
-    const ip = createRateLimiter({ limit: 5, windowSeconds: 60 }, clock.now);
-    assert.ok(
-      reserveAll([
-        [user, 'u'],
-        [ip, 'i'],
-      ]).ok,
-    );
-    assert.ok(
-      !reserveAll([
-        [user, 'u'],
-        [ip, 'i'],
-      ]).ok,
-    );
-    assert.equal(ip.count('i'), 1, 'the refused attempt did not keep its IP slot');
-  });
-
-  test('a limit of 0 disables the limiter', () => {
-    const rl = createRateLimiter({ limit: 0, windowSeconds: 60 }, () => 0);
-    for (let i = 0; i < 100; i++) assert.ok(rl.reserve('k').ok);
   });
 });
 

@@ -1,9 +1,12 @@
 /**
- * Sliding-window rate limits, kept in this process's memory: with several cloud nodes each node
- * counts on its own (the effective limit is per node). An attempt *reserves* a slot before the
- * work starts, so concurrent attempts cannot all slip past the check, and the caller releases
- * the slot afterwards when the attempt should not count (e.g. the directory was unreachable).
+ * Sliding-window attempt budgets, kept in the store (store/attempts.ts) so that every cloud node
+ * draws on the same budget: with N nodes the limit is the limit. An attempt *reserves* a slot
+ * before the work starts (an atomic check-and-add in the store, so concurrent attempts cannot all
+ * slip past the check), and the caller releases the slot afterwards when the attempt should not
+ * count (e.g. the directory was unreachable).
  */
+import { releaseAttempt, reserveAttempt, countAttempts } from '../store/attempts.js';
+import type { Db } from '../store/db.js';
 
 export interface RateLimit {
   /** Attempts allowed per window; 0 disables the limit. */
@@ -11,83 +14,63 @@ export interface RateLimit {
   windowSeconds: number;
 }
 
-export type Reservation = { ok: true; release: () => void } | { ok: false; retryAfterSeconds: number };
+export type Reservation = { ok: true; release: () => Promise<void> } | { ok: false; retryAfterSeconds: number };
 
 export interface RateLimiter {
-  reserve(key: string): Reservation;
+  reserve(key: string): Promise<Reservation>;
   /** Attempts counted for the key within the window now. */
-  count(key: string): number;
+  count(key: string): Promise<number>;
 }
 
-export function createRateLimiter(limit: RateLimit, now: () => number, maxKeys = 100_000): RateLimiter {
+const noop = async (): Promise<void> => undefined;
+
+/**
+ * A budget named `name` (its keys are stored as `name|key`, so budgets never share counts) with
+ * `limit.limit` attempts per `limit.windowSeconds`.
+ */
+export function createRateLimiter(db: Db, name: string, limit: RateLimit, now: () => number): RateLimiter {
   const windowMs = limit.windowSeconds * 1000;
-  const hits = new Map<string, number[]>();
-
-  const live = (key: string, t: number): number[] => {
-    const list = hits.get(key);
-    if (!list) return [];
-    const kept = list.filter((x) => x > t - windowMs);
-    if (kept.length) hits.set(key, kept);
-    else hits.delete(key);
-    return kept;
-  };
-
-  const prune = (t: number): void => {
-    for (const key of [...hits.keys()]) live(key, t);
-    // Still too many keys (a flood of distinct users/IPs): drop the oldest-inserted to bound memory.
-    for (const key of hits.keys()) {
-      if (hits.size <= maxKeys) break;
-      hits.delete(key);
-    }
-  };
-
+  const stored = (key: string) => `${name}|${key}`;
   return {
-    reserve(key) {
-      if (limit.limit === 0) return { ok: true, release: () => undefined };
-      const t = now();
-      const list = live(key, t);
-      if (list.length >= limit.limit) {
-        const oldest = list[0] ?? t;
-        return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + windowMs - t) / 1000)) };
-      }
-      if (!hits.has(key) && hits.size >= maxKeys) prune(t);
-      list.push(t);
-      hits.set(key, list);
+    async reserve(key) {
+      if (limit.limit === 0) return { ok: true, release: noop };
+      const r = await reserveAttempt(db, { key: stored(key), limit: limit.limit, windowMs, now: now() });
+      if (!r.ok) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
       let released = false;
       return {
         ok: true,
-        release: () => {
+        release: async () => {
           if (released) return;
           released = true;
-          const cur = hits.get(key);
-          const i = cur ? cur.lastIndexOf(t) : -1;
-          if (cur && i >= 0) cur.splice(i, 1);
+          await releaseAttempt(db, r.hitId);
         },
       };
     },
     count(key) {
-      return live(key, now()).length;
+      return countAttempts(db, stored(key), now() - windowMs);
     },
   };
 }
 
-/** Reserve on several limiters at once: all or none. */
-export function reserveAll(entries: readonly (readonly [RateLimiter, string])[]): Reservation {
-  const held: (() => void)[] = [];
-  let retry = 0;
-  for (const [limiter, key] of entries) {
-    const r = limiter.reserve(key);
-    if (r.ok) held.push(r.release);
-    else retry = Math.max(retry, r.retryAfterSeconds);
-  }
-  if (retry > 0) {
-    for (const release of held) release();
-    return { ok: false, retryAfterSeconds: retry };
-  }
-  return {
-    ok: true,
-    release: () => {
-      for (const release of held) release();
-    },
+/** Reserve on several limiters: all or none (a refusal gives back what was already taken). */
+export async function reserveAll(entries: readonly (readonly [RateLimiter, string])[]): Promise<Reservation> {
+  const held: (() => Promise<void>)[] = [];
+  const releaseAll = async () => {
+    for (const release of held) await release();
   };
+  for (const [limiter, key] of entries) {
+    let r: Reservation;
+    try {
+      r = await limiter.reserve(key);
+    } catch (err) {
+      await releaseAll().catch(() => undefined);
+      throw err;
+    }
+    if (!r.ok) {
+      await releaseAll();
+      return r;
+    }
+    held.push(r.release);
+  }
+  return { ok: true, release: releaseAll };
 }

@@ -256,6 +256,19 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // Owner: usecases/attempts.ts through rate-limit/limiter.ts. The attempt budgets, shared by
+    // every cloud node: one row per budget key (taken first, so reservations of one key are decided
+    // one after the other) and one per counted attempt (store/attempts.ts).
+    id: 5,
+    name: 'attempt_budgets',
+    statements: [
+      'CREATE TABLE attempt_keys (key TEXT PRIMARY KEY, touched_at BIGINT NOT NULL)',
+      'CREATE TABLE attempt_hits (id TEXT PRIMARY KEY, key TEXT NOT NULL, at BIGINT NOT NULL)',
+      'CREATE INDEX attempt_hits_key_at ON attempt_hits (key, at)',
+      'CREATE INDEX attempt_hits_at ON attempt_hits (at)',
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */

@@ -116,7 +116,7 @@ export async function signInAdminForToken(
   input: AdminPasswordInput & { totp?: string | undefined },
 ): Promise<{ admin: Admin; token: string; expiresAt: number }> {
   const tenant = (await findTenant(services.db, input.tenantRef)) ?? null;
-  const release = holdAttempt(budget(services, tenant, input));
+  const release = await holdAttempt(budget(services, tenant, input));
   const admin = await checkPassword(services, tenant, input.login, input.password);
   if (!tenant || !admin) {
     services.log.warn('admin sign-in failed', { tenant: input.tenantRef, clientIp: input.clientIp });
@@ -146,7 +146,7 @@ export async function signInAdminForToken(
     }
   }
   // Only failures count towards the budget.
-  release();
+  await release();
   const session = await createSession(services.db, admin, services.config.sessionTtlSeconds * 1000, services.now());
   services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id });
   return { admin, ...session };

@@ -10,7 +10,8 @@
  *   slug and its id are one budget; a tenant that does not exist is counted under the reference as
  *   typed (there is nothing to protect, and no way to tell it apart from a real one).
  *
- * An attempt reserves its slot before any work, so parallel attempts cannot all slip past; the use
+ * An attempt reserves its slot before any work, atomically in the store (rate-limit/limiter.ts), so
+ * parallel attempts cannot all slip past and every cloud node counts on the same budget; the use
  * case gives the slot back when the attempt did not test a secret (see each use case's COUNTED).
  */
 import { CloudError } from '../errors.js';
@@ -34,9 +35,11 @@ export function adminBudgetKey(tenant: { id: string } | null, typedTenant: strin
  * Returns the release for an attempt that turns out not to count. A null key skips that budget
  * (e.g. no client IP known).
  */
-export function holdAttempt(entries: readonly (readonly [RateLimiter, string | null])[]): () => void {
+export async function holdAttempt(
+  entries: readonly (readonly [RateLimiter, string | null])[],
+): Promise<() => Promise<void>> {
   const applied = entries.filter((e): e is readonly [RateLimiter, string] => e[1] !== null);
-  const r = reserveAll(applied);
+  const r = await reserveAll(applied);
   if (!r.ok)
     throw new CloudError('rate_limited', 'too many attempts; try again later', {
       retryAfterSeconds: r.retryAfterSeconds,
@@ -53,13 +56,13 @@ export async function withAttempt<T>(
   counts: (answer: T) => boolean,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  const release = holdAttempt(entries);
+  const release = await holdAttempt(entries);
   let counted = true;
   try {
     const answer = await attempt();
     counted = counts(answer);
     return answer;
   } finally {
-    if (!counted) release();
+    if (!counted) await release();
   }
 }

@@ -53,7 +53,7 @@ export async function startRecovery(
   if (availability !== 'available') return { ok: false, problem: availability };
   if (o.login === null) return { ok: false, problem: 'invalid_login' };
   const user = await resolvePerson(services, o.tenantId, o.login);
-  countAttempt(services, {
+  await countAttempt(services, {
     tenantId: o.tenantId,
     userKey: user.key,
     clientIp: o.clientIp,

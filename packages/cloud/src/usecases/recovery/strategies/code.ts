@@ -18,7 +18,7 @@ export function codeStrategy(
   return {
     kind,
     async start({ services, tenantId, settings, clientIp }, flow) {
-      countAttempt(services, {
+      await countAttempt(services, {
         tenantId,
         userKey: flow.userKey ?? flow.login.toLowerCase(),
         clientIp,
