@@ -4,18 +4,10 @@ import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type Route } from '../route.js';
 import { issueAgentTokenRoute, listAgentsRoute, registerAgentRoute, revokeAgentRoute } from './agents.js';
 import { auditRoute } from './audit.js';
-import {
-  confirmDeletionsRoute,
-  createCloudUserRoute,
-  getSettingsRoute,
-  getUserRoute,
-  listUsersRoute,
-  patchSettingsRoute,
-  rejectDeletionsRoute,
-  syncRunRoute,
-  syncStatusRoute,
-  userSignInRoute,
-} from './directory-users.js';
+import { createCloudUserRoute, getUserRoute, listUsersRoute } from './directory-users.js';
+import { getSettingsRoute, patchSettingsRoute } from './settings.js';
+import { userSignInRoute } from './sign-in.js';
+import { confirmDeletionsRoute, rejectDeletionsRoute, syncRunRoute, syncStatusRoute } from './sync.js';
 import { healthRoute } from './health.js';
 import { changePasswordRoute } from './password-change.js';
 import { signInRoute, signOutRoute } from './sessions.js';
