@@ -21,6 +21,8 @@ export function actorOf(p: Principal): Actor {
 
 export const TENANT_PERMISSIONS = [
   'users.reset',
+  /** A reset that skips the password history (tenant admins only: it reopens old passwords). */
+  'users.reset_without_history',
   'users.unlock',
   'users.policy',
   'audit.read',
@@ -56,7 +58,12 @@ export function canInTenant(
   if (p.kind === 'operator') return OPERATOR.has(perm) ? 'yes' : 'not_allowed';
   if (p.tenantId !== tenantId) return 'not_member';
   if (p.kind === 'tenant_key') return 'yes';
-  return p.role === 'admin' || HELPDESK.has(perm) ? 'yes' : 'not_allowed';
+  return roleAllows(p.role, perm) ? 'yes' : 'not_allowed';
+}
+
+/** What an admin role may do in its own tenant. */
+export function roleAllows(role: AdminRole, perm: TenantPermission): boolean {
+  return role === 'admin' || HELPDESK.has(perm);
 }
 
 /** Bearer value from an Authorization header, or null. */

@@ -12,7 +12,8 @@
  *    password), the cloud's copy of the user is settled (must-change, lock), and the user (and for
  *    self-service, the listed admins) are told.
  */
-import type { Actor } from '../auth/principal.js';
+import type { Actor, TenantPermission } from '../auth/principal.js';
+import { CloudError } from '../errors.js';
 import { BANNED_DETAIL, bannedRefusal } from '../policy/banned.js';
 import type { Services } from '../services.js';
 import { generatePassword } from '../writeback/password-generator.js';
@@ -25,6 +26,8 @@ import { refuseBeforeSending, send, type WriteAnswer } from './write.js';
 export interface AdminResetInput {
   tenant: { id: string; name: string };
   actor: Actor;
+  /** What the caller may do in the tenant (its role or key). */
+  may: (perm: TenantPermission) => boolean;
   target: Target;
   clientIp: string | null;
   /** Absent: the cloud generates one that meets the directory's policy. */
@@ -37,6 +40,9 @@ export interface AdminResetInput {
 
 export async function resetPasswordAsAdmin(services: Services, input: AdminResetInput): Promise<WriteAnswer> {
   const { tenant, target } = input;
+  // Skipping the history reopens the user's old passwords: a tenant admin's decision, not the help desk's.
+  if (!input.enforceHistory && !input.may('users.reset_without_history'))
+    throw new CloudError('forbidden', 'only a tenant admin may reset without enforcing the password history');
   const w = { tenantId: tenant.id, actor: input.actor, target: target.login, clientIp: input.clientIp };
   let newPassword = input.newPassword;
   const generated = newPassword === undefined;

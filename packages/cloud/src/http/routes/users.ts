@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { OUTCOME_HTTP_STATUS, PasswordSchema } from '@writeback/protocol';
-import { actorOf, type Actor, type Principal } from '../../auth/principal.js';
+import { actorOf, canInTenant, type Actor, type Principal } from '../../auth/principal.js';
 import { outcomeAnswer, OutcomeBodySchema } from '../../outcomes/http.js';
 import type { Services } from '../../services.js';
 import { resetPasswordAsAdmin } from '../../usecases/password-reset.js';
@@ -75,6 +75,7 @@ export const resetPasswordRoute = defineRoute({
       await resetPasswordAsAdmin(services, {
         tenant,
         actor: actor(principal),
+        may: (perm) => principal !== null && canInTenant(principal, tenant.id, perm) === 'yes',
         target: await findTarget(services, tenant.id, params.login),
         clientIp,
         newPassword: body.newPassword,

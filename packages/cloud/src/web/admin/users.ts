@@ -12,6 +12,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationName, type OperationResult } from '@writeback/protocol';
+import { roleAllows } from '../../auth/principal.js';
 import type { Services } from '../../services.js';
 import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
 import { resetPasswordAsAdmin } from '../../usecases/password-reset.js';
@@ -263,6 +264,7 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     const r = await resetPasswordAsAdmin(services, {
       tenant: ctx.tenant,
       actor: { kind: 'admin', id: ctx.admin.id },
+      may: (perm) => roleAllows(ctx.admin.role, perm),
       target,
       clientIp: req.ip,
       newPassword,
