@@ -14,6 +14,10 @@
  * lockout after 3 bad passwords; OU=People; a delegated service account `svc-writeback` with
  * Reset Password plus write pwdLastSet / lockoutTime on every user (inherited from the domain root)
  * and read access to the Password Settings Container (fine-grained policies), and no other rights.
+ *
+ * One file (over 400 lines) on purpose: provisioning the template, claiming a loopback address, starting
+ * the DC and cleaning up after a crash are one lifecycle of one server sharing its lock and cleanup
+ * state; it reads top to bottom as startSambaDc.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
