@@ -8,6 +8,7 @@
  * - A user's sign-in attempts draw on ONE budget whatever alias was typed (login, mail, UPN, any
  *   case) and whichever door: ten failures, then rate_limited even with the right password.
  * (One admin sign-in budget whatever the tenant's spelling: test/e2e/browser/admin-http.test.ts.)
+ * - Issue 10: a password change ends the user's other sessions, whichever door it came through.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -158,5 +159,35 @@ describe('one use case behind both doors', () => {
     assert.equal(await viaPage(GINA.upn, GINA.password), 'rate_limited');
     // Another user's budget is untouched.
     assert.equal(await api('alice', PASSWORDS.alice), 'succeeded');
+  });
+
+  it('a password change ends the other signed-in sessions of the user and keeps the one that made it; an API change ends them all', async () => {
+    const signIn = async (password: string) => {
+      const c = new WebClient(sys.url);
+      await c.get(`${T}/signin`);
+      assert.equal((await c.post(`${T}/signin`, { login: 'erin', password })).url, `${T}/account`);
+      return c;
+    };
+    const here = await signIn(PASSWORDS.erin);
+    const elsewhere = await signIn(PASSWORDS.erin);
+    const next = 'Quartz-Lantern-4821!';
+    const changed = await here.post(`${T}/account/password`, {
+      currentPassword: PASSWORDS.erin,
+      newPassword: next,
+      confirmPassword: next,
+    });
+    assert.deepEqual(changed.codes, ['succeeded']);
+    assert.equal((await here.get(`${T}/account`)).url, `${T}/account`, 'the session that changed it stays');
+    assert.match((await elsewhere.get(`${T}/account`)).url, /\/signin\?m=expired$/, 'the other one ended');
+    // Through the API (no session of its own): every page session ends.
+    const third = await signIn(next);
+    const api = await sys.api(
+      'POST',
+      '/api/v1/tenants/acme/password/change',
+      { username: 'erin', currentPassword: next, newPassword: 'Marble-Compass-7395!' },
+      null,
+    );
+    assert.equal(api.body.outcome, 'succeeded');
+    for (const c of [here, third]) assert.match((await c.get(`${T}/account`)).url, /\/signin\?m=expired$/);
   });
 });

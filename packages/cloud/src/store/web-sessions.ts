@@ -111,18 +111,23 @@ export async function deleteWebSession(db: Db, id: string): Promise<void> {
   await db.exec('DELETE FROM web_sessions WHERE id = ?', [id]);
 }
 
-/** End every session of a subject (after a password reset, for example). Returns how many. */
+/**
+ * End every session of a subject (after a password reset, for example), but the one named in
+ * `except` (the session that made a change keeps going). Returns how many.
+ */
 export async function deleteSubjectSessions(
   db: Db,
   tenantId: string,
   kind: WebSessionKind,
   subjectId: string,
+  except: string | null = null,
 ): Promise<number> {
   return (
-    await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ?', [
+    await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ? AND id <> ?', [
       tenantId,
       kind,
       subjectId,
+      except ?? '',
     ])
   ).changes;
 }

@@ -7,8 +7,9 @@
  * account whichever alias was typed: usecases/attempts.ts) and the client IP's. An attempt counts
  * when it tested the current password (wrong_current_password, succeeded) or may have (timeout,
  * outcome_unknown), or probed for a user (user_not_found); refused before the directory (the
- * common-password check) or not reaching it, it does not. After a success the user and the
- * listed admins are told.
+ * common-password check) or not reaching it, it does not. After a success the user's other
+ * signed-in sessions end (the one that made the change stays) and the user and the listed admins
+ * are told.
  */
 import type { OutcomeCode } from '@writeback/protocol';
 import { BANNED_DETAIL, bannedRefusal } from '../policy/banned.js';
@@ -16,6 +17,7 @@ import type { Services } from '../services.js';
 import { userBudgetKey, withAttempt } from './attempts.js';
 import { notifySelfServiceWrite } from './notify.js';
 import { resolvePerson, selfActor, type Person } from './person.js';
+import { endUserSessions } from './sessions.js';
 import { refuseBeforeSending, send, type WriteAnswer } from './write.js';
 
 const COUNTED: ReadonlySet<OutcomeCode> = new Set<OutcomeCode>([
@@ -33,6 +35,8 @@ export interface ChangeInput {
   currentPassword: string;
   newPassword: string;
   clientIp: string | null;
+  /** The page session that made the change: it stays signed in; every other session ends. */
+  session?: string | null;
 }
 
 export async function changeOwnPassword(services: Services, input: ChangeInput): Promise<WriteAnswer> {
@@ -55,6 +59,10 @@ export async function changeOwnPassword(services: Services, input: ChangeInput):
         secret: { currentPassword: input.currentPassword, newPassword: input.newPassword },
       }),
   );
-  if (answer.result.outcome === 'succeeded') notifySelfServiceWrite(services, { tenantId, person }, 'change');
+  if (answer.result.outcome === 'succeeded') {
+    // Whoever else was signed in may have known the old password.
+    await endUserSessions(services, tenantId, { user: person.cloud, login: person.login }, input.session ?? null);
+    notifySelfServiceWrite(services, { tenantId, person }, 'change');
+  }
   return answer;
 }

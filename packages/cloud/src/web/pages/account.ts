@@ -162,6 +162,7 @@ export function registerAccountPages(web: FastifyInstance, services: Services): 
       currentPassword: form.currentPassword,
       newPassword: form.newPassword,
       clientIp: req.ip,
+      session: s.session.id,
     });
     if (result.outcome === 'succeeded') {
       const { mustChange: _m, expired: _e, ...rest } = s.data;
