@@ -5,7 +5,8 @@ import { OUTCOME_CODES, OPERATIONS, POLICY_REASONS, type EffectivePolicy } from 
 import { outcomeMessage, reasonMessage } from '../src/outcomes/messages.js';
 import { generatePassword } from '../src/writeback/password-generator.js';
 import { issueToken, parseToken, secretMatches } from '../src/auth/tokens.js';
-import { hashPassword, verifyPassword } from '../src/auth/passwords.js';
+import { HASH_CONCURRENCY, HASH_QUEUE, hashGate, hashPassword, verifyPassword } from '../src/auth/passwords.js';
+import { CloudError } from '../src/errors.js';
 
 const POLICY: EffectivePolicy = {
   source: 'domain',
@@ -90,6 +91,25 @@ describe('password generator', () => {
 });
 
 describe('tokens and password hashes', () => {
+  test('hashing is gated: a burst beyond the running and waiting slots is refused at once with rate_limited', async () => {
+    const stored = await hashPassword('the right one');
+    const extra = 10;
+    const burst = Array.from({ length: HASH_CONCURRENCY + HASH_QUEUE + extra }, (_, i) =>
+      verifyPassword(`guess-${i}`, stored).then(
+        () => 'checked',
+        (err: unknown) => (err instanceof CloudError ? err.code : 'other'),
+      ),
+    );
+    // Background hashing (the cloud hash after a write) is never refused: it waits its turn.
+    const background = hashPassword('recorded after a write', { queueAlways: true });
+    const answers = await Promise.all(burst);
+    assert.equal(answers.filter((a) => a === 'rate_limited').length, extra);
+    assert.equal(answers.filter((a) => a === 'checked').length, HASH_CONCURRENCY + HASH_QUEUE);
+    assert.match(await background, /^scrypt\$/);
+    assert.deepEqual(hashGate(), { running: 0, waiting: 0 }, 'every slot was given back');
+    assert.equal(await verifyPassword('the right one', stored), true);
+  });
+
   test('tokens parse only in their own kind; secrets compare by hash', () => {
     const t = issueToken('wbt');
     const parsed = parseToken('wbt', t.token);

@@ -62,6 +62,10 @@ export async function withAttempt<T>(
     const answer = await attempt();
     counted = counts(answer);
     return answer;
+  } catch (err) {
+    // Turned away before testing anything (the node is busy): not the person's attempt.
+    if (err instanceof CloudError && err.code === 'rate_limited') counted = false;
+    throw err;
   } finally {
     if (!counted) await release();
   }

@@ -111,7 +111,8 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
       const t = now();
       const job = async () => {
         const keepHash = async () => (await getTenantSettings(db, tenantId)).signIn.mode === 'cloud_hash';
-        const cloudHash = async (password: string) => ((await keepHash()) ? hashPassword(password) : null);
+        const cloudHash = async (password: string) =>
+          (await keepHash()) ? hashPassword(password, { queueAlways: true }) : null;
         switch (request.op) {
           case 'password.reset': {
             const mustChange = request.params.forceChange;
@@ -150,7 +151,7 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
               db,
               tenantId,
               user.id,
-              await hashPassword(request.secret.password),
+              await hashPassword(request.secret.password, { queueAlways: true }),
               new Date(now()).toISOString(),
               t,
             );
