@@ -236,6 +236,29 @@ describe('admin pages over HTTP', () => {
     assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 5);
   });
 
+  test('issue 10: a token of another session is refused under every spelling of an admin path (percent-encoded too)', async () => {
+    // The browser also holds the anonymous CSRF cookie (set by the sign-in form): a token that is
+    // not the admin session's. Under `/t/acme/%61dmin/...` it used to be taken as a user path, and
+    // the anonymous token was accepted for an admin action.
+    const anon = admin.cookies.get('wb-csrf');
+    assert.ok(anon, 'the browser holds an anonymous CSRF token');
+    const form = { _csrf: anon, methods: 'email', required: '1', attemptsPerHour: '9', signInMode: 'cloud_hash' };
+    for (const path of [
+      '/t/acme/admin/settings',
+      '/t/acme/%61dmin/settings',
+      '/t/acme/%61%64%6D%69%6E/settings',
+      '/t/%61cme/%61dmin/settings',
+      '/t/acme/admin/%73ettings',
+    ]) {
+      const r = await admin.request('POST', path, form);
+      assert.equal(r.status, 403, path);
+      assert.equal(dataCode(r.text), 'csrf_failed', path);
+    }
+    assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 5);
+    // The encoded spelling still reaches the page (normalised, not refused).
+    assert.equal((await admin.get('/t/acme/%61dmin/settings')).status, 200);
+  });
+
   test('settings: invalid combinations re-render with errors; valid ones are stored', async () => {
     await admin.get('/t/acme/admin/settings');
     const bad = await admin.post('/t/acme/admin/settings', {

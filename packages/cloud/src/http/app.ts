@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CloudError, type CloudErrorCode } from '../errors.js';
 import type { Services } from '../services.js';
+import { normalisePath } from './normalise-path.js';
 import { ALL_ROUTES } from './routes/index.js';
 import type { Route } from './route.js';
 import { registerWebPages } from '../web/register.js';
@@ -81,6 +82,8 @@ export function createHttpApp(services: Services, o: HttpAppOptions = {}): Fasti
     // A percent-encoded login of 256 characters can be long; our own schema limits the decoded length.
     routerOptions: { maxParamLength: 4096 },
     genReqId: () => randomUUID(),
+    // Every check after routing reads the same path the router matched (normalise-path.ts).
+    rewriteUrl: (req) => normalisePath(req.url ?? '/'),
     return503OnClosing: true,
     forceCloseConnections: true,
     ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),

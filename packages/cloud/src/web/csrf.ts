@@ -3,8 +3,9 @@
  * out). The token a form carries in `_csrf` must equal, compared in constant time:
  * - for routes marked `config: { csrf: 'flow' }`: the CSRF token of the self-service flow the
  *   browser's flow cookie names (flows.ts);
- * - otherwise: the CSRF token of the signed-in session of the kind the path belongs to
- *   (`/t/:tenant/admin/...` → admin, else user), or, without a session, the browser's anonymous
+ * - otherwise: the CSRF token of the signed-in session of the kind the matched route belongs to
+ *   (`/t/:tenant/admin/...` → admin, else user; read from the route pattern, never from the URL as
+ *   spelled, so `/t/demo/%61dmin/...` is an admin path too: issue 10), or, without a session, the browser's anonymous
  *   CSRF cookie (`wb-csrf`, random, HttpOnly), which pages set when they render a form.
  * All cookies are SameSite=Strict as well, so this is a second, independent barrier.
  * A session-bound form whose session has ended meanwhile (its cookie is still sent, the session is
@@ -30,9 +31,16 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(same ? x : y, y) && same;
 }
 
-/** The kind of session a path belongs to. */
+/** The kind of session a path (or route pattern) belongs to. */
 export const kindOfPath = (url: string): WebSessionKind =>
   /^\/t\/[^/]+\/admin(?:\/|$|\?)/.test(url) ? 'admin' : 'user';
+
+/**
+ * The kind of session the request's handler belongs to: from the pattern of the route the router
+ * matched (`/t/:tenant/admin/settings`), which no spelling of the URL can change; the URL only
+ * when no route matched.
+ */
+export const kindOfRequest = (req: FastifyRequest): WebSessionKind => kindOfPath(req.routeOptions.url ?? req.url);
 
 const anonCache = new WeakMap<FastifyRequest, string>();
 
@@ -45,7 +53,7 @@ export async function csrfTokenFor(
   req: FastifyRequest,
   reply: FastifyReply,
   tenantId: string,
-  kind: WebSessionKind = kindOfPath(req.url),
+  kind: WebSessionKind = kindOfRequest(req),
 ): Promise<string> {
   const session = await currentSession(services, req, kind, tenantId);
   if (session) return session.csrfToken;
@@ -82,7 +90,7 @@ export async function expectedSessionCheck(
   req: FastifyRequest,
   tenantId: string,
 ): Promise<{ expected: string | null; sessionEnded: boolean }> {
-  const kind = kindOfPath(req.url);
+  const kind = kindOfRequest(req);
   const session = await currentSession(services, req, kind, tenantId);
   if (session) return { expected: session.csrfToken, sessionEnded: false };
   const secure = isSecureSite(services);

@@ -15,7 +15,7 @@ import type { Services } from '../services.js';
 import { registerAdminPages } from './admin/index.js';
 import { ASSETS } from './assets.js';
 import { setSecurityHeaders } from './csp.js';
-import { assertCsrf, csrfMatches, expectedSessionCheck, kindOfPath, presentedToken } from './csrf.js';
+import { assertCsrf, csrfMatches, expectedSessionCheck, kindOfRequest, presentedToken } from './csrf.js';
 import { WebError, type WebErrorCode } from './errors.js';
 import { html, layout, notice } from './html.js';
 import { t, type MessageKey } from '../i18n/index.js';
@@ -110,7 +110,7 @@ export function registerWebPages(app: FastifyInstance, services: Services): void
       if (!csrfMatches(expected, presented) && sessionEnded) {
         // A form from a page of a session that has ended since: nothing is done, the person signs in
         // again (the same page a GET of a signed-in page leads to) instead of a "form expired" error.
-        return kindOfPath(req.url) === 'admin'
+        return kindOfRequest(req) === 'admin'
           ? redirect(reply, `${tenantBase(tenant)}/admin/signin?expired=1`)
           : redirect(reply, `${tenantBase(tenant)}/signin?m=expired`);
       }
