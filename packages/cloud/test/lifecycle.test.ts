@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,29 @@ const tempDir = (): string => {
 };
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('issue 10: the SQLite database, its -wal and -shm files are 0600 and the folders it creates 0700; an old 0644 file is narrowed', async () => {
+  const dir = tempDir();
+  const mode = (p: string): number => statSync(p).mode & 0o777;
+  const path = join(dir, 'new', 'sub', 'wb.db');
+  const db = await openStore({ url: `sqlite:${path}` });
+  try {
+    assert.ok(existsSync(`${path}-wal`) && existsSync(`${path}-shm`), 'WAL mode writes its side files');
+    for (const p of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(p), 0o600, p);
+    for (const p of [join(dir, 'new'), join(dir, 'new', 'sub')]) assert.equal(mode(p), 0o700, p);
+  } finally {
+    await db.close();
+  }
+  const old = join(dir, 'old.db');
+  writeFileSync(old, '', { mode: 0o644 });
+  const again = await openStore({ url: `sqlite:${old}` });
+  try {
+    assert.equal(mode(old), 0o600);
+    assert.equal(mode(`${old}-wal`), 0o600);
+  } finally {
+    await again.close();
+  }
 });
 
 test('first start generates a 0600 master key and an operator key shown once; a restart keeps both identities', async () => {

@@ -5,13 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFile, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DirectoryError, HASH_COST, openEmbeddedDirectory } from '../src/index.js';
 import { byAnchor, byLogin, CapturedLog, DAY, fixture, FrozenClock, RESET, tempDir } from './embedded-helpers.js';
+
+const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('./embedded-child.ts', import.meta.url));
@@ -89,6 +91,23 @@ describe('embedded store', () => {
       );
       assert.equal(r.outcome, 'succeeded', `user ${i}`);
     }
+  });
+
+  it('issue 10: the folders it creates are 0700 and every file 0600; an old 0644 journal is narrowed on open', async (t) => {
+    const top = join(await tempDir(t), 'new');
+    const path = join(top, 'embedded');
+    const open = () =>
+      openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, { log: new CapturedLog().log });
+    let dir = await open();
+    await dir.createUser({ login: 'alice', password: PW1 });
+    for (const p of [top, path]) assert.equal(await modeOf(p), 0o700, p);
+    for (const f of ['snapshot.json', 'journal.jsonl', 'LOCK']) assert.equal(await modeOf(join(path, f)), 0o600, f);
+    await dir.close();
+    await chmod(join(path, 'journal.jsonl'), 0o644);
+    await chmod(join(path, 'snapshot.json'), 0o644);
+    dir = await open();
+    t.after(() => dir.close());
+    for (const f of ['snapshot.json', 'journal.jsonl']) assert.equal(await modeOf(join(path, f)), 0o600, f);
   });
 
   it('a torn last line is dropped; the records before it are kept', async (t) => {

@@ -4,7 +4,7 @@
  * serialises statements around transactions (a statement from another request would otherwise run
  * inside someone else's transaction).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CloudError } from '../errors.js';
@@ -41,9 +41,28 @@ export function sqlitePath(url: string): string | null {
   return rest === ':memory:' || rest === '' ? null : rest;
 }
 
+/**
+ * The database holds password hashes, sessions and the audit log: its folder is created 0700 and
+ * the file 0600 (issue 10: they were 0644). SQLite gives its -wal and -shm files the database
+ * file's mode, so creating (or narrowing) the main file first covers them too. An existing folder
+ * is left as it is (it may be shared); an existing file of ours is narrowed.
+ */
+function prepareFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600));
+  chmodSync(path, 0o600);
+  for (const side of [`${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(side, 0o600);
+    } catch {
+      // Not there yet: SQLite creates it with the main file's mode.
+    }
+  }
+}
+
 export function openSqlite(url: string): Db {
   const path = sqlitePath(url);
-  if (path) mkdirSync(dirname(path), { recursive: true });
+  if (path) prepareFile(path);
   const sqlite = new Database(path ?? ':memory:');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');

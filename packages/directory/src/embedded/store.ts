@@ -13,6 +13,9 @@
  *   unparsable line followed by good ones is corruption: open fails with `store_corrupt`.
  * - Snapshots are replaced atomically: written to a temp file, fsynced, renamed, folder fsynced.
  *   The journal is compacted again once it outgrows both `compactAfterBytes` and the snapshot.
+ * - The files hold password hashes: the folder is created 0700 and every file 0600 (issue 10: they
+ *   were 0644); a journal left 0644 by an older version is narrowed on open, the snapshot is
+ *   rewritten on open anyway. An existing folder keeps its mode (it may be shared).
  * - A failed journal write leaves the file in an unknown state, so the store stops accepting writes
  *   (`failed`) until it is reopened; memory may then be ahead of the disk, which is why callers
  *   report such a write as `outcome_unknown`.
@@ -112,12 +115,17 @@ export class EmbeddedStore {
     const folder = resolve(dir);
     if (openHere.has(folder))
       throw new DirectoryError('store_locked', 'embedded directory already open in this process');
-    await mkdir(folder, { recursive: true });
+    await mkdir(folder, { recursive: true, mode: 0o700 });
     await takeLock(folder);
     openHere.add(folder);
     try {
       const { state, report } = await load(folder, opts.log);
-      const store = new EmbeddedStore(folder, state, await open(join(folder, JOURNAL_FILE), 'a'), opts, report);
+      const journal = await open(join(folder, JOURNAL_FILE), 'a', 0o600);
+      await journal.chmod(0o600).catch(async (err: unknown) => {
+        await journal.close();
+        throw err;
+      });
+      const store = new EmbeddedStore(folder, state, journal, opts, report);
       await store.compactNow();
       return store;
     } catch (err) {
@@ -256,8 +264,9 @@ export class EmbeddedStore {
     const text = JSON.stringify(this.state.toSnapshot());
     const target = join(this.dir, SNAPSHOT_FILE);
     const tmp = `${target}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'w', 0o600);
     try {
+      await fh.chmod(0o600);
       await fh.writeFile(text, 'utf8');
       await fh.sync();
     } finally {
@@ -278,7 +287,7 @@ async function takeLock(folder: string): Promise<void> {
   const path = join(folder, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
       return;
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
