@@ -27,13 +27,14 @@ import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type ResolvedAdConfig } from './config.js';
 import { PolicyHintsControl, POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
-import { bytes, int, str, strings } from './entry.js';
+import { buffers, bytes, int, str, strings } from './entry.js';
 import { guidFromString, guidToString } from './guid.js';
 import { classifyLdapError, type LdapFailure } from './ldap-errors.js';
 import { AdPool, NotSentError, type AdConnection, type RootDse } from './pool.js';
 import { AdSyncSource } from './sync.js';
 import { isDnWithin, normalizeDn } from '../sync-window.js';
 import { classifyRejection, precheckPassword } from './password-rules.js';
+import { protectionReason, sidStrings, sidToString, type ProtectionReason } from './protection.js';
 
 /** Injected dependencies (tests freeze the clock and capture the log). */
 export interface AdDirectoryDeps {
@@ -61,9 +62,12 @@ const USER_ATTRS = [
   'adminCount',
   'pwdLastSet',
   'lockoutTime',
+  'objectSid',
 ];
 /** Constructed attributes: read with a base search (Windows does not compute all of them in subtree searches). */
 const CONSTRUCTED_ATTRS = ['msDS-User-Account-Control-Computed', 'msDS-ResultantPSO'];
+/** Read (constructed, base scope only) before a write and for findUser: the account's security groups, transitively. */
+const TOKEN_GROUPS = 'tokenGroups';
 const DOMAIN_POLICY_ATTRS = [
   'minPwdLength',
   'pwdHistoryLength',
@@ -95,6 +99,10 @@ interface AdUser {
   uac: number;
   computedUac: number | undefined;
   adminCount: number;
+  /** objectSid, string form. */
+  sid: string | undefined;
+  /** tokenGroups as SID strings; undefined when not asked for ([] when asked but not readable). */
+  tokenGroups: string[] | undefined;
   /** Raw pwdLastSet ("0" = must change). */
   pwdLastSet: string | undefined;
   pwdLastSetMs: number | null;
@@ -103,6 +111,13 @@ interface AdUser {
 }
 
 type Lookup = { kind: 'found'; user: AdUser } | { kind: 'not_found' } | { kind: 'ambiguous' };
+
+/** Whether an account may be written (protection.ts decides from what the adapter read). */
+type Protection =
+  | { kind: 'writable' }
+  | { kind: 'protected'; reason: ProtectionReason | { kind: 'extra_group_unresolved'; dn: string } }
+  /** The service account cannot read tokenGroups: membership unknown, so nothing is written. */
+  | { kind: 'unknown' };
 
 /** The effective policy and whether its numbers are known (an unreadable PSO leaves them unknown). */
 interface PolicyView {
@@ -156,6 +171,8 @@ export class AdDirectory implements Directory {
   private lastRootDse: RootDse | undefined;
   private domainCache: { at: number; key: string; view: PolicyView } | undefined;
   private readonly psoCache = new Map<string, { at: number; view: PolicyView | null }>();
+  /** protectedGroups given by DN → their objectSid (null: not found or not readable). */
+  private readonly groupSidCache = new Map<string, { at: number; sid: string | null }>();
   private readonly scopeBases: readonly string[];
   /** Users in scope and their changes, for the cloud's pulls (packages/protocol/src/sync.ts). */
   readonly sync: AdSyncSource;
@@ -218,10 +235,10 @@ export class AdDirectory implements Directory {
 
   async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
     return this.run('password.reset', user, async (ctx) => {
-      const found = await this.lookup(ctx, user);
+      const found = await this.lookup(ctx, user, { tokenGroups: true });
       if (found.kind !== 'found') return this.notFound(found);
       const u = found.user;
-      const refused = this.refuseWrite(u);
+      const refused = await this.refuseWrite(ctx, u);
       if (refused) return refused;
 
       const view = await this.effectivePolicy(ctx, u, false);
@@ -271,10 +288,10 @@ export class AdDirectory implements Directory {
 
   async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
     return this.run('password.change', user, async (ctx) => {
-      const found = await this.lookup(ctx, user);
+      const found = await this.lookup(ctx, user, { tokenGroups: true });
       if (found.kind !== 'found') return this.notFound(found);
       const u = found.user;
-      const refused = this.refuseWrite(u);
+      const refused = await this.refuseWrite(ctx, u);
       if (refused) return refused;
 
       const view = await this.effectivePolicy(ctx, u, false);
@@ -305,10 +322,10 @@ export class AdDirectory implements Directory {
 
   async unlock(user: UserRef): Promise<OperationResult> {
     return this.run('account.unlock', user, async (ctx) => {
-      const found = await this.lookup(ctx, user);
+      const found = await this.lookup(ctx, user, { tokenGroups: true });
       if (found.kind !== 'found') return this.notFound(found);
       const u = found.user;
-      const refused = this.refuseWrite(u);
+      const refused = await this.refuseWrite(ctx, u);
       if (refused) return refused;
       const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
       // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
@@ -388,9 +405,12 @@ export class AdDirectory implements Directory {
 
   async findUser(user: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
     let found: Lookup | undefined;
+    let isProtected = true;
     const r = await this.run('user.find', user, async (ctx) => {
-      const l = await this.lookup(ctx, user);
+      const l = await this.lookup(ctx, user, { tokenGroups: true });
       found = l;
+      // Unknown membership (tokenGroups not readable) shows as protected: writes are refused then too.
+      if (l.kind === 'found') isProtected = (await this.protection(ctx, l.user)).kind !== 'writable';
       return l.kind === 'found' ? result('succeeded') : this.notFound(l);
     });
     if (!found) throw new DirectoryError('unavailable', `directory lookup failed: ${r.outcome}`);
@@ -408,7 +428,7 @@ export class AdDirectory implements Directory {
       enabled: (u.uac & UF_ACCOUNTDISABLE) === 0,
       locked: u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0,
       mustChange: u.pwdLastSet === '0',
-      protected: u.adminCount === 1,
+      protected: isProtected,
       passwordLastSetAt: u.pwdLastSetMs === null ? null : new Date(u.pwdLastSetMs).toISOString(),
     };
   }
@@ -584,19 +604,88 @@ export class AdDirectory implements Directory {
       : result('user_not_found');
   }
 
-  /** Protected and disabled accounts are never written. */
-  private refuseWrite(u: AdUser): OperationResult | null {
-    if (u.adminCount === 1 && !this.cfg.allowProtected) {
-      return result('protected_account', {
-        detail: 'Privileged accounts (adminCount=1) are not managed through writeback.',
-      });
+  /**
+   * Protected and disabled accounts are never written. Protection is decided here, at write time,
+   * from what the DC says now (tokenGroups), never from the cloud's synced copy: a user added to
+   * Domain Admins a second ago is already refused.
+   */
+  private async refuseWrite(ctx: OpContext, u: AdUser): Promise<OperationResult | null> {
+    if (!this.cfg.allowProtected) {
+      const p = await this.protection(ctx, u);
+      if (p.kind === 'unknown') {
+        this.log.error(
+          'tokenGroups of the user are not readable by the service account; privileged group membership cannot be checked, so nothing is written',
+          { dn: u.dn },
+        );
+        return result('access_denied', {
+          missingRight:
+            'Read tokenGroups on user objects (on Windows: add the service account to "Windows Authorization Access Group")',
+          detail: 'Whether this account is privileged could not be checked.',
+        });
+      }
+      if (p.kind === 'protected') {
+        this.log.info('write refused: protected account', { dn: u.dn, reason: p.reason });
+        return result('protected_account', {
+          detail: 'Privileged accounts (administrators and their groups) are not managed through writeback.',
+        });
+      }
     }
     if (u.uac & UF_ACCOUNTDISABLE) return result('account_disabled');
     return null;
   }
 
+  /** Decide protection (protection.ts) from the user's adminCount, SID and tokenGroups and the extra groups. */
+  private async protection(ctx: OpContext, u: AdUser): Promise<Protection> {
+    const extraGroupSids = new Set<string>();
+    for (const g of this.cfg.protectedGroups) {
+      if (g.by === 'sid') {
+        extraGroupSids.add(g.sid);
+        continue;
+      }
+      const sid = await this.groupSid(ctx, g.dn);
+      // A configured group that cannot be resolved must not silently unprotect its members.
+      if (sid === null) return { kind: 'protected', reason: { kind: 'extra_group_unresolved', dn: g.dn } };
+      extraGroupSids.add(sid);
+    }
+    const tokenGroups = u.tokenGroups ?? [];
+    const reason = protectionReason({ adminCount: u.adminCount, sid: u.sid, tokenGroups, extraGroupSids });
+    if (reason) return { kind: 'protected', reason };
+    // Every account's tokenGroups holds at least its primary group: none means not readable.
+    return tokenGroups.length === 0 ? { kind: 'unknown' } : { kind: 'writable' };
+  }
+
+  /** objectSid of a protectedGroups DN, cached like the policies; null when not found or not readable. */
+  private async groupSid(ctx: OpContext, dn: string): Promise<string | null> {
+    const t = this.now();
+    const cached = this.groupSidCache.get(dn);
+    if (cached && t - cached.at < POLICY_TTL_MS && t >= cached.at) return cached.sid;
+    let sid: string | null = null;
+    try {
+      const e = (
+        await this.search(ctx, dn, {
+          scope: 'base',
+          attributes: ['objectSid'],
+          explicitBufferAttributes: ['objectSid'],
+        })
+      )[0];
+      const b = e ? bytes(e, 'objectSid') : undefined;
+      sid = b ? sidToString(b) : null;
+    } catch (err) {
+      if (!(err instanceof ReadRefusedError)) throw err;
+    }
+    if (sid === null)
+      this.log.warn(
+        'a protectedGroups DN does not exist or its objectSid is not readable; every user is treated as protected',
+        {
+          group: dn,
+        },
+      );
+    this.groupSidCache.set(dn, { at: t, sid });
+    return sid;
+  }
+
   /** Find exactly one user in scope. Hostile input can only fail to match. */
-  private async lookup(ctx: OpContext, ref: UserRef): Promise<Lookup> {
+  private async lookup(ctx: OpContext, ref: UserRef, opts: { tokenGroups?: boolean } = {}): Promise<Lookup> {
     let identity: Filter;
     let matches: (e: Entry) => boolean;
     if (ref.by === 'anchor') {
@@ -643,8 +732,15 @@ export class AdDirectory implements Directory {
     const login = e ? str(e, 'sAMAccountName') : undefined;
     if (!e || !guid || guid.length !== 16 || !login) return { kind: 'not_found' };
 
-    const constructed = (await this.search(ctx, e.dn, { scope: 'base', attributes: CONSTRUCTED_ATTRS }))[0];
+    const constructed = (
+      await this.search(ctx, e.dn, {
+        scope: 'base',
+        attributes: opts.tokenGroups ? [...CONSTRUCTED_ATTRS, TOKEN_GROUPS] : CONSTRUCTED_ATTRS,
+        explicitBufferAttributes: [TOKEN_GROUPS],
+      })
+    )[0];
     const pwdLastSet = str(e, 'pwdLastSet');
+    const sidBytes = bytes(e, 'objectSid');
     return {
       kind: 'found',
       user: {
@@ -657,6 +753,8 @@ export class AdDirectory implements Directory {
         uac: int(e, 'userAccountControl') ?? 0,
         computedUac: constructed ? int(constructed, 'msDS-User-Account-Control-Computed') : undefined,
         adminCount: int(e, 'adminCount') ?? 0,
+        sid: sidBytes ? (sidToString(sidBytes) ?? undefined) : undefined,
+        tokenGroups: opts.tokenGroups ? (constructed ? sidStrings(buffers(constructed, TOKEN_GROUPS)) : []) : undefined,
         pwdLastSet,
         pwdLastSetMs: filetimeToMs(pwdLastSet),
         lockoutTimeMs: filetimeToMs(str(e, 'lockoutTime')),

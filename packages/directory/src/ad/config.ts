@@ -9,6 +9,7 @@ import { ExtensibleFilter, FilterParser, type Filter } from 'ldapts';
 import { z } from 'zod';
 import { DirectoryError } from '../errors.js';
 import { isDnWithin, normalizeDn, parseScopeFilter } from '../sync-window.js';
+import { parseExtraGroup, type ExtraGroup } from './protection.js';
 
 export const AdConfigSchema = z
   .object({
@@ -32,8 +33,17 @@ export const AdConfigSchema = z
     tlsServerName: z.string().min(1).max(255).optional(),
     /** Accept any certificate. Only for a lab: a man in the middle then reads every password. */
     dangerouslySkipTlsVerification: z.boolean().optional(),
-    /** Allow writes to accounts with adminCount=1 (Domain Admins and other protected groups). */
+    /**
+     * Allow writes to protected accounts (adminCount=1, the built-in privileged groups, RID 500,
+     * krbtgt, protectedGroups; see protection.ts). Only for a lab.
+     */
     allowProtected: z.boolean().optional(),
+    /**
+     * The tenant's extra protected groups, each a SID (`S-1-5-21-…-1107`) or a group DN: their
+     * members, nested groups included, are refused like Domain Admins. Security groups only
+     * (the check reads the account's tokenGroups).
+     */
+    protectedGroups: z.array(z.string().min(3).max(1024)).max(64).optional(),
     /** Bound service-account connections kept open. */
     poolSize: z.number().int().min(1).max(64).default(4),
     /** Per LDAP operation and per connection attempt, ms. */
@@ -76,6 +86,8 @@ export interface ResolvedAdConfig {
   readonly tlsServerName: string | undefined;
   readonly skipTlsVerification: boolean;
   readonly allowProtected: boolean;
+  /** protectedGroups, parsed (SIDs canonical). */
+  readonly protectedGroups: readonly ExtraGroup[];
   readonly poolSize: number;
   readonly timeoutMs: number;
   readonly policyHints: 'auto' | 'off';
@@ -186,6 +198,14 @@ export function resolveAdConfig(input: unknown): ResolvedAdConfig {
     tlsServerName: c.tlsServerName,
     skipTlsVerification: c.dangerouslySkipTlsVerification === true,
     allowProtected: c.allowProtected === true,
+    protectedGroups: Object.freeze(
+      (c.protectedGroups ?? []).map((text, i) => {
+        const g = parseExtraGroup(text);
+        if (!g)
+          throw new TypeError(`ad.protectedGroups.${i}: must be a SID (S-1-5-…) or the distinguished name of a group`);
+        return Object.freeze(g);
+      }),
+    ),
     poolSize: c.poolSize,
     timeoutMs: c.timeoutMs,
     policyHints: c.policyHints,

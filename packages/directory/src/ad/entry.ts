@@ -40,3 +40,11 @@ export function bytes(entry: Entry, name: string): Buffer | undefined {
   const b = list[0];
   return Buffer.isBuffer(b) ? b : undefined;
 }
+
+/** All binary values of an attribute (attributes named in explicitBufferAttributes); [] when absent. */
+export function buffers(entry: Entry, name: string): Buffer[] {
+  const v = raw(entry, name);
+  if (v === undefined) return [];
+  const list: unknown[] = Array.isArray(v) ? v : [v];
+  return list.filter((x): x is Buffer => Buffer.isBuffer(x));
+}
