@@ -140,6 +140,8 @@ describe('user change', () => {
         'wrong_current_password',
       );
     }
+    // Locked now, but the public API tells a caller who has proven nothing only what a wrong
+    // password would get (issue 10); the directory shows the lock.
     expectOutcome(
       await sys.api(
         'POST',
@@ -147,8 +149,9 @@ describe('user change', () => {
         { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' },
         null,
       ),
-      'account_locked',
+      'wrong_current_password',
     );
+    assert.equal(sys.directory.getUser('erin')?.locked, true);
   });
 
   it('unlocks through the admin API, after which the change works', async () => {

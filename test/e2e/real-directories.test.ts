@@ -160,7 +160,7 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     assert.equal(await kinit(u, u.password), true);
   });
 
-  it('an unknown user is user_not_found', async () => {
+  it('an unknown user is user_not_found for the admin, a wrong password for the public change', async () => {
     expectOutcome(
       await sys.api('POST', `${T}/users/nobody-${seq}/password/reset`, { newPassword: pw('Ghost') }),
       'user_not_found',
@@ -172,7 +172,8 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
         { username: `nobody-${seq}`, currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
         null,
       ),
-      'user_not_found',
+      // The public change API tells an unproven caller nothing about who exists (issue 10).
+      'wrong_current_password',
     );
   });
 
@@ -297,7 +298,7 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     assert.equal(await lab.whoami(u.dn, next), 0);
   });
 
-  it('an unknown user is user_not_found', async () => {
+  it('an unknown user is user_not_found for the admin, a wrong password for the public change', async () => {
     expectOutcome(
       await sys.api('POST', `${T}/users/nobody-e2e/password/reset`, { newPassword: pw('Ghost') }),
       'user_not_found',
@@ -309,7 +310,8 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
         { username: 'nobody-e2e', currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
         null,
       ),
-      'user_not_found',
+      // The public change API tells an unproven caller nothing about who exists (issue 10).
+      'wrong_current_password',
     );
   });
 

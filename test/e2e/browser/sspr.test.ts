@@ -114,8 +114,10 @@ describe('self-service pages in Chromium', {
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate('document.activeElement.id'), 'password');
     await page.keyboard.type(PASSWORDS.carol);
-    await Promise.all([page.waitForSelector('[data-code="account_disabled"]'), page.keyboard.press('Enter')]);
-    assert.equal(await page.getAttribute('[data-code="account_disabled"]', 'role'), 'alert');
+    // A disabled account answers like a wrong password: the directory says "disabled" before it
+    // checks the password, so nothing is proven (issue 10's account oracle).
+    await Promise.all([page.waitForSelector('[data-code="invalid_credentials"]'), page.keyboard.press('Enter')]);
+    assert.equal(await page.getAttribute('[data-code="invalid_credentials"]', 'role'), 'alert');
   });
 
   test('must change at sign-in → change page → changed → signed in with methods shown', async () => {

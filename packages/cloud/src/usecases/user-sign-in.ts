@@ -10,8 +10,11 @@
  *   counts toward the directory's lockout as it would on-premises.
  *
  * Cloud-only users always use the cloud hash. Before a tenant's first completed sync there are no
- * user rows: pass-through by login. Unknown user and wrong password are both
- * `invalid_credentials`, after the same hash work. Rate limited per account (one budget whichever
+ * user rows: pass-through by login. Until the password is proven every failure is the same answer
+ * (issue 10): unknown user, wrong password, and a locked or disabled account as the directory
+ * reports it are all `invalid_credentials`, with no details, after the same hash work and, under
+ * pass-through, about the directory's usual time (usecases/timing.ts). Only a proven password
+ * (the cloud hash matched) learns that the account is locked or disabled. Rate limited per account (one budget whichever
  * alias was typed: usecases/attempts.ts) and per client IP, counting only attempts that tested the
  * password. Called by the API's POST /sign-in and the sign-in page; neither makes its own checks.
  */
@@ -22,6 +25,7 @@ import type { Services } from '../services.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, usableCloudHash, type CloudUser } from '../users/directory-users.js';
 import { userBudgetKey, withAttempt } from './attempts.js';
+import { observe, padLike, startTimer } from './timing.js';
 
 export const SIGN_IN_OUTCOMES = [
   'succeeded',
@@ -73,10 +77,11 @@ function mapVerify(r: OperationResult): SignInOutcome {
     case 'wrong_current_password':
     case 'user_not_found':
       return 'invalid_credentials';
+    // The directory says locked or disabled before it checks the password (AD: data 775 even with
+    // the right one): nothing is proven, so the caller learns nothing about the account.
     case 'account_locked':
-      return 'account_locked';
     case 'account_disabled':
-      return 'account_disabled';
+      return 'invalid_credentials';
     case 'agent_unavailable':
     case 'request_rejected':
       return 'agent_unavailable';
@@ -88,15 +93,28 @@ function mapVerify(r: OperationResult): SignInOutcome {
   }
 }
 
-async function viaCloudHash(hash: string | null, password: string, user: CloudUser | null): Promise<SignInResult> {
-  const ok = await verifyPassword(password, hash ?? (await dummyPasswordHash()));
-  if (!ok || !user || hash === null) return { outcome: 'invalid_credentials', user: null, via: 'cloud_hash' };
-  if (!user.enabled) return { outcome: 'account_disabled', user, via: 'cloud_hash' };
-  if (user.locked) return { outcome: 'account_locked', user, via: 'cloud_hash' };
-  return { outcome: 'succeeded', user, via: 'cloud_hash' };
+/** Every failure before the password is proven looks the same: same code, same (empty) details. */
+const FAILED: SignInResult = { outcome: 'invalid_credentials', user: null, via: null };
+
+/** An answer, and whether a real password check (cloud hash or directory bind) made it. */
+interface Checked {
+  result: SignInResult;
+  tested: boolean;
 }
 
-async function attempt(s: Services, input: SignInInput, found: CloudUser | null): Promise<SignInResult> {
+async function viaCloudHash(hash: string | null, password: string, user: CloudUser | null): Promise<Checked> {
+  const ok = await verifyPassword(password, hash ?? (await dummyPasswordHash()));
+  const tested = hash !== null && user !== null;
+  if (!ok || !user || hash === null) return { result: FAILED, tested };
+  if (!user.enabled) return { result: { outcome: 'account_disabled', user, via: 'cloud_hash' }, tested };
+  if (user.locked) return { result: { outcome: 'account_locked', user, via: 'cloud_hash' }, tested };
+  return { result: { outcome: 'succeeded', user, via: 'cloud_hash' }, tested };
+}
+
+/** Directory answers that came from checking the password (the others came before any check). */
+const TESTED_BY_DIRECTORY: ReadonlySet<OperationResult['outcome']> = new Set(['succeeded', 'wrong_current_password']);
+
+async function check(s: Services, input: SignInInput, found: CloudUser | null): Promise<Checked> {
   const { db } = s;
   const settings = await getTenantSettings(db, input.tenantId);
   const synced = await s.sync.hasSynced(input.tenantId);
@@ -109,9 +127,9 @@ async function attempt(s: Services, input: SignInInput, found: CloudUser | null)
   if (!synced) user = null;
   else {
     if (!user) {
-      // Unknown: the same scrypt work as a known user with a wrong password.
+      // Unknown: the same scrypt work as a known user with a wrong password (and the same time: see attempt).
       await verifyPassword(input.password, await dummyPasswordHash());
-      return { outcome: 'invalid_credentials', user: null, via: null };
+      return { result: FAILED, tested: false };
     }
     // A write through the cloud a moment ago may still be recording this user's hash.
     await s.writeback.userSettled(user.id);
@@ -133,13 +151,24 @@ async function attempt(s: Services, input: SignInInput, found: CloudUser | null)
   });
   // Under cloud_hash the writeback service records the verified password as the cloud hash, off
   // this answer's path (users/resolve.ts afterWrite); the next sign-in waits for it (userSettled).
+  const tested = TESTED_BY_DIRECTORY.has(r.result.outcome);
   const outcome = mapVerify(r.result);
-  return {
-    outcome,
-    user: outcome === 'invalid_credentials' ? null : user,
-    via: 'pass_through',
-    requestId: r.requestId,
-  };
+  if (outcome === 'invalid_credentials') return { result: FAILED, tested };
+  return { result: { outcome, user, via: 'pass_through', requestId: r.requestId }, tested };
+}
+
+/**
+ * One sign-in attempt, timed: an answer from a real password check teaches this node how long
+ * they take; a failure that was not one (unknown name, the directory's "locked" or "disabled"
+ * before any check) waits until it has taken as long (usecases/timing.ts).
+ */
+async function attempt(s: Services, input: SignInInput, found: CloudUser | null): Promise<SignInResult> {
+  const kind = `sign-in:${input.tenantId}`;
+  const started = startTimer();
+  const { result, tested } = await check(s, input, found);
+  if (tested) observe(s, kind, started);
+  else if (result.outcome === 'invalid_credentials') await padLike(s, kind, started);
+  return result;
 }
 
 /** Sign a user in (no session is made here: the web pages and the API decide what follows). */
