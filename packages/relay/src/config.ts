@@ -18,6 +18,8 @@ const EnvSchema = z.object({
     .regex(/^[A-Za-z0-9._:-]{1,128}$/)
     .optional(),
   RELAY_HEARTBEAT_MS: z.coerce.number().int().positive().default(10_000),
+  RELAY_MAX_PENDING_AUTH: z.coerce.number().int().positive().default(1_024),
+  RELAY_MAX_PENDING_AUTH_PER_IP: z.coerce.number().int().positive().default(64),
   TLS_CERT: z.string().min(1).optional(),
   TLS_KEY: z.string().min(1).optional(),
   NATS_URL: z.string().regex(/^(nats|tls|wss?):\/\/\S+$/, 'a nats:// or tls:// URL'),
@@ -34,6 +36,9 @@ export interface RelayConfig {
   readonly path: string;
   readonly relayId: string | undefined;
   readonly heartbeatMs: number;
+  /** Connections still authenticating, in total and from one address (IPv6: one /64). */
+  readonly maxPendingAuth: number;
+  readonly maxPendingAuthPerIp: number;
   /** File paths of the PEM certificate chain and key; null serves plain HTTP/WS. */
   readonly tls: Readonly<{ certFile: string; keyFile: string }> | null;
   readonly natsUrl: string;
@@ -75,6 +80,8 @@ export function loadRelayConfig(env: Record<string, string | undefined> = proces
     path: e.RELAY_PATH,
     relayId: e.RELAY_ID,
     heartbeatMs: e.RELAY_HEARTBEAT_MS,
+    maxPendingAuth: e.RELAY_MAX_PENDING_AUTH,
+    maxPendingAuthPerIp: e.RELAY_MAX_PENDING_AUTH_PER_IP,
     tls,
     natsUrl: e.NATS_URL,
     natsPrefix: e.NATS_PREFIX,

@@ -20,6 +20,7 @@ import {
   type RelayErrorCode,
   type RelayToAgentFrame,
 } from '@writeback/protocol';
+import type { AdmissionTicket, RefusalLog } from './admission.js';
 import type { AgentGate } from './client.js';
 import { checkAuth, type AgentIdentity, type AuthFrame } from './handshake.js';
 import type { Registry } from './registry.js';
@@ -32,11 +33,9 @@ const CLOSE_GOING_AWAY = 1001;
 /** A peer that ignores the close handshake is cut off after this. */
 const TERMINATE_AFTER_MS = 1_000;
 
-/** Every socket of one hub, authenticated or not: bounds handshakes in progress, closes all at shutdown. */
+/** Every socket of one hub, authenticated or not: closes all at shutdown. */
 export class Sockets {
   readonly all = new Set<Connection>();
-  /** Connections still authenticating (challenged or verifying). */
-  authenticating = 0;
 }
 
 export interface ConnectionContext {
@@ -44,16 +43,19 @@ export interface ConnectionContext {
   cloudVerifyKey: KeyObject;
   gate: AgentGate;
   heartbeatMs: number;
+  /** Deadline from the challenge to the welcome (auth frame sent and judged). */
   authTimeoutMs: number;
   now: () => number;
   log: Logger;
+  /** Refusals before authentication are counted here, not written one line each. */
+  refusals: RefusalLog;
   registry: Registry<Connection>;
   sockets: Sockets;
 }
 
 /** A connection's lifecycle on the relay side. */
 type Phase =
-  | { kind: 'challenged'; nonce: string; authTimer: NodeJS.Timeout }
+  | { kind: 'challenged'; nonce: string }
   | { kind: 'verifying' }
   | { kind: 'ready'; identity: AgentIdentity }
   | { kind: 'closed' };
@@ -64,26 +66,39 @@ export class Connection {
   readonly #ws: WebSocket;
   readonly #remote: string;
   readonly #ctx: ConnectionContext;
+  /** Its place among the pending connections, given back once it authenticates or goes. */
+  readonly #ticket: AdmissionTicket;
+  /** The handshake deadline: challenged and verifying both count, so a stalled gate frees the place too. */
+  #authTimer: NodeJS.Timeout | null;
   #phase: Phase = { kind: 'closed' };
   #lastSeenAt: number;
   #rttMs: number | null = null;
   #lastPing: { ts: number; sentAt: number } | null = null;
 
-  /** Take over an upgraded socket and challenge the agent. */
-  constructor(ws: WebSocket, remote: string, ctx: ConnectionContext) {
+  /** Take over an upgraded socket (admitted with `ticket`) and challenge the agent. */
+  constructor(ws: WebSocket, remote: string, ctx: ConnectionContext, ticket: AdmissionTicket) {
     this.#ws = ws;
     this.#remote = remote;
     this.#ctx = ctx;
+    this.#ticket = ticket;
+    // Let go without an error frame, as a refusal at the door is: `overloaded` means "this agent
+    // holds every slot" to the agent and its doctor, which is not what happened.
+    ticket.evict = () => {
+      if (this.#phase.kind === 'closed') return;
+      this.#ctx.refusals.note('evicted', { remote, connectionId: this.id });
+      this.cut();
+    };
     this.#lastSeenAt = ctx.now();
     const nonce = randomBytes(32).toString('base64url');
-    const authTimer = setTimeout(() => this.fail('auth_timeout', 'no auth frame in time'), ctx.authTimeoutMs);
-    this.#phase = { kind: 'challenged', nonce, authTimer };
+    this.#authTimer = setTimeout(() => this.fail('auth_timeout', 'no auth frame in time'), ctx.authTimeoutMs);
+    this.#phase = { kind: 'challenged', nonce };
     ctx.sockets.all.add(this);
-    ctx.sockets.authenticating++;
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#forget());
     ws.on('error', (err) => {
-      ctx.log.warn('agent socket error', { connectionId: this.id, err });
+      const phase = this.#phase;
+      if (phase.kind === 'ready') ctx.log.warn('agent socket error', { connectionId: this.id, err });
+      else if (phase.kind !== 'closed') ctx.refusals.note('socket_error', { remote, connectionId: this.id, err });
       this.#forget();
       ws.terminate();
     });
@@ -108,16 +123,25 @@ export class Connection {
     this.#ws.send(payload, cb);
   }
 
-  /** Tell the peer why, then close. Idempotent. */
+  /**
+   * Tell the peer why, then close. Idempotent. An authenticated connection's failure is logged as
+   * one line; a refusal before authentication goes to the refusal log (counted, summarised).
+   */
   fail(code: RelayErrorCode, message: string, requestId?: string): void {
+    this.#refuse(code, message, code, requestId);
+  }
+
+  #refuse(code: RelayErrorCode, message: string, reason: string, requestId?: string): void {
     const phase = this.#phase;
     if (phase.kind === 'closed') return;
-    this.#ctx.log.warn('closing agent connection', {
-      connectionId: this.id,
-      code,
-      remote: this.#remote,
-      ...(phase.kind === 'ready' ? { agentId: phase.identity.agentId } : {}),
-    });
+    if (phase.kind === 'ready')
+      this.#ctx.log.warn('closing agent connection', {
+        connectionId: this.id,
+        code,
+        remote: this.#remote,
+        agentId: phase.identity.agentId,
+      });
+    else this.#ctx.refusals.note(reason, { remote: this.#remote, connectionId: this.id });
     this.#send({ v: PROTOCOL_VERSION, t: 'error', code, message, ...(requestId ? { requestId } : {}) });
     this.#ws.close(CLOSE_POLICY, code);
     this.#terminateLater();
@@ -168,13 +192,19 @@ export class Connection {
     this.#phase = { kind: 'closed' };
     const { sockets, registry, log } = this.#ctx;
     sockets.all.delete(this);
-    if (phase.kind === 'challenged') clearTimeout(phase.authTimer);
-    if (phase.kind === 'challenged' || phase.kind === 'verifying') sockets.authenticating--;
+    this.#endHandshake();
     this.inFlight.loseAll();
     if (phase.kind !== 'ready') return;
     const { agentId, tenantId } = phase.identity;
     const removed = registry.remove(this, agentId);
     log.info('agent disconnected', { agentId, tenantId, connectionId: this.id, connections: removed?.remaining ?? 0 });
+  }
+
+  /** The handshake is over (authenticated or gone): no deadline, and its pending place is free. */
+  #endHandshake(): void {
+    if (this.#authTimer) clearTimeout(this.#authTimer);
+    this.#authTimer = null;
+    this.#ticket.release();
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -201,7 +231,6 @@ export class Connection {
           this.fail('unexpected_frame', `expected auth, got ${frame.t}`);
           return;
         }
-        clearTimeout(phase.authTimer);
         this.#phase = { kind: 'verifying' };
         void this.#authenticate(phase.nonce, frame);
         return;
@@ -255,7 +284,7 @@ export class Connection {
       });
       slot.stale.cut();
     }
-    this.#ctx.sockets.authenticating--;
+    this.#endHandshake();
     this.#phase = { kind: 'ready', identity };
     this.#send(welcome);
     const connections = registry.add(this, identity);

@@ -7,7 +7,9 @@
  * This module only composes the parts and keeps the public API in one place:
  * - `connection.ts`: one socket from challenge to close (handshake, frames, heartbeat, close policy);
  * - `registry.ts`: which agents are connected, presence events, remembered revocations;
- * - `router.ts`: the least-loaded healthy connection, and each request resolved exactly once.
+ * - `router.ts`: the least-loaded healthy connection, and each request resolved exactly once;
+ * - `admission.ts`: who may open an unauthenticated connection (per address and in total, fairly),
+ *   and the refusal log that summarises instead of writing one line per refused connection.
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
@@ -15,6 +17,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { MAX_FRAME_BYTES, createLogger, type Logger, type RequestEnvelope } from '@writeback/protocol';
+import { Admission, RefusalLog, remoteKey } from './admission.js';
 import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './client.js';
 import { Connection, Sockets } from './connection.js';
 import { RelayError } from './errors.js';
@@ -40,12 +43,22 @@ export interface RelayHubOptions {
   gate: AgentGate;
   /** Interval between pings; a connection silent for twice this is dead. Default 10 000. */
   heartbeatMs?: number;
-  /** Time an agent has to send `auth` after the challenge. Default 5 000. */
+  /** Handshake deadline: time from the challenge to the welcome (auth sent and judged). Default 5 000. */
   authTimeoutMs?: number;
   /** Authenticated connections one agent may hold on this hub. Default 4. */
   maxConnectionsPerAgent?: number;
-  /** Connections still authenticating, all agents together; more are refused. Default 1 024. */
+  /**
+   * Connections still authenticating, all addresses together. At this cap a newcomer from an
+   * address holding fewer than the busiest one takes the busiest one's oldest place. Default 1 024.
+   */
   maxPendingAuth?: number;
+  /**
+   * Connections still authenticating from one remote address (IPv6: one /64); more are refused.
+   * Behind a proxy that hides agents' addresses, raise it. Default 64.
+   */
+  maxPendingAuthPerIp?: number;
+  /** Refusals before authentication: the first of each reason is logged, then one summary per window of this many ms. Default 60 000. */
+  refusalLogIntervalMs?: number;
   log?: Logger;
   onPresence?: (event: PresenceEvent) => void;
   /** Clock (tests freeze it). Timers stay real. */
@@ -95,6 +108,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   const authTimeoutMs = positiveInt(options.authTimeoutMs, 5_000, 'authTimeoutMs');
   const maxConnectionsPerAgent = positiveInt(options.maxConnectionsPerAgent, 4, 'maxConnectionsPerAgent');
   const maxPendingAuth = positiveInt(options.maxPendingAuth, 1_024, 'maxPendingAuth');
+  const maxPendingAuthPerIp = positiveInt(options.maxPendingAuthPerIp, 64, 'maxPendingAuthPerIp');
+  const refusalLogIntervalMs = positiveInt(options.refusalLogIntervalMs, 60_000, 'refusalLogIntervalMs');
   const now = options.now ?? Date.now;
   const log = (options.log ?? createLogger({ name: 'relay' })).child({ relayId });
 
@@ -102,6 +117,8 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   const registry = new Registry<Connection>({ relayId, heartbeatMs, maxConnectionsPerAgent, now, log });
   if (options.onPresence) registry.onPresence(options.onPresence);
   const sockets = new Sockets();
+  const admission = new Admission({ maxPending: maxPendingAuth, maxPendingPerRemote: maxPendingAuthPerIp });
+  const refusals = new RefusalLog({ log, intervalMs: refusalLogIntervalMs, now });
   const context = {
     relayId,
     cloudVerifyKey: options.cloudVerifyKey,
@@ -110,6 +127,7 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     authTimeoutMs,
     now,
     log,
+    refusals,
     registry,
     sockets,
   };
@@ -124,6 +142,7 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   const heartbeat = setInterval(() => {
     const t = now();
     for (const conn of registry.members()) conn.beat(t);
+    refusals.tick();
   }, heartbeatMs);
   heartbeat.unref();
 
@@ -137,17 +156,30 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
   };
 
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (closed || sockets.authenticating >= maxPendingAuth) {
+    if (closed) {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => new Connection(ws, req.socket.remoteAddress ?? 'unknown', context));
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const ticket = admission.admit(remoteKey(remote), () => {
+      refusals.note('evicted', { remote });
+      socket.destroy();
+    });
+    if ('refused' in ticket) {
+      refusals.note(ticket.refused, { remote });
+      socket.destroy();
+      return;
+    }
+    // Released by the connection once it authenticates; here too when the upgrade itself fails.
+    socket.once('close', () => ticket.release());
+    wss.handleUpgrade(req, socket, head, (ws) => new Connection(ws, remote, context, ticket));
   };
 
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
+    refusals.flush();
     for (const c of [...sockets.all]) c.shutdown();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   };

@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     cloudVerifyKey: publicKeyObject('Ed25519', config.cloudPublicKey),
     gate: createNatsGate(nc, { prefix: config.natsPrefix, log }),
     heartbeatMs: config.heartbeatMs,
+    maxPendingAuth: config.maxPendingAuth,
+    maxPendingAuthPerIp: config.maxPendingAuthPerIp,
     log,
   });
   const bridge = startNatsBridge(hub, nc, { prefix: config.natsPrefix, log });
@@ -48,9 +50,15 @@ async function main(): Promise<void> {
       .writeHead(404, { 'content-type': 'application/json' })
       .end(JSON.stringify({ error: { code: 'not_found', message: 'not found' } }));
   };
+  // A socket that dribbles its upgrade request is cut after 10 s (Node's default is 60 s); after
+  // the upgrade the hub's handshake deadline takes over.
+  const slow = { headersTimeout: 10_000, requestTimeout: 15_000 };
   const server: HttpServer | HttpsServer = config.tls
-    ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, onRequest)
-    : createHttpServer(onRequest);
+    ? createHttpsServer(
+        { ...slow, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+        onRequest,
+      )
+    : createHttpServer(slow, onRequest);
   hub.attach(server, config.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

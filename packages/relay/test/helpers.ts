@@ -76,8 +76,10 @@ export class ScriptedAgent {
   constructor(
     url: string,
     readonly id: AgentIdentity | null = null,
+    /** The loopback address to dial from (127.0.0.2, ...): another "remote" for the hub. */
+    options: { localAddress?: string } = {},
   ) {
-    this.ws = new WebSocket(url);
+    this.ws = new WebSocket(url, options.localAddress ? { localAddress: options.localAddress } : {});
     this.closed = new Promise((resolve) =>
       this.ws.on('close', (code, reason) => {
         resolve({ code, reason: reason.toString() });
@@ -163,8 +165,12 @@ export class ScriptedAgent {
   }
 }
 
-export async function connectAgent(url: string, id: AgentIdentity): Promise<ScriptedAgent> {
-  const agent = new ScriptedAgent(url, id);
+export async function connectAgent(
+  url: string,
+  id: AgentIdentity,
+  options: { localAddress?: string } = {},
+): Promise<ScriptedAgent> {
+  const agent = new ScriptedAgent(url, id, options);
   await agent.authenticate();
   await agent.next('welcome');
   return agent;

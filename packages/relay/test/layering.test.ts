@@ -53,12 +53,14 @@ test('lower modules import nothing above them', () => {
   const allowed: Record<string, string[]> = {
     'client.ts': [],
     'errors.ts': [],
+    'admission.ts': [],
     'presence.ts': ['client.ts'],
     'deadline.ts': ['client.ts'],
     'handshake.ts': ['client.ts', 'errors.ts'],
     'router.ts': ['client.ts', 'deadline.ts'],
     'registry.ts': ['client.ts', 'handshake.ts', 'presence.ts', 'errors.ts'],
     'connection.ts': [
+      'admission.ts',
       'client.ts',
       'errors.ts',
       'handshake.ts',

@@ -25,6 +25,8 @@ describe('relay configuration', () => {
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.path, '/agent');
     assert.equal(c.tls, null);
+    assert.equal(c.maxPendingAuth, 1_024);
+    assert.equal(c.maxPendingAuthPerIp, 64);
     assert.equal(c.warnings.length, 1);
     assert.ok(Object.isFrozen(c));
   });
@@ -36,8 +38,10 @@ describe('relay configuration', () => {
       TLS_CERT: '/c.pem',
       TLS_KEY: '/k.pem',
       RELAY_PORT: '9000',
+      RELAY_MAX_PENDING_AUTH_PER_IP: '500',
     });
     assert.deepEqual(c.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
+    assert.equal(c.maxPendingAuthPerIp, 500);
     assert.equal(c.port, 9000);
     assert.equal(c.warnings.length, 0);
   });
