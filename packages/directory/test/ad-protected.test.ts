@@ -15,6 +15,7 @@ import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
 import { openAdDirectory, type AdDirectory } from '@writeback/directory';
 import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
+import { pullAll, upserts } from './sync-helpers.js';
 
 let dc: SambaDc;
 let admin: Client;
@@ -283,3 +284,31 @@ function sidString(b: Buffer): string {
   for (let i = 0; i < (b[1] ?? 0); i++) s += `-${b.readUInt32LE(8 + 4 * i)}`;
   return s;
 }
+
+describe('AD protected accounts in the synced copy (what the pages show)', () => {
+  it('sync marks the same accounts protected, and a change of a protected group restarts the full sync', async () => {
+    const ordinary = await user();
+    const direct = await user();
+    const nested = await user();
+    const g = await group('sync-tier0');
+    await addMember(domainAdmins, direct.dn);
+    await addMember(g, nested.dn);
+    await addMember(`CN=Server Operators,CN=Builtin,${dc.baseDn}`, g);
+    const synced = await openDir();
+    const full = await pullAll(synced.sync, null, 50);
+    const flag = (login: string): boolean | undefined =>
+      upserts(full.changes).find((u) => u.login.toLowerCase() === login.toLowerCase())?.protected;
+    assert.equal(flag(ordinary.login), false);
+    assert.equal(flag(direct.login), true, 'fresh Domain Admins member');
+    assert.equal(flag(nested.login), true, 'nested member of Server Operators');
+    assert.equal(flag('Administrator'), true, 'RID 500');
+    assert.equal(flag(dc.serviceDn.slice(3, dc.serviceDn.indexOf(','))), false, 'the service account');
+
+    // Adding a user to Domain Admins does not change the user's uSNChanged: the next pull says reset.
+    assert.equal((await synced.sync.pullChanges(full.cursor, 50)).reset, undefined);
+    await addMember(domainAdmins, ordinary.dn);
+    assert.equal((await synced.sync.pullChanges(full.cursor, 50)).reset, true);
+    const again = await pullAll(synced.sync, null, 50);
+    assert.equal(upserts(again.changes).find((u) => u.login === ordinary.login)?.protected, true);
+  });
+});

@@ -16,6 +16,10 @@
  *   this code did not make: `reset: true` (the cloud restarts a full sync).
  * - Group scoping: adding a user to a group does not change the user's uSNChanged (memberOf is a
  *   back link), so a change of the scoping group or a group nested in it answers `reset: true`.
+ * - `protected` follows the adapter's rule (protection.ts; protected-groups.ts for how sync sees
+ *   it); for the same reason a change of a protected group or a group nested in one answers
+ *   `reset: true`, so a user just added to Domain Admins shows as protected. Writes do not rely
+ *   on it: the adapter decides at write time from tokenGroups.
  *
  * Cursors: `usn:<invocationId>:f:<watermark>:<pos>:<tie>:<width>:<total>` during the full pass,
  * `usn:<invocationId>:i:<pos>:<tie>:<width>` after it; anchors: `anchors:<invocationId>:<pos>:<tie>:<width>`.
@@ -53,6 +57,13 @@ import { bytes, int, str, strings } from './entry.js';
 import { guidToString } from './guid.js';
 import { classifyLdapError } from './ldap-errors.js';
 import type { AdConnection, AdPool } from './pool.js';
+import {
+  inChainFilter,
+  isProtectedEntry,
+  PROTECTION_SYNC_ATTRS,
+  resolveProtectedGroups,
+  type ProtectedGroups,
+} from './protected-groups.js';
 
 /** LDAP_SERVER_SHOW_DELETED_OID: include tombstones in a search. */
 export const SHOW_DELETED_OID = '1.2.840.113556.1.4.417';
@@ -76,10 +87,12 @@ const SYNC_ATTRS = [
   'userAccountControl',
   'lockoutTime',
   'pwdLastSet',
-  'adminCount',
   'memberOf',
   'uSNChanged',
+  ...PROTECTION_SYNC_ATTRS,
 ];
+/** How long the protected groups' DNs (found by SID) are reused across pulls. */
+const PROTECTED_GROUPS_TTL_MS = 5 * 60_000;
 const INITIAL_WIDTH = 1000;
 const MAX_WIDTH = 2 ** 40;
 /** Windows one pull may read before answering `more` (each is 1-4 searches). */
@@ -145,6 +158,7 @@ const fit = (v: string | undefined, max: number): string | undefined =>
 
 export class AdSyncSource implements SyncSource {
   private warnedTombstones = false;
+  private protectedCache: { dc: string; at: number; groups: ProtectedGroups } | undefined;
 
   constructor(
     private readonly cfg: ResolvedAdConfig,
@@ -158,6 +172,7 @@ export class AdSyncSource implements SyncSource {
     const limit = Math.max(1, Math.min(MAX_SYNC_BATCH_USERS, Math.floor(limitIn)));
     return this.withConnection(async (conn) => {
       const dc = await this.dcView(conn);
+      const prot = await this.protectedGroups(conn, dc);
       let cursor: Cursor;
       if (cursorText === null) {
         const total = (await this.countInScope(conn)) ?? -1;
@@ -186,7 +201,7 @@ export class AdSyncSource implements SyncSource {
           state: cursor.state,
           end: cursor.end,
           limit,
-          fetch: (lo, hi) => this.fetchInScope(conn, dc, lo, hi),
+          fetch: (lo, hi) => this.fetchInScope(conn, dc, prot, lo, hi),
           maxWidth: MAX_WIDTH,
           maxWindows: MAX_WINDOWS,
         });
@@ -212,12 +227,19 @@ export class AdSyncSource implements SyncSource {
         });
         return { changes: [], cursor: '', more: false, reset: true };
       }
+      if (prot.dns.length > 0 && (await this.groupsChanged(conn, dc, inc.state.pos.n, dc.highestUsn, prot.dns))) {
+        this.log.info(
+          'ad sync: a protected group (or a group nested in one) changed; the cloud restarts a full sync so the protected flags are right',
+          { dc: dc.id },
+        );
+        return { changes: [], cursor: '', more: false, reset: true };
+      }
       await this.checkTombstonesVisible(conn, dc);
       const r = await pullWindows({
         state: inc.state,
         end: dc.highestUsn,
         limit,
-        fetch: (lo, hi) => this.fetchChanges(conn, dc, lo, hi),
+        fetch: (lo, hi) => this.fetchChanges(conn, dc, prot, lo, hi),
         maxWidth: MAX_WIDTH,
         maxWindows: MAX_WINDOWS,
       });
@@ -320,7 +342,7 @@ export class AdSyncSource implements SyncSource {
     return searchWindow(
       conn.client,
       base,
-      { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID'] },
+      { scope: 'sub', filter, attributes, explicitBufferAttributes: ['objectGUID', 'objectSid'] },
       controls,
     );
   }
@@ -415,20 +437,66 @@ export class AdSyncSource implements SyncSource {
     return n;
   }
 
-  private async fetchInScope(conn: AdConnection, dc: DcView, lo: number, hi: number): Promise<KeyedChange[]> {
+  private async fetchInScope(
+    conn: AdConnection,
+    dc: DcView,
+    prot: ProtectedGroups,
+    lo: number,
+    hi: number,
+  ): Promise<KeyedChange[]> {
     const out: KeyedChange[] = [];
     for (const base of this.cfg.scope.baseDns) {
-      for (const e of await this.search(conn, base, this.scopeFilter(lo, hi), SYNC_ATTRS)) {
-        const k = this.toUpsert(e, dc);
+      const entries = await this.search(conn, base, this.scopeFilter(lo, hi), SYNC_ATTRS);
+      // Transitive members of a protected group among this window's users: one more search, only
+      // when the window has users.
+      const members = new Set<string>();
+      if (entries.length > 0 && prot.dns.length > 0 && !prot.everyone) {
+        const filter = new AndFilter({ filters: [this.scopeFilter(lo, hi), inChainFilter(prot.dns)] });
+        for (const m of await this.search(conn, base, filter, ['objectGUID'])) {
+          const g = bytes(m, 'objectGUID');
+          if (g) members.add(g.toString('hex'));
+        }
+      }
+      for (const e of entries) {
+        const guid = bytes(e, 'objectGUID');
+        const k = this.toUpsert(
+          e,
+          dc,
+          isProtectedEntry(e, guid !== undefined && members.has(guid.toString('hex')), prot),
+        );
         if (k) out.push(k);
       }
     }
     return out;
   }
 
+  /** The protected groups' DNs on this DC (protected-groups.ts), reused for a few minutes. */
+  private async protectedGroups(conn: AdConnection, dc: DcView): Promise<ProtectedGroups> {
+    const t = this.now();
+    const c = this.protectedCache;
+    if (c && c.dc === dc.id && t - c.at < PROTECTED_GROUPS_TTL_MS && t >= c.at) return c.groups;
+    if (!conn.client.isBound) throw new Error('connection lost before a sync read');
+    const groups = await resolveProtectedGroups(conn.client, dc.namingContext, this.cfg);
+    if (groups.everyone)
+      this.log.warn(
+        'ad sync: a protectedGroups DN does not exist or is not readable; every user is synced as protected',
+        {
+          dc: dc.id,
+        },
+      );
+    this.protectedCache = { dc: dc.id, at: t, groups };
+    return groups;
+  }
+
   /** Incremental window: upserts in scope, deletes for users that left scope and for tombstones. */
-  private async fetchChanges(conn: AdConnection, dc: DcView, lo: number, hi: number): Promise<KeyedChange[]> {
-    const out = await this.fetchInScope(conn, dc, lo, hi);
+  private async fetchChanges(
+    conn: AdConnection,
+    dc: DcView,
+    prot: ProtectedGroups,
+    lo: number,
+    hi: number,
+  ): Promise<KeyedChange[]> {
+    const out = await this.fetchInScope(conn, dc, prot, lo, hi);
     const seen = new Set(out.map((k) => k.tie));
     // Every user changed in the window, wherever it is now: those not in scope left it.
     const changed = await this.search(
@@ -477,7 +545,19 @@ export class AdSyncSource implements SyncSource {
   /** The scoping group or a group nested in it changed after `from` (membership is not visible on the users' USNs). */
   private async scopeGroupChanged(conn: AdConnection, dc: DcView, from: number, to: number): Promise<boolean> {
     const group = this.cfg.scope.group;
-    if (group === undefined || from > to) return false;
+    if (group === undefined) return false;
+    return this.groupsChanged(conn, dc, from, to, [group]);
+  }
+
+  /** One of the groups or a group nested in one changed after `from`. */
+  private async groupsChanged(
+    conn: AdConnection,
+    dc: DcView,
+    from: number,
+    to: number,
+    dns: readonly string[],
+  ): Promise<boolean> {
+    if (from > to || dns.length === 0) return false;
     const groups = await this.search(
       conn,
       dc.namingContext,
@@ -486,10 +566,10 @@ export class AdSyncSource implements SyncSource {
           new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
           ...this.usnRange(from, to),
           new OrFilter({
-            filters: [
+            filters: dns.flatMap((group) => [
               new EqualityFilter({ attribute: 'distinguishedName', value: group }),
               new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }),
-            ],
+            ]),
           }),
         ],
       }),
@@ -530,7 +610,7 @@ export class AdSyncSource implements SyncSource {
     return { n: usn, tie: guid.toString('hex'), change: { kind: 'delete', anchor: guidToString(guid) } };
   }
 
-  private toUpsert(e: Entry, dc: DcView): KeyedChange | null {
+  private toUpsert(e: Entry, dc: DcView, isProtected: boolean): KeyedChange | null {
     const guid = bytes(e, 'objectGUID');
     const usn = int(e, 'uSNChanged');
     const login = fit(str(e, 'sAMAccountName'), 256);
@@ -548,7 +628,7 @@ export class AdSyncSource implements SyncSource {
       enabled: (uac & UF_ACCOUNTDISABLE) === 0,
       locked,
       mustChange: pwdLastSet === '0',
-      protected: int(e, 'adminCount') === 1,
+      protected: isProtected,
       passwordLastSetAt: pwdMs === null ? null : new Date(pwdMs).toISOString(),
     };
     const dn = fit(e.dn, 1024);
