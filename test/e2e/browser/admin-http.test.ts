@@ -332,6 +332,13 @@ describe('admin pages over HTTP', () => {
     const token = /id="agent-token">(wbt_[^<]+)</.exec(issued.text)?.[1] ?? '';
     assert.match(token, /^wbt_[^.]+\.[A-Za-z0-9_-]+$/);
     const id = token.slice('wbt_'.length, token.indexOf('.'));
+    // Issue 10: the command shown reads the token from WRITEBACK_AGENT_TOKEN (argv is visible in the
+    // process list, and a pasted command line lands in the shell's history); the secret is shown once.
+    const cmd = /<pre class="cmd">([^<]*)<\/pre>/.exec(issued.text)?.[1] ?? '';
+    assert.match(cmd, /WRITEBACK_AGENT_TOKEN/);
+    assert.match(cmd, /writeback-agent register /);
+    assert.ok(!cmd.includes('--token') && !cmd.includes(token), 'no token on the command line');
+    assert.equal(issued.text.split(token).length - 1, 1, 'the secret appears once on the page');
     const listed = await admin.get('/t/acme/admin/agents');
     assert.ok(listed.text.includes(id) && !listed.text.includes(token), 'the id is listed, the secret never again');
     const revoked = await admin.post(`/t/acme/admin/agents/tokens/${encodeURIComponent(id)}/revoke`);

@@ -25,6 +25,15 @@ import { adminLayout } from './layout.js';
 
 const TTL_CHOICES = [3600, 86400, 604800] as const;
 
+/**
+ * The registration command shown with a new token. The token is not on it: argv is visible to every
+ * user of the host in the process list, and a pasted command line stays in the shell's history. The
+ * agent reads WRITEBACK_AGENT_TOKEN instead (docs/agent.md); `read -rs` takes it without echo.
+ */
+const REGISTER_COMMAND = (cloudUrl: string): SafeHtml =>
+  html`read -rs WRITEBACK_AGENT_TOKEN &amp;&amp; export WRITEBACK_AGENT_TOKEN   # paste the token, then Enter
+writeback-agent register --cloud ${cloudUrl} --name &lt;name&gt; --state /var/lib/writeback/agent.json --directory @directory.json`;
+
 const Done = z.object({ done: z.enum(['agent_revoked', 'token_revoked']).optional() });
 const AgentParams = z.object({ tenant: z.string(), agentId: z.string().min(1).max(64) });
 const TokenParams = z.object({ tenant: z.string(), tokenId: z.string().min(1).max(64) });
@@ -128,7 +137,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
 <p>${t('admin.tokens.issuedIntro', { at: utc(tok.expiresAt) })}</p>
 <p><output class="secret big" id="agent-token">${tok.token}</output></p>
 <p class="label">${t('admin.tokens.command')}</p>
-<pre class="cmd">writeback-agent register --cloud ${cloudUrl} --token ${tok.token} --name &lt;name&gt; --state /var/lib/writeback/agent.json --directory @directory.json</pre></div>`;
+<pre class="cmd">${REGISTER_COMMAND(cloudUrl)}</pre></div>`;
     return sendPage(reply, await agentsPage(services, ctx, shown), 201);
   });
 
