@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
-import { openAdDirectory, type AdDirectory } from '@writeback/directory';
+import { adDoctorChecks, openAdDirectory, type AdDirectory } from '@writeback/directory';
 import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 import { pullAll, upserts } from './sync-helpers.js';
 
@@ -310,5 +310,37 @@ describe('AD protected accounts in the synced copy (what the pages show)', () =>
     assert.equal((await synced.sync.pullChanges(full.cursor, 50)).reset, true);
     const again = await pullAll(synced.sync, null, 50);
     assert.equal(upserts(again.changes).find((u) => u.login === ordinary.login)?.protected, true);
+  });
+});
+
+describe('AD protected accounts in the doctor', () => {
+  it('counts privileged accounts by the same rule, checks tokenGroups is readable, fails on an unknown extra group', async () => {
+    const ou = `OU=DoctorProt,${dc.baseDn}`;
+    await admin.add(ou, { objectClass: ['top', 'organizationalUnit'], ou: 'DoctorProt' });
+    seq++;
+    // An ordinary user: the scope is not empty and tokenGroups is checked on it.
+    await dc.createUser({ login: `dq${seq}`, password: `Init-Pass-${seq}!`, parentDn: ou });
+    const config = {
+      kind: 'ad',
+      urls: [dc.url],
+      bindDn: dc.serviceDn,
+      bindPassword: dc.servicePassword,
+      baseDn: ou,
+      caFile: dc.caFile,
+    };
+    const log = createLogger({ name: 'ad-protected-doctor', level: 'error', sink: () => undefined });
+    const status = (cs: { id: string; status: string }[], id: string): string | undefined =>
+      cs.find((c) => c.id === id)?.status;
+    let checks = await adDoctorChecks(config, { log, probeReset: false });
+    assert.equal(status(checks, 'protected_accounts'), 'pass');
+    assert.equal(status(checks, 'rights.tokenGroups'), 'pass');
+    seq++;
+    const admin2 = await dc.createUser({ login: `dq${seq}`, password: `Init-Pass-${seq}!`, parentDn: ou });
+    await addMember(domainAdmins, admin2.dn);
+    checks = await adDoctorChecks(config, { log, probeReset: false });
+    assert.equal(status(checks, 'protected_accounts'), 'warn', 'a fresh Domain Admins member (no adminCount)');
+    const ghost = `CN=ghost,${groupsOu}`;
+    checks = await adDoctorChecks({ ...config, protectedGroups: [ghost] }, { log, probeReset: false });
+    assert.equal(status(checks, `protected:${ghost}`), 'fail');
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `agent doctor` for Active Directory: checks, against the real DCs, what decides whether
  * writeback will work and answer exactly: TLS verification, the service account's bind and rights,
- * policy-hints support, the minimum password age, protected accounts in scope, clock skew.
+ * policy-hints support, the minimum password age, protected accounts in scope and whether tokenGroups
+ * (the write-time privilege check) is readable, clock skew.
  *
  * Everything is read-only except one optional probe (`probeReset`, on by default): an admin reset
  * of one ordinary user in scope to a one-character password, made only when that user's effective
@@ -20,9 +21,10 @@ import { DirectoryError } from '../errors.js';
 import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type AdUrl, type ResolvedAdConfig } from './config.js';
 import { POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
-import { int, str, strings } from './entry.js';
+import { buffers, int, str, strings } from './entry.js';
 import { classifyLdapError } from './ldap-errors.js';
 import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
+import { protectedUserFilter, resolveProtectedGroups } from './protected-groups.js';
 import { ShowDeletedControl } from './sync.js';
 
 export interface AdDoctorDeps {
@@ -195,7 +197,9 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
         ],
       });
     // One page is enough to know the scope is not empty and to pick a probe user; protected
-    // accounts are few, so they are counted in full.
+    // accounts (the adapter's rule: protection.ts, protected-groups.ts) are few, so they are
+    // counted in full.
+    const groups = await resolveProtectedGroups(client, domainDn, cfg);
     let users: Entry[] = [];
     const protectedUsers: Entry[] = [];
     for (const base of cfg.scope.baseDns) {
@@ -210,7 +214,7 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       }
       const found = await client.search(base, {
         scope: 'sub',
-        filter: scope([new EqualityFilter({ attribute: 'adminCount', value: '1' })]),
+        filter: scope([protectedUserFilter(groups)]),
         attributes: ['sAMAccountName'],
         paged: { pageSize: 500 },
       });
@@ -231,9 +235,16 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
           },
     );
     checks.push(await deletionsCheck(client, domainDn));
+    for (const dn of groups.missing)
+      checks.push({
+        id: `protected:${dn}`,
+        status: 'fail',
+        summary: `protected group ${dn} does not exist or is not readable: every user is treated as protected`,
+        fix: 'Correct protectedGroups (a group DN or SID) or give the service account read on the group.',
+      });
     checks.push(
       protectedUsers.length === 0
-        ? { id: 'protected_accounts', status: 'pass', summary: 'no protected (adminCount=1) accounts in scope' }
+        ? { id: 'protected_accounts', status: 'pass', summary: 'no protected (privileged) accounts in scope' }
         : cfg.allowProtected
           ? {
               id: 'protected_accounts',
@@ -251,10 +262,12 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
 
     // Rights, on one ordinary user in scope (not the service account itself).
     const serviceLogin = /^([^@]+)@/.exec(cfg.bindDn)?.[1]?.toLowerCase();
+    const privileged = new Set(protectedUsers.map((u) => u.dn.toLowerCase()));
     const probe = users.find((u) => {
       const uac = int(u, 'userAccountControl') ?? 0;
       return (
         int(u, 'adminCount') !== 1 &&
+        !privileged.has(u.dn.toLowerCase()) &&
         (uac & (UF_ACCOUNTDISABLE | UF_PASSWD_NOTREQD)) === 0 &&
         u.dn.toLowerCase() !== cfg.bindDn.toLowerCase() &&
         str(u, 'sAMAccountName')?.toLowerCase() !== serviceLogin
@@ -267,12 +280,37 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
         summary: 'no ordinary enabled user in scope to check the service account rights on',
       });
     } else {
+      checks.push(await tokenGroupsCheck(client, probe));
       checks.push(...(await rightsChecks(client, probe, domain, deps.probeReset !== false)));
     }
   } finally {
     await client.unbind().catch(() => undefined);
   }
   return checks;
+}
+
+/** Writes check privileged membership in tokenGroups; unreadable, every write answers access_denied. */
+async function tokenGroupsCheck(client: Client, user: Entry): Promise<DoctorCheck> {
+  const login = str(user, 'sAMAccountName') ?? user.dn;
+  const e = (
+    await client.search(user.dn, {
+      scope: 'base',
+      attributes: ['tokenGroups'],
+      explicitBufferAttributes: ['tokenGroups'],
+    })
+  ).searchEntries[0];
+  return e && buffers(e, 'tokenGroups').length > 0
+    ? {
+        id: 'rights.tokenGroups',
+        status: 'pass',
+        summary: `can read tokenGroups (checked on ${login}): privileged group membership is checked before each write`,
+      }
+    : {
+        id: 'rights.tokenGroups',
+        status: 'fail',
+        summary: `cannot read tokenGroups on ${login}: privileged accounts cannot be told apart, so every write answers access_denied`,
+        fix: 'Add the service account to "Windows Authorization Access Group" (or grant it Read tokenGroups on users).',
+      };
 }
 
 function bindFix(data: string | undefined): string {

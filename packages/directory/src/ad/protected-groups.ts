@@ -24,6 +24,10 @@ export interface ProtectedGroups {
   readonly dns: readonly string[];
   /** A configured group DN did not resolve: every user counts as protected (as for writes). */
   readonly everyone: boolean;
+  /** The configured group DNs that did not resolve. */
+  readonly missing: readonly string[];
+  /** The domain's SID (for RID 500/502), when readable. */
+  readonly domainSid: string | null;
 }
 
 /** Attributes sync must read for isProtectedEntry. */
@@ -65,7 +69,7 @@ export async function resolveProtectedGroups(
     })
   ).searchEntries;
   const dns = found.map((e) => e.dn);
-  let everyone = false;
+  const missing: string[] = [];
   for (const g of cfg.protectedGroups) {
     if (g.by !== 'dn') continue;
     let exists = false;
@@ -75,9 +79,30 @@ export async function resolveProtectedGroups(
       if (classifyLdapError(err).kind !== 'result') throw err;
     }
     if (exists) dns.push(g.dn);
-    else everyone = true;
+    else missing.push(g.dn);
   }
-  return Object.freeze({ dns: Object.freeze(dns), everyone });
+  return Object.freeze({
+    dns: Object.freeze(dns),
+    everyone: missing.length > 0,
+    missing: Object.freeze(missing),
+    domainSid,
+  });
+}
+
+/**
+ * All protected users as one filter (for the doctor's count): adminCount=1, RID 500/502, a
+ * privileged primary group, or transitive membership of a protected group.
+ */
+export function protectedUserFilter(groups: ProtectedGroups): Filter {
+  const filters: Filter[] = [new EqualityFilter({ attribute: 'adminCount', value: '1' })];
+  for (const rid of PROTECTED_ACCOUNT_RIDS) {
+    const b = groups.domainSid ? sidFromString(`${groups.domainSid}-${rid}`) : null;
+    if (b) filters.push(new EqualityFilter({ attribute: 'objectSid', value: b }));
+  }
+  for (const rid of PRIVILEGED_DOMAIN_GROUP_RIDS)
+    filters.push(new EqualityFilter({ attribute: 'primaryGroupID', value: String(rid) }));
+  if (groups.dns.length > 0) filters.push(inChainFilter(groups.dns));
+  return new OrFilter({ filters });
 }
 
 /** Users that are transitive members of any of the groups (to AND with a user search). */
