@@ -2,9 +2,11 @@
  * The admins and admin_sessions repository: tenant admin accounts (login, password hash, role,
  * disabled or not) and their API sessions (`wbs_` tokens, only the secret's hash stored). Checking
  * passwords and tokens, and what a role may do, is auth/'s; logins arrive here already normalised.
+ * The one rule kept here is that a tenant never loses its last enabled `admin` (changeAdmin).
+ * A removed account keeps its row, disabled, with `removed_at` set (audit records name actors by id).
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { parseRow, parseRows, type Db } from './db.js';
 
 /** The roles the table accepts (its CHECK constraint). */
 export const ADMIN_ROLES = ['admin', 'helpdesk'] as const;
@@ -74,6 +76,108 @@ export async function adminExistsInTenant(db: Db, tenantId: string, adminId: str
 export async function adminLoginsOfTenant(db: Db, tenantId: string): Promise<Map<string, string>> {
   const rows = await db.query('SELECT id, login FROM admins WHERE tenant_id = ?', [tenantId]);
   return new Map(rows.map((r) => [String(r.id), String(r.login)]));
+}
+
+// ---- lifecycle (usecases/admins.ts) --------------------------------------------------------
+
+/** An account as the admin list shows it (never a hash). */
+export interface ListedAdmin {
+  admin: Admin;
+  disabledAt: number | null;
+  /** Whether the admin has a confirmed authenticator. */
+  secondFactor: boolean;
+}
+
+const ListedRow = z
+  .object({
+    id: z.string(),
+    tenant_id: z.string(),
+    login: z.string(),
+    role: z.enum(ADMIN_ROLES),
+    created_at: z.coerce.number(),
+    disabled_at: z.coerce.number().nullable(),
+    confirmed_at: z.coerce.number().nullable(),
+  })
+  .transform(
+    (r): ListedAdmin => ({
+      admin: { id: r.id, tenantId: r.tenant_id, login: r.login, role: r.role, createdAt: r.created_at },
+      disabledAt: r.disabled_at,
+      secondFactor: r.confirmed_at !== null,
+    }),
+  );
+
+const LISTED = `SELECT a.id, a.tenant_id, a.login, a.role, a.created_at, a.disabled_at, t.confirmed_at
+  FROM admins a LEFT JOIN admin_totp t ON t.admin_id = a.id`;
+
+/** The tenant's accounts that are not removed, by login. */
+export async function listTenantAdmins(db: Db, tenantId: string): Promise<ListedAdmin[]> {
+  return parseRows(
+    ListedRow,
+    await db.query(`${LISTED} WHERE a.tenant_id = ? AND a.removed_at IS NULL ORDER BY a.login, a.id`, [tenantId]),
+  );
+}
+
+/** One account of the tenant that is not removed. */
+export async function getListedAdmin(db: Db, tenantId: string, adminId: string): Promise<ListedAdmin | undefined> {
+  const row = await db.one(`${LISTED} WHERE a.id = ? AND a.tenant_id = ? AND a.removed_at IS NULL`, [
+    adminId,
+    tenantId,
+  ]);
+  return row ? parseRow(ListedRow, row) : undefined;
+}
+
+/** What may change about an account: its role, enabled or not, or its removal (which disables it too). */
+export type AdminChange = { role: AdminRole } | { disabled: boolean } | { remove: true };
+
+export type AdminChangeResult =
+  | { ok: true; before: ListedAdmin; after: ListedAdmin }
+  | { ok: false; reason: 'not_found' | 'last_admin' };
+
+/** An enabled account with the `admin` role: what a tenant must always keep one of. */
+const isTenantAdmin = (a: ListedAdmin): boolean => a.admin.role === 'admin' && a.disabledAt === null;
+
+/**
+ * Apply one change to an account of the tenant that is not removed, unless it would leave the
+ * tenant without an enabled `admin` (`last_admin`, nothing written). The check and the write are
+ * one transaction that first takes the tenant's row (PostgreSQL: FOR UPDATE, held until commit;
+ * SQLite: BEGIN IMMEDIATE already serialises writers), so two concurrent changes of a tenant's
+ * admins are decided one after the other: demoting the last two admins at once cannot both succeed.
+ */
+export async function changeAdmin(
+  db: Db,
+  tenantId: string,
+  adminId: string,
+  change: AdminChange,
+  now: number,
+): Promise<AdminChangeResult> {
+  return db.tx(async (t) => {
+    if (t.engine === 'postgres') await t.query('SELECT id FROM tenants WHERE id = ? FOR UPDATE', [tenantId]);
+    const before = await getListedAdmin(t, tenantId, adminId);
+    if (!before) return { ok: false, reason: 'not_found' };
+    const after: ListedAdmin =
+      'role' in change
+        ? { ...before, admin: { ...before.admin, role: change.role } }
+        : 'disabled' in change
+          ? { ...before, disabledAt: change.disabled ? (before.disabledAt ?? now) : null }
+          : { ...before, disabledAt: before.disabledAt ?? now };
+    if (isTenantAdmin(before) && !isTenantAdmin(after)) {
+      const others = await t.one(
+        `SELECT COUNT(*) AS n FROM admins
+          WHERE tenant_id = ? AND id <> ? AND role = 'admin' AND disabled_at IS NULL AND removed_at IS NULL`,
+        [tenantId, adminId],
+      );
+      if (Number(others?.n ?? 0) === 0) return { ok: false, reason: 'last_admin' };
+    }
+    if ('remove' in change)
+      await t.exec('UPDATE admins SET disabled_at = ?, removed_at = ? WHERE id = ?', [after.disabledAt, now, adminId]);
+    else
+      await t.exec('UPDATE admins SET role = ?, disabled_at = ? WHERE id = ?', [
+        after.admin.role,
+        after.disabledAt,
+        adminId,
+      ]);
+    return { ok: true, before, after };
+  });
 }
 
 // ---- API sessions --------------------------------------------------------------------------

@@ -269,6 +269,23 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX attempt_hits_at ON attempt_hits (at)',
     ],
   },
+  {
+    // Owner: usecases/admins.ts (issue 10, admin lifecycle). A removed admin keeps its row (the
+    // audit log names actors by id, and admin_sessions/admin_totp reference it): removed_at marks
+    // it, and removal disables it too, so every sign-in and session check already refuses it.
+    id: 6,
+    name: 'admin_removed',
+    statements: ['ALTER TABLE admins ADD COLUMN removed_at BIGINT'],
+  },
+  {
+    // Owner: usecases/methods/sends.ts through store/send-budgets.ts (issue 10, unlimited code
+    // sends). Codes sent per key (user, destination, tenant, tenant's texts) and UTC day.
+    id: 7,
+    name: 'send_budgets',
+    statements: [
+      'CREATE TABLE send_budgets (key TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, day))',
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */
