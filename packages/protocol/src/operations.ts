@@ -43,7 +43,31 @@ export const UserRefSchema = z.discriminatedUnion('by', [
 ]);
 export type UserRef = z.infer<typeof UserRefSchema>;
 
-export const PasswordSchema = z.string().min(0).max(MAX_PASSWORD_LENGTH);
+/** The issue code (zod `custom` issue, `params.code`) of a password with characters no directory can hold. */
+export const INVALID_PASSWORD_CHARACTERS = 'invalid_password_characters';
+
+/**
+ * A NUL (C strings and LDAP servers cut there) or an unpaired UTF-16 surrogate (not a character:
+ * UTF-8 encoding turns every one into U+FFFD, so two different ones would compare equal).
+ */
+const NOT_A_PASSWORD_CHARACTER = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `s` holds a character a password may not (see PasswordSchema). */
+export const hasInvalidPasswordCharacters = (s: string): boolean => NOT_A_PASSWORD_CHARACTER.test(s);
+
+/**
+ * A password as every door carries it: API bodies, pages and the sealed secret the agent opens
+ * share this schema, so each refuses the same characters with the same issue code
+ * (`invalid_password_characters`, issue 10).
+ */
+export const PasswordSchema = z
+  .string()
+  .min(0)
+  .max(MAX_PASSWORD_LENGTH)
+  .refine((s) => !hasInvalidPasswordCharacters(s), {
+    message: 'the password holds a NUL or an unpaired surrogate',
+    params: { code: INVALID_PASSWORD_CHARACTERS },
+  });
 
 export const ResetParamsSchema = z.object({
   user: UserRefSchema,

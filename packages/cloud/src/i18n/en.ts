@@ -17,6 +17,8 @@ export const en = {
   'error.csrf_failed': 'This form has expired or did not come from this site. Go back, reload the page and try again.',
   'error.not_found': 'There is no such page.',
   'error.invalid_request': 'Some of the information sent was not valid. Go back and check the form.',
+  'error.invalid_password_characters':
+    'The password contains a character a password cannot hold (a null character, or half of an emoji or other paired character). Go back and type it again.',
   'error.internal_error': 'Something went wrong on our side. Nothing was changed. Try again in a moment.',
   'error.payload_too_large': 'The form was too large.',
   'error.back': 'Back to the start',

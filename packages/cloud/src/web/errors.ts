@@ -8,11 +8,20 @@ import { defineCodes, type CodeOf, type CodedErrorOptions } from '@writeback/pro
 /** Each code with its one HTTP status. */
 const webErrors = defineCodes(
   'WebError',
-  ['csrf_failed', 'not_found', 'invalid_request', 'rate_limited', 'payload_too_large', 'internal_error'],
+  [
+    'csrf_failed',
+    'not_found',
+    'invalid_request',
+    'invalid_password_characters',
+    'rate_limited',
+    'payload_too_large',
+    'internal_error',
+  ],
   {
     csrf_failed: 403,
     not_found: 404,
     invalid_request: 400,
+    invalid_password_characters: 400,
     rate_limited: 429,
     payload_too_large: 413,
     internal_error: 500,

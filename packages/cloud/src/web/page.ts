@@ -1,10 +1,12 @@
 /**
  * Small steps shared by every page handler (end-user and admin): find the tenant of the path,
  * send a rendered document, redirect after a POST (303, so a reload never re-posts), and parse a
- * form body with its zod schema (an invalid form is `invalid_request`, never a crash).
+ * form body with its zod schema (an invalid form is `invalid_request`, never a crash; a password
+ * with a NUL or an unpaired surrogate is `invalid_password_characters`, as the API says it).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import { INVALID_PASSWORD_CHARACTERS } from '@writeback/protocol';
 import type { Services } from '../services.js';
 import { findTenant, type Tenant } from '../tenants/tenants.js';
 import { WebError } from './errors.js';
@@ -41,7 +43,12 @@ export function redirect(reply: FastifyReply, path: string): FastifyReply {
 /** Parse a form (or query) with its schema; `invalid_request` when it does not fit. */
 export function parseForm<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new WebError('invalid_request', { cause: r.error });
+  if (!r.success) {
+    const badPassword = r.error.issues.some(
+      (i) => i.code === 'custom' && i.params?.code === INVALID_PASSWORD_CHARACTERS,
+    );
+    throw new WebError(badPassword ? 'invalid_password_characters' : 'invalid_request', { cause: r.error });
+  }
   return r.data;
 }
 

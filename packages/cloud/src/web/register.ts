@@ -64,6 +64,7 @@ const ERROR_TEXT: Record<WebErrorCode, MessageKey> = {
   csrf_failed: 'error.csrf_failed',
   not_found: 'error.not_found',
   invalid_request: 'error.invalid_request',
+  invalid_password_characters: 'error.invalid_password_characters',
   rate_limited: 'error.rate_limited',
   payload_too_large: 'error.payload_too_large',
   internal_error: 'error.internal_error',

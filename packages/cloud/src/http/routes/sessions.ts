@@ -5,6 +5,7 @@
  * case (usecases/admin-sign-in.ts) is the pages' too: one attempt budget per admin login in the
  * tenant however the tenant is spelled, the same second factor with the same replay protection.
  */
+import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
 import { ADMIN_ROLES, revokeSession } from '../../auth/admins.js';
 import { CloudError } from '../../errors.js';
@@ -22,7 +23,7 @@ export const signInRoute = defineRoute({
   params: TenantParams,
   body: z.object({
     login: z.string().min(1).max(128),
-    password: z.string().min(1).max(256),
+    password: PasswordSchema.min(1),
     totp: z
       .string()
       .regex(/^\d{6}$/)

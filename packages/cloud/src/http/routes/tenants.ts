@@ -1,4 +1,5 @@
 /** Setting tenants up: tenants (operator), their API keys and admin accounts (operator or tenant admin). */
+import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
 import { actorOf } from '../../auth/principal.js';
 import { ADMIN_ROLES, createAdmin } from '../../auth/admins.js';
@@ -146,7 +147,7 @@ export const createAdminRoute = defineRoute({
       .min(1)
       .max(128)
       .regex(/^[^\s]+$/, 'no spaces'),
-    password: z.string().min(12).max(256),
+    password: PasswordSchema.min(12),
     role: z.enum(ADMIN_ROLES).default('admin'),
   }),
   responses: {

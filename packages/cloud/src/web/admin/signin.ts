@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
+import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
 import { totpUri } from '../../auth/totp.js';
 import type { Services } from '../../services.js';
@@ -26,7 +27,7 @@ import { adminLayout } from './layout.js';
 import { beginEnrolment, getAdminTotp, unsealSecret, type TotpCheck } from '../../auth/admin-totp.js';
 import { checkAdminCodeStep, checkAdminPasswordStep, type SignedInAdmin } from '../../usecases/admin-sign-in.js';
 
-const SignInForm = z.object({ login: z.string().trim().min(1).max(128), password: z.string().min(1).max(256) });
+const SignInForm = z.object({ login: z.string().trim().min(1).max(128), password: PasswordSchema.min(1) });
 const CodeForm = z.object({ code: z.string().trim().max(16) });
 const Query = z.object({ signedOut: z.string().optional(), expired: z.string().optional() });
 

@@ -4,6 +4,7 @@
  * methods sends a user without enough of them to set them up. Every failure in plain words.
  */
 import type { FastifyInstance } from 'fastify';
+import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
 import type { Tenant } from '../../tenants/tenants.js';
@@ -47,7 +48,7 @@ function signInPage(tenant: Tenant, csrf: string, o: { login?: string; message?:
   return userPage(tenant, { title: t('signin.title'), body, current: 'signin' });
 }
 
-const SignInForm = z.object({ login: z.string().trim().min(1).max(256), password: z.string().min(1).max(256) });
+const SignInForm = z.object({ login: z.string().trim().min(1).max(256), password: PasswordSchema.min(1) });
 
 export function registerSignInPages(web: FastifyInstance, services: Services): void {
   web.get('/t/:tenant/signin', async (req, reply) => {
