@@ -31,7 +31,7 @@ import { createMailerFromConfig, createSmsFromConfig, type Mailer, type SmsProvi
 import type { Services } from './services.js';
 import { loadOrCreateCloudKey } from './keys/cloud-key.js';
 import { resolveMasterKey } from './keys/master-key.js';
-import { createRateLimiter } from './rate-limit/limiter.js';
+import { createRateLimiter, type RateLimit } from './rate-limit/limiter.js';
 import { sweepAttempts } from './store/attempts.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
@@ -229,6 +229,13 @@ export async function createCloud(
     let url = '';
     let relayUrl = '';
     const rl = config.rateLimits;
+    /** A step's budgets: per account and address (and known browser), per account, per address. */
+    const accountLimiters = (name: string, perAccountIp: RateLimit, perAccount: RateLimit, perIp: RateLimit) => ({
+      perAccountIp: createRateLimiter(db, `${name}-account-ip`, perAccountIp, now),
+      perAccount: createRateLimiter(db, `${name}-account`, perAccount, now),
+      perDevice: createRateLimiter(db, `${name}-device`, perAccountIp, now),
+      perIp: createRateLimiter(db, `${name}-ip`, perIp, now),
+    });
     const services: Services = {
       config,
       db,
@@ -240,12 +247,19 @@ export async function createCloud(
       mailer,
       sms,
       limiters: {
-        changePerUser: createRateLimiter(db, 'change-user', rl.passwordChangePerUser, now),
-        changePerIp: createRateLimiter(db, 'change-ip', rl.passwordChangePerIp, now),
-        signInPerLogin: createRateLimiter(db, 'admin-sign-in-login', rl.adminSignInPerLogin, now),
-        signInPerIp: createRateLimiter(db, 'admin-sign-in-ip', rl.adminSignInPerIp, now),
-        userSignInPerLogin: createRateLimiter(db, 'sign-in-login', rl.userSignInPerLogin, now),
-        userSignInPerIp: createRateLimiter(db, 'sign-in-ip', rl.userSignInPerIp, now),
+        change: accountLimiters(
+          'change',
+          rl.passwordChangePerUser,
+          rl.passwordChangePerAccount,
+          rl.passwordChangePerIp,
+        ),
+        adminSignIn: accountLimiters(
+          'admin-sign-in',
+          rl.adminSignInPerLogin,
+          rl.adminSignInPerAccount,
+          rl.adminSignInPerIp,
+        ),
+        userSignIn: accountLimiters('sign-in', rl.userSignInPerLogin, rl.userSignInPerAccount, rl.userSignInPerIp),
       },
       sync,
       relayUrl: () => relayUrl,

@@ -63,20 +63,28 @@ const ConfigSchema = z.object({
   writebackDeadlineMs: PositiveInt.max(MAX_REQUEST_LIFETIME_MS).default(10_000),
   rateLimits: z
     .object({
+      /** Per account and client IP (also per account and known browser: the device cookie). */
       passwordChangePerUser: RateLimit.default({ limit: 5, windowSeconds: 900 }),
       passwordChangePerIp: RateLimit.default({ limit: 30, windowSeconds: 900 }),
+      /** Per account from every address but the account's known browsers (slower, so one address cannot lock the owner out). */
+      passwordChangePerAccount: RateLimit.default({ limit: 20, windowSeconds: 3600 }),
       adminSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
       adminSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
+      adminSignInPerAccount: RateLimit.default({ limit: 30, windowSeconds: 3600 }),
       userSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
       userSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
+      userSignInPerAccount: RateLimit.default({ limit: 30, windowSeconds: 3600 }),
     })
     .default({
       passwordChangePerUser: { limit: 5, windowSeconds: 900 },
       passwordChangePerIp: { limit: 30, windowSeconds: 900 },
+      passwordChangePerAccount: { limit: 20, windowSeconds: 3600 },
       adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
       adminSignInPerIp: { limit: 50, windowSeconds: 900 },
+      adminSignInPerAccount: { limit: 30, windowSeconds: 3600 },
       userSignInPerLogin: { limit: 10, windowSeconds: 900 },
       userSignInPerIp: { limit: 50, windowSeconds: 900 },
+      userSignInPerAccount: { limit: 30, windowSeconds: 3600 },
     }),
   /** base64url 32-byte key that encrypts the cloud's private signing key at rest. */
   masterKey: z
@@ -169,6 +177,9 @@ const ENV: Record<string, string> = {
   syncLeaseMs: 'SYNC_LEASE_MS',
   'rateLimits.userSignInPerLogin.limit': 'RATE_LIMIT_SIGNIN_PER_USER',
   'rateLimits.userSignInPerIp.limit': 'RATE_LIMIT_SIGNIN_PER_IP',
+  'rateLimits.userSignInPerAccount.limit': 'RATE_LIMIT_SIGNIN_PER_ACCOUNT',
+  'rateLimits.adminSignInPerAccount.limit': 'RATE_LIMIT_ADMIN_SIGNIN_PER_ACCOUNT',
+  'rateLimits.passwordChangePerAccount.limit': 'RATE_LIMIT_CHANGE_PER_ACCOUNT',
 };
 
 type Plain = Record<string, unknown>;

@@ -7,7 +7,7 @@ import type { RelayClient } from '@writeback/relay';
 import type { CloudConfig } from './config.js';
 import type { CloudSigningKey } from './keys/cloud-key.js';
 import type { Mailer, SmsProvider } from './mail/mailer.js';
-import type { RateLimiter } from './rate-limit/limiter.js';
+import type { AccountLimiters } from './usecases/attempts.js';
 import type { Db } from './store/index.js';
 import type { SyncEngine } from './sync/engine.js';
 import type { WritebackService } from './writeback/service.js';
@@ -24,14 +24,14 @@ export interface Services {
   mailer: Mailer;
   /** Outgoing text messages (console/memory provider in development). */
   sms: SmsProvider;
+  /** The attempt budgets of the guessable steps, in the store (usecases/attempts.ts). */
   limiters: {
-    changePerUser: RateLimiter;
-    changePerIp: RateLimiter;
-    signInPerLogin: RateLimiter;
-    signInPerIp: RateLimiter;
+    /** Self-service password change (API and My Account). */
+    change: AccountLimiters;
+    /** Admin sign-in and its second factor (API and pages). */
+    adminSignIn: AccountLimiters;
     /** End-user sign-in (POST /sign-in and the sign-in page). */
-    userSignInPerLogin: RateLimiter;
-    userSignInPerIp: RateLimiter;
+    userSignIn: AccountLimiters;
   };
   /** Directory sync (state, runs, held-back deletions). */
   sync: SyncEngine;

@@ -23,7 +23,7 @@ import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
 import { findTenant, type Tenant } from '../tenants/tenants.js';
-import { adminBudgetKey, holdAttempt, withAttempt } from './attempts.js';
+import { accountBudget, adminBudgetKey, holdAttempt, withAttempt } from './attempts.js';
 
 export interface AdminPasswordInput {
   /** The tenant as the caller named it: slug or id. */
@@ -38,10 +38,11 @@ function budget(
   tenant: Tenant | null,
   input: { tenantRef: string; login: string; clientIp: string | null },
 ) {
-  return [
-    [services.limiters.signInPerLogin, adminBudgetKey(tenant, input.tenantRef, input.login)],
-    [services.limiters.signInPerIp, input.clientIp],
-  ] as const;
+  return accountBudget(services.limiters.adminSignIn, {
+    account: adminBudgetKey(tenant, input.tenantRef, input.login),
+    ip: input.clientIp,
+    device: null,
+  });
 }
 
 async function checkPassword(services: Services, tenant: Tenant | null, login: string, password: string) {

@@ -30,6 +30,35 @@ export function adminBudgetKey(tenant: { id: string } | null, typedTenant: strin
   return `${scope}:${lookupKey(login.trim())}`;
 }
 
+/** The budgets of one kind of guessable step (sign-in, change…), each a store-backed limiter. */
+export interface AccountLimiters {
+  /** Per account and client address: bounds one guesser quickly. */
+  perAccountIp: RateLimiter;
+  /** Per account from everywhere but its known browsers: slower, bounds a guesser with many addresses. */
+  perAccount: RateLimiter;
+  /** Per account and known browser (device cookie): replaces the account-wide budget there. */
+  perDevice: RateLimiter;
+  /** Per client address, whatever account. */
+  perIp: RateLimiter;
+}
+
+/**
+ * The budgets an attempt on `account` draws on (issue 10, lockout as denial of service): a third
+ * party can use up the budgets of its own addresses and, from many addresses, the account-wide
+ * one, but not the budget of a browser the owner signed in with before (`device`, from
+ * usecases/devices.ts), so the owner is not locked out there; guessing stays bounded everywhere.
+ */
+export function accountBudget(
+  l: AccountLimiters,
+  o: { account: string; ip: string | null; device: string | null },
+): (readonly [RateLimiter, string | null])[] {
+  return [
+    [l.perAccountIp, `${o.account}|ip:${o.ip ?? '-'}`],
+    o.device ? [l.perDevice, `${o.account}|device:${o.device}`] : [l.perAccount, o.account],
+    [l.perIp, o.ip],
+  ];
+}
+
 /**
  * Reserve one attempt on every budget that applies, or throw `rate_limited` with the wait.
  * Returns the release for an attempt that turns out not to count. A null key skips that budget

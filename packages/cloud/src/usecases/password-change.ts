@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { OutcomeCode } from '@writeback/protocol';
 import { BANNED_DETAIL, bannedRefusal } from '../policy/banned.js';
 import type { Services } from '../services.js';
-import { userBudgetKey, withAttempt } from './attempts.js';
+import { accountBudget, userBudgetKey, withAttempt } from './attempts.js';
 import { notifySelfServiceWrite } from './notify.js';
 import { resolvePerson, selfActor, type Person } from './person.js';
 import { endUserSessions } from './sessions.js';
@@ -75,10 +75,12 @@ export async function changeOwnPassword(services: Services, input: ChangeInput):
   const timing = `change:${tenantId}`;
   const started = startTimer();
   const answer = await withAttempt(
-    [
-      [limiters.changePerUser, userBudgetKey(tenantId, person.cloud, person.login)],
-      [limiters.changePerIp, input.clientIp],
-    ],
+    accountBudget(limiters.change, {
+      account: userBudgetKey(tenantId, person.cloud, person.login),
+      ip: input.clientIp,
+      // A signed-in session is the owner's own browser: its budget, not the account-wide one.
+      device: input.session ? `session:${input.session}` : null,
+    }),
     (a: WriteAnswer) => COUNTED.has(a.result.outcome),
     async (): Promise<WriteAnswer> => {
       const noDirectoryAccount = person.cloud

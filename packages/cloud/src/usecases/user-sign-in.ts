@@ -24,7 +24,8 @@ import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
 import { getTenantSettings } from '../tenants/settings.js';
 import { findUserByLogin, usableCloudHash, type CloudUser } from '../users/directory-users.js';
-import { userBudgetKey, withAttempt } from './attempts.js';
+import { accountBudget, userBudgetKey, withAttempt } from './attempts.js';
+import { issueDeviceToken, knownDevice } from './devices.js';
 import { observe, padLike, startTimer } from './timing.js';
 
 export const SIGN_IN_OUTCOMES = [
@@ -48,6 +49,8 @@ export interface SignInResult {
   requestId?: string;
   /** With rate_limited: when to try again. */
   retryAfterSeconds?: number;
+  /** After a proven password: a device token for this browser and account, for the page to keep. */
+  deviceToken?: string;
 }
 
 export interface SignInInput {
@@ -55,6 +58,8 @@ export interface SignInInput {
   login: string;
   password: string;
   clientIp: string | null;
+  /** The browser's device cookie, if any (usecases/devices.ts). */
+  deviceToken?: string | null | undefined;
 }
 
 /** Failed attempts that tested the password (or may have): they count toward the rate limits. */
@@ -92,6 +97,9 @@ function mapVerify(r: OperationResult): SignInOutcome {
       return 'directory_unavailable';
   }
 }
+
+/** Answers that prove the password (must change and expired: it was right, only old). */
+const PROVEN: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>(['succeeded', 'must_change', 'password_expired']);
 
 /** Every failure before the password is proven looks the same: same code, same (empty) details. */
 const FAILED: SignInResult = { outcome: 'invalid_credentials', user: null, via: null };
@@ -174,15 +182,16 @@ async function attempt(s: Services, input: SignInInput, found: CloudUser | null)
 /** Sign a user in (no session is made here: the web pages and the API decide what follows). */
 export async function signInUser(s: Services, input: SignInInput): Promise<SignInResult> {
   const user = await findUserByLogin(s.db, input.tenantId, input.login);
+  const account = userBudgetKey(input.tenantId, user, input.login);
+  const device = knownDevice(s, account, input.deviceToken);
   try {
-    return await withAttempt(
-      [
-        [s.limiters.userSignInPerLogin, userBudgetKey(input.tenantId, user, input.login)],
-        [s.limiters.userSignInPerIp, input.clientIp],
-      ],
+    const r = await withAttempt(
+      accountBudget(s.limiters.userSignIn, { account, ip: input.clientIp, device }),
       (r: SignInResult) => COUNTED.has(r.outcome),
       () => attempt(s, input, user),
     );
+    // A proven password makes this browser a known one for the account (its own budget next time).
+    return PROVEN.has(r.outcome) ? { ...r, deviceToken: issueDeviceToken(s, account) } : r;
   } catch (err) {
     if (err instanceof CloudError && err.code === 'rate_limited')
       return {

@@ -12,7 +12,8 @@ import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { t, type MessageKey } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
-import { endSession, startSession } from '../session.js';
+import { getCookie, setCookie } from '../cookies.js';
+import { endSession, isSecureSite, startSession } from '../session.js';
 import { userSubject } from '../../usecases/sessions.js';
 import { signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
 import { waitText } from '../time-text.js';
@@ -48,6 +49,10 @@ function signInPage(tenant: Tenant, csrf: string, o: { login?: string; message?:
   return userPage(tenant, { title: t('signin.title'), body, current: 'signin' });
 }
 
+/** The device cookie (usecases/devices.ts): kept half a year, renewed at each sign-in. */
+const DEVICE_COOKIE = 'wb-device';
+const DEVICE_COOKIE_SECONDS = 180 * 86_400;
+
 const SignInForm = z.object({ login: z.string().trim().min(1).max(256), password: PasswordSchema.min(1) });
 
 export function registerSignInPages(web: FastifyInstance, services: Services): void {
@@ -69,12 +74,17 @@ export function registerSignInPages(web: FastifyInstance, services: Services): v
   web.post('/t/:tenant/signin', async (req, reply) => {
     const tenant = await pageTenant(services, req);
     const form = parseForm(SignInForm, req.body);
+    const secure = isSecureSite(services);
     const r = await signInUser(services, {
       tenantId: tenant.id,
       login: form.login,
       password: form.password,
       clientIp: req.ip,
+      deviceToken: getCookie(req, DEVICE_COOKIE, secure),
     });
+    // This browser is now a known one for the account (issue 10: its own attempt budget).
+    if (r.deviceToken)
+      setCookie(reply, DEVICE_COOKIE, r.deviceToken, { secure, sameSite: 'Strict', maxAge: DEVICE_COOKIE_SECONDS });
     if (r.outcome === 'succeeded' || r.outcome === 'must_change' || r.outcome === 'password_expired') {
       const login = r.user?.login ?? form.login;
       await startSession(services, req, reply, {
