@@ -108,7 +108,7 @@ describe('admin portal in Chromium', {
     const phone = await newContext(browser, PHONE);
     await phone.addCookies(await ctx.cookies());
     const pp = await phone.newPage();
-    for (const p of ['users', 'users/alice', 'agents', 'settings', 'audit']) {
+    for (const p of ['users', 'users/alice', 'agents', 'settings', 'admins', 'audit']) {
       await page.goto(`${base}/${p}`);
       await screenshot(page, `admin-02-${p.replace('/', '-')}-desktop`);
       await pp.goto(`${base}/${p}`);

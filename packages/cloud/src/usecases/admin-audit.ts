@@ -1,6 +1,6 @@
 /**
  * Admin actions that are not directory writes (settings changed, registration token issued or
- * revoked, agent revoked) get one audit record each, through the API and the pages alike,
+ * revoked, agent revoked, admin accounts created, changed or removed) get one audit record each, through the API and the pages alike,
  * completed at once with `succeeded`, so the audit log shows who changed what. Never a secret:
  * the target is an id or a section name.
  */
@@ -13,7 +13,12 @@ export type AdminAction =
   | 'admin.settings.update'
   | 'admin.agent_token.issue'
   | 'admin.agent_token.revoke'
-  | 'admin.agent.revoke';
+  | 'admin.agent.revoke'
+  | 'admin.admin.create'
+  | 'admin.admin.role'
+  | 'admin.admin.disable'
+  | 'admin.admin.enable'
+  | 'admin.admin.remove';
 
 /** Who does an admin action, in which tenant, from where: an admin (API or pages) or an API key. */
 export interface AdminActionInput {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { buildOpenApi } from '../openapi.js';
 import { defineRoute, type Route } from '../route.js';
+import { listAdminsRoute, removeAdminRoute, updateAdminRoute } from './admins.js';
 import { issueAgentTokenRoute, listAgentsRoute, registerAgentRoute, revokeAgentRoute } from './agents.js';
 import { auditRoute } from './audit.js';
 import { createCloudUserRoute, getUserRoute, listUsersRoute } from './directory-users.js';
@@ -30,6 +31,9 @@ const API_ROUTES: readonly Route[] = [
   listApiKeysRoute,
   revokeApiKeyRoute,
   createAdminRoute,
+  listAdminsRoute,
+  updateAdminRoute,
+  removeAdminRoute,
   resetAdminSecondFactorRoute,
   signInRoute,
   signOutRoute,

@@ -2,7 +2,7 @@
 import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
 import { actorOf } from '../../auth/principal.js';
-import { ADMIN_ROLES, createAdmin } from '../../auth/admins.js';
+import { ADMIN_ROLES } from '../../auth/admins.js';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../../auth/api-keys.js';
 import { CloudError } from '../../errors.js';
 import { createTenant, listTenants, TenantSlugSchema, type Tenant } from '../../tenants/tenants.js';
@@ -11,6 +11,7 @@ import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
 import { checkOperator } from '../steps/check-auth.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
 import { resetAdminSecondFactor } from '../../usecases/admin-sign-in.js';
+import { createTenantAdmin } from '../../usecases/admins.js';
 
 const TenantView = z.object({ id: z.string(), slug: z.string(), name: z.string(), createdAt: z.string() });
 const tenantView = (t: Tenant) => ({ id: t.id, slug: t.slug, name: t.name, createdAt: iso(t.createdAt) });
@@ -137,6 +138,8 @@ export const createAdminRoute = defineRoute({
   url: '/api/v1/tenants/:tenant/admins',
   operationId: 'createAdmin',
   summary: 'Create a tenant admin account',
+  description:
+    'Audited (admin.admin.create). A login is unique in the tenant, removed accounts included (409 conflict).',
   tag: 'operator',
   auth: 'bearer',
   params: TenantParams,
@@ -157,14 +160,16 @@ export const createAdminRoute = defineRoute({
     },
   },
   errors: [...AUTH_ERRORS, 'conflict', 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services }) {
+  async handle({ principal, params, body, services, clientIp }) {
     const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    const admin = await createAdmin(
-      services.db,
-      { tenantId: tenant.id, login: body.login, password: body.password, role: body.role },
-      services.now(),
-    );
-    services.log.info('admin created', { tenantId: tenant.id, adminId: admin.id, role: admin.role });
+    const admin = await createTenantAdmin(services, {
+      tenantId: tenant.id,
+      actor: principal ? actorOf(principal) : { kind: 'system', id: 'unknown' },
+      clientIp,
+      login: body.login,
+      password: body.password,
+      role: body.role,
+    });
     return {
       status: 201,
       body: { id: admin.id, login: admin.login, role: admin.role, createdAt: iso(admin.createdAt) },

@@ -1,11 +1,12 @@
 /**
  * The admin pages under `/t/:tenant/admin/...` (sign-in with TOTP, users, agents, settings,
- * audit) and their stylesheet. Registered inside the pages' Fastify scope by web/register.ts, so
+ * admins, audit) and their stylesheet. Registered inside the pages' Fastify scope by web/register.ts, so
  * they share its security headers, CSRF check on every POST and error pages.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services.js';
+import { registerAdminAdmins } from './admins.js';
 import { registerAdminAgents } from './agents.js';
 import { registerAdminAudit } from './audit.js';
 import { registerAdminSettings } from './settings.js';
@@ -20,5 +21,6 @@ export function registerAdminPages(web: FastifyInstance, services: Services): vo
   registerAdminUsers(web, services);
   registerAdminAgents(web, services);
   registerAdminSettings(web, services);
+  registerAdminAdmins(web, services);
   registerAdminAudit(web, services);
 }

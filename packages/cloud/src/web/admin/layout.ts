@@ -7,7 +7,7 @@ import { html, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import type { AdminContext } from './context.js';
 
-export type AdminSection = 'users' | 'agents' | 'settings' | 'audit';
+export type AdminSection = 'users' | 'agents' | 'settings' | 'admins' | 'audit';
 
 export interface AdminPage {
   title: string;
@@ -18,12 +18,16 @@ export interface AdminPage {
   section?: AdminSection;
 }
 
-const SECTIONS: readonly AdminSection[] = ['users', 'agents', 'settings', 'audit'];
+const SECTIONS: readonly AdminSection[] = ['users', 'agents', 'settings', 'admins', 'audit'];
+
+/** Sections only tenant admins see (the help desk gets a 403 page there, so no link either). */
+const ADMIN_ONLY: ReadonlySet<AdminSection> = new Set(['admins']);
 
 export function adminLayout(p: AdminPage): string {
   const c = p.ctx;
+  const sections = c ? SECTIONS.filter((s) => c.admin.role === 'admin' || !ADMIN_ONLY.has(s)) : [];
   const nav = c
-    ? html`<nav aria-label="${t('admin.nav.label')}"><ul>${SECTIONS.map(
+    ? html`<nav aria-label="${t('admin.nav.label')}"><ul>${sections.map(
         (s) =>
           html`<li><a href="${c.base}/${s}"${s === p.section ? raw(' aria-current="page"') : ''}>${t(`admin.nav.${s}`)}</a></li>`,
       )}</ul></nav>
