@@ -30,6 +30,15 @@ export const TenantSettingsSchema = z.object({
       attemptsPerHour: z.number().int().min(1).default(5),
       /** Admin emails told of every reset. */
       notifyAdmins: z.array(z.string()).default([]),
+      /** Codes sent per day (usecases/methods/sends.ts; docs/self-service.md "Send limits"). */
+      sends: z
+        .object({
+          perUser: z.number().int().min(1).max(1000).default(10),
+          perDestination: z.number().int().min(1).max(1000).default(3),
+          perTenant: z.number().int().min(1).max(1_000_000).default(2000),
+          smsPerTenant: z.number().int().min(1).max(1_000_000).default(200),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

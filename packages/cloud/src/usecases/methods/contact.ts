@@ -1,14 +1,19 @@
 /**
  * Registering an email address or a mobile number: the address is checked, a code is sent to it
  * (purpose `register_email` / `register_sms`, owned by the web session asking), and the address is
- * stored once that code comes back. The pending address itself is kept by the caller (the web
- * session), so a code only confirms the address it was sent to.
+ * stored once that code comes back: an address is never a method, and nothing is sent to it for a
+ * recovery, before it was confirmed. The pending address itself is kept by the caller (the web
+ * session), so a code only confirms the address it was sent to. Each send counts on the daily
+ * send limits (sends.ts).
  */
 import { isPlainEmail } from '../../mail/mailer.js';
 import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
+import { getTenantSettings } from '../../tenants/settings.js';
+import type { Person } from '../person.js';
 import { CodeInputSchema, checkCode, issueCode, sendCode } from './codes.js';
 import { assertOffered } from './registered.js';
+import { holdRegistrationSend } from './sends.js';
 
 export type ContactKind = 'email' | 'sms';
 
@@ -17,14 +22,25 @@ const purposeOf = (kind: ContactKind) => (kind === 'email' ? 'register_email' : 
 
 export type SendRegistrationResult = { ok: true } | { ok: false; problem: 'invalid_address' | 'send_failed' };
 
-/** Check the address and send it a code (waits for the send: the person is told if it failed). */
+/**
+ * Check the address and send it a code (waits for the send: the person is told if it failed). Over
+ * a daily send limit: `rate_limited` (thrown, with the wait), before a code is made.
+ */
 export async function sendRegistrationCode(
   services: Services,
-  o: { tenantId: string; kind: ContactKind; owner: string; address: string },
+  o: { tenantId: string; kind: ContactKind; owner: string; address: string; user: Person },
 ): Promise<SendRegistrationResult> {
   await assertOffered(services, o.tenantId, o.kind);
   const valid = o.kind === 'email' ? isPlainEmail(o.address) : PHONE.test(o.address);
   if (!valid) return { ok: false, problem: 'invalid_address' };
+  const { sspr } = await getTenantSettings(services.db, o.tenantId);
+  // Counted before the code is made; a send that failed stays counted (it may have left).
+  await holdRegistrationSend(services, sspr.sends, {
+    tenantId: o.tenantId,
+    userKey: o.user.key,
+    channel: o.kind,
+    to: o.address,
+  });
   const code = await issueCode(services, {
     tenantId: o.tenantId,
     purpose: purposeOf(o.kind),

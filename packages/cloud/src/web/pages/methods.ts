@@ -84,6 +84,7 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
         kind,
         owner: s.session.id,
         address: form.address,
+        user: s.user,
       });
       if (!sent.ok && sent.problem === 'invalid_address')
         return sendPage(
