@@ -260,6 +260,7 @@ export async function createCloud(
           rl.adminSignInPerIp,
         ),
         userSignIn: accountLimiters('sign-in', rl.userSignInPerLogin, rl.userSignInPerAccount, rl.userSignInPerIp),
+        apiAuthFailuresPerIp: createRateLimiter(db, 'api-auth-ip', rl.apiAuthFailuresPerIp, now),
       },
       sync,
       relayUrl: () => relayUrl,

@@ -74,6 +74,8 @@ const ConfigSchema = z.object({
       userSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
       userSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
       userSignInPerAccount: RateLimit.default({ limit: 30, windowSeconds: 3600 }),
+      /** Failed Bearer credentials per client address (then 429 before any lookup). */
+      apiAuthFailuresPerIp: RateLimit.default({ limit: 200, windowSeconds: 900 }),
     })
     .default({
       passwordChangePerUser: { limit: 5, windowSeconds: 900 },
@@ -85,6 +87,7 @@ const ConfigSchema = z.object({
       userSignInPerLogin: { limit: 10, windowSeconds: 900 },
       userSignInPerIp: { limit: 50, windowSeconds: 900 },
       userSignInPerAccount: { limit: 30, windowSeconds: 3600 },
+      apiAuthFailuresPerIp: { limit: 200, windowSeconds: 900 },
     }),
   /** base64url 32-byte key that encrypts the cloud's private signing key at rest. */
   masterKey: z
@@ -180,6 +183,7 @@ const ENV: Record<string, string> = {
   'rateLimits.userSignInPerAccount.limit': 'RATE_LIMIT_SIGNIN_PER_ACCOUNT',
   'rateLimits.adminSignInPerAccount.limit': 'RATE_LIMIT_ADMIN_SIGNIN_PER_ACCOUNT',
   'rateLimits.passwordChangePerAccount.limit': 'RATE_LIMIT_CHANGE_PER_ACCOUNT',
+  'rateLimits.apiAuthFailuresPerIp.limit': 'RATE_LIMIT_API_AUTH_FAILURES_PER_IP',
 };
 
 type Plain = Record<string, unknown>;

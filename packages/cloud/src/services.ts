@@ -7,6 +7,7 @@ import type { RelayClient } from '@writeback/relay';
 import type { CloudConfig } from './config.js';
 import type { CloudSigningKey } from './keys/cloud-key.js';
 import type { Mailer, SmsProvider } from './mail/mailer.js';
+import type { RateLimiter } from './rate-limit/limiter.js';
 import type { AccountLimiters } from './usecases/attempts.js';
 import type { Db } from './store/index.js';
 import type { SyncEngine } from './sync/engine.js';
@@ -32,6 +33,8 @@ export interface Services {
     adminSignIn: AccountLimiters;
     /** End-user sign-in (POST /sign-in and the sign-in page). */
     userSignIn: AccountLimiters;
+    /** Failed Bearer credentials (API keys, admin session tokens) per client address. */
+    apiAuthFailuresPerIp: RateLimiter;
   };
   /** Directory sync (state, runs, held-back deletions). */
   sync: SyncEngine;

@@ -76,6 +76,7 @@ describe('lockout as denial of service', () => {
   let s: Started;
   let base: string;
   let n = 0;
+  let apiKey = '';
   const address = () => `203.0.113.${++n}`;
 
   before(async () => {
@@ -86,11 +87,13 @@ describe('lockout as denial of service', () => {
           userSignInPerLogin: { limit: 10, windowSeconds: 900 },
           userSignInPerAccount: { limit: 30, windowSeconds: 3600 },
           userSignInPerIp: { limit: 1000, windowSeconds: 900 },
+          apiAuthFailuresPerIp: { limit: 3, windowSeconds: 900 },
         },
       },
     });
     base = s.cloud.url;
     const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true });
+    apiKey = boot.apiKey ?? '';
     for (const u of [OWNER, OTHER]) {
       const r = await api(base, 'POST', '/api/v1/tenants/acme/users', { token: boot.apiKey ?? '', body: u });
       assert.equal(r.status, 201);
@@ -137,5 +140,27 @@ describe('lockout as denial of service', () => {
     }
     assert.deepEqual(answers.slice(0, 10), Array(10).fill('invalid_credentials'));
     assert.deepEqual(answers.slice(10), ['rate_limited', 'rate_limited']);
+  });
+
+  test('failed API credentials count per address in the store: then 429, while a valid key still works', async () => {
+    const from = address();
+    const call = (token: string) =>
+      api(base, 'GET', '/api/v1/tenants/acme/settings', { token, headers: { 'x-forwarded-for': from } });
+    const forged = `wbk_${'0'.repeat(16)}.${'A'.repeat(43)}`;
+    for (let i = 0; i < 3; i++) assert.equal((await call(forged)).status, 401);
+    const limited = await call(forged);
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+    assert.equal((await call(apiKey)).status, 200, 'a valid key from the same address is not refused');
+    assert.equal(
+      (
+        await api(base, 'GET', '/api/v1/tenants/acme/settings', {
+          token: forged,
+          headers: { 'x-forwarded-for': address() },
+        })
+      ).status,
+      401,
+      'another address has its own budget',
+    );
   });
 });
