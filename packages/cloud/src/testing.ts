@@ -10,6 +10,6 @@ export type { MemoryMailer, MemorySmsProvider } from './mail/memory.js';
 export { withDefaultUser } from './store/postgres.js';
 export { createTenant, type Tenant } from './tenants/tenants.js';
 export { csvCell, csvLine } from './web/admin/csv.js';
-export { html, raw, SafeHtml } from './web/html.js';
+export { html, raw, revealInvisible, SafeHtml } from './web/html.js';
 export { outcomeNotice, reasonText } from './web/outcome-text.js';
 export { createWebSession, loadWebSession, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from './web/session.js';

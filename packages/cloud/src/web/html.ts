@@ -31,6 +31,26 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"'`]/g, (c) => ESCAPES[c] ?? c);
 }
 
+/**
+ * Characters that change how the text around them reads, or show nothing at all: controls (tab
+ * and line ends excepted), the bidi marks, embeddings, overrides and isolates (U+061C, U+200E/F,
+ * U+202A–E, U+2066–9), line and paragraph separators, zero-width space, word joiner and invisible
+ * operators, the byte-order mark and the interlinear annotation marks. A directory name holding
+ * U+202E (right-to-left override) would otherwise show the help desk `Invoice\u202Egnp.exe` as
+ * "Invoiceexe.png" (issue 10). Zero-width (non-)joiners stay: scripts and emoji need them.
+ */
+const INVISIBLE =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200B\u200E\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]/g;
+
+/**
+ * Every such character as a visible marker, `⟨U+202E⟩` (plain text: safe in element content and
+ * in quoted attributes alike). Applied to each page as it is sent (page.ts `sendPage`), so no name
+ * from the directory, on any page, can reach the browser with one.
+ */
+export function revealInvisible(s: string): string {
+  return s.replace(INVISIBLE, (c) => `⟨U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}⟩`);
+}
+
 /** Trusted HTML, inserted as is. Never pass user input. */
 export const raw = (s: string): SafeHtml => new SafeHtml(s);
 

@@ -10,6 +10,7 @@ import { INVALID_PASSWORD_CHARACTERS } from '@writeback/protocol';
 import type { Services } from '../services.js';
 import { findTenant, type Tenant } from '../tenants/tenants.js';
 import { WebError } from './errors.js';
+import { revealInvisible } from './html.js';
 
 /** The raw `:tenant` path parameter. */
 export function tenantParam(req: FastifyRequest): string {
@@ -30,8 +31,9 @@ export async function loadPageTenant(services: Services, ref: unknown): Promise<
   return tenant;
 }
 
+/** Send a rendered document; invisible and direction-changing characters are shown as markers (html.ts). */
 export function sendPage(reply: FastifyReply, doc: string, status = 200): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').send(doc);
+  return reply.code(status).type('text/html; charset=utf-8').send(revealInvisible(doc));
 }
 
 /** See-other redirect to a same-site path (never an absolute URL from input). */
