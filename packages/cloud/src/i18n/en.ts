@@ -163,6 +163,13 @@ export const en = {
   'register.sms.done': 'Your mobile number is set up.',
   'register.code.wrong': 'That code is not correct or has expired.',
   'register.code.invalid': 'Type the code exactly as shown: digits only.',
+  'reauth.title': 'Confirm it’s you',
+  'reauth.intro':
+    'To change the ways to prove it’s you, type your current password. You will not be asked again for 10 minutes.',
+  'reauth.password': 'Current password',
+  'reauth.submit': 'Continue',
+  'reauth.wrong': 'That password is not correct.',
+  'reauth.unavailable': 'Your password can’t be checked right now. Try again in a few minutes.',
 
   'question.first_pet': 'What was the name of your first pet?',
   'question.birth_city': 'In which city were you born?',
@@ -225,6 +232,12 @@ export const en = {
   'mail.code.text':
     'Your verification code is: {code}\n\nType it on the page where you asked for it. It expires in 10 minutes. Never share it with anyone, including the help desk.\n\nIf you did not ask for a code, you can ignore this email.',
   'sms.code': 'Your verification code is {code}. It expires in 10 minutes.',
+  'mail.methodSet.subject': 'A way to prove it’s you was changed',
+  'mail.methodSet.text':
+    'Hello {name},\n\n{method} was set up for your account {login} on {at} (UTC). It can now be used to reset your password.\n\nIf this was not you, contact your help desk immediately.',
+  'sms.notice.method': '{method} was set up for your account {login} on {at} (UTC). Not you? Contact your help desk.',
+  'sms.notice.password':
+    'The password of your account {login} was {what} on {at} (UTC). Not you? Contact your help desk.',
 } as const;
 
 export type EnKey = keyof typeof en;

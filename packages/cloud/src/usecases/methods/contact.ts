@@ -3,16 +3,19 @@
  * (purpose `register_email` / `register_sms`, owned by the web session asking), and the address is
  * stored once that code comes back: an address is never a method, and nothing is sent to it for a
  * recovery, before it was confirmed. The pending address itself is kept by the caller (the web
- * session), so a code only confirms the address it was sent to. Each send counts on the daily
- * send limits (sends.ts).
+ * session), so a code only confirms the address it was sent to. Both steps need a recent proof of
+ * the password and no pending change (reauth.ts); each send counts on the daily send limits
+ * (sends.ts); the person is told at every address known before the change (notify.ts).
  */
 import { isPlainEmail } from '../../mail/mailer.js';
 import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
 import { getTenantSettings } from '../../tenants/settings.js';
+import { notifyMethodChange } from '../notify.js';
 import type { Person } from '../person.js';
 import { CodeInputSchema, checkCode, issueCode, sendCode } from './codes.js';
-import { assertOffered } from './registered.js';
+import { methodChangeRefusal, type MethodChangeRefusal, type MethodSession } from './reauth.js';
+import { assertOffered, getMethods } from './registered.js';
 import { holdRegistrationSend } from './sends.js';
 
 export type ContactKind = 'email' | 'sms';
@@ -20,7 +23,9 @@ export type ContactKind = 'email' | 'sms';
 const PHONE = /^\+?[0-9][0-9 ()-]{6,19}$/;
 const purposeOf = (kind: ContactKind) => (kind === 'email' ? 'register_email' : 'register_sms');
 
-export type SendRegistrationResult = { ok: true } | { ok: false; problem: 'invalid_address' | 'send_failed' };
+export type SendRegistrationResult =
+  | { ok: true }
+  | { ok: false; problem: 'invalid_address' | 'send_failed' | MethodChangeRefusal };
 
 /**
  * Check the address and send it a code (waits for the send: the person is told if it failed). Over
@@ -28,9 +33,11 @@ export type SendRegistrationResult = { ok: true } | { ok: false; problem: 'inval
  */
 export async function sendRegistrationCode(
   services: Services,
-  o: { tenantId: string; kind: ContactKind; owner: string; address: string; user: Person },
+  o: { tenantId: string; kind: ContactKind; owner: string; address: string; user: Person; session: MethodSession },
 ): Promise<SendRegistrationResult> {
   await assertOffered(services, o.tenantId, o.kind);
+  const refused = methodChangeRefusal(services, o.session);
+  if (refused) return { ok: false, problem: refused };
   const valid = o.kind === 'email' ? isPlainEmail(o.address) : PHONE.test(o.address);
   if (!valid) return { ok: false, problem: 'invalid_address' };
   const { sspr } = await getTenantSettings(services.db, o.tenantId);
@@ -56,14 +63,26 @@ export async function sendRegistrationCode(
   return { ok: true };
 }
 
-export type ConfirmRegistrationResult = { ok: true } | { ok: false; problem: 'code_invalid' | 'code_wrong' };
+export type ConfirmRegistrationResult =
+  | { ok: true }
+  | { ok: false; problem: 'code_invalid' | 'code_wrong' | MethodChangeRefusal };
 
 /** The code sent to `address` came back: store the address as the user's method. */
 export async function confirmRegistrationCode(
   services: Services,
-  o: { tenantId: string; userKey: string; kind: ContactKind; owner: string; address: string; code: string },
+  o: {
+    tenantId: string;
+    user: Person;
+    session: MethodSession;
+    kind: ContactKind;
+    owner: string;
+    address: string;
+    code: string;
+  },
 ): Promise<ConfirmRegistrationResult> {
   await assertOffered(services, o.tenantId, o.kind);
+  const refused = methodChangeRefusal(services, o.session);
+  if (refused) return { ok: false, problem: refused };
   const code = CodeInputSchema.safeParse(o.code);
   if (!code.success) return { ok: false, problem: 'code_invalid' };
   const check = await checkCode(services, {
@@ -73,11 +92,13 @@ export async function confirmRegistrationCode(
     code: code.data,
   });
   if (check !== 'ok') return { ok: false, problem: 'code_wrong' };
+  const before = await getMethods(services.db, o.tenantId, o.user.key);
   await userMethodRepository(services.db).put(
     o.tenantId,
-    o.userKey,
+    o.user.key,
     { kind: o.kind, value: o.address, lastStep: null },
     services.now(),
   );
+  notifyMethodChange(services, { tenantId: o.tenantId, person: o.user, kind: o.kind, before });
   return { ok: true };
 }

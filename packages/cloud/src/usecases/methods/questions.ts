@@ -7,7 +7,10 @@
 import { hashPassword, verifyPassword } from '../../auth/passwords.js';
 import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
-import { assertOffered, QUESTIONS_REQUIRED, type QuestionId, type StoredAnswer } from './registered.js';
+import { notifyMethodChange } from '../notify.js';
+import type { Person } from '../person.js';
+import { methodChangeRefusal, type MethodChangeRefusal, type MethodSession } from './reauth.js';
+import { assertOffered, getMethods, QUESTIONS_REQUIRED, type QuestionId, type StoredAnswer } from './registered.js';
 
 /** Answers compare after NFKC, lower case, and keeping only letters and digits (single spaces). */
 export function normaliseAnswer(answer: string): string {
@@ -31,24 +34,34 @@ export async function checkAnswers(
 
 export type RegisterQuestionsResult =
   | { ok: true }
-  | { ok: false; problem: 'questions_not_distinct' | 'answer_too_short' };
+  | { ok: false; problem: 'questions_not_distinct' | 'answer_too_short' | MethodChangeRefusal };
 
+/** Store three answered questions (a recent proof of the password needed: reauth.ts). */
 export async function registerQuestions(
   services: Services,
-  o: { tenantId: string; userKey: string; answers: readonly { id: QuestionId; answer: string }[] },
+  o: {
+    tenantId: string;
+    user: Person;
+    session: MethodSession;
+    answers: readonly { id: QuestionId; answer: string }[];
+  },
 ): Promise<RegisterQuestionsResult> {
   await assertOffered(services, o.tenantId, 'questions');
+  const refused = methodChangeRefusal(services, o.session);
+  if (refused) return { ok: false, problem: refused };
   if (o.answers.length !== QUESTIONS_REQUIRED || new Set(o.answers.map((a) => a.id)).size !== QUESTIONS_REQUIRED)
     return { ok: false, problem: 'questions_not_distinct' };
   if (o.answers.some((a) => a.answer.trim().length < 3)) return { ok: false, problem: 'answer_too_short' };
   const value = await Promise.all(
     o.answers.map(async ({ id, answer }) => ({ id, hash: await hashPassword(normaliseAnswer(answer)) })),
   );
+  const before = await getMethods(services.db, o.tenantId, o.user.key);
   await userMethodRepository(services.db).put(
     o.tenantId,
-    o.userKey,
+    o.user.key,
     { kind: 'questions', value: JSON.stringify(value), lastStep: null },
     services.now(),
   );
+  notifyMethodChange(services, { tenantId: o.tenantId, person: o.user, kind: 'questions', before });
   return { ok: true };
 }

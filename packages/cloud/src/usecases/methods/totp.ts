@@ -8,7 +8,10 @@ import { generateTotpSecret, totpUri, verifyTotp } from '../../auth/totp.js';
 import { seal, unseal } from '../../keys/sealing.js';
 import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
-import { assertOffered } from './registered.js';
+import { notifyMethodChange } from '../notify.js';
+import type { Person } from '../person.js';
+import { methodChangeRefusal, type MethodSession } from './reauth.js';
+import { assertOffered, getMethods } from './registered.js';
 
 const storedContext = (tenantId: string, userKey: string): string => `totp|${tenantId}|${userKey}`;
 const pendingContext = (owner: string): string => `pending-totp|${owner}`;
@@ -44,14 +47,20 @@ export async function beginTotpRegistration(
 export type ConfirmTotpResult =
   | { ok: true }
   | { ok: false; problem: 'no_pending' }
+  | { ok: false; problem: 'change_pending' }
+  | { ok: false; problem: 'reauth_required' }
   | { ok: false; problem: 'code_wrong'; pending: PendingTotp };
 
-/** A code from the app confirms the pending key: it is stored (sealed) with the code's step. */
+/**
+ * A code from the app confirms the pending key: it is stored (sealed) with the code's step (a
+ * recent proof of the password needed: reauth.ts).
+ */
 export async function confirmTotpRegistration(
   services: Services,
   o: {
     tenantId: string;
-    userKey: string;
+    user: Person;
+    session: MethodSession;
     owner: string;
     pending: string | undefined;
     code: string;
@@ -60,6 +69,8 @@ export async function confirmTotpRegistration(
   },
 ): Promise<ConfirmTotpResult> {
   await assertOffered(services, o.tenantId, 'totp');
+  const refused = methodChangeRefusal(services, o.session);
+  if (refused) return { ok: false, problem: refused };
   const secret = o.pending ? unseal(services.cloudKey.privateKey, o.pending, pendingContext(o.owner)) : null;
   if (!secret || !o.pending) return { ok: false, problem: 'no_pending' };
   const step = verifyTotp(secret, o.code, services.now(), 1);
@@ -74,15 +85,17 @@ export async function confirmTotpRegistration(
         uri: totpUri({ secret, issuer: o.issuer, account: o.account }),
       },
     };
+  const before = await getMethods(services.db, o.tenantId, o.user.key);
   await userMethodRepository(services.db).put(
     o.tenantId,
-    o.userKey,
+    o.user.key,
     {
       kind: 'totp',
-      value: seal(services.cloudKey.privateKey, secret, storedContext(o.tenantId, o.userKey)),
+      value: seal(services.cloudKey.privateKey, secret, storedContext(o.tenantId, o.user.key)),
       lastStep: step,
     },
     services.now(),
   );
+  notifyMethodChange(services, { tenantId: o.tenantId, person: o.user, kind: 'totp', before });
   return { ok: true };
 }

@@ -20,6 +20,8 @@ export const UserSessionData = z.object({
   pendingTotp: z.string().optional(),
   pendingEmail: z.string().optional(),
   pendingSms: z.string().optional(),
+  /** When the password was last proven again in this session (usecases/methods/reauth.ts). */
+  reauthAt: z.number().optional(),
 });
 export type UserSessionData = z.infer<typeof UserSessionData>;
 

@@ -2,9 +2,12 @@
  * Setting up the ways to prove it's you, from My Account: email code, text message code,
  * authenticator app, security questions (usecases/methods/: the registration use cases). Each page
  * parses, calls the use case and renders; what is pending between two steps (an address a code
- * was sent to, a sealed TOTP key) is kept in the user's session.
+ * was sent to, a sealed TOTP key) is kept in the user's session. A change needs a recent proof of
+ * the password and no pending password change (usecases/methods/reauth.ts): otherwise the person
+ * is sent to the re-authentication page (`/account/reauth`, a password field) or back to My
+ * Account (which then shows only the change form).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
@@ -14,16 +17,25 @@ import { t, type MessageKey } from '../../i18n/index.js';
 import { confirmRegistrationCode, sendRegistrationCode } from '../../usecases/methods/contact.js';
 import { registerQuestions } from '../../usecases/methods/questions.js';
 import {
+  methodChangeRefusal,
+  reauthenticate,
+  type MethodChangeRefusal,
+  type MethodSession,
+} from '../../usecases/methods/reauth.js';
+import {
   assertOffered,
   getMethods,
+  METHOD_KINDS,
   QUESTION_IDS,
   QUESTIONS_REQUIRED,
   QuestionIdSchema,
+  type MethodKind,
   type QuestionId,
 } from '../../usecases/methods/registered.js';
 import { beginTotpRegistration, confirmTotpRegistration, type PendingTotp } from '../../usecases/methods/totp.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { updateSessionData } from '../session.js';
+import { waitText } from '../time-text.js';
 import { requireUser, userPage, type SignedIn } from './common.js';
 
 function methodPage(tenant: Tenant, s: SignedIn, title: string, body: SafeHtml): string {
@@ -31,7 +43,100 @@ function methodPage(tenant: Tenant, s: SignedIn, title: string, body: SafeHtml):
   return userPage(tenant, { title, body: html`${body}${back}`, csrf: s.session.csrfToken, current: 'account' });
 }
 
+/** What the session says about the person's proof of the password. */
+const proofOf = (s: SignedIn): MethodSession => ({
+  startedAt: s.session.createdAt,
+  reauthAt: s.data.reauthAt,
+  changePending: s.data.mustChange === true || s.data.expired === true,
+});
+
+/** Where a refused change goes: My Account (the change form first), or the password check. */
+function refusedTo(reply: FastifyReply, tenant: Tenant, problem: MethodChangeRefusal, kind: MethodKind): FastifyReply {
+  const base = tenantBase(tenant);
+  return redirect(reply, problem === 'change_pending' ? `${base}/account` : `${base}/account/reauth?next=${kind}`);
+}
+
+/** The signed-in user, when this session may change methods now (else redirected: null). */
+async function requireMethodChange(
+  services: Services,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tenant: Tenant,
+  kind: MethodKind,
+): Promise<SignedIn | null> {
+  const s = await requireUser(services, req, reply, tenant);
+  if (!s) return null;
+  await assertOffered(services, tenant.id, kind);
+  const refused = methodChangeRefusal(services, proofOf(s));
+  if (!refused) return s;
+  await refusedTo(reply, tenant, refused, kind);
+  return null;
+}
+
+const ReauthQuery = z.object({ next: z.enum(METHOD_KINDS).optional() });
+const ReauthForm = z.object({
+  _csrf: z.string(),
+  username: z.string().max(256).optional(),
+  password: z.string().min(1).max(256),
+  next: z.enum(METHOD_KINDS).optional(),
+});
+
 export function registerMethodPages(web: FastifyInstance, services: Services): void {
+  // ---- re-authentication: the current password, before a method changes ----
+  const reauthPage = (tenant: Tenant, s: SignedIn, next: MethodKind | undefined, error?: SafeHtml): string =>
+    methodPage(
+      tenant,
+      s,
+      t('reauth.title'),
+      html`${error ?? ''}<p>${t('reauth.intro')}</p><form method="post" action="${tenantBase(tenant)}/account/reauth" class="card">${csrfField(s.session.csrfToken)}
+<input type="text" name="username" autocomplete="username" value="${s.user.login}" hidden>
+${next ? html`<input type="hidden" name="next" value="${next}">` : ''}
+<div class="field"><label for="password">${t('reauth.password')}</label><input type="password" id="password" name="password" autocomplete="current-password" required maxlength="256"></div>
+<div class="actions"><button type="submit">${t('reauth.submit')}</button></div></form>`,
+    );
+
+  web.get('/t/:tenant/account/reauth', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    if (proofOf(s).changePending) return redirect(reply, `${tenantBase(tenant)}/account`);
+    const q = ReauthQuery.safeParse(req.query);
+    return sendPage(reply, reauthPage(tenant, s, q.success ? q.data.next : undefined));
+  });
+
+  web.post('/t/:tenant/account/reauth', async (req, reply) => {
+    const tenant = await pageTenant(services, req);
+    const s = await requireUser(services, req, reply, tenant);
+    if (!s) return reply;
+    const base = tenantBase(tenant);
+    if (proofOf(s).changePending) return redirect(reply, `${base}/account`);
+    const form = parseForm(ReauthForm, req.body);
+    const r = await reauthenticate(services, {
+      tenantId: tenant.id,
+      login: s.user.login,
+      password: form.password,
+      clientIp: req.ip,
+    });
+    if (r.ok) {
+      await updateSessionData(services.db, s.session.id, { ...s.data, reauthAt: r.at });
+      return redirect(reply, form.next ? `${base}/account/methods/${form.next}` : `${base}/account`);
+    }
+    if (r.problem === 'change_pending' || r.problem === 'password_expired') {
+      // The directory wants a new password first: My Account shows only the change form.
+      const pending = r.problem === 'change_pending' ? { mustChange: true } : { expired: true };
+      await updateSessionData(services.db, s.session.id, { ...s.data, ...pending });
+      return redirect(reply, `${base}/account`);
+    }
+    if (r.problem === 'rate_limited') reply.header('retry-after', String(r.retryAfterSeconds));
+    const [text, code, status] =
+      r.problem === 'rate_limited'
+        ? [t('error.rate_limited', { wait: waitText(r.retryAfterSeconds) }), 'rate_limited', 429]
+        : r.problem === 'invalid_credentials'
+          ? [t('reauth.wrong'), 'invalid_credentials', 401]
+          : [t('reauth.unavailable'), 'unavailable', 503];
+    return sendPage(reply, reauthPage(tenant, s, form.next, notice('error', html`<p>${text}</p>`, code)), status);
+  });
+
   // ---- email and text message: address → code → confirmed ----
   for (const kind of ['email', 'sms'] as const) {
     const titleKey: MessageKey = kind === 'email' ? 'register.email.title' : 'register.sms.title';
@@ -64,9 +169,8 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
 
     web.get(`/t/:tenant/account/methods/${kind}`, async (req, reply) => {
       const tenant = await pageTenant(services, req);
-      const s = await requireUser(services, req, reply, tenant);
+      const s = await requireMethodChange(services, req, reply, tenant, kind);
       if (!s) return reply;
-      await assertOffered(services, tenant.id, kind);
       const m = await getMethods(services.db, tenant.id, s.user.key);
       return sendPage(
         reply,
@@ -85,7 +189,10 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
         owner: s.session.id,
         address: form.address,
         user: s.user,
+        session: proofOf(s),
       });
+      if (!sent.ok && (sent.problem === 'change_pending' || sent.problem === 'reauth_required'))
+        return refusedTo(reply, tenant, sent.problem, kind);
       if (!sent.ok && sent.problem === 'invalid_address')
         return sendPage(
           reply,
@@ -126,13 +233,16 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
       const form = parseForm(z.object({ code: z.string().max(32) }), req.body);
       const confirmed = await confirmRegistrationCode(services, {
         tenantId: tenant.id,
-        userKey: s.user.key,
+        user: s.user,
+        session: proofOf(s),
         kind,
         owner: s.session.id,
         address,
         code: form.code,
       });
       if (!confirmed.ok) {
+        if (confirmed.problem === 'change_pending' || confirmed.problem === 'reauth_required')
+          return refusedTo(reply, tenant, confirmed.problem, kind);
         return sendPage(
           reply,
           codeForm(
@@ -175,7 +285,7 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
 
   web.get('/t/:tenant/account/methods/totp', async (req, reply) => {
     const tenant = await pageTenant(services, req);
-    const s = await requireUser(services, req, reply, tenant);
+    const s = await requireMethodChange(services, req, reply, tenant, 'totp');
     if (!s) return reply;
     const pending = await beginTotpRegistration(services, {
       tenantId: tenant.id,
@@ -199,7 +309,8 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
     const form = parseForm(z.object({ code: z.string().max(16) }), req.body);
     const confirmed = await confirmTotpRegistration(services, {
       tenantId: tenant.id,
-      userKey: s.user.key,
+      user: s.user,
+      session: proofOf(s),
       owner: s.session.id,
       pending: s.data.pendingTotp,
       code: form.code,
@@ -208,6 +319,8 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
     });
     if (!confirmed.ok) {
       if (confirmed.problem === 'no_pending') return redirect(reply, `${tenantBase(tenant)}/account/methods/totp`);
+      if (confirmed.problem === 'change_pending' || confirmed.problem === 'reauth_required')
+        return refusedTo(reply, tenant, confirmed.problem, 'totp');
       return sendPage(
         reply,
         await totpPage(
@@ -250,9 +363,8 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
 
   web.get('/t/:tenant/account/methods/questions', async (req, reply) => {
     const tenant = await pageTenant(services, req);
-    const s = await requireUser(services, req, reply, tenant);
+    const s = await requireMethodChange(services, req, reply, tenant, 'questions');
     if (!s) return reply;
-    await assertOffered(services, tenant.id, 'questions');
     return sendPage(reply, questionsPage(tenant, s, []));
   });
 
@@ -275,8 +387,15 @@ export function registerMethodPages(web: FastifyInstance, services: Services): v
       { id: f.q2, answer: f.a2 },
       { id: f.q3, answer: f.a3 },
     ];
-    const saved = await registerQuestions(services, { tenantId: tenant.id, userKey: s.user.key, answers });
+    const saved = await registerQuestions(services, {
+      tenantId: tenant.id,
+      user: s.user,
+      session: proofOf(s),
+      answers,
+    });
     if (!saved.ok) {
+      if (saved.problem === 'change_pending' || saved.problem === 'reauth_required')
+        return refusedTo(reply, tenant, saved.problem, 'questions');
       const text =
         saved.problem === 'questions_not_distinct' ? 'register.questions.distinct' : 'register.questions.short';
       return sendPage(
