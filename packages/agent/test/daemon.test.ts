@@ -36,7 +36,6 @@ import {
   makeCloud,
   makeState,
   request,
-  sleep,
   startHub,
   tempDir,
   waitFor,
@@ -338,7 +337,11 @@ describe('graceful stop', () => {
       assert.equal(outcome(state, env, await pending), 'succeeded');
       await stopped;
       assert.equal(agent.status()[0]?.status, 'closed');
-      await sleep(20);
+      // The hub has let the connection go (its event, not a pause).
+      await waitFor(async () => (await fx.hub.client().listAgents('tenant-s')).length === 0, {
+        timeoutMs: 5_000,
+        what: 'the hub to drop the stopped agent',
+      });
       assert.deepEqual(await fx.hub.client().send(request(cloud, state, { op: 'health', params: {} })), {
         kind: 'unavailable',
       });
