@@ -126,8 +126,8 @@ export async function getListedAdmin(db: Db, tenantId: string, adminId: string):
   return row ? parseRow(ListedRow, row) : undefined;
 }
 
-/** What may change about an account: its role, enabled or not, or its removal (which disables it too). */
-export type AdminChange = { role: AdminRole } | { disabled: boolean } | { remove: true };
+/** What may change about an account: its role and/or enabled or not, or its removal (which disables it too). */
+export type AdminChange = { role?: AdminRole | undefined; disabled?: boolean | undefined } | { remove: true };
 
 export type AdminChangeResult =
   | { ok: true; before: ListedAdmin; after: ListedAdmin }
@@ -155,11 +155,14 @@ export async function changeAdmin(
     const before = await getListedAdmin(t, tenantId, adminId);
     if (!before) return { ok: false, reason: 'not_found' };
     const after: ListedAdmin =
-      'role' in change
-        ? { ...before, admin: { ...before.admin, role: change.role } }
-        : 'disabled' in change
-          ? { ...before, disabledAt: change.disabled ? (before.disabledAt ?? now) : null }
-          : { ...before, disabledAt: before.disabledAt ?? now };
+      'remove' in change
+        ? { ...before, disabledAt: before.disabledAt ?? now }
+        : {
+            ...before,
+            admin: { ...before.admin, role: change.role ?? before.admin.role },
+            disabledAt:
+              change.disabled === undefined ? before.disabledAt : change.disabled ? (before.disabledAt ?? now) : null,
+          };
     if (isTenantAdmin(before) && !isTenantAdmin(after)) {
       const others = await t.one(
         `SELECT COUNT(*) AS n FROM admins
