@@ -20,6 +20,8 @@ export class WebClient {
   cookies = new Map<string, string>();
   visited: string[] = [];
   last: WebPage | null = null;
+  /** The client address sent as X-Forwarded-For (for a cloud that trusts its proxy), if any. */
+  forwardedFor: string | null = null;
   constructor(readonly base: string) {}
 
   private store(res: Response): void {
@@ -43,6 +45,7 @@ export class WebClient {
       WebClient.everyUrl.push(url);
       const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
       if (b !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+      if (this.forwardedFor) headers['x-forwarded-for'] = this.forwardedFor;
       const res = await fetch(`${this.base}${url}`, {
         method: m,
         headers,

@@ -6,6 +6,8 @@
  */
 import type { Services } from '../../services.js';
 import { getTenantSettings, type TenantSettings } from '../../tenants/settings.js';
+import { userBudgetKey } from '../attempts.js';
+import { knownDevice } from '../devices.js';
 import { inSsprScope, resolvePerson } from '../person.js';
 import {
   FLOW_TTL_MS,
@@ -47,7 +49,13 @@ export type StartResult =
 /** `login` null: the form had no usable user name (said only once the tenant is known to be available). */
 export async function startRecovery(
   services: Services,
-  o: { tenantId: string; login: string | null; clientIp: string },
+  o: {
+    tenantId: string;
+    login: string | null;
+    clientIp: string;
+    /** The browser's device cookie (usecases/devices.ts): a known browser is not held by the user-wide budget. */
+    deviceToken?: string | null | undefined;
+  },
 ): Promise<StartResult> {
   const { availability, settings } = await recoveryAvailability(services, o.tenantId);
   if (availability !== 'available') return { ok: false, problem: availability };
@@ -58,6 +66,7 @@ export async function startRecovery(
     userKey: user.key,
     clientIp: o.clientIp,
     perHour: settings.sspr.attemptsPerHour,
+    device: knownDevice(services, userBudgetKey(o.tenantId, user.cloud, user.login), o.deviceToken),
   });
   const now = services.now();
   const { id, secret, token } = newFlowToken();

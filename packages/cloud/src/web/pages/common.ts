@@ -79,3 +79,7 @@ export async function requireUser(
   }
   return s;
 }
+
+/** The device cookie (usecases/devices.ts): kept half a year, renewed at each sign-in. */
+export const DEVICE_COOKIE = 'wb-device';
+export const DEVICE_COOKIE_SECONDS = 180 * 86_400;

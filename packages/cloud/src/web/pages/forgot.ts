@@ -34,7 +34,7 @@ import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.j
 import { newPasswordFields, policyPanel } from '../policy-view.js';
 import { policyForPerson } from '../../usecases/policy.js';
 import { isSecureSite } from '../session.js';
-import { POLICY_SCRIPT, userPage } from './common.js';
+import { DEVICE_COOKIE, POLICY_SCRIPT, userPage } from './common.js';
 
 type Flow = RecoveryFlow;
 
@@ -212,6 +212,7 @@ export function registerForgotPages(web: FastifyInstance, services: Services): v
       tenantId: tenant.id,
       login: form.success ? form.data.login : null,
       clientIp: req.ip,
+      deviceToken: getCookie(req, DEVICE_COOKIE, isSecureSite(services)),
     });
     if (!started.ok) {
       if (started.problem === 'disabled')

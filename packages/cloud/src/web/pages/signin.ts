@@ -17,7 +17,7 @@ import { endSession, isSecureSite, startSession } from '../session.js';
 import { userSubject } from '../../usecases/sessions.js';
 import { signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
 import { waitText } from '../time-text.js';
-import { signedInUser, userPage } from './common.js';
+import { DEVICE_COOKIE, DEVICE_COOKIE_SECONDS, signedInUser, userPage } from './common.js';
 
 const FAILURE_TEXT: Partial<Record<SignInOutcome, MessageKey>> = {
   invalid_credentials: 'signin.invalid_credentials',
@@ -48,10 +48,6 @@ function signInPage(tenant: Tenant, csrf: string, o: { login?: string; message?:
 <div class="actions"><button type="submit">${t('signin.submit')}</button><a href="${base}/forgot">${t('signin.forgot')}</a></div></form>`;
   return userPage(tenant, { title: t('signin.title'), body, current: 'signin' });
 }
-
-/** The device cookie (usecases/devices.ts): kept half a year, renewed at each sign-in. */
-const DEVICE_COOKIE = 'wb-device';
-const DEVICE_COOKIE_SECONDS = 180 * 86_400;
 
 const SignInForm = z.object({ login: z.string().trim().min(1).max(256), password: PasswordSchema.min(1) });
 
