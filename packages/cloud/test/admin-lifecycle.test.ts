@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createWebSession, loadWebSession } from '@writeback/cloud/testing';
-import { api, errorCode, field, startCloud, str, type Started } from './helpers.js';
+import { createWebSession, loadWebSession, totpCode } from '@writeback/cloud/testing';
+import { adminApiSession, api, Clock, errorCode, field, startCloud, str, type Started } from './helpers.js';
 
 const T = '/api/v1/tenants/acme';
 const PASSWORD = 'Admin-Lifecycle-Pass-2030!';
@@ -20,6 +20,8 @@ describe('admin lifecycle through the API', () => {
   let globexKey: string;
   let tenantId: string;
   const ids = new Map<string, string>();
+  const secrets = new Map<string, string>();
+  const clock = new Clock();
 
   const create = async (login: string, role: 'admin' | 'helpdesk') => {
     const r = await api(base, 'POST', `${T}/admins`, { token: acmeKey, body: { login, password: PASSWORD, role } });
@@ -27,9 +29,26 @@ describe('admin lifecycle through the API', () => {
     ids.set(login, str(r.json, 'id'));
     return str(r.json, 'id');
   };
+  /** A full API session (enrolled on first use); each sign-in 30 s after the last, so its code is new. */
   const signIn = async (login: string) => {
-    const r = await api(base, 'POST', `${T}/admin/sessions`, { body: { login, password: PASSWORD } });
-    return { status: r.status, token: r.status === 201 ? str(r.json, 'token') : '' };
+    clock.advance(30_000);
+    const r = await adminApiSession(base, {
+      tenant: 'acme',
+      login,
+      password: PASSWORD,
+      secret: secrets.get(login) ?? null,
+      at: clock.now(),
+    });
+    secrets.set(login, r.secret);
+    return r;
+  };
+  /** The code of a sign-in with the right password (and code): refused for a disabled or removed admin. */
+  const signInCode = async (login: string) => {
+    clock.advance(30_000);
+    const secret = secrets.get(login);
+    const totp = secret ? { totp: totpCode(secret, clock.now()) } : {};
+    const r = await api(base, 'POST', `${T}/admin/sessions`, { body: { login, password: PASSWORD, ...totp } });
+    return r.status === 201 ? 'signed_in' : errorCode(r);
   };
   const listed = async (token = acmeKey) => {
     const r = await api(base, 'GET', `${T}/admins`, { token });
@@ -57,7 +76,7 @@ describe('admin lifecycle through the API', () => {
   const auditOf = async (action: string) => (await records(action)).map((i) => String(field(i, 'detail')));
 
   before(async () => {
-    s = await startCloud();
+    s = await startCloud({ deps: { now: clock.now } });
     base = s.cloud.url;
     const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true });
     acmeKey = boot.apiKey ?? '';
@@ -110,24 +129,24 @@ describe('admin lifecycle through the API', () => {
     const web = await createWebSession(
       s.cloud.store,
       { kind: 'admin', tenantId, subjectId: ids.get('desk') ?? '', subjectLogin: 'desk', data: { stage: 'ok' } },
-      Date.now(),
+      clock.now(),
     );
     assert.ok(await apiAlive(desk.token));
-    assert.ok(await loadWebSession(s.cloud.store, web.cookie, 'admin', Date.now()));
+    assert.ok(await loadWebSession(s.cloud.store, web.cookie, 'admin', clock.now()));
     const off = await patch('desk', { disabled: true });
     assert.equal(off.status, 200);
     assert.equal(field(off.json, 'disabled'), true);
     assert.equal(typeof field(off.json, 'disabledAt'), 'string');
     assert.equal(await apiAlive(desk.token), false, 'the API token has ended');
     assert.equal(
-      await loadWebSession(s.cloud.store, web.cookie, 'admin', Date.now()),
+      await loadWebSession(s.cloud.store, web.cookie, 'admin', clock.now()),
       null,
       'the page session has ended',
     );
-    assert.equal((await signIn('desk')).status, 401);
+    assert.equal(await signInCode('desk'), 'invalid_credentials');
     const on = await patch('desk', { disabled: false });
     assert.equal(field(on.json, 'disabled'), false);
-    assert.equal((await signIn('desk')).status, 201);
+    assert.equal(await signInCode('desk'), 'signed_in');
     assert.deepEqual(await auditOf('admin.admin.disable'), [`admin ${ids.get('desk')} desk`]);
     assert.deepEqual(await auditOf('admin.admin.enable'), [`admin ${ids.get('desk')} desk`]);
   });
@@ -187,7 +206,7 @@ describe('admin lifecycle through the API', () => {
     assert.equal(r.status, 204);
     assert.equal(await apiAlive(desk.token), false);
     assert.ok(!(await listed()).some((l) => l.login === 'desk'));
-    assert.equal((await signIn('desk')).status, 401);
+    assert.equal(await signInCode('desk'), 'invalid_credentials');
     assert.equal(errorCode(await remove('desk')), 'not_found', 'removed once');
     assert.equal(errorCode(await patch('desk', { disabled: false })), 'not_found', 'a removed admin cannot come back');
     const again = await api(base, 'POST', `${T}/admins`, {

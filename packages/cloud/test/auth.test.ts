@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { api, Clock, errorCode, FakeRelay, startCloud, str, type Started } from './helpers.js';
+import { adminApiSession, api, Clock, errorCode, FakeRelay, startCloud, str, type Started } from './helpers.js';
 
 describe('auth', () => {
   let s: Started;
@@ -127,21 +127,26 @@ describe('auth', () => {
   });
 
   test('admin sign-in returns a session usable as Bearer, which expires and can be ended', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', {
-      body: { login: 'root.admin', password: 'correct horse battery' },
+    // A full session: the admin enrols an authenticator through the API first (issue 10).
+    const { token, secret } = await adminApiSession(base, {
+      tenant: 'acme',
+      login: 'root.admin',
+      password: 'correct horse battery',
+      at: clock.now(),
     });
-    assert.equal(r.status, 201);
-    const token = str(r.json, 'token');
     assert.match(token, /^wbs_/);
     assert.equal((await api(base, 'GET', '/api/v1/tenants/acme/agents', { token })).status, 200);
     // Not valid in another tenant.
     assert.equal((await api(base, 'GET', '/api/v1/tenants/globex/agents', { token })).status, 404);
     clock.advance(31 * 60_000);
     assert.equal(errorCode(await api(base, 'GET', '/api/v1/tenants/acme/agents', { token })), 'unauthorized');
-    const again = await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', {
-      body: { login: 'ROOT.ADMIN', password: 'correct horse battery' },
+    const { token: t2 } = await adminApiSession(base, {
+      tenant: 'acme',
+      login: 'ROOT.ADMIN',
+      password: 'correct horse battery',
+      secret,
+      at: clock.now(),
     });
-    const t2 = str(again.json, 'token');
     assert.equal((await api(base, 'DELETE', '/api/v1/tenants/acme/admin/sessions/current', { token: t2 })).status, 204);
     assert.equal(errorCode(await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: t2 })), 'unauthorized');
   });
@@ -152,10 +157,12 @@ describe('auth', () => {
       body: { login: 'desk', password: 'helpdesk password 1', role: 'helpdesk' },
     });
     assert.equal(created.status, 201);
-    const session = await api(base, 'POST', '/api/v1/tenants/acme/admin/sessions', {
-      body: { login: 'desk', password: 'helpdesk password 1' },
+    const { token } = await adminApiSession(base, {
+      tenant: 'acme',
+      login: 'desk',
+      password: 'helpdesk password 1',
+      at: clock.now(),
     });
-    const token = str(session.json, 'token');
     assert.equal((await api(base, 'GET', '/api/v1/tenants/acme/agents', { token })).status, 200);
     assert.equal(errorCode(await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token })), 'forbidden');
     assert.equal(

@@ -1,8 +1,9 @@
 /**
  * Test fixtures for the cloud: an agent that holds real keys and answers sealed requests with
  * signed responses (protocol helpers), an in-test RelayClient that routes to such agents, and small
- * HTTP helpers. A started cloud with a store of its own, the log capture, the frozen clock and
- * `waitFor` come from @writeback/testkit (re-exported here for the tests of this folder).
+ * HTTP helpers. A started cloud with a store of its own, the log capture, the frozen clock,
+ * `waitFor` and an admin's full API session (`adminApiSession`: enrols the authenticator first when
+ * the admin has none) come from @writeback/testkit (re-exported here for the tests of this folder).
  */
 import { WebSocket } from 'ws';
 import {
@@ -29,6 +30,7 @@ import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
 import type { StartedCloud } from '@writeback/testkit';
 
 export {
+  adminApiSession,
   Clock,
   captureLogs,
   ENGINES,

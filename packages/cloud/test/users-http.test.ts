@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { api, errorCode, field, startCloud, str, type Started } from './helpers.js';
+import { adminApiSession, api, errorCode, field, startCloud, type Started } from './helpers.js';
 
 describe('users, settings and sign-in API', () => {
   let s: Started;
@@ -24,11 +24,7 @@ describe('users, settings and sign-in API', () => {
       admin: { login: 'desk', password: 'Helpdesk-Pass-2030!', role: 'helpdesk' },
     });
     apiKey = boot.apiKey ?? '';
-    const session = await api(base, 'POST', `${T}/admin/sessions`, {
-      body: { login: 'desk', password: 'Helpdesk-Pass-2030!' },
-    });
-    assert.equal(session.status, 201);
-    helpdesk = str(session.json, 'token');
+    helpdesk = (await adminApiSession(base, { tenant: 'acme', login: 'desk', password: 'Helpdesk-Pass-2030!' })).token;
   });
   after(() => s.stop());
 

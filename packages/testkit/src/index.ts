@@ -3,6 +3,7 @@
  * and the bench share, built only on the packages' public exports:
  * - start a relay hub (hub.ts), a cloud with a store of its own (cloud.ts), an agent in this
  *   process or as its own OS process (agent.ts);
+ * - sign an admin in through the API, enrolling its authenticator when it has none (admin-api.ts);
  * - capture log lines (logs.ts), wait for an event or a condition, never for time (wait.ts), and
  *   a clock the test moves by hand (clock.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
@@ -18,6 +19,7 @@ export {
   type RegisterTestAgentOptions,
   type StartAgentProcessOptions,
 } from './agent.js';
+export { adminApiSession, type AdminApiSession, type AdminApiSignIn } from './admin-api.js';
 export { Clock } from './clock.js';
 export {
   ENGINES,

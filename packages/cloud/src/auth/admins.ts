@@ -15,6 +15,7 @@ import {
   type Admin,
   type AdminRole,
 } from '../store/admins.js';
+import { getAdminTotp } from '../store/admin-totp.js';
 import type { Db } from '../store/index.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js';
 import { issueToken, parseToken, secretMatches } from './tokens.js';
@@ -63,6 +64,11 @@ export interface AdminSession {
   id: string;
   admin: Admin;
   expiresAt: number;
+  /**
+   * The admin has not enrolled an authenticator yet: the session may only enrol one (issue 10).
+   * Read from the factor on every request, so the same session is full once enrolment is confirmed.
+   */
+  enrolOnly: boolean;
 }
 
 export async function createSession(
@@ -90,7 +96,8 @@ export async function authenticateSession(db: Db, raw: string, now: number): Pro
   const rec = await getAdminSession(db, parsed.id);
   if (!secretMatches(parsed.secret, rec?.secretHash) || !rec) return null;
   if (rec.revokedAt !== null || rec.expiresAt <= now || rec.adminDisabled) return null;
-  return { id: rec.id, expiresAt: rec.expiresAt, admin: rec.admin };
+  const factor = await getAdminTotp(db, rec.admin.id);
+  return { id: rec.id, expiresAt: rec.expiresAt, admin: rec.admin, enrolOnly: factor?.confirmed !== true };
 }
 
 /** Whether `adminId` is an admin account of the tenant (enabled or not). */

@@ -10,7 +10,16 @@ import { tokenPrefix } from './tokens.js';
 export type Principal =
   | { kind: 'operator'; keyId: string }
   | { kind: 'tenant_key'; keyId: string; tenantId: string }
-  | { kind: 'admin'; sessionId: string; adminId: string; login: string; tenantId: string; role: AdminRole };
+  | {
+      kind: 'admin';
+      sessionId: string;
+      adminId: string;
+      login: string;
+      tenantId: string;
+      role: AdminRole;
+      /** No authenticator enrolled yet: the session may only enrol (http/steps/check-auth.ts checkEnrolled). */
+      enrolOnly: boolean;
+    };
 
 /** Who did something, as the audit log records it. */
 export type Actor = { kind: 'api_key' | 'admin' | 'user' | 'system'; id: string };
@@ -91,6 +100,7 @@ export async function authenticate(db: Db, token: string, now: number): Promise<
             login: s.admin.login,
             tenantId: s.admin.tenantId,
             role: s.admin.role,
+            enrolOnly: s.enrolOnly,
           }
         : null;
     }

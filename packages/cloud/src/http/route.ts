@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
 import type { CloudErrorCode } from '../errors.js';
 import type { Services } from '../services.js';
-import { checkBearer, principalOf } from './steps/check-auth.js';
+import { checkBearer, checkEnrolled, principalOf } from './steps/check-auth.js';
 import { parseInput } from './steps/parse-input.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -46,6 +46,12 @@ export interface RouteSpec<P, Q, B> {
   tag: string;
   /** `bearer`: an API key or admin session is checked before the body is even read. */
   auth: 'none' | 'bearer';
+  /**
+   * `allowed`: an admin session without an enrolled authenticator may call this route (enrolment,
+   * sign-out). Every other bearer route refuses such a session with 403
+   * `second_factor_enrolment_required`, which is added to its documented errors here.
+   */
+  enrolOnlySessions?: 'allowed';
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -82,6 +88,12 @@ export interface Route {
 export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
   spec: RouteSpec<P, Q, B>,
 ): Route {
+  const enrolOnlyAllowed = spec.enrolOnlySessions === 'allowed';
+  const refusesEnrolOnly = spec.auth === 'bearer' && !enrolOnlyAllowed;
+  const errors: readonly CloudErrorCode[] =
+    refusesEnrolOnly && !spec.errors.includes('second_factor_enrolment_required')
+      ? [...spec.errors, 'second_factor_enrolment_required']
+      : spec.errors;
   const doc: RouteDoc = {
     method: spec.method,
     url: spec.url,
@@ -91,7 +103,7 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
     auth: spec.auth,
     bodyOptional: spec.bodyOptional ?? false,
     responses: spec.responses,
-    errors: spec.errors,
+    errors,
     ...(spec.description ? { description: spec.description } : {}),
     ...(spec.params ? { params: spec.params } : {}),
     ...(spec.query ? { query: spec.query } : {}),
@@ -103,7 +115,14 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
       app.route({
         method: spec.method,
         url: spec.url,
-        ...(spec.auth === 'bearer' ? { onRequest: (req: FastifyRequest) => checkBearer(services, req) } : {}),
+        ...(spec.auth === 'bearer'
+          ? {
+              onRequest: async (req: FastifyRequest) => {
+                await checkBearer(services, req);
+                checkEnrolled(principalOf(req), { enrolOnlyAllowed });
+              },
+            }
+          : {}),
         handler: async (req: FastifyRequest, reply: FastifyReply) => {
           const ctx: RouteContext<P, Q, B> = {
             params: spec.params ? parseInput(spec.params, req.params, 'params') : ({} as P),

@@ -7,7 +7,8 @@
  *
  * Unknown tenant, unknown login, wrong password and disabled account answer alike, after the same
  * scrypt work. Codes are replay-protected (auth/admin-totp.ts), so the API is no way around the
- * pages' second factor.
+ * pages' second factor. Until an admin has enrolled an authenticator, an API session may only
+ * enrol one (beginAdminApiEnrolment, confirmAdminApiEnrolment), like the pages' first sign-in.
  */
 import {
   type Admin,
@@ -16,7 +17,8 @@ import {
   revokeAdminSessions,
   verifyAdminCredentials,
 } from '../auth/admins.js';
-import { checkAdminCode, getAdminTotp, resetAdminTotp, type TotpCheck } from '../auth/admin-totp.js';
+import { beginEnrolment, checkAdminCode, getAdminTotp, resetAdminTotp, type TotpCheck } from '../auth/admin-totp.js';
+import { totpUri } from '../auth/totp.js';
 import type { Actor } from '../auth/principal.js';
 import { deleteSubjectSessions } from '../store/web-sessions.js';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
@@ -111,11 +113,15 @@ export async function checkAdminCodeStep(
   );
 }
 
-/** The API's sign-in: both factors in one call, then a Bearer session token (shown once). */
+/**
+ * The API's sign-in: both factors in one call, then a Bearer session token (shown once). An admin
+ * without an enrolled authenticator gets a session that may only enrol one (`enrolOnly`, issue 10:
+ * enforced on every request by http/steps/check-auth.ts checkEnrolled, from the factor's state).
+ */
 export async function signInAdminForToken(
   services: Services,
   input: AdminPasswordInput & { totp?: string | undefined },
-): Promise<{ admin: Admin; token: string; expiresAt: number }> {
+): Promise<{ admin: Admin; token: string; expiresAt: number; enrolOnly: boolean }> {
   const tenant = (await findTenant(services.db, input.tenantRef)) ?? null;
   const release = await holdAttempt(budget(services, tenant, input));
   const admin = await checkPassword(services, tenant, input.login, input.password);
@@ -149,8 +155,70 @@ export async function signInAdminForToken(
   // Only failures count towards the budget.
   await release();
   const session = await createSession(services.db, admin, services.config.sessionTtlSeconds * 1000, services.now());
-  services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id });
-  return { admin, ...session };
+  const enrolOnly = factor?.confirmed !== true;
+  services.log.info('admin signed in', { tenantId: tenant.id, adminId: admin.id, enrolOnly });
+  return { admin, ...session, enrolOnly };
+}
+
+/** Who enrols through the API: the admin of an enrol-only (or any) API session, in its tenant. */
+export interface ApiEnrolmentInput {
+  tenant: Tenant;
+  admin: Pick<Admin, 'id' | 'login'>;
+}
+
+/**
+ * API enrolment, step 1: a new authenticator key for the admin, shown once (the secret and its
+ * otpauth URI); calling again replaces a key not yet confirmed. `conflict` when the admin has a
+ * confirmed factor already (replacing one is the lost-authenticator reset, never a side effect).
+ */
+export async function beginAdminApiEnrolment(
+  services: Services,
+  input: ApiEnrolmentInput,
+): Promise<{ secret: string; otpauthUri: string }> {
+  const { tenant, admin } = input;
+  const secret = await beginEnrolment(
+    services.db,
+    services.cloudKey.privateKey,
+    { id: admin.id, tenantId: tenant.id },
+    services.now(),
+  );
+  if (!secret) throw new CloudError('conflict', 'this admin has an authenticator already');
+  services.log.info('admin second factor enrolment started', { tenantId: tenant.id, adminId: admin.id, via: 'api' });
+  return { secret, otpauthUri: totpUri({ secret, issuer: `${tenant.name} admin`, account: admin.login }) };
+}
+
+/**
+ * API enrolment, step 2: the first code of the key being enrolled confirms it; from then on every
+ * session of the admin is full, and sign-in asks for a code. Wrong or replayed codes count towards
+ * the admin sign-in budget (the pages' code step, checkAdminCodeStep); `conflict` when no
+ * enrolment is under way (or the factor is confirmed already).
+ */
+export async function confirmAdminApiEnrolment(
+  services: Services,
+  input: ApiEnrolmentInput & { code: string; clientIp: string | null },
+): Promise<void> {
+  const factor = await getAdminTotp(services.db, input.admin.id);
+  if (!factor || factor.confirmed)
+    throw new CloudError(
+      'conflict',
+      factor ? 'this admin has an authenticator already' : 'no enrolment under way: start one first',
+    );
+  const { check } = await checkAdminCodeStep(services, { ...input, admin: input.admin });
+  switch (check) {
+    case 'ok':
+      services.log.info('admin second factor enrolled', {
+        tenantId: input.tenant.id,
+        adminId: input.admin.id,
+        via: 'api',
+      });
+      return;
+    case 'invalid':
+      throw new CloudError('totp_invalid', 'the code is not correct');
+    case 'replayed':
+      throw new CloudError('totp_replayed', 'the code was used already: wait for the next one');
+    case 'no_factor':
+      throw new CloudError('conflict', 'no enrolment under way: start one first');
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { userSignInRoute } from './sign-in.js';
 import { confirmDeletionsRoute, rejectDeletionsRoute, syncRunRoute, syncStatusRoute } from './sync.js';
 import { healthRoute } from './health.js';
 import { changePasswordRoute } from './password-change.js';
-import { signInRoute, signOutRoute } from './sessions.js';
+import { beginEnrolmentRoute, confirmEnrolmentRoute, signInRoute, signOutRoute } from './sessions.js';
 import {
   createAdminRoute,
   createApiKeyRoute,
@@ -37,6 +37,8 @@ const API_ROUTES: readonly Route[] = [
   resetAdminSecondFactorRoute,
   signInRoute,
   signOutRoute,
+  beginEnrolmentRoute,
+  confirmEnrolmentRoute,
   issueAgentTokenRoute,
   registerAgentRoute,
   listAgentsRoute,

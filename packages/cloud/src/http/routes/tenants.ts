@@ -139,7 +139,7 @@ export const createAdminRoute = defineRoute({
   operationId: 'createAdmin',
   summary: 'Create a tenant admin account',
   description:
-    'Audited (admin.admin.create). A login is unique in the tenant, removed accounts included (409 conflict).',
+    'Audited (admin.admin.create). A login is unique in the tenant, removed accounts included (409 conflict). Until the new admin enrols an authenticator, an API session of it may only enrol (POST .../admin/second-factor).',
   tag: 'operator',
   auth: 'bearer',
   params: TenantParams,
