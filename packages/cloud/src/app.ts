@@ -126,6 +126,8 @@ export async function createCloud(
   const db = await openStore({
     url: config.databaseUrl,
     ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+    poolSize: config.databasePoolSize,
+    log: log.child({ component: 'store' }),
   });
   const cleanup: (() => Promise<void>)[] = [() => db.close()];
   const unwind = async () => {

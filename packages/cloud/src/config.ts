@@ -47,6 +47,8 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _')
     .optional(),
+  /** PostgreSQL only: connections this node keeps in its pool (every node has its own; mind the server's max_connections). */
+  databasePoolSize: PositiveInt.max(1_000).default(10),
   relayMode: z.enum(['embedded', 'nats']).default('embedded'),
   natsUrl: z.string().min(1).optional(),
   /** Subject prefix shared with the relay nodes (lets deployments, or test runs, share one NATS). */
@@ -145,6 +147,7 @@ const ENV: Record<string, string> = {
   host: 'HOST',
   databaseUrl: 'DATABASE_URL',
   databaseSchema: 'DATABASE_SCHEMA',
+  databasePoolSize: 'DATABASE_POOL_SIZE',
   relayMode: 'RELAY_MODE',
   natsUrl: 'NATS_URL',
   natsPrefix: 'NATS_PREFIX',

@@ -22,7 +22,9 @@ export interface Db {
   exec(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   /**
    * Run `fn` in one transaction: committed when it resolves, rolled back when it throws. Inside, use
-   * the `Db` passed to `fn` (nested `tx` calls join the outer transaction).
+   * the `Db` passed to `fn` (nested `tx` calls join the outer transaction). `fn` may run more than
+   * once: PostgreSQL runs it again when its connection broke before COMMIT was sent (the first run
+   * was rolled back), so keep it to store work, without effects outside the store.
    */
   tx<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;

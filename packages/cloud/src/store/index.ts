@@ -1,4 +1,5 @@
 /** Opening the store for a DATABASE_URL and bringing its schema up to date. */
+import type { Logger } from '@writeback/protocol';
 import { migrate } from './migrations.js';
 import { openPostgres } from './postgres.js';
 import { openSqlite } from './sqlite.js';
@@ -14,6 +15,10 @@ export interface OpenStoreOptions {
   url: string;
   /** PostgreSQL schema (created if missing). */
   schema?: string;
+  /** PostgreSQL: connections in the pool (default 10). */
+  poolSize?: number;
+  /** PostgreSQL: where lost connections are reported. */
+  log?: Logger;
   /** Apply migrations (default true). */
   migrate?: boolean;
 }
@@ -22,7 +27,12 @@ export interface OpenStoreOptions {
 export async function openStore(o: OpenStoreOptions): Promise<Db> {
   const db = o.url.startsWith('sqlite:')
     ? openSqlite(o.url)
-    : await openPostgres({ url: o.url, ...(o.schema ? { schema: o.schema } : {}) });
+    : await openPostgres({
+        url: o.url,
+        ...(o.schema ? { schema: o.schema } : {}),
+        ...(o.poolSize !== undefined ? { max: o.poolSize } : {}),
+        ...(o.log ? { log: o.log } : {}),
+      });
   if (o.migrate !== false) {
     try {
       await migrate(db);
