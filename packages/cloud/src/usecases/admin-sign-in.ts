@@ -26,6 +26,7 @@ import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
 import { findTenant, type Tenant } from '../tenants/tenants.js';
 import { accountBudget, adminBudgetKey, holdAttempt, withAttempt } from './attempts.js';
+import { issueDeviceToken, knownDevice } from './devices.js';
 
 export interface AdminPasswordInput {
   /** The tenant as the caller named it: slug or id. */
@@ -33,19 +34,26 @@ export interface AdminPasswordInput {
   login: string;
   password: string;
   clientIp: string | null;
+  /** The browser's admin device cookie (usecases/devices.ts), pages only. */
+  deviceToken?: string | null | undefined;
 }
 
 function budget(
   services: Services,
   tenant: Tenant | null,
-  input: { tenantRef: string; login: string; clientIp: string | null },
+  input: { tenantRef: string; login: string; clientIp: string | null; deviceToken?: string | null | undefined },
 ) {
+  const account = adminBudgetKey(tenant, input.tenantRef, input.login);
   return accountBudget(services.limiters.adminSignIn, {
-    account: adminBudgetKey(tenant, input.tenantRef, input.login),
+    account,
     ip: input.clientIp,
-    device: null,
+    device: knownDevice(services, account, input.deviceToken),
   });
 }
+
+/** A device token for the browser of an admin who passed both steps (its own budget next time). */
+export const adminDeviceToken = (services: Services, tenant: Tenant, login: string): string =>
+  issueDeviceToken(services, adminBudgetKey(tenant, tenant.id, login));
 
 async function checkPassword(services: Services, tenant: Tenant | null, login: string, password: string) {
   if (tenant) return verifyAdminCredentials(services.db, tenant.id, login, password);
@@ -87,11 +95,22 @@ export async function checkAdminPasswordStep(
  */
 export async function checkAdminCodeStep(
   services: Services,
-  input: { tenant: Tenant; admin: Pick<Admin, 'id' | 'login'>; code: string; clientIp: string | null },
+  input: {
+    tenant: Tenant;
+    admin: Pick<Admin, 'id' | 'login'>;
+    code: string;
+    clientIp: string | null;
+    deviceToken?: string | null | undefined;
+  },
 ): Promise<{ check: TotpCheck; enrolled: boolean }> {
   const { tenant, admin } = input;
   return withAttempt(
-    budget(services, tenant, { tenantRef: tenant.id, login: admin.login, clientIp: input.clientIp }),
+    budget(services, tenant, {
+      tenantRef: tenant.id,
+      login: admin.login,
+      clientIp: input.clientIp,
+      deviceToken: input.deviceToken,
+    }),
     (r: { check: TotpCheck }) => r.check !== 'ok' && r.check !== 'no_factor',
     async () => {
       const factor = await getAdminTotp(services.db, admin.id);

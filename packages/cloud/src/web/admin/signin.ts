@@ -20,12 +20,18 @@ import { csrfTokenFor } from '../csrf.js';
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage } from '../page.js';
-import { endSession, startSession } from '../session.js';
+import { endSession, isSecureSite, startSession } from '../session.js';
 import { waitText } from './format.js';
 import { adminBase, adminSession, loadAdminAccount, MFA_WINDOW_MS, type AdminSessionData } from './guard.js';
 import { adminLayout } from './layout.js';
 import { beginEnrolment, getAdminTotp, unsealSecret, type TotpCheck } from '../../auth/admin-totp.js';
-import { checkAdminCodeStep, checkAdminPasswordStep, type SignedInAdmin } from '../../usecases/admin-sign-in.js';
+import {
+  adminDeviceToken,
+  checkAdminCodeStep,
+  checkAdminPasswordStep,
+  type SignedInAdmin,
+} from '../../usecases/admin-sign-in.js';
+import { getCookie, setCookie } from '../cookies.js';
 
 const SignInForm = z.object({ login: z.string().trim().min(1).max(128), password: PasswordSchema.min(1) });
 const CodeForm = z.object({ code: z.string().trim().max(16) });
@@ -44,6 +50,10 @@ ${csrfField(csrf)}
 </form>
 </div>`;
 }
+
+/** The admin pages' device cookie (usecases/devices.ts), apart from the end-user one. */
+const ADMIN_DEVICE_COOKIE = 'wb-admin-device';
+const ADMIN_DEVICE_COOKIE_SECONDS = 180 * 86_400;
 
 /** The wait of a rate_limited refusal, or null for any other error. */
 const retryAfter = (err: unknown): number | null =>
@@ -105,6 +115,7 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
         login: form.login,
         password: form.password,
         clientIp: req.ip,
+        deviceToken: getCookie(req, ADMIN_DEVICE_COOKIE, isSecureSite(services)),
       });
     } catch (err) {
       const wait = retryAfter(err);
@@ -214,7 +225,13 @@ ${csrfField(st.session.csrfToken)}
     if (!st) return reply;
     let step: { check: TotpCheck; enrolled: boolean };
     try {
-      step = await checkAdminCodeStep(services, { tenant, admin: st.admin, code: form.code, clientIp: req.ip });
+      step = await checkAdminCodeStep(services, {
+        tenant,
+        admin: st.admin,
+        code: form.code,
+        clientIp: req.ip,
+        deviceToken: getCookie(req, ADMIN_DEVICE_COOKIE, isSecureSite(services)),
+      });
     } catch (err) {
       const wait = retryAfter(err);
       if (wait === null) throw err;
@@ -241,6 +258,12 @@ ${csrfField(st.session.csrfToken)}
           r === 'replayed' ? 'totp_replayed' : 'totp_invalid',
         ),
       );
+    // This browser is now a known one for the admin (issue 10: its own attempt budget).
+    setCookie(reply, ADMIN_DEVICE_COOKIE, adminDeviceToken(services, tenant, st.admin.login), {
+      secure: isSecureSite(services),
+      sameSite: 'Strict',
+      maxAge: ADMIN_DEVICE_COOKIE_SECONDS,
+    });
     // A new session (new id, secret and CSRF token) for the fully signed-in admin.
     const data: AdminSessionData = { stage: 'ok', pwAt: services.now() };
     await startSession(services, req, reply, {
