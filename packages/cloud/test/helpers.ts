@@ -4,7 +4,9 @@
  * HTTP helpers. A started cloud with a store of its own, the log capture, the frozen clock,
  * `waitFor` and an admin's full API session (`adminApiSession`: enrols the authenticator first when
  * the admin has none) come from @writeback/testkit (re-exported here for the tests of this folder).
+ * `describeOnEveryStore` runs a repository's conformance tests on SQLite and PostgreSQL.
  */
+import { after, before, describe } from 'node:test';
 import { WebSocket } from 'ws';
 import {
   RelayToAgentFrameSchema,
@@ -27,7 +29,9 @@ import {
   type ResponseEnvelope,
 } from '@writeback/protocol';
 import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
-import type { StartedCloud } from '@writeback/testkit';
+import { ENGINES, tempStore, type EngineName, type StartedCloud, type TempStore } from '@writeback/testkit';
+import { CloudError } from '../src/errors.js';
+import { openStore, type Db } from '../src/store/index.js';
 
 export {
   adminApiSession,
@@ -45,6 +49,69 @@ export {
 } from '@writeback/testkit';
 /** A started cloud (`startCloud`). */
 export type Started = StartedCloud;
+
+/** Open a temporary store as a Db; migrated unless `migrate: false`. */
+export function openTempStore(ts: TempStore, o: { migrate?: boolean } = {}): Promise<Db> {
+  return openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}), ...o });
+}
+
+/** What a store conformance block gets. `db` and `temp` exist once its `before` ran: read them in hooks and tests. */
+export interface StoreUnderTest {
+  readonly engine: EngineName;
+  /** The opened store (one of its own per engine, for the whole block). */
+  readonly db: Db;
+  /** The temporary store behind `db` (to open a second pool on it, as another node would). */
+  readonly temp: TempStore;
+}
+
+/**
+ * `describe(`${name} on ${engine}`)` for SQLite and PostgreSQL, same body: a store of its own is
+ * opened before the block's own hooks and tests, closed and dropped after them.
+ */
+export function describeOnEveryStore(
+  name: string,
+  body: (store: StoreUnderTest) => void,
+  o: { migrate?: boolean } = {},
+): void {
+  for (const engine of ENGINES) {
+    describe(`${name} on ${engine}`, () => {
+      let temp: TempStore | undefined;
+      let db: Db | undefined;
+      const opened = <T>(v: T | undefined): T => {
+        if (v === undefined) throw new Error('the store opens in before(): read it in hooks and tests');
+        return v;
+      };
+      before(async () => {
+        temp = tempStore(engine);
+        db = await openTempStore(temp, o);
+      });
+      after(async () => {
+        await db?.close();
+        await temp?.drop();
+      });
+      body({
+        engine,
+        get db() {
+          return opened(db);
+        },
+        get temp() {
+          return opened(temp);
+        },
+      });
+    });
+  }
+}
+
+/** The code of the CloudError a promise rejects with, or 'no error'; any other error is thrown on. */
+export async function cloudErrorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CloudError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
 
 export interface ApiResponse {
   status: number;

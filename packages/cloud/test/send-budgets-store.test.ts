@@ -5,64 +5,49 @@
  * dropped.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { openStore, type Db } from '../src/store/index.js';
+import { test } from 'node:test';
 import { DAY_MS, dayOf, sendBudgetRepository } from '../src/store/send-budgets.js';
-import { ENGINES, tempStore, type TempStore } from './helpers.js';
+import { describeOnEveryStore } from './helpers.js';
 
-for (const engine of ENGINES) {
-  describe(`send budgets on ${engine}`, () => {
-    let ts: TempStore;
-    let db: Db;
-    let n = 0;
-    const fresh = () => `test-${++n}`;
-    before(async () => {
-      ts = tempStore(engine);
-      db = await openStore({ url: String(ts.config.databaseUrl), ...(ts.schema ? { schema: ts.schema } : {}) });
-    });
-    after(async () => {
-      await db.close();
-      await ts.drop();
-    });
+describeOnEveryStore('send budgets', (store) => {
+  let n = 0;
+  const fresh = () => `test-${++n}`;
 
-    test('counts up to the limit per key and day, and gives back', async () => {
-      const repo = sendBudgetRepository(db);
-      const key = fresh();
-      const day = dayOf(Date.UTC(2026, 11, 2, 23, 59));
-      assert.equal(dayOf(Date.UTC(2026, 11, 3)), day + 1);
-      for (let i = 0; i < 3; i++) assert.ok(await repo.take(key, day, 3));
-      assert.equal(await repo.take(key, day, 3), false);
-      assert.equal(await repo.count(key, day), 3, 'a refused take counts nothing');
-      await repo.giveBack(key, day);
-      assert.ok(await repo.take(key, day, 3));
-      assert.ok(await repo.take(key, day + 1, 3), 'a new day starts afresh');
-      assert.ok(await repo.take(`${key}-other`, day, 3), 'keys are independent');
-      // The tenant raised its limit: the day's count carries on under the new one.
-      assert.ok(await repo.take(key, day, 5));
-      assert.ok(await repo.take(key, day, 5));
-      assert.equal(await repo.take(key, day, 5), false);
-    });
-
-    test('100 parallel sends on one key, through two nodes, get exactly the limit', async () => {
-      const key = fresh();
-      const day = dayOf(DAY_MS * 20_000);
-      const nodeA = sendBudgetRepository(db);
-      const nodeB = sendBudgetRepository(db);
-      const results = await Promise.all(
-        Array.from({ length: 100 }, (_, i) => (i % 2 ? nodeA : nodeB).take(key, day, 7)),
-      );
-      assert.equal(results.filter(Boolean).length, 7);
-      assert.equal(await nodeA.count(key, day), 7);
-    });
-
-    test('earlier days are dropped', async () => {
-      const repo = sendBudgetRepository(db);
-      const key = fresh();
-      await repo.take(key, 100, 3);
-      await repo.take(key, 101, 3);
-      assert.ok((await repo.deleteBefore(101)) >= 1);
-      assert.equal(await repo.count(key, 100), 0);
-      assert.equal(await repo.count(key, 101), 1);
-    });
+  test('counts up to the limit per key and day, and gives back', async () => {
+    const repo = sendBudgetRepository(store.db);
+    const key = fresh();
+    const day = dayOf(Date.UTC(2026, 11, 2, 23, 59));
+    assert.equal(dayOf(Date.UTC(2026, 11, 3)), day + 1);
+    for (let i = 0; i < 3; i++) assert.ok(await repo.take(key, day, 3));
+    assert.equal(await repo.take(key, day, 3), false);
+    assert.equal(await repo.count(key, day), 3, 'a refused take counts nothing');
+    await repo.giveBack(key, day);
+    assert.ok(await repo.take(key, day, 3));
+    assert.ok(await repo.take(key, day + 1, 3), 'a new day starts afresh');
+    assert.ok(await repo.take(`${key}-other`, day, 3), 'keys are independent');
+    // The tenant raised its limit: the day's count carries on under the new one.
+    assert.ok(await repo.take(key, day, 5));
+    assert.ok(await repo.take(key, day, 5));
+    assert.equal(await repo.take(key, day, 5), false);
   });
-}
+
+  test('100 parallel sends on one key, through two nodes, get exactly the limit', async () => {
+    const key = fresh();
+    const day = dayOf(DAY_MS * 20_000);
+    const nodeA = sendBudgetRepository(store.db);
+    const nodeB = sendBudgetRepository(store.db);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? nodeA : nodeB).take(key, day, 7)));
+    assert.equal(results.filter(Boolean).length, 7);
+    assert.equal(await nodeA.count(key, day), 7);
+  });
+
+  test('earlier days are dropped', async () => {
+    const repo = sendBudgetRepository(store.db);
+    const key = fresh();
+    await repo.take(key, 100, 3);
+    await repo.take(key, 101, 3);
+    assert.ok((await repo.deleteBefore(101)) >= 1);
+    assert.equal(await repo.count(key, 100), 0);
+    assert.equal(await repo.count(key, 101), 1);
+  });
+});

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { MIGRATIONS, migrate, openStore, type Db } from '../src/store/index.js';
-import { CloudError } from '../src/errors.js';
+import { test } from 'node:test';
+import { MIGRATIONS, migrate } from '../src/store/index.js';
 import { createTenant, findTenant, listTenants } from '../src/tenants/tenants.js';
 import { finishRecord, getAuditByRequestId, insertPending, listAudit, sweepPending } from '../src/audit/audit.js';
 import { authenticateApiKey, createApiKey, revokeApiKey } from '../src/auth/api-keys.js';
@@ -31,51 +30,27 @@ import {
   takeSyncLease,
   tenantHasSynced,
 } from '../src/store/sync-state.js';
-import { ENGINES, tempStore, type TempStore } from './helpers.js';
-
-const codeOf = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CloudError) return e.code;
-    throw e;
-  }
-  return 'no error';
-};
+import { cloudErrorCode, describeOnEveryStore, openTempStore, tempStore } from './helpers.js';
 
 test('placeholders are numbered outside quoted text only', () => {
   assert.equal(numberPlaceholders(`SELECT ? , '?' , "a?" , ?`), `SELECT $1 , '?' , "a?" , $2`);
 });
 
-for (const engine of ENGINES) {
-  describe(`store on ${engine}`, () => {
-    let ts: TempStore;
-    let db: Db;
-    before(async () => {
-      ts = tempStore(engine);
-      db = await openStore({
-        url: String(ts.config.databaseUrl),
-        ...(ts.schema ? { schema: ts.schema } : {}),
-        migrate: false,
-      });
-    });
-    after(async () => {
-      await db.close();
-      await ts.drop();
-    });
-
+describeOnEveryStore(
+  'store',
+  (store) => {
     test('migrations apply from empty, are recorded, and a re-run applies nothing', async () => {
-      const first = await migrate(db);
+      const first = await migrate(store.db);
       assert.deepEqual(
         first,
         MIGRATIONS.map((m) => m.id),
       );
-      const rows = await db.query('SELECT id, name FROM schema_migrations ORDER BY id');
+      const rows = await store.db.query('SELECT id, name FROM schema_migrations ORDER BY id');
       assert.deepEqual(
         rows.map((r) => Number(r.id)),
         MIGRATIONS.map((m) => m.id),
       );
-      assert.deepEqual(await migrate(db), []);
+      assert.deepEqual(await migrate(store.db), []);
       // Every table of the logical schema exists and is empty.
       for (const table of [
         'tenants',
@@ -87,18 +62,14 @@ for (const engine of ENGINES) {
         'cloud_keys',
         'audit',
       ]) {
-        const row = await db.one(`SELECT COUNT(*) AS n FROM ${table}`);
+        const row = await store.db.one(`SELECT COUNT(*) AS n FROM ${table}`);
         assert.equal(Number(row?.n), 0, table);
       }
     });
 
     test('concurrent migrate calls agree: one applies, the others see it applied', async () => {
-      const ts2 = tempStore(engine);
-      const one = await openStore({
-        url: String(ts2.config.databaseUrl),
-        ...(ts2.schema ? { schema: ts2.schema } : {}),
-        migrate: false,
-      });
+      const ts2 = tempStore(store.engine);
+      const one = await openTempStore(ts2, { migrate: false });
       try {
         const all = await Promise.all([migrate(one), migrate(one), migrate(one)]);
         assert.deepEqual(
@@ -108,19 +79,11 @@ for (const engine of ENGINES) {
       } finally {
         await one.close();
       }
-      if (engine === 'sqlite') return ts2.drop();
+      if (store.engine === 'sqlite') return ts2.drop();
       // PostgreSQL: two separate pools (two nodes starting together) on a fresh schema.
       await ts2.drop();
-      const a = await openStore({
-        url: String(ts2.config.databaseUrl),
-        ...(ts2.schema ? { schema: ts2.schema } : {}),
-        migrate: false,
-      });
-      const b = await openStore({
-        url: String(ts2.config.databaseUrl),
-        ...(ts2.schema ? { schema: ts2.schema } : {}),
-        migrate: false,
-      });
+      const a = await openTempStore(ts2, { migrate: false });
+      const b = await openTempStore(ts2, { migrate: false });
       try {
         const [x, y] = await Promise.all([migrate(a), migrate(b)]);
         assert.deepEqual(
@@ -136,7 +99,7 @@ for (const engine of ENGINES) {
 
     test('a failed transaction leaves nothing behind; a unique violation is a conflict', async () => {
       await assert.rejects(
-        db.tx(async (t) => {
+        store.db.tx(async (t) => {
           await t.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [
             't-00000000000000aa',
             'rolled-back',
@@ -147,64 +110,63 @@ for (const engine of ENGINES) {
         }),
         /boom/,
       );
-      assert.equal(await findTenant(db, 'rolled-back'), undefined);
-      await createTenant(db, { slug: 'unique-one', name: 'U' }, 1);
-      assert.equal(await codeOf(createTenant(db, { slug: 'unique-one', name: 'U2' }, 2)), 'conflict');
-      assert.ok((await listTenants(db)).some((t) => t.slug === 'unique-one'));
+      assert.equal(await findTenant(store.db, 'rolled-back'), undefined);
+      await createTenant(store.db, { slug: 'unique-one', name: 'U' }, 1);
+      assert.equal(await cloudErrorCode(createTenant(store.db, { slug: 'unique-one', name: 'U2' }, 2)), 'conflict');
+      assert.ok((await listTenants(store.db)).some((t) => t.slug === 'unique-one'));
     });
 
     test('a found tenant is remembered per store; a miss is asked again (another node may create it)', async () => {
-      assert.equal(await findTenant(db, 'made-elsewhere'), undefined);
+      assert.equal(await findTenant(store.db, 'made-elsewhere'), undefined);
       // Another node (a second pool on the same database) creates it: the miss was not remembered.
-      const other = await openStore({
-        url: String(ts.config.databaseUrl),
-        ...(ts.schema ? { schema: ts.schema } : {}),
-        migrate: false,
-      });
+      const other = await openTempStore(store.temp, { migrate: false });
       try {
         await createTenant(other, { slug: 'made-elsewhere', name: 'E' }, 5);
       } finally {
         await other.close();
       }
-      const found = await findTenant(db, 'made-elsewhere');
+      const found = await findTenant(store.db, 'made-elsewhere');
       assert.equal(found?.name, 'E');
       // The next look is served from memory: the same frozen object, by slug and by id.
-      assert.equal(await findTenant(db, 'made-elsewhere'), found);
+      assert.equal(await findTenant(store.db, 'made-elsewhere'), found);
       assert.ok(Object.isFrozen(found));
-      assert.equal((await findTenant(db, found?.id ?? ''))?.slug, 'made-elsewhere');
+      assert.equal((await findTenant(store.db, found?.id ?? ''))?.slug, 'made-elsewhere');
     });
 
     test('numbers round-trip as numbers (BIGINT ms timestamps)', async () => {
-      const t = await createTenant(db, { slug: 'big-time', name: 'B' }, 4_102_444_800_123);
-      const again = await findTenant(db, t.id);
+      const t = await createTenant(store.db, { slug: 'big-time', name: 'B' }, 4_102_444_800_123);
+      const again = await findTenant(store.db, t.id);
       assert.equal(again?.createdAt, 4_102_444_800_123);
       assert.equal(typeof again?.createdAt, 'number');
     });
 
     test('api keys: only the hash is stored; revoked keys stop authenticating', async () => {
-      const tenant = await createTenant(db, { slug: 'keys', name: 'K' }, 10);
-      const { key, token } = await createApiKey(db, { scope: 'tenant', tenantId: tenant.id, name: 'k' }, 10);
-      const stored = await db.one('SELECT secret_hash FROM api_keys WHERE id = ?', [key.id]);
+      const tenant = await createTenant(store.db, { slug: 'keys', name: 'K' }, 10);
+      const { key, token } = await createApiKey(store.db, { scope: 'tenant', tenantId: tenant.id, name: 'k' }, 10);
+      const stored = await store.db.one('SELECT secret_hash FROM api_keys WHERE id = ?', [key.id]);
       assert.ok(stored && typeof stored.secret_hash === 'string' && !token.includes(stored.secret_hash));
-      assert.equal((await authenticateApiKey(db, token, 20))?.id, key.id);
-      assert.equal(await authenticateApiKey(db, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 20), null);
-      assert.equal(await revokeApiKey(db, tenant.id, key.id, 30), true);
-      assert.equal(await authenticateApiKey(db, token, 40), null);
+      assert.equal((await authenticateApiKey(store.db, token, 20))?.id, key.id);
+      assert.equal(
+        await authenticateApiKey(store.db, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 20),
+        null,
+      );
+      assert.equal(await revokeApiKey(store.db, tenant.id, key.id, 30), true);
+      assert.equal(await authenticateApiKey(store.db, token, 40), null);
     });
 
     test('the cloud key is created once, encrypted, and refuses the wrong master key', async () => {
       const mk = Buffer.alloc(32, 7);
-      const k1 = await loadOrCreateCloudKey(db, mk, 1);
-      const k2 = await loadOrCreateCloudKey(db, mk, 2);
+      const k1 = await loadOrCreateCloudKey(store.db, mk, 1);
+      const k2 = await loadOrCreateCloudKey(store.db, mk, 2);
       assert.equal(k1.publicKey, k2.publicKey);
-      const row = await db.one('SELECT private_key_enc FROM cloud_keys WHERE id = ?', [k1.id]);
+      const row = await store.db.one('SELECT private_key_enc FROM cloud_keys WHERE id = ?', [k1.id]);
       assert.ok(row && typeof row.private_key_enc === 'string' && row.private_key_enc.startsWith('v1.'));
-      assert.equal(await codeOf(loadOrCreateCloudKey(db, Buffer.alloc(32, 8), 3)), 'master_key_mismatch');
+      assert.equal(await cloudErrorCode(loadOrCreateCloudKey(store.db, Buffer.alloc(32, 8), 3)), 'master_key_mismatch');
     });
 
     test('audit: pending → done once; finish and sweep race with exactly one winner', async () => {
       const requestId = randomUUID();
-      await insertPending(db, {
+      await insertPending(store.db, {
         tenantId: 't-x',
         requestId,
         actor: { kind: 'api_key', id: 'k1' },
@@ -213,11 +175,11 @@ for (const engine of ENGINES) {
         startedAt: 100,
         deadlineAt: 200,
       });
-      assert.equal((await getAuditByRequestId(db, requestId))?.state, 'pending');
+      assert.equal((await getAuditByRequestId(store.db, requestId))?.state, 'pending');
       // A duplicate request id is refused: one record per request.
       assert.equal(
-        await codeOf(
-          insertPending(db, {
+        await cloudErrorCode(
+          insertPending(store.db, {
             tenantId: 't-x',
             requestId,
             actor: { kind: 'api_key', id: 'k1' },
@@ -229,12 +191,12 @@ for (const engine of ENGINES) {
         'conflict',
       );
       const results = await Promise.all([
-        finishRecord(db, requestId, { outcome: 'succeeded', latencyMs: 5, finishedAt: 105 }),
-        sweepPending(db, 1_000, 1_000).then((n) => n > 0),
-        finishRecord(db, requestId, { outcome: 'timeout', latencyMs: 6, finishedAt: 106 }),
+        finishRecord(store.db, requestId, { outcome: 'succeeded', latencyMs: 5, finishedAt: 105 }),
+        sweepPending(store.db, 1_000, 1_000).then((n) => n > 0),
+        finishRecord(store.db, requestId, { outcome: 'timeout', latencyMs: 6, finishedAt: 106 }),
       ]);
       assert.equal(results.filter(Boolean).length, 1);
-      const rec = await getAuditByRequestId(db, requestId);
+      const rec = await getAuditByRequestId(store.db, requestId);
       assert.equal(rec?.state, 'done');
       assert.ok(rec?.outcome === 'succeeded' || rec?.outcome === 'outcome_unknown' || rec?.outcome === 'timeout');
     });
@@ -243,7 +205,7 @@ for (const engine of ENGINES) {
       const ids = Array.from({ length: 40 }, () => randomUUID());
       await Promise.all(
         ids.map(async (requestId, i) => {
-          await insertPending(db, {
+          await insertPending(store.db, {
             tenantId: 't-many',
             requestId,
             actor: { kind: 'user', id: `u${i}` },
@@ -253,7 +215,7 @@ for (const engine of ENGINES) {
             deadlineAt: 9_000,
           });
           assert.equal(
-            await finishRecord(db, requestId, {
+            await finishRecord(store.db, requestId, {
               outcome: i % 2 ? 'succeeded' : 'policy_violation',
               reasons: i % 2 ? undefined : ['too_short'],
               latencyMs: i,
@@ -263,7 +225,7 @@ for (const engine of ENGINES) {
           );
         }),
       );
-      const rows = await db.query("SELECT request_id, state FROM audit WHERE tenant_id = 't-many'");
+      const rows = await store.db.query("SELECT request_id, state FROM audit WHERE tenant_id = 't-many'");
       assert.equal(rows.length, ids.length);
       assert.ok(rows.every((r) => r.state === 'done'));
       assert.equal(new Set(rows.map((r) => r.request_id)).size, ids.length);
@@ -272,7 +234,7 @@ for (const engine of ENGINES) {
     test('audit: the sweep closes only records past their deadline', async () => {
       const live = randomUUID();
       const dead = randomUUID();
-      await insertPending(db, {
+      await insertPending(store.db, {
         tenantId: 't-sweep',
         requestId: live,
         actor: { kind: 'user', id: 'a' },
@@ -280,7 +242,7 @@ for (const engine of ENGINES) {
         startedAt: 50_000,
         deadlineAt: 60_000,
       });
-      await insertPending(db, {
+      await insertPending(store.db, {
         tenantId: 't-sweep',
         requestId: dead,
         actor: { kind: 'user', id: 'b' },
@@ -288,18 +250,18 @@ for (const engine of ENGINES) {
         startedAt: 10_000,
         deadlineAt: 20_000,
       });
-      assert.equal(await sweepPending(db, 30_000, 55_000), 1);
-      const d = await getAuditByRequestId(db, dead);
+      assert.equal(await sweepPending(store.db, 30_000, 55_000), 1);
+      const d = await getAuditByRequestId(store.db, dead);
       assert.equal(d?.state, 'done');
       assert.equal(d?.outcome, 'outcome_unknown');
       assert.equal(d?.latencyMs, 45_000);
-      assert.equal((await getAuditByRequestId(db, live))?.state, 'pending');
+      assert.equal((await getAuditByRequestId(store.db, live))?.state, 'pending');
     });
 
     test('audit listing: filters, newest first, cursor pages cover everything once', async () => {
       for (let i = 0; i < 7; i++) {
         const requestId = randomUUID();
-        await insertPending(db, {
+        await insertPending(store.db, {
           tenantId: 't-list',
           requestId,
           actor: { kind: 'user', id: 'x' },
@@ -308,7 +270,7 @@ for (const engine of ENGINES) {
           startedAt: 5_000 + (i < 3 ? 0 : i),
           deadlineAt: 99_000,
         });
-        await finishRecord(db, requestId, {
+        await finishRecord(store.db, requestId, {
           outcome: i % 2 ? 'succeeded' : 'wrong_current_password',
           latencyMs: 1,
           finishedAt: 6_000,
@@ -317,7 +279,7 @@ for (const engine of ENGINES) {
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await listAudit(db, 't-list', { limit: 3, cursor });
+        const page = await listAudit(store.db, 't-list', { limit: 3, cursor });
         seen.push(...page.items.map((r) => r.requestId));
         for (let i = 1; i < page.items.length; i++)
           assert.ok((page.items[i - 1]?.startedAt ?? 0) >= (page.items[i]?.startedAt ?? 0));
@@ -325,113 +287,123 @@ for (const engine of ENGINES) {
       } while (cursor);
       assert.equal(seen.length, 7);
       assert.equal(new Set(seen).size, 7);
-      assert.equal((await listAudit(db, 't-list', { limit: 50, user: 'bob' })).items.length, 3);
-      assert.equal((await listAudit(db, 't-list', { limit: 50, outcome: 'wrong_current_password' })).items.length, 4);
-      assert.equal((await listAudit(db, 't-list', { limit: 50, from: 5_004 })).items.length, 3);
-      assert.equal(await codeOf(listAudit(db, 't-list', { limit: 5, cursor: 'not-a-cursor' })), 'invalid_request');
+      assert.equal((await listAudit(store.db, 't-list', { limit: 50, user: 'bob' })).items.length, 3);
+      assert.equal(
+        (await listAudit(store.db, 't-list', { limit: 50, outcome: 'wrong_current_password' })).items.length,
+        4,
+      );
+      assert.equal((await listAudit(store.db, 't-list', { limit: 50, from: 5_004 })).items.length, 3);
+      assert.equal(
+        await cloudErrorCode(listAudit(store.db, 't-list', { limit: 5, cursor: 'not-a-cursor' })),
+        'invalid_request',
+      );
     });
 
     test('sync state: created once (concurrently too), full walk, cursors, first completion kept', async () => {
-      const { id } = await createTenant(db, { slug: 'sync-walk', name: 'S' }, 1);
-      assert.equal(await getSyncState(db, id), null);
-      assert.equal(await tenantHasSynced(db, id), false);
-      const made = await Promise.all([ensureSyncState(db, id), ensureSyncState(db, id), ensureSyncState(db, id)]);
+      const { id } = await createTenant(store.db, { slug: 'sync-walk', name: 'S' }, 1);
+      assert.equal(await getSyncState(store.db, id), null);
+      assert.equal(await tenantHasSynced(store.db, id), false);
+      const made = await Promise.all([
+        ensureSyncState(store.db, id),
+        ensureSyncState(store.db, id),
+        ensureSyncState(store.db, id),
+      ]);
       assert.ok(made.every((s) => s.phase === 'idle' && s.cursor === null && !s.inFull && s.total === 0));
-      const rows = await db.query('SELECT tenant_id FROM sync_state WHERE tenant_id = ?', [id]);
+      const rows = await store.db.query('SELECT tenant_id FROM sync_state WHERE tenant_id = ?', [id]);
       assert.equal(rows.length, 1);
 
-      await beginFullSync(db, id, false);
-      await setSyncCursor(db, id, 'full', 'f-1');
-      let s = await getSyncState(db, id);
+      await beginFullSync(store.db, id, false);
+      await setSyncCursor(store.db, id, 'full', 'f-1');
+      let s = await getSyncState(store.db, id);
       assert.equal(s?.phase, 'full');
       assert.equal(s?.inFull, true);
       assert.equal(s?.fullCursor, 'f-1');
       // Resuming keeps the stored cursor; starting again clears it.
-      await beginFullSync(db, id, true);
-      assert.equal((await getSyncState(db, id))?.fullCursor, 'f-1');
-      await finishFullSync(db, id, 'c-1', 4_102_444_800_000);
-      s = await getSyncState(db, id);
+      await beginFullSync(store.db, id, true);
+      assert.equal((await getSyncState(store.db, id))?.fullCursor, 'f-1');
+      await finishFullSync(store.db, id, 'c-1', 4_102_444_800_000);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.cursor, 'c-1');
       assert.equal(s?.fullCursor, null);
       assert.equal(s?.inFull, false);
       assert.equal(s?.firstFullAt, 4_102_444_800_000);
       assert.equal(typeof s?.firstFullAt, 'number');
-      assert.equal(await tenantHasSynced(db, id), true);
-      await beginFullSync(db, id, false);
-      await finishFullSync(db, id, 'c-2', 4_102_444_900_000);
-      s = await getSyncState(db, id);
+      assert.equal(await tenantHasSynced(store.db, id), true);
+      await beginFullSync(store.db, id, false);
+      await finishFullSync(store.db, id, 'c-2', 4_102_444_900_000);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.firstFullAt, 4_102_444_800_000);
       assert.equal(s?.lastFullAt, 4_102_444_900_000);
-      await setSyncCursor(db, id, 'incremental', 'c-3');
-      await setSyncPhase(db, id, 'incremental');
-      await markAnchorsPass(db, id, 77);
-      s = await getSyncState(db, id);
+      await setSyncCursor(store.db, id, 'incremental', 'c-3');
+      await setSyncPhase(store.db, id, 'incremental');
+      await markAnchorsPass(store.db, id, 77);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.cursor, 'c-3');
       assert.equal(s?.phase, 'incremental');
       assert.equal(s?.lastAnchorsAt, 77);
     });
 
     test('sync state: one lease holder; renew only by the holder; an expired lease is taken over', async () => {
-      const { id } = await createTenant(db, { slug: 'sync-lease', name: 'L' }, 1);
-      await ensureSyncState(db, id);
-      assert.equal(await takeSyncLease(db, id, 'node-a', 1_000, 31_000), true);
-      assert.equal(await takeSyncLease(db, id, 'node-a', 2_000, 32_000), true);
-      assert.equal(await takeSyncLease(db, id, 'node-b', 3_000, 33_000), false);
-      assert.equal(await renewSyncLease(db, id, 'node-b', 40_000), false);
-      assert.equal(await renewSyncLease(db, id, 'node-a', 40_000), true);
-      await releaseSyncLease(db, id, 'node-b');
-      assert.equal((await getSyncState(db, id))?.leaseOwner, 'node-a');
+      const { id } = await createTenant(store.db, { slug: 'sync-lease', name: 'L' }, 1);
+      await ensureSyncState(store.db, id);
+      assert.equal(await takeSyncLease(store.db, id, 'node-a', 1_000, 31_000), true);
+      assert.equal(await takeSyncLease(store.db, id, 'node-a', 2_000, 32_000), true);
+      assert.equal(await takeSyncLease(store.db, id, 'node-b', 3_000, 33_000), false);
+      assert.equal(await renewSyncLease(store.db, id, 'node-b', 40_000), false);
+      assert.equal(await renewSyncLease(store.db, id, 'node-a', 40_000), true);
+      await releaseSyncLease(store.db, id, 'node-b');
+      assert.equal((await getSyncState(store.db, id))?.leaseOwner, 'node-a');
       // Two nodes racing for an expired lease: exactly one gets it.
       const race = await Promise.all([
-        takeSyncLease(db, id, 'node-b', 50_000, 80_000),
-        takeSyncLease(db, id, 'node-c', 50_000, 80_000),
+        takeSyncLease(store.db, id, 'node-b', 50_000, 80_000),
+        takeSyncLease(store.db, id, 'node-c', 50_000, 80_000),
       ]);
       assert.equal(race.filter(Boolean).length, 1);
       const holder = race[0] ? 'node-b' : 'node-c';
-      assert.equal(await renewSyncLease(db, id, 'node-a', 90_000), false);
-      await releaseSyncLease(db, id, holder);
-      const s = await getSyncState(db, id);
+      assert.equal(await renewSyncLease(store.db, id, 'node-a', 90_000), false);
+      await releaseSyncLease(store.db, id, holder);
+      const s = await getSyncState(store.db, id);
       assert.equal(s?.leaseOwner, null);
       assert.equal(s?.leaseUntil, null);
     });
 
     test('sync state: staged deletions keep when they were first staged; held ones close applied or discarded', async () => {
-      const { id } = await createTenant(db, { slug: 'sync-deletes', name: 'D' }, 1);
-      assert.equal(await getStagedDeletions(db, id), null);
-      await ensureSyncState(db, id);
-      assert.deepEqual(await getStagedDeletions(db, id), { phase: 'idle', anchors: [] });
-      await db.tx(async (t) => setStagedDeletions(t, id, ['g-1', 'g-2'], 10));
-      await setStagedDeletions(db, id, ['g-1', 'g-2', 'g-3'], 20);
-      let s = await getSyncState(db, id);
+      const { id } = await createTenant(store.db, { slug: 'sync-deletes', name: 'D' }, 1);
+      assert.equal(await getStagedDeletions(store.db, id), null);
+      await ensureSyncState(store.db, id);
+      assert.deepEqual(await getStagedDeletions(store.db, id), { phase: 'idle', anchors: [] });
+      await store.db.tx(async (t) => setStagedDeletions(t, id, ['g-1', 'g-2'], 10));
+      await setStagedDeletions(store.db, id, ['g-1', 'g-2', 'g-3'], 20);
+      let s = await getSyncState(store.db, id);
       assert.deepEqual(s?.pendingDeletes, ['g-1', 'g-2', 'g-3']);
       assert.equal(s?.pendingSince, 10);
-      await setStagedDeletions(db, id, [], 30);
-      s = await getSyncState(db, id);
+      await setStagedDeletions(store.db, id, [], 30);
+      s = await getSyncState(store.db, id);
       assert.deepEqual(s?.pendingDeletes, []);
       assert.equal(s?.pendingSince, null);
 
-      await setStagedDeletions(db, id, ['g-4'], 40);
-      await setSyncPhase(db, id, 'blocked_mass_delete');
-      assert.deepEqual(await getStagedDeletions(db, id), { phase: 'blocked_mass_delete', anchors: ['g-4'] });
-      await closeHeldDeletions(db, id, { deleted: 1, total: 9 });
-      s = await getSyncState(db, id);
+      await setStagedDeletions(store.db, id, ['g-4'], 40);
+      await setSyncPhase(store.db, id, 'blocked_mass_delete');
+      assert.deepEqual(await getStagedDeletions(store.db, id), { phase: 'blocked_mass_delete', anchors: ['g-4'] });
+      await closeHeldDeletions(store.db, id, { deleted: 1, total: 9 });
+      s = await getSyncState(store.db, id);
       assert.equal(s?.phase, 'idle');
       assert.deepEqual(s?.pendingDeletes, []);
       assert.deepEqual(s?.counts, { created: 0, updated: 0, deleted: 1 });
       assert.equal(s?.total, 9);
-      await setStagedDeletions(db, id, ['g-5'], 50);
-      await setSyncPhase(db, id, 'blocked_mass_delete');
-      await closeHeldDeletions(db, id);
-      s = await getSyncState(db, id);
+      await setStagedDeletions(store.db, id, ['g-5'], 50);
+      await setSyncPhase(store.db, id, 'blocked_mass_delete');
+      await closeHeldDeletions(store.db, id);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.phase, 'idle');
       assert.equal(s?.pendingSince, null);
       assert.equal(s?.counts.deleted, 1);
     });
 
     test('sync state: a run records its counts; a failure keeps the last success and the last agent', async () => {
-      const { id } = await createTenant(db, { slug: 'sync-runs', name: 'R' }, 1);
-      await ensureSyncState(db, id);
-      await recordRunSuccess(db, id, {
+      const { id } = await createTenant(store.db, { slug: 'sync-runs', name: 'R' }, 1);
+      await ensureSyncState(store.db, id);
+      await recordRunSuccess(store.db, id, {
         phase: 'idle',
         startedAt: 100,
         finishedAt: 150,
@@ -439,21 +411,21 @@ for (const engine of ENGINES) {
         counts: { created: 3, updated: 2, deleted: 1 },
         total: 42,
       });
-      let s = await getSyncState(db, id);
+      let s = await getSyncState(store.db, id);
       assert.equal(s?.lastRunAt, 100);
       assert.equal(s?.lastSuccessAt, 150);
       assert.equal(s?.agentId, 'a-1');
       assert.deepEqual(s?.counts, { created: 3, updated: 2, deleted: 1 });
       assert.equal(s?.total, 42);
       assert.equal(s?.lastError, null);
-      await recordRunFailure(db, id, {
+      await recordRunFailure(store.db, id, {
         phase: 'error',
         startedAt: 200,
         code: 'agent_unavailable',
         agentId: null,
         counts: { created: 0, updated: 0, deleted: 0 },
       });
-      s = await getSyncState(db, id);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.phase, 'error');
       assert.equal(s?.lastRunAt, 200);
       assert.equal(s?.lastSuccessAt, 150);
@@ -461,7 +433,7 @@ for (const engine of ENGINES) {
       assert.equal(s?.agentId, 'a-1');
       assert.equal(s?.total, 42);
       // A later success clears the error.
-      await recordRunSuccess(db, id, {
+      await recordRunSuccess(store.db, id, {
         phase: 'idle',
         startedAt: 300,
         finishedAt: 310,
@@ -469,9 +441,10 @@ for (const engine of ENGINES) {
         counts: { created: 0, updated: 0, deleted: 0 },
         total: 42,
       });
-      s = await getSyncState(db, id);
+      s = await getSyncState(store.db, id);
       assert.equal(s?.lastError, null);
       assert.equal(s?.agentId, 'a-2');
     });
-  });
-}
+  },
+  { migrate: false },
+);
