@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
 import { adDoctorChecks, openAdDirectory, type AdDirectory } from '@writeback/directory';
-import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
+import { sambaServiceConfig, startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 import { pullAll, upserts } from './sync-helpers.js';
 
 let dc: SambaDc;
@@ -29,18 +29,9 @@ const reset = { forceChange: false, unlock: false, enforceHistory: false };
 const byLogin = (u: { login: string }): UserRef => ({ by: 'login', value: u.login });
 
 async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory> {
-  const d = await openAdDirectory(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-      ...extra,
-    },
-    { log: createLogger({ name: 'ad-protected-test', level: 'error', sink: () => undefined }) },
-  );
+  const d = await openAdDirectory(sambaServiceConfig(dc, extra), {
+    log: createLogger({ name: 'ad-protected-test', level: 'error', sink: () => undefined }),
+  });
   opened.push(d);
   return d;
 }
@@ -320,14 +311,7 @@ describe('AD protected accounts in the doctor', () => {
     seq++;
     // An ordinary user: the scope is not empty and tokenGroups is checked on it.
     await dc.createUser({ login: `dq${seq}`, password: `Init-Pass-${seq}!`, parentDn: ou });
-    const config = {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: ou,
-      caFile: dc.caFile,
-    };
+    const config = sambaServiceConfig(dc, { baseDn: ou });
     const log = createLogger({ name: 'ad-protected-doctor', level: 'error', sink: () => undefined });
     const status = (cs: { id: string; status: string }[], id: string): string | undefined =>
       cs.find((c) => c.id === id)?.status;

@@ -8,7 +8,7 @@
  */
 import { createLogger } from '@writeback/protocol';
 import { openAdDirectory } from '../src/ad/index.js';
-import { startSambaDc } from '@writeback/testkit/lab';
+import { sambaServiceConfig, startSambaDc } from '@writeback/testkit/lab';
 
 const N = Number(process.argv[2] ?? 40);
 
@@ -29,17 +29,7 @@ async function timed(fn: () => Promise<{ outcome: string }>, expect: string, out
 
 const dc = await startSambaDc();
 try {
-  const dir = await openAdDirectory(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-    },
-    { log: createLogger({ name: 'ad-speed', level: 'warn' }) },
-  );
+  const dir = await openAdDirectory(sambaServiceConfig(dc), { log: createLogger({ name: 'ad-speed', level: 'warn' }) });
   const u = await dc.createUser({ login: 'speedy', password: 'Speed-Init-0!' });
   const ref = { by: 'anchor', value: u.guid } as const;
   const opts = { forceChange: false, unlock: false, enforceHistory: true };

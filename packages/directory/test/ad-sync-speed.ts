@@ -8,7 +8,7 @@ import { Attribute, Change } from 'ldapts';
 import { createLogger } from '@writeback/protocol';
 import { reportSyncSpeed } from './sync-helpers.js';
 import { openAdDirectory } from '../src/ad/index.js';
-import { addOus, bulkAddUsers, startSambaDc } from '@writeback/testkit/lab';
+import { addOus, bulkAddUsers, sambaServiceConfig, startSambaDc } from '@writeback/testkit/lab';
 
 const n = Number(process.argv[2] ?? 3000);
 const limit = Number(process.argv[3] ?? 500);
@@ -29,18 +29,9 @@ await bulkAddUsers(
 );
 console.log(`imported ${n} users with ldbadd in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-const dir = await openAdDirectory(
-  {
-    kind: 'ad',
-    urls: [dc.url],
-    bindDn: dc.serviceDn,
-    bindPassword: dc.servicePassword,
-    baseDn: dc.baseDn,
-    caFile: dc.caFile,
-    scope: { baseDns: [ou] },
-  },
-  { log: createLogger({ name: 'speed', level: 'error' }) },
-);
+const dir = await openAdDirectory(sambaServiceConfig(dc, { scope: { baseDns: [ou] } }), {
+  log: createLogger({ name: 'speed', level: 'error' }),
+});
 await reportSyncSpeed(dir.sync, limit, async () => {
   const admin = await dc.admin();
   for (let i = 0; i < 100; i++) {

@@ -18,7 +18,14 @@ import {
   type DoctorCheck,
 } from '@writeback/directory';
 import { deletes, pullAll, upserts, type Run } from './sync-helpers.js';
-import { addOus, bulkAddUsers, grantDeletedObjectsRead, startSambaDc, type SambaDc } from '@writeback/testkit/lab';
+import {
+  addOus,
+  bulkAddUsers,
+  grantDeletedObjectsRead,
+  sambaServiceConfig,
+  startSambaDc,
+  type SambaDc,
+} from '@writeback/testkit/lab';
 
 const BULK = 300;
 let dc: SambaDc;
@@ -29,18 +36,9 @@ const opened: AdDirectory[] = [];
 const pad = (i: number): string => String(i).padStart(3, '0');
 
 async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory> {
-  const d = await openAdDirectory(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-      ...extra,
-    },
-    { log: createLogger({ name: 'ad-sync-test', level: 'warn', sink: () => undefined }) },
-  );
+  const d = await openAdDirectory(sambaServiceConfig(dc, extra), {
+    log: createLogger({ name: 'ad-sync-test', level: 'warn', sink: () => undefined }),
+  });
   opened.push(d);
   return d;
 }
@@ -49,17 +47,10 @@ let full: Run;
 let deletionsBefore: DoctorCheck | undefined;
 
 async function deletionsCheck(): Promise<DoctorCheck | undefined> {
-  const checks = await adDoctorChecks(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-    },
-    { probeReset: false, log: createLogger({ name: 'ad-sync-doctor', level: 'error', sink: () => undefined }) },
-  );
+  const checks = await adDoctorChecks(sambaServiceConfig(dc), {
+    probeReset: false,
+    log: createLogger({ name: 'ad-sync-doctor', level: 'error', sink: () => undefined }),
+  });
   return checks.find((c) => c.id === 'sync_deletions');
 }
 const anchorOf = new Map<string, string>();

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger, type OperationResult } from '@writeback/protocol';
 import { EqualityFilter } from 'ldapts';
 import { adDoctorChecks, DirectoryError, openAdDirectory, type DoctorCheck } from '@writeback/directory';
-import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
+import { sambaServiceConfig, startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 
 let dc: SambaDc;
 let scriptDir: string;
@@ -27,15 +27,7 @@ const reset = { forceChange: false, unlock: false, enforceHistory: true };
 const SLOW_SECONDS = 3;
 
 function cfg(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    kind: 'ad',
-    urls: [dc.url],
-    bindDn: dc.serviceDn,
-    bindPassword: dc.servicePassword,
-    baseDn: `OU=People,${dc.baseDn}`,
-    caFile: dc.caFile,
-    ...extra,
-  };
+  return sambaServiceConfig(dc, { baseDn: `OU=People,${dc.baseDn}`, ...extra });
 }
 
 async function user(): Promise<LabUser> {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Attribute, Change } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
 import { openAdDirectory, type AdDirectory } from '@writeback/directory';
-import { startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
+import { sambaServiceConfig, startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
 
 let dc: SambaDc;
 let dir: AdDirectory;
@@ -45,18 +45,9 @@ const byLogin = (u: LabUser): UserRef => ({ by: 'login', value: u.login });
 const byAnchor = (u: LabUser): UserRef => ({ by: 'anchor', value: u.guid });
 
 async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory> {
-  return openAdDirectory(
-    {
-      kind: 'ad',
-      urls: [dc.url],
-      bindDn: dc.serviceDn,
-      bindPassword: dc.servicePassword,
-      baseDn: dc.baseDn,
-      caFile: dc.caFile,
-      ...extra,
-    },
-    { log: createLogger({ name: 'ad-test', level: 'debug', sink: (l) => logLines.push(l) }) },
-  );
+  return openAdDirectory(sambaServiceConfig(dc, extra), {
+    log: createLogger({ name: 'ad-test', level: 'debug', sink: (l) => logLines.push(l) }),
+  });
 }
 
 function assertOutcome(r: OperationResult, outcome: OperationResult['outcome'], reasons?: string[]): void {

@@ -15,6 +15,26 @@ export async function writeSecretFile(dir: string, password: string, name = 'ser
   return file;
 }
 
+/**
+ * `ad` adapter configuration for a lab DC as the directory package's own tests open it in this
+ * process: the delegated svc-writeback with its password inline, the whole domain as the base
+ * unless `extra` says otherwise (`extra` is spread last: baseDn, scope, timeouts...).
+ */
+export function sambaServiceConfig(
+  dc: SambaDc,
+  extra: Record<string, unknown> = {},
+): { kind: 'ad' } & Record<string, unknown> {
+  return {
+    kind: 'ad',
+    urls: [dc.url],
+    bindDn: dc.serviceDn,
+    bindPassword: dc.servicePassword,
+    baseDn: dc.baseDn,
+    caFile: dc.caFile,
+    ...extra,
+  };
+}
+
 /** `ad` adapter configuration for a lab DC: the delegated svc-writeback, users under OU=People unless told. */
 export async function sambaDirectoryConfig(
   dc: SambaDc,

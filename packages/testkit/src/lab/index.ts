@@ -24,5 +24,10 @@ export {
   type SlapdLab,
   type StartSlapdOptions,
 } from './slapd.js';
-export { sambaDirectoryConfig, slapdDirectoryConfig, writeSecretFile } from './directory-config.js';
+export {
+  sambaDirectoryConfig,
+  sambaServiceConfig,
+  slapdDirectoryConfig,
+  writeSecretFile,
+} from './directory-config.js';
 export { missingPrograms } from './programs.js';
