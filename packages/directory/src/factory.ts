@@ -14,6 +14,18 @@ export const DIRECTORY_KINDS: readonly DirectoryKind[] = ['embedded', 'ad', 'ope
 
 const KindSchema = z.object({ kind: z.enum(['embedded', 'ad', 'openldap']) });
 
+/** The first schema issue as `directory.<option path>: <message>`. */
+function firstIssue(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return `directory.${issues[0]?.path.map(String).join('.') ?? ''}: ${issues[0]?.message ?? 'invalid'}`;
+}
+
+/** `config` parsed with `schema`, or a TypeError naming the first bad option. */
+function parseOrThrow<T>(schema: z.ZodType<T>, config: unknown): T {
+  const parsed = schema.safeParse(config);
+  if (!parsed.success) throw new TypeError(firstIssue(parsed.error.issues));
+  return parsed.data;
+}
+
 export interface OpenDirectoryDeps {
   log?: Logger;
   now?: () => number;
@@ -24,24 +36,12 @@ export async function openDirectory(config: unknown, deps: OpenDirectoryDeps = {
   const k = KindSchema.safeParse(config);
   if (!k.success) throw new TypeError(`directory.kind: must be one of ${DIRECTORY_KINDS.join(', ')}`);
   switch (k.data.kind) {
-    case 'embedded': {
-      const parsed = EmbeddedConfigSchema.safeParse(config);
-      if (!parsed.success)
-        throw new TypeError(
-          `directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-        );
-      return openEmbeddedDirectory(parsed.data, deps);
-    }
+    case 'embedded':
+      return openEmbeddedDirectory(parseOrThrow(EmbeddedConfigSchema, config), deps);
     case 'ad':
       return openAdDirectory(config, deps);
-    case 'openldap': {
-      const parsed = OpenLdapConfigSchema.safeParse(config);
-      if (!parsed.success)
-        throw new TypeError(
-          `directory.${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-        );
-      return openOpenLdapDirectory(parsed.data, deps);
-    }
+    case 'openldap':
+      return openOpenLdapDirectory(parseOrThrow(OpenLdapConfigSchema, config), deps);
   }
 }
 
@@ -74,7 +74,7 @@ export async function directoryDoctorChecks(config: unknown, deps: DirectoryDoct
     {
       id: 'config',
       status: 'fail',
-      summary: `directory.${issues[0]?.path.map(String).join('.') ?? ''}: ${issues[0]?.message ?? 'invalid'}`,
+      summary: firstIssue(issues),
       fix: "Correct the option named above in the state file's directory configuration.",
     },
   ];

@@ -15,7 +15,7 @@
  * The whole state (position, width) fits in the cursor: any agent process, any time later, resumes
  * where the last committed batch ended. Replaying a cursor gives the same batch (upserts by anchor).
  */
-import { MAX_SYNC_BATCH_BYTES, type SyncChange } from '@writeback/protocol';
+import { MAX_SYNC_BATCH_BYTES, type SyncAnchorsData, type SyncChange } from '@writeback/protocol';
 import {
   FilterParser,
   ResultCodeError,
@@ -216,6 +216,23 @@ export async function pullWindows(o: WindowPullOptions): Promise<WindowPullResul
     }
   }
   return { changes: out, state: { pos, width }, done: scan > o.end };
+}
+
+/**
+ * One page of the anchors pass (`sync.anchors`): the same window walk as a pull, `fetch` giving a
+ * `delete` change per user in scope (the change carries the anchor), no byte budget (the page is
+ * bounded by `limit`). The cursor is `<cursorPrefix><pos>:<tie>:<width>`, null once `end` is covered.
+ */
+export async function pullAnchorWindows(
+  o: Omit<WindowPullOptions, 'budgetBytes'>,
+  cursorPrefix: string,
+): Promise<SyncAnchorsData> {
+  const r = await pullWindows({ ...o, budgetBytes: Number.MAX_SAFE_INTEGER });
+  const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
+  return {
+    anchors,
+    cursor: r.done ? null : `${cursorPrefix}${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}`,
+  };
 }
 
 /** Lower-cased DN with the spaces around separators removed (enough to compare configured DNs). */

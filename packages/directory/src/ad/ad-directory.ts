@@ -235,17 +235,9 @@ export class AdDirectory implements Directory {
 
   async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
     return this.run('password.reset', user, async (ctx) => {
-      const found = await this.lookup(ctx, user, { tokenGroups: true });
-      if (found.kind !== 'found') return this.notFound(found);
-      const u = found.user;
-      const refused = await this.refuseWrite(ctx, u);
-      if (refused) return refused;
-
-      const view = await this.effectivePolicy(ctx, u, false);
-      if (view.exact) {
-        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
-        if (reasons.length > 0) return result('policy_violation', { reasons, policy: view.policy });
-      }
+      const target = await this.writableUser(ctx, user, newPassword);
+      if ('answer' in target) return target.answer;
+      const u = target.user;
 
       const hintsOid = this.cfg.policyHints === 'off' ? undefined : hintsOidOf(ctx.conn.rootDse);
       const useHints = options.enforceHistory && hintsOid !== undefined;
@@ -288,17 +280,9 @@ export class AdDirectory implements Directory {
 
   async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
     return this.run('password.change', user, async (ctx) => {
-      const found = await this.lookup(ctx, user, { tokenGroups: true });
-      if (found.kind !== 'found') return this.notFound(found);
-      const u = found.user;
-      const refused = await this.refuseWrite(ctx, u);
-      if (refused) return refused;
-
-      const view = await this.effectivePolicy(ctx, u, false);
-      if (view.exact) {
-        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
-        if (reasons.length > 0) return result('policy_violation', { reasons, policy: view.policy });
-      }
+      const target = await this.writableUser(ctx, user, newPassword);
+      if ('answer' in target) return target.answer;
+      const u = target.user;
 
       // DELETE old + ADD new in one modify: the DC verifies the current password, history and
       // minimum age, exactly as for the user's own change.
@@ -322,11 +306,9 @@ export class AdDirectory implements Directory {
 
   async unlock(user: UserRef): Promise<OperationResult> {
     return this.run('account.unlock', user, async (ctx) => {
-      const found = await this.lookup(ctx, user, { tokenGroups: true });
-      if (found.kind !== 'found') return this.notFound(found);
-      const u = found.user;
-      const refused = await this.refuseWrite(ctx, u);
-      if (refused) return refused;
+      const target = await this.writableUser(ctx, user);
+      if ('answer' in target) return target.answer;
+      const u = target.user;
       const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
       // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
       const answer = await this.write(ctx, u.dn, [
@@ -602,6 +584,31 @@ export class AdDirectory implements Directory {
     return l.kind === 'ambiguous'
       ? result('ambiguous_user', { detail: 'More than one user matches this login.' })
       : result('user_not_found');
+  }
+
+  /**
+   * The user a write is for: found (with its tokenGroups), not refused by refuseWrite, and, for a
+   * new password, pre-checked against the policy when its numbers are known exactly; otherwise the
+   * answer that ends the operation.
+   */
+  private async writableUser(
+    ctx: OpContext,
+    user: UserRef,
+    newPassword?: string,
+  ): Promise<{ user: AdUser } | { answer: OperationResult }> {
+    const found = await this.lookup(ctx, user, { tokenGroups: true });
+    if (found.kind !== 'found') return { answer: this.notFound(found) };
+    const u = found.user;
+    const refused = await this.refuseWrite(ctx, u);
+    if (refused) return { answer: refused };
+    if (newPassword !== undefined) {
+      const view = await this.effectivePolicy(ctx, u, false);
+      if (view.exact) {
+        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
+        if (reasons.length > 0) return { answer: result('policy_violation', { reasons, policy: view.policy }) };
+      }
+    }
+    return { user: u };
   }
 
   /**

@@ -50,7 +50,14 @@ import {
 } from 'ldapts';
 import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import { changeBytes, pullWindows, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
+import {
+  changeBytes,
+  pullAnchorWindows,
+  pullWindows,
+  searchWindow,
+  type KeyedChange,
+  type WindowState,
+} from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
 import { bytes, int, str, strings } from './entry.js';
@@ -266,32 +273,27 @@ export class AdSyncSource implements SyncSource {
       }
       // The end follows the DC's highest USN at every page: a user changed during the pass moves
       // ahead of the position and is listed later, never skipped.
-      const r = await pullWindows({
-        state,
-        end: dc.highestUsn,
-        limit,
-        fetch: async (lo, hi) => {
-          const out: KeyedChange[] = [];
-          for (const base of this.cfg.scope.baseDns) {
-            const entries = await this.search(conn, base, this.scopeFilter(lo, hi), ['objectGUID', 'uSNChanged']);
-            for (const e of entries) {
-              const guid = bytes(e, 'objectGUID');
-              const usn = int(e, 'uSNChanged');
-              if (guid?.length !== 16 || usn === undefined) continue;
-              out.push({ n: usn, tie: guid.toString('hex'), change: { kind: 'delete', anchor: guidToString(guid) } });
+      return pullAnchorWindows(
+        {
+          state,
+          end: dc.highestUsn,
+          limit,
+          fetch: async (lo, hi) => {
+            const out: KeyedChange[] = [];
+            for (const base of this.cfg.scope.baseDns) {
+              const entries = await this.search(conn, base, this.scopeFilter(lo, hi), ['objectGUID', 'uSNChanged']);
+              for (const e of entries) {
+                const k = this.toDelete(e);
+                if (k) out.push(k);
+              }
             }
-          }
-          return out;
+            return out;
+          },
+          maxWidth: MAX_WIDTH,
+          maxWindows: MAX_WINDOWS,
         },
-        maxWidth: MAX_WIDTH,
-        maxWindows: MAX_WINDOWS,
-        budgetBytes: Number.MAX_SAFE_INTEGER,
-      });
-      const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
-      return {
-        anchors,
-        cursor: r.done ? null : `anchors:${dc.id}:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}`,
-      };
+        `anchors:${dc.id}:`,
+      );
     });
   }
 
@@ -499,7 +501,7 @@ export class AdSyncSource implements SyncSource {
     const out = await this.fetchInScope(conn, dc, prot, lo, hi);
     const seen = new Set(out.map((k) => k.tie));
     // Every user changed in the window, wherever it is now: those not in scope left it.
-    const changed = await this.search(
+    const leftScope = await this.search(
       conn,
       dc.namingContext,
       new AndFilter({
@@ -510,13 +512,6 @@ export class AdSyncSource implements SyncSource {
       }),
       ['objectGUID', 'uSNChanged'],
     );
-    for (const e of changed) {
-      const k = this.toDelete(e);
-      if (k && !seen.has(k.tie)) {
-        seen.add(k.tie);
-        out.push(k);
-      }
-    }
     // Tombstones of users (computers are users too in AD's class tree).
     const deleted = await this.search(
       conn,
@@ -532,7 +527,7 @@ export class AdSyncSource implements SyncSource {
       ['objectGUID', 'uSNChanged'],
       [new ShowDeletedControl()],
     );
-    for (const e of deleted) {
+    for (const e of [...leftScope, ...deleted]) {
       const k = this.toDelete(e);
       if (k && !seen.has(k.tie)) {
         seen.add(k.tie);

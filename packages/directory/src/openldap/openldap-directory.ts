@@ -525,18 +525,26 @@ export class OpenLdapDirectory implements Directory {
     return { kind: 'found', user };
   }
 
-  /** scope.group by its member values (a group that does not exist or cannot be read has no members). */
-  private async isDirectMember(conn: PooledConnection, group: string, user: Found): Promise<boolean> {
+  /**
+   * `user` is a direct member of `group` (member / uniqueMember by DN, memberUid by login; not
+   * nested). Throws what the search throws: result 32 when the group does not exist or cannot be read.
+   */
+  private async hasMember(conn: PooledConnection, group: string, user: Found): Promise<boolean> {
     const filters: Filter[] = [
       new EqualityFilter({ attribute: 'member', value: user.dn }),
       new EqualityFilter({ attribute: 'uniqueMember', value: user.dn }),
     ];
     if (user.login) filters.push(new EqualityFilter({ attribute: 'memberUid', value: user.login }));
+    const res = await this.guard(conn, () =>
+      conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }),
+    );
+    return res.searchEntries.length > 0;
+  }
+
+  /** scope.group by its member values (a group that does not exist or cannot be read has no members). */
+  private async isDirectMember(conn: PooledConnection, group: string, user: Found): Promise<boolean> {
     try {
-      const res = await this.guard(conn, () =>
-        conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }),
-      );
-      return res.searchEntries.length > 0;
+      return await this.hasMember(conn, group, user);
     } catch (err) {
       if (isResultCodeError(err) && err.code === 32) {
         this.log.warn('openldap: the scope group does not exist or cannot be read; no user is in scope', { group });
@@ -582,16 +590,8 @@ export class OpenLdapDirectory implements Directory {
   /** Membership in any protectedGroup (member / uniqueMember by DN, memberUid by login; not nested). */
   private async isProtected(conn: PooledConnection, user: Found): Promise<boolean> {
     for (const group of this.config.protectedGroups) {
-      const filters: Filter[] = [
-        new EqualityFilter({ attribute: 'member', value: user.dn }),
-        new EqualityFilter({ attribute: 'uniqueMember', value: user.dn }),
-      ];
-      if (user.login) filters.push(new EqualityFilter({ attribute: 'memberUid', value: user.login }));
       try {
-        const res = await this.guard(conn, () =>
-          conn.client.search(group, { scope: 'base', filter: new OrFilter({ filters }), attributes: ['1.1'] }),
-        );
-        if (res.searchEntries.length > 0) return true;
+        if (await this.hasMember(conn, group, user)) return true;
       } catch (err) {
         // A protected group that cannot be read must not silently unprotect its members.
         if (isResultCodeError(err) && err.code === 32) {

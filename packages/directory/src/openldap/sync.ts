@@ -57,6 +57,7 @@ import { DirectoryError } from '../errors.js';
 import {
   isDnWithin,
   normalizeDn,
+  pullAnchorWindows,
   pullWindows,
   searchWindow,
   type KeyedChange,
@@ -242,35 +243,32 @@ export class OpenLdapSyncSource implements SyncSource {
           );
         state = { pos: { n: Number(m[1]), tie: m[2] ?? '' }, width: Number(m[3]) };
       }
-      const r = await pullWindows({
-        state,
-        end: ctx.now * 1000 + AHEAD_US,
-        settleFrom: ctx.now * 1000 - SETTLE_US,
-        limit,
-        fetch: async (lo, hi) => {
-          const out: KeyedChange[] = [];
-          for (const base of this.cfg.resolvedScope.baseDns) {
-            for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [
-              this.cfg.anchorAttribute,
-              this.cfg.loginAttribute,
-              'entryCSN',
-            ])) {
-              if (!this.isScopeMember(ctx, e)) continue;
-              const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
-              if (k) out.push(k);
+      return pullAnchorWindows(
+        {
+          state,
+          end: ctx.now * 1000 + AHEAD_US,
+          settleFrom: ctx.now * 1000 - SETTLE_US,
+          limit,
+          fetch: async (lo, hi) => {
+            const out: KeyedChange[] = [];
+            for (const base of this.cfg.resolvedScope.baseDns) {
+              for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [
+                this.cfg.anchorAttribute,
+                this.cfg.loginAttribute,
+                'entryCSN',
+              ])) {
+                if (!this.isScopeMember(ctx, e)) continue;
+                const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
+                if (k) out.push(k);
+              }
             }
-          }
-          return out;
+            return out;
+          },
+          maxWidth: MAX_WIDTH,
+          maxWindows: MAX_WINDOWS,
         },
-        maxWidth: MAX_WIDTH,
-        maxWindows: MAX_WINDOWS,
-        budgetBytes: Number.MAX_SAFE_INTEGER,
-      });
-      const anchors = r.changes.flatMap((c) => (c.kind === 'delete' ? [c.anchor] : []));
-      return {
-        anchors,
-        cursor: r.done ? null : `anchors:${r.state.pos.n}:${r.state.pos.tie}:${Math.floor(r.state.width)}`,
-      };
+        'anchors:',
+      );
     });
   }
 
