@@ -5,9 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { execFile } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer as createHttpsServer } from 'node:https';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +17,7 @@ import {
   verifyResponse,
   type RequestEnvelope,
 } from '@writeback/protocol';
-import { createRelayHub, type RelayAnswer } from '@writeback/relay';
+import type { RelayAnswer } from '@writeback/relay';
 import {
   AgentError,
   runCli,
@@ -32,11 +30,13 @@ import {
 import {
   FakeDirectory,
   alice,
+  captureCliIo,
   captureLog,
   makeCloud,
   makeState,
   request,
   startHub,
+  startTlsHub,
   tempDir,
   waitFor,
   type HubFixture,
@@ -49,6 +49,15 @@ const resetReq = (newPassword: string) => ({
   params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
   secret: { newPassword },
 });
+
+/** The outcome of a health request to the agent of `state`, sent through the hub's `client`. */
+async function healthOutcome(
+  client: { send(env: RequestEnvelope): Promise<RelayAnswer> },
+  state: AgentState,
+): Promise<string> {
+  const env = request(cloud, state, { op: 'health', params: {} });
+  return outcome(state, env, await client.send(env));
+}
 
 function outcome(state: AgentState, env: RequestEnvelope, answer: RelayAnswer): string {
   assert.equal(answer.kind, 'response', JSON.stringify(answer));
@@ -189,8 +198,7 @@ describe('links', () => {
         timeoutMs: 3_000,
         what: 'agent back',
       });
-      const env = request(cloud, state, { op: 'health', params: {} });
-      assert.equal(outcome(state, env, await fx.hub.client().send(env)), 'succeeded');
+      assert.equal(await healthOutcome(fx.hub.client(), state), 'succeeded');
     } finally {
       await agent.stop();
       await fx.close();
@@ -204,8 +212,7 @@ describe('links', () => {
     try {
       await waitFor(() => agent.status().every((s) => s.status === 'ready'), { timeoutMs: 3_000, what: 'three links' });
       assert.equal((await fx.hub.client().listAgents('tenant-m'))[0]?.connections, 3);
-      const env = request(cloud, state, { op: 'health', params: {} });
-      assert.equal(outcome(state, env, await fx.hub.client().send(env)), 'succeeded');
+      assert.equal(await healthOutcome(fx.hub.client(), state), 'succeeded');
     } finally {
       await agent.stop();
       await fx.close();
@@ -365,27 +372,20 @@ describe('graceful stop', () => {
     });
     try {
       await agent.ready();
-      let out = '';
-      const io = {
-        stdout: (t: string) => {
-          out += t;
-        },
-        stderr: () => {},
-        env: {},
-      };
+      const cli = captureCliIo();
       const Status = z.object({
         agentId: z.string(),
         daemon: z.object({ pid: z.number(), links: z.array(z.object({ status: z.string() })) }).nullable(),
       });
       await waitFor(
         async () => {
-          out = '';
-          if ((await runCli(['status', '--state', statePath, '--json'], io)) !== 0) return false;
-          return Status.parse(JSON.parse(out)).daemon?.links[0]?.status === 'ready';
+          cli.out = '';
+          if ((await runCli(['status', '--state', statePath, '--json'], cli.io)) !== 0) return false;
+          return Status.parse(JSON.parse(cli.out)).daemon?.links[0]?.status === 'ready';
         },
         { timeoutMs: 3_000, what: 'status file' },
       );
-      assert.equal(Status.parse(JSON.parse(out)).daemon?.pid, process.pid);
+      assert.equal(Status.parse(JSON.parse(cli.out)).daemon?.pid, process.pid);
       assert.equal((await stat(`${statePath}.status`)).mode & 0o777, 0o600);
     } finally {
       await agent.stop();
@@ -397,16 +397,11 @@ describe('graceful stop', () => {
   test('wss:// with a private CA: trusted with --ca, refused without it', async (t) => {
     const dir = await tempDir();
     try {
-      const pki = await makeTestPki(dir.path);
-      if (!pki) return t.skip('openssl not available');
-      const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log });
-      const server = createHttpsServer({ cert: pki.cert, key: pki.key });
-      hub.attach(server);
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const port = (server.address() as AddressInfo).port;
+      const tls = await startTlsHub(cloud, dir.path);
+      if (!tls) return t.skip('openssl not available');
+      const { hub } = tls;
       const state = makeState(cloud, {
-        relayUrl: `wss://localhost:${port}/agent`,
+        relayUrl: `wss://localhost:${tls.port}/agent`,
         agentId: 'agent-tls',
         tenantId: 'tenant-tls',
       });
@@ -420,12 +415,11 @@ describe('graceful stop', () => {
         state,
         directory: new FakeDirectory(),
         log: captureLog().log,
-        caFile: pki.caFile,
+        caFile: tls.caFile,
       });
       try {
         await trusting.ready();
-        const env = request(cloud, state, { op: 'health', params: {} });
-        assert.equal(outcome(state, env, await hub.client().send(env)), 'succeeded');
+        assert.equal(await healthOutcome(hub.client(), state), 'succeeded');
         await waitFor(() => untrusting.status()[0]?.lastError === 'socket_error', {
           timeoutMs: 3_000,
           what: 'TLS refusal',
@@ -435,58 +429,10 @@ describe('graceful stop', () => {
       } finally {
         await untrusting.stop();
         await trusting.stop();
-        await hub.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await tls.close();
       }
     } finally {
       await dir.remove();
     }
   });
 });
-
-/** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI. */
-async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
-  const run = (args: string[]) =>
-    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  const ok =
-    (await run([
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=writeback test CA',
-    ])) &&
-    (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
-    (await run([
-      'x509',
-      '-req',
-      '-in',
-      'srv.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'srv.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'san.ext',
-    ]));
-  if (!ok) return null;
-  return {
-    caFile: join(dir, 'ca.pem'),
-    cert: await readFile(join(dir, 'srv.pem')),
-    key: await readFile(join(dir, 'srv.key')),
-  };
-}

@@ -7,10 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCloud, type Cloud as CloudService } from '@writeback/cloud';
@@ -18,8 +15,7 @@ import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
 import { doctorExitCode, runDoctor, type DoctorCheck, type DoctorReport } from '../src/doctor.js';
 import { registerAgent, runCli, startAgent, writeState, type AgentState, type RunningAgent } from '../src/index.js';
-import { captureLog, makeCloud, makeState, tempDir, waitFor } from './fixtures.js';
-import { createRelayHub } from '@writeback/relay';
+import { makeCloud, makeState, startTlsHub, tempDir, waitFor } from './fixtures.js';
 
 const ESC = '\u001b[';
 const quiet = createLogger({ name: 'test', level: 'error', sink: () => {} });
@@ -291,15 +287,10 @@ describe('doctor against a real cloud, relay and embedded directory', () => {
 test('wss:// with a private CA: reach and handshake pass with --ca (port not 443 warns), TLS fails without it', async (t) => {
   const dir = await tempDir();
   try {
-    const pki = await makeTestPki(dir.path);
-    if (!pki) return t.skip('openssl not available');
     const cloud = makeCloud();
-    const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log });
-    const server = createHttpsServer({ cert: pki.cert, key: pki.key });
-    hub.attach(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as AddressInfo).port;
+    const tls = await startTlsHub(cloud, dir.path);
+    if (!tls) return t.skip('openssl not available');
+    const port = tls.port;
     const statePath = join(dir.path, 'agent.json');
     await writeState(statePath, {
       ...makeState(cloud, { relayUrl: `wss://localhost:${port}/agent` }),
@@ -307,7 +298,7 @@ test('wss:// with a private CA: reach and handshake pass with --ca (port not 443
       directory: { kind: 'embedded', path: join(dir.path, 'directory') },
     });
     try {
-      const trusted = await runDoctor({ statePath, caFile: pki.caFile, log: quiet, timeoutMs: 5_000 });
+      const trusted = await runDoctor({ statePath, caFile: tls.caFile, log: quiet, timeoutMs: 5_000 });
       assert.equal(check(trusted, 'relay.url').status, 'warn');
       assert.equal(check(trusted, 'relay.reach').status, 'pass');
       assert.equal(check(trusted, 'relay.auth').status, 'pass');
@@ -317,57 +308,9 @@ test('wss:// with a private CA: reach and handshake pass with --ca (port not 443
       assert.ok(check(untrusted, 'relay.reach').fix);
       assert.equal(check(untrusted, 'cloud.health').status, 'fail');
     } finally {
-      await hub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await tls.close();
     }
   } finally {
     await dir.remove();
   }
 });
-
-/** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI. */
-async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
-  const run = (args: string[]) =>
-    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  const ok =
-    (await run([
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=writeback test CA',
-    ])) &&
-    (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
-    (await run([
-      'x509',
-      '-req',
-      '-in',
-      'srv.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'srv.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'san.ext',
-    ]));
-  if (!ok) return null;
-  return {
-    caFile: join(dir, 'ca.pem'),
-    cert: await readFile(join(dir, 'srv.pem')),
-    key: await readFile(join(dir, 'srv.key')),
-  };
-}

@@ -38,6 +38,20 @@ function setup(o: { now?: () => number; startedAt?: number } = {}) {
   return { state, directory, executor, lines, tick: (ms: number) => clock.advance(ms) };
 }
 
+/** An ordinary reset of alice. */
+const reset = {
+  op: 'password.reset' as const,
+  params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+  secret: { newPassword: 'Brand-New-Pass1' },
+};
+
+/** A change of alice's password from `currentPassword`. */
+const change = (currentPassword: string) => ({
+  op: 'password.change' as const,
+  params: { user: alice },
+  secret: { currentPassword, newPassword: 'Another-Pass1' },
+});
+
 function verified(state: AgentState, env: RequestEnvelope, ex: Execution) {
   assert.equal(ex.kind, 'response', ex.kind === 'reject' ? `rejected ${ex.code}` : '');
   if (ex.kind !== 'response') throw new Error('unreachable');
@@ -75,27 +89,9 @@ describe('each operation reaches its directory method and is answered signed', (
 
   test('password.change checks the current password', async () => {
     const { state, directory, executor } = setup();
-    const wrong = request(
-      cloud,
-      state,
-      {
-        op: 'password.change',
-        params: { user: alice },
-        secret: { currentPassword: 'nope', newPassword: 'Another-Pass1' },
-      },
-      { now: T0 },
-    );
+    const wrong = request(cloud, state, change('nope'), { now: T0 });
     assert.equal(verified(state, wrong, await executor.execute(wrong)).outcome, 'wrong_current_password');
-    const right = request(
-      cloud,
-      state,
-      {
-        op: 'password.change',
-        params: { user: alice },
-        secret: { currentPassword: 'Initial-Passw0rd', newPassword: 'Another-Pass1' },
-      },
-      { now: T0 },
-    );
+    const right = request(cloud, state, change('Initial-Passw0rd'), { now: T0 });
     assert.equal(verified(state, right, await executor.execute(right)).outcome, 'succeeded');
     assert.equal(directory.passwords.get('alice'), 'Another-Pass1');
   });
@@ -132,12 +128,6 @@ describe('each operation reaches its directory method and is answered signed', (
 });
 
 describe('refusals: nothing reaches the directory', () => {
-  const reset = {
-    op: 'password.reset' as const,
-    params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
-    secret: { newPassword: 'Brand-New-Pass1' },
-  };
-
   test('a signature from another key → bad_signature', async () => {
     const { state, directory, executor } = setup();
     const forger = makeCloud();
@@ -229,16 +219,7 @@ describe('failures are never success', () => {
   test('a write that throws part-way → outcome_unknown; a read that throws → directory_unavailable', async () => {
     const { state, directory, executor, lines } = setup();
     directory.failing.add('resetPassword').add('getPolicy');
-    const write = request(
-      cloud,
-      state,
-      {
-        op: 'password.reset',
-        params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
-        secret: { newPassword: 'Brand-New-Pass1' },
-      },
-      { now: T0 },
-    );
+    const write = request(cloud, state, reset, { now: T0 });
     assert.equal(verified(state, write, await executor.execute(write)).outcome, 'outcome_unknown');
     const read = request(cloud, state, { op: 'policy.get', params: {} }, { now: T0 });
     assert.equal(verified(state, read, await executor.execute(read)).outcome, 'directory_unavailable');
@@ -248,16 +229,7 @@ describe('failures are never success', () => {
   test('a directory result echoing the password loses its free text', async () => {
     const { state, directory, executor } = setup();
     directory.echo = (secret) => `server said: ${secret} rejected`;
-    const env = request(
-      cloud,
-      state,
-      {
-        op: 'password.reset',
-        params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
-        secret: { newPassword: 'Brand-New-Pass1' },
-      },
-      { now: T0 },
-    );
+    const env = request(cloud, state, reset, { now: T0 });
     const ex = await executor.execute(env);
     const result = verified(state, env, ex);
     assert.equal(result.outcome, 'succeeded');

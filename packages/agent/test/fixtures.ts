@@ -4,10 +4,12 @@
  * the cloud's register endpoint. The cloud's keys, the real relay hub on a real port and `waitFor`
  * come from @writeback/testkit (re-exported here for the tests of this folder).
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -29,6 +31,7 @@ import type {
   DirectoryUser,
   ResetOptions,
 } from '@writeback/directory';
+import { createRelayHub, type RelayHub } from '@writeback/relay';
 import type { CloudKeys as Cloud } from '@writeback/testkit';
 import type { AgentState } from '../src/index.js';
 
@@ -257,3 +260,94 @@ export async function tempDir(): Promise<{ path: string; remove(): Promise<void>
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI; null without it. */
+export async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
+  const run = (args: string[]) =>
+    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const ok =
+    (await run([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=writeback test CA',
+    ])) &&
+    (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
+    (await run([
+      'x509',
+      '-req',
+      '-in',
+      'srv.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'srv.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+    ]));
+  if (!ok) return null;
+  return {
+    caFile: join(dir, 'ca.pem'),
+    cert: await readFile(join(dir, 'srv.pem')),
+    key: await readFile(join(dir, 'srv.key')),
+  };
+}
+
+/**
+ * A real relay hub behind HTTPS on a loopback port, its certificate from a throwaway CA
+ * (makeTestPki, `caFile` for the agent's --ca); null when openssl is not available.
+ */
+export async function startTlsHub(
+  cloud: Cloud,
+  dir: string,
+): Promise<{ hub: RelayHub; port: number; caFile: string; close(): Promise<void> } | null> {
+  const pki = await makeTestPki(dir);
+  if (!pki) return null;
+  const hub = createRelayHub({ cloudVerifyKey: cloud.verifyKey, gate: () => true, log: captureLog().log });
+  const server = createHttpsServer({ cert: pki.cert, key: pki.key });
+  hub.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    hub,
+    port: (server.address() as AddressInfo).port,
+    caFile: pki.caFile,
+    close: async () => {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** CLI streams that keep what the command writes (`out`, `err`), with the environment it sees. */
+export function captureCliIo(env: Record<string, string> = {}) {
+  const cap = {
+    out: '',
+    err: '',
+    io: {
+      stdout: (t: string) => {
+        cap.out += t;
+      },
+      stderr: (t: string) => {
+        cap.err += t;
+      },
+      env,
+    },
+  };
+  return cap;
+}

@@ -15,7 +15,7 @@ import {
   verifyAgentCertificate,
 } from '@writeback/protocol';
 import { AgentError, loadState, registerAgent, runCli, writeState } from '../src/index.js';
-import { captureLog, makeCloud, makeState, startFakeCloud, tempDir } from './fixtures.js';
+import { captureCliIo, captureLog, makeCloud, makeState, startFakeCloud, tempDir } from './fixtures.js';
 
 const cloud = makeCloud();
 const GOOD_TOKEN = 'tok_abc.s3cret';
@@ -278,29 +278,22 @@ describe('CLI', () => {
       const statePath = join(dir.path, 'agent.json');
       const dirFile = join(dir.path, 'directory.json');
       await writeFile(dirFile, JSON.stringify({ kind: 'openldap', url: 'ldaps://ldap.example.test' }));
-      let out = '';
-      let err = '';
-      const io = {
-        stdout: (t: string) => {
-          out += t;
-        },
-        stderr: (t: string) => {
-          err += t;
-        },
-        env: { WRITEBACK_AGENT_TOKEN: GOOD_TOKEN },
-      };
+      const cli = captureCliIo({ WRITEBACK_AGENT_TOKEN: GOOD_TOKEN });
+      const io = cli.io;
       const code = await runCli(
         ['register', '--cloud', fake.url, '--name', 'site-1', '--state', statePath, '--directory', `@${dirFile}`],
         io,
       );
-      assert.equal(code, 0, err);
-      assert.match(out, /agent-1/);
+      assert.equal(code, 0, cli.err);
+      assert.match(cli.out, /agent-1/);
       assert.equal((await stat(statePath)).mode & 0o777, 0o600);
-      assert.ok(!err.includes(GOOD_TOKEN));
+      assert.ok(!cli.err.includes(GOOD_TOKEN));
 
-      out = '';
+      cli.out = '';
       assert.equal(await runCli(['status', '--state', statePath, '--json'], io), 0);
-      const status = z.object({ agentId: z.string(), directory: z.string(), daemon: z.null() }).parse(JSON.parse(out));
+      const status = z
+        .object({ agentId: z.string(), directory: z.string(), daemon: z.null() })
+        .parse(JSON.parse(cli.out));
       assert.deepEqual(status, { ...status, agentId: 'agent-1', directory: 'openldap', daemon: null });
       const saved = z
         .object({ directory: z.object({ url: z.string() }) })
@@ -313,25 +306,16 @@ describe('CLI', () => {
   });
 
   test('usage errors exit 2, runtime errors exit 1 with the code', async () => {
-    let out = '';
-    let err = '';
-    const io = {
-      stdout: (t: string) => {
-        out += t;
-      },
-      stderr: (t: string) => {
-        err += t;
-      },
-      env: {},
-    };
+    const cli = captureCliIo();
+    const io = cli.io;
     assert.equal(await runCli(['--help'], io), 0);
-    assert.match(out, /register/);
+    assert.match(cli.out, /register/);
     assert.equal(await runCli(['bogus'], io), 2);
     assert.equal(await runCli(['register', '--cloud', 'https://x'], io), 2);
     assert.equal(await runCli(['run', '--state', '/x', '--connections', '99'], io), 2);
     assert.equal(await runCli(['status', '--state', '/x', '--unknown-flag'], io), 2);
-    err = '';
+    cli.err = '';
     assert.equal(await runCli(['status', '--state', '/nonexistent/state.json'], io), 1);
-    assert.match(err, /\[state_not_found\]/);
+    assert.match(cli.err, /\[state_not_found\]/);
   });
 });
