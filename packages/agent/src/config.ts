@@ -19,7 +19,8 @@ import {
 } from '@writeback/protocol';
 import { AgentError } from './errors.js';
 
-const Id = z
+/** An agent or tenant id as the cloud issues it (state file and registration answer alike). */
+export const IdSchema = z
   .string()
   .min(1)
   .max(128)
@@ -37,8 +38,8 @@ export const AgentStateSchema = z.object({
   version: z.literal(1),
   cloudUrl: z.url(),
   relayUrl: z.url(),
-  agentId: Id,
-  tenantId: Id,
+  agentId: IdSchema,
+  tenantId: IdSchema,
   name: z.string().min(1).max(128),
   certificate: AgentCertificateSchema,
   /** base64url Ed25519 public key of the cloud: verifies requests and the certificate. */

@@ -16,6 +16,7 @@ import {
 import {
   AgentStateSchema,
   DirectoryConfigSchema,
+  IdSchema,
   checkStateConsistency,
   writeState,
   type AgentState,
@@ -25,15 +26,9 @@ import { defaultLogger } from './log-sink.js';
 import { checkOutboundUrl } from './urls.js';
 import { AGENT_VERSION } from './version.js';
 
-const Id = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._:-]+$/);
-
 const RegisterResponseSchema = z.object({
-  agentId: Id,
-  tenantId: Id,
+  agentId: IdSchema,
+  tenantId: IdSchema,
   certificate: AgentCertificateSchema,
   cloudSigningKey: PublicKeySchema,
   relayUrl: z.url(),
