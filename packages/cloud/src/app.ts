@@ -38,6 +38,7 @@ import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
 import { createAgentGateway, type AgentGateway } from './gateway/gateway.js';
 import { createSyncEngine, type SyncEngine } from './sync/engine.js';
 import { createUserResolver } from './users/resolve.js';
+import { defaultOutboxFile } from './audit/completions.js';
 import { createWritebackService, type WritebackService } from './writeback/service.js';
 
 export interface CloudDeps {
@@ -220,7 +221,10 @@ export async function createCloud(
       log: log.child({ component: 'writeback' }),
       pendingGraceMs: config.pendingGraceMs,
       users,
+      outboxFile: config.auditOutboxFile ?? defaultOutboxFile(config.databaseUrl, config.databaseSchema),
     });
+    // Runs after the HTTP server and the relay closed (reverse order): the last answers are recorded.
+    cleanup.push(() => writeback.close());
 
     const mailer = deps.mailer ?? createMailerFromConfig(config, log.child({ component: 'mail' }), now);
     const sms = deps.sms ?? createSmsFromConfig(config, log.child({ component: 'sms' }), now);

@@ -103,6 +103,11 @@ const ConfigSchema = z.object({
   pendingSweepIntervalMs: PositiveInt.default(60_000),
   /** Grace after a deadline before a pending record counts as abandoned (another node may still be finishing). */
   pendingGraceMs: z.coerce.number().int().min(0).default(30_000),
+  /**
+   * Where audit completions the store refused are kept until written (append-only JSON lines).
+   * Default: next to a SQLite file, `.data/audit-outbox-<schema>.jsonl` with PostgreSQL.
+   */
+  auditOutboxFile: z.string().min(1).optional(),
   /** Trust X-Forwarded-For (only behind a proxy you control: it decides the per-IP rate limit key). */
   trustProxy: Bool.default(false),
   /** Outgoing mail. `memory` keeps messages in this process (development); `smtp` sends them (default when an SMTP host is set). */
@@ -166,6 +171,7 @@ const ENV: Record<string, string> = {
   agentTokenTtlSeconds: 'AGENT_TOKEN_TTL_SECONDS',
   pendingSweepIntervalMs: 'PENDING_SWEEP_INTERVAL_MS',
   pendingGraceMs: 'PENDING_GRACE_MS',
+  auditOutboxFile: 'AUDIT_OUTBOX_FILE',
   trustProxy: 'TRUST_PROXY',
   'mail.transport': 'MAIL_TRANSPORT',
   'mail.from': 'MAIL_FROM',

@@ -5,7 +5,11 @@
  * never holds a password: only the op, the target login, the outcome, reasons and a safe detail.
  *
  *   pending ──finish(outcome)──▶ done
- *      └─────sweep(deadline passed)──▶ done (outcome_unknown)
+ *      └─────sweep(deadline passed)──▶ done (outcome_unknown) ──held completion──▶ done (outcome)
+ *
+ * A completion the store refused when the answer came is held by its process (completions.ts)
+ * and written later; the sweep leaves a held record alone, and a held completion overwrites a
+ * sweep's `outcome_unknown` (another node's sweep could not know), nothing else.
  */
 import { z } from 'zod';
 import type { OutcomeCode, PolicyReason } from '@writeback/protocol';
@@ -18,6 +22,7 @@ import {
   insertPendingRecord,
   listRecordsAfter,
   markRecordDone,
+  markRecordDoneOverSweep,
   type AuditFilter,
   type AuditRecord,
 } from '../store/audit.js';
@@ -62,24 +67,44 @@ export interface FinishInput {
   finishedAt: number;
 }
 
+/** What the sweep writes into the records it closes. */
+export const ABANDONED_DETAIL = 'abandoned: no outcome was recorded before the deadline';
+
+const doneFields = (f: FinishInput) => ({
+  outcome: f.outcome,
+  reasons: f.reasons ?? null,
+  detail: f.detail?.slice(0, 1024) ?? null,
+  agentId: f.agentId ?? null,
+  latencyMs: Math.max(0, Math.round(f.latencyMs)),
+  finishedAt: f.finishedAt,
+});
+
 /** Move a pending record to done. Returns false when it was already done (the sweep got there first). */
 export async function finishRecord(db: Db, requestId: string, f: FinishInput): Promise<boolean> {
-  return markRecordDone(db, requestId, {
-    outcome: f.outcome,
-    reasons: f.reasons ?? null,
-    detail: f.detail?.slice(0, 1024) ?? null,
-    agentId: f.agentId ?? null,
-    latencyMs: Math.max(0, Math.round(f.latencyMs)),
-    finishedAt: f.finishedAt,
-  });
+  return markRecordDone(db, requestId, doneFields(f));
+}
+
+/**
+ * Write a held completion (one the store refused when the answer came): moves a pending record
+ * to done, or corrects one the sweep closed as `outcome_unknown`. False when the record is done
+ * with an outcome already, or gone.
+ */
+export async function finishHeldRecord(db: Db, requestId: string, f: FinishInput): Promise<boolean> {
+  return markRecordDoneOverSweep(db, requestId, doneFields(f), ABANDONED_DETAIL);
 }
 
 /**
  * Close records still pending whose deadline passed before `before`: their process died (or lost
- * the store) mid-request, so whether anything was written is unknown.
+ * the store) mid-request, so whether anything was written is unknown. `except`: request ids whose
+ * completion this process still holds.
  */
-export async function sweepPending(db: Db, before: number, now: number): Promise<number> {
-  return closeAbandonedRecords(db, before, now, 'abandoned: no outcome was recorded before the deadline');
+export async function sweepPending(
+  db: Db,
+  before: number,
+  now: number,
+  except: readonly string[] = [],
+): Promise<number> {
+  return closeAbandonedRecords(db, before, now, ABANDONED_DETAIL, except);
 }
 
 export interface AuditQuery extends AuditFilter {

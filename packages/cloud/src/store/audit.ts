@@ -200,12 +200,51 @@ export async function markRecordDone(db: Db, requestId: string, f: DoneFields): 
   return r.changes === 1;
 }
 
-/** Close, as `outcome_unknown` with `detail`, the pending records whose deadline is before `before`. */
-export async function closeAbandonedRecords(db: Db, before: number, now: number, detail: string): Promise<number> {
+/**
+ * Move a request's record to done even when a sweep closed it first as `outcome_unknown` with
+ * `sweptDetail` (and no agent): for a completion the request's own process held back because the
+ * store failed, which knows what the sweep could only call unknown. Any other done record stays.
+ */
+export async function markRecordDoneOverSweep(
+  db: Db,
+  requestId: string,
+  f: DoneFields,
+  sweptDetail: string,
+): Promise<boolean> {
+  const r = await db.exec(
+    `UPDATE audit SET state = 'done', outcome = ?, reasons = ?, detail = ?, agent_id = ?, latency_ms = ?, finished_at = ?
+     WHERE request_id = ? AND (state = 'pending'
+       OR (state = 'done' AND outcome = 'outcome_unknown' AND agent_id IS NULL AND detail = ?))`,
+    [
+      f.outcome,
+      f.reasons?.length ? JSON.stringify(f.reasons) : null,
+      f.detail,
+      f.agentId,
+      f.latencyMs,
+      f.finishedAt,
+      requestId,
+      sweptDetail,
+    ],
+  );
+  return r.changes === 1;
+}
+
+/**
+ * Close, as `outcome_unknown` with `detail`, the pending records whose deadline is before
+ * `before`, except those of the request ids in `except` (their completion is still on its way).
+ */
+export async function closeAbandonedRecords(
+  db: Db,
+  before: number,
+  now: number,
+  detail: string,
+  except: readonly string[] = [],
+): Promise<number> {
+  const keep = except.length > 0 ? ` AND request_id NOT IN (${except.map(() => '?').join(', ')})` : '';
   const r = await db.exec(
     `UPDATE audit SET state = 'done', outcome = 'outcome_unknown', detail = ?, finished_at = ?, latency_ms = ? - started_at
-     WHERE state = 'pending' AND deadline_at < ?`,
-    [detail, now, now, before],
+     WHERE state = 'pending' AND deadline_at < ?${keep}`,
+    [detail, now, now, before, ...except],
   );
   return r.changes;
 }

@@ -14,7 +14,8 @@ import {
   type UserRef,
 } from '@writeback/protocol';
 import type { RelayClient } from '@writeback/relay';
-import { finishRecord, insertPending, sweepPending } from '../audit/audit.js';
+import { insertPending, sweepPending } from '../audit/audit.js';
+import { createAuditCompletions } from '../audit/completions.js';
 import type { Actor } from '../auth/principal.js';
 import { CloudError } from '../errors.js';
 import { createAgentGateway, type AgentGateway, type GatewayAnswer } from '../gateway/gateway.js';
@@ -30,6 +31,13 @@ interface WritebackCommon {
   log: Logger;
   /** Grace past a deadline before the sweep closes a pending record. Default 30 000. */
   pendingGraceMs?: number;
+  /**
+   * Where completions the store refused are kept until written (audit/completions.ts); null or
+   * absent: in memory only.
+   */
+  outboxFile?: string | null;
+  /** Retry pacing of held completions (tests shorten it). */
+  completionRetry?: { firstMs?: number; maxMs?: number; forMs?: number };
   /**
    * Resolves the user a request names through the synced users (by anchor once the tenant has
    * synced) and records the cloud side of successful writes. Absent: requests go as given.
@@ -100,11 +108,27 @@ export interface WritebackService {
   sweepPending(): Promise<number>;
   /** Resolves once what a recent write recorded about this cloud user (its cloud hash) is stored. */
   userSettled(userId: string): Promise<void>;
+  /** Resolves when no audit completion is held (all were written, or handed to the outbox). */
+  auditSettled(): Promise<void>;
+  /** Stop retrying held completions (one last attempt each; the outbox keeps the rest). */
+  close(): Promise<void>;
 }
+
+/** More held completions than this and the sweep waits (its exception list would not fit one statement). */
+const MAX_HELD_FOR_SWEEP = 1_000;
 
 export function createWritebackService(deps: WritebackDeps): WritebackService {
   const { db, now, log } = deps;
   const pendingGraceMs = deps.pendingGraceMs ?? 30_000;
+  const pace = deps.completionRetry ?? {};
+  const completions = createAuditCompletions({
+    db,
+    log,
+    outboxFile: deps.outboxFile ?? null,
+    ...(pace.firstMs !== undefined ? { firstRetryMs: pace.firstMs } : {}),
+    ...(pace.maxMs !== undefined ? { maxRetryMs: pace.maxMs } : {}),
+    ...(pace.forMs !== undefined ? { retryForMs: pace.forMs } : {}),
+  });
   if (!Number.isInteger(deps.deadlineMs) || deps.deadlineMs <= 0)
     throw new TypeError('createWritebackService: deadlineMs must be a positive integer');
   const gateway =
@@ -177,19 +201,18 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
         });
         return { requestId, result: r, agentId: final.agentId, latencyMs };
       }
-      try {
-        const applied = await finishRecord(db, requestId, {
-          outcome: r.outcome,
-          reasons: r.reasons,
-          detail: r.detail ?? final.detail,
-          agentId: final.agentId,
-          latencyMs,
-          finishedAt,
-        });
-        if (!applied) log.warn('audit record was closed by the sweep before the answer arrived', { requestId });
-      } catch (err) {
-        log.error('could not finish the audit record; the sweep will close it', { requestId, err });
-      }
+      // Never throws: a completion the store refuses is held (outbox + retries) until written, so the
+      // record ends with the outcome this caller is told (issue 11: it used to end outcome_unknown).
+      const completed = await completions.complete(requestId, {
+        outcome: r.outcome,
+        reasons: r.reasons,
+        detail: r.detail ?? final.detail,
+        agentId: final.agentId,
+        latencyMs,
+        finishedAt,
+      });
+      if (completed === 'already_done')
+        log.warn('audit record was closed by the sweep before the answer arrived', { requestId });
       // Logged once the caller has sent its answer (it does in this turn): a log write is not on the answer's path.
       setImmediate(() =>
         log.info('writeback', {
@@ -206,9 +229,18 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
     async userSettled(userId) {
       await deps.users?.settled(userId);
     },
+    auditSettled: () => completions.settled(),
+    close: () => completions.close(),
     async sweepPending() {
+      // What a previous run left in the outbox is written before anything is called abandoned.
+      await completions.recover();
+      const held = completions.held();
+      if (held.length > MAX_HELD_FOR_SWEEP) {
+        log.warn('sweep skipped: too many audit completions held', { held: held.length });
+        return 0;
+      }
       const t = now();
-      const n = await sweepPending(db, t - pendingGraceMs, t);
+      const n = await sweepPending(db, t - pendingGraceMs, t, held);
       if (n > 0) log.warn('closed abandoned pending audit records as outcome_unknown', { count: n });
       return n;
     },
