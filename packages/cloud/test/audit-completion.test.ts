@@ -260,11 +260,14 @@ describe('a cloud on PostgreSQL whose connection drops while it records the agen
     );
   });
   after(async () => {
-    await agent?.stop();
-    await started?.stop();
-    await directory?.close();
-    await rm(dir, { recursive: true, force: true });
-    await admin(`DROP DATABASE IF EXISTS "${DB}" WITH (FORCE)`);
+    try {
+      await agent?.stop();
+      await started?.stop();
+      await directory?.close();
+      await rm(dir, { recursive: true, force: true });
+    } finally {
+      await admin(`DROP DATABASE IF EXISTS "${DB}" WITH (FORCE)`);
+    }
   });
 
   test('the caller is told succeeded and the record ends succeeded with the agent, never outcome_unknown', async () => {
