@@ -23,7 +23,7 @@ import { notifySelfServiceWrite } from './notify.js';
 import { resolvePerson, selfActor, type Person } from './person.js';
 import { endUserSessions } from './sessions.js';
 import { observe, padLike, startTimer } from './timing.js';
-import { refuseBeforeSending, send, type WriteAnswer } from './write.js';
+import { afterSuccess, refuseBeforeSending, send, type WriteAnswer } from './write.js';
 
 const COUNTED: ReadonlySet<OutcomeCode> = new Set<OutcomeCode>([
   'succeeded',
@@ -113,7 +113,9 @@ export async function changeOwnPassword(services: Services, input: ChangeInput):
   );
   if (answer.result.outcome === 'succeeded') {
     // Whoever else was signed in may have known the old password.
-    await endUserSessions(services, tenantId, { user: person.cloud, login: person.login }, input.session ?? null);
+    await afterSuccess(services, answer, 'end the other sessions', () =>
+      endUserSessions(services, tenantId, { user: person.cloud, login: person.login }, input.session ?? null),
+    );
     notifySelfServiceWrite(services, { tenantId, person }, 'change');
   }
   if (!proven && NOT_PROVEN.has(answer.result.outcome))

@@ -21,7 +21,7 @@ import { notifyAdminWrite, notifySelfServiceWrite } from './notify.js';
 import { selfActor, type Person } from './person.js';
 import { endUserSessions } from './sessions.js';
 import type { Target } from './target.js';
-import { refuseBeforeSending, send, type WriteAnswer } from './write.js';
+import { afterSuccess, refuseBeforeSending, send, type WriteAnswer } from './write.js';
 
 export interface AdminResetInput {
   tenant: { id: string; name: string };
@@ -62,7 +62,7 @@ export async function resetPasswordAsAdmin(services: Services, input: AdminReset
     secret: { newPassword },
   });
   if (answer.result.outcome !== 'succeeded') return answer;
-  await endUserSessions(services, tenant.id, target);
+  await afterSuccess(services, answer, "end the user's sessions", () => endUserSessions(services, tenant.id, target));
   if (target.user) await services.writeback.userSettled(target.user.id);
   notifyAdminWrite(services, { tenant, login: target.login, mail: target.user?.mail ?? null }, 'reset');
   return generated ? { ...answer, temporaryPassword: newPassword } : answer;
@@ -90,7 +90,9 @@ export async function resetOwnPassword(
     secret: { newPassword },
   });
   if (answer.result.outcome !== 'succeeded') return answer;
-  await endUserSessions(services, input.tenantId, { user: person.cloud, login: person.login });
+  await afterSuccess(services, answer, "end the user's sessions", () =>
+    endUserSessions(services, input.tenantId, { user: person.cloud, login: person.login }),
+  );
   notifySelfServiceWrite(services, { tenantId: input.tenantId, person }, 'reset');
   return answer;
 }

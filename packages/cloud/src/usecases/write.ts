@@ -86,3 +86,21 @@ export async function refuseBeforeSending(
   });
   return { op, result, requestId, sent: false };
 }
+
+/**
+ * What follows a write that succeeded (ending sessions, settling the cloud's copy): it must never
+ * turn the directory's success into an error for the caller (the password *was* written). A
+ * failure (the store down a moment) is logged as an error with the request's reference.
+ */
+export async function afterSuccess(
+  services: Services,
+  answer: WriteAnswer,
+  what: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    services.log.error('could not finish what follows a successful write', { requestId: answer.requestId, what, err });
+  }
+}
