@@ -2,6 +2,8 @@
  * A browser-like HTTP client for the web pages in tests: keeps cookies, follows 303 redirects,
  * records every URL it visits, and posts forms with the CSRF token of the last page it read.
  */
+import { CookieJar } from '@writeback/testkit';
+
 export type Form = Record<string, string>;
 
 export interface WebPage {
@@ -17,24 +19,12 @@ export interface WebPage {
 export class WebClient {
   /** Every URL any client visited in this process (to check that no secret ever went into one). */
   static readonly everyUrl: string[] = [];
-  cookies = new Map<string, string>();
+  cookies = new CookieJar();
   visited: string[] = [];
   last: WebPage | null = null;
   /** The client address sent as X-Forwarded-For (for a cloud that trusts its proxy), if any. */
   forwardedFor: string | null = null;
   constructor(readonly base: string) {}
-
-  private store(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair?.indexOf('=') ?? -1;
-      if (!pair || i < 0) continue;
-      const name = pair.slice(0, i);
-      const value = pair.slice(i + 1);
-      if (/Max-Age=0/i.test(c) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
 
   private async send(method: string, path: string, body?: string): Promise<WebPage> {
     let url = path;
@@ -43,7 +33,7 @@ export class WebClient {
     for (let hop = 0; hop < 5; hop++) {
       this.visited.push(url);
       WebClient.everyUrl.push(url);
-      const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+      const headers: Record<string, string> = { cookie: this.cookies.header() };
       if (b !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
       if (this.forwardedFor) headers['x-forwarded-for'] = this.forwardedFor;
       const res = await fetch(`${this.base}${url}`, {
@@ -52,7 +42,7 @@ export class WebClient {
         redirect: 'manual',
         ...(b !== undefined ? { body: b } : {}),
       });
-      this.store(res);
+      this.cookies.keep(res);
       if (res.status === 303 || res.status === 302) {
         url = res.headers.get('location') ?? '/';
         m = 'GET';

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CookieJar } from '@writeback/testkit';
 import { api, startCloud, type Started } from './helpers.js';
 
 const OWNER = { login: 'olivia', password: 'Olivia-Cloud-Pass-2030!' };
@@ -17,42 +18,29 @@ const OTHER = { login: 'oscar', password: 'Oscar-Cloud-Pass-2030!' };
 
 /** A browser: its cookies, the form's CSRF token, and the address it comes from. */
 class Browser {
-  private cookies = new Map<string, string>();
+  private readonly cookies = new CookieJar();
   private csrf = '';
   constructor(
     private readonly base: string,
     public ip: string,
   ) {}
-  private header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-  private keep(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair?.indexOf('=') ?? -1;
-      if (!pair || i < 0) continue;
-      const value = pair.slice(i + 1);
-      if (value === '') this.cookies.delete(pair.slice(0, i));
-      else this.cookies.set(pair.slice(0, i), value);
-    }
-  }
   async signIn(login: string, password: string): Promise<string> {
     const page = await fetch(`${this.base}/t/acme/signin`, {
-      headers: { cookie: this.header(), 'x-forwarded-for': this.ip },
+      headers: { cookie: this.cookies.header(), 'x-forwarded-for': this.ip },
     });
-    this.keep(page);
+    this.cookies.keep(page);
     this.csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
     const res = await fetch(`${this.base}/t/acme/signin`, {
       method: 'POST',
       redirect: 'manual',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        cookie: this.header(),
+        cookie: this.cookies.header(),
         'x-forwarded-for': this.ip,
       },
       body: new URLSearchParams({ _csrf: this.csrf, login, password }).toString(),
     });
-    this.keep(res);
+    this.cookies.keep(res);
     if (res.status === 303) {
       // Signed in: forget the session so the next attempt is a fresh one (the device cookie stays).
       await res.arrayBuffer();

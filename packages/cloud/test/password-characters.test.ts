@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CookieJar } from '@writeback/testkit';
 import { api, errorCode, field, startCloud, str, type ApiResponse, type Started } from './helpers.js';
 
 const T = '/api/v1/tenants/acme';
@@ -28,11 +29,11 @@ function refusedForCharacters(r: ApiResponse, path: string): void {
 
 /** A cookie-keeping form client for the pages (no browser); posts with the last page's CSRF token. */
 class Browser {
-  readonly cookies = new Map<string, string>();
+  readonly cookies = new CookieJar();
   csrf = '';
   constructor(readonly base: string) {}
   async request(method: 'GET' | 'POST', path: string, form?: Record<string, string>) {
-    const headers: Record<string, string> = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+    const headers: Record<string, string> = { cookie: this.cookies.header() };
     let body: string | undefined;
     if (form) {
       body = Object.entries({ _csrf: this.csrf, ...form })
@@ -41,11 +42,7 @@ class Browser {
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
     const res = await fetch(`${this.base}${path}`, { method, headers, redirect: 'manual', ...(body ? { body } : {}) });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair = ''] = c.split(';');
-      const i = pair.indexOf('=');
-      if (i > 0) this.cookies.set(pair.slice(0, i), pair.slice(i + 1));
-    }
+    this.cookies.keep(res);
     const text = await res.text();
     const m = /name="_csrf" value="([^"]+)"/.exec(text);
     if (m?.[1]) this.csrf = m[1];

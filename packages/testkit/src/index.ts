@@ -5,7 +5,8 @@
  *   process or as its own OS process (agent.ts);
  * - sign an admin in through the API, enrolling its authenticator when it has none (admin-api.ts);
  * - capture log lines (logs.ts), wait for an event or a condition, never for time (wait.ts), and
- *   a clock the test moves by hand (clock.ts).
+ *   a clock the test moves by hand (clock.ts);
+ * - the cookie jar of an HTTP client for the pages (cookies.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
  * what it receives is `@writeback/testkit/smtp`.
  */
@@ -21,6 +22,7 @@ export {
 } from './agent.js';
 export { adminApiSession, type AdminApiSession, type AdminApiSignIn } from './admin-api.js';
 export { Clock } from './clock.js';
+export { CookieJar } from './cookies.js';
 export {
   ENGINES,
   newMasterKey,

@@ -4,6 +4,7 @@
  * then a TOTP code computed from the enrolment key shown on the page).
  */
 import { totpCode } from '@writeback/cloud/testing';
+import { CookieJar } from '@writeback/testkit';
 
 export interface PageResponse {
   status: number;
@@ -13,31 +14,15 @@ export interface PageResponse {
 }
 
 export class AdminClient {
-  readonly cookies = new Map<string, string>();
+  readonly cookies = new CookieJar();
   lastCsrf: string | null = null;
   /** The enrolment key seen at the admin's first sign-in (to compute later codes). */
   secret: string | null = null;
 
   constructor(readonly baseUrl: string) {}
 
-  private cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  private keep(res: Response): void {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair?.indexOf('=') ?? -1;
-      if (!pair || i < 0) continue;
-      const name = pair.slice(0, i).trim();
-      const value = pair.slice(i + 1).trim();
-      if (value === '' || /Max-Age=0/i.test(c)) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-
   async request(method: 'GET' | 'POST', path: string, form?: Record<string, string | string[]>): Promise<PageResponse> {
-    const headers: Record<string, string> = { cookie: this.cookieHeader() };
+    const headers: Record<string, string> = { cookie: this.cookies.header() };
     let body: string | undefined;
     if (form) {
       const p = new URLSearchParams();
@@ -51,7 +36,7 @@ export class AdminClient {
       redirect: 'manual',
       ...(body !== undefined ? { body } : {}),
     });
-    this.keep(res);
+    this.cookies.keep(res);
     const text = await res.text();
     const m = /name="_csrf" value="([^"]+)"/.exec(text);
     if (m?.[1]) this.lastCsrf = m[1];
