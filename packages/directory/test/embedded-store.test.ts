@@ -10,9 +10,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { Logger } from '@writeback/protocol';
 import { DirectoryError, HASH_COST, openEmbeddedDirectory } from '../src/index.js';
 import { byAnchor, byLogin, CapturedLog, DAY, fixture, FrozenClock, RESET, tempDir } from './embedded-helpers.js';
 
+/** The embedded directory in `path` with fast hashes (and `log`, when given). */
+const openFast = (path: string, log?: Logger) =>
+  openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, log ? { log } : {});
 const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
 
 const run = promisify(execFile);
@@ -80,7 +84,7 @@ describe('embedded store', () => {
       'the dead process left its lock',
     );
     const logs = new CapturedLog();
-    const dir = await openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, { log: logs.log });
+    const dir = await openFast(path, logs.log);
     t.after(() => dir.close());
     assert.equal(dir.seq, got.seq);
     assert.equal(dir.userCount, 20);
@@ -96,8 +100,7 @@ describe('embedded store', () => {
   it('issue 10: the folders it creates are 0700 and every file 0600; an old 0644 journal is narrowed on open', async (t) => {
     const top = join(await tempDir(t), 'new');
     const path = join(top, 'embedded');
-    const open = () =>
-      openEmbeddedDirectory({ kind: 'embedded', path, hash: { ...HASH_COST.fast } }, { log: new CapturedLog().log });
+    const open = () => openFast(path, new CapturedLog().log);
     let dir = await open();
     await dir.createUser({ login: 'alice', password: PW1 });
     for (const p of [top, path]) assert.equal(await modeOf(p), 0o700, p);
@@ -140,26 +143,14 @@ describe('embedded store', () => {
     const lines = (await readFile(journal, 'utf8')).split('\n');
     lines[0] = '{"seq":1,"type":"user","garbage":';
     await writeFile(journal, lines.join('\n'));
-    await rejects(
-      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
-      'store_corrupt',
-    );
+    await rejects(openFast(f.path, f.logs.log), 'store_corrupt');
     // A snapshot that is not ours is refused too, and the failed open released the lock.
     await writeFile(journal, '');
     await writeFile(join(f.path, 'snapshot.json'), '{"format":"something-else"}');
-    await rejects(
-      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
-      'store_corrupt',
-    );
+    await rejects(openFast(f.path, f.logs.log), 'store_corrupt');
     await writeFile(join(f.path, 'snapshot.json'), '{"format":');
-    await rejects(
-      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }, { log: f.logs.log }),
-      'store_corrupt',
-    );
-    f.dir = await openEmbeddedDirectory(
-      { kind: 'embedded', path: join(f.path, 'fresh'), hash: { ...HASH_COST.fast } },
-      { log: f.logs.log },
-    );
+    await rejects(openFast(f.path, f.logs.log), 'store_corrupt');
+    f.dir = await openFast(join(f.path, 'fresh'), f.logs.log);
   });
 
   it('compacts when the journal outgrows the threshold, and on request', async (t) => {
@@ -225,22 +216,13 @@ describe('embedded store', () => {
 
   it('one folder, one instance: a second open fails with store_locked', async (t) => {
     const f = await fixture(t);
-    await rejects(
-      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }),
-      'store_locked',
-    );
+    await rejects(openFast(f.path), 'store_locked');
     await f.dir.close();
     // A lock held by another live process (our parent stands in for it).
     await writeFile(join(f.path, 'LOCK'), `${process.ppid}\n`);
-    await rejects(
-      openEmbeddedDirectory({ kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } }),
-      'store_locked',
-    );
+    await rejects(openFast(f.path), 'store_locked');
     await writeFile(join(f.path, 'LOCK'), '2147483646\n'); // no such process: stale
-    f.dir = await openEmbeddedDirectory(
-      { kind: 'embedded', path: f.path, hash: { ...HASH_COST.fast } },
-      { log: f.logs.log },
-    );
+    f.dir = await openFast(f.path, f.logs.log);
   });
 
   it("durability 'fsync' writes and reads back the same", async (t) => {

@@ -32,14 +32,20 @@ after(async () => {
   captured.assertNoSecrets([...secrets, ...Object.values(lab.passwords)]);
 });
 
+/** A fresh user and the password a test sets next (both checked against the log after the run). */
+async function userAndNext() {
+  const u = await lab.addUser();
+  const next = labPassword();
+  secrets.push(u.password, next);
+  return { u, next };
+}
+
 async function throughProxy(): Promise<OpenLdapDirectory> {
   return openLab(lab, { urls: [proxy.url], timeoutMs: 1500 }, { log: captured.log });
 }
 
 test('request lost before slapd saw it (slapd crashed): outcome_unknown, and indeed nothing was written', async () => {
-  const u = await lab.addUser();
-  const next = labPassword();
-  secrets.push(u.password, next);
+  const { u, next } = await userAndNext();
   const dir = await throughProxy();
   try {
     proxy.onClientData = (chunk) => {
@@ -63,9 +69,7 @@ test('request lost before slapd saw it (slapd crashed): outcome_unknown, and ind
 });
 
 test('answer lost after slapd applied the change: outcome_unknown, never succeeded (the write did happen)', async () => {
-  const u = await lab.addUser();
-  const next = labPassword();
-  secrets.push(u.password, next);
+  const { u, next } = await userAndNext();
   const dir = await throughProxy();
   try {
     proxy.onClientData = (chunk) => {
@@ -87,9 +91,7 @@ test('answer lost after slapd applied the change: outcome_unknown, never succeed
 });
 
 test('slapd frozen: the lookup times out before any write (directory_unavailable)', async () => {
-  const u = await lab.addUser();
-  const next = labPassword();
-  secrets.push(u.password, next);
+  const { u, next } = await userAndNext();
   const dir = await openLab(lab, { timeoutMs: 300 }, { log: captured.log });
   try {
     assert.equal((await dir.health()).ok, true);
@@ -104,9 +106,7 @@ test('slapd frozen: the lookup times out before any write (directory_unavailable
 });
 
 test('slapd down: directory_unavailable everywhere; back up: the same adapter works again', async () => {
-  const u = await lab.addUser();
-  const next = labPassword();
-  secrets.push(u.password, next);
+  const { u, next } = await userAndNext();
   const dir = await openLab(lab, { timeoutMs: 1000, serverRetryMs: 0 }, { log: captured.log });
   assert.equal((await dir.health()).ok, true);
   await lab.crash();
@@ -134,9 +134,7 @@ test('slapd down: directory_unavailable everywhere; back up: the same adapter wo
 });
 
 test('idle pooled connections killed by a restart are replaced without failing the next operation', async () => {
-  const u = await lab.addUser();
-  const next = labPassword();
-  secrets.push(u.password, next);
+  const { u, next } = await userAndNext();
   const dir = await openLab(lab, {}, { log: captured.log });
   assert.equal((await dir.health()).ok, true);
   await lab.restart();

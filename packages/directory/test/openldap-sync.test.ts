@@ -30,6 +30,27 @@ async function open(over: Partial<OpenLdapConfig> = {}): Promise<OpenLdapDirecto
   return d;
 }
 
+/** slapd answers the service account's searches with at most `size` entries (cn=config olcLimits) until `lift()`. */
+async function serverSizeLimit(size: number): Promise<{ lift(): Promise<void> }> {
+  const config = new Client({ url: lab.url });
+  await config.bind('cn=admin,cn=config', lab.rootPassword);
+  const limit = (op: 'add' | 'delete') =>
+    config.modify(
+      'olcDatabase={1}mdb,cn=config',
+      new Change({
+        operation: op,
+        modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=${size}`] }),
+      }),
+    );
+  await limit('add');
+  return {
+    lift: async () => {
+      await limit('delete');
+      await config.unbind();
+    },
+  };
+}
+
 const anchorOf = new Map<string, string>();
 let incCursor: string;
 
@@ -117,17 +138,7 @@ describe('OpenLDAP sync: full sync', () => {
 
 describe('OpenLDAP sync: under a server size limit', () => {
   it('narrows its windows to the limit and still returns every user (total unknown)', async () => {
-    const config = new Client({ url: lab.url });
-    await config.bind('cn=admin,cn=config', lab.rootPassword);
-    const limit = (op: 'add' | 'delete') =>
-      config.modify(
-        'olcDatabase={1}mdb,cn=config',
-        new Change({
-          operation: op,
-          modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=100`] }),
-        }),
-      );
-    await limit('add');
+    const sizeLimit = await serverSizeLimit(100);
     try {
       const d = await open();
       const run = await pullAll(d.sync, null, 200);
@@ -138,8 +149,7 @@ describe('OpenLDAP sync: under a server size limit', () => {
       const listed = await allAnchors(d.sync, 2000);
       assert.deepEqual([...listed.anchors].sort(), [...anchorOf.values()].sort());
     } finally {
-      await limit('delete');
-      await config.unbind();
+      await sizeLimit.lift();
     }
   });
 });
@@ -223,16 +233,6 @@ describe('OpenLDAP sync: incremental', () => {
     // A server size limit of 20 makes the adapter read the 60 changes in bounded windows (they end
     // before now). Right after the first read of "every user changed in the window" of such a
     // window, the user is written again: its entryCSN leaves the window before the in-scope read.
-    const config = new Client({ url: lab.url });
-    await config.bind('cn=admin,cn=config', lab.rootPassword);
-    const limit = (op: 'add' | 'delete') =>
-      config.modify(
-        'olcDatabase={1}mdb,cn=config',
-        new Change({
-          operation: op,
-          modification: new Attribute({ type: 'olcLimits', values: [`dn.exact="${lab.pwAdminDn}" size=20`] }),
-        }),
-      );
     const writer = new Client({ url: lab.url });
     await writer.bind(lab.rootDn, lab.rootPassword);
     const original = Client.prototype.searchPaginated;
@@ -263,7 +263,7 @@ describe('OpenLDAP sync: incremental', () => {
         );
       }
     } as Client['searchPaginated'];
-    await limit('add');
+    const sizeLimit = await serverSizeLimit(20);
     try {
       const run = await pullAll(dir.sync, incCursor, 25);
       assert.ok(fired, 'the second write happened between the two reads of a bounded window');
@@ -275,8 +275,7 @@ describe('OpenLDAP sync: incremental', () => {
       incCursor = run.cursor;
     } finally {
       Client.prototype.searchPaginated = original;
-      await limit('delete');
-      await config.unbind();
+      await sizeLimit.lift();
       await writer.unbind();
     }
   });
