@@ -29,17 +29,17 @@ const reset: OperationRequest = {
   secret: { newPassword: SECRET },
 };
 
-function seal(
-  over: Partial<{ deadline: number; request: OperationRequest; agentId: string; tenantId: string }> = {},
-): RequestEnvelope {
+/** The reset sealed for agent a1 of tenant t1 by the cloud at NOW; `over` changes one part. */
+function seal(over: Partial<Parameters<typeof sealRequest>[0]> = {}): RequestEnvelope {
   return sealRequest({
-    request: over.request ?? reset,
-    tenantId: over.tenantId ?? 't1',
-    agentId: over.agentId ?? 'a1',
+    request: reset,
+    tenantId: 't1',
+    agentId: 'a1',
     agentEncryptionKey: agentEnc.publicKey,
     cloudSigningKey: cloudKey,
-    deadline: over.deadline ?? NOW + 10_000,
+    deadline: NOW + 10_000,
     now: NOW,
+    ...over,
   });
 }
 
@@ -56,21 +56,13 @@ function open(env: unknown, replay = new ReplayCache(), now = NOW) {
 }
 
 const code = errorCode;
+/** The ProtocolError code opening `env` throws ('no error' when it opens). */
+const refusal = (env: unknown, replay?: ReplayCache, now?: number) => code(() => open(env, replay, now));
 
 describe('envelope', () => {
   it('seals with precomputed ephemeral agreements: each used once, ready again after a turn of the event loop', async () => {
     const pool = new EphemeralPool();
-    const withPool = () =>
-      sealRequest({
-        request: reset,
-        tenantId: 't1',
-        agentId: 'a1',
-        agentEncryptionKey: agentEnc.publicKey,
-        cloudSigningKey: cloudKey,
-        deadline: NOW + 10_000,
-        now: NOW,
-        ephemeral: pool,
-      });
+    const withPool = () => seal({ ephemeral: pool });
     const first = withPool(); // nothing ready yet: computed inline, the next one scheduled
     assert.equal(pool.size, 0);
     await new Promise((r) => setImmediate(r));
@@ -100,28 +92,14 @@ describe('envelope', () => {
 
   it('refuses a forged signature', () => {
     const other = generateSigningKeyPair();
-    const forged = sealRequest({
-      request: reset,
-      tenantId: 't1',
-      agentId: 'a1',
-      agentEncryptionKey: agentEnc.publicKey,
-      cloudSigningKey: privateKeyObject(other.privateJwk),
-      deadline: NOW + 1000,
-      now: NOW,
-    });
-    assert.equal(
-      code(() => open(forged)),
-      'bad_signature',
-    );
+    const forged = seal({ cloudSigningKey: privateKeyObject(other.privateJwk), deadline: NOW + 1000 });
+    assert.equal(refusal(forged), 'bad_signature');
   });
 
   it('refuses altered metadata (params bound by the signature)', () => {
     const env = seal();
     const altered = { ...env, params: { ...env.params, user: { by: 'login', value: 'administrator' } } };
-    assert.equal(
-      code(() => open(altered)),
-      'bad_signature',
-    );
+    assert.equal(refusal(altered), 'bad_signature');
   });
 
   it('refuses tampered ciphertext', () => {
@@ -130,75 +108,34 @@ describe('envelope', () => {
     ct[0] = (ct[0] ?? 0) ^ 1;
     const tampered = { ...env, sealed: { ...env.sealed, ct: ct.toString('base64url') } };
     // The signature covers the ciphertext, so tampering is caught there first.
-    assert.equal(
-      code(() => open(tampered)),
-      'bad_signature',
-    );
+    assert.equal(refusal(tampered), 'bad_signature');
   });
 
   it('refuses ciphertext sealed to another agent key even when signed', () => {
     const otherEnc = generateEncryptionKeyPair();
-    const env = sealRequest({
-      request: reset,
-      tenantId: 't1',
-      agentId: 'a1',
-      agentEncryptionKey: otherEnc.publicKey,
-      cloudSigningKey: cloudKey,
-      deadline: NOW + 1000,
-      now: NOW,
-    });
-    assert.equal(
-      code(() => open(env)),
-      'bad_ciphertext',
-    );
+    const env = seal({ agentEncryptionKey: otherEnc.publicKey, deadline: NOW + 1000 });
+    assert.equal(refusal(env), 'bad_ciphertext');
   });
 
   it('refuses expired, future, too-long-lived, other-tenant and other-agent requests', () => {
-    assert.equal(
-      code(() => open(seal({ deadline: NOW - 1 }))),
-      'expired',
-    );
-    assert.equal(
-      code(() => open(seal(), new ReplayCache(), NOW - 10 * 60_000)),
-      'not_yet_valid',
-    );
-    assert.equal(
-      code(() => open(seal({ deadline: NOW + 60 * 60_000 }))),
-      'deadline_too_far',
-    );
-    assert.equal(
-      code(() => open(seal({ tenantId: 't2' }))),
-      'wrong_tenant',
-    );
-    assert.equal(
-      code(() => open(seal({ agentId: 'a2' }))),
-      'wrong_agent',
-    );
+    assert.equal(refusal(seal({ deadline: NOW - 1 })), 'expired');
+    assert.equal(refusal(seal(), new ReplayCache(), NOW - 10 * 60_000), 'not_yet_valid');
+    assert.equal(refusal(seal({ deadline: NOW + 60 * 60_000 })), 'deadline_too_far');
+    assert.equal(refusal(seal({ tenantId: 't2' })), 'wrong_tenant');
+    assert.equal(refusal(seal({ agentId: 'a2' })), 'wrong_agent');
   });
 
   it('refuses a replayed request id', () => {
     const replay = new ReplayCache();
     const env = seal();
     open(env, replay);
-    assert.equal(
-      code(() => open(env, replay)),
-      'replayed',
-    );
+    assert.equal(refusal(env, replay), 'replayed');
   });
 
   it('refuses malformed envelopes and wrong types', () => {
-    assert.equal(
-      code(() => open({})),
-      'malformed_frame',
-    );
-    assert.equal(
-      code(() => open({ ...seal(), deadline: 'soon' })),
-      'malformed_frame',
-    );
-    assert.equal(
-      code(() => open(null)),
-      'malformed_frame',
-    );
+    assert.equal(refusal({}), 'malformed_frame');
+    assert.equal(refusal({ ...seal(), deadline: 'soon' }), 'malformed_frame');
+    assert.equal(refusal(null), 'malformed_frame');
   });
 
   it('signs responses so the relay cannot forge an outcome', () => {
