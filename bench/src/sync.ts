@@ -19,11 +19,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { registerAgent } from '@writeback/agent';
 import { createCloud, useStderrLogging } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
-import { startAgentProcess } from '@writeback/testkit';
+import { startBenchAgent } from './agent.js';
 import { ms, percentile, processCpuMs } from './stats.js';
 
 const { values } = parseArgs({
@@ -198,22 +197,10 @@ async function measure(dir: string, target: Target): Promise<void> {
   );
   const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
   const tenantId = boot.tenant?.id ?? '';
-  const statePath = join(dir, 'agent.json');
-  await registerAgent({
-    cloudUrl: cloud.url,
-    token: boot.agentToken?.token ?? '',
-    name: 'bench-agent',
-    statePath,
-    directory: target.config,
-    log,
-  });
-  const agent = await startAgentProcess({
-    statePath,
-    cloud,
-    logLevel: process.env.BENCH_LOG_LEVEL ?? 'error',
-    output: 'inherit',
-    timeoutMs: 60_000,
-  });
+  const agent = await startBenchAgent(
+    { cloud, token: boot.agentToken?.token ?? '', dir, directory: target.config, log },
+    { logLevel: process.env.BENCH_LOG_LEVEL ?? 'error', output: 'inherit', timeoutMs: 60_000 },
+  );
   try {
     // Initial full sync: pull batches (each upserted with its cursor in one transaction), then the anchors pass.
     // The agent's link is listed a moment before it is ready for requests: wait for one answer.

@@ -24,11 +24,10 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { registerAgent } from '@writeback/agent';
 import { createCloud, updateTenantSettings, useStderrLogging } from '@writeback/cloud';
 import { openDirectory, type Directory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
-import { startAgentProcess } from '@writeback/testkit';
+import { startBenchAgent } from './agent.js';
 import { LeanHttpClient } from './http-client.js';
 import { probeWake } from './wake-probe.js';
 import { drive, ms, processCpuMs, row, summarize, type Drive } from './stats.js';
@@ -181,23 +180,15 @@ async function main() {
     );
     const boot = await cloud.bootstrap({ tenant: { slug: 'bench' }, apiKey: true, agentToken: true });
     if (boot.tenant) await updateTenantSettings(cloud.store, boot.tenant.id, { signIn: { mode: SIGNIN } });
-    const statePath = join(dir, 'agent.json');
-    await registerAgent({
-      cloudUrl: cloud.url,
-      token: boot.agentToken?.token ?? '',
-      name: 'bench-agent',
-      statePath,
-      directory: target.config,
-      log,
-    });
-    const agent = await startAgentProcess({
-      statePath,
-      cloud,
-      nodeArgs: process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : [],
-      logLevel: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error',
-      output: 'inherit',
-      timeoutMs: 20_000,
-    });
+    const agent = await startBenchAgent(
+      { cloud, token: boot.agentToken?.token ?? '', dir, directory: target.config, log },
+      {
+        nodeArgs: process.env.BENCH_AGENT_NODE_ARGS ? process.env.BENCH_AGENT_NODE_ARGS.split(' ') : [],
+        logLevel: process.env.BENCH_AGENT_LOG_LEVEL ?? 'error',
+        output: 'inherit',
+        timeoutMs: 20_000,
+      },
+    );
     try {
       // A lean keep-alive HTTP client (http-client.ts): the load generator shares this process, and
       // the 2 cores, with the cloud and the relay it measures.
