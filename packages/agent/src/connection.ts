@@ -285,6 +285,10 @@ class RelayLink {
         });
         if (frame.code === 'agent_revoked')
           o.log.error('this agent has been revoked by the cloud; it must be registered again');
+        // Not a refusal: the cloud could not check this agent just now (its store or NATS). The
+        // normal short backoff applies; nothing to do on this host.
+        else if (frame.code === 'auth_unavailable')
+          o.log.warn('the relay could not check this agent right now; retrying', { link: this.index });
         return;
     }
   }
@@ -315,6 +319,7 @@ class RelayLink {
       if (o.now() - prev.since >= o.backoff.stableMs) this.#attempt = 0;
     }
     // Revoked or refused: retrying fast cannot help, go straight to the longest wait.
+    // (`auth_unavailable`, a check that failed on the cloud's side, keeps the normal backoff.)
     if (this.lastError === 'agent_revoked' || this.lastError === 'auth_failed')
       this.#attempt = Math.max(this.#attempt, 30);
     const delay = backoffDelay(this.#attempt, o.backoff, o.random);

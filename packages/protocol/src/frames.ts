@@ -82,6 +82,8 @@ export const RELAY_ERROR_CODES = [
   ...PROTOCOL_ERROR_CODES,
   'auth_failed',
   'auth_timeout',
+  /** The relay could not check the agent right now (the cloud's store, NATS, a timeout): retry soon. */
+  'auth_unavailable',
   'agent_revoked',
   'unexpected_frame',
   'unknown_request',

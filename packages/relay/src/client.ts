@@ -51,5 +51,9 @@ export interface RelayClient {
   close(): Promise<void>;
 }
 
-/** Decides, at connection time, whether an agent's certificate is still honoured (not revoked). */
+/**
+ * Decides, at connection time, whether an agent's certificate is still honoured (not revoked):
+ * `false` only for a real refusal. When it cannot tell right now (its store or NATS failed, or no
+ * answer in time) it throws, and the agent is told `auth_unavailable` (retry soon), not revoked.
+ */
 export type AgentGate = (agentId: string, tenantId: string) => Promise<boolean> | boolean;

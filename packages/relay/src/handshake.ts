@@ -23,7 +23,7 @@ export type AuthFrame = Extract<AgentToRelayFrame, { t: 'auth' }>;
 
 export type AuthVerdict =
   | { ok: true; identity: AgentIdentity }
-  | { ok: false; code: 'auth_failed' | 'agent_revoked'; message: string };
+  | { ok: false; code: 'auth_failed' | 'agent_revoked' | 'auth_unavailable'; message: string };
 
 export interface HandshakeOptions {
   relayId: string;
@@ -36,7 +36,11 @@ export interface HandshakeOptions {
 
 const revoked: AuthVerdict = { ok: false, code: 'agent_revoked', message: 'agent has been revoked' };
 
-/** Check an `auth` frame answering `nonce`. Never throws: a gate failure refuses the agent. */
+/**
+ * Check an `auth` frame answering `nonce`. Never throws. A gate that cannot tell right now (it
+ * threw: store, NATS, timeout) refuses with `auth_unavailable`, which the agent retries soon;
+ * only a gate that says no is `agent_revoked` (issue 11 item 6).
+ */
 export async function checkAuth(nonce: string, frame: AuthFrame, options: HandshakeOptions): Promise<AuthVerdict> {
   const cert = frame.certificate;
   let proofOk = false;
@@ -52,11 +56,11 @@ export async function checkAuth(nonce: string, frame: AuthFrame, options: Handsh
   try {
     allowed = await options.gate(cert.agentId, cert.tenantId);
   } catch (err) {
-    options.log.error('agent gate failed; refusing the agent', {
+    options.log.error('agent gate failed; the agent is told to retry', {
       agentId: cert.agentId,
-      err: new RelayError('gate_failed', 'gate threw', { cause: err }),
+      err: RelayError.is(err) ? err : new RelayError('gate_failed', 'gate threw', { cause: err }),
     });
-    return { ok: false, code: 'auth_failed', message: 'agent could not be checked' };
+    return { ok: false, code: 'auth_unavailable', message: 'the agent could not be checked right now; retry' };
   }
   if (!allowed) return revoked;
   return {

@@ -28,6 +28,7 @@ import {
 } from '@writeback/protocol';
 import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './client.js';
 import { timeLeft } from './deadline.js';
+import { RelayError } from './errors.js';
 import type { RelayHub } from './hub.js';
 import { mergePresence, sortPresence } from './presence.js';
 
@@ -65,7 +66,12 @@ export const RelayAnswerSchema = z.discriminatedUnion('kind', [
 
 const RevokeSchema = z.object({ agentId: Id });
 const GateRequestSchema = z.object({ agentId: Id, tenantId: Id });
-const GateReplySchema = z.object({ allowed: z.boolean() });
+/**
+ * `unavailable`: the cloud could not check the agent right now (its store failed); the relay tells
+ * the agent `auth_unavailable` (retry soon) instead of a refusal. Older relays ignore the field and
+ * read `allowed: false`, as before.
+ */
+const GateReplySchema = z.object({ allowed: z.boolean(), unavailable: z.boolean().optional() });
 
 export interface NatsSubjectOptions {
   /** Subject prefix, so several deployments can share one NATS. Default `wb`. */
@@ -327,27 +333,30 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   };
 }
 
-/** An AgentGate for standalone relay nodes: asks the cloud over NATS. Fails closed. */
+/**
+ * An AgentGate for standalone relay nodes: asks the cloud over NATS. A refusal is only a real
+ * `allowed: false`; no answer in time, no cloud listening, a malformed answer or a cloud that
+ * could not check throws RelayError `gate_failed`, so the agent hears `auth_unavailable` (retry
+ * soon) and never `agent_revoked` for a fault of ours (issue 11 item 6). Either way the agent is
+ * not let in.
+ */
 export function createNatsGate(
   nc: NatsConnection,
   options: NatsSubjectOptions & { timeoutMs?: number; log?: Logger } = {},
 ): AgentGate {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsGate');
   const timeout = options.timeoutMs ?? 2_000;
-  const log = options.log ?? createLogger({ name: 'relay-gate' });
   return async (agentId, tenantId) => {
+    let msg: Msg;
     try {
-      const msg = await nc.request(`${prefix}.control.agent-allowed`, encode({ agentId, tenantId }), { timeout });
-      const reply = parseJson(msg.data, GateReplySchema);
-      if (!reply) {
-        log.error('malformed gate reply; refusing the agent', { agentId });
-        return false;
-      }
-      return reply.allowed;
+      msg = await nc.request(`${prefix}.control.agent-allowed`, encode({ agentId, tenantId }), { timeout });
     } catch (err) {
-      log.error('agent gate unreachable; refusing the agent', { agentId, err });
-      return false;
+      throw new RelayError('gate_failed', 'the agent gate did not answer over NATS', { cause: err });
     }
+    const reply = parseJson(msg.data, GateReplySchema);
+    if (!reply) throw new RelayError('gate_failed', 'malformed gate reply');
+    if (reply.unavailable) throw new RelayError('gate_failed', 'the cloud could not check the agent right now');
+    return reply.allowed;
   };
 }
 
@@ -373,8 +382,8 @@ export function serveAgentGate(
         .then(
           (allowed) => msg.respond(encode({ allowed: allowed === true })),
           (e: unknown) => {
-            log.error('gate threw; refusing the agent', { agentId: body.agentId, err: e });
-            msg.respond(encode({ allowed: false }));
+            log.error('gate could not check the agent; it is told to retry', { agentId: body.agentId, err: e });
+            msg.respond(encode({ allowed: false, unavailable: true }));
           },
         );
     },

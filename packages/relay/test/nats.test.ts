@@ -10,6 +10,7 @@ import { connect, type NatsConnection } from 'nats';
 import {
   createNatsGate,
   createNatsRelayClient,
+  RelayError,
   serveAgentGate,
   startNatsBridge,
   type NatsBridge,
@@ -164,11 +165,14 @@ describe('relay nodes over NATS', async () => {
     assert.equal((await agent.next('error')).code, 'agent_revoked');
   });
 
-  test('the NATS gate fails closed when no cloud answers', async () => {
+  test('the NATS gate fails closed when no cloud answers: it cannot tell, so it throws (never "revoked")', async () => {
     const nc = await connect({ servers: NATS_URL });
     try {
       const gate = createNatsGate(nc, { prefix: `${prefix}.nobody`, timeoutMs: 300, log: quietLog() });
-      assert.equal(await gate('any', 'any'), false);
+      await assert.rejects(
+        Promise.resolve(gate('any', 'any')),
+        (e: unknown) => RelayError.is(e) && e.code === 'gate_failed',
+      );
     } finally {
       await nc.close();
     }

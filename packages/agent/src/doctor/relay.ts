@@ -244,6 +244,15 @@ function refusalCheck(code: RelayErrorCode): DoctorCheck {
           'the relay refused this agent: auth_failed (its certificate is not signed by this cloud, or the cloud could not check it)',
         fix: 'The state belongs to another cloud (or its key changed): register again with a token of this cloud.',
       };
+    case 'auth_unavailable':
+      return {
+        id: 'relay.auth',
+        status: 'warn',
+        code,
+        summary:
+          'the relay could not check this agent right now (the cloud did not answer its check: its store or NATS)',
+        fix: 'Nothing to change on this host: the agent retries by itself. If it lasts, check the cloud health (/healthz) and NATS.',
+      };
     case 'overloaded':
       return {
         id: 'relay.auth',

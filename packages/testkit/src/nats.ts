@@ -1,0 +1,162 @@
+/**
+ * `@writeback/testkit/nats`: a nats-server of the test's own (on a free loopback port, stopped and
+ * started again on the same port to cut NATS under running parts) and the standalone relay as its
+ * own OS process (`@writeback/relay/main`), the way a cluster runs them. Starts return once the
+ * process says it is ready; nothing waits for an amount of time.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { collectLines } from './logs.js';
+import { waitFor } from './wait.js';
+
+/** The nats-server binary on PATH, or null when there is none (tests skip then). */
+export const NATS_SERVER_BIN: string | null = (() => {
+  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  return found.status === 0 && path ? path : null;
+})();
+
+/** The standalone relay's entry point (src/main.ts of @writeback/relay). */
+export const RELAY_MAIN = createRequire(import.meta.url).resolve('@writeback/relay/main');
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const address = srv.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** Until `proc` has written `text` (its output collected in `lines`); fails if it exits first. */
+function untilLine(proc: ChildProcess, lines: string[], text: string, what: string, timeoutMs = 30_000): Promise<void> {
+  let exited = false;
+  proc.once('exit', () => {
+    exited = true;
+  });
+  return waitFor(
+    () => {
+      if (lines.some((l) => l.includes(text))) return true;
+      if (exited) throw new Error(`${what} exited before it was ready:\n${lines.join('\n')}`);
+      return false;
+    },
+    { timeoutMs, what },
+  );
+}
+
+async function kill(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill(signal);
+  await exited;
+}
+
+export interface NatsServer {
+  port: number;
+  /** nats://127.0.0.1:<port> */
+  url: string;
+  /** Whether the server process runs now. */
+  running(): boolean;
+  /** Kill the server (SIGKILL unless told): every client loses its connection. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Start it again on the same port (after stop). */
+  start(): Promise<void>;
+  /** Everything the server wrote. */
+  lines: string[];
+}
+
+/** A nats-server on a free port of 127.0.0.1 (core NATS, no JetStream), ready when this resolves. */
+export async function startNatsServer(o: { port?: number } = {}): Promise<NatsServer> {
+  if (!NATS_SERVER_BIN) throw new Error('nats-server is not on PATH');
+  const bin = NATS_SERVER_BIN;
+  const port = o.port ?? (await freePort());
+  const lines: string[] = [];
+  let proc: ChildProcess | null = null;
+  const start = async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) return;
+    const from = lines.length;
+    const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = child;
+    collectLines(child.stdout, lines);
+    collectLines(child.stderr, lines);
+    await untilLine(child, lines, 'Server is ready', `nats-server on ${port}`).catch(async (err: unknown) => {
+      await kill(child, 'SIGKILL');
+      throw err;
+    });
+    lines.splice(0, from);
+  };
+  await start();
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    lines,
+    running: () => proc !== null && proc.exitCode === null && proc.signalCode === null,
+    async stop(signal = 'SIGKILL') {
+      if (proc) await kill(proc, signal);
+    },
+    start,
+  };
+}
+
+export interface RelayProcess {
+  child: ChildProcess;
+  port: number;
+  /** ws://127.0.0.1:<port>/agent, what agents dial. */
+  url: string;
+  /** http://127.0.0.1:<port>/healthz */
+  healthUrl: string;
+  /** Its log, a JSON line each (stderr). */
+  lines: string[];
+  /** SIGTERM (a clean stop) unless told; resolves once it exited. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface StartRelayProcessOptions {
+  natsUrl: string;
+  natsPrefix: string;
+  /** base64url Ed25519 public key of the cloud (`cloud.cloudPublicKey`). */
+  cloudPublicKey: string;
+  relayId?: string;
+  /** More environment (NATS_RECONNECT_MAX_MS, RELAY_HEARTBEAT_MS, …). */
+  env?: Record<string, string>;
+}
+
+/** The standalone relay (`@writeback/relay/main`) as its own OS process on a free port, listening when this resolves. */
+export async function startRelayProcess(o: StartRelayProcessOptions): Promise<RelayProcess> {
+  const port = await freePort();
+  const lines: string[] = [];
+  const child = spawn(process.execPath, ['--import', 'tsx', RELAY_MAIN], {
+    env: {
+      ...process.env,
+      RELAY_PORT: String(port),
+      NATS_URL: o.natsUrl,
+      NATS_PREFIX: o.natsPrefix,
+      WRITEBACK_CLOUD_PUBLIC_KEY: o.cloudPublicKey,
+      LOG_LEVEL: 'info',
+      ...(o.relayId ? { RELAY_ID: o.relayId } : {}),
+      ...o.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  collectLines(child.stdout, lines);
+  collectLines(child.stderr, lines);
+  const relay: RelayProcess = {
+    child,
+    port,
+    url: `ws://127.0.0.1:${port}/agent`,
+    healthUrl: `http://127.0.0.1:${port}/healthz`,
+    lines,
+    stop: (signal = 'SIGTERM') => kill(child, signal),
+  };
+  try {
+    await untilLine(child, lines, 'relay listening', 'the relay process');
+  } catch (err) {
+    await relay.stop('SIGKILL');
+    throw err;
+  }
+  return relay;
+}
