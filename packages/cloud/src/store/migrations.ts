@@ -286,6 +286,33 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE TABLE send_budgets (key TEXT NOT NULL, day BIGINT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, day))',
     ],
   },
+  {
+    // Owner: http/steps/check-idempotency.ts through idempotency/ and store/idempotency-keys.ts
+    // (issue 11, Idempotency-Key on write routes). One row per key, tenant and caller: the
+    // request's keyed fingerprint (never the body), the claim running it and its lease, the audit
+    // request id of its directory write, and the sealed answer. Dropped 24 h after creation.
+    id: 8,
+    name: 'idempotency_keys',
+    statements: [
+      `CREATE TABLE idempotency_keys (
+        tenant_id TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+        claim TEXT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        request_id TEXT,
+        status INTEGER,
+        answer_sealed TEXT,
+        created_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        PRIMARY KEY (tenant_id, caller, idem_key)
+      )`,
+      'CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at)',
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */
