@@ -253,16 +253,27 @@ export async function syncedUsersByAnchor(
   return out;
 }
 
-const lcOf = (v: SyncedUserValues): SqlValue[] => [
+/**
+ * A synced user's values in the order insert and update list the columns: login, login_lc, upn,
+ * upn_lc, mail, mail_lc, display_name, mobile, dn, enabled, locked, must_change, protected,
+ * password_last_set_at, groups_json.
+ */
+const syncedValues = (v: SyncedUserValues): SqlValue[] => [
+  v.login,
   lookupKey(v.login),
+  v.upn,
   v.upn === null ? null : lookupKey(v.upn),
+  v.mail,
   v.mail === null ? null : lookupKey(v.mail),
-];
-const flagsOf = (v: SyncedUserValues): SqlValue[] => [
+  v.displayName,
+  v.mobile,
+  v.dn,
   v.enabled ? 1 : 0,
   v.locked ? 1 : 0,
   v.mustChange ? 1 : 0,
   v.protected ? 1 : 0,
+  v.passwordLastSetAt,
+  v.groupsJson,
 ];
 
 /** Insert a new synced user. */
@@ -274,30 +285,11 @@ export async function insertSyncedUser(
   v: SyncedUserValues,
   now: number,
 ): Promise<void> {
-  const [loginLc, upnLc, mailLc] = lcOf(v);
   await db.exec(
     `INSERT INTO directory_users (id, tenant_id, source, anchor, login, login_lc, upn, upn_lc, mail, mail_lc, display_name, mobile, dn,
        enabled, locked, must_change, protected, password_last_set_at, groups_json, created_at, updated_at)
      VALUES (?, ?, 'onprem', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      id,
-      tenantId,
-      anchor,
-      v.login,
-      loginLc ?? null,
-      v.upn,
-      upnLc ?? null,
-      v.mail,
-      mailLc ?? null,
-      v.displayName,
-      v.mobile,
-      v.dn,
-      ...flagsOf(v),
-      v.passwordLastSetAt,
-      v.groupsJson,
-      now,
-      now,
-    ],
+    [id, tenantId, anchor, ...syncedValues(v), now, now],
   );
 }
 
@@ -309,28 +301,12 @@ export async function updateSyncedUser(
   o: { dropCloudHash: boolean },
   now: number,
 ): Promise<void> {
-  const [loginLc, upnLc, mailLc] = lcOf(v);
   await db.exec(
     `UPDATE directory_users SET login = ?, login_lc = ?, upn = ?, upn_lc = ?, mail = ?, mail_lc = ?, display_name = ?, mobile = ?, dn = ?,
        enabled = ?, locked = ?, must_change = ?, protected = ?, password_last_set_at = ?, groups_json = ?, updated_at = ?, deleted_at = NULL
        ${o.dropCloudHash ? ', password_hash = NULL, password_hash_set_at = NULL' : ''}
      WHERE id = ?`,
-    [
-      v.login,
-      loginLc ?? null,
-      v.upn,
-      upnLc ?? null,
-      v.mail,
-      mailLc ?? null,
-      v.displayName,
-      v.mobile,
-      v.dn,
-      ...flagsOf(v),
-      v.passwordLastSetAt,
-      v.groupsJson,
-      now,
-      id,
-    ],
+    [...syncedValues(v), now, id],
   );
 }
 
