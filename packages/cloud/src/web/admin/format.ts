@@ -1,16 +1,5 @@
-/** Small formatting helpers of the admin pages: waits, UTC times, relative ages. */
+/** Small formatting helpers of the admin pages: UTC times, relative ages (waits: ../time-text.ts). */
 import { t } from '../../i18n/index.js';
-
-/** "3 minutes", "1 hour" (rounded up to whole units) for rate-limit waits. */
-export function waitText(seconds: number): string {
-  const s = Math.max(1, Math.ceil(seconds));
-  if (s < 60) return t(s === 1 ? 'duration.second' : 'duration.seconds', { n: s });
-  const m = Math.ceil(s / 60);
-  if (m < 120) return t(m === 1 ? 'duration.minute' : 'duration.minutes', { n: m });
-  const h = Math.round(m / 60);
-  if (h < 48) return t('duration.hours', { n: h });
-  return t('duration.days', { n: Math.round(h / 24) });
-}
 
 /** `2030-01-15 12:00:05 UTC` */
 export function utc(ms: number | null | undefined): string {

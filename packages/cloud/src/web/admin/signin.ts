@@ -21,7 +21,7 @@ import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { pageTenant, parseForm, redirect, sendPage } from '../page.js';
 import { endSession, isSecureSite, startSession } from '../session.js';
-import { waitText } from './format.js';
+import { waitText } from '../time-text.js';
 import { adminBase, adminSession, loadAdminAccount, MFA_WINDOW_MS, type AdminSessionData } from './guard.js';
 import { adminLayout } from './layout.js';
 import { beginEnrolment, getAdminTotp, unsealSecret, type TotpCheck } from '../../auth/admin-totp.js';
@@ -55,9 +55,16 @@ ${csrfField(csrf)}
 const ADMIN_DEVICE_COOKIE = 'wb-admin-device';
 const ADMIN_DEVICE_COOKIE_SECONDS = 180 * 86_400;
 
-/** The wait of a rate_limited refusal, or null for any other error. */
-const retryAfter = (err: unknown): number | null =>
-  err instanceof CloudError && err.code === 'rate_limited' ? (err.retryAfterSeconds ?? 60) : null;
+/**
+ * A step refused `rate_limited`: set Retry-After and give the notice that says how long to wait.
+ * Any other error is thrown on.
+ */
+function rateLimitedNotice(err: unknown, reply: FastifyReply): SafeHtml {
+  if (!(err instanceof CloudError && err.code === 'rate_limited')) throw err;
+  const wait = err.retryAfterSeconds ?? 60;
+  reply.header('retry-after', String(wait));
+  return notice('error', t('admin.signin.rateLimited', { wait: waitText(wait) }), 'rate_limited');
+}
 
 async function showSignIn(
   services: Services,
@@ -118,14 +125,8 @@ export function registerAdminSignIn(web: FastifyInstance, services: Services): v
         deviceToken: getCookie(req, ADMIN_DEVICE_COOKIE, isSecureSite(services)),
       });
     } catch (err) {
-      const wait = retryAfter(err);
-      if (wait === null) throw err;
-      reply.header('retry-after', String(wait));
-      return showSignIn(services, req, reply, tenant, {
-        status: 429,
-        login: form.login,
-        message: notice('error', t('admin.signin.rateLimited', { wait: waitText(wait) }), 'rate_limited'),
-      });
+      const message = rateLimitedNotice(err, reply);
+      return showSignIn(services, req, reply, tenant, { status: 429, login: form.login, message });
     }
     if (!signedIn)
       return showSignIn(services, req, reply, tenant, {
@@ -233,16 +234,7 @@ ${csrfField(st.session.csrfToken)}
         deviceToken: getCookie(req, ADMIN_DEVICE_COOKIE, isSecureSite(services)),
       });
     } catch (err) {
-      const wait = retryAfter(err);
-      if (wait === null) throw err;
-      reply.header('retry-after', String(wait));
-      return showTotp(
-        req,
-        reply,
-        tenant,
-        429,
-        notice('error', t('admin.signin.rateLimited', { wait: waitText(wait) }), 'rate_limited'),
-      );
+      return showTotp(req, reply, tenant, 429, rateLimitedNotice(err, reply));
     }
     const r = step.check;
     if (r === 'no_factor') return redirect(reply, `${adminBase(tenant)}/signin/totp`);
