@@ -17,30 +17,25 @@ import { hashSecret, issueToken, parseToken, secretMatches } from './tokens.js';
 
 export type { ApiKey, ApiKeyScope } from '../store/api-keys.js';
 
+type NewApiKey = { scope: ApiKeyScope; tenantId: string | null; name: string };
+
+/** A key as it is the moment it is stored: never used, not revoked. */
+const newKey = (id: string, input: NewApiKey, now: number): ApiKey => ({
+  id,
+  scope: input.scope,
+  tenantId: input.tenantId,
+  name: input.name,
+  createdAt: now,
+  lastUsedAt: null,
+  revokedAt: null,
+});
+
 /** Create a key; the returned `token` is the only copy of the secret. */
-export async function createApiKey(
-  db: Db,
-  input: { scope: ApiKeyScope; tenantId: string | null; name: string },
-  now: number,
-): Promise<{ key: ApiKey; token: string }> {
+export async function createApiKey(db: Db, input: NewApiKey, now: number): Promise<{ key: ApiKey; token: string }> {
   const t = issueToken('wbk');
-  await insertApiKey(
-    db,
-    { id: t.id, scope: input.scope, tenantId: input.tenantId, name: input.name, createdAt: now },
-    t.secretHash,
-  );
-  return {
-    key: {
-      id: t.id,
-      scope: input.scope,
-      tenantId: input.tenantId,
-      name: input.name,
-      createdAt: now,
-      lastUsedAt: null,
-      revokedAt: null,
-    },
-    token: t.token,
-  };
+  const key = newKey(t.id, input, now);
+  await insertApiKey(db, key, t.secretHash);
+  return { key, token: t.token };
 }
 
 /** Only a presented key that exists, matches and is not revoked authenticates. */
@@ -73,24 +68,12 @@ export async function revokeApiKey(db: Db, tenantId: string, keyId: string, now:
  * Install a key whose full token the caller already holds (a preset operator key for demos and
  * tests). Idempotent: a key with the same id is left as it is.
  */
-export async function importApiKey(
-  db: Db,
-  input: { scope: ApiKeyScope; tenantId: string | null; name: string; token: string },
-  now: number,
-): Promise<ApiKey> {
+export async function importApiKey(db: Db, input: NewApiKey & { token: string }, now: number): Promise<ApiKey> {
   const parsed = parseToken('wbk', input.token);
   if (!parsed) throw new TypeError('importApiKey: token must look like wbk_<16 hex>.<43 base64url>');
   const existing = await getApiKey(db, parsed.id);
   if (existing) return existing.key;
-  const key: ApiKey = {
-    id: parsed.id,
-    scope: input.scope,
-    tenantId: input.tenantId,
-    name: input.name,
-    createdAt: now,
-    lastUsedAt: null,
-    revokedAt: null,
-  };
+  const key = newKey(parsed.id, input, now);
   await insertApiKey(db, key, hashSecret(parsed.secret));
   return key;
 }

@@ -24,6 +24,23 @@ import { type AdminActionInput, recordAdminAction } from './admin-audit.js';
 
 const actorRef = (a: Actor): string => `${a.kind}:${a.id}`;
 
+const TOKEN_ACTION_LOG = {
+  'admin.agent_token.issue': 'agent registration token issued',
+  'admin.agent_token.revoke': 'agent registration token revoked',
+} as const;
+
+/** An admin's action on a registration token: one log line and one audit record. */
+async function recordTokenAction(
+  services: Services,
+  input: AdminActionInput,
+  action: keyof typeof TOKEN_ACTION_LOG,
+  tokenId: string,
+): Promise<void> {
+  const { tenantId, actor, clientIp } = input;
+  services.log.info(TOKEN_ACTION_LOG[action], { tenantId, tokenId, actor: actorRef(actor) });
+  await recordAdminAction(services, { tenantId, actor, clientIp, action, target: `token ${tokenId}` });
+}
+
 export async function issueRegistrationToken(
   services: Services,
   input: AdminActionInput & { ttlSeconds: number },
@@ -33,18 +50,7 @@ export async function issueRegistrationToken(
     { tenantId: input.tenantId, createdBy: actorRef(input.actor), ttlMs: input.ttlSeconds * 1000 },
     services.now(),
   );
-  services.log.info('agent registration token issued', {
-    tenantId: input.tenantId,
-    tokenId: issued.id,
-    actor: actorRef(input.actor),
-  });
-  await recordAdminAction(services, {
-    tenantId: input.tenantId,
-    actor: input.actor,
-    clientIp: input.clientIp,
-    action: 'admin.agent_token.issue',
-    target: `token ${issued.id}`,
-  });
+  await recordTokenAction(services, input, 'admin.agent_token.issue', issued.id);
   return issued;
 }
 
@@ -62,18 +68,7 @@ export async function revokeRegistrationToken(
 ): Promise<void> {
   if (!(await expireAgentToken(services.db, input.tenantId, input.tokenId, services.now())))
     throw new CloudError('not_found', 'no such registration token');
-  services.log.info('agent registration token revoked', {
-    tenantId: input.tenantId,
-    tokenId: input.tokenId,
-    actor: actorRef(input.actor),
-  });
-  await recordAdminAction(services, {
-    tenantId: input.tenantId,
-    actor: input.actor,
-    clientIp: input.clientIp,
-    action: 'admin.agent_token.revoke',
-    target: `token ${input.tokenId}`,
-  });
+  await recordTokenAction(services, input, 'admin.agent_token.revoke', input.tokenId);
 }
 
 /**

@@ -17,14 +17,8 @@ import {
 
 export type { AuditFilter, AuditRecord, ChartPoint };
 
-export async function queryAudit(
-  db: Db,
-  tenantId: string,
-  f: AuditFilter,
-  page: { limit: number; offset: number },
-): Promise<{ rows: AuditRecord[]; total: number }> {
-  return pageRecords(db, tenantId, f, page);
-}
+/** One page of the tenant's records matching the filter, and how many match in all. */
+export { pageRecords as queryAudit };
 
 /** The newest records about any of the user's names (login, UPN, mail). */
 export async function auditForUser(
