@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { MAX_USER_REF_LENGTH, PasswordSchema } from '@writeback/protocol';
 import { SIGN_IN_OUTCOMES, signInUser, type SignInOutcome } from '../../usecases/user-sign-in.js';
-import { defineRoute, type ResponseDoc } from '../route.js';
+import { responsesByStatus } from '../responses.js';
+import { defineRoute } from '../route.js';
 import { TenantParams } from '../schemas.js';
 import { loadTenant } from '../steps/load-tenant.js';
 
@@ -21,16 +22,6 @@ const SIGN_IN_STATUS: Record<SignInOutcome, number> = {
   directory_unavailable: 503,
   timeout: 504,
 };
-
-function signInResponses(): Record<number, ResponseDoc> {
-  const byStatus = new Map<number, string[]>();
-  for (const [outcome, status] of Object.entries(SIGN_IN_STATUS))
-    byStatus.set(status, [...(byStatus.get(status) ?? []), outcome]);
-  const out: Record<number, ResponseDoc> = {};
-  for (const [status, outcomes] of byStatus)
-    out[status] = { description: `Outcome: ${outcomes.join(', ')}`, schema: SignInBody };
-  return out;
-}
 
 const SignInBody = z.object({
   outcome: z.enum(SIGN_IN_OUTCOMES),
@@ -50,7 +41,7 @@ export const userSignInRoute = defineRoute({
   auth: 'none',
   params: TenantParams,
   body: z.object({ login: z.string().min(1).max(MAX_USER_REF_LENGTH), password: PasswordSchema.min(1) }),
-  responses: signInResponses(),
+  responses: responsesByStatus(SIGN_IN_STATUS, SignInBody),
   errors: ['invalid_request', 'not_found', 'payload_too_large', 'unsupported_media_type'],
   async handle({ params, body, services, clientIp }) {
     const tenant = await loadTenant(services, params.tenant);

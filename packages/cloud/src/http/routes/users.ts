@@ -14,19 +14,14 @@ import { readPolicyAsAdmin } from '../../usecases/policy.js';
 import { findTarget } from '../../usecases/target.js';
 import { unlockAsAdmin } from '../../usecases/unlock.js';
 import type { WriteAnswer } from '../../usecases/write.js';
+import { responsesByStatus } from '../responses.js';
 import { defineRoute, type ResponseDoc, type RouteReply } from '../route.js';
 import { UserParams } from '../schemas.js';
 import { loadTenantFor } from '../steps/load-tenant.js';
 
 /** Every status a writeback answer can have, documented once for each writeback route. */
 export function outcomeResponses(): Record<number, ResponseDoc> {
-  const byStatus = new Map<number, string[]>();
-  for (const [code, status] of Object.entries(OUTCOME_HTTP_STATUS))
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
-  const out: Record<number, ResponseDoc> = {};
-  for (const [status, codes] of byStatus)
-    out[status] = { description: `Outcome: ${codes.join(', ')}`, schema: OutcomeBodySchema };
-  return out;
+  return responsesByStatus(OUTCOME_HTTP_STATUS, OutcomeBodySchema);
 }
 
 const WRITEBACK_ERRORS = [
