@@ -151,6 +151,6 @@ describe('agents', () => {
     );
     // Health counts connected agents across tenants.
     const h = await api(base, 'GET', '/healthz');
-    assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, store: 'ok' });
+    assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, store: 'ok', relay: 'ok' });
   });
 });

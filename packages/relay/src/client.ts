@@ -24,6 +24,16 @@ export interface AgentPresence {
   inFlight: number;
 }
 
+/** What a relay client knows of its own link (for health and logs). */
+export interface RelayClientHealth {
+  /** `down`: the client cannot reach the relays now (requests fail fast as `unavailable`). */
+  link: 'up' | 'down' | 'closed';
+  /** Since when the link is in that state (epoch ms). */
+  linkSince: number;
+  /** Reconnect attempts since the link went down (0 when up). */
+  reconnectAttempts: number;
+}
+
 /**
  * What became of one request:
  * - `response`: the agent answered (signed envelope; the cloud verifies it);
@@ -48,6 +58,8 @@ export interface RelayClient {
   send(envelope: RequestEnvelope): Promise<RelayAnswer>;
   /** Cut a revoked agent off at once, on every relay node. */
   revoke(agentId: string): Promise<void>;
+  /** The link and the relays heard from. Absent for the in-process hub, whose link cannot be down. */
+  health?(): RelayClientHealth;
   close(): Promise<void>;
 }
 

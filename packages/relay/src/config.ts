@@ -27,6 +27,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
     .default('wb'),
+  NATS_RECONNECT_MAX_MS: z.coerce.number().int().positive().max(60_000).default(4_000),
   WRITEBACK_CLOUD_PUBLIC_KEY: PublicKeySchema,
 });
 
@@ -43,6 +44,8 @@ export interface RelayConfig {
   readonly tls: Readonly<{ certFile: string; keyFile: string }> | null;
   readonly natsUrl: string;
   readonly natsPrefix: string;
+  /** Longest wait between two reconnect attempts to NATS (it reconnects forever, backing off up to this). */
+  readonly natsReconnectMaxMs: number;
   /** base64url Ed25519 public key of the cloud. */
   readonly cloudPublicKey: string;
   /** Insecure choices the process must log loudly at start. */
@@ -85,6 +88,7 @@ export function loadRelayConfig(env: Record<string, string | undefined> = proces
     tls,
     natsUrl: e.NATS_URL,
     natsPrefix: e.NATS_PREFIX,
+    natsReconnectMaxMs: e.NATS_RECONNECT_MAX_MS,
     cloudPublicKey: e.WRITEBACK_CLOUD_PUBLIC_KEY,
     warnings: Object.freeze(warnings),
   });

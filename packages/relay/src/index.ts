@@ -21,4 +21,5 @@ export {
   type NatsRelayClientOptions,
   type NatsSubjectOptions,
 } from './nats.js';
+export { createNatsLink, type NatsLink, type NatsLinkOptions, type NatsLinkState } from './nats-link.js';
 export { loadRelayConfig, type RelayConfig } from './config.js';

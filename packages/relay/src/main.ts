@@ -15,6 +15,7 @@ import { loadRelayConfig } from './config.js';
 import { createRelayHub } from './hub.js';
 import { useStderrLogging } from './log-sink.js';
 import { createNatsGate, startNatsBridge } from './nats.js';
+import { createNatsLink } from './nats-link.js';
 
 async function main(): Promise<void> {
   useStderrLogging(process.env);
@@ -22,11 +23,18 @@ async function main(): Promise<void> {
   const config = loadRelayConfig();
   for (const w of config.warnings) log.warn(`INSECURE: ${w}`);
 
+  // Reconnect forever with a capped, jittered backoff; /healthz says whether the link is up.
+  const link = createNatsLink({
+    log: log.child({ component: 'nats' }),
+    reconnectBaseMs: Math.min(250, config.natsReconnectMaxMs),
+    reconnectCapMs: config.natsReconnectMaxMs,
+  });
   const nc = await connect({
     servers: config.natsUrl,
     name: `writeback-relay${config.relayId ? `-${config.relayId}` : ''}`,
-    maxReconnectAttempts: -1,
+    ...link.connectOptions,
   });
+  link.watch(nc);
   const hub = createRelayHub({
     ...(config.relayId ? { relayId: config.relayId } : {}),
     cloudVerifyKey: publicKeyObject('Ed25519', config.cloudPublicKey),
@@ -36,14 +44,26 @@ async function main(): Promise<void> {
     maxPendingAuthPerIp: config.maxPendingAuthPerIp,
     log,
   });
-  const bridge = startNatsBridge(hub, nc, { prefix: config.natsPrefix, log });
+  const bridge = startNatsBridge(hub, nc, { prefix: config.natsPrefix, log, link });
 
   const onRequest: Parameters<typeof createHttpServer>[1] = (req, res) => {
     if (req.url === '/healthz') {
+      // Ready only while NATS is reachable: without it no cloud node can reach the agents held here.
       const agents = hub.presence();
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ok: true, relayId: hub.relayId, agents: agents.length }));
+      const nats = link.state();
+      const up = nats.status === 'up';
+      res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          ok: up,
+          relayId: hub.relayId,
+          agents: agents.length,
+          nats: {
+            status: nats.status,
+            since: nats.since,
+            ...(nats.status === 'down' ? { attempts: nats.attempts } : {}),
+          },
+        }),
+      );
       return;
     }
     res
@@ -80,7 +100,9 @@ async function main(): Promise<void> {
     await bridge.stop();
     await hub.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await nc.drain();
+    // Draining waits for the server: with the link down, just close.
+    if (link.isUp()) await nc.drain();
+    else await nc.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -30,6 +30,7 @@ import type { AgentGate, AgentPresence, RelayAnswer, RelayClient } from './clien
 import { timeLeft } from './deadline.js';
 import { RelayError } from './errors.js';
 import type { RelayHub } from './hub.js';
+import { createNatsLink, type NatsLink } from './nats-link.js';
 import { mergePresence, sortPresence } from './presence.js';
 
 const sc = StringCodec();
@@ -118,7 +119,11 @@ export interface NatsBridge {
 export function startNatsBridge(
   hub: RelayHub,
   nc: NatsConnection,
-  options: NatsSubjectOptions & { log?: Logger } = {},
+  options: NatsSubjectOptions & {
+    log?: Logger;
+    /** The link of `nc`: stop() does not wait for a flush while it is down. */
+    link?: NatsLink;
+  } = {},
 ): NatsBridge {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'startNatsBridge');
   const log = (options.log ?? createLogger({ name: 'relay-nats' })).child({ relayId: hub.relayId });
@@ -189,7 +194,7 @@ export function startNatsBridge(
       for (const id of [...agentSubs.keys()]) release(id);
       presenceSub.unsubscribe();
       revokeSub.unsubscribe();
-      if (!nc.isClosed()) await nc.flush();
+      if (!nc.isClosed() && (options.link?.isUp() ?? true)) await nc.flush();
     },
   };
 }
@@ -201,6 +206,8 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
   refreshMs?: number;
   /** Extra wait past the deadline for the node's own `timeout` answer. Default 250 ms. */
   graceMs?: number;
+  /** The link of `nc` (made with its `connectOptions`). Without it the client follows `nc` itself. */
+  link?: NatsLink;
   log?: Logger;
   now?: () => number;
 }
@@ -208,7 +215,8 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
 /**
  * A RelayClient for a cloud node talking to relay nodes over NATS. `listAgents` answers from a
  * presence cache refreshed every `refreshMs` and right after any node announces a change; it
- * only waits (one presence window) on first use or after a change.
+ * only waits (one presence window) on first use or after a change. While the NATS link is down
+ * nothing is asked and requests fail at once as `unavailable`.
  */
 export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClientOptions = {}): RelayClient {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsRelayClient');
@@ -221,6 +229,13 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   }
   const now = options.now ?? Date.now;
   const log = options.log ?? createLogger({ name: 'relay-nats-client' });
+  const link =
+    options.link ??
+    (() => {
+      const own = createNatsLink({ log, now });
+      own.watch(nc);
+      return own;
+    })();
   let cache: AgentPresence[] | null = null;
   let dirty = true;
   let refreshing: Promise<AgentPresence[]> | null = null;
@@ -273,17 +288,24 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
 
   const current = async (): Promise<AgentPresence[]> => {
     if (closed) return [];
-    if (cache === null || dirty) return refresh();
-    return cache;
+    if (link.isUp() && (cache === null || dirty)) return refresh();
+    return cache ?? [];
   };
 
   const changedSub = nc.subscribe(`${prefix}.presence.changed`, {
     callback: () => {
       dirty = true;
-      void refresh();
+      if (link.isUp()) void refresh();
     },
   });
-  const timer = setInterval(() => void refresh(), refreshMs);
+  const offLink = link.onChange((state) => {
+    if (state.status !== 'up') return;
+    dirty = true;
+    void refresh();
+  });
+  const timer = setInterval(() => {
+    if (link.isUp()) void refresh();
+  }, refreshMs);
   timer.unref();
 
   return {
@@ -292,7 +314,9 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     },
     allAgents: current,
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
-      if (closed || nc.isClosed()) return { kind: 'unavailable' };
+      // A request published while the link is down would wait in nats.js's buffer until the
+      // deadline: say at once that nothing can take it (nothing was sent).
+      if (closed || nc.isClosed() || !link.isUp()) return { kind: 'unavailable' };
       const left = timeLeft(envelope.deadline, now());
       if (!left.ok) return left.answer;
       let msg: Msg;
@@ -320,15 +344,27 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     },
     async revoke(agentId: string) {
       nc.publish(`${prefix}.control.revoke`, encode({ agentId }));
-      await nc.flush();
+      // While the link is down the revocation waits in nats.js's buffer and goes out on reconnect;
+      // the store refuses the agent at the gate meanwhile. Flushing now would wait for the link.
+      if (link.isUp()) await nc.flush();
+      else log.warn('NATS link down: the revocation reaches the relays when it is back', { agentId });
       dirty = true;
+    },
+    health() {
+      const state = link.state();
+      return {
+        link: state.status === 'up' ? 'up' : state.status === 'closed' ? 'closed' : 'down',
+        linkSince: state.since,
+        reconnectAttempts: state.status === 'down' ? state.attempts : 0,
+      };
     },
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      offLink();
       changedSub.unsubscribe();
-      if (!nc.isClosed()) await nc.flush();
+      if (!nc.isClosed() && link.isUp()) await nc.flush();
     },
   };
 }

@@ -1,4 +1,8 @@
-/** Liveness and readiness: the store answers, and how many agents are connected across tenants. */
+/**
+ * Readiness: the store answers and the link to the relays is up (NATS mode: this node's NATS
+ * connection; the in-process hub is always reachable), and how many agents are connected across
+ * tenants. Either one down answers 503, so a load balancer stops sending work this node cannot do.
+ */
 import { z } from 'zod';
 import { pingStore } from '../../store/health.js';
 import { defineRoute } from '../route.js';
@@ -7,6 +11,8 @@ const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
   agentsConnected: z.number().int(),
   store: z.enum(['ok', 'error']),
+  /** The link to the relays: `down` while NATS is unreachable (requests answer agent_unavailable at once). */
+  relay: z.enum(['ok', 'down']),
 });
 
 export const healthRoute = defineRoute({
@@ -18,7 +24,7 @@ export const healthRoute = defineRoute({
   auth: 'none',
   responses: {
     200: { description: 'Healthy', schema: HealthSchema },
-    503: { description: 'The store does not answer', schema: HealthSchema },
+    503: { description: 'The store does not answer, or the link to the relays (NATS) is down', schema: HealthSchema },
   },
   errors: [],
   async handle({ services }) {
@@ -35,9 +41,11 @@ export const healthRoute = defineRoute({
     } catch (err) {
       services.log.error('health: relay presence failed', { err });
     }
+    const relay = (services.relay.health?.().link ?? 'up') === 'up' ? 'ok' : 'down';
+    const ready = store === 'ok' && relay === 'ok';
     return {
-      status: store === 'ok' ? 200 : 503,
-      body: { status: store === 'ok' ? 'ok' : 'degraded', agentsConnected, store },
+      status: ready ? 200 : 503,
+      body: { status: ready ? 'ok' : 'degraded', agentsConnected, store, relay },
     };
   },
 });
