@@ -133,7 +133,8 @@ async function main() {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const cloud = await createCloud(
     { port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` },
-    { log, printOperatorKey: () => {}, mailer: outboxMailer, sms: outboxSms },
+    // The first start writes the operator key to DATA_DIR/operator.key (0600); the banner says where.
+    { log, mailer: outboxMailer, sms: outboxSms },
   );
   const demoPath = join(dataDir, 'demo.json');
   let demo: Demo;
@@ -166,12 +167,19 @@ async function main() {
 
   const u = cloud.url;
   const k = demo.apiKey;
+  const operatorKeyFile = join(dataDir, 'operator.key');
+  const operatorKey = existsSync(operatorKeyFile)
+    ? `in ${operatorKeyFile} (readable by you only; never printed)
+  curl -s ${u}/api/v1/tenants -H "authorization: Bearer $(cat ${operatorKeyFile})"`
+    : `not on disk (deleted, or made before keys were written to a file). A new one (revokes the old):
+  DATABASE_URL=sqlite:${join(dataDir, 'writeback.db')} node --import tsx packages/cloud/src/main.ts bootstrap-operator-key --rotate`;
   process.stdout.write(`
 writeback is running on ${u}  (agent ${connected ? 'connected' : 'NOT connected yet'}; data in ${dataDir})
 
 Tenant "demo". Admin API key (keep it; it is stored hashed):
   ${k}
 Admin account: ${demo.admin.login} / ${demo.admin.password}
+Operator API key (creates tenants, manages every one; see docs/operations.md) ${operatorKey}
 
 Demo users in the embedded directory (${synced?.firstFullSyncAt ? `synced to the cloud: ${synced.total} users` : 'not synced yet'}):
 ${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${x.note}`).join('\n')}

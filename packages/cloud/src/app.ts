@@ -13,7 +13,6 @@ import type { FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from 'nats';
 import type { Logger } from '@writeback/protocol';
 import {
-  createNatsLink,
   createNatsRelayClient,
   createRelayHub,
   serveAgentGate,
@@ -24,7 +23,8 @@ import {
 import { agentGate, touchAgents } from './agents/registry.js';
 import { issueAgentToken } from './agents/tokens.js';
 import { createAdmin, type Admin, type AdminRole } from './auth/admins.js';
-import { countOperatorKeys, createApiKey, importApiKey } from './auth/api-keys.js';
+import { createApiKey, importApiKey } from './auth/api-keys.js';
+import { defaultOperatorKeyFile, ensureOperatorKey } from './auth/operator-key.js';
 import { configWarnings, loadConfig, type CloudConfig, type CloudConfigInput } from './config.js';
 import { defaultLogger } from './log-sink.js';
 import { createHttpApp } from './http/app.js';
@@ -56,7 +56,10 @@ export interface CloudDeps {
   sms?: SmsProvider;
   /** A known operator key (`wbk_<id>.<secret>`) to install at start-up, for demos and tests. */
   operatorKey?: string;
-  /** Where the first generated operator key is shown, once. Default: stdout. */
+  /**
+   * Receives the first generated operator key, once, instead of the key file (tests, demos).
+   * Default: written to `config.operatorKeyFile` (0600); only the path is logged.
+   */
   printOperatorKey?: (key: string) => void;
 }
 
@@ -147,18 +150,18 @@ export async function createCloud(
         { scope: 'operator', tenantId: null, name: 'preset operator key', token: deps.operatorKey },
         now(),
       );
-    else if ((await countOperatorKeys(db)) === 0) {
-      const { token } = await createApiKey(
-        db,
-        { scope: 'operator', tenantId: null, name: 'first operator key' },
-        now(),
-      );
-      initialOperatorKey = token;
-      // Shown once, outside the log (log lines are kept; this secret must not be).
-      (
-        deps.printOperatorKey ??
-        ((k: string) => process.stdout.write(`\nFirst operator API key (shown once, store it now):\n  ${k}\n\n`))
-      )(token);
+    else {
+      // Written to a 0600 file, never to stdout or the log (log lines are kept; this secret must not be).
+      const file = config.operatorKeyFile ?? defaultOperatorKeyFile(config.databaseUrl, config.databaseSchema);
+      const first = await ensureOperatorKey(db, { now: now(), deliver: deps.printOperatorKey ?? file });
+      if (first.created) {
+        initialOperatorKey = first.token;
+        // A caller's hook took it (tests, demos); else only the file's path is logged.
+        if (!deps.printOperatorKey && file)
+          log.warn('first operator API key written to a file (0600): move it to your secret store', { file });
+        else if (!deps.printOperatorKey)
+          log.warn('first operator API key created but kept nowhere (in-memory store): set OPERATOR_KEY_FILE');
+      }
     }
 
     const gate = agentGate(db);
@@ -176,21 +179,11 @@ export async function createCloud(
       });
       relayClient = relayHub.client();
     } else {
-      // Reconnect forever (nats.js gives up after 10 attempts by default, and the node with it);
-      // while the link is down requests fail at once and /healthz is red.
-      const natsLink = createNatsLink({
-        log: log.child({ component: 'nats' }),
-        now,
-        reconnectBaseMs: Math.min(250, config.natsReconnectMaxMs),
-        reconnectCapMs: config.natsReconnectMaxMs,
-      });
-      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud', ...natsLink.connectOptions });
-      natsLink.watch(nc);
+      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud' });
       relayClient = createNatsRelayClient(nc, {
         prefix: config.natsPrefix,
         log: log.child({ component: 'relay' }),
         now,
-        link: natsLink,
       });
       const gateServer = serveAgentGate(nc, gate, {
         prefix: config.natsPrefix,
@@ -198,7 +191,6 @@ export async function createCloud(
       });
       const conn = nc;
       cleanup.push(async () => {
-        if (!natsLink.isUp()) return conn.close();
         await gateServer.stop();
         await conn.drain();
       });

@@ -38,7 +38,8 @@ const RateLimit = z.object({
   windowSeconds: PositiveInt,
 });
 
-const ConfigSchema = z.object({
+/** Every option (docs/operations.md lists each one: packages/cloud/test/operations-doc.test.ts). */
+export const ConfigSchema = z.object({
   port: Port.default(8080),
   host: z.string().min(1).default('127.0.0.1'),
   databaseUrl: DatabaseUrl.default('sqlite:.data/writeback.db'),
@@ -56,8 +57,6 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of letters, digits, _ and -')
     .default('wb'),
-  /** Longest wait between two reconnect attempts to NATS (the node reconnects forever, backing off up to this). */
-  natsReconnectMaxMs: PositiveInt.max(60_000).default(4_000),
   /** Where browsers and agents reach this service (behind a proxy, it differs from host:port). */
   publicUrl: HttpUrl.optional(),
   /** Override for the relay URL handed to agents (NATS mode: the relay nodes' public address). */
@@ -110,6 +109,11 @@ const ConfigSchema = z.object({
    * Default: next to a SQLite file, `.data/audit-outbox-<schema>.jsonl` with PostgreSQL.
    */
   auditOutboxFile: z.string().min(1).optional(),
+  /**
+   * Where the first operator API key is written (0600) when the store has none; only this path is
+   * logged. Default: `operator.key` next to a SQLite file, `.data/operator.key` with PostgreSQL.
+   */
+  operatorKeyFile: z.string().min(1).optional(),
   /** Trust X-Forwarded-For (only behind a proxy you control: it decides the per-IP rate limit key). */
   trustProxy: Bool.default(false),
   /** Outgoing mail. `memory` keeps messages in this process (development); `smtp` sends them (default when an SMTP host is set). */
@@ -148,8 +152,8 @@ export type CloudConfig = Readonly<z.infer<typeof ConfigSchema>>;
 /** What callers may pass: every option optional, numbers may be strings (from the environment). */
 export type CloudConfigInput = z.input<typeof ConfigSchema>;
 
-/** Environment variable for each top-level option (nested rate limits use RATE_LIMIT_*). */
-const ENV: Record<string, string> = {
+/** Environment variable for each top-level option (nested rate limits use RATE_LIMIT_*); each is in docs/operations.md. */
+export const ENV: Readonly<Record<string, string>> = {
   port: 'PORT',
   host: 'HOST',
   databaseUrl: 'DATABASE_URL',
@@ -158,7 +162,6 @@ const ENV: Record<string, string> = {
   relayMode: 'RELAY_MODE',
   natsUrl: 'NATS_URL',
   natsPrefix: 'NATS_PREFIX',
-  natsReconnectMaxMs: 'NATS_RECONNECT_MAX_MS',
   publicUrl: 'PUBLIC_URL',
   relayUrl: 'RELAY_URL',
   'tls.cert': 'TLS_CERT',
@@ -175,6 +178,7 @@ const ENV: Record<string, string> = {
   pendingSweepIntervalMs: 'PENDING_SWEEP_INTERVAL_MS',
   pendingGraceMs: 'PENDING_GRACE_MS',
   auditOutboxFile: 'AUDIT_OUTBOX_FILE',
+  operatorKeyFile: 'OPERATOR_KEY_FILE',
   trustProxy: 'TRUST_PROXY',
   'mail.transport': 'MAIL_TRANSPORT',
   'mail.from': 'MAIL_FROM',

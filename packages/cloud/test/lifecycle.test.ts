@@ -1,6 +1,6 @@
 /**
  * Start-up and restart: the generated development master key (0600, next to the database), the
- * cloud key surviving a restart, the first operator key printed once, the sweep of records a dead
+ * cloud key surviving a restart, the first operator key handed over once, the sweep of records a dead
  * process left pending, a wrong master key refusing to start, HTTPS, and the process entry
  * (main.ts) from the environment with a clean stop on SIGTERM.
  */
@@ -169,7 +169,7 @@ test('TLS_CERT/TLS_KEY serve HTTPS and agents are given a wss:// relay URL', asy
   }
 });
 
-test('main.ts starts from the environment, prints the first operator key once, and stops cleanly on SIGTERM', async () => {
+test('main.ts starts from the environment, writes the first operator key to a 0600 file (never to stdout or the log), and stops cleanly on SIGTERM', async () => {
   const dir = tempDir();
   const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
   const proc = spawn(process.execPath, ['--import', 'tsx', main], {
@@ -199,9 +199,15 @@ test('main.ts starts from the environment, prints the first operator key once, a
       await new Promise((r) => setTimeout(r, 50));
     }
     const url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1] ?? '';
-    const opKey = /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/.exec(stdout)?.[0] ?? '';
-    assert.ok(opKey, 'the operator key is on stdout');
-    assert.ok(!stderr.includes(opKey.split('.')[1] ?? 'x'), 'and not in the log');
+    // Issue 11: the key goes to operator.key next to the database (0600); only the path is logged.
+    const file = join(dir, 'operator.key');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const opKey = readFileSync(file, 'utf8').trim();
+    assert.match(opKey, /^wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+    const secret = opKey.split('.')[1] ?? 'x';
+    assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'the key is neither on stdout nor in the log');
+    assert.doesNotMatch(stdout + stderr, /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/);
+    assert.ok(stderr.includes(JSON.stringify(file)), 'the log says where the key is');
     assert.equal((await api(url, 'GET', '/api/v1/tenants', { token: opKey })).status, 200);
   } finally {
     proc.kill('SIGTERM');

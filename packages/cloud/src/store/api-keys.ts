@@ -75,10 +75,23 @@ export async function listTenantApiKeys(db: Db, tenantId: string): Promise<ApiKe
   ).map((r) => r.key);
 }
 
+const PG_OPERATOR_KEY_LOCK = 7_245_303;
+
+/** Serialise creating the first operator key across nodes; call first inside the transaction. */
+export async function lockOperatorKeys(db: Db): Promise<void> {
+  if (db.engine === 'postgres') await db.query('SELECT pg_advisory_xact_lock(?)', [PG_OPERATOR_KEY_LOCK]);
+}
+
 /** Operator keys not revoked. */
 export async function countLiveOperatorKeys(db: Db): Promise<number> {
   const row = await db.one("SELECT COUNT(*) AS n FROM api_keys WHERE scope = 'operator' AND revoked_at IS NULL");
   return Number(row?.n ?? 0);
+}
+
+/** Revoke every live operator key (a lost key is replaced with `bootstrap-operator-key --rotate`); how many. */
+export async function revokeLiveOperatorKeys(db: Db, now: number): Promise<number> {
+  const r = await db.exec("UPDATE api_keys SET revoked_at = ? WHERE scope = 'operator' AND revoked_at IS NULL", [now]);
+  return r.changes;
 }
 
 /** Revoke a tenant's key; false when no such live key belongs to that tenant. */
