@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from 'nats';
 import type { Logger } from '@writeback/protocol';
 import {
+  createNatsLink,
   createNatsRelayClient,
   createRelayHub,
   serveAgentGate,
@@ -179,11 +180,21 @@ export async function createCloud(
       });
       relayClient = relayHub.client();
     } else {
-      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud' });
+      // Reconnect forever (nats.js gives up after 10 attempts by default, and the node with it);
+      // while the link is down requests fail at once and /healthz is red.
+      const natsLink = createNatsLink({
+        log: log.child({ component: 'nats' }),
+        now,
+        reconnectBaseMs: Math.min(250, config.natsReconnectMaxMs),
+        reconnectCapMs: config.natsReconnectMaxMs,
+      });
+      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud', ...natsLink.connectOptions });
+      natsLink.watch(nc);
       relayClient = createNatsRelayClient(nc, {
         prefix: config.natsPrefix,
         log: log.child({ component: 'relay' }),
         now,
+        link: natsLink,
       });
       const gateServer = serveAgentGate(nc, gate, {
         prefix: config.natsPrefix,
@@ -191,6 +202,7 @@ export async function createCloud(
       });
       const conn = nc;
       cleanup.push(async () => {
+        if (!natsLink.isUp()) return conn.close();
         await gateServer.stop();
         await conn.drain();
       });

@@ -57,6 +57,8 @@ export const ConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of letters, digits, _ and -')
     .default('wb'),
+  /** Longest wait between two reconnect attempts to NATS (the node reconnects forever, backing off up to this). */
+  natsReconnectMaxMs: PositiveInt.max(60_000).default(4_000),
   /** Where browsers and agents reach this service (behind a proxy, it differs from host:port). */
   publicUrl: HttpUrl.optional(),
   /** Override for the relay URL handed to agents (NATS mode: the relay nodes' public address). */
@@ -162,6 +164,7 @@ export const ENV: Readonly<Record<string, string>> = {
   relayMode: 'RELAY_MODE',
   natsUrl: 'NATS_URL',
   natsPrefix: 'NATS_PREFIX',
+  natsReconnectMaxMs: 'NATS_RECONNECT_MAX_MS',
   publicUrl: 'PUBLIC_URL',
   relayUrl: 'RELAY_URL',
   'tls.cert': 'TLS_CERT',
