@@ -36,32 +36,23 @@ test('the environment is read, and code overrides win over it', () => {
 });
 
 test('bad options throw a TypeError naming the dotted option and its variable', () => {
-  assert.throws(
-    () => loadConfig({ env: { PORT: 'eighty' } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.port (PORT)'),
-  );
-  assert.throws(
-    () => loadConfig({ env: { DATABASE_URL: 'mysql://x' } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.databaseUrl (DATABASE_URL)'),
-  );
-  assert.throws(
-    () => loadConfig({ env: { RATE_LIMIT_CHANGE_PER_USER: '-1' } }),
-    (e: unknown) =>
-      e instanceof TypeError &&
-      e.message.startsWith('config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER)'),
-  );
-  assert.throws(
-    () => loadConfig({ env: { WRITEBACK_MASTER_KEY: 'short' } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.masterKey (WRITEBACK_MASTER_KEY)'),
-  );
-  assert.throws(
-    () => loadConfig({ env: { RELAY_MODE: 'nats' } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.natsUrl (NATS_URL)'),
-  );
-  assert.throws(
-    () => loadConfig({ overrides: { writebackDeadlineMs: 10 * 60_000 } }),
-    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.writebackDeadlineMs'),
-  );
+  const cases: [Parameters<typeof loadConfig>[0], string][] = [
+    [{ env: { PORT: 'eighty' } }, 'config.port (PORT)'],
+    [{ env: { DATABASE_URL: 'mysql://x' } }, 'config.databaseUrl (DATABASE_URL)'],
+    [
+      { env: { RATE_LIMIT_CHANGE_PER_USER: '-1' } },
+      'config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER)',
+    ],
+    [{ env: { WRITEBACK_MASTER_KEY: 'short' } }, 'config.masterKey (WRITEBACK_MASTER_KEY)'],
+    [{ env: { RELAY_MODE: 'nats' } }, 'config.natsUrl (NATS_URL)'],
+    [{ overrides: { writebackDeadlineMs: 10 * 60_000 } }, 'config.writebackDeadlineMs'],
+  ];
+  for (const [input, named] of cases)
+    assert.throws(
+      () => loadConfig(input),
+      (e: unknown) => e instanceof TypeError && e.message.startsWith(named),
+      named,
+    );
 });
 
 test('the result is deeply frozen', () => {

@@ -18,37 +18,31 @@ describe('HTTP errors', () => {
     apiKey = (await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true })).apiKey ?? '';
   });
   after(() => s.stop());
+  /** The public password change with a raw body sent as JSON (it needs no key: the body is all it reads). */
+  const changeWithRawJson = (rawBody: string) =>
+    api(base, 'POST', '/api/v1/tenants/acme/password/change', {
+      rawBody,
+      headers: { 'content-type': 'application/json' },
+    });
 
   test('a body over the limit is 413 payload_too_large', async () => {
     const big = JSON.stringify({ username: 'a', currentPassword: 'b', newPassword: 'x'.repeat(20_000) });
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
-      rawBody: big,
-      headers: { 'content-type': 'application/json' },
-    });
+    const r = await changeWithRawJson(big);
     assert.equal(r.status, 413);
     assert.equal(errorCode(r), 'payload_too_large');
   });
 
   test('malformed JSON is 400 invalid_request; so is an empty JSON body', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
-      rawBody: '{"username": "a", ',
-      headers: { 'content-type': 'application/json' },
-    });
+    const r = await changeWithRawJson('{"username": "a", ');
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
-    const empty = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
-      rawBody: '',
-      headers: { 'content-type': 'application/json' },
-    });
+    const empty = await changeWithRawJson('');
     assert.equal(empty.status, 400);
     assert.equal(errorCode(empty), 'invalid_request');
   });
 
   test('prototype poisoning is refused', async () => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
-      rawBody: '{"__proto__": {"x": 1}, "username": "a"}',
-      headers: { 'content-type': 'application/json' },
-    });
+    const r = await changeWithRawJson('{"__proto__": {"x": 1}, "username": "a"}');
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'invalid_request');
   });
@@ -76,10 +70,7 @@ describe('HTTP errors', () => {
 
   test('a JSON body that is not an object is invalid_request', async () => {
     for (const raw of ['null', '"text"', '[1,2]', '42']) {
-      const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
-        rawBody: raw,
-        headers: { 'content-type': 'application/json' },
-      });
+      const r = await changeWithRawJson(raw);
       assert.equal(r.status, 400, raw);
       assert.equal(errorCode(r), 'invalid_request');
     }
