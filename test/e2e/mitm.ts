@@ -42,31 +42,29 @@ export async function startMitm(targetUrl: () => string): Promise<Mitm> {
       for (const p of pending) relayWs.send(p);
       pending.length = 0;
     });
-    relayWs.on('message', (d) => {
-      const t = text(d);
-      m.frames.push({ dir: 'to-agent', text: t });
-      const frame = JSON.parse(t) as Record<string, unknown>;
-      if (frame.t === 'request' && m.onRequest) {
-        const hook = m.onRequest;
-        m.onRequest = null;
-        void hook(frame, (f) => agentWs.send(JSON.stringify(f)));
-        return;
-      }
-      agentWs.send(t);
-    });
-    agentWs.on('message', (d) => {
-      const t = text(d);
-      m.frames.push({ dir: 'to-relay', text: t });
-      const frame = JSON.parse(t) as Record<string, unknown>;
-      if (frame.t === 'response' && m.onResponse) {
-        const hook = m.onResponse;
-        m.onResponse = null;
-        void hook(frame, (f) => relayWs.send(JSON.stringify(f)));
-        return;
-      }
-      if (relayWs.readyState === WebSocket.OPEN) relayWs.send(t);
-      else pending.push(t);
-    });
+    /** Record each frame going `dir`; one of `type` goes to the hook set for it (then cleared), the rest on. */
+    const carry =
+      (dir: 'to-agent' | 'to-relay', type: 'request' | 'response', forward: (text: string) => void) => (d: RawData) => {
+        const raw = text(d);
+        m.frames.push({ dir, text: raw });
+        const frame = JSON.parse(raw) as Record<string, unknown>;
+        const key = type === 'request' ? 'onRequest' : 'onResponse';
+        const hook = frame.t === type ? m[key] : null;
+        if (!hook) return forward(raw);
+        m[key] = null;
+        void hook(frame, (f) => forward(JSON.stringify(f)));
+      };
+    relayWs.on(
+      'message',
+      carry('to-agent', 'request', (t) => agentWs.send(t)),
+    );
+    agentWs.on(
+      'message',
+      carry('to-relay', 'response', (t) => {
+        if (relayWs.readyState === WebSocket.OPEN) relayWs.send(t);
+        else pending.push(t);
+      }),
+    );
     relayWs.on('close', () => agentWs.terminate());
     agentWs.on('close', () => relayWs.terminate());
     relayWs.on('error', () => agentWs.terminate());

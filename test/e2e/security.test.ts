@@ -36,6 +36,15 @@ after(async () => {
   await mitm?.close();
 });
 
+/** Give bob his known password again (after a test that really changed it), for the checks below. */
+async function putBobBack(): Promise<void> {
+  await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
+    forceChange: false,
+    unlock: false,
+    enforceHistory: false,
+  });
+}
+
 /** The user's password is still the one we know: nothing was written. */
 async function unchanged(login: 'alice' | 'bob') {
   const r = await sys.directory.verifyCredentials({ by: 'login', value: login }, PASSWORDS[login]);
@@ -57,12 +66,7 @@ describe('through a hostile relay', () => {
       ),
       [],
     );
-    // Put bob back for the checks below.
-    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
-      forceChange: false,
-      unlock: false,
-      enforceHistory: false,
-    });
+    await putBobBack();
   });
 
   it('cannot alter the ciphertext: the agent rejects it and nothing is written', async () => {
@@ -127,11 +131,7 @@ describe('through a hostile relay', () => {
       timeoutMs: 3_000,
       what: 'the replay to be refused',
     });
-    await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
-      forceChange: false,
-      unlock: false,
-      enforceHistory: false,
-    });
+    await putBobBack();
   });
 
   it('cannot deliver a request after its deadline: refused as expired, reported as timeout', async () => {

@@ -13,13 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCloud, type Cloud } from '@writeback/cloud';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, dataCode } from './admin-client.js';
 
 const ROOT = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const SECOND = { login: 'second', password: 'Second-Admin-Pass-2030!' };
 const THIRD = { login: 'third', password: 'Third-Admin-Pass-2030!' };
 const HELPER = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
-const dataCode = (html: string): string | null => /data-code="([a-z_]+)"/.exec(html)?.[1] ?? null;
 
 describe('the Admins page', () => {
   let cloud: Cloud;

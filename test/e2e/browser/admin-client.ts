@@ -66,6 +66,9 @@ export class AdminClient {
   }
 }
 
+/** The `data-code` of the first notice on a page, or null. */
+export const dataCode = (html: string): string | null => /data-code="([a-z_]+)"/.exec(html)?.[1] ?? null;
+
 /** Parse CSV (RFC 4180) into rows of cells. */
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];

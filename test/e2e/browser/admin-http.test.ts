@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCloud, getTenantSettings, type Cloud } from '@writeback/cloud';
 import { csvCell, csvLine, finishRecord, insertPending, totpCode } from '@writeback/cloud/testing';
-import { AdminClient, parseCsv } from './admin-client.js';
+import { AdminClient, dataCode, parseCsv } from './admin-client.js';
 
 const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const HELPDESK = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
 const TARGET = { login: 'guessed', password: 'Guessed-Admin-Pass-2030!' };
 const BUDGET = { login: 'budgeted', password: 'Budgeted-Admin-Pass-2030!' };
-const dataCode = (html: string): string | null => /data-code="([a-z_]+)"/.exec(html)?.[1] ?? null;
 
 describe('admin pages over HTTP', () => {
   let cloud: Cloud;
