@@ -150,6 +150,8 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
     const during = await reset('Tulip-During-2025!');
     assert.equal(during.status, 503);
     assert.equal(during.body.outcome, 'agent_unavailable');
+    const why = cloudLog.lines.find((l) => l.includes('"agent_unavailable"') && l.includes('"relayLink":"down"'));
+    assert.ok(why, 'the agent_unavailable is logged with the link state');
 
     // Both keep trying well past the old budget.
     await waitFor(() => (started.cloud.relayClient.health?.().reconnectAttempts ?? 0) > 2 * OLD_BUDGET, {

@@ -22,9 +22,14 @@ export interface AgentPresence {
   rttMs: number | null;
   /** Requests sent and not yet answered. */
   inFlight: number;
+  /**
+   * When the client last heard this presence from its relay (epoch ms), for a client that keeps
+   * what relays told it (over NATS); absent when the presence is live (in-process hub).
+   */
+  reportedAt?: number;
 }
 
-/** What a relay client knows of its own link (for health and logs). */
+/** What a relay client knows of its own link and of the relays it hears from (for health and logs). */
 export interface RelayClientHealth {
   /** `down`: the client cannot reach the relays now (requests fail fast as `unavailable`). */
   link: 'up' | 'down' | 'closed';
@@ -32,6 +37,8 @@ export interface RelayClientHealth {
   linkSince: number;
   /** Reconnect attempts since the link went down (0 when up). */
   reconnectAttempts: number;
+  /** Each relay heard from: when it last answered a presence question, and how many agents it held. */
+  relays: { relayId: string; answeredAt: number; agents: number }[];
 }
 
 /**

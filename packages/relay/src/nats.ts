@@ -2,21 +2,14 @@
  * Several relay nodes over NATS. Each node holding an agent's connection subscribes (in one queue
  * group, so exactly one node takes a request) to that agent's request subject; the cloud sends a
  * request with NATS request/reply, where "no responders" means no node holds the agent. Presence is
- * gathered by scatter/gather on `<prefix>.presence`; nodes announce changes on
- * `<prefix>.presence.changed` so clients refresh their cache at once. Revocations are broadcast on
+ * asked on `<prefix>.presence` and each node's answer kept per node by the client (a late answer
+ * never empties the list); nodes announce changes on `<prefix>.presence.changed` so clients ask
+ * again at once. Revocations are broadcast on
  * `<prefix>.control.revoke`; the cloud answers the agent gate on `<prefix>.control.agent-allowed`.
  *
  * Everything that arrives over NATS is parsed with a schema: a NATS account is not a trust root.
  */
-import {
-  ErrorCode,
-  NatsError,
-  RequestStrategy,
-  StringCodec,
-  type Msg,
-  type NatsConnection,
-  type Subscription,
-} from 'nats';
+import { ErrorCode, NatsError, StringCodec, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { z } from 'zod';
 import {
   PROTOCOL_ERROR_CODES,
@@ -123,6 +116,8 @@ export function startNatsBridge(
     log?: Logger;
     /** The link of `nc`: stop() does not wait for a flush while it is down. */
     link?: NatsLink;
+    /** Awaited before each presence answer (tests: a relay that answers late). */
+    beforePresenceReply?: () => Promise<void> | void;
   } = {},
 ): NatsBridge {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'startNatsBridge');
@@ -173,7 +168,9 @@ export function startNatsBridge(
   const presenceSub = nc.subscribe(`${prefix}.presence`, {
     callback: (err, msg) => {
       if (err) return log.warn('presence subscription error', { err });
-      msg.respond(encode({ relayId: hub.relayId, agents: hub.presence() }));
+      void Promise.resolve(options.beforePresenceReply?.())
+        .then(() => msg.respond(encode({ relayId: hub.relayId, agents: hub.presence() })))
+        .catch((e: unknown) => log.error('answering a presence question failed', { err: e }));
     },
   });
   const revokeSub = nc.subscribe(`${prefix}.control.revoke`, {
@@ -200,30 +197,54 @@ export function startNatsBridge(
 }
 
 export interface NatsRelayClientOptions extends NatsSubjectOptions {
-  /** How long a presence scatter request collects node replies. Default 100 ms. */
+  /**
+   * How long a presence question waits for relays that have not answered yet (it ends sooner
+   * once every relay heard from before has answered). Default 100 ms. A late answer is not lost:
+   * it is kept whenever it arrives.
+   */
   presenceWindowMs?: number;
-  /** Background presence refresh interval; listAgents answers from this cache. Default 1 000 ms. */
+  /** Background presence refresh interval; listAgents answers from what relays said. Default 1 000 ms. */
   refreshMs?: number;
   /** Extra wait past the deadline for the node's own `timeout` answer. Default 250 ms. */
   graceMs?: number;
+  /** A relay not heard from for this long is forgotten with its agents. Default 60 000 ms. */
+  forgetRelayMs?: number;
+  /**
+   * When nothing is known of a tenant's agents, listAgents asks again and waits up to this long
+   * for the next relay's answer before saying none (a relay answering late, a node just started).
+   * Default 1 000 ms.
+   */
+  emptyWaitMs?: number;
   /** The link of `nc` (made with its `connectOptions`). Without it the client follows `nc` itself. */
   link?: NatsLink;
   log?: Logger;
   now?: () => number;
 }
 
+/** What one relay last said it holds, and when. */
+interface HeardRelay {
+  answeredAt: number;
+  agents: AgentPresence[];
+}
+
 /**
- * A RelayClient for a cloud node talking to relay nodes over NATS. `listAgents` answers from a
- * presence cache refreshed every `refreshMs` and right after any node announces a change; it
- * only waits (one presence window) on first use or after a change. While the NATS link is down
- * nothing is asked and requests fail at once as `unavailable`.
+ * A RelayClient for a cloud node talking to relay nodes over NATS. Presence is what each relay
+ * last said, kept per relay: a relay that answers a presence question late keeps its agents (its
+ * answer is taken whenever it arrives, on a reply subject of this client), so a slow answer never
+ * empties the list (stale-but-known beats empty: a wrong guess costs one NATS "no responders",
+ * and the gateway fails over). An agent leaves the list when its relay's next answer omits it,
+ * when a request for it finds no responder anywhere, or when its relay has not answered for
+ * `forgetRelayMs`. listAgents only waits (up to one window) on first use or after a change.
+ * While the NATS link is down nothing is asked and requests fail at once as `unavailable`.
  */
 export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClientOptions = {}): RelayClient {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsRelayClient');
   const windowMs = options.presenceWindowMs ?? 100;
   const refreshMs = options.refreshMs ?? 1_000;
   const graceMs = options.graceMs ?? 250;
-  for (const [k, v] of Object.entries({ presenceWindowMs: windowMs, refreshMs, graceMs })) {
+  const forgetRelayMs = options.forgetRelayMs ?? 60_000;
+  const emptyWaitMs = options.emptyWaitMs ?? 1_000;
+  for (const [k, v] of Object.entries({ presenceWindowMs: windowMs, refreshMs, graceMs, forgetRelayMs, emptyWaitMs })) {
     if (!Number.isFinite(v) || v < 0)
       throw new TypeError(`createNatsRelayClient: option "${k}" must be a non-negative number`);
   }
@@ -236,60 +257,107 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       own.watch(nc);
       return own;
     })();
-  let cache: AgentPresence[] | null = null;
+  const relays = new Map<string, HeardRelay>();
+  let merged: AgentPresence[] | null = null;
+  let primed = false;
   let dirty = true;
-  let refreshing: Promise<AgentPresence[]> | null = null;
+  let refreshing: Promise<void> | null = null;
+  /** The question in progress: who is expected, who answered, how to end it early. */
+  let round: { expected: Set<string>; answered: Set<string>; end: () => void } | null = null;
   let closed = false;
+  /** Who waits for the next presence answer of any relay. */
+  const answerWaiters = new Set<() => void>();
 
-  const gather = async (): Promise<AgentPresence[]> => {
+  const changed = () => {
+    merged = null;
+  };
+  const known = (): AgentPresence[] => {
+    if (merged) return merged;
     const byAgent = new Map<string, AgentPresence>();
-    try {
-      const replies = await nc.requestMany(`${prefix}.presence`, undefined, {
-        strategy: RequestStrategy.Timer,
-        maxWait: windowMs,
-      });
-      for await (const msg of replies) {
-        const body = parseJson(msg.data, PresenceReplySchema);
-        if (!body) {
-          log.warn('malformed presence reply ignored');
-          continue;
-        }
-        for (const p of body.agents) {
-          const prior = byAgent.get(p.agentId);
-          byAgent.set(p.agentId, prior ? mergePresence(prior, p) : p);
-        }
+    for (const heard of relays.values()) {
+      for (const p of heard.agents) {
+        const q: AgentPresence = { ...p, reportedAt: heard.answeredAt };
+        const prior = byAgent.get(p.agentId);
+        byAgent.set(
+          p.agentId,
+          prior ? { ...mergePresence(prior, q), reportedAt: Math.max(prior.reportedAt ?? 0, heard.answeredAt) } : q,
+        );
       }
-    } catch (err) {
-      // No node answering means no agents, not an error.
-      if (natsCode(err) !== ErrorCode.NoResponders) throw err;
     }
-    return sortPresence([...byAgent.values()]);
+    merged = sortPresence([...byAgent.values()]);
+    return merged;
   };
 
-  const refresh = (): Promise<AgentPresence[]> => {
+  const inbox = createInbox();
+  const replySub = nc.subscribe(inbox, {
+    callback: (err, msg) => {
+      if (err) return log.warn('presence reply subscription error', { err });
+      const body = parseJson(msg.data, PresenceReplySchema);
+      if (!body) return log.warn('malformed presence reply ignored');
+      relays.set(body.relayId, { answeredAt: now(), agents: body.agents });
+      changed();
+      for (const w of [...answerWaiters]) w();
+      if (round) {
+        round.answered.add(body.relayId);
+        if (round.expected.size > 0 && [...round.expected].every((r) => round?.answered.has(r))) round.end();
+      }
+    },
+  });
+
+  /** One presence question: ends after the window, or once every relay heard from before has answered. */
+  const ask = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const end = () => {
+        clearTimeout(timer);
+        if (round?.end === end) round = null;
+        const t = now();
+        for (const [relayId, heard] of relays) {
+          if (t - heard.answeredAt > forgetRelayMs) {
+            log.warn('relay forgotten: no presence answer', { relayId, silentForMs: t - heard.answeredAt });
+            relays.delete(relayId);
+            changed();
+          }
+        }
+        resolve();
+      };
+      round = { expected: new Set(relays.keys()), answered: new Set(), end };
+      timer = setTimeout(end, windowMs);
+      try {
+        nc.publish(`${prefix}.presence`, undefined, { reply: inbox });
+      } catch (err) {
+        dirty = true;
+        log.warn('presence question could not be sent', { err });
+        end();
+      }
+    });
+
+  const refresh = (): Promise<void> => {
     if (!refreshing) {
       dirty = false;
-      refreshing = gather()
-        .then((list) => {
-          cache = list;
-          return list;
-        })
-        .catch((err: unknown) => {
-          dirty = true;
-          log.warn('presence refresh failed', { err });
-          return cache ?? [];
-        })
-        .finally(() => {
-          refreshing = null;
-        });
+      primed = true;
+      refreshing = ask().finally(() => {
+        refreshing = null;
+      });
     }
     return refreshing;
   };
 
   const current = async (): Promise<AgentPresence[]> => {
     if (closed) return [];
-    if (link.isUp() && (cache === null || dirty)) return refresh();
-    return cache ?? [];
+    if (link.isUp() && (!primed || dirty)) await refresh();
+    return known();
+  };
+
+  /** No node subscribes to the agent's subject: it is connected nowhere, whatever a relay said before. */
+  const forgetAgent = (agentId: string) => {
+    for (const heard of relays.values()) {
+      const rest = heard.agents.filter((p) => p.agentId !== agentId);
+      if (rest.length !== heard.agents.length) {
+        heard.agents = rest;
+        changed();
+      }
+    }
   };
 
   const changedSub = nc.subscribe(`${prefix}.presence.changed`, {
@@ -308,9 +376,43 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   }, refreshMs);
   timer.unref();
 
+  const ofTenant = (list: AgentPresence[], tenantId: string) => list.filter((p) => p.tenantId === tenantId);
+
+  /**
+   * Ask again and wait, at most `emptyWaitMs`, until the tenant has an agent or every relay
+   * heard from before has answered again (at least one answer).
+   */
+  const waitForTenant = (tenantId: string): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const since = now();
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        answerWaiters.delete(check);
+        resolve();
+      };
+      const check = () => {
+        const heard = [...relays.values()];
+        if (
+          closed ||
+          ofTenant(known(), tenantId).length > 0 ||
+          (heard.length > 0 && heard.every((h) => h.answeredAt >= since))
+        )
+          done();
+      };
+      timer = setTimeout(done, emptyWaitMs);
+      answerWaiters.add(check);
+      dirty = true;
+      void refresh();
+    });
+
   return {
     async listAgents(tenantId) {
-      return (await current()).filter((p) => p.tenantId === tenantId);
+      const list = ofTenant(await current(), tenantId);
+      // Empty is the one answer a late relay can make wrong: before saying it, give the relays one more chance.
+      if (list.length > 0 || closed || !link.isUp() || emptyWaitMs === 0) return list;
+      await waitForTenant(tenantId);
+      return ofTenant(known(), tenantId);
     },
     allAgents: current,
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
@@ -326,6 +428,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         });
       } catch (err) {
         if (natsCode(err) === ErrorCode.NoResponders) {
+          forgetAgent(envelope.agentId);
           dirty = true;
           return { kind: 'unavailable' };
         }
@@ -348,6 +451,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       // the store refuses the agent at the gate meanwhile. Flushing now would wait for the link.
       if (link.isUp()) await nc.flush();
       else log.warn('NATS link down: the revocation reaches the relays when it is back', { agentId });
+      forgetAgent(agentId);
       dirty = true;
     },
     health() {
@@ -356,6 +460,11 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         link: state.status === 'up' ? 'up' : state.status === 'closed' ? 'closed' : 'down',
         linkSince: state.since,
         reconnectAttempts: state.status === 'down' ? state.attempts : 0,
+        relays: [...relays].map(([relayId, heard]) => ({
+          relayId,
+          answeredAt: heard.answeredAt,
+          agents: heard.agents.length,
+        })),
       };
     },
     async close() {
@@ -363,7 +472,10 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       closed = true;
       clearInterval(timer);
       offLink();
+      round?.end();
+      for (const w of [...answerWaiters]) w();
       changedSub.unsubscribe();
+      replySub.unsubscribe();
       if (!nc.isClosed() && link.isUp()) await nc.flush();
     },
   };

@@ -14,6 +14,9 @@
  * - `timeout` → `timeout`; `rejected` → `request_rejected` (the agent refused before acting);
  * - an unexpected failure (a bug, the store) → `outcome_unknown` for a write, `agent_unavailable`
  *   for a read: `send` never throws.
+ * Every `agent_unavailable` is logged with why: the agents the relays listed for the tenant (from
+ * which relay, how old that news was, whether the store honours them), what each one tried said,
+ * and the relay link (issue 11 item 3).
  *
  * The next request's ephemeral X25519 agreement per agent is computed while waiting for this one
  * (EphemeralPool): one gateway per process, shared by everything that sends.
@@ -79,6 +82,14 @@ interface Candidate {
   agent: RegisteredAgent;
 }
 
+/** What the relays listed for the tenant, and why an entry was not a candidate. */
+interface Listed {
+  presence: AgentPresence[];
+  skipped: Map<string, 'not_registered_or_revoked' | 'other_tenant' | 'duplicate'>;
+  /** listAgents threw. */
+  failed: boolean;
+}
+
 const settleAfter = (ms: number): { promise: Promise<RelayAnswer>; cancel: () => void } => {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<RelayAnswer>((resolve) => {
@@ -107,25 +118,72 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     }
   }
 
-  async function candidates(tenantId: string): Promise<Candidate[]> {
-    let presence: AgentPresence[];
+  async function candidates(tenantId: string): Promise<{ list: Candidate[]; listed: Listed }> {
+    const listed: Listed = { presence: [], skipped: new Map(), failed: false };
     try {
-      presence = await relay.listAgents(tenantId);
+      listed.presence = await relay.listAgents(tenantId);
     } catch (err) {
       log.error('relay listAgents failed', { tenantId, err });
-      return [];
+      listed.failed = true;
+      return { list: [], listed };
     }
     const registered = new Map((await listTenantAgents(db, tenantId)).map((a) => [a.id, a]));
     const seen = new Set<string>();
     const out: Candidate[] = [];
-    for (const p of presence) {
+    for (const p of listed.presence) {
       const agent = registered.get(p.agentId);
       // Only agents this store knows, of this tenant, not revoked: the relay's list is not trusted for that.
-      if (!agent || p.tenantId !== tenantId || seen.has(p.agentId)) continue;
+      if (!agent || p.tenantId !== tenantId || seen.has(p.agentId)) {
+        listed.skipped.set(
+          p.agentId,
+          seen.has(p.agentId) ? 'duplicate' : p.tenantId !== tenantId ? 'other_tenant' : 'not_registered_or_revoked',
+        );
+        continue;
+      }
       seen.add(p.agentId);
       out.push({ presence: p, agent });
     }
-    return out;
+    return { list: out, listed };
+  }
+
+  /** One log line saying why a request ends `agent_unavailable`: what was known, from where, how old. */
+  function logUnavailable(
+    tenantId: string,
+    requestId: string,
+    detail: string,
+    listed: Listed,
+    tried: { agentId: string; answer: string }[],
+  ) {
+    const t = now();
+    const health = relay.health?.();
+    log.warn('agent_unavailable', {
+      requestId,
+      tenantId,
+      detail,
+      ...(listed.failed ? { presence: 'listAgents failed' } : {}),
+      known: listed.presence.map((p) => ({
+        agentId: p.agentId,
+        relayId: p.relayId,
+        connections: p.connections,
+        // How old the news is: when the relay last said so (NATS), or live (in-process hub).
+        ageMs: p.reportedAt === undefined ? 0 : t - p.reportedAt,
+        ...(listed.skipped.has(p.agentId) ? { skipped: listed.skipped.get(p.agentId) } : {}),
+      })),
+      tried,
+      ...(health
+        ? {
+            relayLink: health.link,
+            ...(health.link === 'up'
+              ? {}
+              : { linkDownForMs: t - health.linkSince, reconnectAttempts: health.reconnectAttempts }),
+            relays: health.relays.map((r) => ({
+              relayId: r.relayId,
+              agents: r.agents,
+              answeredAgoMs: t - r.answeredAt,
+            })),
+          }
+        : {}),
+    });
   }
 
   async function run(
@@ -135,14 +193,13 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     deadline: number,
   ): Promise<GatewayAnswer> {
     const writes = OPERATION_SCHEMAS[request.op].writes;
-    const list = await candidates(tenantId);
-    if (list.length === 0)
-      return {
-        requestId,
-        result: { outcome: 'agent_unavailable' },
-        agentId: null,
-        detail: 'no registered agent of the tenant is connected',
-      };
+    const { list, listed } = await candidates(tenantId);
+    const tried: { agentId: string; answer: string }[] = [];
+    if (list.length === 0) {
+      const detail = 'no registered agent of the tenant is connected';
+      logUnavailable(tenantId, requestId, detail, listed, tried);
+      return { requestId, result: { outcome: 'agent_unavailable' }, agentId: null, detail };
+    }
     let sent = false;
     let lastAgent: string | null = null;
     for (const { agent } of list) {
@@ -162,10 +219,12 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         });
       } catch (err) {
         log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
+        tried.push({ agentId: agent.id, answer: 'not_sealed' });
         continue;
       }
       lastAgent = agent.id;
       const answer = await transmit(envelope);
+      tried.push({ agentId: agent.id, answer: answer.kind });
       switch (answer.kind) {
         case 'response': {
           try {
@@ -225,12 +284,9 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         agentId: lastAgent,
         detail: 'no agent answered before the deadline',
       };
-    return {
-      requestId,
-      result: { outcome: 'agent_unavailable' },
-      agentId: lastAgent,
-      detail: sent ? 'every agent lost the request' : 'no agent could take the request',
-    };
+    const detail = sent ? 'every agent lost the request' : 'no agent could take the request';
+    logUnavailable(tenantId, requestId, detail, listed, tried);
+    return { requestId, result: { outcome: 'agent_unavailable' }, agentId: lastAgent, detail };
   }
 
   return {
