@@ -34,6 +34,7 @@ import type { Services } from './services.js';
 import { loadOrCreateCloudKey } from './keys/cloud-key.js';
 import { resolveMasterKey } from './keys/master-key.js';
 import { createRateLimiter, type RateLimit } from './rate-limit/limiter.js';
+import { sweepExpiredIdempotencyKeys } from './idempotency/idempotency.js';
 import { sweepAttempts } from './store/attempts.js';
 import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
@@ -313,6 +314,7 @@ export async function createCloud(
           // Attempt budgets: nothing older than the longest window (the self-service one is an hour).
           const longestMs = Math.max(3600, ...Object.values(config.rateLimits).map((l) => l.windowSeconds)) * 1000;
           await sweepAttempts(db, now() - longestMs);
+          await sweepExpiredIdempotencyKeys(db, now()); // Idempotency-Key answers: kept 24 h
           const seen = await relayClient.allAgents();
           await touchAgents(
             db,

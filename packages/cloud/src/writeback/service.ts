@@ -18,6 +18,7 @@ import { insertPending, sweepPending } from '../audit/audit.js';
 import { createAuditCompletions } from '../audit/completions.js';
 import type { Actor } from '../auth/principal.js';
 import { CloudError } from '../errors.js';
+import { beforeDirectoryWrite } from '../idempotency/write-hook.js';
 import { createAgentGateway, type AgentGateway, type GatewayAnswer } from '../gateway/gateway.js';
 import type { CloudSigningKey } from '../keys/cloud-key.js';
 import type { Db } from '../store/index.js';
@@ -169,6 +170,9 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       const audited = input.audit !== false;
       if (!audited && OPERATION_SCHEMAS[input.request.op].writes)
         throw new TypeError('executeOperation: a writing operation is always audited');
+      // A keyed request (Idempotency-Key) notes this write first, so a retry after this process
+      // died answers with this record's outcome instead of writing again (idempotency/).
+      if (audited && OPERATION_SCHEMAS[input.request.op].writes) await beforeDirectoryWrite(requestId);
       // Audit first: if this process dies from here on, the sweep still closes the record.
       if (audited) {
         await insertPending(db, {
