@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { RunningAgent } from '@writeback/agent';
-import { HASH_COST, openEmbeddedDirectory, type EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
-import { PG_URL, registerTestAgent, startCloud, startTestAgent, waitFor, type StartedCloud } from '@writeback/testkit';
+import { PG_URL, startCloud, startEmbeddedAgent, TEST_POLICY, waitFor, type StartedCloud } from '@writeback/testkit';
 import { CloudError } from '../src/errors.js';
 import { openStore, type Db } from '../src/store/index.js';
 import { withDefaultUser } from '../src/store/postgres.js';
@@ -191,30 +191,13 @@ describe('a cloud on PostgreSQL serving requests while the server drops its conn
     });
     const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
     apiKey = boot.apiKey ?? '';
-    const config = {
-      kind: 'embedded' as const,
-      path: join(dir, 'directory'),
-      hash: { ...HASH_COST.fast },
-      policy: {
-        minLength: 10,
-        complexity: true,
-        historyLength: 0,
-        minAgeSeconds: 0,
-        maxAgeSeconds: 0,
-        lockoutThreshold: 3,
-        lockoutDurationSeconds: 900,
-      },
-    };
-    directory = await openEmbeddedDirectory(config);
-    await directory.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-    const state = await registerTestAgent({
+    ({ directory, agent } = await startEmbeddedAgent({
       cloud: started.cloud,
       token: boot.agentToken?.token ?? '',
-      statePath: join(dir, 'agent.json'),
-      directory: config,
+      dir,
+      policy: TEST_POLICY,
       log: logs.log,
-    });
-    agent = await startTestAgent({ state, directory, log: logs.log });
+    }));
   });
   after(async () => {
     await agent?.stop();

@@ -6,7 +6,8 @@
  * - sign an admin in through the API, enrolling its authenticator when it has none (admin-api.ts);
  * - capture log lines (logs.ts), wait for an event or a condition, never for time (wait.ts), and
  *   a clock the test moves by hand (clock.ts);
- * - the cookie jar of an HTTP client for the pages (cookies.ts).
+ * - the cookie jar of an HTTP client for the pages (cookies.ts);
+ * - an embedded directory with its users, served by a registered agent (embedded-agent.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
  * what it receives is `@writeback/testkit/smtp`.
  */
@@ -23,6 +24,12 @@ export {
 export { adminApiSession, type AdminApiSession, type AdminApiSignIn } from './admin-api.js';
 export { Clock } from './clock.js';
 export { CookieJar } from './cookies.js';
+export {
+  ALICE,
+  startEmbeddedAgent,
+  TEST_POLICY,
+  type StartEmbeddedAgentOptions,
+} from './embedded-agent.js';
 export {
   ENGINES,
   newMasterKey,
