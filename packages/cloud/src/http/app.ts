@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CloudError, type CloudErrorCode } from '../errors.js';
 import type { Services } from '../services.js';
+import { errorBody } from './error-body.js';
 import { normalisePath } from './normalise-path.js';
 import { ALL_ROUTES } from './routes/index.js';
 import type { Route } from './route.js';
@@ -56,14 +57,7 @@ function toClientError(err: unknown): CloudError | null {
 function sendError(reply: FastifyReply, e: CloudError): FastifyReply {
   if (e.retryAfterSeconds !== undefined) reply.header('retry-after', String(e.retryAfterSeconds));
   reply.header('cache-control', 'no-store');
-  return reply.code(e.status).send({
-    error: {
-      code: e.code,
-      message: e.message,
-      ...(e.details ? { details: e.details } : {}),
-      ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}),
-    },
-  });
+  return reply.code(e.status).send(errorBody(e));
 }
 
 const registered = new WeakMap<FastifyInstance, { method: string; url: string }[]>();

@@ -35,6 +35,28 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query'): Jso
 
 const toOpenApiPath = (url: string): string => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
+/** The header every `keyed` write route takes (http/steps/check-idempotency.ts, idempotency/). */
+const IDEMPOTENCY_KEY_PARAMETER: Json = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: sent again with the same key (same caller, same request), the request is not run again; ' +
+    'the answer is the first one (status and body, with `Idempotent-Replayed: true`), or, if the first is still ' +
+    'running, it is waited for (409 `conflict` with Retry-After after a while). Another request with the same key: ' +
+    '422 `idempotency_key_reused`. A first request that ended without an answer (its node stopped) is answered ' +
+    'from the audit record of its directory write (`outcome_unknown` while that is open), or 409 ' +
+    '`idempotency_outcome_unknown` if it made none. Keys are kept 24 h, per tenant and caller. See docs/outcomes.md.',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' },
+};
+
+function describeIdempotency(r: RouteDoc): string | undefined {
+  const none = r.idempotency !== undefined && r.idempotency !== 'keyed' ? r.idempotency.none : undefined;
+  if (none === undefined) return r.description;
+  const note = `Takes no Idempotency-Key: ${none}`;
+  return r.description ? `${r.description}\n\n${note}` : note;
+}
+
 function errorResponse(codes: CloudErrorCode[]): Json {
   const base = jsonSchema(ErrorBodySchema, 'output');
   // Narrow the code enum to what this status can carry on this route.
@@ -96,9 +118,13 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo = {}
       operationId: r.operationId,
       summary: r.summary,
       tags: [r.tag],
-      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      parameters: [
+        ...parameters(r.params, 'path'),
+        ...parameters(r.query, 'query'),
+        ...(r.idempotency === 'keyed' ? [IDEMPOTENCY_KEY_PARAMETER] : []),
+      ],
       responses,
-      ...(r.description ? { description: r.description } : {}),
+      ...(describeIdempotency(r) ? { description: describeIdempotency(r) } : {}),
       ...(r.auth === 'bearer' ? { security: [{ bearer: [] }] } : { security: [] }),
       ...(r.body
         ? {

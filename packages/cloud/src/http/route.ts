@@ -10,9 +10,18 @@ import type { Principal } from '../auth/principal.js';
 import type { CloudErrorCode } from '../errors.js';
 import type { Services } from '../services.js';
 import { checkBearer, checkEnrolled, principalOf } from './steps/check-auth.js';
+import { runIdempotently } from './steps/check-idempotency.js';
 import { parseInput } from './steps/parse-input.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/**
+ * What a retry of a write route may rely on (issue 11), decided per route. `keyed`: the route takes
+ * an `Idempotency-Key` header; a request sent again with the same key gets the first answer (or
+ * waits for it) and never runs twice (steps/check-idempotency.ts). `{ none: why }`: it takes none
+ * (a header sent anyway is ignored), and `why` is said in its OpenAPI description.
+ */
+export type Idempotency = 'keyed' | { none: string };
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -57,6 +66,8 @@ export interface RouteSpec<P, Q, B> {
   body?: z.ZodType<B>;
   /** A missing body is parsed as `{}` (all fields optional). */
   bodyOptional?: boolean;
+  /** Required on POST, PATCH and DELETE (defineRoute throws a TypeError without it); GET changes nothing. */
+  idempotency?: Idempotency;
   responses: Record<number, ResponseDoc>;
   /** Error codes this route can answer (documented with their statuses). */
   errors: readonly CloudErrorCode[];
@@ -76,9 +87,18 @@ export interface RouteDoc {
   query?: z.ZodType;
   body?: z.ZodType;
   bodyOptional: boolean;
+  idempotency?: Idempotency;
   responses: Record<number, ResponseDoc>;
   errors: readonly CloudErrorCode[];
 }
+
+/** What a keyed route may answer besides its own errors: a malformed key, another request's key, a key still running or never answered. */
+const IDEMPOTENCY_ERRORS: readonly CloudErrorCode[] = [
+  'invalid_request',
+  'idempotency_key_reused',
+  'conflict',
+  'idempotency_outcome_unknown',
+];
 
 export interface Route {
   doc: RouteDoc;
@@ -90,10 +110,16 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
 ): Route {
   const enrolOnlyAllowed = spec.enrolOnlySessions === 'allowed';
   const refusesEnrolOnly = spec.auth === 'bearer' && !enrolOnlyAllowed;
-  const errors: readonly CloudErrorCode[] =
-    refusesEnrolOnly && !spec.errors.includes('second_factor_enrolment_required')
-      ? [...spec.errors, 'second_factor_enrolment_required']
-      : spec.errors;
+  if (spec.method !== 'GET' && spec.idempotency === undefined)
+    throw new TypeError(
+      `route ${spec.operationId}: a ${spec.method} route declares idempotency ('keyed' or { none: why })`,
+    );
+  const keyed = spec.idempotency === 'keyed';
+  const added: CloudErrorCode[] = [
+    ...(refusesEnrolOnly ? (['second_factor_enrolment_required'] as const) : []),
+    ...(keyed ? IDEMPOTENCY_ERRORS : []),
+  ];
+  const errors: readonly CloudErrorCode[] = [...spec.errors, ...added.filter((c) => !spec.errors.includes(c))];
   const doc: RouteDoc = {
     method: spec.method,
     url: spec.url,
@@ -102,6 +128,7 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
     tag: spec.tag,
     auth: spec.auth,
     bodyOptional: spec.bodyOptional ?? false,
+    ...(spec.idempotency ? { idempotency: spec.idempotency } : {}),
     responses: spec.responses,
     errors,
     ...(spec.description ? { description: spec.description } : {}),
@@ -135,7 +162,20 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
             services,
             req,
           };
-          const out = await spec.handle(ctx);
+          const out = keyed
+            ? await runIdempotently(
+                services,
+                req,
+                {
+                  route: spec.operationId,
+                  principal: ctx.principal,
+                  params: ctx.params,
+                  query: ctx.query,
+                  body: ctx.body,
+                },
+                () => spec.handle(ctx),
+              )
+            : await spec.handle(ctx);
           reply.code(out.status);
           reply.header('cache-control', 'no-store');
           for (const [k, v] of Object.entries(out.headers ?? {})) reply.header(k, v);

@@ -62,6 +62,7 @@ export const updateAdminRoute = defineRoute({
     'Both fields or neither are applied. Disabling or demoting ends every session of that admin (API and pages). The last enabled admin of the tenant cannot be disabled or demoted: 409 last_admin, also when two such changes race.',
   tag: 'operator',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: AdminIdParams,
   body: z
     .strictObject({ role: z.enum(ADMIN_ROLES).optional(), disabled: z.boolean().optional() })
@@ -91,6 +92,7 @@ export const removeAdminRoute = defineRoute({
     'The account is disabled and no longer listed; every session of it ends. Its record stays for the audit log, so its login is not available to a new account. The last enabled admin of the tenant cannot be removed: 409 last_admin.',
   tag: 'operator',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: AdminIdParams,
   responses: { 204: { description: 'Removed; the sessions of the admin have ended' } },
   errors: [...ERRORS, 'last_admin'],

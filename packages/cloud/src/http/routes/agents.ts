@@ -23,6 +23,7 @@ export const issueAgentTokenRoute = defineRoute({
   summary: 'Issue a one-time agent registration token (shown once)',
   tag: 'agents',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: TenantParams,
   body: z.object({
     ttlSeconds: z
@@ -61,6 +62,7 @@ export const registerAgentRoute = defineRoute({
     'The agent generates its key pairs and sends only the public halves. A bad, used or expired token gets the same 401 invalid_token.',
   tag: 'agents',
   auth: 'none',
+  idempotency: 'keyed',
   body: RegisterAgentSchema,
   responses: {
     201: {
@@ -122,6 +124,7 @@ export const revokeAgentRoute = defineRoute({
   summary: 'Revoke an agent: refused by the relay from now on, its connections closed at once',
   tag: 'agents',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: z.object({ tenant: TenantRef, agentId: z.string().min(1).max(64) }),
   responses: { 204: { description: 'Revoked' } },
   errors: ['unauthorized', 'forbidden', 'not_found'],

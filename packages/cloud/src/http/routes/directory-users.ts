@@ -154,6 +154,7 @@ export const createCloudUserRoute = defineRoute({
   summary: 'Create a cloud-only user with a local password (no directory account; no writeback)',
   tag: 'users',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: TenantParams,
   body: z.object({
     login: z

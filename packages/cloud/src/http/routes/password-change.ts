@@ -20,6 +20,7 @@ export const changePasswordRoute = defineRoute({
   description: 'Unauthenticated; rate limited per user and per client IP (429 rate_limited with Retry-After).',
   tag: 'self-service',
   auth: 'none',
+  idempotency: 'keyed',
   params: TenantParams,
   body: z.object({
     username: z.string().min(1).max(MAX_USER_REF_LENGTH),

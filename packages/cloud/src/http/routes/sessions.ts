@@ -26,6 +26,9 @@ export const signInRoute = defineRoute({
   summary: 'Sign an admin in; returns a short-lived Bearer session token',
   tag: 'admin',
   auth: 'none',
+  idempotency: {
+    none: 'sign-in is not a write: it checks a password and issues a new session; a retry signs in again, on the sign-in limits',
+  },
   params: TenantParams,
   body: z.object({
     login: z.string().min(1).max(128),
@@ -83,6 +86,9 @@ export const signOutRoute = defineRoute({
   summary: 'End the calling admin session',
   tag: 'admin',
   auth: 'bearer',
+  idempotency: {
+    none: 'the session it ends is its credential: once it has ended, a retry is answered 401 unauthorized, which says the same',
+  },
   enrolOnlySessions: 'allowed',
   params: TenantParams,
   responses: { 204: { description: 'Signed out' } },
@@ -114,6 +120,7 @@ export const beginEnrolmentRoute = defineRoute({
     'For an admin without an authenticator (the session from sign-in says secondFactor: enrolment_required, and may do nothing else). Returns a new TOTP key (RFC 6238, SHA-1, 6 digits, 30 s) and its otpauth URI, shown only here; calling again replaces a key not yet confirmed. 409 conflict when the admin has an authenticator already.',
   tag: 'admin',
   auth: 'bearer',
+  idempotency: 'keyed',
   enrolOnlySessions: 'allowed',
   params: TenantParams,
   responses: {
@@ -138,6 +145,7 @@ export const confirmEnrolmentRoute = defineRoute({
     'After this the same session (and every session of the admin) has its full rights, and the next sign-in asks for a code. A wrong code is totp_invalid, a code used already totp_replayed; both count towards the admin sign-in limit (then 429 rate_limited). 409 conflict when no enrolment is under way.',
   tag: 'admin',
   auth: 'bearer',
+  idempotency: 'keyed',
   enrolOnlySessions: 'allowed',
   params: TenantParams,
   body: z.object({ code: z.string().regex(/^\d{6}$/) }),

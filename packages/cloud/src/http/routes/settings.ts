@@ -33,6 +33,7 @@ export const patchSettingsRoute = defineRoute({
   summary: 'Change some tenant settings (nested objects merge, arrays are replaced)',
   tag: 'tenants',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: TenantParams,
   body: z.object({ signIn: Section.optional(), sync: Section.optional(), sspr: Section.optional() }).strict(),
   responses: { 200: { description: 'The settings after the change', schema: TenantSettingsSchema } },

@@ -39,6 +39,9 @@ export const userSignInRoute = defineRoute({
     'Makes no session. must_change / password_expired: the password is right but must be changed now (POST /password/change with it as the current one). Rate limited per login and per client IP (429 with Retry-After).',
   tag: 'self-service',
   auth: 'none',
+  idempotency: {
+    none: 'sign-in is not a write: it checks a password; a retry checks it again, on the sign-in limits',
+  },
   params: TenantParams,
   body: z.object({ login: z.string().min(1).max(MAX_USER_REF_LENGTH), password: PasswordSchema.min(1) }),
   responses: responsesByStatus(SIGN_IN_STATUS, SignInBody),

@@ -53,6 +53,7 @@ export const resetPasswordRoute = defineRoute({
     'Without `newPassword` the service reads the effective policy first, generates a strong password that meets it and returns it once as `temporaryPassword` (force change defaults to true then).',
   tag: 'users',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: UserParams,
   body: z.object({
     newPassword: PasswordSchema.min(1).optional(),
@@ -89,6 +90,7 @@ export const unlockRoute = defineRoute({
   summary: "Unlock a user's account (admin)",
   tag: 'users',
   auth: 'bearer',
+  idempotency: 'keyed',
   params: UserParams,
   responses: outcomeResponses(),
   errors: WRITEBACK_ERRORS,
