@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { PublicKeySchema } from '@writeback/protocol';
 
-const EnvSchema = z.object({
+/** Every variable the relay reads (docs/operations.md lists each: packages/relay/test/operations-doc.test.ts). */
+export const EnvSchema = z.object({
   RELAY_PORT: z.coerce.number().int().min(0).max(65_535).default(8443),
   RELAY_HOST: z.string().min(1).default('127.0.0.1'),
   RELAY_PATH: z
