@@ -282,6 +282,16 @@ export async function startSystem(o: SystemOptions = {}): Promise<System<Directo
 }
 
 /** A system started around a real directory, with the scratch folder that holds its files. */
+/** The public password change of tenant acme: no key, the user proves the current password. */
+export function changeOwnPassword(
+  sys: Pick<System<Directory>, 'api'>,
+  username: string,
+  currentPassword: string,
+  newPassword: string,
+): ReturnType<System['api']> {
+  return sys.api('POST', '/api/v1/tenants/acme/password/change', { username, currentPassword, newPassword }, null);
+}
+
 export interface SystemAround {
   sys: System<Directory>;
   /** Removed by stop(). */

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Mailer } from '@writeback/cloud';
 import type { MemoryMailer } from '@writeback/cloud/testing';
 import { AdminClient } from './browser/admin-client.js';
-import { PASSWORDS, startSystem, type System } from './harness.js';
+import { changeOwnPassword, PASSWORDS, startSystem, type System } from './harness.js';
 import { WebClient } from './web-client.js';
 
 const T = '/t/acme';
@@ -81,12 +81,7 @@ describe('one use case behind both doors', () => {
     assert.match(pageReset.text, /data-reason="banned"/);
 
     // Self-service change: the public API…
-    const apiChange = await sys.api(
-      'POST',
-      '/api/v1/tenants/acme/password/change',
-      { username: 'bob', currentPassword: PASSWORDS.bob, newPassword: COMMON },
-      null,
-    );
+    const apiChange = await changeOwnPassword(sys, 'bob', PASSWORDS.bob, COMMON);
     assert.equal(apiChange.status, 422);
     banned(apiChange.body.outcome, apiChange.body.reasons);
     // …and My Account.
@@ -181,12 +176,7 @@ describe('one use case behind both doors', () => {
     assert.match((await elsewhere.get(`${T}/account`)).url, /\/signin\?m=expired$/, 'the other one ended');
     // Through the API (no session of its own): every page session ends.
     const third = await signIn(next);
-    const api = await sys.api(
-      'POST',
-      '/api/v1/tenants/acme/password/change',
-      { username: 'erin', currentPassword: next, newPassword: 'Marble-Compass-7395!' },
-      null,
-    );
+    const api = await changeOwnPassword(sys, 'erin', next, 'Marble-Compass-7395!');
     assert.equal(api.body.outcome, 'succeeded');
     for (const c of [here, third]) assert.match((await c.get(`${T}/account`)).url, /\/signin\?m=expired$/);
   });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PASSWORDS, startSystem, type System } from './harness.js';
+import { changeOwnPassword, PASSWORDS, startSystem, type System } from './harness.js';
 import { WebClient } from './web-client.js';
 
 const T = '/api/v1/tenants/acme';
@@ -62,12 +62,7 @@ describe('nothing about an account before proof', () => {
     for (const [username, currentPassword] of probes()) {
       if (username === 'carol' && currentPassword === PASSWORDS.carol) continue;
       // A too-short new password: the directory's rules must not show before the current one is proven.
-      const r = await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username, currentPassword, newPassword: 'short' },
-        null,
-      );
+      const r = await changeOwnPassword(sys, username, currentPassword, 'short');
       assert.equal(r.status, 403, username);
       assert.equal(r.body.outcome, 'wrong_current_password', username);
       assert.equal(r.body.policy, undefined, username);

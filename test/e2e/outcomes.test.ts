@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Directory } from '@writeback/directory';
 import { OUTCOME_HTTP_STATUS } from '@writeback/protocol';
-import { PASSWORDS, startSystem, type System } from './harness.js';
+import { changeOwnPassword, PASSWORDS, startSystem, type System } from './harness.js';
 
 let sys: System;
 const T = '/api/v1/tenants/acme';
@@ -119,36 +119,21 @@ describe('admin reset', () => {
 
 describe('user change', () => {
   it('succeeds with the right current password', async () => {
-    const res = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Aspen-Changed-2025!' },
-      null,
-    );
+    const res = await changeOwnPassword(sys, 'erin', PASSWORDS.erin, 'Aspen-Changed-2025!');
     expectOutcome(res, 'succeeded');
   });
 
   it('refuses the wrong current password, then locks the account after the threshold', async () => {
     for (let i = 0; i < 3; i++) {
       expectOutcome(
-        await sys.api(
-          'POST',
-          `${T}/password/change`,
-          { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2025!!' },
-          null,
-        ),
+        await changeOwnPassword(sys, 'erin', `Wrong-${i}-Password!`, 'Aspen-Next-2025!!'),
         'wrong_current_password',
       );
     }
     // Locked now, but the public API tells a caller who has proven nothing only what a wrong
     // password would get (issue 10); the directory shows the lock.
     expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' },
-        null,
-      ),
+      await changeOwnPassword(sys, 'erin', 'Aspen-Changed-2025!', 'Aspen-Next-2025!!'),
       'wrong_current_password',
     );
     assert.equal(sys.directory.getUser('erin')?.locked, true);
@@ -156,36 +141,18 @@ describe('user change', () => {
 
   it('unlocks through the admin API, after which the change works', async () => {
     expectOutcome(await sys.api('POST', `${T}/users/erin/unlock`, {}), 'succeeded');
-    expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: 'erin', currentPassword: 'Aspen-Changed-2025!', newPassword: 'Aspen-Next-2025!!' },
-        null,
-      ),
-      'succeeded',
-    );
+    expectOutcome(await changeOwnPassword(sys, 'erin', 'Aspen-Changed-2025!', 'Aspen-Next-2025!!'), 'succeeded');
   });
 
   it('refuses a password from history', async () => {
-    const res = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: 'erin', currentPassword: 'Aspen-Next-2025!!', newPassword: 'Aspen-Changed-2025!' },
-      null,
-    );
+    const res = await changeOwnPassword(sys, 'erin', 'Aspen-Next-2025!!', 'Aspen-Changed-2025!');
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
     assert.equal((res.body.policy as { historyLength: number }).historyLength, 5);
   });
 
   it('refuses a change before the minimum age, saying when it becomes possible (fine-grained policy)', async () => {
-    const res = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: 'frank', currentPassword: PASSWORDS.frank, newPassword: 'Hazel-Changed-2025!' },
-      null,
-    );
+    const res = await changeOwnPassword(sys, 'frank', PASSWORDS.frank, 'Hazel-Changed-2025!');
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['min_age']);
     const policy = res.body.policy as { source: string; nextChangeAllowedAt: string; minLength: number };
@@ -196,12 +163,7 @@ describe('user change', () => {
 
   it('answers too_long for an over-long new password without echoing it', async () => {
     const long = `Aa1!${'x'.repeat(252)}`;
-    const res = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: 'bob', currentPassword: 'whatever', newPassword: `${long}yy` },
-      null,
-    );
+    const res = await changeOwnPassword(sys, 'bob', 'whatever', `${long}yy`);
     assert.equal(res.status, 400);
     assert.equal(JSON.stringify(res.body).includes(long), false);
   });

@@ -24,6 +24,7 @@ import {
 } from '@writeback/testkit/lab';
 import {
   capturedLogs,
+  changeOwnPassword,
   findSecrets,
   labPassword,
   missingPrograms,
@@ -116,26 +117,10 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
 
   it('user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written', async () => {
     const u = await user();
-    expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.login, currentPassword: `${u.password}x`, newPassword: pw('Nope') },
-        null,
-      ),
-      'wrong_current_password',
-    );
+    expectOutcome(await changeOwnPassword(sys, u.login, `${u.password}x`, pw('Nope')), 'wrong_current_password');
     assert.equal(await kinit(u, u.password), true);
     const next = pw('Change');
-    expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.login, currentPassword: u.password, newPassword: next },
-        null,
-      ),
-      'succeeded',
-    );
+    expectOutcome(await changeOwnPassword(sys, u.login, u.password, next), 'succeeded');
     assert.equal(await kinit(u, next), true);
     assert.equal(await kinit(u, u.password), false);
   });
@@ -146,12 +131,7 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
     secrets.add(short);
     for (const res of [
       await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: short }),
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.login, currentPassword: u.password, newPassword: short },
-        null,
-      ),
+      await changeOwnPassword(sys, u.login, u.password, short),
     ]) {
       expectOutcome(res, 'policy_violation');
       assert.deepEqual(res.body.reasons, ['too_short']);
@@ -166,12 +146,7 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
       'user_not_found',
     );
     expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: `nobody-${seq}`, currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
-        null,
-      ),
+      await changeOwnPassword(sys, `nobody-${seq}`, pw('Ghost'), pw('Ghost')),
       // The public change API tells an unproven caller nothing about who exists (issue 10).
       'wrong_current_password',
     );
@@ -239,26 +214,10 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
 
   it('user change with the right current password succeeds (ldapwhoami); with a wrong one: wrong_current_password, nothing written', async () => {
     const u = await user();
-    expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.uid, currentPassword: `${u.password}x`, newPassword: pw('Nope') },
-        null,
-      ),
-      'wrong_current_password',
-    );
+    expectOutcome(await changeOwnPassword(sys, u.uid, `${u.password}x`, pw('Nope')), 'wrong_current_password');
     assert.equal(await lab.whoami(u.dn, u.password), 0);
     const next = pw('Change');
-    expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.uid, currentPassword: u.password, newPassword: next },
-        null,
-      ),
-      'succeeded',
-    );
+    expectOutcome(await changeOwnPassword(sys, u.uid, u.password, next), 'succeeded');
     assert.equal(await lab.whoami(u.dn, next), 0);
     assert.notEqual(await lab.whoami(u.dn, u.password), 0);
   });
@@ -269,12 +228,7 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     secrets.add(short);
     for (const res of [
       await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: short }),
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: u.uid, currentPassword: u.password, newPassword: short },
-        null,
-      ),
+      await changeOwnPassword(sys, u.uid, u.password, short),
     ]) {
       expectOutcome(res, 'policy_violation');
       assert.deepEqual(res.body.reasons, ['too_short']);
@@ -287,12 +241,7 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     const u = await user();
     const next = pw('Hist');
     expectOutcome(await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next }), 'succeeded');
-    const res = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: u.uid, currentPassword: next, newPassword: u.password },
-      null,
-    );
+    const res = await changeOwnPassword(sys, u.uid, next, u.password);
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
     assert.equal(await lab.whoami(u.dn, next), 0);
@@ -304,12 +253,7 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
       'user_not_found',
     );
     expectOutcome(
-      await sys.api(
-        'POST',
-        `${T}/password/change`,
-        { username: 'nobody-e2e', currentPassword: pw('Ghost'), newPassword: pw('Ghost') },
-        null,
-      ),
+      await changeOwnPassword(sys, 'nobody-e2e', pw('Ghost'), pw('Ghost')),
       // The public change API tells an unproven caller nothing about who exists (issue 10).
       'wrong_current_password',
     );

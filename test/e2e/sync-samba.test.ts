@@ -21,7 +21,15 @@ import {
   type SambaDc,
   type SambaUser as LabUser,
 } from '@writeback/testkit/lab';
-import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
+import {
+  capturedLogs,
+  changeOwnPassword,
+  findSecrets,
+  startSystemOnSamba,
+  type System,
+  missingPrograms,
+  labPassword,
+} from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 const BULK = 100;
@@ -200,12 +208,7 @@ describe('sync and sign-in against Samba AD (agent process, ldaps)', {
     assert.equal(((await getUser(m.login)).body.user as CloudUserRow).mustChange, true);
     assert.deepEqual(await signIn(m.login, temp), { outcome: 'must_change', via: 'pass_through' });
     const next = pw('Changed');
-    const r = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: m.login, currentPassword: temp, newPassword: next },
-      null,
-    );
+    const r = await changeOwnPassword(sys, m.login, temp, next);
     assert.equal(r.body.outcome, 'succeeded', JSON.stringify(r.body));
     assert.equal(await kinit(m.login, next), true);
     assert.equal(await kinit(m.login, temp), false);

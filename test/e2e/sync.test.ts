@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startAgent } from '@writeback/agent';
 import type { Directory, EmbeddedDirectory } from '@writeback/directory';
-import { PASSWORDS, startSystem, waitFor, type System } from './harness.js';
+import { changeOwnPassword, PASSWORDS, startSystem, waitFor, type System } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
 const EXTRA_USERS = 300;
@@ -321,12 +321,7 @@ describe('sync through the whole system', () => {
       outcome: 'must_change',
       via: 'pass_through',
     });
-    const change = await sys.api(
-      'POST',
-      `${T}/password/change`,
-      { username: 'erin', currentPassword: PASSWORDS.erin, newPassword: 'Spruce-Changed-2030!' },
-      null,
-    );
+    const change = await changeOwnPassword(sys, 'erin', PASSWORDS.erin, 'Spruce-Changed-2030!');
     assert.equal(change.body.outcome, 'succeeded');
     assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
       status: 200,

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { listUsers } from '@writeback/cloud';
 import { totpCode } from '@writeback/cloud/testing';
-import { PASSWORDS, startSystem, waitFor, type System } from '../harness.js';
+import { changeOwnPassword, PASSWORDS, startSystem, waitFor, type System } from '../harness.js';
 import { parseCsv } from './admin-client.js';
 import { chromiumAvailable, launchChromium, newContext, PHONE, screenshot } from './browser.js';
 
@@ -151,19 +151,9 @@ describe('admin portal in Chromium', {
     await screenshot(up, 'admin-03-user-must-change');
     await uctx.close();
     // The old password is gone; the temporary one works for the change the user must make.
-    const old = await sys.api(
-      'POST',
-      '/api/v1/tenants/acme/password/change',
-      { username: 'alice', currentPassword: PASSWORDS.alice, newPassword: 'Tulip-Chosen-2031!' },
-      null,
-    );
+    const old = await changeOwnPassword(sys, 'alice', PASSWORDS.alice, 'Tulip-Chosen-2031!');
     assert.equal(old.body.outcome, 'wrong_current_password');
-    const change = await sys.api(
-      'POST',
-      '/api/v1/tenants/acme/password/change',
-      { username: 'alice', currentPassword: temp, newPassword: 'Tulip-Chosen-2031!' },
-      null,
-    );
+    const change = await changeOwnPassword(sys, 'alice', temp, 'Tulip-Chosen-2031!');
     assert.equal(change.body.outcome, 'succeeded');
   });
 
@@ -196,13 +186,7 @@ describe('admin portal in Chromium', {
   });
 
   test('unlock alone clears a lockout', async () => {
-    for (let i = 0; i < 3; i++)
-      await sys.api(
-        'POST',
-        '/api/v1/tenants/acme/password/change',
-        { username: 'erin', currentPassword: `Wrong-${i}-Password!`, newPassword: 'Aspen-Next-2031!!' },
-        null,
-      );
+    for (let i = 0; i < 3; i++) await changeOwnPassword(sys, 'erin', `Wrong-${i}-Password!`, 'Aspen-Next-2031!!');
     assert.equal(sys.directory.getUser('erin')?.locked, true);
     await page.goto(`${base}/users/erin`);
     await page.click('#unlock-submit');
