@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { generateSigningKeyPair, type OperationRequest } from '@writeback/protocol';
+import { generateSigningKeyPair, type OperationRequest, type RequestEnvelope } from '@writeback/protocol';
 import { issueAgentToken } from '../src/agents/tokens.js';
 import { registerAgent, revokeAgent } from '../src/agents/registry.js';
 import { getAuditByRequestId } from '../src/audit/audit.js';
@@ -107,6 +107,19 @@ describe('writeback service', () => {
     fx.relay.extra = [];
     svc = fx.service();
   });
+  /** A connected agent that answers only once `release()` is called, signing at `signedAt(env)`. */
+  const heldAgent = async (name: string, signedAt: (env: RequestEnvelope) => number): Promise<() => void> => {
+    const a = await fx.agent(name);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    fx.relay.connect(a, async (env, agent) => {
+      await gate;
+      return { kind: 'response', envelope: await agent.answer(env, { now: signedAt(env) }) };
+    });
+    return release;
+  };
 
   test('a signed answer is verified and returned; the agent got the sealed secret; one audit record, done', async () => {
     const a = await fx.agent('a1');
@@ -270,15 +283,7 @@ describe('writeback service', () => {
   });
 
   test('the record is pending while the request is in flight, and done after; the key is not re-read per request', async () => {
-    const a = await fx.agent('slow');
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    fx.relay.connect(a, async (env, agent) => {
-      await gate;
-      return { kind: 'response', envelope: await agent.answer(env, { now: fx.clock.now() }) };
-    });
+    const release = await heldAgent('slow', () => fx.clock.now());
     const keyReads: string[] = [];
     const spyDb: Db = {
       ...fx.db,
@@ -315,15 +320,7 @@ describe('writeback service', () => {
   });
 
   test('the sweep closes an abandoned pending record as outcome_unknown; a late answer does not overwrite it', async () => {
-    const a = await fx.agent('stuck');
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    fx.relay.connect(a, async (env, agent) => {
-      await gate;
-      return { kind: 'response', envelope: await agent.answer(env, { now: env.issuedAt }) };
-    });
+    const release = await heldAgent('stuck', (env) => env.issuedAt);
     const s = fx.service({ deadlineMs: 5_000, relayGraceMs: 60_000, pendingGraceMs: 1_000 });
     const inFlight = s.executeOperation({ tenantId: fx.tenantId, request: reset, actor });
     await new Promise((r) => setTimeout(r, 30));
