@@ -51,3 +51,12 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/** My Account's change form: the current password, the new one twice, submitted; done when the page shows `code`. */
+export async function changeOnAccountPage(page: Page, current: string, next: string, code: string): Promise<void> {
+  await page.fill('#currentPassword', current);
+  await page.fill('#newPassword', next);
+  await page.fill('#confirmPassword', next);
+  await page.click('button:has-text("Change password")');
+  await page.waitForSelector(`[data-code="${code}"]`);
+}

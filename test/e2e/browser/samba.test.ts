@@ -18,7 +18,7 @@ import {
   type System,
   labPassword,
 } from '../harness.js';
-import { chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
+import { changeOnAccountPage, chromiumAvailable, launchChromium, newContext, screenshot } from './browser.js';
 
 const T = '/t/acme';
 
@@ -75,21 +75,13 @@ describe('self-service change page in Chromium against Samba AD', { skip: skipRe
     // One character group only: Samba refuses it, and the page names the rule.
     const weak = 'lowercaseonlyletters';
     secrets.add(weak);
-    await page.fill('#currentPassword', initial);
-    await page.fill('#newPassword', weak);
-    await page.fill('#confirmPassword', weak);
-    await page.click('button:has-text("Change password")');
-    await page.waitForSelector('[data-code="policy_violation"]');
+    await changeOnAccountPage(page, initial, weak, 'policy_violation');
     assert.equal((await page.locator('[data-reason="complexity"]').count()) > 0, true);
     await screenshot(page, 'sspr-samba-refused-desktop');
     assert.equal((await dc.kinit(`${u.login}@${dc.realm}`, initial)).code, 0, 'nothing was written');
 
     const next = pw('Next');
-    await page.fill('#currentPassword', initial);
-    await page.fill('#newPassword', next);
-    await page.fill('#confirmPassword', next);
-    await page.click('button:has-text("Change password")');
-    await page.waitForSelector('[data-code="succeeded"]');
+    await changeOnAccountPage(page, initial, next, 'succeeded');
     assert.deepEqual(await codes(page), ['succeeded']);
     await screenshot(page, 'sspr-samba-changed-desktop');
 

@@ -14,7 +14,15 @@ import { updateTenantSettings } from '@writeback/cloud';
 import { totpCode } from '@writeback/cloud/testing';
 import { startSmtpCapture, type SmtpCapture } from '@writeback/testkit/smtp';
 import { PASSWORDS, capturedLogs, findSecrets, startSystem, type System } from '../harness.js';
-import { chromiumAvailable, DESKTOP, launchChromium, newContext, PHONE, screenshot } from './browser.js';
+import {
+  changeOnAccountPage,
+  chromiumAvailable,
+  DESKTOP,
+  launchChromium,
+  newContext,
+  PHONE,
+  screenshot,
+} from './browser.js';
 
 const T = '/t/acme';
 
@@ -133,11 +141,7 @@ describe('self-service pages in Chromium', {
     assert.equal(await page.locator('#methods-h').count(), 0, 'only the change form until changed');
     await shots(page, 'must-change');
     const next = secret('Bright-Meadow-7734!');
-    await page.fill('#currentPassword', temp);
-    await page.fill('#newPassword', next);
-    await page.fill('#confirmPassword', next);
-    await page.click('button:has-text("Change password")');
-    await page.waitForSelector('[data-code="succeeded"]');
+    await changeOnAccountPage(page, temp, next, 'succeeded');
     assert.equal(await page.locator('#methods-h').count(), 1);
     // The directory has it: sign in again with the new password.
     const again = await open();
@@ -185,11 +189,7 @@ describe('self-service pages in Chromium', {
   test('a common password is refused before it reaches the directory, with reason banned', async () => {
     const page = await open();
     await signIn(page, 'alice', PASSWORDS.alice);
-    await page.fill('#currentPassword', PASSWORDS.alice);
-    await page.fill('#newPassword', 'Summer2024!');
-    await page.fill('#confirmPassword', 'Summer2024!');
-    await page.click('button:has-text("Change password")');
-    await page.waitForSelector('[data-code="policy_violation"]');
+    await changeOnAccountPage(page, PASSWORDS.alice, 'Summer2024!', 'policy_violation');
     assert.equal(await page.locator('[data-reason="banned"]').count(), 1);
   });
 
@@ -293,27 +293,25 @@ describe('self-service pages in Chromium', {
 
   test('a form without its CSRF token, or with a wrong one, is refused with 403 csrf_failed', async () => {
     const page = await open();
+    /** Sign in as alice with some password; the response to the form's POST. */
+    const submitSignIn = async () => {
+      await page.fill('#login', 'alice');
+      await page.fill('#password', 'whatever-it-is');
+      const [res] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST'),
+        page.click('button:has-text("Sign in")'),
+      ]);
+      return res;
+    };
     await page.goto(`${sys.url}${T}/signin`);
     await page.locator('input[name="_csrf"]').evaluate((el) => el.remove());
-    await page.fill('#login', 'alice');
-    await page.fill('#password', 'whatever-it-is');
-    const [res] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST'),
-      page.click('button:has-text("Sign in")'),
-    ]);
-    assert.equal(res.status(), 403);
+    assert.equal((await submitSignIn()).status(), 403);
     assert.deepEqual(await codes(page), ['csrf_failed']);
     await page.goto(`${sys.url}${T}/signin`);
     await page
       .locator('input[name="_csrf"]')
       .evaluate((el) => el.setAttribute('value', 'forged-token-forged-token-forged-token-abcd'));
-    await page.fill('#login', 'alice');
-    await page.fill('#password', 'whatever-it-is');
-    const [res2] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST'),
-      page.click('button:has-text("Sign in")'),
-    ]);
-    assert.equal(res2.status(), 403);
+    assert.equal((await submitSignIn()).status(), 403);
     await shots(page, 'csrf-refused');
   });
 
