@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { RunningAgent } from '@writeback/agent';
-import { HASH_COST, openEmbeddedDirectory, type EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import { createLogger, type OperationRequest } from '@writeback/protocol';
 import {
   Clock,
   PG_URL,
-  registerTestAgent,
   startCloud,
-  startTestAgent,
+  startEmbeddedAgent,
+  TEST_POLICY,
   waitFor,
   type StartedCloud,
 } from '@writeback/testkit';
@@ -221,29 +221,12 @@ describe('a cloud on PostgreSQL whose connection drops while it records the agen
     });
     const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
     apiKey = boot.apiKey ?? '';
-    const config = {
-      kind: 'embedded' as const,
-      path: join(dir, 'directory'),
-      hash: { ...HASH_COST.fast },
-      policy: {
-        minLength: 10,
-        complexity: true,
-        historyLength: 0,
-        minAgeSeconds: 0,
-        maxAgeSeconds: 0,
-        lockoutThreshold: 3,
-        lockoutDurationSeconds: 900,
-      },
-    };
-    directory = await openEmbeddedDirectory(config);
-    await directory.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-    const state = await registerTestAgent({
+    ({ directory, agent } = await startEmbeddedAgent({
       cloud: started.cloud,
       token: boot.agentToken?.token ?? '',
-      statePath: join(dir, 'agent.json'),
-      directory: config,
-    });
-    agent = await startTestAgent({ state, directory });
+      dir,
+      policy: TEST_POLICY,
+    }));
     // The fault: the server ends the very connection that records a success, the first 3 times
     // (a sequence, because it does not roll back with the aborted statement).
     await admin(
