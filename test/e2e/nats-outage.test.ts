@@ -17,14 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningAgent } from '@writeback/agent';
-import { HASH_COST, openEmbeddedDirectory, type EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import {
   agentConnected,
   capturingLogger,
   quietLog,
-  registerTestAgent,
   startCloud,
-  startTestAgent,
+  startEmbeddedAgent,
   waitFor,
   type StartedCloud,
 } from '@writeback/testkit';
@@ -94,23 +93,15 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
     const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
     apiKey = boot.apiKey ?? '';
     tenantId = boot.tenant?.id ?? '';
-    const config = {
-      kind: 'embedded' as const,
-      path: join(dir, 'directory'),
-      hash: { ...HASH_COST.fast },
-      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
-    };
-    directory = await openEmbeddedDirectory(config);
-    await directory.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-    const state = await registerTestAgent({
+    // The relay process holds agents here, not the cloud node.
+    ({ directory, agent } = await startEmbeddedAgent({
       cloud: started.cloud,
       token: boot.agentToken?.token ?? '',
-      statePath: join(dir, 'agent.json'),
-      directory: config,
+      dir,
+      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
       log: quietLog(),
-    });
-    // The relay process holds agents here, not the cloud node.
-    agent = await startTestAgent({ state: { ...state, relayUrl: relay.url }, directory, log: quietLog() });
+      relayUrl: relay.url,
+    }));
     await agentConnected(started.cloud, { tenantId });
   });
 

@@ -21,13 +21,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { RunningAgent } from '@writeback/agent';
-import { HASH_COST, openEmbeddedDirectory, type Directory, type EmbeddedDirectory } from '@writeback/directory';
+import type { Directory, EmbeddedDirectory } from '@writeback/directory';
 import {
   ENGINES,
   newMasterKey,
   quietLog,
-  registerTestAgent,
-  startTestAgent,
+  startEmbeddedAgent,
+  TEST_POLICY,
   tempStore,
   waitFor,
   type TempStore,
@@ -172,31 +172,17 @@ for (const engine of ENGINES) {
       assert.equal(tenant.status, 201, tenant.text);
       apiKey = str((await api(cloud.url, 'POST', `${T}/api-keys`, { token: operatorKey, body: {} })).json, 'key');
       const token = str((await api(cloud.url, 'POST', `${T}/agent-tokens`, { token: apiKey, body: {} })).json, 'token');
-      const config = {
-        kind: 'embedded' as const,
-        path: join(dir, 'directory'),
-        hash: { ...HASH_COST.fast },
-        policy: {
-          minLength: 10,
-          complexity: true,
-          historyLength: 0,
-          minAgeSeconds: 0,
-          maxAgeSeconds: 0,
-          lockoutThreshold: 3,
-          lockoutDurationSeconds: 900,
-        },
-      };
-      directory = await openEmbeddedDirectory(config);
-      await directory.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-      held = holdingResets(directory);
-      const state = await registerTestAgent({
+      ({ directory, agent } = await startEmbeddedAgent({
         cloud,
         token,
-        statePath: join(dir, 'agent.json'),
-        directory: config,
+        dir,
+        policy: TEST_POLICY,
         log: quietLog(),
-      });
-      agent = await startTestAgent({ state, directory: held.dir, log: quietLog() });
+        serve: (d) => {
+          held = holdingResets(d);
+          return held.dir;
+        },
+      }));
       await agentConnected();
     });
     after(async () => {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import type { RunningAgent } from '@writeback/agent';
-import { HASH_COST, openEmbeddedDirectory, type EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import { publicKeyObject } from '@writeback/protocol';
 import { createNatsGate, startNatsBridge, type NatsBridge } from '@writeback/relay';
 import {
@@ -25,10 +25,9 @@ import {
   capturingLogger,
   presenceEvents,
   quietLog,
-  registerTestAgent,
   startCloud,
+  startEmbeddedAgent,
   startHub,
-  startTestAgent,
   waitFor,
   type HubFixture,
   type StartedCloud,
@@ -88,22 +87,14 @@ describe('issue 11 item 3: a late presence answer never fails a request', { skip
     const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
     apiKey = boot.apiKey ?? '';
     tenantId = boot.tenant?.id ?? '';
-    const config = {
-      kind: 'embedded' as const,
-      path: join(dir, 'directory'),
-      hash: { ...HASH_COST.fast },
-      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
-    };
-    directory = await openEmbeddedDirectory(config);
-    await directory.createUser({ login: 'alice', displayName: 'Alice', password: 'Tulip-Initial-2024!' });
-    const state = await registerTestAgent({
+    ({ directory, agent } = await startEmbeddedAgent({
       cloud: started.cloud,
       token: boot.agentToken?.token ?? '',
-      statePath: join(dir, 'agent.json'),
-      directory: config,
+      dir,
+      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
       log: quietLog(),
-    });
-    agent = await startTestAgent({ state: { ...state, relayUrl: node.url }, directory, log: quietLog() });
+      relayUrl: node.url,
+    }));
     await agentConnected(started.cloud, { tenantId });
   });
 
