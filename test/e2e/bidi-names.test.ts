@@ -14,6 +14,7 @@ const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
 const SPOOF = 'Invoice\u202Egnp.exe';
 /** Bidi controls, marks and other invisible characters no page may carry raw. */
 const HIDDEN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's purpose
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200B\u200E\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/;
 
 describe('issue 10: bidi and control characters in directory names', () => {

@@ -40,6 +40,7 @@ export function escapeHtml(s: string): string {
  * "Invoiceexe.png" (issue 10). Zero-width (non-)joiners stay: scripts and emoji need them.
  */
 const INVISIBLE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's purpose
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200B\u200E\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]/g;
 
 /**
