@@ -15,9 +15,12 @@ export interface Target {
   ref: UserRef;
 }
 
+/** A cloud user id (`newId('u')`): only such a reference is looked up by id first. */
+const USER_ID = /^u-[0-9a-f]{16}$/;
+
 export async function findTarget(services: Services, tenantId: string, typed: string): Promise<Target> {
-  const user =
-    (await getUserById(services.db, tenantId, typed)) ?? (await findUserByLogin(services.db, tenantId, typed));
+  const byId = USER_ID.test(typed) ? await getUserById(services.db, tenantId, typed) : null;
+  const user = byId ?? (await findUserByLogin(services.db, tenantId, typed));
   if (!user) return { user: null, login: typed, ref: { by: 'login', value: typed } };
   return {
     user,
