@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
+import { reachable } from '@writeback/testkit';
 import { fileURLToPath } from 'node:url';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
@@ -33,19 +34,7 @@ for (const file of sources(SRC)) {
 const ROOTS = ['gateway/', 'sync/', 'writeback/', 'users/resolve.ts', 'store/'];
 const isRoot = (m: string) => ROOTS.some((r) => m === r || m.startsWith(r));
 
-/** Every module reachable from `from`. */
-function reach(from: string): Set<string> {
-  const seen = new Set<string>();
-  const stack = [from];
-  for (let m = stack.pop(); m !== undefined; m = stack.pop()) {
-    for (const d of graph.get(m) ?? []) {
-      if (seen.has(d)) continue;
-      seen.add(d);
-      stack.push(d);
-    }
-  }
-  return seen;
-}
+const reach = (from: string): Set<string> => reachable(graph, from);
 
 const importsUnder = (from: string, prefix: string) => [...reach(from)].filter((m) => m.startsWith(prefix));
 

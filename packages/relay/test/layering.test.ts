@@ -10,6 +10,7 @@ import { builtinModules } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { reachable } from '@writeback/testkit';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,18 +30,7 @@ const graph = new Map<string, string[]>(
   ]),
 );
 
-function reach(from: string): Set<string> {
-  const seen = new Set<string>();
-  const stack = [from];
-  for (let m = stack.pop(); m !== undefined; m = stack.pop()) {
-    for (const d of graph.get(m) ?? []) {
-      if (seen.has(d)) continue;
-      seen.add(d);
-      stack.push(d);
-    }
-  }
-  return seen;
-}
+const reach = (from: string): Set<string> => reachable(graph, from);
 
 test('no import cycle in the relay', () => {
   assert.deepEqual(

@@ -23,6 +23,7 @@ export {
 } from './agent.js';
 export { adminApiSession, type AdminApiSession, type AdminApiSignIn } from './admin-api.js';
 export { Clock } from './clock.js';
+export { reachable } from './graph.js';
 export { CookieJar } from './cookies.js';
 export {
   ALICE,
