@@ -183,6 +183,17 @@ describeOnEveryStore('repositories', (store) => {
       for (const s of keep) assert.equal((await getWebSession(store.db, s.id))?.session.id, s.id);
     });
 
+    test('several subjects end in one statement, all but the session named as kept', async () => {
+      const byId = newSession(tenantId, { subjectId: 'u-dan' });
+      const byLogin = newSession(tenantId, { subjectId: 'dan' });
+      const current = newSession(tenantId, { subjectId: 'u-dan' });
+      const other = newSession(tenantId, { subjectId: 'u-erin' });
+      for (const s of [byId, byLogin, current, other]) await insertWebSession(store.db, s, 'h');
+      assert.equal(await deleteSubjectSessions(store.db, tenantId, 'user', ['u-dan', 'dan', 'dan'], current.id), 2);
+      for (const s of [byId, byLogin]) assert.equal(await getWebSession(store.db, s.id), undefined);
+      for (const s of [current, other]) assert.equal((await getWebSession(store.db, s.id))?.session.id, s.id);
+    });
+
     test('the sweep removes sessions past their absolute end or idle since the cut-off, and no others', async () => {
       const ended = newSession(tenantId, { expiresAt: T0 + 1000 });
       const idle = newSession(tenantId, { lastSeenAt: T0 - 20 * 60_000 });

@@ -112,23 +112,24 @@ export async function deleteWebSession(db: Db, id: string): Promise<void> {
 }
 
 /**
- * End every session of a subject (after a password reset, for example), but the one named in
- * `except` (the session that made a change keeps going). Returns how many.
+ * End every session of a subject, or of any of several subjects (one user may have sessions made
+ * under its id and under its login), in one statement; the one named in `except` (the session
+ * that made a change) keeps going. Returns how many ended.
  */
 export async function deleteSubjectSessions(
   db: Db,
   tenantId: string,
   kind: WebSessionKind,
-  subjectId: string,
+  subjects: string | readonly string[],
   except: string | null = null,
 ): Promise<number> {
+  const ids = [...new Set(typeof subjects === 'string' ? [subjects] : subjects)];
+  if (ids.length === 0) return 0;
   return (
-    await db.exec('DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id = ? AND id <> ?', [
-      tenantId,
-      kind,
-      subjectId,
-      except ?? '',
-    ])
+    await db.exec(
+      `DELETE FROM web_sessions WHERE tenant_id = ? AND kind = ? AND subject_id IN (${ids.map(() => '?').join(', ')}) AND id <> ?`,
+      [tenantId, kind, ...ids, except ?? ''],
+    )
   ).changes;
 }
 

@@ -23,6 +23,6 @@ export async function endUserSessions(
   who: { user: Pick<CloudUser, 'id'> | null; login: string },
   except: string | null = null,
 ): Promise<void> {
-  const subjects = new Set([userSubject(who.user, who.login), lookupKey(who.login), who.login.toLowerCase()]);
-  for (const s of subjects) await deleteSubjectSessions(services.db, tenantId, 'user', s, except);
+  const subjects = [userSubject(who.user, who.login), lookupKey(who.login), who.login.toLowerCase()];
+  await deleteSubjectSessions(services.db, tenantId, 'user', subjects, except);
 }

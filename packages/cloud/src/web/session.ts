@@ -27,7 +27,7 @@ import { clearCookie, getCookie, setCookie } from './cookies.js';
 
 // The session SQL lives in store/web-sessions.ts; these stay importable from here for now.
 export type { SessionData, WebSession, WebSessionKind } from '../store/web-sessions.js';
-export { deleteSubjectSessions, deleteWebSession, updateSessionData } from '../store/web-sessions.js';
+export { deleteWebSession, updateSessionData } from '../store/web-sessions.js';
 
 export const SESSION_IDLE_MS = 15 * 60_000;
 export const SESSION_ABSOLUTE_MS = 8 * 3_600_000;
