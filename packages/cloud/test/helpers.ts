@@ -29,7 +29,16 @@ import {
   type ResponseEnvelope,
 } from '@writeback/protocol';
 import type { AgentPresence, RelayAnswer, RelayClient } from '@writeback/relay';
-import { ENGINES, tempStore, type EngineName, type StartedCloud, type TempStore } from '@writeback/testkit';
+import {
+  Clock,
+  ENGINES,
+  startCloud,
+  tempStore,
+  type EngineName,
+  type StartCloudOptions,
+  type StartedCloud,
+  type TempStore,
+} from '@writeback/testkit';
 import { CloudError } from '../src/errors.js';
 import { openStore, type Db } from '../src/store/index.js';
 
@@ -307,6 +316,26 @@ export async function tenantWithAgent(
   if (r.status !== 201) throw new Error(`register failed: ${r.status} ${r.text}`);
   relay.connect(agent);
   return { tenantId: b.tenant.id, slug, apiKey: b.apiKey, agent };
+}
+
+/**
+ * A cloud whose relay is a FakeRelay, on a hand-moved clock, with tenant `acme`, its API key and
+ * one scripted agent connected (answering with `respond`): the set-up of the HTTP writeback tests.
+ */
+export async function startScriptedCloud(config: StartCloudOptions['config'] = {}): Promise<{
+  s: Started;
+  base: string;
+  apiKey: string;
+  agent: TestAgent;
+  relay: FakeRelay;
+  clock: Clock;
+}> {
+  const clock = new Clock();
+  const relay = new FakeRelay();
+  const s = await startCloud({ deps: { relayClient: relay, now: clock.now }, config });
+  const { apiKey, agent } = await tenantWithAgent(s, relay);
+  relay.connect(agent, respond({ now: clock.now }));
+  return { s, base: s.cloud.url, apiKey, agent, relay, clock };
 }
 
 /** Connects to the relay as `agent`, authenticates, answers requests with the agent's script. */

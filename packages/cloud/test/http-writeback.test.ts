@@ -15,16 +15,15 @@ import {
 import { outcomeMessage } from '../src/outcomes/messages.js';
 import {
   api,
-  Clock,
+  type Clock,
   errorCode,
-  FakeRelay,
+  type FakeRelay,
   field,
   respond,
-  startCloud,
   str,
-  tenantWithAgent,
   type Started,
   type TestAgent,
+  startScriptedCloud,
 } from './helpers.js';
 
 const POLICY: EffectivePolicy = {
@@ -44,23 +43,15 @@ describe('writeback over HTTP', () => {
   let base: string;
   let apiKey: string;
   let agent: TestAgent;
-  const clock = new Clock();
-  const relay = new FakeRelay();
+  let clock: Clock;
+  let relay: FakeRelay;
   before(async () => {
-    s = await startCloud({
-      deps: { relayClient: relay, now: clock.now },
-      config: {
-        rateLimits: {
-          passwordChangePerUser: { limit: 3, windowSeconds: 900 },
-          passwordChangePerIp: { limit: 8, windowSeconds: 900 },
-        },
+    ({ s, base, apiKey, agent, relay, clock } = await startScriptedCloud({
+      rateLimits: {
+        passwordChangePerUser: { limit: 3, windowSeconds: 900 },
+        passwordChangePerIp: { limit: 8, windowSeconds: 900 },
       },
-    });
-    base = s.cloud.url;
-    const t = await tenantWithAgent(s, relay);
-    apiKey = t.apiKey;
-    agent = t.agent;
-    relay.connect(agent, respond({ now: clock.now }));
+    }));
   });
   after(() => s.stop());
   beforeEach(() => {

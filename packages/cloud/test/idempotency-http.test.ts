@@ -29,16 +29,13 @@ import {
   Clock,
   cloudErrorCode,
   errorCode,
-  FakeRelay,
   field,
-  respond,
-  startCloud,
   str,
-  tenantWithAgent,
   waitFor,
   type ApiResponse,
   type Started,
   type TestAgent,
+  startScriptedCloud,
 } from './helpers.js';
 
 const REPLAYED = 'idempotent-replayed';
@@ -49,26 +46,17 @@ describe('Idempotency-Key over HTTP', () => {
   let apiKey: string;
   let otherKey: string;
   let agent: TestAgent;
-  const clock = new Clock();
-  const relay = new FakeRelay();
+  let clock: Clock;
   let n = 0;
   const newKey = () => `key-${++n}-${Math.random().toString(36).slice(2)}`;
 
   before(async () => {
-    s = await startCloud({
-      deps: { relayClient: relay, now: clock.now },
-      config: {
-        rateLimits: {
-          passwordChangePerUser: { limit: 2, windowSeconds: 900 },
-          passwordChangePerIp: { limit: 50, windowSeconds: 900 },
-        },
+    ({ s, base, apiKey, agent, clock } = await startScriptedCloud({
+      rateLimits: {
+        passwordChangePerUser: { limit: 2, windowSeconds: 900 },
+        passwordChangePerIp: { limit: 50, windowSeconds: 900 },
       },
-    });
-    base = s.cloud.url;
-    const t = await tenantWithAgent(s, relay);
-    apiKey = t.apiKey;
-    agent = t.agent;
-    relay.connect(agent, respond({ now: clock.now }));
+    }));
     otherKey = (await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: { name: 'second' } })).apiKey ?? '';
   });
   after(() => s.stop());
