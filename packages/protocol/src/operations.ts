@@ -4,29 +4,7 @@
  */
 import { z } from 'zod';
 import type { OperationResult } from './outcomes.js';
-import {
-  SyncAnchorsDataSchema,
-  SyncAnchorsParamsSchema,
-  SyncPullDataSchema,
-  SyncPullParamsSchema,
-  type SyncAnchorsData,
-  type SyncAnchorsParams,
-  type SyncPullData,
-  type SyncPullParams,
-} from './sync.js';
-
-export const OPERATIONS = [
-  'password.reset',
-  'password.change',
-  'account.unlock',
-  'policy.get',
-  'credentials.verify',
-  'sync.pull',
-  'sync.anchors',
-  'health',
-] as const;
-export type OperationName = (typeof OPERATIONS)[number];
-export const OperationNameSchema = z.enum(OPERATIONS);
+import { SyncAnchorsDataSchema, SyncAnchorsParamsSchema, SyncPullDataSchema, SyncPullParamsSchema } from './sync.js';
 
 /** Longest login or anchor we accept anywhere. */
 export const MAX_USER_REF_LENGTH = 256;
@@ -98,25 +76,21 @@ export const OPERATION_SCHEMAS = {
   health: { params: HealthParamsSchema, secret: null, writes: false },
 } as const;
 
-export type ResetParams = z.infer<typeof ResetParamsSchema>;
-export type ResetSecret = z.infer<typeof ResetSecretSchema>;
-export type ChangeParams = z.infer<typeof ChangeParamsSchema>;
-export type ChangeSecret = z.infer<typeof ChangeSecretSchema>;
-export type UnlockParams = z.infer<typeof UnlockParamsSchema>;
-export type PolicyParams = z.infer<typeof PolicyParamsSchema>;
-export type VerifyParams = z.infer<typeof VerifyParamsSchema>;
-export type VerifySecret = z.infer<typeof VerifySecretSchema>;
+export type OperationName = keyof typeof OPERATION_SCHEMAS;
+/** Every operation, in the order of OPERATION_SCHEMAS (the one place that lists them). */
+export const OPERATIONS = Object.keys(OPERATION_SCHEMAS) as [OperationName, ...OperationName[]];
+export const OperationNameSchema = z.enum(OPERATIONS);
+
+type SchemasOf<Op extends OperationName> = (typeof OPERATION_SCHEMAS)[Op];
+/** The parsed params of one operation: `OperationParams<'password.reset'>`. */
+export type OperationParams<Op extends OperationName> = z.infer<SchemasOf<Op>['params']>;
+/** The secret part of a request: required for the operations that carry one, absent otherwise. */
+type SecretPart<S> = S extends z.ZodType ? { secret: z.infer<S> } : { secret?: undefined };
 
 /** A request as the cloud means it, before sealing: op, params and (optional) secret together. */
-export type OperationRequest =
-  | { op: 'password.reset'; params: ResetParams; secret: ResetSecret }
-  | { op: 'password.change'; params: ChangeParams; secret: ChangeSecret }
-  | { op: 'account.unlock'; params: UnlockParams; secret?: undefined }
-  | { op: 'policy.get'; params: PolicyParams; secret?: undefined }
-  | { op: 'credentials.verify'; params: VerifyParams; secret: VerifySecret }
-  | { op: 'sync.pull'; params: SyncPullParams; secret?: undefined }
-  | { op: 'sync.anchors'; params: SyncAnchorsParams; secret?: undefined }
-  | { op: 'health'; params: Record<string, never>; secret?: undefined };
+export type OperationRequest = {
+  [Op in OperationName]: { op: Op; params: OperationParams<Op> } & SecretPart<SchemasOf<Op>['secret']>;
+}[OperationName];
 
 /*
  * What each operation answers in `result.data` when it succeeded. Adapters add what they know
@@ -160,29 +134,8 @@ export const HealthDataSchema = z.object({
   uptimeSeconds: z.number().int().min(0),
 });
 
-export type ResetData = z.infer<typeof ResetDataSchema>;
-export type ChangeData = z.infer<typeof ChangeDataSchema>;
-export type UnlockData = z.infer<typeof UnlockDataSchema>;
-export type PolicyData = z.infer<typeof PolicyDataSchema>;
-export type VerifyData = z.infer<typeof VerifyDataSchema>;
-export type HealthData = z.infer<typeof HealthDataSchema>;
-
-/** Per operation: the type of `result.data` when it succeeded. */
-export interface OperationDataMap {
-  'password.reset': ResetData;
-  'password.change': ChangeData;
-  'account.unlock': UnlockData;
-  'policy.get': PolicyData;
-  'credentials.verify': VerifyData;
-  'sync.pull': SyncPullData;
-  'sync.anchors': SyncAnchorsData;
-  health: HealthData;
-}
-/** The success data of one operation: `OperationData<'credentials.verify'>`. */
-export type OperationData<Op extends OperationName> = OperationDataMap[Op];
-
 /** Per operation: the schema of `result.data` when it succeeded. */
-export const OPERATION_RESULT_DATA: { readonly [Op in OperationName]: z.ZodType<OperationDataMap[Op]> } = {
+const RESULT_DATA_SCHEMAS = {
   'password.reset': ResetDataSchema,
   'password.change': ChangeDataSchema,
   'account.unlock': UnlockDataSchema,
@@ -191,7 +144,17 @@ export const OPERATION_RESULT_DATA: { readonly [Op in OperationName]: z.ZodType<
   'sync.pull': SyncPullDataSchema,
   'sync.anchors': SyncAnchorsDataSchema,
   health: HealthDataSchema,
-};
+} as const satisfies Record<OperationName, z.ZodType>;
+
+/** Per operation: the type of `result.data` when it succeeded. */
+export type OperationDataMap = { [Op in OperationName]: z.infer<(typeof RESULT_DATA_SCHEMAS)[Op]> };
+/** The success data of one operation: `OperationData<'credentials.verify'>`. */
+export type OperationData<Op extends OperationName> = OperationDataMap[Op];
+export type HealthData = OperationData<'health'>;
+
+/** RESULT_DATA_SCHEMAS, typed so that indexing by a generic operation keeps its data type. */
+export const OPERATION_RESULT_DATA: { readonly [Op in OperationName]: z.ZodType<OperationDataMap[Op]> } =
+  RESULT_DATA_SCHEMAS;
 
 /**
  * The typed success data of an operation's result: parsed with the operation's schema, or null

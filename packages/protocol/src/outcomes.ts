@@ -4,23 +4,31 @@
  */
 import { z } from 'zod';
 
-export const OUTCOME_CODES = [
-  'succeeded',
-  'policy_violation',
-  'wrong_current_password',
-  'user_not_found',
-  'ambiguous_user',
-  'account_disabled',
-  'account_locked',
-  'protected_account',
-  'access_denied',
-  'directory_unavailable',
-  'agent_unavailable',
-  'request_rejected',
-  'timeout',
-  'outcome_unknown',
-] as const;
-export type OutcomeCode = (typeof OUTCOME_CODES)[number];
+/**
+ * Every outcome code once, with its HTTP status (the API never varies it) and whether the directory
+ * was certainly not written when an operation ends with it (success, a timeout and an unknown
+ * outcome may have written). A new code must say both.
+ */
+const OUTCOMES = {
+  succeeded: { status: 200, nothingWritten: false },
+  policy_violation: { status: 422, nothingWritten: true },
+  wrong_current_password: { status: 403, nothingWritten: true },
+  user_not_found: { status: 404, nothingWritten: true },
+  ambiguous_user: { status: 409, nothingWritten: true },
+  account_disabled: { status: 403, nothingWritten: true },
+  account_locked: { status: 423, nothingWritten: true },
+  protected_account: { status: 403, nothingWritten: true },
+  access_denied: { status: 502, nothingWritten: true },
+  directory_unavailable: { status: 503, nothingWritten: true },
+  agent_unavailable: { status: 503, nothingWritten: true },
+  request_rejected: { status: 502, nothingWritten: true },
+  timeout: { status: 504, nothingWritten: false },
+  outcome_unknown: { status: 502, nothingWritten: false },
+} as const satisfies Record<string, { status: number; nothingWritten: boolean }>;
+
+export type OutcomeCode = keyof typeof OUTCOMES;
+/** The outcome codes, in the order of the table above. */
+export const OUTCOME_CODES = Object.keys(OUTCOMES) as [OutcomeCode, ...OutcomeCode[]];
 export const OutcomeCodeSchema = z.enum(OUTCOME_CODES);
 
 export const POLICY_REASONS = [
@@ -38,37 +46,14 @@ export type PolicyReason = (typeof POLICY_REASONS)[number];
 export const PolicyReasonSchema = z.enum(POLICY_REASONS);
 
 /** One HTTP status per outcome code: the API never varies it. */
-export const OUTCOME_HTTP_STATUS: Readonly<Record<OutcomeCode, number>> = Object.freeze({
-  succeeded: 200,
-  policy_violation: 422,
-  wrong_current_password: 403,
-  user_not_found: 404,
-  ambiguous_user: 409,
-  account_disabled: 403,
-  account_locked: 423,
-  protected_account: 403,
-  access_denied: 502,
-  directory_unavailable: 503,
-  agent_unavailable: 503,
-  request_rejected: 502,
-  timeout: 504,
-  outcome_unknown: 502,
-});
+export const OUTCOME_HTTP_STATUS: Readonly<Record<OutcomeCode, number>> = Object.freeze(
+  Object.fromEntries(OUTCOME_CODES.map((c) => [c, OUTCOMES[c].status])) as Record<OutcomeCode, number>,
+);
 
 /** Outcomes after which the directory was certainly not written. */
-export const NOTHING_WRITTEN: ReadonlySet<OutcomeCode> = new Set<OutcomeCode>([
-  'policy_violation',
-  'wrong_current_password',
-  'user_not_found',
-  'ambiguous_user',
-  'account_disabled',
-  'account_locked',
-  'protected_account',
-  'access_denied',
-  'directory_unavailable',
-  'agent_unavailable',
-  'request_rejected',
-]);
+export const NOTHING_WRITTEN: ReadonlySet<OutcomeCode> = new Set(
+  OUTCOME_CODES.filter((c) => OUTCOMES[c].nothingWritten),
+);
 
 /**
  * The effective password policy for one user, as the directory enforces it. Durations are seconds;
