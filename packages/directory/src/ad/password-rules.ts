@@ -10,6 +10,7 @@
  * pre-check never refuses a password the DC would have taken.
  */
 import type { EffectivePolicy, PolicyReason } from '@writeback/protocol';
+import { countCategories, type CharCategory } from '../password-categories.js';
 
 /** What the name rules look at. */
 export interface PasswordIdentity {
@@ -22,23 +23,21 @@ const NON_ALPHANUMERIC = new Set('~!@#$%^&*_-+=`|\\(){}[]:;"\'<>,.?/');
 /** Windows splits displayName on these before the token check. */
 const DISPLAY_NAME_DELIMITERS = /[,.\-_ #\t\u2013\u2014]+/u;
 
+/** A character's category as the DC counts it, leniently where Windows and Samba disagree. */
+function adCategory(ch: string): CharCategory | undefined {
+  if (ch >= '0' && ch <= '9') return 'digit';
+  if (/\p{Lu}/u.test(ch)) return 'upper';
+  if (/\p{Ll}/u.test(ch)) return 'lower';
+  if (NON_ALPHANUMERIC.has(ch)) return 'symbol';
+  // Windows: "alphabetic but neither upper nor lower case" (Asian scripts); Samba: any other
+  // non-ASCII character. Count the wider set.
+  if ((ch.codePointAt(0) ?? 0) > 0x7f) return 'other';
+  return undefined;
+}
+
 /** Categories present: upper, lower, digit, symbol, other letters (and, leniently, other non-ASCII). */
 export function complexityCategories(password: string): number {
-  let upper = false;
-  let lower = false;
-  let digit = false;
-  let symbol = false;
-  let other = false;
-  for (const ch of password) {
-    if (ch >= '0' && ch <= '9') digit = true;
-    else if (/\p{Lu}/u.test(ch)) upper = true;
-    else if (/\p{Ll}/u.test(ch)) lower = true;
-    else if (NON_ALPHANUMERIC.has(ch)) symbol = true;
-    // Windows: "alphabetic but neither upper nor lower case" (Asian scripts); Samba: any other
-    // non-ASCII character. Count the wider set.
-    else if (ch.codePointAt(0) !== undefined && (ch.codePointAt(0) ?? 0) > 0x7f) other = true;
-  }
-  return [upper, lower, digit, symbol, other].filter(Boolean).length;
+  return countCategories(password, adCategory);
 }
 
 /** True when the password contains the account name (≥ 3 characters) or a display-name token (≥ 3). */

@@ -16,6 +16,7 @@
  *   `lockoutDurationSeconds` (0: until an administrator unlocks); threshold 0 never locks.
  */
 import { POLICY_REASONS, type EffectivePolicy, type PolicyReason } from '@writeback/protocol';
+import { countCategories, type CharCategory } from '../password-categories.js';
 import type { PolicySettings } from './config.js';
 
 /** A complete password policy (all durations in seconds). */
@@ -73,21 +74,18 @@ const LOWER = /\p{Ll}/u;
 const DIGIT = /\p{Nd}/u;
 const LETTER = /\p{L}/u;
 
+/** A character's category by its Unicode class: letters without case are "other", the rest symbols. */
+function unicodeCategory(ch: string): CharCategory {
+  if (UPPER.test(ch)) return 'upper';
+  if (LOWER.test(ch)) return 'lower';
+  if (DIGIT.test(ch)) return 'digit';
+  if (LETTER.test(ch)) return 'other';
+  return 'symbol';
+}
+
 /** How many of AD's five character categories the password uses. */
 export function complexityCategories(password: string): number {
-  let upper = false;
-  let lower = false;
-  let digit = false;
-  let special = false;
-  let otherLetter = false;
-  for (const ch of password) {
-    if (UPPER.test(ch)) upper = true;
-    else if (LOWER.test(ch)) lower = true;
-    else if (DIGIT.test(ch)) digit = true;
-    else if (LETTER.test(ch)) otherLetter = true;
-    else special = true;
-  }
-  return [upper, lower, digit, special, otherLetter].filter(Boolean).length;
+  return countCategories(password, unicodeCategory);
 }
 
 /** Display-name tokens AD checks passwords against (3 characters or more). */
