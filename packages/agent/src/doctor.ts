@@ -24,9 +24,9 @@ import { readFile } from 'node:fs/promises';
 import { createLogger, type Logger } from '@writeback/protocol';
 import { directoryDoctorChecks, type DoctorCheck } from '@writeback/directory';
 import { stderrLogSink } from './log-sink.js';
-import { cloudChecks, type CloudResult } from './doctor/cloud.js';
-import { errnoCode } from './doctor/common.js';
-import { relayChecks, type RelayResult } from './doctor/relay.js';
+import { cloudChecks } from './doctor/cloud.js';
+import { errnoCode, type ProbeResult } from './doctor/common.js';
+import { relayChecks } from './doctor/relay.js';
 import { stateChecks } from './doctor/state.js';
 
 export type { DoctorCheck } from '@writeback/directory';
@@ -70,7 +70,7 @@ export function doctorExitCode(status: DoctorStatus): number {
   return status === 'pass' ? 0 : status === 'warn' ? 1 : 2;
 }
 
-function clockCheck(relay: RelayResult['clock'], cloud: CloudResult['date']): DoctorCheck {
+function clockCheck(relay: ProbeResult['clock'], cloud: ProbeResult['clock']): DoctorCheck {
   const from = relay ? 'the relay' : cloud ? "the cloud's Date header" : null;
   const pair = relay ?? cloud;
   if (!pair || !from)
@@ -128,9 +128,10 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
+  const probe = { state, ca, timeoutMs, now };
   const [cloud, relay, directory] = await Promise.all([
-    cloudChecks(state, ca, timeoutMs, now),
-    relayChecks(state, keys, ca, timeoutMs, now),
+    cloudChecks(probe),
+    relayChecks(probe, keys),
     directoryDoctorChecks(state.directory, {
       log,
       now,
@@ -142,7 +143,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     ...caChecks,
     ...cloud.checks,
     ...relay.checks,
-    clockCheck(relay.clock, cloud.date),
+    clockCheck(relay.clock, cloud.clock),
     ...directory.map((c) => ({ ...c, id: `directory.${c.id}` })),
   ];
   return { status: overallStatus(checks), checks };

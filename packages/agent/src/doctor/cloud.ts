@@ -2,9 +2,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { DoctorCheck } from '@writeback/directory';
-import type { AgentState } from '../config.js';
 import { AGENT_VERSION } from '../version.js';
-import { errnoCode, reachFix, urlCheck } from './common.js';
+import { errnoCode, reachFix, urlCheck, type ProbeContext, type ProbeResult } from './common.js';
 
 interface HttpAnswer {
   status: number;
@@ -46,18 +45,8 @@ function httpGet(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<H
   });
 }
 
-export interface CloudResult {
-  checks: DoctorCheck[];
-  /** Server time from the Date header, and when it was received. */
-  date: { server: number; local: number } | null;
-}
-
-export async function cloudChecks(
-  state: AgentState,
-  ca: Buffer | undefined,
-  timeoutMs: number,
-  now: () => number,
-): Promise<CloudResult> {
+/** cloud.url and cloud.health; the clock is the Date header of the health answer. */
+export async function cloudChecks({ state, ca, timeoutMs, now }: ProbeContext): Promise<ProbeResult> {
   const checks: DoctorCheck[] = [];
   const url = new URL(state.cloudUrl);
   checks.push(urlCheck('cloud.url', url, 'https:', 'cloudUrl'));
@@ -73,10 +62,10 @@ export async function cloudChecks(
       summary: `GET ${health.href} failed (${code})`,
       fix: reachFix(code, 'cloud'),
     });
-    return { checks, date: null };
+    return { checks, clock: null };
   }
   const local = now();
-  const date = answer.date === null ? null : { server: answer.date, local };
+  const clock = answer.date === null ? null : { server: answer.date, local };
   let status: unknown = null;
   try {
     const body: unknown = JSON.parse(answer.body);
@@ -100,5 +89,5 @@ export async function cloudChecks(
       summary: `${health.href} answers HTTP ${answer.status}, not the writeback health document`,
       fix: 'Check cloudUrl in the state file points at the writeback cloud (not a proxy page).',
     });
-  return { checks, date };
+  return { checks, clock };
 }

@@ -1,9 +1,26 @@
 /**
  * What the doctor's checks share: the error code of a failed call, the fix for a host that cannot
- * be reached, and the scheme/port verdict of an outbound URL (cloud.url, relay.url).
+ * be reached, what a remote check is given and answers, and the scheme/port verdict of an outbound URL (cloud.url, relay.url).
  */
 import type { DoctorCheck } from '@writeback/directory';
+import type { AgentState } from '../config.js';
 import { isLoopbackHost } from '../urls.js';
+
+/** What the checks of a remote end (cloud.*, relay.*) are given. */
+export interface ProbeContext {
+  state: AgentState;
+  /** The CA file's contents (--ca), for TLS to a privately issued certificate. */
+  ca: Buffer | undefined;
+  timeoutMs: number;
+  now: () => number;
+}
+
+/** The checks of a remote end, and its clock when it told one (for the clock_skew check). */
+export interface ProbeResult {
+  checks: DoctorCheck[];
+  /** The remote's time, and the local time when it was received. */
+  clock: { server: number; local: number } | null;
+}
 
 /** The errno code (ENOENT, ECONNREFUSED, ERR_TLS_…) of a failure, else its name. */
 export function errnoCode(err: unknown): string {

@@ -16,9 +16,9 @@ import {
   type RelayToAgentFrame,
 } from '@writeback/protocol';
 import type { DoctorCheck } from '@writeback/directory';
-import type { AgentKeys, AgentState } from '../config.js';
+import type { AgentKeys } from '../config.js';
 import { AGENT_VERSION } from '../version.js';
-import { errnoCode, reachFix, urlCheck } from './common.js';
+import { errnoCode, reachFix, urlCheck, type ProbeContext, type ProbeResult } from './common.js';
 
 /** TCP connect, then the TLS handshake (certificate verified) for wss://. */
 function reach(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<{ tls: string | null }> {
@@ -61,13 +61,7 @@ type Handshake =
   | { kind: 'failed'; reason: string; serverTime: number | null; receivedAt: number };
 
 /** The agent's real handshake, once: challenge → auth (signed with the agent's key) → welcome or error, then close. */
-function handshake(
-  state: AgentState,
-  keys: AgentKeys,
-  ca: Buffer | undefined,
-  timeoutMs: number,
-  now: () => number,
-): Promise<Handshake> {
+function handshake({ state, ca, timeoutMs, now }: ProbeContext, keys: AgentKeys): Promise<Handshake> {
   return new Promise((resolve) => {
     let serverTime: number | null = null;
     let receivedAt = 0;
@@ -157,20 +151,11 @@ function handshake(
   });
 }
 
-export interface RelayResult {
-  checks: DoctorCheck[];
-  clock: { server: number; local: number } | null;
-}
-
-export async function relayChecks(
-  state: AgentState,
-  keys: AgentKeys,
-  ca: Buffer | undefined,
-  timeoutMs: number,
-  now: () => number,
-): Promise<RelayResult> {
+/** relay.url, relay.reach and relay.auth (the agent's real handshake); the clock is the relay's. */
+export async function relayChecks(probe: ProbeContext, keys: AgentKeys): Promise<ProbeResult> {
+  const { ca, timeoutMs } = probe;
   const checks: DoctorCheck[] = [];
-  const url = new URL(state.relayUrl);
+  const url = new URL(probe.state.relayUrl);
   if (url.protocol !== 'wss:' && url.protocol !== 'ws:') {
     checks.push({
       id: 'relay.url',
@@ -204,7 +189,7 @@ export async function relayChecks(
     });
     return { checks, clock: null };
   }
-  const h = await handshake(state, keys, ca, timeoutMs, now);
+  const h = await handshake(probe, keys);
   const clock = h.serverTime === null ? null : { server: h.serverTime, local: h.receivedAt };
   if (h.kind === 'welcome') {
     checks.push({
