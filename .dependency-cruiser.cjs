@@ -85,57 +85,52 @@ function withKnown(rule) {
   ];
 }
 
+/** A forbidden import (every rule here is an error): modules matching `from` may not import `to`. */
+const forbid = (name, comment, from, to) => ({ name, severity: 'error', comment, from, to });
+
 const rules = [
-  {
-    name: 'no-circular',
-    severity: 'error',
-    comment: 'no import cycle in packages/*/src, type-only imports included',
-    from: { path: '^packages/[^/]+/src/' },
-    to: { circular: true },
-  },
-  {
-    name: 'only-public-entries-across-packages',
-    severity: 'error',
-    comment:
-      "a package imports another only as @writeback/<pkg> (its package.json exports), never by a path into the other's files",
-    from: { path: '^packages/([^/]+)/' },
-    to: { path: '^packages/', pathNot: ['^packages/$1/', ...ENTRIES.map((e) => `^${esc(e)}$`)] },
-  },
-  {
-    name: 'no-relative-path-across-packages',
-    severity: 'error',
-    comment: "a relative path into another package (even to its entry file) bypasses its package.json and its exports",
-    from: { path: '^packages/([^/]+)/' },
-    to: { path: '^packages/', pathNot: '^packages/$1/', dependencyTypes: ['local'] },
-  },
-  {
-    name: 'resolvable',
-    severity: 'error',
-    comment: 'every import resolves (otherwise the rules above would not see where it points)',
-    from: { path: '^packages/[^/]+/src/' },
-    to: { couldNotResolve: true },
-  },
-  {
-    name: 'cloud-store-imports-nothing-above',
-    severity: 'error',
-    comment: 'store/ is the bottom layer: it imports only store/ and errors.ts of the cloud',
-    from: { path: `^${CLOUD}store/` },
-    to: { path: `^${CLOUD}`, pathNot: [`^${CLOUD}store/`, `^${CLOUD}errors\\.ts$`] },
-  },
-  {
-    name: 'cloud-domain-not-up',
-    severity: 'error',
-    comment: 'the domain (not store/, usecases/, http/, web/ or a root) never imports use cases or adapters',
-    from: { path: `^${CLOUD}`, pathNot: [`^${CLOUD}(store|usecases|http|web)/`, ...ROOTS_RE] },
-    to: { path: `^${CLOUD}(usecases|http|web)/` },
-  },
-  {
-    name: 'cloud-usecases-not-up',
-    severity: 'error',
-    comment: 'use cases never import the adapters (http/, web/)',
-    from: { path: `^${CLOUD}usecases/` },
-    to: { path: `^${CLOUD}(http|web)/` },
-  },
+  forbid(
+    'no-circular',
+    'no import cycle in packages/*/src, type-only imports included',
+    { path: '^packages/[^/]+/src/' },
+    { circular: true },
+  ),
+  forbid(
+    'only-public-entries-across-packages',
+    "a package imports another only as @writeback/<pkg> (its package.json exports), never by a path into the other's files",
+    { path: '^packages/([^/]+)/' },
+    { path: '^packages/', pathNot: ['^packages/$1/', ...ENTRIES.map((e) => `^${esc(e)}$`)] },
+  ),
+  forbid(
+    'no-relative-path-across-packages',
+    'a relative path into another package (even to its entry file) bypasses its package.json and its exports',
+    { path: '^packages/([^/]+)/' },
+    { path: '^packages/', pathNot: '^packages/$1/', dependencyTypes: ['local'] },
+  ),
+  forbid(
+    'resolvable',
+    'every import resolves (otherwise the rules above would not see where it points)',
+    { path: '^packages/[^/]+/src/' },
+    { couldNotResolve: true },
+  ),
+  forbid(
+    'cloud-store-imports-nothing-above',
+    'store/ is the bottom layer: it imports only store/ and errors.ts of the cloud',
+    { path: `^${CLOUD}store/` },
+    { path: `^${CLOUD}`, pathNot: [`^${CLOUD}store/`, `^${CLOUD}errors\\.ts$`] },
+  ),
+  forbid(
+    'cloud-domain-not-up',
+    'the domain (not store/, usecases/, http/, web/ or a root) never imports use cases or adapters',
+    { path: `^${CLOUD}`, pathNot: [`^${CLOUD}(store|usecases|http|web)/`, ...ROOTS_RE] },
+    { path: `^${CLOUD}(usecases|http|web)/` },
+  ),
+  forbid(
+    'cloud-usecases-not-up',
+    'use cases never import the adapters (http/, web/)',
+    { path: `^${CLOUD}usecases/` },
+    { path: `^${CLOUD}(http|web)/` },
+  ),
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
