@@ -151,13 +151,47 @@ describe('through a hostile relay', () => {
     await unchanged('alice');
   });
 
-  it('cannot turn a refusal into success: a rewritten answer fails verification', async () => {
+  it('cannot read an answer: every answer it carries is sealed, no outcome in sight', async () => {
+    const before = mitm.frames.length;
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Qz9#kw') });
+    assert.equal(res.body.outcome, 'policy_violation');
+    const answers = mitm.frames
+      .slice(before)
+      .filter((f) => f.dir === 'to-relay' && f.text.includes('"t":"response"'))
+      .map((f) => JSON.parse(f.text) as { envelope: Record<string, unknown> });
+    assert.ok(answers.length >= 1);
+    for (const a of answers) {
+      assert.ok(a.envelope.sealed, 'sealed');
+      assert.equal(a.envelope.result, undefined);
+      assert.ok(!JSON.stringify(a).includes('policy_violation'));
+    }
+    await unchanged('alice');
+  });
+
+  it('cannot turn a refusal into success: a rewritten sealed answer does not open', async () => {
     mitm.onResponse = (frame, send) => {
-      const env = frame.envelope as { result: Record<string, unknown> };
-      env.result = { outcome: 'succeeded' };
+      const env = frame.envelope as { sealed: { ct: string } };
+      const ct = Buffer.from(env.sealed.ct, 'base64url');
+      ct[ct.length - 20] = (ct[ct.length - 20] ?? 0) ^ 0x01;
+      env.sealed.ct = ct.toString('base64url');
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Qz9#kw') });
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Qz9#kx') });
+    assert.equal(res.body.outcome, 'outcome_unknown');
+    await unchanged('alice');
+  });
+
+  it('cannot downgrade an answer to a signed one: a signed success is refused where a sealed answer was asked', async () => {
+    const forger = generateSigningKeyPair();
+    mitm.onResponse = (frame, send) => {
+      const { sealed: _s, ...header } = frame.envelope as Record<string, unknown>;
+      const unsigned = { ...header, completedAt: Date.now(), result: { outcome: 'succeeded' } };
+      send({
+        ...frame,
+        envelope: { ...unsigned, sig: signStatement('response', unsigned, privateKeyObject(forger.privateJwk)) },
+      });
+    };
+    const res = await sys.api('POST', `${T}/users/alice/password/reset`, { newPassword: pw('Qz9#ky') });
     assert.equal(res.body.outcome, 'outcome_unknown');
     await unchanged('alice');
   });

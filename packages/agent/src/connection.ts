@@ -14,6 +14,7 @@ import { z } from 'zod';
 import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
+  SEALED_ANSWERS_CAPABILITY,
   ProtocolError,
   RelayToAgentFrameSchema,
   encodeFrame,
@@ -224,7 +225,8 @@ class RelayLink {
           sig: signAuthProof(frame.nonce, frame.relayId, o.certificate, o.signingKey),
           agentVersion: o.agentVersion,
           directory: o.directoryKind,
-          capabilities: o.capabilities,
+          // This agent seals its answers whenever the cloud asks (the executor does it).
+          capabilities: { ...o.capabilities, [SEALED_ANSWERS_CAPABILITY]: true },
         });
         this.#pendingRelayId = frame.relayId;
         return;

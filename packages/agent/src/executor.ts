@@ -1,6 +1,6 @@
 /**
  * The executor: turns one sealed request from the cloud into at most one directory call and one
- * signed answer. Nothing is done unless `openRequest` accepts the request (cloud signature, this
+ * answer, sealed under the request's answer key (or signed, for a cloud that did not ask for that). Nothing is done unless `openRequest` accepts the request (cloud signature, this
  * tenant and agent, deadline, replay cache, decryption); a refusal becomes a `reject` (nothing
  * written). A directory call that throws becomes `outcome_unknown` for a write (it may have landed)
  * and `directory_unavailable` for a read. An answer is sent even after the deadline: the relay will
@@ -26,6 +26,7 @@ import {
   ReplayCache,
   openParsedRequest,
   resultData,
+  sealResponse,
   signResponse,
   type HealthData,
   type Logger,
@@ -202,10 +203,22 @@ export function createExecutor(o: ExecutorOptions): Executor {
     return result;
   };
 
-  const sign = (env: RequestEnvelope, result: OperationResult): Execution => ({
-    kind: 'response',
-    envelope: signResponse({ request: env, result, agentSigningKey: id.signingKey, now: now() }),
-  });
+  /** Sealed under the request's answer key when the cloud asked so, signed otherwise; the key is zeroed. */
+  const answer = (env: RequestEnvelope, req: OpenedRequest, result: OperationResult): Execution => {
+    if (!req.answerKey)
+      return {
+        kind: 'response',
+        envelope: signResponse({ request: env, result, agentSigningKey: id.signingKey, now: now() }),
+      };
+    try {
+      return {
+        kind: 'response',
+        envelope: sealResponse({ request: env, result, answerKey: req.answerKey, now: now() }),
+      };
+    } finally {
+      req.answerKey.fill(0);
+    }
+  };
 
   const settleDrain = () => {
     if (inFlight === 0) for (const w of drainWaiters) w();
@@ -236,7 +249,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
           message: err instanceof ProtocolError ? err.message : 'request could not be opened',
         };
       }
-      if (!accepting) return sign(env, { outcome: 'agent_unavailable', detail: 'the agent is stopping' });
+      if (!accepting) return answer(env, req, { outcome: 'agent_unavailable', detail: 'the agent is stopping' });
       inFlight++;
       const t0 = now();
       try {
@@ -247,7 +260,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
         setImmediate(() =>
           log.info('request executed', { requestId: req.requestId, op: req.op, outcome: result.outcome, ms, late }),
         );
-        return sign(env, result);
+        return answer(env, req, result);
       } finally {
         inFlight--;
         settleDrain();

@@ -9,7 +9,10 @@ import {
   privateKeyObject,
   publicKeyObject,
   sealRequest,
+  sealRequestForSealedAnswer,
+  sealResponse,
   signResponse,
+  signStatement,
   verifyResponse,
   type OperationRequest,
   type RequestEnvelope,
@@ -158,5 +161,126 @@ describe('envelope', () => {
       code(() => verifyResponse(resp, { ...expect, requestId: 'r2' })),
       'malformed_frame',
     );
+  });
+});
+
+describe('sealed answers', () => {
+  const policyRead: OperationRequest = { op: 'policy.get', params: { user: { by: 'login', value: 'alice' } } };
+  const agentKey = privateKeyObject(agentSig.privateJwk);
+  /** A request asking for a sealed answer, as the agent opens it, and the cloud's answer key. */
+  function exchange(request: OperationRequest = reset, requestId = 'r1') {
+    const { envelope, answerKey } = sealRequestForSealedAnswer({
+      request,
+      tenantId: 't1',
+      agentId: 'a1',
+      agentEncryptionKey: agentEnc.publicKey,
+      cloudSigningKey: cloudKey,
+      deadline: NOW + 10_000,
+      now: NOW,
+      requestId,
+    });
+    const opened = open(envelope);
+    assert.ok(opened.answerKey, 'the agent derives an answer key');
+    return { envelope, answerKey, opened, agentAnswerKey: opened.answerKey };
+  }
+  const expectFor = (env: RequestEnvelope, answerKey: Buffer) => ({
+    requestId: env.requestId,
+    tenantId: 't1',
+    agentId: 'a1',
+    op: env.op,
+    answerKey,
+  });
+  const refused = { outcome: 'policy_violation', reasons: ['too_short'] } as const;
+
+  it('the agent derives the same answer key; the answer opens and hides the outcome', () => {
+    const { envelope, answerKey, opened } = exchange();
+    assert.ok(opened.answerKey);
+    assert.deepEqual(opened.answerKey, answerKey);
+    const resp = sealResponse({ request: envelope, result: refused, answerKey: opened.answerKey, now: NOW });
+    const text = JSON.stringify(resp);
+    assert.ok(!text.includes('policy_violation') && !text.includes('too_short'), 'the outcome travels sealed');
+    const got = verifyResponse(JSON.parse(text), expectFor(envelope, answerKey));
+    assert.deepEqual(got.result, refused);
+    assert.equal(got.completedAt, NOW);
+  });
+
+  it('a request without a secret carries a sealed null, so every operation gets an answer key', () => {
+    const { envelope, answerKey, opened, agentAnswerKey } = exchange(policyRead);
+    assert.ok(envelope.sealed);
+    assert.equal(envelope.answer, 'sealed');
+    assert.equal(opened.secret, undefined);
+    const resp = sealResponse({
+      request: envelope,
+      result: { outcome: 'succeeded' },
+      answerKey: agentAnswerKey,
+      now: NOW,
+    });
+    assert.equal(verifyResponse(resp, expectFor(envelope, answerKey)).result.outcome, 'succeeded');
+  });
+
+  it('refuses an altered, moved, relabelled or downgraded answer', () => {
+    const { envelope, answerKey, agentAnswerKey } = exchange();
+    const resp = sealResponse({ request: envelope, result: refused, answerKey: agentAnswerKey, now: NOW });
+    const expect = expectFor(envelope, answerKey);
+    // One byte of the ciphertext flipped.
+    const ct = Buffer.from(resp.sealed.ct, 'base64url');
+    ct[0] = (ct[0] ?? 0) ^ 1;
+    assert.equal(
+      code(() => verifyResponse({ ...resp, sealed: { ...resp.sealed, ct: ct.toString('base64url') } }, expect)),
+      'bad_ciphertext',
+    );
+    // The header is bound as associated data: another agent id does not open.
+    assert.equal(
+      code(() => verifyResponse({ ...resp, agentId: 'a2' }, { ...expect, agentId: 'a2' })),
+      'bad_ciphertext',
+    );
+    // An answer sealed for another request does not open under this request's key.
+    const other = exchange(reset, 'r2');
+    const moved = sealResponse({
+      request: other.envelope,
+      result: { outcome: 'succeeded' },
+      answerKey: other.agentAnswerKey,
+      now: NOW,
+    });
+    assert.equal(
+      code(() => verifyResponse({ ...moved, requestId: 'r1' }, expect)),
+      'bad_ciphertext',
+    );
+    // A signed answer (even by the agent's own key) is refused where a sealed one was asked for.
+    const signed = signResponse({
+      request: envelope,
+      result: { outcome: 'succeeded' },
+      agentSigningKey: agentKey,
+      now: NOW,
+    });
+    assert.equal(
+      code(() => verifyResponse(signed, expect)),
+      'bad_signature',
+    );
+    // And a sealed answer is refused where a signed one was expected.
+    assert.equal(
+      code(() =>
+        verifyResponse(resp, {
+          requestId: 'r1',
+          tenantId: 't1',
+          agentId: 'a1',
+          op: 'password.reset',
+          agentVerifyKey: publicKeyObject('Ed25519', agentSig.publicKey),
+        }),
+      ),
+      'bad_signature',
+    );
+  });
+
+  it('refuses requests whose answer and seal do not agree', () => {
+    const { envelope } = exchange(policyRead);
+    const unsealed = { ...envelope };
+    delete (unsealed as { sealed?: unknown }).sealed;
+    // The relay cannot strip the seal (the signature covers it) ...
+    assert.equal(refusal(unsealed), 'bad_signature');
+    // ... and the cloud never signs a sealed secret for an operation without one unless it asks for the answer sealed.
+    const { answer: _a, sig: _s, ...header } = envelope;
+    const resigned = { ...header, sig: signStatement('request', header, cloudKey) };
+    assert.equal(refusal(resigned), 'invalid_params');
   });
 });

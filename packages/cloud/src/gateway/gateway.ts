@@ -2,8 +2,9 @@
  * The sending gateway: the one way the cloud talks to a tenant's agents. Given a tenant and an
  * operation, it picks a connected agent the store knows (presence from the relay, checked against
  * the registered, non-revoked agents of that tenant), seals the secret to that agent's key, signs
- * the request with the cloud key, sends it through the relay with a deadline, checks the answer
- * and returns one outcome. It knows nothing of audit records or users: the writeback service
+ * the request with the cloud key, sends it through the relay with a deadline, opens the answer
+ * (sealed under the request's answer key for agents announcing `sealedAnswers`, signed by the
+ * agent's key otherwise) and returns one outcome. It knows nothing of audit records or users: the writeback service
  * (audited writes) and the sync engine (unaudited reads) both sit on top of it.
  *
  * Failover rules (nothing may be reported as done unless the agent answered it):
@@ -26,7 +27,9 @@ import {
   EphemeralPool,
   OPERATION_SCHEMAS,
   publicKeyObject,
+  SEALED_ANSWERS_CAPABILITY,
   sealRequest,
+  sealRequestForSealedAnswer,
   verifyParsedResponse,
   type Logger,
   type OperationRequest,
@@ -202,11 +205,13 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     }
     let sent = false;
     let lastAgent: string | null = null;
-    for (const { agent } of list) {
+    for (const { agent, presence } of list) {
       if (now() >= deadline) break;
       let envelope: RequestEnvelope;
+      // The agent seals its answer under a key only it and this process know, when it can.
+      let answerKey: Buffer | undefined;
       try {
-        envelope = sealRequest({
+        const sealOptions = {
           request,
           tenantId,
           agentId: agent.id,
@@ -216,7 +221,10 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           now: now(),
           requestId,
           ephemeral,
-        });
+        };
+        if (presence.capabilities[SEALED_ANSWERS_CAPABILITY] === true)
+          ({ envelope, answerKey } = sealRequestForSealedAnswer(sealOptions));
+        else envelope = sealRequest(sealOptions);
       } catch (err) {
         log.error('could not seal a request for an agent; trying the next', { requestId, agentId: agent.id, err });
         tried.push({ agentId: agent.id, answer: 'not_sealed' });
@@ -225,17 +233,18 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
       lastAgent = agent.id;
       const answer = await transmit(envelope);
       tried.push({ agentId: agent.id, answer: answer.kind });
+      if (answer.kind !== 'response') answerKey?.fill(0);
       switch (answer.kind) {
         case 'response': {
           try {
-            const env = verifyParsedResponse(answer.envelope, {
+            const verified = verifyParsedResponse(answer.envelope, {
               requestId,
               tenantId,
               agentId: agent.id,
               op: request.op,
-              agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey),
+              ...(answerKey ? { answerKey } : { agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) }),
             });
-            return { requestId, result: env.result, agentId: agent.id };
+            return { requestId, result: verified.result, agentId: agent.id };
           } catch (err) {
             log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
             if (writes)
@@ -247,6 +256,8 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
               };
             sent = true;
             continue;
+          } finally {
+            answerKey?.fill(0);
           }
         }
         case 'rejected':
