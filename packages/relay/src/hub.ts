@@ -77,6 +77,8 @@ export interface RelayHub {
   send(envelope: RequestEnvelope): Promise<RelayAnswer>;
   /** Connected agents on this hub (of one tenant when given), healthiest first. */
   presence(tenantId?: string): AgentPresence[];
+  /** How many agents this hub holds (cheap: no list is built). */
+  agentCount(): number;
   /** Whether this hub holds at least one authenticated connection of the agent. */
   holds(agentId: string): boolean;
   /** Close every connection of the agent with `agent_revoked` and refuse it from now on. Returns how many were closed. */
@@ -213,6 +215,7 @@ export function createRelayHub(options: RelayHubOptions): RelayHub {
     },
     send,
     presence,
+    agentCount: () => registry.agentCount(),
     holds: (agentId) => registry.holds(agentId),
     revoke,
     onPresence: (listener) => registry.onPresence(listener),

@@ -15,9 +15,12 @@ export {
   createNatsGate,
   serveAgentGate,
   agentRequestSubject,
+  tenantPresenceSubject,
   AgentPresenceSchema,
   RelayAnswerSchema,
   type NatsBridge,
+  type PublishFailures,
+  type PublishKind,
   type NatsRelayClientOptions,
   type NatsSubjectOptions,
 } from './nats.js';

@@ -17,6 +17,9 @@ import { useStderrLogging } from './log-sink.js';
 import { createNatsGate, startNatsBridge } from './nats.js';
 import { createNatsLink } from './nats-link.js';
 
+/** A failed presence publish keeps /healthz red this long (the clouds may not hear this node's agents). */
+const PRESENCE_FAILURE_RED_MS = 30_000;
+
 async function main(): Promise<void> {
   useStderrLogging(process.env);
   const log = createLogger({ name: 'relay' });
@@ -48,19 +51,27 @@ async function main(): Promise<void> {
 
   const onRequest: Parameters<typeof createHttpServer>[1] = (req, res) => {
     if (req.url === '/healthz') {
-      // Ready only while NATS is reachable: without it no cloud node can reach the agents held here.
-      const agents = hub.presence();
+      // Ready only while NATS is reachable and this node's presence answers get out: without
+      // either, no cloud node can reach the agents held here. Failed publishes are shown either
+      // way (an agent answer too large for NATS is counted, but is that request's fate only).
       const nats = link.state();
-      const up = nats.status === 'up';
+      const failures = bridge.publishFailures();
+      const presenceFailing =
+        failures.lastPresenceFailureAt !== null &&
+        Date.now() - failures.lastPresenceFailureAt < PRESENCE_FAILURE_RED_MS;
+      const up = nats.status === 'up' && !presenceFailing;
       res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(
         JSON.stringify({
           ok: up,
           relayId: hub.relayId,
-          agents: agents.length,
+          agents: hub.agentCount(),
           nats: {
             status: nats.status,
             since: nats.since,
             ...(nats.status === 'down' ? { attempts: nats.attempts } : {}),
+            publishErrors: failures.count,
+            lastPublishError: failures.last,
+            presence: presenceFailing ? 'failing' : 'ok',
           },
         }),
       );

@@ -2,9 +2,13 @@
  * Several relay nodes over NATS. Each node holding an agent's connection subscribes (in one queue
  * group, so exactly one node takes a request) to that agent's request subject; the cloud sends a
  * request with NATS request/reply, where "no responders" means no node holds the agent. Presence is
- * asked on `<prefix>.presence` and each node's answer kept per node by the client (a late answer
- * never empties the list); nodes announce changes on `<prefix>.presence.changed` so clients ask
- * again at once. Revocations are broadcast on
+ * asked per tenant on `<prefix>.presence.tenant.<tenant id>` (each node answers with that tenant's
+ * agents only, in parts of at most half NATS's max_payload, so no message grows with the fleet),
+ * all agents on `<prefix>.presence` (in parts), and the roster of nodes on `<prefix>.presence.relays`;
+ * each node's answer is kept per node by the client (a late answer never empties the list). Nodes
+ * announce changes on `<prefix>.presence.changed` so clients ask again at once. Every publish of a
+ * node is guarded: a failure is logged, counted for its /healthz and never thrown into NATS's
+ * reader. Revocations are broadcast on
  * `<prefix>.control.revoke`; the cloud answers the agent gate on `<prefix>.control.agent-allowed`.
  *
  * Everything that arrives over NATS is parsed with a schema: a NATS account is not a trust root.
@@ -24,7 +28,7 @@ import { timeLeft } from './deadline.js';
 import { RelayError } from './errors.js';
 import type { RelayHub } from './hub.js';
 import { createNatsLink, type NatsLink } from './nats-link.js';
-import { mergePresence, sortPresence } from './presence.js';
+import { mergePresence, presenceParts, sortPresence } from './presence.js';
 
 const sc = StringCodec();
 const Id = z
@@ -47,8 +51,6 @@ export const AgentPresenceSchema = z.object({
   rttMs: z.number().nonnegative().nullable(),
   inFlight: z.number().int().nonnegative(),
 });
-
-const PresenceReplySchema = z.object({ relayId: Id, agents: z.array(AgentPresenceSchema) });
 
 export const RelayAnswerSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('response'), envelope: ResponseEnvelopeSchema }),
@@ -100,14 +102,36 @@ const natsCode = (err: unknown): string | undefined => (err instanceof NatsError
 
 const encode = (value: unknown): Uint8Array => sc.encode(JSON.stringify(value));
 
+/** What this node's NATS publishes that failed (an answer, a presence part, an announcement). */
+export interface PublishFailures {
+  /** Failed publishes since the start. */
+  count: number;
+  /** The last one: when, what it was for, NATS's code (e.g. MAX_PAYLOAD_EXCEEDED). */
+  last: { at: number; what: PublishKind; code: string } | null;
+  /** When a presence answer or an announcement last failed (the relay's agents are then unheard). */
+  lastPresenceFailureAt: number | null;
+}
+
+/** What a publish was for, in logs and health. */
+export type PublishKind = 'answer' | 'presence' | 'presence-changed' | 'revoke-ack';
+
 export interface NatsBridge {
   /** Unsubscribe everything this node subscribed (the hub and the NATS connection stay open). */
   stop(): Promise<void>;
+  /** Publishes that failed, for the node's health (never thrown into NATS's reader). */
+  publishFailures(): PublishFailures;
 }
+
+/** A failure kind is logged at its first occurrence, then at most once per this many ms, with the count. */
+const PUBLISH_LOG_EVERY_MS = 30_000;
+/** Presence parts never exceed this, whatever NATS allows (a large message delays every other on the link). */
+const MAX_PRESENCE_PART_BYTES = 256 * 1024;
 
 /**
  * Make a hub reachable by every cloud node through NATS: requests for agents it holds, presence
- * scatter requests and revocations.
+ * questions (per tenant, all agents, and the roster) and revocations. Every publish goes through
+ * one guard: an error (payload over NATS's max_payload, connection closed) is logged, counted for
+ * health and never thrown into NATS's reader, so one failure cannot silence the node.
  */
 export function startNatsBridge(
   hub: RelayHub,
@@ -118,12 +142,61 @@ export function startNatsBridge(
     link?: NatsLink;
     /** Awaited before each presence answer (tests: a relay that answers late). */
     beforePresenceReply?: () => Promise<void> | void;
+    now?: () => number;
   } = {},
 ): NatsBridge {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'startNatsBridge');
   const log = (options.log ?? createLogger({ name: 'relay-nats' })).child({ relayId: hub.relayId });
+  const now = options.now ?? Date.now;
   const agentSubs = new Map<string, Subscription>();
   let stopped = false;
+  let answerSeq = 0;
+  const failures: PublishFailures = { count: 0, last: null, lastPresenceFailureAt: null };
+  const logged = new Map<PublishKind, { at: number; suppressed: number }>();
+
+  /** Publish, or count, log and return false: never throws. */
+  const publish = (what: PublishKind, subject: string | undefined, data: Uint8Array | string): boolean => {
+    if (!subject) return false;
+    try {
+      nc.publish(subject, typeof data === 'string' ? sc.encode(data) : data);
+      return true;
+    } catch (err) {
+      const t = now();
+      const code = natsCode(err) ?? (err instanceof Error ? err.name : 'error');
+      failures.count++;
+      failures.last = { at: t, what, code };
+      if (what !== 'answer') failures.lastPresenceFailureAt = t;
+      const seen = logged.get(what);
+      if (!seen || t - seen.at >= PUBLISH_LOG_EVERY_MS) {
+        log.error('NATS publish failed', {
+          what,
+          code,
+          bytes: data.length,
+          ...(seen?.suppressed ? { alsoFailedSinceLastLine: seen.suppressed } : {}),
+          err,
+        });
+        logged.set(what, { at: t, suppressed: 0 });
+      } else seen.suppressed++;
+      return false;
+    }
+  };
+
+  /** The largest presence message: half of what the server accepts, so headers and growth never tip it over. */
+  const partBudget = () =>
+    Math.max(1_024, Math.min(MAX_PRESENCE_PART_BYTES, Math.floor((nc.info?.max_payload ?? 1_048_576) / 2)));
+
+  /** Answer a presence question with `agents`, in as many parts as it takes. */
+  const answerPresence = (reply: string | undefined, tenantId: string | null, agents: AgentPresence[]) => {
+    const header = { kind: 'list', relayId: hub.relayId, tenantId, answerId: `${hub.relayId}:${++answerSeq}` };
+    for (const part of presenceParts(header, agents, partBudget())) if (!publish('presence', reply, part)) return;
+  };
+
+  const onPresenceQuestion = (answer: (msg: Msg) => void) => (err: Error | null, msg: Msg) => {
+    if (err) return log.warn('presence subscription error', { err });
+    void Promise.resolve(options.beforePresenceReply?.())
+      .then(() => answer(msg))
+      .catch((e: unknown) => log.error('answering a presence question failed', { err: e }));
+  };
 
   const onRequest = (agentId: string) => (err: Error | null, msg: Msg) => {
     if (err) return log.warn('agent request subscription error', { agentId, err });
@@ -135,7 +208,11 @@ export function startNatsBridge(
       else if (env.agentId !== agentId)
         answer = { kind: 'rejected', code: 'wrong_agent', message: 'envelope is for another agent than its subject' };
       else answer = await hub.send(env);
-      if (!msg.respond(encode(answer))) log.warn('request over NATS had no reply subject', { agentId });
+      if (!msg.reply) return log.warn('request over NATS had no reply subject', { agentId });
+      // An answer NATS refuses (larger than max_payload) still ends the request now, truthfully:
+      // the agent acted, its answer cannot travel, so its fate is unknown to the cloud.
+      if (!publish('answer', msg.reply, encode(answer)) && answer.kind === 'response')
+        publish('answer', msg.reply, encode({ kind: 'lost' } satisfies RelayAnswer));
     })().catch((e: unknown) => log.error('answering a NATS request failed', { agentId, err: e }));
   };
 
@@ -158,28 +235,44 @@ export function startNatsBridge(
     if (e.type === 'connected') hold(e.agentId);
     else if (e.connections === 0) release(e.agentId);
     if (!stopped)
-      nc.publish(
+      publish(
+        'presence-changed',
         `${prefix}.presence.changed`,
         encode({ relayId: hub.relayId, type: e.type, agentId: e.agentId, tenantId: e.tenantId }),
       );
   });
   for (const p of hub.presence()) hold(p.agentId);
 
-  const presenceSub = nc.subscribe(`${prefix}.presence`, {
-    callback: (err, msg) => {
-      if (err) return log.warn('presence subscription error', { err });
-      void Promise.resolve(options.beforePresenceReply?.())
-        .then(() => msg.respond(encode({ relayId: hub.relayId, agents: hub.presence() })))
-        .catch((e: unknown) => log.error('answering a presence question failed', { err: e }));
-    },
+  // One tenant's agents: what a cloud asks before routing a request (the answer grows with the tenant, not the fleet).
+  const tenantSub = nc.subscribe(`${prefix}.presence.tenant.*`, {
+    callback: onPresenceQuestion((msg) => {
+      const token = msg.subject.slice(`${prefix}.presence.tenant.`.length);
+      const tenantId = token.replaceAll('%2E', '.');
+      if (!Id.safeParse(tenantId).success) return log.warn('presence question for a malformed tenant id ignored');
+      answerPresence(msg.reply, tenantId, hub.presence(tenantId));
+    }),
+  });
+  // Every agent (health counts, the clouds' periodic last-seen), in parts.
+  const allSub = nc.subscribe(`${prefix}.presence`, {
+    callback: onPresenceQuestion((msg) => answerPresence(msg.reply, null, hub.presence())),
+  });
+  // Who is there and how many agents each holds: the clouds' roster, asked every second (a few bytes).
+  const rosterSub = nc.subscribe(`${prefix}.presence.relays`, {
+    callback: onPresenceQuestion((msg) =>
+      publish('presence', msg.reply, encode({ kind: 'roster', relayId: hub.relayId, agents: hub.agentCount() })),
+    ),
   });
   const revokeSub = nc.subscribe(`${prefix}.control.revoke`, {
     callback: (err, msg) => {
       if (err) return log.warn('revoke subscription error', { err });
       const body = parseJson(msg.data, RevokeSchema);
       if (!body) return log.warn('malformed revocation ignored');
-      const closed = hub.revoke(body.agentId);
-      if (msg.reply) msg.respond(encode({ relayId: hub.relayId, closed }));
+      try {
+        const closed = hub.revoke(body.agentId);
+        if (msg.reply) publish('revoke-ack', msg.reply, encode({ relayId: hub.relayId, closed }));
+      } catch (e) {
+        log.error('revoking an agent failed', { agentId: body.agentId, err: e });
+      }
     },
   });
 
@@ -189,21 +282,24 @@ export function startNatsBridge(
       stopped = true;
       offPresence();
       for (const id of [...agentSubs.keys()]) release(id);
-      presenceSub.unsubscribe();
-      revokeSub.unsubscribe();
+      for (const sub of [tenantSub, allSub, rosterSub, revokeSub]) sub.unsubscribe();
       if (!nc.isClosed() && (options.link?.isUp() ?? true)) await nc.flush();
     },
+    publishFailures: () => ({ ...failures, last: failures.last ? { ...failures.last } : null }),
   };
 }
 
 export interface NatsRelayClientOptions extends NatsSubjectOptions {
   /**
    * How long a presence question waits for relays that have not answered yet (it ends sooner
-   * once every relay heard from before has answered). Default 100 ms. A late answer is not lost:
+   * once every relay of the roster has answered). Default 100 ms. A late answer is not lost:
    * it is kept whenever it arrives.
    */
   presenceWindowMs?: number;
-  /** Background presence refresh interval; listAgents answers from what relays said. Default 1 000 ms. */
+  /**
+   * The roster (which relays are there, how many agents each holds) is asked this often, and a
+   * tenant's presence older than this is asked again in the background when next used. Default 1 000 ms.
+   */
   refreshMs?: number;
   /** Extra wait past the deadline for the node's own `timeout` answer. Default 250 ms. */
   graceMs?: number;
@@ -211,7 +307,7 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
   forgetRelayMs?: number;
   /**
    * When nothing is known of a tenant's agents, listAgents asks again and waits up to this long
-   * for the next relay's answer before saying none (a relay answering late, a node just started).
+   * for the relays to answer before saying none (a relay answering late, a node just started).
    * Default 1 000 ms.
    */
   emptyWaitMs?: number;
@@ -221,20 +317,64 @@ export interface NatsRelayClientOptions extends NatsSubjectOptions {
   now?: () => number;
 }
 
-/** What one relay last said it holds, and when. */
+/** What one relay last said it holds (of one tenant, or of all), and when. */
 interface HeardRelay {
   answeredAt: number;
   agents: AgentPresence[];
 }
 
+/** The presence of one scope (a tenant, or every agent) as the relays last told it. */
+interface View {
+  byRelay: Map<string, HeardRelay>;
+  merged: AgentPresence[] | null;
+  /** When it was last asked (0: never). */
+  askedAt: number;
+  /** A relay announced a change since: ask before answering. */
+  dirty: boolean;
+  usedAt: number;
+  asking: Promise<void> | null;
+  /** The question in progress: who answered in full; how to end it early. */
+  round: { answered: Set<string>; end: () => void } | null;
+  /** Called on every complete answer (waits for an empty tenant). */
+  waiters: Set<() => void>;
+}
+
+/** A tenant's view not used for this long is dropped (the next use asks again). */
+const DROP_UNUSED_VIEW_MS = 10 * 60_000;
+/** Parts of an answer not completed within this long are dropped. */
+const PART_TIMEOUT_MS = 30_000;
+
+const PresenceListPartSchema = z.object({
+  kind: z.literal('list'),
+  relayId: Id,
+  tenantId: Id.nullable(),
+  answerId: z.string().min(1).max(200),
+  part: z.number().int().nonnegative(),
+  parts: z.number().int().positive().max(100_000),
+  agents: z.array(AgentPresenceSchema),
+});
+const RosterReplySchema = z.object({ kind: z.literal('roster'), relayId: Id, agents: z.number().int().nonnegative() });
+const PresenceReplySchema = z.discriminatedUnion('kind', [PresenceListPartSchema, RosterReplySchema]);
+const PresenceChangedSchema = z.object({ relayId: Id, tenantId: Id, agentId: Id });
+
+/** The subject a tenant's presence question travels on ('.' escaped, as in agent subjects). */
+export function tenantPresenceSubject(prefix: string, tenantId: string): string {
+  return `${prefix}.presence.tenant.${tenantId.replaceAll('.', '%2E')}`;
+}
+
 /**
- * A RelayClient for a cloud node talking to relay nodes over NATS. Presence is what each relay
- * last said, kept per relay: a relay that answers a presence question late keeps its agents (its
- * answer is taken whenever it arrives, on a reply subject of this client), so a slow answer never
- * empties the list (stale-but-known beats empty: a wrong guess costs one NATS "no responders",
- * and the gateway fails over). An agent leaves the list when its relay's next answer omits it,
- * when a request for it finds no responder anywhere, or when its relay has not answered for
- * `forgetRelayMs`. listAgents only waits (up to one window) on first use or after a change.
+ * A RelayClient for a cloud node talking to relay nodes over NATS. Presence is asked per tenant
+ * (`<prefix>.presence.tenant.<id>`): each relay answers with that tenant's agents only, in parts
+ * when large, so no message grows with the fleet (issue 11 item 2). What each relay said is kept
+ * per tenant and per relay: a relay that answers late keeps its agents (its answer is taken
+ * whenever it arrives, on a reply subject of this client), so a slow answer never empties the
+ * list (stale-but-known beats empty: a wrong guess costs one NATS "no responders", and the
+ * gateway fails over). A tenant is asked on first use and after a relay announced a change of
+ * it; otherwise its list is answered at once and asked again in the background once older than
+ * `refreshMs`. The roster (`<prefix>.presence.relays`: each relay's id and agent count, a few
+ * bytes) is asked every `refreshMs`: it says whom a question waits for, and a relay silent for
+ * `forgetRelayMs` is forgotten with its agents. `allAgents` asks every relay for everything
+ * (`<prefix>.presence`, in parts) at most once per `refreshMs` unless something changed.
  * While the NATS link is down nothing is asked and requests fail at once as `unavailable`.
  */
 export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClientOptions = {}): RelayClient {
@@ -257,24 +397,41 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       own.watch(nc);
       return own;
     })();
-  const relays = new Map<string, HeardRelay>();
-  let merged: AgentPresence[] | null = null;
-  let primed = false;
-  let dirty = true;
-  let refreshing: Promise<void> | null = null;
-  /** The question in progress: who is expected, who answered, how to end it early. */
-  let round: { expected: Set<string>; answered: Set<string>; end: () => void } | null = null;
+  /** The roster: every relay heard from (any answer), when, and how many agents it holds. */
+  const relays = new Map<string, { heardAt: number; agents: number }>();
+  const tenants = new Map<string, View>();
+  const everyone = newView();
+  /** Answers arriving in parts: relay + scope → the parts so far. */
+  const assembling = new Map<string, { answerId: string; parts: AgentPresence[][]; got: number; startedAt: number }>();
   let closed = false;
-  /** Who waits for the next presence answer of any relay. */
-  const answerWaiters = new Set<() => void>();
+  let rosterRound: Promise<void> | null = null;
 
-  const changed = () => {
-    merged = null;
+  function newView(): View {
+    return {
+      byRelay: new Map(),
+      merged: null,
+      askedAt: 0,
+      dirty: false,
+      usedAt: now(),
+      asking: null,
+      round: null,
+      waiters: new Set(),
+    };
+  }
+  const viewOf = (tenantId: string): View => {
+    let view = tenants.get(tenantId);
+    if (!view) {
+      view = newView();
+      tenants.set(tenantId, view);
+    }
+    view.usedAt = now();
+    return view;
   };
-  const known = (): AgentPresence[] => {
-    if (merged) return merged;
+
+  const known = (view: View): AgentPresence[] => {
+    if (view.merged) return view.merged;
     const byAgent = new Map<string, AgentPresence>();
-    for (const heard of relays.values()) {
+    for (const heard of view.byRelay.values()) {
       for (const p of heard.agents) {
         const q: AgentPresence = { ...p, reportedAt: heard.answeredAt };
         const prior = byAgent.get(p.agentId);
@@ -284,8 +441,20 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         );
       }
     }
-    merged = sortPresence([...byAgent.values()]);
-    return merged;
+    view.merged = sortPresence([...byAgent.values()]);
+    return view.merged;
+  };
+
+  /** A relay's complete answer for one view. */
+  const heardList = (view: View, relayId: string, agents: AgentPresence[]) => {
+    view.byRelay.set(relayId, { answeredAt: now(), agents });
+    view.merged = null;
+    for (const w of [...view.waiters]) w();
+    const round = view.round;
+    if (round) {
+      round.answered.add(relayId);
+      if ([...relays.keys()].every((r) => round.answered.has(r))) round.end();
+    }
   };
 
   const inbox = createInbox();
@@ -294,127 +463,198 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       if (err) return log.warn('presence reply subscription error', { err });
       const body = parseJson(msg.data, PresenceReplySchema);
       if (!body) return log.warn('malformed presence reply ignored');
-      relays.set(body.relayId, { answeredAt: now(), agents: body.agents });
-      changed();
-      for (const w of [...answerWaiters]) w();
-      if (round) {
-        round.answered.add(body.relayId);
-        if (round.expected.size > 0 && [...round.expected].every((r) => round?.answered.has(r))) round.end();
+      const t = now();
+      if (body.kind === 'roster') {
+        relays.set(body.relayId, { heardAt: t, agents: body.agents });
+        return;
       }
+      const roster = relays.get(body.relayId);
+      relays.set(body.relayId, { heardAt: t, agents: roster?.agents ?? 0 });
+      const view = body.tenantId === null ? everyone : tenants.get(body.tenantId);
+      if (!view) return; // a tenant dropped meanwhile
+      let agents = body.agents;
+      if (body.parts > 1) {
+        const key = `${body.relayId}\n${body.tenantId ?? ''}`;
+        let pending = assembling.get(key);
+        if (!pending || pending.answerId !== body.answerId) {
+          // A newer answer replaces an unfinished older one.
+          pending = { answerId: body.answerId, parts: new Array(body.parts), got: 0, startedAt: t };
+          assembling.set(key, pending);
+        }
+        if (body.part >= pending.parts.length || pending.parts[body.part]) return;
+        pending.parts[body.part] = body.agents;
+        pending.got++;
+        if (pending.got < pending.parts.length) return;
+        assembling.delete(key);
+        agents = pending.parts.flat();
+      }
+      if (body.tenantId !== null && agents.some((p) => p.tenantId !== body.tenantId))
+        return log.warn('presence answer lists agents of another tenant; ignored', { relayId: body.relayId });
+      heardList(view, body.relayId, agents);
     },
   });
 
-  /** One presence question: ends after the window, or once every relay heard from before has answered. */
-  const ask = (): Promise<void> =>
-    new Promise<void>((resolve) => {
+  /** One question: ends after the window, or once every relay of the roster has answered in full. */
+  const ask = (view: View, subject: string): Promise<void> => {
+    if (view.asking) return view.asking;
+    view.dirty = false;
+    view.askedAt = now();
+    view.asking = new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const end = () => {
         clearTimeout(timer);
-        if (round?.end === end) round = null;
-        const t = now();
-        for (const [relayId, heard] of relays) {
-          if (t - heard.answeredAt > forgetRelayMs) {
-            log.warn('relay forgotten: no presence answer', { relayId, silentForMs: t - heard.answeredAt });
-            relays.delete(relayId);
-            changed();
-          }
-        }
+        if (view.round?.end === end) view.round = null;
+        view.asking = null;
         resolve();
       };
-      round = { expected: new Set(relays.keys()), answered: new Set(), end };
+      view.round = { answered: new Set(), end };
       timer = setTimeout(end, windowMs);
       try {
-        nc.publish(`${prefix}.presence`, undefined, { reply: inbox });
+        nc.publish(subject, undefined, { reply: inbox });
       } catch (err) {
-        dirty = true;
+        view.dirty = true;
         log.warn('presence question could not be sent', { err });
         end();
       }
     });
+    return view.asking;
+  };
+  const askTenant = (tenantId: string, view: View) => ask(view, tenantPresenceSubject(prefix, tenantId));
 
-  const refresh = (): Promise<void> => {
-    if (!refreshing) {
-      dirty = false;
-      primed = true;
-      refreshing = ask().finally(() => {
-        refreshing = null;
-      });
-    }
-    return refreshing;
+  /** The roster, and the housekeeping that goes with it: forget silent relays, drop unused views, stale parts. */
+  const askRoster = (): Promise<void> => {
+    if (rosterRound) return rosterRound;
+    rosterRound = new Promise<void>((resolve) => {
+      try {
+        nc.publish(`${prefix}.presence.relays`, undefined, { reply: inbox });
+      } catch (err) {
+        log.warn('presence roster question could not be sent', { err });
+      }
+      setTimeout(resolve, windowMs);
+    }).finally(() => {
+      rosterRound = null;
+      housekeeping();
+    });
+    return rosterRound;
   };
 
-  const current = async (): Promise<AgentPresence[]> => {
-    if (closed) return [];
-    if (link.isUp() && (!primed || dirty)) await refresh();
-    return known();
+  const housekeeping = () => {
+    const t = now();
+    for (const [relayId, heard] of relays) {
+      if (t - heard.heardAt <= forgetRelayMs) continue;
+      log.warn('relay forgotten: no presence answer', { relayId, silentForMs: t - heard.heardAt });
+      relays.delete(relayId);
+      for (const view of [everyone, ...tenants.values()]) {
+        if (view.byRelay.delete(relayId)) view.merged = null;
+      }
+    }
+    for (const [tenantId, view] of tenants) {
+      if (t - view.usedAt > DROP_UNUSED_VIEW_MS && !view.asking && view.waiters.size === 0) tenants.delete(tenantId);
+    }
+    for (const [key, pending] of assembling) if (t - pending.startedAt > PART_TIMEOUT_MS) assembling.delete(key);
   };
 
   /** No node subscribes to the agent's subject: it is connected nowhere, whatever a relay said before. */
-  const forgetAgent = (agentId: string) => {
-    for (const heard of relays.values()) {
-      const rest = heard.agents.filter((p) => p.agentId !== agentId);
-      if (rest.length !== heard.agents.length) {
-        heard.agents = rest;
-        changed();
+  const forgetAgent = (agentId: string, tenantId?: string) => {
+    const views = tenantId === undefined ? [everyone, ...tenants.values()] : [everyone, tenants.get(tenantId)];
+    for (const view of views) {
+      if (!view) continue;
+      for (const heard of view.byRelay.values()) {
+        const rest = heard.agents.filter((p) => p.agentId !== agentId);
+        if (rest.length !== heard.agents.length) {
+          heard.agents = rest;
+          view.merged = null;
+          view.dirty = true;
+        }
       }
     }
   };
 
+  /** Everything may have changed (a change we could not read, the link back): ask before the next answer. */
+  const allDirty = () => {
+    everyone.dirty = true;
+    for (const view of tenants.values()) view.dirty = true;
+  };
+
   const changedSub = nc.subscribe(`${prefix}.presence.changed`, {
-    callback: () => {
-      dirty = true;
-      if (link.isUp()) void refresh();
+    callback: (err, msg) => {
+      if (err) return log.warn('presence change subscription error', { err });
+      everyone.dirty = true;
+      const body = parseJson(msg.data, PresenceChangedSchema);
+      if (!body) return allDirty();
+      const view = tenants.get(body.tenantId);
+      if (!view) return;
+      view.dirty = true;
+      // A tenant in use is asked at once, so its next request does not wait for the answer.
+      if (link.isUp() && now() - view.usedAt < forgetRelayMs) void askTenant(body.tenantId, view);
     },
   });
   const offLink = link.onChange((state) => {
     if (state.status !== 'up') return;
-    dirty = true;
-    void refresh();
+    allDirty();
+    void askRoster();
   });
   const timer = setInterval(() => {
-    if (link.isUp()) void refresh();
+    if (link.isUp()) void askRoster();
+    else housekeeping();
   }, refreshMs);
   timer.unref();
+  if (link.isUp()) void askRoster();
 
-  const ofTenant = (list: AgentPresence[], tenantId: string) => list.filter((p) => p.tenantId === tenantId);
+  /** The tenant's list, asking first when never asked or changed since; a list older than refreshMs is asked again in the background. */
+  const current = async (tenantId: string, view: View): Promise<AgentPresence[]> => {
+    if (closed) return [];
+    if (link.isUp()) {
+      if (view.askedAt === 0 || view.dirty) await askTenant(tenantId, view);
+      else if (now() - view.askedAt > refreshMs) void askTenant(tenantId, view);
+    }
+    return known(view);
+  };
 
   /**
-   * Ask again and wait, at most `emptyWaitMs`, until the tenant has an agent or every relay
-   * heard from before has answered again (at least one answer).
+   * Ask again and wait, at most `emptyWaitMs`, until the tenant has an agent or every relay of
+   * the roster has answered it again (at least one answer).
    */
-  const waitForTenant = (tenantId: string): Promise<void> =>
+  const waitForTenant = (tenantId: string, view: View): Promise<void> =>
     new Promise<void>((resolve) => {
       const since = now();
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
         clearTimeout(timer);
-        answerWaiters.delete(check);
+        view.waiters.delete(check);
         resolve();
       };
       const check = () => {
-        const heard = [...relays.values()];
+        const answered = (relayId: string) => (view.byRelay.get(relayId)?.answeredAt ?? -1) >= since;
         if (
           closed ||
-          ofTenant(known(), tenantId).length > 0 ||
-          (heard.length > 0 && heard.every((h) => h.answeredAt >= since))
+          known(view).length > 0 ||
+          (relays.size > 0 && [...relays.keys()].every(answered)) ||
+          (relays.size === 0 && [...view.byRelay.keys()].some(answered))
         )
           done();
       };
       timer = setTimeout(done, emptyWaitMs);
-      answerWaiters.add(check);
-      dirty = true;
-      void refresh();
+      view.waiters.add(check);
+      view.dirty = true;
+      void askTenant(tenantId, view);
     });
 
   return {
     async listAgents(tenantId) {
-      const list = ofTenant(await current(), tenantId);
+      const view = viewOf(tenantId);
+      const list = await current(tenantId, view);
       // Empty is the one answer a late relay can make wrong: before saying it, give the relays one more chance.
       if (list.length > 0 || closed || !link.isUp() || emptyWaitMs === 0) return list;
-      await waitForTenant(tenantId);
-      return ofTenant(known(), tenantId);
+      await waitForTenant(tenantId, view);
+      return known(view);
     },
-    allAgents: current,
+    async allAgents() {
+      if (closed) return [];
+      if (link.isUp() && (everyone.askedAt === 0 || everyone.dirty || now() - everyone.askedAt > refreshMs))
+        await ask(everyone, `${prefix}.presence`);
+      return known(everyone);
+    },
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
       // A request published while the link is down would wait in nats.js's buffer until the
       // deadline: say at once that nothing can take it (nothing was sent).
@@ -428,8 +668,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         });
       } catch (err) {
         if (natsCode(err) === ErrorCode.NoResponders) {
-          forgetAgent(envelope.agentId);
-          dirty = true;
+          forgetAgent(envelope.agentId, envelope.tenantId);
           return { kind: 'unavailable' };
         }
         if (natsCode(err) === ErrorCode.Timeout) return { kind: 'timeout' };
@@ -442,7 +681,10 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         log.error('malformed answer from a relay node', { requestId: envelope.requestId });
         return { kind: 'lost' };
       }
-      if (answer.kind === 'unavailable') dirty = true;
+      if (answer.kind === 'unavailable') {
+        const view = tenants.get(envelope.tenantId);
+        if (view) view.dirty = true;
+      }
       return answer;
     },
     async revoke(agentId: string) {
@@ -452,7 +694,6 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       if (link.isUp()) await nc.flush();
       else log.warn('NATS link down: the revocation reaches the relays when it is back', { agentId });
       forgetAgent(agentId);
-      dirty = true;
     },
     health() {
       const state = link.state();
@@ -462,8 +703,8 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         reconnectAttempts: state.status === 'down' ? state.attempts : 0,
         relays: [...relays].map(([relayId, heard]) => ({
           relayId,
-          answeredAt: heard.answeredAt,
-          agents: heard.agents.length,
+          answeredAt: heard.heardAt,
+          agents: heard.agents,
         })),
       };
     },
@@ -472,8 +713,10 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       closed = true;
       clearInterval(timer);
       offLink();
-      round?.end();
-      for (const w of [...answerWaiters]) w();
+      for (const view of [everyone, ...tenants.values()]) {
+        view.round?.end();
+        for (const w of [...view.waiters]) w();
+      }
       changedSub.unsubscribe();
       replySub.unsubscribe();
       if (!nc.isClosed() && link.isUp()) await nc.flush();

@@ -33,3 +33,37 @@ export function mergePresence(a: AgentPresence, b: AgentPresence): AgentPresence
     inFlight: a.inFlight + b.inFlight,
   };
 }
+
+/**
+ * One presence answer cut into messages of at most about `budgetBytes` each, so an answer never
+ * grows with the fleet in one NATS message (issue 11 item 2: one message listing every agent
+ * exceeded NATS's max_payload at ~2,600 agents, and the relay stopped being heard). Each message
+ * is `header` plus `part`, `parts` and its `agents`; an empty list is one message. An agent whose
+ * own entry exceeds the budget still gets a message of its own (its publish may then fail, and
+ * is counted).
+ */
+export function presenceParts(
+  header: Record<string, unknown>,
+  agents: readonly AgentPresence[],
+  budgetBytes: number,
+): string[] {
+  const groups: string[][] = [[]];
+  let size = 0;
+  for (const p of agents) {
+    const one = JSON.stringify(p);
+    const n = Buffer.byteLength(one) + 1;
+    const current = groups[groups.length - 1] ?? [];
+    if (current.length > 0 && size + n > budgetBytes) {
+      groups.push([one]);
+      size = n;
+    } else {
+      current.push(one);
+      size += n;
+    }
+  }
+  const parts = groups.length;
+  return groups.map((items, part) => {
+    const head = JSON.stringify({ ...header, part, parts });
+    return `${head.slice(0, -1)},"agents":[${items.join(',')}]}`;
+  });
+}

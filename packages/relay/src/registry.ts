@@ -124,6 +124,11 @@ export class Registry<T extends Member> {
     return { identity: entry.identity, remaining: held.size };
   }
 
+  /** How many agents hold at least one authenticated connection here (no list built). */
+  agentCount(): number {
+    return this.#byAgent.size;
+  }
+
   /** Every authenticated connection on this hub. */
   members(): T[] {
     return [...this.#byAgent.values()].flatMap((held) => [...held.keys()]);

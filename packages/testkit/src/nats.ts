@@ -6,7 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { collectLines } from './logs.js';
 import { waitFor } from './wait.js';
@@ -70,16 +73,29 @@ export interface NatsServer {
 }
 
 /** A nats-server on a free port of 127.0.0.1 (core NATS, no JetStream), ready when this resolves. */
-export async function startNatsServer(o: { port?: number } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  o: {
+    port?: number;
+    /** The server's max_payload in bytes (NATS's default: 1 MiB), e.g. small to meet the limit with few agents. */
+    maxPayload?: number;
+  } = {},
+): Promise<NatsServer> {
   if (!NATS_SERVER_BIN) throw new Error('nats-server is not on PATH');
   const bin = NATS_SERVER_BIN;
   const port = o.port ?? (await freePort());
+  const args = ['-a', '127.0.0.1', '-p', String(port)];
+  if (o.maxPayload !== undefined) {
+    // Not a command-line flag of nats-server: a one-line configuration file.
+    const conf = join(tmpdir(), `wb-nats-${port}-${process.pid}.conf`);
+    writeFileSync(conf, `max_payload: ${Math.floor(o.maxPayload)}\n`);
+    args.push('-c', conf);
+  }
   const lines: string[] = [];
   let proc: ChildProcess | null = null;
   const start = async () => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return;
     const from = lines.length;
-    const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = child;
     collectLines(child.stdout, lines);
     collectLines(child.stderr, lines);
