@@ -98,6 +98,37 @@ function secretStrings(req: OpenedRequest): string[] {
   }
 }
 
+/**
+ * Whether a result echoes one of the request's secrets: a string value (at any depth) that is the
+ * secret, or holds it as a whole token (not inside a longer word). The outcome and the reason codes
+ * come from a fixed vocabulary and are not looked at, so a password `short` does not "appear" in
+ * the reason `too_short` (issue 12).
+ */
+export function echoesSecret(result: OperationResult, secrets: string[]): boolean {
+  const wanted = secrets.filter((s) => s.length > 0);
+  if (wanted.length === 0) return false;
+  const isWordChar = (c: string | undefined) => c !== undefined && /[\p{L}\p{N}_]/u.test(c);
+  const holds = (text: string, secret: string): boolean => {
+    for (let i = text.indexOf(secret); i !== -1; i = text.indexOf(secret, i + 1)) {
+      const before = text[i - 1];
+      const after = text[i + secret.length];
+      // A secret that starts or ends with punctuation is its own boundary there.
+      const startOk = !isWordChar(secret[0]) || !isWordChar(before);
+      const endOk = !isWordChar(secret[secret.length - 1]) || !isWordChar(after);
+      if (startOk && endOk) return true;
+    }
+    return false;
+  };
+  const visit = (v: unknown): boolean => {
+    if (typeof v === 'string') return wanted.some((s) => holds(v, s));
+    if (Array.isArray(v)) return v.some(visit);
+    if (v !== null && typeof v === 'object') return Object.values(v).some(visit);
+    return false;
+  };
+  const { outcome: _o, reasons: _r, ...free } = result as OperationResult & { reasons?: unknown };
+  return visit(free);
+}
+
 export function createExecutor(o: ExecutorOptions): Executor {
   const now = o.now ?? Date.now;
   const startedAt = o.startedAt ?? now();
@@ -190,10 +221,10 @@ export function createExecutor(o: ExecutorOptions): Executor {
         result = rest;
       } else if (result.data !== undefined) result = { ...result, data };
     }
-    const text = JSON.stringify(result);
-    if (secretStrings(req).some((s) => s.length >= 4 && text.includes(s))) {
-      // An adapter echoed a password (e.g. in a diagnostic): drop the free-text parts.
-      log.error('directory result contained a secret; detail and data removed', {
+    if (echoesSecret(result, secretStrings(req))) {
+      // An adapter echoed a password (e.g. in a diagnostic): drop the free-text parts. Defensive,
+      // and the answer is still right: a warning for the adapter's maintainers, not an error.
+      log.warn('directory result echoed a secret; detail and data removed', {
         requestId: req.requestId,
         op: req.op,
       });
