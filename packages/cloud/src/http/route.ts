@@ -45,7 +45,8 @@ export interface ResponseDoc {
   schema?: z.ZodType;
 }
 
-export interface RouteSpec<P, Q, B> {
+/** What a route says of itself: the same for the server (RouteSpec) and the document (RouteDoc). */
+interface RouteHead {
   method: Method;
   /** Fastify path syntax (`:param`). */
   url: string;
@@ -55,6 +56,14 @@ export interface RouteSpec<P, Q, B> {
   tag: string;
   /** `bearer`: an API key or admin session is checked before the body is even read. */
   auth: 'none' | 'bearer';
+  /** Required on POST, PATCH and DELETE (defineRoute throws a TypeError without it); GET changes nothing. */
+  idempotency?: Idempotency;
+  responses: Record<number, ResponseDoc>;
+  /** Error codes this route can answer (documented with their statuses). */
+  errors: readonly CloudErrorCode[];
+}
+
+export interface RouteSpec<P, Q, B> extends RouteHead {
   /**
    * `allowed`: an admin session without an enrolled authenticator may call this route (enrolment,
    * sign-out). Every other bearer route refuses such a session with 403
@@ -66,30 +75,15 @@ export interface RouteSpec<P, Q, B> {
   body?: z.ZodType<B>;
   /** A missing body is parsed as `{}` (all fields optional). */
   bodyOptional?: boolean;
-  /** Required on POST, PATCH and DELETE (defineRoute throws a TypeError without it); GET changes nothing. */
-  idempotency?: Idempotency;
-  responses: Record<number, ResponseDoc>;
-  /** Error codes this route can answer (documented with their statuses). */
-  errors: readonly CloudErrorCode[];
   handle(ctx: RouteContext<P, Q, B>): Promise<RouteReply>;
 }
 
 /** What the OpenAPI builder needs to know about a route, generics erased. */
-export interface RouteDoc {
-  method: Method;
-  url: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tag: string;
-  auth: 'none' | 'bearer';
+export interface RouteDoc extends RouteHead {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
   bodyOptional: boolean;
-  idempotency?: Idempotency;
-  responses: Record<number, ResponseDoc>;
-  errors: readonly CloudErrorCode[];
 }
 
 /** What a keyed route may answer besides its own errors: a malformed key, another request's key, a key still running or never answered. */

@@ -17,6 +17,8 @@ export const TenantRef = z.string().min(1).max(64);
 export const TenantParams = z.object({ tenant: TenantRef });
 /** `:login`: URL-decoded by the router; the directory decides what it means. */
 export const UserParams = z.object({ tenant: TenantRef, login: z.string().min(1).max(MAX_USER_REF_LENGTH) });
+/** `:adminId`: an admin account's id. */
+export const AdminIdParams = z.object({ tenant: TenantRef, adminId: z.string().regex(/^adm-[0-9a-f]{16}$/) });
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));

@@ -6,15 +6,9 @@
  */
 import { z } from 'zod';
 import { ADMIN_ROLES } from '../../auth/admins.js';
-import { actorOf, type Actor, type Principal } from '../../auth/principal.js';
 import { type AdminView as AdminViewOf, listAdmins, removeAdmin, updateAdmin } from '../../usecases/admins.js';
-import { defineRoute } from '../route.js';
-import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
-
-const actor = (p: Principal | null): Actor => (p ? actorOf(p) : { kind: 'system', id: 'unknown' });
-
-export const AdminIdParams = z.object({ tenant: TenantRef, adminId: z.string().regex(/^adm-[0-9a-f]{16}$/) });
+import { AdminIdParams, iso, isoOrNull } from '../schemas.js';
+import { defineTenantRoute } from '../tenant-route.js';
 
 const AdminView = z.object({
   id: z.string(),
@@ -35,25 +29,21 @@ const adminView = (a: AdminViewOf) => ({
   secondFactor: a.secondFactor,
 });
 
-const ERRORS = ['unauthorized', 'forbidden', 'not_found', 'invalid_request'] as const;
-
-export const listAdminsRoute = defineRoute({
+export const listAdminsRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/admins',
   operationId: 'listAdmins',
   summary: "List the tenant's admin accounts (removed ones are not listed)",
   tag: 'operator',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'admins.manage',
   responses: { 200: { description: 'Admins, by login', schema: z.object({ admins: z.array(AdminView) }) } },
-  errors: ERRORS,
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
+  errors: ['invalid_request'],
+  async handle({ tenant, services }) {
     return { status: 200, body: { admins: (await listAdmins(services, tenant.id)).map(adminView) } };
   },
 });
 
-export const updateAdminRoute = defineRoute({
+export const updateAdminRoute = defineTenantRoute({
   method: 'PATCH',
   url: '/api/v1/tenants/:tenant/admins/:adminId',
   operationId: 'updateAdmin',
@@ -61,19 +51,18 @@ export const updateAdminRoute = defineRoute({
   description:
     'Both fields or neither are applied. Disabling or demoting ends every session of that admin (API and pages). The last enabled admin of the tenant cannot be disabled or demoted: 409 last_admin, also when two such changes race.',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'admins.manage',
   idempotency: 'keyed',
   params: AdminIdParams,
   body: z
     .strictObject({ role: z.enum(ADMIN_ROLES).optional(), disabled: z.boolean().optional() })
     .refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'role or disabled' }),
   responses: { 200: { description: 'The admin as changed', schema: AdminView } },
-  errors: [...ERRORS, 'last_admin', 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services, clientIp }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
+  errors: ['invalid_request', 'last_admin', 'payload_too_large', 'unsupported_media_type'],
+  async handle({ tenant, actor, params, body, services, clientIp }) {
     const changed = await updateAdmin(services, {
       tenantId: tenant.id,
-      actor: actor(principal),
+      actor,
       clientIp,
       adminId: params.adminId,
       role: body.role,
@@ -83,7 +72,7 @@ export const updateAdminRoute = defineRoute({
   },
 });
 
-export const removeAdminRoute = defineRoute({
+export const removeAdminRoute = defineTenantRoute({
   method: 'DELETE',
   url: '/api/v1/tenants/:tenant/admins/:adminId',
   operationId: 'removeAdmin',
@@ -91,14 +80,13 @@ export const removeAdminRoute = defineRoute({
   description:
     'The account is disabled and no longer listed; every session of it ends. Its record stays for the audit log, so its login is not available to a new account. The last enabled admin of the tenant cannot be removed: 409 last_admin.',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'admins.manage',
   idempotency: 'keyed',
   params: AdminIdParams,
   responses: { 204: { description: 'Removed; the sessions of the admin have ended' } },
-  errors: [...ERRORS, 'last_admin'],
-  async handle({ principal, params, services, clientIp }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    await removeAdmin(services, { tenantId: tenant.id, actor: actor(principal), clientIp, adminId: params.adminId });
+  errors: ['invalid_request', 'last_admin'],
+  async handle({ tenant, actor, params, services, clientIp }) {
+    await removeAdmin(services, { tenantId: tenant.id, actor, clientIp, adminId: params.adminId });
     return { status: 204 };
   },
 });

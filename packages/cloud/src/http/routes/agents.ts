@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { AgentCertificateSchema } from '@writeback/protocol';
 import { RegisterAgentSchema } from '../../agents/registry.js';
-import { actorOf, type Actor, type Principal } from '../../auth/principal.js';
 import {
   type AgentView as AgentViewOf,
   issueRegistrationToken,
@@ -11,20 +10,17 @@ import {
   revokeAgent,
 } from '../../usecases/agents.js';
 import { defineRoute } from '../route.js';
-import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
+import { iso, isoOrNull, TenantRef } from '../schemas.js';
+import { defineTenantRoute } from '../tenant-route.js';
 
-const actor = (p: Principal | null): Actor => (p ? actorOf(p) : { kind: 'system', id: 'unknown' });
-
-export const issueAgentTokenRoute = defineRoute({
+export const issueAgentTokenRoute = defineTenantRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/agent-tokens',
   operationId: 'issueAgentToken',
   summary: 'Issue a one-time agent registration token (shown once)',
   tag: 'agents',
-  auth: 'bearer',
+  permission: 'agents.manage',
   idempotency: 'keyed',
-  params: TenantParams,
   body: z.object({
     ttlSeconds: z
       .number()
@@ -40,12 +36,11 @@ export const issueAgentTokenRoute = defineRoute({
       schema: z.object({ token: z.string(), expiresAt: z.string() }),
     },
   },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services, clientIp }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
+  errors: ['invalid_request', 'payload_too_large', 'unsupported_media_type'],
+  async handle({ tenant, actor, body, services, clientIp }) {
     const t = await issueRegistrationToken(services, {
       tenantId: tenant.id,
-      actor: actor(principal),
+      actor,
       clientIp,
       ttlSeconds: body.ttlSeconds ?? services.config.agentTokenTtlSeconds,
     });
@@ -100,37 +95,32 @@ function agentBody(a: AgentViewOf): z.infer<typeof AgentView> {
   return { ...a, registeredAt: iso(a.registeredAt), lastSeenAt: isoOrNull(a.lastSeenAt) };
 }
 
-export const listAgentsRoute = defineRoute({
+export const listAgentsRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/agents',
   operationId: 'listAgents',
   summary: "The tenant's registered agents with live presence",
   tag: 'agents',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'agents.read',
   responses: { 200: { description: 'Agents', schema: z.object({ agents: z.array(AgentView) }) } },
-  errors: ['unauthorized', 'forbidden', 'not_found'],
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.read');
+  async handle({ tenant, services }) {
     const { agents } = await listAgents(services, tenant.id);
     return { status: 200, body: { agents: agents.map(agentBody) } };
   },
 });
 
-export const revokeAgentRoute = defineRoute({
+export const revokeAgentRoute = defineTenantRoute({
   method: 'DELETE',
   url: '/api/v1/tenants/:tenant/agents/:agentId',
   operationId: 'revokeAgent',
   summary: 'Revoke an agent: refused by the relay from now on, its connections closed at once',
   tag: 'agents',
-  auth: 'bearer',
+  permission: 'agents.manage',
   idempotency: 'keyed',
   params: z.object({ tenant: TenantRef, agentId: z.string().min(1).max(64) }),
   responses: { 204: { description: 'Revoked' } },
-  errors: ['unauthorized', 'forbidden', 'not_found'],
-  async handle({ principal, params, services, clientIp }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'agents.manage');
-    await revokeAgent(services, { tenantId: tenant.id, actor: actor(principal), clientIp, agentId: params.agentId });
+  async handle({ tenant, actor, params, services, clientIp }) {
+    await revokeAgent(services, { tenantId: tenant.id, actor, clientIp, agentId: params.agentId });
     return { status: 204 };
   },
 });

@@ -2,9 +2,8 @@
 import { z } from 'zod';
 import { OutcomeCodeSchema, PolicyReasonSchema } from '@writeback/protocol';
 import { listAudit } from '../../audit/audit.js';
-import { defineRoute } from '../route.js';
-import { iso, isoOrNull, TenantParams } from '../schemas.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
+import { iso, isoOrNull } from '../schemas.js';
+import { defineTenantRoute } from '../tenant-route.js';
 
 const Time = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
@@ -24,14 +23,13 @@ const AuditItem = z.object({
   clientIp: z.string().nullable(),
 });
 
-export const auditRoute = defineRoute({
+export const auditRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/audit',
   operationId: 'listAudit',
   summary: 'Audit records of the tenant, newest first',
   tag: 'audit',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'audit.read',
   query: z.object({
     from: Time.optional(),
     to: Time.optional(),
@@ -46,9 +44,8 @@ export const auditRoute = defineRoute({
       schema: z.object({ items: z.array(AuditItem), nextCursor: z.string().nullable() }),
     },
   },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
-  async handle({ principal, params, query, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'audit.read');
+  errors: ['invalid_request'],
+  async handle({ tenant, query, services }) {
     const page = await listAudit(services.db, tenant.id, query);
     return {
       status: 200,

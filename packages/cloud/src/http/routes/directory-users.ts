@@ -7,12 +7,10 @@
  */
 import { z } from 'zod';
 import { PasswordSchema } from '@writeback/protocol';
-import { actorOf } from '../../auth/principal.js';
 import { listUsers, type CloudUser } from '../../users/directory-users.js';
 import { createCloudOnlyUser, lookUpUser } from '../../usecases/users.js';
-import { defineRoute } from '../route.js';
-import { TenantParams, UserParams } from '../schemas.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
+import { UserParams } from '../schemas.js';
+import { defineTenantRoute } from '../tenant-route.js';
 
 const WritebackOffer = z.object({
   offered: z.boolean(),
@@ -68,7 +66,7 @@ export function writebackOffer(u: CloudUser): z.infer<typeof WritebackOffer> {
 
 const QueryBool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
-export const listUsersRoute = defineRoute({
+export const listUsersRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/users',
   operationId: 'listUsers',
@@ -76,8 +74,7 @@ export const listUsersRoute = defineRoute({
   description:
     '`search` matches the start of login, UPN, mail or display name (case-insensitive). Before the first completed sync the list is empty and `synced` is false.',
   tag: 'users',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'users.read',
   query: z.object({
     search: z.string().max(256).optional(),
     source: z.enum(['onprem', 'cloud']).optional(),
@@ -98,9 +95,8 @@ export const listUsersRoute = defineRoute({
       }),
     },
   },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
-  async handle({ principal, params, query, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'users.read');
+  errors: ['invalid_request'],
+  async handle({ tenant, query, services }) {
     const page = await listUsers(services.db, tenant.id, {
       limit: query.limit,
       offset: query.offset,
@@ -122,13 +118,13 @@ export const listUsersRoute = defineRoute({
   },
 });
 
-export const getUserRoute = defineRoute({
+export const getUserRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/users/:login',
   operationId: 'getUser',
   summary: 'One user (by login, UPN or mail), and whether writeback is offered for them',
   tag: 'users',
-  auth: 'bearer',
+  permission: 'users.read',
   params: UserParams,
   responses: {
     200: {
@@ -137,25 +133,22 @@ export const getUserRoute = defineRoute({
       schema: z.object({ user: UserBody.nullable(), synced: z.boolean(), writeback: WritebackOffer }),
     },
   },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'users.read');
-    const actor = principal ? actorOf(principal) : { kind: 'system' as const, id: 'unknown' };
+  errors: ['invalid_request'],
+  async handle({ tenant, actor, params, services }) {
     const { user, synced } = await lookUpUser(services, { tenantId: tenant.id, actor, login: params.login });
     if (user) return { status: 200, body: { user: userBody(user), synced, writeback: writebackOffer(user) } };
     return { status: 200, body: { user: null, synced, writeback: { offered: true } } };
   },
 });
 
-export const createCloudUserRoute = defineRoute({
+export const createCloudUserRoute = defineTenantRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/users',
   operationId: 'createCloudUser',
   summary: 'Create a cloud-only user with a local password (no directory account; no writeback)',
   tag: 'users',
-  auth: 'bearer',
+  permission: 'users.manage',
   idempotency: 'keyed',
-  params: TenantParams,
   body: z.object({
     login: z
       .string()
@@ -168,9 +161,8 @@ export const createCloudUserRoute = defineRoute({
     mobile: z.string().max(64).optional(),
   }),
   responses: { 201: { description: 'Created', schema: z.object({ user: UserBody }) } },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'conflict'],
-  async handle({ principal, params, body, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'users.manage');
+  errors: ['invalid_request', 'conflict'],
+  async handle({ tenant, body, services }) {
     const user = await createCloudOnlyUser(services, { tenantId: tenant.id, ...body });
     return { status: 201, body: { user: userBody(user) } };
   },

@@ -1,9 +1,9 @@
 /** The tenant's directory sync: its status, a run now, and the deletions the mass-delete guard held back. */
 import { z } from 'zod';
 import type { SyncStatus } from '../../sync/engine.js';
-import { defineRoute } from '../route.js';
-import { isoOrNull, TenantParams } from '../schemas.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
+import type { Services } from '../../services.js';
+import { isoOrNull } from '../schemas.js';
+import { defineTenantRoute } from '../tenant-route.js';
 
 const SyncStatusBody = z.object({
   phase: z.enum(['idle', 'full', 'incremental', 'blocked_mass_delete', 'error']),
@@ -39,77 +39,85 @@ function statusBody(s: SyncStatus): z.infer<typeof SyncStatusBody> {
   };
 }
 
-export const syncStatusRoute = defineRoute({
+export const syncStatusRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/sync',
   operationId: 'getSyncStatus',
   summary: "The tenant's directory sync: phase, last run, counts, last error, held-back deletions",
   tag: 'sync',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'sync.read',
   responses: { 200: { description: 'Sync status', schema: SyncStatusBody } },
-  errors: ['unauthorized', 'forbidden', 'not_found'],
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'sync.read');
+  async handle({ tenant, services }) {
     return { status: 200, body: statusBody(await services.sync.status(tenant.id)) };
   },
 });
 
-export const syncRunRoute = defineRoute({
+export const syncRunRoute = defineTenantRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/sync/run',
   operationId: 'runSync',
   summary: 'Sync now (waits for the run); `full: true` starts a full sync',
   tag: 'sync',
-  auth: 'bearer',
+  permission: 'sync.manage',
   idempotency: 'keyed',
-  params: TenantParams,
   body: z.object({ full: z.boolean().default(false) }),
   bodyOptional: true,
   responses: {
     200: { description: 'Status after the run (phase error with lastError when it failed)', schema: SyncStatusBody },
   },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'invalid_request'],
-  async handle({ principal, params, body, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'sync.manage');
+  errors: ['invalid_request'],
+  async handle({ tenant, body, services }) {
     const r = await services.sync.runOnce(tenant.id, { full: body.full });
     return { status: 200, body: statusBody(r.status) };
   },
 });
 
-export const confirmDeletionsRoute = defineRoute({
-  method: 'POST',
-  url: '/api/v1/tenants/:tenant/sync/deletions/confirm',
+/**
+ * The two answers to deletions the mass-delete guard held back: apply them or discard them. Both
+ * answer how many, under `count`, with the status after.
+ */
+function heldDeletionsRoute(o: {
+  verb: 'confirm' | 'reject';
+  operationId: string;
+  summary: string;
+  count: 'deleted' | 'discarded';
+  description: string;
+  act: (sync: Services['sync'], tenantId: string) => Promise<number>;
+}) {
+  return defineTenantRoute({
+    method: 'POST',
+    url: `/api/v1/tenants/:tenant/sync/deletions/${o.verb}`,
+    operationId: o.operationId,
+    summary: o.summary,
+    tag: 'sync',
+    permission: 'sync.manage',
+    idempotency: 'keyed',
+    responses: {
+      200: { description: o.description, schema: z.object({ [o.count]: z.number(), status: SyncStatusBody }) },
+    },
+    errors: ['conflict'],
+    async handle({ tenant, services }) {
+      const n = await o.act(services.sync, tenant.id);
+      return { status: 200, body: { [o.count]: n, status: statusBody(await services.sync.status(tenant.id)) } };
+    },
+  });
+}
+
+export const confirmDeletionsRoute = heldDeletionsRoute({
+  verb: 'confirm',
   operationId: 'confirmSyncDeletions',
   summary: 'Apply the deletions the mass-delete guard held back',
-  tag: 'sync',
-  auth: 'bearer',
-  idempotency: 'keyed',
-  params: TenantParams,
-  responses: { 200: { description: 'Applied', schema: z.object({ deleted: z.number(), status: SyncStatusBody }) } },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'conflict'],
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'sync.manage');
-    const deleted = await services.sync.confirmDeletions(tenant.id);
-    return { status: 200, body: { deleted, status: statusBody(await services.sync.status(tenant.id)) } };
-  },
+  count: 'deleted',
+  description: 'Applied',
+  act: (sync, tenantId) => sync.confirmDeletions(tenantId),
 });
 
-export const rejectDeletionsRoute = defineRoute({
-  method: 'POST',
-  url: '/api/v1/tenants/:tenant/sync/deletions/reject',
+export const rejectDeletionsRoute = heldDeletionsRoute({
+  verb: 'reject',
   operationId: 'rejectSyncDeletions',
   summary:
     'Discard the deletions the mass-delete guard held back (the next anchors pass finds them again if they are still gone)',
-  tag: 'sync',
-  auth: 'bearer',
-  idempotency: 'keyed',
-  params: TenantParams,
-  responses: { 200: { description: 'Discarded', schema: z.object({ discarded: z.number(), status: SyncStatusBody }) } },
-  errors: ['unauthorized', 'forbidden', 'not_found', 'conflict'],
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'sync.manage');
-    const discarded = await services.sync.rejectDeletions(tenant.id);
-    return { status: 200, body: { discarded, status: statusBody(await services.sync.status(tenant.id)) } };
-  },
+  count: 'discarded',
+  description: 'Discarded',
+  act: (sync, tenantId) => sync.rejectDeletions(tenantId),
 });

@@ -1,15 +1,14 @@
 /** Setting tenants up: tenants (operator), their API keys and admin accounts (operator or tenant admin). */
 import { PasswordSchema } from '@writeback/protocol';
 import { z } from 'zod';
-import { actorOf } from '../../auth/principal.js';
 import { ADMIN_ROLES } from '../../auth/admins.js';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../../auth/api-keys.js';
 import { CloudError } from '../../errors.js';
 import { createTenant, listTenants, TenantSlugSchema, type Tenant } from '../../tenants/tenants.js';
 import { defineRoute } from '../route.js';
-import { iso, isoOrNull, TenantParams, TenantRef } from '../schemas.js';
+import { AdminIdParams, iso, isoOrNull, TenantRef } from '../schemas.js';
 import { checkOperator } from '../steps/check-auth.js';
-import { loadTenantFor } from '../steps/load-tenant.js';
+import { defineTenantRoute } from '../tenant-route.js';
 import { resetAdminSecondFactor } from '../../usecases/admin-sign-in.js';
 import { createTenantAdmin } from '../../usecases/admins.js';
 
@@ -32,8 +31,6 @@ const apiKeyView = (k: ApiKey) => ({
   lastUsedAt: isoOrNull(k.lastUsedAt),
   revokedAt: isoOrNull(k.revokedAt),
 });
-
-const AUTH_ERRORS = ['unauthorized', 'forbidden', 'not_found', 'invalid_request'] as const;
 
 export const createTenantRoute = defineRoute({
   method: 'POST',
@@ -69,23 +66,21 @@ export const listTenantsRoute = defineRoute({
   },
 });
 
-export const createApiKeyRoute = defineRoute({
+export const createApiKeyRoute = defineTenantRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/api-keys',
   operationId: 'createTenantApiKey',
   summary: 'Create a tenant API key (shown once)',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'keys.manage',
   idempotency: 'keyed',
-  params: TenantParams,
   body: z.object({ name: z.string().trim().min(1).max(100).default('api key') }),
   bodyOptional: true,
   responses: {
     201: { description: 'Created; `key` is shown only here', schema: ApiKeyView.extend({ key: z.string() }) },
   },
-  errors: [...AUTH_ERRORS, 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'keys.manage');
+  errors: ['invalid_request', 'payload_too_large', 'unsupported_media_type'],
+  async handle({ tenant, actor, body, services }) {
     const { key, token } = await createApiKey(
       services.db,
       { scope: 'tenant', tenantId: tenant.id, name: body.name },
@@ -94,41 +89,38 @@ export const createApiKeyRoute = defineRoute({
     services.log.info('tenant api key created', {
       tenantId: tenant.id,
       keyId: key.id,
-      by: principal ? actorOf(principal) : null,
+      by: actor,
     });
     return { status: 201, body: { ...apiKeyView(key), key: token } };
   },
 });
 
-export const listApiKeysRoute = defineRoute({
+export const listApiKeysRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/api-keys',
   operationId: 'listTenantApiKeys',
   summary: "List a tenant's API keys (never the secrets)",
   tag: 'operator',
-  auth: 'bearer',
-  params: TenantParams,
+  permission: 'keys.manage',
   responses: { 200: { description: 'Keys', schema: z.object({ keys: z.array(ApiKeyView) }) } },
-  errors: AUTH_ERRORS,
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'keys.manage');
+  errors: ['invalid_request'],
+  async handle({ tenant, services }) {
     return { status: 200, body: { keys: (await listApiKeys(services.db, tenant.id)).map(apiKeyView) } };
   },
 });
 
-export const revokeApiKeyRoute = defineRoute({
+export const revokeApiKeyRoute = defineTenantRoute({
   method: 'DELETE',
   url: '/api/v1/tenants/:tenant/api-keys/:keyId',
   operationId: 'revokeTenantApiKey',
   summary: 'Revoke a tenant API key',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'keys.manage',
   idempotency: 'keyed',
   params: z.object({ tenant: TenantRef, keyId: z.string().regex(/^[0-9a-f]{16}$/) }),
   responses: { 204: { description: 'Revoked' } },
-  errors: AUTH_ERRORS,
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'keys.manage');
+  errors: ['invalid_request'],
+  async handle({ tenant, params, services }) {
     if (!(await revokeApiKey(services.db, tenant.id, params.keyId, services.now())))
       throw new CloudError('not_found', 'no such live key');
     services.log.info('tenant api key revoked', { tenantId: tenant.id, keyId: params.keyId });
@@ -136,7 +128,7 @@ export const revokeApiKeyRoute = defineRoute({
   },
 });
 
-export const createAdminRoute = defineRoute({
+export const createAdminRoute = defineTenantRoute({
   method: 'POST',
   url: '/api/v1/tenants/:tenant/admins',
   operationId: 'createAdmin',
@@ -144,9 +136,8 @@ export const createAdminRoute = defineRoute({
   description:
     'Audited (admin.admin.create). A login is unique in the tenant, removed accounts included (409 conflict). Until the new admin enrols an authenticator, an API session of it may only enrol (POST .../admin/second-factor).',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'admins.manage',
   idempotency: 'keyed',
-  params: TenantParams,
   body: z.object({
     login: z
       .string()
@@ -163,12 +154,11 @@ export const createAdminRoute = defineRoute({
       schema: z.object({ id: z.string(), login: z.string(), role: z.enum(ADMIN_ROLES), createdAt: z.string() }),
     },
   },
-  errors: [...AUTH_ERRORS, 'conflict', 'payload_too_large', 'unsupported_media_type'],
-  async handle({ principal, params, body, services, clientIp }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
+  errors: ['invalid_request', 'conflict', 'payload_too_large', 'unsupported_media_type'],
+  async handle({ tenant, actor, body, services, clientIp }) {
     const admin = await createTenantAdmin(services, {
       tenantId: tenant.id,
-      actor: principal ? actorOf(principal) : { kind: 'system', id: 'unknown' },
+      actor,
       clientIp,
       login: body.login,
       password: body.password,
@@ -181,7 +171,7 @@ export const createAdminRoute = defineRoute({
   },
 });
 
-export const resetAdminSecondFactorRoute = defineRoute({
+export const resetAdminSecondFactorRoute = defineTenantRoute({
   method: 'DELETE',
   url: '/api/v1/tenants/:tenant/admins/:adminId/second-factor',
   operationId: 'resetAdminSecondFactor',
@@ -189,18 +179,13 @@ export const resetAdminSecondFactorRoute = defineRoute({
   description:
     'For an admin who lost the authenticator (operator key, tenant key or a tenant admin; not the help desk): the factor is removed and every session of that admin ends (API and pages). At the next sign-in with the password the admin enrols a new authenticator, so check who is asking before calling this.',
   tag: 'operator',
-  auth: 'bearer',
+  permission: 'admins.manage',
   idempotency: 'keyed',
-  params: z.object({ tenant: TenantRef, adminId: z.string().regex(/^adm-[0-9a-f]{16}$/) }),
+  params: AdminIdParams,
   responses: { 204: { description: 'Removed; the sessions of the admin have ended' } },
-  errors: AUTH_ERRORS,
-  async handle({ principal, params, services }) {
-    const tenant = await loadTenantFor(services, principal, params.tenant, 'admins.manage');
-    await resetAdminSecondFactor(services, {
-      tenantId: tenant.id,
-      adminId: params.adminId,
-      by: principal ? actorOf(principal) : null,
-    });
+  errors: ['invalid_request'],
+  async handle({ tenant, actor, params, services }) {
+    await resetAdminSecondFactor(services, { tenantId: tenant.id, adminId: params.adminId, by: actor });
     return { status: 204 };
   },
 });

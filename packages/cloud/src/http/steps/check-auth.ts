@@ -33,6 +33,12 @@ export function principalOf(req: FastifyRequest): Principal | null {
   return principals.get(req) ?? null;
 }
 
+/** The caller of a bearer route: checkBearer refused the request without one, so this only narrows the type. */
+export function requirePrincipal(p: Principal | null): Principal {
+  if (!p) throw new CloudError('unauthorized', 'a Bearer API key or admin session is required');
+  return p;
+}
+
 /**
  * check-enrolled: an admin session whose admin has not enrolled an authenticator yet may only
  * enrol (issue 10: a password alone must not be an admin session). Every bearer route runs this

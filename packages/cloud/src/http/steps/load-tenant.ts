@@ -7,6 +7,7 @@ import { canInTenant, type Principal, type TenantPermission } from '../../auth/p
 import { CloudError } from '../../errors.js';
 import { findTenant, type Tenant } from '../../tenants/tenants.js';
 import type { Services } from '../../services.js';
+import { requirePrincipal } from './check-auth.js';
 
 const notFound = (): CloudError => new CloudError('not_found', 'no such tenant');
 
@@ -17,8 +18,7 @@ export async function loadTenant(services: Services, ref: string): Promise<Tenan
 }
 
 export function checkTenantAccess(p: Principal | null, tenant: Tenant, perm: TenantPermission): void {
-  if (!p) throw new CloudError('unauthorized', 'a Bearer API key or admin session is required');
-  switch (canInTenant(p, tenant.id, perm)) {
+  switch (canInTenant(requirePrincipal(p), tenant.id, perm)) {
     case 'yes':
       return;
     case 'not_member':
@@ -35,10 +35,10 @@ export async function loadTenantFor(
   ref: string,
   perm: TenantPermission,
 ): Promise<Tenant> {
-  if (!p) throw new CloudError('unauthorized', 'a Bearer API key or admin session is required');
+  const caller = requirePrincipal(p);
   const tenant = await findTenant(services.db, ref);
   // A tenant-scoped caller learns nothing about other tenants: missing and foreign look the same.
   if (!tenant) throw notFound();
-  checkTenantAccess(p, tenant, perm);
+  checkTenantAccess(caller, tenant, perm);
   return tenant;
 }
