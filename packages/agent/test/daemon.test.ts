@@ -26,6 +26,7 @@ import {
   type AgentState,
   type ConnectionStatus,
   type RunningAgent,
+  type StartAgentOptions,
 } from '../src/index.js';
 import {
   FakeDirectory,
@@ -71,6 +72,26 @@ function outcome(state: AgentState, env: RequestEnvelope, answer: RelayAnswer): 
 function rejectedWith(answer: RelayAnswer): string {
   assert.equal(answer.kind, 'rejected', JSON.stringify(answer));
   return answer.kind === 'rejected' ? answer.code : '';
+}
+
+/**
+ * An agent of a fresh state (`ids`) dialling `relay`, started with a FakeDirectory and `options`;
+ * `body` runs, then the agent stops and the relay closes, whatever the outcome.
+ */
+async function withAgent<R extends { url: string; close(): Promise<void> }>(
+  relay: R,
+  o: { agentId?: string; tenantId?: string; options?: Omit<StartAgentOptions, 'state' | 'directory' | 'log'> },
+  body: (t: { state: AgentState; agent: RunningAgent; directory: FakeDirectory }) => Promise<void>,
+): Promise<void> {
+  const state = makeState(cloud, { relayUrl: relay.url, agentId: o.agentId, tenantId: o.tenantId });
+  const directory = new FakeDirectory();
+  const agent = await startAgent({ state, directory, log: captureLog().log, ...o.options });
+  try {
+    await body({ state, agent, directory });
+  } finally {
+    await agent.stop();
+    await relay.close();
+  }
 }
 
 describe('an agent connected to a real relay', () => {
@@ -207,16 +228,18 @@ describe('links', () => {
 
   test('several links to the relay are one agent with several connections', async () => {
     const fx = await startHub(cloud);
-    const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-m', tenantId: 'tenant-m' });
-    const agent = await startAgent({ state, directory: new FakeDirectory(), log: captureLog().log, connections: 3 });
-    try {
-      await waitFor(() => agent.status().every((s) => s.status === 'ready'), { timeoutMs: 3_000, what: 'three links' });
-      assert.equal((await fx.hub.client().listAgents('tenant-m'))[0]?.connections, 3);
-      assert.equal(await healthOutcome(fx.hub.client(), state), 'succeeded');
-    } finally {
-      await agent.stop();
-      await fx.close();
-    }
+    await withAgent(
+      fx,
+      { agentId: 'agent-m', tenantId: 'tenant-m', options: { connections: 3 } },
+      async ({ state, agent }) => {
+        await waitFor(() => agent.status().every((s) => s.status === 'ready'), {
+          timeoutMs: 3_000,
+          what: 'three links',
+        });
+        assert.equal((await fx.hub.client().listAgents('tenant-m'))[0]?.connections, 3);
+        assert.equal(await healthOutcome(fx.hub.client(), state), 'succeeded');
+      },
+    );
   });
 
   /** A fake relay that welcomes with a 40 ms heartbeat and then stays silent. */
@@ -245,14 +268,7 @@ describe('links', () => {
 
   test('a relay that stops sending heartbeats is dropped after two intervals and redialled; a flapping link backs off further', async () => {
     const relay = await silentRelay();
-    const state = makeState(cloud, { relayUrl: relay.url });
-    const agent = await startAgent({
-      state,
-      directory: new FakeDirectory(),
-      log: captureLog().log,
-      backoff: fastBackoff,
-    });
-    try {
+    await withAgent(relay, { options: { backoff: fastBackoff } }, async ({ agent }) => {
       await agent.ready();
       await waitFor(() => relay.accepted() >= 3, { timeoutMs: 3_000, what: 'redials' });
       // Never stable for stableMs: each drop counts as one more failed attempt.
@@ -263,56 +279,36 @@ describe('links', () => {
         },
         { timeoutMs: 3_000, what: 'growing backoff' },
       );
-    } finally {
-      await agent.stop();
-      await relay.close();
-    }
+    });
   });
 
   test('a link that was stable starts its backoff over', async () => {
-    const relay = await silentRelay();
-    const state = makeState(cloud, { relayUrl: relay.url });
     const attempts: number[] = [];
     const onStatus = (links: ConnectionStatus[]) => {
       const s = links[0];
       if (s?.status === 'backoff') attempts.push(s.attempt);
     };
-    const agent = await startAgent({
-      state,
-      directory: new FakeDirectory(),
-      log: captureLog().log,
-      backoff: { ...fastBackoff, stableMs: 0 },
-      onStatus,
-    });
-    try {
-      await waitFor(() => attempts.length >= 3, { timeoutMs: 3_000, what: 'redials' });
-      assert.deepEqual(new Set(attempts), new Set([0]));
-    } finally {
-      await agent.stop();
-      await relay.close();
-    }
+    await withAgent(
+      await silentRelay(),
+      { options: { backoff: { ...fastBackoff, stableMs: 0 }, onStatus } },
+      async () => {
+        await waitFor(() => attempts.length >= 3, { timeoutMs: 3_000, what: 'redials' });
+        assert.deepEqual(new Set(attempts), new Set([0]));
+      },
+    );
   });
 
   test('a revoked agent is cut off and waits the longest backoff before trying again', async () => {
     const fx = await startHub(cloud);
-    const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-x', tenantId: 'tenant-x' });
-    const agent = await startAgent({
-      state,
-      directory: new FakeDirectory(),
-      log: captureLog().log,
-      backoff: { baseMs: 20, capMs: 60_000 },
-    });
-    try {
+    const ids = { agentId: 'agent-x', tenantId: 'tenant-x' };
+    await withAgent(fx, { ...ids, options: { backoff: { baseMs: 20, capMs: 60_000 } } }, async ({ agent }) => {
       await agent.ready();
       await fx.hub.client().revoke('agent-x');
       await waitFor(() => agent.status()[0]?.status === 'backoff', { timeoutMs: 2_000, what: 'backoff' });
       const s = agent.status()[0];
       assert.equal(s?.lastError, 'agent_revoked');
       assert.ok(s?.status === 'backoff' && s.attempt >= 30);
-    } finally {
-      await agent.stop();
-      await fx.close();
-    }
+    });
   });
 
   test('a plain ws:// relay URL to a remote host is refused unless explicitly allowed', async () => {
@@ -331,10 +327,7 @@ describe('links', () => {
 describe('graceful stop', () => {
   test('in-flight work finishes and is answered; later requests find no agent', async () => {
     const fx = await startHub(cloud);
-    const state = makeState(cloud, { relayUrl: fx.url, agentId: 'agent-s', tenantId: 'tenant-s' });
-    const directory = new FakeDirectory();
-    const agent = await startAgent({ state, directory, log: captureLog().log });
-    try {
+    await withAgent(fx, { agentId: 'agent-s', tenantId: 'tenant-s' }, async ({ state, agent, directory }) => {
       await agent.ready();
       directory.delayMs = 150;
       const env = request(cloud, state, resetReq('During-Stop-1'));
@@ -352,10 +345,7 @@ describe('graceful stop', () => {
       assert.deepEqual(await fx.hub.client().send(request(cloud, state, { op: 'health', params: {} })), {
         kind: 'unavailable',
       });
-    } finally {
-      await agent.stop();
-      await fx.close();
-    }
+    });
   });
 
   test('the running daemon writes a 0600 status file that `status` reports', async () => {

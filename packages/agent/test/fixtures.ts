@@ -4,18 +4,14 @@
  * the cloud's register endpoint. The cloud's keys, the real relay hub on a real port and `waitFor`
  * come from @writeback/testkit (re-exported here for the tests of this folder).
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  generateEncryptionKeyPair,
-  generateSigningKeyPair,
-  issueAgentCertificate,
   sealRequest,
   type EffectivePolicy,
   type Logger,
@@ -32,7 +28,8 @@ import type {
   ResetOptions,
 } from '@writeback/directory';
 import { createRelayHub, type RelayHub } from '@writeback/relay';
-import type { CloudKeys as Cloud } from '@writeback/testkit';
+import { makeAgentIdentity, type CloudKeys as Cloud } from '@writeback/testkit';
+import { selfSignedCertificate, signedCertificate } from '@writeback/testkit/lab';
 import type { AgentState } from '../src/index.js';
 
 export type { Cloud };
@@ -43,31 +40,18 @@ export function makeState(
   cloud: Cloud,
   o: { agentId?: string; tenantId?: string; relayUrl?: string } = {},
 ): AgentState {
-  const signing = generateSigningKeyPair();
-  const encryption = generateEncryptionKeyPair();
-  const agentId = o.agentId ?? 'agent-1';
-  const tenantId = o.tenantId ?? 'tenant-1';
+  const id = makeAgentIdentity(cloud, o.tenantId ?? 'tenant-1', o.agentId ?? 'agent-1');
   return {
     version: 1,
     cloudUrl: 'http://127.0.0.1:1/',
     relayUrl: o.relayUrl ?? 'ws://127.0.0.1:1/agent',
-    agentId,
-    tenantId,
-    name: `agent ${agentId}`,
-    certificate: issueAgentCertificate(
-      {
-        agentId,
-        tenantId,
-        name: `agent ${agentId}`,
-        signingKey: signing.publicKey,
-        encryptionKey: encryption.publicKey,
-        issuedAt: Date.now(),
-      },
-      cloud.signingKey,
-    ),
+    agentId: id.agentId,
+    tenantId: id.tenantId,
+    name: id.certificate.name,
+    certificate: id.certificate,
     cloudSigningKey: cloud.publicKey,
-    signing,
-    encryption,
+    signing: id.signing,
+    encryption: id.encryption,
     directory: { kind: 'embedded' },
   };
 }
@@ -263,48 +247,20 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI; null without it. */
 export async function makeTestPki(dir: string): Promise<{ caFile: string; cert: Buffer; key: Buffer } | null> {
-  const run = (args: string[]) =>
-    new Promise<boolean>((resolve) => execFile('openssl', args, { cwd: dir }, (err) => resolve(!err)));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  const ok =
-    (await run([
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=writeback test CA',
-    ])) &&
-    (await run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'])) &&
-    (await run([
-      'x509',
-      '-req',
-      '-in',
-      'srv.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'srv.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'san.ext',
-    ]));
-  if (!ok) return null;
-  return {
-    caFile: join(dir, 'ca.pem'),
-    cert: await readFile(join(dir, 'srv.pem')),
-    key: await readFile(join(dir, 'srv.key')),
-  };
+  try {
+    const ca = await selfSignedCertificate(
+      { cert: join(dir, 'ca.pem'), key: join(dir, 'ca.key') },
+      { subject: '/CN=writeback test CA', days: 1 },
+    );
+    const server = await signedCertificate({ cert: join(dir, 'srv.pem'), key: join(dir, 'srv.key') }, ca, {
+      subject: '/CN=localhost',
+      days: 1,
+      extensions: ['subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    });
+    return { caFile: ca.cert, cert: await readFile(server.cert), key: await readFile(server.key) };
+  } catch {
+    return null;
+  }
 }
 
 /**

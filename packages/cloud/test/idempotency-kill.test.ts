@@ -11,11 +11,8 @@
  * PostgreSQL.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,8 +21,10 @@ import type { RunningAgent } from '@writeback/agent';
 import type { Directory, EmbeddedDirectory } from '@writeback/directory';
 import {
   ENGINES,
+  freePort,
   newMasterKey,
   quietLog,
+  spawnEntry,
   startEmbeddedAgent,
   TEST_POLICY,
   tempStore,
@@ -37,57 +36,34 @@ import { api, field, str, type ApiResponse } from './helpers.js';
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const T = '/api/v1/tenants/acme';
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  if (addr === null || typeof addr !== 'object') throw new Error('no port');
-  return addr.port;
-}
-
 interface CloudProcess {
-  child: ChildProcess;
   url: string;
-  stdout: string;
+  readonly stdout: string;
   kill(): Promise<void>;
 }
 
 /** `node src/main.ts` with this environment; resolves once it logged "cloud started". */
 async function startCloudProcess(env: Record<string, string>): Promise<CloudProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const p: CloudProcess = {
-    child,
-    url: '',
-    stdout: '',
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    p.stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const proc = spawnEntry(MAIN, [], { ...process.env, ...env });
+  const { child } = proc;
   // Generous: tsx compiles the whole cloud at start, several seconds on a loaded machine.
-  await waitFor(async () => /"msg":"cloud started"/.test(stderr) || child.exitCode !== null, {
+  await waitFor(async () => /"msg":"cloud started"/.test(proc.stderr) || child.exitCode !== null, {
     what: 'the cloud process to start',
     timeoutMs: 90_000,
   });
-  if (child.exitCode !== null) throw new Error(`the cloud process exited: ${stderr}`);
-  p.url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1] ?? '';
-  return p;
+  if (child.exitCode !== null) throw new Error(`the cloud process exited: ${proc.stderr}`);
+  return {
+    url: /"url":"(http:\/\/[^"]+)"/.exec(proc.stderr)?.[1] ?? '',
+    get stdout() {
+      return proc.stdout;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await proc.ended;
+      }
+    },
+  };
 }
 
 /** The embedded directory, except that a reset waits for the test's go once it has started. */

@@ -5,31 +5,22 @@
  * (main.ts) from the environment with a clean stop on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@writeback/protocol';
+import { selfSignedCertificate } from '@writeback/testkit/lab';
 import { insertPending, getAuditByRequestId } from '../src/audit/audit.js';
 import { CloudError } from '../src/errors.js';
 import { openStore } from '../src/store/index.js';
 import { createCloud } from '../src/index.js';
-import { api, FakeRelay, newMasterKey } from './helpers.js';
+import { api, FakeRelay, newMasterKey, runEntry, spawnEntry, tempDirs } from './helpers.js';
 
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const quiet = () => createLogger({ name: 'cloud', level: 'error', sink: () => undefined });
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'wb-life-'));
-  dirs.push(d);
-  return d;
-};
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('wb-life-');
 
 test('issue 10: the SQLite database, its -wal and -shm files are 0600 and the folders it creates 0700; an old 0644 file is narrowed', async () => {
   const dir = tempDir();
@@ -122,28 +113,9 @@ test('TLS_CERT/TLS_KEY serve HTTPS and agents are given a wss:// relay URL', asy
   const dir = tempDir();
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
+  await selfSignedCertificate(
+    { cert, key },
+    { subject: '/CN=127.0.0.1', days: 1, extensions: ['subjectAltName=IP:127.0.0.1'] },
   );
   const c = await createCloud(
     { port: 0, databaseUrl: 'sqlite::memory:', masterKey: newMasterKey(), tls: { cert, key } },
@@ -171,62 +143,42 @@ test('TLS_CERT/TLS_KEY serve HTTPS and agents are given a wss:// relay URL', asy
 
 test('main.ts starts from the environment, writes the first operator key to a 0600 file (never to stdout or the log), and stops cleanly on SIGTERM', async () => {
   const dir = tempDir();
-  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      DATABASE_URL: `sqlite:${join(dir, 'wb.db')}`,
-      WRITEBACK_MASTER_KEY: newMasterKey(),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = spawnEntry(MAIN, [], {
+    ...process.env,
+    PORT: '0',
+    DATABASE_URL: `sqlite:${join(dir, 'wb.db')}`,
+    WRITEBACK_MASTER_KEY: newMasterKey(),
+    LOG_LEVEL: 'info',
   });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = once(proc, 'exit');
   try {
     const started = Date.now();
-    while (!/"msg":"cloud started"/.test(stderr)) {
+    while (!/"msg":"cloud started"/.test(proc.stderr)) {
       // Generous: tsx compiles the whole cloud at start, several seconds on a loaded 2-core machine.
-      if (Date.now() - started > 60_000) throw new Error(`no start: ${stderr}`);
+      if (Date.now() - started > 60_000) throw new Error(`no start: ${proc.stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1] ?? '';
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(proc.stderr)?.[1] ?? '';
     // Issue 11: the key goes to operator.key next to the database (0600); only the path is logged.
     const file = join(dir, 'operator.key');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const opKey = readFileSync(file, 'utf8').trim();
     assert.match(opKey, /^wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
     const secret = opKey.split('.')[1] ?? 'x';
-    assert.ok(!stdout.includes(secret) && !stderr.includes(secret), 'the key is neither on stdout nor in the log');
-    assert.doesNotMatch(stdout + stderr, /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/);
-    assert.ok(stderr.includes(JSON.stringify(file)), 'the log says where the key is');
+    assert.ok(
+      !proc.stdout.includes(secret) && !proc.stderr.includes(secret),
+      'the key is neither on stdout nor in the log',
+    );
+    assert.doesNotMatch(proc.stdout + proc.stderr, /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/);
+    assert.ok(proc.stderr.includes(JSON.stringify(file)), 'the log says where the key is');
     assert.equal((await api(url, 'GET', '/api/v1/tenants', { token: opKey })).status, 200);
   } finally {
-    proc.kill('SIGTERM');
+    proc.child.kill('SIGTERM');
   }
-  const [code] = await exited;
-  assert.equal(code, 0);
+  assert.equal(await proc.ended, 0);
 });
 
 test('main.ts exits 1 on bad configuration, naming the option', async () => {
-  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: { ...process.env, PORT: 'eighty' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const [code] = await once(proc, 'exit');
+  const { code, stderr } = await runEntry(MAIN, [], { ...process.env, PORT: 'eighty' });
   assert.equal(code, 1);
   assert.ok(stderr.includes('config.port (PORT)'));
 });

@@ -5,50 +5,23 @@
  * `main.ts print-public-key`, where relays get the cloud's public key without a SQL query.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@writeback/protocol';
 import { createCloud } from '../src/index.js';
-import { api, captureLogs, FakeRelay, newMasterKey } from './helpers.js';
+import { api, captureLogs, FakeRelay, newMasterKey, runEntry, tempDirs } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TOKEN_RE = /wbk_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}/;
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'wb-opkey-'));
-  dirs.push(d);
-  return d;
-};
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('wb-opkey-');
 
 /** Run `main.ts <args>` to its end with only these configuration variables. */
-async function command(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => proc.once('close', resolve));
-  return { code, stdout, stderr };
-}
+const command = (args: string[], env: Record<string, string>) =>
+  runEntry(MAIN, args, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'debug', ...env });
 
 const neverPrinted = (texts: string[], ...tokens: string[]) => {
   const all = texts.join('\n');

@@ -1,8 +1,8 @@
 /**
  * Test fixtures for the relay: real keys and certificates, and a scripted agent speaking the wire
  * protocol over a real WebSocket (the real agent lives in @writeback/agent; this one can misbehave
- * on purpose). The hub on a real HTTP server, the cloud's keys, `waitFor` and the quiet logger come
- * from @writeback/testkit (re-exported here for the tests of this folder).
+ * on purpose). The hub on a real HTTP server, the cloud's keys, an agent's identity (keys and
+ * certificate), `waitFor` and the quiet logger come from @writeback/testkit (re-exported here for the tests of this folder).
  */
 import { once } from 'node:events';
 import type { KeyObject } from 'node:crypto';
@@ -10,58 +10,37 @@ import { WebSocket } from 'ws';
 import {
   RelayToAgentFrameSchema,
   encodeFrame,
-  generateEncryptionKeyPair,
-  generateSigningKeyPair,
-  issueAgentCertificate,
   parseFrame,
-  privateKeyObject,
   sealRequest,
   signAuthProof,
   signResponse,
   type AgentCertificate,
   type AgentToRelayFrame,
-  type KeyPair,
   type OperationResult,
   type RelayToAgentFrame,
   type RequestEnvelope,
 } from '@writeback/protocol';
-import { presenceEvents, waitFor, type CloudKeys } from '@writeback/testkit';
-import type { PresenceEvent, RelayHub } from '../src/index.js';
+import {
+  makeAgentIdentity,
+  presenceEvents,
+  waitFor,
+  type AgentIdentity,
+  type CloudKeys,
+  type HubFixture,
+} from '@writeback/testkit';
+import type { PresenceEvent, RelayAnswer, RelayHub } from '../src/index.js';
 
 /** The cloud's keys as the relay sees them: it verifies, the test signs. */
 export type Cloud = Pick<CloudKeys, 'signingKey' | 'verifyKey'>;
-export { makeCloudKeys as makeCloud, quietLog, startHub, waitFor, type HubFixture } from '@writeback/testkit';
-
-export interface AgentIdentity {
-  agentId: string;
-  tenantId: string;
-  certificate: AgentCertificate;
-  signing: KeyPair;
-  encryption: KeyPair;
-  signingKey: KeyObject;
-}
-
-export function makeAgentIdentity(
-  cloud: Cloud,
-  tenantId: string,
-  agentId: string,
-  issuer: KeyObject = cloud.signingKey,
-): AgentIdentity {
-  const signing = generateSigningKeyPair();
-  const encryption = generateEncryptionKeyPair();
-  const certificate = issueAgentCertificate(
-    {
-      agentId,
-      tenantId,
-      name: `agent ${agentId}`,
-      signingKey: signing.publicKey,
-      encryptionKey: encryption.publicKey,
-      issuedAt: Date.now(),
-    },
-    issuer,
-  );
-  return { agentId, tenantId, certificate, signing, encryption, signingKey: privateKeyObject(signing.privateJwk) };
-}
+export {
+  makeAgentIdentity,
+  makeCloudKeys as makeCloud,
+  quietLog,
+  startHub,
+  waitFor,
+  type AgentIdentity,
+  type HubFixture,
+} from '@writeback/testkit';
 
 /** A scripted agent: queues every frame it receives, sends whatever the test tells it to. */
 export class ScriptedAgent {
@@ -195,6 +174,24 @@ export function healthRequest(
     deadline: Date.now() + deadlineInMs,
     ...(requestId ? { requestId } : {}),
   });
+}
+
+/**
+ * Agent `agentId` of `tenantId` connected to the hub, with a health request sent to it that it has
+ * received and not answered: what the test then does decides the request's answer (`pending`).
+ */
+export async function agentWithPendingRequest(
+  fx: Pick<HubFixture, 'url' | 'hub'>,
+  cloud: Cloud,
+  tenantId: string,
+  agentId: string,
+): Promise<{ id: AgentIdentity; agent: ScriptedAgent; env: RequestEnvelope; pending: Promise<RelayAnswer> }> {
+  const id = makeAgentIdentity(cloud, tenantId, agentId);
+  const agent = await connectAgent(fx.url, id);
+  const env = healthRequest(cloud, id);
+  const pending = fx.hub.send(env);
+  await agent.next('request');
+  return { id, agent, env, pending };
 }
 
 /**

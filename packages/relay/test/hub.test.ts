@@ -8,6 +8,7 @@ import { MAX_FRAME_BYTES, generateSigningKeyPair, privateKeyObject, signResponse
 import type { PresenceEvent } from '../src/index.js';
 import {
   ScriptedAgent,
+  agentWithPendingRequest,
   connectAgent,
   healthRequest,
   makeAgentIdentity,
@@ -117,10 +118,7 @@ describe('handshake', () => {
   });
 
   test('revoke() cuts a connected agent off at once, fails its pending request as lost, and refuses it afterwards', async () => {
-    const id = makeAgentIdentity(cloud, 'tenant-a', 'agent-revoked-live');
-    const agent = await connectAgent(fx.url, id);
-    const pending = fx.hub.send(healthRequest(cloud, id));
-    await agent.next('request');
+    const { id, agent, pending } = await agentWithPendingRequest(fx, cloud, 'tenant-a', 'agent-revoked-live');
     await fx.hub.client().revoke('agent-revoked-live');
     assert.equal((await agent.next('error')).code, 'agent_revoked');
     assert.deepEqual(await pending, { kind: 'lost' });
@@ -157,10 +155,7 @@ describe('protocol violations close the connection with a code', () => {
   ];
   for (const [name, act, code] of violations) {
     test(`${name} → ${code}`, async () => {
-      const id = makeAgentIdentity(cloud, 'tenant-v', `agent-${code}`);
-      const agent = await connectAgent(fx.url, id);
-      const pending = fx.hub.send(healthRequest(cloud, id));
-      await agent.next('request');
+      const { agent, pending } = await agentWithPendingRequest(fx, cloud, 'tenant-v', `agent-${code}`);
       act(agent);
       assert.equal((await agent.next('error')).code, code);
       await agent.closed;
@@ -176,11 +171,7 @@ describe('protocol violations close the connection with a code', () => {
   });
 
   test('a response claiming another tenant gets wrong_tenant and is never delivered', async () => {
-    const id = makeAgentIdentity(cloud, 'tenant-v', 'agent-cross');
-    const agent = await connectAgent(fx.url, id);
-    const env = healthRequest(cloud, id);
-    const pending = fx.hub.send(env);
-    await agent.next('request');
+    const { id, agent, env, pending } = await agentWithPendingRequest(fx, cloud, 'tenant-v', 'agent-cross');
     const forged = signResponse({
       request: { ...env, tenantId: 'tenant-other' },
       result: ok,
@@ -223,11 +214,7 @@ describe('requests', () => {
   });
 
   test('a reject frame resolves rejected with its code', async () => {
-    const id = makeAgentIdentity(cloud, 'tenant-r', 'agent-rejects');
-    const agent = await connectAgent(fx.url, id);
-    const env = healthRequest(cloud, id);
-    const pending = fx.hub.send(env);
-    await agent.next('request');
+    const { agent, env, pending } = await agentWithPendingRequest(fx, cloud, 'tenant-r', 'agent-rejects');
     agent.send({ v: 1, t: 'reject', requestId: env.requestId, code: 'replayed', message: 'seen' });
     const answer = await pending;
     assert.equal(answer.kind, 'rejected');
@@ -439,10 +426,7 @@ describe('heartbeats', () => {
 
   test('closing the hub resolves pending requests as lost and refuses new ones as unavailable', async () => {
     const fx = await startHub(cloud);
-    const id = makeAgentIdentity(cloud, 'tenant-h', 'agent-closing');
-    const agent = await connectAgent(fx.url, id);
-    const pending = fx.hub.send(healthRequest(cloud, id));
-    await agent.next('request');
+    const { id, pending } = await agentWithPendingRequest(fx, cloud, 'tenant-h', 'agent-closing');
     await fx.close();
     assert.deepEqual(await pending, { kind: 'lost' });
     assert.deepEqual(await fx.hub.send(healthRequest(cloud, id)), { kind: 'unavailable' });

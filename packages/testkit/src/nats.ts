@@ -10,8 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { collectLines } from './logs.js';
+import { freePort } from './process.js';
 import { waitFor } from './wait.js';
 
 /** The nats-server binary on PATH, or null when there is none (tests skip then). */
@@ -23,17 +23,6 @@ export const NATS_SERVER_BIN: string | null = (() => {
 
 /** The standalone relay's entry point (src/main.ts of @writeback/relay). */
 export const RELAY_MAIN = createRequire(import.meta.url).resolve('@writeback/relay/main');
-
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const address = srv.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** Until `proc` has written `text` (its output collected in `lines`); fails if it exits first. */
 function untilLine(proc: ChildProcess, lines: string[], text: string, what: string, timeoutMs = 30_000): Promise<void> {

@@ -1,9 +1,10 @@
 /**
  * `@writeback/testkit/lab`: the real directory servers of the test lab, on loopback, each in a
  * throwaway folder: a Samba AD DC (samba.ts; bulk data and delegations in samba-sync.ts) and an
- * OpenLDAP slapd with ppolicy (slapd.ts), the adapter configuration for each, and whether their
- * programs are installed. It imports no @writeback package, so the directory package's own tests
- * use it as the whole-system tests and the bench do.
+ * OpenLDAP slapd with ppolicy (slapd.ts), the adapter configuration for each, whether their
+ * programs are installed, and throwaway certificates made with openssl (pki.ts). It imports no
+ * @writeback package, so the directory package's own tests use it as the whole-system tests and
+ * the bench do.
  */
 export {
   adPassword,
@@ -31,3 +32,9 @@ export {
   writeSecretFile,
 } from './directory-config.js';
 export { missingPrograms } from './programs.js';
+export {
+  selfSignedCertificate,
+  signedCertificate,
+  type CertificateFiles,
+  type CertificateOptions,
+} from './pki.js';

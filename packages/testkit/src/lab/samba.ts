@@ -27,6 +27,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { Attribute, Change, Client, EqualityFilter } from 'ldapts';
+import { selfSignedCertificate, signedCertificate } from './pki.js';
 
 const execFileP = promisify(execFile);
 
@@ -650,58 +651,22 @@ async function buildTemplate(templateDir: string): Promise<void> {
 }
 
 async function makeCertificates(tlsDir: string): Promise<void> {
-  const ossl = (args: string[]) => execFileP('openssl', args, { cwd: tlsDir });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await ossl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '3650',
-    '-subj',
-    '/CN=writeback lab CA',
-  ]);
-  await ossl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'other-ca.key',
-    '-out',
-    'other-ca.pem',
-    '-days',
-    '3650',
-    '-subj',
-    '/CN=unrelated lab CA',
-  ]);
+  const at = (name: string) => path.join(tlsDir, name);
+  const ca = await selfSignedCertificate(
+    { cert: at('ca.pem'), key: at('ca.key') },
+    { subject: '/CN=writeback lab CA', days: 3650 },
+  );
+  await selfSignedCertificate(
+    { cert: at('other-ca.pem'), key: at('other-ca.key') },
+    { subject: '/CN=unrelated lab CA', days: 3650 },
+  );
   const sans = [`DNS:${SERVER_NAME}`, 'DNS:localhost'];
   for (let i = 1; i <= MAX_ADDRESSES; i++) sans.push(`IP:127.0.0.${i}`);
-  writeFileSync(
-    path.join(tlsDir, 'ext.cnf'),
-    `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
-  );
-  await ossl(['req', ...ec, '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${SERVER_NAME}`]);
-  await ossl([
-    'x509',
-    '-req',
-    '-in',
-    'req.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'cert.pem',
-    '-days',
-    '3650',
-    '-extfile',
-    'ext.cnf',
-  ]);
+  await signedCertificate({ cert: at('cert.pem'), key: at('key.pem') }, ca, {
+    subject: `/CN=${SERVER_NAME}`,
+    days: 3650,
+    extensions: [`subjectAltName=${sans.join(',')}`, 'extendedKeyUsage=serverAuth', 'basicConstraints=CA:FALSE'],
+  });
   await execFileP('chmod', [
     '600',
     path.join(tlsDir, 'key.pem'),

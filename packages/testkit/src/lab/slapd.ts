@@ -15,10 +15,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../process.js';
+import { selfSignedCertificate, signedCertificate, type CertificateFiles } from './pki.js';
 
 const run = promisify(execFile);
 
@@ -116,18 +118,6 @@ export function labPassword(): string {
   return `Lab-${randomBytes(9).toString('base64url')}`;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
@@ -139,77 +129,33 @@ async function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=writeback lab ${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  return { cert, key };
+/** A lab CA of its own (`<name>.pem`, `<name>.key` in `dir`). */
+function makeCa(dir: string, name: string): Promise<CertificateFiles> {
+  return selfSignedCertificate(
+    { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) },
+    {
+      subject: `/CN=writeback lab ${name}`,
+      days: 2,
+      extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+    },
+  );
 }
 
 async function makeTls(
   dir: string,
 ): Promise<{ caFile: string; wrongCaFile: string; certFile: string; keyFile: string }> {
   const [ca, wrong] = await Promise.all([makeCa(dir, 'ca'), makeCa(dir, 'wrong-ca')]);
-  const keyFile = join(dir, 'server.key');
-  const csr = join(dir, 'server.csr');
-  const certFile = join(dir, 'server.pem');
-  const ext = join(dir, 'server.ext');
-  writeFileSync(
-    ext,
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    csr,
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    ca.cert,
-    '-CAkey',
-    ca.key,
-    '-CAcreateserial',
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-extfile',
-    ext,
-  ]);
-  return { caFile: ca.cert, wrongCaFile: wrong.cert, certFile, keyFile };
+  const server = await signedCertificate({ cert: join(dir, 'server.pem'), key: join(dir, 'server.key') }, ca, {
+    subject: '/CN=127.0.0.1',
+    days: 2,
+    extensions: [
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+    ],
+  });
+  return { caFile: ca.cert, wrongCaFile: wrong.cert, certFile: server.cert, keyFile: server.key };
 }
 
 const live = new Set<() => void>();
