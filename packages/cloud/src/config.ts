@@ -32,11 +32,18 @@ const WsUrl = z
   .url()
   .refine((v) => /^wss?:\/\//.test(v), 'must be a ws(s) URL');
 
-const RateLimit = z.object({
-  /** Attempts allowed per window; 0 disables the limit (warned about). */
-  limit: z.coerce.number().int().min(0),
-  windowSeconds: PositiveInt,
-});
+/**
+ * A rate limit with its defaults. Either half may be given alone (only a limit from the
+ * environment, say): the other is its default.
+ */
+const rateLimit = (d: { limit: number; windowSeconds: number }) =>
+  z
+    .object({
+      /** Attempts allowed per window; 0 disables the limit (warned about). */
+      limit: z.coerce.number().int().min(0).default(d.limit),
+      windowSeconds: PositiveInt.default(d.windowSeconds),
+    })
+    .prefault({});
 
 /** Every option (docs/operations.md lists each one: packages/cloud/test/operations-doc.test.ts). */
 export const ConfigSchema = z.object({
@@ -69,31 +76,20 @@ export const ConfigSchema = z.object({
   rateLimits: z
     .object({
       /** Per account and client IP (also per account and known browser: the device cookie). */
-      passwordChangePerUser: RateLimit.default({ limit: 5, windowSeconds: 900 }),
-      passwordChangePerIp: RateLimit.default({ limit: 30, windowSeconds: 900 }),
+      passwordChangePerUser: rateLimit({ limit: 5, windowSeconds: 900 }),
+      passwordChangePerIp: rateLimit({ limit: 30, windowSeconds: 900 }),
       /** Per account from every address but the account's known browsers (slower, so one address cannot lock the owner out). */
-      passwordChangePerAccount: RateLimit.default({ limit: 20, windowSeconds: 3600 }),
-      adminSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
-      adminSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
-      adminSignInPerAccount: RateLimit.default({ limit: 30, windowSeconds: 3600 }),
-      userSignInPerLogin: RateLimit.default({ limit: 10, windowSeconds: 900 }),
-      userSignInPerIp: RateLimit.default({ limit: 50, windowSeconds: 900 }),
-      userSignInPerAccount: RateLimit.default({ limit: 30, windowSeconds: 3600 }),
+      passwordChangePerAccount: rateLimit({ limit: 20, windowSeconds: 3600 }),
+      adminSignInPerLogin: rateLimit({ limit: 10, windowSeconds: 900 }),
+      adminSignInPerIp: rateLimit({ limit: 50, windowSeconds: 900 }),
+      adminSignInPerAccount: rateLimit({ limit: 30, windowSeconds: 3600 }),
+      userSignInPerLogin: rateLimit({ limit: 10, windowSeconds: 900 }),
+      userSignInPerIp: rateLimit({ limit: 50, windowSeconds: 900 }),
+      userSignInPerAccount: rateLimit({ limit: 30, windowSeconds: 3600 }),
       /** Failed Bearer credentials per client address (then 429 before any lookup). */
-      apiAuthFailuresPerIp: RateLimit.default({ limit: 200, windowSeconds: 900 }),
+      apiAuthFailuresPerIp: rateLimit({ limit: 200, windowSeconds: 900 }),
     })
-    .default({
-      passwordChangePerUser: { limit: 5, windowSeconds: 900 },
-      passwordChangePerIp: { limit: 30, windowSeconds: 900 },
-      passwordChangePerAccount: { limit: 20, windowSeconds: 3600 },
-      adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
-      adminSignInPerIp: { limit: 50, windowSeconds: 900 },
-      adminSignInPerAccount: { limit: 30, windowSeconds: 3600 },
-      userSignInPerLogin: { limit: 10, windowSeconds: 900 },
-      userSignInPerIp: { limit: 50, windowSeconds: 900 },
-      userSignInPerAccount: { limit: 30, windowSeconds: 3600 },
-      apiAuthFailuresPerIp: { limit: 200, windowSeconds: 900 },
-    }),
+    .prefault({}),
   /** base64url 32-byte key that encrypts the cloud's private signing key at rest. */
   masterKey: z
     .string()
@@ -251,21 +247,6 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function withDefaultLimits(input: Plain): Plain {
-  // Partial rate-limit objects from the environment (only a limit, say) get the other half from the defaults.
-  const rl = input.rateLimits;
-  if (!isPlain(rl)) return input;
-  const defaults: Plain = {
-    passwordChangePerUser: { limit: 5, windowSeconds: 900 },
-    passwordChangePerIp: { limit: 30, windowSeconds: 900 },
-    adminSignInPerLogin: { limit: 10, windowSeconds: 900 },
-    adminSignInPerIp: { limit: 50, windowSeconds: 900 },
-    userSignInPerLogin: { limit: 10, windowSeconds: 900 },
-    userSignInPerIp: { limit: 50, windowSeconds: 900 },
-  };
-  return { ...input, rateLimits: merge(defaults, rl) };
-}
-
 export interface LoadConfigOptions {
   /** Environment to read (default: none; pass process.env in main). */
   env?: Record<string, string | undefined>;
@@ -278,7 +259,7 @@ export interface LoadConfigOptions {
  * `config.rateLimits.passwordChangePerUser.limit (RATE_LIMIT_CHANGE_PER_USER): ...`.
  */
 export function loadConfig(opts: LoadConfigOptions = {}): CloudConfig {
-  const raw = withDefaultLimits(merge(fromEnv(opts.env ?? {}), isPlain(opts.overrides) ? opts.overrides : {}));
+  const raw = merge(fromEnv(opts.env ?? {}), isPlain(opts.overrides) ? opts.overrides : {});
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

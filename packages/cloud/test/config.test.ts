@@ -35,6 +35,26 @@ test('the environment is read, and code overrides win over it', () => {
   assert.equal(c.trustProxy, true);
 });
 
+test('every rate-limit variable works alone: the window it does not set keeps its default', () => {
+  // Regression (issue 9 clean-up): RATE_LIMIT_SIGNIN_PER_ACCOUNT, RATE_LIMIT_ADMIN_SIGNIN_PER_ACCOUNT,
+  // RATE_LIMIT_CHANGE_PER_ACCOUNT and RATE_LIMIT_API_AUTH_FAILURES_PER_IP alone used to stop the
+  // cloud from starting (their windowSeconds had no default when the limit came from the environment).
+  const c = loadConfig({
+    env: {
+      RATE_LIMIT_SIGNIN_PER_ACCOUNT: '4',
+      RATE_LIMIT_ADMIN_SIGNIN_PER_ACCOUNT: '5',
+      RATE_LIMIT_CHANGE_PER_ACCOUNT: '6',
+      RATE_LIMIT_API_AUTH_FAILURES_PER_IP: '7',
+    },
+  });
+  assert.deepEqual(c.rateLimits.userSignInPerAccount, { limit: 4, windowSeconds: 3600 });
+  assert.deepEqual(c.rateLimits.adminSignInPerAccount, { limit: 5, windowSeconds: 3600 });
+  assert.deepEqual(c.rateLimits.passwordChangePerAccount, { limit: 6, windowSeconds: 3600 });
+  assert.deepEqual(c.rateLimits.apiAuthFailuresPerIp, { limit: 7, windowSeconds: 900 });
+  const windowOnly = loadConfig({ env: { RATE_LIMIT_WINDOW_SECONDS: '60' } });
+  assert.deepEqual(windowOnly.rateLimits.passwordChangePerIp, { limit: 30, windowSeconds: 60 });
+});
+
 test('bad options throw a TypeError naming the dotted option and its variable', () => {
   const cases: [Parameters<typeof loadConfig>[0], string][] = [
     [{ env: { PORT: 'eighty' } }, 'config.port (PORT)'],
