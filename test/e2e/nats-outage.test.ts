@@ -23,7 +23,7 @@ import {
   capturingLogger,
   quietLog,
   startCloud,
-  startEmbeddedAgent,
+  startAcmeWithAgent,
   waitFor,
   type StartedCloud,
 } from '@writeback/testkit';
@@ -90,13 +90,8 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
       relayId: 'relay-outage',
       env: { NATS_RECONNECT_MAX_MS: '50' },
     });
-    const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
-    apiKey = boot.apiKey ?? '';
-    tenantId = boot.tenant?.id ?? '';
     // The relay process holds agents here, not the cloud node.
-    ({ directory, agent } = await startEmbeddedAgent({
-      cloud: started.cloud,
-      token: boot.agentToken?.token ?? '',
+    ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
       policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
       log: quietLog(),

@@ -20,13 +20,11 @@ import {
   Clock,
   PG_URL,
   startCloud,
-  startEmbeddedAgent,
+  startAcmeWithAgent,
   TEST_POLICY,
   waitFor,
   type StartedCloud,
 } from '@writeback/testkit';
-import { issueAgentToken } from '../src/agents/tokens.js';
-import { registerAgent } from '../src/agents/registry.js';
 import { getAuditByRequestId, sweepPending } from '../src/audit/audit.js';
 import { CloudError } from '../src/errors.js';
 import { loadOrCreateCloudKey } from '../src/keys/cloud-key.js';
@@ -34,7 +32,7 @@ import { openStore, type Db } from '../src/store/index.js';
 import { withDefaultUser } from '../src/store/postgres.js';
 import { createTenant } from '../src/tenants/tenants.js';
 import { createWritebackService } from '../src/writeback/service.js';
-import { FakeRelay, respond, TestAgent } from './helpers.js';
+import { FakeRelay, registerInStore, respond, type TestAgent } from './helpers.js';
 
 const reset: OperationRequest = {
   op: 'password.reset',
@@ -80,24 +78,7 @@ describe('held audit completions (writeback service, real store and agent keys)'
     const cloudKey = await loadOrCreateCloudKey(db, Buffer.alloc(32, 1), clock.now());
     relay = new FakeRelay();
     tenantId = (await createTenant(db, { slug: 'acme', name: 'Acme' }, clock.now())).id;
-    agent = new TestAgent('a1');
-    const tok = await issueAgentToken(db, { tenantId, createdBy: 'test', ttlMs: 60_000 }, clock.now());
-    const reg = await registerAgent(
-      db,
-      {
-        token: tok.token,
-        name: 'a1',
-        signingKey: agent.signing.publicKey,
-        encryptionKey: agent.encryption.publicKey,
-        agentVersion: '1',
-        directory: 'embedded',
-      },
-      cloudKey,
-      clock.now(),
-    );
-    agent.agentId = reg.agentId;
-    agent.tenantId = reg.tenantId;
-    agent.cloudSigningKey = reg.cloudSigningKey;
+    agent = await registerInStore(db, cloudKey, { tenantId, name: 'a1', now: clock.now() });
     relay.connect(agent, respond({ now: clock.now }));
     service = (store: Db, outboxFile: string | null) =>
       createWritebackService({
@@ -219,11 +200,7 @@ describe('a cloud on PostgreSQL whose connection drops while it records the agen
       config: { databaseUrl: u.toString(), auditOutboxFile: join(dir, 'audit-outbox.jsonl') },
       deps: { now: clock.now, log: createLogger({ name: 'cloud', level: 'debug', sink: (l) => lines.push(l) }) },
     });
-    const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
-    apiKey = boot.apiKey ?? '';
-    ({ directory, agent } = await startEmbeddedAgent({
-      cloud: started.cloud,
-      token: boot.agentToken?.token ?? '',
+    ({ apiKey, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
       policy: TEST_POLICY,
     }));

@@ -39,7 +39,10 @@ import {
   type StartedCloud,
   type TempStore,
 } from '@writeback/testkit';
+import { registerAgent } from '../src/agents/registry.js';
+import { issueAgentToken } from '../src/agents/tokens.js';
 import { CloudError } from '../src/errors.js';
+import type { CloudSigningKey } from '../src/keys/cloud-key.js';
 import { openStore, type Db } from '../src/store/index.js';
 
 export {
@@ -255,6 +258,36 @@ export class TestAgent {
       ...over,
     };
   }
+}
+
+/**
+ * A TestAgent registered straight in the store, as the register endpoint would: a registration
+ * token issued for `tenantId` and used at once with the agent's keys.
+ */
+export async function registerInStore(
+  db: Db,
+  cloudKey: CloudSigningKey,
+  o: { tenantId: string; name: string; now: number },
+): Promise<TestAgent> {
+  const agent = new TestAgent(o.name);
+  const tok = await issueAgentToken(db, { tenantId: o.tenantId, createdBy: 'test', ttlMs: 60_000 }, o.now);
+  const reg = await registerAgent(
+    db,
+    {
+      token: tok.token,
+      name: o.name,
+      signingKey: agent.signing.publicKey,
+      encryptionKey: agent.encryption.publicKey,
+      agentVersion: '1',
+      directory: 'embedded',
+    },
+    cloudKey,
+    o.now,
+  );
+  agent.agentId = reg.agentId;
+  agent.tenantId = reg.tenantId;
+  agent.cloudSigningKey = reg.cloudSigningKey;
+  return agent;
 }
 
 export type Behaviour = (env: RequestEnvelope, agent: TestAgent) => Promise<RelayAnswer>;

@@ -18,7 +18,7 @@ import pg from 'pg';
 import type { RunningAgent } from '@writeback/agent';
 import type { EmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
-import { PG_URL, startCloud, startEmbeddedAgent, TEST_POLICY, waitFor, type StartedCloud } from '@writeback/testkit';
+import { PG_URL, startCloud, startAcmeWithAgent, TEST_POLICY, waitFor, type StartedCloud } from '@writeback/testkit';
 import { CloudError } from '../src/errors.js';
 import { openStore, type Db } from '../src/store/index.js';
 import { withDefaultUser } from '../src/store/postgres.js';
@@ -189,11 +189,7 @@ describe('a cloud on PostgreSQL serving requests while the server drops its conn
       config: { databaseUrl: dbUrl('wbt-cloud'), databasePoolSize: 4 },
       deps: { log: logs.log },
     });
-    const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
-    apiKey = boot.apiKey ?? '';
-    ({ directory, agent } = await startEmbeddedAgent({
-      cloud: started.cloud,
-      token: boot.agentToken?.token ?? '',
+    ({ apiKey, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
       policy: TEST_POLICY,
       log: logs.log,

@@ -26,7 +26,7 @@ import {
   presenceEvents,
   quietLog,
   startCloud,
-  startEmbeddedAgent,
+  startAcmeWithAgent,
   startHub,
   waitFor,
   type HubFixture,
@@ -84,12 +84,7 @@ describe('issue 11 item 3: a late presence answer never fails a request', { skip
         return hold;
       },
     });
-    const boot = await started.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
-    apiKey = boot.apiKey ?? '';
-    tenantId = boot.tenant?.id ?? '';
-    ({ directory, agent } = await startEmbeddedAgent({
-      cloud: started.cloud,
-      token: boot.agentToken?.token ?? '',
+    ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
       policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
       log: quietLog(),

@@ -6,15 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { generateSigningKeyPair, type OperationRequest, type RequestEnvelope } from '@writeback/protocol';
-import { issueAgentToken } from '../src/agents/tokens.js';
-import { registerAgent, revokeAgent } from '../src/agents/registry.js';
+import { revokeAgent } from '../src/agents/registry.js';
 import { getAuditByRequestId } from '../src/audit/audit.js';
 import { loadOrCreateCloudKey, type CloudSigningKey } from '../src/keys/cloud-key.js';
 import { openStore, type Db } from '../src/store/index.js';
 import { createTenant } from '../src/tenants/tenants.js';
 import { createWritebackService, type WritebackService } from '../src/writeback/service.js';
 import { createLogger } from '@writeback/protocol';
-import { Clock, FakeRelay, respond, TestAgent, type Behaviour } from './helpers.js';
+import { Clock, FakeRelay, respond, registerInStore, type TestAgent, type Behaviour } from './helpers.js';
 
 const SECRET = 'N3w-Secret-Value!42';
 const reset: OperationRequest = {
@@ -65,26 +64,8 @@ async function fixture(): Promise<Fixture> {
         relayGraceMs: o.relayGraceMs ?? 100,
         pendingGraceMs: o.pendingGraceMs ?? 1_000,
       }),
-    async agent(name, tenantId = tenant.id) {
-      const a = new TestAgent(name);
-      const tok = await issueAgentToken(db, { tenantId, createdBy: 'test', ttlMs: 60_000 }, clock.now());
-      const reg = await registerAgent(
-        db,
-        {
-          token: tok.token,
-          name,
-          signingKey: a.signing.publicKey,
-          encryptionKey: a.encryption.publicKey,
-          agentVersion: '1',
-          directory: 'embedded',
-        },
-        cloudKey,
-        clock.now(),
-      );
-      a.agentId = reg.agentId;
-      a.tenantId = reg.tenantId;
-      a.cloudSigningKey = reg.cloudSigningKey;
-      return a;
+    agent(name, tenantId = tenant.id) {
+      return registerInStore(db, cloudKey, { tenantId, name, now: clock.now() });
     },
   };
 }

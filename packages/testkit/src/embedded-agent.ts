@@ -79,3 +79,17 @@ export async function startEmbeddedAgent(
   });
   return { directory, agent, state };
 }
+
+/**
+ * Tenant `acme` bootstrapped on `cloud` with an API key and a registration token, and the directory
+ * and agent of `startEmbeddedAgent` registered with that token: the API key and tenant id to call
+ * the cloud with, the directory and agent to stop at the end.
+ */
+export async function startAcmeWithAgent(
+  cloud: Pick<Cloud, 'url' | 'bootstrap'>,
+  o: Omit<StartEmbeddedAgentOptions, 'cloud' | 'token'>,
+): Promise<{ apiKey: string; tenantId: string; directory: EmbeddedDirectory; agent: RunningAgent; state: AgentState }> {
+  const boot = await cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true, agentToken: true });
+  const started = await startEmbeddedAgent({ ...o, cloud, token: boot.agentToken?.token ?? '' });
+  return { apiKey: boot.apiKey ?? '', tenantId: boot.tenant?.id ?? '', ...started };
+}

@@ -31,6 +31,7 @@ export { reachable } from './graph.js';
 export { CookieJar } from './cookies.js';
 export {
   ALICE,
+  startAcmeWithAgent,
   startEmbeddedAgent,
   TEST_POLICY,
   type StartEmbeddedAgentOptions,
