@@ -6,9 +6,23 @@
  * or configuration errors. When a write may or may not have reached the directory (connection lost
  * after the request went out), the outcome is `outcome_unknown`, never `succeeded`.
  */
-import type { EffectivePolicy, OperationResult, SyncAnchorsData, SyncPullData, UserRef } from '@writeback/protocol';
+import type {
+  EffectivePolicy,
+  Logger,
+  OperationResult,
+  SyncAnchorsData,
+  SyncPullData,
+  UserRef,
+} from '@writeback/protocol';
 
 export type DirectoryKind = 'embedded' | 'ad' | 'openldap';
+
+/** What every directory and doctor takes from its host (tests freeze the clock and capture the log). */
+export interface DirectoryDeps {
+  log?: Logger;
+  /** Clock (ms since epoch) for lockout, minimum-age and skew arithmetic. */
+  now?: () => number;
+}
 
 /** What a directory can and cannot do; the cloud and the UI read these instead of guessing. */
 export interface DirectoryCapabilities {

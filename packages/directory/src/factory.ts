@@ -3,8 +3,7 @@
  * file carries it). Each adapter parses its own options and throws TypeError naming the option.
  */
 import { z } from 'zod';
-import type { Logger } from '@writeback/protocol';
-import type { Directory, DirectoryKind } from './directory.js';
+import type { Directory, DirectoryDeps, DirectoryKind } from './directory.js';
 import type { DoctorCheck } from './doctor.js';
 import { adDoctorChecks, openAdDirectory } from './ad/index.js';
 import { EmbeddedConfigSchema, embeddedDoctorChecks, openEmbeddedDirectory } from './embedded/index.js';
@@ -26,10 +25,7 @@ function parseOrThrow<T>(schema: z.ZodType<T>, config: unknown): T {
   return parsed.data;
 }
 
-export interface OpenDirectoryDeps {
-  log?: Logger;
-  now?: () => number;
-}
+export type OpenDirectoryDeps = DirectoryDeps;
 
 /** Open the directory a configuration describes. Throws TypeError for a bad configuration. */
 export async function openDirectory(config: unknown, deps: OpenDirectoryDeps = {}): Promise<Directory> {
@@ -45,9 +41,7 @@ export async function openDirectory(config: unknown, deps: OpenDirectoryDeps = {
   }
 }
 
-export interface DirectoryDoctorDeps {
-  log?: Logger;
-  now?: () => number;
+export interface DirectoryDoctorDeps extends DirectoryDeps {
   /** AD only: probe the Reset Password right with a reset the DC must refuse (default true). */
   probeReset?: boolean;
 }

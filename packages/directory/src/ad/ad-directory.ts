@@ -23,6 +23,7 @@ import {
 } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Control, type Entry, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
+import type { DirectoryDeps } from '../directory.js';
 import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type ResolvedAdConfig } from './config.js';
@@ -37,10 +38,7 @@ import { classifyRejection, precheckPassword } from './password-rules.js';
 import { protectionReason, sidStrings, sidToString, type ProtectionReason } from './protection.js';
 
 /** Injected dependencies (tests freeze the clock and capture the log). */
-export interface AdDirectoryDeps {
-  log?: Logger;
-  now?: () => number;
-}
+export type AdDirectoryDeps = DirectoryDeps;
 
 /** userAccountControl / msDS-User-Account-Control-Computed bits. */
 const UF_ACCOUNTDISABLE = 0x2;
@@ -189,7 +187,7 @@ export class AdDirectory implements Directory {
       this.lastRootDse = c.rootDse;
     };
     this.scopeBases = cfg.scope.baseDns.map(normalizeDn);
-    this.sync = new AdSyncSource(cfg, this.pool, this.log, () => this.closed, this.now);
+    this.sync = new AdSyncSource(cfg, this.pool, { log: this.log, isClosed: () => this.closed, now: this.now });
   }
 
   /** What the DC last connected to supports (policy hints decide history on resets). */

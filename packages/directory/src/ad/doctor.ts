@@ -14,8 +14,9 @@
  * deciding what the next may try, and each knows one AD quirk; split up they would only be
  * called from adDoctorChecks.
  */
-import { createLogger, type Logger } from '@writeback/protocol';
+import { createLogger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, type Client, type Entry, type Filter } from 'ldapts';
+import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
 import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
@@ -27,9 +28,7 @@ import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
 import { protectedUserFilter, resolveProtectedGroups } from './protected-groups.js';
 import { ShowDeletedControl } from './sync.js';
 
-export interface AdDoctorDeps {
-  log?: Logger;
-  now?: () => number;
+export interface AdDoctorDeps extends DirectoryDeps {
   /** Probe the Reset Password right with a reset the DC must refuse (default true). */
   probeReset?: boolean;
 }

@@ -28,14 +28,7 @@
  * scope rules are one algorithm over one DC's change order (the generic window walk is already in
  * sync-window.ts); kept together so a pull reads top to bottom.
  */
-import {
-  MAX_SYNC_BATCH_USERS,
-  type Logger,
-  type SyncAnchorsData,
-  type SyncChange,
-  type SyncPullData,
-  type SyncedUser,
-} from '@writeback/protocol';
+import type { SyncChange, SyncPullData, SyncedUser } from '@writeback/protocol';
 import {
   AndFilter,
   Control,
@@ -48,16 +41,9 @@ import {
   type Entry,
   type Filter,
 } from 'ldapts';
-import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import {
-  changeBytes,
-  pullAnchorWindows,
-  pullWindows,
-  searchWindow,
-  type KeyedChange,
-  type WindowState,
-} from '../sync-window.js';
+import { WindowedSyncSource, type WalkBounds } from '../sync-source.js';
+import { changeBytes, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
 import { bytes, int, str, strings } from './entry.js';
@@ -121,7 +107,6 @@ const TIE = '([0-9a-f]{0,32})';
 const TOTAL = '(-1|0|[1-9][0-9]{0,15})';
 const FULL_RE = new RegExp(`^usn:${HEX}:f:${NUM}:${NUM}:${TIE}:${NUM}:${TOTAL}$`);
 const INC_RE = new RegExp(`^usn:${HEX}:i:${NUM}:${TIE}:${NUM}$`);
-const ANCHORS_RE = new RegExp(`^anchors:${HEX}:${NUM}:${TIE}:${NUM}$`);
 
 /** Parses a pull cursor; null when this code did not make it. */
 export function parseAdCursor(text: string): Cursor | null {
@@ -163,152 +148,104 @@ interface DcView {
 const fit = (v: string | undefined, max: number): string | undefined =>
   v !== undefined && v.length > 0 && v.length <= max ? v : undefined;
 
-export class AdSyncSource implements SyncSource {
+/** One pull's connection and DC. */
+interface AdContext {
+  conn: AdConnection;
+  dc: DcView;
+}
+
+/** A window's read: the pull's context and the protected groups on its DC. */
+interface WindowContext extends AdContext {
+  prot: ProtectedGroups;
+}
+
+export class AdSyncSource extends WindowedSyncSource<ResolvedAdConfig, AdPool, AdContext> {
   private warnedTombstones = false;
   private protectedCache: { dc: string; at: number; groups: ProtectedGroups } | undefined;
+  protected readonly walk = { initialWidth: INITIAL_WIDTH, maxWidth: MAX_WIDTH, maxWindows: MAX_WINDOWS, tie: TIE };
+  protected readonly names = { directory: 'AD directory', server: 'domain controller' };
 
-  constructor(
-    private readonly cfg: ResolvedAdConfig,
-    private readonly pool: AdPool,
-    private readonly log: Logger,
-    private readonly isClosed: () => boolean,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async pullChanges(cursorText: string | null, limitIn: number): Promise<SyncPullData> {
-    const limit = Math.max(1, Math.min(MAX_SYNC_BATCH_USERS, Math.floor(limitIn)));
-    return this.withConnection(async (conn) => {
-      const dc = await this.dcView(conn);
-      const prot = await this.protectedGroups(conn, dc);
-      let cursor: Cursor;
-      if (cursorText === null) {
-        const total = (await this.countInScope(conn)) ?? -1;
-        cursor = {
-          phase: 'full',
-          dc: dc.id,
-          end: dc.highestUsn,
-          state: { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH },
-          total,
-        };
-        this.log.info('ad sync: full sync started', { dc: dc.id, watermark: dc.highestUsn, total });
-      } else {
-        const parsed = parseAdCursor(cursorText);
-        if (!parsed || parsed.dc !== dc.id) {
-          this.log.warn('ad sync: cursor not valid on this DC; the cloud restarts a full sync', {
-            reason: parsed ? 'other_dc' : 'unknown_cursor',
-            dc: dc.id,
-          });
-          return { changes: [], cursor: '', more: false, reset: true };
-        }
-        cursor = parsed;
-      }
-
-      if (cursor.phase === 'full') {
-        const r = await pullWindows({
-          state: cursor.state,
-          end: cursor.end,
-          limit,
-          fetch: (lo, hi) => this.fetchInScope(conn, dc, prot, lo, hi),
-          maxWidth: MAX_WIDTH,
-          maxWindows: MAX_WINDOWS,
-        });
-        const total = cursor.total >= 0 ? { total: cursor.total } : {};
-        if (!r.done)
-          return { changes: r.changes, cursor: formatAdCursor({ ...cursor, state: r.state }), more: true, ...total };
-        // Full pass done: continue incrementally after its watermark.
-        const next: Cursor = {
-          phase: 'inc',
-          dc: dc.id,
-          state: { pos: { n: cursor.end + 1, tie: '' }, width: INITIAL_WIDTH },
-        };
-        return { changes: r.changes, cursor: formatAdCursor(next), more: false, ...total };
-      }
-
-      const inc = cursor;
-      if (
-        this.cfg.scope.group !== undefined &&
-        (await this.scopeGroupChanged(conn, dc, inc.state.pos.n, dc.highestUsn))
-      ) {
-        this.log.info('ad sync: the scoping group (or a group nested in it) changed; the cloud restarts a full sync', {
+  protected async pull(ctx: AdContext, cursorText: string | null, limit: number): Promise<SyncPullData> {
+    const { dc } = ctx;
+    const w: WindowContext = { ...ctx, prot: await this.protectedGroups(ctx) };
+    let cursor: Cursor;
+    if (cursorText === null) {
+      const total = (await this.countInScope(ctx.conn)) ?? -1;
+      cursor = { phase: 'full', dc: dc.id, end: dc.highestUsn, state: this.firstWindow(), total };
+      this.log.info('ad sync: full sync started', { dc: dc.id, watermark: dc.highestUsn, total });
+    } else {
+      const parsed = parseAdCursor(cursorText);
+      if (!parsed || parsed.dc !== dc.id) {
+        this.log.warn('ad sync: cursor not valid on this DC; the cloud restarts a full sync', {
+          reason: parsed ? 'other_dc' : 'unknown_cursor',
           dc: dc.id,
         });
-        return { changes: [], cursor: '', more: false, reset: true };
+        return this.resetAnswer();
       }
-      if (prot.dns.length > 0 && (await this.groupsChanged(conn, dc, inc.state.pos.n, dc.highestUsn, prot.dns))) {
-        this.log.info(
-          'ad sync: a protected group (or a group nested in one) changed; the cloud restarts a full sync so the protected flags are right',
-          { dc: dc.id },
-        );
-        return { changes: [], cursor: '', more: false, reset: true };
-      }
-      await this.checkTombstonesVisible(conn, dc);
-      const r = await pullWindows({
-        state: inc.state,
-        end: dc.highestUsn,
-        limit,
-        fetch: (lo, hi) => this.fetchChanges(conn, dc, prot, lo, hi),
-        maxWidth: MAX_WIDTH,
-        maxWindows: MAX_WINDOWS,
+      cursor = parsed;
+    }
+
+    if (cursor.phase === 'full') {
+      const full = cursor;
+      const r = await this.walkWindows(full.state, { end: full.end }, limit, (lo, hi) => this.fetchInScope(w, lo, hi));
+      // Once the full pass is done, continue incrementally after its watermark.
+      return this.fullPassAnswer(
+        r,
+        full.total,
+        (state) => formatAdCursor({ ...full, state }),
+        () => formatAdCursor({ phase: 'inc', dc: dc.id, state: this.firstWindow(full.end + 1) }),
+      );
+    }
+
+    const inc = cursor;
+    if (this.cfg.scope.group !== undefined && (await this.scopeGroupChanged(ctx, inc.state.pos.n, dc.highestUsn))) {
+      this.log.info('ad sync: the scoping group (or a group nested in it) changed; the cloud restarts a full sync', {
+        dc: dc.id,
       });
-      return { changes: r.changes, cursor: formatAdCursor({ ...inc, state: r.state }), more: !r.done };
-    });
+      return this.resetAnswer();
+    }
+    if (w.prot.dns.length > 0 && (await this.groupsChanged(ctx, inc.state.pos.n, dc.highestUsn, w.prot.dns))) {
+      this.log.info(
+        'ad sync: a protected group (or a group nested in one) changed; the cloud restarts a full sync so the protected flags are right',
+        { dc: dc.id },
+      );
+      return this.resetAnswer();
+    }
+    await this.checkTombstonesVisible(ctx);
+    const r = await this.walkWindows(inc.state, this.walkBounds(ctx), limit, (lo, hi) => this.fetchChanges(w, lo, hi));
+    return { changes: r.changes, cursor: formatAdCursor({ ...inc, state: r.state }), more: !r.done };
   }
 
-  async listAnchors(cursorText: string | null, limitIn: number): Promise<SyncAnchorsData> {
-    const limit = Math.max(1, Math.min(2000, Math.floor(limitIn)));
-    return this.withConnection(async (conn) => {
-      const dc = await this.dcView(conn);
-      let state: WindowState = { pos: { n: 0, tie: '' }, width: INITIAL_WIDTH };
-      if (cursorText !== null) {
-        const m = ANCHORS_RE.exec(cursorText);
-        if (!m || m[1] !== dc.id) {
-          // No reset flag in this answer: refuse, so the cloud starts the pass again instead of
-          // treating users it did not see as deleted.
-          throw new DirectoryError(
-            'unavailable',
-            'anchors cursor is not valid on this domain controller; start the anchors pass again',
-          );
-        }
-        state = { pos: { n: Number(m[2]), tie: m[3] ?? '' }, width: Number(m[4]) };
+  protected anchorsPrefix(ctx: AdContext): string {
+    return `anchors:${ctx.dc.id}:`;
+  }
+
+  /**
+   * The end follows the DC's highest USN at every page: a user changed during the pass moves ahead
+   * of the position and is listed later, never skipped.
+   */
+  protected walkBounds(ctx: AdContext): WalkBounds {
+    return { end: ctx.dc.highestUsn };
+  }
+
+  protected async fetchAnchors(ctx: AdContext, lo: number, hi: number): Promise<KeyedChange[]> {
+    const out: KeyedChange[] = [];
+    for (const base of this.cfg.scope.baseDns) {
+      const entries = await this.search(ctx.conn, base, this.scopeFilter(lo, hi), ['objectGUID', 'uSNChanged']);
+      for (const e of entries) {
+        const k = this.toDelete(e);
+        if (k) out.push(k);
       }
-      // The end follows the DC's highest USN at every page: a user changed during the pass moves
-      // ahead of the position and is listed later, never skipped.
-      return pullAnchorWindows(
-        {
-          state,
-          end: dc.highestUsn,
-          limit,
-          fetch: async (lo, hi) => {
-            const out: KeyedChange[] = [];
-            for (const base of this.cfg.scope.baseDns) {
-              const entries = await this.search(conn, base, this.scopeFilter(lo, hi), ['objectGUID', 'uSNChanged']);
-              for (const e of entries) {
-                const k = this.toDelete(e);
-                if (k) out.push(k);
-              }
-            }
-            return out;
-          },
-          maxWidth: MAX_WIDTH,
-          maxWindows: MAX_WINDOWS,
-        },
-        `anchors:${dc.id}:`,
-      );
-    });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------
 
-  private async withConnection<T>(fn: (conn: AdConnection) => Promise<T>): Promise<T> {
-    if (this.isClosed()) throw new DirectoryError('closed', 'AD directory is closed');
-    let conn: AdConnection;
+  protected async withContext<T>(fn: (ctx: AdContext) => Promise<T>): Promise<T> {
+    const conn = await this.connect(() => this.pool.acquire());
     try {
-      conn = await this.pool.acquire();
-    } catch (err) {
-      throw new DirectoryError('unavailable', 'no domain controller reachable for sync', { cause: err });
-    }
-    try {
-      const r = await fn(conn);
+      const r = await fn({ conn, dc: await this.dcView(conn) });
       this.pool.release(conn);
       return r;
     } catch (err) {
@@ -439,13 +376,8 @@ export class AdSyncSource implements SyncSource {
     return n;
   }
 
-  private async fetchInScope(
-    conn: AdConnection,
-    dc: DcView,
-    prot: ProtectedGroups,
-    lo: number,
-    hi: number,
-  ): Promise<KeyedChange[]> {
+  private async fetchInScope(w: WindowContext, lo: number, hi: number): Promise<KeyedChange[]> {
+    const { conn, dc, prot } = w;
     const out: KeyedChange[] = [];
     for (const base of this.cfg.scope.baseDns) {
       const entries = await this.search(conn, base, this.scopeFilter(lo, hi), SYNC_ATTRS);
@@ -473,7 +405,7 @@ export class AdSyncSource implements SyncSource {
   }
 
   /** The protected groups' DNs on this DC (protected-groups.ts), reused for a few minutes. */
-  private async protectedGroups(conn: AdConnection, dc: DcView): Promise<ProtectedGroups> {
+  private async protectedGroups({ conn, dc }: AdContext): Promise<ProtectedGroups> {
     const t = this.now();
     const c = this.protectedCache;
     if (c && c.dc === dc.id && t - c.at < PROTECTED_GROUPS_TTL_MS && t >= c.at) return c.groups;
@@ -491,39 +423,27 @@ export class AdSyncSource implements SyncSource {
   }
 
   /** Incremental window: upserts in scope, deletes for users that left scope and for tombstones. */
-  private async fetchChanges(
-    conn: AdConnection,
-    dc: DcView,
-    prot: ProtectedGroups,
-    lo: number,
-    hi: number,
-  ): Promise<KeyedChange[]> {
-    const out = await this.fetchInScope(conn, dc, prot, lo, hi);
+  private async fetchChanges(w: WindowContext, lo: number, hi: number): Promise<KeyedChange[]> {
+    const out = await this.fetchInScope(w, lo, hi);
     const seen = new Set(out.map((k) => k.tie));
     // Every user changed in the window, wherever it is now: those not in scope left it.
-    const leftScope = await this.search(
-      conn,
-      dc.namingContext,
-      new AndFilter({
-        filters: [
-          new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
-          ...this.usnRange(lo, hi),
-        ],
-      }),
+    const leftScope = await this.searchChanged(
+      w,
+      [new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT })],
+      lo,
+      hi,
       ['objectGUID', 'uSNChanged'],
     );
     // Tombstones of users (computers are users too in AD's class tree).
-    const deleted = await this.search(
-      conn,
-      dc.namingContext,
-      new AndFilter({
-        filters: [
-          new EqualityFilter({ attribute: 'isDeleted', value: 'TRUE' }),
-          new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
-          new NotFilter({ filter: new EqualityFilter({ attribute: 'objectClass', value: 'computer' }) }),
-          ...this.usnRange(lo, hi),
-        ],
-      }),
+    const deleted = await this.searchChanged(
+      w,
+      [
+        new EqualityFilter({ attribute: 'isDeleted', value: 'TRUE' }),
+        new EqualityFilter({ attribute: 'objectClass', value: 'user' }),
+        new NotFilter({ filter: new EqualityFilter({ attribute: 'objectClass', value: 'computer' }) }),
+      ],
+      lo,
+      hi,
       ['objectGUID', 'uSNChanged'],
       [new ShowDeletedControl()],
     );
@@ -538,43 +458,48 @@ export class AdSyncSource implements SyncSource {
   }
 
   /** The scoping group or a group nested in it changed after `from` (membership is not visible on the users' USNs). */
-  private async scopeGroupChanged(conn: AdConnection, dc: DcView, from: number, to: number): Promise<boolean> {
+  private async scopeGroupChanged(ctx: AdContext, from: number, to: number): Promise<boolean> {
     const group = this.cfg.scope.group;
     if (group === undefined) return false;
-    return this.groupsChanged(conn, dc, from, to, [group]);
+    return this.groupsChanged(ctx, from, to, [group]);
   }
 
   /** One of the groups or a group nested in one changed after `from`. */
-  private async groupsChanged(
-    conn: AdConnection,
-    dc: DcView,
-    from: number,
-    to: number,
-    dns: readonly string[],
-  ): Promise<boolean> {
+  private async groupsChanged(ctx: AdContext, from: number, to: number, dns: readonly string[]): Promise<boolean> {
     if (from > to || dns.length === 0) return false;
-    const groups = await this.search(
-      conn,
-      dc.namingContext,
-      new AndFilter({
-        filters: [
-          new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
-          ...this.usnRange(from, to),
-          new OrFilter({
-            filters: dns.flatMap((group) => [
-              new EqualityFilter({ attribute: 'distinguishedName', value: group }),
-              new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }),
-            ]),
-          }),
-        ],
-      }),
+    const groups = await this.searchChanged(
+      ctx,
+      [
+        new EqualityFilter({ attribute: 'objectClass', value: 'group' }),
+        new OrFilter({
+          filters: dns.flatMap((group) => [
+            new EqualityFilter({ attribute: 'distinguishedName', value: group }),
+            new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN_RULE, value: group }),
+          ]),
+        }),
+      ],
+      from,
+      to,
       ['1.1'],
     );
     return groups.length > 0;
   }
 
+  /** Entries anywhere on the DC (its naming context) matching `filters` with lo <= uSNChanged <= hi. */
+  private async searchChanged(
+    { conn, dc }: AdContext,
+    filters: Filter[],
+    lo: number,
+    hi: number,
+    attributes: string[],
+    controls?: Control[],
+  ): Promise<Entry[]> {
+    const filter = new AndFilter({ filters: [...filters, ...this.usnRange(lo, hi)] });
+    return this.search(conn, dc.namingContext, filter, attributes, controls);
+  }
+
   /** Once: say when the service account cannot see tombstones (deletions then wait for the anchors pass). */
-  private async checkTombstonesVisible(conn: AdConnection, dc: DcView): Promise<void> {
+  private async checkTombstonesVisible({ conn, dc }: AdContext): Promise<void> {
     if (this.warnedTombstones) return;
     this.warnedTombstones = true;
     let visible = false;

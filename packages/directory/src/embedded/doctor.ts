@@ -11,7 +11,8 @@
 import { constants as fsc } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createLogger, type Logger } from '@writeback/protocol';
+import { createLogger } from '@writeback/protocol';
+import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
 import { HASH_COST, parseEmbeddedConfig, type ResolvedEmbeddedConfig } from './config.js';
 import { DEFAULT_POLICY, mergePolicy, type PasswordPolicy } from './policy.js';
@@ -19,10 +20,7 @@ import type { DirectoryState } from './state.js';
 import { JOURNAL_FILE, LOCK_FILE, load, readIfExists, SNAPSHOT_FILE } from './store.js';
 import { DirectoryError } from '../errors.js';
 
-export interface EmbeddedDoctorDeps {
-  log?: Logger;
-  now?: () => number;
-}
+export type EmbeddedDoctorDeps = DirectoryDeps;
 
 function errnoCode(err: unknown): unknown {
   return typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;

@@ -54,6 +54,7 @@ import {
 } from '@writeback/protocol';
 import { z } from 'zod';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
+import type { DirectoryDeps } from '../directory.js';
 import { DirectoryError } from '../errors.js';
 import {
   parseEmbeddedConfig,
@@ -84,10 +85,7 @@ import { EmbeddedStore } from './store.js';
 import { EmbeddedSyncSource } from './sync.js';
 
 /** Injected collaborators: a clock (epoch ms) and a logger. */
-export interface EmbeddedDeps {
-  now?: () => number;
-  log?: Logger;
-}
+export type EmbeddedDeps = DirectoryDeps;
 
 /** A user as the embedded directory describes it (no secrets). */
 export interface EmbeddedUser extends DirectoryUser {

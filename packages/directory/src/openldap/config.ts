@@ -251,6 +251,17 @@ export function parseOpenLdapConfig(
   return resolved;
 }
 
+/**
+ * A configuration as the adapter and its doctor take it: as it is when parseOpenLdapConfig already
+ * resolved it, else parsed with its options named under `directory.`. Throws as parseOpenLdapConfig.
+ */
+export function resolveOpenLdapConfig(
+  config: OpenLdapConfig | ResolvedOpenLdapConfig,
+  log: Logger | undefined,
+): ResolvedOpenLdapConfig {
+  return isResolvedOpenLdapConfig(config) ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+}
+
 function resolveScope(
   cfg: z.output<typeof OpenLdapConfigSchema>,
   userFilter: Filter | undefined,

@@ -13,16 +13,12 @@
  * called from openLdapDoctorChecks.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createLogger, type Logger } from '@writeback/protocol';
+import { createLogger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, PresenceFilter, type Client, type Filter } from 'ldapts';
+import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
-import {
-  isResolvedOpenLdapConfig,
-  parseOpenLdapConfig,
-  type OpenLdapConfig,
-  type ResolvedOpenLdapConfig,
-} from './config.js';
+import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
   BindRejectedError,
   connectAndBind,
@@ -35,10 +31,7 @@ import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, wipe } from './passwo
 import { first, parseGeneralizedTime, settingsFromEntry, type PpolicySettings, type RawEntry } from './policy.js';
 import { PasswordPolicyControl, PPOLICY_CONTROL_OID } from './ppolicy-control.js';
 
-export interface OpenLdapDoctorDeps {
-  log?: Logger;
-  now?: () => number;
-}
+export type OpenLdapDoctorDeps = DirectoryDeps;
 
 const CLOCK_SKEW_WARN_MS = 60_000;
 
@@ -53,7 +46,7 @@ export async function openLdapDoctorChecks(
 
   let cfg: ResolvedOpenLdapConfig;
   try {
-    cfg = isResolvedOpenLdapConfig(config) ? config : parseOpenLdapConfig(config, { prefix: 'directory', log });
+    cfg = resolveOpenLdapConfig(config, log);
   } catch (err) {
     const insecure = err instanceof DirectoryError && err.code === 'insecure_transport';
     checks.push({

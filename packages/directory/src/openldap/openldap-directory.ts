@@ -53,13 +53,9 @@ import {
 } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
+import type { DirectoryDeps } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import {
-  isResolvedOpenLdapConfig,
-  parseOpenLdapConfig,
-  type OpenLdapConfig,
-  type ResolvedOpenLdapConfig,
-} from './config.js';
+import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
   BindRejectedError,
   connectAndBind,
@@ -89,11 +85,7 @@ import { OpenLdapSyncSource } from './sync.js';
 import { isDnWithin, normalizeDn } from '../sync-window.js';
 
 /** What the adapter needs from its host. */
-export interface OpenLdapDeps {
-  log?: Logger;
-  /** Clock (ms since epoch) for lockout and minimum-age arithmetic; tests freeze it. */
-  now?: () => number;
-}
+export type OpenLdapDeps = DirectoryDeps;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POLICY_ATTRS = [
@@ -161,7 +153,11 @@ export class OpenLdapDirectory implements Directory {
     this.pool = new ServicePool(config, this.servers, this.log);
     const bases = config.resolvedScope.baseDns.map(normalizeDn);
     this.scopeBases = bases.length === 1 && bases[0] === normalizeDn(config.baseDn) ? undefined : bases;
-    this.sync = new OpenLdapSyncSource(config, this.pool, this.log, () => this.closed, this.now);
+    this.sync = new OpenLdapSyncSource(config, this.pool, {
+      log: this.log,
+      isClosed: () => this.closed,
+      now: this.now,
+    });
     this.capabilities = Object.freeze({
       enforcesHistoryOnReset: config.serviceAccountEnforcesPolicy,
       exactPolicyReasons: true,
@@ -184,7 +180,7 @@ export class OpenLdapDirectory implements Directory {
       const early = this.refuseUnsendable(newPassword, policy, user.state);
       if (early) return { ...early, historyEnforced };
 
-      await this.writePassword(conn.client, 'reset', { userIdentity: user.dn, newPassword }, policy, user.state, conn);
+      await this.writePassword(conn.client, user, { newPassword }, policy, conn);
 
       // The password is set from here on: whatever fails below, the answer stays `succeeded`.
       const data: Record<string, unknown> = {};
@@ -254,13 +250,7 @@ export class OpenLdapDirectory implements Directory {
         return this.bindFailure(err, resp, user);
       }
       try {
-        await this.writePassword(
-          session.client,
-          'change',
-          { userIdentity: user.dn, oldPassword: currentPassword, newPassword },
-          policy,
-          user.state,
-        );
+        await this.writePassword(session.client, user, { oldPassword: currentPassword, newPassword }, policy);
       } finally {
         await session.client.unbind().catch(() => undefined);
       }
@@ -665,19 +655,21 @@ export class OpenLdapDirectory implements Directory {
   }
 
   /**
-   * Sends the Password Modify exop with a fresh ppolicy control. Throws Answer with the outcome
-   * when slapd refuses, or when the connection is lost after the request went out (outcome_unknown).
+   * Sends the Password Modify exop for `user` with a fresh ppolicy control: a change when it carries
+   * the old password, else a reset. Throws Answer with the outcome when slapd refuses, or when the
+   * connection is lost after the request went out (outcome_unknown).
    */
   private async writePassword(
     client: OpenedClient['client'],
-    op: 'reset' | 'change',
-    req: { userIdentity: string; oldPassword?: string; newPassword: string },
+    user: Found,
+    passwords: { oldPassword?: string; newPassword: string },
     policy: PpolicySettings | null,
-    state: UserPasswordState,
     pooled?: PooledConnection,
   ): Promise<void> {
+    const op = passwords.oldPassword === undefined ? 'reset' : 'change';
+    const state = user.state;
     const ctl = new PasswordPolicyControl();
-    const value = encodePasswordModifyRequest(req);
+    const value = encodePasswordModifyRequest({ userIdentity: user.dn, ...passwords });
     try {
       const usable = pooled ? pooled.usable : client.isBound;
       if (!usable) throw new UnreachableError('directory connection lost', 'lost');
@@ -740,14 +732,7 @@ export class OpenLdapDirectory implements Directory {
         detail: 'the password has expired and the service account would bypass the password policy',
       });
     }
-    await this.writePassword(
-      conn.client,
-      'change',
-      { userIdentity: user.dn, oldPassword: currentPassword, newPassword },
-      policy,
-      user.state,
-      conn,
-    );
+    await this.writePassword(conn.client, user, { oldPassword: currentPassword, newPassword }, policy, conn);
     return result('succeeded');
   }
 
@@ -810,10 +795,7 @@ export async function openOpenLdapDirectory(
   deps: OpenLdapDeps = {},
 ): Promise<OpenLdapDirectory> {
   const log = deps.log ?? createLogger({ name: 'directory.openldap' });
-  const resolved = isResolvedOpenLdapConfig(config)
-    ? config
-    : parseOpenLdapConfig(config, { prefix: 'directory', log });
-  const dir = new OpenLdapDirectory(resolved, { ...deps, log });
+  const dir = new OpenLdapDirectory(resolveOpenLdapConfig(config, log), { ...deps, log });
   const h = await dir.health();
   if (!h.ok) log.warn('openldap: directory not reachable at start; will keep trying per request', { detail: h.detail });
   return dir;

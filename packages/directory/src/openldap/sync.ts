@@ -34,14 +34,7 @@
  * group rules are one algorithm over slapd's change order (the generic window walk is already in
  * sync-window.ts); kept together so a pull reads top to bottom.
  */
-import {
-  MAX_SYNC_BATCH_USERS,
-  type Logger,
-  type SyncAnchorsData,
-  type SyncChange,
-  type SyncPullData,
-  type SyncedUser,
-} from '@writeback/protocol';
+import type { SyncChange, SyncPullData, SyncedUser } from '@writeback/protocol';
 import {
   AndFilter,
   EqualityFilter,
@@ -52,17 +45,9 @@ import {
   type Entry,
   type Filter,
 } from 'ldapts';
-import type { SyncSource } from '../directory.js';
 import { DirectoryError } from '../errors.js';
-import {
-  isDnWithin,
-  normalizeDn,
-  pullAnchorWindows,
-  pullWindows,
-  searchWindow,
-  type KeyedChange,
-  type WindowState,
-} from '../sync-window.js';
+import { WindowedSyncSource, type WalkBounds } from '../sync-source.js';
+import { isDnWithin, normalizeDn, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
 import type { ResolvedOpenLdapConfig } from './config.js';
 import { isResultCodeError, type PooledConnection, type ServicePool } from './connection.js';
 import {
@@ -102,7 +87,6 @@ const TIE = '([0-9A-Za-z.#|{}=,_-]{0,200})';
 const GCSN = '(-|[0-9.Z#]{1,64})';
 const FULL_RE = new RegExp(`^csn:f:${GCSN}:${NUM}:${TIE}:${NUM}:${TOTAL}$`);
 const INC_RE = new RegExp(`^csn:i:${GCSN}:${NUM}:${TIE}:${NUM}$`);
-const ANCHORS_RE = new RegExp(`^anchors:${NUM}:${TIE}:${NUM}$`);
 
 export function parseOpenLdapCursor(text: string): Cursor | null {
   let m = FULL_RE.exec(text);
@@ -167,122 +151,80 @@ interface PullContext {
   now: number;
 }
 
-export class OpenLdapSyncSource implements SyncSource {
+export class OpenLdapSyncSource extends WindowedSyncSource<ResolvedOpenLdapConfig, ServicePool, PullContext> {
   private namingContext: string | undefined;
+  protected readonly walk = { initialWidth: HOUR_US, maxWidth: MAX_WIDTH, maxWindows: MAX_WINDOWS, tie: TIE };
+  protected readonly names = { directory: 'the OpenLDAP directory', server: 'directory server' };
 
-  constructor(
-    private readonly cfg: ResolvedOpenLdapConfig,
-    private readonly pool: ServicePool,
-    private readonly log: Logger,
-    private readonly isClosed: () => boolean,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async pullChanges(cursorText: string | null, limitIn: number): Promise<SyncPullData> {
-    const limit = Math.max(1, Math.min(MAX_SYNC_BATCH_USERS, Math.floor(limitIn)));
-    return this.withContext(async (ctx) => {
-      const groupCsn = await this.groupCsn(ctx);
-      let cursor: Cursor;
-      if (cursorText === null) {
-        cursor = {
-          phase: 'full',
-          groupCsn,
-          state: { pos: { n: 0, tie: '' }, width: HOUR_US },
-          total: (await this.countInScope(ctx)) ?? -1,
-        };
-        this.log.info('openldap sync: full sync started', { total: cursor.total });
-      } else {
-        const parsed = parseOpenLdapCursor(cursorText);
-        if (!parsed) {
-          this.log.warn('openldap sync: cursor not made by this adapter; the cloud restarts a full sync');
-          return { changes: [], cursor: '', more: false, reset: true };
-        }
-        if (parsed.groupCsn !== groupCsn) {
-          this.log.info('openldap sync: the scoping group changed; the cloud restarts a full sync', {
-            group: this.cfg.resolvedScope.group,
-          });
-          return { changes: [], cursor: '', more: false, reset: true };
-        }
-        cursor = parsed;
+  protected async pull(ctx: PullContext, cursorText: string | null, limit: number): Promise<SyncPullData> {
+    const groupCsn = await this.groupCsn(ctx);
+    let cursor: Cursor;
+    if (cursorText === null) {
+      cursor = {
+        phase: 'full',
+        groupCsn,
+        state: this.firstWindow(),
+        total: (await this.countInScope(ctx)) ?? -1,
+      };
+      this.log.info('openldap sync: full sync started', { total: cursor.total });
+    } else {
+      const parsed = parseOpenLdapCursor(cursorText);
+      if (!parsed) {
+        this.log.warn('openldap sync: cursor not made by this adapter; the cloud restarts a full sync');
+        return this.resetAnswer();
       }
-      const full = cursor.phase === 'full';
-      const r = await pullWindows({
-        state: cursor.state,
-        end: ctx.now * 1000 + AHEAD_US,
-        settleFrom: ctx.now * 1000 - SETTLE_US,
-        limit,
-        fetch: (lo, hi) => this.fetchChanges(ctx, lo, hi, full ? 'skip' : 'delete'),
-        maxWidth: MAX_WIDTH,
-        maxWindows: MAX_WINDOWS,
-      });
-      if (full) {
-        const total = cursor.total >= 0 ? { total: cursor.total } : {};
-        if (!r.done)
-          return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: true, ...total };
-        return {
-          changes: r.changes,
-          cursor: formatCursor({ ...cursor, phase: 'inc', state: r.state }),
-          more: false,
-          ...total,
-        };
+      if (parsed.groupCsn !== groupCsn) {
+        this.log.info('openldap sync: the scoping group changed; the cloud restarts a full sync', {
+          group: this.cfg.resolvedScope.group,
+        });
+        return this.resetAnswer();
       }
-      return { changes: r.changes, cursor: formatCursor({ ...cursor, state: r.state }), more: !r.done };
-    });
+      cursor = parsed;
+    }
+    const c = cursor;
+    const full = c.phase === 'full';
+    const r = await this.walkWindows(c.state, this.walkBounds(ctx), limit, (lo, hi) =>
+      this.fetchChanges(ctx, lo, hi, full ? 'skip' : 'delete'),
+    );
+    if (full)
+      return this.fullPassAnswer(
+        r,
+        c.total,
+        (state) => formatCursor({ ...c, state }),
+        () => formatCursor({ ...c, phase: 'inc', state: r.state }),
+      );
+    return { changes: r.changes, cursor: formatCursor({ ...c, state: r.state }), more: !r.done };
   }
 
-  async listAnchors(cursorText: string | null, limitIn: number): Promise<SyncAnchorsData> {
-    const limit = Math.max(1, Math.min(2000, Math.floor(limitIn)));
-    return this.withContext(async (ctx) => {
-      let state: WindowState = { pos: { n: 0, tie: '' }, width: HOUR_US };
-      if (cursorText !== null) {
-        const m = ANCHORS_RE.exec(cursorText);
-        if (!m)
-          throw new DirectoryError(
-            'unavailable',
-            'anchors cursor was not made by this adapter; start the anchors pass again',
-          );
-        state = { pos: { n: Number(m[1]), tie: m[2] ?? '' }, width: Number(m[3]) };
+  protected anchorsPrefix(): string {
+    return 'anchors:';
+  }
+
+  /** Up to a day ahead of the agent's clock; the last five minutes are recent (see the header). */
+  protected walkBounds(ctx: PullContext): WalkBounds {
+    return { end: ctx.now * 1000 + AHEAD_US, settleFrom: ctx.now * 1000 - SETTLE_US };
+  }
+
+  protected async fetchAnchors(ctx: PullContext, lo: number, hi: number): Promise<KeyedChange[]> {
+    const out: KeyedChange[] = [];
+    for (const base of this.cfg.resolvedScope.baseDns) {
+      for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [
+        this.cfg.anchorAttribute,
+        this.cfg.loginAttribute,
+        'entryCSN',
+      ])) {
+        if (!this.isScopeMember(ctx, e)) continue;
+        const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
+        if (k) out.push(k);
       }
-      return pullAnchorWindows(
-        {
-          state,
-          end: ctx.now * 1000 + AHEAD_US,
-          settleFrom: ctx.now * 1000 - SETTLE_US,
-          limit,
-          fetch: async (lo, hi) => {
-            const out: KeyedChange[] = [];
-            for (const base of this.cfg.resolvedScope.baseDns) {
-              for (const e of await this.search(ctx, base, this.inScopeFilter({ lo, hi }), [
-                this.cfg.anchorAttribute,
-                this.cfg.loginAttribute,
-                'entryCSN',
-              ])) {
-                if (!this.isScopeMember(ctx, e)) continue;
-                const k = this.keyed(e, (anchor) => ({ kind: 'delete', anchor }));
-                if (k) out.push(k);
-              }
-            }
-            return out;
-          },
-          maxWidth: MAX_WIDTH,
-          maxWindows: MAX_WINDOWS,
-        },
-        'anchors:',
-      );
-    });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------
 
-  private async withContext<T>(fn: (ctx: PullContext) => Promise<T>): Promise<T> {
-    if (this.isClosed()) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
-    let conn: PooledConnection;
-    try {
-      conn = await this.pool.acquire();
-    } catch (err) {
-      if (err instanceof DirectoryError) throw err;
-      throw new DirectoryError('unavailable', 'no directory server reachable for sync', { cause: err });
-    }
+  protected async withContext<T>(fn: (ctx: PullContext) => Promise<T>): Promise<T> {
+    const conn = await this.connect(() => this.pool.acquire());
     let broken = false;
     try {
       const ctx: PullContext = {
