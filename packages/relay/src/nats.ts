@@ -495,7 +495,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   });
 
   /** One question: ends after the window, or once every relay of the roster has answered in full. */
-  const ask = (view: View, subject: string): Promise<void> => {
+  const ask = (view: View, subject: string, waitMs = windowMs): Promise<void> => {
     if (view.asking) return view.asking;
     view.dirty = false;
     view.askedAt = now();
@@ -508,7 +508,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         resolve();
       };
       view.round = { answered: new Set(), end };
-      timer = setTimeout(end, windowMs);
+      timer = setTimeout(end, waitMs);
       try {
         nc.publish(subject, undefined, { reply: inbox });
       } catch (err) {
@@ -652,7 +652,8 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     async allAgents() {
       if (closed) return [];
       if (link.isUp() && (everyone.askedAt === 0 || everyone.dirty || now() - everyone.askedAt > refreshMs))
-        await ask(everyone, `${prefix}.presence`);
+        // Not on a request's path: wait for every relay of the roster (a long list takes a while), up to emptyWaitMs.
+        await ask(everyone, `${prefix}.presence`, Math.max(windowMs, emptyWaitMs));
       return known(everyone);
     },
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
