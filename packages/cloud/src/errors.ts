@@ -6,8 +6,39 @@
 
 import { defineCodes, type CodeOf, type CodedErrorOptions } from '@writeback/protocol';
 
+/** What an error answered over HTTP may carry besides its cause. */
+export interface HttpErrorOptions extends CodedErrorOptions {
+  /** Sent as Retry-After (429). */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * An error vocabulary (protocol's defineCodes) whose every code has its one HTTP status: its base
+ * error's `status` is its code's, and it keeps a `retryAfterSeconds`. The API's errors (below) and
+ * the pages' (web/errors.ts) are both made with it, so they map to responses the same way.
+ */
+export function defineHttpErrors<const T extends readonly [string, ...string[]]>(
+  errorName: string,
+  codes: T,
+  statuses: { readonly [K in T[number]]: number },
+) {
+  type C = T[number];
+  const set = defineCodes(errorName, codes, statuses);
+  class HttpError extends set.Error {
+    readonly retryAfterSeconds: number | undefined;
+    constructor(code: C, message: string, options: HttpErrorOptions = {}) {
+      super(code, message, options);
+      this.retryAfterSeconds = options.retryAfterSeconds;
+    }
+    get status(): number {
+      return set.data[this.code];
+    }
+  }
+  return Object.freeze({ ...set, Error: HttpError });
+}
+
 /** Each code with its one HTTP status. Codes at 500 and above are never shown to clients verbatim. */
-const cloudErrors = defineCodes(
+const cloudErrors = defineHttpErrors(
   'CloudError',
   [
     'invalid_request',
@@ -68,22 +99,16 @@ export interface IssueDetail {
   issue: string;
 }
 
-export interface CloudErrorOptions extends CodedErrorOptions {
+export interface CloudErrorOptions extends HttpErrorOptions {
   details?: IssueDetail[];
-  retryAfterSeconds?: number;
 }
 
 /** A failure of the cloud's API: `status` is its code's HTTP status (CloudError.is narrows to it). */
 export class CloudError extends cloudErrors.Error {
   readonly details: IssueDetail[] | undefined;
-  readonly retryAfterSeconds: number | undefined;
   constructor(code: CloudErrorCode, message: string, options: CloudErrorOptions = {}) {
     super(code, message, options);
     this.details = options.details;
-    this.retryAfterSeconds = options.retryAfterSeconds;
-  }
-  get status(): number {
-    return cloudErrors.data[this.code];
   }
 }
 

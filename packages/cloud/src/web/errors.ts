@@ -1,12 +1,13 @@
 /**
  * Errors of the pages: a stable code (shown on the page as a reference and in `data-code`, never
  * switched on by its text) and the HTTP status. Rendered as an HTML page by register.ts. Declared
- * with protocol's defineCodes() like every package's errors.ts.
+ * with defineHttpErrors() (../errors.ts, protocol's defineCodes() with a status per code) like the API's.
  */
-import { defineCodes, type CodeOf, type CodedErrorOptions } from '@writeback/protocol';
+import type { CodeOf } from '@writeback/protocol';
+import { CLOUD_ERROR_HTTP_STATUS, defineHttpErrors, type HttpErrorOptions } from '../errors.js';
 
-/** Each code with its one HTTP status. */
-const webErrors = defineCodes(
+/** Each code with its one HTTP status; a code the API has too answers with the API's status. */
+const webErrors = defineHttpErrors(
   'WebError',
   [
     'csrf_failed',
@@ -19,12 +20,12 @@ const webErrors = defineCodes(
   ],
   {
     csrf_failed: 403,
-    not_found: 404,
-    invalid_request: 400,
+    not_found: CLOUD_ERROR_HTTP_STATUS.not_found,
+    invalid_request: CLOUD_ERROR_HTTP_STATUS.invalid_request,
     invalid_password_characters: 400,
-    rate_limited: 429,
-    payload_too_large: 413,
-    internal_error: 500,
+    rate_limited: CLOUD_ERROR_HTTP_STATUS.rate_limited,
+    payload_too_large: CLOUD_ERROR_HTTP_STATUS.payload_too_large,
+    internal_error: CLOUD_ERROR_HTTP_STATUS.internal_error,
   },
 );
 
@@ -33,18 +34,9 @@ export type WebErrorCode = CodeOf<typeof webErrors>;
 /** One HTTP status per error code. */
 export const WEB_ERROR_STATUS: Readonly<Record<WebErrorCode, number>> = webErrors.data;
 
-export interface WebErrorOptions extends CodedErrorOptions {
-  retryAfterSeconds?: number;
-}
-
 /** A failure shown as an error page; its message is its code (WebError.is narrows to it). */
 export class WebError extends webErrors.Error {
-  readonly retryAfterSeconds: number | undefined;
-  constructor(code: WebErrorCode, options: WebErrorOptions = {}) {
+  constructor(code: WebErrorCode, options: HttpErrorOptions = {}) {
     super(code, code, options);
-    this.retryAfterSeconds = options.retryAfterSeconds;
-  }
-  get status(): number {
-    return webErrors.data[this.code];
   }
 }
