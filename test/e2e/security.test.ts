@@ -36,6 +36,11 @@ after(async () => {
   await mitm?.close();
 });
 
+/** An admin reset of `login` (not forcing a change) with a new password of the test's, through the relay. */
+function reset(login: 'alice' | 'bob', newPassword: string) {
+  return sys.api('POST', `${T}/users/${login}/password/reset`, { newPassword: pw(newPassword), forceChange: false });
+}
+
 /** Give bob his known password again (after a test that really changed it), for the checks below. */
 async function putBobBack(): Promise<void> {
   await sys.directory.resetPassword({ by: 'login', value: 'bob' }, PASSWORDS.bob, {
@@ -53,10 +58,7 @@ async function unchanged(login: 'alice' | 'bob') {
 
 describe('through a hostile relay', () => {
   it('carries sealed requests it cannot read', async () => {
-    const res = await sys.api('POST', `${T}/users/bob/password/reset`, {
-      newPassword: pw('Maple-Through-Mitm-1!'),
-      forceChange: false,
-    });
+    const res = await reset('bob', 'Maple-Through-Mitm-1!');
     assert.equal(res.body.outcome, 'succeeded');
     assert.ok(mitm.frames.some((f) => f.text.includes('"t":"request"')));
     assert.deepEqual(
@@ -77,10 +79,7 @@ describe('through a hostile relay', () => {
       env.sealed.ct = ct.toString('base64url');
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
-      newPassword: pw('Tulip-Tampered-1!'),
-      forceChange: false,
-    });
+    const res = await reset('alice', 'Tulip-Tampered-1!');
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('alice');
     assert.ok(mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"bad_signature"')));
@@ -92,10 +91,7 @@ describe('through a hostile relay', () => {
       env.params.user.value = 'bob';
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
-      newPassword: pw('Tulip-Retarget-1!'),
-      forceChange: false,
-    });
+    const res = await reset('alice', 'Tulip-Retarget-1!');
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('bob');
     await unchanged('alice');
@@ -109,10 +105,7 @@ describe('through a hostile relay', () => {
       env.sig = signStatement('request', unsigned, forger).slice(0, 86);
       send(frame);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
-      newPassword: pw('Tulip-Forged-1!'),
-      forceChange: false,
-    });
+    const res = await reset('alice', 'Tulip-Forged-1!');
     assert.equal(res.body.outcome, 'request_rejected');
     await unchanged('alice');
   });
@@ -122,10 +115,7 @@ describe('through a hostile relay', () => {
       send(frame);
       setTimeout(() => send(frame), 200);
     };
-    const res = await sys.api('POST', `${T}/users/bob/password/reset`, {
-      newPassword: pw('Maple-Replayed-1!'),
-      forceChange: false,
-    });
+    const res = await reset('bob', 'Maple-Replayed-1!');
     assert.equal(res.body.outcome, 'succeeded');
     await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"replayed"')), {
       timeoutMs: 3_000,
@@ -139,10 +129,7 @@ describe('through a hostile relay', () => {
       const env = frame.envelope as { deadline: number };
       setTimeout(() => send(frame), Math.max(0, env.deadline - Date.now()) + 100);
     };
-    const res = await sys.api('POST', `${T}/users/alice/password/reset`, {
-      newPassword: pw('Tulip-Late-1!!'),
-      forceChange: false,
-    });
+    const res = await reset('alice', 'Tulip-Late-1!!');
     assert.equal(res.body.outcome, 'timeout');
     await waitFor(() => mitm.frames.some((f) => f.dir === 'to-relay' && f.text.includes('"code":"expired"')), {
       timeoutMs: 8_000,

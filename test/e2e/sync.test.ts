@@ -73,6 +73,11 @@ async function signIn(sys: System, login: string, password: string) {
   return { status: r.status, outcome: r.body.outcome, via: r.body.via };
 }
 
+/** A sign-in's answer when accepted (checked `via` the directory or the cloud's hash). */
+const accepted = (via: 'pass_through' | 'cloud_hash', outcome = 'succeeded') => ({ status: 200, outcome, via });
+/** A refused sign-in's answer: it says nothing of how it was checked, nor whether the user exists. */
+const REFUSED = { status: 401, outcome: 'invalid_credentials', via: null };
+
 describe('sync through the whole system', () => {
   let sys: System;
   const gate = new PullGate();
@@ -235,27 +240,11 @@ describe('sync through the whole system', () => {
   it('sign-in: pass-through first, then the cloud hash; a password changed on the directory falls through to pass-through', async () => {
     assert.equal((await syncNow(sys)).lastError, null);
     // No cloud hash yet: the directory checks it (and the cloud keeps a hash of it).
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'pass_through',
-    });
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'cloud_hash',
-    });
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), accepted('pass_through'));
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), accepted('cloud_hash'));
     // A failure tells nothing of the way it was checked, nor whether the user exists (issue 10).
-    assert.deepEqual(await signIn(sys, 'ALICE', 'not-her-password'), {
-      status: 401,
-      outcome: 'invalid_credentials',
-      via: null,
-    });
-    assert.deepEqual(await signIn(sys, 'nobody-at-all', 'whatever-it-is'), {
-      status: 401,
-      outcome: 'invalid_credentials',
-      via: null,
-    });
+    assert.deepEqual(await signIn(sys, 'ALICE', 'not-her-password'), REFUSED);
+    assert.deepEqual(await signIn(sys, 'nobody-at-all', 'whatever-it-is'), REFUSED);
 
     // A reset through the cloud records the hash.
     const reset = await sys.api('POST', `${T}/users/bob/password/reset`, {
@@ -263,11 +252,7 @@ describe('sync through the whole system', () => {
       forceChange: false,
     });
     assert.equal(reset.body.outcome, 'succeeded');
-    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'cloud_hash',
-    });
+    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), accepted('cloud_hash'));
 
     // Changed on-premises behind the cloud's back (a later passwordLastSetAt, beyond the 1 s tolerance).
     await new Promise((r) => setTimeout(r, 1_200));
@@ -278,21 +263,9 @@ describe('sync through the whole system', () => {
     });
     assert.equal(direct.outcome, 'succeeded');
     await syncNow(sys);
-    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'pass_through',
-    });
-    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), {
-      status: 401,
-      outcome: 'invalid_credentials',
-      via: null,
-    });
-    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'cloud_hash',
-    });
+    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), accepted('pass_through'));
+    assert.deepEqual(await signIn(sys, 'bob', 'Tulip-Cloud-Reset-2030!'), REFUSED);
+    assert.deepEqual(await signIn(sys, 'bob', 'Maple-Onprem-Change-2030!'), accepted('cloud_hash'));
 
     // Disabled: the directory says so before it checks the password, so nothing is proven and the
     // answer is the same as for a wrong password (issue 10's account oracle).
@@ -303,45 +276,21 @@ describe('sync through the whole system', () => {
   it('pass-through mode always asks the directory; a must-change user is sent to change, and the change is written back', async () => {
     const patch = await sys.api('PATCH', `${T}/settings`, { signIn: { mode: 'pass_through' } });
     assert.equal((patch.body as { signIn: { mode: string } }).signIn.mode, 'pass_through');
-    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'pass_through',
-    });
-    assert.deepEqual(await signIn(sys, 'alice', 'not-her-password'), {
-      status: 401,
-      outcome: 'invalid_credentials',
-      via: null,
-    });
+    assert.deepEqual(await signIn(sys, 'alice', PASSWORDS.alice), accepted('pass_through'));
+    assert.deepEqual(await signIn(sys, 'alice', 'not-her-password'), REFUSED);
 
     await sys.directory.updateUser('erin', { mustChange: true });
     await syncNow(sys);
-    assert.deepEqual(await signIn(sys, 'erin', PASSWORDS.erin), {
-      status: 200,
-      outcome: 'must_change',
-      via: 'pass_through',
-    });
+    assert.deepEqual(await signIn(sys, 'erin', PASSWORDS.erin), accepted('pass_through', 'must_change'));
     const change = await changeOwnPassword(sys, 'erin', PASSWORDS.erin, 'Spruce-Changed-2030!');
     assert.equal(change.body.outcome, 'succeeded');
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'pass_through',
-    });
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), accepted('pass_through'));
 
     await sys.api('PATCH', `${T}/settings`, { signIn: { mode: 'cloud_hash' } });
     // Under pass_through the cloud keeps no hash (nor pays for one): back in cloud_hash mode, the
     // first sign-in asks the directory and records the hash, the next one uses it.
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'pass_through',
-    });
-    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), {
-      status: 200,
-      outcome: 'succeeded',
-      via: 'cloud_hash',
-    });
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), accepted('pass_through'));
+    assert.deepEqual(await signIn(sys, 'erin', 'Spruce-Changed-2030!'), accepted('cloud_hash'));
   });
 
   it('sync pulls do not fill the audit log; no password in any log line', async () => {

@@ -7,47 +7,33 @@
  * the acting admin as actor. The API's door: packages/cloud/test/admin-lifecycle.test.ts.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCloud, type Cloud } from '@writeback/cloud';
-import { AdminClient, dataCode } from './admin-client.js';
+import type { Cloud } from '@writeback/cloud';
+import { AdminClient, dataCode, HELPDESK_ADMIN, ROOT_ADMIN, startAdminCloud, type AdminCloud } from './admin-client.js';
 
-const ROOT = { login: 'root', password: 'Root-Admin-Pass-2030!' };
+const ROOT = ROOT_ADMIN;
 const SECOND = { login: 'second', password: 'Second-Admin-Pass-2030!' };
 const THIRD = { login: 'third', password: 'Third-Admin-Pass-2030!' };
-const HELPER = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
+const HELPER = HELPDESK_ADMIN;
 
 describe('the Admins page', () => {
+  let started: AdminCloud;
   let cloud: Cloud;
-  let dir: string;
+  let ids: Map<string, string>;
   let root: AdminClient;
-  const ids = new Map<string, string>();
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wb-admin-admins-'));
-    cloud = await createCloud(
-      { port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: randomBytes(32).toString('base64url') },
-      { printOperatorKey: () => {} },
-    );
-    for (const [who, role] of [
+    started = await startAdminCloud([
       [ROOT, 'admin'],
       [SECOND, 'admin'],
       [THIRD, 'admin'],
       [HELPER, 'helpdesk'],
-    ] as const) {
-      const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, admin: { ...who, role } });
-      ids.set(who.login, boot.admin?.id ?? '');
-    }
+    ]);
+    ({ cloud, ids } = started);
     root = new AdminClient(cloud.url);
     assert.equal((await root.signIn('acme', ROOT.login, ROOT.password)).status, 303);
   });
-  after(async () => {
-    await cloud?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => started?.close());
 
   const path = (login: string, action: string) => `/t/acme/admin/admins/${ids.get(login)}/${action}`;
   const audit = async (action: string) =>

@@ -1,10 +1,15 @@
 /**
  * A cookie-keeping HTTP client for the admin pages (no browser): follows nothing by itself,
  * reads the CSRF token from the last page, and signs an admin in through both steps (password,
- * then a TOTP code computed from the enrolment key shown on the page).
+ * then a TOTP code computed from the enrolment key shown on the page); and the cloud the admin
+ * pages' tests start, with tenant acme and its admins.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCloud, type Cloud } from '@writeback/cloud';
 import { totpCode } from '@writeback/cloud/testing';
-import { CookieJar } from '@writeback/testkit';
+import { CookieJar, newMasterKey } from '@writeback/testkit';
 
 export interface PageResponse {
   status: number;
@@ -100,4 +105,47 @@ export function parseCsv(text: string): string[][] {
     rows.push(row);
   }
   return rows;
+}
+
+/** The first admin of the admin pages' tests, and a help desk member. */
+export const ROOT_ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' } as const;
+export const HELPDESK_ADMIN = { login: 'helper', password: 'Help-Desk-Pass-2030!' } as const;
+
+export interface AdminCloud {
+  cloud: Cloud;
+  tenantId: string;
+  /** The admins' ids by login. */
+  ids: Map<string, string>;
+  /** Stop the cloud and remove its store. */
+  close(): Promise<void>;
+}
+
+/**
+ * A cloud on a SQLite file of its own (a fresh master key, otherwise the defaults) with tenant
+ * acme (Acme) and these admins, bootstrapped in this order.
+ */
+export async function startAdminCloud(
+  admins: ReadonlyArray<readonly [{ login: string; password: string }, 'admin' | 'helpdesk']>,
+): Promise<AdminCloud> {
+  const dir = await mkdtemp(join(tmpdir(), 'wb-admin-pages-'));
+  const cloud = await createCloud(
+    { port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: newMasterKey() },
+    { printOperatorKey: () => {} },
+  );
+  const ids = new Map<string, string>();
+  let tenantId = '';
+  for (const [who, role] of admins) {
+    const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, admin: { ...who, role } });
+    tenantId = boot.tenant?.id ?? tenantId;
+    ids.set(who.login, boot.admin?.id ?? '');
+  }
+  return {
+    cloud,
+    tenantId,
+    ids,
+    close: async () => {
+      await cloud.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,42 +5,51 @@
  * escaping (RFC 4180 quoting, formula cells neutralised) of hostile values.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCloud, getTenantSettings, type Cloud } from '@writeback/cloud';
+import { getTenantSettings, type Cloud } from '@writeback/cloud';
 import { csvCell, csvLine, finishRecord, insertPending, totpCode } from '@writeback/cloud/testing';
-import { AdminClient, dataCode, parseCsv } from './admin-client.js';
+import {
+  AdminClient,
+  dataCode,
+  HELPDESK_ADMIN,
+  parseCsv,
+  ROOT_ADMIN,
+  startAdminCloud,
+  type AdminCloud,
+} from './admin-client.js';
 
-const ADMIN = { login: 'root', password: 'Root-Admin-Pass-2030!' };
-const HELPDESK = { login: 'helper', password: 'Help-Desk-Pass-2030!' };
+const ADMIN = ROOT_ADMIN;
+const HELPDESK = HELPDESK_ADMIN;
 const TARGET = { login: 'guessed', password: 'Guessed-Admin-Pass-2030!' };
 const BUDGET = { login: 'budgeted', password: 'Budgeted-Admin-Pass-2030!' };
 
+/** A settings form that sets only the attempts per hour (email, one method, the cloud's hash). */
+const settingsForm = (attemptsPerHour: string) => ({
+  methods: 'email',
+  required: '1',
+  attemptsPerHour,
+  signInMode: 'cloud_hash',
+});
+
 describe('admin pages over HTTP', () => {
+  let started: AdminCloud;
   let cloud: Cloud;
-  let dir: string;
   let tenantId: string;
   let admin: AdminClient;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wb-admin-http-'));
-    cloud = await createCloud(
-      { port: 0, databaseUrl: `sqlite:${join(dir, 'wb.db')}`, masterKey: randomBytes(32).toString('base64url') },
-      { printOperatorKey: () => {} },
-    );
-    const boot = await cloud.bootstrap({ tenant: { slug: 'acme', name: 'Acme' }, admin: { ...ADMIN, role: 'admin' } });
-    await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...HELPDESK, role: 'helpdesk' } });
-    await cloud.bootstrap({ tenant: { slug: 'acme' }, admin: { ...TARGET, role: 'helpdesk' } });
-    tenantId = boot.tenant?.id ?? '';
+    started = await startAdminCloud([
+      [ADMIN, 'admin'],
+      [HELPDESK, 'helpdesk'],
+      [TARGET, 'helpdesk'],
+    ]);
+    ({ cloud, tenantId } = started);
     admin = new AdminClient(cloud.url);
   });
-  after(async () => {
-    await cloud?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => started?.close());
+
+  /** The attempts per hour stored now (a refused POST leaves them as they were). */
+  const storedAttempts = async () => (await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour;
 
   test('without a session every admin page redirects to sign-in; pages carry a strict CSP and no-store', async () => {
     const c = new AdminClient(cloud.url);
@@ -222,17 +231,11 @@ describe('admin pages over HTTP', () => {
   test('an admin POST without the right CSRF token is refused (403 csrf_failed) and changes nothing', async () => {
     await admin.get('/t/acme/admin/settings');
     for (const token of ['', 'x'.repeat(43)]) {
-      const r = await admin.request('POST', '/t/acme/admin/settings', {
-        _csrf: token,
-        methods: 'email',
-        required: '1',
-        attemptsPerHour: '7',
-        signInMode: 'cloud_hash',
-      });
+      const r = await admin.request('POST', '/t/acme/admin/settings', { _csrf: token, ...settingsForm('7') });
       assert.equal(r.status, 403);
       assert.equal(dataCode(r.text), 'csrf_failed');
     }
-    assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 5);
+    assert.equal(await storedAttempts(), 5);
   });
 
   test('issue 10: a token of another session is refused under every spelling of an admin path (percent-encoded too)', async () => {
@@ -241,7 +244,7 @@ describe('admin pages over HTTP', () => {
     // the anonymous token was accepted for an admin action.
     const anon = admin.cookies.get('wb-csrf');
     assert.ok(anon, 'the browser holds an anonymous CSRF token');
-    const form = { _csrf: anon, methods: 'email', required: '1', attemptsPerHour: '9', signInMode: 'cloud_hash' };
+    const form = { _csrf: anon, ...settingsForm('9') };
     for (const path of [
       '/t/acme/admin/settings',
       '/t/acme/%61dmin/settings',
@@ -253,7 +256,7 @@ describe('admin pages over HTTP', () => {
       assert.equal(r.status, 403, path);
       assert.equal(dataCode(r.text), 'csrf_failed', path);
     }
-    assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 5);
+    assert.equal(await storedAttempts(), 5);
     // The encoded spelling still reaches the page (normalised, not refused).
     assert.equal((await admin.get('/t/acme/%61dmin/settings')).status, 200);
   });
@@ -305,15 +308,10 @@ describe('admin pages over HTTP', () => {
     assert.equal(page.status, 200);
     assert.ok(page.text.includes('<fieldset class="card" disabled>'));
     assert.ok(!page.text.includes('id="settings-save"'));
-    const post = await h.post('/t/acme/admin/settings', {
-      methods: 'email',
-      required: '1',
-      attemptsPerHour: '9',
-      signInMode: 'cloud_hash',
-    });
+    const post = await h.post('/t/acme/admin/settings', settingsForm('9'));
     assert.equal(post.status, 403);
     assert.equal(dataCode(post.text), 'forbidden');
-    assert.equal((await getTenantSettings(cloud.store, tenantId)).sspr.attemptsPerHour, 4);
+    assert.equal(await storedAttempts(), 4);
     const agents = await h.get('/t/acme/admin/agents');
     assert.ok(!agents.text.includes('id="issue-token"'));
     const tok = await h.post('/t/acme/admin/agents/tokens', { ttlSeconds: '3600' });
