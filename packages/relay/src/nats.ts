@@ -651,9 +651,13 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
     },
     async allAgents() {
       if (closed) return [];
-      if (link.isUp() && (everyone.askedAt === 0 || everyone.dirty || now() - everyone.askedAt > refreshMs))
-        // Not on a request's path: wait for every relay of the roster (a long list takes a while), up to emptyWaitMs.
-        await ask(everyone, `${prefix}.presence`, Math.max(windowMs, emptyWaitMs));
+      if (link.isUp() && (everyone.askedAt === 0 || everyone.dirty || now() - everyone.askedAt > refreshMs)) {
+        // Waits for every relay of the roster (a long list takes a while: ~1 s for 5,000 agents),
+        // up to emptyWaitMs, the first time only; after that the last complete lists are answered
+        // at once and asked again in the background, so /healthz never waits for the fleet.
+        const asking = ask(everyone, `${prefix}.presence`, Math.max(windowMs, emptyWaitMs));
+        if (everyone.byRelay.size === 0) await asking;
+      }
       return known(everyone);
     },
     async send(envelope: RequestEnvelope): Promise<RelayAnswer> {
