@@ -1,4 +1,7 @@
-/** Public surface of @writeback/protocol: wire schemas, outcome vocabulary, envelope crypto. No I/O. */
+/**
+ * Public surface of @writeback/protocol: wire schemas, outcome vocabulary, envelope crypto. No I/O
+ * but the stderr log sink an app installs (stderr-log.ts).
+ */
 export * from './outcomes.js';
 export * from './operations.js';
 export * from './sync.js';
@@ -9,3 +12,4 @@ export * from './keys.js';
 export * from './envelope.js';
 export * from './frames.js';
 export * from './log.js';
+export * from './stderr-log.js';

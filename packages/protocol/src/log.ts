@@ -2,10 +2,10 @@
  * Structured logging (JSON lines) with redaction: any field whose name looks like it holds a
  * secret is replaced before the line is written, whatever the caller passed.
  *
- * Formatting and redaction live here; writing does not (the protocol does no I/O). Each line goes
- * to the logger's own sink, or else to the process-wide default sink, which each app installs at
- * start-up (its `log-sink.ts`: stderr, and LOG_LEVEL as the default level) and tests replace to
- * capture every line a run writes. Until an app installs one, lines without a sink are dropped.
+ * Formatting and redaction live here; writing does not. Each line goes to the logger's own sink, or
+ * else to the process-wide default sink, which each app installs at start-up (`useStderrLogging`
+ * in stderr-log.ts: stderr, and LOG_LEVEL as the default level) and tests replace to capture every
+ * line a run writes. Until an app installs one, lines without a sink are dropped.
  */
 
 const SECRET_KEY =

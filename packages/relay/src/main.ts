@@ -10,10 +10,9 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect } from 'nats';
-import { createLogger, publicKeyObject } from '@writeback/protocol';
+import { createLogger, publicKeyObject, useStderrLogging } from '@writeback/protocol';
 import { loadRelayConfig } from './config.js';
 import { createRelayHub } from './hub.js';
-import { useStderrLogging } from './log-sink.js';
 import { createNatsGate, startNatsBridge } from './nats.js';
 import { createNatsLink } from './nats-link.js';
 

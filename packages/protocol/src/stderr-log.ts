@@ -1,8 +1,9 @@
 /**
- * Where this app's log lines go. The protocol formats and redacts them but does no I/O: the relay
- * writes them, one JSON line each on stderr (stdout stays free for output meant for people).
+ * The log sink every app installs at start-up: one JSON line per entry on the process's stderr
+ * (stdout stays free for output meant for people). The one write the protocol does; formatting and
+ * redaction are log.ts's, and nothing here runs until an app calls it.
  */
-import { parseLogLevel, setDefaultLogLevel, setDefaultLogSink, type LogSink } from '@writeback/protocol';
+import { parseLogLevel, setDefaultLogLevel, setDefaultLogSink, type LogSink } from './log.js';
 
 /** One line per entry on this process's stderr. */
 export const stderrLogSink: LogSink = (line) => {
@@ -11,7 +12,7 @@ export const stderrLogSink: LogSink = (line) => {
 
 /**
  * Make every logger created without its own sink write to stderr, at LOG_LEVEL when that names a
- * level. Called once by the process entry point, before it logs.
+ * level. Called once by a process entry point, before it logs.
  */
 export function useStderrLogging(env: Readonly<Record<string, string | undefined>> = process.env): void {
   setDefaultLogSink(stderrLogSink);
