@@ -5,7 +5,7 @@
  * when later than the last accepted one, so two concurrent submissions of one code cannot both win.
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { changedOne, rowOf, selectOne, type Db } from './db.js';
 
 export interface AdminTotp {
   adminId: string;
@@ -14,28 +14,19 @@ export interface AdminTotp {
   lastStep: number | null;
 }
 
-const Row = z
-  .object({
-    admin_id: z.string(),
-    secret_sealed: z.string(),
-    confirmed_at: z.coerce.number().nullable(),
-    last_step: z.coerce.number().nullable(),
-  })
-  .transform(
-    (r): AdminTotp => ({
-      adminId: r.admin_id,
-      sealed: r.secret_sealed,
-      confirmed: r.confirmed_at !== null,
-      lastStep: r.last_step,
-    }),
-  );
+const Factors = rowOf({
+  admin_id: z.string(),
+  secret_sealed: z.string(),
+  confirmed_at: z.coerce.number().nullable(),
+  last_step: z.coerce.number().nullable(),
+});
+
+const Row = Factors.schema.transform(
+  ({ secretSealed, confirmedAt, ...r }): AdminTotp => ({ ...r, sealed: secretSealed, confirmed: confirmedAt !== null }),
+);
 
 export async function getAdminTotp(db: Db, adminId: string): Promise<AdminTotp | null> {
-  const row = await db.one(
-    'SELECT admin_id, secret_sealed, confirmed_at, last_step FROM admin_totp WHERE admin_id = ?',
-    [adminId],
-  );
-  return row ? parseRow(Row, row) : null;
+  return (await selectOne(db, Row, `SELECT ${Factors.columns} FROM admin_totp WHERE admin_id = ?`, [adminId])) ?? null;
 }
 
 /**
@@ -77,15 +68,15 @@ export async function claimAdminTotpStep(
   step: number,
   now: number,
 ): Promise<boolean> {
-  const r = await db.exec(
+  return changedOne(
+    db,
     `UPDATE admin_totp SET last_step = ?, confirmed_at = COALESCE(confirmed_at, ?), updated_at = ?
      WHERE admin_id = ? AND secret_sealed = ? AND (last_step IS NULL OR last_step < ?)`,
     [step, now, now, adminId, sealed, step],
   );
-  return r.changes === 1;
 }
 
 /** Remove an admin's factor; false when there was none. */
 export async function deleteAdminTotp(db: Db, adminId: string): Promise<boolean> {
-  return (await db.exec('DELETE FROM admin_totp WHERE admin_id = ?', [adminId])).changes === 1;
+  return changedOne(db, 'DELETE FROM admin_totp WHERE admin_id = ?', [adminId]);
 }

@@ -6,7 +6,7 @@
  * A removed account keeps its row, disabled, with `removed_at` set (audit records name actors by id).
  */
 import { z } from 'zod';
-import { parseRow, parseRows, type Db } from './db.js';
+import { rowOf, selectAll, selectOne, type Db } from './db.js';
 
 /** The roles the table accepts (its CHECK constraint). */
 export const ADMIN_ROLES = ['admin', 'helpdesk'] as const;
@@ -27,25 +27,20 @@ export interface StoredAdmin {
   disabled: boolean;
 }
 
-const AdminRow = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    login: z.string(),
-    password_hash: z.string(),
-    role: z.enum(ADMIN_ROLES),
-    created_at: z.coerce.number(),
-    disabled_at: z.coerce.number().nullable(),
-  })
-  .transform(
-    (r): StoredAdmin => ({
-      passwordHash: r.password_hash,
-      disabled: r.disabled_at !== null,
-      admin: { id: r.id, tenantId: r.tenant_id, login: r.login, role: r.role, createdAt: r.created_at },
-    }),
-  );
+/** The account's columns every query of an admin reads (with its id, which may come under another name). */
+const ACCOUNT = {
+  tenant_id: z.string(),
+  login: z.string(),
+  role: z.enum(ADMIN_ROLES),
+  created_at: z.coerce.number(),
+  disabled_at: z.coerce.number().nullable(),
+};
 
-const COLUMNS = 'id, tenant_id, login, password_hash, role, created_at, disabled_at';
+const Accounts = rowOf({ id: z.string(), password_hash: z.string(), ...ACCOUNT });
+
+const AdminRow = Accounts.schema.transform(
+  ({ passwordHash, disabledAt, ...admin }): StoredAdmin => ({ admin, passwordHash, disabled: disabledAt !== null }),
+);
 
 /** Insert an account; a login taken in the tenant is a `conflict`. */
 export async function insertAdmin(db: Db, admin: Admin, passwordHash: string): Promise<void> {
@@ -57,14 +52,15 @@ export async function insertAdmin(db: Db, admin: Admin, passwordHash: string): P
 
 /** The tenant's account with this (normalised) login, enabled or not. */
 export async function getAdminByLogin(db: Db, tenantId: string, login: string): Promise<StoredAdmin | undefined> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM admins WHERE tenant_id = ? AND login = ?`, [tenantId, login]);
-  return row ? parseRow(AdminRow, row) : undefined;
+  return selectOne(db, AdminRow, `SELECT ${Accounts.columns} FROM admins WHERE tenant_id = ? AND login = ?`, [
+    tenantId,
+    login,
+  ]);
 }
 
 /** An account by id, in any tenant, enabled or not (callers check both). */
 export async function getAdminById(db: Db, adminId: string): Promise<StoredAdmin | undefined> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM admins WHERE id = ?`, [adminId]);
-  return row ? parseRow(AdminRow, row) : undefined;
+  return selectOne(db, AdminRow, `SELECT ${Accounts.columns} FROM admins WHERE id = ?`, [adminId]);
 }
 
 /** Whether `adminId` is an account of the tenant (enabled or not). */
@@ -88,42 +84,26 @@ export interface ListedAdmin {
   secondFactor: boolean;
 }
 
-const ListedRow = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    login: z.string(),
-    role: z.enum(ADMIN_ROLES),
-    created_at: z.coerce.number(),
-    disabled_at: z.coerce.number().nullable(),
-    confirmed_at: z.coerce.number().nullable(),
-  })
-  .transform(
-    (r): ListedAdmin => ({
-      admin: { id: r.id, tenantId: r.tenant_id, login: r.login, role: r.role, createdAt: r.created_at },
-      disabledAt: r.disabled_at,
-      secondFactor: r.confirmed_at !== null,
-    }),
-  );
+const ListedRow = rowOf({ id: z.string(), ...ACCOUNT, confirmed_at: z.coerce.number().nullable() }).schema.transform(
+  ({ disabledAt, confirmedAt, ...admin }): ListedAdmin => ({ admin, disabledAt, secondFactor: confirmedAt !== null }),
+);
 
 const LISTED = `SELECT a.id, a.tenant_id, a.login, a.role, a.created_at, a.disabled_at, t.confirmed_at
   FROM admins a LEFT JOIN admin_totp t ON t.admin_id = a.id`;
 
 /** The tenant's accounts that are not removed, by login. */
 export async function listTenantAdmins(db: Db, tenantId: string): Promise<ListedAdmin[]> {
-  return parseRows(
-    ListedRow,
-    await db.query(`${LISTED} WHERE a.tenant_id = ? AND a.removed_at IS NULL ORDER BY a.login, a.id`, [tenantId]),
-  );
+  return selectAll(db, ListedRow, `${LISTED} WHERE a.tenant_id = ? AND a.removed_at IS NULL ORDER BY a.login, a.id`, [
+    tenantId,
+  ]);
 }
 
 /** One account of the tenant that is not removed. */
 export async function getListedAdmin(db: Db, tenantId: string, adminId: string): Promise<ListedAdmin | undefined> {
-  const row = await db.one(`${LISTED} WHERE a.id = ? AND a.tenant_id = ? AND a.removed_at IS NULL`, [
+  return selectOne(db, ListedRow, `${LISTED} WHERE a.id = ? AND a.tenant_id = ? AND a.removed_at IS NULL`, [
     adminId,
     tenantId,
   ]);
-  return row ? parseRow(ListedRow, row) : undefined;
 }
 
 /** What may change about an account: its role and/or enabled or not, or its removal (which disables it too). */
@@ -194,29 +174,23 @@ export interface StoredAdminSession {
   adminDisabled: boolean;
 }
 
-const SessionRow = z
-  .object({
-    id: z.string(),
-    secret_hash: z.string(),
-    expires_at: z.coerce.number(),
-    revoked_at: z.coerce.number().nullable(),
-    admin_id: z.string(),
-    tenant_id: z.string(),
-    login: z.string(),
-    role: z.enum(ADMIN_ROLES),
-    created_at: z.coerce.number(),
-    disabled_at: z.coerce.number().nullable(),
-  })
-  .transform(
-    (r): StoredAdminSession => ({
-      id: r.id,
-      secretHash: r.secret_hash,
-      expiresAt: r.expires_at,
-      revokedAt: r.revoked_at,
-      admin: { id: r.admin_id, tenantId: r.tenant_id, login: r.login, role: r.role, createdAt: r.created_at },
-      adminDisabled: r.disabled_at !== null,
-    }),
-  );
+const SessionRow = rowOf({
+  id: z.string(),
+  secret_hash: z.string(),
+  expires_at: z.coerce.number(),
+  revoked_at: z.coerce.number().nullable(),
+  admin_id: z.string(),
+  ...ACCOUNT,
+}).schema.transform(
+  ({ adminId, disabledAt, id, secretHash, expiresAt, revokedAt, ...account }): StoredAdminSession => ({
+    id,
+    secretHash,
+    expiresAt,
+    revokedAt,
+    admin: { id: adminId, ...account },
+    adminDisabled: disabledAt !== null,
+  }),
+);
 
 export async function insertAdminSession(
   db: Db,
@@ -230,12 +204,13 @@ export async function insertAdminSession(
 
 /** A session with its account, whatever their state (the caller checks expiry, revocation, disabling). */
 export async function getAdminSession(db: Db, sessionId: string): Promise<StoredAdminSession | undefined> {
-  const row = await db.one(
+  return selectOne(
+    db,
+    SessionRow,
     `SELECT s.id, s.secret_hash, s.expires_at, s.revoked_at, a.id AS admin_id, a.tenant_id, a.login, a.role, a.created_at, a.disabled_at
        FROM admin_sessions s JOIN admins a ON a.id = s.admin_id WHERE s.id = ?`,
     [sessionId],
   );
-  return row ? parseRow(SessionRow, row) : undefined;
 }
 
 /** Revoke every live API session of an admin. Returns how many. */

@@ -4,7 +4,7 @@
  * registrations wins it; an admin "revokes" an open token by expiring it now.
  */
 import { z } from 'zod';
-import { parseRow, parseRows, type Db } from './db.js';
+import { changedOne, rowOf, selectAll, selectOne, type Db } from './db.js';
 
 export interface AgentTokenRecord {
   id: string;
@@ -19,33 +19,22 @@ export interface AgentTokenRecord {
 /** What the admin pages list of an open token (never its hash). */
 export type OpenAgentToken = Pick<AgentTokenRecord, 'id' | 'createdAt' | 'expiresAt' | 'createdBy'>;
 
-const TokenRow = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    secret_hash: z.string(),
-    created_at: z.coerce.number(),
-    expires_at: z.coerce.number(),
-    used_at: z.coerce.number().nullable(),
-    created_by: z.string(),
-  })
-  .transform(
-    (r): AgentTokenRecord => ({
-      id: r.id,
-      tenantId: r.tenant_id,
-      secretHash: r.secret_hash,
-      createdAt: r.created_at,
-      expiresAt: r.expires_at,
-      usedAt: r.used_at,
-      createdBy: r.created_by,
-    }),
-  );
+const Tokens = rowOf({
+  id: z.string(),
+  tenant_id: z.string(),
+  secret_hash: z.string(),
+  created_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+  used_at: z.coerce.number().nullable(),
+  created_by: z.string(),
+});
 
-const OpenRow = z
-  .object({ id: z.string(), created_at: z.coerce.number(), expires_at: z.coerce.number(), created_by: z.string() })
-  .transform(
-    (r): OpenAgentToken => ({ id: r.id, createdAt: r.created_at, expiresAt: r.expires_at, createdBy: r.created_by }),
-  );
+const OpenTokens = rowOf({
+  id: z.string(),
+  created_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+  created_by: z.string(),
+});
 
 export async function insertAgentToken(db: Db, t: Omit<AgentTokenRecord, 'usedAt'>): Promise<void> {
   await db.exec(
@@ -56,39 +45,33 @@ export async function insertAgentToken(db: Db, t: Omit<AgentTokenRecord, 'usedAt
 
 /** A token by id, used or expired or not (the caller checks). */
 export async function getAgentToken(db: Db, id: string): Promise<AgentTokenRecord | undefined> {
-  const row = await db.one(
-    'SELECT id, tenant_id, secret_hash, created_at, expires_at, used_at, created_by FROM agent_tokens WHERE id = ?',
-    [id],
-  );
-  return row ? parseRow(TokenRow, row) : undefined;
+  return selectOne(db, Tokens.schema, `SELECT ${Tokens.columns} FROM agent_tokens WHERE id = ?`, [id]);
 }
 
 /** Mark an unused token used by `agentId`; false when it was used already (another caller won). */
 export async function consumeAgentToken(db: Db, id: string, agentId: string, now: number): Promise<boolean> {
-  const r = await db.exec('UPDATE agent_tokens SET used_at = ?, used_by_agent = ? WHERE id = ? AND used_at IS NULL', [
+  return changedOne(db, 'UPDATE agent_tokens SET used_at = ?, used_by_agent = ? WHERE id = ? AND used_at IS NULL', [
     now,
     agentId,
     id,
   ]);
-  return r.changes === 1;
 }
 
 /** The tenant's tokens neither used nor expired at `now`, newest first. */
 export async function listOpenAgentTokens(db: Db, tenantId: string, now: number): Promise<OpenAgentToken[]> {
-  return parseRows(
-    OpenRow,
-    await db.query(
-      'SELECT id, created_at, expires_at, created_by FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC',
-      [tenantId, now],
-    ),
+  return selectAll(
+    db,
+    OpenTokens.schema,
+    `SELECT ${OpenTokens.columns} FROM agent_tokens WHERE tenant_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC`,
+    [tenantId, now],
   );
 }
 
 /** Expire an open token of the tenant now; false when there is no such open token. */
 export async function expireAgentToken(db: Db, tenantId: string, id: string, now: number): Promise<boolean> {
-  const r = await db.exec(
+  return changedOne(
+    db,
     'UPDATE agent_tokens SET expires_at = ? WHERE id = ? AND tenant_id = ? AND used_at IS NULL AND expires_at > ?',
     [now, id, tenantId, now],
   );
-  return r.changes === 1;
 }

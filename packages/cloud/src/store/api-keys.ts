@@ -3,7 +3,7 @@
  * is stored. Issuing and checking tokens is auth/api-keys.ts's.
  */
 import { z } from 'zod';
-import { parseRow, parseRows, type Db } from './db.js';
+import { changedOne, rowOf, selectAll, selectOne, type Db } from './db.js';
 
 /** The scopes the table accepts (its CHECK constraint). */
 export const API_KEY_SCOPES = ['operator', 'tenant'] as const;
@@ -19,31 +19,21 @@ export interface ApiKey {
   revokedAt: number | null;
 }
 
-const Row = z
-  .object({
-    id: z.string(),
-    scope: z.enum(API_KEY_SCOPES),
-    tenant_id: z.string().nullable(),
-    name: z.string(),
-    secret_hash: z.string(),
-    created_at: z.coerce.number(),
-    last_used_at: z.coerce.number().nullable(),
-    revoked_at: z.coerce.number().nullable(),
-  })
-  .transform((r) => ({
-    secretHash: r.secret_hash,
-    key: {
-      id: r.id,
-      scope: r.scope,
-      tenantId: r.tenant_id,
-      name: r.name,
-      createdAt: r.created_at,
-      lastUsedAt: r.last_used_at,
-      revokedAt: r.revoked_at,
-    } satisfies ApiKey,
-  }));
+const Keys = rowOf({
+  id: z.string(),
+  scope: z.enum(API_KEY_SCOPES),
+  tenant_id: z.string().nullable(),
+  name: z.string(),
+  secret_hash: z.string(),
+  created_at: z.coerce.number(),
+  last_used_at: z.coerce.number().nullable(),
+  revoked_at: z.coerce.number().nullable(),
+});
 
-const COLUMNS = 'id, scope, tenant_id, name, secret_hash, created_at, last_used_at, revoked_at';
+const Row = Keys.schema.transform(({ secretHash, ...key }): { key: ApiKey; secretHash: string } => ({
+  key,
+  secretHash,
+}));
 
 /** Insert a new key (never used, not revoked); an id taken already is a `conflict`. */
 export async function insertApiKey(
@@ -59,8 +49,7 @@ export async function insertApiKey(
 
 /** A key and its secret's hash, revoked or not. */
 export async function getApiKey(db: Db, id: string): Promise<{ key: ApiKey; secretHash: string } | undefined> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM api_keys WHERE id = ?`, [id]);
-  return row ? parseRow(Row, row) : undefined;
+  return selectOne(db, Row, `SELECT ${Keys.columns} FROM api_keys WHERE id = ?`, [id]);
 }
 
 export async function setApiKeyLastUsed(db: Db, id: string, at: number): Promise<void> {
@@ -69,10 +58,13 @@ export async function setApiKeyLastUsed(db: Db, id: string, at: number): Promise
 
 /** A tenant's keys, revoked ones included, oldest first. */
 export async function listTenantApiKeys(db: Db, tenantId: string): Promise<ApiKey[]> {
-  return parseRows(
+  const rows = await selectAll(
+    db,
     Row,
-    await db.query(`SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`, [tenantId]),
-  ).map((r) => r.key);
+    `SELECT ${Keys.columns} FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`,
+    [tenantId],
+  );
+  return rows.map((r) => r.key);
 }
 
 const PG_OPERATOR_KEY_LOCK = 7_245_303;
@@ -96,10 +88,9 @@ export async function revokeLiveOperatorKeys(db: Db, now: number): Promise<numbe
 
 /** Revoke a tenant's key; false when no such live key belongs to that tenant. */
 export async function revokeTenantApiKey(db: Db, tenantId: string, keyId: string, now: number): Promise<boolean> {
-  const r = await db.exec('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [
+  return changedOne(db, 'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL', [
     now,
     keyId,
     tenantId,
   ]);
-  return r.changes === 1;
 }

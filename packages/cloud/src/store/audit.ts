@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { OutcomeCodeSchema, PolicyReasonSchema, type OutcomeCode, type PolicyReason } from '@writeback/protocol';
-import { parseRows, type Db, type SqlValue } from './db.js';
+import { changedOne, rowOf, selectAll, type Db, type SqlValue } from './db.js';
 
 export type AuditState = 'pending' | 'done';
 
@@ -51,52 +51,32 @@ const ReasonsJson = z
     return z.NEVER;
   });
 
-const Row = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    request_id: z.string(),
-    actor_kind: z.enum(['api_key', 'admin', 'user', 'system']),
-    actor_id: z.string(),
-    action: z.string(),
-    target_user: z.string().nullable(),
-    agent_id: z.string().nullable(),
-    outcome: OutcomeCodeSchema.nullable(),
-    reasons: ReasonsJson,
-    detail: z.string().nullable(),
-    latency_ms: z.coerce.number().nullable(),
-    started_at: z.coerce.number(),
-    deadline_at: z.coerce.number(),
-    finished_at: z.coerce.number().nullable(),
-    state: z.enum(['pending', 'done']),
-    client_ip: z.string().nullable(),
-  })
-  .transform(
-    (r): AuditRecord => ({
-      id: r.id,
-      tenantId: r.tenant_id,
-      requestId: r.request_id,
-      actor: { kind: r.actor_kind, id: r.actor_id },
-      action: r.action,
-      targetUser: r.target_user,
-      agentId: r.agent_id,
-      outcome: r.outcome,
-      reasons: r.reasons,
-      detail: r.detail,
-      latencyMs: r.latency_ms,
-      startedAt: r.started_at,
-      deadlineAt: r.deadline_at,
-      finishedAt: r.finished_at,
-      state: r.state,
-      clientIp: r.client_ip,
-    }),
-  );
+const Records = rowOf({
+  id: z.string(),
+  tenant_id: z.string(),
+  request_id: z.string(),
+  actor_kind: z.enum(['api_key', 'admin', 'user', 'system']),
+  actor_id: z.string(),
+  action: z.string(),
+  target_user: z.string().nullable(),
+  agent_id: z.string().nullable(),
+  outcome: OutcomeCodeSchema.nullable(),
+  reasons: ReasonsJson,
+  detail: z.string().nullable(),
+  latency_ms: z.coerce.number().nullable(),
+  started_at: z.coerce.number(),
+  deadline_at: z.coerce.number(),
+  finished_at: z.coerce.number().nullable(),
+  state: z.enum(['pending', 'done']),
+  client_ip: z.string().nullable(),
+});
 
-const COLUMNS =
-  'id, tenant_id, request_id, actor_kind, actor_id, action, target_user, agent_id, outcome, reasons, detail, latency_ms, started_at, deadline_at, finished_at, state, client_ip';
+const Row = Records.schema.transform(
+  ({ actorKind, actorId, ...r }): AuditRecord => ({ ...r, actor: { kind: actorKind, id: actorId } }),
+);
 
 async function select(db: Db, where: string, params: readonly SqlValue[], tail = ''): Promise<AuditRecord[]> {
-  return parseRows(Row, await db.query(`SELECT ${COLUMNS} FROM audit WHERE ${where} ${tail}`, [...params]));
+  return selectAll(db, Row, `SELECT ${Records.columns} FROM audit WHERE ${where} ${tail}`, params);
 }
 
 /** What the readers of the log filter on (the API and the admin pages). */
@@ -141,17 +121,11 @@ function filterWhere(tenantId: string, f: AuditFilter): { sql: string; params: S
 
 // ---- writing -------------------------------------------------------------------------------
 
-export interface PendingRecord {
-  id: string;
-  tenantId: string;
-  requestId: string;
-  actor: AuditActor;
-  action: string;
-  targetUser: string | null;
-  clientIp: string | null;
-  startedAt: number;
-  deadlineAt: number;
-}
+/** What a record holds from the start (the rest is set when it is done). */
+export type PendingRecord = Pick<
+  AuditRecord,
+  'id' | 'tenantId' | 'requestId' | 'actor' | 'action' | 'targetUser' | 'clientIp' | 'startedAt' | 'deadlineAt'
+>;
 
 /** Write a pending record; a duplicate request id is a `conflict`. */
 export async function insertPendingRecord(db: Db, p: PendingRecord): Promise<void> {
@@ -182,11 +156,12 @@ export interface DoneFields {
   finishedAt: number;
 }
 
-/** Move the pending record of a request to done; false when it was done already. */
-export async function markRecordDone(db: Db, requestId: string, f: DoneFields): Promise<boolean> {
-  const r = await db.exec(
+/** Set a record done with `f`, where `where` holds (its parameters after f's). */
+function setDone(db: Db, f: DoneFields, where: string, params: readonly SqlValue[]): Promise<boolean> {
+  return changedOne(
+    db,
     `UPDATE audit SET state = 'done', outcome = ?, reasons = ?, detail = ?, agent_id = ?, latency_ms = ?, finished_at = ?
-     WHERE request_id = ? AND state = 'pending'`,
+     WHERE ${where}`,
     [
       f.outcome,
       f.reasons?.length ? JSON.stringify(f.reasons) : null,
@@ -194,10 +169,14 @@ export async function markRecordDone(db: Db, requestId: string, f: DoneFields): 
       f.agentId,
       f.latencyMs,
       f.finishedAt,
-      requestId,
+      ...params,
     ],
   );
-  return r.changes === 1;
+}
+
+/** Move the pending record of a request to done; false when it was done already. */
+export async function markRecordDone(db: Db, requestId: string, f: DoneFields): Promise<boolean> {
+  return setDone(db, f, "request_id = ? AND state = 'pending'", [requestId]);
 }
 
 /**
@@ -211,22 +190,13 @@ export async function markRecordDoneOverSweep(
   f: DoneFields,
   sweptDetail: string,
 ): Promise<boolean> {
-  const r = await db.exec(
-    `UPDATE audit SET state = 'done', outcome = ?, reasons = ?, detail = ?, agent_id = ?, latency_ms = ?, finished_at = ?
-     WHERE request_id = ? AND (state = 'pending'
+  return setDone(
+    db,
+    f,
+    `request_id = ? AND (state = 'pending'
        OR (state = 'done' AND outcome = 'outcome_unknown' AND agent_id IS NULL AND detail = ?))`,
-    [
-      f.outcome,
-      f.reasons?.length ? JSON.stringify(f.reasons) : null,
-      f.detail,
-      f.agentId,
-      f.latencyMs,
-      f.finishedAt,
-      requestId,
-      sweptDetail,
-    ],
+    [requestId, sweptDetail],
   );
-  return r.changes === 1;
 }
 
 /**
@@ -325,22 +295,19 @@ export interface ChartPoint {
   outcome: OutcomeCode | null;
 }
 
-const PointRow = z
-  .object({
-    started_at: z.coerce.number(),
-    action: z.string(),
-    outcome: OutcomeCodeSchema.nullable().catch(null),
-  })
-  .transform((r): ChartPoint => ({ startedAt: r.started_at, action: r.action, outcome: r.outcome }));
+const Points = rowOf({
+  started_at: z.coerce.number(),
+  action: z.string(),
+  outcome: OutcomeCodeSchema.nullable().catch(null),
+});
 
 /** At most `limit` minimal rows of the matching records, newest first. */
 export async function chartRows(db: Db, tenantId: string, f: AuditFilter, limit: number): Promise<ChartPoint[]> {
   const w = filterWhere(tenantId, f);
-  return parseRows(
-    PointRow,
-    await db.query(`SELECT started_at, action, outcome FROM audit WHERE ${w.sql} ORDER BY started_at DESC LIMIT ?`, [
-      ...w.params,
-      limit,
-    ]),
+  return selectAll(
+    db,
+    Points.schema,
+    `SELECT ${Points.columns} FROM audit WHERE ${w.sql} ORDER BY started_at DESC LIMIT ?`,
+    [...w.params, limit],
   );
 }

@@ -4,7 +4,7 @@
  * functions over `Db` and parse the rows they read, so engine differences (bigint as string,
  * integer affinity) stop here.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { CloudError } from '../errors.js';
 
 export type SqlValue = string | number | null;
@@ -44,6 +44,77 @@ export function parseRow<T>(schema: z.ZodType<T>, row: Row): T {
 
 export function parseRows<T>(schema: z.ZodType<T>, rows: Row[]): T[] {
   return rows.map((r) => parseRow(schema, r));
+}
+
+// ---- declaring and reading rows ------------------------------------------------------------
+
+/** `tenant_id` → `tenantId`, as a type. */
+type Camel<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camel<Tail>>}` : S;
+
+/** A row's fields under their camelCase names. */
+export type Camelized<T> = { [K in keyof T & string as Camel<K>]: T[K] };
+
+const camel = (column: string): string => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Declare a row once: its columns (snake_case, as both engines return them) and their types. The
+ * schema reads the row as the same fields in camelCase (`tenant_id` → `tenantId`); a record that
+ * differs from its row maps it further with `.transform`. `columns` lists them for SELECT and INSERT.
+ */
+export function rowOf<S extends z.core.$ZodShape>(shape: S) {
+  const schema = z.object(shape).transform(
+    // The keys are the shape's (z.object drops any other), renamed as Camelized renames them.
+    (r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [camel(k), v])) as Camelized<z.output<z.ZodObject<S>>>,
+  );
+  return { columns: Object.keys(shape).join(', '), schema };
+}
+
+/** A flag column: SQLite stores 0 or 1, PostgreSQL a boolean. */
+export const flagColumn = z.union([z.number(), z.boolean()]).transform((v) => v === true || v === 1);
+
+/**
+ * A column of JSON text that only its repository writes, read with `schema`; text that is not
+ * JSON, JSON that does not match, and NULL read as `fallback`.
+ */
+export function jsonColumn<T>(schema: z.ZodType<T>, fallback: T) {
+  return z
+    .string()
+    .nullable()
+    .transform((text): T => {
+      if (text === null) return fallback;
+      try {
+        const parsed = schema.safeParse(JSON.parse(text));
+        return parsed.success ? parsed.data : fallback;
+      } catch {
+        return fallback;
+      }
+    });
+}
+
+/** The first row of a statement, parsed with `schema`; undefined when there is none. */
+export async function selectOne<T>(
+  db: Db,
+  schema: z.ZodType<T>,
+  sql: string,
+  params?: readonly SqlValue[],
+): Promise<T | undefined> {
+  const row = await db.one(sql, params);
+  return row === undefined ? undefined : parseRow(schema, row);
+}
+
+/** Every row of a statement, parsed with `schema`. */
+export async function selectAll<T>(
+  db: Db,
+  schema: z.ZodType<T>,
+  sql: string,
+  params?: readonly SqlValue[],
+): Promise<T[]> {
+  return parseRows(schema, await db.query(sql, params));
+}
+
+/** Run a statement meant to touch at most one row (a conditional UPDATE, a DELETE by key): whether it did. */
+export async function changedOne(db: Db, sql: string, params?: readonly SqlValue[]): Promise<boolean> {
+  return (await db.exec(sql, params)).changes === 1;
 }
 
 /** A unique-constraint violation, mapped by each engine to one code. */

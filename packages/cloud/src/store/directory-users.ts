@@ -6,7 +6,7 @@
  * cloud hash is stale are users/directory-users.ts's rules; this module only stores and finds.
  */
 import { z } from 'zod';
-import { parseRow, parseRows, type Db, type SqlValue } from './db.js';
+import { flagColumn, jsonColumn, rowOf, selectAll, selectOne, type Db, type SqlValue } from './db.js';
 
 export interface CloudUser {
   id: string;
@@ -31,86 +31,59 @@ export interface CloudUser {
 /** The lookup key of a login, UPN or mail (what the `*_lc` columns hold). */
 export const lookupKey = (s: string): string => s.normalize('NFC').toLowerCase();
 
-const COLUMNS =
-  'id, tenant_id, source, anchor, login, upn, mail, display_name, mobile, enabled, locked, must_change, protected, password_last_set_at, groups_json, deleted_at, updated_at';
+/** The columns a synced user's values are stored in (insertSyncedUser, updateSyncedUser), as read. */
+const USER_VALUES = {
+  login: z.string(),
+  upn: z.string().nullable(),
+  mail: z.string().nullable(),
+  display_name: z.string().nullable(),
+  mobile: z.string().nullable(),
+  enabled: flagColumn,
+  locked: flagColumn,
+  must_change: flagColumn,
+  protected: flagColumn,
+  password_last_set_at: z.string().nullable(),
+};
 
-const bool = z.union([z.number(), z.boolean()]).transform((v) => v === true || v === 1);
-const Groups = z.string().transform((s): string[] => {
-  try {
-    const v: unknown = JSON.parse(s);
-    const parsed = z.array(z.string()).safeParse(v);
-    return parsed.success ? parsed.data : [];
-  } catch {
-    return [];
-  }
+const Users = rowOf({
+  id: z.string(),
+  tenant_id: z.string(),
+  source: z.enum(['onprem', 'cloud']),
+  anchor: z.string().nullable(),
+  ...USER_VALUES,
+  groups_json: jsonColumn(z.array(z.string()), []),
+  deleted_at: z.coerce.number().nullable(),
+  updated_at: z.coerce.number(),
 });
 
-const UserRow = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    source: z.enum(['onprem', 'cloud']),
-    anchor: z.string().nullable(),
-    login: z.string(),
-    upn: z.string().nullable(),
-    mail: z.string().nullable(),
-    display_name: z.string().nullable(),
-    mobile: z.string().nullable(),
-    enabled: bool,
-    locked: bool,
-    must_change: bool,
-    protected: bool,
-    password_last_set_at: z.string().nullable(),
-    groups_json: Groups,
-    deleted_at: z.coerce.number().nullable(),
-    updated_at: z.coerce.number(),
-  })
-  .transform(
-    (r): CloudUser => ({
-      id: r.id,
-      tenantId: r.tenant_id,
-      source: r.source,
-      anchor: r.anchor,
-      login: r.login,
-      userPrincipalName: r.upn,
-      mail: r.mail,
-      displayName: r.display_name,
-      mobile: r.mobile,
-      enabled: r.enabled,
-      locked: r.locked,
-      mustChange: r.must_change,
-      protected: r.protected,
-      passwordLastSetAt: r.password_last_set_at,
-      groups: r.groups_json,
-      deletedAt: r.deleted_at,
-      updatedAt: r.updated_at,
-    }),
-  );
+const UserRow = Users.schema.transform(
+  ({ upn, groupsJson, ...u }): CloudUser => ({ ...u, userPrincipalName: upn, groups: groupsJson }),
+);
 
 /** Users not deleted whose login, UPN or mail has this lookup key (any order). */
 export async function findUsersByKey(db: Db, tenantId: string, key: string): Promise<CloudUser[]> {
-  return parseRows(
+  return selectAll(
+    db,
     UserRow,
-    await db.query(
-      `SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND deleted_at IS NULL AND (login_lc = ? OR upn_lc = ? OR mail_lc = ?)`,
-      [tenantId, key, key, key],
-    ),
+    `SELECT ${Users.columns} FROM directory_users WHERE tenant_id = ? AND deleted_at IS NULL AND (login_lc = ? OR upn_lc = ? OR mail_lc = ?)`,
+    [tenantId, key, key, key],
   );
 }
 
+/** The tenant's user whose `column` holds `value`, deleted or not. */
+async function userWhere(db: Db, tenantId: string, column: 'id' | 'anchor', value: string): Promise<CloudUser | null> {
+  const sql = `SELECT ${Users.columns} FROM directory_users WHERE tenant_id = ? AND ${column} = ?`;
+  return (await selectOne(db, UserRow, sql, [tenantId, value])) ?? null;
+}
+
 /** A user by id, deleted or not. */
-export async function getUserById(db: Db, tenantId: string, id: string): Promise<CloudUser | null> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND id = ?`, [tenantId, id]);
-  return row ? parseRow(UserRow, row) : null;
+export function getUserById(db: Db, tenantId: string, id: string): Promise<CloudUser | null> {
+  return userWhere(db, tenantId, 'id', id);
 }
 
 /** A synced user by anchor, deleted or not. */
-export async function getUserByAnchor(db: Db, tenantId: string, anchor: string): Promise<CloudUser | null> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM directory_users WHERE tenant_id = ? AND anchor = ?`, [
-    tenantId,
-    anchor,
-  ]);
-  return row ? parseRow(UserRow, row) : null;
+export function getUserByAnchor(db: Db, tenantId: string, anchor: string): Promise<CloudUser | null> {
+  return userWhere(db, tenantId, 'anchor', anchor);
 }
 
 export interface ListUsersQuery {
@@ -120,6 +93,27 @@ export interface ListUsersQuery {
   mustChange?: boolean;
   limit: number;
   offset: number;
+}
+
+/** The user flags a query names or a patch sets. */
+export interface UserFlags {
+  locked?: boolean | undefined;
+  mustChange?: boolean | undefined;
+}
+
+/** `locked = ?` and/or `must_change = ?` with their values, for the flags given (to filter on or to set). */
+function flagTerms(flags: UserFlags): { terms: string[]; params: SqlValue[] } {
+  const terms: string[] = [];
+  const params: SqlValue[] = [];
+  for (const [column, value] of [
+    ['locked', flags.locked],
+    ['must_change', flags.mustChange],
+  ] as const) {
+    if (value === undefined) continue;
+    terms.push(`${column} = ?`);
+    params.push(value ? 1 : 0);
+  }
+  return { terms, params };
 }
 
 /** Users not deleted, by login; `search` matches the start of login, UPN, mail or display name (case-insensitive). */
@@ -142,22 +136,19 @@ export async function listUsers(
     where.push('source = ?');
     params.push(q.source);
   }
-  if (q.locked !== undefined) {
-    where.push('locked = ?');
-    params.push(q.locked ? 1 : 0);
-  }
-  if (q.mustChange !== undefined) {
-    where.push('must_change = ?');
-    params.push(q.mustChange ? 1 : 0);
-  }
+  const flags = flagTerms(q);
+  where.push(...flags.terms);
+  params.push(...flags.params);
   const w = where.join(' AND ');
   const countRow = await db.one(`SELECT COUNT(*) AS n FROM directory_users WHERE ${w}`, params);
   const total = Number(countRow?.n ?? 0);
-  const rows = await db.query(
-    `SELECT ${COLUMNS} FROM directory_users WHERE ${w} ORDER BY login_lc, id LIMIT ? OFFSET ?`,
+  const users = await selectAll(
+    db,
+    UserRow,
+    `SELECT ${Users.columns} FROM directory_users WHERE ${w} ORDER BY login_lc, id LIMIT ? OFFSET ?`,
     [...params, q.limit, q.offset],
   );
-  return { users: parseRows(UserRow, rows), total };
+  return { users, total };
 }
 
 /** Whether the tenant has any user rows (synced or cloud-only, deleted or not). */
@@ -191,45 +182,15 @@ export interface StoredSyncedUser extends SyncedUserValues {
   deletedAt: number | null;
 }
 
-const SyncRow = z
-  .object({
-    id: z.string(),
-    anchor: z.string(),
-    login: z.string(),
-    upn: z.string().nullable(),
-    mail: z.string().nullable(),
-    display_name: z.string().nullable(),
-    mobile: z.string().nullable(),
-    dn: z.string().nullable(),
-    enabled: bool,
-    locked: bool,
-    must_change: bool,
-    protected: bool,
-    password_last_set_at: z.string().nullable(),
-    groups_json: z.string(),
-    password_hash_set_at: z.string().nullable(),
-    deleted_at: z.coerce.number().nullable(),
-  })
-  .transform(
-    (r): StoredSyncedUser => ({
-      id: r.id,
-      anchor: r.anchor,
-      login: r.login,
-      upn: r.upn,
-      mail: r.mail,
-      displayName: r.display_name,
-      mobile: r.mobile,
-      dn: r.dn,
-      enabled: r.enabled,
-      locked: r.locked,
-      mustChange: r.must_change,
-      protected: r.protected,
-      passwordLastSetAt: r.password_last_set_at,
-      groupsJson: r.groups_json,
-      passwordHashSetAt: r.password_hash_set_at,
-      deletedAt: r.deleted_at,
-    }),
-  );
+const Synced = rowOf({
+  id: z.string(),
+  anchor: z.string(),
+  ...USER_VALUES,
+  dn: z.string().nullable(),
+  groups_json: z.string(),
+  password_hash_set_at: z.string().nullable(),
+  deleted_at: z.coerce.number().nullable(),
+});
 
 /** Statements name at most this many anchors (SQLite's and PostgreSQL's parameter limits are far above). */
 const CHUNK = 400;
@@ -243,12 +204,13 @@ export async function syncedUsersByAnchor(
   const out = new Map<string, StoredSyncedUser>();
   for (let i = 0; i < anchors.length; i += CHUNK) {
     const chunk = anchors.slice(i, i + CHUNK);
-    const rows = await db.query(
-      `SELECT id, anchor, login, upn, mail, display_name, mobile, dn, enabled, locked, must_change, protected, password_last_set_at, groups_json, password_hash_set_at, deleted_at
-       FROM directory_users WHERE tenant_id = ? AND anchor IN (${chunk.map(() => '?').join(', ')})`,
+    const rows = await selectAll(
+      db,
+      Synced.schema,
+      `SELECT ${Synced.columns} FROM directory_users WHERE tenant_id = ? AND anchor IN (${chunk.map(() => '?').join(', ')})`,
       [tenantId, ...chunk],
     );
-    for (const r of parseRows(SyncRow, rows)) out.set(r.anchor, r);
+    for (const r of rows) out.set(r.anchor, r);
   }
   return out;
 }
@@ -354,27 +316,24 @@ export interface StoredCloudHash {
   passwordLastSetAt: string | null;
 }
 
-const HashRow = z
-  .object({
-    password_hash: z.string().nullable(),
-    password_hash_set_at: z.string().nullable(),
-    password_last_set_at: z.string().nullable(),
-  })
-  .transform(
-    (r): StoredCloudHash => ({
-      hash: r.password_hash,
-      hashSetAt: r.password_hash_set_at,
-      passwordLastSetAt: r.password_last_set_at,
-    }),
-  );
+const Hashes = rowOf({
+  password_hash: z.string().nullable(),
+  password_hash_set_at: z.string().nullable(),
+  password_last_set_at: z.string().nullable(),
+});
+
+const HashRow = Hashes.schema.transform(
+  ({ passwordHash, passwordHashSetAt, ...r }): StoredCloudHash => ({
+    ...r,
+    hash: passwordHash,
+    hashSetAt: passwordHashSetAt,
+  }),
+);
 
 /** The cloud hash of a user not deleted, with the times that say whether it is stale; null without such a user. */
 export async function getCloudHash(db: Db, tenantId: string, userId: string): Promise<StoredCloudHash | null> {
-  const row = await db.one(
-    'SELECT password_hash, password_hash_set_at, password_last_set_at FROM directory_users WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL',
-    [tenantId, userId],
-  );
-  return row ? parseRow(HashRow, row) : null;
+  const sql = `SELECT ${Hashes.columns} FROM directory_users WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL`;
+  return (await selectOne(db, HashRow, sql, [tenantId, userId])) ?? null;
 }
 
 export async function setCloudHash(
@@ -396,21 +355,12 @@ export async function setUserFlags(
   db: Db,
   tenantId: string,
   userId: string,
-  patch: { locked?: boolean; mustChange?: boolean },
+  patch: UserFlags,
   now: number,
 ): Promise<void> {
-  const sets: string[] = [];
-  const params: SqlValue[] = [];
-  if (patch.locked !== undefined) {
-    sets.push('locked = ?');
-    params.push(patch.locked ? 1 : 0);
-  }
-  if (patch.mustChange !== undefined) {
-    sets.push('must_change = ?');
-    params.push(patch.mustChange ? 1 : 0);
-  }
-  if (sets.length === 0) return;
-  await db.exec(`UPDATE directory_users SET ${sets.join(', ')}, updated_at = ? WHERE tenant_id = ? AND id = ?`, [
+  const { terms, params } = flagTerms(patch);
+  if (terms.length === 0) return;
+  await db.exec(`UPDATE directory_users SET ${terms.join(', ')}, updated_at = ? WHERE tenant_id = ? AND id = ?`, [
     ...params,
     now,
     tenantId,

@@ -11,7 +11,7 @@
  * names the claim token, so a claim that was replaced (or released) changes nothing.
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { changedOne, rowOf, selectOne, type Db, type SqlValue } from './db.js';
 
 /** Where a key lives: the tenant ('' for the operator's own routes) and the caller within it. */
 export interface IdempotencyScope {
@@ -46,45 +46,43 @@ export interface NewClaim extends IdempotencyScope {
   expiredBefore: number;
 }
 
-const Num = z.coerce.number();
-const Row = z
-  .object({
-    tenant_id: z.string(),
-    caller: z.string(),
-    idem_key: z.string(),
-    route: z.string(),
-    fingerprint: z.string(),
-    state: z.enum(['running', 'done']),
-    claim: z.string(),
-    lease_until: Num,
-    request_id: z.string().nullable(),
-    status: Num.nullable(),
-    answer_sealed: z.string().nullable(),
-    created_at: Num,
-    finished_at: Num.nullable(),
-  })
-  .transform(
-    (r): IdempotencyRecord => ({
-      tenantId: r.tenant_id,
-      caller: r.caller,
-      key: r.idem_key,
-      route: r.route,
-      fingerprint: r.fingerprint,
-      state: r.state,
-      claim: r.claim,
-      leaseUntil: r.lease_until,
-      requestId: r.request_id,
-      status: r.status,
-      answerSealed: r.answer_sealed,
-      createdAt: r.created_at,
-      finishedAt: r.finished_at,
-    }),
-  );
+const Keys = rowOf({
+  tenant_id: z.string(),
+  caller: z.string(),
+  idem_key: z.string(),
+  route: z.string(),
+  fingerprint: z.string(),
+  state: z.enum(['running', 'done']),
+  claim: z.string(),
+  lease_until: z.coerce.number(),
+  request_id: z.string().nullable(),
+  status: z.coerce.number().nullable(),
+  answer_sealed: z.string().nullable(),
+  created_at: z.coerce.number(),
+  finished_at: z.coerce.number().nullable(),
+});
+
+const Row = Keys.schema.transform(({ idemKey, ...r }): IdempotencyRecord => ({ ...r, key: idemKey }));
 
 const WHERE_KEY = 'tenant_id = ? AND caller = ? AND idem_key = ?';
 const keyParams = (s: IdempotencyScope) => [s.tenantId, s.caller, s.key];
 /** The claim still runs the request. */
 const WHERE_RUNNING = `${WHERE_KEY} AND claim = ? AND state = 'running'`;
+
+/**
+ * Run `statement` (an UPDATE's SET or a DELETE, with `values` for its parameters) on the key's row
+ * while `claim` runs it and `also` holds; false when the claim no longer runs (or `also` fails).
+ */
+function whileRunning(
+  db: Db,
+  s: IdempotencyScope,
+  claim: string,
+  statement: string,
+  values: readonly SqlValue[] = [],
+  also = '',
+): Promise<boolean> {
+  return changedOne(db, `${statement} WHERE ${WHERE_RUNNING}${also}`, [...values, ...keyParams(s), claim]);
+}
 
 /**
  * Take the key for this request. True: this claim runs the request (the key was free, or its row
@@ -108,8 +106,7 @@ export async function claimIdempotencyKey(db: Db, c: NewClaim): Promise<boolean>
 }
 
 export async function getIdempotencyKey(db: Db, s: IdempotencyScope): Promise<IdempotencyRecord | undefined> {
-  const row = await db.one(`SELECT * FROM idempotency_keys WHERE ${WHERE_KEY}`, keyParams(s));
-  return row ? parseRow(Row, row) : undefined;
+  return selectOne(db, Row, `SELECT ${Keys.columns} FROM idempotency_keys WHERE ${WHERE_KEY}`, keyParams(s));
 }
 
 /** Extend a running claim's lease; false when the claim no longer runs. */
@@ -119,12 +116,7 @@ export async function renewIdempotencyLease(
   claim: string,
   leaseUntil: number,
 ): Promise<boolean> {
-  const r = await db.exec(`UPDATE idempotency_keys SET lease_until = ? WHERE ${WHERE_RUNNING}`, [
-    leaseUntil,
-    ...keyParams(s),
-    claim,
-  ]);
-  return r.changes === 1;
+  return whileRunning(db, s, claim, 'UPDATE idempotency_keys SET lease_until = ?', [leaseUntil]);
 }
 
 /**
@@ -137,12 +129,14 @@ export async function linkIdempotencyWrite(
   claim: string,
   requestId: string,
 ): Promise<boolean> {
-  const r = await db.exec(`UPDATE idempotency_keys SET request_id = ? WHERE ${WHERE_RUNNING} AND request_id IS NULL`, [
-    requestId,
-    ...keyParams(s),
+  return whileRunning(
+    db,
+    s,
     claim,
-  ]);
-  return r.changes === 1;
+    'UPDATE idempotency_keys SET request_id = ?',
+    [requestId],
+    ' AND request_id IS NULL',
+  );
 }
 
 /** Record the answer of a running claim (sealed by the caller); false when the claim no longer runs. */
@@ -152,12 +146,13 @@ export async function finishIdempotencyKey(
   claim: string,
   a: { status: number; answerSealed: string; finishedAt: number },
 ): Promise<boolean> {
-  const r = await db.exec(
-    `UPDATE idempotency_keys SET state = 'done', status = ?, answer_sealed = ?, finished_at = ?
-     WHERE ${WHERE_RUNNING}`,
-    [a.status, a.answerSealed, a.finishedAt, ...keyParams(s), claim],
+  return whileRunning(
+    db,
+    s,
+    claim,
+    "UPDATE idempotency_keys SET state = 'done', status = ?, answer_sealed = ?, finished_at = ?",
+    [a.status, a.answerSealed, a.finishedAt],
   );
-  return r.changes === 1;
 }
 
 /**
@@ -165,20 +160,12 @@ export async function finishIdempotencyKey(
  * write (a refusal that said "try again later").
  */
 export async function releaseIdempotencyKey(db: Db, s: IdempotencyScope, claim: string): Promise<boolean> {
-  const r = await db.exec(`DELETE FROM idempotency_keys WHERE ${WHERE_RUNNING} AND request_id IS NULL`, [
-    ...keyParams(s),
-    claim,
-  ]);
-  return r.changes === 1;
+  return whileRunning(db, s, claim, 'DELETE FROM idempotency_keys', [], ' AND request_id IS NULL');
 }
 
 /** End a running claim's lease now: the request ended without an answer to keep. */
 export async function abandonIdempotencyKey(db: Db, s: IdempotencyScope, claim: string): Promise<boolean> {
-  const r = await db.exec(`UPDATE idempotency_keys SET lease_until = 0 WHERE ${WHERE_RUNNING}`, [
-    ...keyParams(s),
-    claim,
-  ]);
-  return r.changes === 1;
+  return whileRunning(db, s, claim, 'UPDATE idempotency_keys SET lease_until = 0');
 }
 
 /** Drop the keys created before `before` (their lifetime ago). Returns how many. */

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { CloudError } from '../errors.js';
-import { parseRow, type Db } from './db.js';
+import { changedOne, flagColumn, jsonColumn, rowOf, selectOne, type Db } from './db.js';
 
 export const SYNC_PHASES = ['idle', 'full', 'incremental', 'blocked_mass_delete', 'error'] as const;
 export type SyncPhase = (typeof SYNC_PHASES)[number];
@@ -43,78 +43,46 @@ export interface SyncState {
   leaseUntil: number | null;
 }
 
-const COLUMNS =
-  'tenant_id, phase, cursor, full_cursor, in_full, first_full_at, last_run_at, last_success_at, last_full_at, last_anchors_at, last_error, agent_id, created_count, updated_count, deleted_count, total, pending_deletes, pending_since, lease_owner, lease_until';
-
-const bool = z.union([z.number(), z.boolean()]).transform((v) => v === true || v === 1);
-
 /** A stored JSON array of anchors; anything else reads as none (the column is only written here). */
-const Pending = z
-  .string()
-  .nullable()
-  .transform((json): string[] => {
-    if (json === null) return [];
-    try {
-      const v: unknown = JSON.parse(json);
-      const r = z.array(z.string()).safeParse(v);
-      return r.success ? r.data : [];
-    } catch {
-      return [];
-    }
-  });
+const Pending = jsonColumn(z.array(z.string()), []);
 
-const StateRow = z
-  .object({
-    tenant_id: z.string(),
-    phase: z.enum(SYNC_PHASES),
-    cursor: z.string().nullable(),
-    full_cursor: z.string().nullable(),
-    in_full: bool,
-    first_full_at: z.number().nullable(),
-    last_run_at: z.number().nullable(),
-    last_success_at: z.number().nullable(),
-    last_full_at: z.number().nullable(),
-    last_anchors_at: z.number().nullable(),
-    last_error: z.string().nullable(),
-    agent_id: z.string().nullable(),
-    created_count: z.number(),
-    updated_count: z.number(),
-    deleted_count: z.number(),
-    total: z.number(),
-    pending_deletes: Pending,
-    pending_since: z.number().nullable(),
-    lease_owner: z.string().nullable(),
-    lease_until: z.number().nullable(),
-  })
-  .transform(
-    (r): SyncState => ({
-      tenantId: r.tenant_id,
-      phase: r.phase,
-      cursor: r.cursor,
-      fullCursor: r.full_cursor,
-      inFull: r.in_full,
-      firstFullAt: r.first_full_at,
-      lastRunAt: r.last_run_at,
-      lastSuccessAt: r.last_success_at,
-      lastFullAt: r.last_full_at,
-      lastAnchorsAt: r.last_anchors_at,
-      lastError: r.last_error,
-      agentId: r.agent_id,
-      counts: { created: r.created_count, updated: r.updated_count, deleted: r.deleted_count },
-      total: r.total,
-      pendingDeletes: r.pending_deletes,
-      pendingSince: r.pending_since,
-      leaseOwner: r.lease_owner,
-      leaseUntil: r.lease_until,
-    }),
-  );
+const States = rowOf({
+  tenant_id: z.string(),
+  phase: z.enum(SYNC_PHASES),
+  cursor: z.string().nullable(),
+  full_cursor: z.string().nullable(),
+  in_full: flagColumn,
+  first_full_at: z.coerce.number().nullable(),
+  last_run_at: z.coerce.number().nullable(),
+  last_success_at: z.coerce.number().nullable(),
+  last_full_at: z.coerce.number().nullable(),
+  last_anchors_at: z.coerce.number().nullable(),
+  last_error: z.string().nullable(),
+  agent_id: z.string().nullable(),
+  created_count: z.coerce.number(),
+  updated_count: z.coerce.number(),
+  deleted_count: z.coerce.number(),
+  total: z.coerce.number(),
+  pending_deletes: Pending,
+  pending_since: z.coerce.number().nullable(),
+  lease_owner: z.string().nullable(),
+  lease_until: z.coerce.number().nullable(),
+});
 
-const HeldRow = z.object({ phase: z.enum(SYNC_PHASES), pending_deletes: Pending });
+const StateRow = States.schema.transform(
+  ({ createdCount, updatedCount, deletedCount, ...state }): SyncState => ({
+    ...state,
+    counts: { created: createdCount, updated: updatedCount, deleted: deletedCount },
+  }),
+);
+
+const Held = rowOf({ phase: z.enum(SYNC_PHASES), pending_deletes: Pending });
 
 /** The tenant's sync state, or null when it never synced (nothing is created). */
 export async function getSyncState(db: Db, tenantId: string): Promise<SyncState | null> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM sync_state WHERE tenant_id = ?`, [tenantId]);
-  return row ? parseRow(StateRow, row) : null;
+  return (
+    (await selectOne(db, StateRow, `SELECT ${States.columns} FROM sync_state WHERE tenant_id = ?`, [tenantId])) ?? null
+  );
 }
 
 /** The tenant's sync state, created idle if missing (several nodes may race to create it). */
@@ -149,21 +117,20 @@ export async function takeSyncLease(
   now: number,
   until: number,
 ): Promise<boolean> {
-  const r = await db.exec(
+  return changedOne(
+    db,
     'UPDATE sync_state SET lease_owner = ?, lease_until = ? WHERE tenant_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until < ?)',
     [owner, until, tenantId, owner, now],
   );
-  return r.changes === 1;
 }
 
 /** Extend `owner`'s lease; false when another node holds it now. */
 export async function renewSyncLease(db: Db, tenantId: string, owner: string, until: number): Promise<boolean> {
-  const r = await db.exec('UPDATE sync_state SET lease_until = ? WHERE tenant_id = ? AND lease_owner = ?', [
+  return changedOne(db, 'UPDATE sync_state SET lease_until = ? WHERE tenant_id = ? AND lease_owner = ?', [
     until,
     tenantId,
     owner,
   ]);
-  return r.changes === 1;
 }
 
 /** Give the lease up, if `owner` still holds it. */
@@ -179,10 +146,8 @@ export async function getStagedDeletions(
   db: Db,
   tenantId: string,
 ): Promise<{ phase: SyncPhase; anchors: string[] } | null> {
-  const row = await db.one('SELECT phase, pending_deletes FROM sync_state WHERE tenant_id = ?', [tenantId]);
-  if (!row) return null;
-  const r = parseRow(HeldRow, row);
-  return { phase: r.phase, anchors: r.pending_deletes };
+  const r = await selectOne(db, Held.schema, `SELECT ${Held.columns} FROM sync_state WHERE tenant_id = ?`, [tenantId]);
+  return r ? { phase: r.phase, anchors: r.pendingDeletes } : null;
 }
 
 /** Replace the staged deletions; an empty set clears them (and when they were first staged). */
