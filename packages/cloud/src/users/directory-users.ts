@@ -147,15 +147,7 @@ export async function usableCloudHash(db: Db, tenantId: string, userId: string):
 }
 
 /** Reflect an outcome the cloud just caused (a reset, a change, an unlock) before the next sync shows it. */
-export async function noteUserState(
-  db: Db,
-  tenantId: string,
-  userId: string,
-  patch: { locked?: boolean; mustChange?: boolean },
-  now: number,
-): Promise<void> {
-  await setUserFlags(db, tenantId, userId, patch, now);
-}
+export const noteUserState = setUserFlags;
 
 /** A cloud-only user (no directory behind it; its password lives only in the cloud). */
 export async function createCloudUser(
