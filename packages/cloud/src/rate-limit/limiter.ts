@@ -24,6 +24,19 @@ export interface RateLimiter {
 
 const noop = async (): Promise<void> => undefined;
 
+/** A granted reservation whose release gives the slot back with `giveBack`, once however often it is called. */
+export function granted(giveBack: () => Promise<void>): Reservation {
+  let released = false;
+  return {
+    ok: true,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await giveBack();
+    },
+  };
+}
+
 /**
  * A budget named `name` (its keys are stored as `name|key`, so budgets never share counts) with
  * `limit.limit` attempts per `limit.windowSeconds`.
@@ -36,15 +49,7 @@ export function createRateLimiter(db: Db, name: string, limit: RateLimit, now: (
       if (limit.limit === 0) return { ok: true, release: noop };
       const r = await reserveAttempt(db, { key: stored(key), limit: limit.limit, windowMs, now: now() });
       if (!r.ok) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(r.retryAfterMs / 1000)) };
-      let released = false;
-      return {
-        ok: true,
-        release: async () => {
-          if (released) return;
-          released = true;
-          await releaseAttempt(db, r.hitId);
-        },
-      };
+      return granted(() => releaseAttempt(db, r.hitId));
     },
     count(key) {
       return countAttempts(db, stored(key), now() - windowMs);

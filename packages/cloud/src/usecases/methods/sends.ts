@@ -17,7 +17,7 @@
  * on the same budget.
  */
 import { CloudError } from '../../errors.js';
-import type { RateLimiter } from '../../rate-limit/limiter.js';
+import { granted, type RateLimiter } from '../../rate-limit/limiter.js';
 import type { Services } from '../../services.js';
 import { DAY_MS, dayOf, sendBudgetRepository } from '../../store/send-budgets.js';
 import type { CodeChannel } from '../../store/sent-codes.js';
@@ -37,15 +37,7 @@ function dailyBudget(services: Services, name: string, limit: number): RateLimit
       const day = dayOf(now);
       if (!(await repo.take(stored(key), day, limit)))
         return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(((day + 1) * DAY_MS - now) / 1000)) };
-      let released = false;
-      return {
-        ok: true,
-        release: async () => {
-          if (released) return;
-          released = true;
-          await repo.giveBack(stored(key), day);
-        },
-      };
+      return granted(() => repo.giveBack(stored(key), day));
     },
     count: (key) => repo.count(stored(key), dayOf(services.now())),
   };
