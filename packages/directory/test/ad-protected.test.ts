@@ -10,17 +10,17 @@
  * One DC for the file; each test makes its own users and groups.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { createLogger, type OperationResult, type UserRef } from '@writeback/protocol';
 import { adDoctorChecks, openAdDirectory, type AdDirectory } from '@writeback/directory';
 import { sambaServiceConfig, startSambaDc, type SambaUser as LabUser, type SambaDc } from '@writeback/testkit/lab';
-import { pullAll, upserts } from './sync-helpers.js';
+import { closeAfterTests, pullAll, upserts } from './sync-helpers.js';
 
 let dc: SambaDc;
 let admin: Client;
 let dir: AdDirectory;
-const opened: AdDirectory[] = [];
+const opened = closeAfterTests<AdDirectory>(() => dc);
 let seq = 0;
 let domainAdmins: string;
 let groupsOu: string;
@@ -32,8 +32,7 @@ async function openDir(extra: Record<string, unknown> = {}): Promise<AdDirectory
   const d = await openAdDirectory(sambaServiceConfig(dc, extra), {
     log: createLogger({ name: 'ad-protected-test', level: 'error', sink: () => undefined }),
   });
-  opened.push(d);
-  return d;
+  return opened(d);
 }
 
 async function user(): Promise<LabUser> {
@@ -93,11 +92,6 @@ before(async () => {
   groupsOu = `OU=ProtGroups,${dc.baseDn}`;
   await admin.add(groupsOu, { objectClass: ['top', 'organizationalUnit'], ou: 'ProtGroups' });
   dir = await openDir();
-});
-
-after(async () => {
-  for (const d of opened) await d.close();
-  await dc?.stop();
 });
 
 describe('AD protected accounts (issue 10): decided by the agent at write time', () => {

@@ -12,7 +12,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Logger } from '@writeback/protocol';
 import { DirectoryError, HASH_COST, openEmbeddedDirectory } from '../src/index.js';
-import { byAnchor, byLogin, CapturedLog, DAY, fixture, FrozenClock, RESET, tempDir } from './embedded-helpers.js';
+import {
+  byAnchor,
+  byLogin,
+  CapturedLog,
+  DAY,
+  fixture,
+  FrozenClock,
+  RESET,
+  tempDir,
+  type Fixture,
+} from './embedded-helpers.js';
 
 /** The embedded directory in `path` with fast hashes (and `log`, when given). */
 const openFast = (path: string, log?: Logger) =>
@@ -23,6 +33,15 @@ const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL('./embedded-child.ts', import.meta.url));
 const PW1 = 'Correct-Horse-1';
 const PW2 = 'Battery!Staple2';
+
+/** A fixture whose store holds alice and bob (password PW1), closed, and the path of its journal. */
+async function closedWithAliceAndBob(t: Parameters<typeof fixture>[0]): Promise<{ f: Fixture; journal: string }> {
+  const f = await fixture(t);
+  await f.dir.createUser({ login: 'alice', password: PW1 });
+  await f.dir.createUser({ login: 'bob', password: PW1 });
+  await f.dir.close();
+  return { f, journal: join(f.path, 'journal.jsonl') };
+}
 
 async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof DirectoryError && err.code === code);
@@ -135,11 +154,7 @@ describe('embedded store', () => {
   });
 
   it('an unreadable line followed by good ones is corruption, not a torn tail', async (t) => {
-    const f = await fixture(t);
-    await f.dir.createUser({ login: 'alice', password: PW1 });
-    await f.dir.createUser({ login: 'bob', password: PW1 });
-    await f.dir.close();
-    const journal = join(f.path, 'journal.jsonl');
+    const { f, journal } = await closedWithAliceAndBob(t);
     const lines = (await readFile(journal, 'utf8')).split('\n');
     lines[0] = '{"seq":1,"type":"user","garbage":';
     await writeFile(journal, lines.join('\n'));
@@ -178,11 +193,7 @@ describe('embedded store', () => {
   });
 
   it('a crash between snapshot rename and journal truncation: old records are skipped, not replayed twice', async (t) => {
-    const f = await fixture(t);
-    await f.dir.createUser({ login: 'alice', password: PW1 });
-    await f.dir.createUser({ login: 'bob', password: PW1 });
-    await f.dir.close();
-    const journal = join(f.path, 'journal.jsonl');
+    const { f, journal } = await closedWithAliceAndBob(t);
     await copyFile(journal, `${journal}.saved`);
     await f.reopen(); // compacts: snapshot at seq 2, journal emptied
     await f.dir.close();

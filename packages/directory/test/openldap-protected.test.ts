@@ -7,15 +7,15 @@
  * (the default) nobody is protected.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { UserRef } from '@writeback/protocol';
 import { labPassword, startSlapd, type SlapdUser as LabUser, type SlapdLab } from '@writeback/testkit/lab';
 import type { OpenLdapDirectory } from '../src/openldap/index.js';
 import { openLab } from './openldap-helpers.js';
-import { pullAll, upserts } from './sync-helpers.js';
+import { closeAfterTests, pullAll, upserts } from './sync-helpers.js';
 
 let lab: SlapdLab;
-const opened: OpenLdapDirectory[] = [];
+const opened = closeAfterTests<OpenLdapDirectory>(() => lab);
 const login = (u: LabUser): UserRef => ({ by: 'login', value: u.uid });
 const noOptions = { forceChange: false, unlock: false, enforceHistory: true };
 let admins: LabUser;
@@ -26,8 +26,7 @@ let groups: { names: string; unique: string; posix: string };
 
 async function open(over: Parameters<typeof openLab>[1] = {}): Promise<OpenLdapDirectory> {
   const d = await openLab(lab, over);
-  opened.push(d);
-  return d;
+  return opened(d);
 }
 
 before(async () => {
@@ -48,11 +47,6 @@ before(async () => {
       `dn: ${groups.posix}\nobjectClass: posixGroup\ncn: wheel\ngidNumber: 10\nmemberUid: ${posix.uid}\n`,
     ].join('\n'),
   );
-});
-
-after(async () => {
-  for (const d of opened) await d.close();
-  await lab?.stop();
 });
 
 describe('OpenLDAP protectedGroups', () => {

@@ -9,25 +9,24 @@
  * One slapd for the file; the tests run in order (each builds on the directory the previous left).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Attribute, Change, Client } from 'ldapts';
 import { SyncPullDataSchema } from '@writeback/protocol';
 import { parseOpenLdapConfig, type OpenLdapConfig, type OpenLdapDirectory } from '../src/openldap/index.js';
 import { captureLog, labConfig, openLab } from './openldap-helpers.js';
-import { allAnchors, deletes, pullAll, upserts } from './sync-helpers.js';
+import { allAnchors, closeAfterTests, deletes, hostileScopeFilters, pullAll, upserts } from './sync-helpers.js';
 import { startSlapd, type SlapdLab } from '@writeback/testkit/lab';
 
 const BULK = 300;
 let lab: SlapdLab;
 let dir: OpenLdapDirectory;
-const opened: OpenLdapDirectory[] = [];
+const opened = closeAfterTests<OpenLdapDirectory>(() => lab);
 const pad = (i: number): string => String(i).padStart(3, '0');
 let ou: { people: string; staff: string; elsewhere: string; group: string };
 
 async function open(over: Partial<OpenLdapConfig> = {}): Promise<OpenLdapDirectory> {
   const d = await openLab(lab, { scope: { baseDns: [ou.people, ou.staff] }, ...over }, { log: captureLog().log });
-  opened.push(d);
-  return d;
+  return opened(d);
 }
 
 /** slapd answers the service account's searches with at most `size` entries (cn=config olcLimits) until `lift()`. */
@@ -84,11 +83,6 @@ before(async () => {
   );
   await lab.ldapadd(`${ldif.join('\n\n')}\n`);
   dir = await open();
-});
-
-after(async () => {
-  for (const d of opened) await d.close();
-  await lab?.stop();
 });
 
 describe('OpenLDAP sync: full sync', () => {
@@ -383,10 +377,10 @@ describe('OpenLDAP sync: scope by filter and group', () => {
 
   it('refuses hostile or misplaced scope options at config parse with a TypeError naming the option', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ filter: '(cn=*)(|(objectClass=*)' }, 'directory.scope.filter'],
-      [{ filter: ')(objectClass=*' }, 'directory.scope.filter'],
-      [{ filter: '(cn=a\u0000)' }, 'directory.scope.filter'],
-      [{ filter: 'uid=*' }, 'directory.scope.filter'],
+      ...hostileScopeFilters('uid=*').map((filter): [Record<string, unknown>, string] => [
+        { filter },
+        'directory.scope.filter',
+      ]),
       [{ baseDns: ['ou=x,dc=elsewhere,dc=test'] }, 'directory.scope.baseDns.0'],
       [{ baseDns: [ou.people, `ou=sub,${ou.people}`] }, 'directory.scope.baseDns.1'],
       [{ group: 'not a dn' }, 'directory.scope.group'],

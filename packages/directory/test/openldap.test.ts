@@ -5,17 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { UserRef } from '@writeback/protocol';
+import type { OutcomeCode, UserRef } from '@writeback/protocol';
 import { Client, ResultCodeError } from 'ldapts';
 import {
   encodePasswordModifyRequest,
   PASSWORD_MODIFY_OID,
   PasswordPolicyControl,
+  type OpenLdapConfig,
   type OpenLdapDirectory,
 } from '../src/openldap/index.js';
 import { outcomeForWriteResult } from '../src/openldap/write-outcome.js';
 import { labPassword, startSlapd, type SlapdUser as LabUser, type SlapdLab } from '@writeback/testkit/lab';
 import { captureLog, openLab, type CapturedLog } from './openldap-helpers.js';
+import { assertEveryCapability } from './capability-helpers.js';
 
 let lab: SlapdLab;
 let dir: OpenLdapDirectory;
@@ -28,6 +30,30 @@ const pw = (): string => {
   secrets.add(p);
   return p;
 };
+/**
+ * Runs `body` on another directory over the same lab, opened with `over` (another service account
+ * or options), the test's log and `now` when given, then closes it.
+ */
+async function withDirectory(
+  over: Partial<OpenLdapConfig>,
+  body: (d: OpenLdapDirectory) => Promise<void>,
+  now?: () => number,
+): Promise<void> {
+  const d = await openLab(lab, over, now ? { log: captured.log, now } : { log: captured.log });
+  try {
+    await body(d);
+  } finally {
+    await d.close();
+  }
+}
+
+/** Reset, change (with the right current password) and unlock of `u` all answer `outcome`. */
+async function assertWritesAnswer(u: LabUser, outcome: OutcomeCode): Promise<void> {
+  assert.equal((await dir.resetPassword(login(u), pw(), noOptions)).outcome, outcome);
+  assert.equal((await dir.changePassword(login(u), u.password, pw())).outcome, outcome);
+  assert.equal((await dir.unlock(login(u))).outcome, outcome);
+}
+
 async function user(opts: Parameters<SlapdLab['addUser']>[0] = {}): Promise<LabUser> {
   const u = await lab.addUser(opts);
   secrets.add(u.password);
@@ -149,12 +175,7 @@ describe('reset', () => {
   });
 
   test('manage right (policy bypassed): a short password is accepted, historyEnforced false, no stray pwdReset', async () => {
-    const mgr = await openLab(
-      lab,
-      { bindDn: lab.pwManagerDn, serviceAccountEnforcesPolicy: false },
-      { log: captured.log },
-    );
-    try {
+    await withDirectory({ bindDn: lab.pwManagerDn, serviceAccountEnforcesPolicy: false }, async (mgr) => {
       assert.equal(mgr.capabilities.enforcesHistoryOnReset, false);
       const u = await user();
       const short = 'abc';
@@ -164,14 +185,11 @@ describe('reset', () => {
       assert.equal(r.data?.mustChange, false);
       assert.doesNotMatch(await lab.ldapsearch(u.dn, '(objectClass=*)', ['pwdReset']), /pwdReset/);
       assert.equal(await lab.whoami(u.dn, short), 0);
-    } finally {
-      await mgr.close();
-    }
+    });
   });
 
   test('access_denied: a service account without write on userPassword', async () => {
-    const reader = await openLab(lab, { bindDn: lab.readerDn }, { log: captured.log });
-    try {
+    await withDirectory({ bindDn: lab.readerDn }, async (reader) => {
       const u = await user();
       const r = await reader.resetPassword(login(u), pw(), noOptions);
       assert.equal(r.outcome, 'access_denied');
@@ -180,22 +198,17 @@ describe('reset', () => {
       const un = await reader.unlock(login(u));
       // Nothing to delete: the lookup sees no lock, so no write is attempted.
       assert.equal(un.outcome, 'succeeded');
-    } finally {
-      await reader.close();
-    }
+    });
   });
 
   test('access_denied on unlock when the account is locked and the right is missing', async () => {
-    const reader = await openLab(lab, { bindDn: lab.readerDn }, { log: captured.log });
-    try {
+    await withDirectory({ bindDn: lab.readerDn }, async (reader) => {
       const u = await user();
       for (let i = 0; i < 3; i++) await dir.verifyCredentials(login(u), 'wrong-password');
       const r = await reader.unlock(login(u));
       assert.equal(r.outcome, 'access_denied');
       assert.equal(r.missingRight, 'manage on pwdAccountLockedTime');
-    } finally {
-      await reader.close();
-    }
+    });
   });
 });
 
@@ -329,24 +342,23 @@ describe('lockout, unlock, disabled, protected', () => {
   test('a lock whose pwdLockoutDuration has passed is not reported (frozen clock)', async () => {
     const u = await user({ policyDn: lab.strictPolicyDn });
     for (let i = 0; i < 5; i++) await dir.verifyCredentials(login(u), 'bad-password');
-    const later = await openLab(lab, {}, { log: captured.log, now: () => Date.now() + 901_000 });
-    try {
-      const found = await later.findUser(login(u));
-      assert.ok(found && found !== 'ambiguous');
-      assert.equal(found.locked, false);
-      const now = await dir.findUser(login(u));
-      assert.ok(now && now !== 'ambiguous');
-      assert.equal(now.locked, true);
-    } finally {
-      await later.close();
-    }
+    await withDirectory(
+      {},
+      async (later) => {
+        const found = await later.findUser(login(u));
+        assert.ok(found && found !== 'ambiguous');
+        assert.equal(found.locked, false);
+        const now = await dir.findUser(login(u));
+        assert.ok(now && now !== 'ambiguous');
+        assert.equal(now.locked, true);
+      },
+      () => Date.now() + 901_000,
+    );
   });
 
   test('account_disabled: pwdAccountLockedTime 000001010000Z, for every operation; unlock does not lift it', async () => {
     const u = await user({ extra: ['pwdAccountLockedTime: 000001010000Z'] });
-    assert.equal((await dir.resetPassword(login(u), pw(), noOptions)).outcome, 'account_disabled');
-    assert.equal((await dir.changePassword(login(u), u.password, pw())).outcome, 'account_disabled');
-    assert.equal((await dir.unlock(login(u))).outcome, 'account_disabled');
+    await assertWritesAnswer(u, 'account_disabled');
     assert.equal((await dir.verifyCredentials(login(u), u.password)).outcome, 'account_disabled');
     const found = await dir.findUser(login(u));
     assert.ok(found && found !== 'ambiguous');
@@ -357,22 +369,17 @@ describe('lockout, unlock, disabled, protected', () => {
 
   test('protected_account: members of a protected group, unless allowProtected', async () => {
     const dave = lab.users.dave;
-    assert.equal((await dir.resetPassword(login(dave), pw(), noOptions)).outcome, 'protected_account');
-    assert.equal((await dir.changePassword(login(dave), dave.password, pw())).outcome, 'protected_account');
-    assert.equal((await dir.unlock(login(dave))).outcome, 'protected_account');
+    await assertWritesAnswer(dave, 'protected_account');
     assert.equal((await dir.verifyCredentials(login(dave), dave.password)).outcome, 'succeeded');
     const found = await dir.findUser(login(dave));
     assert.ok(found && found !== 'ambiguous');
     assert.equal(found.protected, true);
     assert.equal(await lab.whoami(dave.dn, dave.password), 0);
-    const allowing = await openLab(lab, { allowProtected: true }, { log: captured.log });
-    try {
+    await withDirectory({ allowProtected: true }, async (allowing) => {
       const next = pw();
       assert.equal((await allowing.resetPassword(login(dave), next, noOptions)).outcome, 'succeeded');
       assert.equal(await lab.whoami(dave.dn, next), 0);
-    } finally {
-      await allowing.close();
-    }
+    });
   });
 });
 
@@ -403,12 +410,9 @@ describe('lookup', () => {
   });
 
   test('userFilter narrows the users in scope', async () => {
-    const narrow = await openLab(lab, { userFilter: '(objectClass=posixAccount)' }, { log: captured.log });
-    try {
+    await withDirectory({ userFilter: '(objectClass=posixAccount)' }, async (narrow) => {
       assert.equal(await narrow.findUser(login(lab.users.alice)), null);
-    } finally {
-      await narrow.close();
-    }
+    });
   });
 
   test('hostile names match nobody else and break nothing', async () => {
@@ -509,18 +513,11 @@ describe('policy and verify', () => {
   });
 
   test('policy.get with an unreadable default policy: access_denied naming the entry', async () => {
-    const wrong = await openLab(
-      lab,
-      { defaultPolicyDn: `cn=missing,ou=policies,${lab.baseDn}` },
-      { log: captured.log },
-    );
-    try {
+    await withDirectory({ defaultPolicyDn: `cn=missing,ou=policies,${lab.baseDn}` }, async (wrong) => {
       const r = await wrong.getPolicy();
       assert.equal(r.outcome, 'access_denied');
       assert.match(r.missingRight ?? '', /cn=missing/);
-    } finally {
-      await wrong.close();
-    }
+    });
   });
 
   test('verifyCredentials: succeeded, wrong_current_password, empty password', async () => {
@@ -539,14 +536,7 @@ describe('policy and verify', () => {
     assert.equal(h.ok, true);
     assert.equal(h.kind, 'openldap');
     assert.ok(h.latencyMs >= 0);
-    assert.deepEqual(dir.capabilities, {
-      enforcesHistoryOnReset: true,
-      exactPolicyReasons: true,
-      forceChangeOnReset: true,
-      unlock: true,
-      fineGrainedPolicies: true,
-      verifyCredentials: true,
-    });
+    assertEveryCapability(dir.capabilities);
   });
 
   test('operations in parallel share the pool', async () => {

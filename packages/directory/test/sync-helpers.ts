@@ -3,6 +3,7 @@
  * does, checking every answer against the wire schema and its bounds.
  */
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import { MAX_SYNC_BATCH_BYTES, SyncPullDataSchema, type SyncChange, type SyncedUser } from '@writeback/protocol';
 import type { SyncSource } from '@writeback/directory';
 
@@ -49,6 +50,33 @@ export async function allAnchors(source: SyncSource, limit: number): Promise<{ a
     pages++;
   } while (cursor !== null);
   return { anchors, pages };
+}
+
+/**
+ * For a test file that opens directories against a lab server: returns `opened(d)`, which keeps
+ * each directory it is given; after the file's tests every one is closed, then the server
+ * `server()` (the one `before` started, when it got that far) is stopped.
+ */
+export function closeAfterTests<D extends { close(): Promise<void> }>(
+  server: () => { stop(): Promise<void> } | undefined,
+): (d: D) => D {
+  const opened: D[] = [];
+  after(async () => {
+    for (const d of opened) await d.close();
+    await server()?.stop();
+  });
+  return (d) => {
+    opened.push(d);
+    return d;
+  };
+}
+
+/**
+ * Scope filters every adapter refuses at config parse: a second filter smuggled in, unbalanced
+ * parentheses, a NUL, and `bare` (the adapter's own attribute without parentheses).
+ */
+export function hostileScopeFilters(bare: string): string[] {
+  return ['(cn=*)(|(objectClass=*)', ')(objectClass=*', '(cn=a\u0000)', bare];
 }
 
 export const upserts = (cs: SyncChange[]): SyncedUser[] => cs.flatMap((c) => (c.kind === 'upsert' ? [c.user] : []));
