@@ -91,12 +91,30 @@ function parse<T>(schema: z.ZodType<T>, values: Record<string, unknown>): T {
   return r.data;
 }
 
-function args(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): Record<string, unknown> {
+/** The options a command's argument schema names: its booleans are flags, every other one takes a value. */
+function optionsOf(schema: z.ZodObject): Record<string, { type: 'string' | 'boolean' }> {
+  const isFlag = (field: z.core.$ZodType): boolean => {
+    let t = field;
+    while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap();
+    return t instanceof z.ZodBoolean;
+  };
+  return Object.fromEntries(
+    Object.entries(schema.shape).map(([name, field]) => [name, { type: isFlag(field) ? 'boolean' : 'string' }]),
+  );
+}
+
+/** argv read with the options of the command's schema (strict: an option it does not name is refused). */
+function args(argv: string[], schema: z.ZodObject): Record<string, unknown> {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: argv, options: optionsOf(schema), strict: true, allowPositionals: false }).values;
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** A command's arguments: argv read and checked with its schema. */
+function parseCommand<T>(schema: z.ZodObject & z.ZodType<T>, argv: string[]): T {
+  return parse(schema, args(argv, schema));
 }
 
 async function readDirectoryArg(value: string): Promise<unknown> {
@@ -119,15 +137,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   async register(argv, io) {
-    const raw = args(argv, {
-      cloud: { type: 'string' },
-      token: { type: 'string' },
-      name: { type: 'string' },
-      state: { type: 'string' },
-      directory: { type: 'string' },
-      overwrite: { type: 'boolean' },
-      'allow-plaintext': { type: 'boolean' },
-    });
+    const raw = args(argv, RegisterArgs);
     const a = parse(RegisterArgs, { ...raw, token: raw.token ?? io.env.WRITEBACK_AGENT_TOKEN });
     const state = await registerAgent({
       cloudUrl: a.cloud,
@@ -147,15 +157,7 @@ const COMMANDS: Record<string, Command> = {
   },
 
   async run(argv, io) {
-    const a = parse(
-      RunArgs,
-      args(argv, {
-        state: { type: 'string' },
-        connections: { type: 'string' },
-        ca: { type: 'string' },
-        'allow-plaintext': { type: 'boolean' },
-      }),
-    );
+    const a = parseCommand(RunArgs, argv);
     const openDirectory = await resolveDirectoryFactory();
     if (!openDirectory)
       throw new AgentError(
@@ -187,7 +189,7 @@ const COMMANDS: Record<string, Command> = {
   },
 
   async status(argv, io) {
-    const a = parse(StatusArgs, args(argv, { state: { type: 'string' }, json: { type: 'boolean' } }));
+    const a = parseCommand(StatusArgs, argv);
     const state = await loadState(a.state);
     let running: z.infer<typeof StatusFileSchema> | null = null;
     try {
@@ -227,16 +229,7 @@ const COMMANDS: Record<string, Command> = {
   },
 
   async doctor(argv, io) {
-    const a = parse(
-      DoctorArgs,
-      args(argv, {
-        state: { type: 'string' },
-        json: { type: 'boolean' },
-        ca: { type: 'string' },
-        timeout: { type: 'string' },
-        'no-reset-probe': { type: 'boolean' },
-      }),
-    );
+    const a = parseCommand(DoctorArgs, argv);
     const report = await runDoctor({
       statePath: a.state,
       timeoutMs: a.timeout,
