@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import type { Logger } from '@writeback/protocol';
+import { TEST_POLICY } from '@writeback/testkit';
 
 export interface DirectoryTarget {
   describe: string;
@@ -69,14 +70,8 @@ async function startEmbedded(logins: string[], o: TargetOptions): Promise<Direct
     kind: 'embedded',
     path: join(o.dir, 'directory'),
     hash,
-    policy: {
-      minLength: 10,
-      complexity: true,
-      historyLength: 24,
-      minAgeSeconds: 0,
-      maxAgeSeconds: 0,
-      lockoutThreshold: 0,
-    },
+    // The tests' policy, with a long history (its check is the cost measured) and no lockout.
+    policy: { ...TEST_POLICY, historyLength: 24, lockoutThreshold: 0 },
   };
   const d = await openEmbeddedDirectory({ ...config, kind: 'embedded' }, { log: o.log });
   for (const login of logins) await d.createUser({ login, password: INITIAL });

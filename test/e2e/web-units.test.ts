@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { OUTCOME_CODES, POLICY_REASONS, type EffectivePolicy } from '@writeback/protocol';
+import { OUTCOME_CODES, POLICY_REASONS } from '@writeback/protocol';
+import { effectivePolicy } from '@writeback/testkit';
 import { createCloud, openStore, type Cloud, type Db } from '@writeback/cloud';
 import {
   createTenant,
@@ -123,18 +124,11 @@ describe('cookies behind an https public URL', () => {
 });
 
 describe('plain words', () => {
-  const policy: EffectivePolicy = {
-    source: 'domain',
-    minLength: 12,
+  const policy = effectivePolicy({
     maxLength: 64,
-    complexity: true,
-    historyLength: 24,
-    minAgeSeconds: 86_400,
-    maxAgeSeconds: 0,
-    lockoutThreshold: 5,
     lockoutDurationSeconds: 900,
     nextChangeAllowedAt: '2026-11-29T14:05:00.000Z',
-  };
+  });
 
   it('every outcome code has a message', () => {
     for (const code of OUTCOME_CODES) {

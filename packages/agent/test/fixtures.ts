@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   sealRequest,
-  type EffectivePolicy,
   type Logger,
   type OperationRequest,
   type OperationResult,
@@ -28,7 +27,7 @@ import type {
   ResetOptions,
 } from '@writeback/directory';
 import { createRelayHub, type RelayHub } from '@writeback/relay';
-import { makeAgentIdentity, type CloudKeys as Cloud } from '@writeback/testkit';
+import { effectivePolicy, makeAgentIdentity, type CloudKeys as Cloud } from '@writeback/testkit';
 import { selfSignedCertificate, signedCertificate } from '@writeback/testkit/lab';
 import type { AgentState } from '../src/index.js';
 
@@ -78,16 +77,13 @@ export function request(
 
 export const alice: UserRef = { by: 'login', value: 'alice' };
 
-const POLICY: EffectivePolicy = {
+const POLICY = effectivePolicy({
   source: 'embedded',
   minLength: 8,
-  complexity: true,
   historyLength: 3,
   minAgeSeconds: 0,
-  maxAgeSeconds: 0,
-  lockoutThreshold: 5,
   lockoutDurationSeconds: 900,
-};
+});
 
 type Method = 'resetPassword' | 'changePassword' | 'unlock' | 'getPolicy' | 'verifyCredentials' | 'health';
 

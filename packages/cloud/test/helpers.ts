@@ -6,6 +6,7 @@
  * the admin has none) come from @writeback/testkit (re-exported here for the tests of this folder).
  * `describeOnEveryStore` runs a repository's conformance tests on SQLite and PostgreSQL.
  */
+import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { WebSocket } from 'ws';
 import {
@@ -49,6 +50,7 @@ export {
   adminApiSession,
   Clock,
   captureLogs,
+  effectivePolicy,
   ENGINES,
   newMasterKey,
   newOperatorKey,
@@ -177,6 +179,12 @@ export const str = (json: unknown, ...path: (string | number)[]): string => {
 };
 export const errorCode = (r: ApiResponse): unknown =>
   r.json && typeof r.json === 'object' && 'error' in r.json ? field(r.json, 'error', 'code') : undefined;
+
+/** The answer is an error with this status and this code (`what` names the case in a loop). */
+export function assertError(r: ApiResponse, status: number, code: string, what?: string): void {
+  assert.equal(r.status, status, what);
+  assert.equal(errorCode(r), code, what);
+}
 
 export type Script = (req: OpenedRequest) => OperationResult | Promise<OperationResult>;
 

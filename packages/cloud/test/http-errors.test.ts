@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { api, captureLogs, errorCode, FakeRelay, field, startCloud, type Started } from './helpers.js';
+import { api, assertError, captureLogs, errorCode, FakeRelay, field, startCloud, type Started } from './helpers.js';
 import { createLogger } from '@writeback/protocol';
 
 describe('HTTP errors', () => {
@@ -27,24 +27,16 @@ describe('HTTP errors', () => {
 
   test('a body over the limit is 413 payload_too_large', async () => {
     const big = JSON.stringify({ username: 'a', currentPassword: 'b', newPassword: 'x'.repeat(20_000) });
-    const r = await changeWithRawJson(big);
-    assert.equal(r.status, 413);
-    assert.equal(errorCode(r), 'payload_too_large');
+    assertError(await changeWithRawJson(big), 413, 'payload_too_large');
   });
 
   test('malformed JSON is 400 invalid_request; so is an empty JSON body', async () => {
-    const r = await changeWithRawJson('{"username": "a", ');
-    assert.equal(r.status, 400);
-    assert.equal(errorCode(r), 'invalid_request');
-    const empty = await changeWithRawJson('');
-    assert.equal(empty.status, 400);
-    assert.equal(errorCode(empty), 'invalid_request');
+    assertError(await changeWithRawJson('{"username": "a", '), 400, 'invalid_request');
+    assertError(await changeWithRawJson(''), 400, 'invalid_request');
   });
 
   test('prototype poisoning is refused', async () => {
-    const r = await changeWithRawJson('{"__proto__": {"x": 1}, "username": "a"}');
-    assert.equal(r.status, 400);
-    assert.equal(errorCode(r), 'invalid_request');
+    assertError(await changeWithRawJson('{"__proto__": {"x": 1}, "username": "a"}'), 400, 'invalid_request');
   });
 
   test('wrong types are 400 with the zod paths in details, and the submitted password is never echoed', async () => {
@@ -52,8 +44,7 @@ describe('HTTP errors', () => {
     const r = await api(base, 'POST', '/api/v1/tenants/acme/password/change', {
       body: { username: 42, currentPassword: secret, newPassword: ['x'.repeat(300)] },
     });
-    assert.equal(r.status, 400);
-    assert.equal(errorCode(r), 'invalid_request');
+    assertError(r, 400, 'invalid_request');
     const details = field(r.json, 'error', 'details');
     assert.ok(Array.isArray(details));
     const paths = details.map((d: unknown) => field(d, 'path'));
@@ -70,9 +61,7 @@ describe('HTTP errors', () => {
 
   test('a JSON body that is not an object is invalid_request', async () => {
     for (const raw of ['null', '"text"', '[1,2]', '42']) {
-      const r = await changeWithRawJson(raw);
-      assert.equal(r.status, 400, raw);
-      assert.equal(errorCode(r), 'invalid_request');
+      assertError(await changeWithRawJson(raw), 400, 'invalid_request', raw);
     }
   });
 
@@ -82,8 +71,7 @@ describe('HTTP errors', () => {
         rawBody: 'username=a',
         headers: { 'content-type': type },
       });
-      assert.equal(r.status, 415, type);
-      assert.equal(errorCode(r), 'unsupported_media_type');
+      assertError(r, 415, 'unsupported_media_type', type);
     }
   });
 

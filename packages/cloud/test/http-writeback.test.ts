@@ -5,13 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import {
-  OUTCOME_CODES,
-  OUTCOME_HTTP_STATUS,
-  type EffectivePolicy,
-  type OpenedRequest,
-  type OperationResult,
-} from '@writeback/protocol';
+import { OUTCOME_CODES, OUTCOME_HTTP_STATUS, type OpenedRequest, type OperationResult } from '@writeback/protocol';
 import { outcomeMessage } from '../src/outcomes/messages.js';
 import {
   api,
@@ -24,19 +18,10 @@ import {
   type Started,
   type TestAgent,
   startScriptedCloud,
+  effectivePolicy,
 } from './helpers.js';
 
-const POLICY: EffectivePolicy = {
-  source: 'embedded',
-  minLength: 14,
-  maxLength: 64,
-  complexity: true,
-  historyLength: 24,
-  minAgeSeconds: 86_400,
-  maxAgeSeconds: 0,
-  lockoutThreshold: 5,
-  lockoutDurationSeconds: 1_800,
-};
+const POLICY = effectivePolicy({ source: 'embedded', minLength: 14, maxLength: 64 });
 
 describe('writeback over HTTP', () => {
   let s: Started;

@@ -21,6 +21,7 @@ import {
   startCloud,
   str,
   tenantWithAgent,
+  effectivePolicy,
 } from './helpers.js';
 
 const ADMIN_PASSWORD = 'Admin-Secret-Passphrase-1';
@@ -64,16 +65,13 @@ for (const engine of ENGINES) {
         if (req.op === 'policy.get')
           return {
             outcome: 'succeeded',
-            policy: {
+            policy: effectivePolicy({
               source: 'embedded',
-              minLength: 12,
-              complexity: true,
               historyLength: 5,
               minAgeSeconds: 0,
-              maxAgeSeconds: 0,
               lockoutThreshold: 0,
               lockoutDurationSeconds: 0,
-            },
+            }),
           };
         if (req.op === 'password.change') {
           if (req.secret.newPassword === WEAK) return { outcome: 'policy_violation', reasons: ['too_short'] };

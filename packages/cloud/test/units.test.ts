@@ -1,24 +1,15 @@
 /** Small pure parts: outcome messages, the password generator, the rate limiter, token parsing. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OUTCOME_CODES, OPERATIONS, POLICY_REASONS, type EffectivePolicy } from '@writeback/protocol';
+import { OUTCOME_CODES, OPERATIONS, POLICY_REASONS } from '@writeback/protocol';
 import { outcomeMessage, reasonMessage } from '../src/outcomes/messages.js';
 import { generatePassword } from '../src/writeback/password-generator.js';
 import { issueToken, parseToken, secretMatches } from '../src/auth/tokens.js';
 import { HASH_CONCURRENCY, HASH_QUEUE, hashGate, hashPassword, verifyPassword } from '../src/auth/passwords.js';
 import { CloudError } from '../src/errors.js';
+import { effectivePolicy } from './helpers.js';
 
-const POLICY: EffectivePolicy = {
-  source: 'domain',
-  minLength: 12,
-  maxLength: 20,
-  complexity: true,
-  historyLength: 24,
-  minAgeSeconds: 86_400,
-  maxAgeSeconds: 0,
-  lockoutThreshold: 5,
-  lockoutDurationSeconds: 1_800,
-};
+const POLICY = effectivePolicy({ minLength: 12, maxLength: 20, historyLength: 24, minAgeSeconds: 86_400 });
 const NOW = Date.UTC(2030, 0, 15, 12);
 
 describe('outcome messages', () => {

@@ -78,30 +78,19 @@ describe('users, settings and sign-in API', () => {
   });
 
   test('a cloud-only user: created, listed, signs in with the cloud hash, no writeback', async () => {
-    const made = await api(base, 'POST', `${T}/users`, {
-      token: apiKey,
-      body: { login: 'Contractor.One', password: 'Cloud-Only-Pass-2030', mail: 'c1@example.test' },
+    const create = (token: string, body: Record<string, string>) => api(base, 'POST', `${T}/users`, { token, body });
+    const made = await create(apiKey, {
+      login: 'Contractor.One',
+      password: 'Cloud-Only-Pass-2030',
+      mail: 'c1@example.test',
     });
     assert.equal(made.status, 201);
     assert.equal(field(made.json, 'user', 'source'), 'cloud');
     assert.equal(
-      errorCode(
-        await api(base, 'POST', `${T}/users`, {
-          token: apiKey,
-          body: { login: 'contractor.one', password: 'Another-Pass-2030!' },
-        }),
-      ),
+      errorCode(await create(apiKey, { login: 'contractor.one', password: 'Another-Pass-2030!' })),
       'conflict',
     );
-    assert.equal(
-      errorCode(
-        await api(base, 'POST', `${T}/users`, {
-          token: helpdesk,
-          body: { login: 'x', password: 'Another-Pass-2030!' },
-        }),
-      ),
-      'forbidden',
-    );
+    assert.equal(errorCode(await create(helpdesk, { login: 'x', password: 'Another-Pass-2030!' })), 'forbidden');
 
     const listed = await api(base, 'GET', `${T}/users?source=cloud&search=CONTRACTOR`, { token: apiKey });
     assert.equal(field(listed.json, 'total'), 1);

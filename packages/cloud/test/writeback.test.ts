@@ -13,7 +13,15 @@ import { openStore, type Db } from '../src/store/index.js';
 import { createTenant } from '../src/tenants/tenants.js';
 import { createWritebackService, type WritebackService } from '../src/writeback/service.js';
 import { createLogger } from '@writeback/protocol';
-import { Clock, FakeRelay, respond, registerInStore, type TestAgent, type Behaviour } from './helpers.js';
+import {
+  Clock,
+  effectivePolicy,
+  FakeRelay,
+  respond,
+  registerInStore,
+  type TestAgent,
+  type Behaviour,
+} from './helpers.js';
 
 const SECRET = 'N3w-Secret-Value!42';
 const reset: OperationRequest = {
@@ -202,16 +210,7 @@ describe('writeback service', () => {
     const b = await fx.agent('steady');
     b.script = () => ({
       outcome: 'succeeded',
-      policy: {
-        source: 'embedded',
-        minLength: 12,
-        complexity: true,
-        historyLength: 24,
-        minAgeSeconds: 0,
-        maxAgeSeconds: 0,
-        lockoutThreshold: 5,
-        lockoutDurationSeconds: 900,
-      },
+      policy: effectivePolicy({ source: 'embedded', minAgeSeconds: 0, lockoutDurationSeconds: 900 }),
     });
     fx.relay.connect(a, behave({ kind: 'lost' }));
     fx.relay.connect(b, respond({ now: fx.clock.now() }));

@@ -10,7 +10,8 @@
  * - the cookie jar of an HTTP client for the pages (cookies.ts);
  * - a free port, and a package's `src/main.ts` run as its own process with its output kept (process.ts);
  *   temporary folders removed when the test file ends (temp-dirs.ts);
- * - an embedded directory with its users, served by a registered agent (embedded-agent.ts).
+ * - an embedded directory with its users, served by a registered agent (embedded-agent.ts);
+ * - an effective password policy as a directory reports it (policy.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
  * what it receives is `@writeback/testkit/smtp`.
  */
@@ -49,6 +50,7 @@ export {
   type TempStore,
 } from './cloud.js';
 export { makeCloudKeys, presenceEvents, startHub, type CloudKeys, type HubFixture } from './hub.js';
+export { effectivePolicy } from './policy.js';
 export { freePort, runEntry, spawnEntry, type EntryProcess } from './process.js';
 export { tempDirs } from './temp-dirs.js';
 export { captureLogs, capturingLogger, collectLines, findSecrets, quietLog, type LogCapture } from './logs.js';
