@@ -15,6 +15,7 @@ import {
   signStatement,
   verifyResponse,
   type OperationRequest,
+  type OperationResult,
   type RequestEnvelope,
 } from '@writeback/protocol';
 import { errorCode } from './helpers.js';
@@ -190,7 +191,7 @@ describe('sealed answers', () => {
     op: env.op,
     answerKey,
   });
-  const refused = { outcome: 'policy_violation', reasons: ['too_short'] } as const;
+  const refused: OperationResult = { outcome: 'policy_violation', reasons: ['too_short'] };
 
   it('the agent derives the same answer key; the answer opens and hides the outcome', () => {
     const { envelope, answerKey, opened } = exchange();

@@ -208,7 +208,8 @@ describe('requests', () => {
     assert.equal(answer.kind, 'response');
     if (answer.kind === 'response') {
       assert.equal(answer.envelope.requestId, env.requestId);
-      assert.equal(answer.envelope.result.outcome, 'succeeded');
+      assert.ok('result' in answer.envelope, 'this test agent signs its answers');
+      if ('result' in answer.envelope) assert.equal(answer.envelope.result.outcome, 'succeeded');
     }
     agent.close();
   });
