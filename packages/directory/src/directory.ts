@@ -6,13 +6,14 @@
  * or configuration errors. When a write may or may not have reached the directory (connection lost
  * after the request went out), the outcome is `outcome_unknown`, never `succeeded`.
  */
-import type {
-  EffectivePolicy,
-  Logger,
-  OperationResult,
-  SyncAnchorsData,
-  SyncPullData,
-  UserRef,
+import {
+  createLogger,
+  type EffectivePolicy,
+  type Logger,
+  type OperationResult,
+  type SyncAnchorsData,
+  type SyncPullData,
+  type UserRef,
 } from '@writeback/protocol';
 
 export type DirectoryKind = 'embedded' | 'ad' | 'openldap';
@@ -22,6 +23,11 @@ export interface DirectoryDeps {
   log?: Logger;
   /** Clock (ms since epoch) for lockout, minimum-age and skew arithmetic. */
   now?: () => number;
+}
+
+/** The host's logger and clock, else a logger named `name` and the system clock. */
+export function hostOf(deps: DirectoryDeps, name: string): Required<DirectoryDeps> {
+  return { log: deps.log ?? createLogger({ name }), now: deps.now ?? Date.now };
 }
 
 /** What a directory can and cannot do; the cloud and the UI read these instead of guessing. */

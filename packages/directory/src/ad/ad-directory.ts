@@ -23,7 +23,8 @@ import {
 } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Control, type Entry, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
-import type { DirectoryDeps } from '../directory.js';
+import { hostOf, type DirectoryDeps } from '../directory.js';
+import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type ResolvedAdConfig } from './config.js';
@@ -165,12 +166,11 @@ export class AdDirectory implements Directory {
   private readonly pool: AdPool;
   private readonly log: Logger;
   private readonly now: () => number;
-  private closed = false;
   private lastRootDse: RootDse | undefined;
   private domainCache: { at: number; key: string; view: PolicyView } | undefined;
   private readonly psoCache = new Map<string, { at: number; view: PolicyView | null }>();
   /** protectedGroups given by DN → their objectSid (null: not found or not readable). */
-  private readonly groupSidCache = new Map<string, { at: number; sid: string | null }>();
+  private readonly groupSidCache = new TtlCache<string, string | null>(POLICY_TTL_MS, () => this.now());
   private readonly scopeBases: readonly string[];
   /** Users in scope and their changes, for the cloud's pulls (packages/protocol/src/sync.ts). */
   readonly sync: AdSyncSource;
@@ -180,14 +180,13 @@ export class AdDirectory implements Directory {
     private readonly cfg: ResolvedAdConfig,
     deps: AdDirectoryDeps = {},
   ) {
-    this.log = deps.log ?? createLogger({ name: 'directory.ad' });
-    this.now = deps.now ?? Date.now;
+    ({ log: this.log, now: this.now } = hostOf(deps, 'directory.ad'));
     this.pool = new AdPool(cfg, this.log, this.now);
     this.pool.onConnect = (c) => {
       this.lastRootDse = c.rootDse;
     };
     this.scopeBases = cfg.scope.baseDns.map(normalizeDn);
-    this.sync = new AdSyncSource(cfg, this.pool, { log: this.log, isClosed: () => this.closed, now: this.now });
+    this.sync = new AdSyncSource(cfg, this.pool, { log: this.log, isClosed: () => this.pool.isClosed, now: this.now });
   }
 
   /** What the DC last connected to supports (policy hints decide history on resets). */
@@ -414,7 +413,7 @@ export class AdDirectory implements Directory {
   }
 
   async health(): Promise<DirectoryHealth> {
-    if (this.closed) return { ok: false, kind: 'ad', latencyMs: 0, detail: 'closed' };
+    if (this.pool.isClosed) return { ok: false, kind: 'ad', latencyMs: 0, detail: 'closed' };
     const t0 = performance.now();
     let conn: AdConnection;
     try {
@@ -447,8 +446,6 @@ export class AdDirectory implements Directory {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
     await this.pool.close();
   }
 
@@ -464,7 +461,7 @@ export class AdDirectory implements Directory {
     user: UserRef | undefined,
     fn: (ctx: OpContext) => Promise<OperationResult>,
   ): Promise<OperationResult> {
-    if (this.closed) throw new DirectoryError('closed', 'AD directory is closed');
+    if (this.pool.isClosed) throw new DirectoryError('closed', 'AD directory is closed');
     const t0 = performance.now();
     let lastReason = 'no_dc';
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -661,9 +658,10 @@ export class AdDirectory implements Directory {
 
   /** objectSid of a protectedGroups DN, cached like the policies; null when not found or not readable. */
   private async groupSid(ctx: OpContext, dn: string): Promise<string | null> {
-    const t = this.now();
-    const cached = this.groupSidCache.get(dn);
-    if (cached && t - cached.at < POLICY_TTL_MS && t >= cached.at) return cached.sid;
+    return this.groupSidCache.through(dn, () => this.readGroupSid(ctx, dn));
+  }
+
+  private async readGroupSid(ctx: OpContext, dn: string): Promise<string | null> {
     let sid: string | null = null;
     try {
       const e = (
@@ -685,7 +683,6 @@ export class AdDirectory implements Directory {
           group: dn,
         },
       );
-    this.groupSidCache.set(dn, { at: t, sid });
     return sid;
   }
 

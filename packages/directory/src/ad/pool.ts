@@ -213,6 +213,12 @@ export class AdPool {
     return [...up, ...down];
   }
 
+  /** True once close() was called: nothing is acquired any more. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Refuses the waiting acquires and unbinds every connection; calling it again does nothing more. */
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.waiters.splice(0)) {

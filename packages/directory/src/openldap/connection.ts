@@ -255,6 +255,12 @@ export class ServicePool {
     c.client.unbind().catch((err: unknown) => this.log.debug('openldap: closing a connection failed', { err }));
   }
 
+  /** True once close() was called: nothing is acquired any more. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Refuses the waiting acquires and unbinds the idle connections (busy ones on release); idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     const idle = this.idle.splice(0);

@@ -53,7 +53,8 @@ import {
 } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
-import type { DirectoryDeps } from '../directory.js';
+import { hostOf, type DirectoryDeps } from '../directory.js';
+import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
@@ -135,8 +136,7 @@ export class OpenLdapDirectory implements Directory {
   private readonly now: () => number;
   private readonly servers: ServerList;
   private readonly pool: ServicePool;
-  private readonly policyCache = new Map<string, { at: number; settings: PpolicySettings | null }>();
-  private closed = false;
+  private readonly policyCache = new TtlCache<string, PpolicySettings | null>(POLICY_CACHE_MS, () => this.now());
   /** Normalised scope.baseDns when they differ from [baseDn] (lookups then check the DN found). */
   private readonly scopeBases: readonly string[] | undefined;
   /** Users in scope and their changes, for the cloud's pulls (packages/protocol/src/sync.ts). */
@@ -147,15 +147,14 @@ export class OpenLdapDirectory implements Directory {
     private readonly config: ResolvedOpenLdapConfig,
     deps: OpenLdapDeps = {},
   ) {
-    this.log = deps.log ?? createLogger({ name: 'directory.openldap' });
-    this.now = deps.now ?? Date.now;
+    ({ log: this.log, now: this.now } = hostOf(deps, 'directory.openldap'));
     this.servers = new ServerList(config.urls, config.serverRetryMs, () => Date.now());
     this.pool = new ServicePool(config, this.servers, this.log);
     const bases = config.resolvedScope.baseDns.map(normalizeDn);
     this.scopeBases = bases.length === 1 && bases[0] === normalizeDn(config.baseDn) ? undefined : bases;
     this.sync = new OpenLdapSyncSource(config, this.pool, {
       log: this.log,
-      isClosed: () => this.closed,
+      isClosed: () => this.pool.isClosed,
       now: this.now,
     });
     this.capabilities = Object.freeze({
@@ -381,7 +380,7 @@ export class OpenLdapDirectory implements Directory {
   async health(): Promise<DirectoryHealth> {
     const started = performance.now();
     const ms = () => Math.round((performance.now() - started) * 100) / 100;
-    if (this.closed) return { ok: false, kind: 'openldap', latencyMs: 0, detail: 'closed' };
+    if (this.pool.isClosed) return { ok: false, kind: 'openldap', latencyMs: 0, detail: 'closed' };
     let conn: PooledConnection | undefined;
     let broken = false;
     try {
@@ -398,8 +397,6 @@ export class OpenLdapDirectory implements Directory {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
     await this.pool.close();
   }
 
@@ -438,7 +435,7 @@ export class OpenLdapDirectory implements Directory {
   }
 
   private async acquire(): Promise<PooledConnection> {
-    if (this.closed) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
+    if (this.pool.isClosed) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
     return this.pool.acquire();
   }
 
@@ -608,9 +605,10 @@ export class OpenLdapDirectory implements Directory {
 
   /** A policy entry, cached a minute; null when it does not exist or cannot be read. */
   private async loadPolicy(conn: PooledConnection, dn: string): Promise<PpolicySettings | null> {
-    const t = this.now();
-    const hit = this.policyCache.get(dn);
-    if (hit && t - hit.at < POLICY_CACHE_MS && t >= hit.at) return hit.settings;
+    return this.policyCache.through(dn, () => this.readPolicy(conn, dn));
+  }
+
+  private async readPolicy(conn: PooledConnection, dn: string): Promise<PpolicySettings | null> {
     let settings: PpolicySettings | null = null;
     try {
       const res = await this.guard(conn, () => conn.client.search(dn, { scope: 'base', attributes: POLICY_ATTRS }));
@@ -620,7 +618,6 @@ export class OpenLdapDirectory implements Directory {
       if (!isResultCodeError(err) || (err.code !== 32 && err.code !== 50)) throw err;
       this.log.warn('openldap: password policy entry not readable', { policyDn: dn, code: err.code });
     }
-    this.policyCache.set(dn, { at: t, settings });
     return settings;
   }
 
