@@ -91,7 +91,50 @@ export interface Page {
   lang?: string;
 }
 
-/** The whole document for one page. */
+/**
+ * The document skeleton every page shares, the end-user pages' (layout below) and the admin
+ * pages' (admin/layout.ts): head, skip link, header, the main column under its heading, footer.
+ */
+export interface PageDocument {
+  lang: string;
+  /** The `<title>` text. */
+  title: string;
+  /** More of the head after the stylesheet every page has (scripts, a stylesheet). */
+  head: HtmlValue;
+  bodyClass?: string;
+  /** The header's brand, then what follows it (navigation, sign-out). */
+  brand: HtmlValue;
+  header: HtmlValue;
+  heading: string;
+  body: SafeHtml;
+  footer: string;
+}
+
+export function pageDocument(d: PageDocument): string {
+  return html`<!doctype html>
+<html lang="${d.lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${d.title}</title>
+<link rel="stylesheet" href="/assets/app.css">
+${d.head}
+</head>
+<body${d.bodyClass ? html` class="${d.bodyClass}"` : ''}>
+<a class="skip" href="#main">${t('layout.skip')}</a>
+<header class="top"><div class="wrap"><span class="brand">${d.brand}</span>${d.header}</div></header>
+<main id="main" tabindex="-1"><div class="wrap">
+<h1>${d.heading}</h1>
+${d.body}
+</div></main>
+<footer class="foot"><div class="wrap">${d.footer}</div></footer>
+</body>
+</html>
+`.toString();
+}
+
+/** The whole document for one end-user page. */
 export function layout(p: Page): string {
   const nav = p.nav?.length
     ? html`<nav aria-label="${t('layout.nav')}"><ul>${p.nav.map((l) => html`<li><a href="${l.href}"${l.current ? raw(' aria-current="page"') : ''}>${l.label}</a></li>`)}</ul></nav>`
@@ -99,28 +142,17 @@ export function layout(p: Page): string {
   const signOut = p.signOut
     ? html`<form method="post" action="${p.signOut.action}" class="signout"><input type="hidden" name="_csrf" value="${p.signOut.csrf}"><button type="submit" class="link">${t('layout.signOut')}</button></form>`
     : '';
-  const doc = html`<!doctype html>
-<html lang="${p.lang ?? 'en'}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${p.title} · ${p.tenantName ?? t('layout.product')}</title>
-<link rel="stylesheet" href="/assets/app.css">
-${(p.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`)}
-</head>
-<body>
-<a class="skip" href="#main">${t('layout.skip')}</a>
-<header class="top"><div class="wrap"><span class="brand">${p.tenantName ?? t('layout.product')}</span>${nav}${signOut}</div></header>
-<main id="main" tabindex="-1"><div class="wrap">
-<h1>${p.title}</h1>
-${p.body}
-</div></main>
-<footer class="foot"><div class="wrap">${t('layout.footer')}</div></footer>
-</body>
-</html>
-`;
-  return doc.toString();
+  const brand = p.tenantName ?? t('layout.product');
+  return pageDocument({
+    lang: p.lang ?? 'en',
+    title: `${p.title} · ${brand}`,
+    head: (p.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`),
+    brand,
+    header: html`${nav}${signOut}`,
+    heading: p.title,
+    body: p.body,
+    footer: t('layout.footer'),
+  });
 }
 
 /** A notice box: `role=alert` for errors (read out at once), `status` for the rest. */

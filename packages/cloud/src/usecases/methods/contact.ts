@@ -12,10 +12,9 @@ import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
 import { getTenantSettings } from '../../tenants/settings.js';
 import { notifyMethodChange } from '../notify.js';
-import type { Person } from '../person.js';
 import { CodeInputSchema, checkCode, issueCode, sendCode } from './codes.js';
-import { methodChangeRefusal, type MethodChangeRefusal, type MethodSession } from './reauth.js';
-import { assertOffered, getMethods } from './registered.js';
+import { methodChangeRefusalFor, type MethodChange, type MethodChangeRefusal } from './reauth.js';
+import { getMethods } from './registered.js';
 import { holdRegistrationSend } from './sends.js';
 
 export type ContactKind = 'email' | 'sms';
@@ -33,10 +32,9 @@ export type SendRegistrationResult =
  */
 export async function sendRegistrationCode(
   services: Services,
-  o: { tenantId: string; kind: ContactKind; owner: string; address: string; user: Person; session: MethodSession },
+  o: MethodChange & { kind: ContactKind; owner: string; address: string },
 ): Promise<SendRegistrationResult> {
-  await assertOffered(services, o.tenantId, o.kind);
-  const refused = methodChangeRefusal(services, o.session);
+  const refused = await methodChangeRefusalFor(services, o.tenantId, o.kind, o.session);
   if (refused) return { ok: false, problem: refused };
   const valid = o.kind === 'email' ? isPlainEmail(o.address) : PHONE.test(o.address);
   if (!valid) return { ok: false, problem: 'invalid_address' };
@@ -70,18 +68,9 @@ export type ConfirmRegistrationResult =
 /** The code sent to `address` came back: store the address as the user's method. */
 export async function confirmRegistrationCode(
   services: Services,
-  o: {
-    tenantId: string;
-    user: Person;
-    session: MethodSession;
-    kind: ContactKind;
-    owner: string;
-    address: string;
-    code: string;
-  },
+  o: MethodChange & { kind: ContactKind; owner: string; address: string; code: string },
 ): Promise<ConfirmRegistrationResult> {
-  await assertOffered(services, o.tenantId, o.kind);
-  const refused = methodChangeRefusal(services, o.session);
+  const refused = await methodChangeRefusalFor(services, o.tenantId, o.kind, o.session);
   if (refused) return { ok: false, problem: refused };
   const code = CodeInputSchema.safeParse(o.code);
   if (!code.success) return { ok: false, problem: 'code_invalid' };

@@ -8,9 +8,8 @@ import { hashPassword, verifyPassword } from '../../auth/passwords.js';
 import type { Services } from '../../services.js';
 import { userMethodRepository } from '../../store/user-methods.js';
 import { notifyMethodChange } from '../notify.js';
-import type { Person } from '../person.js';
-import { methodChangeRefusal, type MethodChangeRefusal, type MethodSession } from './reauth.js';
-import { assertOffered, getMethods, QUESTIONS_REQUIRED, type QuestionId, type StoredAnswer } from './registered.js';
+import { methodChangeRefusalFor, type MethodChange, type MethodChangeRefusal } from './reauth.js';
+import { getMethods, QUESTIONS_REQUIRED, type QuestionId, type StoredAnswer } from './registered.js';
 
 /** Answers compare after NFKC, lower case, and keeping only letters and digits (single spaces). */
 export function normaliseAnswer(answer: string): string {
@@ -39,15 +38,9 @@ export type RegisterQuestionsResult =
 /** Store three answered questions (a recent proof of the password needed: reauth.ts). */
 export async function registerQuestions(
   services: Services,
-  o: {
-    tenantId: string;
-    user: Person;
-    session: MethodSession;
-    answers: readonly { id: QuestionId; answer: string }[];
-  },
+  o: MethodChange & { answers: readonly { id: QuestionId; answer: string }[] },
 ): Promise<RegisterQuestionsResult> {
-  await assertOffered(services, o.tenantId, 'questions');
-  const refused = methodChangeRefusal(services, o.session);
+  const refused = await methodChangeRefusalFor(services, o.tenantId, 'questions', o.session);
   if (refused) return { ok: false, problem: refused };
   if (o.answers.length !== QUESTIONS_REQUIRED || new Set(o.answers.map((a) => a.id)).size !== QUESTIONS_REQUIRED)
     return { ok: false, problem: 'questions_not_distinct' };

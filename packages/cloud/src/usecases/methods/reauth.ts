@@ -14,7 +14,10 @@
  * re-authentication page is no cheaper a place to guess than the sign-in page.
  */
 import type { Services } from '../../services.js';
+import type { MethodKind } from '../../store/user-methods.js';
+import type { Person } from '../person.js';
 import { signInUser } from '../user-sign-in.js';
+import { assertOffered } from './registered.js';
 
 export const REAUTH_WINDOW_MS = 10 * 60_000;
 
@@ -36,6 +39,27 @@ export function methodChangeRefusal(services: Services, s: MethodSession): Metho
   const proven = Math.max(s.startedAt, s.reauthAt ?? 0);
   const age = services.now() - proven;
   return age >= 0 && age < REAUTH_WINDOW_MS ? null : 'reauth_required';
+}
+
+/** Who changes a way of proving it's them, from which session. */
+export interface MethodChange {
+  tenantId: string;
+  user: Person;
+  session: MethodSession;
+}
+
+/**
+ * The checks before a change of the method `kind`: the tenant offers it (a CloudError otherwise:
+ * registered.ts assertOffered), then why this session may not change it now, or null when it may.
+ */
+export async function methodChangeRefusalFor(
+  services: Services,
+  tenantId: string,
+  kind: MethodKind,
+  session: MethodSession,
+): Promise<MethodChangeRefusal | null> {
+  await assertOffered(services, tenantId, kind);
+  return methodChangeRefusal(services, session);
 }
 
 export type ReauthResult =

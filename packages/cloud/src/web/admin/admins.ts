@@ -18,7 +18,7 @@ import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 const DONE = ['role', 'disabled', 'enabled', 'removed'] as const;
 const Done = z.object({ done: z.enum(DONE).optional() });
@@ -54,7 +54,7 @@ async function adminsPage(services: Services, ctx: AdminContext, top: SafeHtml |
 <thead><tr><th scope="col">${t('admin.admins.col.login')}</th><th scope="col">${t('admin.admins.col.role')}</th><th scope="col">${t('admin.admins.col.status')}</th><th scope="col">${t('admin.admins.col.factor')}</th><th scope="col">${t('admin.admins.col.created')}</th><th scope="col"><span class="visually-hidden">${t('admin.admins.col.actions')}</span></th></tr></thead>
 <tbody>${admins.map((a) => row(ctx, a))}</tbody></table></div>
 <p class="hint">${t('admin.admins.createHint')}</p>`;
-  return adminLayout({ title: t('admin.admins.title'), body, tenantName: ctx.tenant.name, ctx, section: 'admins' });
+  return adminPage(ctx, { title: t('admin.admins.title'), body, section: 'admins' });
 }
 
 /**

@@ -21,7 +21,7 @@ import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { ago, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 const TTL_CHOICES = [3600, 86400, 604800] as const;
 
@@ -107,7 +107,7 @@ ${isAdmin ? html`<form method="post" action="${ctx.base}/agents/tokens/${encodeU
 <p>${t('admin.tokens.intro')}</p>
 ${tokens.length ? html`<ul class="methods tokens">${tokenRows}</ul>` : html`<p class="empty">${t('admin.tokens.none')}</p>`}
 ${issueForm}</section></div>`;
-  return adminLayout({ title: t('admin.agents.title'), body, tenantName: ctx.tenant.name, ctx, section: 'agents' });
+  return adminPage(ctx, { title: t('admin.agents.title'), body, section: 'agents' });
 }
 
 export function registerAdminAgents(web: FastifyInstance, services: Services): void {
@@ -141,19 +141,24 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     return sendPage(reply, await agentsPage(services, ctx, shown), 201);
   });
 
-  web.post('/t/:tenant/admin/agents/tokens/:tokenId/revoke', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
-    const p = parseForm(TokenParams, req.params);
-    await revokeRegistrationToken(services, { ...by(ctx, req.ip), tokenId: p.tokenId });
-    return redirect(reply, `${ctx.base}/agents?done=token_revoked`);
-  });
-
-  web.post('/t/:tenant/admin/agents/:agentId/revoke', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
-    const p = parseForm(AgentParams, req.params);
-    await revokeAgent(services, { ...by(ctx, req.ip), agentId: p.agentId });
-    return redirect(reply, `${ctx.base}/agents?done=agent_revoked`);
-  });
+  /** Revoke a token or an agent (admins only), then back to the page, which says which. */
+  function revokeAction<P>(
+    url: string,
+    params: z.ZodType<P>,
+    done: NonNullable<z.infer<typeof Done>['done']>,
+    revoke: (who: ReturnType<typeof by>, p: P) => Promise<unknown>,
+  ): void {
+    web.post(url, async (req, reply) => {
+      const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
+      if (!ctx) return reply;
+      await revoke(by(ctx, req.ip), parseForm(params, req.params));
+      return redirect(reply, `${ctx.base}/agents?done=${done}`);
+    });
+  }
+  revokeAction('/t/:tenant/admin/agents/tokens/:tokenId/revoke', TokenParams, 'token_revoked', (who, p) =>
+    revokeRegistrationToken(services, { ...who, tokenId: p.tokenId }),
+  );
+  revokeAction('/t/:tenant/admin/agents/:agentId/revoke', AgentParams, 'agent_revoked', (who, p) =>
+    revokeAgent(services, { ...who, agentId: p.agentId }),
+  );
 }

@@ -23,7 +23,7 @@ import { classOf, mixChart, outcomeMix, perDay, perDayChart } from './chart.js';
 import { csvLine } from './csv.js';
 import { dayOf, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 const PAGE_SIZE = 50;
 const CSV_MAX_ROWS = 10_000;
@@ -139,10 +139,7 @@ ${charts}
 <section aria-labelledby="records-h"><h2 id="records-h">${t('admin.audit.records')}</h2>
 ${list.rows.length ? auditTable(list.rows, ctx, admins) : html`<p class="empty">${t('admin.audit.none')}</p>`}
 ${pager}</section>`;
-    return sendPage(
-      reply,
-      adminLayout({ title: t('admin.audit.title'), body, tenantName: ctx.tenant.name, ctx, section: 'audit' }),
-    );
+    return sendPage(reply, adminPage(ctx, { title: t('admin.audit.title'), body, section: 'audit' }));
   });
 
   web.get('/t/:tenant/admin/audit.csv', async (req, reply) => {

@@ -15,7 +15,7 @@ import { t } from '../../i18n/index.js';
 import { pageTenant, redirect, sendPage, tenantBase } from '../page.js';
 import { currentSession, type WebSession } from '../session.js';
 import type { AdminAccount, AdminContext } from './context.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 export type { AdminAccount, AdminContext } from './context.js';
 
@@ -79,5 +79,5 @@ export async function requireAdmin(
 export function sendForbidden(reply: FastifyReply, ctx: AdminContext): void {
   const body = html`${notice('error', html`<p>${t('admin.forbidden')}</p><p class="ref">${t('outcome.code', { code: 'forbidden' })}</p>`, 'forbidden')}
 <p><a href="${ctx.base}/users">${t('admin.backToUsers')}</a></p>`;
-  sendPage(reply, adminLayout({ title: t('admin.forbidden.title'), body, tenantName: ctx.tenant.name, ctx }), 403);
+  sendPage(reply, adminPage(ctx, { title: t('admin.forbidden.title'), body }), 403);
 }

@@ -3,7 +3,7 @@
  * stylesheet (wider content for tables), the section navigation, who is signed in with which
  * role, and the sign-out form. No inline script or style (the CSP forbids both).
  */
-import { html, raw, type SafeHtml } from '../html.js';
+import { html, pageDocument, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import type { AdminContext } from './context.js';
 
@@ -23,6 +23,11 @@ const SECTIONS: readonly AdminSection[] = ['users', 'agents', 'settings', 'admin
 /** Sections only tenant admins see (the help desk gets a 403 page there, so no link either). */
 const ADMIN_ONLY: ReadonlySet<AdminSection> = new Set(['admins']);
 
+/** A signed-in admin's page: the tenant's name, the navigation and sign-out come from the context. */
+export function adminPage(ctx: AdminContext, p: Omit<AdminPage, 'tenantName' | 'ctx'>): string {
+  return adminLayout({ ...p, tenantName: ctx.tenant.name, ctx });
+}
+
 export function adminLayout(p: AdminPage): string {
   const c = p.ctx;
   const sections = c ? SECTIONS.filter((s) => c.admin.role === 'admin' || !ADMIN_ONLY.has(s)) : [];
@@ -34,25 +39,15 @@ export function adminLayout(p: AdminPage): string {
 <div class="who"><span class="visually-hidden">${t('admin.who.label')}</span>${c.admin.login} <span class="role">${t(`admin.role.${c.admin.role}`)}</span></div>
 <form method="post" action="${c.base}/signout" class="signout"><input type="hidden" name="_csrf" value="${c.session.csrfToken}"><button type="submit" class="link">${t('layout.signOut')}</button></form>`
     : '';
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${p.title} · ${p.tenantName} · ${t('admin.product')}</title>
-<link rel="stylesheet" href="/assets/app.css">
-<link rel="stylesheet" href="/assets/admin.css">
-</head>
-<body class="admin">
-<a class="skip" href="#main">${t('layout.skip')}</a>
-<header class="top"><div class="wrap"><span class="brand">${p.tenantName} <span class="brand-sub">${t('admin.product')}</span></span>${nav}</div></header>
-<main id="main" tabindex="-1"><div class="wrap">
-<h1>${p.title}</h1>
-${p.body}
-</div></main>
-<footer class="foot"><div class="wrap">${t('admin.footer')}</div></footer>
-</body>
-</html>
-`.toString();
+  return pageDocument({
+    lang: 'en',
+    title: `${p.title} · ${p.tenantName} · ${t('admin.product')}`,
+    head: raw('<link rel="stylesheet" href="/assets/admin.css">'),
+    bodyClass: 'admin',
+    brand: html`${p.tenantName} <span class="brand-sub">${t('admin.product')}</span>`,
+    header: nav,
+    heading: p.title,
+    body: p.body,
+    footer: t('admin.footer'),
+  });
 }

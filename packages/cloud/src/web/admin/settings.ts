@@ -19,7 +19,7 @@ import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { requireAdmin, type AdminContext } from './guard.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 const OneOrMany = z
   .union([z.string(), z.array(z.string())])
@@ -156,7 +156,7 @@ ${editable ? html`<div class="actions"><button type="submit" id="settings-save">
 }
 
 function page(ctx: AdminContext, body: SafeHtml): string {
-  return adminLayout({ title: t('admin.settings.title'), body, tenantName: ctx.tenant.name, ctx, section: 'settings' });
+  return adminPage(ctx, { title: t('admin.settings.title'), body, section: 'settings' });
 }
 
 export function registerAdminSettings(web: FastifyInstance, services: Services): void {

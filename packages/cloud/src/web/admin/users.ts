@@ -27,7 +27,7 @@ import { adminLogins, auditForUser } from './audit-query.js';
 import { auditTable } from './audit.js';
 import { ago, utc } from './format.js';
 import { requireAdmin, type AdminContext } from './guard.js';
-import { adminLayout } from './layout.js';
+import { adminPage } from './layout.js';
 
 const PAGE_SIZE = 25;
 
@@ -165,10 +165,7 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
         ? html`<p class="empty">${t('admin.users.none')}</p>`
         : '';
     const body = html`${filterForm}${lookup}${table}`;
-    return sendPage(
-      reply,
-      adminLayout({ title: t('admin.users.title'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
-    );
+    return sendPage(reply, adminPage(ctx, { title: t('admin.users.title'), body, section: 'users' }));
   });
 
   web.get('/t/:tenant/admin/users/lookup', async (req, reply) => {
@@ -238,11 +235,7 @@ ${csrfField(csrf)}
 <section aria-labelledby="events-h"><h2 id="events-h">${t('admin.user.events')}</h2>
 ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.tenant.id), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
 <p><a href="${ctx.base}/audit?user=${encodeURIComponent(target.login)}">${t('admin.user.allEvents')}</a></p></section>`;
-    return sendPage(
-      reply,
-      adminLayout({ title: u?.displayName ?? target.login, body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
-      status,
-    );
+    return sendPage(reply, adminPage(ctx, { title: u?.displayName ?? target.login, body, section: 'users' }), status);
   }
 
   web.get('/t/:tenant/admin/users/:ref', async (req, reply) => {
@@ -302,7 +295,7 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     });
     return sendPage(
       reply,
-      adminLayout({ title: t('admin.user.resetResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+      adminPage(ctx, { title: t('admin.user.resetResult'), body, section: 'users' }),
       statusOf(r.result.outcome),
     );
   });
@@ -322,7 +315,7 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
     return sendPage(
       reply,
-      adminLayout({ title: t('admin.user.unlockResult'), body, tenantName: ctx.tenant.name, ctx, section: 'users' }),
+      adminPage(ctx, { title: t('admin.user.unlockResult'), body, section: 'users' }),
       statusOf(r.result.outcome),
     );
   });

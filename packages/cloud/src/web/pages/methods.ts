@@ -17,7 +17,7 @@ import { t, type MessageKey } from '../../i18n/index.js';
 import { confirmRegistrationCode, sendRegistrationCode } from '../../usecases/methods/contact.js';
 import { registerQuestions } from '../../usecases/methods/questions.js';
 import {
-  methodChangeRefusal,
+  methodChangeRefusalFor,
   reauthenticate,
   type MethodChangeRefusal,
   type MethodSession,
@@ -66,8 +66,7 @@ async function requireMethodChange(
 ): Promise<SignedIn | null> {
   const s = await requireUser(services, req, reply, tenant);
   if (!s) return null;
-  await assertOffered(services, tenant.id, kind);
-  const refused = methodChangeRefusal(services, proofOf(s));
+  const refused = await methodChangeRefusalFor(services, tenant.id, kind, proofOf(s));
   if (!refused) return s;
   await refusedTo(reply, tenant, refused, kind);
   return null;
@@ -193,31 +192,19 @@ ${next ? html`<input type="hidden" name="next" value="${next}">` : ''}
       });
       if (!sent.ok && (sent.problem === 'change_pending' || sent.problem === 'reauth_required'))
         return refusedTo(reply, tenant, sent.problem, kind);
-      if (!sent.ok && sent.problem === 'invalid_address')
-        return sendPage(
+      // The address form again, with the refusal under its code.
+      const refused = (message: MessageKey, code: string, status: number) =>
+        sendPage(
           reply,
-          addressForm(
-            tenant,
-            s,
-            form.address,
-            notice('error', html`<p>${t('error.invalid_request')}</p>`, 'invalid_address'),
-          ),
-          422,
+          addressForm(tenant, s, form.address, notice('error', html`<p>${t(message)}</p>`, code)),
+          status,
         );
+      if (!sent.ok && sent.problem === 'invalid_address')
+        return refused('error.invalid_request', 'invalid_address', 422);
       // A code was made: the address it was sent to is the only one it can confirm.
       const data = { ...s.data, ...(kind === 'email' ? { pendingEmail: form.address } : { pendingSms: form.address }) };
       await updateSessionData(services.db, s.session.id, data);
-      if (!sent.ok)
-        return sendPage(
-          reply,
-          addressForm(
-            tenant,
-            s,
-            form.address,
-            notice('error', html`<p>${t('error.internal_error')}</p>`, 'send_failed'),
-          ),
-          502,
-        );
+      if (!sent.ok) return refused('error.internal_error', 'send_failed', 502);
       return sendPage(reply, codeForm(tenant, s, form.address));
     });
 
