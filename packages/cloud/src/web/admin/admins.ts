@@ -17,7 +17,7 @@ import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { utc } from './format.js';
-import { requireAdmin, type AdminContext } from './guard.js';
+import { adminRoutes, type AdminContext } from './guard.js';
 import { adminPage } from './layout.js';
 
 const DONE = ['role', 'disabled', 'enabled', 'removed'] as const;
@@ -84,17 +84,14 @@ async function change(
 }
 
 export function registerAdminAdmins(web: FastifyInstance, services: Services): void {
-  web.get('/t/:tenant/admin/admins', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
+  const adminOnly = adminRoutes(web, services, { role: 'admin' });
+  adminOnly.get('/t/:tenant/admin/admins', async (ctx, req, reply) => {
     const d = Done.safeParse(req.query);
     const top = d.success && d.data.done ? notice('success', t(`admin.admins.done.${d.data.done}`)) : '';
     return sendPage(reply, await adminsPage(services, ctx, top));
   });
 
-  web.post('/t/:tenant/admin/admins/:adminId/role', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
+  adminOnly.post('/t/:tenant/admin/admins/:adminId/role', async (ctx, req, reply) => {
     const p = parseForm(AdminParams, req.params);
     const form = parseForm(RoleForm, req.body);
     return change(services, ctx, reply, 'role', () =>
@@ -106,18 +103,14 @@ export function registerAdminAdmins(web: FastifyInstance, services: Services): v
     ['disable', true],
     ['enable', false],
   ] as const)
-    web.post(`/t/:tenant/admin/admins/:adminId/${what}`, async (req, reply) => {
-      const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-      if (!ctx) return reply;
+    adminOnly.post(`/t/:tenant/admin/admins/:adminId/${what}`, async (ctx, req, reply) => {
       const p = parseForm(AdminParams, req.params);
       return change(services, ctx, reply, disabled ? 'disabled' : 'enabled', () =>
         updateAdmin(services, { ...by(ctx, req.ip), adminId: p.adminId, disabled }),
       );
     });
 
-  web.post('/t/:tenant/admin/admins/:adminId/remove', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
+  adminOnly.post('/t/:tenant/admin/admins/:adminId/remove', async (ctx, req, reply) => {
     const p = parseForm(AdminParams, req.params);
     return change(services, ctx, reply, 'removed', () =>
       removeAdmin(services, { ...by(ctx, req.ip), adminId: p.adminId }),

@@ -20,7 +20,7 @@ import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
 import { ago, utc } from './format.js';
-import { requireAdmin, type AdminContext } from './guard.js';
+import { adminRoutes, type AdminContext } from './guard.js';
 import { adminPage } from './layout.js';
 
 const TTL_CHOICES = [3600, 86400, 604800] as const;
@@ -111,9 +111,9 @@ ${issueForm}</section></div>`;
 }
 
 export function registerAdminAgents(web: FastifyInstance, services: Services): void {
-  web.get('/t/:tenant/admin/agents', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  const pages = adminRoutes(web, services);
+  const adminOnly = adminRoutes(web, services, { role: 'admin' });
+  pages.get('/t/:tenant/admin/agents', async (ctx, req, reply) => {
     const d = Done.safeParse(req.query);
     const top =
       d.success && d.data.done
@@ -122,9 +122,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     return sendPage(reply, await agentsPage(services, ctx, top));
   });
 
-  web.post('/t/:tenant/admin/agents/tokens', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
+  adminOnly.post('/t/:tenant/admin/agents/tokens', async (ctx, req, reply) => {
     const form = parseForm(IssueForm, req.body);
     const tok = await issueRegistrationToken(services, { ...by(ctx, req.ip), ttlSeconds: form.ttlSeconds });
     const cloudUrl =
@@ -148,9 +146,7 @@ export function registerAdminAgents(web: FastifyInstance, services: Services): v
     done: NonNullable<z.infer<typeof Done>['done']>,
     revoke: (who: ReturnType<typeof by>, p: P) => Promise<unknown>,
   ): void {
-    web.post(url, async (req, reply) => {
-      const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-      if (!ctx) return reply;
+    adminOnly.post(url, async (ctx, req, reply) => {
       await revoke(by(ctx, req.ip), parseForm(params, req.params));
       return redirect(reply, `${ctx.base}/agents?done=${done}`);
     });

@@ -22,7 +22,7 @@ import {
 import { classOf, mixChart, outcomeMix, perDay, perDayChart } from './chart.js';
 import { csvLine } from './csv.js';
 import { dayOf, utc } from './format.js';
-import { requireAdmin, type AdminContext } from './guard.js';
+import { adminRoutes, type AdminContext } from './guard.js';
 import { adminPage } from './layout.js';
 
 const PAGE_SIZE = 50;
@@ -98,9 +98,8 @@ ${o.showTarget ? html`<td data-label="${t('admin.audit.col.user')}">${r.targetUs
 }
 
 export function registerAdminAudit(web: FastifyInstance, services: Services): void {
-  web.get('/t/:tenant/admin/audit', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  const pages = adminRoutes(web, services);
+  pages.get('/t/:tenant/admin/audit', async (ctx, req, reply) => {
     const q = parseForm(AuditQuery, req.query);
     const page = q.page ?? 1;
     const filter = filterOf(q);
@@ -142,9 +141,7 @@ ${pager}</section>`;
     return sendPage(reply, adminPage(ctx, { title: t('admin.audit.title'), body, section: 'audit' }));
   });
 
-  web.get('/t/:tenant/admin/audit.csv', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  pages.get('/t/:tenant/admin/audit.csv', async (ctx, req, reply) => {
     const q = parseForm(AuditQuery, req.query);
     const { rows } = await queryAudit(services.db, ctx.tenant.id, filterOf(q), { limit: CSV_MAX_ROWS, offset: 0 });
     let out = csvLine([

@@ -5,7 +5,7 @@
  * demotion or a disabled account takes effect at once. Pages needing the `admin` role answer a
  * 403 page (code `forbidden`) to the help desk.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
 import { getAdminById } from '../../store/admins.js';
@@ -74,6 +74,33 @@ export async function requireAdmin(
     return null;
   }
   return ctx;
+}
+
+/** An admin page's handler: it runs for the signed-in admin only. */
+export type AdminHandler = (ctx: AdminContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/**
+ * Declare admin page routes: the guard (requireAdmin, with `o.role` for every route declared
+ * through the result) runs before each handler, which gets the signed-in admin; once the guard has
+ * answered (the sign-in redirect, the 403 page) nothing else runs.
+ */
+export function adminRoutes(
+  web: FastifyInstance,
+  services: Services,
+  o: { role?: 'admin' } = {},
+): { get(url: string, handle: AdminHandler): void; post(url: string, handle: AdminHandler): void } {
+  const on = (method: 'GET' | 'POST') => (url: string, handle: AdminHandler) => {
+    web.route({
+      method,
+      url,
+      handler: async (req, reply) => {
+        const ctx = await requireAdmin(services, req, reply, o);
+        if (!ctx) return reply;
+        return handle(ctx, req, reply);
+      },
+    });
+  };
+  return { get: on('GET'), post: on('POST') };
 }
 
 export function sendForbidden(reply: FastifyReply, ctx: AdminContext): void {

@@ -5,7 +5,7 @@
  * them read-only (a POST from a help-desk session is refused with 403 `forbidden`). Invalid input
  * re-renders the form with an error summary that links to each field.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
 import {
@@ -18,7 +18,7 @@ import {
 import { csrfField, html, notice, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import { parseForm, redirect, sendPage } from '../page.js';
-import { requireAdmin, type AdminContext } from './guard.js';
+import { adminRoutes, type AdminContext } from './guard.js';
 import { adminPage } from './layout.js';
 
 const OneOrMany = z
@@ -160,18 +160,16 @@ function page(ctx: AdminContext, body: SafeHtml): string {
 }
 
 export function registerAdminSettings(web: FastifyInstance, services: Services): void {
-  web.get('/t/:tenant/admin/settings', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  const pages = adminRoutes(web, services);
+  const adminOnly = adminRoutes(web, services, { role: 'admin' });
+  pages.get('/t/:tenant/admin/settings', async (ctx, req, reply) => {
     const saved = z.object({ saved: z.string().optional() }).safeParse(req.query);
     const current = await readSettings(services, ctx.tenant.id);
     const top = saved.success && saved.data.saved ? notice('success', t('admin.settings.saved')) : '';
     return sendPage(reply, page(ctx, html`${top}${settingsForm(ctx, fromSettings(current), [])}`));
   });
 
-  web.post('/t/:tenant/admin/settings', async (req, reply: FastifyReply) => {
-    const ctx = await requireAdmin(services, req, reply, { role: 'admin' });
-    if (!ctx) return reply;
+  adminOnly.post('/t/:tenant/admin/settings', async (ctx, req, reply) => {
     const form = parseForm(SettingsForm, req.body);
     const r = await updateSettings(services, {
       tenantId: ctx.tenant.id,

@@ -26,7 +26,7 @@ import { parseForm, sendPage } from '../page.js';
 import { adminLogins, auditForUser } from './audit-query.js';
 import { auditTable } from './audit.js';
 import { ago, utc } from './format.js';
-import { requireAdmin, type AdminContext } from './guard.js';
+import { adminRoutes, type AdminContext } from './guard.js';
 import { adminPage } from './layout.js';
 
 const PAGE_SIZE = 25;
@@ -115,9 +115,8 @@ function statusOf(outcome: OperationResult['outcome']): number {
 }
 
 export function registerAdminUsers(web: FastifyInstance, services: Services): void {
-  web.get('/t/:tenant/admin/users', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  const pages = adminRoutes(web, services);
+  pages.get('/t/:tenant/admin/users', async (ctx, req, reply) => {
     const q = parseForm(ListQuery, req.query);
     const page = q.page ?? 1;
     const filters = {
@@ -168,9 +167,7 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
     return sendPage(reply, adminPage(ctx, { title: t('admin.users.title'), body, section: 'users' }));
   });
 
-  web.get('/t/:tenant/admin/users/lookup', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  pages.get('/t/:tenant/admin/users/lookup', async (ctx, req, reply) => {
     const q = parseForm(z.object({ login: z.string().trim().min(1).max(256) }), req.query);
     return reply
       .code(303)
@@ -238,16 +235,12 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     return sendPage(reply, adminPage(ctx, { title: u?.displayName ?? target.login, body, section: 'users' }), status);
   }
 
-  web.get('/t/:tenant/admin/users/:ref', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  pages.get('/t/:tenant/admin/users/:ref', async (ctx, req, reply) => {
     const p = parseForm(RefParams, req.params);
     return userPage(reply, ctx, await loadTarget(services, ctx, p.ref));
   });
 
-  web.post('/t/:tenant/admin/users/:ref/reset', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  pages.post('/t/:tenant/admin/users/:ref/reset', async (ctx, req, reply) => {
     const p = parseForm(RefParams, req.params);
     const target = await loadTarget(services, ctx, p.ref);
     const form = parseForm(ResetForm, req.body);
@@ -300,9 +293,7 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
     );
   });
 
-  web.post('/t/:tenant/admin/users/:ref/unlock', async (req, reply) => {
-    const ctx = await requireAdmin(services, req, reply);
-    if (!ctx) return reply;
+  pages.post('/t/:tenant/admin/users/:ref/unlock', async (ctx, req, reply) => {
     const p = parseForm(RefParams, req.params);
     const target = await loadTarget(services, ctx, p.ref);
     const r = await unlockAsAdmin(services, {
