@@ -10,9 +10,9 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { connect, type NatsConnection } from 'nats';
 import type { Logger } from '@writeback/protocol';
 import {
+  createDeferredRelayClient,
   createNatsLink,
   createNatsRelayClient,
   createRelayHub,
@@ -169,7 +169,6 @@ export async function createCloud(
     const gate = agentGate(db);
     let relayHub: RelayHub | null = null;
     let relayClient: RelayClient;
-    let nc: NatsConnection | null = null;
     if (deps.relayClient) relayClient = deps.relayClient;
     else if (config.relayMode === 'embedded') {
       relayHub = createRelayHub({
@@ -182,29 +181,39 @@ export async function createCloud(
       relayClient = relayHub.client();
     } else {
       // Reconnect forever (nats.js gives up after 10 attempts by default, and the node with it);
-      // while the link is down requests fail at once and /healthz is red.
+      // while the link is down requests fail at once and /healthz is red. The first connection is
+      // made in the background too: a node starts while NATS is down (systemd would otherwise
+      // restart it in a loop), answers agent_unavailable at once and is not ready until it connects.
       const natsLink = createNatsLink({
         log: log.child({ component: 'nats' }),
         now,
         reconnectBaseMs: Math.min(250, config.natsReconnectMaxMs),
         reconnectCapMs: config.natsReconnectMaxMs,
       });
-      nc = await connect({ servers: config.natsUrl, name: 'writeback-cloud', ...natsLink.connectOptions });
-      natsLink.watch(nc);
-      relayClient = createNatsRelayClient(nc, {
-        prefix: config.natsPrefix,
-        log: log.child({ component: 'relay' }),
-        now,
-        link: natsLink,
-      });
-      const gateServer = serveAgentGate(nc, gate, {
-        prefix: config.natsPrefix,
-        log: log.child({ component: 'relay-gate' }),
-      });
-      const conn = nc;
+      const dialer = natsLink.connect({ servers: config.natsUrl, name: 'writeback-cloud' });
+      let gateServer: { stop(): Promise<void> } | null = null;
+      relayClient = createDeferredRelayClient(
+        dialer.connected.then((nc) => {
+          if (!nc) return null;
+          gateServer = serveAgentGate(nc, gate, {
+            prefix: config.natsPrefix,
+            log: log.child({ component: 'relay-gate' }),
+          });
+          return createNatsRelayClient(nc, {
+            prefix: config.natsPrefix,
+            log: log.child({ component: 'relay' }),
+            now,
+            link: natsLink,
+          });
+        }),
+        { link: natsLink, log: log.child({ component: 'relay' }) },
+      );
       cleanup.push(async () => {
+        dialer.stop();
+        const conn = dialer.connection();
+        if (!conn) return;
         if (!natsLink.isUp()) return conn.close();
-        await gateServer.stop();
+        await gateServer?.stop();
         await conn.drain();
       });
     }

@@ -12,6 +12,7 @@ export {
 export {
   startNatsBridge,
   createNatsRelayClient,
+  createDeferredRelayClient,
   createNatsGate,
   serveAgentGate,
   agentRequestSubject,
@@ -24,5 +25,12 @@ export {
   type NatsRelayClientOptions,
   type NatsSubjectOptions,
 } from './nats.js';
-export { createNatsLink, type NatsLink, type NatsLinkOptions, type NatsLinkState } from './nats-link.js';
+export {
+  createNatsLink,
+  type NatsConnect,
+  type NatsDialer,
+  type NatsLink,
+  type NatsLinkOptions,
+  type NatsLinkState,
+} from './nats-link.js';
 export { loadRelayConfig, type RelayConfig } from './config.js';

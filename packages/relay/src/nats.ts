@@ -375,7 +375,8 @@ export function tenantPresenceSubject(prefix: string, tenantId: string): string 
  * bytes) is asked every `refreshMs`: it says whom a question waits for, and a relay silent for
  * `forgetRelayMs` is forgotten with its agents. `allAgents` asks every relay for everything
  * (`<prefix>.presence`, in parts) at most once per `refreshMs` unless something changed.
- * While the NATS link is down nothing is asked and requests fail at once as `unavailable`.
+ * While the NATS link is down nothing is asked and requests fail at once as `unavailable`; a
+ * request already sent when the link is lost ends at once as `lost` (the agent may have acted).
  */
 export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClientOptions = {}): RelayClient {
   const prefix = checkPrefix(options.prefix ?? 'wb', 'createNatsRelayClient');
@@ -589,8 +590,13 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       if (link.isUp() && now() - view.usedAt < forgetRelayMs) void askTenant(body.tenantId, view);
     },
   });
+  /** Requests waiting for an answer: each ends `lost` the moment the link is lost (see send). */
+  const inFlight = new Set<() => void>();
   const offLink = link.onChange((state) => {
-    if (state.status !== 'up') return;
+    if (state.status !== 'up') {
+      for (const end of [...inFlight]) end();
+      return;
+    }
     allDirty();
     void askRoster();
   });
@@ -667,10 +673,28 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       const left = timeLeft(envelope.deadline, now());
       if (!left.ok) return left.answer;
       let msg: Msg;
+      // The link lost with the request out: the answer cannot come while it is down, and the agent
+      // may have acted. End it now as `lost` (a write is then outcome_unknown) rather than wait for
+      // the deadline; an answer arriving after a reconnect finds no one waiting.
+      let linkLost!: () => void;
+      const lost = new Promise<null>((resolve) => {
+        linkLost = () => resolve(null);
+      });
+      inFlight.add(linkLost);
       try {
-        msg = await nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), {
+        const asked = nc.request(agentRequestSubject(prefix, envelope.agentId), encode(envelope), {
           timeout: left.ms + graceMs,
         });
+        const first = await Promise.race([asked, lost]);
+        if (first === null) {
+          asked.catch(() => {}); // it ends by itself at its timeout; nobody reads it
+          log.warn('NATS link lost with a request in flight: its fate is unknown', {
+            requestId: envelope.requestId,
+            agentId: envelope.agentId,
+          });
+          return { kind: 'lost' };
+        }
+        msg = first;
       } catch (err) {
         if (natsCode(err) === ErrorCode.NoResponders) {
           forgetAgent(envelope.agentId, envelope.tenantId);
@@ -680,6 +704,8 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
         // The request may have reached a node and the agent: its fate is unknown.
         log.warn('NATS request failed', { requestId: envelope.requestId, err });
         return { kind: 'lost' };
+      } finally {
+        inFlight.delete(linkLost);
       }
       const answer = parseJson(msg.data, RelayAnswerSchema);
       if (!answer) {
@@ -705,7 +731,7 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       return {
         link: state.status === 'up' ? 'up' : state.status === 'closed' ? 'closed' : 'down',
         linkSince: state.since,
-        reconnectAttempts: state.status === 'down' ? state.attempts : 0,
+        reconnectAttempts: state.status === 'down' || state.status === 'connecting' ? state.attempts : 0,
         relays: [...relays].map(([relayId, heard]) => ({
           relayId,
           answeredAt: heard.heardAt,
@@ -725,6 +751,59 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
       changedSub.unsubscribe();
       replySub.unsubscribe();
       if (!nc.isClosed() && link.isUp()) await nc.flush();
+    },
+  };
+}
+
+/**
+ * The RelayClient of a node whose NATS connection is still being made (it started while NATS was
+ * down; `NatsLink.connect`): until `client` resolves no agent is known, every request answers
+ * `unavailable` at once (nothing was sent), a revocation waits and goes out once connected, and
+ * health says the link is down with the attempts so far. From then on everything is `client`'s.
+ */
+export function createDeferredRelayClient(
+  client: Promise<RelayClient | null>,
+  options: { link: NatsLink; log?: Logger },
+): RelayClient {
+  const { link } = options;
+  const log = options.log ?? createLogger({ name: 'relay-nats-client' });
+  let inner: RelayClient | null = null;
+  let closed = false;
+  const revocations = new Set<string>();
+  void client.then(
+    async (made) => {
+      if (!made) return;
+      if (closed) return made.close();
+      inner = made;
+      for (const agentId of revocations)
+        await made.revoke(agentId).catch((err: unknown) => log.error('a waiting revocation failed', { agentId, err }));
+      revocations.clear();
+    },
+    (err: unknown) => log.error('the NATS relay client could not be made', { err }),
+  );
+  return {
+    listAgents: async (tenantId) => (inner ? inner.listAgents(tenantId) : []),
+    allAgents: async () => (inner ? inner.allAgents() : []),
+    send: async (envelope) => (inner ? inner.send(envelope) : { kind: 'unavailable' }),
+    async revoke(agentId) {
+      if (inner) return inner.revoke(agentId);
+      // The store refuses the agent at every relay's gate meanwhile; this cuts a live connection.
+      revocations.add(agentId);
+      log.warn('NATS not connected yet: the revocation reaches the relays once it is', { agentId });
+    },
+    health() {
+      if (inner?.health) return inner.health();
+      const state = link.state();
+      return {
+        link: state.status === 'closed' ? 'closed' : 'down',
+        linkSince: state.since,
+        reconnectAttempts: state.status === 'connecting' || state.status === 'down' ? state.attempts : 0,
+        relays: [],
+      };
+    },
+    async close() {
+      closed = true;
+      await inner?.close();
     },
   };
 }
