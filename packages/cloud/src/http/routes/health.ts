@@ -2,6 +2,8 @@
  * Readiness: the store answers and the link to the relays is up (NATS mode: this node's NATS
  * connection; the in-process hub is always reachable), and how many agents are connected across
  * tenants. Either one down answers 503, so a load balancer stops sending work this node cannot do.
+ * A node started while NATS was down is not ready until its first connection is made. Liveness
+ * (the process answers at all, nothing checked) is `GET /livez` (livez.ts).
  */
 import { z } from 'zod';
 import { pingStore } from '../../store/health.js';
@@ -11,7 +13,10 @@ const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
   agentsConnected: z.number().int(),
   store: z.enum(['ok', 'error']),
-  /** The link to the relays: `down` while NATS is unreachable (requests answer agent_unavailable at once). */
+  /**
+   * The link to the relays: `down` while NATS is unreachable, including before the first connection
+   * of a node started without it (requests answer agent_unavailable at once).
+   */
   relay: z.enum(['ok', 'down']),
 });
 

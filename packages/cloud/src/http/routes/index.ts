@@ -10,6 +10,7 @@ import { getSettingsRoute, patchSettingsRoute } from './settings.js';
 import { userSignInRoute } from './sign-in.js';
 import { confirmDeletionsRoute, rejectDeletionsRoute, syncRunRoute, syncStatusRoute } from './sync.js';
 import { healthRoute } from './health.js';
+import { livenessRoute } from './livez.js';
 import { changePasswordRoute } from './password-change.js';
 import { beginEnrolmentRoute, confirmEnrolmentRoute, signInRoute, signOutRoute } from './sessions.js';
 import {
@@ -25,6 +26,7 @@ import { policyRoute, resetPasswordRoute, unlockRoute } from './users.js';
 
 const API_ROUTES: readonly Route[] = [
   healthRoute,
+  livenessRoute,
   createTenantRoute,
   listTenantsRoute,
   createApiKeyRoute,
