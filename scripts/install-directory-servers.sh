@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real directory servers the tests drive (Samba AD DC, OpenLDAP slapd) and the client
-# tools used as independent witnesses (kinit, ldapwhoami, smbclient), plus chromium for UI tests.
+# tools used as independent witnesses (kinit, ldapwhoami, smbclient), plus chromium for UI tests and
+# tinyproxy (the corporate outbound proxy the agent tests tunnel through).
 # Idempotent: does nothing when every package is already installed. Never starts a system daemon:
 # the tests run their own servers on loopback, in temporary folders.
 set -euo pipefail
 
-packages=(samba-ad-dc samba-ad-provision winbind ldb-tools ldap-utils krb5-user slapd smbclient chromium)
+packages=(samba-ad-dc samba-ad-provision winbind ldb-tools ldap-utils krb5-user slapd smbclient chromium tinyproxy)
 
 missing=()
 for p in "${packages[@]}"; do

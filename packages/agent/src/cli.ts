@@ -2,13 +2,14 @@
  * `writeback-agent`: the agent's command line.
  *
  *   writeback-agent register --cloud <url> --token <t> --name <n> --state <path> --directory <json|@file>
- *   writeback-agent run --state <path> [--connections <n>] [--ca <pem file>] [--allow-plaintext]
+ *   writeback-agent run --state <path> [--relays <url,url…>] [--connections <n>] [--ca <pem file>] [--allow-plaintext]
  *   writeback-agent status --state <path> [--json]
- *   writeback-agent doctor --state <path> [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
+ *   writeback-agent doctor --state <path> [--relays <url,url…>] [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
  *
  * Every argument is parsed with a schema; usage errors exit 2, runtime errors exit 1 with the
  * error's code. The token may come from WRITEBACK_AGENT_TOKEN instead of argv (argv is visible
- * in the process list).
+ * in the process list). The relay list may come from WRITEBACK_RELAY_URLS; the outbound proxy from
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY, WRITEBACK_PROXY_AUTH_FILE and WRITEBACK_PROXY_CA_FILE (proxy.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -19,7 +20,9 @@ import { resolveDirectoryFactory } from './directory-factory.js';
 import { AgentError } from './errors.js';
 import { cliLogger } from './log-sink.js';
 import { doctorExitCode, runDoctor, type DoctorReport } from './doctor.js';
+import { proxySettingsFromEnv } from './proxy.js';
 import { registerAgent } from './register.js';
+import { parseUrlList } from './relays.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface CliIo {
@@ -38,14 +41,20 @@ Usage:
                            [--overwrite] [--allow-plaintext]
       Make this agent's key pairs, register their public halves with the cloud using the admin's
       one-time token (or WRITEBACK_AGENT_TOKEN), and write the state file (mode 0600).
-  writeback-agent run --state <path> [--connections <1-16>] [--ca <pem file>] [--allow-plaintext]
-      Connect to the relay and execute requests until SIGTERM/SIGINT (then finish in-flight work).
+  writeback-agent run --state <path> [--relays <url,url…>] [--connections <1-16>] [--ca <pem file>]
+                      [--allow-plaintext]
+      Connect to the relays (the state's, or --relays / WRITEBACK_RELAY_URLS; links spread over them,
+      one per relay by default) and execute requests until SIGTERM/SIGINT (then finish in-flight work).
   writeback-agent status --state <path> [--json]
       Show this agent's identity and, when it runs, its relay links.
-  writeback-agent doctor --state <path> [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
-      Check the state file, the cloud, the relay (TLS, port, the real handshake), the clock and the
-      directory (TLS, bind, rights, policy). Exit 0: all pass; 1: warnings only; 2: a failure.
+  writeback-agent doctor --state <path> [--relays <url,url…>] [--json] [--ca <pem file>] [--timeout <ms>]
+                         [--no-reset-probe]
+      Check the state file, the outbound proxy, the cloud, each relay (TLS, port, the real handshake),
+      the clock and the directory (TLS, bind, rights, policy). Exit 0: all pass; 1: warnings only; 2: a failure.
   writeback-agent --help | --version
+
+Outbound proxy (register, run, doctor): HTTPS_PROXY (wss://, https://), HTTP_PROXY (ws://, http://),
+NO_PROXY, WRITEBACK_PROXY_AUTH_FILE (user:password), WRITEBACK_PROXY_CA_FILE (a TLS-inspecting proxy's CA).
 `;
 
 class UsageError extends Error {}
@@ -63,13 +72,15 @@ const RegisterArgs = z.object({
 });
 const RunArgs = z.object({
   state: StatePath,
-  connections: z.coerce.number().int().min(1).max(16).default(1),
+  relays: z.string().min(1).optional(),
+  connections: z.coerce.number().int().min(1).max(16).optional(),
   ca: z.string().min(1).optional(),
   'allow-plaintext': z.boolean().default(false),
 });
 const StatusArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
 const DoctorArgs = z.object({
   state: StatePath,
+  relays: z.string().min(1).optional(),
   json: z.boolean().default(false),
   ca: z.string().min(1).optional(),
   timeout: z.coerce.number().int().min(100).max(120_000).default(10_000),
@@ -79,7 +90,15 @@ const DoctorArgs = z.object({
 const StatusFileSchema = z.object({
   pid: z.number().int(),
   updatedAt: z.string(),
-  links: z.array(z.looseObject({ index: z.number(), status: z.string(), lastError: z.string().nullable() })),
+  links: z.array(
+    z.looseObject({
+      index: z.number(),
+      status: z.string(),
+      lastError: z.string().nullable(),
+      relayUrl: z.string().optional(),
+      proxy: z.string().nullable().optional(),
+    }),
+  ),
 });
 
 function parse<T>(schema: z.ZodType<T>, values: Record<string, unknown>): T {
@@ -148,6 +167,7 @@ const COMMANDS: Record<string, Command> = {
       overwrite: a.overwrite,
       allowPlaintext: a['allow-plaintext'],
       fetch: io.fetch,
+      proxy: proxySettingsFromEnv(io.env),
       log: cliLogger(io, 'agent'),
     });
     io.stdout(
@@ -165,11 +185,14 @@ const COMMANDS: Record<string, Command> = {
         'this build has no directory factory (@writeback/directory openDirectory)',
       );
     const log = cliLogger(io, 'agent');
+    const relays = parseUrlList(a.relays ?? io.env.WRITEBACK_RELAY_URLS);
     const agent = await startAgent({
       statePath: a.state,
       openDirectory,
       log,
-      connections: a.connections,
+      proxy: proxySettingsFromEnv(io.env),
+      ...(relays.length > 0 ? { relayUrls: relays } : {}),
+      ...(a.connections !== undefined ? { connections: a.connections } : {}),
       allowPlaintext: a['allow-plaintext'],
       statusPath: `${a.state}.status`,
       ...(a.ca ? { caFile: a.ca } : {}),
@@ -205,6 +228,7 @@ const COMMANDS: Record<string, Command> = {
       name: state.name,
       cloudUrl: state.cloudUrl,
       relayUrl: state.relayUrl,
+      relayUrls: state.relayUrls ?? [state.relayUrl],
       directory: state.directory.kind,
       certificateIssuedAt: new Date(state.certificate.issuedAt).toISOString(),
       daemon: running && alive ? { pid: running.pid, updatedAt: running.updatedAt, links: running.links } : null,
@@ -217,11 +241,12 @@ const COMMANDS: Record<string, Command> = {
       `agent      ${summary.agentId} (${summary.name})`,
       `tenant     ${summary.tenantId}`,
       `cloud      ${summary.cloudUrl}`,
-      `relay      ${summary.relayUrl}`,
+      `relay      ${summary.relayUrls.join(', ')}`,
       `directory  ${summary.directory}`,
       `daemon     ${summary.daemon ? `running, pid ${summary.daemon.pid}, updated ${summary.daemon.updatedAt}` : 'not running'}`,
       ...(summary.daemon?.links ?? []).map(
-        (l) => `  link ${l.index}  ${l.status}${l.lastError ? `  (last error: ${l.lastError})` : ''}`,
+        (l) =>
+          `  link ${l.index}  ${l.status}${l.relayUrl ? `  ${l.relayUrl}` : ''}${l.proxy ? ` via ${l.proxy}` : ''}${l.lastError ? `  (last error: ${l.lastError})` : ''}`,
       ),
     ];
     io.stdout(`${lines.join('\n')}\n`);
@@ -234,6 +259,8 @@ const COMMANDS: Record<string, Command> = {
       statePath: a.state,
       timeoutMs: a.timeout,
       log: cliLogger(io, 'agent.doctor', 'error'),
+      env: io.env,
+      relayUrls: parseUrlList(a.relays ?? io.env.WRITEBACK_RELAY_URLS),
       ...(a.ca ? { caFile: a.ca } : {}),
       ...(a['no-reset-probe'] ? { probeReset: false } : {}),
     });

@@ -38,6 +38,8 @@ export const AgentStateSchema = z.object({
   version: z.literal(1),
   cloudUrl: z.url(),
   relayUrl: z.url(),
+  /** Every relay the cloud handed out (the links spread over them); absent in older states: `relayUrl` alone. */
+  relayUrls: z.array(z.url()).min(1).max(16).optional(),
   agentId: IdSchema,
   tenantId: IdSchema,
   name: z.string().min(1).max(128),

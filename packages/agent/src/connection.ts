@@ -1,8 +1,10 @@
 /**
- * The agent's outbound connections to the relay. Each link runs its own loop: connect, answer the
+ * The agent's outbound connections to the relays. Each link runs its own loop: connect, answer the
  * challenge, serve requests, and on any loss wait a jittered exponential backoff and start over.
- * Several links to the same relay URL (a load balancer spreads them over relay nodes) give
- * active-active paths, like Cloudflare Tunnel's HA connections. Liveness: the relay pings every
+ * Several links give active-active paths, like Cloudflare Tunnel's HA connections: spread over a
+ * list of relay URLs (link i starts on URL i, and moves to the next one after a failed or lost
+ * connection: relays.ts), over the addresses of one name, or through a load balancer to the same
+ * URL. Behind an outbound proxy a link is a CONNECT tunnel (proxy.ts). Liveness: the relay pings every
  * `heartbeatMs` (announced in `welcome`); a link that hears nothing for twice that is dropped.
  * One file (over 400 lines) on purpose: RelayLink is one state machine (connect, challenge, serve,
  * heartbeat, backoff, close) whose transitions share its private fields and read top to bottom.
@@ -28,6 +30,8 @@ import {
 import { AgentError } from './errors.js';
 import { defaultLogger } from './log-sink.js';
 import type { Executor } from './executor.js';
+import { describeProxy, NO_PROXY_SETTINGS, proxyFor, trustedCas, tunnelAgent, type ProxySettings } from './proxy.js';
+import { isName, relayUrlsOf, spreadAgent, spreadIndex, spreadLookup } from './relays.js';
 import { checkOutboundUrl } from './urls.js';
 
 /** One link's state. `attempt` counts consecutive failures (drives the backoff). */
@@ -38,8 +42,16 @@ export type ConnectionState =
   | { status: 'backoff'; attempt: number; since: number; retryAt: number }
   | { status: 'closed'; since: number };
 
-/** A link's state as reported by `status()`, with the last error the relay or the socket gave. */
-export type ConnectionStatus = ConnectionState & { index: number; lastError: string | null };
+/**
+ * A link's state as reported by `status()`, with the last error the relay, the proxy or the socket
+ * gave, the relay URL it is on (or dialling) and the proxy it goes through (origin only, or null).
+ */
+export type ConnectionStatus = ConnectionState & {
+  index: number;
+  lastError: string | null;
+  relayUrl: string;
+  proxy: string | null;
+};
 
 export interface BackoffPolicy {
   /** First retry waits up to this. Default 250 ms. */
@@ -66,9 +78,16 @@ export function backoffDelay(
 }
 
 export interface RelayConnectionsOptions {
-  relayUrl: string;
-  /** Parallel links. Default 1. */
+  /** The relay (an agent with one). */
+  relayUrl?: string;
+  /** The relays, in order; the links spread over them. Wins over `relayUrl`. */
+  relayUrls?: readonly string[];
+  /** Parallel links. Default: one per relay URL (at least 1). */
   connections?: number;
+  /** The outbound proxy (default: none). */
+  proxy?: ProxySettings;
+  /** Resolves a relay's name to its addresses (tests); default dns.lookup. */
+  resolve?: Parameters<typeof spreadLookup>[2];
   certificate: AgentCertificate;
   signingKey: KeyObject;
   executor: Executor;
@@ -116,6 +135,8 @@ class RelayLink {
   #attempt = 0;
   #closing = false;
   #closedPromise: Promise<void> | null = null;
+  /** Failed or lost connections so far: the link's place in the relay list (and address list) moves on each. */
+  #moves = 0;
 
   constructor(
     readonly index: number,
@@ -125,8 +146,10 @@ class RelayLink {
         'certificate' | 'signingKey' | 'executor' | 'agentVersion' | 'directoryKind' | 'capabilities'
       >
     > & {
-      url: string;
-      ca: Buffer | undefined;
+      urls: readonly URL[];
+      ca: Buffer | (string | Buffer)[] | undefined;
+      proxy: ProxySettings;
+      resolve: Parameters<typeof spreadLookup>[2] | undefined;
       handshakeTimeoutMs: number;
       backoff: BackoffPolicy;
       random: () => number;
@@ -138,6 +161,19 @@ class RelayLink {
     this.state = { status: 'closed', since: o.now() };
   }
 
+  /** The relay URL this link is on or dials next. */
+  get url(): URL {
+    const { urls } = this.o;
+    const url = urls[spreadIndex(this.index, this.#moves, urls.length)];
+    if (!url) throw new TypeError('connectToRelay: no relay URL');
+    return url;
+  }
+
+  /** The proxy of the current URL, null when direct. */
+  get proxy() {
+    return proxyFor(this.url, this.o.proxy);
+  }
+
   #set(state: ConnectionState) {
     this.state = state;
     this.o.changed();
@@ -147,11 +183,21 @@ class RelayLink {
     if (this.#closing) return;
     const { o } = this;
     this.#set({ status: 'connecting', attempt: this.#attempt, since: o.now() });
-    const ws = new WebSocket(o.url, {
+    const url = this.url;
+    const proxy = this.proxy;
+    const secure = url.protocol === 'wss:';
+    const ws = new WebSocket(url, {
       maxPayload: MAX_FRAME_BYTES * 2,
       handshakeTimeout: o.handshakeTimeoutMs,
       perMessageDeflate: false,
       ...(o.ca ? { ca: o.ca } : {}),
+      // Through the proxy: a CONNECT tunnel (TLS inside it to the relay). Direct to a name: this
+      // link's own address of it, so links spread over a name with several addresses.
+      ...(proxy
+        ? { agent: tunnelAgent(proxy, secure, { ca: o.ca, timeoutMs: o.handshakeTimeoutMs }) }
+        : isName(url.hostname)
+          ? { agent: spreadAgent(secure, spreadLookup(this.index, this.#moves, o.resolve), o.ca) }
+          : {}),
     });
     this.#ws = ws;
     this.#arm(o.handshakeTimeoutMs, 'handshake_timeout');
@@ -160,8 +206,15 @@ class RelayLink {
     });
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(ws, data, isBinary));
     ws.on('error', (err) => {
-      this.lastError = 'socket_error';
-      o.log.warn('relay link error', { link: this.index, err });
+      // A proxy's refusal keeps its code (proxy_auth_failed, proxy_forbidden, …): it is the cause to fix.
+      this.lastError = err instanceof AgentError ? err.code : 'socket_error';
+      o.log.warn('relay link error', {
+        link: this.index,
+        relayUrl: url.href,
+        ...(proxy ? { proxy: proxy.url.origin } : {}),
+        ...(err instanceof AgentError ? { code: err.code } : {}),
+        err,
+      });
     });
     ws.on('close', (code) => this.#onClose(ws, code));
   }
@@ -245,6 +298,8 @@ class RelayLink {
         this.#arm(2 * frame.heartbeatMs, 'heartbeat_missed');
         o.log.info('relay link ready', {
           link: this.index,
+          relayUrl: this.url.href,
+          ...(this.proxy ? { proxy: this.proxy.url.origin } : {}),
           relayId: this.#pendingRelayId,
           connectionId: frame.connectionId,
         });
@@ -317,13 +372,20 @@ class RelayLink {
       return;
     }
     if (prev.status === 'ready') {
-      o.log.warn('relay link lost', { link: this.index, closeCode: code, lastError: this.lastError });
+      o.log.warn('relay link lost', {
+        link: this.index,
+        relayUrl: this.url.href,
+        closeCode: code,
+        lastError: this.lastError,
+      });
       if (o.now() - prev.since >= o.backoff.stableMs) this.#attempt = 0;
     }
     // Revoked or refused: retrying fast cannot help, go straight to the longest wait.
     // (`auth_unavailable`, a check that failed on the cloud's side, keeps the normal backoff.)
     if (this.lastError === 'agent_revoked' || this.lastError === 'auth_failed')
       this.#attempt = Math.max(this.#attempt, 30);
+    // The next try goes to the next relay (or address): a dead relay's links come back on the others.
+    this.#moves++;
     const delay = backoffDelay(this.#attempt, o.backoff, o.random);
     this.#set({ status: 'backoff', attempt: this.#attempt, since: o.now(), retryAt: o.now() + delay });
     this.#attempt++;
@@ -364,16 +426,20 @@ class RelayLink {
   }
 }
 
-/** Open `connections` links to the relay. Throws AgentError for an unacceptable URL or CA file. */
+/**
+ * Open `connections` links, spread over the relay URLs. Throws AgentError for an unacceptable URL
+ * or CA file.
+ */
 export function connectToRelay(options: RelayConnectionsOptions): RelayConnections {
   const log = options.log ?? defaultLogger('agent');
-  const url = checkOutboundUrl(
-    options.relayUrl,
-    { secure: 'wss:', plain: 'ws:', option: 'relayUrl' },
-    options.allowPlaintext ?? false,
-    log,
+  if (options.relayUrl === undefined && !options.relayUrls?.length)
+    throw new AgentError('invalid_config', 'connectToRelay needs relayUrl or relayUrls');
+  const urls = relayUrlsOf({ relayUrl: options.relayUrl ?? '' }, options.relayUrls ?? [options.relayUrl ?? '']).map(
+    (u) =>
+      checkOutboundUrl(u, { secure: 'wss:', plain: 'ws:', option: 'relayUrl' }, options.allowPlaintext ?? false, log),
   );
-  const count = options.connections ?? 1;
+  const proxy = options.proxy ?? NO_PROXY_SETTINGS;
+  const count = options.connections ?? urls.length;
   if (!Number.isInteger(count) || count < 1 || count > 16)
     throw new AgentError('invalid_config', 'connections must be an integer from 1 to 16');
   let ca: Buffer | undefined;
@@ -388,7 +454,14 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
   const now = options.now ?? Date.now;
   const readyWaiters = new Set<() => void>();
   const links: RelayLink[] = [];
-  const status = (): ConnectionStatus[] => links.map((l) => ({ ...l.state, index: l.index, lastError: l.lastError }));
+  const status = (): ConnectionStatus[] =>
+    links.map((l) => ({
+      ...l.state,
+      index: l.index,
+      lastError: l.lastError,
+      relayUrl: l.url.href,
+      proxy: l.proxy?.url.origin ?? null,
+    }));
   const changed = () => {
     if (links.some((l) => l.state.status === 'ready')) for (const w of readyWaiters) w();
     options.onStatus?.(status());
@@ -396,8 +469,10 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
   for (let i = 0; i < count; i++) {
     links.push(
       new RelayLink(i, {
-        url: url.href,
-        ca,
+        urls,
+        ca: trustedCas(ca, proxy),
+        proxy,
+        resolve: options.resolve,
         certificate: options.certificate,
         signingKey: options.signingKey,
         executor: options.executor,
@@ -412,6 +487,15 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
         changed,
       }),
     );
+  }
+  if (count < urls.length)
+    log.warn('fewer links than relays: some relays hold none of this agent (they are tried when a link fails)', {
+      connections: count,
+      relays: urls.length,
+    });
+  for (const url of urls) {
+    const via = proxyFor(url, proxy);
+    log.info('relay', { relayUrl: url.href, via: via ? describeProxy(via) : 'direct' });
   }
   for (const l of links) l.start();
   return {

@@ -17,6 +17,8 @@ import { connectToRelay, type BackoffPolicy, type ConnectionStatus, type RelayCo
 import { AgentError } from './errors.js';
 import { createExecutor } from './executor.js';
 import { defaultLogger } from './log-sink.js';
+import type { ProxySettings } from './proxy.js';
+import { relayUrlsOf } from './relays.js';
 import { AGENT_VERSION } from './version.js';
 
 /** Builds a Directory from the state file's `directory` config (the adapters' factory). */
@@ -32,8 +34,12 @@ export interface StartAgentOptions {
   /** Otherwise, a factory for the state's directory config; the Directory it builds is closed by stop(). */
   openDirectory?: DirectoryFactory;
   log?: Logger;
-  /** Parallel links to the relay. Default 1. */
+  /** Parallel links, spread over the relays. Default: one per relay URL. */
   connections?: number;
+  /** The relays to dial instead of the state's (`run --relays`, WRITEBACK_RELAY_URLS). */
+  relayUrls?: readonly string[];
+  /** The outbound proxy (`proxySettingsFromEnv`); default: none. */
+  proxy?: ProxySettings;
   caFile?: string;
   allowPlaintext?: boolean;
   /** How long stop() waits for requests at the directory. Default 10 s. */
@@ -67,6 +73,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   const log = (o.log ?? defaultLogger('agent')).child({ agentId: state.agentId });
   const now = o.now ?? Date.now;
   const startedAt = now();
+  const relayUrls = relayUrlsOf(state, o.relayUrls);
 
   let directory: Directory;
   let ownsDirectory = false;
@@ -112,7 +119,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   let relay: RelayConnections;
   try {
     relay = connectToRelay({
-      relayUrl: state.relayUrl,
+      relayUrls,
       certificate: state.certificate,
       signingKey: keys.signingKey,
       executor,
@@ -127,6 +134,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       },
       ...(o.connections !== undefined ? { connections: o.connections } : {}),
       ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
+      ...(o.proxy ? { proxy: o.proxy } : {}),
       ...(o.allowPlaintext !== undefined ? { allowPlaintext: o.allowPlaintext } : {}),
       ...(o.backoff ? { backoff: o.backoff } : {}),
       ...(o.random ? { random: o.random } : {}),
@@ -140,7 +148,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
   statusTimer?.unref();
   log.info('agent started', {
     tenantId: state.tenantId,
-    relayUrl: state.relayUrl,
+    relayUrls,
     directory: directory.kind,
     version: AGENT_VERSION,
   });

@@ -3,9 +3,11 @@
  * agent's host with the agent's own state file, each with a verdict and what to do.
  *
  *   state.*      the state file: present, parses, parts belong together, mode 0600, owner
- *   cloud.*      the cloud's URL and GET /healthz
- *   relay.*      the relay URL (wss, port 443), TCP/TLS reachability, the real challenge/auth
- *                handshake with the agent's key (welcome, revoked, unknown)
+ *   proxy        whether the relays and the cloud are reached through an outbound proxy, and which
+ *   cloud.*      the cloud's URL and GET /healthz (through the proxy when one applies)
+ *   relay.*      for each relay: the URL (wss, port 443), the proxy's CONNECT (proxy.connect),
+ *                TCP/TLS reachability, the real challenge/auth handshake with the agent's key
+ *                (welcome, revoked, unknown); ids take the relay as a suffix when there are several
  *   clock_skew   local clock against the relay challenge's serverTime (or the cloud's Date header)
  *   directory.*  the adapter's own checks (`directoryDoctorChecks`), prefixed
  *
@@ -17,7 +19,7 @@
  * an agent connection; the doctor then closes as soon as `welcome` arrives and never executes the
  * request that could reach it in that instant (it would end `lost` on the relay).
  *
- * The checks of each group live in doctor/ (state.ts, cloud.ts, relay.ts; common.ts holds what
+ * The checks of each group live in doctor/ (state.ts, proxy.ts, cloud.ts, relay.ts; common.ts holds what
  * they share); this file runs them and judges the clock from what cloud and relay measured.
  */
 import { readFile } from 'node:fs/promises';
@@ -26,7 +28,9 @@ import { directoryDoctorChecks, type DoctorCheck } from '@writeback/directory';
 import { stderrLogSink } from './log-sink.js';
 import { cloudChecks } from './doctor/cloud.js';
 import { errnoCode, type ProbeResult } from './doctor/common.js';
+import { proxyCheck } from './doctor/proxy.js';
 import { relayChecks } from './doctor/relay.js';
+import { relayUrlsOf } from './relays.js';
 import { stateChecks } from './doctor/state.js';
 
 export type { DoctorCheck } from '@writeback/directory';
@@ -47,6 +51,10 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** AD only: probe the Reset Password right with a reset the DC must refuse. Default true. */
   probeReset?: boolean;
+  /** The environment the proxy settings (HTTPS_PROXY, NO_PROXY, WRITEBACK_PROXY_*) are read from; default: no proxy. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The relays `run` is told to dial instead of the state's (`--relays`, WRITEBACK_RELAY_URLS). */
+  relayUrls?: readonly string[];
   /** Where adapters log (default: errors only, to stderr, so `--json` stdout stays clean). */
   log?: Logger;
   now?: () => number;
@@ -128,10 +136,18 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
-  const probe = { state, ca, timeoutMs, now };
-  const [cloud, relay, directory] = await Promise.all([
+  let relayUrls: string[];
+  try {
+    relayUrls = relayUrlsOf(state, o.relayUrls);
+  } catch {
+    relayUrls = [state.relayUrl];
+  }
+  const proxy = proxyCheck(o.env ?? {}, relayUrls, state.cloudUrl);
+  const probe = { state, ca, proxy: proxy.settings, timeoutMs, now };
+  const several = relayUrls.length > 1;
+  const [cloud, relays, directory] = await Promise.all([
     cloudChecks(probe),
-    relayChecks(probe, keys),
+    Promise.all(relayUrls.map((u) => relayChecks(probe, keys, u, several ? `:${u}` : ''))),
     directoryDoctorChecks(state.directory, {
       log,
       now,
@@ -141,9 +157,10 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
   const checks = [
     ...s.checks,
     ...caChecks,
+    proxy.check,
     ...cloud.checks,
-    ...relay.checks,
-    clockCheck(relay.clock, cloud.clock),
+    ...relays.flatMap((r) => r.checks),
+    clockCheck(relays.find((r) => r.clock !== null)?.clock ?? null, cloud.clock),
     ...directory.map((c) => ({ ...c, id: `directory.${c.id}` })),
   ];
   return { status: overallStatus(checks), checks };

@@ -27,6 +27,14 @@ const agentErrors = defineCodes('AgentError', [
   'invalid_config',
   /** No Directory was given and none can be built from the state's directory config. */
   'directory_not_configured',
+  /** The outbound proxy could not be reached (refused, timed out, did not speak HTTP). */
+  'proxy_unreachable',
+  /** The proxy answered 407: credentials missing or refused (WRITEBACK_PROXY_AUTH_FILE). */
+  'proxy_auth_failed',
+  /** The proxy answered 403: its policy does not allow a tunnel to this host and port. */
+  'proxy_forbidden',
+  /** The proxy answered another error instead of opening the tunnel (e.g. 502: it could not reach the host). */
+  'proxy_refused',
 ]);
 
 export const AGENT_ERROR_CODES = agentErrors.codes;

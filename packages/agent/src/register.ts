@@ -1,7 +1,8 @@
 /**
  * Registration: the agent makes its own key pairs, sends only the public halves with the admin's
  * one-time token, and stores what the cloud answers (its certificate, the cloud's signing key and
- * the relay URL) in a 0600 state file. Private keys never leave this host. The certificate is
+ * the relay URL, or the list of relay URLs) in a 0600 state file. Behind an outbound proxy the
+ * request goes through its CONNECT tunnel (proxy.ts), as the relay links do. Private keys never leave this host. The certificate is
  * checked before anything is stored: it must name our keys and verify with the cloud's key.
  */
 import { access } from 'node:fs/promises';
@@ -22,7 +23,9 @@ import {
   type AgentState,
 } from './config.js';
 import { AgentError } from './errors.js';
+import { sendHttp } from './http-client.js';
 import { defaultLogger } from './log-sink.js';
+import { describeProxy, proxyFor, type ProxySettings } from './proxy.js';
 import { checkOutboundUrl } from './urls.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -32,6 +35,8 @@ const RegisterResponseSchema = z.object({
   certificate: AgentCertificateSchema,
   cloudSigningKey: PublicKeySchema,
   relayUrl: z.url(),
+  /** A cloud with several relays hands them all out (RELAY_URLS); older clouds send relayUrl alone. */
+  relayUrls: z.array(z.url()).min(1).max(16).optional(),
 });
 
 const CloudErrorSchema = z.object({ error: z.object({ code: z.string().max(64) }) });
@@ -52,6 +57,8 @@ export interface RegisterOptions {
   /** Allow http:// to a non-loopback cloud (never for production). Default false. */
   allowPlaintext?: boolean;
   fetch?: typeof fetch;
+  /** The outbound proxy (`proxySettingsFromEnv`): when it applies to the cloud URL, the request tunnels through it. */
+  proxy?: ProxySettings;
   log?: Logger;
   timeoutMs?: number;
 }
@@ -85,29 +92,48 @@ export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
   const signing = generateSigningKeyPair();
   const encryption = generateEncryptionKeyPair();
   const endpoint = new URL('api/v1/agents/register', cloud.href.endsWith('/') ? cloud.href : `${cloud.href}/`);
-  let res: Response;
+  const requestBody = JSON.stringify({
+    token: o.token,
+    name: name.data,
+    signingKey: signing.publicKey,
+    encryptionKey: encryption.publicKey,
+    agentVersion: AGENT_VERSION,
+    directory: directory.data.kind,
+  });
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  const timeoutMs = o.timeoutMs ?? 15_000;
+  const proxy = o.proxy ? proxyFor(endpoint, o.proxy) : null;
+  let res: { status: number; text: string };
   try {
-    res = await (o.fetch ?? fetch)(endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({
-        token: o.token,
-        name: name.data,
-        signingKey: signing.publicKey,
-        encryptionKey: encryption.publicKey,
-        agentVersion: AGENT_VERSION,
-        directory: directory.data.kind,
-      }),
-      signal: AbortSignal.timeout(o.timeoutMs ?? 15_000),
-      redirect: 'error',
-    });
+    if (proxy && o.proxy) {
+      log.info('registering through the proxy', { proxy: describeProxy(proxy) });
+      const answer = await sendHttp(endpoint, {
+        method: 'POST',
+        headers: { ...headers, 'user-agent': `writeback-agent/${AGENT_VERSION}` },
+        body: requestBody,
+        timeoutMs,
+        proxy: o.proxy,
+      });
+      res = { status: answer.status, text: answer.body };
+    } else {
+      const answer = await (o.fetch ?? fetch)(endpoint, {
+        method: 'POST',
+        headers,
+        body: requestBody,
+        signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'error',
+      });
+      res = { status: answer.status, text: await answer.text().catch(() => '') };
+    }
   } catch (cause) {
+    // A proxy's refusal keeps its own code: the proxy is what needs fixing, not the cloud.
+    if (cause instanceof AgentError) throw cause;
     throw new AgentError('cloud_unreachable', `cloud at ${cloud.origin} could not be reached`, { cause });
   }
 
   let body: unknown = null;
   try {
-    body = await res.json();
+    body = JSON.parse(res.text);
   } catch {
     body = null;
   }
@@ -130,6 +156,7 @@ export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
     version: 1,
     cloudUrl: cloud.href,
     relayUrl: r.relayUrl,
+    ...(r.relayUrls ? { relayUrls: r.relayUrls } : {}),
     agentId: r.agentId,
     tenantId: r.tenantId,
     name: name.data,
@@ -149,6 +176,10 @@ export async function registerAgent(o: RegisterOptions): Promise<AgentState> {
     );
   }
   await writeState(o.statePath, state);
-  log.info('agent registered', { agentId: state.agentId, tenantId: state.tenantId, relayUrl: state.relayUrl });
+  log.info('agent registered', {
+    agentId: state.agentId,
+    tenantId: state.tenantId,
+    relayUrls: state.relayUrls ?? [state.relayUrl],
+  });
   return state;
 }

@@ -4,6 +4,7 @@
  */
 import type { DoctorCheck } from '@writeback/directory';
 import type { AgentState } from '../config.js';
+import type { ProxyEndpoint, ProxySettings } from '../proxy.js';
 import { isLoopbackHost } from '../urls.js';
 
 /** What the checks of a remote end (cloud.*, relay.*) are given. */
@@ -11,6 +12,8 @@ export interface ProbeContext {
   state: AgentState;
   /** The CA file's contents (--ca), for TLS to a privately issued certificate. */
   ca: Buffer | undefined;
+  /** The outbound proxy (from the environment); its CA is added to `ca` where TLS is checked. */
+  proxy: ProxySettings;
   timeoutMs: number;
   now: () => number;
 }
@@ -76,4 +79,20 @@ export function urlCheck(id: string, url: URL, secure: 'https:' | 'wss:', option
     };
   }
   return { id, status: 'pass', summary: `${url.origin} (TLS, port 443)` };
+}
+
+/** What to do when the proxy did not open a tunnel (`code`: an AgentError proxy_* code or an errno). */
+export function proxyFix(code: string, proxy: ProxyEndpoint, target: string): string {
+  switch (code) {
+    case 'proxy_auth_failed':
+      return proxy.authorization
+        ? 'The proxy refused the credentials (407): put the user:password of an account the proxy accepts in the file WRITEBACK_PROXY_AUTH_FILE names (first line; Basic auth).'
+        : 'The proxy asks for credentials (407): write user:password to a file readable only by the agent user and set WRITEBACK_PROXY_AUTH_FILE to its path.';
+    case 'proxy_forbidden':
+      return `The proxy's policy forbids CONNECT to ${target} (403): ask its administrators to allow it (CONNECT to the relay and cloud names on their port), or add the host to NO_PROXY if this host may reach it directly.`;
+    case 'proxy_refused':
+      return `The proxy could not open a tunnel to ${target}: it may not resolve or reach it (its DNS, its own firewall). Ask its administrators; check the relay URL.`;
+    default:
+      return `The proxy ${proxy.url.origin} itself cannot be reached: check HTTPS_PROXY / HTTP_PROXY (host and port) and that this host may connect to it.`;
+  }
 }

@@ -1,8 +1,11 @@
 /**
- * The doctor's relay.* checks: the relay URL, TCP/TLS reachability, and the agent's real
- * challenge/auth handshake as a probe (see doctor.ts), whose challenge also gives a clock.
+ * The doctor's relay.* checks, for each relay the agent dials: the relay URL, TCP/TLS reachability
+ * (through the outbound proxy's CONNECT tunnel when one applies: `proxy.connect` says how the
+ * proxy answered), and the agent's real challenge/auth handshake as a probe (see doctor.ts), whose
+ * challenge also gives a clock. With several relays every id takes the relay as a suffix
+ * (`relay.reach:wss://r2.example.com`).
  */
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
 import {
@@ -17,24 +20,32 @@ import {
 } from '@writeback/protocol';
 import type { DoctorCheck } from '@writeback/directory';
 import type { AgentKeys } from '../config.js';
+import { AgentError } from '../errors.js';
+import { describeProxy, openTunnel, proxyFor, trustedCas, tunnelAgent, type ProxyEndpoint } from '../proxy.js';
 import { AGENT_VERSION } from '../version.js';
-import { errnoCode, reachFix, urlCheck, type ProbeContext, type ProbeResult } from './common.js';
+import { errnoCode, proxyFix, reachFix, urlCheck, type ProbeContext, type ProbeResult } from './common.js';
 
-/** TCP connect, then the TLS handshake (certificate verified) for wss://. */
-function reach(url: URL, ca: Buffer | undefined, timeoutMs: number): Promise<{ tls: string | null }> {
+type Ca = Buffer | (string | Buffer)[] | undefined;
+
+/** TCP connect (or the given tunnel), then the TLS handshake (certificate verified) for wss://. */
+function reach(url: URL, ca: Ca, timeoutMs: number, tunnel?: Socket): Promise<{ tls: string | null }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'wss:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
     const socket = secure
       ? tlsConnect({
-          host,
-          port,
+          ...(tunnel ? { socket: tunnel } : { host, port }),
           servername: isIpLiteral(host) ? '' : host,
           ...(ca ? { ca } : {}),
           ALPNProtocols: ['http/1.1'],
         })
-      : netConnect({ host, port });
+      : (tunnel ?? netConnect({ host, port }));
+    if (!secure && tunnel) {
+      tunnel.destroy();
+      resolve({ tls: null });
+      return;
+    }
     const timer = setTimeout(
       () => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
       timeoutMs,
@@ -61,17 +72,24 @@ type Handshake =
   | { kind: 'failed'; reason: string; serverTime: number | null; receivedAt: number };
 
 /** The agent's real handshake, once: challenge → auth (signed with the agent's key) → welcome or error, then close. */
-function handshake({ state, ca, timeoutMs, now }: ProbeContext, keys: AgentKeys): Promise<Handshake> {
+function handshake(
+  { state, timeoutMs, now }: ProbeContext,
+  keys: AgentKeys,
+  url: URL,
+  ca: Ca,
+  proxy: ProxyEndpoint | null,
+): Promise<Handshake> {
   return new Promise((resolve) => {
     let serverTime: number | null = null;
     let receivedAt = 0;
     let relayId = '';
     let done = false;
-    const ws = new WebSocket(state.relayUrl, {
+    const ws = new WebSocket(url, {
       maxPayload: MAX_FRAME_BYTES * 2,
       handshakeTimeout: timeoutMs,
       perMessageDeflate: false,
       ...(ca ? { ca } : {}),
+      ...(proxy ? { agent: tunnelAgent(proxy, url.protocol === 'wss:', { ca, timeoutMs }) } : {}),
     });
     const finish = (h: Handshake) => {
       if (done) return;
@@ -151,57 +169,108 @@ function handshake({ state, ca, timeoutMs, now }: ProbeContext, keys: AgentKeys)
   });
 }
 
-/** relay.url, relay.reach and relay.auth (the agent's real handshake); the clock is the relay's. */
-export async function relayChecks(probe: ProbeContext, keys: AgentKeys): Promise<ProbeResult> {
-  const { ca, timeoutMs } = probe;
+/**
+ * relay.url, proxy.connect (only through a proxy), relay.reach and relay.auth (the agent's real
+ * handshake) for the relay at `relayUrl`; the clock is the relay's. `suffix` names the relay in the
+ * ids when there are several.
+ */
+export async function relayChecks(
+  probe: ProbeContext,
+  keys: AgentKeys,
+  relayUrl: string,
+  suffix = '',
+): Promise<ProbeResult> {
+  const { timeoutMs } = probe;
+  const id = (name: string) => `${name}${suffix}`;
   const checks: DoctorCheck[] = [];
-  const url = new URL(probe.state.relayUrl);
+  const url = new URL(relayUrl);
   if (url.protocol !== 'wss:' && url.protocol !== 'ws:') {
     checks.push({
-      id: 'relay.url',
+      id: id('relay.url'),
       status: 'fail',
       summary: `relayUrl ${url.origin} is not a ws(s):// URL`,
       fix: 'Register the agent again against a correctly configured cloud.',
     });
     return { checks, clock: null };
   }
-  checks.push(urlCheck('relay.url', url, 'wss:', 'relayUrl'));
+  checks.push({ ...urlCheck('relay.url', url, 'wss:', 'relayUrl'), id: id('relay.url') });
+  const ca = trustedCas(probe.ca, probe.proxy);
+  const proxy = proxyFor(url, probe.proxy);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
+  let tunnel: Socket | undefined;
+  if (proxy) {
+    try {
+      tunnel = await openTunnel(proxy, { host, port }, { ca, timeoutMs });
+      checks.push({
+        id: id('proxy.connect'),
+        status: 'pass',
+        summary: `proxy ${describeProxy(proxy)} opened a tunnel to ${host}:${port}`,
+      });
+    } catch (err) {
+      const code = err instanceof AgentError ? err.code : errnoCode(err);
+      checks.push({
+        id: id('proxy.connect'),
+        status: 'fail',
+        code,
+        summary: err instanceof AgentError ? err.message : `CONNECT through ${proxy.url.origin} failed (${code})`,
+        fix: proxyFix(code, proxy, `${host}:${port}`),
+      });
+      checks.push({
+        id: id('relay.reach'),
+        status: 'fail',
+        summary: `not tried: the proxy did not open a tunnel to ${host}:${port}`,
+        fix: `Fix ${id('proxy.connect')} first.`,
+      });
+      checks.push({
+        id: id('relay.auth'),
+        status: 'fail',
+        summary: 'not tried: the relay is not reachable',
+        fix: `Fix ${id('proxy.connect')} first.`,
+      });
+      return { checks, clock: null };
+    }
+  }
   try {
-    const r = await reach(url, ca, timeoutMs);
+    const r = await reach(url, ca, timeoutMs, tunnel);
     checks.push({
-      id: 'relay.reach',
+      id: id('relay.reach'),
       status: 'pass',
-      summary: `${url.host} reachable${r.tls ? `, ${r.tls} certificate verified` : ' (no TLS)'}`,
+      summary: `${url.host} reachable${proxy ? ` through ${proxy.url.origin}` : ''}${r.tls ? `, ${r.tls} certificate verified` : ' (no TLS)'}`,
     });
   } catch (err) {
+    tunnel?.destroy();
     const code = errnoCode(err);
     checks.push({
-      id: 'relay.reach',
+      id: id('relay.reach'),
       status: 'fail',
-      summary: `${url.host} not reachable (${code})`,
-      fix: reachFix(code, 'relay'),
+      summary: `${url.host} not reachable${proxy ? ` through ${proxy.url.origin}` : ''} (${code})`,
+      fix:
+        proxy && /CERT|SELF_SIGNED|ISSUER|UNABLE_TO_VERIFY/.test(code)
+          ? `${reachFix(code, 'relay')} A proxy that inspects TLS re-signs certificates with its own CA: give that CA in WRITEBACK_PROXY_CA_FILE.`
+          : reachFix(code, 'relay'),
     });
     checks.push({
-      id: 'relay.auth',
+      id: id('relay.auth'),
       status: 'fail',
       summary: 'not tried: the relay is not reachable',
-      fix: 'Fix relay.reach first.',
+      fix: `Fix ${id('relay.reach')} first.`,
     });
     return { checks, clock: null };
   }
-  const h = await handshake(probe, keys);
+  const h = await handshake(probe, keys, url, ca, proxy);
   const clock = h.serverTime === null ? null : { server: h.serverTime, local: h.receivedAt };
   if (h.kind === 'welcome') {
     checks.push({
-      id: 'relay.auth',
+      id: id('relay.auth'),
       status: 'pass',
       summary: `relay ${h.relayId} accepted this agent's key (welcome; the connection was closed at once)`,
     });
   } else if (h.kind === 'refused') {
-    checks.push(refusalCheck(h.code));
+    checks.push({ ...refusalCheck(h.code), id: id('relay.auth') });
   } else {
     checks.push({
-      id: 'relay.auth',
+      id: id('relay.auth'),
       status: 'fail',
       summary: `handshake with ${url.origin}${url.pathname} failed: ${h.reason}`,
       fix: 'Check relayUrl (path /agent) and that no proxy on the way strips WebSocket upgrades.',
