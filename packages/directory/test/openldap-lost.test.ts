@@ -143,3 +143,53 @@ test('idle pooled connections killed by a restart are replaced without failing t
   assert.equal(await lab.whoami(u.dn, next), 0);
   await dir.close();
 });
+
+// Issue 12: one reset of 9,100 under load (concurrency 32) answered directory_unavailable from a
+// healthy slapd. A pooled connection the server dropped while idle still looks bound until its
+// close event arrives; the first request on it fails with a socket error. Nothing was written:
+// the operation must run again on a fresh connection, never answer directory_unavailable.
+test('pooled connections dropped while idle fail their next request: every operation still succeeds (issue 12)', async () => {
+  const users = await Promise.all(Array.from({ length: 6 }, () => userAndNext()));
+  const dir = await openLab(lab, { urls: [proxy.url], poolSize: 4, timeoutMs: 1500 }, { log: captured.log });
+  try {
+    // Fill the pool: four connections opened and left idle.
+    const warm = await Promise.all(users.slice(0, 4).map(({ u }) => dir.getPolicy({ by: 'login', value: u.uid })));
+    assert.deepEqual(
+      warm.map((r) => r.outcome),
+      ['succeeded', 'succeeded', 'succeeded', 'succeeded'],
+    );
+    assert.ok(proxy.dropIdleConnections() >= 4);
+    const resets = await Promise.all(
+      users.map(({ u, next }) => dir.resetPassword({ by: 'login', value: u.uid }, next, noOptions)),
+    );
+    assert.deepEqual(
+      resets.map((r) => r.outcome),
+      users.map(() => 'succeeded'),
+    );
+    for (const { u, next } of users) assert.equal(await lab.whoami(u.dn, next), 0);
+
+    // Every other operation too: policy reads, unlock, verify, change, lookups.
+    const [a, b, c, d, e] = users;
+    assert.ok(a && b && c && d && e);
+    assert.ok(proxy.dropIdleConnections() >= 1);
+    const [policy, unlock, verify, found] = await Promise.all([
+      dir.getPolicy({ by: 'login', value: a.u.uid }),
+      dir.unlock({ by: 'login', value: b.u.uid }),
+      dir.verifyCredentials({ by: 'login', value: c.u.uid }, c.next),
+      dir.findUser({ by: 'login', value: d.u.uid }),
+    ]);
+    assert.equal(policy.outcome, 'succeeded');
+    assert.equal(unlock.outcome, 'succeeded');
+    assert.equal(verify.outcome, 'succeeded');
+    assert.ok(found && found !== 'ambiguous' && found.login === d.u.uid);
+    assert.ok(proxy.dropIdleConnections() >= 1);
+    const newer = labPassword();
+    secrets.push(newer);
+    const change = await dir.changePassword({ by: 'login', value: e.u.uid }, e.next, newer);
+    assert.equal(change.outcome, 'succeeded');
+    assert.ok(proxy.dropIdleConnections() >= 1);
+    assert.equal((await dir.health()).ok, true);
+  } finally {
+    await dir.close();
+  }
+});

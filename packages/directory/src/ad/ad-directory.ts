@@ -467,7 +467,8 @@ export class AdDirectory implements Directory {
     for (let attempt = 0; attempt < 2; attempt++) {
       let conn: AdConnection;
       try {
-        conn = await this.pool.acquire();
+        // The retry takes a new connection: the one that failed may not be the only stale one.
+        conn = await this.pool.acquire({ fresh: attempt > 0 });
       } catch (err) {
         if (!(err instanceof NotSentError)) throw err;
         lastReason = err.reason;

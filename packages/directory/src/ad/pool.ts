@@ -88,12 +88,17 @@ export class AdPool {
     for (const u of cfg.urls) this.health.set(u.url, { failures: 0, downUntil: 0 });
   }
 
-  /** A bound connection for one operation; give it back with release() or discard(). */
-  async acquire(): Promise<AdConnection> {
+  /**
+   * A bound connection for one operation; give it back with release() or discard(). `fresh`: not
+   * an idle one (an idle connection may have been closed by the DC without its close event having
+   * arrived yet: the retry after such a loss must not take another one), a new one, making room by
+   * closing an idle one when the pool is full.
+   */
+  async acquire(o: { fresh?: boolean } = {}): Promise<AdConnection> {
     if (this.closed) throw new NotSentError('closed', 'directory closed');
     const idle = this.idle.pop();
     if (idle) {
-      if (idle.client.isBound) {
+      if (idle.client.isBound && !o.fresh) {
         idle.busy = true;
         return idle;
       }

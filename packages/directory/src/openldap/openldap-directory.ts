@@ -129,6 +129,18 @@ class Answer extends Error {
   }
 }
 
+/**
+ * A failure of a step that sends nothing the directory could apply (a search, a guard finding the
+ * connection gone, a write refused before its request left): the connection broke under it. Not a
+ * result from the server, not an answer, not a refused bind, not a timeout.
+ */
+function lostBeforeWrite(err: unknown): boolean {
+  if (err instanceof Answer || err instanceof DirectoryError || err instanceof BindRejectedError) return false;
+  if (isResultCodeError(err)) return false;
+  if (err instanceof UnreachableError) return err.reason === 'lost' || err.reason === 'network';
+  return err instanceof Error && !/timed? ?out/i.test(err.message);
+}
+
 export class OpenLdapDirectory implements Directory {
   readonly kind = 'openldap' as const;
   readonly capabilities: DirectoryCapabilities;
@@ -268,6 +280,8 @@ export class OpenLdapDirectory implements Directory {
         try {
           await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
         } catch (err) {
+          // The guard found the connection lost before the modify went out: nothing sent.
+          if (err instanceof UnreachableError && err.reason === 'lost') throw err;
           throw new Answer(this.writeFailure(err, null, 'unlock', policy, user.state));
         }
       }
@@ -342,30 +356,7 @@ export class OpenLdapDirectory implements Directory {
     }
     let broken = false;
     try {
-      const found = await this.lookupWithRetry(conn, ref);
-      const c = found.conn;
-      if (found.lookup.kind === 'none') return null;
-      if (found.lookup.kind === 'ambiguous') return 'ambiguous';
-      const user = found.lookup.user;
-      const policy = await this.policyFor(c, user.entry);
-      const isProtected = await this.isProtected(c, user);
-      const anchor = first(user.entry, this.config.anchorAttribute) ?? '';
-      const out: DirectoryUser = {
-        anchor,
-        login: user.login,
-        dn: user.dn,
-        enabled: !isDisabled(user.state),
-        locked: isLocked(user.state, policy, this.now()),
-        mustChange: user.state.reset,
-        protected: isProtected,
-        passwordLastSetAt:
-          user.state.reset || user.state.changedAt === null ? null : new Date(user.state.changedAt).toISOString(),
-      };
-      const mail = first(user.entry, 'mail');
-      if (mail) out.mail = mail;
-      const displayName = first(user.entry, 'displayName') ?? first(user.entry, 'cn');
-      if (displayName) out.displayName = displayName;
-      return out;
+      return await this.againIfLost('findUser', conn, () => this.describeUser(conn, ref));
     } catch (err) {
       broken = !isResultCodeError(err);
       if (err instanceof DirectoryError) throw err;
@@ -377,6 +368,32 @@ export class OpenLdapDirectory implements Directory {
     }
   }
 
+  private async describeUser(conn: PooledConnection, ref: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {
+    const found = await this.lookup(conn, ref);
+    if (found.kind === 'none') return null;
+    if (found.kind === 'ambiguous') return 'ambiguous';
+    const user = found.user;
+    const policy = await this.policyFor(conn, user.entry);
+    const isProtected = await this.isProtected(conn, user);
+    const anchor = first(user.entry, this.config.anchorAttribute) ?? '';
+    const out: DirectoryUser = {
+      anchor,
+      login: user.login,
+      dn: user.dn,
+      enabled: !isDisabled(user.state),
+      locked: isLocked(user.state, policy, this.now()),
+      mustChange: user.state.reset,
+      protected: isProtected,
+      passwordLastSetAt:
+        user.state.reset || user.state.changedAt === null ? null : new Date(user.state.changedAt).toISOString(),
+    };
+    const mail = first(user.entry, 'mail');
+    if (mail) out.mail = mail;
+    const displayName = first(user.entry, 'displayName') ?? first(user.entry, 'cn');
+    if (displayName) out.displayName = displayName;
+    return out;
+  }
+
   async health(): Promise<DirectoryHealth> {
     const started = performance.now();
     const ms = () => Math.round((performance.now() - started) * 100) / 100;
@@ -386,7 +403,9 @@ export class OpenLdapDirectory implements Directory {
     try {
       conn = await this.pool.acquire();
       const c = conn;
-      await this.guard(c, () => c.client.search('', { scope: 'base', attributes: ['supportedExtension'] }));
+      await this.againIfLost('health', c, () =>
+        this.guard(c, () => c.client.search('', { scope: 'base', attributes: ['supportedExtension'] })),
+      );
       return { ok: true, kind: 'openldap', latencyMs: ms(), detail: conn.url };
     } catch (err) {
       broken = true;
@@ -419,7 +438,7 @@ export class OpenLdapDirectory implements Directory {
     }
     let broken = false;
     try {
-      return this.logged(op, await body(conn));
+      return this.logged(op, await this.againIfLost(op, conn, () => body(conn)));
     } catch (err) {
       if (err instanceof Answer) return this.logged(op, err.result);
       broken = !isResultCodeError(err);
@@ -542,25 +561,34 @@ export class OpenLdapDirectory implements Directory {
   }
 
   /**
-   * The first read of an operation: a pooled connection the server closed while idle fails here,
-   * before anything was written, so it is retried once on a fresh connection.
+   * Runs `fn` (the steps of one operation on `conn`) once more on a freshly bound connection when
+   * it failed because the connection was lost before anything was written: a pooled connection the
+   * server (or a middlebox) closed while idle still looks bound until its close event arrives, so
+   * the first request on it fails with a socket error, even though the directory is healthy
+   * (issue 12: one reset of 9,100 under load answered directory_unavailable). What counts as
+   * "before anything was written" is lostBeforeWrite(): the write steps turn every failure after
+   * their request went out into an Answer (outcome_unknown), which is never run again. A timeout
+   * is not retried (the server is slow, not gone: a second wait would only double it).
    */
-  private async lookupWithRetry(
-    conn: PooledConnection,
-    ref: UserRef,
-  ): Promise<{ conn: PooledConnection; lookup: Lookup }> {
+  private async againIfLost<T>(op: string, conn: PooledConnection, fn: () => Promise<T>): Promise<T> {
     try {
-      return { conn, lookup: await this.lookup(conn, ref) };
+      return await fn();
     } catch (err) {
-      if (isResultCodeError(err) || conn.usable) throw err;
-      this.log.debug('openldap: pooled connection was lost; retrying on a new one', { err: this.describe(err) });
+      if (!lostBeforeWrite(err)) throw err;
+      this.log.info(
+        'openldap: the pooled connection was lost before anything was written; running again on a new one',
+        {
+          op,
+          err: this.describe(err),
+        },
+      );
       await this.pool.renew(conn);
-      return { conn, lookup: await this.lookup(conn, ref) };
+      return fn();
     }
   }
 
   private async requireUser(conn: PooledConnection, ref: UserRef): Promise<Found> {
-    const { lookup } = await this.lookupWithRetry(conn, ref);
+    const lookup = await this.lookup(conn, ref);
     if (lookup.kind === 'none') throw new Answer(result('user_not_found'));
     if (lookup.kind === 'ambiguous') throw new Answer(result('ambiguous_user'));
     return lookup.user;
@@ -665,11 +693,12 @@ export class OpenLdapDirectory implements Directory {
   ): Promise<void> {
     const op = passwords.oldPassword === undefined ? 'reset' : 'change';
     const state = user.state;
+    // Lost before the request: nothing sent, thrown as it is so the operation runs again (againIfLost).
+    const usable = pooled ? pooled.usable : client.isBound;
+    if (!usable) throw new UnreachableError('directory connection lost', 'lost');
     const ctl = new PasswordPolicyControl();
     const value = encodePasswordModifyRequest({ userIdentity: user.dn, ...passwords });
     try {
-      const usable = pooled ? pooled.usable : client.isBound;
-      if (!usable) throw new UnreachableError('directory connection lost', 'lost');
       await client.exop(PASSWORD_MODIFY_OID, value, [ctl]);
     } catch (err) {
       throw new Answer(this.writeFailure(err, ctl.response, op, policy, state));

@@ -29,16 +29,28 @@ export interface TcpProxy {
   onClientData: (chunk: Buffer) => Verdict;
   /** While true, the server's answers are dropped instead of relayed. */
   dropServerData: boolean;
+  /**
+   * Marks every connection open now as dropped by the server while idle: its next request is not
+   * relayed, the connection is reset instead (the client learns it only when it uses it). Returns
+   * how many were marked. Connections opened afterwards are relayed as usual.
+   */
+  dropIdleConnections(): number;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
+  const doomed = new WeakSet<Socket>();
   const proxy: TcpProxy = {
     port: 0,
     url: '',
     onClientData: () => 'forward',
     dropServerData: false,
+    dropIdleConnections: () => {
+      for (const c of clients) doomed.add(c);
+      return clients.size;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -48,13 +60,21 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     const upstream = connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
+    clients.add(client);
     const end = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      clients.delete(client);
     };
     client.on('data', (chunk: Buffer) => {
+      if (doomed.has(client)) {
+        // A TCP reset, as from a server (or a middlebox) that forgot the connection.
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
       if (proxy.onClientData(chunk) === 'forward') upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
