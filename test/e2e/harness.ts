@@ -337,11 +337,47 @@ export function startSystemOnSamba(dc: SambaDc, o: { baseDn?: string } = {}): Pr
 }
 
 /**
+ * The lab DC `starting` (awaited here) with the whole system in front of it; its service and
+ * administrator passwords join `secrets`. `stop` stops the system, then the DC.
+ */
+export async function startSystemWithSamba(
+  starting: Promise<SambaDc>,
+  secrets: Set<string>,
+): Promise<SystemAround & { dc: SambaDc }> {
+  const dc = await starting;
+  secrets.add(dc.servicePassword);
+  secrets.add(dc.adminPassword);
+  try {
+    const around = await startSystemOnSamba(dc);
+    return {
+      ...around,
+      dc,
+      async stop() {
+        await around.stop();
+        await dc.stop();
+      },
+    };
+  } catch (err) {
+    await dc.stop();
+    throw err;
+  }
+}
+
+/**
  * In front of a lab slapd started with TLS: LDAPS with the lab CA, the account with `write` (not
  * `manage`) on userPassword, so slapd checks its policy on admin resets too.
  */
 export function startSystemOnSlapd(lab: SlapdLab): Promise<SystemAround> {
   return startSystemAround((scratch) => slapdDirectoryConfig(lab, scratch));
+}
+
+/**
+ * The passwords a test file uses (`secrets`: none may appear in any log line of the run) and `pw`,
+ * a fresh lab password (labPassword) added to them.
+ */
+export function labSecrets(): { secrets: Set<string>; pw: (tag: string) => string } {
+  const secrets = new Set<string>();
+  return { secrets, pw: (tag) => labPassword(tag, secrets) };
 }
 
 /**

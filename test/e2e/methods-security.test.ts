@@ -93,14 +93,22 @@ async function register(sys: System, c: Client, kind: 'email' | 'sms', address: 
   assert.ok(done.codes.includes('method_registered'), `registered ${kind}`);
 }
 
-describe('issue 10: code sends are limited per user, destination and tenant per day', () => {
-  let sys: System;
+/** The system of the suite running now. */
+let sys: System;
+/** The calling suite runs on a system of its own with the users: started before its tests, stopped after. */
+function onFreshSystem(): void {
+  let mine: System | undefined;
   before(async () => {
-    sys = await startWithUsers();
+    mine = await startWithUsers();
+    sys = mine;
   });
   after(async () => {
-    await sys?.stop();
+    await mine?.stop();
   });
+}
+
+describe('issue 10: code sends are limited per user, destination and tenant per day', () => {
+  onFreshSystem();
 
   it('the tenant’s text budget stops texts (toll fraud), not mails', async () => {
     await updateTenantSettings(sys.cloud.store, sys.tenantId, { sspr: { sends: { smsPerTenant: 2 } } });
@@ -198,13 +206,7 @@ describe('issue 10: code sends are limited per user, destination and tenant per 
 });
 
 describe('issue 10: changing a method needs a recent password, none while a change is pending, and the owner is told', () => {
-  let sys: System;
-  before(async () => {
-    sys = await startWithUsers();
-  });
-  after(async () => {
-    await sys?.stop();
-  });
+  onFreshSystem();
 
   /** A session of `login` made 11 minutes ago (as if stolen from the owner's browser). */
   async function staleSession(login: string): Promise<Client> {

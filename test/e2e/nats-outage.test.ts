@@ -26,6 +26,7 @@ import {
   startAcmeWithAgent,
   waitFor,
   type StartedCloud,
+  TEST_POLICY,
 } from '@writeback/testkit';
 import {
   NATS_SERVER_BIN,
@@ -93,7 +94,7 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
     // The relay process holds agents here, not the cloud node.
     ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
-      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
+      policy: TEST_POLICY,
       log: quietLog(),
       relayUrl: relay.url,
     }));

@@ -86,13 +86,8 @@ describe('one use case behind both doors', () => {
     banned(apiChange.body.outcome, apiChange.body.reasons);
     // …and My Account.
     const c = new WebClient(sys.url);
-    await c.get(`${T}/signin`);
-    assert.equal((await c.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob })).url, `${T}/account`);
-    const pageChange = await c.post(`${T}/account/password`, {
-      currentPassword: PASSWORDS.bob,
-      newPassword: COMMON,
-      confirmPassword: COMMON,
-    });
+    assert.equal((await c.signIn(T, 'bob', PASSWORDS.bob)).url, `${T}/account`);
+    const pageChange = await c.changePassword(T, PASSWORDS.bob, COMMON);
     assert.equal(pageChange.status, 422);
     assert.deepEqual(pageChange.codes, ['policy_violation']);
     assert.match(pageChange.text, /data-reason="banned"/);
@@ -159,18 +154,13 @@ describe('one use case behind both doors', () => {
   it('a password change ends the other signed-in sessions of the user and keeps the one that made it; an API change ends them all', async () => {
     const signIn = async (password: string) => {
       const c = new WebClient(sys.url);
-      await c.get(`${T}/signin`);
-      assert.equal((await c.post(`${T}/signin`, { login: 'erin', password })).url, `${T}/account`);
+      assert.equal((await c.signIn(T, 'erin', password)).url, `${T}/account`);
       return c;
     };
     const here = await signIn(PASSWORDS.erin);
     const elsewhere = await signIn(PASSWORDS.erin);
     const next = 'Quartz-Lantern-4821!';
-    const changed = await here.post(`${T}/account/password`, {
-      currentPassword: PASSWORDS.erin,
-      newPassword: next,
-      confirmPassword: next,
-    });
+    const changed = await here.changePassword(T, PASSWORDS.erin, next);
     assert.deepEqual(changed.codes, ['succeeded']);
     assert.equal((await here.get(`${T}/account`)).url, `${T}/account`, 'the session that changed it stays');
     assert.match((await elsewhere.get(`${T}/account`)).url, /\/signin\?m=expired$/, 'the other one ended');

@@ -26,18 +26,16 @@ import {
   capturedLogs,
   changeOwnPassword,
   findSecrets,
-  labPassword,
+  labSecrets,
   missingPrograms,
-  startSystemOnSamba,
+  startSystemWithSamba,
   startSystemOnSlapd,
   type System,
 } from './harness.js';
 
 const T = '/api/v1/tenants/acme';
-/** Every password this file uses; none may appear in any log line of the run. */
-const secrets = new Set<string>();
-
-const pw = (tag: string): string => labPassword(tag, secrets);
+/** Every password this file uses (none may appear in any log line of the run), and a maker of new ones. */
+const { secrets, pw } = labSecrets();
 
 function expectOutcome(
   res: { status: number; body: Record<string, unknown> },
@@ -56,6 +54,73 @@ async function expectOneAudit(sys: System<Directory>, requestId: unknown, outcom
     mine.map((i) => i.outcome),
     [outcome],
   );
+}
+
+/** One real directory behind the whole path, as the tests both directories share see it. */
+interface RealDirectory<U extends { password: string }> {
+  sys(): System<Directory>;
+  /** A new user of the directory (a lab password of this file's). */
+  user(): Promise<U>;
+  login(u: U): string;
+  /** The directory's own tool (`tool`) signs `u` in with `password`. */
+  accepts(u: U, password: string): Promise<boolean>;
+  tool: string;
+  /** Where its password rules live, and the length they ask for. */
+  policy: { name: string; minLength: number };
+  /** A login nobody has. */
+  nobody(): string;
+}
+
+/** The tests both directories pass the same way; their names say which tool proves them. */
+function samePathTests<U extends { password: string }>(d: RealDirectory<U>): void {
+  it(`admin reset succeeds (one audit record); ${d.tool} accepts the new password and refuses the old one`, async () => {
+    const u = await d.user();
+    const next = pw('Reset');
+    const res = await d
+      .sys()
+      .api('POST', `${T}/users/${d.login(u)}/password/reset`, { newPassword: next, forceChange: false });
+    expectOutcome(res, 'succeeded');
+    assert.equal(await d.accepts(u, next), true);
+    assert.equal(await d.accepts(u, u.password), false);
+    await expectOneAudit(d.sys(), res.body.requestId, 'succeeded');
+  });
+
+  it(`user change with the right current password succeeds (${d.tool}); with a wrong one: wrong_current_password, nothing written`, async () => {
+    const u = await d.user();
+    expectOutcome(await changeOwnPassword(d.sys(), d.login(u), `${u.password}x`, pw('Nope')), 'wrong_current_password');
+    assert.equal(await d.accepts(u, u.password), true);
+    const next = pw('Change');
+    expectOutcome(await changeOwnPassword(d.sys(), d.login(u), u.password, next), 'succeeded');
+    assert.equal(await d.accepts(u, next), true);
+    assert.equal(await d.accepts(u, u.password), false);
+  });
+
+  it(`a too-short password is policy_violation [too_short] with ${d.policy.name}, and nothing is written`, async () => {
+    const u = await d.user();
+    const short = 'Ab1!x';
+    secrets.add(short);
+    for (const res of [
+      await d.sys().api('POST', `${T}/users/${d.login(u)}/password/reset`, { newPassword: short }),
+      await changeOwnPassword(d.sys(), d.login(u), u.password, short),
+    ]) {
+      expectOutcome(res, 'policy_violation');
+      assert.deepEqual(res.body.reasons, ['too_short']);
+      assert.equal((res.body.policy as { minLength?: unknown } | undefined)?.minLength, d.policy.minLength);
+    }
+    assert.equal(await d.accepts(u, u.password), true);
+  });
+
+  it('an unknown user is user_not_found for the admin, a wrong password for the public change', async () => {
+    expectOutcome(
+      await d.sys().api('POST', `${T}/users/${d.nobody()}/password/reset`, { newPassword: pw('Ghost') }),
+      'user_not_found',
+    );
+    expectOutcome(
+      await changeOwnPassword(d.sys(), d.nobody(), pw('Ghost'), pw('Ghost')),
+      // The public change API tells an unproven caller nothing about who exists (issue 10).
+      'wrong_current_password',
+    );
+  });
 }
 
 const sambaSkip = missingPrograms(['samba', 'samba-tool', 'kinit', 'ldapsearch']);
@@ -79,20 +144,14 @@ after(() => {
 describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sambaSkip }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
-  let stopSystem: (() => Promise<void>) | undefined;
+  let stopAll: (() => Promise<void>) | undefined;
   let seq = 0;
 
   before(async () => {
     if (!dcStarting) throw new Error('the DC was not started');
-    dc = await dcStarting;
-    secrets.add(dc.servicePassword);
-    secrets.add(dc.adminPassword);
-    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc));
+    ({ dc, sys, stop: stopAll } = await startSystemWithSamba(dcStarting, secrets));
   });
-  after(async () => {
-    await stopSystem?.();
-    await dc?.stop();
-  });
+  after(() => stopAll?.());
 
   async function user(): Promise<SambaUser> {
     seq++;
@@ -102,54 +161,14 @@ describe('Samba AD DC through the whole path (agent process, ldaps)', { skip: sa
   const kinit = async (u: SambaUser, password: string) =>
     (await dc.kinit(`${u.login}@${dc.realm}`, password)).code === 0;
 
-  it('admin reset succeeds (one audit record); kinit accepts the new password and refuses the old one', async () => {
-    const u = await user();
-    const next = pw('Reset');
-    const res = await sys.api('POST', `${T}/users/${u.login}/password/reset`, {
-      newPassword: next,
-      forceChange: false,
-    });
-    expectOutcome(res, 'succeeded');
-    assert.equal(await kinit(u, next), true);
-    assert.equal(await kinit(u, u.password), false);
-    await expectOneAudit(sys, res.body.requestId, 'succeeded');
-  });
-
-  it('user change with the right current password succeeds (kinit); with a wrong one: wrong_current_password, nothing written', async () => {
-    const u = await user();
-    expectOutcome(await changeOwnPassword(sys, u.login, `${u.password}x`, pw('Nope')), 'wrong_current_password');
-    assert.equal(await kinit(u, u.password), true);
-    const next = pw('Change');
-    expectOutcome(await changeOwnPassword(sys, u.login, u.password, next), 'succeeded');
-    assert.equal(await kinit(u, next), true);
-    assert.equal(await kinit(u, u.password), false);
-  });
-
-  it('a too-short password is policy_violation [too_short] with the domain policy, and nothing is written', async () => {
-    const u = await user();
-    const short = 'Ab1!x';
-    secrets.add(short);
-    for (const res of [
-      await sys.api('POST', `${T}/users/${u.login}/password/reset`, { newPassword: short }),
-      await changeOwnPassword(sys, u.login, u.password, short),
-    ]) {
-      expectOutcome(res, 'policy_violation');
-      assert.deepEqual(res.body.reasons, ['too_short']);
-      assert.equal((res.body.policy as { minLength?: unknown } | undefined)?.minLength, 7);
-    }
-    assert.equal(await kinit(u, u.password), true);
-  });
-
-  it('an unknown user is user_not_found for the admin, a wrong password for the public change', async () => {
-    expectOutcome(
-      await sys.api('POST', `${T}/users/nobody-${seq}/password/reset`, { newPassword: pw('Ghost') }),
-      'user_not_found',
-    );
-    expectOutcome(
-      await changeOwnPassword(sys, `nobody-${seq}`, pw('Ghost'), pw('Ghost')),
-      // The public change API tells an unproven caller nothing about who exists (issue 10).
-      'wrong_current_password',
-    );
+  samePathTests({
+    sys: () => sys,
+    user,
+    login: (u) => u.login,
+    accepts: kinit,
+    tool: 'kinit',
+    policy: { name: 'the domain policy', minLength: 7 },
+    nobody: () => `nobody-${seq}`,
   });
 
   it('unlock: an account locked by three bad binds signs in again after the API unlock', async () => {
@@ -202,39 +221,14 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     return lab.addUser({ password: pw('Init') });
   }
 
-  it('admin reset succeeds (one audit record); ldapwhoami accepts the new password and refuses the old one', async () => {
-    const u = await user();
-    const next = pw('Reset');
-    const res = await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: next, forceChange: false });
-    expectOutcome(res, 'succeeded');
-    assert.equal(await lab.whoami(u.dn, next), 0);
-    assert.notEqual(await lab.whoami(u.dn, u.password), 0);
-    await expectOneAudit(sys, res.body.requestId, 'succeeded');
-  });
-
-  it('user change with the right current password succeeds (ldapwhoami); with a wrong one: wrong_current_password, nothing written', async () => {
-    const u = await user();
-    expectOutcome(await changeOwnPassword(sys, u.uid, `${u.password}x`, pw('Nope')), 'wrong_current_password');
-    assert.equal(await lab.whoami(u.dn, u.password), 0);
-    const next = pw('Change');
-    expectOutcome(await changeOwnPassword(sys, u.uid, u.password, next), 'succeeded');
-    assert.equal(await lab.whoami(u.dn, next), 0);
-    assert.notEqual(await lab.whoami(u.dn, u.password), 0);
-  });
-
-  it('a too-short password is policy_violation [too_short] with the ppolicy entry, and nothing is written', async () => {
-    const u = await user();
-    const short = 'Ab1!x';
-    secrets.add(short);
-    for (const res of [
-      await sys.api('POST', `${T}/users/${u.uid}/password/reset`, { newPassword: short }),
-      await changeOwnPassword(sys, u.uid, u.password, short),
-    ]) {
-      expectOutcome(res, 'policy_violation');
-      assert.deepEqual(res.body.reasons, ['too_short']);
-      assert.equal((res.body.policy as { minLength?: unknown } | undefined)?.minLength, 8);
-    }
-    assert.equal(await lab.whoami(u.dn, u.password), 0);
+  samePathTests({
+    sys: () => sys,
+    user,
+    login: (u) => u.uid,
+    accepts: async (u, password) => (await lab.whoami(u.dn, password)) === 0,
+    tool: 'ldapwhoami',
+    policy: { name: 'the ppolicy entry', minLength: 8 },
+    nobody: () => 'nobody-e2e',
   });
 
   it('a password from history is policy_violation [history] (slapd enforces it for the write-right account)', async () => {
@@ -245,18 +239,6 @@ describe('slapd (OpenLDAP + ppolicy) through the whole path (agent process, ldap
     expectOutcome(res, 'policy_violation');
     assert.deepEqual(res.body.reasons, ['history']);
     assert.equal(await lab.whoami(u.dn, next), 0);
-  });
-
-  it('an unknown user is user_not_found for the admin, a wrong password for the public change', async () => {
-    expectOutcome(
-      await sys.api('POST', `${T}/users/nobody-e2e/password/reset`, { newPassword: pw('Ghost') }),
-      'user_not_found',
-    );
-    expectOutcome(
-      await changeOwnPassword(sys, 'nobody-e2e', pw('Ghost'), pw('Ghost')),
-      // The public change API tells an unproven caller nothing about who exists (issue 10).
-      'wrong_current_password',
-    );
   });
 
   it('unlock: an account locked by three bad binds binds again after the API unlock', async () => {

@@ -69,6 +69,17 @@ export class WebClient {
     return this.send('POST', path, body);
   }
 
+  /** Sign in on the pages of tenant `t` (its path, e.g. `/t/acme`); the page it lands on. */
+  async signIn(t: string, login: string, password: string): Promise<WebPage> {
+    await this.get(`${t}/signin`);
+    return this.post(`${t}/signin`, { login, password });
+  }
+
+  /** My Account's change form: the current password, and the new one typed twice. */
+  changePassword(t: string, currentPassword: string, newPassword: string): Promise<WebPage> {
+    return this.post(`${t}/account/password`, { currentPassword, newPassword, confirmPassword: newPassword });
+  }
+
   csrf(): string {
     const m = /name="_csrf" value="([^"]+)"/.exec(this.last?.text ?? '');
     if (!m?.[1]) throw new Error('no CSRF field on the last page');

@@ -113,8 +113,7 @@ describe('web pages over HTTP', () => {
     const wrong = await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice }, 'x'.repeat(43));
     assert.equal(wrong.status, 403);
     assert.deepEqual(wrong.codes, ['csrf_failed']);
-    await c.get(`${T}/signin`);
-    const ok = await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice });
+    const ok = await c.signIn(T, 'alice', PASSWORDS.alice);
     assert.equal(ok.url, `${T}/account`);
     // A signed-in form needs the session's token, not the anonymous one it had before.
     const stale = await c.post(
@@ -134,8 +133,7 @@ describe('web pages over HTTP', () => {
 
   it('shows the rules panel without an audit record per page view (the writes are audited)', async () => {
     const c = new Client(sys.url);
-    await c.get(`${T}/signin`);
-    assert.equal((await c.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob })).url, `${T}/account`);
+    assert.equal((await c.signIn(T, 'bob', PASSWORDS.bob)).url, `${T}/account`);
     const page = await c.get(`${T}/account`);
     assert.match(page.text, /data-rule="minLength"/);
     const rows = await sys.cloud.store.query(
@@ -147,24 +145,18 @@ describe('web pages over HTTP', () => {
 
   it('sends a form posted after its session ended to the sign-in page, and does nothing', async () => {
     const c = new Client(sys.url);
-    await c.get(`${T}/signin`);
-    assert.equal((await c.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice })).url, `${T}/account`);
+    assert.equal((await c.signIn(T, 'alice', PASSWORDS.alice)).url, `${T}/account`);
     // The person leaves the change form open past the session's end.
     await sys.cloud.store.exec("UPDATE web_sessions SET expires_at = ? WHERE kind = 'user' AND subject_login = ?", [
       Date.now() - 1,
       'alice',
     ]);
-    const p = await c.post(`${T}/account/password`, {
-      currentPassword: PASSWORDS.alice,
-      newPassword: 'Never-Written-Pw-77',
-      confirmPassword: 'Never-Written-Pw-77',
-    });
+    const p = await c.changePassword(T, PASSWORDS.alice, 'Never-Written-Pw-77');
     assert.equal(p.url, `${T}/signin?m=expired`);
     assert.ok(p.codes.includes('session_expired'));
     // Nothing was written: the old password still signs in.
     const again = new Client(sys.url);
-    await again.get(`${T}/signin`);
-    assert.equal((await again.post(`${T}/signin`, { login: 'alice', password: PASSWORDS.alice })).url, `${T}/account`);
+    assert.equal((await again.signIn(T, 'alice', PASSWORDS.alice)).url, `${T}/account`);
     await again.post(`${T}/signout`, {});
     // Without any session cookie, a wrong token is still csrf_failed.
     const fresh = new Client(sys.url);
@@ -300,8 +292,7 @@ describe('web pages over HTTP', () => {
     assert.equal(done.status, 200);
     assert.deepEqual(done.codes, ['succeeded']);
     const s = new Client(sys.url);
-    await s.get(`${T}/signin`);
-    const signedIn = await s.post(`${T}/signin`, { login: 'erin', password: PASSWORDS.erin });
+    const signedIn = await s.signIn(T, 'erin', PASSWORDS.erin);
     assert.equal(signedIn.url, `${T}/account`);
   });
 
@@ -342,8 +333,7 @@ describe('web pages over HTTP', () => {
     });
     try {
       const a = new Client(sys.url);
-      await a.get(`${T}/signin`);
-      const first = await a.post(`${T}/signin`, { login: 'frank', password: PASSWORDS.frank });
+      const first = await a.signIn(T, 'frank', PASSWORDS.frank);
       // The tenant requires a method and frank has none: he is told, and the methods come first.
       assert.ok(first.codes.includes('registration_required'));
       assert.ok(first.text.indexOf('id="methods-h"') < first.text.indexOf('id="change-h"'));
@@ -419,8 +409,7 @@ describe('web pages over HTTP', () => {
       };
       // bob sets up his mobile number (code by text message).
       const a = new Client(sys.url);
-      await a.get(`${T}/signin`);
-      await a.post(`${T}/signin`, { login: 'bob', password: PASSWORDS.bob });
+      await a.signIn(T, 'bob', PASSWORDS.bob);
       await a.get(`${T}/account/methods/sms`);
       const bad = await a.post(`${T}/account/methods/sms/send`, { address: 'call me maybe' });
       assert.equal(bad.status, 422);

@@ -11,28 +11,31 @@ import type { Directory } from '@writeback/directory';
 import type { Mailer } from '@writeback/cloud';
 import type { MemoryMailer } from '@writeback/cloud/testing';
 import { startSambaDc, type SambaDc, type SambaUser as LabUser } from '@writeback/testkit/lab';
-import { capturedLogs, findSecrets, startSystemOnSamba, type System, missingPrograms, labPassword } from './harness.js';
+import {
+  capturedLogs,
+  findSecrets,
+  labSecrets,
+  missingPrograms,
+  startSystemWithSamba,
+  type System,
+} from './harness.js';
 import { WebClient } from './web-client.js';
 
 const T = '/t/acme';
-const secrets = new Set<string>();
-const pw = (tag: string): string => labPassword(tag, secrets);
+/** Every password this file uses (none may appear in any log line of the run), and a maker of new ones. */
+const { secrets, pw } = labSecrets();
 const isMemoryMailer = (m: Mailer): m is MemoryMailer => m.kind === 'memory' && 'waitFor' in m;
 
 describe('self-service pages against Samba AD', { skip: missingPrograms(['samba', 'samba-tool', 'kinit']) }, () => {
   let dc: SambaDc;
   let sys: System<Directory>;
-  let stopSystem: (() => Promise<void>) | undefined;
+  let stopAll: (() => Promise<void>) | undefined;
 
   before(async () => {
-    dc = await startSambaDc();
-    secrets.add(dc.servicePassword);
-    secrets.add(dc.adminPassword);
-    ({ sys, stop: stopSystem } = await startSystemOnSamba(dc));
+    ({ dc, sys, stop: stopAll } = await startSystemWithSamba(startSambaDc(), secrets));
   });
   after(async () => {
-    await stopSystem?.();
-    await dc?.stop();
+    await stopAll?.();
     assert.deepEqual(findSecrets(capturedLogs, secrets), [], 'a password or code appeared in a log line');
   });
 
@@ -54,8 +57,7 @@ describe('self-service pages against Samba AD', { skip: missingPrograms(['samba'
 
     // Sign in: the DC checks the password (pass-through).
     const c = new WebClient(sys.url);
-    await c.get(`${T}/signin`);
-    const account = await c.post(`${T}/signin`, { login: u.login, password: u.password });
+    const account = await c.signIn(T, u.login, u.password);
     assert.equal(account.url, `${T}/account`);
     // The domain's rules (samba template: length 7, complexity on, history 24).
     assert.match(account.text, /data-rule="minLength"[\s\S]*?at least 7 characters/);
@@ -65,11 +67,7 @@ describe('self-service pages against Samba AD', { skip: missingPrograms(['samba'
     // A password without enough character groups: the DC refuses it, the page says which rule.
     const weak = 'lowercaseonlyletters';
     secrets.add(weak);
-    const refused = await c.post(`${T}/account/password`, {
-      currentPassword: u.password,
-      newPassword: weak,
-      confirmPassword: weak,
-    });
+    const refused = await c.changePassword(T, u.password, weak);
     assert.equal(refused.status, 422);
     assert.deepEqual(refused.codes, ['policy_violation']);
     assert.match(refused.text, /data-reason="complexity"/);

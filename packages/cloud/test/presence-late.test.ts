@@ -31,6 +31,7 @@ import {
   waitFor,
   type HubFixture,
   type StartedCloud,
+  TEST_POLICY,
 } from '@writeback/testkit';
 import { NATS_SERVER_BIN, startNatsServer, type NatsServer } from '@writeback/testkit/nats';
 
@@ -86,7 +87,7 @@ describe('issue 11 item 3: a late presence answer never fails a request', { skip
     });
     ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
-      policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
+      policy: TEST_POLICY,
       log: quietLog(),
       relayUrl: node.url,
     }));
