@@ -5,7 +5,7 @@
  * an advisory lock (SQLite's write transaction is already exclusive).
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { rowOf, selectOne, type Db } from './db.js';
 
 export interface StoredCloudKey {
   id: string;
@@ -15,9 +15,7 @@ export interface StoredCloudKey {
 
 const PG_KEY_LOCK = 7_245_302;
 
-const Row = z
-  .object({ id: z.string(), public_key: z.string(), private_key_enc: z.string() })
-  .transform((r): StoredCloudKey => ({ id: r.id, publicKey: r.public_key, privateKeyEnc: r.private_key_enc }));
+const Keys = rowOf({ id: z.string(), public_key: z.string(), private_key_enc: z.string() });
 
 /** Serialise key creation across nodes; call first inside the transaction (held until it ends). */
 export async function lockCloudKeys(db: Db): Promise<void> {
@@ -26,10 +24,11 @@ export async function lockCloudKeys(db: Db): Promise<void> {
 
 /** The oldest key not retired, or undefined. */
 export async function activeCloudKey(db: Db): Promise<StoredCloudKey | undefined> {
-  const row = await db.one(
-    'SELECT id, public_key, private_key_enc FROM cloud_keys WHERE retired_at IS NULL ORDER BY created_at, id LIMIT 1',
+  return selectOne(
+    db,
+    Keys.schema,
+    `SELECT ${Keys.columns} FROM cloud_keys WHERE retired_at IS NULL ORDER BY created_at, id LIMIT 1`,
   );
-  return row ? parseRow(Row, row) : undefined;
 }
 
 export async function insertCloudKey(db: Db, k: StoredCloudKey, now: number): Promise<void> {

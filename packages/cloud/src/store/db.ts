@@ -74,19 +74,19 @@ export const flagColumn = z.union([z.number(), z.boolean()]).transform((v) => v 
 
 /**
  * A column of JSON text that only its repository writes, read with `schema`; text that is not
- * JSON, JSON that does not match, and NULL read as `fallback`.
+ * JSON, JSON that does not match, and NULL read as `fallback()`.
  */
-export function jsonColumn<T>(schema: z.ZodType<T>, fallback: T) {
+export function jsonColumn<T>(schema: z.ZodType<T>, fallback: () => NoInfer<T>) {
   return z
     .string()
     .nullable()
     .transform((text): T => {
-      if (text === null) return fallback;
+      if (text === null) return fallback();
       try {
         const parsed = schema.safeParse(JSON.parse(text));
-        return parsed.success ? parsed.data : fallback;
+        return parsed.success ? parsed.data : fallback();
       } catch {
-        return fallback;
+        return fallback();
       }
     });
 }

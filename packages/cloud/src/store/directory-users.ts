@@ -51,7 +51,7 @@ const Users = rowOf({
   source: z.enum(['onprem', 'cloud']),
   anchor: z.string().nullable(),
   ...USER_VALUES,
-  groups_json: jsonColumn(z.array(z.string()), []),
+  groups_json: jsonColumn(z.array(z.string()), () => []),
   deleted_at: z.coerce.number().nullable(),
   updated_at: z.coerce.number(),
 });

@@ -7,7 +7,7 @@
  * transitions are allowed, `assertValid`) is in usecases/recovery/flow.ts.
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { changedOne, jsonColumn, parseRow, rowOf, selectOne, type Db } from './db.js';
 import { METHOD_KINDS, type MethodKind } from './user-methods.js';
 
 export const RECOVERY_FLOW_STATES = [
@@ -65,14 +65,6 @@ export interface RecoveryFlowPersister {
   deleteExpired(before: number): Promise<number>;
 }
 
-const json = (s: string): unknown => {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return null;
-  }
-};
-
 const Data = z.object({
   current: z.enum(METHOD_KINDS).optional(),
   questions: z.array(z.string()).optional(),
@@ -92,47 +84,35 @@ function currentState(stored: string, data: z.infer<typeof Data>): RecoveryFlowS
   return null;
 }
 
-const FlowRow = z
-  .object({
-    id: z.string(),
-    secret_hash: z.string(),
-    tenant_id: z.string(),
-    user_key: z.string().nullable(),
-    login: z.string(),
-    state: z.string(),
-    verified: z.string(),
-    required: z.coerce.number(),
-    csrf_token: z.string(),
-    failures: z.coerce.number(),
-    data: z.string(),
-    created_at: z.coerce.number(),
-    updated_at: z.coerce.number(),
-    expires_at: z.coerce.number(),
-  })
-  .transform((r) => {
-    const verified = z.array(z.enum(METHOD_KINDS)).safeParse(json(r.verified));
-    const parsed = Data.safeParse(json(r.data));
-    const data = parsed.success ? parsed.data : {};
-    const legacyLocked = r.state === 'expired' && data.endedBy === 'failures';
-    const flow: RecoveryFlowRecord = {
-      id: r.id,
-      tenantId: r.tenant_id,
-      userKey: r.user_key,
-      login: r.login,
-      // A state this code does not know reads as ended.
-      state: legacyLocked ? 'failed' : (currentState(r.state, data) ?? 'expired'),
-      method: data.current ?? null,
-      questions: data.questions ?? [],
-      verified: verified.success ? verified.data : [],
-      required: r.required,
-      csrfToken: r.csrf_token,
-      attempts: r.failures,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      expiresAt: r.expires_at,
-    };
-    return { flow, secretHash: r.secret_hash };
-  });
+const Flows = rowOf({
+  id: z.string(),
+  secret_hash: z.string(),
+  tenant_id: z.string(),
+  user_key: z.string().nullable(),
+  login: z.string(),
+  state: z.string(),
+  verified: jsonColumn(z.array(z.enum(METHOD_KINDS)), () => []),
+  required: z.coerce.number(),
+  csrf_token: z.string(),
+  failures: z.coerce.number(),
+  data: jsonColumn(Data, () => ({})),
+  created_at: z.coerce.number(),
+  updated_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+});
+
+const FlowRow = Flows.schema.transform(({ secretHash, state, data, failures, ...r }) => {
+  const legacyLocked = state === 'expired' && data.endedBy === 'failures';
+  const flow: RecoveryFlowRecord = {
+    ...r,
+    // A state this code does not know reads as ended.
+    state: legacyLocked ? 'failed' : (currentState(state, data) ?? 'expired'),
+    method: data.current ?? null,
+    questions: data.questions ?? [],
+    attempts: failures,
+  };
+  return { flow, secretHash };
+});
 
 const AttemptsRow = z.object({ failures: z.coerce.number() });
 
@@ -169,19 +149,16 @@ export function recoveryFlowPersister(db: Db): RecoveryFlowPersister {
     },
 
     async get(id) {
-      const row = await db.one(
-        "SELECT id, secret_hash, tenant_id, user_key, login, state, verified, required, csrf_token, failures, data, created_at, updated_at, expires_at FROM web_flows WHERE id = ? AND kind = 'reset'",
-        [id],
-      );
-      return row ? parseRow(FlowRow, row) : null;
+      const sql = `SELECT ${Flows.columns} FROM web_flows WHERE id = ? AND kind = 'reset'`;
+      return (await selectOne(db, FlowRow, sql, [id])) ?? null;
     },
 
     async transition(id, from, change, now) {
-      const { changes } = await db.exec(
+      return changedOne(
+        db,
         'UPDATE web_flows SET state = ?, verified = ?, data = ?, updated_at = ? WHERE id = ? AND state = ?',
         [change.state, JSON.stringify(change.verified), dataOf(change), now, id, from],
       );
-      return changes === 1;
     },
 
     async reserveAttempt(id, inState, limit, now) {

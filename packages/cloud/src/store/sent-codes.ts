@@ -5,7 +5,7 @@
  * all be compared against one code; use is a compare-and-set on `used_at` (single use).
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { changedOne, parseRow, rowOf, selectOne, type Db } from './db.js';
 
 export const CODE_PURPOSES = ['reset', 'register_email', 'register_sms'] as const;
 export type CodePurpose = (typeof CODE_PURPOSES)[number];
@@ -46,9 +46,12 @@ export interface SentCodeRepository {
   deleteExpired(before: number): Promise<number>;
 }
 
-const LiveRow = z
-  .object({ id: z.string(), code_hash: z.string(), attempts: z.coerce.number(), expires_at: z.coerce.number() })
-  .transform((r): LiveCode => ({ id: r.id, codeHash: r.code_hash, attempts: r.attempts, expiresAt: r.expires_at }));
+const Live = rowOf({
+  id: z.string(),
+  code_hash: z.string(),
+  attempts: z.coerce.number(),
+  expires_at: z.coerce.number(),
+});
 const AttemptsRow = z.object({ attempts: z.coerce.number() });
 
 export function sentCodeRepository(db: Db): SentCodeRepository {
@@ -67,11 +70,13 @@ export function sentCodeRepository(db: Db): SentCodeRepository {
     },
 
     async live(tenantId, owner, purpose) {
-      const row = await db.one(
-        'SELECT id, code_hash, attempts, expires_at FROM sent_codes WHERE tenant_id = ? AND owner = ? AND purpose = ? AND used_at IS NULL ORDER BY created_at DESC LIMIT 1',
+      const row = await selectOne(
+        db,
+        Live.schema,
+        `SELECT ${Live.columns} FROM sent_codes WHERE tenant_id = ? AND owner = ? AND purpose = ? AND used_at IS NULL ORDER BY created_at DESC LIMIT 1`,
         [tenantId, owner, purpose],
       );
-      return row ? parseRow(LiveRow, row) : null;
+      return row ?? null;
     },
 
     async reserveAttempt(id, max, now) {
@@ -83,11 +88,7 @@ export function sentCodeRepository(db: Db): SentCodeRepository {
     },
 
     async markUsed(id, now) {
-      const { changes } = await db.exec('UPDATE sent_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [
-        now,
-        id,
-      ]);
-      return changes === 1;
+      return changedOne(db, 'UPDATE sent_codes SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, id]);
     },
 
     async deleteExpired(before) {

@@ -44,7 +44,7 @@ export interface SyncState {
 }
 
 /** A stored JSON array of anchors; anything else reads as none (the column is only written here). */
-const Pending = jsonColumn(z.array(z.string()), []);
+const Pending = jsonColumn(z.array(z.string()), () => []);
 
 const States = rowOf({
   tenant_id: z.string(),

@@ -4,7 +4,7 @@
  * per tenant, stored as text; their schema, defaults and merging are tenants/settings.ts's.
  */
 import { z } from 'zod';
-import { parseRow, parseRows, type Db } from './db.js';
+import { rowOf, selectAll, selectOne, type Db } from './db.js';
 
 export interface Tenant {
   id: string;
@@ -13,30 +13,21 @@ export interface Tenant {
   createdAt: number;
 }
 
-const TenantRow = z
-  .object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.coerce.number() })
-  .transform((r): Tenant => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at }));
+const Tenants = rowOf({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.coerce.number() });
 
 /** Insert a tenant; a slug taken already is a `conflict`. */
 export async function insertTenant(db: Db, t: Tenant): Promise<void> {
-  await db.exec('INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)', [
-    t.id,
-    t.slug,
-    t.name,
-    t.createdAt,
-  ]);
+  await db.exec(`INSERT INTO tenants (${Tenants.columns}) VALUES (?, ?, ?, ?)`, [t.id, t.slug, t.name, t.createdAt]);
 }
 
 /** Every tenant, by slug. */
 export async function listAllTenants(db: Db): Promise<Tenant[]> {
-  return parseRows(TenantRow, await db.query('SELECT id, slug, name, created_at FROM tenants ORDER BY slug'));
+  return selectAll(db, Tenants.schema, `SELECT ${Tenants.columns} FROM tenants ORDER BY slug`);
 }
 
 export async function getTenantRow(db: Db, by: 'id' | 'slug', value: string): Promise<Tenant | undefined> {
-  const row = await db.one(`SELECT id, slug, name, created_at FROM tenants WHERE ${by === 'id' ? 'id' : 'slug'} = ?`, [
-    value,
-  ]);
-  return row ? parseRow(TenantRow, row) : undefined;
+  const sql = `SELECT ${Tenants.columns} FROM tenants WHERE ${by === 'id' ? 'id' : 'slug'} = ?`;
+  return selectOne(db, Tenants.schema, sql, [value]);
 }
 
 // ---- settings ------------------------------------------------------------------------------

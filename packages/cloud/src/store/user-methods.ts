@@ -5,7 +5,7 @@
  * TOTP replay guard: a step is claimed atomically and only when newer than the last one.
  */
 import { z } from 'zod';
-import { parseRows, type Db } from './db.js';
+import { changedOne, rowOf, selectAll, type Db } from './db.js';
 
 /** The kinds the table accepts (its CHECK constraint). */
 export const METHOD_KINDS = ['email', 'totp', 'questions', 'sms'] as const;
@@ -28,20 +28,13 @@ export interface UserMethodRepository {
   remove(tenantId: string, userKey: string, kind: MethodKind): Promise<boolean>;
 }
 
-const Row = z
-  .object({ kind: z.enum(METHOD_KINDS), value: z.string(), last_step: z.coerce.number().nullable() })
-  .transform((r): StoredMethod => ({ kind: r.kind, value: r.value, lastStep: r.last_step }));
+const Methods = rowOf({ kind: z.enum(METHOD_KINDS), value: z.string(), last_step: z.coerce.number().nullable() });
 
 export function userMethodRepository(db: Db): UserMethodRepository {
   return {
     async list(tenantId, userKey) {
-      return parseRows(
-        Row,
-        await db.query('SELECT kind, value, last_step FROM user_methods WHERE tenant_id = ? AND user_key = ?', [
-          tenantId,
-          userKey,
-        ]),
-      );
+      const sql = `SELECT ${Methods.columns} FROM user_methods WHERE tenant_id = ? AND user_key = ?`;
+      return selectAll(db, Methods.schema, sql, [tenantId, userKey]);
     },
 
     async put(tenantId, userKey, m, now) {
@@ -59,20 +52,19 @@ export function userMethodRepository(db: Db): UserMethodRepository {
     },
 
     async claimTotpStep(tenantId, userKey, step) {
-      const { changes } = await db.exec(
+      return changedOne(
+        db,
         "UPDATE user_methods SET last_step = ? WHERE tenant_id = ? AND user_key = ? AND kind = 'totp' AND (last_step IS NULL OR last_step < ?)",
         [step, tenantId, userKey, step],
       );
-      return changes === 1;
     },
 
     async remove(tenantId, userKey, kind) {
-      const { changes } = await db.exec('DELETE FROM user_methods WHERE tenant_id = ? AND user_key = ? AND kind = ?', [
+      return changedOne(db, 'DELETE FROM user_methods WHERE tenant_id = ? AND user_key = ? AND kind = ?', [
         tenantId,
         userKey,
         kind,
       ]);
-      return changes === 1;
     },
   };
 }

@@ -5,7 +5,7 @@
  * can be ended all at once, which the use cases do after a password reset.
  */
 import { z } from 'zod';
-import { parseRow, type Db } from './db.js';
+import { jsonColumn, rowOf, selectOne, type Db } from './db.js';
 
 /** The kinds the table accepts (its CHECK constraint). */
 export const WEB_SESSION_KINDS = ['user', 'admin'] as const;
@@ -30,52 +30,28 @@ export interface WebSession {
 
 const DataSchema = z.record(z.string(), z.unknown());
 
-/** Stored data that is not a JSON object reads as empty (the column is only written here). */
-function parseData(json: string): SessionData {
-  try {
-    const parsed = DataSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : {};
-  } catch {
-    return {};
-  }
-}
+const Sessions = rowOf({
+  id: z.string(),
+  secret_hash: z.string(),
+  kind: z.enum(WEB_SESSION_KINDS),
+  tenant_id: z.string(),
+  subject_id: z.string(),
+  subject_login: z.string(),
+  csrf_token: z.string(),
+  // Stored data that is not a JSON object reads as empty (the column is only written here).
+  data: jsonColumn(DataSchema, () => ({})),
+  created_at: z.coerce.number(),
+  last_seen_at: z.coerce.number(),
+  expires_at: z.coerce.number(),
+});
 
-const SessionRow = z
-  .object({
-    id: z.string(),
-    secret_hash: z.string(),
-    kind: z.enum(WEB_SESSION_KINDS),
-    tenant_id: z.string(),
-    subject_id: z.string(),
-    subject_login: z.string(),
-    csrf_token: z.string(),
-    data: z.string(),
-    created_at: z.coerce.number(),
-    last_seen_at: z.coerce.number(),
-    expires_at: z.coerce.number(),
-  })
-  .transform((r) => {
-    const session: WebSession = {
-      id: r.id,
-      kind: r.kind,
-      tenantId: r.tenant_id,
-      subjectId: r.subject_id,
-      subjectLogin: r.subject_login,
-      csrfToken: r.csrf_token,
-      data: parseData(r.data),
-      createdAt: r.created_at,
-      lastSeenAt: r.last_seen_at,
-      expiresAt: r.expires_at,
-    };
-    return { session, secretHash: r.secret_hash };
-  });
-
-const COLUMNS =
-  'id, secret_hash, kind, tenant_id, subject_id, subject_login, csrf_token, data, created_at, last_seen_at, expires_at';
+const SessionRow = Sessions.schema.transform(
+  ({ secretHash, ...session }): { session: WebSession; secretHash: string } => ({ session, secretHash }),
+);
 
 /** Store a new session with the hash of its secret. */
 export async function insertWebSession(db: Db, session: WebSession, secretHash: string): Promise<void> {
-  await db.exec(`INSERT INTO web_sessions (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+  await db.exec(`INSERT INTO web_sessions (${Sessions.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
     session.id,
     secretHash,
     session.kind,
@@ -95,8 +71,7 @@ export async function getWebSession(
   db: Db,
   id: string,
 ): Promise<{ session: WebSession; secretHash: string } | undefined> {
-  const row = await db.one(`SELECT ${COLUMNS} FROM web_sessions WHERE id = ?`, [id]);
-  return row ? parseRow(SessionRow, row) : undefined;
+  return selectOne(db, SessionRow, `SELECT ${Sessions.columns} FROM web_sessions WHERE id = ?`, [id]);
 }
 
 export async function touchWebSession(db: Db, id: string, lastSeenAt: number): Promise<void> {
