@@ -430,6 +430,28 @@ describe('AD adapter on Samba: account states and rights', () => {
     assert.equal(g.mustChange, false);
   });
 
+  it('force change on a "password never expires" user is not reported as done: forceChangeIgnored (issue 12)', async () => {
+    // 512 | DONT_EXPIRE_PASSWD (0x10000): the DC would take pwdLastSet=0 and never ask for a change.
+    const u = await user({ uac: 512 | 0x10000 });
+    const r = await dir.resetPassword(byLogin(u), pw('Never-Expires-1'), { ...reset, forceChange: true });
+    assertOutcome(r, 'succeeded');
+    assert.equal(r.data?.forceChangeIgnored, 'password_never_expires');
+    assert.equal(r.data?.mustChange, false);
+    // The password is set, and the user signs in with it without being asked to change it.
+    assert.equal((await dc.ldapBind(u.dn, 'Never-Expires-1')).code, 0);
+    assert.equal(await kinitOk(u, 'Never-Expires-1'), true);
+    const f = await dir.findUser(byLogin(u));
+    assert.ok(f && f !== 'ambiguous');
+    assert.equal(f.mustChange, false);
+    // Without forceChange nothing is said; an ordinary user's force change carries no warning.
+    const plain = await dir.resetPassword(byLogin(u), pw('Never-Expires-2'), reset);
+    assert.equal(plain.data?.forceChangeIgnored, undefined);
+    const normal = await user();
+    const n = await dir.resetPassword(byLogin(normal), pw('Must-Change-2'), { ...reset, forceChange: true });
+    assert.equal(n.data?.forceChangeIgnored, undefined);
+    assert.equal(n.data?.mustChange, true);
+  });
+
   it('policy hints: Samba lacks them, so resets say historyEnforced: false (and history is not enforced)', async () => {
     assert.equal(dir.capabilities.enforcesHistoryOnReset, false);
     const u = await user();

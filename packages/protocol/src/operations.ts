@@ -105,6 +105,11 @@ export const ResetDataSchema = z.object({
   locked: z.boolean().optional(),
   /** OpenLDAP: the password is set, but a follow-up flag write failed (see result.detail). */
   followUpFailed: z.boolean().optional(),
+  /**
+   * forceChange was asked but the directory would not apply it, so it was not set (mustChange is
+   * false): `password_never_expires`, AD's DONT_EXPIRE_PASSWD, which overrides pwdLastSet=0.
+   */
+  forceChangeIgnored: z.enum(['password_never_expires']).optional(),
 });
 /** password.change: nothing beyond the outcome. */
 export const ChangeDataSchema = z.object({});

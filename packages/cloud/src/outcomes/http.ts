@@ -8,6 +8,8 @@ import {
   OUTCOME_HTTP_STATUS,
   OutcomeCodeSchema,
   PolicyReasonSchema,
+  ResetDataSchema,
+  resultData,
   type OperationName,
   type OperationResult,
 } from '@writeback/protocol';
@@ -21,6 +23,8 @@ export const OutcomeBodySchema = z.object({
   message: z.string(),
   requestId: z.string(),
   historyEnforced: z.boolean().optional(),
+  /** A reset with forceChange that the directory would not apply (AD "password never expires"): not set. */
+  forceChangeIgnored: ResetDataSchema.shape.forceChangeIgnored,
   /** Only for resets where the service generated the password; shown once. */
   temporaryPassword: z.string().optional(),
 });
@@ -36,6 +40,7 @@ export function outcomeAnswer(
   requestId: string,
   o: { op: OperationName; now?: number; temporaryPassword?: string },
 ): OutcomeAnswer {
+  const ignored = o.op === 'password.reset' ? resultData('password.reset', result)?.forceChangeIgnored : undefined;
   const body: OutcomeBody = {
     outcome: result.outcome,
     ...(result.reasons?.length ? { reasons: result.reasons } : {}),
@@ -43,6 +48,7 @@ export function outcomeAnswer(
     message: outcomeMessage(result, { op: o.op, ...(o.now !== undefined ? { now: o.now } : {}) }),
     requestId,
     ...(result.historyEnforced !== undefined ? { historyEnforced: result.historyEnforced } : {}),
+    ...(ignored !== undefined ? { forceChangeIgnored: ignored } : {}),
     ...(o.temporaryPassword !== undefined && result.outcome === 'succeeded'
       ? { temporaryPassword: o.temporaryPassword }
       : {}),

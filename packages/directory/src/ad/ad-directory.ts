@@ -244,8 +244,12 @@ export class AdDirectory implements Directory {
           modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
         }),
       ];
+      // "Password never expires" wins over pwdLastSet=0: the DC would take the flag and never ask
+      // the user to change (issue 12). Not written, and the answer says so instead of mustChange.
+      const neverExpires = (u.uac & UF_DONT_EXPIRE_PASSWD) !== 0;
+      const forceChange = options.forceChange && !neverExpires;
       // One modify, so the must-change flag and the unlock are applied with the password or not at all.
-      if (options.forceChange)
+      if (forceChange)
         changes.push(
           new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }),
         );
@@ -259,7 +263,11 @@ export class AdDirectory implements Directory {
       if (answer.kind === 'ok') {
         return result('succeeded', {
           historyEnforced: useHints,
-          data: { mustChange: options.forceChange, unlocked: options.unlock },
+          data: {
+            mustChange: forceChange,
+            unlocked: options.unlock,
+            ...(options.forceChange && neverExpires ? { forceChangeIgnored: 'password_never_expires' as const } : {}),
+          },
         });
       }
       if (answer.kind === 'unknown') return this.unknown(answer.failure);

@@ -11,7 +11,13 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { OUTCOME_HTTP_STATUS, PasswordSchema, type OperationName, type OperationResult } from '@writeback/protocol';
+import {
+  OUTCOME_HTTP_STATUS,
+  PasswordSchema,
+  resultData,
+  type OperationName,
+  type OperationResult,
+} from '@writeback/protocol';
 import { roleAllows } from '../../auth/principal.js';
 import type { Services } from '../../services.js';
 import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
@@ -269,15 +275,16 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
         statusOf(r.result.outcome),
       );
     const ok = r.result.outcome === 'succeeded';
+    const ignored = resultData('password.reset', r.result)?.forceChangeIgnored !== undefined;
     const generated = form.mode === 'generate';
     const shown =
       ok && generated
         ? html`<div class="card once" id="temporary-password-card"><h2>${t('admin.user.tempTitle')}</h2>
 <p>${t('admin.user.tempIntro')}</p>
 <p><output class="secret big" id="temporary-password">${r.temporaryPassword ?? ''}</output></p>
-<p class="hint">${t(form.forceChange ? 'admin.user.tempForce' : 'admin.user.tempNoForce')}</p></div>`
+<p class="hint">${t(form.forceChange && !ignored ? 'admin.user.tempForce' : 'admin.user.tempNoForce')}</p></div>`
         : '';
-    const body = html`${outcomeBox(r.result, r.op, r.requestId, services.now())}${shown}
+    const body = html`${outcomeBox(r.result, r.op, r.requestId, services.now())}${ignored ? html`<p class="hint" id="force-change-ignored">${t('admin.user.forceChangeIgnored')}</p>` : ''}${shown}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
     services.log.info('admin reset from pages', {
       tenantId: ctx.tenant.id,
