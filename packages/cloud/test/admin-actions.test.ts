@@ -7,26 +7,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { getTenantSettings } from '../src/tenants/settings.js';
-import { api, Clock, errorCode, FakeRelay, field, startCloud, str, TestAgent, type Started } from './helpers.js';
+import { api, errorCode, field, startAcmeCloud, str, TestAgent, type AcmeCloud } from './helpers.js';
 
 describe('admin actions through the API', () => {
-  let s: Started;
-  let base: string;
-  let apiKey: string;
-  let tenantId: string;
-  const clock = new Clock();
-  const relay = new FakeRelay();
+  let acme: AcmeCloud;
   before(async () => {
-    s = await startCloud({ deps: { relayClient: relay, now: clock.now } });
-    base = s.cloud.url;
-    const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true });
-    apiKey = boot.apiKey ?? '';
-    tenantId = boot.tenant?.id ?? '';
+    acme = await startAcmeCloud();
   });
-  after(() => s.stop());
+  after(() => acme.s.stop());
 
   const adminRecords = async (action: string): Promise<unknown[]> => {
-    const r = await api(base, 'GET', '/api/v1/tenants/acme/audit?limit=500', { token: apiKey });
+    const r = await api(acme.base, 'GET', '/api/v1/tenants/acme/audit?limit=500', { token: acme.apiKey });
     assert.equal(r.status, 200);
     const items = field(r.json, 'items');
     assert.ok(Array.isArray(items));
@@ -34,7 +25,7 @@ describe('admin actions through the API', () => {
   };
 
   test('issuing a token and revoking an agent are audited, attributed to the API key; an unknown agent is not', async () => {
-    const tok = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: apiKey });
+    const tok = await api(acme.base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: acme.apiKey });
     assert.equal(tok.status, 201);
     const [issued, ...more] = await adminRecords('admin.agent_token.issue');
     assert.equal(more.length, 0);
@@ -45,24 +36,26 @@ describe('admin actions through the API', () => {
     assert.ok(!JSON.stringify(issued).includes(str(tok.json, 'token').split('.')[1] ?? 'x'), 'no secret');
 
     const agent = new TestAgent('audited');
-    assert.equal((await agent.register(base, str(tok.json, 'token'))).status, 201);
-    const del = await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, { token: apiKey });
+    assert.equal((await agent.register(acme.base, str(tok.json, 'token'))).status, 201);
+    const del = await api(acme.base, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, { token: acme.apiKey });
     assert.equal(del.status, 204);
-    assert.deepEqual(relay.revoked, [agent.agentId]);
+    assert.deepEqual(acme.relay.revoked, [agent.agentId]);
     const revoked = await adminRecords('admin.agent.revoke');
     assert.equal(revoked.length, 1);
     assert.equal(field(revoked[0], 'detail'), `agent ${agent.agentId}`);
     assert.equal(field(revoked[0], 'actor', 'kind'), 'api_key');
 
-    const again = await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, { token: apiKey });
+    const again = await api(acme.base, 'DELETE', `/api/v1/tenants/acme/agents/${agent.agentId}`, {
+      token: acme.apiKey,
+    });
     assert.equal(again.status, 404);
     assert.equal(errorCode(again), 'not_found');
     assert.equal((await adminRecords('admin.agent.revoke')).length, 1);
   });
 
   test('a settings change is audited; what the pages refuse the API refuses too, naming every path', async () => {
-    const bad = await api(base, 'PATCH', '/api/v1/tenants/acme/settings', {
-      token: apiKey,
+    const bad = await api(acme.base, 'PATCH', '/api/v1/tenants/acme/settings', {
+      token: acme.apiKey,
       body: { sspr: { methods: ['email'], required: 2, attemptsPerHour: 500, notifyAdmins: ['not an address'] } },
     });
     assert.equal(bad.status, 400);
@@ -72,11 +65,11 @@ describe('admin actions through the API', () => {
       { path: 'sspr.attemptsPerHour', issue: 'out_of_range' },
       { path: 'sspr.notifyAdmins', issue: 'invalid_email' },
     ]);
-    assert.equal((await getTenantSettings(s.cloud.store, tenantId)).sspr.required, 1);
+    assert.equal((await getTenantSettings(acme.s.cloud.store, acme.tenantId)).sspr.required, 1);
     assert.equal((await adminRecords('admin.settings.update')).length, 0);
 
-    const schemaFirst = await api(base, 'PATCH', '/api/v1/tenants/acme/settings', {
-      token: apiKey,
+    const schemaFirst = await api(acme.base, 'PATCH', '/api/v1/tenants/acme/settings', {
+      token: acme.apiKey,
       body: { sspr: { attemptsPerHour: 0, methods: [] } },
     });
     assert.deepEqual(field(schemaFirst.json, 'error', 'details'), [
@@ -84,8 +77,8 @@ describe('admin actions through the API', () => {
       { path: 'sspr.methods', issue: 'no_method' },
     ]);
 
-    const good = await api(base, 'PATCH', '/api/v1/tenants/acme/settings', {
-      token: apiKey,
+    const good = await api(acme.base, 'PATCH', '/api/v1/tenants/acme/settings', {
+      token: acme.apiKey,
       body: { sspr: { methods: ['email', 'totp'], required: 2 } },
     });
     assert.equal(good.status, 200);

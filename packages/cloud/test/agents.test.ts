@@ -6,24 +6,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AgentCertificateSchema, publicKeyObject, verifyAgentCertificate } from '@writeback/protocol';
 import { agentGate } from '../src/agents/registry.js';
-import { api, Clock, errorCode, FakeRelay, field, startCloud, str, TestAgent, type Started } from './helpers.js';
+import { api, errorCode, field, startAcmeCloud, str, TestAgent, type AcmeCloud } from './helpers.js';
 
 describe('agents', () => {
-  let s: Started;
-  let base: string;
-  let apiKey: string;
-  const clock = new Clock();
-  const relay = new FakeRelay();
+  let acme: AcmeCloud;
   before(async () => {
-    s = await startCloud({ deps: { relayClient: relay, now: clock.now } });
-    base = s.cloud.url;
-    apiKey = (await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true })).apiKey ?? '';
+    acme = await startAcmeCloud();
   });
-  after(() => s.stop());
+  after(() => acme.s.stop());
 
   const issue = async (body?: unknown): Promise<string> => {
-    const r = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', {
-      token: apiKey,
+    const r = await api(acme.base, 'POST', '/api/v1/tenants/acme/agent-tokens', {
+      token: acme.apiKey,
       ...(body !== undefined ? { body } : {}),
     });
     assert.equal(r.status, 201);
@@ -31,34 +25,34 @@ describe('agents', () => {
   };
 
   test('an issued token registers one agent, once; the certificate verifies with the cloud key', async () => {
-    const r0 = await api(base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: apiKey });
+    const r0 = await api(acme.base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: acme.apiKey });
     assert.equal(r0.status, 201);
     const token = str(r0.json, 'token');
     assert.match(token, /^wbt_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
-    assert.equal(Date.parse(str(r0.json, 'expiresAt')), clock.now() + 3_600_000);
+    assert.equal(Date.parse(str(r0.json, 'expiresAt')), acme.clock.now() + 3_600_000);
 
     const agent = new TestAgent('dc1-agent');
-    const r = await agent.register(base, token);
+    const r = await agent.register(acme.base, token);
     assert.equal(r.status, 201);
-    assert.equal(agent.cloudSigningKey, s.cloud.cloudPublicKey);
-    assert.equal(agent.relayUrl, `${s.cloud.url.replace('http', 'ws')}/agent`);
+    assert.equal(agent.cloudSigningKey, acme.s.cloud.cloudPublicKey);
+    assert.equal(agent.relayUrl, `${acme.s.cloud.url.replace('http', 'ws')}/agent`);
     const cert = AgentCertificateSchema.parse(field(r.json, 'certificate'));
     assert.equal(cert.agentId, agent.agentId);
     assert.equal(cert.tenantId, agent.tenantId);
     assert.equal(cert.signingKey, agent.signing.publicKey);
     assert.equal(cert.encryptionKey, agent.encryption.publicKey);
-    assert.ok(verifyAgentCertificate(cert, publicKeyObject('Ed25519', s.cloud.cloudPublicKey)));
-    assert.equal(await agentGate(s.cloud.store)(agent.agentId, agent.tenantId), true);
-    assert.equal(await agentGate(s.cloud.store)(agent.agentId, 't-0000000000000000'), false);
+    assert.ok(verifyAgentCertificate(cert, publicKeyObject('Ed25519', acme.s.cloud.cloudPublicKey)));
+    assert.equal(await agentGate(acme.s.cloud.store)(agent.agentId, agent.tenantId), true);
+    assert.equal(await agentGate(acme.s.cloud.store)(agent.agentId, 't-0000000000000000'), false);
 
-    const again = await new TestAgent('copy').register(base, token);
+    const again = await new TestAgent('copy').register(acme.base, token);
     assert.equal(again.status, 401);
     assert.equal(errorCode(again), 'invalid_token');
   });
 
   test('expired, unknown, malformed and wrong-secret tokens all get the same 401 invalid_token', async () => {
     const expiring = await issue({ ttlSeconds: 60 });
-    clock.advance(61_000);
+    acme.clock.advance(61_000);
     const valid = await issue();
     const wrongSecret = valid.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     const answers = [];
@@ -69,19 +63,19 @@ describe('agents', () => {
       wrongSecret,
       valid.replace('wbt_', 'wbk_'),
     ]) {
-      const r = await new TestAgent('x').register(base, token);
+      const r = await new TestAgent('x').register(acme.base, token);
       assert.equal(r.status, 401, token);
       answers.push(r.json);
     }
     for (const a of answers) assert.deepEqual(a, answers[0]);
     // The wrong-secret attempt did not burn the real token.
-    assert.equal((await new TestAgent('real').register(base, valid)).status, 201);
+    assert.equal((await new TestAgent('real').register(acme.base, valid)).status, 201);
   });
 
   test('concurrent registrations with one token: exactly one wins', async () => {
     const token = await issue();
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => new TestAgent(`racer-${i}`).register(base, token)),
+      Array.from({ length: 6 }, (_, i) => new TestAgent(`racer-${i}`).register(acme.base, token)),
     );
     assert.equal(results.filter((r) => r.status === 201).length, 1);
     assert.ok(results.filter((r) => r.status !== 201).every((r) => errorCode(r) === 'invalid_token'));
@@ -89,7 +83,7 @@ describe('agents', () => {
 
   test('bad registration bodies are invalid_request with the field path', async () => {
     const token = await issue();
-    const r = await api(base, 'POST', '/api/v1/agents/register', {
+    const r = await api(acme.base, 'POST', '/api/v1/agents/register', {
       body: {
         token,
         name: 'x',
@@ -103,30 +97,30 @@ describe('agents', () => {
     assert.equal(errorCode(r), 'invalid_request');
     assert.ok(JSON.stringify(field(r.json, 'error', 'details')).includes('body.signingKey'));
     // The token was not consumed by a refused body.
-    assert.equal((await new TestAgent('after-bad-body').register(base, token)).status, 201);
+    assert.equal((await new TestAgent('after-bad-body').register(acme.base, token)).status, 201);
   });
 
   test('a signing key can be registered only once', async () => {
     const first = new TestAgent('twin');
-    assert.equal((await first.register(base, await issue())).status, 201);
+    assert.equal((await first.register(acme.base, await issue())).status, 201);
     const second = new TestAgent('twin-2');
     Object.assign(second, { signing: first.signing });
-    const r = await second.register(base, await issue());
+    const r = await second.register(acme.base, await issue());
     assert.equal(r.status, 409);
     assert.equal(errorCode(r), 'conflict');
   });
 
   test('the list merges registered agents with live presence; revoke cuts the agent off', async () => {
     const live = new TestAgent('live-one');
-    assert.equal((await live.register(base, await issue())).status, 201);
-    relay.connect(live, undefined, {
+    assert.equal((await live.register(acme.base, await issue())).status, 201);
+    acme.relay.connect(live, undefined, {
       connections: 2,
       rttMs: 7,
       inFlight: 1,
-      lastSeenAt: clock.now(),
+      lastSeenAt: acme.clock.now(),
       agentVersion: '9.9.9',
     });
-    const r = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
+    const r = await api(acme.base, 'GET', '/api/v1/tenants/acme/agents', { token: acme.apiKey });
     assert.equal(r.status, 200);
     const agents = field(r.json, 'agents');
     assert.ok(Array.isArray(agents));
@@ -139,18 +133,18 @@ describe('agents', () => {
     const idle = agents.find((a: unknown) => field(a, 'connected') === false);
     assert.ok(idle, 'registered agents without a connection are listed as not connected');
 
-    const del = await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: apiKey });
+    const del = await api(acme.base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: acme.apiKey });
     assert.equal(del.status, 204);
-    assert.deepEqual(relay.revoked, [live.agentId]);
-    assert.equal(await agentGate(s.cloud.store)(live.agentId, live.tenantId), false);
-    const after = await api(base, 'GET', '/api/v1/tenants/acme/agents', { token: apiKey });
+    assert.deepEqual(acme.relay.revoked, [live.agentId]);
+    assert.equal(await agentGate(acme.s.cloud.store)(live.agentId, live.tenantId), false);
+    const after = await api(acme.base, 'GET', '/api/v1/tenants/acme/agents', { token: acme.apiKey });
     assert.ok(!after.text.includes(live.agentId));
     assert.equal(
-      (await api(base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: apiKey })).status,
+      (await api(acme.base, 'DELETE', `/api/v1/tenants/acme/agents/${live.agentId}`, { token: acme.apiKey })).status,
       404,
     );
     // Health counts connected agents across tenants.
-    const h = await api(base, 'GET', '/healthz');
+    const h = await api(acme.base, 'GET', '/healthz');
     assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, store: 'ok', relay: 'ok' });
   });
 });

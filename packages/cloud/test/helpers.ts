@@ -362,6 +362,26 @@ export async function tenantWithAgent(
   return { tenantId: b.tenant.id, slug, apiKey: b.apiKey, agent };
 }
 
+export interface AcmeCloud {
+  s: Started;
+  /** The cloud's URL. */
+  base: string;
+  /** Tenant acme's API key, and its id. */
+  apiKey: string;
+  tenantId: string;
+  relay: FakeRelay;
+  clock: Clock;
+}
+
+/** A cloud whose relay is a FakeRelay, on a hand-moved clock, with tenant `acme` and its API key. */
+export async function startAcmeCloud(): Promise<AcmeCloud> {
+  const clock = new Clock();
+  const relay = new FakeRelay();
+  const s = await startCloud({ deps: { relayClient: relay, now: clock.now } });
+  const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true });
+  return { s, base: s.cloud.url, apiKey: boot.apiKey ?? '', tenantId: boot.tenant?.id ?? '', relay, clock };
+}
+
 /**
  * A cloud whose relay is a FakeRelay, on a hand-moved clock, with tenant `acme`, its API key and
  * one scripted agent connected (answering with `respond`): the set-up of the HTTP writeback tests.
