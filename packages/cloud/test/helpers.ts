@@ -60,6 +60,7 @@ export {
   startCloud,
   tempDirs,
   tempStore,
+  thrownCode,
   waitFor,
   type EngineName,
   type TempStore,

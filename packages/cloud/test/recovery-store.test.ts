@@ -20,7 +20,7 @@ import {
   moveFlowIn,
   type Guess,
 } from '../src/usecases/recovery/flow.js';
-import { describeOnEveryStore } from './helpers.js';
+import { describeOnEveryStore, thrownCode } from './helpers.js';
 
 const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);
 let seq = 0;
@@ -46,15 +46,8 @@ function newFlow(tenantId: string, over: Partial<RecoveryFlowRecord> = {}): Reco
   };
 }
 
-const codeOf = (fn: () => void): string => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FlowError) return e.code;
-    throw e;
-  }
-  return 'valid';
-};
+/** The FlowError code of a check, or 'valid'. */
+const codeOf = (fn: () => void): string => thrownCode(fn, FlowError, 'valid');
 
 describeOnEveryStore('self-service repositories', (store) => {
   let tenantId: string;

@@ -11,7 +11,8 @@
  * - a free port, and a package's `src/main.ts` run as its own process with its output kept (process.ts);
  *   temporary folders removed when the test file ends (temp-dirs.ts);
  * - an embedded directory with its users, served by a registered agent (embedded-agent.ts);
- * - an effective password policy as a directory reports it (policy.ts).
+ * - an effective password policy as a directory reports it (policy.ts), and the code an error
+ *   thrown carries (errors.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
  * what it receives is `@writeback/testkit/smtp`.
  */
@@ -50,6 +51,7 @@ export {
   type TempStore,
 } from './cloud.js';
 export { makeCloudKeys, presenceEvents, startHub, type CloudKeys, type HubFixture } from './hub.js';
+export { thrownCode } from './errors.js';
 export { effectivePolicy } from './policy.js';
 export { freePort, runEntry, spawnEntry, type EntryProcess } from './process.js';
 export { tempDirs } from './temp-dirs.js';
