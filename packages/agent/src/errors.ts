@@ -29,7 +29,7 @@ const agentErrors = defineCodes('AgentError', [
   'directory_not_configured',
   /** The outbound proxy could not be reached (refused, timed out, did not speak HTTP). */
   'proxy_unreachable',
-  /** The proxy answered 407: credentials missing or refused (WRITEBACK_PROXY_AUTH_FILE). */
+  /** The proxy answered 407 (or 401): credentials missing or refused (WRITEBACK_PROXY_AUTH_FILE). */
   'proxy_auth_failed',
   /** The proxy answered 403: its policy does not allow a tunnel to this host and port. */
   'proxy_forbidden',

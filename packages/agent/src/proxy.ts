@@ -182,13 +182,15 @@ const MAX_HEADER_BYTES = 16 * 1024;
 
 function proxyError(status: number, proxy: ProxyEndpoint, target: TunnelTarget): AgentError {
   const where = `proxy ${proxy.url.host} (CONNECT ${target.host}:${target.port})`;
+  // 407 is the proxy's own "credentials, please"; some proxies (tinyproxy 1.11) answer a CONNECT
+  // with bad credentials 401 instead.
   const err =
-    status === 407
+    status === 407 || status === 401
       ? new AgentError(
           'proxy_auth_failed',
           proxy.authorization
-            ? `${where} refused the credentials (HTTP 407)`
-            : `${where} requires authentication (HTTP 407) and none is configured`,
+            ? `${where} refused the credentials (HTTP ${status})`
+            : `${where} requires authentication (HTTP ${status}) and none is configured`,
         )
       : status === 403
         ? new AgentError('proxy_forbidden', `${where} does not allow this tunnel (HTTP 403)`)
@@ -199,7 +201,8 @@ function proxyError(status: number, proxy: ProxyEndpoint, target: TunnelTarget):
 /**
  * Open a CONNECT tunnel to `target` through `proxy`: resolves with the socket once the proxy
  * answered 2xx (bytes after that answer belong to the tunnel). Rejects with AgentError
- * `proxy_unreachable`, `proxy_auth_failed` (407), `proxy_forbidden` (403) or `proxy_refused`.
+ * `proxy_unreachable`, `proxy_auth_failed` (407, or 401 as some proxies say it), `proxy_forbidden`
+ * (403) or `proxy_refused`.
  */
 export function openTunnel(
   proxy: ProxyEndpoint,

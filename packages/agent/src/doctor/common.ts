@@ -86,8 +86,8 @@ export function proxyFix(code: string, proxy: ProxyEndpoint, target: string): st
   switch (code) {
     case 'proxy_auth_failed':
       return proxy.authorization
-        ? 'The proxy refused the credentials (407): put the user:password of an account the proxy accepts in the file WRITEBACK_PROXY_AUTH_FILE names (first line; Basic auth).'
-        : 'The proxy asks for credentials (407): write user:password to a file readable only by the agent user and set WRITEBACK_PROXY_AUTH_FILE to its path.';
+        ? 'The proxy refused the credentials: put the user:password of an account the proxy accepts in the file WRITEBACK_PROXY_AUTH_FILE names (first line; Basic auth).'
+        : 'The proxy asks for credentials: write user:password to a file readable only by the agent user and set WRITEBACK_PROXY_AUTH_FILE to its path.';
     case 'proxy_forbidden':
       return `The proxy's policy forbids CONNECT to ${target} (403): ask its administrators to allow it (CONNECT to the relay and cloud names on their port), or add the host to NO_PROXY if this host may reach it directly.`;
     case 'proxy_refused':
