@@ -213,6 +213,25 @@ describe('AD doctor', () => {
     }
   });
 
+  it('rights.pso: fails, with the command to fix it, for an account that cannot read a PSO (issue 12)', async () => {
+    const svc = await user();
+    const weak = () => adDoctorChecks(cfg({ bindDn: svc.dn, bindPassword: svc.password }), { log, probeReset: false });
+    // No PSO yet: a warning (nothing fails today, policy reads would once one exists).
+    assert.equal(check(await weak(), 'rights.pso').status, 'warn');
+    assert.equal(check(await adDoctorChecks(cfg(), { log, probeReset: false }), 'rights.pso').status, 'pass');
+    await dc.sambaTool(['domain', 'passwordsettings', 'pso', 'create', 'doctor-pso', '7', '--min-pwd-length=12']);
+    try {
+      const c = check(await weak(), 'rights.pso');
+      assert.equal(c.status, 'fail', JSON.stringify(c));
+      assert.match(c.fix ?? '', /dsacls "CN=Password Settings Container,CN=System,DC=example,DC=test"/);
+      // The lab's delegated account has the right (samba.ts grants it): pass.
+      const good = check(await adDoctorChecks(cfg(), { log, probeReset: false }), 'rights.pso');
+      assert.equal(good.status, 'pass', JSON.stringify(good));
+    } finally {
+      await dc.sambaTool(['domain', 'passwordsettings', 'pso', 'delete', 'doctor-pso']);
+    }
+  });
+
   it('wrong CA, wrong password, insecure URL and clock skew are failures', async () => {
     assert.equal(check(await adDoctorChecks(cfg({ caFile: dc.otherCaFile }), { log }), `tls:${dc.url}`).status, 'fail');
     assert.equal(

@@ -69,6 +69,47 @@ async function deletionsCheck(client: Client, domainDn: string): Promise<DoctorC
       };
 }
 
+/**
+ * Fine-grained policies (PSOs) are readable only by Domain Admins by default. Without Read Property
+ * on the Password Settings Container and its PSOs, every policy read of a user with a PSO answers
+ * access_denied (and pre-checks cannot name the PSO's rule). Listing works for everyone; an entry
+ * without the right comes back with no attributes, which is how it is told apart here.
+ */
+export async function psoReadCheck(client: Client, domainDn: string, account: string): Promise<DoctorCheck> {
+  const container = `CN=Password Settings Container,CN=System,${domainDn}`;
+  const fix = `Grant the service account read access to the container and its PSOs: dsacls "${container}" /I:T /G "<DOMAIN>\\<service account>:GR" (Samba: samba-tool dsacl set --objectdn="${container}" --sddl="(A;CI;RPLCLORC;;;<service account SID>)")`;
+  let readable = false;
+  let psos: Entry[] = [];
+  try {
+    const base = (await client.search(container, { scope: 'base', attributes: ['objectClass'] })).searchEntries[0];
+    readable = base !== undefined && strings(base, 'objectClass').length > 0;
+    psos = (await client.search(container, { scope: 'one', attributes: ['objectClass', 'msDS-MinimumPasswordLength'] }))
+      .searchEntries;
+  } catch (err) {
+    if (classifyLdapError(err).kind === 'transport') throw err;
+  }
+  const unreadable = psos.filter((e) => strings(e, 'objectClass').length === 0);
+  if (unreadable.length > 0)
+    return {
+      id: 'rights.pso',
+      status: 'fail',
+      summary: `${account} cannot read ${unreadable.length} of ${psos.length} fine-grained password policy object(s) (PSO): policy reads of their users answer access_denied`,
+      fix,
+    };
+  if (readable || psos.length > 0)
+    return {
+      id: 'rights.pso',
+      status: 'pass',
+      summary: `can read fine-grained password policies (${psos.length} PSO(s) in the Password Settings Container)`,
+    };
+  return {
+    id: 'rights.pso',
+    status: 'warn',
+    summary: `${account} cannot read the Password Settings Container: no PSO is visible now, but once one exists, policy reads of its users answer access_denied`,
+    fix,
+  };
+}
+
 /** Run every AD check; never throws for what it finds (a bad config is a failed `config` check). */
 export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): Promise<DoctorCheck[]> {
   const log = deps.log ?? createLogger({ name: 'directory.ad.doctor' });
@@ -234,6 +275,7 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
           },
     );
     checks.push(await deletionsCheck(client, domainDn));
+    checks.push(await psoReadCheck(client, domainDn, cfg.bindDn));
     for (const dn of groups.missing)
       checks.push({
         id: `protected:${dn}`,
