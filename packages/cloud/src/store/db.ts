@@ -62,11 +62,16 @@ const camel = (column: string): string => column.replace(/_([a-z])/g, (_, c: str
  * differs from its row maps it further with `.transform`. `columns` lists them for SELECT and INSERT.
  */
 export function rowOf<S extends z.core.$ZodShape>(shape: S) {
-  const schema = z.object(shape).transform(
+  // The names are worked out once per row type, not per row read (this is on every request's path).
+  const names = Object.keys(shape).map((k) => [k, camel(k)] as const);
+  const schema = z.object(shape).transform((r) => {
     // The keys are the shape's (z.object drops any other), renamed as Camelized renames them.
-    (r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [camel(k), v])) as Camelized<z.output<z.ZodObject<S>>>,
-  );
-  return { columns: Object.keys(shape).join(', '), schema };
+    const out: Record<string, unknown> = {};
+    const from = r as Record<string, unknown>;
+    for (const [k, c] of names) if (k in from) out[c] = from[k];
+    return out as Camelized<z.output<z.ZodObject<S>>>;
+  });
+  return { columns: names.map(([k]) => k).join(', '), schema };
 }
 
 /** A flag column: SQLite stores 0 or 1, PostgreSQL a boolean. */
