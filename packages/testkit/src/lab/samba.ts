@@ -113,6 +113,14 @@ export interface StartSambaOptions {
   templateDir?: string;
   /** Extra smb.conf [global] lines, e.g. `check password script = ...`. */
   extraConfig?: string[];
+  /**
+   * A password filter: Samba's `check password script`, a script (written into the DC's folder)
+   * that refuses every password containing this word, case-insensitive (letters, digits and `-`
+   * only). Samba calls it for resets, changes and new users, only while complexity is on (the
+   * lab's domain policy has it on); a refusal looks to LDAP clients exactly like a complexity
+   * failure (/work/shared/notes/directory-lab.md, probe f).
+   */
+  passwordFilter?: { refuse: string };
   /** Seconds before samba exits by itself (safety net). Default 1800. */
   maximumRuntime?: number;
 }
@@ -144,11 +152,25 @@ export async function startSambaDc(opts: StartSambaOptions = {}): Promise<SambaD
 
   try {
     await execFileP('cp', ['-a', `${templateDir}/.`, dir]);
+    const extra = [...(opts.extraConfig ?? [])];
+    if (opts.passwordFilter) {
+      const word = opts.passwordFilter.refuse;
+      if (!/^[A-Za-z0-9-]+$/.test(word)) throw new TypeError('passwordFilter.refuse: letters, digits and - only');
+      const script = path.join(dir, 'check-password.sh');
+      await writeFile(
+        script,
+        `#!/bin/sh\n# The password arrives on stdin.\nif grep -qi -- '${word}'; then exit 1; fi\nexit 0\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      extra.push(`check password script = ${script}`);
+    }
     const conf = (await readFile(path.join(dir, 'etc/smb.conf'), 'utf8'))
       .split(templateDir)
       .join(dir)
       .replace(/^\tinterfaces = .*$/m, `\tinterfaces = ${lease.address}/8`)
-      .replace(/^\[global\]$/m, ['[global]', ...(opts.extraConfig ?? []).map((l) => `\t${l}`)].join('\n'));
+      .replace(/^\[global\]$/m, ['[global]', ...extra.map((l) => `\t${l}`)].join('\n'));
     await writeFile(path.join(dir, 'etc/smb.conf'), conf);
     await writeFile(
       path.join(dir, 'krb5.conf'),
