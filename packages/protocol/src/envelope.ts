@@ -58,6 +58,11 @@ const B64 = z
   .string()
   .regex(/^[A-Za-z0-9_-]*$/)
   .max(16_384);
+/** Base64url of a sealed answer: up to a whole frame's size (64 KiB), checked by the frame schema too. */
+const SEALED_ANSWER_B64 = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]*$/)
+  .max(64 * 1024);
 const IdSchema = z
   .string()
   .min(1)
@@ -108,7 +113,9 @@ export type SignedResponseEnvelope = z.infer<typeof SignedResponseEnvelopeSchema
 
 /** An answer sealed under the request's answer key: `{completedAt, result}` inside, the header as AAD. */
 export const SealedResponseEnvelopeSchema = ResponseHeaderSchema.extend({
-  sealed: z.object({ iv: B64.length(16), ct: B64 }),
+  // A sealed answer is as large as the answer it carries, base64 (4/3): a full sync batch
+  // (MAX_SYNC_BATCH_BYTES of JSON) must fit; the frame limit (MAX_FRAME_BYTES) bounds it anyway.
+  sealed: z.object({ iv: B64.length(16), ct: SEALED_ANSWER_B64 }),
 });
 export type SealedResponseEnvelope = z.infer<typeof SealedResponseEnvelopeSchema>;
 

@@ -16,7 +16,10 @@
  */
 import { z } from 'zod';
 
-/** Upper bound of a batch's JSON size: keeps a sync answer inside one frame. */
+/**
+ * Upper bound of a batch's JSON size: keeps a sync answer inside one frame, also sealed (the
+ * sealed answer is the answer's JSON in base64: 40 KiB → about 55 KiB, under MAX_FRAME_BYTES).
+ */
 export const MAX_SYNC_BATCH_BYTES = 40 * 1024;
 export const MAX_SYNC_BATCH_USERS = 500;
 

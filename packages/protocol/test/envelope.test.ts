@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  AgentToRelayFrameSchema,
   EphemeralPool,
+  MAX_FRAME_BYTES,
+  MAX_SYNC_BATCH_BYTES,
+  encodeFrame,
+  parseFrame,
   ReplayCache,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
@@ -217,6 +222,30 @@ describe('sealed answers', () => {
       now: NOW,
     });
     assert.equal(verifyResponse(resp, expectFor(envelope, answerKey)).result.outcome, 'succeeded');
+  });
+
+  it('a full sync batch fits a sealed answer inside one frame', () => {
+    const pull: OperationRequest = { op: 'sync.pull', params: { cursor: null, limit: 500 } };
+    const { envelope, answerKey, agentAnswerKey } = exchange(pull);
+    const changes = [];
+    let bytes = 0;
+    for (let i = 0; bytes < MAX_SYNC_BATCH_BYTES - 2048; i++) {
+      const c = {
+        kind: 'upsert' as const,
+        user: { anchor: `anchor-${i}`, login: `user${i}`, displayName: 'x'.repeat(40) },
+      };
+      bytes += JSON.stringify(c).length + 1;
+      changes.push(c);
+    }
+    const result: OperationResult = { outcome: 'succeeded', data: { changes, cursor: 'seq:1', more: true } };
+    const resp = sealResponse({ request: envelope, result, answerKey: agentAnswerKey, now: NOW });
+    const frame = encodeFrame({ v: 1, t: 'response', envelope: resp });
+    assert.ok(Buffer.byteLength(frame) <= MAX_FRAME_BYTES, `${Buffer.byteLength(frame)} bytes`);
+    const parsed = parseFrame(frame, AgentToRelayFrameSchema);
+    assert.equal(parsed.t, 'response');
+    if (parsed.t !== 'response') return;
+    const got = verifyResponse(parsed.envelope, expectFor(envelope, answerKey));
+    assert.equal(got.result.outcome, 'succeeded');
   });
 
   it('refuses an altered, moved, relabelled or downgraded answer', () => {
