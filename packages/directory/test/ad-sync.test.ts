@@ -212,6 +212,33 @@ describe('AD sync: incremental', () => {
     incCursor = data.cursor;
   });
 
+  it('a group membership change reaches the next incremental pull: added, then removed (issue 12)', async () => {
+    // Membership changes bump the group's uSNChanged, not the user's (memberOf is a back link).
+    await dc.sambaTool(['group', 'add', 'sync-members-1']);
+    const groupDn = `CN=sync-members-1,CN=Users,${dc.baseDn}`;
+    const quiet = await dir.sync.pullChanges(incCursor, 500);
+    assert.deepEqual(upserts(quiet.changes), [], 'a new, empty group re-emits nobody');
+    await dc.sambaTool(['group', 'addmembers', 'sync-members-1', 's010,s011']);
+    const added = await dir.sync.pullChanges(quiet.cursor, 500);
+    SyncPullDataSchema.parse(added);
+    const up = new Map(upserts(added.changes).map((u) => [u.login, u]));
+    assert.ok(up.get('s010')?.groups?.includes(groupDn), JSON.stringify(up.get('s010')));
+    assert.ok(up.get('s011')?.groups?.includes(groupDn));
+    assert.ok(!up.has('s012'), 'users whose membership did not change are not sent');
+
+    await dc.sambaTool(['group', 'removemembers', 'sync-members-1', 's011']);
+    const removed = await dir.sync.pullChanges(added.cursor, 500);
+    const after = new Map(upserts(removed.changes).map((u) => [u.login, u]));
+    assert.ok(after.get('s010')?.groups?.includes(groupDn), 'the group changed: its current members are sent again');
+    // The removed member is found from the group's deactivated links (LDAP_SERVER_SHOW_DEACTIVATED_LINK),
+    // which Samba 4.17 does not support over LDAP: here s011 is not re-sent (a known gap, issue 12).
+    // Where it is sent, it is without the group.
+    assert.ok(!(after.get('s011')?.groups ?? []).includes(groupDn), JSON.stringify(after.get('s011')));
+    const next = await dir.sync.pullChanges(removed.cursor, 500);
+    assert.deepEqual(next.changes, []);
+    incCursor = removed.cursor;
+  });
+
   it('pages a burst of changes in bounded batches', async () => {
     for (let i = 100; i < 160; i++) {
       await admin.modify(

@@ -14,6 +14,12 @@
  * - USNs are per DC: the cursor names the DC by its invocationId (NTDS Settings of rootDSE
  *   dsServiceName; it also changes when a DC is restored from backup). Another DC, or a cursor
  *   this code did not make: `reset: true` (the cloud restarts a full sync).
+ * - Group membership (the synced `groups`): adding a user to a group or removing one changes the
+ *   group's uSNChanged, not the user's (memberOf is a back link). So a window also reads the groups
+ *   changed in it and re-emits their members in scope (current ones found by memberOf, removed
+ *   ones from the group's deactivated links where the DC shows them: Windows; Samba 4.17 ignores
+ *   that control, so there a removal reaches the cloud only with the user's next own change or a
+ *   full sync), keyed by the group's USN.
  * - Group scoping: adding a user to a group does not change the user's uSNChanged (memberOf is a
  *   back link), so a change of the scoping group or a group nested in it answers `reset: true`.
  * - `protected` follows the adapter's rule (protection.ts; protected-groups.ts for how sync sees
@@ -43,7 +49,14 @@ import {
 } from 'ldapts';
 import { DirectoryError } from '../errors.js';
 import { WindowedSyncSource, type WalkBounds } from '../sync-source.js';
-import { changeBytes, searchWindow, type KeyedChange, type WindowState } from '../sync-window.js';
+import {
+  changeBytes,
+  isDnWithin,
+  normalizeDn,
+  searchWindow,
+  type KeyedChange,
+  type WindowState,
+} from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
 import { bytes, int, str, strings } from './entry.js';
@@ -67,6 +80,20 @@ export class ShowDeletedControl extends Control {
     super(SHOW_DELETED_OID, { critical: true });
   }
 }
+
+/**
+ * LDAP_SERVER_SHOW_DEACTIVATED_LINK: a group's `member` also lists the values removed (kept as
+ * deactivated links until the tombstone lifetime), so a user just removed from a group is found
+ * from the group. Not critical: a DC without it answers the current members only.
+ */
+export const SHOW_DEACTIVATED_LINK_OID = '1.2.840.113556.1.4.2065';
+class ShowDeactivatedLinkControl extends Control {
+  constructor() {
+    super(SHOW_DEACTIVATED_LINK_OID, { critical: false });
+  }
+}
+/** Users re-read per changed group beyond its current members (removed ones), at most. */
+const MAX_REMOVED_MEMBERS_PER_GROUP = 1000;
 
 const SAM_USER_OBJECT = '805306368';
 const UF_ACCOUNTDISABLE = 0x2;
@@ -426,6 +453,11 @@ export class AdSyncSource extends WindowedSyncSource<ResolvedAdConfig, AdPool, A
   private async fetchChanges(w: WindowContext, lo: number, hi: number): Promise<KeyedChange[]> {
     const out = await this.fetchInScope(w, lo, hi);
     const seen = new Set(out.map((k) => k.tie));
+    for (const k of await this.membersOfChangedGroups(w, lo, hi)) {
+      if (seen.has(k.tie)) continue;
+      seen.add(k.tie);
+      out.push(k);
+    }
     // Every user changed in the window, wherever it is now: those not in scope left it.
     const leftScope = await this.searchChanged(
       w,
@@ -452,6 +484,79 @@ export class AdSyncSource extends WindowedSyncSource<ResolvedAdConfig, AdPool, A
       if (k && !seen.has(k.tie)) {
         seen.add(k.tie);
         out.push(k);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Users in scope whose membership a group changed in [lo, hi] may have changed: the members of
+   * every group changed there (and the members it lost, when the DC shows deactivated links), as
+   * upserts keyed by the group's USN so the window walk orders and resumes them like any change.
+   */
+  private async membersOfChangedGroups(w: WindowContext, lo: number, hi: number): Promise<KeyedChange[]> {
+    const groups = await this.searchChanged(
+      w,
+      [new EqualityFilter({ attribute: 'objectClass', value: 'group' })],
+      lo,
+      hi,
+      ['uSNChanged', 'member'],
+      [new ShowDeactivatedLinkControl()],
+    );
+    const out: KeyedChange[] = [];
+    const inScope = (extra: Filter[]): Filter =>
+      new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'sAMAccountType', value: SAM_USER_OBJECT }),
+          ...this.cfg.scope.extraFilters,
+          ...extra,
+        ],
+      });
+    for (const g of groups) {
+      const usn = int(g, 'uSNChanged');
+      if (usn === undefined) continue;
+      const found = new Map<string, Entry>();
+      const isMember = new EqualityFilter({ attribute: 'memberOf', value: g.dn });
+      for (const base of this.cfg.scope.baseDns)
+        for (const e of await this.search(w.conn, base, inScope([isMember]), SYNC_ATTRS))
+          found.set(e.dn.toLowerCase(), e);
+      const removed = strings(g, 'member')
+        .filter((dn) => !found.has(dn.toLowerCase()))
+        .filter((dn) => this.cfg.scope.baseDns.some((b) => isDnWithin(normalizeDn(dn), normalizeDn(b))))
+        .slice(0, MAX_REMOVED_MEMBERS_PER_GROUP);
+      const checkProtection = w.prot.dns.length > 0 && !w.prot.everyone;
+      const protectedMembers = new Set<string>();
+      const one = async (dn: string, extra: Filter[], attributes: string[]): Promise<Entry | undefined> => {
+        try {
+          const [e] = await searchWindow(w.conn.client, dn, {
+            scope: 'base',
+            filter: inScope(extra),
+            attributes,
+            explicitBufferAttributes: ['objectGUID', 'objectSid'],
+          });
+          return e;
+        } catch (err) {
+          // A member that is gone (32) left nothing to re-emit; its deletion has its own path.
+          if (classifyLdapError(err).kind === 'transport') throw err;
+          return undefined;
+        }
+      };
+      for (const dn of removed) {
+        const e = await one(dn, [], SYNC_ATTRS);
+        if (!e) continue;
+        found.set(e.dn.toLowerCase(), e);
+        if (checkProtection && (await one(dn, [inChainFilter(w.prot.dns)], ['1.1'])))
+          protectedMembers.add(e.dn.toLowerCase());
+      }
+      if (found.size === 0) continue;
+      if (checkProtection) {
+        for (const base of this.cfg.scope.baseDns)
+          for (const m of await this.search(w.conn, base, inScope([isMember, inChainFilter(w.prot.dns)]), ['1.1']))
+            protectedMembers.add(m.dn.toLowerCase());
+      }
+      for (const [dn, e] of found) {
+        const k = this.toUpsert(e, w.dc, isProtectedEntry(e, protectedMembers.has(dn), w.prot));
+        if (k) out.push({ ...k, n: usn });
       }
     }
     return out;
