@@ -17,6 +17,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   SEALED_ANSWERS_CAPABILITY,
+  UNSOLICITED_PONG_TS,
   ProtocolError,
   RelayToAgentFrameSchema,
   encodeFrame,
@@ -24,9 +25,11 @@ import {
   signAuthProof,
   type AgentCertificate,
   type AgentToRelayFrame,
+  type DirectoryHealthReport,
   type Logger,
   type RelayToAgentFrame,
 } from '@writeback/protocol';
+import type { DirectoryHealthSource } from './directory-watch.js';
 import { AgentError } from './errors.js';
 import { defaultLogger } from './log-sink.js';
 import type { Executor } from './executor.js';
@@ -94,6 +97,8 @@ export interface RelayConnectionsOptions {
   agentVersion: string;
   directoryKind: string;
   capabilities: Record<string, boolean>;
+  /** The directory's health, sent with each pong and at once when it changes (issue 12). */
+  directoryHealth?: DirectoryHealthSource;
   /** PEM file of the CA that signs the relay's certificate (private PKI). */
   caFile?: string;
   /** Allow ws:// to a non-loopback host (warned loudly). Default false. */
@@ -150,6 +155,7 @@ class RelayLink {
       ca: Buffer | (string | Buffer)[] | undefined;
       proxy: ProxySettings;
       resolve: Parameters<typeof spreadLookup>[2] | undefined;
+      directoryHealth: DirectoryHealthSource | undefined;
       handshakeTimeoutMs: number;
       backoff: BackoffPolicy;
       random: () => number;
@@ -296,6 +302,7 @@ class RelayLink {
           heartbeatMs: frame.heartbeatMs,
         });
         this.#arm(2 * frame.heartbeatMs, 'heartbeat_missed');
+        this.reportDirectory();
         o.log.info('relay link ready', {
           link: this.index,
           relayUrl: this.url.href,
@@ -308,7 +315,7 @@ class RelayLink {
       case 'ping':
         if (state.status !== 'ready') return this.#violation(ws, 'ping before welcome');
         this.#arm(2 * state.heartbeatMs, 'heartbeat_missed');
-        this.#send(ws, { v: PROTOCOL_VERSION, t: 'pong', ts: frame.ts });
+        this.#send(ws, { v: PROTOCOL_VERSION, t: 'pong', ts: frame.ts, ...this.#directoryHealth() });
         return;
       case 'request': {
         if (state.status !== 'ready') return this.#violation(ws, 'request before welcome');
@@ -348,6 +355,18 @@ class RelayLink {
           o.log.warn('the relay could not check this agent right now; retrying', { link: this.index });
         return;
     }
+  }
+
+  #directoryHealth(): { directoryHealth?: DirectoryHealthReport } {
+    const report = this.o.directoryHealth?.current();
+    return report ? { directoryHealth: report } : {};
+  }
+
+  /** Tell the relay how the directory is now, without waiting for the next ping (a change, or a new link). */
+  reportDirectory() {
+    const health = this.#directoryHealth();
+    if (this.#ws && this.state.status === 'ready' && health.directoryHealth)
+      this.#send(this.#ws, { v: PROTOCOL_VERSION, t: 'pong', ts: UNSOLICITED_PONG_TS, ...health });
   }
 
   #pendingRelayId: string | null = null;
@@ -473,6 +492,7 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
         ca: trustedCas(ca, proxy),
         proxy,
         resolve: options.resolve,
+        directoryHealth: options.directoryHealth,
         certificate: options.certificate,
         signingKey: options.signingKey,
         executor: options.executor,
@@ -498,6 +518,9 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
     log.info('relay', { relayUrl: url.href, via: via ? describeProxy(via) : 'direct' });
   }
   for (const l of links) l.start();
+  const offDirectory = options.directoryHealth?.onChange(() => {
+    for (const l of links) l.reportDirectory();
+  });
   return {
     status,
     ready() {
@@ -511,6 +534,7 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
       });
     },
     async close() {
+      offDirectory?.();
       await Promise.all(links.map((l) => l.close()));
     },
   };

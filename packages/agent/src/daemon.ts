@@ -15,6 +15,7 @@ import {
 } from './config.js';
 import { connectToRelay, type BackoffPolicy, type ConnectionStatus, type RelayConnections } from './connection.js';
 import { AgentError } from './errors.js';
+import { watchDirectory } from './directory-watch.js';
 import { createExecutor } from './executor.js';
 import { defaultLogger } from './log-sink.js';
 import type { ProxySettings } from './proxy.js';
@@ -44,6 +45,8 @@ export interface StartAgentOptions {
   allowPlaintext?: boolean;
   /** How long stop() waits for requests at the directory. Default 10 s. */
   stopTimeoutMs?: number;
+  /** Between checks of the directory's health (reported to the relay; issue 12). Default 5 s. */
+  directoryCheckMs?: number;
   /** Written (0600, atomically) on every link change and every few seconds, for `writeback-agent status`. */
   statusPath?: string;
   backoff?: Partial<BackoffPolicy>;
@@ -116,9 +119,17 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       .catch((err: unknown) => log.warn('status file could not be written', { err }));
   };
 
+  // The cloud routes around this agent while its directory is down.
+  const directoryHealth = watchDirectory({
+    directory,
+    log,
+    now,
+    ...(o.directoryCheckMs !== undefined ? { intervalMs: o.directoryCheckMs } : {}),
+  });
   let relay: RelayConnections;
   try {
     relay = connectToRelay({
+      directoryHealth,
       relayUrls,
       certificate: state.certificate,
       signingKey: keys.signingKey,
@@ -140,6 +151,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
       ...(o.random ? { random: o.random } : {}),
     });
   } catch (err) {
+    directoryHealth.stop();
     if (ownsDirectory) await directory.close().catch(() => {});
     throw err;
   }
@@ -168,6 +180,7 @@ export async function startAgent(o: StartAgentOptions): Promise<RunningAgent> {
             inFlight: executor.inFlight,
           });
         await relayLinks.close();
+        directoryHealth.stop();
         if (statusTimer) clearInterval(statusTimer);
         writeStatus(relayLinks.status());
         await statusWrite;

@@ -145,6 +145,6 @@ describe('agents', () => {
     );
     // Health counts connected agents across tenants.
     const h = await api(acme.base, 'GET', '/healthz');
-    assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, store: 'ok', relay: 'ok' });
+    assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, agentsDirectoryDown: 0, store: 'ok', relay: 'ok' });
   });
 });

@@ -2,7 +2,7 @@
  * WebSocket frames between an agent and the relay (JSON text frames, versioned by `v`).
  *
  *   relay → agent: challenge, welcome, request, ping, error
- *   agent → relay: auth, response, reject, pong
+ *   agent → relay: auth, response, reject, pong (carrying the directory's health)
  *
  * Handshake: the relay sends `challenge` at once; the agent answers `auth` with its certificate
  * (issued by the cloud at registration) and a signature over the challenge; the relay answers
@@ -114,6 +114,22 @@ export const RelayToAgentFrameSchema = z.discriminatedUnion('t', [
 ]);
 export type RelayToAgentFrame = z.infer<typeof RelayToAgentFrameSchema>;
 
+/**
+ * Whether the agent can reach its directory, as it last checked (`directory.health()` every few
+ * seconds): `ok`, since when in that state (the agent's clock, epoch ms) and, when down, a short
+ * safe detail (never a password; e.g. "connect ECONNREFUSED 10.0.0.5:636"). Routing skips an
+ * agent whose directory is down (issue 12).
+ */
+export const DirectoryHealthReportSchema = z.object({
+  ok: z.boolean(),
+  since: z.number().int().nonnegative().max(8_640_000_000_000_000),
+  detail: z.string().max(256).optional(),
+});
+export type DirectoryHealthReport = z.infer<typeof DirectoryHealthReportSchema>;
+
+/** The `ts` of a pong sent on the agent's own initiative (it echoes no ping, so no round trip is measured from it). */
+export const UNSOLICITED_PONG_TS = -1;
+
 export const AgentToRelayFrameSchema = z.discriminatedUnion('t', [
   z.object({
     v: V,
@@ -139,7 +155,17 @@ export const AgentToRelayFrameSchema = z.discriminatedUnion('t', [
     code: z.enum(PROTOCOL_ERROR_CODES),
     message: z.string().max(1024),
   }),
-  z.object({ v: V, t: z.literal('pong'), ts: z.number().int() }),
+  /**
+   * The heartbeat's answer. `directoryHealth` (optional, additive: an older relay ignores it) is
+   * the agent's own directory as it last checked it; the agent also sends an unsolicited pong
+   * (`ts` -1, which echoes no ping) when that state changes and right after `welcome`.
+   */
+  z.object({
+    v: V,
+    t: z.literal('pong'),
+    ts: z.number().int(),
+    directoryHealth: DirectoryHealthReportSchema.optional(),
+  }),
 ]);
 export type AgentToRelayFrame = z.infer<typeof AgentToRelayFrameSchema>;
 

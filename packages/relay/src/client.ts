@@ -3,7 +3,7 @@
  * connected and sends one sealed request to one of them. Two implementations: in-process (the hub
  * runs inside the cloud process, the default) and over NATS (relay nodes as separate processes).
  */
-import type { RequestEnvelope, ResponseEnvelope, ProtocolErrorCode } from '@writeback/protocol';
+import type { DirectoryHealthReport, RequestEnvelope, ResponseEnvelope, ProtocolErrorCode } from '@writeback/protocol';
 
 /** A connected, authenticated agent as the relay sees it. */
 export interface AgentPresence {
@@ -22,6 +22,12 @@ export interface AgentPresence {
   rttMs: number | null;
   /** Requests sent and not yet answered. */
   inFlight: number;
+  /**
+   * Whether the agent can reach its directory, as it last reported (with its heartbeat, and at
+   * once on a change). Absent when it never said (an agent or relay older than issue 12): unknown,
+   * routed to like a healthy one.
+   */
+  directoryHealth?: DirectoryHealthReport;
   /**
    * When the client last heard this presence from its relay (epoch ms), for a client that keeps
    * what relays told it (over NATS); absent when the presence is live (in-process hub).

@@ -306,6 +306,8 @@ export class Connection {
         const ping = this.#lastPing;
         // Only a pong echoing our last ping counts, so an agent cannot fake a low rtt.
         if (ping && frame.ts === ping.ts) this.#rttMs = Math.max(0, this.#ctx.now() - ping.sentAt);
+        // Its directory's health (issue 12): routing skips an agent that cannot reach it.
+        if (frame.directoryHealth) this.#ctx.registry.reportDirectory(this, id.agentId, frame.directoryHealth);
         return;
       }
       case 'response': {

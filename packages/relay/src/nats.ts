@@ -16,6 +16,7 @@
 import { ErrorCode, NatsError, StringCodec, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { z } from 'zod';
 import {
+  DirectoryHealthReportSchema,
   PROTOCOL_ERROR_CODES,
   RequestEnvelopeSchema,
   ResponseEnvelopeSchema,
@@ -50,6 +51,8 @@ export const AgentPresenceSchema = z.object({
   lastSeenAt: z.number(),
   rttMs: z.number().nonnegative().nullable(),
   inFlight: z.number().int().nonnegative(),
+  /** Optional: relays older than issue 12 do not send it. */
+  directoryHealth: DirectoryHealthReportSchema.optional(),
 });
 
 export const RelayAnswerSchema = z.discriminatedUnion('kind', [
@@ -233,7 +236,7 @@ export function startNatsBridge(
 
   const offPresence = hub.onPresence((e) => {
     if (e.type === 'connected') hold(e.agentId);
-    else if (e.connections === 0) release(e.agentId);
+    else if (e.type === 'disconnected' && e.connections === 0) release(e.agentId);
     if (!stopped)
       publish(
         'presence-changed',

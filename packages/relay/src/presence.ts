@@ -16,16 +16,33 @@ export function sortPresence(list: AgentPresence[]): AgentPresence[] {
 }
 
 /**
+ * The more recent of two directory reports of one agent (two connections, or two relay nodes):
+ * the one whose state began later is the newer news; on a tie "down" wins (routing then prefers
+ * another agent, and still tries this one when no other is left).
+ */
+export function newerDirectoryHealth(
+  a: AgentPresence['directoryHealth'],
+  b: AgentPresence['directoryHealth'],
+): AgentPresence['directoryHealth'] {
+  if (!a || !b) return a ?? b;
+  if (a.since !== b.since) return a.since > b.since ? a : b;
+  return a.ok ? b : a;
+}
+
+/**
  * One agent seen twice (two connections, or two relay nodes) as one presence: counts and load
- * summed, the earliest connection, the latest sign of life, the best round trip; the descriptive
- * fields come from the healthier side.
+ * summed, the earliest connection, the latest sign of life, the best round trip, the newer
+ * directory report; the descriptive fields come from the healthier side.
  */
 export function mergePresence(a: AgentPresence, b: AgentPresence): AgentPresence {
   const best =
     b.inFlight < a.inFlight || (b.inFlight === a.inFlight && (b.rttMs ?? Infinity) < (a.rttMs ?? Infinity)) ? b : a;
   const rtts = [a.rttMs, b.rttMs].filter((r): r is number => r !== null);
+  const directoryHealth = newerDirectoryHealth(a.directoryHealth, b.directoryHealth);
+  const { directoryHealth: _d, ...rest } = best;
   return {
-    ...best,
+    ...rest,
+    ...(directoryHealth ? { directoryHealth } : {}),
     connections: a.connections + b.connections,
     connectedAt: Math.min(a.connectedAt, b.connectedAt),
     lastSeenAt: Math.max(a.lastSeenAt, b.lastSeenAt),

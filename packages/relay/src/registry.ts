@@ -7,16 +7,17 @@
  * The registry knows a connection only as a `Member` (liveness and load), not its socket or
  * protocol; the connection module builds on it, never the other way round.
  */
-import type { Logger } from '@writeback/protocol';
+import type { DirectoryHealthReport, Logger } from '@writeback/protocol';
 import type { AgentPresence } from './client.js';
 import type { AgentIdentity } from './handshake.js';
-import { mergePresence, sortPresence } from './presence.js';
+import { mergePresence, newerDirectoryHealth, sortPresence } from './presence.js';
 
 /** Revoked agent ids remembered locally, so a reconnect racing a stale gate is still refused. */
 const MAX_REMEMBERED_REVOCATIONS = 10_000;
 
 export interface PresenceEvent {
-  type: 'connected' | 'disconnected';
+  /** `directory`: the agent's directory went down or came back (its report changed `ok`). */
+  type: 'connected' | 'disconnected' | 'directory';
   agentId: string;
   tenantId: string;
   connectionId: string;
@@ -38,6 +39,8 @@ interface Entry<T> {
   conn: T;
   identity: AgentIdentity;
   connectedAt: number;
+  /** What the agent last said of its directory on this connection (absent: never said). */
+  directoryHealth?: DirectoryHealthReport;
 }
 
 /** Where a newly authenticated connection of an agent may go. */
@@ -124,6 +127,28 @@ export class Registry<T extends Member> {
     return { identity: entry.identity, remaining: held.size };
   }
 
+  /**
+   * The agent said how its directory is (on connection `conn`). Announced as a `directory` event
+   * when the agent's state changes (first report, or `ok` flipped), not on every heartbeat.
+   */
+  reportDirectory(conn: T, agentId: string, report: DirectoryHealthReport): void {
+    const held = this.#byAgent.get(agentId);
+    const entry = held?.get(conn);
+    if (!held || !entry) return;
+    const before = this.#directoryOf(held);
+    entry.directoryHealth = report;
+    const after = this.#directoryOf(held);
+    if (before?.ok === after?.ok && before !== undefined) return;
+    const { tenantId } = entry.identity;
+    this.#emit({ type: 'directory', agentId, tenantId, connectionId: conn.id, connections: held.size });
+  }
+
+  #directoryOf(held: Map<T, Entry<T>>): DirectoryHealthReport | undefined {
+    let out: DirectoryHealthReport | undefined;
+    for (const e of held.values()) out = newerDirectoryHealth(out, e.directoryHealth);
+    return out;
+  }
+
   /** How many agents hold at least one authenticated connection here (no list built). */
   agentCount(): number {
     return this.#byAgent.size;
@@ -175,8 +200,9 @@ export class Registry<T extends Member> {
     };
   }
 
-  #presenceOf({ conn, identity, connectedAt }: Entry<T>): AgentPresence {
+  #presenceOf({ conn, identity, connectedAt, directoryHealth }: Entry<T>): AgentPresence {
     return {
+      ...(directoryHealth ? { directoryHealth } : {}),
       ...identity,
       relayId: this.#options.relayId,
       connections: 1,

@@ -13,6 +13,12 @@
  *   (the relay could be lying too), so the outcome is `outcome_unknown`; a read is retried on the
  *   next agent;
  * - `timeout` → `timeout`; `rejected` → `request_rejected` (the agent refused before acting);
+ * - `directory_unavailable` (the agent could not reach its directory: nothing was written, the
+ *   protocol's NOTHING_WRITTEN) → the next agent is tried while the deadline allows; the answer
+ *   stands when no other agent answers better (issue 12).
+ * Agents that report their directory down are tried last, and only one of them (issue 12: one
+ * agent pointed at a wrong port failed one request in seven): their report may be stale, so when
+ * no agent with a reachable directory takes the request one of them still gets it.
  * - an unexpected failure (a bug, the store) → `outcome_unknown` for a write, `agent_unavailable`
  *   for a read: `send` never throws.
  * Every `agent_unavailable` is logged with why: the agents the relays listed for the tenant (from
@@ -25,6 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   EphemeralPool,
+  NOTHING_WRITTEN,
   OPERATION_SCHEMAS,
   publicKeyObject,
   SEALED_ANSWERS_CAPABILITY,
@@ -88,7 +95,7 @@ interface Candidate {
 /** What the relays listed for the tenant, and why an entry was not a candidate. */
 interface Listed {
   presence: AgentPresence[];
-  skipped: Map<string, 'not_registered_or_revoked' | 'other_tenant' | 'duplicate'>;
+  skipped: Map<string, 'not_registered_or_revoked' | 'other_tenant' | 'duplicate' | 'directory_down'>;
   /** listAgents threw. */
   failed: boolean;
 }
@@ -133,6 +140,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     const registered = new Map((await listTenantAgents(db, tenantId)).map((a) => [a.id, a]));
     const seen = new Set<string>();
     const out: Candidate[] = [];
+    const directoryDown: Candidate[] = [];
     for (const p of listed.presence) {
       const agent = registered.get(p.agentId);
       // Only agents this store knows, of this tenant, not revoked: the relay's list is not trusted for that.
@@ -144,9 +152,11 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         continue;
       }
       seen.add(p.agentId);
-      out.push({ presence: p, agent });
+      (p.directoryHealth?.ok === false ? directoryDown : out).push({ presence: p, agent });
     }
-    return { list: out, listed };
+    // The relay's order (healthiest first) within each group; one directory-down agent at the end.
+    for (const c of directoryDown.slice(1)) listed.skipped.set(c.presence.agentId, 'directory_down');
+    return { list: [...out, ...directoryDown.slice(0, 1)], listed };
   }
 
   /** One log line saying why a request ends `agent_unavailable`: what was known, from where, how old. */
@@ -170,6 +180,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
         connections: p.connections,
         // How old the news is: when the relay last said so (NATS), or live (in-process hub).
         ageMs: p.reportedAt === undefined ? 0 : t - p.reportedAt,
+        ...(p.directoryHealth?.ok === false ? { directoryDownSince: p.directoryHealth.since } : {}),
         ...(listed.skipped.has(p.agentId) ? { skipped: listed.skipped.get(p.agentId) } : {}),
       })),
       tried,
@@ -205,6 +216,8 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
     }
     let sent = false;
     let lastAgent: string | null = null;
+    /** An agent's `directory_unavailable`: the answer if no later agent gives a better one. */
+    let unreachable: GatewayAnswer | null = null;
     for (const { agent, presence } of list) {
       if (now() >= deadline) break;
       let envelope: RequestEnvelope;
@@ -244,6 +257,12 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
               op: request.op,
               ...(answerKey ? { answerKey } : { agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) }),
             });
+            if (verified.result.outcome === 'directory_unavailable' && NOTHING_WRITTEN.has('directory_unavailable')) {
+              // This agent could not reach its directory; nothing was written: another agent may.
+              tried[tried.length - 1] = { agentId: agent.id, answer: 'directory_unavailable' };
+              unreachable = { requestId, result: verified.result, agentId: agent.id };
+              continue;
+            }
             return { requestId, result: verified.result, agentId: agent.id };
           } catch (err) {
             log.error('agent answer failed verification', { requestId, agentId: agent.id, err });
@@ -287,6 +306,10 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
           sent = true;
           continue;
       }
+    }
+    if (unreachable) {
+      if (tried.length > 1) log.warn('no agent could reach its directory', { requestId, tenantId, tried });
+      return unreachable;
     }
     if (sent && now() >= deadline)
       return {

@@ -138,6 +138,9 @@ export const enAdmin = {
   'admin.agents.col.actions': 'Actions',
   'admin.agents.connected': 'connected ({n})',
   'admin.agents.disconnected': 'not connected',
+  'admin.agents.directoryDown': 'directory unreachable since {since}',
+  'admin.agents.directoryDownHint':
+    "Requests go to the other agents meanwhile. Check the agent host's access to the directory (writeback-agent doctor).",
   'admin.agents.inFlight': '{n} in flight',
   'admin.agents.none':
     'No agent is registered: nothing can be written to the directory. Issue a registration token below and register an agent on-premises.',

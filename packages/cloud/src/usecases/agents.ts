@@ -111,6 +111,11 @@ export interface AgentView {
   rttMs: number | null;
   inFlight: number;
   relayId: string | null;
+  /**
+   * Whether the connected agent can reach its directory, as it last reported (issue 12): null when
+   * it is not connected or never said (an older agent).
+   */
+  directoryHealth: { ok: boolean; since: number; detail?: string } | null;
 }
 
 /**
@@ -144,6 +149,7 @@ export async function listAgents(
       rttMs: p?.rttMs ?? null,
       inFlight: p?.inFlight ?? 0,
       relayId: p?.relayId ?? null,
+      directoryHealth: p?.directoryHealth ?? null,
     };
   });
   return { agents, presenceKnown: presence !== null };

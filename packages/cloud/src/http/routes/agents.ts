@@ -89,10 +89,24 @@ const AgentView = z.object({
   rttMs: z.number().nullable(),
   inFlight: z.number().int(),
   relayId: z.string().nullable(),
+  /**
+   * Whether the connected agent can reach its directory, as it last reported: `ok` false means
+   * "connected, directory unreachable since `since`" (requests go to other agents). Null when not
+   * connected or not reported (older agents).
+   */
+  directoryHealth: z
+    .object({ ok: z.boolean(), since: z.string(), detail: z.string().optional() })
+    .nullable()
+    .describe('The directory as the agent last reported it; null when unknown'),
 });
 
 function agentBody(a: AgentViewOf): z.infer<typeof AgentView> {
-  return { ...a, registeredAt: iso(a.registeredAt), lastSeenAt: isoOrNull(a.lastSeenAt) };
+  return {
+    ...a,
+    registeredAt: iso(a.registeredAt),
+    lastSeenAt: isoOrNull(a.lastSeenAt),
+    directoryHealth: a.directoryHealth ? { ...a.directoryHealth, since: iso(a.directoryHealth.since) } : null,
+  };
 }
 
 export const listAgentsRoute = defineTenantRoute({

@@ -12,6 +12,11 @@ import { defineRoute } from '../route.js';
 const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
   agentsConnected: z.number().int(),
+  /**
+   * Connected agents that report they cannot reach their directory (requests go to the others).
+   * Information, not readiness: it never turns this answer 503.
+   */
+  agentsDirectoryDown: z.number().int(),
   store: z.enum(['ok', 'error']),
   /**
    * The link to the relays: `down` while NATS is unreachable, including before the first connection
@@ -41,8 +46,11 @@ export const healthRoute = defineRoute({
       store = 'error';
     }
     let agentsConnected = 0;
+    let agentsDirectoryDown = 0;
     try {
-      agentsConnected = (await services.relay.allAgents()).filter((a) => a.connections > 0).length;
+      const connected = (await services.relay.allAgents()).filter((a) => a.connections > 0);
+      agentsConnected = connected.length;
+      agentsDirectoryDown = connected.filter((a) => a.directoryHealth?.ok === false).length;
     } catch (err) {
       services.log.error('health: relay presence failed', { err });
     }
@@ -50,7 +58,7 @@ export const healthRoute = defineRoute({
     const ready = store === 'ok' && relay === 'ok';
     return {
       status: ready ? 200 : 503,
-      body: { status: ready ? 'ok' : 'degraded', agentsConnected, store, relay },
+      body: { status: ready ? 'ok' : 'degraded', agentsConnected, agentsDirectoryDown, store, relay },
     };
   },
 });

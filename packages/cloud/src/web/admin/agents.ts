@@ -13,6 +13,7 @@ import {
   issueRegistrationToken,
   listAgents,
   listOpenRegistrationTokens,
+  type AgentView,
   revokeAgent,
   revokeRegistrationToken,
 } from '../../usecases/agents.js';
@@ -51,6 +52,13 @@ const by = (ctx: AdminContext, clientIp: string) => ({
   clientIp,
 });
 
+/** "directory unreachable since …" under a connected agent that said so (issue 12); nothing otherwise. */
+function directoryDown(a: AgentView, now: number): SafeHtml | '' {
+  const h = a.directoryHealth;
+  if (!h || h.ok) return '';
+  return html` <span class="badge bad" data-directory="unreachable" data-since="${new Date(h.since).toISOString()}">${t('admin.agents.directoryDown', { since: `${utc(h.since)} (${ago(h.since, now)})` })}</span><span class="sub">${h.detail ? `${h.detail}. ` : ''}${t('admin.agents.directoryDownHint')}</span>`;
+}
+
 async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml | ''): Promise<string> {
   const now = services.now();
   const isAdmin = ctx.admin.role === 'admin';
@@ -63,7 +71,7 @@ async function agentsPage(services: Services, ctx: AdminContext, top: SafeHtml |
   const rows = registered.map((a) => {
     const lastSeen = a.lastSeenAt;
     return html`<tr data-agent-id="${a.agentId}"><td data-label="${t('admin.agents.col.agent')}"><strong>${a.name}</strong><span class="sub mono">${a.agentId}</span></td>
-<td data-label="${t('admin.agents.col.status')}">${a.connected ? html`<span class="badge on" data-status="connected">${t('admin.agents.connected', { n: a.connections })}</span>` : html`<span class="badge bad" data-status="disconnected">${t('admin.agents.disconnected')}</span>`}</td>
+<td data-label="${t('admin.agents.col.status')}">${a.connected ? html`<span class="badge on" data-status="connected">${t('admin.agents.connected', { n: a.connections })}</span>${directoryDown(a, now)}` : html`<span class="badge bad" data-status="disconnected">${t('admin.agents.disconnected')}</span>`}</td>
 <td data-label="${t('admin.agents.col.version')}">${a.agentVersion}</td>
 <td data-label="${t('admin.agents.col.directory')}">${a.directory}</td>
 <td data-label="${t('admin.agents.col.heartbeat')}">${lastSeen ? html`<time datetime="${new Date(lastSeen).toISOString()}" title="${utc(lastSeen)}">${ago(lastSeen, now)}</time>` : t('admin.never')}</td>
