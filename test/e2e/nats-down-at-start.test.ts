@@ -22,14 +22,14 @@ import {
   capturingLogger,
   quietLog,
   startAcmeWithAgent,
-  startCloud,
+  fetchJson,
   waitFor,
   type StartedCloud,
 } from '@writeback/testkit';
 import {
   NATS_SERVER_BIN,
+  startCloudOverNats,
   startNatsServer,
-  startRelayProcess,
   type NatsServer,
   type RelayProcess,
 } from '@writeback/testkit/nats';
@@ -38,18 +38,6 @@ import {
 const DEADLINE_MS = 8_000;
 /** "At once". */
 const AT_ONCE_MS = 1_000;
-
-async function getJson(url: string, key?: string, body?: unknown) {
-  const res = await fetch(url, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
 
 describe('issue 11 item 1: a cloud node and a relay started while NATS is down', { skip: !NATS_SERVER_BIN }, () => {
   let nats: NatsServer;
@@ -62,8 +50,8 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
   const cloudLog = capturingLogger('cloud', 'info');
 
   const cloudUrl = () => started?.cloud.url ?? '';
-  const relayLive = () => getJson(relay?.healthUrl.replace(/\/healthz$/, '/livez') ?? '');
-  const relayHealth = () => getJson(relay?.healthUrl ?? '');
+  const relayLive = () => fetchJson(relay?.healthUrl.replace(/\/healthz$/, '/livez') ?? '');
+  const relayHealth = () => fetchJson(relay?.healthUrl ?? '');
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wb-nats-down-at-start-'));
@@ -82,29 +70,20 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
   });
 
   test('both start, are alive but not ready, fail writes at once, and serve once NATS is up', async () => {
-    started = await startCloud({
-      config: {
-        relayMode: 'nats',
-        natsUrl: nats.url,
-        natsPrefix: prefix,
-        natsReconnectMaxMs: 100,
-        writebackDeadlineMs: DEADLINE_MS,
-      },
-      deps: { log: cloudLog.log },
-    });
-    relay = await startRelayProcess({
+    ({ started, relay } = await startCloudOverNats({
       natsUrl: nats.url,
       natsPrefix: prefix,
-      cloudPublicKey: started.cloud.cloudPublicKey,
       relayId: 'relay-late-nats',
-      env: { NATS_RECONNECT_MAX_MS: '100' },
-    });
+      reconnectMaxMs: 100,
+      deadlineMs: DEADLINE_MS,
+      log: cloudLog.log,
+    }));
 
     // Alive (liveness 200) but not ready (readiness 503), on both.
-    const live = await getJson(`${cloudUrl()}/livez`);
+    const live = await fetchJson(`${cloudUrl()}/livez`);
     assert.equal(live.status, 200);
     assert.equal(live.body.status, 'ok');
-    const health = await getJson(`${cloudUrl()}/healthz`);
+    const health = await fetchJson(`${cloudUrl()}/healthz`);
     assert.equal(health.status, 503);
     assert.equal(health.body.relay, 'down');
     assert.equal(health.body.store, 'ok');
@@ -133,7 +112,7 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
     });
     await waitFor(
       async () => {
-        const r = await getJson(`${cloudUrl()}/api/v1/tenants/acme/agents`, apiKey);
+        const r = await fetchJson(`${cloudUrl()}/api/v1/tenants/acme/agents`, apiKey);
         return r.status === 200 && (r.body.agents as unknown[]).length === 1;
       },
       { what: 'the agent to be registered' },
@@ -141,7 +120,7 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
 
     // A write now is answered agent_unavailable at once, not at its deadline.
     const t0 = Date.now();
-    const during = await getJson(`${cloudUrl()}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
+    const during = await fetchJson(`${cloudUrl()}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
       newPassword: 'Tulip-During-2025!',
       forceChange: false,
     });
@@ -150,12 +129,12 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
     assert.equal(during.body.outcome, 'agent_unavailable');
     assert.ok(took < AT_ONCE_MS, `answered in ${took} ms`);
     // Still alive while not ready, after serving that request.
-    assert.equal((await getJson(`${cloudUrl()}/livez`)).status, 200);
-    assert.equal((await getJson(`${cloudUrl()}/healthz`)).status, 503);
+    assert.equal((await fetchJson(`${cloudUrl()}/livez`)).status, 200);
+    assert.equal((await fetchJson(`${cloudUrl()}/healthz`)).status, 503);
 
     // NATS comes up: both connect by themselves, become ready, and the agent gets in.
     await nats.start();
-    await waitFor(async () => (await getJson(`${cloudUrl()}/healthz`)).status === 200, {
+    await waitFor(async () => (await fetchJson(`${cloudUrl()}/healthz`)).status === 200, {
       what: "the cloud's readiness",
     });
     await waitFor(async () => (await relayHealth()).status === 200, { what: "the relay's readiness" });
@@ -166,7 +145,7 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
     let answered: { status: number; body: Record<string, unknown> } | undefined;
     await waitFor(
       async () => {
-        answered = await getJson(`${cloudUrl()}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
+        answered = await fetchJson(`${cloudUrl()}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
           newPassword: 'Tulip-After-2025!',
           forceChange: false,
         });
@@ -179,7 +158,7 @@ describe('issue 11 item 1: a cloud node and a relay started while NATS is down',
       (await directory.verifyCredentials({ by: 'login', value: 'alice' }, 'Tulip-After-2025!')).outcome,
       'succeeded',
     );
-    assert.equal((await getJson(`${cloudUrl()}/livez`)).status, 200);
+    assert.equal((await fetchJson(`${cloudUrl()}/livez`)).status, 200);
     assert.equal((await relayLive()).status, 200);
 
     // The wait is logged once at its start and once at its end, never a line per attempt.
@@ -192,40 +171,38 @@ describe('liveness is not readiness', { skip: !NATS_SERVER_BIN }, () => {
   test('/livez answers 200 while /healthz answers 503 (NATS down after a good start)', async () => {
     const nats = await startNatsServer();
     const prefix = `wblive.${randomBytes(4).toString('hex')}`;
-    const started = await startCloud({
-      config: { relayMode: 'nats', natsUrl: nats.url, natsPrefix: prefix, natsReconnectMaxMs: 100 },
-    });
-    const relay = await startRelayProcess({
+    const { started, relay } = await startCloudOverNats({
       natsUrl: nats.url,
       natsPrefix: prefix,
-      cloudPublicKey: started.cloud.cloudPublicKey,
-      env: { NATS_RECONNECT_MAX_MS: '100' },
+      relayId: 'relay-livez',
+      reconnectMaxMs: 100,
+      deadlineMs: 10_000,
     });
     const relayLivez = relay.healthUrl.replace(/\/healthz$/, '/livez');
     try {
-      await waitFor(async () => (await getJson(`${started.cloud.url}/healthz`)).status === 200, {
+      await waitFor(async () => (await fetchJson(`${started.cloud.url}/healthz`)).status === 200, {
         what: "the cloud's readiness",
       });
-      await waitFor(async () => (await getJson(relay.healthUrl)).status === 200, { what: "the relay's readiness" });
-      assert.equal((await getJson(`${started.cloud.url}/livez`)).status, 200);
-      assert.equal((await getJson(relayLivez)).status, 200);
+      await waitFor(async () => (await fetchJson(relay.healthUrl)).status === 200, { what: "the relay's readiness" });
+      assert.equal((await fetchJson(`${started.cloud.url}/livez`)).status, 200);
+      assert.equal((await fetchJson(relayLivez)).status, 200);
 
       await nats.stop();
-      await waitFor(async () => (await getJson(`${started.cloud.url}/healthz`)).status === 503, {
+      await waitFor(async () => (await fetchJson(`${started.cloud.url}/healthz`)).status === 503, {
         what: "the cloud's readiness to go red",
       });
-      await waitFor(async () => (await getJson(relay.healthUrl)).status === 503, {
+      await waitFor(async () => (await fetchJson(relay.healthUrl)).status === 503, {
         what: "the relay's readiness to go red",
       });
-      const cloudLive = await getJson(`${started.cloud.url}/livez`);
+      const cloudLive = await fetchJson(`${started.cloud.url}/livez`);
       assert.equal(cloudLive.status, 200);
       assert.deepEqual(cloudLive.body, { status: 'ok' });
-      const relayLive = await getJson(relayLivez);
+      const relayLive = await fetchJson(relayLivez);
       assert.equal(relayLive.status, 200);
       assert.deepEqual(relayLive.body, { ok: true });
 
       // The liveness route is in the OpenAPI document, like every route of the cloud.
-      const doc = await getJson(`${started.cloud.url}/openapi.json`);
+      const doc = await fetchJson(`${started.cloud.url}/openapi.json`);
       const paths = doc.body.paths as Record<string, { get?: { operationId?: string } }>;
       assert.equal(paths['/livez']?.get?.operationId, 'liveness');
       assert.equal(paths['/healthz']?.get?.operationId, 'health');

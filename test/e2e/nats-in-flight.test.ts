@@ -16,19 +16,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningAgent } from '@writeback/agent';
-import type { Directory, EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import {
   agentConnected,
   quietLog,
-  startCloud,
+  fetchJson,
+  holdingResets,
   startAcmeWithAgent,
   waitFor,
+  type HeldResets,
   type StartedCloud,
 } from '@writeback/testkit';
 import {
   NATS_SERVER_BIN,
+  startCloudOverNats,
   startNatsServer,
-  startRelayProcess,
   type NatsServer,
   type RelayProcess,
 } from '@writeback/testkit/nats';
@@ -40,52 +42,20 @@ const GRACE_MS = 2_000;
 /** "Promptly": the request ends this soon after NATS died (a lost link is noticed at once on loopback). */
 const PROMPT_MS = 3_000;
 
-/** The directory served, with resets that wait while `hold` is set until `go()`. */
-function holdingResets(inner: EmbeddedDirectory) {
-  const s = { started: 0, done: 0, hold: false, go: () => {} };
-  const resetPassword: Directory['resetPassword'] = async (...args) => {
-    s.started += 1;
-    if (s.hold) await new Promise<void>((r) => (s.go = r));
-    const r = await inner.resetPassword(...args);
-    s.done += 1;
-    return r;
-  };
-  const dir = new Proxy<Directory>(inner, {
-    get(target, prop) {
-      if (prop === 'resetPassword') return resetPassword;
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return Object.assign(s, { dir });
-}
-
-async function call(url: string, key: string, body?: unknown) {
-  const res = await fetch(url, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
 describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERVER_BIN }, () => {
   let nats: NatsServer;
   let started: StartedCloud;
   let relay: RelayProcess;
   let agent: RunningAgent;
   let directory: EmbeddedDirectory;
-  let held: ReturnType<typeof holdingResets>;
+  let held: HeldResets;
   let dir: string;
   let apiKey: string;
   let tenantId: string;
   const prefix = `wbflight.${randomBytes(4).toString('hex')}`;
 
   const reset = (newPassword: string) =>
-    call(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
+    fetchJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
       newPassword,
       forceChange: false,
     });
@@ -93,22 +63,13 @@ describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERV
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wb-nats-in-flight-'));
     nats = await startNatsServer();
-    started = await startCloud({
-      config: {
-        relayMode: 'nats',
-        natsUrl: nats.url,
-        natsPrefix: prefix,
-        natsReconnectMaxMs: 100,
-        writebackDeadlineMs: DEADLINE_MS,
-      },
-    });
-    relay = await startRelayProcess({
+    ({ started, relay } = await startCloudOverNats({
       natsUrl: nats.url,
       natsPrefix: prefix,
-      cloudPublicKey: started.cloud.cloudPublicKey,
       relayId: 'relay-in-flight',
-      env: { NATS_RECONNECT_MAX_MS: '100' },
-    });
+      reconnectMaxMs: 100,
+      deadlineMs: DEADLINE_MS,
+    }));
     ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,
       policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
@@ -164,7 +125,7 @@ describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERV
     // The audit record of that request ends with the outcome the caller got.
     const requestId = String(answer.body.requestId);
     const record = async () => {
-      const r = await call(`${started.cloud.url}/api/v1/tenants/acme/audit?limit=50`, apiKey);
+      const r = await fetchJson(`${started.cloud.url}/api/v1/tenants/acme/audit?limit=50`, apiKey);
       return (r.body.items as { requestId: string; outcome: string | null }[]).find((i) => i.requestId === requestId);
     };
     await waitFor(async () => (await record())?.outcome != null, { what: 'the audit record to be completed' });

@@ -22,7 +22,7 @@ import {
   agentConnected,
   capturingLogger,
   quietLog,
-  startCloud,
+  fetchJson,
   startAcmeWithAgent,
   waitFor,
   type StartedCloud,
@@ -30,26 +30,14 @@ import {
 } from '@writeback/testkit';
 import {
   NATS_SERVER_BIN,
+  startCloudOverNats,
   startNatsServer,
-  startRelayProcess,
   type NatsServer,
   type RelayProcess,
 } from '@writeback/testkit/nats';
 
 /** nats.js's default maxReconnectAttempts, after which the old clients gave up. */
 const OLD_BUDGET = 10;
-
-async function getJson(url: string, key?: string, body?: unknown) {
-  const res = await fetch(url, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
 
 describe('issue 11 item 1: NATS down for longer than the old reconnect budget', { skip: !NATS_SERVER_BIN }, () => {
   let nats: NatsServer;
@@ -64,33 +52,24 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
   const cloudLog = capturingLogger('cloud', 'info');
 
   const reset = (newPassword: string) =>
-    getJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
+    fetchJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
       newPassword,
       forceChange: false,
     });
-  const cloudHealth = () => getJson(`${started.cloud.url}/healthz`);
-  const relayHealth = () => getJson(relay.healthUrl);
+  const cloudHealth = () => fetchJson(`${started.cloud.url}/healthz`);
+  const relayHealth = () => fetchJson(relay.healthUrl);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wb-nats-outage-'));
     nats = await startNatsServer();
-    started = await startCloud({
-      config: {
-        relayMode: 'nats',
-        natsUrl: nats.url,
-        natsPrefix: prefix,
-        natsReconnectMaxMs: 50,
-        writebackDeadlineMs: 5_000,
-      },
-      deps: { log: cloudLog.log },
-    });
-    relay = await startRelayProcess({
+    ({ started, relay } = await startCloudOverNats({
       natsUrl: nats.url,
       natsPrefix: prefix,
-      cloudPublicKey: started.cloud.cloudPublicKey,
       relayId: 'relay-outage',
-      env: { NATS_RECONNECT_MAX_MS: '50' },
-    });
+      reconnectMaxMs: 50,
+      deadlineMs: 5_000,
+      log: cloudLog.log,
+    }));
     // The relay process holds agents here, not the cloud node.
     ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
       dir,

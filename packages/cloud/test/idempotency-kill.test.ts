@@ -18,10 +18,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { RunningAgent } from '@writeback/agent';
-import type { Directory, EmbeddedDirectory } from '@writeback/directory';
+import type { EmbeddedDirectory } from '@writeback/directory';
 import {
   ENGINES,
   freePort,
+  holdingResets,
   newMasterKey,
   quietLog,
   spawnEntry,
@@ -29,6 +30,7 @@ import {
   TEST_POLICY,
   tempStore,
   waitFor,
+  type HeldResets,
   type TempStore,
 } from '@writeback/testkit';
 import { api, field, str, type ApiResponse } from './helpers.js';
@@ -66,31 +68,6 @@ async function startCloudProcess(env: Record<string, string>): Promise<CloudProc
   };
 }
 
-/** The embedded directory, except that a reset waits for the test's go once it has started. */
-function holdingResets(inner: EmbeddedDirectory) {
-  const s = {
-    resets: 0,
-    started: 0,
-    go: () => {},
-    hold: false,
-  };
-  const resetPassword: Directory['resetPassword'] = async (...args) => {
-    s.started += 1;
-    if (s.hold) await new Promise<void>((r) => (s.go = r));
-    const r = await inner.resetPassword(...args);
-    s.resets += 1;
-    return r;
-  };
-  const dir = new Proxy<Directory>(inner, {
-    get(target, prop) {
-      if (prop === 'resetPassword') return resetPassword;
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return Object.assign(s, { dir });
-}
-
 for (const engine of ENGINES) {
   describe(`a cloud process killed mid-request, on ${engine}`, () => {
     let dir: string;
@@ -98,7 +75,7 @@ for (const engine of ENGINES) {
     let env: Record<string, string>;
     let cloud: CloudProcess;
     let directory: EmbeddedDirectory;
-    let held: ReturnType<typeof holdingResets>;
+    let held: HeldResets;
     let agent: RunningAgent;
     let apiKey = '';
 
@@ -175,7 +152,7 @@ for (const engine of ENGINES) {
       const answeredKey = `answered-${engine}`;
       const answered = await reset(answeredKey, 'Tulip-Answered-2030!');
       assert.equal(answered.status, 200, answered.text);
-      assert.equal(held.resets, 1);
+      assert.equal(held.done, 1);
 
       // In flight at the kill: the directory is writing when the process dies.
       held.hold = true;
@@ -190,7 +167,7 @@ for (const engine of ENGINES) {
       assert.ok('lost' in first, `the caller lost the connection (got ${JSON.stringify(first)})`);
       held.hold = false;
       held.go();
-      await waitFor(async () => held.resets === 2, { what: 'the directory write to complete' });
+      await waitFor(async () => held.done === 2, { what: 'the directory write to complete' });
 
       cloud = await startCloudProcess(env);
       await agentConnected();
@@ -208,7 +185,7 @@ for (const engine of ENGINES) {
       assert.equal(retry.headers.get('idempotent-replayed'), 'true');
       const requestId = str(retry.json, 'requestId');
       assert.equal(held.started, 2, 'the retry sent nothing to the directory');
-      assert.equal(held.resets, 2, 'exactly one write per key reached the directory');
+      assert.equal(held.done, 2, 'exactly one write per key reached the directory');
 
       // The audit holds one record for that request: the killed process's, closed by the new one's sweep.
       await waitFor(
@@ -234,7 +211,7 @@ for (const engine of ENGINES) {
       // The agent and directory work: a new key writes (so the retries wrote nothing by design, not by accident).
       const fresh = await reset(`fresh-${engine}`, 'Tulip-Fresh-2030!');
       assert.equal(fresh.status, 200, fresh.text);
-      assert.equal(held.resets, 3);
+      assert.equal(held.done, 3);
       assert.equal(
         (await directory.verifyCredentials({ by: 'login', value: 'alice' }, 'Tulip-Fresh-2030!')).outcome,
         'succeeded',

@@ -12,7 +12,8 @@
  *   temporary folders removed when the test file ends (temp-dirs.ts);
  * - an embedded directory with its users, served by a registered agent (embedded-agent.ts);
  * - an effective password policy as a directory reports it (policy.ts), and the code an error
- *   thrown carries (errors.ts).
+ *   thrown carries (errors.ts);
+ * - a directory whose resets the test can hold mid-write (holding.ts), and a JSON call over HTTP (http.ts).
  * The lab's real directory servers are `@writeback/testkit/lab`; an SMTP listener that keeps
  * what it receives is `@writeback/testkit/smtp`.
  */
@@ -52,6 +53,8 @@ export {
 } from './cloud.js';
 export { makeCloudKeys, presenceEvents, startHub, type CloudKeys, type HubFixture } from './hub.js';
 export { thrownCode } from './errors.js';
+export { holdingResets, type HeldResets } from './holding.js';
+export { fetchJson, type JsonAnswer } from './http.js';
 export { effectivePolicy } from './policy.js';
 export { freePort, runEntry, spawnEntry, type EntryProcess } from './process.js';
 export { tempDirs } from './temp-dirs.js';

@@ -10,6 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from '@writeback/protocol';
+import { startCloud, type StartedCloud } from './cloud.js';
 import { collectLines } from './logs.js';
 import { freePort } from './process.js';
 import { waitFor } from './wait.js';
@@ -164,4 +166,49 @@ export async function startRelayProcess(o: StartRelayProcessOptions): Promise<Re
     throw err;
   }
   return relay;
+}
+
+export interface StartCloudOverNatsOptions {
+  natsUrl: string;
+  natsPrefix: string;
+  relayId: string;
+  /** Both sides' NATS_RECONNECT_MAX_MS (small, so a test does not wait for a reconnect). */
+  reconnectMaxMs: number;
+  /** The cloud's WRITEBACK_DEADLINE_MS. */
+  deadlineMs: number;
+  /** The cloud's log (default: the cloud's own, quiet in tests). */
+  log?: Logger;
+}
+
+/**
+ * A cloud node in RELAY_MODE=nats (in this process, its own store) and the standalone relay as its
+ * own process on the same NATS and prefix: agents dial `relay.url`. NATS need not be up: both start
+ * without it (issue 11) and connect when it comes.
+ */
+export async function startCloudOverNats(
+  o: StartCloudOverNatsOptions,
+): Promise<{ started: StartedCloud; relay: RelayProcess }> {
+  const started = await startCloud({
+    config: {
+      relayMode: 'nats',
+      natsUrl: o.natsUrl,
+      natsPrefix: o.natsPrefix,
+      natsReconnectMaxMs: o.reconnectMaxMs,
+      writebackDeadlineMs: o.deadlineMs,
+    },
+    ...(o.log ? { deps: { log: o.log } } : {}),
+  });
+  try {
+    const relay = await startRelayProcess({
+      natsUrl: o.natsUrl,
+      natsPrefix: o.natsPrefix,
+      cloudPublicKey: started.cloud.cloudPublicKey,
+      relayId: o.relayId,
+      env: { NATS_RECONNECT_MAX_MS: String(o.reconnectMaxMs) },
+    });
+    return { started, relay };
+  } catch (err) {
+    await started.stop();
+    throw err;
+  }
 }
