@@ -115,7 +115,9 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
           (await keepHash()) ? hashPassword(password, { queueAlways: true }) : null;
         switch (request.op) {
           case 'password.reset': {
-            const mustChange = request.params.forceChange;
+            // What the directory did, when it says (AD ignores a forced change for a password that
+            // never expires); what was asked otherwise.
+            const mustChange = resultData('password.reset', result)?.mustChange ?? request.params.forceChange;
             // A temporary password is changed at the next sign-in, through the directory: no hash for it.
             const hash = mustChange ? null : await cloudHash(request.secret.newPassword);
             await db.tx(async (tx) => {
