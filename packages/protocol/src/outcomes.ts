@@ -13,6 +13,12 @@ const OUTCOMES = {
   succeeded: { status: 200, nothingWritten: false },
   policy_violation: { status: 422, nothingWritten: true },
   wrong_current_password: { status: 403, nothingWritten: true },
+  /**
+   * Sign-in only: an unknown login or a wrong password, one answer for both (and for a locked or
+   * disabled account before the password is proven). The cloud's code for the sign-in, which its
+   * audit record also says (issue 12); no agent answers it.
+   */
+  invalid_credentials: { status: 401, nothingWritten: true },
   user_not_found: { status: 404, nothingWritten: true },
   ambiguous_user: { status: 409, nothingWritten: true },
   account_disabled: { status: 403, nothingWritten: true },

@@ -11,5 +11,5 @@ it('gives every outcome one HTTP status and never counts success or unknown as n
 it('counts every other outcome as nothing-written (all refusals happen before any write)', () => {
   const mayHaveWritten = new Set(['succeeded', 'timeout', 'outcome_unknown']);
   for (const c of OUTCOME_CODES) assert.equal(NOTHING_WRITTEN.has(c), !mayHaveWritten.has(c), c);
-  assert.equal(OUTCOME_CODES.length, 14);
+  assert.equal(OUTCOME_CODES.length, 15);
 });

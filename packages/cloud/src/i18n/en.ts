@@ -41,6 +41,7 @@ export const en = {
   'outcome.succeeded.historyNotEnforced': 'Your directory could not check the new password against your earlier ones.',
   'outcome.policy_violation': 'Your new password was not accepted:',
   'outcome.wrong_current_password': 'Your current password is not correct. Nothing was changed.',
+  'outcome.invalid_credentials': 'The login or the password is not correct.',
   'outcome.user_not_found': 'Your account was not found in the directory. Nothing was changed. Ask your help desk.',
   'outcome.ambiguous_user': 'More than one account matches your name. Nothing was changed. Ask your help desk.',
   'outcome.account_disabled': 'Your account is disabled. Nothing was changed. Ask your help desk.',

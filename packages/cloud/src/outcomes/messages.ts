@@ -115,6 +115,8 @@ export function outcomeMessage(
     }
     case 'wrong_current_password':
       return 'The current password is not correct.';
+    case 'invalid_credentials':
+      return 'The login or the password is not correct.';
     case 'user_not_found':
       return 'No such user was found in the directory.';
     case 'ambiguous_user':

@@ -18,7 +18,7 @@
  * alias was typed: usecases/attempts.ts) and per client IP, counting only attempts that tested the
  * password. Called by the API's POST /sign-in and the sign-in page; neither makes its own checks.
  */
-import { resultData, type OperationResult } from '@writeback/protocol';
+import { resultData, type OperationResult, type OutcomeCode } from '@writeback/protocol';
 import { dummyPasswordHash, verifyPassword } from '../auth/passwords.js';
 import { CloudError } from '../errors.js';
 import type { Services } from '../services.js';
@@ -70,7 +70,7 @@ const COUNTED: ReadonlySet<SignInOutcome> = new Set<SignInOutcome>([
   'timeout',
 ]);
 
-function mapVerify(r: OperationResult): SignInOutcome {
+function mapVerify(r: OperationResult): Exclude<SignInOutcome, 'rate_limited'> {
   switch (r.outcome) {
     case 'succeeded': {
       const d = resultData('credentials.verify', r);
@@ -95,6 +95,24 @@ function mapVerify(r: OperationResult): SignInOutcome {
       return 'timeout';
     default:
       return 'directory_unavailable';
+  }
+}
+
+/**
+ * What the audit record of a pass-through sign-in says: the code the caller got (issue 12: the
+ * API answered invalid_credentials while the record said wrong_current_password). A proven
+ * password is `succeeded` (must change and expired included: the password was right); the
+ * directory's own answer stays in the record's detail.
+ */
+function auditCodeOf(r: OperationResult): OutcomeCode {
+  const o = mapVerify(r);
+  switch (o) {
+    case 'succeeded':
+    case 'must_change':
+    case 'password_expired':
+      return 'succeeded';
+    default:
+      return o;
   }
 }
 
@@ -156,6 +174,7 @@ async function check(s: Services, input: SignInInput, found: CloudUser | null): 
     actor: { kind: 'user', id: input.login },
     target: input.login,
     clientIp: input.clientIp,
+    auditOutcome: auditCodeOf,
   });
   // Under cloud_hash the writeback service records the verified password as the cloud hash, off
   // this answer's path (users/resolve.ts afterWrite); the next sign-in waits for it (userSettled).

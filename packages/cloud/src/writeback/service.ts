@@ -11,6 +11,7 @@ import {
   type Logger,
   type OperationRequest,
   type OperationResult,
+  type OutcomeCode,
   type UserRef,
 } from '@writeback/protocol';
 import type { RelayClient } from '@writeback/relay';
@@ -93,6 +94,12 @@ export interface ExecuteInput {
    * fill the audit log every few seconds); the result is logged at debug level. Default true.
    */
   audit?: boolean;
+  /**
+   * The code the caller is told for this result, when it is not the agent's outcome (sign-in: the
+   * directory's wrong_current_password is the person's invalid_credentials). The audit record then
+   * says that code, one code for one event (issue 12), and keeps the agent's in its detail.
+   */
+  auditOutcome?: (result: OperationResult) => OutcomeCode;
 }
 
 export interface ExecuteResult {
@@ -207,10 +214,12 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       }
       // Never throws: a completion the store refuses is held (outbox + retries) until written, so the
       // record ends with the outcome this caller is told (issue 11: it used to end outcome_unknown).
+      const told = input.auditOutcome?.(r) ?? r.outcome;
+      const detail = r.detail ?? final.detail;
       const completed = await completions.complete(requestId, {
-        outcome: r.outcome,
+        outcome: told,
         reasons: r.reasons,
-        detail: r.detail ?? final.detail,
+        detail: told === r.outcome ? detail : `answered ${r.outcome}${detail ? `: ${detail}` : ''}`,
         agentId: final.agentId,
         latencyMs,
         finishedAt,
