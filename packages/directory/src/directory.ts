@@ -34,6 +34,12 @@ export function hostOf(deps: DirectoryDeps, name: string): Required<DirectoryDep
 export interface DirectoryCapabilities {
   /** An admin reset can be made to honour password history (AD policy hints; embedded: yes). */
   enforcesHistoryOnReset: boolean;
+  /**
+   * An admin reset that enforces history is also refused inside the minimum password age (AD: the
+   * DC takes LDAP_SERVER_POLICY_HINTS, which Windows Server 2016+ applies to both). Absent: not
+   * known. policy.get's data says the same per request (`resetHonoursMinAge`).
+   */
+  adminResetHonoursMinAge?: boolean;
   /** Policy failures come back with an exact reason (not one generic code). */
   exactPolicyReasons: boolean;
   /** Must-change-at-next-logon can be set on reset. */

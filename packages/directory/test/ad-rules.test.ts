@@ -12,7 +12,13 @@ import { BerWriter } from 'ldapts';
 import type { EffectivePolicy } from '@writeback/protocol';
 import { DirectoryError, guidFromString, guidToString, resolveAdConfig } from '@writeback/directory';
 import { filetimeToMs, generalizedTimeToMs, intervalToSeconds } from '../src/ad/ad-time.js';
-import { PolicyHintsControl } from '../src/ad/controls.js';
+import {
+  PolicyHintsControl,
+  POLICY_HINTS_DEPRECATED_OID,
+  POLICY_HINTS_OID,
+  resetHintsFor,
+} from '../src/ad/controls.js';
+import { hintsCheck, minAgeCheck } from '../src/ad/doctor.js';
 import {
   classifyRejection,
   complexityCategories,
@@ -213,6 +219,68 @@ describe('AD password rules', () => {
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic }), ['filter_rejected']);
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, hintsUsed: true }), ['history']);
       assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, policy: null }), ['unspecified']);
+      // Issue 12: a reset that carried the policy hints is held to the minimum age as well.
+      const young = { ...domainPolicy, minAgeSeconds: 86400 };
+      assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, hintsUsed: true, policy: young }), [
+        'min_age',
+      ]);
+      assert.deepEqual(classifyRejection({ ...ctx, op: 'reset', diagnostic, policy: young }), ['filter_rejected']);
+      assert.deepEqual(
+        classifyRejection({
+          ...ctx,
+          op: 'reset',
+          diagnostic,
+          hintsUsed: true,
+          policy: young,
+          now: 999_000 + 86_400_000,
+        }),
+        ['history'],
+      );
     }
+  });
+});
+
+/**
+ * Issue 12: what an admin reset is held to follows from the policy-hints control it will carry,
+ * decided from the DC's rootDSE. The branch without the control is also run against Samba
+ * (ad.test.ts 'min_age when the domain has a minimum password age', ad-transport.test.ts doctor);
+ * the Windows branch (…2239 advertised) can only be run from rootDSE data here.
+ */
+describe('policy hints decided from the rootDSE', () => {
+  const root = (supportedControl: string[]) => ({
+    defaultNamingContext: 'DC=example,DC=test',
+    dnsHostName: 'dc1.example.test',
+    supportedControl,
+    currentTime: undefined,
+  });
+  const windows2016 = root(['1.2.840.113556.1.4.319', POLICY_HINTS_OID, POLICY_HINTS_DEPRECATED_OID]);
+  const windows2012 = root(['1.2.840.113556.1.4.319', POLICY_HINTS_DEPRECATED_OID]);
+  const samba = root(['1.2.840.113556.1.4.319', '1.2.840.113556.1.4.841']);
+
+  it('Windows 2016+: the reset carries …2239, enforces history and is limited by the minimum age', () => {
+    assert.deepEqual(resetHintsFor(windows2016, 'auto'), { oid: POLICY_HINTS_OID, honoursMinAge: true });
+    assert.deepEqual(resetHintsFor(windows2012, 'auto'), { oid: POLICY_HINTS_DEPRECATED_OID, honoursMinAge: true });
+    const hints = hintsCheck(windows2016, { policyHints: 'auto' });
+    assert.equal(hints.status, 'pass');
+    assert.match(hints.summary, /1\.2\.840\.113556\.1\.4\.2239/);
+    assert.match(hints.summary, /refused inside the minimum password age/);
+    const age = minAgeCheck(86400, resetHintsFor(windows2016, 'auto'));
+    assert.equal(age.status, 'warn');
+    assert.match(age.summary, /admin resets are limited too/);
+    assert.doesNotMatch(age.summary, /not limited/);
+  });
+
+  it('no hints (Samba, or policyHints off): neither history nor the minimum age binds a reset', () => {
+    for (const h of [resetHintsFor(samba, 'auto'), resetHintsFor(windows2016, 'off'), resetHintsFor(undefined, 'auto')])
+      assert.deepEqual(h, { oid: undefined, honoursMinAge: false });
+    const hints = hintsCheck(samba, { policyHints: 'auto' });
+    assert.equal(hints.status, 'warn');
+    assert.match(hints.summary, /not limited by the minimum password age/);
+    assert.equal(hintsCheck(windows2016, { policyHints: 'off' }).status, 'warn');
+    assert.match(hintsCheck(windows2016, { policyHints: 'off' }).summary, /not limited by the minimum password age/);
+    const age = minAgeCheck(86400, resetHintsFor(samba, 'auto'));
+    assert.equal(age.status, 'warn');
+    assert.match(age.summary, /admin resets are not limited/);
+    assert.equal(minAgeCheck(0, resetHintsFor(windows2016, 'auto')).status, 'pass');
   });
 });

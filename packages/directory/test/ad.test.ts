@@ -209,8 +209,16 @@ describe('AD adapter on Samba: policy reasons', () => {
       assertOutcome(r, 'policy_violation', ['min_age']);
       assert.equal(r.policy?.minAgeSeconds, 86400);
       assert.ok(r.policy?.nextChangeAllowedAt);
-      // An admin reset ignores the minimum age.
+      // Samba takes no policy hints, so an admin reset (even one asking for history) ignores the
+      // minimum age, and the adapter says so to the cloud: in its capabilities and in policy.get's
+      // data, which the forgot page reads (issue 12; the Windows branch: ad-rules.test.ts).
+      assert.equal(dir.capabilities.adminResetHonoursMinAge, false);
+      const policy = await dir.getPolicy(byLogin(u));
+      assertOutcome(policy, 'succeeded');
+      assert.equal(policy.data?.resetHonoursMinAge, false);
+      assert.equal(policy.policy?.minAgeSeconds, 86400);
       assertOutcome(await dir.resetPassword(byLogin(u), pw('Admin-Reset-Ok-1'), reset), 'succeeded');
+      assert.equal(await kinitOk(u, 'Admin-Reset-Ok-1'), true);
     } finally {
       await dc.sambaTool(['domain', 'passwordsettings', 'set', '--min-pwd-age=0']);
       dir.clearPolicyCache();

@@ -115,8 +115,15 @@ export const ResetDataSchema = z.object({
 export const ChangeDataSchema = z.object({});
 /** account.unlock: whether the account was locked before. */
 export const UnlockDataSchema = z.object({ wasLocked: z.boolean().optional() });
-/** policy.get: nothing in data; the policy itself is `result.policy` (EffectivePolicySchema). */
-export const PolicyDataSchema = z.object({});
+/** policy.get: the policy itself is `result.policy` (EffectivePolicySchema); data says how resets meet it. */
+export const PolicyDataSchema = z.object({
+  /**
+   * A reset that enforces history (the default) is also refused inside the minimum password age
+   * (AD: the DC takes LDAP_SERVER_POLICY_HINTS, Windows Server 2016+). Absent: the adapter cannot
+   * tell; pages then treat resets as not bound by the minimum age.
+   */
+  resetHonoursMinAge: z.boolean().optional(),
+});
 /** credentials.verify: the password is right, and what the directory says about it. */
 export const VerifyDataSchema = z.object({
   mustChange: z.boolean().optional(),

@@ -4,7 +4,7 @@
  * panel (My Account, the forgot flow's new-password step) is not an operation and not audited
  * (logged at debug level); the write the page leads to is.
  */
-import type { EffectivePolicy, OutcomeCode } from '@writeback/protocol';
+import { resultData, type EffectivePolicy, type OutcomeCode } from '@writeback/protocol';
 import type { Actor } from '../auth/principal.js';
 import type { Services } from '../services.js';
 import type { Target } from './target.js';
@@ -24,6 +24,11 @@ export async function readPolicyAsAdmin(
 export interface PolicyLookup {
   outcome: OutcomeCode;
   policy: EffectivePolicy | null;
+  /**
+   * A reset (they enforce history) is also refused inside the minimum age: the directory said so
+   * (AD with LDAP_SERVER_POLICY_HINTS). False when it did not say (issue 12).
+   */
+  resetHonoursMinAge: boolean;
 }
 
 /** The rules a user's new password must meet, for the page they are typing it on. */
@@ -39,5 +44,10 @@ export async function policyForPerson(
     { op: 'policy.get', params: { user: { by: 'login', value: login } } },
     { audit: false },
   );
-  return { outcome: a.result.outcome, policy: a.result.outcome === 'succeeded' ? (a.result.policy ?? null) : null };
+  const ok = a.result.outcome === 'succeeded';
+  return {
+    outcome: a.result.outcome,
+    policy: ok ? (a.result.policy ?? null) : null,
+    resetHonoursMinAge: ok && resultData('policy.get', a.result)?.resetHonoursMinAge === true,
+  };
 }

@@ -16,13 +16,14 @@ function item(rule: string | null, key: MessageKey, vars?: Record<string, string
 }
 
 /**
- * The rules panel. `forReset`: a reset is not bound by the minimum age, so it is not shown.
+ * The rules panel. `forReset`: a reset is not bound by the minimum age, so it is not shown —
+ * unless `resetHonoursMinAge`: the directory said its resets are (AD with policy hints, issue 12).
  * The list carries the numbers the script needs; names are the ones the password may not contain.
  */
 export function policyPanel(
   policy: EffectivePolicy | null,
   user: { login: string; displayName: string | null },
-  o: { now: number; forReset: boolean },
+  o: { now: number; forReset: boolean; resetHonoursMinAge?: boolean },
 ): SafeHtml {
   if (!policy) {
     return html`<aside class="policy" aria-labelledby="policy-h"><h2 id="policy-h">${t('policy.heading')}</h2>
@@ -31,12 +32,13 @@ export function policyPanel(
   }
   const names = policy.complexity ? nameParts(user) : [];
   const next = policy.nextChangeAllowedAt ? Date.parse(policy.nextChangeAllowedAt) : Number.NaN;
+  const ageApplies = !o.forReset || o.resetHonoursMinAge === true;
   const minAge =
-    !o.forReset && Number.isFinite(next) && next > o.now
+    ageApplies && Number.isFinite(next) && next > o.now
       ? html`<p class="note" data-min-age="${new Date(next).toISOString()}">${t('policy.minAge', { at: whenText(next) })}</p>`
       : '';
   const minAgeOk =
-    !o.forReset && !minAge && policy.minAgeSeconds > 0
+    ageApplies && !minAge && policy.minAgeSeconds > 0
       ? item(null, 'policy.minAgeOk', { wait: waitText(policy.minAgeSeconds) })
       : '';
   return html`<aside class="policy" aria-labelledby="policy-h"><h2 id="policy-h">${t('policy.heading')}</h2>

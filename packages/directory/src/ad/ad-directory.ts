@@ -28,7 +28,7 @@ import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type ResolvedAdConfig } from './config.js';
-import { PolicyHintsControl, POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
+import { PolicyHintsControl, resetHintsFor } from './controls.js';
 import { buffers, bytes, int, str, strings } from './entry.js';
 import { guidFromString, guidToString } from './guid.js';
 import { classifyLdapError, type LdapFailure } from './ldap-errors.js';
@@ -154,13 +154,6 @@ function unicodePwd(password: string): Buffer {
   return Buffer.from(`"${password}"`, 'utf16le');
 }
 
-/** Hints OID this DC supports (or undefined). */
-function hintsOidOf(root: RootDse): string | undefined {
-  if (root.supportedControl.includes(POLICY_HINTS_OID)) return POLICY_HINTS_OID;
-  if (root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID)) return POLICY_HINTS_DEPRECATED_OID;
-  return undefined;
-}
-
 export class AdDirectory implements Directory {
   readonly kind = 'ad' as const;
   private readonly pool: AdPool;
@@ -189,11 +182,12 @@ export class AdDirectory implements Directory {
     this.sync = new AdSyncSource(cfg, this.pool, { log: this.log, isClosed: () => this.pool.isClosed, now: this.now });
   }
 
-  /** What the DC last connected to supports (policy hints decide history on resets). */
+  /** What the DC last connected to supports (policy hints decide history and minimum age on resets). */
   get capabilities(): DirectoryCapabilities {
+    const hints = resetHintsFor(this.lastRootDse, this.cfg.policyHints);
     return {
-      enforcesHistoryOnReset:
-        this.cfg.policyHints !== 'off' && this.lastRootDse !== undefined && hintsOidOf(this.lastRootDse) !== undefined,
+      enforcesHistoryOnReset: hints.oid !== undefined,
+      adminResetHonoursMinAge: hints.honoursMinAge,
       exactPolicyReasons: true,
       forceChangeOnReset: true,
       unlock: true,
@@ -236,7 +230,7 @@ export class AdDirectory implements Directory {
       if ('answer' in target) return target.answer;
       const u = target.user;
 
-      const hintsOid = this.cfg.policyHints === 'off' ? undefined : hintsOidOf(ctx.conn.rootDse);
+      const hintsOid = resetHintsFor(ctx.conn.rootDse, this.cfg.policyHints).oid;
       const useHints = options.enforceHistory && hintsOid !== undefined;
       const changes = [
         new Change({
@@ -329,9 +323,12 @@ export class AdDirectory implements Directory {
 
   async getPolicy(user?: UserRef): Promise<OperationResult> {
     return this.run('policy.get', user, async (ctx) => {
+      // Whether a reset (one that enforces history, as the cloud's do) is also held back by the
+      // minimum age here: it depends on the control this DC lets a reset carry (issue 12).
+      const data = { resetHonoursMinAge: resetHintsFor(ctx.conn.rootDse, this.cfg.policyHints).honoursMinAge };
       if (!user) {
         const view = await this.domainPolicy(ctx, false);
-        return result('succeeded', { policy: view.policy });
+        return result('succeeded', { policy: view.policy, data });
       }
       const found = await this.lookup(ctx, user);
       if (found.kind !== 'found') return this.notFound(found);
@@ -343,7 +340,7 @@ export class AdDirectory implements Directory {
           detail: 'The password policy that applies to this user could not be read.',
         });
       }
-      return result('succeeded', { policy: view.policy });
+      return result('succeeded', { policy: view.policy, data });
     });
   }
 

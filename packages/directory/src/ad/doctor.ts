@@ -21,7 +21,7 @@ import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
 import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type AdUrl, type ResolvedAdConfig } from './config.js';
-import { POLICY_HINTS_DEPRECATED_OID, POLICY_HINTS_OID } from './controls.js';
+import { resetHintsFor, type ResetHints } from './controls.js';
 import { buffers, int, str, strings } from './entry.js';
 import { classifyLdapError } from './ldap-errors.js';
 import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
@@ -209,24 +209,7 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       await client.search(domainDn, { scope: 'base', attributes: ['minPwdAge', 'minPwdLength', 'pwdProperties'] })
     ).searchEntries[0];
     const minAge = intervalToSeconds(domain ? str(domain, 'minPwdAge') : undefined);
-    // The issue's list of what makes writeback fail in practice: a minimum age above 0 refuses a
-    // user's second change inside the window (min_age, with the time it is allowed again); admin
-    // resets are not limited. 0 lets users cycle through the history: said, but not a failure cause.
-    checks.push(
-      minAge > 0
-        ? {
-            id: 'min_pwd_age',
-            status: 'warn',
-            summary: `minimum password age is ${formatSeconds(minAge)}: a user who just changed their password cannot change it again before then (writeback answers policy_violation/min_age with the time it is allowed); admin resets are not limited`,
-            fix: 'Keep it if you want users not to cycle through the history (recommended); tell the help desk that an admin reset is the way out inside the window.',
-          }
-        : {
-            id: 'min_pwd_age',
-            status: 'pass',
-            summary:
-              'no minimum password age: changes are never refused for age (users could cycle through the history; 1 day in the domain policy or a PSO prevents it)',
-          },
-    );
+    checks.push(minAgeCheck(minAge, resetHintsFor(root, cfg.policyHints)));
 
     const scope = (extra: Filter[]): Filter =>
       new AndFilter({
@@ -395,29 +378,63 @@ function clockCheck(root: RootDse, now: number): DoctorCheck {
   return { id: 'clock_skew', status: 'pass', summary: `clock within ${abs} s of the DC` };
 }
 
-function hintsCheck(root: RootDse, cfg: ResolvedAdConfig): DoctorCheck {
-  const has =
-    root.supportedControl.includes(POLICY_HINTS_OID) || root.supportedControl.includes(POLICY_HINTS_DEPRECATED_OID);
+/**
+ * policy_hints: what an admin reset on this DC will be held to, from the control it will carry
+ * (resetHintsFor): with LDAP_SERVER_POLICY_HINTS history and the minimum age, without it neither.
+ */
+export function hintsCheck(root: RootDse, cfg: Pick<ResolvedAdConfig, 'policyHints'>): DoctorCheck {
+  const hints = resetHintsFor(root, cfg.policyHints);
   if (cfg.policyHints === 'off') {
     return {
       id: 'policy_hints',
       status: 'warn',
-      summary: 'policyHints is off: admin resets ignore password history',
+      summary:
+        'policyHints is off: admin resets ignore password history and are not limited by the minimum password age',
       fix: 'Set policyHints: auto.',
     };
   }
-  return has
+  return hints.oid !== undefined
     ? {
         id: 'policy_hints',
         status: 'pass',
-        summary: 'the DC enforces password history on admin resets when asked (LDAP_SERVER_POLICY_HINTS)',
+        summary: `the DC takes LDAP_SERVER_POLICY_HINTS (${hints.oid}): admin resets enforce password history and, like a user's change, are refused inside the minimum password age (policy_violation/min_age)`,
       }
     : {
         id: 'policy_hints',
         status: 'warn',
         summary:
-          'the DC does not support LDAP_SERVER_POLICY_HINTS: admin resets cannot enforce password history (results say historyEnforced: false)',
+          'the DC does not support LDAP_SERVER_POLICY_HINTS: admin resets cannot enforce password history (results say historyEnforced: false) and are not limited by the minimum password age',
         fix: 'Windows Server 2016 or later supports it; Samba does not.',
+      };
+}
+
+/**
+ * min_pwd_age: a minimum age above 0 refuses a user's second change inside the window (min_age,
+ * with the time it is allowed again); whether admin resets are held back too depends on the
+ * policy-hints control they carry. 0 lets users cycle through the history: said, not a failure.
+ */
+export function minAgeCheck(minAgeSeconds: number, hints: ResetHints): DoctorCheck {
+  if (minAgeSeconds <= 0)
+    return {
+      id: 'min_pwd_age',
+      status: 'pass',
+      summary:
+        'no minimum password age: changes are never refused for age (users could cycle through the history; 1 day in the domain policy or a PSO prevents it)',
+    };
+  const age = formatSeconds(minAgeSeconds);
+  const users = `minimum password age is ${age}: a user who just changed their password cannot change it again before then (writeback answers policy_violation/min_age with the time it is allowed)`;
+  return hints.honoursMinAge
+    ? {
+        id: 'min_pwd_age',
+        status: 'warn',
+        summary: `${users}; admin resets are limited too, because they carry LDAP_SERVER_POLICY_HINTS (${hints.oid})`,
+        fix: 'Keep it if you want users not to cycle through the history (recommended); inside the window a reset needs enforceHistory: false (permission users.reset_without_history).',
+      }
+    : {
+        id: 'min_pwd_age',
+        status: 'warn',
+        summary: `${users}; admin resets are not limited (the DC does not take LDAP_SERVER_POLICY_HINTS, or policyHints is off)`,
+        fix: 'Keep it if you want users not to cycle through the history (recommended); tell the help desk that an admin reset is the way out inside the window.',
       };
 }
 

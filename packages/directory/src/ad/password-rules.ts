@@ -98,15 +98,22 @@ export function classifyRejection(ctx: RejectionContext): PolicyReason[] {
   const p = ctx.policy;
   if (!p) return ['unspecified'];
   if (ctx.op === 'change') {
-    if (
-      p.minAgeSeconds > 0 &&
-      ctx.passwordLastSetMs !== null &&
-      ctx.now < ctx.passwordLastSetMs + p.minAgeSeconds * 1000
-    )
-      return ['min_age'];
+    if (minAgeActive(p, ctx)) return ['min_age'];
     if (p.historyLength > 0) return ['history'];
     return ['filter_rejected'];
   }
-  if (ctx.hintsUsed && p.historyLength > 0) return ['history'];
+  // A reset that carried the policy hints is held to what a change is (resetHintsFor in
+  // controls.ts): inside the minimum age that is the likelier reason, as for a change.
+  if (ctx.hintsUsed) {
+    if (minAgeActive(p, ctx)) return ['min_age'];
+    if (p.historyLength > 0) return ['history'];
+  }
   return ['filter_rejected'];
+}
+
+/** The user's password was set less than the minimum age ago. */
+function minAgeActive(p: EffectivePolicy, ctx: RejectionContext): boolean {
+  return (
+    p.minAgeSeconds > 0 && ctx.passwordLastSetMs !== null && ctx.now < ctx.passwordLastSetMs + p.minAgeSeconds * 1000
+  );
 }

@@ -170,7 +170,7 @@ async function newPasswordPage(
 <div class="layout-2"><form method="post" action="${base}/forgot/new" novalidate>${csrfField(flow.csrfToken)}
 <input type="text" name="username" autocomplete="username" value="${user.login}" hidden>
 ${newPasswordFields()}<div class="actions"><button type="submit">${t('forgot.reset.submit')}</button></div></form>
-${policyPanel(policy.policy, user, { now: services.now(), forReset: true })}</div></section>${unlock}`,
+${policyPanel(policy.policy, user, { now: services.now(), forReset: true, resetHonoursMinAge: policy.resetHonoursMinAge })}</div></section>${unlock}`,
     [POLICY_SCRIPT],
   );
 }
