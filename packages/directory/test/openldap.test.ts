@@ -325,7 +325,14 @@ describe('lockout, unlock, disabled, protected', () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await dir.verifyCredentials(login(u), 'bad-password')).outcome, 'wrong_current_password');
     assert.equal((await dir.verifyCredentials(login(u), u.password)).outcome, 'account_locked');
-    assert.equal((await dir.changePassword(login(u), u.password, pw())).outcome, 'account_locked');
+    const locked = await dir.changePassword(login(u), u.password, pw());
+    assert.equal(locked.outcome, 'account_locked');
+    // Issue 12: the answer says when the lockout ends (null: until an administrator unlocks it).
+    const duration = locked.policy?.lockoutDurationSeconds ?? 0;
+    if (duration > 0) {
+      const until = Date.parse(String(locked.policy?.lockedUntil));
+      assert.ok(until > Date.now() && until <= Date.now() + duration * 1000, String(locked.policy?.lockedUntil));
+    } else assert.equal(locked.policy?.lockedUntil, null);
     assert.notEqual(await lab.whoami(u.dn, u.password), 0);
     const found = await dir.findUser(login(u));
     assert.ok(found && found !== 'ambiguous');
@@ -337,6 +344,20 @@ describe('lockout, unlock, disabled, protected', () => {
     assert.equal((await dir.verifyCredentials(login(u), u.password)).outcome, 'succeeded');
     const again = await dir.unlock(login(u));
     assert.deepEqual(again.data, { wasLocked: false });
+    // Issue 12: a reset without unlock says whether the account is still locked, as slapd has it
+    // (its ppolicy clears pwdAccountLockedTime when an administrator sets the password).
+    for (let i = 0; i < 3; i++) await dir.verifyCredentials(login(u), 'bad-password');
+    const fresh = pw();
+    const reset = await dir.resetPassword(login(u), fresh, {
+      forceChange: false,
+      unlock: false,
+      enforceHistory: false,
+    });
+    assert.equal(reset.outcome, 'succeeded');
+    const after = await dir.findUser(login(u));
+    assert.ok(after && after !== 'ambiguous');
+    assert.equal(reset.data?.locked, after.locked);
+    assert.equal((await lab.whoami(u.dn, fresh)) === 0, !after.locked);
   });
 
   test('a lock whose pwdLockoutDuration has passed is not reported (frozen clock)', async () => {

@@ -83,6 +83,11 @@ export const EffectivePolicySchema = z.object({
   nextChangeAllowedAt: z.string().nullable().optional(),
   /** ISO time the password expires (absent or null: never). */
   expiresAt: z.string().nullable().optional(),
+  /**
+   * With `account_locked`: the ISO time the lockout ends by itself; null when it lasts until an
+   * administrator unlocks the account (a lockout duration of 0). Absent: not locked, or not known.
+   */
+  lockedUntil: z.string().nullable().optional(),
 });
 export type EffectivePolicy = z.infer<typeof EffectivePolicySchema>;
 

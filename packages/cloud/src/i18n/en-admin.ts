@@ -113,6 +113,8 @@ export const enAdmin = {
   'admin.user.tempIntro': 'Give this to the user now. It is shown only once and is not stored anywhere.',
   'admin.user.tempForce': 'The user must choose a new password when signing in with it.',
   'admin.user.tempNoForce': 'The user is not asked to change it at sign-in.',
+  'admin.user.stillLocked':
+    'The account is still locked: the user cannot sign in with the new password until it is unlocked.',
   'admin.user.forceChangeIgnored':
     'The user will not be asked to change it at sign-in: the account is set to “password never expires”, which overrides that in the directory.',
   'admin.user.back': 'Back to {login}',

@@ -46,6 +46,9 @@ export const en = {
   'outcome.ambiguous_user': 'More than one account matches your name. Nothing was changed. Ask your help desk.',
   'outcome.account_disabled': 'Your account is disabled. Nothing was changed. Ask your help desk.',
   'outcome.account_locked': 'Your account is locked. Nothing was changed.',
+  'outcome.account_locked.until':
+    'Your account is locked until {at}. Nothing was changed. It unlocks by itself then, or you can unlock it with “Forgot password”.',
+  'outcome.account_locked.admin': 'Your account is locked until your help desk unlocks it. Nothing was changed.',
   'outcome.account_locked.wait':
     'Your account is locked. Nothing was changed. It unlocks by itself after {wait}, or you can unlock it with “Forgot password”.',
   'outcome.protected_account':

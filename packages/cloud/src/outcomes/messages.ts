@@ -3,7 +3,14 @@
  * effective policy, so a person reads *what* the rule is ("at least 12 characters"), not a code.
  * The same texts serve the API (`message`) and, later, the pages. Never includes a password.
  */
-import type { EffectivePolicy, OperationName, OperationResult, OutcomeCode, PolicyReason } from '@writeback/protocol';
+import {
+  resultData,
+  type EffectivePolicy,
+  type OperationName,
+  type OperationResult,
+  type OutcomeCode,
+  type PolicyReason,
+} from '@writeback/protocol';
 
 export interface MessageContext {
   op?: OperationName;
@@ -95,16 +102,48 @@ function succeeded(op: OperationName | undefined): string {
 
 const changeWord = (op: OperationName | undefined): string => (op === 'account.unlock' ? 'unlocked' : 'changed');
 
+/**
+ * A reset that left the account locked (it was not asked to unlock): the password is set, but the
+ * user still cannot sign in (issue 12: the answer said only "The password was reset.").
+ */
+export function resetLeftLocked(
+  result: Pick<OperationResult, 'outcome' | 'data'>,
+  op: OperationName | undefined,
+): boolean {
+  return (
+    op === 'password.reset' && result.outcome === 'succeeded' && resultData('password.reset', result)?.locked === true
+  );
+}
+
+/** When a lockout ends, from what the directory said (issue 12: say it, rather than "ask an administrator"). */
+function lockedMessage(policy: EffectivePolicy | undefined, now: number): string {
+  const until = policy?.lockedUntil;
+  const at = typeof until === 'string' ? Date.parse(until) : Number.NaN;
+  if (Number.isFinite(at)) {
+    const iso = new Date(at).toISOString();
+    return at > now
+      ? `The account is locked until ${iso} (about ${duration((at - now) / 1000)} from now); an administrator can unlock it sooner.`
+      : `The account was locked until ${iso}; try again.`;
+  }
+  if (until === null) return 'The account is locked until an administrator unlocks it.';
+  const d = policy?.lockoutDurationSeconds;
+  return d && d > 0
+    ? `The account is locked. Try again in ${duration(d)} or ask an administrator to unlock it.`
+    : 'The account is locked. Ask an administrator to unlock it.';
+}
+
 /** The message for one result. */
 export function outcomeMessage(
-  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>,
+  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced' | 'data'>,
   ctx: MessageContext = {},
 ): string {
   const now = ctx.now ?? Date.now();
   const o: OutcomeCode = result.outcome;
   switch (o) {
     case 'succeeded': {
-      const base = succeeded(ctx.op);
+      const base = resetLeftLocked(result, ctx.op)
+        ? 'The password was reset, but the account is still locked: the user cannot sign in until it is unlocked.'
+        : succeeded(ctx.op);
       return result.historyEnforced === false
         ? `${base} Password history could not be enforced by this directory.`
         : base;
@@ -123,12 +162,8 @@ export function outcomeMessage(
       return 'More than one account matches this name; ask an administrator.';
     case 'account_disabled':
       return 'The account is disabled.';
-    case 'account_locked': {
-      const d = result.policy?.lockoutDurationSeconds;
-      return d && d > 0
-        ? `The account is locked. Try again in ${duration(d)} or ask an administrator to unlock it.`
-        : 'The account is locked. Ask an administrator to unlock it.';
-    }
+    case 'account_locked':
+      return lockedMessage(result.policy, now);
     case 'protected_account':
       return 'This account is protected: its password cannot be managed through this service.';
     case 'access_denied':

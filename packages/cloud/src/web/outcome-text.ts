@@ -61,12 +61,18 @@ export function outcomeNotice(result: OperationResult, kind: WriteKind): SafeHtm
       );
     }
     case 'account_locked': {
+      // When the directory said when the lockout ends, say it (issue 12); else the policy's duration.
+      const until = result.policy?.lockedUntil;
+      const at = typeof until === 'string' ? Date.parse(until) : Number.NaN;
       const d = result.policy?.lockoutDurationSeconds;
-      return notice(
-        'error',
-        html`<p>${d && d > 0 ? t('outcome.account_locked.wait', { wait: waitText(d) }) : t('outcome.account_locked')}</p>`,
-        o,
-      );
+      const text = Number.isFinite(at)
+        ? t('outcome.account_locked.until', { at: whenText(at) })
+        : until === null
+          ? t('outcome.account_locked.admin')
+          : d && d > 0
+            ? t('outcome.account_locked.wait', { wait: waitText(d) })
+            : t('outcome.account_locked');
+      return notice('error', html`<p>${text}</p>`, o);
     }
     case 'timeout':
     case 'outcome_unknown':

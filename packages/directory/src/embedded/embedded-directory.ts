@@ -325,7 +325,8 @@ export class EmbeddedDirectory implements Directory {
         if (!user.enabled) return { outcome: 'account_disabled' };
         const now = this.now();
         const { policy, name } = this.resolvePolicy(user);
-        if (isLocked(user, policy, now)) return { outcome: 'account_locked' };
+        // Says when the lockout ends (issue 12: the message could only say "ask an administrator").
+        if (isLocked(user, policy, now)) return { outcome: 'account_locked', policy: this.lockedPolicy(user, now) };
         if (this.store.failed !== null) return DIRECTORY_UNAVAILABLE;
         if (!(await this.checkPassword(user, currentPassword))) return this.badAttempt(user, policy, now);
         const reasons = this.qualityReasons(newPassword, policy, user);
@@ -758,6 +759,16 @@ export class EmbeddedDirectory implements Directory {
 
   private times(user: StoredUser): PasswordTimes {
     return { passwordLastSetAt: user.mustChange ? null : user.passwordSetAt };
+  }
+
+  /** The user's policy with the time a lockout in force ends (null: until an administrator unlocks it). */
+  private lockedPolicy(user: StoredUser, now: number): EffectivePolicy {
+    const { policy } = this.resolvePolicy(user);
+    const ends =
+      user.lockedAt !== null && policy.lockoutDurationSeconds > 0
+        ? new Date(user.lockedAt + policy.lockoutDurationSeconds * 1000).toISOString()
+        : null;
+    return { ...this.effectivePolicy(user, now), lockedUntil: ends };
   }
 
   private effectivePolicy(user: StoredUser, now: number): EffectivePolicy {

@@ -73,6 +73,7 @@ import {
   isDisabled,
   isLocked,
   settingsFromEntry,
+  lockedPolicy,
   toEffectivePolicy,
   userStateFromEntry,
   values,
@@ -242,7 +243,11 @@ export class OpenLdapDirectory implements Directory {
       await this.refuseProtected(conn, user);
       if (isDisabled(user.state)) return result('account_disabled');
       const policy = await this.policyFor(conn, user.entry);
-      if (isLocked(user.state, policy, this.now())) return result('account_locked');
+      // Says when the lockout ends (issue 12: the message could only say "ask an administrator").
+      if (isLocked(user.state, policy, this.now())) {
+        const locked = lockedPolicy(policy, user.state);
+        return result('account_locked', locked ? { policy: locked } : {});
+      }
       const early = this.refuseUnsendable(newPassword, policy, user.state);
       if (early) return early;
 

@@ -133,6 +133,17 @@ export function isLocked(state: UserPasswordState, policy: PpolicySettings | nul
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /**
+ * The effective policy of a locked user, with the time the lockout ends by itself (null: until an
+ * administrator unlocks it, pwdLockoutDuration 0); undefined without a policy entry.
+ */
+export function lockedPolicy(p: PpolicySettings | null, user: UserPasswordState): EffectivePolicy | undefined {
+  if (!p) return undefined;
+  const at = user.lockedTime === undefined ? null : parseGeneralizedTime(user.lockedTime);
+  const duration = p.lockout ? p.lockoutDurationSeconds : 0;
+  return { ...toEffectivePolicy(p, user), lockedUntil: at !== null && duration > 0 ? iso(at + duration * 1000) : null };
+}
+
+/**
  * Maps ppolicy settings to the shared EffectivePolicy. pwdMinLength counts only when
  * pwdCheckQuality is 1 or 2 (slapd skips the check at 0), and slapd counts it in UTF-8 BYTES, not
  * characters, so a non-ASCII password passes with fewer characters than minLength says. complexity is always false: slapd checks

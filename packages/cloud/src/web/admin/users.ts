@@ -20,7 +20,7 @@ import {
 } from '@writeback/protocol';
 import { roleAllows } from '../../auth/principal.js';
 import type { Services } from '../../services.js';
-import { outcomeMessage, reasonMessage } from '../../outcomes/messages.js';
+import { outcomeMessage, reasonMessage, resetLeftLocked } from '../../outcomes/messages.js';
 import { resetPasswordAsAdmin } from '../../usecases/password-reset.js';
 import { findTarget, type Target } from '../../usecases/target.js';
 import { unlockAsAdmin } from '../../usecases/unlock.js';
@@ -97,7 +97,7 @@ ${page < pages ? html`<a href="${link(page + 1)}" rel="next">${t('admin.pager.ne
 
 /** The plain-words outcome box: the message, the policy reasons one per line, the reference. */
 export function outcomeBox(
-  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced'>,
+  result: Pick<OperationResult, 'outcome' | 'reasons' | 'policy' | 'missingRight' | 'historyEnforced' | 'data'>,
   op: OperationName,
   requestId: string,
   now: number,
@@ -284,7 +284,12 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
 <p><output class="secret big" id="temporary-password">${r.temporaryPassword ?? ''}</output></p>
 <p class="hint">${t(form.forceChange && !ignored ? 'admin.user.tempForce' : 'admin.user.tempNoForce')}</p></div>`
         : '';
-    const body = html`${outcomeBox(r.result, r.op, r.requestId, services.now())}${ignored ? html`<p class="hint" id="force-change-ignored">${t('admin.user.forceChangeIgnored')}</p>` : ''}${shown}
+    // Reset without unlock on a locked account: it still cannot sign in; offer the unlock here (issue 12).
+    const stillLocked = resetLeftLocked(r.result, r.op)
+      ? html`<div class="card" id="still-locked"><p>${t('admin.user.stillLocked')}</p>
+<form method="post" action="${target.url}/unlock">${csrfField(ctx.session.csrfToken)}<button type="submit" id="still-locked-unlock">${t('admin.user.unlockSubmit')}</button></form></div>`
+      : '';
+    const body = html`${outcomeBox(r.result, r.op, r.requestId, services.now())}${ignored ? html`<p class="hint" id="force-change-ignored">${t('admin.user.forceChangeIgnored')}</p>` : ''}${stillLocked}${shown}
 <p><a href="${target.url}">${t('admin.user.back', { login: target.login })}</a></p>`;
     services.log.info('admin reset from pages', {
       tenantId: ctx.tenant.id,
