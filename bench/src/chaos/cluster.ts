@@ -226,6 +226,7 @@ async function build(
   };
 
   // The cloud's key pair (and the schema) before anything starts; the relays need the public key.
+  // (Run first, not beside the nodes: it also fills tsx's compile cache, which the nodes then use.)
   const printed = await run(process.execPath, ['--import', 'tsx', CLOUD_MAIN, 'print-public-key'], {
     env: baseEnv,
   });

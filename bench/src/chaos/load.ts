@@ -26,6 +26,7 @@ export type Told =
 export interface LogicalRequest {
   key: string;
   user: string;
+  /** The scenario in effect when it was answered. */
   scenario: string;
   sentAt: number;
   doneAt: number;
@@ -202,6 +203,8 @@ export class Load {
       break;
     }
     req.doneAt = performance.now();
+    // Counted in the scenario its answer came in: a request in flight when a fault starts shows that fault.
+    req.scenario = this.scenario;
 
     const t = req.told;
     if (t.kind === 'outcome' && t.outcome === 'succeeded') {
