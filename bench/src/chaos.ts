@@ -184,7 +184,7 @@ async function main(): Promise<number> {
       );
     }
     out(
-      `final_passwords users=${load.userStates.length} not_in_candidates=${finalBad.length} unattributed_double_write=${inS(findings.doubleWrite, '?')} no_audit_record_for_refusal=${findings.noRecord.length}`,
+      `final_passwords users=${load.userStates.length} not_in_candidates=${finalBad.length} unattributed_double_write=${inS(findings.doubleWrite, '?')} no_audit_record_for_refusal=${findings.noRecord.length} reset_audit_records=${findings.resetRecords}`,
     );
     const falseSuccess = load.falseSuccesses.length + finalBad.length;
     const maxUnavailable = Math.max(0, ...unavailable.values());

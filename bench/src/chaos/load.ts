@@ -208,8 +208,14 @@ export class Load {
 
     const t = req.told;
     if (t.kind === 'outcome' && t.outcome === 'succeeded') {
-      req.bound = await ldap.binds(u.user.dn, password);
-      if (req.bound) {
+      req.bound = await ldap.binds(u.user.dn, password).catch((err: unknown) => {
+        // slapd did not answer the bind at all: unverified, not false (the final check still sees it).
+        this.o.say(`bind check of ${u.user.uid} failed: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      });
+      if (req.bound === undefined) {
+        u.candidates.add(password);
+      } else if (req.bound) {
         u.candidates = new Set([password]);
       } else {
         u.candidates.add(password);

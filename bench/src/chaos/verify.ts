@@ -71,6 +71,8 @@ export interface AuditFindings {
   /** Told a refusal that wrote nothing, and the audit has no record of it. */
   noRecord: Finding[];
   pendingLeft: number;
+  /** password.reset records of the test users (one per key that reached a node: the check above is not vacuous). */
+  resetRecords: number;
 }
 
 export function checkAudit(requests: readonly LogicalRequest[], audit: readonly AuditItem[]): AuditFindings {
@@ -81,6 +83,7 @@ export function checkAudit(requests: readonly LogicalRequest[], audit: readonly 
     unknownResolved: [],
     noRecord: [],
     pendingLeft: audit.filter((a) => a.state === 'pending').length,
+    resetRecords: 0,
   };
   const keysPerUser = new Map<string, number>();
   for (const r of requests) {
@@ -107,7 +110,8 @@ export function checkAudit(requests: readonly LogicalRequest[], audit: readonly 
   // More password.reset records for a user than keys ever sent for it: some key wrote twice.
   const recordsPerUser = new Map<string, AuditItem[]>();
   for (const a of audit) {
-    if (a.action !== 'password.reset' || a.target === null) continue;
+    if (a.action !== 'password.reset' || a.target === null || !keysPerUser.has(a.target)) continue;
+    f.resetRecords += 1;
     recordsPerUser.set(a.target, [...(recordsPerUser.get(a.target) ?? []), a]);
   }
   for (const [user, recs] of recordsPerUser) {
