@@ -13,10 +13,10 @@ import { t, type MessageKey } from '../i18n/index.js';
 import { whenText } from '../i18n/time.js';
 import type { Services } from '../services.js';
 import { getTenantSettings } from '../tenants/settings.js';
-import { lookupKey } from '../users/directory-users.js';
+import { lookupKey, type CloudUser } from '../users/directory-users.js';
 import { getMethods, type MethodKind, type RegisteredMethods } from './methods/registered.js';
 import { takeNoticeText } from './methods/sends.js';
-import { resolvePerson, type Person } from './person.js';
+import { personOf, type Person } from './person.js';
 
 export type SelfServiceWrite = 'change' | 'reset' | 'unlock';
 
@@ -130,19 +130,20 @@ export function notifyMethodChange(
  */
 export function notifyAdminWrite(
   services: Services,
-  o: { tenant: { id: string; name: string }; login: string; mail: string | null },
+  o: { tenant: { id: string; name: string }; login: string; user: CloudUser | null },
   kind: 'reset' | 'unlock',
 ): void {
-  const { tenant, login, mail } = o;
+  const { tenant, login } = o;
+  // The target was looked up already: no second lookup for the notice.
+  const person = personOf(o.user, login);
   sendAll(services, tenant.id, async () => {
-    const person = await resolvePerson(services, tenant.id, login);
     const methods = await getMethods(services.db, tenant.id, person.key);
     const at = whenText(services.now());
     const vars = { login, at, tenant: tenant.name };
     return tellPerson(
       services,
       tenant.id,
-      knownAddresses(methods, mail ?? person.mail),
+      knownAddresses(methods, person.mail),
       {
         subject: t(kind === 'reset' ? 'admin.mail.reset.subject' : 'admin.mail.unlock.subject', vars),
         text: t(kind === 'reset' ? 'admin.mail.reset.text' : 'admin.mail.unlock.text', vars),

@@ -43,7 +43,13 @@ export async function resetPasswordAsAdmin(services: Services, input: AdminReset
   // Skipping the history reopens the user's old passwords: a tenant admin's decision, not the help desk's.
   if (!input.enforceHistory && !input.may('users.reset_without_history'))
     throw new CloudError('forbidden', 'only a tenant admin may reset without enforcing the password history');
-  const w = { tenantId: tenant.id, actor: input.actor, target: target.login, clientIp: input.clientIp };
+  const w = {
+    tenantId: tenant.id,
+    actor: input.actor,
+    target: target.login,
+    clientIp: input.clientIp,
+    user: target.user,
+  };
   let newPassword = input.newPassword;
   const generated = newPassword === undefined;
   if (newPassword === undefined) {
@@ -64,7 +70,7 @@ export async function resetPasswordAsAdmin(services: Services, input: AdminReset
   if (answer.result.outcome !== 'succeeded') return answer;
   await afterSuccess(services, answer, "end the user's sessions", () => endUserSessions(services, tenant.id, target));
   if (target.user) await services.writeback.userSettled(target.user.id);
-  notifyAdminWrite(services, { tenant, login: target.login, mail: target.user?.mail ?? null }, 'reset');
+  notifyAdminWrite(services, { tenant, login: target.login, user: target.user }, 'reset');
   return generated ? { ...answer, temporaryPassword: newPassword } : answer;
 }
 

@@ -24,7 +24,11 @@ export interface Person {
 export const selfActor = (p: Pick<Person, 'login'>): Actor => ({ kind: 'user', id: p.login });
 
 export async function resolvePerson(services: Services, tenantId: string, typed: string): Promise<Person> {
-  const cloud = await findUserByLogin(services.db, tenantId, typed);
+  return personOf(await findUserByLogin(services.db, tenantId, typed), typed);
+}
+
+/** The person a user found already (or none: the name as typed) stands for; no lookup. */
+export function personOf(cloud: CloudUser | null, typed: string): Person {
   if (cloud)
     return {
       key: lookupKey(cloud.login),

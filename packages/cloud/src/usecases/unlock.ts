@@ -18,12 +18,12 @@ export async function unlockAsAdmin(
   const { tenant, target } = input;
   const answer = await send(
     services,
-    { tenantId: tenant.id, actor: input.actor, target: target.login, clientIp: input.clientIp },
+    { tenantId: tenant.id, actor: input.actor, target: target.login, clientIp: input.clientIp, user: target.user },
     { op: 'account.unlock', params: { user: target.ref } },
   );
   if (answer.result.outcome !== 'succeeded') return answer;
   if (target.user) await services.writeback.userSettled(target.user.id);
-  notifyAdminWrite(services, { tenant, login: target.login, mail: target.user?.mail ?? null }, 'unlock');
+  notifyAdminWrite(services, { tenant, login: target.login, user: target.user }, 'unlock');
   return answer;
 }
 

@@ -9,6 +9,7 @@ import type { OperationName, OperationRequest, OperationResult } from '@writebac
 import { finishRecord, insertPending } from '../audit/audit.js';
 import type { Actor } from '../auth/principal.js';
 import type { Services } from '../services.js';
+import type { CloudUser } from '../users/directory-users.js';
 
 export interface WriteAnswer {
   op: OperationName;
@@ -27,6 +28,8 @@ export interface WriteContext {
   /** The user as named in the audit record. */
   target: string;
   clientIp: string | null;
+  /** The cloud's copy of the user when the use case looked it up already (null: none); see ExecuteInput. */
+  user?: CloudUser | null;
 }
 
 export async function send(
@@ -41,6 +44,7 @@ export async function send(
     actor: w.actor,
     target: w.target,
     clientIp: w.clientIp,
+    ...(w.user !== undefined ? { knownUser: w.user } : {}),
     ...(o.audit === false ? { audit: false } : {}),
   });
   return { op: request.op, result: r.result, requestId: r.requestId, sent: true };

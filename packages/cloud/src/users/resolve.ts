@@ -33,8 +33,12 @@ export type Resolution =
   | { kind: 'cloud_only'; user: CloudUser };
 
 export interface UserResolver {
-  /** Resolve the user a request names; requests without a user pass through unchanged. */
-  resolve(tenantId: string, ref: UserRef): Promise<Resolution>;
+  /**
+   * Resolve the user a request names; requests without a user pass through unchanged. `known`: the
+   * caller looked the user up already in this request (null: it found none), so the copy is not
+   * asked again; undefined: look it up here.
+   */
+  resolve(tenantId: string, ref: UserRef, known?: CloudUser | null): Promise<Resolution>;
   /**
    * Record what a successful operation through the cloud changed (cloud hash, must-change, lock):
    * a write, or a password the directory verified at sign-in. Off the answer's path.
@@ -87,17 +91,24 @@ export function createUserResolver(deps: ResolverDeps): UserResolver {
   }
 
   return {
-    async resolve(tenantId, ref) {
+    async resolve(tenantId, ref, known) {
+      const knownLive = known === undefined ? undefined : known?.deletedAt === null ? known : null;
       if (!(await deps.sync.hasSynced(tenantId))) {
         // No synced rows yet, but cloud-only users may exist: they are never sent to the directory.
-        const local = ref.by === 'login' ? await findUserByLogin(db, tenantId, ref.value) : null;
+        const local =
+          knownLive !== undefined
+            ? knownLive
+            : ref.by === 'login'
+              ? await findUserByLogin(db, tenantId, ref.value)
+              : null;
         return local?.source === 'cloud' ? { kind: 'cloud_only', user: local } : { kind: 'directory', ref, user: null };
       }
       const find = () =>
         ref.by === 'anchor'
           ? getUserByAnchor(db, tenantId, ref.value).then((u) => (u?.deletedAt === null ? u : null))
           : findUserByLogin(db, tenantId, ref.value);
-      let user = await find();
+      // A user the caller found is taken as found; one it did not find goes straight to the refresh.
+      let user = knownLive !== undefined ? knownLive : await find();
       if (!user) {
         await refresh(tenantId);
         user = await find();

@@ -88,6 +88,11 @@ export interface ExecuteInput {
   actor: Actor;
   /** The user the operation is about, as the caller named it (for the audit log). */
   target?: string | null;
+  /**
+   * The cloud's copy of that user when the caller looked it up already in this request (null: it
+   * found none): the resolver does not ask the store again. Undefined: the resolver looks it up.
+   */
+  knownUser?: CloudUser | null;
   clientIp?: string | null;
   /**
    * false: no audit record (only for read-only operations such as sync pulls, which would otherwise
@@ -159,7 +164,7 @@ export function createWritebackService(deps: WritebackDeps): WritebackService {
       let unknownUser = false;
       const ref = userOf(given.request);
       if (ref && deps.users) {
-        const r = await deps.users.resolve(given.tenantId, ref);
+        const r = await deps.users.resolve(given.tenantId, ref, given.knownUser);
         if (r.kind === 'cloud_only')
           throw new CloudError(
             'not_synced_user',
