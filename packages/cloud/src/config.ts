@@ -36,6 +36,24 @@ const WsUrl = z
  * A rate limit with its defaults. Either half may be given alone (only a limit from the
  * environment, say): the other is its default.
  */
+const NATS_SERVERS_HINT = 'a comma-separated list of NATS servers: nats://, tls://, ws:// or wss:// URLs, or host:port';
+
+/** NATS_URL as nats.js reads it: servers separated by commas, each a URL or host:port. */
+function natsServersParse(value: string): boolean {
+  return value.split(',').every((raw) => {
+    const server = raw.trim();
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) {
+      try {
+        const u = new URL(server);
+        return ['nats:', 'tls:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }
+    return /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d{1,5}$/i.test(server);
+  });
+}
+
 const rateLimit = (d: { limit: number; windowSeconds: number }) =>
   z
     .object({
@@ -58,7 +76,7 @@ export const ConfigSchema = z.object({
   /** PostgreSQL only: connections this node keeps in its pool (every node has its own; mind the server's max_connections). */
   databasePoolSize: PositiveInt.max(1_000).default(10),
   relayMode: z.enum(['embedded', 'nats']).default('embedded'),
-  natsUrl: z.string().min(1).optional(),
+  natsUrl: z.string().min(1).refine(natsServersParse, NATS_SERVERS_HINT).optional(),
   /** Subject prefix shared with the relay nodes (lets deployments, or test runs, share one NATS). */
   natsPrefix: z
     .string()

@@ -65,6 +65,8 @@ test('bad options throw a TypeError naming the dotted option and its variable', 
     ],
     [{ env: { WRITEBACK_MASTER_KEY: 'short' } }, 'config.masterKey (WRITEBACK_MASTER_KEY)'],
     [{ env: { RELAY_MODE: 'nats' } }, 'config.natsUrl (NATS_URL)'],
+    [{ env: { RELAY_MODE: 'nats', NATS_URL: 'nats//127.0.0.1:4222' } }, 'config.natsUrl (NATS_URL)'],
+    [{ env: { RELAY_MODE: 'nats', NATS_URL: 'http://127.0.0.1:4222' } }, 'config.natsUrl (NATS_URL)'],
     [{ overrides: { writebackDeadlineMs: 10 * 60_000 } }, 'config.writebackDeadlineMs'],
   ];
   for (const [input, named] of cases)
@@ -73,6 +75,17 @@ test('bad options throw a TypeError naming the dotted option and its variable', 
       (e: unknown) => e instanceof TypeError && e.message.startsWith(named),
       named,
     );
+});
+
+test('NATS_URL takes what nats.js takes: URLs of its schemes or host:port, several with commas', () => {
+  for (const url of [
+    'nats://127.0.0.1:4222',
+    'tls://nats.example:4222',
+    'nats://a:1, nats://b:2',
+    '127.0.0.1:4222',
+    'wss://n.example',
+  ])
+    assert.equal(loadConfig({ env: { RELAY_MODE: 'nats', NATS_URL: url } }).natsUrl, url);
 });
 
 test('the result is deeply frozen', () => {

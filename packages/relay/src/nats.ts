@@ -465,6 +465,9 @@ export function createNatsRelayClient(nc: NatsConnection, options: NatsRelayClie
   const replySub = nc.subscribe(inbox, {
     callback: (err, msg) => {
       if (err) return log.warn('presence reply subscription error', { err });
+      // An empty message is NATS's own status ("no responders", e.g. while the relays reconnect
+      // after NATS came back): no relay answered it, nothing to merge, nothing malformed.
+      if (msg.data.length === 0) return;
       const body = parseJson(msg.data, PresenceReplySchema);
       if (!body) return log.warn('malformed presence reply ignored');
       const t = now();
