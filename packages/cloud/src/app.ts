@@ -260,6 +260,7 @@ export async function createCloud(
 
     let url = '';
     let relayUrl = '';
+    let relayUrls: string[] = [];
     const rl = config.rateLimits;
     /** A step's budgets: per account and address (and known browser), per account, per address. */
     const accountLimiters = (name: string, perAccountIp: RateLimit, perAccount: RateLimit, perIp: RateLimit) => ({
@@ -296,6 +297,7 @@ export async function createCloud(
       },
       sync,
       relayUrl: () => relayUrl,
+      relayUrls: () => relayUrls,
     };
     const app = createHttpApp(services, https ? { https } : {});
     if (relayHub) relayHub.attach(app.server, '/agent');
@@ -310,8 +312,12 @@ export async function createCloud(
     const addr = app.server.address();
     const port = addr !== null && typeof addr === 'object' ? (addr satisfies AddressInfo).port : config.port;
     url = `${https ? 'https' : 'http'}://${hostForUrl(config.host)}:${port}`;
-    relayUrl = config.relayUrl ?? `${(config.publicUrl ?? url).replace(/^http/, 'ws').replace(/\/+$/, '')}/agent`;
-    if (config.relayMode === 'nats' && !config.relayUrl && !deps.relayClient)
+    relayUrl =
+      config.relayUrl ??
+      config.relayUrls?.[0] ??
+      `${(config.publicUrl ?? url).replace(/^http/, 'ws').replace(/\/+$/, '')}/agent`;
+    relayUrls = [...new Set([relayUrl, ...(config.relayUrls ?? [])])];
+    if (config.relayMode === 'nats' && !config.relayUrl && !config.relayUrls && !deps.relayClient)
       log.warn('RELAY_URL is not set in nats mode: agents are told to dial this node, which runs no hub');
 
     // Records left pending by a previous process are closed now, then periodically.

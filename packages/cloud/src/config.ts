@@ -88,6 +88,22 @@ export const ConfigSchema = z.object({
   publicUrl: HttpUrl.optional(),
   /** Override for the relay URL handed to agents (NATS mode: the relay nodes' public address). */
   relayUrl: WsUrl.optional(),
+  /**
+   * Several relays for agents to spread over (comma-separated in RELAY_URLS): handed to agents at
+   * registration with RELAY_URL (the first when RELAY_URL is not set).
+   */
+  relayUrls: z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : v,
+      z.array(WsUrl).min(1).max(16),
+    )
+    .optional(),
   tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   /** How long one writeback request may take end to end. */
   writebackDeadlineMs: PositiveInt.max(MAX_REQUEST_LIFETIME_MS).default(10_000),
@@ -181,6 +197,7 @@ export const ENV: Readonly<Record<string, string>> = {
   natsReconnectMaxMs: 'NATS_RECONNECT_MAX_MS',
   publicUrl: 'PUBLIC_URL',
   relayUrl: 'RELAY_URL',
+  relayUrls: 'RELAY_URLS',
   'tls.cert': 'TLS_CERT',
   'tls.key': 'TLS_KEY',
   writebackDeadlineMs: 'WRITEBACK_DEADLINE_MS',

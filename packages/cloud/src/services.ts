@@ -40,4 +40,6 @@ export interface Services {
   sync: SyncEngine;
   /** The WebSocket URL agents are told to dial (known once the server listens). */
   relayUrl(): string;
+  /** Every relay URL agents are given (RELAY_URL first, then RELAY_URLS), at least relayUrl(). */
+  relayUrls(): string[];
 }

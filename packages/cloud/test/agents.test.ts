@@ -36,6 +36,7 @@ describe('agents', () => {
     assert.equal(r.status, 201);
     assert.equal(agent.cloudSigningKey, acme.s.cloud.cloudPublicKey);
     assert.equal(agent.relayUrl, `${acme.s.cloud.url.replace('http', 'ws')}/agent`);
+    assert.deepEqual(field(r.json, 'relayUrls'), [agent.relayUrl]);
     const cert = AgentCertificateSchema.parse(field(r.json, 'certificate'));
     assert.equal(cert.agentId, agent.agentId);
     assert.equal(cert.tenantId, agent.tenantId);
@@ -146,5 +147,22 @@ describe('agents', () => {
     // Health counts connected agents across tenants.
     const h = await api(acme.base, 'GET', '/healthz');
     assert.deepEqual(h.json, { status: 'ok', agentsConnected: 0, agentsDirectoryDown: 0, store: 'ok', relay: 'ok' });
+  });
+});
+
+describe('several relays (RELAY_URLS)', () => {
+  test('registration hands agents every relay, RELAY_URL first, once each', async () => {
+    const relays = ['wss://relay-a.example/agent', 'wss://relay-b.example/agent'];
+    const acme = await startAcmeCloud({ relayUrl: relays[1], relayUrls: relays });
+    try {
+      const r0 = await api(acme.base, 'POST', '/api/v1/tenants/acme/agent-tokens', { token: acme.apiKey });
+      const agent = new TestAgent('multi-relay');
+      const r = await agent.register(acme.base, str(r0.json, 'token'));
+      assert.equal(r.status, 201);
+      assert.equal(agent.relayUrl, relays[1]);
+      assert.deepEqual(field(r.json, 'relayUrls'), [relays[1], relays[0]]);
+    } finally {
+      await acme.s.stop();
+    }
   });
 });

@@ -77,6 +77,15 @@ test('bad options throw a TypeError naming the dotted option and its variable', 
     );
 });
 
+test('RELAY_URLS is a comma-separated list of ws(s) URLs', () => {
+  const c = loadConfig({ env: { RELAY_URLS: 'wss://a.example/agent, wss://b.example/agent' } });
+  assert.deepEqual(c.relayUrls, ['wss://a.example/agent', 'wss://b.example/agent']);
+  assert.throws(
+    () => loadConfig({ env: { RELAY_URLS: 'wss://a.example/agent,https://b.example/agent' } }),
+    (e: unknown) => e instanceof TypeError && e.message.startsWith('config.relayUrls'),
+  );
+});
+
 test('NATS_URL takes what nats.js takes: URLs of its schemes or host:port, several with commas', () => {
   for (const url of [
     'nats://127.0.0.1:4222',

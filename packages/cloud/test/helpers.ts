@@ -375,10 +375,10 @@ export interface AcmeCloud {
 }
 
 /** A cloud whose relay is a FakeRelay, on a hand-moved clock, with tenant `acme` and its API key. */
-export async function startAcmeCloud(): Promise<AcmeCloud> {
+export async function startAcmeCloud(config: StartCloudOptions['config'] = {}): Promise<AcmeCloud> {
   const clock = new Clock();
   const relay = new FakeRelay();
-  const s = await startCloud({ deps: { relayClient: relay, now: clock.now } });
+  const s = await startCloud({ deps: { relayClient: relay, now: clock.now }, config });
   const boot = await s.cloud.bootstrap({ tenant: { slug: 'acme' }, apiKey: true });
   return { s, base: s.cloud.url, apiKey: boot.apiKey ?? '', tenantId: boot.tenant?.id ?? '', relay, clock };
 }

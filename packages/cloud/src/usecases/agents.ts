@@ -79,7 +79,7 @@ export async function registerAgentWithToken(
   services: Services,
   input: RegisterAgentInput,
   clientIp: string | null,
-): Promise<Registration & { relayUrl: string }> {
+): Promise<Registration & { relayUrl: string; relayUrls: string[] }> {
   try {
     const reg = await registerAgent(services.db, input, services.cloudKey, services.now());
     services.log.info('agent registered', {
@@ -88,7 +88,7 @@ export async function registerAgentWithToken(
       directory: input.directory,
       agentVersion: input.agentVersion,
     });
-    return { ...reg, relayUrl: services.relayUrl() };
+    return { ...reg, relayUrl: services.relayUrl(), relayUrls: services.relayUrls() };
   } catch (err) {
     if (err instanceof CloudError && err.code === 'invalid_token')
       services.log.warn('agent registration refused', { clientIp });

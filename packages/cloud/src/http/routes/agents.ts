@@ -68,6 +68,8 @@ export const registerAgentRoute = defineRoute({
         certificate: AgentCertificateSchema,
         cloudSigningKey: z.string(),
         relayUrl: z.string(),
+        /** Every relay the agent may spread its connections over (relayUrl first). */
+        relayUrls: z.array(z.string()),
       }),
     },
   },
