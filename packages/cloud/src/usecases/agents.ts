@@ -79,7 +79,7 @@ export async function registerAgentWithToken(
   services: Services,
   input: RegisterAgentInput,
   clientIp: string | null,
-): Promise<Registration & { relayUrl: string; relayUrls: string[] }> {
+): Promise<Registration & { relayUrl: string; relayUrls?: string[] }> {
   try {
     const reg = await registerAgent(services.db, input, services.cloudKey, services.now());
     services.log.info('agent registered', {
@@ -88,7 +88,10 @@ export async function registerAgentWithToken(
       directory: input.directory,
       agentVersion: input.agentVersion,
     });
-    return { ...reg, relayUrl: services.relayUrl(), relayUrls: services.relayUrls() };
+    // The list only when there are several relays (RELAY_URLS): an agent given a list dials it
+    // before its relayUrl, so a single-relay answer stays as it was (relayUrl alone).
+    const relayUrls = services.relayUrls();
+    return { ...reg, relayUrl: services.relayUrl(), ...(relayUrls.length > 1 ? { relayUrls } : {}) };
   } catch (err) {
     if (err instanceof CloudError && err.code === 'invalid_token')
       services.log.warn('agent registration refused', { clientIp });

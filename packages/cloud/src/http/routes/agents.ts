@@ -68,8 +68,8 @@ export const registerAgentRoute = defineRoute({
         certificate: AgentCertificateSchema,
         cloudSigningKey: z.string(),
         relayUrl: z.string(),
-        /** Every relay the agent may spread its connections over (relayUrl first). */
-        relayUrls: z.array(z.string()),
+        /** With several relays (RELAY_URLS): every relay the agent spreads its connections over, relayUrl first. */
+        relayUrls: z.array(z.string()).optional(),
       }),
     },
   },
