@@ -31,7 +31,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   EphemeralPool,
-  NOTHING_WRITTEN,
   OPERATION_SCHEMAS,
   publicKeyObject,
   SEALED_ANSWERS_CAPABILITY,
@@ -257,7 +256,7 @@ export function createAgentGateway(deps: GatewayDeps): AgentGateway {
               op: request.op,
               ...(answerKey ? { answerKey } : { agentVerifyKey: publicKeyObject('Ed25519', agent.signingKey) }),
             });
-            if (verified.result.outcome === 'directory_unavailable' && NOTHING_WRITTEN.has('directory_unavailable')) {
+            if (verified.result.outcome === 'directory_unavailable') {
               // This agent could not reach its directory; nothing was written: another agent may.
               tried[tried.length - 1] = { agentId: agent.id, answer: 'directory_unavailable' };
               unreachable = { requestId, result: verified.result, agentId: agent.id };
