@@ -10,30 +10,9 @@
  * resets this test can hold.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { RunningAgent } from '@writeback/agent';
-import type { EmbeddedDirectory } from '@writeback/directory';
-import {
-  agentConnected,
-  quietLog,
-  fetchJson,
-  holdingResets,
-  startAcmeWithAgent,
-  waitFor,
-  type HeldResets,
-  type StartedCloud,
-} from '@writeback/testkit';
-import {
-  NATS_SERVER_BIN,
-  startCloudOverNats,
-  startNatsServer,
-  type NatsServer,
-  type RelayProcess,
-} from '@writeback/testkit/nats';
+import { fetchJson, holdingResets, waitFor, type HeldResets } from '@writeback/testkit';
+import { NATS_SERVER_BIN, startNatsSystem, type NatsSystem } from '@writeback/testkit/nats';
 
 /** The cloud's deadline for a write: long, so an answer at the deadline cannot pass for a prompt one. */
 const DEADLINE_MS = 12_000;
@@ -43,54 +22,26 @@ const GRACE_MS = 2_000;
 const PROMPT_MS = 3_000;
 
 describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERVER_BIN }, () => {
-  let nats: NatsServer;
-  let started: StartedCloud;
-  let relay: RelayProcess;
-  let agent: RunningAgent;
-  let directory: EmbeddedDirectory;
+  let sys: NatsSystem;
   let held: HeldResets;
-  let dir: string;
-  let apiKey: string;
-  let tenantId: string;
-  const prefix = `wbflight.${randomBytes(4).toString('hex')}`;
-
-  const reset = (newPassword: string) =>
-    fetchJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
-      newPassword,
-      forceChange: false,
-    });
+  const reset = (newPassword: string) => sys.reset(newPassword);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wb-nats-in-flight-'));
-    nats = await startNatsServer();
-    ({ started, relay } = await startCloudOverNats({
-      natsUrl: nats.url,
-      natsPrefix: prefix,
+    sys = await startNatsSystem({
       relayId: 'relay-in-flight',
       reconnectMaxMs: 100,
       deadlineMs: DEADLINE_MS,
-    }));
-    ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
-      dir,
       policy: { minLength: 10, complexity: true, historyLength: 0, minAgeSeconds: 0 },
-      log: quietLog(),
-      relayUrl: relay.url,
       serve: (d) => {
         held = holdingResets(d);
         return held.dir;
       },
-    }));
-    await agentConnected(started.cloud, { tenantId });
+    });
   });
 
   after(async () => {
     held?.go();
-    await agent?.stop();
-    await relay?.stop('SIGKILL');
-    await started?.stop();
-    await nats?.stop();
-    await directory?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await sys?.stop();
   });
 
   test('ends outcome_unknown soon after NATS died, never a success, and the audit says the same', async () => {
@@ -102,7 +53,7 @@ describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERV
     await waitFor(() => held.started === 2, { what: 'the reset to reach the directory' });
 
     const killedAt = Date.now();
-    await nats.stop();
+    await sys.nats.stop();
     const answer = await inFlight;
     const answeredAt = Date.now();
 
@@ -125,14 +76,14 @@ describe('issue 11 item 1: a write in flight when NATS dies', { skip: !NATS_SERV
     // The audit record of that request ends with the outcome the caller got.
     const requestId = String(answer.body.requestId);
     const record = async () => {
-      const r = await fetchJson(`${started.cloud.url}/api/v1/tenants/acme/audit?limit=50`, apiKey);
+      const r = await fetchJson(`${sys.started.cloud.url}/api/v1/tenants/acme/audit?limit=50`, sys.apiKey);
       return (r.body.items as { requestId: string; outcome: string | null }[]).find((i) => i.requestId === requestId);
     };
     await waitFor(async () => (await record())?.outcome != null, { what: 'the audit record to be completed' });
     assert.equal((await record())?.outcome, 'outcome_unknown');
 
     // Once NATS is back (and the answer the relay kept for it has long lost its caller), a reset succeeds.
-    await nats.start();
+    await sys.nats.start();
     let again: { status: number; body: Record<string, unknown> } | undefined;
     await waitFor(
       async () => {

@@ -11,90 +11,37 @@
  * agent_unavailable (not a hang to the deadline); once NATS is back a reset succeeds again.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { RunningAgent } from '@writeback/agent';
-import type { EmbeddedDirectory } from '@writeback/directory';
-import {
-  agentConnected,
-  capturingLogger,
-  quietLog,
-  fetchJson,
-  startAcmeWithAgent,
-  waitFor,
-  type StartedCloud,
-  TEST_POLICY,
-} from '@writeback/testkit';
-import {
-  NATS_SERVER_BIN,
-  startCloudOverNats,
-  startNatsServer,
-  type NatsServer,
-  type RelayProcess,
-} from '@writeback/testkit/nats';
+import { capturingLogger, fetchJson, TEST_POLICY, waitFor } from '@writeback/testkit';
+import { NATS_SERVER_BIN, startNatsSystem, type NatsSystem } from '@writeback/testkit/nats';
 
 /** nats.js's default maxReconnectAttempts, after which the old clients gave up. */
 const OLD_BUDGET = 10;
 
 describe('issue 11 item 1: NATS down for longer than the old reconnect budget', { skip: !NATS_SERVER_BIN }, () => {
-  let nats: NatsServer;
-  let started: StartedCloud;
-  let relay: RelayProcess;
-  let agent: RunningAgent;
-  let directory: EmbeddedDirectory;
-  let dir: string;
-  let apiKey: string;
-  let tenantId: string;
-  const prefix = `wbout.${randomBytes(4).toString('hex')}`;
+  let sys: NatsSystem;
   const cloudLog = capturingLogger('cloud', 'info');
-
-  const reset = (newPassword: string) =>
-    fetchJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, apiKey, {
-      newPassword,
-      forceChange: false,
-    });
-  const cloudHealth = () => fetchJson(`${started.cloud.url}/healthz`);
-  const relayHealth = () => fetchJson(relay.healthUrl);
+  const reset = (newPassword: string) => sys.reset(newPassword);
+  const cloudHealth = () => fetchJson(`${sys.started.cloud.url}/healthz`);
+  const relayHealth = () => fetchJson(sys.relay.healthUrl);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wb-nats-outage-'));
-    nats = await startNatsServer();
-    ({ started, relay } = await startCloudOverNats({
-      natsUrl: nats.url,
-      natsPrefix: prefix,
+    sys = await startNatsSystem({
       relayId: 'relay-outage',
       reconnectMaxMs: 50,
       deadlineMs: 5_000,
       log: cloudLog.log,
-    }));
-    // The relay process holds agents here, not the cloud node.
-    ({ apiKey, tenantId, directory, agent } = await startAcmeWithAgent(started.cloud, {
-      dir,
       policy: TEST_POLICY,
-      log: quietLog(),
-      relayUrl: relay.url,
-    }));
-    await agentConnected(started.cloud, { tenantId });
+    });
   });
-
-  after(async () => {
-    await agent?.stop();
-    await relay?.stop('SIGKILL');
-    await started?.stop();
-    await nats?.stop();
-    await directory?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  after(() => sys?.stop());
 
   test('readiness is red during the outage, requests fail at once, and a reset succeeds once NATS is back', async () => {
     assert.equal((await reset('Tulip-Before-2025!')).body.outcome, 'succeeded');
     assert.equal((await cloudHealth()).status, 200);
     assert.equal((await relayHealth()).status, 200);
 
-    await nats.stop();
+    await sys.nats.stop();
 
     // Readiness goes red on both sides (the cloud: relay link down; the relay: NATS down).
     await waitFor(
@@ -120,7 +67,7 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
     assert.ok(why, 'the agent_unavailable is logged with the link state');
 
     // Both keep trying well past the old budget.
-    await waitFor(() => (started.cloud.relayClient.health?.().reconnectAttempts ?? 0) > 2 * OLD_BUDGET, {
+    await waitFor(() => (sys.started.cloud.relayClient.health?.().reconnectAttempts ?? 0) > 2 * OLD_BUDGET, {
       what: 'the cloud to go on reconnecting past the old budget',
     });
     await waitFor(
@@ -131,7 +78,7 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
       { what: 'the relay to go on reconnecting past the old budget' },
     );
 
-    await nats.start();
+    await sys.nats.start();
     await waitFor(async () => (await cloudHealth()).status === 200, { what: "the cloud's readiness to come back" });
     await waitFor(async () => (await relayHealth()).status === 200, { what: "the relay's readiness to come back" });
     // Right after both links are back, a relay's subscriptions may still be on their way to the
@@ -147,7 +94,7 @@ describe('issue 11 item 1: NATS down for longer than the old reconnect budget', 
     );
     assert.equal(again?.body.outcome, 'succeeded', JSON.stringify(again?.body));
     assert.equal(
-      (await directory.verifyCredentials({ by: 'login', value: 'alice' }, 'Tulip-After-2025!')).outcome,
+      (await sys.directory.verifyCredentials({ by: 'login', value: 'alice' }, 'Tulip-After-2025!')).outcome,
       'succeeded',
     );
 

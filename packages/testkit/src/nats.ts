@@ -11,8 +11,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@writeback/protocol';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { RunningAgent } from '@writeback/agent';
+import type { EmbeddedDirectory } from '@writeback/directory';
+import { agentConnected } from './agent.js';
 import { startCloud, type StartedCloud } from './cloud.js';
-import { collectLines } from './logs.js';
+import { startAcmeWithAgent, type StartEmbeddedAgentOptions } from './embedded-agent.js';
+import { fetchJson, type JsonAnswer } from './http.js';
+import { collectLines, quietLog } from './logs.js';
 import { freePort } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -209,6 +215,73 @@ export async function startCloudOverNats(
     return { started, relay };
   } catch (err) {
     await started.stop();
+    throw err;
+  }
+}
+
+export interface NatsSystem {
+  nats: NatsServer;
+  started: StartedCloud;
+  relay: RelayProcess;
+  agent: RunningAgent;
+  directory: EmbeddedDirectory;
+  apiKey: string;
+  tenantId: string;
+  /** An admin reset of alice through the API, with this password (no forced change). */
+  reset(newPassword: string): Promise<JsonAnswer>;
+  /** Everything stopped (the relay killed), the folder removed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A nats-server of its own, a cloud node and a relay process over it (startCloudOverNats), and
+ * tenant acme with alice's agent (embedded directory) connected through the relay process: the
+ * set-up of the tests that cut NATS under running parts.
+ */
+export async function startNatsSystem(
+  o: Omit<StartCloudOverNatsOptions, 'natsUrl' | 'natsPrefix'> & Pick<StartEmbeddedAgentOptions, 'policy' | 'serve'>,
+): Promise<NatsSystem> {
+  const dir = await mkdtemp(join(tmpdir(), 'wb-nats-system-'));
+  const stops: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s();
+  };
+  try {
+    const nats = await startNatsServer();
+    stops.push(() => nats.stop());
+    const prefix = `wbsys.${Math.random().toString(16).slice(2, 10)}`;
+    const { started, relay } = await startCloudOverNats({ ...o, natsUrl: nats.url, natsPrefix: prefix });
+    stops.push(
+      () => started.stop(),
+      () => relay.stop('SIGKILL'),
+    );
+    // The relay process holds the agent here, not the cloud node.
+    const acme = await startAcmeWithAgent(started.cloud, {
+      dir,
+      ...(o.policy ? { policy: o.policy } : {}),
+      ...(o.serve ? { serve: o.serve } : {}),
+      log: quietLog(),
+      relayUrl: relay.url,
+    });
+    stops.push(
+      () => acme.directory.close(),
+      () => acme.agent.stop(),
+    );
+    await agentConnected(started.cloud, { tenantId: acme.tenantId });
+    return {
+      nats,
+      started,
+      relay,
+      ...acme,
+      reset: (newPassword) =>
+        fetchJson(`${started.cloud.url}/api/v1/tenants/acme/users/alice/password/reset`, acme.apiKey, {
+          newPassword,
+          forceChange: false,
+        }),
+      stop,
+    };
+  } catch (err) {
+    await stop();
     throw err;
   }
 }
