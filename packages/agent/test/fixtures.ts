@@ -11,8 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import {
+  publicKeyObject,
   sealRequest,
+  verifyResponse,
   type Logger,
   type OperationRequest,
   type OperationResult,
@@ -26,7 +30,7 @@ import type {
   DirectoryUser,
   ResetOptions,
 } from '@writeback/directory';
-import { createRelayHub, type RelayHub } from '@writeback/relay';
+import { createRelayHub, type RelayAnswer, type RelayHub } from '@writeback/relay';
 import { effectivePolicy, makeAgentIdentity, type CloudKeys as Cloud } from '@writeback/testkit';
 import { selfSignedCertificate, signedCertificate } from '@writeback/testkit/lab';
 import type { AgentState } from '../src/index.js';
@@ -76,6 +80,26 @@ export function request(
 }
 
 export const alice: UserRef = { by: 'login', value: 'alice' };
+
+/** A reset of alice (a fresh password) sent through `client` to the agent of `state`: the verified outcome. */
+export async function resetOutcome(
+  cloud: Cloud,
+  client: { send(e: RequestEnvelope): Promise<RelayAnswer> },
+  state: AgentState,
+): Promise<string> {
+  const env = request(cloud, state, {
+    op: 'password.reset',
+    params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
+    secret: { newPassword: `Tulip-${randomBytes(6).toString('hex')}-2025!` },
+  });
+  const answer = await client.send(env);
+  assert.equal(answer.kind, 'response', JSON.stringify(answer));
+  if (answer.kind !== 'response') return '';
+  return verifyResponse(answer.envelope, {
+    ...env,
+    agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey),
+  }).result.outcome;
+}
 
 const POLICY = effectivePolicy({
   source: 'embedded',

@@ -11,8 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { issueAgentCertificate, publicKeyObject, verifyResponse } from '@writeback/protocol';
-import type { RelayAnswer } from '@writeback/relay';
+import { issueAgentCertificate } from '@writeback/protocol';
 import {
   AgentError,
   registerAgent,
@@ -25,11 +24,10 @@ import {
 import { bypassesProxy, openTunnel, proxyFor, proxySettingsFromEnv } from '../src/proxy.js';
 import {
   FakeDirectory,
-  alice,
   captureLog,
   makeCloud,
   makeState,
-  request,
+  resetOutcome,
   startFakeCloud,
   startHub,
   startTlsHub,
@@ -41,21 +39,6 @@ import { TINYPROXY_BIN, startTinyproxy, type Tinyproxy } from './tinyproxy.js';
 
 const cloud = makeCloud();
 const fastBackoff = { baseMs: 20, capMs: 200, stableMs: 10_000 };
-
-async function outcomeOf(client: { send(e: ReturnType<typeof request>): Promise<RelayAnswer> }, state: AgentState) {
-  const env = request(cloud, state, {
-    op: 'password.reset',
-    params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
-    secret: { newPassword: `Tulip-${Math.random().toString(36).slice(2)}-2025!` },
-  });
-  const answer = await client.send(env);
-  assert.equal(answer.kind, 'response', JSON.stringify(answer));
-  if (answer.kind !== 'response') return '';
-  return verifyResponse(answer.envelope, {
-    ...env,
-    agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey),
-  }).result.outcome;
-}
 
 describe('proxy settings from the environment', () => {
   const url = (u: string) => new URL(u);
@@ -205,7 +188,7 @@ describe('through a real tinyproxy with Basic auth', { skip: !TINYPROXY_BIN && '
       `tinyproxy logged the tunnel:\n${proxy.requests().join('\n')}`,
     );
     assert.equal(agent.status()[0]?.proxy, proxy.url);
-    for (let i = 0; i < 3; i++) assert.equal(await outcomeOf(fx.hub.client(), state), 'succeeded');
+    for (let i = 0; i < 3; i++) assert.equal(await resetOutcome(cloud, fx.hub.client(), state), 'succeeded');
     const basic = Buffer.from(`${user}:${password}`).toString('base64');
     for (const line of log.lines) {
       assert.ok(!line.includes(password) && !line.includes(basic), `no credentials in ${line}`);
@@ -273,7 +256,7 @@ describe('through a real tinyproxy with Basic auth', { skip: !TINYPROXY_BIN && '
         state,
       );
       await agent.ready();
-      assert.equal(await outcomeOf(other.hub.client(), state), 'succeeded');
+      assert.equal(await resetOutcome(cloud, other.hub.client(), state), 'succeeded');
       assert.equal(agent.status()[0]?.proxy, null);
       assert.ok(!proxy.requests().some((r) => r.includes(`:${other.port} `)), proxy.requests().join('\n'));
       await agent.stop();
@@ -299,7 +282,7 @@ describe('through a real tinyproxy with Basic auth', { skip: !TINYPROXY_BIN && '
       const agent = await agentVia({ ...env, WRITEBACK_PROXY_CA_FILE: tls.caFile }, state);
       await agent.ready();
       assert.ok(proxy.requests().includes(`CONNECT localhost:${tls.port} HTTP/1.1`), proxy.requests().join('\n'));
-      assert.equal(await outcomeOf(tls.hub.client(), state), 'succeeded');
+      assert.equal(await resetOutcome(cloud, tls.hub.client(), state), 'succeeded');
     } finally {
       await tls.close();
     }

@@ -11,8 +11,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { publicKeyObject, verifyResponse } from '@writeback/protocol';
-import type { RelayAnswer } from '@writeback/relay';
 import { HASH_COST, openEmbeddedDirectory, type EmbeddedDirectory } from '@writeback/directory';
 import { ALICE, quietLog, registerTestAgent, startCloud, type StartedCloud } from '@writeback/testkit';
 import {
@@ -22,15 +20,14 @@ import {
   type NatsServer,
   type RelayProcess,
 } from '@writeback/testkit/nats';
-import { loadState, startAgent, writeState, type AgentState, type RunningAgent } from '../src/index.js';
+import { loadState, startAgent, writeState, type RunningAgent } from '../src/index.js';
 import { relayUrlsOf, spreadLookup } from '../src/relays.js';
 import {
   FakeDirectory,
-  alice,
   captureLog,
   makeCloud,
   makeState,
-  request,
+  resetOutcome,
   startHub,
   tempDir,
   waitFor,
@@ -38,21 +35,6 @@ import {
 
 const cloud = makeCloud();
 const fastBackoff = { baseMs: 20, capMs: 200, stableMs: 10_000 };
-
-async function resetOutcome(client: { send(e: ReturnType<typeof request>): Promise<RelayAnswer> }, state: AgentState) {
-  const env = request(cloud, state, {
-    op: 'password.reset',
-    params: { user: alice, forceChange: false, unlock: false, enforceHistory: true },
-    secret: { newPassword: `Tulip-${randomBytes(6).toString('hex')}-2025!` },
-  });
-  const answer = await client.send(env);
-  assert.equal(answer.kind, 'response', JSON.stringify(answer));
-  if (answer.kind !== 'response') return '';
-  return verifyResponse(answer.envelope, {
-    ...env,
-    agentVerifyKey: publicKeyObject('Ed25519', state.signing.publicKey),
-  }).result.outcome;
-}
 
 describe('the relays of an agent', () => {
   test('the operator list wins, then the state list, then the single relayUrl of an older state; duplicates go', () => {
@@ -140,7 +122,7 @@ describe('the relays of an agent', () => {
         what: 'both links on the second relay',
       });
       assert.equal((await h2.hub.client().listAgents('tenant-two'))[0]?.connections, 2);
-      assert.equal(await resetOutcome(h2.hub.client(), state), 'succeeded');
+      assert.equal(await resetOutcome(cloud, h2.hub.client(), state), 'succeeded');
     } finally {
       await agent.stop();
       await h2.close();
