@@ -313,6 +313,31 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at)',
     ],
   },
+  {
+    // Owner: usecases/expiry-reminders.ts through store/password-expiry.ts (issue 12, password
+    // expiry reminders). The maximum password age the directory reported per user (0: never
+    // expires; the sync carries no policy), and one row per reminder sent: user and expiry date,
+    // claimed atomically so several cloud nodes send it once.
+    id: 9,
+    name: 'password_expiry',
+    statements: [
+      `CREATE TABLE password_max_ages (
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        max_age_seconds BIGINT NOT NULL,
+        learned_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, user_id)
+      )`,
+      `CREATE TABLE expiry_reminders (
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        expires_on TEXT NOT NULL,
+        sent_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, user_id, expires_on)
+      )`,
+      'CREATE INDEX expiry_reminders_expires_on ON expiry_reminders (expires_on)',
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */
