@@ -18,8 +18,14 @@ export const issueAgentTokenRoute = defineTenantRoute({
   url: '/api/v1/tenants/:tenant/agent-tokens',
   operationId: 'issueAgentToken',
   summary: 'Issue a one-time agent registration token (shown once)',
+  description:
+    "Operator key, the tenant's key or a tenant admin (not the help desk): the operator sets a tenant up, its first agent included (docs/deploy.md).",
   tag: 'agents',
-  permission: 'agents.manage',
+  // A registration token is a credential of the tenant, handed out like its API keys: whoever may
+  // manage the keys (the operator, who sets tenants up, the tenant's key, a tenant admin) may issue
+  // one; the help desk may not. Not agents.manage, which the operator lacks: until issue 12 the
+  // operator got 403 here and a tenant's first agent needed a tenant key made first.
+  permission: 'keys.manage',
   idempotency: 'keyed',
   body: z.object({
     ttlSeconds: z
