@@ -4,6 +4,8 @@
  *   writeback-agent register --cloud <url> --token <t> --name <n> --state <path> --directory <json|@file>
  *   writeback-agent run --state <path> [--relays <url,url…>] [--connections <n>] [--ca <pem file>] [--allow-plaintext]
  *   writeback-agent status --state <path> [--json]
+ *   writeback-agent config show --state <path> [--json]
+ *   writeback-agent config set --state <path> [--file <json>] [--dry-run] [--json] [key=value …]
  *   writeback-agent doctor --state <path> [--relays <url,url…>] [--json] [--ca <pem file>] [--timeout <ms>] [--no-reset-probe]
  *
  * Every argument is parsed with a schema; usage errors exit 2, runtime errors exit 1 with the
@@ -15,6 +17,13 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadState } from './config.js';
+import {
+  flattenSettings,
+  parseAssignment,
+  setDirectorySettings,
+  showDirectorySettings,
+  type Assignment,
+} from './config-command.js';
 import { startAgent } from './daemon.js';
 import { resolveDirectoryFactory } from './directory-factory.js';
 import { AgentError } from './errors.js';
@@ -23,6 +32,7 @@ import { doctorExitCode, runDoctor, type DoctorReport } from './doctor.js';
 import { proxySettingsFromEnv } from './proxy.js';
 import { registerAgent } from './register.js';
 import { parseUrlList } from './relays.js';
+import { runningDaemon } from './running-daemon.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface CliIo {
@@ -32,6 +42,8 @@ export interface CliIo {
   fetch: typeof fetch;
   /** stdout is a terminal (colours are used only then, and only without NO_COLOR). */
   isTTY?: boolean;
+  /** One line from stdin (`config set bindPassword=-`). Default: process.stdin, read to its end. */
+  readLine?: () => Promise<string>;
 }
 
 const USAGE = `writeback-agent ${AGENT_VERSION}: on-premises agent for password writeback
@@ -47,6 +59,12 @@ Usage:
       one per relay by default) and execute requests until SIGTERM/SIGINT (then finish in-flight work).
   writeback-agent status --state <path> [--json]
       Show this agent's identity and, when it runs, its relay links.
+  writeback-agent config show --state <path> [--json]
+      Show the directory settings in the state file (secrets redacted).
+  writeback-agent config set --state <path> [--file <json merge patch>] [--dry-run] [--json] [key=value …]
+      Change directory settings (dotted keys; values are JSON when they parse, else text; null removes;
+      a secret as key=- is read from stdin). Checked like at registration and as run checks them at
+      start, then written atomically (0600). A running agent keeps its old settings until restarted.
   writeback-agent doctor --state <path> [--relays <url,url…>] [--json] [--ca <pem file>] [--timeout <ms>]
                          [--no-reset-probe]
       Check the state file, the outbound proxy, the cloud, each relay (TLS, port, the real handshake),
@@ -78,6 +96,13 @@ const RunArgs = z.object({
   'allow-plaintext': z.boolean().default(false),
 });
 const StatusArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
+const ConfigShowArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
+const ConfigSetArgs = z.object({
+  state: StatePath,
+  file: z.string().min(1).optional(),
+  json: z.boolean().default(false),
+  'dry-run': z.boolean().default(false),
+});
 const DoctorArgs = z.object({
   state: StatePath,
   relays: z.string().min(1).optional(),
@@ -85,20 +110,6 @@ const DoctorArgs = z.object({
   ca: z.string().min(1).optional(),
   timeout: z.coerce.number().int().min(100).max(120_000).default(10_000),
   'no-reset-probe': z.boolean().default(false),
-});
-
-const StatusFileSchema = z.object({
-  pid: z.number().int(),
-  updatedAt: z.string(),
-  links: z.array(
-    z.looseObject({
-      index: z.number(),
-      status: z.string(),
-      lastError: z.string().nullable(),
-      relayUrl: z.string().optional(),
-      proxy: z.string().nullable().optional(),
-    }),
-  ),
 });
 
 function parse<T>(schema: z.ZodType<T>, values: Record<string, unknown>): T {
@@ -124,8 +135,16 @@ function optionsOf(schema: z.ZodObject): Record<string, { type: 'string' | 'bool
 
 /** argv read with the options of the command's schema (strict: an option it does not name is refused). */
 function args(argv: string[], schema: z.ZodObject): Record<string, unknown> {
+  return argsAndPositionals(argv, schema, false).values;
+}
+
+function argsAndPositionals(
+  argv: string[],
+  schema: z.ZodObject,
+  allowPositionals: boolean,
+): { values: Record<string, unknown>; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options: optionsOf(schema), strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: argv, options: optionsOf(schema), strict: true, allowPositionals });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
@@ -136,20 +155,31 @@ function parseCommand<T>(schema: z.ZodObject & z.ZodType<T>, argv: string[]): T 
   return parse(schema, args(argv, schema));
 }
 
-async function readDirectoryArg(value: string): Promise<unknown> {
+/** A JSON argument, inline or `@file`. */
+async function readJsonArg(option: string, value: string): Promise<unknown> {
   let text = value;
   if (value.startsWith('@')) {
     try {
       text = await readFile(value.slice(1), 'utf8');
     } catch {
-      throw new UsageError(`--directory: cannot read ${value.slice(1)}`);
+      throw new UsageError(`${option}: cannot read ${value.slice(1)}`);
     }
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new UsageError('--directory: not JSON');
+    throw new UsageError(`${option}: not JSON`);
   }
+}
+
+/** The first line of stdin (a secret piped or typed in; the newline is not part of it). */
+async function readStdinLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
 }
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
@@ -163,7 +193,7 @@ const COMMANDS: Record<string, Command> = {
       token: a.token,
       name: a.name,
       statePath: a.state,
-      directory: await readDirectoryArg(a.directory),
+      directory: await readJsonArg('--directory', a.directory),
       overwrite: a.overwrite,
       allowPlaintext: a['allow-plaintext'],
       fetch: io.fetch,
@@ -214,14 +244,7 @@ const COMMANDS: Record<string, Command> = {
   async status(argv, io) {
     const a = parseCommand(StatusArgs, argv);
     const state = await loadState(a.state);
-    let running: z.infer<typeof StatusFileSchema> | null = null;
-    try {
-      const parsed = StatusFileSchema.safeParse(JSON.parse(await readFile(`${a.state}.status`, 'utf8')));
-      if (parsed.success) running = parsed.data;
-    } catch {
-      running = null;
-    }
-    const alive = running !== null && pidAlive(running.pid);
+    const running = await runningDaemon(a.state);
     const summary = {
       agentId: state.agentId,
       tenantId: state.tenantId,
@@ -231,7 +254,7 @@ const COMMANDS: Record<string, Command> = {
       relayUrls: state.relayUrls ?? [state.relayUrl],
       directory: state.directory.kind,
       certificateIssuedAt: new Date(state.certificate.issuedAt).toISOString(),
-      daemon: running && alive ? { pid: running.pid, updatedAt: running.updatedAt, links: running.links } : null,
+      daemon: running ? { pid: running.pid, updatedAt: running.updatedAt, links: running.links } : null,
     };
     if (a.json) {
       io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
@@ -250,6 +273,56 @@ const COMMANDS: Record<string, Command> = {
       ),
     ];
     io.stdout(`${lines.join('\n')}\n`);
+    return 0;
+  },
+
+  async config(argv, io) {
+    const [sub, ...rest] = argv;
+    if (sub === 'show') {
+      const a = parseCommand(ConfigShowArgs, rest);
+      const shown = await showDirectorySettings(a.state);
+      if (a.json) io.stdout(`${JSON.stringify(shown, null, 2)}\n`);
+      else {
+        const rows = flattenSettings(shown.directory);
+        const width = Math.max(0, ...rows.map(([k]) => k.length));
+        io.stdout(
+          `directory settings of agent ${shown.agentId} (${shown.name}):\n${rows
+            .map(([k, v]) => `  ${k.padEnd(width)}  ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join('\n')}\n`,
+        );
+      }
+      return 0;
+    }
+    if (sub !== 'set') throw new UsageError('config: give "show" or "set"');
+    const { values, positionals } = argsAndPositionals(rest, ConfigSetArgs, true);
+    const a = parse(ConfigSetArgs, values);
+    const assignments: Assignment[] = positionals.map((p) => {
+      const parsed = parseAssignment(p);
+      if (!parsed)
+        throw new UsageError(`"${p.split('=')[0]}": give key=value (a dotted setting name, e.g. timeoutMs=5000)`);
+      return parsed;
+    });
+    const patch = a.file === undefined ? undefined : await readJsonArg('--file', `@${a.file}`);
+    if (assignments.length === 0 && patch === undefined) throw new UsageError('config set: nothing to set');
+    const result = await setDirectorySettings({
+      statePath: a.state,
+      assignments,
+      ...(patch !== undefined ? { patch } : {}),
+      readSecret: io.readLine ?? readStdinLine,
+      dryRun: a['dry-run'],
+      log: cliLogger(io, 'agent.config'),
+    });
+    if (a.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    else if (result.changed.length === 0) io.stdout('nothing changed: the settings already have these values\n');
+    else {
+      const what = `${result.changed.join(', ')}`;
+      const next = !result.written
+        ? 'checked, not written (--dry-run)'
+        : result.restartNeeded
+          ? `the running agent (pid ${result.daemonPid}) still uses the old settings: restart it (e.g. systemctl restart writeback-agent)`
+          : 'the agent is not running: they apply when it starts';
+      io.stdout(`${result.written ? 'changed' : 'would change'}: ${what}\n${next}\n`);
+    }
     return 0;
   },
 
@@ -299,15 +372,6 @@ export function formatDoctorReport(report: DoctorReport, colour: boolean): strin
   return `${lines.join('\n')}\n`;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err instanceof Error && 'code' in err && err.code === 'EPERM';
-  }
-}
-
 /** Run the CLI with these arguments (without node and the script). Returns the exit code. */
 export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
   const full: CliIo = {
@@ -316,6 +380,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
     env: io.env ?? process.env,
     fetch: io.fetch ?? fetch,
     isTTY: io.isTTY ?? (io.stdout === undefined && process.stdout.isTTY === true),
+    ...(io.readLine ? { readLine: io.readLine } : {}),
   };
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

@@ -25,6 +25,10 @@ const agentErrors = defineCodes('AgentError', [
   'insecure_url',
   /** A configuration value or CLI argument is invalid. */
   'invalid_config',
+  /** `config set` was given a secret (e.g. bindPassword) on the command line instead of stdin or --file. */
+  'config_secret_in_argv',
+  /** `config set` would change the directory's kind (register a new agent for another kind). */
+  'config_kind_change',
   /** No Directory was given and none can be built from the state's directory config. */
   'directory_not_configured',
   /** The outbound proxy could not be reached (refused, timed out, did not speak HTTP). */
