@@ -40,6 +40,7 @@ import { openStore, type Db } from './store/index.js';
 import { createTenant, findTenant, type Tenant } from './tenants/tenants.js';
 import { createAgentGateway, type AgentGateway } from './gateway/gateway.js';
 import { createSyncEngine, type SyncEngine } from './sync/engine.js';
+import { startExpiryReminders, type ExpiryReminderJob } from './usecases/expiry-reminders.js';
 import { createUserResolver } from './users/resolve.js';
 import { defaultOutboxFile } from './audit/completions.js';
 import { createWritebackService, type WritebackService } from './writeback/service.js';
@@ -63,6 +64,8 @@ export interface CloudDeps {
    * Default: written to `config.operatorKeyFile` (0600); only the path is logged.
    */
   printOperatorKey?: (key: string) => void;
+  /** Password-expiry reminders: how often the job runs on this node (default hourly; tests shorten it). */
+  expiryReminderIntervalMs?: number;
 }
 
 export interface BootstrapOptions {
@@ -103,6 +106,8 @@ export interface Cloud {
   gateway: AgentGateway;
   /** Directory sync: `runOnce(tenantId)` when `syncEnabled` is off (tests). */
   sync: SyncEngine;
+  /** Password-expiry reminders (usecases/expiry-reminders.ts): `runOnce()` runs them now. */
+  expiryReminders: ExpiryReminderJob;
   /** Outgoing mail and SMS (the in-memory development ones expose `messages`). */
   mailer: Mailer;
   sms: SmsProvider;
@@ -345,6 +350,11 @@ export async function createCloud(
     // Stops before the relay closes (cleanup runs in reverse), so a run in flight ends cleanly.
     cleanup.push(() => sync.stop());
     if (config.syncEnabled) sync.start();
+    // On every node: a reminder is claimed in the store before it is sent, so nodes never double up.
+    const expiryReminders = startExpiryReminders(services, {
+      ...(deps.expiryReminderIntervalMs ? { intervalMs: deps.expiryReminderIntervalMs } : {}),
+    });
+    cleanup.push(() => expiryReminders.stop());
 
     log.info('cloud started', {
       url,
@@ -368,6 +378,7 @@ export async function createCloud(
       writeback,
       gateway,
       sync,
+      expiryReminders,
       mailer,
       sms,
       initialOperatorKey,

@@ -1,5 +1,6 @@
 /**
- * Per-tenant settings: sign-in mode, sync cadence and mass-delete guard, self-service options.
+ * Per-tenant settings: sign-in mode, sync cadence and mass-delete guard, self-service options,
+ * password-expiry reminders.
  * Stored as one JSON document per tenant (tenant_settings), always read back through the schema,
  * so a field added later with a default appears for every tenant without a migration. A tenant
  * without a row has the defaults.
@@ -41,6 +42,12 @@ export const TenantSettingsSchema = z.object({
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Password-expiry reminders (usecases/expiry-reminders.ts): mail users this many days before
+   * their password expires; 0 = off (the default: turning it on starts mail to every user, which
+   * the tenant should choose; docs/admin.md "Password expiry").
+   */
+  expiry: z.object({ remindDays: z.number().int().min(0).max(90).default(0) }).prefault({}),
 });
 export type TenantSettings = z.infer<typeof TenantSettingsSchema>;
 

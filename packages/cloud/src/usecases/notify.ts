@@ -152,3 +152,40 @@ export function notifyAdminWrite(
     );
   });
 }
+
+/** What a password-expiry reminder says: whose password, when it expires, where to change it. */
+export interface ExpiryReminderInput {
+  tenantId: string;
+  user: { login: string; displayName: string | null; mail: string | null; expiresAt: number };
+  /** The change page (My Account). */
+  link: string;
+}
+
+/**
+ * A password-expiry reminder (usecases/expiry-reminders.ts), by mail only, to every email address
+ * the person is known by. `claim` runs once there is an address and decides whether this caller
+ * sends it (the store's one-per-expiry-date claim). Awaited by the job, unlike the notices above; a
+ * mail that fails after the claim is logged and not sent again.
+ */
+export async function sendExpiryReminder(
+  services: Services,
+  o: ExpiryReminderInput,
+  claim: () => Promise<boolean>,
+): Promise<'sent' | 'no_address' | 'claimed_elsewhere'> {
+  const { tenantId, user } = o;
+  const methods = await getMethods(services.db, tenantId, lookupKey(user.login));
+  const { emails } = knownAddresses(methods, user.mail);
+  if (emails.length === 0) return 'no_address';
+  if (!(await claim())) return 'claimed_elsewhere';
+  const vars = {
+    name: user.displayName ?? user.login,
+    login: user.login,
+    at: whenText(user.expiresAt),
+    link: o.link,
+  };
+  const mail = { subject: t('mail.expiry.subject', vars), text: t('mail.expiry.text', vars) };
+  const results = await Promise.allSettled(emails.map((to) => services.mailer.send({ to, ...mail })));
+  for (const r of results)
+    if (r.status === 'rejected') services.log.warn('expiry reminder mail failed', { tenantId, err: r.reason });
+  return 'sent';
+}

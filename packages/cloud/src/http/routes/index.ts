@@ -12,6 +12,7 @@ import { confirmDeletionsRoute, rejectDeletionsRoute, syncRunRoute, syncStatusRo
 import { healthRoute } from './health.js';
 import { livenessRoute } from './livez.js';
 import { changePasswordRoute } from './password-change.js';
+import { passwordExpiryRoute } from './password-expiry.js';
 import { beginEnrolmentRoute, confirmEnrolmentRoute, signInRoute, signOutRoute } from './sessions.js';
 import {
   createAdminRoute,
@@ -60,6 +61,7 @@ const API_ROUTES: readonly Route[] = [
   rejectDeletionsRoute,
   getSettingsRoute,
   patchSettingsRoute,
+  passwordExpiryRoute,
 ];
 
 let cached: Record<string, unknown> | undefined;

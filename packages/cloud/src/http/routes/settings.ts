@@ -9,7 +9,8 @@ export const getSettingsRoute = defineTenantRoute({
   method: 'GET',
   url: '/api/v1/tenants/:tenant/settings',
   operationId: 'getTenantSettings',
-  summary: 'Tenant settings: sign-in mode, sync cadence and mass-delete guard, self-service (admins only)',
+  summary:
+    'Tenant settings: sign-in mode, sync cadence and mass-delete guard, self-service, password-expiry reminders (admins only)',
   tag: 'tenants',
   permission: 'settings.manage',
   responses: { 200: { description: 'The settings', schema: TenantSettingsSchema } },
@@ -28,7 +29,14 @@ export const patchSettingsRoute = defineTenantRoute({
   tag: 'tenants',
   permission: 'settings.manage',
   idempotency: 'keyed',
-  body: z.object({ signIn: Section.optional(), sync: Section.optional(), sspr: Section.optional() }).strict(),
+  body: z
+    .object({
+      signIn: Section.optional(),
+      sync: Section.optional(),
+      sspr: Section.optional(),
+      expiry: Section.optional(),
+    })
+    .strict(),
   responses: { 200: { description: 'The settings after the change', schema: TenantSettingsSchema } },
   errors: ['invalid_request'],
   async handle({ tenant, actor, body, services, clientIp }) {

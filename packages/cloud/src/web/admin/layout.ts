@@ -7,7 +7,7 @@ import { html, pageDocument, raw, type SafeHtml } from '../html.js';
 import { t } from '../../i18n/index.js';
 import type { AdminContext } from './context.js';
 
-export type AdminSection = 'users' | 'agents' | 'settings' | 'admins' | 'audit';
+export type AdminSection = 'users' | 'expiry' | 'agents' | 'settings' | 'admins' | 'audit';
 
 export interface AdminPage {
   title: string;
@@ -18,7 +18,7 @@ export interface AdminPage {
   section?: AdminSection;
 }
 
-const SECTIONS: readonly AdminSection[] = ['users', 'agents', 'settings', 'admins', 'audit'];
+const SECTIONS: readonly AdminSection[] = ['users', 'expiry', 'agents', 'settings', 'admins', 'audit'];
 
 /** Sections only tenant admins see (the help desk gets a 403 page there, so no link either). */
 const ADMIN_ONLY: ReadonlySet<AdminSection> = new Set(['admins']);

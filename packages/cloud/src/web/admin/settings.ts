@@ -1,7 +1,8 @@
 /**
  * Tenant settings (tenants/settings.ts): self-service on/off, who may use it (groups), which
  * verification methods and how many are required, registration, unlock, the per-user attempt
- * limit, admins told of every reset, and the sign-in mode. Admins change them; the help desk sees
+ * limit, admins told of every reset, password-expiry reminders (days before; 0 = off), and the
+ * sign-in mode. Admins change them; the help desk sees
  * them read-only (a POST from a help-desk session is refused with 403 `forbidden`). Invalid input
  * re-renders the form with an error summary that links to each field.
  */
@@ -51,17 +52,27 @@ const SettingsForm = z.object({
   unlockEnabled: Checkbox,
   attemptsPerHour: z.string().trim().max(6),
   notifyAdmins: listOf(/[\r\n,;]+/),
+  remindDays: z.string().trim().max(6),
   signInMode: z.enum(['cloud_hash', 'pass_through']),
 });
 
 type FieldError = { field: string; message: string };
 
 /** The form's fields in page order (the error summary follows it). */
-const FIELD_ORDER = ['ssprEnabled', 'groups', 'method-email', 'required', 'attemptsPerHour', 'notifyAdmins'];
+const FIELD_ORDER = [
+  'ssprEnabled',
+  'groups',
+  'method-email',
+  'required',
+  'attemptsPerHour',
+  'notifyAdmins',
+  'remindDays',
+];
 
 /** One of the use case's problems as the form's field error. */
 function fieldError(p: SettingsProblem, offered: number): FieldError {
   const [section, name] = p.path.split('.');
+  if (section === 'expiry') return { field: 'remindDays', message: t('admin.settings.err.remindDays') };
   switch (section === 'sspr' ? name : undefined) {
     case 'methods':
       return {
@@ -98,6 +109,7 @@ interface Shown {
   unlockEnabled: boolean;
   attemptsPerHour: string;
   notifyAdmins: string[];
+  remindDays: string;
   signInMode: 'cloud_hash' | 'pass_through';
 }
 
@@ -110,6 +122,7 @@ const fromSettings = (s: TenantSettings): Shown => ({
   unlockEnabled: s.sspr.unlockEnabled,
   attemptsPerHour: String(s.sspr.attemptsPerHour),
   notifyAdmins: s.sspr.notifyAdmins,
+  remindDays: String(s.expiry.remindDays),
   signInMode: s.signIn.mode,
 });
 
@@ -123,7 +136,11 @@ function settingsForm(ctx: AdminContext, v: Shown, errors: readonly FieldError[]
   };
   const checked = (b: boolean) => (b ? raw(' checked') : '');
   const summary = errors.length
-    ? html`<div class="notice error" role="alert" data-code="invalid_request"><p>${t('admin.settings.err.summary')}</p><ul>${errors.map((e) => html`<li><a href="#${e.field}">${e.message}</a></li>`)}</ul></div>`
+    ? notice(
+        'error',
+        html`<p>${t('admin.settings.err.summary')}</p><ul>${errors.map((e) => html`<li><a href="#${e.field}">${e.message}</a></li>`)}</ul>`,
+        'invalid_request',
+      )
     : '';
   return html`${summary}${editable ? '' : notice('info', t('admin.settings.readOnly'))}
 <form method="post" action="${ctx.base}/settings" class="settings" novalidate>
@@ -143,6 +160,11 @@ ${errText('method-email')}</fieldset>
 <input id="attemptsPerHour" name="attemptsPerHour" type="text" inputmode="numeric" value="${v.attemptsPerHour}" aria-describedby="attempts-hint"${invalid('attemptsPerHour')}>${errText('attemptsPerHour')}</div>
 <div class="field"><label for="notifyAdmins">${t('admin.settings.notify')}</label><span class="hint" id="notify-hint">${t('admin.settings.notifyHint')}</span>
 <textarea id="notifyAdmins" name="notifyAdmins" rows="2" aria-describedby="notify-hint"${invalid('notifyAdmins')}>${v.notifyAdmins.join('\n')}</textarea>${errText('notifyAdmins')}</div>
+</fieldset>
+<fieldset class="card"${editable ? '' : raw(' disabled')}>
+<legend>${t('admin.settings.expiryTitle')}</legend>
+<div class="field"><label for="remindDays">${t('admin.settings.remindDays')}</label><span class="hint" id="remind-hint">${t('admin.settings.remindDaysHint')}</span>
+<input id="remindDays" name="remindDays" type="text" inputmode="numeric" value="${v.remindDays}" aria-describedby="remind-hint"${invalid('remindDays')}>${errText('remindDays')}</div>
 </fieldset>
 <fieldset class="card"${editable ? '' : raw(' disabled')}>
 <legend>${t('admin.settings.signInTitle')}</legend>
@@ -188,6 +210,7 @@ export function registerAdminSettings(web: FastifyInstance, services: Services):
           attemptsPerHour: /^\d+$/.test(form.attemptsPerHour) ? Number(form.attemptsPerHour) : form.attemptsPerHour,
           notifyAdmins: form.notifyAdmins,
         },
+        expiry: { remindDays: /^\d+$/.test(form.remindDays) ? Number(form.remindDays) : form.remindDays },
       },
     });
     if (!r.ok) {
