@@ -19,6 +19,7 @@ import {
   SEALED_ANSWERS_CAPABILITY,
   UNSOLICITED_PONG_TS,
   ProtocolError,
+  backoffDelay as jitteredBackoff,
   RelayToAgentFrameSchema,
   encodeFrame,
   parseFrame,
@@ -69,15 +70,15 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({ baseMs: 
 
 /**
  * Delay before retry number `attempt` (0-based): "full jitter", uniform in
- * [0, min(cap, base·2^attempt)), so many agents cut off at once do not come back in lockstep.
+ * [0, min(cap, base·2^attempt)), so many agents cut off at once do not come back in lockstep
+ * (the protocol's one backoff rule, with the agent's defaults).
  */
 export function backoffDelay(
   attempt: number,
   policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'> = DEFAULT_BACKOFF,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
-  return Math.floor(Math.min(Math.max(random(), 0), 1 - Number.EPSILON) * ceiling);
+  return jitteredBackoff(attempt, { baseMs: policy.baseMs, capMs: policy.capMs, jitter: 'full' }, random);
 }
 
 export interface RelayConnectionsOptions {

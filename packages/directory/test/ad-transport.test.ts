@@ -235,6 +235,22 @@ describe('AD doctor', () => {
     }
   });
 
+  it('a certificate issued for other names: the tls check lists the names it carries (issue 12)', async () => {
+    // The lab DC's certificate (openssl-made) names dc1.example.test and the loopback addresses.
+    for (const url of [dc.url, `ldap://${dc.host}:389`]) {
+      const extra = { urls: [url], startTls: url.startsWith('ldap:'), tlsServerName: 'evil.example.test' };
+      const c = check(await adDoctorChecks(cfg(extra), { log }), `tls:${url}`);
+      assert.equal(c.status, 'fail');
+      assert.equal(c.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+      const named = c.fix?.split(/[\s,:]+/) ?? [];
+      assert.ok(named.includes(dc.tlsServerName) && named.includes(dc.host), c.fix);
+    }
+    // A wrong CA is not a name problem: no names are offered.
+    const wrongCa = check(await adDoctorChecks(cfg({ caFile: dc.otherCaFile }), { log }), `tls:${dc.url}`);
+    assert.notEqual(wrongCa.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+    assert.ok(!wrongCa.fix?.includes(dc.tlsServerName), wrongCa.fix);
+  });
+
   it('wrong CA, wrong password, insecure URL and clock skew are failures', async () => {
     assert.equal(check(await adDoctorChecks(cfg({ caFile: dc.otherCaFile }), { log }), `tls:${dc.url}`).status, 'fail');
     assert.equal(

@@ -87,6 +87,32 @@ test('a service account without rights fails the rights checks, each with a fix'
   }
 });
 
+test('a certificate issued for other names: the server check lists the names it carries (issue 12)', async () => {
+  // The lab's server certificate (openssl-made) names localhost and 127.0.0.1, not this name.
+  const ldaps = lab.ldapsUrl ?? '';
+  for (const [url, startTls] of [
+    [ldaps, false],
+    [lab.url, true],
+  ] as const) {
+    const checks = await openLdapDoctorChecks(
+      labConfig(lab, {
+        urls: [url],
+        startTls,
+        allowPlaintext: false,
+        caFile: lab.caFile,
+        tlsServerName: 'dc.elsewhere.test',
+      }),
+      { log },
+    );
+    const c = byId(checks).get(`server:${url}`);
+    assert.equal(c?.status, 'fail', JSON.stringify(checks));
+    assert.equal(c?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+    const named = c?.fix?.split(/[\s,:]+/) ?? [];
+    assert.ok(named.includes('localhost') && named.includes('127.0.0.1'), c?.fix);
+    assert.equal(status(checks, 'bind'), 'fail');
+  }
+});
+
 test('a wrong CA fails the server check; a wrong password fails the bind', async () => {
   const tls = await openLdapDoctorChecks(
     labConfig(lab, { urls: [lab.ldapsUrl ?? ''], allowPlaintext: false, caFile: lab.wrongCaFile }),

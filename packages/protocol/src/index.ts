@@ -13,3 +13,4 @@ export * from './envelope.js';
 export * from './frames.js';
 export * from './log.js';
 export * from './stderr-log.js';
+export * from './backoff.js';

@@ -19,6 +19,7 @@ import { AndFilter, Attribute, Change, EqualityFilter, type Client, type Entry, 
 import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
+import { NAME_MISMATCH, nameMismatchFix } from '../ldap/tls.js';
 import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type AdUrl, type ResolvedAdConfig } from './config.js';
 import { resetHintsFor, type ResetHints } from './controls.js';
@@ -147,9 +148,9 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
       });
     } catch (err) {
       const f = err instanceof NotSentError ? err.failure : classifyLdapError(err);
-      const tlsProblem = err instanceof NotSentError ? err.reason === 'tls' : false;
-      const code = f?.kind === 'transport' ? f.errorCode : undefined;
-      const isTls = tlsProblem || (code !== undefined && /CERT|SIGNATURE|ISSUER|ALTNAME|SELF_SIGNED/.test(code));
+      const t = f?.kind === 'transport' ? f : undefined;
+      const code = t?.errorCode;
+      const isTls = (err instanceof NotSentError && err.reason === 'tls') || t?.tls === 'verification';
       checks.push({
         id: `tls:${url.url}`,
         status: 'fail',
@@ -157,10 +158,11 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
           ? `TLS certificate of ${url.url} did not verify (${code ?? 'error'})`
           : `cannot connect to ${url.url} (${code ?? 'error'})`,
         fix: isTls
-          ? code === 'ERR_TLS_CERT_ALTNAME_INVALID'
-            ? 'The certificate is for another name: connect by that name, or set tlsServerName to it.'
+          ? code === NAME_MISMATCH
+            ? nameMismatchFix(t?.certificateNames ?? [], cfg.tlsServerName ?? new URL(url.url).hostname)
             : 'Set caFile to the PEM of the CA that issued the DC certificate (AD CS root, or the DC self-signed CA).'
           : 'Check the host and port, the firewall, and that the DC has an LDAPS certificate (port 636) or allows StartTLS (389).',
+        ...(code ? { code } : {}),
       });
       continue;
     }

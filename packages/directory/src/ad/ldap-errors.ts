@@ -4,6 +4,7 @@
  * TLS, timeout), which says nothing about whether the DC acted on the request.
  */
 import { ResultCodeError } from 'ldapts';
+import { certificateNames, NAME_MISMATCH, tlsProblemOf, type TlsProblem } from '../ldap/tls.js';
 
 export type LdapFailure =
   | {
@@ -22,6 +23,10 @@ export type LdapFailure =
       /** Node/TLS error code when there is one (ECONNREFUSED, UNABLE_TO_VERIFY_LEAF_SIGNATURE...). */
       errorCode: string | undefined;
       diagnostic: string;
+      /** Set when it was a TLS failure (ldap/tls.ts). */
+      tls?: TlsProblem;
+      /** For a certificate issued for another name: the names it carries. */
+      certificateNames?: string[];
     };
 
 export function classifyLdapError(err: unknown): LdapFailure {
@@ -33,14 +38,17 @@ export function classifyLdapError(err: unknown): LdapFailure {
   }
   const errorCode = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
   const diagnostic = err instanceof Error ? err.message : String(err);
-  return { kind: 'transport', errorCode, diagnostic };
+  const tls = tlsProblemOf(err);
+  return {
+    kind: 'transport',
+    errorCode,
+    diagnostic,
+    ...(tls ? { tls } : {}),
+    ...(errorCode === NAME_MISMATCH ? { certificateNames: certificateNames(err) } : {}),
+  };
 }
 
 /** TLS verification failures: the certificate chain or name did not check out. */
 export function isTlsVerificationError(f: LdapFailure): boolean {
-  if (f.kind !== 'transport' || !f.errorCode) return false;
-  return (
-    f.errorCode.startsWith('ERR_TLS_CERT') ||
-    /CERT|SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|ALTNAME/.test(f.errorCode)
-  );
+  return f.kind === 'transport' && f.tls === 'verification';
 }

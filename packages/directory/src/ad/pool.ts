@@ -10,8 +10,11 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from '@writeback/protocol';
+import { backoffDelay, type BackoffShape, type Logger } from '@writeback/protocol';
 import { Client } from 'ldapts';
+import { ConnectionPool } from '../ldap/pool.js';
+import { ServerList } from '../ldap/server-list.js';
+import { tlsOptionsFor } from '../ldap/tls.js';
 import type { AdUrl, ResolvedAdConfig } from './config.js';
 import { strings, str } from './entry.js';
 import { classifyLdapError, isTlsVerificationError, type LdapFailure } from './ldap-errors.js';
@@ -47,30 +50,16 @@ export class NotSentError extends Error {
   }
 }
 
-interface UrlHealth {
-  failures: number;
-  downUntil: number;
-}
-
-interface Waiter {
-  resolve: (c: PooledConnection) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface PooledConnection extends AdConnection {
-  busy: boolean;
-}
-
 const ROOT_DSE_ATTRS = ['defaultNamingContext', 'dnsHostName', 'supportedControl', 'currentTime'];
 
+/** A failing DC is skipped for 1 s, doubling up to a minute, ±20 %. */
+const DC_BACKOFF: BackoffShape = { baseMs: 1000, capMs: 60_000, jitter: 0.2 };
+/** After a refused service bind: 30 s, doubling up to 10 minutes. */
+const BIND_PAUSE: BackoffShape = { baseMs: 30_000, capMs: 600_000, jitter: 0 };
+
 export class AdPool {
-  private readonly idle: PooledConnection[] = [];
-  private readonly all = new Set<PooledConnection>();
-  private readonly waiters: Waiter[] = [];
-  private readonly health = new Map<string, UrlHealth>();
-  private opening = 0;
-  private closed = false;
+  private readonly pool: ConnectionPool<AdConnection>;
+  private readonly servers: ServerList<AdUrl>;
   /**
    * After the DC refused the service account's password, binds pause: every retry would be one
    * more bad password, and the lockout policy would lock the service account out.
@@ -85,7 +74,17 @@ export class AdPool {
     private readonly log: Logger,
     private readonly now: () => number,
   ) {
-    for (const u of cfg.urls) this.health.set(u.url, { failures: 0, downUntil: 0 });
+    this.servers = new ServerList(cfg.urls, DC_BACKOFF, now);
+    this.pool = new ConnectionPool<AdConnection>({
+      size: cfg.poolSize,
+      timeoutMs: cfg.timeoutMs,
+      open: () => this.open(),
+      usable: (c) => c.client.isBound,
+      dispose: (c) => c.client.unbind().catch(() => undefined),
+      closedError: () => new NotSentError('closed', 'directory closed'),
+      timeoutError: () => new NotSentError('pool_timeout', `no free directory connection within ${cfg.timeoutMs} ms`),
+      closeLent: true,
+    });
   }
 
   /**
@@ -94,97 +93,28 @@ export class AdPool {
    * arrived yet: the retry after such a loss must not take another one), a new one, making room by
    * closing an idle one when the pool is full.
    */
-  async acquire(o: { fresh?: boolean } = {}): Promise<AdConnection> {
-    if (this.closed) throw new NotSentError('closed', 'directory closed');
-    const idle = this.idle.pop();
-    if (idle) {
-      if (idle.client.isBound && !o.fresh) {
-        idle.busy = true;
-        return idle;
-      }
-      this.drop(idle);
-    }
-    if (this.all.size + this.opening < this.cfg.poolSize) {
-      this.opening++;
-      try {
-        const c = await this.open();
-        if (this.closed) {
-          await c.client.unbind().catch(() => undefined);
-          throw new NotSentError('closed', 'directory closed');
-        }
-        const pooled: PooledConnection = { ...c, busy: true };
-        this.all.add(pooled);
-        return pooled;
-      } finally {
-        this.opening--;
-      }
-    }
-    return new Promise<PooledConnection>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(new NotSentError('pool_timeout', `no free directory connection within ${this.cfg.timeoutMs} ms`));
-        }, this.cfg.timeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
+  acquire(o: { fresh?: boolean } = {}): Promise<AdConnection> {
+    return this.pool.acquire(o);
   }
 
   /** Give a healthy connection back. */
   release(conn: AdConnection): void {
-    const pooled = this.find(conn);
-    if (!pooled) return;
-    if (this.closed || !pooled.client.isBound) {
-      this.discard(conn);
-      return;
-    }
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(pooled);
-      return;
-    }
-    pooled.busy = false;
-    this.idle.push(pooled);
+    this.pool.release(conn);
   }
 
   /** Throw a connection away (transport failure, or its state is unknown). */
   discard(conn: AdConnection): void {
-    const pooled = this.find(conn);
-    if (!pooled) return;
-    this.drop(pooled);
-    // Someone may be waiting for a slot that is now free.
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      clearTimeout(waiter.timer);
-      this.opening++;
-      this.open()
-        .then((c) => {
-          const p: PooledConnection = { ...c, busy: true };
-          this.all.add(p);
-          waiter.resolve(p);
-        })
-        .catch((e: unknown) => waiter.reject(e instanceof Error ? e : new Error(String(e))))
-        .finally(() => {
-          this.opening--;
-        });
-    }
+    this.pool.release(conn, true);
   }
 
   /** Mark the URL a connection came from as failing (skipped for a while). */
   markDown(url: AdUrl, failure: LdapFailure): void {
-    const h = this.health.get(url.url);
-    if (!h) return;
-    h.failures++;
-    const base = Math.min(60_000, 1000 * 2 ** Math.min(h.failures - 1, 6));
-    h.downUntil = this.now() + Math.round(base * (0.8 + Math.random() * 0.4));
+    if (!this.cfg.urls.some((u) => u.url === url.url)) return;
+    const { failures, backoffMs } = this.servers.markDown(url);
     this.log.warn('directory connection failed; trying other DCs first for a while', {
       url: url.url,
-      failures: h.failures,
-      backoffMs: h.downUntil - this.now(),
+      failures,
+      backoffMs,
       errorCode: failure.kind === 'transport' ? failure.errorCode : failure.code,
       diagnostic: failure.diagnostic,
     });
@@ -210,42 +140,17 @@ export class AdPool {
 
   /** URLs in the order to try: healthy ones as configured, then the failing ones, soonest back first. */
   orderedUrls(): AdUrl[] {
-    const t = this.now();
-    const up = this.cfg.urls.filter((u) => (this.health.get(u.url)?.downUntil ?? 0) <= t);
-    const down = this.cfg.urls
-      .filter((u) => (this.health.get(u.url)?.downUntil ?? 0) > t)
-      .sort((a, b) => (this.health.get(a.url)?.downUntil ?? 0) - (this.health.get(b.url)?.downUntil ?? 0));
-    return [...up, ...down];
+    return this.servers.order();
   }
 
   /** True once close() was called: nothing is acquired any more. */
   get isClosed(): boolean {
-    return this.closed;
+    return this.pool.isClosed;
   }
 
   /** Refuses the waiting acquires and unbinds every connection; calling it again does nothing more. */
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new NotSentError('closed', 'directory closed'));
-    }
-    const conns = [...this.all];
-    this.all.clear();
-    this.idle.length = 0;
-    await Promise.all(conns.map((c) => c.client.unbind().catch(() => undefined)));
-  }
-
-  private find(conn: AdConnection): PooledConnection | undefined {
-    for (const p of this.all) if (p.client === conn.client) return p;
-    return undefined;
-  }
-
-  private drop(p: PooledConnection): void {
-    this.all.delete(p);
-    const i = this.idle.indexOf(p);
-    if (i >= 0) this.idle.splice(i, 1);
-    p.client.unbind().catch(() => undefined);
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   /** Open, bind and read the rootDSE on the first DC that answers. */
@@ -265,7 +170,7 @@ export class AdPool {
           if (f.kind === 'result') {
             // A refused service bind is a configuration problem, the same on every DC.
             this.bindRejections++;
-            this.bindPausedUntil = this.now() + Math.min(600_000, 30_000 * 2 ** Math.min(this.bindRejections - 1, 5));
+            this.bindPausedUntil = this.now() + backoffDelay(this.bindRejections - 1, BIND_PAUSE);
             this.log.error(
               'service account bind refused by the DC; check bindDn / bindPassword and that the account is enabled and not locked',
               {
@@ -286,11 +191,7 @@ export class AdPool {
           await client.unbind().catch(() => undefined);
           throw connectFailure(this.cfg, url, err, this.log);
         }
-        const h = this.health.get(url.url);
-        if (h) {
-          h.failures = 0;
-          h.downUntil = 0;
-        }
+        this.servers.markUp(url);
         this.bindRejections = 0;
         const conn: AdConnection = { client, url, rootDse };
         this.onConnect?.(conn);
@@ -332,13 +233,10 @@ export async function readRootDse(client: Client): Promise<RootDse> {
  * socket. Throws NotSentError ('tls' when the certificate did not verify, logged with the fix).
  */
 export async function openClient(cfg: ResolvedAdConfig, url: AdUrl, log: Logger): Promise<Client> {
-  const host = new URL(url.url).hostname.replace(/^\[|\]$/g, '');
-  const tlsOptions: tls.ConnectionOptions = {
-    minVersion: 'TLSv1.2',
-    rejectUnauthorized: !cfg.skipTlsVerification,
-    ...(cfg.ca ? { ca: cfg.ca } : {}),
-    ...(cfg.tlsServerName ? { servername: cfg.tlsServerName } : net.isIP(host) ? {} : { servername: host }),
-  };
+  const tlsOptions = tlsOptionsFor(
+    { ca: cfg.ca, tlsServerName: cfg.tlsServerName, skipVerification: cfg.skipTlsVerification },
+    new URL(url.url).hostname,
+  );
   let plainSockets = 0;
   let tlsSockets = 0;
   const refuse = (): never => {
@@ -386,6 +284,7 @@ export function connectFailure(cfg: ResolvedAdConfig, url: AdUrl, err: unknown, 
         diagnostic: f.diagnostic,
         caFile: cfg.caFile,
         tlsServerName: cfg.tlsServerName,
+        ...(f.kind === 'transport' && f.certificateNames ? { certificateNames: f.certificateNames } : {}),
       },
     );
     return new NotSentError('tls', 'TLS verification failed', f);

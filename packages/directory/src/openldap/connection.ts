@@ -10,10 +10,12 @@
  * thrown away, never reused.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { isIP } from 'node:net';
 import { Client, ResultCodeError, type Control } from 'ldapts';
 import type { Logger } from '@writeback/protocol';
 import { DirectoryError } from '../errors.js';
+import { ConnectionPool } from '../ldap/pool.js';
+import { ServerList } from '../ldap/server-list.js';
+import { tlsOptionsFor as sharedTlsOptions, tlsProblemOf } from '../ldap/tls.js';
 import type { ResolvedOpenLdapConfig } from './config.js';
 
 /** No server could be reached (network, TLS, timeout) or the pool had no connection in time. */
@@ -44,51 +46,28 @@ export function isResultCodeError(err: unknown): err is ResultCodeError {
   return err instanceof ResultCodeError && typeof err.code === 'number';
 }
 
-const TLS_ERROR = /CERT|SSL|TLS|SELF_SIGNED|ALTNAME|UNABLE_TO|HANDSHAKE/i;
-
 function reasonOf(err: unknown): UnreachableError['reason'] {
+  if (tlsProblemOf(err)) return 'tls';
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   const msg = err instanceof Error ? err.message : '';
-  if (TLS_ERROR.test(code) || TLS_ERROR.test(msg)) return 'tls';
   if (/timed? ?out/i.test(msg) || code === 'ETIMEDOUT') return 'timeout';
   return 'network';
 }
 
-/** The servers in the order to try them: the configured order, recently failed ones last. */
-export class ServerList {
-  private readonly downUntil = new Map<string, number>();
-  constructor(
-    readonly urls: readonly string[],
-    private readonly retryMs: number,
-    private readonly now: () => number,
-  ) {}
-  order(): string[] {
-    const t = this.now();
-    const up = this.urls.filter((u) => (this.downUntil.get(u) ?? 0) <= t);
-    const down = this.urls.filter((u) => (this.downUntil.get(u) ?? 0) > t);
-    return [...up, ...down];
-  }
-  markDown(url: string): void {
-    this.downUntil.set(url, this.now() + this.retryMs);
-  }
-  markUp(url: string): void {
-    this.downUntil.delete(url);
-  }
+/** The servers in the order to try them: the configured order, one that failed skipped for `retryMs`. */
+export function serverList(urls: readonly string[], retryMs: number, now: () => number): ServerList {
+  return new ServerList(urls, { baseMs: retryMs, capMs: retryMs, jitter: 0 }, now);
 }
 
-/** TLS options for one URL's host. */
+/** TLS options for one URL's host (ldap/tls.ts; `host` also names the certificate for StartTLS). */
 export function tlsOptionsFor(cfg: ResolvedOpenLdapConfig, host: string): ConnectionOptions {
-  const bare = host.replace(/^\[|\]$/g, '');
-  const opts: ConnectionOptions = {
-    host: bare,
-    minVersion: 'TLSv1.2',
-    rejectUnauthorized: !cfg.dangerouslySkipTlsVerification,
+  return {
+    host: host.replace(/^\[|\]$/g, ''),
+    ...sharedTlsOptions(
+      { ca: cfg.ca, tlsServerName: cfg.tlsServerName, skipVerification: cfg.dangerouslySkipTlsVerification },
+      host,
+    ),
   };
-  if (cfg.ca) opts.ca = cfg.ca;
-  // SNI must not carry an IP address; Node checks the certificate against `host` then.
-  if (cfg.tlsServerName) opts.servername = cfg.tlsServerName;
-  else if (isIP(bare) === 0) opts.servername = bare;
-  return opts;
 }
 
 /** A client connected (and TLS-upgraded when configured) to one server. */
@@ -166,75 +145,37 @@ class Pooled implements PooledConnection {
 
 /** Bound service-account connections, at most `size`, handed out one request at a time. */
 export class ServicePool {
-  private readonly idle: Pooled[] = [];
-  private readonly waiters: Array<(c: Pooled | Error) => void> = [];
-  private total = 0;
-  private closed = false;
+  private readonly pool: ConnectionPool<Pooled>;
 
   constructor(
     private readonly cfg: ResolvedOpenLdapConfig,
     private readonly servers: ServerList,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    const closed = () => new DirectoryError('closed', 'the OpenLDAP directory is closed');
+    this.pool = new ConnectionPool<Pooled>({
+      size: cfg.poolSize,
+      timeoutMs: cfg.timeoutMs,
+      open: async () => {
+        const { client, url } = await connectAndBind(cfg, servers, cfg.bindDn, cfg.bindPassword);
+        return new Pooled(client, url);
+      },
+      usable: (c) => c.usable,
+      dispose: (c) =>
+        c.client.unbind().catch((err: unknown) => log.debug('openldap: closing a connection failed', { err })),
+      closedError: closed,
+      timeoutError: () => new UnreachableError('no pooled directory connection became free in time', 'pool_exhausted'),
+    });
+  }
 
   /** A usable connection: an idle one, a new one, or the next one released (up to timeoutMs). */
-  async acquire(): Promise<PooledConnection> {
-    if (this.closed) throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
-    for (let c = this.idle.pop(); c; c = this.idle.pop()) {
-      if (c.usable) return c;
-      this.discard(c);
-    }
-    if (this.total < this.cfg.poolSize) {
-      this.total++;
-      try {
-        const { client, url } = await connectAndBind(this.cfg, this.servers, this.cfg.bindDn, this.cfg.bindPassword);
-        if (this.closed) {
-          await client.unbind().catch(() => undefined);
-          throw new DirectoryError('closed', 'the OpenLDAP directory is closed');
-        }
-        return new Pooled(client, url);
-      } catch (err) {
-        this.total--;
-        this.wakeOne();
-        throw err;
-      }
-    }
-    return new Promise<PooledConnection>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(take);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new UnreachableError('no pooled directory connection became free in time', 'pool_exhausted'));
-      }, this.cfg.timeoutMs);
-      const take = (c: Pooled | Error) => {
-        clearTimeout(timer);
-        if (c instanceof Error) reject(c);
-        else resolve(c);
-      };
-      this.waiters.push(take);
-    });
+  acquire(): Promise<PooledConnection> {
+    return this.pool.acquire();
   }
 
   /** Give a connection back; one that is no longer usable (or `broken`) is closed instead. */
   release(conn: PooledConnection, broken = false): void {
-    if (!(conn instanceof Pooled)) return;
-    if (broken || !conn.usable || this.closed) {
-      this.discard(conn);
-      this.wakeOne();
-      return;
-    }
-    const w = this.waiters.shift();
-    if (w) w(conn);
-    else this.idle.push(conn);
-  }
-
-  /** A waiter whose slot freed up gets a fresh connection (or the error making one). */
-  private wakeOne(): void {
-    const w = this.waiters.shift();
-    if (!w) return;
-    this.acquire().then(
-      (c) => (c instanceof Pooled ? w(c) : w(new Error('unexpected connection'))),
-      (err: unknown) => w(err instanceof Error ? err : new Error(String(err))),
-    );
+    if (conn instanceof Pooled) this.pool.release(conn, broken);
   }
 
   /**
@@ -250,22 +191,13 @@ export class ServicePool {
     stale.unbind().catch(() => undefined);
   }
 
-  private discard(c: Pooled): void {
-    this.total = Math.max(0, this.total - 1);
-    c.client.unbind().catch((err: unknown) => this.log.debug('openldap: closing a connection failed', { err }));
-  }
-
   /** True once close() was called: nothing is acquired any more. */
   get isClosed(): boolean {
-    return this.closed;
+    return this.pool.isClosed;
   }
 
   /** Refuses the waiting acquires and unbinds the idle connections (busy ones on release); idempotent. */
-  async close(): Promise<void> {
-    this.closed = true;
-    const idle = this.idle.splice(0);
-    for (const w of this.waiters.splice(0)) w(new DirectoryError('closed', 'the OpenLDAP directory is closed'));
-    await Promise.all(idle.map((c) => c.client.unbind().catch(() => undefined)));
-    this.total = 0;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

@@ -18,12 +18,13 @@ import { AndFilter, Attribute, Change, EqualityFilter, PresenceFilter, type Clie
 import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
 import { DirectoryError } from '../errors.js';
+import { certificateNames, NAME_MISMATCH, nameMismatchFix } from '../ldap/tls.js';
 import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
   BindRejectedError,
   connectAndBind,
   isResultCodeError,
-  ServerList,
+  serverList,
   UnreachableError,
   type OpenedClient,
 } from './connection.js';
@@ -65,14 +66,14 @@ export async function openLdapDoctorChecks(
   // Every server on its own, so one that is down or misconfigured is named.
   let session: OpenedClient | undefined;
   for (const url of cfg.urls) {
-    const one = new ServerList([url], 0, now);
+    const one = serverList([url], 0, now);
     try {
       const s = await connectAndBind(cfg, one, cfg.bindDn, cfg.bindPassword);
       checks.push({ id: `server:${url}`, status: 'pass', summary: `${url} reachable, service account bound` });
       if (session) await s.client.unbind().catch(() => undefined);
       else session = s;
     } catch (err) {
-      checks.push(serverFailure(url, err));
+      checks.push(serverFailure(cfg, url, err));
     }
   }
   if (!session) {
@@ -134,7 +135,7 @@ function transportCheck(cfg: ResolvedOpenLdapConfig): DoctorCheck {
   };
 }
 
-function serverFailure(url: string, err: unknown): DoctorCheck {
+function serverFailure(cfg: ResolvedOpenLdapConfig, url: string, err: unknown): DoctorCheck {
   if (err instanceof BindRejectedError) {
     return {
       id: `server:${url}`,
@@ -144,14 +145,19 @@ function serverFailure(url: string, err: unknown): DoctorCheck {
     };
   }
   const reason = err instanceof UnreachableError ? err.reason : 'network';
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
   return {
     id: `server:${url}`,
     status: 'fail',
     summary: `${url}: ${reason === 'tls' ? 'TLS failed (certificate not trusted or wrong name)' : reason === 'timeout' ? 'no answer in time' : 'cannot connect'}`,
     fix:
-      reason === 'tls'
-        ? 'set caFile to the CA that issued the server certificate, and tlsServerName if the certificate names another host'
-        : 'check the URL, the port and the firewall',
+      reason !== 'tls'
+        ? 'check the URL, the port and the firewall'
+        : code === NAME_MISMATCH
+          ? nameMismatchFix(certificateNames(cause), cfg.tlsServerName ?? new URL(url).hostname)
+          : 'set caFile to the CA that issued the server certificate, and tlsServerName if the certificate names another host',
+    ...(typeof code === 'string' ? { code } : {}),
   };
 }
 
@@ -173,7 +179,7 @@ async function ppolicyChecks(cfg: ResolvedOpenLdapConfig, client: Client): Promi
   );
   // A bind with the control tells whether the overlay governs the service account's own entry too.
   let answered = false;
-  const probe = new ServerList(cfg.urls, 0, Date.now);
+  const probe = serverList(cfg.urls, 0, Date.now);
   let ctl: PasswordPolicyControl | undefined;
   try {
     const s = await connectAndBind(cfg, probe, cfg.bindDn, cfg.bindPassword, () => {

@@ -61,12 +61,13 @@ import {
   BindRejectedError,
   connectAndBind,
   isResultCodeError,
-  ServerList,
+  serverList,
   ServicePool,
   UnreachableError,
   type OpenedClient,
   type PooledConnection,
 } from './connection.js';
+import type { ServerList } from '../ldap/server-list.js';
 import { encodePasswordModifyRequest, PASSWORD_MODIFY_OID, wipe } from './password-modify.js';
 import {
   first,
@@ -161,7 +162,7 @@ export class OpenLdapDirectory implements Directory {
     deps: OpenLdapDeps = {},
   ) {
     ({ log: this.log, now: this.now } = hostOf(deps, 'directory.openldap'));
-    this.servers = new ServerList(config.urls, config.serverRetryMs, () => Date.now());
+    this.servers = serverList(config.urls, config.serverRetryMs, () => Date.now());
     this.pool = new ServicePool(config, this.servers, this.log);
     const bases = config.resolvedScope.baseDns.map(normalizeDn);
     this.scopeBases = bases.length === 1 && bases[0] === normalizeDn(config.baseDn) ? undefined : bases;
