@@ -458,6 +458,9 @@ describe('web pages with no agent connected', () => {
     assert.equal(p.status, 503);
     assert.deepEqual(p.codes, ['agent_unavailable']);
     assert.doesNotMatch(p.text, /name="login"/);
-    assert.match(p.text, /can’t be reached right now, so nothing was changed/);
+    // Nothing was tried yet: no "nothing was changed" (issue 12); the reference line is there.
+    assert.match(p.text, /can’t be reached right now\. Try again/);
+    assert.doesNotMatch(p.text, /nothing was changed/i);
+    assert.match(p.text, /<p class="ref">Reference: agent_unavailable<\/p>/);
   });
 });

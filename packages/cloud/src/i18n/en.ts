@@ -66,6 +66,9 @@ export const en = {
   'outcome.outcome_unknown':
     'We could not confirm whether your password was changed. Try signing in with the new password before trying again.',
   'outcome.code': 'Reference: {code}',
+  // Said before the person tried anything (the forgot page's start, above My Account's form): nothing to be "not changed" yet.
+  'outcome.agent_unavailable.before':
+    'The on-premises password service can’t be reached right now. Try again in a few minutes, or ask your help desk.',
 
   'reason.too_short': 'Your new password must be at least {minLength} characters.',
   'reason.too_short.plain': 'Your new password is too short.',
@@ -223,25 +226,27 @@ export const en = {
 
   'mail.changed.subject': 'Your password was changed',
   'mail.changed.text':
-    'Hello {name},\n\nThe password of your account {login} was changed on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+    'Hello {name},\n\nThe password of your account {login} was changed on {at}.\n\nIf this was not you, contact your help desk immediately.',
   'mail.reset.subject': 'Your password was reset',
   'mail.reset.text':
-    'Hello {name},\n\nThe password of your account {login} was reset with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+    'Hello {name},\n\nThe password of your account {login} was reset with self-service on {at}.\n\nIf this was not you, contact your help desk immediately.',
   'mail.unlocked.subject': 'Your account was unlocked',
   'mail.unlocked.text':
-    'Hello {name},\n\nYour account {login} was unlocked with self-service on {at} (UTC).\n\nIf this was not you, contact your help desk immediately.',
+    'Hello {name},\n\nYour account {login} was unlocked with self-service on {at}.\n\nIf this was not you, contact your help desk immediately.',
   'mail.admin.subject': 'Self-service: {what} for {login}',
-  'mail.admin.text': 'The account {login} had its password {what} through the password service on {at} (UTC).',
+  'mail.admin.text': 'The account {login} had its password {what} through the password service on {at}.',
   'mail.code.subject': 'Your verification code',
   'mail.code.text':
     'Your verification code is: {code}\n\nType it on the page where you asked for it. It expires in 10 minutes. Never share it with anyone, including the help desk.\n\nIf you did not ask for a code, you can ignore this email.',
   'sms.code': 'Your verification code is {code}. It expires in 10 minutes.',
+  'mail.expiry.subject': 'Your password expires on {at}',
+  'mail.expiry.text':
+    'Hello {name},\n\nThe password of your account {login} expires on {at}. Change it before then: sign in at\n{link}\nand choose “Change password”.\n\nThis reminder never asks for your password. If a message asks you to type it anywhere else, do not.',
   'mail.methodSet.subject': 'A way to prove it’s you was changed',
   'mail.methodSet.text':
-    'Hello {name},\n\n{method} was set up for your account {login} on {at} (UTC). It can now be used to reset your password.\n\nIf this was not you, contact your help desk immediately.',
-  'sms.notice.method': '{method} was set up for your account {login} on {at} (UTC). Not you? Contact your help desk.',
-  'sms.notice.password':
-    'The password of your account {login} was {what} on {at} (UTC). Not you? Contact your help desk.',
+    'Hello {name},\n\n{method} was set up for your account {login} on {at}. It can now be used to reset your password.\n\nIf this was not you, contact your help desk immediately.',
+  'sms.notice.method': '{method} was set up for your account {login} on {at}. Not you? Contact your help desk.',
+  'sms.notice.password': 'The password of your account {login} was {what} on {at}. Not you? Contact your help desk.',
 } as const;
 
 export type EnKey = keyof typeof en;

@@ -155,10 +155,20 @@ export function layout(p: Page): string {
   });
 }
 
-/** A notice box: `role=alert` for errors (read out at once), `status` for the rest. */
-export function notice(kind: 'error' | 'success' | 'info' | 'warning', text: HtmlValue, code?: string): SafeHtml {
+/**
+ * A notice box: `role=alert` for errors (read out at once), `status` for the rest. A notice with a
+ * code carries it twice: `data-code` for scripts and tests, and a last line "Reference: <code>" for
+ * the person to quote to the help desk (docs/self-service.md), followed by `refExtra` if given.
+ */
+export function notice(
+  kind: 'error' | 'success' | 'info' | 'warning',
+  text: HtmlValue,
+  code?: string,
+  refExtra?: HtmlValue,
+): SafeHtml {
   const role = kind === 'error' ? 'alert' : 'status';
-  return html`<div class="notice ${kind}" role="${role}"${code ? html` data-code="${code}"` : ''}>${text}</div>`;
+  const ref = code ? html`<p class="ref">${t('outcome.code', { code })}${refExtra ?? ''}</p>` : '';
+  return html`<div class="notice ${kind}" role="${role}"${code ? html` data-code="${code}"` : ''}>${text}${ref}</div>`;
 }
 
 /** Hidden CSRF field for a form. */

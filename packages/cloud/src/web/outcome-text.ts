@@ -37,6 +37,14 @@ export function reasonText(reason: PolicyReason, policy: EffectivePolicy | undef
 
 export type WriteKind = 'change' | 'reset' | 'unlock';
 
+/**
+ * The notice shown BEFORE the person tried anything (the forgot page's start, above My Account's
+ * form) when no agent can take the request: the same code, but no "nothing was changed".
+ */
+export function unavailableNotice(): SafeHtml {
+  return notice('error', html`<p>${t('outcome.agent_unavailable.before')}</p>`, 'agent_unavailable');
+}
+
 /** The notice for one result of a change, reset or unlock. */
 export function outcomeNotice(result: OperationResult, kind: WriteKind): SafeHtml {
   const o = result.outcome;
@@ -76,12 +84,8 @@ export function outcomeNotice(result: OperationResult, kind: WriteKind): SafeHtm
     }
     case 'timeout':
     case 'outcome_unknown':
-      return notice(
-        'warning',
-        html`<p>${t(`outcome.${o}`)}</p><p class="ref">${t('outcome.code', { code: o })}</p>`,
-        o,
-      );
+      return notice('warning', html`<p>${t(`outcome.${o}`)}</p>`, o);
     default:
-      return notice('error', html`<p>${t(`outcome.${o}`)}</p><p class="ref">${t('outcome.code', { code: o })}</p>`, o);
+      return notice('error', html`<p>${t(`outcome.${o}`)}</p>`, o);
   }
 }

@@ -75,7 +75,7 @@ export function errorPage(e: WebError, home: string | null): string {
     e.code === 'rate_limited'
       ? t('error.rate_limited', { wait: waitText(e.retryAfterSeconds ?? 60) })
       : t(ERROR_TEXT[e.code]);
-  const body = html`${notice('error', html`<p>${text}</p><p class="ref">${t('outcome.code', { code: e.code })}</p>`, e.code)}
+  const body = html`${notice('error', html`<p>${text}</p>`, e.code)}
 <p><a href="${home ?? '/'}">${t('error.back')}</a></p>`;
   const title =
     e.code === 'rate_limited'

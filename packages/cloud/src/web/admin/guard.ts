@@ -104,7 +104,7 @@ export function adminRoutes(
 }
 
 export function sendForbidden(reply: FastifyReply, ctx: AdminContext): void {
-  const body = html`${notice('error', html`<p>${t('admin.forbidden')}</p><p class="ref">${t('outcome.code', { code: 'forbidden' })}</p>`, 'forbidden')}
+  const body = html`${notice('error', html`<p>${t('admin.forbidden')}</p>`, 'forbidden')}
 <p><a href="${ctx.base}/users">${t('admin.backToUsers')}</a></p>`;
   sendPage(reply, adminPage(ctx, { title: t('admin.forbidden.title'), body }), 403);
 }

@@ -52,7 +52,8 @@ const SettingsForm = z.object({
   unlockEnabled: Checkbox,
   attemptsPerHour: z.string().trim().max(6),
   notifyAdmins: listOf(/[\r\n,;]+/),
-  remindDays: z.string().trim().max(6),
+  /** Absent (a form from before the field existed): the setting stays as it is. */
+  remindDays: z.string().trim().max(6).optional(),
   signInMode: z.enum(['cloud_hash', 'pass_through']),
 });
 
@@ -210,12 +211,19 @@ export function registerAdminSettings(web: FastifyInstance, services: Services):
           attemptsPerHour: /^\d+$/.test(form.attemptsPerHour) ? Number(form.attemptsPerHour) : form.attemptsPerHour,
           notifyAdmins: form.notifyAdmins,
         },
-        expiry: { remindDays: /^\d+$/.test(form.remindDays) ? Number(form.remindDays) : form.remindDays },
+        ...(form.remindDays === undefined
+          ? {}
+          : { expiry: { remindDays: /^\d+$/.test(form.remindDays) ? Number(form.remindDays) : form.remindDays } }),
       },
     });
     if (!r.ok) {
       const offered = METHODS.filter((m) => form.methods.includes(m)).length;
-      return sendPage(reply, page(ctx, settingsForm(ctx, form, fieldErrors(r.problems, offered))), 400);
+      const remindDays = form.remindDays ?? String((await readSettings(services, ctx.tenant.id)).expiry.remindDays);
+      return sendPage(
+        reply,
+        page(ctx, settingsForm(ctx, { ...form, remindDays }, fieldErrors(r.problems, offered))),
+        400,
+      );
     }
     return redirect(reply, `${ctx.base}/settings?saved=1`);
   });

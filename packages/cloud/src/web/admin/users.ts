@@ -2,7 +2,10 @@
  * Users: the list (search, filters: synced/cloud, locked, must change; paging) from the synced
  * copy (users/directory-users.ts), and one user's page: attributes, reset (a set password, or a
  * generated one shown ONCE on the result page and never stored), force change at next logon,
- * unlock, unlock alone, and the user's recent audit events. Before the tenant's first sync there
+ * unlock, unlock alone, and the user's recent audit events. A protected account (AD adminCount=1
+ * and the like: the agent refuses every write with protected_account) gets no reset or unlock
+ * forms, only the reason. Groups show by name (the first RDN of a DN; the DN in a tooltip), and
+ * mail addresses break only after `@` or before a dot, never inside a word (issue 12). Before the tenant's first sync there
  * are no rows: a user is then looked up in the directory by login, as the API does.
  *
  * Reset and unlock are the use cases the API calls too (usecases/password-reset.ts, unlock.ts:
@@ -72,6 +75,32 @@ async function loadTarget(services: Services, ctx: AdminContext, refParam: strin
   return { ...target, url: `${ctx.base}/users/${encodeURIComponent(target.user?.id ?? refParam)}` };
 }
 
+/** A group's name: the first RDN's value of a DN (`CN=Sales\, EMEA,OU=…` → `Sales, EMEA`), else the text as synced. */
+export function groupName(group: string): string {
+  const m = /^\s*(?:cn|ou|o|dc)=((?:[^,+\\]|\\.)+)/i.exec(group);
+  if (!m?.[1]) return group;
+  // `\C3\A9`: UTF-8 bytes in hex; `\,`: an escaped special character.
+  return m[1]
+    .replace(/(?:\\[0-9a-f]{2})+/gi, (hex) => Buffer.from(hex.replace(/\\/g, ''), 'hex').toString('utf8'))
+    .replace(/\\(.)/g, '$1')
+    .trim();
+}
+
+/** The groups as a list of names, each kept on one line where it fits; the full DN as the tooltip. */
+function groupList(groups: readonly string[]): SafeHtml | string {
+  if (groups.length === 0) return '—';
+  const named = groups.map((g) => ({ g, name: groupName(g) })).sort((a, b) => a.name.localeCompare(b.name));
+  return html`<ul class="groups">${named.map(({ g, name }) => html`<li${name === g ? '' : html` title="${g}"`}>${name}</li>`)}</ul>`;
+}
+
+/** A mail address or UPN that may wrap only after the `@` and before a dot, never inside a word. */
+export function addressHtml(address: string | null): SafeHtml | string {
+  if (!address) return '—';
+  const at = address.lastIndexOf('@');
+  const parts = at > 0 ? [address.slice(0, at + 1), ...address.slice(at + 1).split(/(?=\.)/)] : [address];
+  return html`<span class="addr">${parts.map((p, i) => (i === 0 ? p : html`<wbr>${p}`))}</span>`;
+}
+
 function badges(u: CloudUser): SafeHtml {
   return html`${u.locked ? html`<span class="badge bad">${t('admin.users.locked')}</span> ` : ''}${u.mustChange ? html`<span class="badge warn">${t('admin.users.mustChange')}</span> ` : ''}${
     u.enabled ? '' : html`<span class="badge bad">${t('admin.users.disabled')}</span> `
@@ -111,8 +140,9 @@ export function outcomeBox(
   const text = result.outcome === 'policy_violation' ? t('admin.result.policy') : outcomeMessage(result, { op, now });
   return notice(
     ok ? 'success' : uncertain ? 'warning' : 'error',
-    html`<p>${text}</p>${reasons}<p class="ref">${t('outcome.code', { code: result.outcome })}${requestId ? html` · ${t('admin.result.request', { id: requestId })}` : ''}</p>`,
+    html`<p>${text}</p>${reasons}`,
     result.outcome,
+    requestId ? html` · ${t('admin.result.request', { id: requestId })}` : '',
   );
 }
 
@@ -163,7 +193,7 @@ export function registerAdminUsers(web: FastifyInstance, services: Services): vo
           (
             u,
           ) => html`<tr><td data-label="${t('admin.users.col.user')}"><a href="${ctx.base}/users/${encodeURIComponent(u.id)}">${u.login}</a>${u.displayName ? html`<span class="sub">${u.displayName}</span>` : ''}</td>
-<td data-label="${t('admin.users.col.mail')}">${u.mail ?? '—'}</td><td data-label="${t('admin.users.col.source')}">${sourceText(u)}</td><td data-label="${t('admin.users.col.status')}">${badges(u)}</td><td data-label="${t('admin.users.col.pwdSet')}">${u.passwordLastSetAt ? u.passwordLastSetAt.slice(0, 10) : '—'}</td></tr>`,
+<td data-label="${t('admin.users.col.mail')}">${addressHtml(u.mail)}</td><td data-label="${t('admin.users.col.source')}">${sourceText(u)}</td><td data-label="${t('admin.users.col.status')}">${badges(u)}</td><td data-label="${t('admin.users.col.pwdSet')}">${u.passwordLastSetAt ? u.passwordLastSetAt.slice(0, 10) : '—'}</td></tr>`,
         )}</tbody></table></div>
 ${pager(`${ctx.base}/users`, params, page, total)}`
       : any
@@ -193,8 +223,8 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
       ? [
           [t('admin.user.login'), u.login],
           [t('admin.user.displayName'), u.displayName ?? '—'],
-          [t('admin.user.upn'), u.userPrincipalName ?? '—'],
-          [t('admin.user.mail'), u.mail ?? '—'],
+          [t('admin.user.upn'), addressHtml(u.userPrincipalName)],
+          [t('admin.user.mail'), addressHtml(u.mail)],
           [t('admin.user.mobile'), u.mobile ?? '—'],
           [t('admin.user.source'), sourceText(u)],
           [t('admin.user.status'), badges(u)],
@@ -202,7 +232,7 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
             t('admin.user.pwdSet'),
             u.passwordLastSetAt ? utc(Date.parse(u.passwordLastSetAt)) : t('admin.user.pwdNotSet'),
           ],
-          [t('admin.user.groups'), u.groups.length ? u.groups.join(', ') : '—'],
+          [t('admin.user.groups'), groupList(u.groups)],
           [t('admin.user.updated'), html`${utc(u.updatedAt)} (${ago(u.updatedAt, services.now())})`],
         ]
       : [[t('admin.user.login'), target.login]];
@@ -213,27 +243,17 @@ ${pager(`${ctx.base}/users`, params, page, total)}`
       10,
     );
     const csrf = ctx.session.csrfToken;
+    // The agent refuses every write to a protected account: no forms that can only fail, but the reason.
+    const actions = u?.protected
+      ? html`<section class="card" aria-labelledby="protected-h" id="protected-account"><h2 id="protected-h">${t('admin.user.protectedTitle')}</h2>
+${notice('info', html`<p>${t('admin.user.protected')}</p>`, 'protected_account')}</section>`
+      : writeForms(target, u, csrf);
     const body = html`${result}
 ${u ? '' : notice('info', t('admin.user.directoryOnly'))}
 <div class="layout-admin">
 <section class="card" aria-labelledby="attrs-h"><h2 id="attrs-h">${t('admin.user.attributes')}</h2>
 <dl class="attrs">${attrs.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl></section>
-<section class="card" aria-labelledby="reset-h"><h2 id="reset-h">${t('admin.user.resetTitle')}</h2>
-<form method="post" action="${target.url}/reset" novalidate>
-${csrfField(csrf)}
-<fieldset><legend>${t('admin.user.newPassword')}</legend>
-<div class="choice"><input id="mode-generate" name="mode" type="radio" value="generate" checked><label for="mode-generate">${t('admin.user.generate')}</label></div>
-<div class="choice"><input id="mode-set" name="mode" type="radio" value="set"><label for="mode-set">${t('admin.user.setThis')}</label></div>
-<div class="field indent"><label for="newPassword">${t('admin.user.password')}</label><span class="hint" id="pw-hint">${t('admin.user.passwordHint')}</span>
-<input id="newPassword" name="newPassword" type="password" autocomplete="new-password" aria-describedby="pw-hint"></div>
-</fieldset>
-<div class="choice"><input id="forceChange" name="forceChange" type="checkbox" value="1" checked><label for="forceChange">${t('admin.user.forceChange')}</label></div>
-<div class="choice"><input id="unlock" name="unlock" type="checkbox" value="1"${u?.locked ? raw(' checked') : ''}><label for="unlock">${t('admin.user.alsoUnlock')}</label></div>
-<div class="actions"><button type="submit" id="reset-submit">${t('admin.user.resetSubmit')}</button></div>
-</form></section>
-<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('admin.user.unlockTitle')}</h2>
-<p>${t('admin.user.unlockIntro')}</p>
-<form method="post" action="${target.url}/unlock">${csrfField(csrf)}<button type="submit" class="secondary" id="unlock-submit">${t('admin.user.unlockSubmit')}</button></form></section>
+${actions}
 </div>
 <section aria-labelledby="events-h"><h2 id="events-h">${t('admin.user.events')}</h2>
 ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.tenant.id), { showTarget: false }) : html`<p class="empty">${t('admin.user.noEvents')}</p>`}
@@ -325,3 +345,23 @@ ${events.length ? auditTable(events, ctx, await adminLogins(services.db, ctx.ten
 }
 
 type HtmlCell = string | SafeHtml;
+
+/** The reset and unlock forms of a user's page. */
+function writeForms(target: PageTarget, u: CloudUser | null, csrf: string): SafeHtml {
+  return html`<section class="card" aria-labelledby="reset-h"><h2 id="reset-h">${t('admin.user.resetTitle')}</h2>
+<form method="post" action="${target.url}/reset" novalidate>
+${csrfField(csrf)}
+<fieldset><legend>${t('admin.user.newPassword')}</legend>
+<div class="choice"><input id="mode-generate" name="mode" type="radio" value="generate" checked><label for="mode-generate">${t('admin.user.generate')}</label></div>
+<div class="choice"><input id="mode-set" name="mode" type="radio" value="set"><label for="mode-set">${t('admin.user.setThis')}</label></div>
+<div class="field indent"><label for="newPassword">${t('admin.user.password')}</label><span class="hint" id="pw-hint">${t('admin.user.passwordHint')}</span>
+<input id="newPassword" name="newPassword" type="password" autocomplete="new-password" aria-describedby="pw-hint"></div>
+</fieldset>
+<div class="choice"><input id="forceChange" name="forceChange" type="checkbox" value="1" checked><label for="forceChange">${t('admin.user.forceChange')}</label></div>
+<div class="choice"><input id="unlock" name="unlock" type="checkbox" value="1"${u?.locked ? raw(' checked') : ''}><label for="unlock">${t('admin.user.alsoUnlock')}</label></div>
+<div class="actions"><button type="submit" id="reset-submit">${t('admin.user.resetSubmit')}</button></div>
+</form></section>
+<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('admin.user.unlockTitle')}</h2>
+<p>${t('admin.user.unlockIntro')}</p>
+<form method="post" action="${target.url}/unlock">${csrfField(csrf)}<button type="submit" class="secondary" id="unlock-submit">${t('admin.user.unlockSubmit')}</button></form></section>`;
+}

@@ -20,7 +20,7 @@ import {
   registrationMissing,
   type MethodKind,
 } from '../../usecases/methods/registered.js';
-import { outcomeNotice } from '../outcome-text.js';
+import { outcomeNotice, unavailableNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, sendPage, tenantBase } from '../page.js';
 import { newPasswordFields, policyPanel } from '../policy-view.js';
 import { policyForPerson } from '../../usecases/policy.js';
@@ -71,8 +71,7 @@ async function renderAccount(
         s.data.expired ? 'password_expired' : 'must_change',
       ),
     );
-  if (!v.result && policy.outcome === 'agent_unavailable')
-    notices.push(outcomeNotice({ outcome: 'agent_unavailable' }, 'change'));
+  if (!v.result && policy.outcome === 'agent_unavailable') notices.push(unavailableNotice());
   if (v.done) notices.push(notice('success', html`<p>${t(`register.${v.done}.done`)}</p>`, 'method_registered'));
   if (!forced && missing > 0)
     notices.push(

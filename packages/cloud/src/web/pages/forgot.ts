@@ -29,7 +29,7 @@ import { csrfTokenFor } from '../csrf.js';
 import { WebError } from '../errors.js';
 import { csrfField, html, notice, type SafeHtml } from '../html.js';
 import { resolvePerson } from '../../usecases/person.js';
-import { outcomeNotice } from '../outcome-text.js';
+import { outcomeNotice, unavailableNotice } from '../outcome-text.js';
 import { pageTenant, parseForm, redirect, sendPage, tenantBase } from '../page.js';
 import { newPasswordFields, policyPanel } from '../policy-view.js';
 import { policyForPerson } from '../../usecases/policy.js';
@@ -103,7 +103,7 @@ function startPage(tenant: Tenant, csrf: string, o: { agentDown: boolean; disabl
     return page(
       tenant,
       t('forgot.title'),
-      html`${outcomeNotice({ outcome: 'agent_unavailable' }, 'reset')}<p><a href="${base}/signin">${t('signin.title')}</a></p>`,
+      html`${unavailableNotice()}<p><a href="${base}/signin">${t('signin.title')}</a></p>`,
     );
   return page(
     tenant,
@@ -161,8 +161,7 @@ async function newPasswordPage(
     ? html`<section class="card" aria-labelledby="unlock-h"><h2 id="unlock-h">${t('forgot.choose.unlock')}</h2><p>${t('forgot.unlock.intro')}</p>
 <form method="post" action="${base}/forgot/unlock">${csrfField(flow.csrfToken)}<div class="actions"><button type="submit" class="secondary">${t('forgot.unlock.submit')}</button></div></form></section>`
     : '';
-  const agentDown =
-    policy.outcome === 'agent_unavailable' && !result ? outcomeNotice({ outcome: 'agent_unavailable' }, 'reset') : '';
+  const agentDown = policy.outcome === 'agent_unavailable' && !result ? unavailableNotice() : '';
   return page(
     tenant,
     t('forgot.title'),
