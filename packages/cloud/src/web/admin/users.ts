@@ -98,7 +98,8 @@ export function addressHtml(address: string | null): SafeHtml | string {
   if (!address) return '—';
   const at = address.lastIndexOf('@');
   const parts = at > 0 ? [address.slice(0, at + 1), ...address.slice(at + 1).split(/(?=\.)/)] : [address];
-  return html`<span class="addr">${parts.map((p, i) => (i === 0 ? p : html`<wbr>${p}`))}</span>`;
+  // Each part is kept whole (no break after a hyphen either); <wbr> between parts is the only place to wrap.
+  return html`<span class="addr">${parts.map((p, i) => html`${i === 0 ? '' : html`<wbr>`}<span>${p}</span>`)}</span>`;
 }
 
 function badges(u: CloudUser): SafeHtml {
