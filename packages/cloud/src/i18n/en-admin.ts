@@ -94,7 +94,7 @@ export const enAdmin = {
   'admin.user.directoryOnly': 'This user has no synced record yet: actions go to the directory by user name.',
   'admin.user.protectedTitle': 'Protected account',
   'admin.user.protected':
-    'This account is protected in the directory (for example a member of Domain Admins, adminCount=1), so its password cannot be reset and the account cannot be unlocked here: the password service is kept away from such accounts on purpose, so that it can never be used to take one over. Use the directory’s own tools.',
+    'This account is protected: it holds administrative rights in the directory (for example a member of Domain Admins or Administrators), so the on-premises agent refuses to reset its password or unlock it. That is on purpose: a help-desk role here must never be a way to take over an administrator. Use the directory’s own tools.',
   'admin.user.resetTitle': 'Reset password',
   'admin.user.newPassword': 'New password',
   'admin.user.generate': 'Generate a temporary password (shown once)',
