@@ -1,17 +1,25 @@
 /**
  * The demo system on embedded defaults: the cloud (HTTP API + in-process relay + SQLite store), one
  * registered agent as its own process, and the embedded directory with a demo tenant and users.
- * State lives in DATA_DIR (default .data/); a second start reuses it.
+ * State lives in DATA_DIR (default .data/); a second start reuses it, and its agent follows the port
+ * the cloud runs on now (PORT may change between starts).
+ *
+ * Nothing of the demo outlives it (issue 12): its agent ends when the demo's process does, however
+ * it ends (demo-agent-guard.mjs), and the demo ends when `npm start` is stopped, even by a SIGTERM
+ * to npm, which does not reach us through npm's shell (demo-lifetime.ts).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { registerAgent } from '@writeback/agent';
+import { loadState, registerAgent, writeState } from '@writeback/agent';
 import { createCloud, useStderrLogging, type Mailer, type SmsProvider } from '@writeback/cloud';
 import { HASH_COST, openEmbeddedDirectory } from '@writeback/directory';
 import { createLogger } from '@writeback/protocol';
+import { demoExamples, formatExamples } from './demo-examples.js';
+import { onLauncherGone, stopAgentProcess } from './demo-lifetime.js';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const dataDir = resolve(process.env.DATA_DIR ?? join(root, '.data'));
@@ -130,42 +138,108 @@ const outboxMailer: Mailer = {
 const outboxSms: SmsProvider = { kind: 'outbox', send: (m) => toOutbox(m.to, `SMS to ${m.to}\n\n${m.text}\n`) };
 
 async function main() {
+  let cloud: Awaited<ReturnType<typeof createCloud>> | null = null;
+  let agent: ChildProcess | null = null;
+  let agentExited: Promise<void> = Promise.resolve();
+  let stopping = false;
+  // However it is stopped (Ctrl-C, SIGTERM, the terminal closing, npm stopped): the agent first,
+  // then the cloud. Bounded: a stop that hangs still ends the process.
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('demo stopping', { why });
+    setTimeout(() => {
+      process.stderr.write('writeback demo: the stop did not finish within 20 s; exiting anyway\n');
+      process.exit(1);
+    }, 20_000).unref();
+    if (agent) await stopAgentProcess(agent, agentExited);
+    await cloud?.close();
+    process.stderr.write(`writeback demo stopped (${why})\n`);
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(signal));
+  onLauncherGone(() => void stop('launcher gone'));
+
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const cloud = await createCloud(
+  cloud = await createCloud(
     { port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` },
     // The first start writes the operator key to DATA_DIR/operator.key (0600); the banner says where.
     { log, mailer: outboxMailer, sms: outboxSms },
   );
   const demoPath = join(dataDir, 'demo.json');
+  const statePath = join(dataDir, 'agent.json');
   let demo: Demo;
-  if (existsSync(demoPath)) demo = DemoSchema.parse(JSON.parse(await readFile(demoPath, 'utf8')));
+  const again = existsSync(demoPath);
+  if (again) demo = DemoSchema.parse(JSON.parse(await readFile(demoPath, 'utf8')));
   else {
-    demo = await firstRun(cloud.url, (o) => cloud.bootstrap(o));
+    demo = await firstRun(cloud.url, (o) => cloud?.bootstrap(o) ?? Promise.reject(new Error('no cloud')));
     await writeFile(demoPath, JSON.stringify(demo, null, 2), { mode: 0o600 });
     await chmod(demoPath, 0o600);
   }
+  await followCloud(statePath, cloud);
 
-  const agent = spawn(
+  agent = spawn(
     process.execPath,
-    [join(root, 'packages/agent/bin/writeback-agent.js'), 'run', '--state', join(dataDir, 'agent.json')],
+    [
+      '--import',
+      pathToFileURL(join(root, 'scripts/demo-agent-guard.mjs')).href,
+      join(root, 'packages/agent/bin/writeback-agent.js'),
+      'run',
+      '--state',
+      statePath,
+    ],
     {
       cwd: root,
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
+      // stdin: a pipe the agent watches; it closes when this process ends, whatever ends it.
+      stdio: ['pipe', 'inherit', 'inherit'],
     },
   );
+  const child = agent;
+  agentExited = new Promise((resolve) => child.once('exit', () => resolve()));
+  child.on('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`agent exited (${code ?? signal}); the API now answers agent_unavailable\n`);
+  });
+  const relay = cloud.relayClient;
   const until = Date.now() + 15_000;
-  while ((await cloud.relayClient.allAgents()).length === 0 && Date.now() < until)
+  while ((await relay.allAgents()).length === 0 && Date.now() < until && !stopping)
     await new Promise((r) => setTimeout(r, 50));
-  const connected = (await cloud.relayClient.allAgents()).length;
+  const connected = (await relay.allAgents()).length;
   // The cloud syncs the directory's users on its own (every second); wait for the first full sync.
   const tenant = (await cloud.bootstrap({ tenant: { slug: demo.tenant } })).tenant;
   const syncUntil = Date.now() + 15_000;
-  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil)
+  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil && !stopping)
     await new Promise((r) => setTimeout(r, 100));
   const synced = tenant ? await cloud.sync.status(tenant.id) : null;
+  if (stopping) return;
+  process.stdout.write(banner({ cloud, demo, again, connected: connected > 0, synced, agentPid: child.pid }));
+}
 
-  const u = cloud.url;
+/**
+ * The agent's state names the cloud and relay URL of its registration; a later start on another
+ * PORT moves them (the demo's agent dialed the old port forever). Rewritten 0600, atomically.
+ */
+async function followCloud(statePath: string, cloud: { url: string; relayUrl: string }): Promise<void> {
+  const state = await loadState(statePath);
+  const cloudUrl = new URL(cloud.url).href;
+  if (state.cloudUrl === cloudUrl && state.relayUrl === cloud.relayUrl && !state.relayUrls) return;
+  const { relayUrls: _old, ...rest } = state;
+  await writeState(statePath, { ...rest, cloudUrl, relayUrl: cloud.relayUrl });
+  process.stderr.write(
+    `the cloud runs on ${cloud.url} now: the demo's agent dials ${cloud.relayUrl} (was ${state.relayUrl})\n`,
+  );
+}
+
+function banner(o: {
+  cloud: { url: string };
+  demo: Demo;
+  again: boolean;
+  connected: boolean;
+  synced: { firstFullSyncAt?: unknown; total?: number } | null;
+  agentPid: number | undefined;
+}): string {
+  const { demo } = o;
+  const u = o.cloud.url;
   const k = demo.apiKey;
   const operatorKeyFile = join(dataDir, 'operator.key');
   const operatorKey = existsSync(operatorKeyFile)
@@ -173,64 +247,37 @@ async function main() {
   curl -s ${u}/api/v1/tenants -H "authorization: Bearer $(cat ${operatorKeyFile})"`
     : `not on disk (deleted, or made before keys were written to a file). A new one (revokes the old):
   DATABASE_URL=sqlite:${join(dataDir, 'writeback.db')} node --import tsx packages/cloud/src/main.ts bootstrap-operator-key --rotate`;
-  process.stdout.write(`
-writeback is running on ${u}  (agent ${connected ? 'connected' : 'NOT connected yet'}; data in ${dataDir})
+  const tag = String(Math.floor(1000 + Math.random() * 9000));
+  const examples = formatExamples(demoExamples({ url: u, apiKey: k, users: demo.users, tag }));
+  return `
+writeback is running on ${u}  (agent ${o.connected ? 'connected' : 'NOT connected yet'}; data in ${dataDir})
 
 Tenant "demo". Admin API key (keep it; it is stored hashed):
   ${k}
 Admin account: ${demo.admin.login} / ${demo.admin.password}
 Operator API key (creates tenants, manages every one; see docs/operations.md) ${operatorKey}
 
-Demo users in the embedded directory (${synced?.firstFullSyncAt ? `synced to the cloud: ${synced.total} users` : 'not synced yet'}):
-${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${x.note}`).join('\n')}
+Demo users in the embedded directory (${o.synced?.firstFullSyncAt ? `synced to the cloud: ${o.synced.total} users` : 'not synced yet'}):
+${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${x.note}`).join('\n')}${
+  o.again
+    ? `
+  (the passwords the demo set at its first start: examples or pages you used since may have changed
+  them; delete ${dataDir} to start from scratch)`
+    : ''
+}
 
 In a browser:
   ${u}/t/demo/signin          self-service: sign in (e.g. alice), change the password, set up methods
   ${u}/t/demo/forgot          forgot password (codes "sent" by mail land in ${outbox}/)
   ${u}/t/demo/admin/signin    admin portal: ${demo.admin.login} / ${demo.admin.password}, then enrol an authenticator app (TOTP)
 
-Try it with the API:
-  # admin reset (set, or omit newPassword to generate one shown once)
-  curl -s -X POST ${u}/api/v1/tenants/demo/users/alice/password/reset -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"newPassword":"Sunny-Day-2025!","forceChange":false}'
-  # a policy failure says which rule and what the rule is
-  curl -s -X POST ${u}/api/v1/tenants/demo/users/alice/password/reset -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"newPassword":"short"}'
-  # user change (current + new); the directory checks the current password in the same write
-  curl -s -X POST ${u}/api/v1/tenants/demo/password/change -H 'content-type: application/json' -d '{"username":"bob","currentPassword":"${demo.users.bob}","newPassword":"River-Stone-2025!"}'
-  # minimum age (fine-grained policy): says when the next change is allowed
-  curl -s -X POST ${u}/api/v1/tenants/demo/password/change -H 'content-type: application/json' -d '{"username":"frank","currentPassword":"${demo.users.frank}","newPassword":"Harbor-Night-2025!!"}'
-  # effective policy, protected and disabled accounts, unlock, audit log
-  curl -s ${u}/api/v1/tenants/demo/users/frank/policy -H 'authorization: Bearer ${k}'
-  curl -s -X POST ${u}/api/v1/tenants/demo/users/dave/password/reset -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"newPassword":"Valid-Pass-2025!"}'
-  curl -s -X POST ${u}/api/v1/tenants/demo/users/carol/unlock -H 'authorization: Bearer ${k}'
-  curl -s ${u}/api/v1/tenants/demo/audit -H 'authorization: Bearer ${k}'
-  curl -s ${u}/healthz ; curl -s ${u}/openapi.json | head -c 300
-  # the users the cloud synced from the directory, one user (is writeback offered?), the sync state
-  curl -s '${u}/api/v1/tenants/demo/users?search=a' -H 'authorization: Bearer ${k}'
-  curl -s ${u}/api/v1/tenants/demo/users/carol -H 'authorization: Bearer ${k}'
-  curl -s ${u}/api/v1/tenants/demo/sync -H 'authorization: Bearer ${k}'
-  # end-user sign-in: the first goes to the directory (pass-through), the next uses the cloud's own hash
-  curl -s -X POST ${u}/api/v1/tenants/demo/sign-in -H 'content-type: application/json' -d '{"login":"alice@demo.example","password":"${demo.users.alice}"}'
-  # sign-in mode and the mass-delete guard are tenant settings
-  curl -s -X PATCH ${u}/api/v1/tenants/demo/settings -H 'authorization: Bearer ${k}' -H 'content-type: application/json' -d '{"signIn":{"mode":"pass_through"}}'
-Stop the agent (Ctrl-Z / kill ${agent.pid}) and try again: agent_unavailable, at once.
+Try it with the API, in this order (each says what it shows → the outcome it ends in):
+${examples}
+  # ${u}/openapi.json describes every endpoint.
+Stop the agent (Ctrl-Z / kill ${o.agentPid}) and try again: agent_unavailable, at once.
 
 Ctrl-C stops everything. Delete ${dataDir} to start from scratch.
-`);
-
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    agent.kill('SIGTERM');
-    await new Promise((r) => agent.once('exit', r));
-    await cloud.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-  agent.on('exit', (code) => {
-    if (!stopping) process.stderr.write(`agent exited (${code}); the API now answers agent_unavailable\n`);
-  });
+`;
 }
 
 main().catch((err: unknown) => {
