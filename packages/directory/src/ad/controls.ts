@@ -8,7 +8,7 @@
  * the capabilities, policy.get's data and the doctor all say the same thing (issue 12).
  */
 import { BerWriter, Control } from 'ldapts';
-import type { RootDse } from './pool.js';
+import type { RootDse } from '../ldap/root-dse.js';
 
 export const POLICY_HINTS_OID = '1.2.840.113556.1.4.2239';
 export const POLICY_HINTS_DEPRECATED_OID = '1.2.840.113556.1.4.2066';

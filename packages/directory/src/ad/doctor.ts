@@ -18,14 +18,20 @@ import { createLogger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, type Client, type Entry, type Filter } from 'ldapts';
 import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
-import { DirectoryError } from '../errors.js';
-import { NAME_MISMATCH, nameMismatchFix } from '../ldap/tls.js';
+import {
+  clockSkewCheck,
+  configFailureCheck,
+  connectFailureCheck,
+  connectProblemOf,
+  protectedGroupCheck,
+} from '../ldap/doctor-checks.js';
 import { generalizedTimeToMs, intervalToSeconds } from './ad-time.js';
 import { resolveAdConfig, type AdUrl, type ResolvedAdConfig } from './config.js';
 import { resetHintsFor, type ResetHints } from './controls.js';
-import { buffers, int, str, strings } from './entry.js';
+import { buffers, int, str, strings } from '../ldap/entry.js';
 import { classifyLdapError } from './ldap-errors.js';
-import { NotSentError, openClient, readRootDse, type RootDse } from './pool.js';
+import { readRootDse, type RootDse } from '../ldap/root-dse.js';
+import { NotSentError, openClient } from './pool.js';
 import { protectedUserFilter, resolveProtectedGroups } from './protected-groups.js';
 import { ShowDeletedControl } from './sync.js';
 
@@ -122,16 +128,9 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     cfg = resolveAdConfig(config);
   } catch (err) {
     // A bad option is a TypeError naming it; plain LDAP is DirectoryError insecure_transport.
-    if (!(err instanceof DirectoryError) && !(err instanceof TypeError)) throw err;
-    checks.push({
-      id: 'config',
-      status: 'fail',
-      summary: err.message,
-      fix:
-        err instanceof DirectoryError && err.code === 'insecure_transport'
-          ? 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.'
-          : 'Correct the option named above.',
-    });
+    checks.push(
+      configFailureCheck(err, { id: 'config', fix: 'Use ldaps://dc:636, or ldap://dc:389 with startTls: true.' }),
+    );
     return checks;
   }
   checks.push({ id: 'config', status: 'pass', summary: `${cfg.urls.length} DC URL(s), base ${cfg.baseDn}` });
@@ -147,23 +146,17 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
         if (classifyLdapError(err).kind === 'transport') throw err;
       });
     } catch (err) {
-      const f = err instanceof NotSentError ? err.failure : classifyLdapError(err);
-      const t = f?.kind === 'transport' ? f : undefined;
-      const code = t?.errorCode;
-      const isTls = (err instanceof NotSentError && err.reason === 'tls') || t?.tls === 'verification';
-      checks.push({
-        id: `tls:${url.url}`,
-        status: 'fail',
-        summary: isTls
-          ? `TLS certificate of ${url.url} did not verify (${code ?? 'error'})`
-          : `cannot connect to ${url.url} (${code ?? 'error'})`,
-        fix: isTls
-          ? code === NAME_MISMATCH
-            ? nameMismatchFix(t?.certificateNames ?? [], cfg.tlsServerName ?? new URL(url.url).hostname)
-            : 'Set caFile to the PEM of the CA that issued the DC certificate (AD CS root, or the DC self-signed CA).'
-          : 'Check the host and port, the firewall, and that the DC has an LDAPS certificate (port 636) or allows StartTLS (389).',
-        ...(code ? { code } : {}),
-      });
+      checks.push(
+        connectFailureCheck(connectProblemOf(err instanceof NotSentError ? err.cause : err), {
+          id: `tls:${url.url}`,
+          url: url.url,
+          expectedName: cfg.tlsServerName ?? new URL(url.url).hostname,
+          caFix:
+            'Set caFile to the PEM of the CA that issued the DC certificate (AD CS root, or the DC self-signed CA).',
+          connectFix:
+            'Check the host and port, the firewall, and that the DC has an LDAPS certificate (port 636) or allows StartTLS (389).',
+        }),
+      );
       continue;
     }
     checks.push(
@@ -261,13 +254,7 @@ export async function adDoctorChecks(config: unknown, deps: AdDoctorDeps = {}): 
     );
     checks.push(await deletionsCheck(client, domainDn));
     checks.push(await psoReadCheck(client, domainDn, cfg.bindDn));
-    for (const dn of groups.missing)
-      checks.push({
-        id: `protected:${dn}`,
-        status: 'fail',
-        summary: `protected group ${dn} does not exist or is not readable: every user is treated as protected`,
-        fix: 'Correct protectedGroups (a group DN or SID) or give the service account read on the group.',
-      });
+    for (const dn of groups.missing) checks.push(protectedGroupCheck(dn, false));
     checks.push(
       protectedUsers.length === 0
         ? { id: 'protected_accounts', status: 'pass', summary: 'no protected (privileged) accounts in scope' }
@@ -360,24 +347,13 @@ function bindFix(data: string | undefined): string {
 function clockCheck(root: RootDse, now: number): DoctorCheck {
   const dcTime = generalizedTimeToMs(root.currentTime);
   if (dcTime === null) return { id: 'clock_skew', status: 'warn', summary: 'the DC did not report currentTime' };
-  const skew = Math.round((now - dcTime) / 1000);
-  const abs = Math.abs(skew);
-  if (abs > SKEW_FAIL_S) {
-    return {
-      id: 'clock_skew',
-      status: 'fail',
-      summary: `agent clock is ${skew} s off the DC`,
-      fix: 'Synchronise the agent host with the domain time (NTP): Kerberos and password ages depend on it.',
-    };
-  }
-  if (abs > SKEW_WARN_S)
-    return {
-      id: 'clock_skew',
-      status: 'warn',
-      summary: `agent clock is ${skew} s off the DC`,
-      fix: 'Synchronise the agent host with NTP.',
-    };
-  return { id: 'clock_skew', status: 'pass', summary: `clock within ${abs} s of the DC` };
+  return clockSkewCheck(now - dcTime, {
+    id: 'clock_skew',
+    peer: 'the DC',
+    warnAfterS: SKEW_WARN_S,
+    failAfterS: SKEW_FAIL_S,
+    why: 'Kerberos and password ages depend on it',
+  });
 }
 
 /**

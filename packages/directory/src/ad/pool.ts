@@ -16,16 +16,8 @@ import { ConnectionPool } from '../ldap/pool.js';
 import { ServerList } from '../ldap/server-list.js';
 import { tlsOptionsFor } from '../ldap/tls.js';
 import type { AdUrl, ResolvedAdConfig } from './config.js';
-import { strings, str } from './entry.js';
+import { readRootDse, type RootDse } from '../ldap/root-dse.js';
 import { classifyLdapError, isTlsVerificationError, type LdapFailure } from './ldap-errors.js';
-
-/** What a DC says about itself. */
-export interface RootDse {
-  defaultNamingContext: string | undefined;
-  dnsHostName: string | undefined;
-  supportedControl: readonly string[];
-  currentTime: string | undefined;
-}
 
 /** A bound service-account connection. */
 export interface AdConnection {
@@ -43,14 +35,12 @@ export class NotSentError extends Error {
   readonly failure: LdapFailure | undefined;
   /** Stable reason for logs: no_dc, tls, bind_rejected, pool_timeout, closed, lost. */
   readonly reason: 'no_dc' | 'tls' | 'bind_rejected' | 'pool_timeout' | 'closed' | 'lost';
-  constructor(reason: NotSentError['reason'], message: string, failure?: LdapFailure) {
-    super(message);
+  constructor(reason: NotSentError['reason'], message: string, failure?: LdapFailure, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.reason = reason;
     this.failure = failure;
   }
 }
-
-const ROOT_DSE_ATTRS = ['defaultNamingContext', 'dnsHostName', 'supportedControl', 'currentTime'];
 
 /** A failing DC is skipped for 1 s, doubling up to a minute, ±20 %. */
 const DC_BACKOFF: BackoffShape = { baseMs: 1000, capMs: 60_000, jitter: 0.2 };
@@ -214,20 +204,6 @@ export class AdPool {
   }
 }
 
-/** The rootDSE attributes the adapter uses. */
-export async function readRootDse(client: Client): Promise<RootDse> {
-  const res = await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ROOT_DSE_ATTRS });
-  const e = res.searchEntries[0];
-  if (!e)
-    return { defaultNamingContext: undefined, dnsHostName: undefined, supportedControl: [], currentTime: undefined };
-  return {
-    defaultNamingContext: str(e, 'defaultNamingContext'),
-    dnsHostName: str(e, 'dnsHostName'),
-    supportedControl: [...new Set(strings(e, 'supportedControl'))],
-    currentTime: str(e, 'currentTime'),
-  };
-}
-
 /**
  * A TLS-protected, not yet bound client on one URL (StartTLS already done), allowed exactly one
  * socket. Throws NotSentError ('tls' when the certificate did not verify, logged with the fix).
@@ -287,7 +263,7 @@ export function connectFailure(cfg: ResolvedAdConfig, url: AdUrl, err: unknown, 
         ...(f.kind === 'transport' && f.certificateNames ? { certificateNames: f.certificateNames } : {}),
       },
     );
-    return new NotSentError('tls', 'TLS verification failed', f);
+    return new NotSentError('tls', 'TLS verification failed', f, err);
   }
-  return new NotSentError('no_dc', 'directory connection failed', f);
+  return new NotSentError('no_dc', 'directory connection failed', f, err);
 }

@@ -7,7 +7,7 @@
  */
 import { EqualityFilter, ExtensibleFilter, OrFilter, type Client, type Entry, type Filter } from 'ldapts';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
-import { bytes, int } from './entry.js';
+import { bytes, int } from '../ldap/entry.js';
 import { classifyLdapError } from './ldap-errors.js';
 import {
   domainRid,

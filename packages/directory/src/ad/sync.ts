@@ -59,7 +59,7 @@ import {
 } from '../sync-window.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
 import { IN_CHAIN_RULE, type ResolvedAdConfig } from './config.js';
-import { bytes, int, str, strings } from './entry.js';
+import { bytes, int, str, strings } from '../ldap/entry.js';
 import { guidToString } from './guid.js';
 import { classifyLdapError } from './ldap-errors.js';
 import type { AdConnection, AdPool } from './pool.js';

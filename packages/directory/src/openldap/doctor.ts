@@ -17,8 +17,14 @@ import { createLogger } from '@writeback/protocol';
 import { AndFilter, Attribute, Change, EqualityFilter, PresenceFilter, type Client, type Filter } from 'ldapts';
 import type { DirectoryDeps } from '../directory.js';
 import type { DoctorCheck } from '../doctor.js';
-import { DirectoryError } from '../errors.js';
-import { certificateNames, NAME_MISMATCH, nameMismatchFix } from '../ldap/tls.js';
+import { readRootDse } from '../ldap/root-dse.js';
+import {
+  clockSkewCheck,
+  configFailureCheck,
+  connectFailureCheck,
+  connectProblemOf,
+  protectedGroupCheck,
+} from '../ldap/doctor-checks.js';
 import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
 import {
   BindRejectedError,
@@ -34,7 +40,7 @@ import { PasswordPolicyControl, PPOLICY_CONTROL_OID } from './ppolicy-control.js
 
 export type OpenLdapDoctorDeps = DirectoryDeps;
 
-const CLOCK_SKEW_WARN_MS = 60_000;
+const CLOCK_SKEW_WARN_S = 60;
 
 /** Runs every check it can; a failing prerequisite (config, bind) ends the list early. */
 export async function openLdapDoctorChecks(
@@ -49,15 +55,12 @@ export async function openLdapDoctorChecks(
   try {
     cfg = resolveOpenLdapConfig(config, log);
   } catch (err) {
-    const insecure = err instanceof DirectoryError && err.code === 'insecure_transport';
-    checks.push({
-      id: insecure ? 'tls' : 'config',
-      status: 'fail',
-      summary: err instanceof Error ? err.message : 'invalid configuration',
-      fix: insecure
-        ? 'use ldaps:// URLs or startTls: true (allowPlaintext is for loopback test servers only)'
-        : 'correct the option named above',
-    });
+    checks.push(
+      configFailureCheck(err, {
+        id: 'tls',
+        fix: 'Use ldaps:// URLs or startTls: true (allowPlaintext is for loopback test servers only).',
+      }),
+    );
     return checks;
   }
   checks.push({ id: 'config', status: 'pass', summary: `${cfg.urls.length} server(s), base ${cfg.baseDn}` });
@@ -144,29 +147,20 @@ function serverFailure(cfg: ResolvedOpenLdapConfig, url: string, err: unknown): 
       fix: 'check bindDn and bindPassword / bindPasswordFile',
     };
   }
-  const reason = err instanceof UnreachableError ? err.reason : 'network';
-  const cause = err instanceof Error ? err.cause : undefined;
-  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
-  return {
+  return connectFailureCheck(connectProblemOf(err instanceof UnreachableError ? err.cause : err), {
     id: `server:${url}`,
-    status: 'fail',
-    summary: `${url}: ${reason === 'tls' ? 'TLS failed (certificate not trusted or wrong name)' : reason === 'timeout' ? 'no answer in time' : 'cannot connect'}`,
-    fix:
-      reason !== 'tls'
-        ? 'check the URL, the port and the firewall'
-        : code === NAME_MISMATCH
-          ? nameMismatchFix(certificateNames(cause), cfg.tlsServerName ?? new URL(url).hostname)
-          : 'set caFile to the CA that issued the server certificate, and tlsServerName if the certificate names another host',
-    ...(typeof code === 'string' ? { code } : {}),
-  };
+    url,
+    expectedName: cfg.tlsServerName ?? new URL(url).hostname,
+    caFix: 'Set caFile to the CA that issued the server certificate.',
+    connectFix: 'Check the URL, the port and the firewall.',
+  });
 }
 
 async function ppolicyChecks(cfg: ResolvedOpenLdapConfig, client: Client): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
-  const root = (await client.search('', { scope: 'base', attributes: ['supportedControl', 'supportedExtension'] }))
-    .searchEntries[0];
-  const controls = root ? valuesOf(root, 'supportedControl') : [];
-  const extensions = root ? valuesOf(root, 'supportedExtension') : [];
+  const root = await readRootDse(client);
+  const controls = root.supportedControl;
+  const extensions = root.supportedExtension ?? [];
   out.push(
     extensions.includes(PASSWORD_MODIFY_OID)
       ? { id: 'password_modify', status: 'pass', summary: 'Password Modify extended operation (RFC 3062) supported' }
@@ -443,16 +437,7 @@ async function protectedGroupChecks(cfg: ResolvedOpenLdapConfig, client: Client)
     } catch (err) {
       if (!isResultCodeError(err)) throw err;
     }
-    out.push(
-      ok
-        ? { id: `protected:${group}`, status: 'pass', summary: `protected group ${group} readable` }
-        : {
-            id: `protected:${group}`,
-            status: 'fail',
-            summary: `protected group ${group} does not exist or is not readable: every user is treated as protected`,
-            fix: 'correct protectedGroups or give the service account read on the group',
-          },
-    );
+    out.push(protectedGroupCheck(group, ok));
   }
   return out;
 }
@@ -478,21 +463,10 @@ async function clockCheck(client: Client, now: () => number): Promise<DoctorChec
     };
   }
   // monitorTimestamp has a 1 s resolution.
-  const skew = now() - serverTime;
-  if (Math.abs(skew) > CLOCK_SKEW_WARN_MS) {
-    return {
-      id: 'clock',
-      status: 'warn',
-      summary: `this host's clock differs from the directory's by ${Math.round(skew / 1000)}s: lockout and minimum-age times will be off`,
-      fix: 'synchronise both clocks (NTP)',
-    };
-  }
-  return { id: 'clock', status: 'pass', summary: `clock skew with the directory ${Math.round(skew / 1000)}s` };
-}
-
-function valuesOf(entry: Record<string, unknown>, attr: string): string[] {
-  const v = entry[attr];
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
-  return [];
+  return clockSkewCheck(now() - serverTime, {
+    id: 'clock',
+    peer: 'the directory',
+    warnAfterS: CLOCK_SKEW_WARN_S,
+    why: 'lockout and minimum-age times depend on it',
+  });
 }
