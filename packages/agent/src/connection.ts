@@ -35,6 +35,7 @@ import { AgentError } from './errors.js';
 import { defaultLogger } from './log-sink.js';
 import type { Executor } from './executor.js';
 import { describeProxy, NO_PROXY_SETTINGS, proxyFor, trustedCas, tunnelAgent, type ProxySettings } from './proxy.js';
+import { trackRefusals, type RefusalTracker } from './relay-refusals.js';
 import { isName, relayUrlsOf, spreadAgent, spreadIndex, spreadLookup } from './relays.js';
 import { checkOutboundUrl } from './urls.js';
 
@@ -162,6 +163,7 @@ class RelayLink {
       random: () => number;
       now: () => number;
       log: Logger;
+      refusals: RefusalTracker;
       changed: () => void;
     },
   ) {
@@ -215,7 +217,8 @@ class RelayLink {
     ws.on('error', (err) => {
       // A proxy's refusal keeps its code (proxy_auth_failed, proxy_forbidden, …): it is the cause to fix.
       this.lastError = err instanceof AgentError ? err.code : 'socket_error';
-      o.log.warn('relay link error', {
+      // The first failure of a run is a warning; the next ones are summarised (relay-refusals.ts).
+      (o.refusals.failed(url.href, err) ? o.log.warn : o.log.debug).call(o.log, 'relay link error', {
         link: this.index,
         relayUrl: url.href,
         ...(proxy ? { proxy: proxy.url.origin } : {}),
@@ -304,6 +307,7 @@ class RelayLink {
         });
         this.#arm(2 * frame.heartbeatMs, 'heartbeat_missed');
         this.reportDirectory();
+        o.refusals.accepted(this.url.href);
         o.log.info('relay link ready', {
           link: this.index,
           relayUrl: this.url.href,
@@ -472,6 +476,7 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
   }
   const backoff: BackoffPolicy = { ...DEFAULT_BACKOFF, ...options.backoff };
   const now = options.now ?? Date.now;
+  const refusals = trackRefusals({ log, now });
   const readyWaiters = new Set<() => void>();
   const links: RelayLink[] = [];
   const status = (): ConnectionStatus[] =>
@@ -505,6 +510,7 @@ export function connectToRelay(options: RelayConnectionsOptions): RelayConnectio
         random: options.random ?? Math.random,
         now,
         log,
+        refusals,
         changed,
       }),
     );
