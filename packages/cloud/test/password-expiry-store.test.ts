@@ -2,7 +2,8 @@
  * The password_expiry repository (store/password-expiry.ts, issue 12 expiry reminders) on SQLite
  * and PostgreSQL, same test bodies: learnt maximum ages replace each other; a reminder per user
  * and expiry date is claimed exactly once, also by 40 parallel claims through two pools (two cloud
- * nodes); a new expiry date is a new reminder; old dates are dropped.
+ * nodes); a new expiry date is a new reminder; old dates are dropped; a tenant's directory reads
+ * are claimed by one node per slot.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -39,6 +40,16 @@ describeOnEveryStore('password expiry', (store) => {
     assert.deepEqual([...(await repo.reminded('t1'))], [reminderKey('u1', '2030-03-15')]);
   });
 
+  test("a tenant's directory reads are claimed once per slot, and old slots dropped", async () => {
+    const repo = passwordExpiryRepository(store.db);
+    assert.equal(await repo.claimLearning('t1', 100, 1), true);
+    assert.equal(await repo.claimLearning('t1', 100, 2), false);
+    assert.equal(await repo.claimLearning('t1', 101, 3), true);
+    assert.equal(await repo.claimLearning('t2', 100, 4), true);
+    assert.equal(await repo.deleteLearningBefore(101), 2);
+    assert.equal(await repo.claimLearning('t1', 100, 5), true, 'dropped, so free again');
+  });
+
   test('40 parallel claims of one reminder through two pools: exactly one wins', async () => {
     // A second connection pool on the same database plays the second cloud node.
     const other = await openTempStore(store.temp, { migrate: false });
@@ -50,6 +61,10 @@ describeOnEveryStore('password expiry', (store) => {
           Array.from({ length: 40 }, (_, i) => nodes[i % 2]?.claimReminder('race', 'u9', day, i) ?? false),
         );
         assert.equal(won.filter(Boolean).length, 1, `round ${round}`);
+        const learning = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => nodes[i % 2]?.claimLearning('race', 500 + round, i) ?? false),
+        );
+        assert.equal(learning.filter(Boolean).length, 1, `learning, round ${round}`);
       }
     } finally {
       await other.close();

@@ -30,14 +30,25 @@ const GROUPS = [
  * Where the rendered text of the located element wraps: for each line after the first, the
  * characters either side of the break. Read from the line boxes of each character.
  */
+/** The little of the DOM lineBreaks uses (this project's TypeScript has no DOM types). */
+interface PageDocument {
+  createTreeWalker(root: unknown, what: number): { nextNode(): { textContent: string | null } | null };
+  createRange(): {
+    setStart(node: unknown, offset: number): void;
+    setEnd(node: unknown, offset: number): void;
+    getClientRects(): ArrayLike<{ top: number }>;
+  };
+}
+
 async function lineBreaks(loc: Locator): Promise<{ before: string; after: string }[]> {
   return loc.evaluate((el) => {
+    const doc = (globalThis as unknown as { document: PageDocument }).document;
     const chars: { ch: string; top: number }[] = [];
-    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const walker = doc.createTreeWalker(el, 4 /* NodeFilter.SHOW_TEXT */);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const text = n.textContent ?? '';
       for (let i = 0; i < text.length; i++) {
-        const r = document.createRange();
+        const r = doc.createRange();
         r.setStart(n, i);
         r.setEnd(n, i + 1);
         const rect = r.getClientRects()[0];

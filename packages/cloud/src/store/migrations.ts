@@ -338,6 +338,21 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX expiry_reminders_expires_on ON expiry_reminders (expires_on)',
     ],
   },
+  {
+    // Owner: usecases/expiry-reminders.ts through store/password-expiry.ts (issue 12). One row per
+    // tenant and hour whose directory reads (the users' maximum password age) a node took, claimed
+    // atomically, so several cloud nodes do not read the same policies at once.
+    id: 10,
+    name: 'expiry_learning_runs',
+    statements: [
+      `CREATE TABLE expiry_learning_runs (
+        tenant_id TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        claimed_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, slot)
+      )`,
+    ],
+  },
 ];
 
 /** An arbitrary constant naming this application's migration lock on PostgreSQL. */

@@ -11,6 +11,9 @@
  *   first claims its row with one `INSERT … ON CONFLICT DO NOTHING RETURNING`, so however many
  *   cloud nodes run the job at once, one of them sends it (SQLite and PostgreSQL alike). A user
  *   whose password is changed gets a new expiry date and so, later, a new reminder.
+ * - `expiry_learning_runs` (migration 10): one row per tenant and hour in which a node took the
+ *   tenant's directory reads, claimed the same way, so several nodes do not read the same users'
+ *   policies at the same time.
  */
 import { z } from 'zod';
 import { rowOf, selectAll, type Db } from './db.js';
@@ -33,6 +36,10 @@ export interface PasswordExpiryRepository {
   reminded(tenantId: string): Promise<Set<string>>;
   /** Drop reminder rows of expiry dates before `day` (`YYYY-MM-DD`): they can no longer be sent. */
   deleteRemindersBefore(day: string): Promise<number>;
+  /** Claim the tenant's directory reads for one slot (an hour number): true for exactly one caller. */
+  claimLearning(tenantId: string, slot: number, at: number): Promise<boolean>;
+  /** Drop the claims of slots before `slot`. */
+  deleteLearningBefore(slot: number): Promise<number>;
 }
 
 const MaxAgeRow = rowOf({
@@ -86,6 +93,19 @@ export function passwordExpiryRepository(db: Db): PasswordExpiryRepository {
 
     async deleteRemindersBefore(day) {
       return (await db.exec('DELETE FROM expiry_reminders WHERE expires_on < ?', [day])).changes;
+    },
+
+    async claimLearning(tenantId, slot, at) {
+      const rows = await db.query(
+        `INSERT INTO expiry_learning_runs (tenant_id, slot, claimed_at) VALUES (?, ?, ?)
+         ON CONFLICT (tenant_id, slot) DO NOTHING RETURNING slot`,
+        [tenantId, slot, at],
+      );
+      return rows.length === 1;
+    },
+
+    async deleteLearningBefore(slot) {
+      return (await db.exec('DELETE FROM expiry_learning_runs WHERE slot < ?', [slot])).changes;
     },
   };
 }

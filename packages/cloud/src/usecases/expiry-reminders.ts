@@ -6,15 +6,17 @@
  * `passwordLastSetAt` plus the user's maximum password age. The sync carries no policy, so the
  * maximum age is learnt per user from the directory (`policy.get`, as the change page reads it:
  * domain policy, fine-grained PSO or ppolicy entry; a password that never expires counts as 0) and
- * kept in the store (store/password-expiry.ts). Each run learns it for at most LEARN_PER_RUN users
- * that have none or one older than RELEARN_AFTER_MS, so a large directory is learnt over a few runs
- * and the agent sees a trickle. A user whose expiry is not known (never learnt, or no password set
+ * kept in the store (store/password-expiry.ts). One node per tenant and hour (claimed in the store)
+ * learns it for at most LEARN_PER_RUN users that have none or one older than RELEARN_AFTER_MS, so a
+ * large directory is learnt over a few hours and the agent sees a trickle. This happens also while
+ * the tenant's reminders are off, so that the report can show expiry. A user whose expiry is not known (never learnt, or no password set
  * yet) is skipped by the reminders and listed with the reason in the report.
  *
  * The job (startExpiryReminders) runs on a timer on every cloud node; a reminder is claimed in the
  * store per user and expiry date before it is mailed, so however many nodes run it, a user gets one
  * reminder per expiry date (a claim whose mail then fails is logged, not retried: at most once).
  */
+import type { OutcomeCode } from '@writeback/protocol';
 import type { Services } from '../services.js';
 import { passwordExpiryRepository, reminderKey } from '../store/password-expiry.js';
 import { getTenantSettings } from '../tenants/settings.js';
@@ -138,9 +140,24 @@ function maxAgeOf(policy: NonNullable<Awaited<ReturnType<typeof policyForPerson>
   return policy.passwordLastSetAt ? 0 : null;
 }
 
-/** Learn the maximum age of up to LEARN_PER_RUN users that have none or a stale one. Returns how many. */
+const STOP_LEARNING: ReadonlySet<OutcomeCode> = new Set([
+  'agent_unavailable',
+  'directory_unavailable',
+  'timeout',
+  'request_rejected',
+  'access_denied',
+]);
+
+/** The directory reads of a tenant are taken by one node per hour. */
+const LEARN_SLOT_MS = 3_600_000;
+
+/**
+ * Learn the maximum age of up to LEARN_PER_RUN users that have none or a stale one, when this node
+ * claims the tenant's reads for the current hour (another node may have them). Returns how many.
+ */
 export async function learnMaxAges(services: Services, tenantId: string): Promise<number> {
   const repo = passwordExpiryRepository(services.db);
+  if (!(await repo.claimLearning(tenantId, Math.floor(services.now() / LEARN_SLOT_MS), services.now()))) return 0;
   const [users, ages] = await Promise.all([syncedUsers(services, tenantId), repo.maxAges(tenantId)]);
   const now = services.now();
   const due = users
@@ -150,8 +167,12 @@ export async function learnMaxAges(services: Services, tenantId: string): Promis
   let learnt = 0;
   for (const u of due) {
     const p = await policyForPerson(services, tenantId, u.login, null);
-    // The agent or directory is away: the rest of the run would only wait for the same answer.
-    if (p.outcome === 'agent_unavailable' || p.outcome === 'directory_unavailable' || p.outcome === 'timeout') break;
+    // The agent or directory is away, or refuses the cloud's requests: the rest of the run would
+    // only get the same answer. A value learnt before stays as it is.
+    if (STOP_LEARNING.has(p.outcome)) {
+      services.log.info('expiry: maximum password ages not read this hour', { tenantId, outcome: p.outcome });
+      break;
+    }
     const maxAge = p.policy ? maxAgeOf(p.policy) : null;
     if (maxAge === null) continue;
     await repo.putMaxAge(tenantId, u.id, maxAge, now);
@@ -218,7 +239,9 @@ export async function runExpiryReminders(services: Services): Promise<ReminderRu
     }
   }
   // Expiry dates more than 30 days past are never reminded again.
-  await passwordExpiryRepository(services.db).deleteRemindersBefore(dayText(services.now() - 30 * DAY_MS));
+  const repo = passwordExpiryRepository(services.db);
+  await repo.deleteRemindersBefore(dayText(services.now() - 30 * DAY_MS));
+  await repo.deleteLearningBefore(Math.floor(services.now() / LEARN_SLOT_MS) - 24);
   if (sum.sent > 0 || sum.noAddress > 0) services.log.info('password expiry reminders', { ...sum });
   return sum;
 }
