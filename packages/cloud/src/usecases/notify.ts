@@ -8,6 +8,8 @@
  * (settings.sspr.notifyAdmins).
  * Sent in the background: the answer carries the directory's outcome without waiting for SMTP; a
  * failure is logged (redacted), never reported as a failed write. Nothing secret is in a message.
+ * Password-expiry reminders (usecases/expiry-reminders.ts) are sent from here too, by mail only and
+ * awaited by their job; they are the one message with a link (the change page, no token).
  */
 import { t, type MessageKey } from '../i18n/index.js';
 import { whenText } from '../i18n/time.js';
