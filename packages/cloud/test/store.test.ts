@@ -73,7 +73,7 @@ describeOnEveryStore(
       try {
         const all = await Promise.all([migrate(one), migrate(one), migrate(one)]);
         assert.deepEqual(
-          all.flat().sort(),
+          all.flat().sort((p, q) => p - q),
           MIGRATIONS.map((m) => m.id),
         );
       } finally {
@@ -87,7 +87,7 @@ describeOnEveryStore(
       try {
         const [x, y] = await Promise.all([migrate(a), migrate(b)]);
         assert.deepEqual(
-          [...x, ...y].sort(),
+          [...x, ...y].sort((p, q) => p - q),
           MIGRATIONS.map((m) => m.id),
         );
       } finally {
