@@ -14,6 +14,9 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   });
 }
 
+// The terminal closing (SIGHUP, which the agent does not handle) stops it like SIGTERM.
+process.on('SIGHUP', () => process.kill(process.pid, 'SIGTERM'));
+
 const stdin = process.stdin;
 const gone = () => process.kill(process.pid, 'SIGTERM');
 stdin.on('error', gone);

@@ -274,7 +274,7 @@ In a browser:
 Try it with the API, in this order (each says what it shows → the outcome it ends in):
 ${examples}
   # ${u}/openapi.json describes every endpoint.
-Stop the agent (Ctrl-Z / kill ${o.agentPid}) and try again: agent_unavailable, at once.
+Stop the agent (kill ${o.agentPid}) and run example 1 again: agent_unavailable, at once, nothing written.
 
 Ctrl-C stops everything. Delete ${dataDir} to start from scratch.
 `;

@@ -95,7 +95,7 @@ function alive(pid: number): boolean {
 }
 
 const agentPidOf = (banner: string): number => {
-  const m = /Stop the agent \(Ctrl-Z \/ kill (\d+)\)/.exec(banner);
+  const m = /Stop the agent \(kill (\d+)\)/.exec(banner);
   assert.ok(m?.[1], 'the banner names the agent pid');
   return Number(m[1]);
 };
@@ -168,6 +168,13 @@ describe('npm start', { concurrency: false }, () => {
 
     process.kill(agentPid, 'SIGKILL');
     await waitFor(() => demo.err().includes('agent exited'), { what: 'the demo to see its agent end' });
+    // As the banner says: example 1 again answers agent_unavailable.
+    const first = examplesOf(demo.out())[0];
+    assert.ok(first);
+    assert.equal(
+      codeOf(execFileSync('sh', ['-c', first.command], { encoding: 'utf8', timeout: 20_000 })),
+      'agent_unavailable',
+    );
     demo.npm.kill('SIGTERM');
     await demo.closed;
     await groupEnds(pgid, 'the demo to end after its agent died');
