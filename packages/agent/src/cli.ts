@@ -13,17 +13,12 @@
  * in the process list). The relay list may come from WRITEBACK_RELAY_URLS; the outbound proxy from
  * HTTPS_PROXY / HTTP_PROXY / NO_PROXY, WRITEBACK_PROXY_AUTH_FILE and WRITEBACK_PROXY_CA_FILE (proxy.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadState } from './config.js';
-import {
-  flattenSettings,
-  parseAssignment,
-  setDirectorySettings,
-  showDirectorySettings,
-  type Assignment,
-} from './config-command.js';
+import { type CliIo, StatePath, UsageError, args, parse, parseCommand, readJsonArg } from './cli-args.js';
+import { configCommand } from './config-cli.js';
+
+export type { CliIo } from './cli-args.js';
 import { startAgent } from './daemon.js';
 import { resolveDirectoryFactory } from './directory-factory.js';
 import { AgentError } from './errors.js';
@@ -34,17 +29,6 @@ import { registerAgent } from './register.js';
 import { parseUrlList } from './relays.js';
 import { runningDaemon } from './running-daemon.js';
 import { AGENT_VERSION } from './version.js';
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: Record<string, string | undefined>;
-  fetch: typeof fetch;
-  /** stdout is a terminal (colours are used only then, and only without NO_COLOR). */
-  isTTY?: boolean;
-  /** One line from stdin (`config set bindPassword=-`). Default: process.stdin, read to its end. */
-  readLine?: () => Promise<string>;
-}
 
 const USAGE = `writeback-agent ${AGENT_VERSION}: on-premises agent for password writeback
 
@@ -75,10 +59,6 @@ Outbound proxy (register, run, doctor): HTTPS_PROXY (wss://, https://), HTTP_PRO
 NO_PROXY, WRITEBACK_PROXY_AUTH_FILE (user:password), WRITEBACK_PROXY_CA_FILE (a TLS-inspecting proxy's CA).
 `;
 
-class UsageError extends Error {}
-
-const StatePath = z.string().min(1);
-
 const RegisterArgs = z.object({
   cloud: z.string().min(1),
   token: z.string().min(1).max(1024),
@@ -96,13 +76,6 @@ const RunArgs = z.object({
   'allow-plaintext': z.boolean().default(false),
 });
 const StatusArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
-const ConfigShowArgs = z.object({ state: StatePath, json: z.boolean().default(false) });
-const ConfigSetArgs = z.object({
-  state: StatePath,
-  file: z.string().min(1).optional(),
-  json: z.boolean().default(false),
-  'dry-run': z.boolean().default(false),
-});
 const DoctorArgs = z.object({
   state: StatePath,
   relays: z.string().min(1).optional(),
@@ -111,76 +84,6 @@ const DoctorArgs = z.object({
   timeout: z.coerce.number().int().min(100).max(120_000).default(10_000),
   'no-reset-probe': z.boolean().default(false),
 });
-
-function parse<T>(schema: z.ZodType<T>, values: Record<string, unknown>): T {
-  const r = schema.safeParse(values);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new UsageError(`--${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`);
-  }
-  return r.data;
-}
-
-/** The options a command's argument schema names: its booleans are flags, every other one takes a value. */
-function optionsOf(schema: z.ZodObject): Record<string, { type: 'string' | 'boolean' }> {
-  const isFlag = (field: z.core.$ZodType): boolean => {
-    let t = field;
-    while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap();
-    return t instanceof z.ZodBoolean;
-  };
-  return Object.fromEntries(
-    Object.entries(schema.shape).map(([name, field]) => [name, { type: isFlag(field) ? 'boolean' : 'string' }]),
-  );
-}
-
-/** argv read with the options of the command's schema (strict: an option it does not name is refused). */
-function args(argv: string[], schema: z.ZodObject): Record<string, unknown> {
-  return argsAndPositionals(argv, schema, false).values;
-}
-
-function argsAndPositionals(
-  argv: string[],
-  schema: z.ZodObject,
-  allowPositionals: boolean,
-): { values: Record<string, unknown>; positionals: string[] } {
-  try {
-    return parseArgs({ args: argv, options: optionsOf(schema), strict: true, allowPositionals });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-}
-
-/** A command's arguments: argv read and checked with its schema. */
-function parseCommand<T>(schema: z.ZodObject & z.ZodType<T>, argv: string[]): T {
-  return parse(schema, args(argv, schema));
-}
-
-/** A JSON argument, inline or `@file`. */
-async function readJsonArg(option: string, value: string): Promise<unknown> {
-  let text = value;
-  if (value.startsWith('@')) {
-    try {
-      text = await readFile(value.slice(1), 'utf8');
-    } catch {
-      throw new UsageError(`${option}: cannot read ${value.slice(1)}`);
-    }
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new UsageError(`${option}: not JSON`);
-  }
-}
-
-/** The first line of stdin (a secret piped or typed in; the newline is not part of it). */
-async function readStdinLine(): Promise<string> {
-  let text = '';
-  for await (const chunk of process.stdin) {
-    text += String(chunk);
-    if (text.includes('\n')) break;
-  }
-  return text.split(/\r?\n/)[0] ?? '';
-}
 
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
@@ -276,55 +179,7 @@ const COMMANDS: Record<string, Command> = {
     return 0;
   },
 
-  async config(argv, io) {
-    const [sub, ...rest] = argv;
-    if (sub === 'show') {
-      const a = parseCommand(ConfigShowArgs, rest);
-      const shown = await showDirectorySettings(a.state);
-      if (a.json) io.stdout(`${JSON.stringify(shown, null, 2)}\n`);
-      else {
-        const rows = flattenSettings(shown.directory);
-        const width = Math.max(0, ...rows.map(([k]) => k.length));
-        io.stdout(
-          `directory settings of agent ${shown.agentId} (${shown.name}):\n${rows
-            .map(([k, v]) => `  ${k.padEnd(width)}  ${typeof v === 'string' ? v : JSON.stringify(v)}`)
-            .join('\n')}\n`,
-        );
-      }
-      return 0;
-    }
-    if (sub !== 'set') throw new UsageError('config: give "show" or "set"');
-    const { values, positionals } = argsAndPositionals(rest, ConfigSetArgs, true);
-    const a = parse(ConfigSetArgs, values);
-    const assignments: Assignment[] = positionals.map((p) => {
-      const parsed = parseAssignment(p);
-      if (!parsed)
-        throw new UsageError(`"${p.split('=')[0]}": give key=value (a dotted setting name, e.g. timeoutMs=5000)`);
-      return parsed;
-    });
-    const patch = a.file === undefined ? undefined : await readJsonArg('--file', `@${a.file}`);
-    if (assignments.length === 0 && patch === undefined) throw new UsageError('config set: nothing to set');
-    const result = await setDirectorySettings({
-      statePath: a.state,
-      assignments,
-      ...(patch !== undefined ? { patch } : {}),
-      readSecret: io.readLine ?? readStdinLine,
-      dryRun: a['dry-run'],
-      log: cliLogger(io, 'agent.config'),
-    });
-    if (a.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-    else if (result.changed.length === 0) io.stdout('nothing changed: the settings already have these values\n');
-    else {
-      const what = `${result.changed.join(', ')}`;
-      const next = !result.written
-        ? 'checked, not written (--dry-run)'
-        : result.restartNeeded
-          ? `the running agent (pid ${result.daemonPid}) still uses the old settings: restart it (e.g. systemctl restart writeback-agent)`
-          : 'the agent is not running: they apply when it starts';
-      io.stdout(`${result.written ? 'changed' : 'would change'}: ${what}\n${next}\n`);
-    }
-    return 0;
-  },
+  config: configCommand,
 
   async doctor(argv, io) {
     const a = parseCommand(DoctorArgs, argv);
