@@ -161,22 +161,23 @@ async function main() {
   onLauncherGone(() => void stop('launcher gone'));
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  cloud = await createCloud(
+  const started = await createCloud(
     { port, databaseUrl: `sqlite:${join(dataDir, 'writeback.db')}` },
     // The first start writes the operator key to DATA_DIR/operator.key (0600); the banner says where.
     { log, mailer: outboxMailer, sms: outboxSms },
   );
+  cloud = started;
   const demoPath = join(dataDir, 'demo.json');
   const statePath = join(dataDir, 'agent.json');
   let demo: Demo;
   const again = existsSync(demoPath);
   if (again) demo = DemoSchema.parse(JSON.parse(await readFile(demoPath, 'utf8')));
   else {
-    demo = await firstRun(cloud.url, (o) => cloud?.bootstrap(o) ?? Promise.reject(new Error('no cloud')));
+    demo = await firstRun(started.url, (o) => started.bootstrap(o));
     await writeFile(demoPath, JSON.stringify(demo, null, 2), { mode: 0o600 });
     await chmod(demoPath, 0o600);
   }
-  await followCloud(statePath, cloud);
+  await followCloud(statePath, started);
 
   agent = spawn(
     process.execPath,
@@ -200,19 +201,19 @@ async function main() {
   child.on('exit', (code, signal) => {
     if (!stopping) process.stderr.write(`agent exited (${code ?? signal}); the API now answers agent_unavailable\n`);
   });
-  const relay = cloud.relayClient;
+  const relay = started.relayClient;
   const until = Date.now() + 15_000;
   while ((await relay.allAgents()).length === 0 && Date.now() < until && !stopping)
     await new Promise((r) => setTimeout(r, 50));
   const connected = (await relay.allAgents()).length;
   // The cloud syncs the directory's users on its own (every second); wait for the first full sync.
-  const tenant = (await cloud.bootstrap({ tenant: { slug: demo.tenant } })).tenant;
+  const tenant = (await started.bootstrap({ tenant: { slug: demo.tenant } })).tenant;
   const syncUntil = Date.now() + 15_000;
-  while (connected && tenant && !(await cloud.sync.hasSynced(tenant.id)) && Date.now() < syncUntil && !stopping)
+  while (connected && tenant && !(await started.sync.hasSynced(tenant.id)) && Date.now() < syncUntil && !stopping)
     await new Promise((r) => setTimeout(r, 100));
-  const synced = tenant ? await cloud.sync.status(tenant.id) : null;
+  const synced = tenant ? await started.sync.status(tenant.id) : null;
   if (stopping) return;
-  process.stdout.write(banner({ cloud, demo, again, connected: connected > 0, synced, agentPid: child.pid }));
+  process.stdout.write(banner({ cloud: started, demo, again, connected: connected > 0, synced, agentPid: child.pid }));
 }
 
 /**

@@ -16,7 +16,7 @@
  * process table, the one state no event announces.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,8 @@ describe('npm start', { concurrency: false }, () => {
   const dataDir = tempDir();
 
   test('the printed examples work in order; a SIGTERM to npm ends every process of the demo', async () => {
+    // The examples are curl command lines; without curl they cannot be run as printed.
+    assert.equal(spawnSync('curl', ['--version']).status, 0, 'curl is needed to run the printed examples');
     const demo = await startDemo(dataDir, await freePort());
     const pgid = demo.npm.pid ?? 0;
     const banner = demo.out();
