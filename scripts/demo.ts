@@ -263,7 +263,7 @@ ${USERS.map((x) => `  ${x.login.padEnd(6)} ${demo.users[x.login]?.padEnd(20)} ${
   o.again
     ? `
   (the passwords the demo set at its first start: examples or pages you used since may have changed
-  them; delete ${dataDir} to start from scratch)`
+  them, and frank's minimum age ends a day after it; delete ${dataDir} to start from scratch)`
     : ''
 }
 
