@@ -5,13 +5,15 @@
  *
  * Each operation takes one pooled service-account connection and runs in steps: find the user,
  * refuse what must not be written (protected, disabled), pre-check the password against the
- * effective policy (domain or fine-grained), write once, classify the answer. Until the write has
+ * effective policy (domain or fine-grained), write once, classify the answer. The writes run the
+ * shared pipeline (../ldap/operation.ts) with this file's driver. Until the write has
  * been sent, a lost connection means `directory_unavailable` (nothing written; retried once on a
  * fresh connection); after it, `outcome_unknown`, never `succeeded`.
  *
  * One file (over 400 lines) on purpose: it maps the protocol's operations onto one server's quirks
  * (unicodePwd, policy hints, PSOs, lockout arithmetic), kept together so each operation reads top
- * to bottom; the reusable parts are already beside it (pool, entry, password-rules, controls).
+ * to bottom; the reusable parts are already beside it (pool, password-rules, controls) or shared
+ * with the OpenLDAP adapter in ../ldap (server list, pool, TLS, root DSE, entry, the pipeline).
  */
 import {
   createLogger,
@@ -24,6 +26,7 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Control, type Entry, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { hostOf, type DirectoryDeps } from '../directory.js';
+import { changeThrough, resetThrough, unlockThrough, type WriteDriver } from '../ldap/operation.js';
 import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
@@ -225,101 +228,122 @@ export class AdDirectory implements Directory {
   // -------------------------------------------------------------------------------------------
   // Operations
 
-  async resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
-    return this.run('password.reset', user, async (ctx) => {
-      const target = await this.writableUser(ctx, user, newPassword);
-      if ('answer' in target) return target.answer;
-      const u = target.user;
-
-      const hintsOid = resetHintsFor(ctx.conn.rootDse, this.cfg.policyHints).oid;
-      const useHints = options.enforceHistory && hintsOid !== undefined;
-      const changes = [
-        new Change({
-          operation: 'replace',
-          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
-        }),
-      ];
-      // "Password never expires" wins over pwdLastSet=0: the DC would take the flag and never ask
-      // the user to change (issue 12). Not written, and the answer says so instead of mustChange.
-      const neverExpires = (u.uac & UF_DONT_EXPIRE_PASSWD) !== 0;
-      const forceChange = options.forceChange && !neverExpires;
-      // One modify, so the must-change flag and the unlock are applied with the password or not at all.
-      if (forceChange)
-        changes.push(
-          new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }),
-        );
-      if (options.unlock)
-        changes.push(
-          new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }),
-        );
-      const controls = useHints && hintsOid ? [new PolicyHintsControl(hintsOid)] : [];
-
-      const answer = await this.write(ctx, u.dn, changes, controls);
-      if (answer.kind === 'ok') {
-        return result('succeeded', {
-          historyEnforced: useHints,
-          data: {
-            mustChange: forceChange,
-            unlocked: options.unlock,
-            ...(options.forceChange && neverExpires ? { forceChangeIgnored: 'password_never_expires' as const } : {}),
-          },
-        });
-      }
-      if (answer.kind === 'unknown') return this.unknown(answer.failure);
-      const f = answer.failure;
-      if (f.code === 50) {
-        const missing = await this.missingResetRight(ctx, u, options);
-        return result('access_denied', {
-          missingRight: missing,
-          detail: 'The service account lacks a right needed for this reset.',
-        });
-      }
-      return this.classifyWriteRefusal(ctx, 'reset', f, u, newPassword, useHints);
-    });
+  resetPassword(user: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
+    return resetThrough(this.driver, user, newPassword, options);
   }
 
-  async changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
-    return this.run('password.change', user, async (ctx) => {
-      const target = await this.writableUser(ctx, user, newPassword);
-      if ('answer' in target) return target.answer;
-      const u = target.user;
-
-      // DELETE old + ADD new in one modify: the DC verifies the current password, history and
-      // minimum age, exactly as for the user's own change.
-      const answer = await this.write(ctx, u.dn, [
-        new Change({
-          operation: 'delete',
-          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(currentPassword)] }),
-        }),
-        new Change({
-          operation: 'add',
-          modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
-        }),
-      ]);
-      if (answer.kind === 'ok') return result('succeeded');
-      if (answer.kind === 'unknown') return this.unknown(answer.failure);
-      const f = answer.failure;
-      if (f.code === 50) return result('access_denied', { missingRight: 'Change Password on the user object' });
-      return this.classifyWriteRefusal(ctx, 'change', f, u, newPassword, false);
-    });
+  changePassword(user: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
+    return changeThrough(this.driver, user, currentPassword, newPassword);
   }
 
-  async unlock(user: UserRef): Promise<OperationResult> {
-    return this.run('account.unlock', user, async (ctx) => {
-      const target = await this.writableUser(ctx, user);
-      if ('answer' in target) return target.answer;
-      const u = target.user;
-      const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
-      // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
-      const answer = await this.write(ctx, u.dn, [
+  unlock(user: UserRef): Promise<OperationResult> {
+    return unlockThrough(this.driver, user);
+  }
+
+  /** The steps of a write (ldap/operation.ts) on this DC. */
+  private readonly driver: WriteDriver<OpContext, AdUser> = {
+    run: (op, user, steps) => this.run(op, user, steps),
+    find: async (ctx, user) => {
+      const found = await this.lookup(ctx, user, { tokenGroups: true });
+      return found.kind === 'found' ? { user: found.user } : { answer: this.notFound(found) };
+    },
+    refuse: (ctx, u) => this.refuseWrite(ctx, u),
+    precheck: (ctx, u, newPassword) => this.precheck(ctx, u, newPassword),
+    reset: (ctx, u, newPassword, options) => this.writeReset(ctx, u, newPassword, options),
+    change: (ctx, u, currentPassword, newPassword) => this.writeChange(ctx, u, currentPassword, newPassword),
+    unlock: (ctx, u) => this.writeUnlock(ctx, u),
+  };
+
+  /** unicodePwd REPLACE, with pwdLastSet=0 and lockoutTime=0 in the same modify when asked. */
+  private async writeReset(
+    ctx: OpContext,
+    u: AdUser,
+    newPassword: string,
+    options: ResetOptions,
+  ): Promise<OperationResult> {
+    const hintsOid = resetHintsFor(ctx.conn.rootDse, this.cfg.policyHints).oid;
+    const useHints = options.enforceHistory && hintsOid !== undefined;
+    const changes = [
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
+      }),
+    ];
+    // "Password never expires" wins over pwdLastSet=0: the DC would take the flag and never ask
+    // the user to change (issue 12). Not written, and the answer says so instead of mustChange.
+    const neverExpires = (u.uac & UF_DONT_EXPIRE_PASSWD) !== 0;
+    const forceChange = options.forceChange && !neverExpires;
+    // One modify, so the must-change flag and the unlock are applied with the password or not at all.
+    if (forceChange)
+      changes.push(
+        new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdLastSet', values: ['0'] }) }),
+      );
+    if (options.unlock)
+      changes.push(
         new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }),
-      ]);
-      if (answer.kind === 'ok') return result('succeeded', { data: { wasLocked } });
-      if (answer.kind === 'unknown') return this.unknown(answer.failure);
-      if (answer.failure.code === 50)
-        return result('access_denied', { missingRight: 'Write lockoutTime on the user object' });
-      return this.otherRefusal(answer.failure);
-    });
+      );
+    const controls = useHints && hintsOid ? [new PolicyHintsControl(hintsOid)] : [];
+
+    const answer = await this.write(ctx, u.dn, changes, controls);
+    if (answer.kind === 'ok') {
+      return result('succeeded', {
+        historyEnforced: useHints,
+        data: {
+          mustChange: forceChange,
+          unlocked: options.unlock,
+          ...(options.forceChange && neverExpires ? { forceChangeIgnored: 'password_never_expires' as const } : {}),
+        },
+      });
+    }
+    if (answer.kind === 'unknown') return this.unknown(answer.failure);
+    const f = answer.failure;
+    if (f.code === 50) {
+      const missing = await this.missingResetRight(ctx, u, options);
+      return result('access_denied', {
+        missingRight: missing,
+        detail: 'The service account lacks a right needed for this reset.',
+      });
+    }
+    return this.classifyWriteRefusal(ctx, 'reset', f, u, newPassword, useHints);
+  }
+
+  private async writeChange(
+    ctx: OpContext,
+    u: AdUser,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<OperationResult> {
+    // DELETE old + ADD new in one modify: the DC verifies the current password, history and
+    // minimum age, exactly as for the user's own change.
+    const answer = await this.write(ctx, u.dn, [
+      new Change({
+        operation: 'delete',
+        modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(currentPassword)] }),
+      }),
+      new Change({
+        operation: 'add',
+        modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd(newPassword)] }),
+      }),
+    ]);
+    if (answer.kind === 'ok') return result('succeeded');
+    if (answer.kind === 'unknown') return this.unknown(answer.failure);
+    const f = answer.failure;
+    if (f.code === 50) return result('access_denied', { missingRight: 'Change Password on the user object' });
+    return this.classifyWriteRefusal(ctx, 'change', f, u, newPassword, false);
+  }
+
+  /** lockoutTime=0. */
+  private async writeUnlock(ctx: OpContext, u: AdUser): Promise<OperationResult> {
+    const wasLocked = u.computedUac !== undefined ? (u.computedUac & UF_LOCKOUT) !== 0 : (u.lockoutTimeMs ?? 0) > 0;
+    // lockoutTime=0 unlocks and resets badPwdCount; an admin password reset alone does not unlock.
+    const answer = await this.write(ctx, u.dn, [
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'lockoutTime', values: ['0'] }) }),
+    ]);
+    if (answer.kind === 'ok') return result('succeeded', { data: { wasLocked } });
+    if (answer.kind === 'unknown') return this.unknown(answer.failure);
+    if (answer.failure.code === 50)
+      return result('access_denied', { missingRight: 'Write lockoutTime on the user object' });
+    return this.otherRefusal(answer.failure);
   }
 
   async getPolicy(user?: UserRef): Promise<OperationResult> {
@@ -588,29 +612,12 @@ export class AdDirectory implements Directory {
       : result('user_not_found');
   }
 
-  /**
-   * The user a write is for: found (with its tokenGroups), not refused by refuseWrite, and, for a
-   * new password, pre-checked against the policy when its numbers are known exactly; otherwise the
-   * answer that ends the operation.
-   */
-  private async writableUser(
-    ctx: OpContext,
-    user: UserRef,
-    newPassword?: string,
-  ): Promise<{ user: AdUser } | { answer: OperationResult }> {
-    const found = await this.lookup(ctx, user, { tokenGroups: true });
-    if (found.kind !== 'found') return { answer: this.notFound(found) };
-    const u = found.user;
-    const refused = await this.refuseWrite(ctx, u);
-    if (refused) return { answer: refused };
-    if (newPassword !== undefined) {
-      const view = await this.effectivePolicy(ctx, u, false);
-      if (view.exact) {
-        const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
-        if (reasons.length > 0) return { answer: result('policy_violation', { reasons, policy: view.policy }) };
-      }
-    }
-    return { user: u };
+  /** The new password against the effective policy, when its numbers are known exactly. */
+  private async precheck(ctx: OpContext, u: AdUser, newPassword: string): Promise<OperationResult | null> {
+    const view = await this.effectivePolicy(ctx, u, false);
+    if (!view.exact) return null;
+    const reasons = precheckPassword(newPassword, view.policy, { login: u.login, displayName: u.displayName });
+    return reasons.length > 0 ? result('policy_violation', { reasons, policy: view.policy }) : null;
   }
 
   /**

@@ -41,7 +41,9 @@
  *
  * One file (over 400 lines) on purpose: it maps the protocol's operations onto slapd's quirks
  * (Password Modify, ppolicy control, binding as the user), kept together so each operation reads top
- * to bottom; the reusable parts are already beside it (connection, policy, write-outcome, ber).
+ * to bottom; the reusable parts are already beside it (connection, policy, write-outcome, ber) or
+ * shared with the AD adapter in ../ldap (server list, pool, TLS, the write pipeline: reset, change
+ * and unlock run ../ldap/operation.ts with this file's driver).
  */
 import {
   createLogger,
@@ -54,6 +56,7 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { hostOf, type DirectoryDeps } from '../directory.js';
+import { changeThrough, resetThrough, unlockThrough, type WriteDriver } from '../ldap/operation.js';
 import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
@@ -115,6 +118,11 @@ interface Found {
 }
 
 type Lookup = { kind: 'found'; user: Found } | { kind: 'none' } | { kind: 'ambiguous' };
+
+/** The user of a write, with its policy once read (undefined: not read yet). */
+interface Target extends Found {
+  policy?: PpolicySettings | null;
+}
 
 const result = (
   outcome: OperationResult['outcome'],
@@ -183,116 +191,145 @@ export class OpenLdapDirectory implements Directory {
 
   // ---------------------------------------------------------------- operations
 
-  async resetPassword(ref: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
-    return this.operation('password.reset', async (conn) => {
-      const user = await this.requireUser(conn, ref);
-      await this.refuseProtected(conn, user);
-      if (isDisabled(user.state)) return result('account_disabled');
-      const policy = await this.policyFor(conn, user.entry);
-      const historyEnforced = this.config.serviceAccountEnforcesPolicy;
-      const early = this.refuseUnsendable(newPassword, policy, user.state);
-      if (early) return { ...early, historyEnforced };
-
-      await this.writePassword(conn.client, user, { newPassword }, policy, conn);
-
-      // The password is set from here on: whatever fails below, the answer stays `succeeded`.
-      const data: Record<string, unknown> = {};
-      const extra: Omit<OperationResult, 'outcome'> = { historyEnforced };
-      try {
-        const after = (await this.readEntry(conn, user.dn)) ?? user.entry;
-        let state = userStateFromEntry(after);
-        if (options.unlock && state.lockedTime !== undefined && !isDisabled(state)) {
-          await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
-          state = { ...state, lockedTime: undefined };
-        }
-        if (options.forceChange && !state.reset) {
-          await this.guard(conn, () =>
-            conn.client.modify(
-              user.dn,
-              new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdReset', values: ['TRUE'] }) }),
-            ),
-          );
-          state = { ...state, reset: true };
-        } else if (!options.forceChange && state.reset) {
-          await this.deleteIfPresent(conn, user.dn, 'pwdReset');
-          state = { ...state, reset: false };
-        }
-        data.locked = isLocked(state, policy, this.now());
-        data.mustChange = state.reset;
-      } catch (err) {
-        this.log.warn('openldap: password reset, but a follow-up step failed', {
-          dn: user.dn,
-          err: this.describe(err),
-        });
-        data.followUpFailed = true;
-        if (isResultCodeError(err) && err.code === 50) {
-          extra.missingRight = options.forceChange ? 'manage on pwdReset' : 'manage on pwdReset / pwdAccountLockedTime';
-        }
-        extra.detail = options.forceChange
-          ? 'password set, but must-change-at-next-logon could not be set'
-          : 'password set, but the account flags could not be updated';
-      }
-      return result('succeeded', { ...extra, data });
-    });
+  resetPassword(ref: UserRef, newPassword: string, options: ResetOptions): Promise<OperationResult> {
+    return resetThrough(this.driver, ref, newPassword, options);
   }
 
-  async changePassword(ref: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
-    return this.operation('password.change', async (conn) => {
-      if (currentPassword === '' || currentPassword.length > MAX_PASSWORD_LENGTH)
-        return result('wrong_current_password');
-      const user = await this.requireUser(conn, ref);
-      await this.refuseProtected(conn, user);
+  changePassword(ref: UserRef, currentPassword: string, newPassword: string): Promise<OperationResult> {
+    // An empty current password would bind anonymously; an oversized one cannot be right.
+    return changeThrough(this.driver, ref, currentPassword, newPassword, () =>
+      currentPassword === '' || currentPassword.length > MAX_PASSWORD_LENGTH ? result('wrong_current_password') : null,
+    );
+  }
+
+  unlock(ref: UserRef): Promise<OperationResult> {
+    return unlockThrough(this.driver, ref);
+  }
+
+  /** The steps of a write (ldap/operation.ts) on slapd. */
+  private readonly driver: WriteDriver<PooledConnection, Target> = {
+    run: (op, _ref, steps) => this.operation(op, steps),
+    find: async (conn, ref) => {
+      const lookup = await this.lookup(conn, ref);
+      if (lookup.kind === 'none') return { answer: result('user_not_found') };
+      if (lookup.kind === 'ambiguous') return { answer: result('ambiguous_user') };
+      return { user: { ...lookup.user } };
+    },
+    refuse: async (conn, user, op) => {
+      if (await this.refusesProtected(conn, user)) return result('protected_account');
       if (isDisabled(user.state)) return result('account_disabled');
-      const policy = await this.policyFor(conn, user.entry);
+      if (op !== 'change') return null;
       // Says when the lockout ends (issue 12: the message could only say "ask an administrator").
-      if (isLocked(user.state, policy, this.now())) {
-        const locked = lockedPolicy(policy, user.state);
-        return result('account_locked', locked ? { policy: locked } : {});
-      }
-      const early = this.refuseUnsendable(newPassword, policy, user.state);
-      if (early) return early;
+      const policy = await this.policyOf(conn, user);
+      if (!isLocked(user.state, policy, this.now())) return null;
+      const locked = lockedPolicy(policy, user.state);
+      return result('account_locked', locked ? { policy: locked } : {});
+    },
+    precheck: async (conn, user, newPassword, op) => {
+      const early = this.refuseUnsendable(newPassword, await this.policyOf(conn, user), user.state);
+      if (!early) return null;
+      return op === 'reset' ? { ...early, historyEnforced: this.config.serviceAccountEnforcesPolicy } : early;
+    },
+    reset: (conn, user, newPassword, options) => this.writeReset(conn, user, newPassword, options),
+    change: (conn, user, currentPassword, newPassword) => this.writeChange(conn, user, currentPassword, newPassword),
+    unlock: (conn, user) => this.writeUnlock(conn, user),
+  };
 
-      let bindCtl: PasswordPolicyControl | undefined;
-      let session: OpenedClient;
-      try {
-        session = await connectAndBind(this.config, this.servers, user.dn, currentPassword, () => {
-          bindCtl = new PasswordPolicyControl();
-          return [bindCtl];
-        });
-      } catch (err) {
-        const resp = bindCtl?.response ?? null;
-        if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
-          return this.changeExpired(conn, user, currentPassword, newPassword, policy);
-        }
-        return this.bindFailure(err, resp, user);
+  /** The Password Modify exop as the service account, then the must-change and lockout flags. */
+  private async writeReset(
+    conn: PooledConnection,
+    user: Target,
+    newPassword: string,
+    options: ResetOptions,
+  ): Promise<OperationResult> {
+    const policy = await this.policyOf(conn, user);
+    const historyEnforced = this.config.serviceAccountEnforcesPolicy;
+    await this.writePassword(conn.client, user, { newPassword }, policy, conn);
+
+    // The password is set from here on: whatever fails below, the answer stays `succeeded`.
+    const data: Record<string, unknown> = {};
+    const extra: Omit<OperationResult, 'outcome'> = { historyEnforced };
+    try {
+      const after = (await this.readEntry(conn, user.dn)) ?? user.entry;
+      let state = userStateFromEntry(after);
+      if (options.unlock && state.lockedTime !== undefined && !isDisabled(state)) {
+        await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
+        state = { ...state, lockedTime: undefined };
       }
-      try {
-        await this.writePassword(session.client, user, { oldPassword: currentPassword, newPassword }, policy);
-      } finally {
-        await session.client.unbind().catch(() => undefined);
+      if (options.forceChange && !state.reset) {
+        await this.guard(conn, () =>
+          conn.client.modify(
+            user.dn,
+            new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdReset', values: ['TRUE'] }) }),
+          ),
+        );
+        state = { ...state, reset: true };
+      } else if (!options.forceChange && state.reset) {
+        await this.deleteIfPresent(conn, user.dn, 'pwdReset');
+        state = { ...state, reset: false };
       }
-      return result('succeeded');
-    });
+      data.locked = isLocked(state, policy, this.now());
+      data.mustChange = state.reset;
+    } catch (err) {
+      this.log.warn('openldap: password reset, but a follow-up step failed', {
+        dn: user.dn,
+        err: this.describe(err),
+      });
+      data.followUpFailed = true;
+      if (isResultCodeError(err) && err.code === 50) {
+        extra.missingRight = options.forceChange ? 'manage on pwdReset' : 'manage on pwdReset / pwdAccountLockedTime';
+      }
+      extra.detail = options.forceChange
+        ? 'password set, but must-change-at-next-logon could not be set'
+        : 'password set, but the account flags could not be updated';
+    }
+    return result('succeeded', { ...extra, data });
   }
 
-  async unlock(ref: UserRef): Promise<OperationResult> {
-    return this.operation('account.unlock', async (conn) => {
-      const user = await this.requireUser(conn, ref);
-      await this.refuseProtected(conn, user);
-      if (isDisabled(user.state)) return result('account_disabled');
-      const policy = await this.policyFor(conn, user.entry);
-      const wasLocked = isLocked(user.state, policy, this.now());
-      if (user.state.lockedTime !== undefined) {
-        try {
-          await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
-        } catch (err) {
-          // The guard found the connection lost before the modify went out: nothing sent.
-          if (err instanceof UnreachableError && err.reason === 'lost') throw err;
-          throw new Answer(this.writeFailure(err, null, 'unlock', policy, user.state));
-        }
+  /** Bound as the user (see the header), the Password Modify exop with the old password. */
+  private async writeChange(
+    conn: PooledConnection,
+    user: Target,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<OperationResult> {
+    const policy = await this.policyOf(conn, user);
+    let bindCtl: PasswordPolicyControl | undefined;
+    let session: OpenedClient;
+    try {
+      session = await connectAndBind(this.config, this.servers, user.dn, currentPassword, () => {
+        bindCtl = new PasswordPolicyControl();
+        return [bindCtl];
+      });
+    } catch (err) {
+      const resp = bindCtl?.response ?? null;
+      if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
+        return this.changeExpired(conn, user, currentPassword, newPassword, policy);
       }
-      return result('succeeded', { data: { wasLocked } });
-    });
+      return this.bindFailure(err, resp, user);
+    }
+    try {
+      await this.writePassword(session.client, user, { oldPassword: currentPassword, newPassword }, policy);
+    } finally {
+      await session.client.unbind().catch(() => undefined);
+    }
+    return result('succeeded');
+  }
+
+  /** Removes pwdAccountLockedTime. */
+  private async writeUnlock(conn: PooledConnection, user: Target): Promise<OperationResult> {
+    const policy = await this.policyOf(conn, user);
+    const wasLocked = isLocked(user.state, policy, this.now());
+    if (user.state.lockedTime !== undefined) {
+      try {
+        await this.deleteIfPresent(conn, user.dn, 'pwdAccountLockedTime');
+      } catch (err) {
+        // The guard found the connection lost before the modify went out: nothing sent.
+        if (err instanceof UnreachableError && err.reason === 'lost') throw err;
+        throw new Answer(this.writeFailure(err, null, 'unlock', policy, user.state));
+      }
+    }
+    return result('succeeded', { data: { wasLocked } });
   }
 
   async getPolicy(ref?: UserRef): Promise<OperationResult> {
@@ -628,9 +665,15 @@ export class OpenLdapDirectory implements Directory {
     return false;
   }
 
-  private async refuseProtected(conn: PooledConnection, user: Found): Promise<void> {
-    if (this.config.allowProtected || this.config.protectedGroups.length === 0) return;
-    if (await this.isProtected(conn, user)) throw new Answer(result('protected_account'));
+  private async refusesProtected(conn: PooledConnection, user: Found): Promise<boolean> {
+    if (this.config.allowProtected || this.config.protectedGroups.length === 0) return false;
+    return this.isProtected(conn, user);
+  }
+
+  /** The user's policy, read once per operation (null when it cannot be read). */
+  private async policyOf(conn: PooledConnection, user: Target): Promise<PpolicySettings | null> {
+    if (user.policy === undefined) user.policy = await this.policyFor(conn, user.entry);
+    return user.policy;
   }
 
   private policyDnOf(entry: RawEntry): string {
