@@ -3,15 +3,12 @@
  * account, spread over several DCs (tried in configured order, a failing DC is skipped for a
  * backoff period), each having read the DC's rootDSE once.
  *
- * Safety rule: an ldapts Client transparently reconnects when its socket dropped, and the new
- * socket is neither bound nor (for StartTLS) encrypted. A password write on such a socket would be
- * anonymous at best and clear text at worst, so every Client here may open exactly one socket;
- * a second attempt throws before anything is sent, and the pool replaces the connection.
+ * Every client may open exactly one socket (../ldap/client.ts says why): a connection that lost
+ * its socket is replaced, never reconnected unbound.
  */
-import net from 'node:net';
-import tls from 'node:tls';
 import { backoffDelay, type BackoffShape, type Logger } from '@writeback/protocol';
-import { Client } from 'ldapts';
+import type { Client } from 'ldapts';
+import { openClient as openLdapClient } from '../ldap/client.js';
 import { ConnectionPool } from '../ldap/pool.js';
 import { ServerList } from '../ldap/server-list.js';
 import { tlsOptionsFor } from '../ldap/tls.js';
@@ -213,39 +210,11 @@ export async function openClient(cfg: ResolvedAdConfig, url: AdUrl, log: Logger)
     { ca: cfg.ca, tlsServerName: cfg.tlsServerName, skipVerification: cfg.skipTlsVerification },
     new URL(url.url).hostname,
   );
-  let plainSockets = 0;
-  let tlsSockets = 0;
-  const refuse = (): never => {
-    throw new Error('connection dropped; refusing to reconnect this client (it would be unbound)');
-  };
-  const createConnection = ((...args: Parameters<typeof net.connect>) => {
-    if (plainSockets++ > 0) refuse();
-    return net.connect(...args);
-  }) as typeof net.connect;
-  const createSecureConnection = ((...args: Parameters<typeof tls.connect>) => {
-    if (tlsSockets++ > 0) refuse();
-    return tls.connect(...args);
-  }) as typeof tls.connect;
-
-  const client = new Client({
-    url: url.url,
-    timeout: cfg.timeoutMs,
-    connectTimeout: cfg.timeoutMs,
-    // For ldaps:// the options apply from the first byte; for StartTLS they must not be given
-    // here (ldapts would then open TLS directly) but to startTLS().
-    ...(url.startTls ? {} : { tlsOptions }),
-    createConnection,
-    createSecureConnection,
-  });
-  if (url.startTls) {
-    try {
-      await client.startTLS(tlsOptions);
-    } catch (err) {
-      await client.unbind().catch(() => undefined);
-      throw connectFailure(cfg, url, err, log);
-    }
+  try {
+    return await openLdapClient(url.url, { tlsOptions, startTls: url.startTls, timeoutMs: cfg.timeoutMs });
+  } catch (err) {
+    throw connectFailure(cfg, url, err, log);
   }
-  return client;
 }
 
 /** A transport failure before anything was sent: log TLS problems loudly, wrap as NotSentError. */

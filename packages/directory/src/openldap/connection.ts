@@ -10,9 +10,10 @@
  * thrown away, never reused.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Client, ResultCodeError, type Control } from 'ldapts';
+import { type Client, ResultCodeError, type Control } from 'ldapts';
 import type { Logger } from '@writeback/protocol';
 import { DirectoryError } from '../errors.js';
+import { openClient } from '../ldap/client.js';
 import { ConnectionPool } from '../ldap/pool.js';
 import { ServerList } from '../ldap/server-list.js';
 import { tlsOptionsFor as sharedTlsOptions, tlsProblemOf } from '../ldap/tls.js';
@@ -92,21 +93,16 @@ export async function connectAndBind(
 ): Promise<OpenedClient> {
   let last: unknown;
   for (const url of servers.order()) {
-    const u = new URL(url);
-    const secure = u.protocol === 'ldaps:';
-    const tls = tlsOptionsFor(cfg, u.hostname);
-    const client = new Client({
-      url,
-      timeout: cfg.timeoutMs,
-      connectTimeout: cfg.timeoutMs,
-      ...(secure ? { tlsOptions: tls } : {}),
-    });
+    let client: Client;
     try {
-      if (!secure && cfg.startTls) await client.startTLS({ ...tls });
+      client = await openClient(url, {
+        tlsOptions: tlsOptionsFor(cfg, new URL(url).hostname),
+        startTls: cfg.startTls,
+        timeoutMs: cfg.timeoutMs,
+      });
     } catch (err) {
       last = err;
       servers.markDown(url);
-      await client.unbind().catch(() => undefined);
       continue;
     }
     const controls = makeControls();
