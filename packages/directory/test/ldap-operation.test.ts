@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { OperationResult } from '@writeback/protocol';
-import { changeThrough, resetThrough, unlockThrough, type WriteDriver } from '../src/ldap/operation.js';
+import { changeThrough, resetThrough, unlockThrough, verifyThrough, type WriteDriver } from '../src/ldap/operation.js';
 
 function driver(stopAt?: string): { d: WriteDriver<string, string>; steps: string[] } {
   const steps: string[] = [];
@@ -28,6 +28,7 @@ function driver(stopAt?: string): { d: WriteDriver<string, string>; steps: strin
     reset: async () => at('reset') ?? { outcome: 'succeeded' },
     change: async () => at('change') ?? { outcome: 'succeeded' },
     unlock: async () => at('unlock') ?? { outcome: 'succeeded' },
+    verify: async () => at('verify') ?? { outcome: 'succeeded' },
   };
   return { d, steps };
 }
@@ -44,10 +45,13 @@ test('reset and change: find, refuse, pre-check, then the write', async () => {
   assert.deepEqual(c.steps, ['run:password.change', 'find', 'refuse:change', 'precheck:change', 'change']);
 });
 
-test('unlock has no password pre-check', async () => {
+test('unlock and a sign-in check have no password pre-check', async () => {
   const u = driver();
   await unlockThrough(u.d, ref);
   assert.deepEqual(u.steps, ['run:account.unlock', 'find', 'refuse:unlock', 'unlock']);
+  const v = driver();
+  await verifyThrough(v.d, ref, 'pw', () => null);
+  assert.deepEqual(v.steps, ['run:credentials.verify', 'find', 'refuse:verify', 'verify']);
 });
 
 test('the first step with an answer ends the operation: nothing after it runs', async () => {

@@ -26,7 +26,7 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Control, type Entry, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { hostOf, type DirectoryDeps } from '../directory.js';
-import { changeThrough, resetThrough, unlockThrough, type WriteDriver } from '../ldap/operation.js';
+import { changeThrough, resetThrough, unlockThrough, verifyThrough, type WriteDriver } from '../ldap/operation.js';
 import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { filetimeToMs, intervalToSeconds } from './ad-time.js';
@@ -243,15 +243,23 @@ export class AdDirectory implements Directory {
   /** The steps of a write (ldap/operation.ts) on this DC. */
   private readonly driver: WriteDriver<OpContext, AdUser> = {
     run: (op, user, steps) => this.run(op, user, steps),
-    find: async (ctx, user) => {
-      const found = await this.lookup(ctx, user, { tokenGroups: true });
+    // tokenGroups (for the protection check) only for writes.
+    find: async (ctx, user, op) => {
+      const found = await this.lookup(ctx, user, { tokenGroups: op !== 'verify' });
       return found.kind === 'found' ? { user: found.user } : { answer: this.notFound(found) };
     },
-    refuse: (ctx, u) => this.refuseWrite(ctx, u),
+    // A sign-in is not a write: only a disabled account ends it here (the DC says the rest).
+    refuse: async (ctx, u, op) =>
+      op === 'verify'
+        ? (u.uac & UF_ACCOUNTDISABLE) !== 0
+          ? result('account_disabled')
+          : null
+        : this.refuseWrite(ctx, u),
     precheck: (ctx, u, newPassword) => this.precheck(ctx, u, newPassword),
     reset: (ctx, u, newPassword, options) => this.writeReset(ctx, u, newPassword, options),
     change: (ctx, u, currentPassword, newPassword) => this.writeChange(ctx, u, currentPassword, newPassword),
     unlock: (ctx, u) => this.writeUnlock(ctx, u),
+    verify: (ctx, u, password) => this.bindAsUser(ctx, u, password),
   };
 
   /** unicodePwd REPLACE, with pwdLastSet=0 and lockoutTime=0 in the same modify when asked. */
@@ -369,47 +377,46 @@ export class AdDirectory implements Directory {
     });
   }
 
-  async verifyCredentials(user: UserRef, password: string): Promise<OperationResult> {
-    return this.run('credentials.verify', user, async (ctx) => {
-      // An empty password makes an LDAP simple bind anonymous, which "succeeds".
-      if (password.length === 0) return result('wrong_current_password');
-      const found = await this.lookup(ctx, user);
-      if (found.kind !== 'found') return this.notFound(found);
-      const u = found.user;
-      if (u.uac & UF_ACCOUNTDISABLE) return result('account_disabled');
+  verifyCredentials(user: UserRef, password: string): Promise<OperationResult> {
+    // An empty password makes an LDAP simple bind anonymous, which "succeeds".
+    return verifyThrough(this.driver, user, password, () =>
+      password.length === 0 ? result('wrong_current_password') : null,
+    );
+  }
 
-      const refusal = await this.pool.bindAs(ctx.conn.url, u.dn, password);
-      if (refusal === null) return result('succeeded', { data: { mustChange: false, expired: false } });
-      if (refusal.code !== 49) {
-        this.log.warn('user bind refused with an unexpected result', {
-          ldapCode: refusal.code,
-          diagnostic: refusal.diagnostic,
-        });
-        return refusal.code === 50
-          ? result('access_denied', { missingRight: 'Bind as the user' })
-          : result('directory_unavailable');
-      }
-      // AD's bind sub-codes (the `data` field): which ones imply the password itself was right.
-      switch (refusal.data) {
-        case '773':
-          return result('succeeded', { data: { mustChange: true, expired: false } });
-        case '532':
-          return result('succeeded', { data: { mustChange: true, expired: true } });
-        case '775':
-          return result('account_locked');
-        case '533':
-          return result('account_disabled');
-        case '701':
-          return result('account_disabled', { data: { accountExpired: true } });
-        case '530':
-        case '531':
-          return result('account_disabled', { data: { logonRestricted: true } });
-        case '525':
-          return result('user_not_found');
-        default:
-          return result('wrong_current_password');
-      }
-    });
+  /** A bind as the user on the DC in use; AD's bind sub-codes say what the password was. */
+  private async bindAsUser(ctx: OpContext, u: AdUser, password: string): Promise<OperationResult> {
+    const refusal = await this.pool.bindAs(ctx.conn.url, u.dn, password);
+    if (refusal === null) return result('succeeded', { data: { mustChange: false, expired: false } });
+    if (refusal.code !== 49) {
+      this.log.warn('user bind refused with an unexpected result', {
+        ldapCode: refusal.code,
+        diagnostic: refusal.diagnostic,
+      });
+      return refusal.code === 50
+        ? result('access_denied', { missingRight: 'Bind as the user' })
+        : result('directory_unavailable');
+    }
+    // AD's bind sub-codes (the `data` field): which ones imply the password itself was right.
+    switch (refusal.data) {
+      case '773':
+        return result('succeeded', { data: { mustChange: true, expired: false } });
+      case '532':
+        return result('succeeded', { data: { mustChange: true, expired: true } });
+      case '775':
+        return result('account_locked');
+      case '533':
+        return result('account_disabled');
+      case '701':
+        return result('account_disabled', { data: { accountExpired: true } });
+      case '530':
+      case '531':
+        return result('account_disabled', { data: { logonRestricted: true } });
+      case '525':
+        return result('user_not_found');
+      default:
+        return result('wrong_current_password');
+    }
   }
 
   async findUser(user: UserRef): Promise<DirectoryUser | null | 'ambiguous'> {

@@ -56,7 +56,7 @@ import {
 import { AndFilter, Attribute, Change, EqualityFilter, OrFilter, type Filter } from 'ldapts';
 import type { Directory, DirectoryCapabilities, DirectoryHealth, DirectoryUser, ResetOptions } from '../directory.js';
 import { hostOf, type DirectoryDeps } from '../directory.js';
-import { changeThrough, resetThrough, unlockThrough, type WriteDriver } from '../ldap/operation.js';
+import { changeThrough, resetThrough, unlockThrough, verifyThrough, type WriteDriver } from '../ldap/operation.js';
 import { TtlCache } from '../ttl-cache.js';
 import { DirectoryError } from '../errors.js';
 import { resolveOpenLdapConfig, type OpenLdapConfig, type ResolvedOpenLdapConfig } from './config.js';
@@ -216,12 +216,14 @@ export class OpenLdapDirectory implements Directory {
       return { user: { ...lookup.user } };
     },
     refuse: async (conn, user, op) => {
-      if (await this.refusesProtected(conn, user)) return result('protected_account');
+      // A sign-in is not a write: protection does not apply to it.
+      if (op !== 'verify' && (await this.refusesProtected(conn, user))) return result('protected_account');
       if (isDisabled(user.state)) return result('account_disabled');
-      if (op !== 'change') return null;
-      // Says when the lockout ends (issue 12: the message could only say "ask an administrator").
+      if (op !== 'change' && op !== 'verify') return null;
       const policy = await this.policyOf(conn, user);
       if (!isLocked(user.state, policy, this.now())) return null;
+      if (op === 'verify') return result('account_locked');
+      // Says when the lockout ends (issue 12: the message could only say "ask an administrator").
       const locked = lockedPolicy(policy, user.state);
       return result('account_locked', locked ? { policy: locked } : {});
     },
@@ -233,6 +235,7 @@ export class OpenLdapDirectory implements Directory {
     reset: (conn, user, newPassword, options) => this.writeReset(conn, user, newPassword, options),
     change: (conn, user, currentPassword, newPassword) => this.writeChange(conn, user, currentPassword, newPassword),
     unlock: (conn, user) => this.writeUnlock(conn, user),
+    verify: (_conn, user, password) => this.bindAsUser(user, password),
   };
 
   /** The Password Modify exop as the service account, then the must-change and lockout flags. */
@@ -347,40 +350,40 @@ export class OpenLdapDirectory implements Directory {
     });
   }
 
-  async verifyCredentials(ref: UserRef, password: string): Promise<OperationResult> {
-    return this.operation('credentials.verify', async (conn) => {
-      if (password === '' || password.length > MAX_PASSWORD_LENGTH) return result('wrong_current_password');
-      const user = await this.requireUser(conn, ref);
-      if (isDisabled(user.state)) return result('account_disabled');
-      const policy = await this.policyFor(conn, user.entry);
-      if (isLocked(user.state, policy, this.now())) return result('account_locked');
-      let bindCtl: PasswordPolicyControl | undefined;
-      try {
-        const session = await connectAndBind(this.config, this.servers, user.dn, password, () => {
-          bindCtl = new PasswordPolicyControl();
-          return [bindCtl];
-        });
-        await session.client.unbind().catch(() => undefined);
-      } catch (err) {
-        const resp = bindCtl?.response ?? null;
-        // slapd reports passwordExpired only after the password itself was verified.
-        if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
-          return result('succeeded', { data: { mustChange: true, expired: true } });
-        }
-        return this.bindFailure(err, resp, user);
-      }
+  verifyCredentials(ref: UserRef, password: string): Promise<OperationResult> {
+    return verifyThrough(this.driver, ref, password, () =>
+      password === '' || password.length > MAX_PASSWORD_LENGTH ? result('wrong_current_password') : null,
+    );
+  }
+
+  /** A bind as the user with the ppolicy control: its answer says locked, expired, must change. */
+  private async bindAsUser(user: Target, password: string): Promise<OperationResult> {
+    let bindCtl: PasswordPolicyControl | undefined;
+    try {
+      const session = await connectAndBind(this.config, this.servers, user.dn, password, () => {
+        bindCtl = new PasswordPolicyControl();
+        return [bindCtl];
+      });
+      await session.client.unbind().catch(() => undefined);
+    } catch (err) {
       const resp = bindCtl?.response ?? null;
-      const data: Record<string, unknown> = {
-        mustChange: resp?.error === 'changeAfterReset' || user.state.reset,
-        expired: false,
-      };
-      if (resp?.timeBeforeExpiration !== undefined) data.expiresInSeconds = resp.timeBeforeExpiration;
-      if (resp?.graceAuthNsRemaining !== undefined) {
-        data.expired = true;
-        data.graceLoginsRemaining = resp.graceAuthNsRemaining;
+      // slapd reports passwordExpired only after the password itself was verified.
+      if (err instanceof BindRejectedError && err.code === 49 && resp?.error === 'passwordExpired') {
+        return result('succeeded', { data: { mustChange: true, expired: true } });
       }
-      return result('succeeded', { data });
-    });
+      return this.bindFailure(err, resp, user);
+    }
+    const resp = bindCtl?.response ?? null;
+    const data: Record<string, unknown> = {
+      mustChange: resp?.error === 'changeAfterReset' || user.state.reset,
+      expired: false,
+    };
+    if (resp?.timeBeforeExpiration !== undefined) data.expiresInSeconds = resp.timeBeforeExpiration;
+    if (resp?.graceAuthNsRemaining !== undefined) {
+      data.expired = true;
+      data.graceLoginsRemaining = resp.graceAuthNsRemaining;
+    }
+    return result('succeeded', { data });
   }
 
   /**
