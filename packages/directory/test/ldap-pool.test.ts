@@ -8,37 +8,38 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backoffDelay } from '@writeback/protocol';
+import { BIND_PAUSE, DC_BACKOFF } from '../src/ad/pool.js';
 import { ConnectionPool } from '../src/ldap/pool.js';
 import { ServerList } from '../src/ldap/server-list.js';
+import { serverList } from '../src/openldap/connection.js';
 
 describe('backoff shapes', () => {
   it('AD skips a failing DC 1 s doubling to 60 s, ±20 %; a refused bind pauses 30 s doubling to 10 min', () => {
-    const dc = { baseMs: 1000, capMs: 60_000, jitter: 0.2 };
     assert.deepEqual(
-      [0, 1, 5, 6, 20].map((a) => backoffDelay(a, dc, () => 0.5)),
+      [0, 1, 5, 6, 20].map((a) => backoffDelay(a, DC_BACKOFF, () => 0.5)),
       [1000, 2000, 32_000, 60_000, 60_000],
     );
     assert.equal(
-      backoffDelay(0, dc, () => 0),
+      backoffDelay(0, DC_BACKOFF, () => 0),
       800,
     );
     assert.equal(
-      backoffDelay(0, dc, () => 1 - 1e-12),
+      backoffDelay(0, DC_BACKOFF, () => 1 - 1e-12),
       1200,
     );
-    const bind = { baseMs: 30_000, capMs: 600_000, jitter: 0 };
     assert.deepEqual(
-      [0, 1, 4, 5, 9].map((a) => backoffDelay(a, bind, () => 0.9)),
+      [0, 1, 4, 5, 9].map((a) => backoffDelay(a, BIND_PAUSE, () => 0.9)),
       [30_000, 60_000, 480_000, 600_000, 600_000],
     );
   });
 
-  it('a fixed period (OpenLDAP serverRetryMs) does not grow', () => {
-    const fixed = { baseMs: 30_000, capMs: 30_000, jitter: 0 };
+  it('OpenLDAP skips a failed server for serverRetryMs, not growing', () => {
+    const list = serverList(['ldaps://a', 'ldaps://b'], 30_000, () => 0);
     assert.deepEqual(
-      [0, 1, 7].map((a) => backoffDelay(a, fixed)),
+      [1, 2, 3].map(() => list.markDown('ldaps://a').backoffMs),
       [30_000, 30_000, 30_000],
     );
+    assert.deepEqual(list.order(), ['ldaps://b', 'ldaps://a']);
   });
 });
 

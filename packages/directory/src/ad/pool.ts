@@ -40,9 +40,9 @@ export class NotSentError extends Error {
 }
 
 /** A failing DC is skipped for 1 s, doubling up to a minute, ±20 %. */
-const DC_BACKOFF: BackoffShape = { baseMs: 1000, capMs: 60_000, jitter: 0.2 };
+export const DC_BACKOFF: BackoffShape = { baseMs: 1000, capMs: 60_000, jitter: 0.2 };
 /** After a refused service bind: 30 s, doubling up to 10 minutes. */
-const BIND_PAUSE: BackoffShape = { baseMs: 30_000, capMs: 600_000, jitter: 0 };
+export const BIND_PAUSE: BackoffShape = { baseMs: 30_000, capMs: 600_000, jitter: 0 };
 
 export class AdPool {
   private readonly pool: ConnectionPool<AdConnection>;
